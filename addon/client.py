@@ -1,0 +1,269 @@
+"""Blender's side of the sidecar: start/stop the local process, follow jobs without blocking.
+
+* ``ensure_running(context)`` / ``start_sidecar(settings)``: start the sidecar as a child
+  process from the add-on preferences (launch command, port from the URL, shot root), wait
+  until ``/health`` answers with our protocol version, and make sure it is stopped when
+  Blender exits (``atexit``) or the add-on is disabled (``stop_sidecar``, called by
+  ``unregister``). A sidecar already answering at the URL is used as is, never restarted.
+* ``JobWatcher``: a worker thread follows a job over HTTP (no ``bpy`` in the thread) and
+  leaves the newest job state in a slot; ``JobWatcher.timer`` is a ``bpy.app.timers``
+  callback that hands it to main-thread callbacks (where ``bpy`` may be used). Headless
+  (``bpy.app.background``: timers never fire) ``run_blocking`` does the same in a loop and
+  prints progress.
+
+Only stdlib, bpy and the repo's shotcache (relative imports), as Blender-side code must.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..shotcache.client import TERMINAL, SidecarClient, SidecarError, job_error
+
+EXTENSION_ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 90.0
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class SidecarProcess:
+    """One sidecar child process started by this Blender, with its log file."""
+
+    def __init__(self, argv: Sequence[str], url: str, token: str | None = None, log_path: str | os.PathLike[str] | None = None,
+                 cwd: str | os.PathLike[str] | None = None):
+        self.argv = list(argv)
+        self.url = url.rstrip("/")
+        self.token = token or None
+        self.log_path = Path(log_path) if log_path else Path(os.path.expanduser("~")) / ".vanelia-sidecar.log"
+        self.cwd = Path(cwd) if cwd else (EXTENSION_ROOT if (EXTENSION_ROOT / "cli" / "main.py").is_file() else None)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+        """Launch and wait until healthy; the sidecar's own last log lines explain a failure."""
+        if not self.argv:
+            raise SidecarError("no launch command for the sidecar; set Preferences > Add-ons > Vanelia > Launch Command", kind="unreachable")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if self.cwd is not None:  # running from a source tree: make cli/, server/, ml/ importable
+            env["PYTHONPATH"] = os.pathsep.join([str(self.cwd), *filter(None, [env.get("PYTHONPATH")])])
+        with open(self.log_path, "ab") as log:
+            try:
+                self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:
+                raise SidecarError(
+                    f"cannot start the sidecar with {' '.join(self.argv)!r} ({exc}); set Preferences > Add-ons > Vanelia > "
+                    "Sidecar Python to the python of the sidecar environment, or fix the Launch Command", kind="unreachable") from exc
+        return self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float) -> dict[str, Any]:
+        client = SidecarClient(self.url, self.token, timeout=5.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return client.health()
+            except SidecarError as exc:
+                if exc.kind != "unreachable":
+                    self.stop()
+                    raise
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SidecarError(f"the sidecar exited with code {self.proc.returncode} while starting "
+                                   f"({' '.join(self.argv)}); its log ({self.log_path}) ends with:\n{_log_tail(self.log_path)}",
+                                   kind="unreachable")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SidecarError(f"the sidecar did not answer at {self.url} within {timeout:.0f} s; see {self.log_path}",
+                                   kind="unreachable")
+            time.sleep(0.2)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (the sidecar finishes its current frame and keeps the job for next time), then kill."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+_process: SidecarProcess | None = None
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def launch_argv(settings: Any) -> list[str]:
+    """The preferences' launch command plus the shot root and device the preferences name."""
+    argv = list(settings.launch_argv)
+    if getattr(settings, "shot_root", "") and "--shot-root" not in argv:
+        argv += ["--shot-root", str(settings.shot_root)]
+    device = str(getattr(settings, "device", "AUTO")).upper()
+    if device in ("CUDA", "CPU") and "--device" not in argv:
+        argv += ["--device", device.lower()]
+    if getattr(settings, "token", "") and "--token" not in argv:
+        argv += ["--token", str(settings.token)]
+    return argv
+
+
+def start_sidecar(settings: Any, log_path: str | os.PathLike[str] | None = None, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+    """Use the sidecar at ``settings.url`` if it answers, otherwise start it; return /health."""
+    global _process, _atexit_registered
+    with _lock:
+        client = SidecarClient(settings.url, getattr(settings, "token", "") or None, timeout=5.0)
+        try:
+            return client.health()
+        except SidecarError as exc:
+            if exc.kind != "unreachable":
+                raise
+        if _process is not None and _process.running:
+            return _process.wait_healthy(timeout)
+        _process = SidecarProcess(launch_argv(settings), settings.url, getattr(settings, "token", "") or None, log_path=log_path)
+        if not _atexit_registered:
+            atexit.register(stop_sidecar)
+            _atexit_registered = True
+        return _process.start(timeout)
+
+
+def ensure_running(context: Any = None) -> dict[str, Any]:
+    """From the add-on preferences (main thread): connect, or start the local sidecar."""
+    from . import preferences
+
+    settings = preferences.sidecar_settings(context)
+    if settings.mode != "LOCAL":
+        return SidecarClient(settings.url, settings.token or None).health()
+    log = Path(preferences.user_data_dir("logs")) / "sidecar.log"
+    return start_sidecar(settings, log_path=log)
+
+
+def stop_sidecar() -> None:
+    """Stop the sidecar this Blender started (none started: nothing to do)."""
+    global _process
+    with _lock:
+        if _process is not None:
+            _process.stop()
+            _process = None
+
+
+stop = stop_sidecar
+
+
+def started_process() -> SidecarProcess | None:
+    return _process
+
+
+class JobWatcher:
+    """Follow a job from a worker thread; deliver its state on the main thread.
+
+    The thread only does HTTP (``SidecarClient.wait``) and stores the newest job dict; the
+    main thread picks it up in ``timer()`` (a ``bpy.app.timers`` callback) or ``poll()`` and
+    calls ``on_progress(job)`` / ``on_done(job, error)`` there. ``cancel()`` is safe from the
+    main thread: the worker forwards it to the sidecar at its next poll.
+    """
+
+    interval = 0.2
+
+    def __init__(self, client: SidecarClient, job_id: str, on_progress: Callable[[dict], None] | None = None,
+                 on_done: Callable[[dict | None, SidecarError | None], None] | None = None, poll: float = 0.25):
+        self.client = client
+        self.job_id = job_id
+        self.on_progress = on_progress
+        self.on_done = on_done
+        self.poll_s = poll
+        self._latest: dict | None = None
+        self._delivered: tuple | None = None
+        self._final: dict | None = None
+        self._error: SidecarError | None = None
+        self._finished = threading.Event()
+        self._cancel = threading.Event()
+        self._slot = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name=f"vanelia-job-{job_id[:8]}", daemon=True)
+
+    # ---- worker thread (no bpy) -------------------------------------------------------
+    def _work(self) -> None:
+        def keep(job: dict) -> None:
+            with self._slot:
+                self._latest = job
+
+        try:
+            self._final = self.client.wait(self.job_id, progress=keep, should_cancel=self._cancel.is_set, poll=self.poll_s)
+            keep(self._final)
+        except SidecarError as exc:
+            self._error = exc
+        except Exception as exc:  # never die silently in a thread
+            self._error = SidecarError(f"following job {self.job_id} failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._finished.set()
+
+    # ---- main thread ---------------------------------------------------------------------
+    def start(self) -> "JobWatcher":
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def poll(self) -> bool:
+        """Deliver news to the callbacks; True once the job ended (and on_done was called)."""
+        with self._slot:
+            job = self._latest
+        if job is not None and self.on_progress is not None:
+            key = (job.get("state"), job.get("frames_done"))
+            if key != self._delivered:
+                self._delivered = key
+                self.on_progress(job)
+        if not self._finished.is_set():
+            return False
+        if self.on_done is not None:
+            cb, self.on_done = self.on_done, None
+            cb(self._final, self._error)
+        return True
+
+    def timer(self) -> float | None:
+        """``bpy.app.timers.register(watcher.timer)``: runs until the job ends."""
+        return None if self.poll() else self.interval
+
+    def run_blocking(self, echo: Callable[[str], None] | None = None) -> dict:
+        """Headless: wait here, printing progress lines; raise SidecarError on failure."""
+        echo = echo or (lambda s: print(s, file=sys.stdout, flush=True))
+        user_progress = self.on_progress
+
+        def show(job: dict) -> None:
+            echo(f"vanelia: job {self.job_id[:8]} {job.get('state')} {job.get('frames_done')}/{job.get('frames_total')}")
+            if user_progress:
+                user_progress(job)
+
+        self.on_progress = show
+        if not self._thread.is_alive() and not self._finished.is_set():
+            self.start()
+        while not self.poll():
+            time.sleep(self.interval / 2)
+        if self._error is not None:
+            raise self._error
+        assert self._final is not None
+        if self._final.get("state") == "failed":
+            raise job_error(self._final)
+        return self._final
+
+
+__all__ = ["SidecarProcess", "JobWatcher", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL"]

@@ -1,0 +1,105 @@
+"""Light the product from the plate, not from Blender's defaults.
+
+The world is a uniform environment of the plate's mean (linear) colour: the product picks
+up the footage's overall tint and level. A sun is the key light: its direction is the
+user's, or estimated from the brightest region of the plate (the ray through it, lifted
+above the horizon), or, for a flat plate, from over the camera's shoulder.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import bpy
+import numpy as np
+from mathutils import Vector
+
+from ..shotcache.layout import ShotPaths
+from ..shotcache.schema import FrameCamera, Light, Lighting
+from . import compat, plate
+
+SUN_NAME = "Vanelia Key"
+WORLD_NAME = "Vanelia World"
+MIN_ELEVATION_DEG = 25.0
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _sample_frames(frames: list[int], n: int = 5) -> list[int]:
+    if len(frames) <= n:
+        return list(frames)
+    idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
+    return [frames[i] for i in idx]
+
+
+def plate_mean_color(shot_dir: str, frames: list[int]) -> list[float]:
+    paths = ShotPaths(shot_dir)
+    means = [srgb_to_linear(plate.read_pixels(paths.plate_frame(f))[::4, ::4, :3]).reshape(-1, 3).mean(axis=0) for f in _sample_frames(frames)]
+    return [float(v) for v in np.mean(means, axis=0)]
+
+
+def _lift(direction: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Keep a light direction at least MIN_ELEVATION_DEG above the horizon."""
+    d = direction / np.linalg.norm(direction)
+    elev = math.asin(float(np.clip(d @ up, -1, 1)))
+    min_e = math.radians(MIN_ELEVATION_DEG)
+    if elev >= min_e:
+        return d
+    horiz = d - up * (d @ up)
+    if np.linalg.norm(horiz) < 1e-9:
+        return up.copy()
+    horiz /= np.linalg.norm(horiz)
+    return horiz * math.cos(min_e) + up * math.sin(min_e)
+
+
+def estimate_key_direction(shot_dir: str, frame: int, cam: FrameCamera, up: list[float]) -> tuple[list[float], bool]:
+    """(direction towards the light, estimated?) from one plate frame."""
+    img = plate.read_pixels(ShotPaths(shot_dir).plate_frame(frame))[..., :3]
+    lum = srgb_to_linear(img) @ np.array([0.2126, 0.7152, 0.0722])
+    h, w = lum.shape
+    k = max(1, min(h, w) // 16)  # box-blur by block averaging: robust to single hot pixels
+    hb, wb = h // k, w // k
+    blocks = lum[: hb * k, : wb * k].reshape(hb, k, wb, k).mean(axis=(1, 3))
+    c2w = np.asarray(cam.c2w, dtype=np.float64)
+    upv = np.asarray(up, dtype=np.float64)
+    if blocks.max() - blocks.mean() < 0.1 * max(blocks.mean(), 1e-3):
+        back, right, cam_up = -c2w[:3, 2], c2w[:3, 0], -c2w[:3, 1]
+        return _lift(back + 1.5 * cam_up + 0.5 * right, upv).tolist(), False
+    by, bx = np.unravel_index(int(np.argmax(blocks)), blocks.shape)
+    u, v = (bx + 0.5) * k, (by + 0.5) * k
+    ray = c2w[:3, :3] @ np.array([(u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, 1.0])
+    return _lift(ray, upv).tolist(), True
+
+
+def estimate(shot_dir: str, frames: list[int], cameras: dict[int, FrameCamera], up: list[float], direction: list[float] | None = None, intensity: float = 3.0) -> Lighting:
+    colour = plate_mean_color(shot_dir, frames)
+    estimated = direction is None
+    if direction is None:
+        direction, estimated = estimate_key_direction(shot_dir, frames[0], cameras[frames[0]], up)
+    d = np.asarray(direction, dtype=np.float64)
+    d = d / np.linalg.norm(d)
+    return Lighting(world_color=colour, world_strength=1.0, lights=[Light(type="sun", direction=d.tolist(), intensity=intensity)], estimated=estimated)
+
+
+def apply(scene: Any, lighting: Lighting) -> None:
+    """World colour + sun(s) in the scene (replacing earlier Vanelia lights)."""
+    world = bpy.data.worlds.get(WORLD_NAME) or bpy.data.worlds.new(WORLD_NAME)
+    scene.world = world
+    compat.world_background(world, lighting.world_color, lighting.world_strength)
+    for obj in [o for o in bpy.data.objects if o.name.startswith(SUN_NAME)]:
+        bpy.data.objects.remove(obj, do_unlink=True)
+    for i, light in enumerate(lighting.lights):
+        name = SUN_NAME if i == 0 else f"{SUN_NAME} {i}"
+        data: Any = bpy.data.lights.new(name, "SUN" if light.type == "sun" else light.type.upper())  # type: ignore[arg-type]
+        data.color = light.color
+        data.energy = light.intensity
+        if light.type == "sun":
+            data.angle = math.radians(3.0)
+        obj = bpy.data.objects.new(name, data)
+        scene.collection.objects.link(obj)
+        obj.rotation_mode = "QUATERNION"
+        obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(light.direction))
+        obj.location = light.position

@@ -1,0 +1,210 @@
+"""The product: GLB import, placement in metres, and the shadow-catcher ground under it.
+
+glTF units are metres, so a GLB imports at its real size; ``scale`` multiplies it and
+``size_m`` (largest dimension) overrides it. Placement is an explicit 4x4 world matrix, or
+"on the ground": the product's lowest point rests on the ground plane where the camera's
+view centre hits it, upright along the plane normal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+from mathutils import Matrix, Vector
+
+from ..shotcache.schema import FrameCamera, Ground
+from . import compat
+from .tracks import InputError
+
+PRODUCT_ROOT = "Vanelia Product"
+GROUND_NAME = "Vanelia Ground"
+
+
+def check_glb(path: str | os.PathLike[str]) -> Path:
+    """Refuse a missing, empty or non-glTF file before Blender's importer half-creates objects."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: product model not found; give the path of a .glb file")
+    with open(p, "rb") as fh:
+        head = fh.read(20)
+    if p.suffix.lower() == ".gltf":
+        try:
+            json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{p}: not a valid glTF JSON file ({exc}); re-export the model") from exc
+        return p
+    if len(head) < 20 or head[:4] != b"glTF":
+        raise InputError(f"{p}: not a GLB file (no glTF header); re-export the model as binary glTF (.glb)")
+    _magic, version, length = struct.unpack("<4sII", head[:12])
+    if version != 2:
+        raise InputError(f"{p}: glTF version {version}; Vanelia reads glTF 2.0, re-export the model")
+    if length != p.stat().st_size:
+        raise InputError(f"{p}: truncated GLB ({p.stat().st_size} of {length} bytes); copy the file again or re-export it")
+    return p
+
+
+def import_glb(scene: Any, path: str | os.PathLike[str]) -> Any:
+    """Import the GLB under one empty (PRODUCT_ROOT) so it moves as one object; returns the empty."""
+    p = check_glb(path)
+    old = bpy.data.objects.get(PRODUCT_ROOT)
+    if old is not None:
+        remove_product()
+    before = set(bpy.data.objects)
+    try:
+        res = bpy.ops.import_scene.gltf(filepath=str(p), **compat.gltf_import_kwargs())
+    except RuntimeError as exc:
+        for obj in set(bpy.data.objects) - before:
+            bpy.data.objects.remove(obj, do_unlink=True)
+        raise InputError(f"{p}: Blender could not import this model ({str(exc).strip()}); re-export it as glTF 2.0") from exc
+    new = [o for o in bpy.data.objects if o not in before]
+    if not compat.op_finished(res) or not any(o.type == "MESH" for o in new):
+        for obj in new:
+            bpy.data.objects.remove(obj, do_unlink=True)
+        raise InputError(f"{p}: the model holds no mesh; re-export it with its geometry")
+    for obj in [o for o in new if o.type in ("CAMERA", "LIGHT")]:  # the shot owns camera and lights
+        new.remove(obj)
+        bpy.data.objects.remove(obj, do_unlink=True)
+    root = bpy.data.objects.new(PRODUCT_ROOT, None)
+    scene.collection.objects.link(root)
+    for obj in new:
+        if obj.parent is None:
+            mw = obj.matrix_world.copy()
+            obj.parent = root
+            obj.matrix_world = mw
+    return root
+
+
+def remove_product() -> None:
+    root = bpy.data.objects.get(PRODUCT_ROOT)
+    if root is None:
+        return
+    for obj in list(root.children_recursive):
+        bpy.data.objects.remove(obj, do_unlink=True)
+    bpy.data.objects.remove(root, do_unlink=True)
+
+
+def mesh_bounds(root: Any) -> tuple[np.ndarray, np.ndarray]:
+    """World-space (min, max) corners over all meshes under ``root``."""
+    layer: Any = bpy.context.view_layer
+    layer.update()
+    pts: list[tuple[float, ...]] = []
+    for obj in root.children_recursive:
+        if obj.type == "MESH":
+            mw = obj.matrix_world
+            pts.extend((mw @ Vector(c))[:] for c in obj.bound_box)
+    if not pts:
+        raise InputError("the product has no mesh to place")
+    arr = np.asarray(pts, dtype=np.float64)
+    return arr.min(axis=0), arr.max(axis=0)
+
+
+def _basis_from_normal(normal: np.ndarray) -> np.ndarray:
+    """A rotation whose z axis is the ground normal (x kept as close to world x as possible)."""
+    z = normal / np.linalg.norm(normal)
+    ref = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = ref - z * (ref @ z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.stack([x, y, z], axis=1)
+
+
+def view_ground_point(cam: FrameCamera, ground: Ground, width: int, height: int) -> np.ndarray:
+    """Where the camera's image centre ray meets the ground plane (falls back to the plane point)."""
+    c2w = np.asarray(cam.c2w, dtype=np.float64)
+    origin = c2w[:3, 3]
+    ray_cam = np.array([(width / 2 - cam.cx) / cam.fx, (height * 0.6 - cam.cy) / cam.fy, 1.0])
+    ray = c2w[:3, :3] @ ray_cam
+    n, p0 = np.asarray(ground.normal, float), np.asarray(ground.point, float)
+    denom = ray @ n
+    if abs(denom) < 1e-9:
+        return p0
+    t = ((p0 - origin) @ n) / denom
+    return origin + t * ray if t > 0 else p0
+
+
+def place_on_ground(root: Any, ground: Ground, point: np.ndarray, scale: float = 1.0, size_m: float | None = None, yaw_deg: float = 0.0) -> tuple[Matrix, float]:
+    """Stand the product on the plane at ``point``; returns (matrix_world, uniform scale)."""
+    root.matrix_world = Matrix.Identity(4)
+    lo, hi = mesh_bounds(root)
+    if size_m:
+        scale = float(size_m) / float(max(hi - lo))
+    centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])  # bottom centre of the model
+    rot = _basis_from_normal(np.asarray(ground.normal, float))
+    yaw = np.radians(yaw_deg)
+    rz = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    m = np.eye(4)
+    m[:3, :3] = rot @ rz * scale
+    m[:3, 3] = np.asarray(point, float) - m[:3, :3] @ centre
+    mat = Matrix(m.tolist())
+    root.matrix_world = mat
+    return mat, scale
+
+
+def place_explicit(root: Any, matrix: Any) -> Matrix:
+    mat = Matrix([list(r) for r in matrix])
+    root.matrix_world = mat
+    return mat
+
+
+def fit_ground_plane(points: np.ndarray, iterations: int = 300, seed: int = 0) -> Ground:
+    """RANSAC plane through the reconstruction's points, normal oriented to world +z.
+
+    The threshold adapts to the cloud's spread (2% of its median extent), so it works for
+    reconstructions in any unit; inliers are refined by least squares.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) < 3:
+        raise InputError("too few 3D points in the track to fit a ground plane; give the ground plane explicitly")
+    rng = np.random.default_rng(seed)
+    spread = float(np.median(np.abs(pts - np.median(pts, axis=0)))) or 1.0
+    thresh = 0.02 * spread * 3
+    best_in = None
+    for _ in range(iterations):
+        a, b, c = pts[rng.choice(len(pts), 3, replace=False)]
+        n = np.cross(b - a, c - a)
+        norm = np.linalg.norm(n)
+        if norm < 1e-12:
+            continue
+        n /= norm
+        inl = np.abs((pts - a) @ n) < thresh
+        if best_in is None or inl.sum() > best_in.sum():
+            best_in = inl
+    if best_in is None or best_in.sum() < 3:
+        raise InputError("could not fit a ground plane to the track's 3D points; give the ground plane explicitly")
+    sel = pts[best_in]
+    centroid = sel.mean(axis=0)
+    _u, _s, vt = np.linalg.svd(sel - centroid)
+    normal = vt[-1]
+    if normal[2] < 0:
+        normal = -normal
+    return Ground(point=centroid.tolist(), normal=normal.tolist(), size_m=float(4 * np.ptp(sel, axis=0).max() or 20.0))
+
+
+def make_shadow_catcher(scene: Any, ground: Ground) -> Any:
+    """A plane on the ground that only catches shadows (transparent in Combined)."""
+    old = bpy.data.objects.get(GROUND_NAME)
+    if old is not None:
+        mesh = old.data
+        bpy.data.objects.remove(old, do_unlink=True)
+        if mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
+    s = ground.size_m / 2.0
+    mesh = bpy.data.meshes.new(GROUND_NAME)
+    mesh.from_pydata([(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [], [(0, 1, 2, 3)])
+    mesh.update()
+    mat: Any = bpy.data.materials.get("Vanelia Ground") or bpy.data.materials.new("Vanelia Ground")
+    mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
+    mesh.materials.append(mat)
+    obj = bpy.data.objects.new(GROUND_NAME, mesh)
+    scene.collection.objects.link(obj)
+    m = np.eye(4)
+    m[:3, :3] = _basis_from_normal(np.asarray(ground.normal, float))
+    m[:3, 3] = ground.point
+    obj.matrix_world = Matrix(m.tolist())
+    obj.is_shadow_catcher = True
+    return obj

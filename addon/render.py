@@ -1,0 +1,213 @@
+"""Cycles render of one frame -> ``render/NNNNNN.exr`` with the canonical pass names.
+
+A compositor File Output node whose layer slots carry our names (rgba, normal, albedo,
+depth, position, shadow_catcher) writes one multilayer EXR per frame on 4.2 (single part)
+and 5.0 (multi part) alike; the only name Blender picks itself is the channel of a value
+socket (``depth.V``), which is renamed to ``depth.Z`` in the EXR header in place (same
+length, so no offset moves). Every frame is written into a temp folder beside the target
+and renamed over it: a killed render never leaves a broken EXR, and the previous good one
+survives until the new one is complete.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..shotcache.layout import stable_hash
+from ..shotcache.schema import PASSES, SchemaError, Shot
+from . import compat
+
+COMPOSITOR_NODE = "Vanelia Passes"
+SLOT_KINDS = {"rgba": "RGBA", "normal": "VECTOR", "albedo": "RGBA", "depth": "FLOAT", "position": "VECTOR", "shadow_catcher": "RGBA"}
+_VALUE_CHANNEL = b"V"
+"""Channel letter Blender gives a value (float) socket in a multilayer EXR."""
+
+
+class RenderError(RuntimeError):
+    """A frame that could not be rendered/written; the message says which and why."""
+
+
+def check_passes(passes: list[str]) -> list[str]:
+    unknown = [p for p in passes if p not in PASSES]
+    if unknown:
+        raise SchemaError(f"unknown render pass(es) {unknown}; known passes: {', '.join(PASSES)}")
+    return [p for p in PASSES if p in passes] or ["rgba"]
+
+
+def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO", denoise: bool | None = None) -> str:
+    """Cycles with transparent film and the requested passes; returns the device used."""
+    passes = check_passes(passes)
+    scene.render.engine = "CYCLES"
+    used = compat.enable_gpu(scene) if device in ("AUTO", "GPU") else "CPU"
+    if device == "CPU":
+        scene.cycles.device = "CPU"
+    cyc = scene.cycles
+    cyc.samples = int(samples)
+    cyc.use_adaptive_sampling = True
+    cyc.use_denoising = bool(samples >= 16) if denoise is None else denoise
+    cyc.denoiser = "OPENIMAGEDENOISE"
+    cyc.denoising_prefilter = "FAST"  # ACCURATE costs as much CPU as the sampling itself at 32 spp
+    cyc.adaptive_threshold = 0.02
+    cyc.use_light_tree = False  # one sun + a uniform world: the tree only adds overhead
+    cyc.max_bounces = 4  # a product over a shadow catcher: more bounces cost time, not looks
+    cyc.diffuse_bounces = 2
+    cyc.glossy_bounces = 2
+    cyc.transmission_bounces = 4
+    cyc.transparent_max_bounces = 8
+    scene.render.film_transparent = True
+    scene.render.use_persistent_data = True  # keep BVH/textures between frames: only the camera moves
+    scene.render.resolution_percentage = 100
+    vl = scene.view_layers[0]
+    vl.use_pass_combined = True
+    vl.use_pass_z = "depth" in passes
+    vl.use_pass_normal = "normal" in passes
+    vl.use_pass_position = "position" in passes
+    vl.use_pass_diffuse_color = "albedo" in passes
+    vl.cycles.use_pass_shadow_catcher = "shadow_catcher" in passes
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    build_compositor(scene, passes)
+    return used
+
+
+def build_compositor(scene: Any, passes: list[str]) -> Any:
+    """Render Layers -> (alpha to straight) -> File Output with canonical layer names."""
+    tree = compat.compositor_tree(scene)
+    rl = tree.nodes.new("CompositorNodeRLayers")
+    rl.scene = scene
+    tmp = tempfile.gettempdir()
+    out = compat.file_output_multilayer(tree, tmp, "frame", [(p, SLOT_KINDS[p]) for p in passes])
+    out.name = COMPOSITOR_NODE
+    for p in passes:
+        src = compat.render_layer_socket(rl, p)
+        if p == "rgba":
+            conv = compat.alpha_to_straight(tree)
+            tree.links.new(src, conv.inputs[0])
+            src = conv.outputs[0]
+        tree.links.new(src, out.inputs[p])
+    return out
+
+
+def _output_node(scene: Any) -> Any:
+    tree = scene.compositing_node_group if compat.IS_50 else scene.node_tree
+    node = tree.nodes.get(COMPOSITOR_NODE) if tree is not None else None
+    if node is None:
+        raise RenderError("the scene has no Vanelia pass output; set the shot up again (setup_shot)")
+    return node
+
+
+def _set_output_dir(node: Any, directory: Path) -> None:
+    if compat.IS_50:
+        node.directory = str(directory)
+        node.file_name = "frame"
+    else:
+        node.base_path = str(directory / "frame")
+
+
+# ---------------------------------------------------------------------------
+# EXR header: rename value-socket channels (depth.V -> depth.Z) in place
+# ---------------------------------------------------------------------------
+
+
+def _cstr(data: bytes, pos: int) -> tuple[bytes, int]:
+    end = data.index(b"\0", pos)
+    return data[pos:end], end + 1
+
+
+def rename_value_channels(path: Path, letters: dict[bytes, bytes]) -> int:
+    """Give value channels their canonical letter (``{b'depth': b'Z'}``); returns how many.
+
+    Walks the header attributes (single- or multi-part) to the ``chlist`` and overwrites the
+    one-letter suffix in place. Data offsets do not move because names keep their length.
+    """
+    with open(path, "r+b") as fh:
+        data = fh.read(1 << 20)
+        if data[:4] != b"\x76\x2f\x31\x01":
+            raise RenderError(f"{path}: Blender did not write an EXR")
+        flags = struct.unpack("<I", data[4:8])[0]
+        multipart = bool(flags & 0x1000)
+        pos, patches = 8, []
+        while True:
+            part_name = b""
+            chan_entries: list[tuple[int, bytes]] = []
+            while True:
+                name, pos = _cstr(data, pos)
+                if not name:
+                    break
+                typ, pos = _cstr(data, pos)
+                size = struct.unpack("<i", data[pos : pos + 4])[0]
+                pos += 4
+                value = data[pos : pos + size]
+                if typ == b"chlist":
+                    q = 0
+                    while value[q : q + 1] != b"\0":
+                        cname, nq = _cstr(value, q)
+                        chan_entries.append((pos + q, cname))
+                        q = nq + 16
+                elif name == b"name":
+                    part_name = value.rstrip(b"\0")
+                pos += size
+            for offset, cname in chan_entries:
+                layer, _, letter = cname.rpartition(b".")
+                layer = layer or part_name.split(b".")[-1]
+                if letter == _VALUE_CHANNEL and layer in letters:
+                    patches.append(offset + len(cname) - 1)
+                    fh.seek(offset + len(cname) - 1)
+                    fh.write(letters[layer])
+            if not multipart or data[pos : pos + 1] == b"\0":
+                break
+    return len(patches)
+
+
+# ---------------------------------------------------------------------------
+# one frame
+# ---------------------------------------------------------------------------
+
+
+def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
+    """Everything a frame's pixels depend on; unchanged hash = the EXR on disk is still right."""
+    d = shot.to_dict()
+    return stable_hash(
+        {
+            "camera": d["camera"]["frames"].get(str(frame)),
+            "resolution": shot.resolution,
+            "product": {k: v for k, v in d["product"].items() if k != "source"},
+            "glb": glb_sha256,
+            "ground": d["ground"],
+            "lighting": d["lighting"],
+            "samples": shot.render.samples,
+            "passes": shot.render.passes,
+            "undistorted": shot.plate.undistorted,
+        }
+    )
+
+
+def render_frame(scene: Any, frame: int, target: str | os.PathLike[str]) -> dict[str, float]:
+    """Render ``frame`` and move its EXR to ``target``; returns wall and CPU timings in s."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    node = _output_node(scene)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+    try:
+        _set_output_dir(node, tmp)
+        scene.frame_set(frame)
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = bpy.ops.render.render(write_still=False, scene=scene.name)
+        t1, c1 = time.perf_counter(), time.process_time()
+        if not compat.op_finished(res):
+            raise RenderError(f"frame {frame}: the render was cancelled")
+        produced = sorted(tmp.glob("*.exr"))
+        if not produced:
+            raise RenderError(f"frame {frame}: Blender wrote no EXR into {tmp}; check the disk space and the compositor")
+        rename_value_channels(produced[0], {b"depth": b"Z"})
+        os.replace(produced[0], target)
+        return {"render_s": t1 - t0, "write_s": time.perf_counter() - t1, "render_cpu_s": c1 - c0, "write_cpu_s": time.process_time() - c1}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,360 @@
+"""Shot orchestration: inputs -> shot cache (shot.json + plate/) -> scene -> render/ EXRs.
+
+``setup_shot`` validates every input *before* writing anything (a bad GLB, track or plate
+leaves an existing shot untouched), decodes the plate, bakes the camera, places the
+product, estimates lighting, builds the scene and writes ``shot.json``. The scene is a pure
+function of shot.json (``build_scene``), so ``render_shot`` on a fresh Blender rebuilds it.
+``ShotRenderer`` renders frame by frame (the UI calls one frame per timer tick);
+``render_shot`` is the blocking loop for headless runs.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, cast
+
+import bpy
+import numpy as np
+
+from ..shotcache.layout import ShotPaths, check_writable, file_sha256
+from ..shotcache.schema import (
+    CameraTrack,
+    FrameCamera,
+    Ground,
+    Lighting,
+    Plate,
+    Product,
+    RenderSettings,
+    SchemaError,
+    Shot,
+)
+from . import camera as cam_mod
+from . import lighting, plate, product, render, tracks
+from .tracks import InputError
+
+Progress = Callable[[str], None]
+SHOT_PROP = "vanelia_shot_dir"
+SETUP_PROP = "vanelia_setup_hash"
+
+
+def _noop(_msg: str) -> None:
+    pass
+
+
+def parse_frames(value: Any) -> tuple[int, int] | None:
+    """'A:B' / (A, B) / None -> inclusive frame range."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            a, b = (int(v) for v in value.split(":"))
+        except ValueError as exc:
+            raise InputError(f"frames {value!r}: expected A:B, e.g. 1:24") from exc
+    else:
+        a, b = (int(v) for v in value)
+    if b < a:
+        raise InputError(f"frames {a}:{b}: the end is before the start")
+    return a, b
+
+
+def parse_resolution(value: Any) -> tuple[int, int] | None:
+    """'WxH' / (W, H) / None."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            w, h = (int(v) for v in value.lower().split("x"))
+        except ValueError as exc:
+            raise InputError(f"resolution {value!r}: expected WxH, e.g. 1280x720") from exc
+    else:
+        w, h = (int(v) for v in value)
+    if w < 8 or h < 8:
+        raise InputError(f"resolution {w}x{h}: too small (at least 8x8)")
+    return w, h
+
+
+def check_shot_writable(folder: str | os.PathLike[str]) -> None:
+    """Refuse a read-only output folder up front, by its permission bits too.
+
+    ``os.access`` says yes to root for any folder; a folder the user marked read-only is
+    still a "don't write here" we respect, before anything is decoded or rendered.
+    """
+    folder = Path(folder)
+    check_writable(folder)
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    for target in (probe, folder / "render", folder / "plate"):
+        if target.is_dir() and not target.stat().st_mode & 0o200:
+            raise PermissionError(f"{target}: folder is read-only; make it writable (chmod u+w) or choose another shot folder")
+    if (folder / "shot.json").is_file() and not (folder / "shot.json").stat().st_mode & 0o200:
+        raise PermissionError(f"{folder / 'shot.json'}: file is read-only; make it writable or choose another shot folder")
+
+
+# ---------------------------------------------------------------------------
+# camera
+# ---------------------------------------------------------------------------
+
+
+def _camera_track(scene: Any, camera: Any, info: plate.PlateInfo) -> tuple[CameraTrack, tracks.TrackData | None]:
+    """The track for the plate's frames: from a file, or baked from a camera in the .blend."""
+    if camera is None or (isinstance(camera, str) and camera.startswith("blend")):
+        name = camera.split(":", 1)[1] if isinstance(camera, str) and ":" in camera else None
+        obj = bpy.data.objects.get(name) if name else scene.camera
+        if obj is None:
+            raise InputError(f"no camera {'named ' + repr(name) if name else 'in the scene'}; give a camera track file (--camera transforms.json or a COLMAP model)")
+        frames = cam_mod.bake_camera(scene, obj, info.frames)
+        return CameraTrack(source=f"blend:{obj.name}", kind="blend", frames=frames), None
+    if not isinstance(camera, (str, os.PathLike)):
+        frames = cam_mod.bake_camera(scene, camera, info.frames)
+        return CameraTrack(source=f"blend:{camera.name}", kind="blend", frames=frames), None
+    data = tracks.scale_to(tracks.load_track(camera), info.width, info.height)
+    missing = [f for f in info.frames if f not in data.frames]
+    if missing:
+        have = len(info.frames) - len(missing)
+        raise InputError(
+            f"{camera}: the track has poses for {have} of the plate's {len(info.frames)} frames "
+            f"(missing {missing[:8]}{' ...' if len(missing) > 8 else ''}); give a track covering the plate "
+            "or restrict the frames (--frames A:B)"
+        )
+    frames = {f: data.frames[f] for f in info.frames}
+    return CameraTrack(source=str(camera), kind=data.kind, distortion=data.distortion, frames=frames), data
+
+
+# ---------------------------------------------------------------------------
+# setup
+# ---------------------------------------------------------------------------
+
+
+def setup_shot(
+    shot_dir: str | os.PathLike[str],
+    plate_source: str | os.PathLike[str],
+    model: str | os.PathLike[str],
+    camera: Any = None,
+    frames: Any = None,
+    resolution: Any = None,
+    samples: int = 32,
+    *,
+    scene: Any = None,
+    passes: list[str] | None = None,
+    product_matrix: list[list[float]] | None = None,
+    ground: Ground | dict | None = None,
+    product_scale: float = 1.0,
+    product_size_m: float | None = None,
+    product_yaw_deg: float = 0.0,
+    light_direction: list[float] | None = None,
+    light_intensity: float = 3.0,
+    undistort: bool = False,
+    fps: float | None = None,
+    device: str = "AUTO",
+    progress: Progress = _noop,
+) -> Shot:
+    """Build (or update) the shot folder and the scene; returns the saved Shot."""
+    scene = scene or bpy.context.scene
+    paths = ShotPaths(os.path.abspath(shot_dir))
+    # 1. validate every input before touching the shot folder
+    check_shot_writable(paths.root)
+    passes = render.check_passes(list(passes) if passes is not None else list(render.PASSES))
+    glb = product.check_glb(model)
+    frame_range = parse_frames(frames)
+    res = parse_resolution(resolution)
+    info = plate.probe(plate_source)
+    info.frames = plate._select(info.frames, frame_range, str(plate_source))
+    width, height = plate._check_resolution((info.width, info.height), res, str(plate_source))
+    info.width, info.height = width, height
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    track, data = _camera_track(scene, str(camera) if isinstance(camera, os.PathLike) else camera, info)
+    points = data.points if data is not None else None
+    if light_direction is None and data is not None and data.light_direction is not None:
+        light_direction = data.light_direction
+    size_given = isinstance(ground, Ground) or (isinstance(ground, dict) and "size_m" in ground)
+    if isinstance(ground, dict):
+        ground = Ground(**ground)
+    first_cam = track.frames[info.frames[0]]
+    if ground is None:
+        ground = product.fit_ground_plane(points) if points is not None and len(points) >= 3 else Ground()
+    # 2. the product (a GLB Blender can't import fails here, before any file is written)
+    sha = file_sha256(glb)
+    root = product.import_glb(scene, glb)
+    root[SETUP_PROP + "_glb"] = sha
+    if product_matrix is not None:
+        mat = product.place_explicit(root, product_matrix)
+        placement, scale = "explicit", float(product_scale)
+    else:
+        point = product.view_ground_point(first_cam, ground, width, height)
+        mat, scale = product.place_on_ground(root, ground, point, product_scale, product_size_m, product_yaw_deg)
+        placement = "ground"
+    ground = _centre_catcher(root, ground, size_given)
+    # 3. write: plate frames (once), then the scene, then shot.json
+    paths.root.mkdir(parents=True, exist_ok=True)
+    undistorted = bool(undistort and not track.distortion.is_zero())
+    if _plate_is_current(paths, plate_source, info.frames, (width, height), undistorted):
+        progress("plate frames already decoded, reused")
+        decoded = plate.PlateInfo(info.source, info.kind, width, height, info.fps, list(info.frames))
+    else:
+        progress(f"decoding plate {plate_source}")
+        decoded = plate.decode(plate_source, paths.root, frame_range, (width, height), progress)
+        if undistorted:
+            progress("undistorting plate frames")
+            plate.undistort(str(paths.root), info.frames, first_cam, track.distortion)
+    light = lighting.estimate(str(paths.root), info.frames, track.frames, ground.normal, light_direction, light_intensity)
+    shot = Shot(
+        name=paths.root.name,
+        resolution=[width, height],
+        fps=float(fps or decoded.fps),
+        frames=list(info.frames),
+        plate=Plate(source=str(Path(plate_source).resolve()), kind=decoded.kind, frames_dir="plate", undistorted=undistorted),
+        camera=track,
+        product=Product(source=str(glb.resolve()), sha256=sha, matrix_world=np.array(mat, dtype=float).tolist(), placement=placement, scale_m=scale),
+        ground=ground,
+        lighting=light,
+        render=RenderSettings(samples=int(samples), device=device, passes=passes, blender_version=bpy.app.version_string),
+    )
+    shot.validate(str(paths.shot_json))
+    if paths.shot_json.is_file():  # keep the render cache of an earlier setup: unchanged frames are skipped
+        try:
+            shot.render.frame_hashes = paths.load_shot().render.frame_hashes
+        except SchemaError:
+            pass
+    build_scene(scene, shot, str(paths.root))
+    paths.save_shot(shot)
+    progress(f"shot ready: {len(shot.frames)} frames {width}x{height} in {paths.root}")
+    return shot
+
+
+def _centre_catcher(root: Any, ground: Ground, size_given: bool) -> Ground:
+    """Centre the shadow catcher under the product and, unless sized by the user, make it just
+    big enough for the product's shadow (lights are >= 25 deg high: shadows < 2.2x its height).
+    A small catcher keeps Cycles from path-tracing ground over the whole frame."""
+    lo, hi = product.mesh_bounds(root)
+    n = np.asarray(ground.normal, dtype=np.float64)
+    n = n / np.linalg.norm(n)
+    foot = (lo + hi) / 2.0
+    foot = foot - n * ((foot - np.asarray(ground.point, dtype=np.float64)) @ n)
+    size = ground.size_m if size_given else max(1.0, 6.0 * float(max(hi - lo)))
+    return Ground(point=foot.tolist(), normal=n.tolist(), size_m=float(size))
+
+
+def _plate_is_current(paths: ShotPaths, source: Any, frames: list[int], size: tuple[int, int], undistorted: bool) -> bool:
+    """The shot already holds these plate frames, decoded from this unchanged source."""
+    if not paths.shot_json.is_file():
+        return False
+    try:
+        old = paths.load_shot()
+    except SchemaError:
+        return False
+    src = Path(source).resolve()
+    if old.plate.source != str(src) or old.plate.undistorted != undistorted or tuple(old.resolution) != tuple(size):
+        return False
+    if not set(frames) <= set(old.frames) or not all(paths.plate_frame(f).is_file() for f in frames):
+        return False
+    newest = max((p.stat().st_mtime for p in ([src] + list(src.iterdir()) if src.is_dir() else [src])), default=0.0)
+    return newest < paths.shot_json.stat().st_mtime
+
+
+def _setup_key(shot: Shot, shot_dir: str) -> str:
+    d = shot.to_dict()
+    d.pop("render")
+    d["samples"] = shot.render.samples
+    d["passes"] = shot.render.passes
+    d["dir"] = shot_dir
+    from ..shotcache.layout import stable_hash
+
+    return stable_hash(d)
+
+
+def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
+    """Make ``scene`` render ``shot``: resolution, frames, camera, product, ground, lights, passes."""
+    r = scene.render
+    r.resolution_x, r.resolution_y = shot.resolution
+    r.resolution_percentage = 100
+    r.fps = max(1, round(shot.fps))
+    r.fps_base = r.fps / shot.fps
+    scene.frame_start, scene.frame_end = shot.frames[0], shot.frames[-1]
+    cam_obj = cam_mod.build_camera(scene, shot.camera.frames)
+    paths = ShotPaths(shot_dir)
+    if paths.plate_frame(shot.frames[0]).is_file():
+        plate.set_camera_background(cam_obj, shot_dir, shot.frames)
+    root = bpy.data.objects.get(product.PRODUCT_ROOT)
+    if root is None or root.get(SETUP_PROP + "_glb") != shot.product.sha256:
+        root = product.import_glb(scene, shot.product.source)
+        root[SETUP_PROP + "_glb"] = shot.product.sha256
+    product.place_explicit(root, shot.product.matrix_world)
+    product.make_shadow_catcher(scene, shot.ground)
+    lighting.apply(scene, shot.lighting)
+    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device)
+    scene[SHOT_PROP] = shot_dir
+    scene[SETUP_PROP] = _setup_key(shot, shot_dir)
+
+
+# ---------------------------------------------------------------------------
+# render
+# ---------------------------------------------------------------------------
+
+
+class ShotRenderer:
+    """Render a shot's frames one call at a time; skips frames whose inputs did not change."""
+
+    def __init__(self, shot_dir: str | os.PathLike[str], scene: Any = None, force: bool = False, frames: list[int] | None = None):
+        self.scene: Any = cast(Any, scene or bpy.context.scene)
+        self.paths = ShotPaths(os.path.abspath(shot_dir))
+        self.shot = self.paths.load_shot()
+        check_shot_writable(self.paths.root)
+        src = Path(self.shot.product.source)
+        if not src.is_file():
+            raise InputError(f"{src}: the shot's product model is gone; set the shot up again with the model")
+        self.glb_sha = file_sha256(src)
+        if self.glb_sha != self.shot.product.sha256:
+            self.shot.product.sha256 = self.glb_sha
+        key = _setup_key(self.shot, str(self.paths.root))
+        if self.scene.get(SHOT_PROP) != str(self.paths.root) or self.scene.get(SETUP_PROP) != key:
+            build_scene(self.scene, self.shot, str(self.paths.root))
+        wanted = frames if frames is not None else self.shot.frames
+        bad = [f for f in wanted if f not in self.shot.camera.frames]
+        if bad:
+            raise InputError(f"{self.paths.shot_json}: frames {bad[:8]} are not in this shot")
+        self.hashes = {f: render.frame_hash(self.shot, f, self.glb_sha) for f in wanted}
+        self.pending = [f for f in wanted if force or not self.is_current(f)]
+        self.skipped = [f for f in wanted if f not in self.pending]
+        self.timings: list[dict[str, float]] = []
+
+    def is_current(self, frame: int) -> bool:
+        return self.shot.render.frame_hashes.get(frame) == self.hashes[frame] and self.paths.render_frame(frame).is_file()
+
+    def render_next(self) -> int | None:
+        """Render the next pending frame; returns its number, None when all are done."""
+        if not self.pending:
+            return None
+        frame = self.pending.pop(0)
+        t = render.render_frame(self.scene, frame, self.paths.render_frame(frame))
+        self.timings.append(t)
+        self.shot.render.frame_hashes[frame] = self.hashes[frame]
+        self.paths.save_shot(self.shot)
+        return frame
+
+
+def render_shot(
+    shot_dir: str | os.PathLike[str],
+    progress: Progress = _noop,
+    should_cancel: Callable[[], bool] | None = None,
+    *,
+    scene: Any = None,
+    force: bool = False,
+    frames: list[int] | None = None,
+) -> list[int]:
+    """Render every frame that needs it (blocking); returns the frames rendered."""
+    job = ShotRenderer(shot_dir, scene, force, frames)
+    total = len(job.pending) + len(job.skipped)
+    if job.skipped:
+        progress(f"{len(job.skipped)} of {total} frames unchanged, skipped")
+    done: list[int] = []
+    while job.pending:
+        if should_cancel is not None and should_cancel():
+            progress(f"cancelled after {len(done)} frames")
+            break
+        frame = job.render_next()
+        assert frame is not None
+        done.append(frame)
+        t = job.timings[-1]
+        progress(f"frame {len(done) + len(job.skipped)}/{total} (#{frame}) rendered in {t['render_s']:.2f}s")
+    return done

@@ -1,0 +1,292 @@
+"""Camera tracks from files: NeRF ``transforms.json`` and COLMAP text models.
+
+No ``bpy`` here (stdlib + numpy), so the parsers are testable anywhere. Every track comes
+out in the shot convention: pixel intrinsics (0,0 = top-left corner) and OpenCV
+camera-to-world, keyed by plate frame number. A frame's number is the last number in its
+image name (``images/0012.jpg`` -> 12), the same rule plate.py uses for image sequences,
+so a track and a plate made from the same images line up.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..shotcache.schema import Distortion, FrameCamera, SchemaError
+
+OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
+"""Right-multiplying a camera-to-world flips the camera's y and z axes (GL <-> CV)."""
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
+_NUM_RE = re.compile(r"(\d+)(?!.*\d)")
+
+
+class InputError(SchemaError):
+    """Bad user input (a file that can't be used); the message names it and what to do."""
+
+
+@dataclass
+class TrackData:
+    """A camera track in shot convention, plus what it was solved against."""
+
+    kind: str
+    source: str
+    frames: dict[int, FrameCamera]
+    width: int = 0
+    height: int = 0
+    distortion: Distortion = field(default_factory=Distortion)
+    points: np.ndarray | None = None
+    """Nx3 world points of the reconstruction (COLMAP points3D), used to fit a ground plane."""
+    light_direction: list[float] | None = None
+    """A key light direction recorded with the track (``light_direction`` in transforms.json,
+    e.g. by the demo generator, which knows its sun); used unless the user gives one."""
+
+
+def frame_number(name: str, default: int) -> int:
+    m = _NUM_RE.search(Path(name).stem)
+    return int(m.group(1)) if m else default
+
+
+def load_track(path: str | os.PathLike[str]) -> TrackData:
+    """transforms.json, a COLMAP text model folder, or its cameras.txt / images.txt."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: camera track not found; give a transforms.json or a COLMAP text model folder")
+    if p.is_dir():
+        if (p / "transforms.json").is_file():
+            return load_transforms(p / "transforms.json")
+        for sub in (p, p / "sparse" / "0", p / "sparse"):
+            if (sub / "cameras.txt").is_file() and (sub / "images.txt").is_file():
+                return load_colmap(sub)
+        raise InputError(f"{p}: no transforms.json or COLMAP cameras.txt + images.txt in this folder")
+    if p.suffix.lower() == ".json":
+        return load_transforms(p)
+    if p.name in ("cameras.txt", "images.txt", "points3D.txt"):
+        return load_colmap(p.parent)
+    raise InputError(f"{p}: unknown camera track format; give a transforms.json or a COLMAP text model (cameras.txt, images.txt)")
+
+
+# ---------------------------------------------------------------------------
+# NeRF transforms.json
+# ---------------------------------------------------------------------------
+
+
+def _intrinsics(d: dict[str, Any], base: dict[str, Any], where: str) -> tuple[float, float, float, float, int, int]:
+    def get(key: str) -> Any:
+        return d.get(key, base.get(key))
+
+    w, h = get("w"), get("h")
+    w = int(round(float(w))) if w is not None else 0
+    h = int(round(float(h))) if h is not None else 0
+    fx, fy = get("fl_x"), get("fl_y")
+    if fx is None and get("camera_angle_x") is not None:
+        if not w:
+            raise InputError(f"{where}: camera_angle_x needs the image width 'w'")
+        fx = 0.5 * w / math.tan(0.5 * float(get("camera_angle_x")))
+    if fx is None:
+        raise InputError(f"{where}: no focal length (fl_x or camera_angle_x); add the intrinsics to the track")
+    if fy is None:
+        fy = fx
+        if get("camera_angle_y") is not None and h:
+            fy = 0.5 * h / math.tan(0.5 * float(get("camera_angle_y")))
+    cx = get("cx")
+    cy = get("cy")
+    if cx is None or cy is None:
+        if not (w and h):
+            raise InputError(f"{where}: no principal point (cx, cy) and no image size (w, h)")
+        cx = w / 2.0 if cx is None else cx
+        cy = h / 2.0 if cy is None else cy
+    return float(fx), float(fy), float(cx), float(cy), w, h
+
+
+def _image_exists(base_dir: Path, file_path: str) -> bool:
+    p = base_dir / file_path
+    if p.is_file():
+        return True
+    if not p.suffix:  # instant-ngp files sometimes omit the extension
+        return any(p.with_suffix(e).is_file() for e in IMAGE_EXTS)
+    return False
+
+
+def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable transforms.json ({exc}); give a NeRF-style transforms.json") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("frames"), list) or not doc["frames"]:
+        raise InputError(f"{path}: no 'frames' list; a transforms.json needs frames with file_path and transform_matrix")
+    dist = Distortion(**{k: float(doc.get(k, 0.0)) for k in ("k1", "k2", "p1", "p2", "k3")})
+    frames: dict[int, FrameCamera] = {}
+    width = height = 0
+    skipped = 0
+    for i, fr in enumerate(doc["frames"]):
+        where = f"{path}: frames[{i}]"
+        if not isinstance(fr, dict) or "transform_matrix" not in fr:
+            raise InputError(f"{where}: missing transform_matrix")
+        name = str(fr.get("file_path", ""))
+        if skip_missing and name and not _image_exists(path.parent, name):
+            skipped += 1
+            continue
+        fx, fy, cx, cy, w, h = _intrinsics(fr, doc, where)
+        width, height = width or w, height or h
+        m = np.asarray(fr["transform_matrix"], dtype=np.float64)
+        if m.shape != (4, 4) or not np.isfinite(m).all():
+            raise InputError(f"{where}: transform_matrix must be a finite 4x4 matrix")
+        c2w = m @ OPENGL_TO_OPENCV
+        num = frame_number(name, i + 1) if name else i + 1
+        if num in frames:
+            raise InputError(f"{where}: two frames map to frame number {num}; image names must carry distinct numbers")
+        frames[num] = FrameCamera(fx, fy, cx, cy, c2w.tolist())
+    if not frames:
+        raise InputError(f"{path}: none of the {skipped} images named in its frames exist next to it; put the images beside transforms.json")
+    light = doc.get("light_direction")
+    if light is not None:
+        try:
+            light = [float(v) for v in light]
+        except (TypeError, ValueError):
+            light = None
+        if light is None or len(light) != 3 or not any(light):
+            raise InputError(f"{path}: light_direction must be 3 numbers (a direction towards the light)")
+    return TrackData("transforms", str(path), dict(sorted(frames.items())), width, height, dist, light_direction=light)
+
+
+# ---------------------------------------------------------------------------
+# COLMAP text model
+# ---------------------------------------------------------------------------
+
+
+def _data_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from exc
+    return [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _colmap_camera(model: str, params: list[float], where: str) -> tuple[float, float, float, float, Distortion]:
+    d = Distortion()
+    if model == "SIMPLE_PINHOLE":
+        f, cx, cy = params[:3]
+        return f, f, cx, cy, d
+    if model == "PINHOLE":
+        fx, fy, cx, cy = params[:4]
+        return fx, fy, cx, cy, d
+    if model == "SIMPLE_RADIAL":
+        f, cx, cy, k = params[:4]
+        return f, f, cx, cy, Distortion(k1=k)
+    if model == "RADIAL":
+        f, cx, cy, k1, k2 = params[:5]
+        return f, f, cx, cy, Distortion(k1=k1, k2=k2)
+    if model in ("OPENCV", "FULL_OPENCV"):
+        fx, fy, cx, cy, k1, k2, p1, p2 = params[:8]
+        k3 = params[8] if model == "FULL_OPENCV" and len(params) > 8 else 0.0
+        return fx, fy, cx, cy, Distortion(k1=k1, k2=k2, p1=p1, p2=p2, k3=k3)
+    raise InputError(f"{where}: COLMAP camera model {model} is not supported; use PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV")
+
+
+def quat_to_matrix(qw: float, qx: float, qy: float, qz: float) -> np.ndarray:
+    q = np.array([qw, qx, qy, qz], dtype=np.float64)
+    n = np.linalg.norm(q)
+    if not np.isfinite(n) or n < 1e-12:
+        raise ValueError("zero quaternion")
+    w, x, y, z = q / n
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def load_colmap(folder: str | Path) -> TrackData:
+    folder = Path(folder)
+    cams_path, imgs_path = folder / "cameras.txt", folder / "images.txt"
+    for p in (cams_path, imgs_path):
+        if not p.is_file():
+            raise InputError(f"{p}: missing; a COLMAP text model needs cameras.txt and images.txt (export with colmap model_converter --output_type TXT)")
+    cams: dict[int, tuple[float, float, float, float, Distortion, int, int]] = {}
+    for ln in _data_lines(cams_path):
+        bits = ln.split()
+        try:
+            cid, model, w, h = int(bits[0]), bits[1], int(bits[2]), int(bits[3])
+            params = [float(v) for v in bits[4:]]
+            fx, fy, cx, cy, dist = _colmap_camera(model, params, f"{cams_path}: camera {cid}")
+        except (IndexError, ValueError) as exc:
+            raise InputError(f"{cams_path}: bad line {ln!r} ({exc})") from exc
+        cams[cid] = (fx, fy, cx, cy, dist, w, h)
+    lines = [ln for ln in imgs_path.read_text(encoding="utf-8").splitlines() if not ln.lstrip().startswith("#")]
+    frames: dict[int, FrameCamera] = {}
+    width = height = 0
+    distortion = Distortion()
+    # images.txt: two lines per image (pose line, then 2D points line which may be empty)
+    entries = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        entries.append(lines[i])
+        i += 2
+    for idx, ln in enumerate(entries):
+        bits = ln.split()
+        try:
+            qw, qx, qy, qz, tx, ty, tz = (float(v) for v in bits[1:8])
+            cid, name = int(bits[8]), " ".join(bits[9:])
+            rot = quat_to_matrix(qw, qx, qy, qz)
+        except (IndexError, ValueError) as exc:
+            raise InputError(f"{imgs_path}: bad image line {ln!r} ({exc})") from exc
+        if cid not in cams:
+            raise InputError(f"{imgs_path}: image {name} uses camera {cid}, which cameras.txt does not define")
+        fx, fy, cx, cy, dist, w, h = cams[cid]
+        width, height, distortion = width or w, height or h, dist
+        c2w = np.eye(4)
+        c2w[:3, :3] = rot.T
+        c2w[:3, 3] = -rot.T @ np.array([tx, ty, tz])
+        num = frame_number(name, idx + 1)
+        if num in frames:
+            raise InputError(f"{imgs_path}: two images map to frame number {num}; image names must carry distinct numbers")
+        frames[num] = FrameCamera(fx, fy, cx, cy, c2w.tolist())
+    if not frames:
+        raise InputError(f"{imgs_path}: no registered images; the COLMAP model is empty")
+    points = None
+    pts_path = folder / "points3D.txt"
+    if pts_path.is_file():
+        rows = []
+        for ln in _data_lines(pts_path):
+            bits = ln.split()
+            if len(bits) >= 4:
+                rows.append([float(bits[1]), float(bits[2]), float(bits[3])])
+        points = np.asarray(rows, dtype=np.float64).reshape(-1, 3) if rows else None
+    return TrackData("colmap", str(folder), dict(sorted(frames.items())), width, height, distortion, points)
+
+
+# ---------------------------------------------------------------------------
+# fitting a track to a plate
+# ---------------------------------------------------------------------------
+
+
+def scale_to(track: TrackData, width: int, height: int) -> TrackData:
+    """Rescale intrinsics solved at the track's image size to the plate's size.
+
+    Same aspect (within a pixel) is required: anything else means the track belongs to
+    other footage or a crop, which no scale can fix.
+    """
+    tw, th = track.width, track.height
+    if not (tw and th) or (tw, th) == (width, height):
+        return track
+    if abs(tw * height - th * width) > max(tw, width):
+        raise InputError(
+            f"{track.source}: the track was solved on {tw}x{th} images but the plate is {width}x{height} "
+            "(different aspect); give the track made for this plate"
+        )
+    sx, sy = width / tw, height / th
+    frames = {f: FrameCamera(c.fx * sx, c.fy * sy, c.cx * sx, c.cy * sy, c.c2w) for f, c in track.frames.items()}
+    return TrackData(track.kind, track.source, frames, width, height, track.distortion, track.points, track.light_direction)

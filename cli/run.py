@@ -1,0 +1,445 @@
+"""`vanelia run`: plate + GLB -> final.mp4, the whole pipeline headless.
+
+Steps: camera (given, or solved by `vanelia track`) -> Blender render of the shot cache
+(cli.render.run_batch, the same headless script Blender runs) -> stages (in-process
+PipelineRunner, or a running sidecar with --server) -> H.264 MP4 at the plate's frame rate
++ a contact sheet PNG (plate | product render | composite) next to it.
+
+Re-running with --keep SHOTDIR reuses the shot: the render skips unchanged frames, the
+stages recompute only what a changed parameter touches and write a new version vNNN.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from cli.main import CLIError
+from shotcache.layout import ShotPaths, check_writable
+from shotcache.schema import ENGINES, STAGES, JobSpec
+
+COMPOSITOR_TYPES = ("photorealistic", "classical", "controlnet", "iclight")
+CHECKPOINT_ENV = "VANELIA_CHECKPOINTS"
+
+
+@dataclass
+class RunOptions:
+    input: Path
+    model: Path
+    output: Path
+    camera: Path | None = None
+    frames: str | None = None
+    resolution: str | None = None
+    samples: int | None = None
+    stages: list[str] = field(default_factory=lambda: ["composite"])
+    compositor_type: str | None = None
+    engines: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    mask: Path | None = None
+    seed: int = 12345
+    keep: Path | None = None
+    server: str | None = None
+    token: str | None = None
+    blender: str | None = None
+    device: str = "auto"
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None
+    allow_fallback: bool = True
+    contact_frames: int = 4
+    progress: bool = True
+    render_extra: list[str] = field(default_factory=list)
+    """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="the whole pipeline: plate + GLB -> final.mp4", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    p.set_defaults(func=main_args)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, type=Path, help="plate: video file or folder of frames")
+    p.add_argument("--model", required=True, type=Path, help="product .glb")
+    p.add_argument("--output", required=True, type=Path, help="final .mp4 to write (contact sheet goes next to it)")
+    p.add_argument("--camera", type=Path, default=None, help="camera track: transforms.json, COLMAP text folder or .blend (solved from the plate when absent)")
+    p.add_argument("--frames", default=None, help="A:B frame range (inclusive)")
+    p.add_argument("--resolution", default=None, help="WxH (default: the plate's)")
+    p.add_argument("--samples", type=int, default=None, help="Cycles samples per pixel")
+    p.add_argument("--stages", default=None, help=f"comma list of {','.join(STAGES)} (default: composite; +inpaint with --mask)")
+    p.add_argument("--compositor-type", choices=COMPOSITOR_TYPES, default=None,
+                   help="composite engine (default: photorealistic when its checkpoint is configured, else classical)")
+    p.add_argument("--engine", action="append", default=[], metavar="STAGE=NAME", help="engine of another stage, e.g. inpaint=telea")
+    p.add_argument("--param", action="append", default=[], metavar="STAGE.KEY=VALUE", help="engine parameter, e.g. composite.grain=0.5")
+    p.add_argument("--mask", type=Path, default=None, help="folder of removal masks (white = remove), one per frame")
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--keep", type=Path, default=None, help="keep the shot cache in this folder (re-runs reuse it)")
+    p.add_argument("--server", default=None, help="run the stages on a running sidecar at this URL")
+    p.add_argument("--token", default=os.environ.get("VANELIA_TOKEN"), help="sidecar token (or $VANELIA_TOKEN)")
+    p.add_argument("--blender", default=None, help="blender binary to render with (default: the bpy module)")
+    p.add_argument("--device", default="auto", help="cpu | cuda | auto")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="STAGE=PATH", help="checkpoint of a learned engine")
+    p.add_argument("--checkpoints", type=Path, default=None, help=f"folder of checkpoints <stage>.safetensors (or ${CHECKPOINT_ENV})")
+    p.add_argument("--no-fallback", action="store_true", help="fail instead of using a classical engine when a learned one is unavailable")
+    p.add_argument("--contact-frames", type=int, default=4)
+    p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
+    p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
+    p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
+
+
+def _kv(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise CLIError(f"{what} {it!r}: expected KEY=VALUE")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _value(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else ["composite"]
+    params: dict[str, Any] = {}
+    for key, val in _kv(args.param, "--param").items():
+        stage, _, name = key.partition(".")
+        if not name:
+            params[stage] = _value(val)
+        else:
+            params.setdefault(stage, {})[name] = _value(val)
+    return RunOptions(
+        input=args.input, model=args.model, output=args.output, camera=args.camera, frames=args.frames,
+        resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
+        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, seed=args.seed, keep=args.keep,
+        server=args.server, token=args.token, blender=args.blender, device=args.device,
+        checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
+        allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
+        render_extra=_render_extra(args),
+    )
+
+
+def _render_extra(args: argparse.Namespace) -> list[str]:
+    out: list[str] = []
+    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir")):
+        val = getattr(args, key, None)
+        if val is not None:
+            out.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'
+    return out
+
+
+def main_args(args: argparse.Namespace) -> int:
+    summary = run_pipeline(options_from_args(args))
+    return 0 if summary["frames_written"] else 1
+
+
+# ---------------------------------------------------------------------------
+# checks and choices
+# ---------------------------------------------------------------------------
+
+
+def validate(opts: RunOptions) -> None:
+    if not opts.input.exists():
+        raise CLIError(f"--input {opts.input}: no such file or folder; give the plate video or a folder of frames")
+    if not opts.model.is_file():
+        raise CLIError(f"--model {opts.model}: no such file; give the product .glb")
+    if opts.camera is not None and not opts.camera.exists():
+        raise CLIError(f"--camera {opts.camera}: no such file or folder")
+    if opts.output.suffix.lower() not in (".mp4", ".mov", ".m4v"):
+        raise CLIError(f"--output {opts.output}: give a .mp4 file name")
+    check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    bad = [s for s in opts.stages if s not in STAGES]
+    if bad:
+        raise CLIError(f"--stages: unknown stage(s) {bad}; choose from {', '.join(STAGES)}")
+    if opts.mask is not None:
+        if not opts.mask.is_dir():
+            raise CLIError(f"--mask {opts.mask}: not a folder of mask images")
+        if "inpaint" not in opts.stages:
+            opts.stages = ["inpaint", *opts.stages]
+    elif "inpaint" in opts.stages:
+        raise CLIError("--stages inpaint needs masks of what to remove: give --mask DIR (white = remove)")
+    for stage, name in opts.engines.items():
+        if stage not in ENGINES or name not in ENGINES[stage]:
+            raise CLIError(f"--engine {stage}={name}: unknown; engines are " + "; ".join(f"{s}: {', '.join(e)}" for s, e in ENGINES.items()))
+    if opts.resolution:
+        parse_resolution(opts.resolution)
+    if opts.frames:
+        parse_frames(opts.frames)
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        assert w > 0 and h > 0
+        return w, h
+    except (ValueError, AssertionError):
+        raise CLIError(f"--resolution {text!r}: expected WxH, e.g. 1280x720") from None
+
+
+def parse_frames(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(":"))
+        assert a <= b
+        return a, b
+    except (ValueError, AssertionError):
+        raise CLIError(f"--frames {text!r}: expected A:B with A <= B, e.g. 1:48") from None
+
+
+def find_checkpoints(opts: RunOptions) -> dict[str, str]:
+    """--checkpoint entries + files in the checkpoint folder named <stage>[_<engine>].safetensors."""
+    found: dict[str, str] = {}
+    folder = opts.checkpoint_dir or (Path(os.environ[CHECKPOINT_ENV]) if os.environ.get(CHECKPOINT_ENV) else None)
+    if folder and folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            stem = p.stem if p.is_file() else p.name
+            stage, _, engine = stem.partition("_")
+            if stage in STAGES:
+                found[f"{stage}.{engine}" if engine else stage] = str(p)
+    found.update(opts.checkpoints)
+    for key, path in opts.checkpoints.items():
+        if not Path(path).exists():
+            raise CLIError(f"--checkpoint {key}={path}: no such file; put the checkpoint there or drop the option")
+    return found
+
+
+def choose_engines(opts: RunOptions, checkpoints: dict[str, str]) -> dict[str, str]:
+    """Engines the user named. Unnamed stages are the runner's choice (PipelineRunner.
+    default_engine): the learned engine when its checkpoint is configured or shipped in
+    checkpoints/, else the classical one; the same rule applies on a sidecar."""
+    engines = dict(opts.engines)
+    if opts.compositor_type:
+        engines.setdefault("composite", opts.compositor_type)
+    return engines
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+# ---------------------------------------------------------------------------
+# steps
+# ---------------------------------------------------------------------------
+
+
+def track_camera(opts: RunOptions, shot_dir: Path, log: Callable[[str], None]) -> Path:
+    """No --camera: solve one with `vanelia track` when it is installed."""
+    try:
+        from cli.track import track_plate
+    except ImportError:
+        raise CLIError("no --camera given and camera solving (vanelia track) is not installed here; "
+                       "give a camera track with --camera (transforms.json, COLMAP text model or .blend)") from None
+    out = shot_dir / "transforms.json"
+    log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
+    kw: dict[str, Any] = {}
+    if opts.frames:
+        kw["frames"] = parse_frames(opts.frames)
+    track_plate(opts.input, out, log=log, **kw)
+    return out
+
+
+def render_args(opts: RunOptions, camera: Path, shot_dir: Path) -> list[str]:
+    args = ["--plate", str(opts.input), "--model", str(opts.model), "--camera", str(camera), "--shot", str(shot_dir)]
+    if opts.frames:
+        args += ["--frames", opts.frames]
+    if opts.resolution:
+        args += ["--resolution", opts.resolution]
+    if opts.samples:
+        args += ["--samples", str(opts.samples)]
+    return args + list(opts.render_extra)
+
+
+def run_batch(step: str, args: list[str], blender: str | None = None) -> None:
+    """Run a headless batch step through cli.render (Blender side); raise CLIError on failure."""
+    try:
+        from cli import render
+    except ImportError:
+        raise CLIError("rendering is not installed here (cli/render.py missing); build the shot with Blender "
+                       "and point --keep at it") from None
+    kw: dict[str, Any] = {}
+    params = inspect.signature(render.run_batch).parameters
+    if blender and "blender" in params:
+        kw["blender"] = blender
+    rc = render.run_batch(step, args, **kw)
+    if isinstance(rc, int) and rc != 0:
+        raise CLIError(f"the Blender step '{step}' failed (exit code {rc}); see its messages above")
+
+
+def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
+    """Masks named by frame number go to that frame; otherwise the n-th mask to the n-th frame."""
+    from ml.io.images import frame_number, list_frames, read_mask, write_mask
+
+    files = list_frames(mask_dir)
+    if not files:
+        raise CLIError(f"--mask {mask_dir}: no mask images in this folder")
+    by_num = {frame_number(p, -1): p for p in files}
+    numbered = all(f in by_num for f in frames)
+    for i, f in enumerate(frames):
+        src = by_num[f] if numbered else (files[i] if i < len(files) else None)
+        if src is None:
+            raise CLIError(f"--mask {mask_dir}: {len(files)} masks for {len(frames)} frames; give one mask per frame")
+        write_mask(shot.mask_frame(f), read_mask(src))
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: dict[str, str], progress: bool) -> tuple[str, Any]:
+    from ml.pipeline.runner import PipelineRunner
+
+    runner = PipelineRunner(device=device, checkpoints=checkpoints)
+    version = runner.prepare(spec, shot_dir)
+    total = len(spec.frames or ShotPaths(shot_dir).load_shot().frames)
+    with _bar(total, f"stages {'+'.join(spec.stages)} -> {version}", progress) as bar:
+        def on_frame(frame: int, done: int, tot: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        result = runner.run(spec, shot_dir, version=version, on_frame=on_frame)
+    return version, result
+
+
+def run_stages_server(spec: JobSpec, shot_dir: Path, url: str, token: str | None, progress: bool) -> tuple[str, dict]:
+    """Submit to a sidecar: by path when it can see our shot folder, else upload + download."""
+    from shotcache.client import SidecarClient, SidecarError
+
+    client = SidecarClient(url, token=token)
+    client.health()
+    body = spec.to_dict()
+    body["shot"] = str(shot_dir.resolve())
+    remote = False
+    try:
+        job_id = client.submit(body)
+    except SidecarError as exc:
+        if exc.kind != "bad_request":
+            raise
+        body["shot"] = client.upload_shot(shot_dir)  # not inside the sidecar's shot roots
+        job_id = client.submit(body)
+        remote = True
+    total = len(spec.frames or [])
+    with _bar(total or 1, f"sidecar job {job_id}", progress) as bar:
+        def on_progress(job: dict) -> None:
+            bar.total = job.get("frames_total") or bar.total
+            bar.n = job.get("frames_done", 0)
+            bar.refresh()
+
+        job = client.wait(job_id, progress=on_progress)
+    if job.get("state") != "done":
+        raise CLIError(f"sidecar job {job_id} ended {job.get('state')}: {job.get('error') or ''}")
+    paths = ShotPaths(shot_dir)
+    if remote:
+        version = paths.new_version()
+        client.download_results(job_id, paths.version_dir(version))
+    else:
+        version = str(job["version"])
+    return version, job
+
+
+def encode(shot: ShotPaths, version: str, frames: list[int], output: Path, fps: float) -> tuple[int, list[int]]:
+    """MP4 of the version's frames; a skipped frame shows the plate so timing stays right."""
+    from ml.io.images import read_rgb8
+    from ml.io.video import write_mp4
+
+    missing: list[int] = []
+
+    def gen():
+        for f in frames:
+            p = shot.version_frame(version, f)
+            if p.is_file():
+                yield read_rgb8(p)
+            else:
+                missing.append(f)
+                yield read_rgb8(shot.plate_frame(f))
+
+    write_mp4(output, gen(), fps)
+    return len(frames) - len(missing), missing
+
+
+# ---------------------------------------------------------------------------
+# the pipeline
+# ---------------------------------------------------------------------------
+
+
+def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
+    validate(opts)
+    checkpoints = find_checkpoints(opts)
+    engines = choose_engines(opts, checkpoints)
+    device = resolve_device(opts.device)
+    timings: dict[str, float] = {}
+    tmp = None
+    if opts.keep:
+        shot_dir = opts.keep
+        shot_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="vanelia-shot-")
+        shot_dir = Path(tmp.name)
+    shot_dir = shot_dir.resolve()
+    try:
+        t0 = time.perf_counter()
+        camera = opts.camera or track_camera(opts, shot_dir, log)
+        timings["track_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}")
+        run_batch("render", render_args(opts, camera, shot_dir), opts.blender)
+        timings["render_s"] = time.perf_counter() - t0
+        paths = ShotPaths(shot_dir)
+        shot = paths.load_shot()
+        if opts.mask is not None:
+            copy_masks(opts.mask, paths, shot.frames)
+        spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
+                       frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)
+        spec.validate()
+        t0 = time.perf_counter()
+        if opts.server:
+            version, info = run_stages_server(spec, shot_dir, opts.server, opts.token, opts.progress)
+            skipped = {int(k): v for k, v in (info.get("skipped") or {}).items()} if isinstance(info, dict) else {}
+            used = engines
+        else:
+            version, result = run_stages_local(spec, shot_dir, device, checkpoints, opts.progress)
+            skipped, used = result.skipped, result.engines
+        timings["stages_s"] = time.perf_counter() - t0
+        for f, why in sorted(skipped.items()):
+            log(f"[vanelia] run: skipped frame {f}: {why}")
+        t0 = time.perf_counter()
+        written, missing = encode(paths, version, shot.frames, opts.output, shot.fps)
+        from cli.contact_sheet import make_contact_sheet
+
+        sheet = make_contact_sheet(shot_dir, version, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
+        timings["encode_s"] = time.perf_counter() - t0
+        if missing:
+            log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")
+        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {shot.fps:g} fps, version {version}, "
+            f"engines {', '.join(f'{k}={v}' for k, v in used.items())})")
+        log(f"[vanelia] run: contact sheet {sheet}")
+        return {
+            "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
+            "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
+            "skipped": skipped, "timings": timings, "device": device,
+        }
+    finally:
+        if tmp is not None:
+            # the shot folder is gone afterwards: keep it with --keep
+            shutil.rmtree(tmp.name, ignore_errors=True)

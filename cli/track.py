@@ -1,0 +1,125 @@
+"""`vanelia track`: find the camera of raw footage, level the world on the ground, QC it.
+
+Writes a NeRF-style transforms.json (intrinsics, distortion, OpenGL camera-to-world per
+frame, plus `qc` and `ground`) that `vanelia render --camera` and `vanelia run --camera` read.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ml.camera import footage
+from ml.camera.colmap import solve_images
+from ml.camera.ground import GroundError, fit_ground, level_world
+from ml.camera.placement import choose_placement
+from ml.camera.qc import track_qc
+from ml.camera.solve import Solve
+from ml.camera.transforms import write_transforms
+from shotcache.schema import FrameCamera
+
+SENSOR_MM = 36.0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("track", help="solve the camera of a plate -> transforms.json")
+    p.add_argument("--input", required=True, type=Path, help="plate video or folder of frames")
+    p.add_argument("--output", required=True, type=Path, help="transforms.json to write")
+    p.add_argument("--tracker", choices=("colmap", "blender"), default="colmap")
+    p.add_argument("--focal-mm", type=float, default=None, help="known focal length (36 mm sensor width); refined when absent")
+    p.add_argument("--frames", default=None, help="A:B frame range")
+    p.add_argument("--camera-height", type=float, default=1.5, help="metres; sets the scene scale")
+    p.add_argument("--max-image-size", type=int, default=1280)
+    p.add_argument("--place", default=None, help="also choose a product placement: bottom_right|center|...|x,y")
+    p.set_defaults(func=run)
+
+
+def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: float) -> Solve:
+    """A fixed camera for footage without parallax: the focal given or assumed (35 mm)."""
+    w, h = footage.frame_size(next(iter(frames.values())))
+    f_px = (focal_mm or 35.0) / SENSOR_MM * w
+    # camera at height_m looking slightly down (10 deg) along +y; OpenCV axes in a z-up world
+    tilt = np.radians(10.0)
+    R = np.array([[1, 0, 0], [0, -np.sin(tilt), np.cos(tilt)], [0, -np.cos(tilt), -np.sin(tilt)]]).T
+    c2w = np.eye(4)
+    c2w[:3, :3] = R
+    c2w[:3, 3] = [0, 0, height_m]
+    cams = {n: FrameCamera(f_px, f_px, w / 2, h / 2, c2w.tolist()) for n in frames}
+    s = Solve(width=w, height=h, cameras=cams, tracker="static", frame_error={n: 0.0 for n in frames},
+              frame_tracks={n: 0 for n in frames})
+    s.notes.append(f"static camera: no parallax in the footage; fixed camera with {'given' if focal_mm else 'assumed'} "
+                   f"focal length {focal_mm or 35.0} mm (36 mm sensor) at {height_m} m, 10 deg down")
+    return s
+
+
+def track_plate(plate: Path, output: Path, tracker: str = "colmap", focal_mm: float | None = None,
+                frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
+                place: str | None = None, log=print) -> dict:
+    """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
+
+    With ``place`` (an area name, 'x,y' or a box) the product placement on the ground is
+    chosen too and returned as qc['placement'] (matrix_world in the levelled world).
+    """
+    with tempfile.TemporaryDirectory(prefix="vanelia-track-") as tmp:
+        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames)
+        first, last = imgs[min(imgs)], imgs[max(imgs)]
+        n_feat = footage.feature_count(first)
+        if n_feat < 20:
+            raise footage.FootageError(f"{plate}: only {n_feat} trackable features in the first frame (a blank wall?); "
+                                       "this footage cannot be tracked - give a camera track with --camera")
+        log(f"[vanelia] track: {len(imgs)} frames, {n_feat} features in the first frame, tracker {tracker}")
+        if footage.median_motion(first, last) < 0.004:
+            solve = static_solve(imgs, focal_mm, camera_height)
+        elif tracker == "blender":
+            solve = _blender_solve(plate, Path(tmp), focal_mm)
+        else:
+            focal_px = focal_mm / SENSOR_MM * footage.frame_size(first)[0] if focal_mm else None
+            solve = solve_images(imgs, workdir=Path(tmp) / "colmap", focal_px=focal_px,
+                                 max_image_size=max_image_size, sequential=len(imgs) > 40)
+        doc_qc = _level_and_qc(solve, sorted(imgs), camera_height)
+        if place:
+            doc_qc["placement"] = choose_placement(solve, place)
+        write_transforms(output, solve, {n: f"{n:06d}.jpg" for n in imgs}, qc=doc_qc)
+    log(f"[vanelia] track: {len(solve.cameras)}/{len(imgs)} frames solved, median reprojection error "
+        f"{doc_qc['median_error_px']:.3f} px, {len(doc_qc['unreliable_frames'])} unreliable frame(s) -> {output}")
+    for note in solve.notes:
+        log(f"[vanelia] track: note: {note}")
+    if not doc_qc["usable"]:
+        log(f"[vanelia] track: WARNING: this track is not usable ({doc_qc['reason']}); `vanelia run` refuses it unless --force")
+    return doc_qc
+
+
+def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
+    import json
+
+    from cli.render import run_batch
+    from ml.camera.solve import solve_from_dict
+
+    out = tmp / "blender_track.json"
+    run_batch("track", ["--input", str(plate), "--output", str(out)] + (["--focal-mm", str(focal_mm)] if focal_mm else []))
+    return solve_from_dict(json.loads(out.read_text()))
+
+
+def _level_and_qc(solve: Solve, frames: list[int], camera_height: float) -> dict:
+    ground = None
+    if solve.tracker != "static":
+        try:
+            point, normal, inl = fit_ground(solve)
+            info = level_world(solve, point, normal, camera_height)
+            ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "inliers": int(inl.sum()), **info}
+        except GroundError as exc:
+            solve.notes.append(f"ground plane: {exc}; world left as solved")
+    qc = track_qc(solve, frames)
+    if ground:
+        qc["ground"] = ground
+    return qc
+
+
+def run(args) -> int:
+    rng = None
+    if args.frames:
+        a, b = args.frames.split(":")
+        rng = (int(a), int(b))
+    track_plate(args.input, args.output, args.tracker, args.focal_mm, rng, args.camera_height, args.max_image_size, args.place)
+    return 0

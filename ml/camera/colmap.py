@@ -1,0 +1,184 @@
+"""Structure-from-motion with pycolmap (COLMAP): for stills, hard shots, or a poor Blender solve."""
+from __future__ import annotations
+
+from shotcache.schema import UserError
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from shotcache.schema import Distortion, FrameCamera
+
+from .solve import Solve
+
+
+class SolveError(UserError, RuntimeError):
+    """The footage could not be solved; the message says why and what to try."""
+
+
+def _import_pycolmap():
+    try:
+        import pycolmap
+    except ImportError as exc:  # pragma: no cover - pycolmap is in the lock file
+        raise SolveError("the colmap tracker needs pycolmap (pip install pycolmap)") from exc
+    return pycolmap
+
+
+def solve_images(
+    images: dict[int, Path],
+    workdir: Path | None = None,
+    focal_px: float | None = None,
+    max_image_size: int = 1024,
+    max_features: int = 4096,
+    sequential: bool = False,
+    threads: int = -1,
+    seed: int = 0,
+    masks: dict[int, Path] | None = None,
+    max_runtime_s: int = 1800,
+) -> Solve:
+    """Solve one shared pinhole+radial camera for frames {number: image path}.
+
+    One camera for all frames (a plate is one lens); focal length refined unless given;
+    distortion k1 (and k2 with OPENCV) kept in the result. SIFT runs on images downscaled to
+    ``max_image_size`` but keypoints come back in full-resolution pixels. ``masks`` (white =
+    moving object) keep features off things that move on their own, such as people.
+    """
+    pycolmap = _import_pycolmap()
+    if len(images) < 3:
+        raise SolveError(f"only {len(images)} frame(s): a camera solve needs at least 3 frames with parallax")
+    own_tmp = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if own_tmp else Path(workdir)
+    try:
+        return _solve(pycolmap, images, work, focal_px, max_image_size, max_features, sequential, threads, seed, masks, max_runtime_s)
+    finally:
+        if own_tmp:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_colmap_masks(masks: dict[int, Path], names: dict[str, int], mask_dir: Path) -> None:
+    """COLMAP extracts no features where its mask is black: invert ours (white = remove)."""
+    import cv2
+
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    for name, frame in names.items():
+        if frame in masks:
+            m = cv2.imread(str(masks[frame]), cv2.IMREAD_GRAYSCALE)
+            if m is None:
+                raise SolveError(f"{masks[frame]}: cannot read this mask")
+            keep = np.where(cv2.dilate((m > 127).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(mask_dir / f"{name}.png"), keep)
+
+
+def _solve(pycolmap, images, work, focal_px, max_image_size, max_features, sequential, threads, seed, masks=None,
+           max_runtime_s=1800) -> Solve:
+    img_dir = work / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    names: dict[str, int] = {}
+    for frame, src in sorted(images.items()):
+        name = f"{frame:06d}{Path(src).suffix.lower()}"
+        dst = img_dir / name
+        if not dst.exists():
+            try:
+                dst.symlink_to(Path(src).resolve())
+            except OSError:
+                shutil.copy2(src, dst)
+        names[name] = frame
+    db = work / "database.db"
+    if db.exists():
+        db.unlink()
+    reader = pycolmap.ImageReaderOptions()
+    # video: consecutive frames, small baselines, often low resolution -> a simpler lens
+    # model that the solve can pin down; stills keep the full OpenCV model.
+    reader.camera_model = "SIMPLE_RADIAL" if sequential else "OPENCV"
+    if masks:
+        _write_colmap_masks(masks, names, work / "masks")
+        reader.mask_path = work / "masks"
+    if focal_px:
+        import cv2
+
+        first = cv2.imread(str(next(iter(images.values()))))
+        h, w = first.shape[:2]
+        reader.camera_params = (f"{focal_px},{w / 2},{h / 2},0" if sequential
+                                else f"{focal_px},{focal_px},{w / 2},{h / 2},0,0,0,0")
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.max_image_size = max_image_size
+    extraction.num_threads = threads
+    extraction.sift.max_num_features = max_features
+    pycolmap.extract_features(db, img_dir, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
+                              extraction_options=extraction, device=pycolmap.Device.cpu)
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = threads
+    if sequential:
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = 20
+        pycolmap.match_sequential(db, matching_options=matching, pairing_options=pairing, device=pycolmap.Device.cpu)
+    else:
+        pycolmap.match_exhaustive(db, matching_options=matching, device=pycolmap.Device.cpu)
+    opts = pycolmap.IncrementalPipelineOptions()
+    opts.num_threads = threads
+    opts.random_seed = seed
+    if sequential:
+        # a video's neighbouring frames have little parallax: start from a smaller angle and
+        # let the mapper begin again if the first model stalls (the largest model is kept)
+        opts.mapper.init_min_tri_angle = 4.0
+        opts.mapper.init_min_num_inliers = 50
+        opts.mapper.abs_pose_min_num_inliers = 15
+        opts.triangulation.min_angle = 1.0
+        opts.mapper.filter_min_tri_angle = 1.0
+        opts.max_num_models = 3
+    else:
+        opts.multiple_models = False
+    opts.max_runtime_seconds = max_runtime_s
+    if focal_px:
+        opts.ba_refine_focal_length = False
+    out = work / "sparse"
+    out.mkdir(exist_ok=True)
+    models = pycolmap.incremental_mapping(db, img_dir, out, options=opts)
+    if not models:
+        raise SolveError(
+            "COLMAP found no reconstruction: too few features or no parallax (a blank wall or a static camera); "
+            "try the blender tracker, more frames, or give --focal-mm for a fixed camera"
+        )
+    rec = max(models.values(), key=lambda r: r.num_reg_images())
+    return _to_solve(rec, names)
+
+
+def _to_solve(rec, names: dict[str, int]) -> Solve:
+    cams: dict[int, FrameCamera] = {}
+    frame_error: dict[int, float] = {}
+    frame_tracks: dict[int, int] = {}
+    cam = next(iter(rec.cameras.values()))
+    p = list(cam.params)
+    # OPENCV: fx, fy, cx, cy, k1, k2, p1, p2 ; SIMPLE_RADIAL: f, cx, cy, k
+    if cam.model_name == "OPENCV":
+        fx, fy, cx, cy = p[:4]
+        dist = Distortion(k1=p[4], k2=p[5], p1=p[6], p2=p[7])
+    else:
+        fx = fy = p[0]
+        cx, cy = p[1], p[2]
+        dist = Distortion(k1=p[3] if len(p) > 3 else 0.0)
+    xyz = {pid: np.asarray(pt.xyz) for pid, pt in rec.points3D.items()}
+    for image in rec.images.values():
+        if not image.has_pose:
+            continue
+        frame = names.get(image.name)
+        if frame is None:
+            continue
+        w2c = np.eye(4)
+        w2c[:3, :] = image.cam_from_world().matrix()
+        c2w = np.linalg.inv(w2c)
+        cams[frame] = FrameCamera(fx=fx, fy=fy, cx=cx, cy=cy, c2w=c2w.tolist())
+        errs = []
+        for p2d in image.points2D:
+            if p2d.has_point3D():
+                proj = image.project_point(xyz[p2d.point3D_id])
+                if proj is not None:
+                    errs.append(float(np.linalg.norm(np.asarray(proj) - np.asarray(p2d.xy))))
+        frame_error[frame] = float(np.mean(errs)) if errs else float("inf")
+        frame_tracks[frame] = len(errs)
+    pts = np.array([xyz[k] for k in sorted(xyz)]) if xyz else np.zeros((0, 3))
+    perr = np.array([rec.points3D[k].error for k in sorted(xyz)]) if xyz else np.zeros((0,))
+    return Solve(width=cam.width, height=cam.height, cameras=cams, distortion=dist, points=pts, point_error=perr,
+                 frame_error=frame_error, frame_tracks=frame_tracks, tracker="colmap")

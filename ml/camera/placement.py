@@ -1,0 +1,111 @@
+"""Where to stand the product: on the ground, inside a target area, in frame all shot long."""
+from __future__ import annotations
+
+from shotcache.schema import PLACEMENT_AREAS, UserError
+
+import math
+
+import numpy as np
+
+from .solve import Solve
+
+AREAS = PLACEMENT_AREAS
+
+
+class PlacementError(UserError, ValueError):
+    pass
+
+
+def parse_area(area: str) -> tuple[str, tuple[float, float] | tuple[float, float, float, float]]:
+    """'bottom_right' | 'x,y' (pixels) | 'x0,y0,x1,y1' (pixels, a box)."""
+    if area in AREAS:
+        return "area", AREAS[area]
+    try:
+        vals = tuple(float(v) for v in area.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) == 2:
+        return "pixel", vals
+    if len(vals) == 4:
+        return "box", vals
+    raise PlacementError(f"--place {area!r}: use one of {', '.join(AREAS)}, a pixel 'x,y' or a box 'x0,y0,x1,y1'")
+
+
+def ray_to_ground(solve: Solve, frame: int, px: tuple[float, float]) -> np.ndarray | None:
+    """World point where the pixel's ray meets z = 0, or None if it does not (sky, behind)."""
+    c2w = solve.c2w(frame)
+    K = solve.K(frame)
+    d_cam = np.linalg.solve(K, np.array([px[0], px[1], 1.0]))
+    d = c2w[:3, :3] @ d_cam
+    o = c2w[:3, 3]
+    if abs(d[2]) < 1e-12:
+        return None
+    t = -o[2] / d[2]
+    return o + t * d if t > 0 else None
+
+
+def _footprint(p: np.ndarray, radius: float, height: float) -> np.ndarray:
+    ring = [p + radius * np.array([math.cos(a), math.sin(a), 0.0]) for a in np.linspace(0, 2 * math.pi, 8, endpoint=False)]
+    return np.array(ring + [p + np.array([0, 0, height])])
+
+
+def visibility_margin(solve: Solve, p: np.ndarray, radius: float, height: float) -> float:
+    """Smallest distance (fraction of frame) of the product's footprint to the frame edge
+    over the whole shot; negative if it leaves the frame or goes behind a camera."""
+    pts = _footprint(p, radius, height)
+    worst = np.inf
+    for f in solve.cameras:
+        px, z = solve.project(f, pts)
+        if (z <= 0).any():
+            return -1.0
+        u, v = px[:, 0] / solve.width, px[:, 1] / solve.height
+        worst = min(worst, float(np.min(np.concatenate([u, 1 - u, v, 1 - v]))))
+    return worst
+
+
+def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
+    """Product matrix_world at p, yawed so its front (-Y after glTF import) faces the cameras."""
+    d = solve.centres().mean(0) - p
+    phi = math.atan2(d[1], d[0]) + math.pi / 2
+    c, s = math.cos(phi), math.sin(phi)
+    M = np.eye(4)
+    M[:3, :3] = scale * np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    M[:3, 3] = p
+    return M
+
+
+def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0.15, height: float = 0.3,
+                     ref_frame: int | None = None, grid: int = 9) -> dict:
+    """Best ground point for the product (world must be levelled: ground z = 0).
+
+    Candidates are pixels of the target area in the reference frame (middle of the shot);
+    each is cast onto the ground and scored by how far its footprint stays from the frame
+    edges over every frame. An explicit pixel is used as given (and its margin reported).
+    """
+    frames = sorted(solve.cameras)
+    ref = ref_frame if ref_frame is not None else frames[len(frames) // 2]
+    kind, spec = parse_area(area)
+    W, H = solve.width, solve.height
+    if kind == "pixel":
+        cands = [spec]
+    else:
+        x0, y0, x1, y1 = spec if kind == "box" else (spec[0] * W, spec[1] * H, spec[2] * W, spec[3] * H)
+        cands = [(x, y) for y in np.linspace(y0, y1, grid) for x in np.linspace(x0, x1, grid)]
+    best = None
+    for px in cands:
+        p = ray_to_ground(solve, ref, px)
+        if p is None:
+            continue
+        margin = visibility_margin(solve, p, radius, height)
+        if best is None or margin > best[0]:
+            best = (margin, p, px)
+    if best is None:
+        raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
+    margin, p, px = best
+    if margin < 0:
+        raise PlacementError(
+            f"--place {area}: the product would leave the frame or pass behind the camera during the shot; "
+            "choose another area or a smaller product"
+        )
+    return {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
+            "matrix_world": facing_matrix(p, solve).tolist()}

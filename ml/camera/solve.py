@@ -1,0 +1,80 @@
+"""The result of a camera solve, whatever tracker produced it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shotcache.schema import Distortion, FrameCamera
+
+
+@dataclass
+class Solve:
+    """Per-frame cameras (OpenCV c2w), sparse 3D points and what the tracker measured.
+
+    ``frame_error`` is the mean reprojection error (px) of each solved frame and
+    ``frame_tracks`` its number of live tracks: the inputs of the QC.
+    """
+
+    width: int
+    height: int
+    cameras: dict[int, FrameCamera]
+    distortion: Distortion = field(default_factory=Distortion)
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    point_error: np.ndarray = field(default_factory=lambda: np.zeros((0,)))
+    frame_error: dict[int, float] = field(default_factory=dict)
+    frame_tracks: dict[int, int] = field(default_factory=dict)
+    tracker: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def c2w(self, frame: int) -> np.ndarray:
+        return np.asarray(self.cameras[frame].c2w, dtype=np.float64)
+
+    def centres(self) -> np.ndarray:
+        return np.stack([self.c2w(f)[:3, 3] for f in sorted(self.cameras)])
+
+    def K(self, frame: int) -> np.ndarray:
+        c = self.cameras[frame]
+        return np.array([[c.fx, 0, c.cx], [0, c.fy, c.cy], [0, 0, 1.0]])
+
+    def project(self, frame: int, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel coords (corner convention) and camera-space depth of world points."""
+        w2c = np.linalg.inv(self.c2w(frame))
+        cam = (w2c[:3, :3] @ np.asarray(pts, dtype=np.float64).T + w2c[:3, 3:4]).T
+        z = cam[:, 2]
+        uv = (self.K(frame) @ cam.T).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            px = uv[:, :2] / uv[:, 2:3]
+        return px, z
+
+    def transform(self, M: np.ndarray, scale: float = 1.0) -> "Solve":
+        """Apply a world similarity x' = scale * R x + t (M = [R t; 0 1], R orthonormal) in place."""
+        R, t = M[:3, :3], M[:3, 3]
+        for cam in self.cameras.values():
+            c2w = np.asarray(cam.c2w, dtype=np.float64)
+            new = np.eye(4)
+            new[:3, :3] = R @ c2w[:3, :3]
+            new[:3, 3] = scale * (R @ c2w[:3, 3]) + t
+            cam.c2w = new.tolist()
+        if len(self.points):
+            self.points = (scale * (R @ self.points.T)).T + t
+        return self
+
+
+def solve_from_dict(doc: dict) -> Solve:
+    """A Solve from the plain dict addon/tracking.py writes (Blender's tracker)."""
+    from shotcache.schema import SchemaError
+
+    try:
+        cams = {int(k): FrameCamera(**v) for k, v in doc["cameras"].items()}
+        pts = np.asarray(doc.get("points") or np.zeros((0, 3)), dtype=np.float64).reshape(-1, 3)
+        return Solve(
+            width=int(doc["width"]), height=int(doc["height"]), cameras=cams,
+            distortion=Distortion(**{k: float(v) for k, v in doc.get("distortion", {}).items()}),
+            points=pts, point_error=np.zeros(len(pts)),
+            frame_error={int(k): float(v) for k, v in doc.get("frame_error", {}).items()},
+            frame_tracks={int(k): int(v) for k, v in doc.get("frame_tracks", {}).items()},
+            tracker=str(doc.get("tracker", "")), notes=list(doc.get("notes", [])),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"camera solve document is malformed ({exc})") from exc

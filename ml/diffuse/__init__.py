@@ -1,0 +1,1 @@
+"""diffuse stage."""

@@ -1,0 +1,1 @@
+"""inpaint stage."""

@@ -1,0 +1,206 @@
+"""`vanelia bench inpaint`: DSTT streaming speed at 360x640, batch 1, memory carried.
+
+Paths: torch eager fp32 and onnxruntime on the CPU; on a CUDA GPU also torch fp16,
+onnxruntime CUDA and TensorRT fp16 (each when its package is present). Also the classical
+``propagate`` engine (frames per second on a 360x640 sequence). Prints a table and writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from shotcache.layout import atomic_write_json
+
+from .checkpoint import load_checkpoint
+from .dstt import DSTT, SIZES, count_parameters
+from .export import example_inputs, export_onnx
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_stream(step: Callable[[Any], Any], memory: Any, frames: int, warmup: int) -> dict[str, float]:
+    """Streaming loop: each call consumes the memory the previous call returned."""
+    for _ in range(warmup):
+        memory = step(memory)
+    times = []
+    for _ in range(frames):
+        t0 = time.perf_counter()
+        memory = step(memory)
+        times.append(time.perf_counter() - t0)
+    med = float(np.median(times))
+    return {"fps": round(1.0 / med, 3), "ms_median": round(1e3 * med, 2), "ms_mean": round(1e3 * float(np.mean(times)), 2)}
+
+
+def bench_torch(model: DSTT, device: str, fp16: bool, frames: int, warmup: int) -> dict[str, Any]:
+    dt = torch.float16 if fp16 else torch.float32
+    m = model.to(device).to(dt).eval()
+    f, k, mem = (x.to(device, dt) for x in example_inputs(model.cfg))
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    @torch.inference_mode()
+    def step(memory: torch.Tensor) -> torch.Tensor:
+        out, memory = m(f, k, memory)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return memory
+
+    res = time_stream(step, mem, frames, warmup)
+    res["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else round(_rss_mb(), 1)
+    res["peak_kind"] = "cuda max allocated" if device == "cuda" else "process max RSS"
+    model.to("cpu").float()
+    return res
+
+
+def bench_ort(onnx_path: Path, model: DSTT, provider: str, frames: int, warmup: int, threads: int) -> dict[str, Any]:
+    from .onnx_runner import OnnxRunner
+
+    runner = OnnxRunner(onnx_path, model.cfg, provider, threads)
+    f, k, mem = (x.numpy() for x in example_inputs(model.cfg))
+    res = time_stream(lambda memory: runner(f, k, memory)[1], mem, frames, warmup)
+    res["peak_mb"] = round(_rss_mb(), 1)
+    res["peak_kind"] = "process max RSS"
+    return res
+
+
+def bench_tensorrt(onnx_path: Path, model: DSTT, frames: int, warmup: int) -> dict[str, Any]:
+    import tensorrt as trt
+
+    from .export import build_tensorrt
+
+    engine_path = onnx_path.with_suffix(".engine")
+    build_tensorrt(onnx_path, engine_path, model.cfg, fp16=True)
+    rt = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = rt.deserialize_cuda_engine(engine_path.read_bytes())
+    ctx = engine.create_execution_context()
+    f, k, mem = (x.cuda() for x in example_inputs(model.cfg))
+    out = torch.empty_like(f)
+    mems = [mem.clone(), torch.empty_like(mem)]
+    for name, t in (("frames", f), ("masks", k)):
+        ctx.set_input_shape(name, tuple(t.shape))
+        ctx.set_tensor_address(name, t.data_ptr())
+    ctx.set_input_shape("memory", tuple(mem.shape))
+    ctx.set_tensor_address("output", out.data_ptr())
+    stream = torch.cuda.current_stream().cuda_stream
+    torch.cuda.reset_peak_memory_stats()
+    state = {"i": 0}
+
+    def step(_: Any) -> None:
+        a, b = mems[state["i"] % 2], mems[(state["i"] + 1) % 2]
+        ctx.set_tensor_address("memory", a.data_ptr())
+        ctx.set_tensor_address("memory_out", b.data_ptr())
+        ctx.execute_async_v3(stream)
+        torch.cuda.synchronize()
+        state["i"] += 1
+
+    res = time_stream(step, None, frames, warmup)
+    res["engine_mb"] = round(engine_path.stat().st_size / 2**20, 1)
+    return res
+
+
+def bench_propagate(frames: int = 12) -> dict[str, Any]:
+    """Classical engine on a synthetic panning 360x640 sequence with a 10 % hole."""
+    from .engines import PropagateEngine
+    from ml.stages.base import FrameState
+
+    rng = np.random.default_rng(0)
+    world = rng.random((360 // 8, (640 + 8 * frames) // 8, 3)).astype(np.float32)
+    import cv2
+
+    world = cv2.resize(world, (640 + 8 * frames, 360), interpolation=cv2.INTER_CUBIC)
+    mask = np.zeros((360, 640), np.float32)
+    mask[120:240, 260:440] = 1
+    states = [FrameState(i, np.clip(world[:, 8 * i : 8 * i + 640], 0, 1), mask=mask) for i in range(frames)]
+    eng = PropagateEngine()
+    t0 = time.perf_counter()
+    n = sum(1 for _ in eng.process_sequence(iter(states), {}))
+    dt = time.perf_counter() - t0
+    return {"fps": round(n / dt, 3), "frames": n}
+
+
+def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: int) -> dict[str, Any]:
+    if threads:
+        torch.set_num_threads(threads)
+    if checkpoint:
+        model, _ = load_checkpoint(checkpoint)
+    else:
+        torch.manual_seed(0)
+        model = DSTT(SIZES[size])
+    model.eval()
+    cfg = model.cfg
+    report: dict[str, Any] = {
+        "model": {"size": size if not checkpoint else checkpoint, "params_m": round(count_parameters(model) / 1e6, 3),
+                  "resolution": [cfg.height, cfg.width], "token_grid": list(cfg.token_grid),
+                  "memory_shape": list(cfg.memory_shape(1))},
+        "host": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+                 "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "batch": 1, "stream_frames": frames, "paths": {}, "skipped": {},
+    }
+    paths = report["paths"]
+    paths["torch eager fp32 cpu"] = bench_torch(model, "cpu", False, frames, warmup)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "dstt.onnx"
+        export_onnx(model, onnx_path)
+        paths["onnxruntime cpu"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads)
+        if torch.cuda.is_available():
+            paths["torch eager fp16 cuda"] = bench_torch(model, "cuda", True, frames * 5, warmup * 5)
+            try:
+                paths["onnxruntime cuda"] = bench_ort(onnx_path, model, "cuda", frames * 5, warmup * 5, 0)
+            except (RuntimeError, ImportError) as exc:
+                report["skipped"]["onnxruntime cuda"] = str(exc)
+            try:
+                paths["tensorrt fp16"] = bench_tensorrt(onnx_path, model, frames * 10, warmup * 5)
+            except (ImportError, RuntimeError) as exc:
+                report["skipped"]["tensorrt fp16"] = str(exc)
+        else:
+            for k in ("torch eager fp16 cuda", "onnxruntime cuda", "tensorrt fp16"):
+                report["skipped"][k] = "no CUDA GPU"
+    base = paths["torch eager fp32 cpu"]["fps"]
+    report["onnxruntime_cpu_speedup"] = round(paths["onnxruntime cpu"]["fps"] / base, 3)
+    report["propagate_engine_cpu_360x640"] = bench_propagate()
+    return report
+
+
+def print_report(r: dict[str, Any]) -> None:
+    m = r["model"]
+    print(f"DSTT {m['size']} ({m['params_m']} M params) at {m['resolution'][0]}x{m['resolution'][1]}, grid "
+          f"{m['token_grid']}, batch 1, streaming {r['stream_frames']} frames")
+    print(f"{'path':26s} {'fps':>8s} {'ms/frame':>9s} {'peak MB':>9s}")
+    for name, v in r["paths"].items():
+        print(f"{name:26s} {v['fps']:8.2f} {v['ms_median']:9.1f} {v.get('peak_mb', float('nan')):9.1f}")
+    for name, why in r["skipped"].items():
+        print(f"{name:26s} skipped: {why}")
+    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x")
+    print(f"propagate engine (CPU, 360x640): {r['propagate_engine_cpu_360x640']['fps']:.2f} fps")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vanelia bench inpaint", description=__doc__.splitlines()[0])
+    p.add_argument("--size", choices=sorted(SIZES), default="small", help="untrained model of this width")
+    p.add_argument("--checkpoint", help="benchmark this checkpoint instead")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch and onnxruntime (0 = default)")
+    p.add_argument("--json", help="write the report here")
+    a = p.parse_args(argv)
+    r = run(a.size, a.checkpoint, a.frames, a.warmup, a.threads)
+    print_report(r)
+    if a.json:
+        atomic_write_json(a.json, r)
+        print(f"report: {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""sRGB <-> linear. Engines work in linear light; files on disk are sRGB (8-bit) or linear (EXR)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((np.clip(x, 0.0, None) + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, None)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def to_uint8(srgb: np.ndarray) -> np.ndarray:
+    return (np.clip(srgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def linear_to_uint8(lin: np.ndarray) -> np.ndarray:
+    return to_uint8(linear_to_srgb(lin))
+
+
+def uint8_to_linear(img: np.ndarray) -> np.ndarray:
+    return srgb_to_linear(np.asarray(img, dtype=np.float32) / 255.0)
+
+
+def luminance(lin_rgb: np.ndarray) -> np.ndarray:
+    """Rec.709 luminance of linear RGB."""
+    return (lin_rgb[..., 0] * 0.2126 + lin_rgb[..., 1] * 0.7152 + lin_rgb[..., 2] * 0.0722).astype(np.float32)

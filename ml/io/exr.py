@@ -1,0 +1,104 @@
+"""Multilayer EXR render passes <-> dict of float32 arrays under canonical pass names.
+
+Reads files written by Vanelia (canonical names ``rgba.R`` ...) and raw Blender output of
+4.2 (single part, ``ViewLayer.Combined.R``, ``ViewLayer.DiffCol.R``) and 5.0 (multi-part,
+``Diffuse Color``): the alias table lives in shotcache.schema so both sides agree.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+
+from shotcache.layout import atomic_write
+from shotcache.schema import BLENDER_PASS_ALIASES, PASSES
+
+
+class PassError(ValueError):
+    """A render EXR that cannot be used (missing/unknown pass, NaN, wrong size)."""
+
+
+def _canonical(layer: str) -> str | None:
+    if layer in PASSES:
+        return layer
+    return BLENDER_PASS_ALIASES.get(layer)
+
+
+def read_passes(
+    path: str | os.PathLike[str],
+    want: tuple[str, ...] | list[str] | None = None,
+    check_finite: bool = True,
+) -> dict[str, np.ndarray]:
+    """Return {pass: HxWxC float32} for the canonical passes found (or those in ``want``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: render EXR missing; re-render the shot (vanelia render)")
+    unknown = [w for w in (want or ()) if w not in PASSES]
+    if unknown:
+        raise PassError(f"unknown pass name(s) {unknown}; known passes: {', '.join(PASSES)}")
+    try:
+        exr = OpenEXR.File(str(path), separate_channels=True)
+    except Exception as exc:  # OpenEXR raises plain RuntimeError/OSError on corrupt files
+        raise PassError(f"{path}: not a readable EXR ({exc}); re-render this frame") from exc
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for part in exr.parts:
+        part_name = getattr(part, "name", None)
+        part_name = part_name() if callable(part_name) else part_name
+        for full, chan in part.channels.items():
+            bits = full.split(".")
+            if len(bits) == 1 and part_name:  # 5.0 multi-part: part carries the pass name
+                bits = str(part_name).split(".") + bits
+            if len(bits) < 2:
+                layer, letter = "rgba", bits[0]  # plain R,G,B,A file
+            else:
+                layer, letter = bits[-2], bits[-1]
+            name = _canonical(layer)
+            if name is None:
+                continue
+            found.setdefault(name, {})[letter] = np.asarray(chan.pixels, dtype=np.float32)
+    out: dict[str, np.ndarray] = {}
+    for name in want or found.keys():
+        if name not in found:
+            raise PassError(f"{path}: pass '{name}' is not in this EXR (has: {', '.join(sorted(found)) or 'none'}); enable it and re-render")
+        chans = found[name]
+        order = PASSES[name]
+        if all(c in chans for c in order):
+            planes = [chans[c] for c in order]
+        elif len(order) == 1 and len(chans) >= 1:
+            planes = [next(iter(chans.values()))]
+        elif name == "shadow_catcher" and len(chans) == 1:
+            planes = [next(iter(chans.values()))] * 3
+        else:
+            raise PassError(f"{path}: pass '{name}' has channels {sorted(chans)}, expected {list(order)}")
+        arr = np.stack(planes, axis=-1)
+        if check_finite and not np.isfinite(arr if name != "depth" else np.where(arr > 1e9, 0, arr)).all():
+            raise PassError(f"{path}: pass '{name}' contains NaN or Inf; re-render this frame")
+        out[name] = arr
+    shapes = {a.shape[:2] for a in out.values()}
+    if len(shapes) > 1:
+        raise PassError(f"{path}: passes have different sizes {sorted(shapes)}")
+    return out
+
+
+def write_passes(path: str | os.PathLike[str], passes: dict[str, np.ndarray]) -> Path:
+    """Write canonical passes as one single-part multilayer EXR (ZIP, float32), atomically."""
+    channels: dict[str, np.ndarray] = {}
+    for name, arr in passes.items():
+        if name not in PASSES:
+            raise PassError(f"unknown pass name {name!r}; known passes: {', '.join(PASSES)}")
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        letters = PASSES[name]
+        if arr.shape[-1] != len(letters):
+            raise PassError(f"pass {name!r} needs {len(letters)} channels, got {arr.shape[-1]}")
+        for i, letter in enumerate(letters):
+            channels[f"{name}.{letter}"] = np.ascontiguousarray(arr[..., i])
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+
+    def _w(tmp: Path) -> None:
+        OpenEXR.File(header, channels).write(str(tmp))
+
+    return atomic_write(path, _w)

@@ -1,0 +1,105 @@
+"""Loading one frame of a shot into a FrameState, and reading frame k+1 while k computes.
+
+Bad input is caught here, per frame, with a message that names the file and says what to do
+(the runner turns it into a logged skip): a missing or unreadable plate or render, NaN/Inf in
+a pass, a plate and render of different sizes.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ml.io.exr import PassError, read_passes
+from ml.io.images import read_mask
+from ml.stages.base import FrameState
+from shotcache.layout import ShotPaths
+
+from .fastio import read_linear
+from shotcache.schema import Shot
+
+
+class FrameSkip(Exception):
+    """This frame cannot be processed; the message is the logged reason."""
+
+
+@dataclass
+class Loaded:
+    frame: int
+    state: FrameState | None
+    error: str | None = None
+
+
+def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = True) -> FrameState:
+    """Read plate, render passes and mask of ``frame``; raise FrameSkip with the reason."""
+    plate_path = paths.plate_frame(frame)
+    if not plate_path.is_file():
+        raise FrameSkip(f"frame {frame}: plate {plate_path} is missing; re-decode the plate (vanelia render)")
+    try:
+        plate = read_linear(plate_path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise FrameSkip(f"frame {frame}: {exc}") from exc
+    w, h = shot.resolution
+    ph, pw = plate.shape[:2]
+    if (pw, ph) != (w, h):
+        raise FrameSkip(f"frame {frame}: plate {plate_path} is {pw}x{ph} but the shot is {w}x{h}; re-decode the plate at one size")
+    rgba = None
+    passes: dict[str, np.ndarray] = {}
+    render_path = paths.render_frame(frame)
+    if render_path.is_file():
+        try:
+            passes = read_passes(render_path)
+        except PassError as exc:
+            raise FrameSkip(f"frame {frame}: {exc}") from exc
+        rgba = passes.pop("rgba", None)
+        rh, rw = next(iter(passes.values())).shape[:2] if passes else (rgba.shape[:2] if rgba is not None else (ph, pw))
+        if (rw, rh) != (pw, ph):
+            raise FrameSkip(
+                f"frame {frame}: render {render_path} is {rw}x{rh} but the plate is {pw}x{ph}; "
+                "re-render the shot at the plate's resolution"
+            )
+    elif need_render:
+        raise FrameSkip(f"frame {frame}: render {render_path} is missing; render the shot first (vanelia render)")
+    mask = None
+    mask_path = paths.mask_frame(frame)
+    if mask_path.is_file():
+        try:
+            mask = read_mask(mask_path)
+        except FileNotFoundError as exc:
+            raise FrameSkip(f"frame {frame}: {exc}") from exc
+        if mask.shape != (ph, pw):
+            raise FrameSkip(f"frame {frame}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but the plate is {pw}x{ph}")
+    return FrameState(
+        index=frame,
+        plate=plate,
+        rgba=rgba,
+        passes=passes,
+        mask=mask,
+        camera=shot.camera.frames.get(frame),
+        lighting=shot.lighting,
+    )
+
+
+def _load_safe(paths: ShotPaths, shot: Shot, frame: int, need_render: bool) -> Loaded:
+    try:
+        return Loaded(frame, load_frame(paths, shot, frame, need_render))
+    except FrameSkip as exc:
+        return Loaded(frame, None, str(exc))
+
+
+def prefetch(paths: ShotPaths, shot: Shot, frames: list[int], need_render: bool = True) -> Iterator[Loaded]:
+    """Yield loaded frames in order; frame k+1 is read on a worker thread while k is used.
+
+    Decoding PNG/EXR releases the GIL (OpenCV, OpenEXR), so the read overlaps the compute.
+    """
+    if not frames:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vanelia-prefetch") as pool:
+        nxt: Future = pool.submit(_load_safe, paths, shot, frames[0], need_render)
+        for i in range(len(frames)):
+            cur = nxt.result()
+            if i + 1 < len(frames):
+                nxt = pool.submit(_load_safe, paths, shot, frames[i + 1], need_render)
+            yield cur

@@ -1,0 +1,184 @@
+"""The stage/engine contract every inpaint, relight, composite and diffuse engine follows.
+
+A frame flows through the stages as one ``FrameState``. Each stage reads what its engine
+``needs`` and writes exactly one field, its ``produces``:
+
+    inpaint   -> "plate"      (the clean plate replaces the plate)
+    relight   -> "rgba"       (the re-shaded product replaces the render)
+    composite -> "composite"  (plate + product + shadow)
+    diffuse   -> "composite"  (refined composite)
+
+Engines are registered by ``(stage, name)`` with ``@register``; the runner looks them up with
+``create(stage, name)``. Engines keep no global state (one instance per GPU worker, so the
+same classes can run as Ray actors later) and may keep streaming state between frames of
+one sequence (DSTT memory, previous flow); ``reset()`` starts a new sequence.
+
+Arrays: float32, HxWxC, *linear* RGB; ``rgba`` has straight alpha; ``mask`` is HxW float32
+in [0, 1] with 1 = remove. ``passes`` holds the canonical render passes (shotcache.schema.PASSES)
+other than rgba.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+PRODUCES = {"inpaint": "plate", "relight": "rgba", "composite": "composite", "diffuse": "composite"}
+
+
+class EngineError(RuntimeError):
+    """An engine cannot run on this input; the message says what to do."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot be set up here (missing checkpoint, package or device).
+
+    The runner falls back to the stage's classical engine only when the job allows it,
+    and records the fallback per frame in the version's params.json.
+    """
+
+
+class MissingInput(EngineError):
+    """A frame lacks something the engine needs (a pass, a mask); names it."""
+
+
+@dataclass
+class FrameState:
+    index: int
+    plate: np.ndarray
+    rgba: np.ndarray | None = None
+    passes: dict[str, np.ndarray] = field(default_factory=dict)
+    mask: np.ndarray | None = None
+    camera: Any = None  # shotcache.schema.FrameCamera
+    lighting: Any = None  # shotcache.schema.Lighting
+    composite: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Per-frame record of what ran: {stage: engine name actually used, ...}."""
+
+    def get(self, name: str) -> Any:
+        if name in ("plate", "rgba", "mask", "composite", "camera", "lighting"):
+            return getattr(self, name)
+        return self.passes.get(name)
+
+
+ProgressFn = Callable[[float], None]
+
+
+class Engine:
+    """Base class: subclasses set the ClassVars and implement ``process``."""
+
+    stage: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    learned: ClassVar[bool] = False
+    needs: ClassVar[tuple[str, ...]] = ("plate",)
+    """FrameState fields or pass names this engine reads; missing ones raise MissingInput."""
+    fallback: ClassVar[str | None] = None
+    """Classical engine of the same stage used when this one is unavailable."""
+    default_checkpoint: ClassVar[Path | None] = None
+    """Where a learned engine finds its weights when none are configured (checkpoints/...)."""
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+        self.checkpoint: str | None = None
+
+    def setup(self, device: str = "cpu", checkpoint: str | None = None) -> None:
+        """Load weights / build models. Raise EngineUnavailable with what to put where."""
+        self.device = device
+        self.checkpoint = checkpoint
+
+    def reset(self) -> None:
+        """Start a new sequence: drop streaming state."""
+
+    def check_inputs(self, frame: FrameState) -> None:
+        for need in self.needs:
+            if frame.get(need) is None:
+                raise MissingInput(
+                    f"{self.stage} engine '{self.name}' needs '{need}' for frame {frame.index}, "
+                    f"but the shot has none (render the pass / give --mask)"
+                )
+
+    def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}.process")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "name": self.name,
+            "learned": self.learned,
+            "needs": list(self.needs),
+            "produces": PRODUCES[self.stage],
+            "checkpoint": self.checkpoint,
+        }
+
+
+_REGISTRY: dict[tuple[str, str], type[Engine]] = {}
+
+
+def register(cls: type[Engine]) -> type[Engine]:
+    """Class decorator: make an engine available by (stage, name)."""
+    if cls.stage not in PRODUCES:
+        raise ValueError(f"{cls.__name__}: unknown stage {cls.stage!r}")
+    if not cls.name:
+        raise ValueError(f"{cls.__name__}: engine needs a name")
+    _REGISTRY[(cls.stage, cls.name)] = cls
+    return cls
+
+
+def engines(stage: str | None = None) -> dict[tuple[str, str], type[Engine]]:
+    _load_builtin_engines()
+    return {k: v for k, v in _REGISTRY.items() if stage is None or k[0] == stage}
+
+
+def create(stage: str, name: str) -> Engine:
+    _load_builtin_engines()
+    cls = _REGISTRY.get((stage, name))
+    if cls is None:
+        known = sorted(n for s, n in _REGISTRY if s == stage)
+        raise EngineError(f"unknown {stage} engine {name!r}; available: {', '.join(known) or 'none'}")
+    return cls()
+
+
+_BUILTIN_MODULES = (
+    "ml.inpaint.engines",  # telea, propagate, dstt, propagate+dstt
+    "ml.relight.lambert",  # lambert, none
+    "ml.relight.unet_engine",  # unet
+    "ml.composite.classical",  # classical
+    "ml.composite.photorealistic_engine",  # photorealistic
+    "ml.diffuse.engines",  # sdedit, inpaint, controlnet, iclight, a1111, comfyui (+ composite controlnet/iclight)
+)
+_loaded = False
+_load_lock = threading.Lock()
+
+
+def _load_builtin_engines() -> None:
+    """Import the engine modules lazily so importing ml.stages costs nothing.
+
+    Under a lock, and marked loaded only once every import finished: a second thread (the
+    server's worker vs. its /capabilities handler) must never see a half-filled registry.
+    """
+    global _loaded
+    if _loaded:
+        return
+    with _load_lock:
+        if _loaded:
+            return
+        import importlib
+
+        for mod in _BUILTIN_MODULES:
+            try:
+                importlib.import_module(mod)
+            except ModuleNotFoundError as exc:
+                # a stage package not built yet, or an optional dependency missing: its engines
+                # are simply not registered (capabilities say so)
+                if exc.name and (exc.name == mod or mod.startswith(exc.name + ".")):
+                    continue
+                raise
+        _loaded = True
+
+
+def replace(frame: FrameState, **changes: Any) -> FrameState:
+    return dataclasses.replace(frame, **changes)

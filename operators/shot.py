@@ -1,0 +1,77 @@
+"""Set up the scene's shot from the panel's inputs (addon/shot.py does the work)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import bpy
+from mathutils import Euler, Matrix
+
+from ..addon import properties, tasks
+from ..addon import shot as shot_mod
+from .common import OpResult, shot_of, vanelia_scene
+
+
+def setup_kwargs(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
+    """The panel's inputs as arguments of ``addon.shot.setup_shot`` (paths made absolute)."""
+    s = properties.settings(scene)
+    camera: Any
+    if s.camera_source == "FILE":
+        if not s.camera_track_path:
+            raise ValueError("choose a camera track file (transforms.json or a COLMAP folder), or use the scene camera")
+        camera = bpy.path.abspath(s.camera_track_path)
+    else:
+        camera = s.camera_object or None
+    frames = (s.frame_start or 0, s.frame_end or 10**9) if (s.frame_start or s.frame_end) else None
+    resolution = (s.resolution_x, s.resolution_y) if s.resolution_x and s.resolution_y else None
+    kw: dict[str, Any] = {
+        "shot_dir": shot_dir,
+        "plate_source": bpy.path.abspath(s.plate_path),
+        "model": bpy.path.abspath(s.product_path),
+        "camera": camera,
+        "frames": frames,
+        "resolution": resolution,
+        "samples": int(s.samples),
+        "scene": scene,
+        "product_size_m": float(s.product_scale_m) or None,
+    }
+    if s.placement == "EXPLICIT":
+        m = Matrix.LocRotScale(tuple(s.product_location), Euler(tuple(s.product_rotation)), (1.0, 1.0, 1.0))
+        kw["product_matrix"] = [[float(m[i][j]) for j in range(4)] for i in range(4)]
+    return kw
+
+
+class VANELIA_OT_setup_shot(bpy.types.Operator):
+    """Decode the plate, bake the camera, import and place the product, light the scene"""
+
+    bl_idname = "vanelia.setup_shot"
+    bl_label = "Set Up Shot"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context | None) -> bool:
+        scene = vanelia_scene(context)
+        if scene is None or tasks.is_running(scene):
+            return False
+        s = properties.settings(scene)
+        return bool(s.plate_path and s.product_path)
+
+    def execute(self, context: bpy.types.Context | None) -> OpResult:
+        found = shot_of(context)
+        if found is None:
+            return {"CANCELLED"}
+        scene, shot_dir = found
+        try:
+            kw = setup_kwargs(scene, shot_dir)
+            for key in ("plate_source", "model"):
+                if not os.path.exists(kw[key]):
+                    raise ValueError(f"{kw[key]}: file not found; choose the {'plate' if key == 'plate_source' else 'product .glb'} again")
+            shot = shot_mod.setup_shot(**kw, progress=lambda msg: print(f"[vanelia setup] {msg}", flush=True))
+        except (ValueError, OSError, RuntimeError, TypeError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"shot ready: {len(shot.frames)} frames {shot.resolution[0]}x{shot.resolution[1]} in {shot_dir}")
+        return {"FINISHED"}
+
+
+CLASSES: tuple[type, ...] = (VANELIA_OT_setup_shot,)

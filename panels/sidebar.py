@@ -1,0 +1,176 @@
+"""Sidebar panels: shot setup, render, sidecar, progress with cancel, results/versions.
+
+The same panels appear in the 3D view and in the sequencer (one class per editor, built
+from shared draw code). Drawing only reads state: a few ``os.path`` checks and the list
+of version folders; all work happens in operators.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import bpy
+
+from ..addon import properties, sequencer, tasks
+
+CATEGORY = "Vanelia"
+
+
+def _settings(context: bpy.types.Context) -> tuple[bpy.types.Scene, Any] | None:
+    scene = context.scene
+    if scene is None or not hasattr(scene, "vanelia"):
+        return None
+    return scene, scene.vanelia
+
+
+def draw_progress(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """Progress bar and Cancel while a task runs; the last outcome otherwise."""
+    found = _settings(context)
+    if found is None:
+        return
+    scene, s = found
+    if tasks.is_running(scene):
+        row = layout.row(align=True)
+        row.progress(factor=float(s.progress), type="BAR", text=f"{s.task_kind}: {s.progress_text}"[:120] or s.task_kind)
+        row.operator("vanelia.cancel", text="", icon="CANCEL")
+    elif s.task_state:
+        icon: Any = {"done": "CHECKMARK", "failed": "ERROR", "cancelled": "CANCEL"}.get(s.task_state, "INFO")
+        box = layout.box()
+        box.label(text=f"{s.task_kind} {s.task_state}", icon=icon)
+        if s.progress_text:
+            for line in _wrap(s.progress_text, 48)[:4]:
+                box.label(text=line)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, cur = [], ""
+    for word in text.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    found = _settings(context)
+    if found is None:
+        layout.label(text="Vanelia is not registered for this scene")
+        return
+    scene, s = found
+    layout.prop(s, "shot_dir")
+    layout.label(text=properties.shot_dir(scene, context), icon="FILE_FOLDER")
+    draw_progress(layout, context)
+
+
+def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    found = _settings(context)
+    if found is None:
+        return
+    _scene, s = found
+    col = layout.column()
+    col.prop(s, "plate_path")
+    col.prop(s, "camera_source")
+    if s.camera_source == "SCENE":
+        col.prop(s, "camera_object")
+    else:
+        col.prop(s, "camera_track_path")
+    col.prop(s, "product_path")
+    col.prop(s, "placement")
+    if s.placement == "EXPLICIT":
+        col.prop(s, "product_location")
+        col.prop(s, "product_rotation")
+    col.prop(s, "product_scale_m")
+    row = col.row(align=True)
+    row.prop(s, "frame_start")
+    row.prop(s, "frame_end")
+    row = col.row(align=True)
+    row.prop(s, "resolution_x")
+    row.prop(s, "resolution_y")
+    col.operator("vanelia.setup_shot", icon="SCENE_DATA")
+
+
+def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    found = _settings(context)
+    if found is None:
+        return
+    _scene, s = found
+    layout.prop(s, "samples")
+    layout.operator("vanelia.render_shot", icon="RENDER_ANIMATION")
+
+
+def draw_sidecar(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    found = _settings(context)
+    if found is None:
+        return
+    _scene, s = found
+    col = layout.column()
+    col.prop(s, "stages")
+    for stage in ("inpaint", "relight", "composite", "diffuse"):
+        if stage in s.stages:
+            col.prop(s, f"{stage}_engine")
+    col.prop(s, "allow_fallback")
+    col.prop(s, "seed")
+    col.operator("vanelia.send_to_sidecar", icon="EXPORT")
+    row = col.row(align=True)
+    row.operator("vanelia.sidecar_check", icon="URL")
+    if s.job_id:
+        col.label(text=f"last job {s.job_id}")
+
+
+def draw_results(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    found = _settings(context)
+    if found is None:
+        return
+    scene, s = found
+    shot = properties.shot_dir(scene, context)
+    versions = sequencer.list_versions(shot) if os.path.isdir(shot) else []
+    layout.operator("vanelia.load_plate", icon="SEQUENCE")
+    if not versions:
+        layout.label(text="no results yet")
+        return
+    col = layout.column(align=True)
+    for v in reversed(versions[-8:]):
+        row = col.row(align=True)
+        icon: Any = "RADIOBUT_ON" if v == s.version else "RADIOBUT_OFF"
+        op = row.operator("vanelia.load_version", text=v, icon=icon)
+        op.version = v
+    layout.operator("vanelia.swap_version", icon="FILE_REFRESH")
+
+
+class _Sidebar:
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+
+
+def _panel(space: str, suffix: str, label: str, draw_fn: Any, parent: str | None = None, closed: bool = False) -> type:
+    """One panel class for one editor (Blender needs a class per space type)."""
+    prefix = "VIEW3D" if space == "VIEW_3D" else "SEQUENCER"
+    attrs: dict[str, Any] = {
+        "bl_idname": f"VANELIA_PT_{prefix.lower()}_{suffix}",
+        "bl_label": label,
+        "bl_space_type": space,
+        "__doc__": f"Vanelia: {label}",
+        "draw": lambda self, context: draw_fn(self.layout, context),
+    }
+    if parent:
+        attrs["bl_parent_id"] = f"VANELIA_PT_{prefix.lower()}_{parent}"
+    if closed:
+        attrs["bl_options"] = {"DEFAULT_CLOSED"}
+    return type(attrs["bl_idname"], (_Sidebar, bpy.types.Panel), attrs)
+
+
+def _panels_for(space: str) -> list[type]:
+    return [
+        _panel(space, "main", "Vanelia", draw_main),
+        _panel(space, "shot", "Shot Setup", draw_shot, parent="main"),
+        _panel(space, "render", "Render", draw_render, parent="main"),
+        _panel(space, "sidecar", "Sidecar", draw_sidecar, parent="main"),
+        _panel(space, "results", "Results", draw_results, parent="main"),
+    ]
+
+
+CLASSES: tuple[type, ...] = tuple(_panels_for("VIEW_3D") + _panels_for("SEQUENCE_EDITOR"))

@@ -1,0 +1,299 @@
+"""The sidecar's HTTP API (FastAPI): the one front door to the job queue.
+
+Every request is validated before anything happens: bodies by pydantic (the JobSpec
+dataclass from shotcache.schema is the request model, so the OpenAPI schema and the Blender
+client share one definition), then ``JobSpec.validate()``, then the shot path is confined to
+the shot roots. Each failure is a 4xx whose ``detail`` is a sentence for a human; handlers
+turn every known error type into its status code so a bad request is never a 500.
+
+Routes::
+
+    GET  /health                       {status, protocol, version}
+    GET  /capabilities                 stages, engines, device(s), checkpoints, GPU memory
+    POST /jobs                         JobSpec -> {id, ...}
+    GET  /jobs, GET /jobs/{id}         state, per-frame progress, version, engines, error
+    GET  /jobs/{id}/events             server-sent events until the job ends
+    POST /jobs/{id}/cancel
+    POST /uploads                      tar/zip body -> {shot: "upload:<id>"}
+    GET  /jobs/{id}/results            finished frames of the job's version
+    GET  /jobs/{id}/results/{frame}    one PNG
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shotcache.layout import ShotPaths
+from shotcache.schema import JOB_STATES, PROTOCOL_VERSION, STAGES, JobSpec, SchemaError
+
+from . import uploads
+from .config import ServerConfig, is_loopback
+from .events import job_events
+from .jobs import JobFinished, JobNotFound, JobQueue
+from .security import AccessDenied, BadPath, resolve_shot, token_ok
+
+log = logging.getLogger("vanelia.server")
+
+try:
+    from importlib.metadata import version as _pkg_version
+
+    VERSION = _pkg_version("vanelia")
+except Exception:  # running from a source tree that is not installed
+    VERSION = "0.1.0"
+
+_bearer = HTTPBearer(auto_error=False, description="Needed when the sidecar was started with --token")
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "invalid request: " + "; ".join(parts) + more
+
+
+def create_app(config: ServerConfig, queue: JobQueue | None = None) -> FastAPI:
+    """Build the app; the job queue starts with the app and stops with it."""
+    config.check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        q = queue or JobQueue(config.database, config.devices(), runner=config.runner,
+                              checkpoints=config.checkpoints, frame_delay_s=config.frame_delay_s)
+        app.state.queue = q
+        q.start()
+        try:
+            yield
+        finally:
+            q.stop()
+
+    app = FastAPI(title="Vanelia sidecar", version=VERSION, lifespan=lifespan,
+                  description=f"Job server for the Vanelia pipeline (protocol {PROTOCOL_VERSION}).")
+    app.state.config = config
+
+    async def require_token(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+        header = request.headers.get("authorization")
+        if not token_ok(config.token, header):
+            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <token>' with the token the sidecar was started with",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def q(request: Request) -> JobQueue:
+        return request.app.state.queue
+
+    _install_error_handlers(app)
+    auth = [Depends(require_token)]
+
+    @app.middleware("http")
+    async def loopback_host_only(request: Request, call_next: Any) -> Any:
+        """Without a token the API is open to this machine only; a Host header naming another
+        host means a browser was tricked into calling us (DNS rebinding), so refuse it."""
+        if not config.token and not host_header_ok(request.headers.get("host", "")):
+            return JSONResponse({"detail": "this sidecar accepts requests for 127.0.0.1/localhost only; "
+                                           "start it with --token to serve other host names"}, status_code=421)
+        return await call_next(request)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "protocol": PROTOCOL_VERSION, "version": VERSION}
+
+    @app.get("/capabilities", tags=["meta"], dependencies=auth)
+    def capabilities(request: Request) -> dict[str, Any]:
+        return _capabilities(config, q(request))
+
+    @app.post("/jobs", tags=["jobs"], dependencies=auth, status_code=201)
+    def submit(spec: JobSpec, request: Request) -> dict[str, Any]:
+        spec.validate()
+        shot_dir = resolve_shot(spec.shot, config.shot_roots, config.upload_dir)
+        shot = ShotPaths(shot_dir).load_shot()
+        frames = list(shot.frames) if spec.frames is None else [int(f) for f in spec.frames]
+        if not frames:
+            raise SchemaError(f"shot {spec.shot!r} has no frames to process; give frames or render the shot first")
+        missing = sorted(set(frames) - set(shot.frames))
+        if missing:
+            raise SchemaError(f"frames {missing[:10]} are not in shot {spec.shot!r} (it has {shot.frames[0]}..{shot.frames[-1]} "
+                              f"if non-empty); ask for frames the shot has") if shot.frames else SchemaError(
+                f"shot {spec.shot!r} lists no frames; render it first")
+        if len(set(frames)) != len(frames):
+            raise SchemaError("job.frames has duplicates")
+        job_id = q(request).submit(spec, shot_dir, frames)
+        return q(request).get(job_id, with_frames=False)
+
+    @app.get("/jobs", tags=["jobs"], dependencies=auth)
+    def list_jobs(request: Request, state: str | None = Query(None, description=f"one of {', '.join(JOB_STATES)}"),
+                  limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        if state is not None and state not in JOB_STATES:
+            raise HTTPException(422, f"unknown job state {state!r}; states are {', '.join(JOB_STATES)}")
+        return q(request).list(state, limit)
+
+    @app.get("/jobs/{job_id}", tags=["jobs"], dependencies=auth)
+    def job_status(job_id: str, request: Request) -> dict[str, Any]:
+        job = q(request).get(job_id)
+        record = uploads.params_of(q(request).shot_dir(job_id), job["version"])
+        job["frame_engines"] = {f: {s: m.get("engine") for s, m in meta.items() if isinstance(m, dict) and "engine" in m}
+                                for f, meta in (record.get("frames") or {}).items() if isinstance(meta, dict)}
+        return job
+
+    @app.get("/jobs/{job_id}/events", tags=["jobs"], dependencies=auth,
+             responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+    def events(job_id: str, request: Request,
+               heartbeat: float = Query(15.0, ge=0.05, le=300.0, description="seconds between keep-alives while idle")) -> StreamingResponse:
+        q(request).get(job_id, with_frames=False)  # 404 before the stream starts
+        return StreamingResponse(job_events(q(request), job_id, heartbeat=heartbeat), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/jobs/{job_id}/cancel", tags=["jobs"], dependencies=auth)
+    def cancel(job_id: str, request: Request) -> dict[str, Any]:
+        return q(request).cancel(job_id)
+
+    @app.post("/uploads", tags=["uploads"], dependencies=auth, status_code=201, openapi_extra={
+        "requestBody": {"required": True, "description": "tar, tar.gz or zip archive of a shot folder",
+                        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def upload(request: Request) -> dict[str, Any]:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+            # the content types a web page may send cross-site without asking: never an archive
+            raise HTTPException(415, f"send the archive as application/octet-stream, not {ctype}")
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise HTTPException(400, f"bad Content-Length header {declared!r}")
+            if int(declared) > config.upload_limit:
+                raise HTTPException(413, f"upload of {declared} bytes is over this sidecar's limit of {config.upload_limit} bytes; "
+                                         "send fewer frames or start it with a larger --upload-limit")
+        archive = await uploads.save_stream(request.stream(), config.upload_dir, config.upload_limit)
+        shot = uploads.unpack(archive, config.upload_dir, config.upload_limit)
+        return {"shot": shot}
+
+    @app.get("/jobs/{job_id}/results", tags=["results"], dependencies=auth)
+    def results(job_id: str, request: Request) -> dict[str, Any]:
+        job = q(request).get(job_id, with_frames=False)
+        shot_dir = q(request).shot_dir(job_id)
+        frames = uploads.result_frames(shot_dir, job["version"])
+        for f in frames:
+            f["url"] = f"/jobs/{job_id}/results/{f['frame']}"
+        return {"job": job_id, "state": job["state"], "version": job["version"], "frames": frames,
+                "params": uploads.params_of(shot_dir, job["version"])}
+
+    @app.get("/jobs/{job_id}/results/{frame}", tags=["results"], dependencies=auth,
+             responses={200: {"content": {"image/png": {}}, "description": "the composited frame"}})
+    def result_frame(job_id: str, frame: int, request: Request) -> FileResponse:
+        job = q(request).get(job_id, with_frames=False)
+        if not job["version"]:
+            raise HTTPException(404, f"job {job_id} has no output yet (state {job['state']})")
+        shot_dir = q(request).shot_dir(job_id)
+        path = ShotPaths(shot_dir).version_frame(job["version"], frame)
+        if not (0 <= frame <= 10**9) or not path.is_file():
+            raise HTTPException(404, f"frame {frame} of job {job_id} is not finished (or not part of the job)")
+        return FileResponse(path, media_type="image/png")
+
+    return app
+
+
+def host_header_ok(host: str) -> bool:
+    """Host header (with optional port) names the loopback interface."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1:host.find("]")] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return is_loopback(name)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Known error types -> their 4xx, with the human message as ``detail``."""
+
+    def handler(status: int):
+        async def _h(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
+        return _h
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str, bytes: lambda b: b.decode("utf-8", "replace")})
+        return JSONResponse({"detail": _validation_message(errors), "errors": errors}, status_code=422)
+
+    @app.exception_handler(JobNotFound)
+    async def _nf(request: Request, exc: JobNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no job {exc.args[0]!r} on this sidecar; list jobs with GET /jobs"}, status_code=404)
+
+    app.add_exception_handler(JobFinished, handler(409))
+    app.add_exception_handler(AccessDenied, handler(403))
+    app.add_exception_handler(FileNotFoundError, handler(404))
+    app.add_exception_handler(BadPath, handler(422))
+    app.add_exception_handler(SchemaError, handler(422))
+    app.add_exception_handler(uploads.UploadTooLarge, handler(413))
+    app.add_exception_handler(uploads.UploadError, handler(400))
+
+
+def _capabilities(config: ServerConfig, queue: JobQueue) -> dict[str, Any]:
+    from ml.stages.base import engines
+
+    per_stage: dict[str, list[dict[str, Any]]] = {s: [] for s in STAGES}
+    for (stage, name), cls in sorted(engines().items()):
+        per_stage.setdefault(stage, []).append({"name": name, "learned": bool(cls.learned), "needs": list(cls.needs),
+                                                "fallback": cls.fallback})
+    loaded: dict[str, Any] = {}
+    for w in queue.workers:
+        loaded[w.device] = _loaded_checkpoints(w._runner)
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "version": VERSION,
+        "stages": list(STAGES),
+        "engines": per_stage,
+        "device": config.device,
+        "devices": queue.busy_devices(),
+        "checkpoints_configured": dict(config.checkpoints),
+        "engines_loaded": loaded,
+        "gpu_memory": _gpu_memory(),
+        "upload_limit": config.upload_limit,
+        "shot_roots": [str(r) for r in config.shot_roots],
+        "time": time.time(),
+    }
+
+
+def _loaded_checkpoints(runner: Any) -> list[dict[str, Any]]:
+    """Engines a worker's runner has set up (and those that failed to load, with why)."""
+    if runner is None:
+        return []
+    for name in ("loaded_engines", "loaded_checkpoints"):
+        public = getattr(runner, name, None)
+        if callable(public):
+            return list(public())
+    return []
+
+
+def _gpu_memory() -> dict[str, Any]:
+    """Free/total bytes per visible GPU, where torch sees CUDA; {} elsewhere."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    if not torch.cuda.is_available():
+        return {}
+    out = {}
+    for i in range(torch.cuda.device_count()):
+        free, total = torch.cuda.mem_get_info(i)
+        out[f"cuda:{i}"] = {"free": int(free), "total": int(total), "name": torch.cuda.get_device_name(i)}
+    return out
+
+
+def serve(config: ServerConfig, log_level: str = "info") -> None:
+    """Run the server in this process until interrupted (what `vanelia serve` does)."""
+    import uvicorn
+
+    app = create_app(config)
+    print(f"vanelia sidecar: http://{config.host}:{config.port} (protocol {PROTOCOL_VERSION}); "
+          f"shot roots: {', '.join(map(str, config.shot_roots)) or 'none (uploads only)'}; jobs db: {config.database}",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -1,0 +1,77 @@
+"""`vanelia serve`: start the sidecar (also `python -m server.cli ...`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RUNNER, DEFAULT_UPLOAD_LIMIT, ConfigError, ServerConfig, default_data_dir
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("serve", help="start the sidecar HTTP server",
+                       description="Start the Vanelia sidecar: a job server for the pipeline stages. "
+                                   "Binds to 127.0.0.1 by default; any other address needs --token.")
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST}; others need --token)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    p.add_argument("--shot-root", action="append", default=[], metavar="DIR",
+                   help="folder whose shots jobs may use (repeatable); paths outside are refused")
+    p.add_argument("--token", default=os.environ.get("VANELIA_TOKEN"),
+                   help="shared secret clients must send as 'Authorization: Bearer T' (env VANELIA_TOKEN)")
+    p.add_argument("--data-dir", default=None, help=f"job database and uploads (default {default_data_dir()})")
+    p.add_argument("--db", default=None, metavar="PATH", help="job database file (default DATA_DIR/jobs.sqlite)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (one worker per visible GPU) or cuda:N")
+    p.add_argument("--upload-limit", type=int, default=DEFAULT_UPLOAD_LIMIT, metavar="BYTES", help="largest accepted upload")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="STAGE=PATH",
+                   help="checkpoint for a stage's learned engine (repeatable), e.g. composite=ckpt/photoreal.safetensors")
+    p.add_argument("--runner", default=DEFAULT_RUNNER, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    checkpoints = {}
+    for item in args.checkpoint:
+        stage, sep, path = item.partition("=")
+        if not sep or not stage or not path:
+            raise ConfigError(f"--checkpoint {item!r}: expected STAGE=PATH")
+        checkpoints[stage] = path
+    cfg = ServerConfig(host=args.host, port=args.port, shot_roots=[Path(r) for r in args.shot_root], token=args.token or None,
+                       db_path=Path(args.db) if args.db else None, upload_limit=args.upload_limit, device=args.device,
+                       checkpoints=checkpoints, runner=args.runner,
+                       frame_delay_s=float(os.environ.get("VANELIA_SIDECAR_FRAME_DELAY", "0") or 0))
+    if args.data_dir:
+        cfg.data_dir = Path(args.data_dir)
+    elif args.db:
+        cfg.data_dir = Path(args.db).parent
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_from_args(args).check()
+        cfg.devices()
+    except ConfigError as exc:
+        print(f"vanelia serve: error: {exc}", file=sys.stderr)
+        return 2
+    from .app import serve
+
+    serve(cfg, log_level=args.log_level)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vanelia serve")
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The one source of truth for what a shot and a job are.
+
+Stdlib only: this module is imported by Blender's Python (as part of the extension,
+``from ..shotcache import schema``) and by the sidecar (``from shotcache import schema``).
+Everything that crosses the Blender/sidecar boundary is described here, so the two
+sides can never drift apart silently: a shot written by one version and read by another
+is refused by ``Shot.from_dict`` with a message that says which versions disagree.
+
+Conventions (fixed here so nobody has to guess):
+
+* Colour: plate frames are stored as sRGB 8-bit PNG in ``plate/``; every array handed
+  to an engine is float32 *linear* RGB. Renders are linear EXR with *straight* alpha.
+* Pixel coordinates: (0, 0) is the top-left *corner* of the top-left pixel, x right,
+  y down (the COLMAP / NeRF convention, so ``cx = W / 2`` is the image centre).
+* Camera pose: ``c2w`` is the 4x4 camera-to-world matrix in the OpenCV camera convention
+  (x right, y down, z forward), world units metres, world z up.
+* Render passes: one multilayer EXR per frame with the canonical layer names in
+  ``PASSES`` below, whatever Blender version wrote it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+"""Bumped when the HTTP API or the shot layout changes incompatibly."""
+
+SHOT_SCHEMA = "vanelia.shot"
+SHOT_SCHEMA_VERSION = 1
+
+STAGES = ("inpaint", "relight", "composite", "diffuse")
+"""Stage order in the pipeline. A job may run any subset, always in this order."""
+
+ENGINES: dict[str, tuple[str, ...]] = {
+    "inpaint": ("dstt", "propagate", "telea", "propagate+dstt"),
+    "relight": ("unet", "lambert", "none"),
+    "composite": ("photorealistic", "classical", "controlnet", "iclight"),
+    "diffuse": ("sdedit", "inpaint", "controlnet", "iclight", "a1111", "comfyui", "none"),
+}
+"""Engine names a job may ask for. Which of them are *available* is a sidecar capability."""
+
+DEFAULT_ENGINES = {"inpaint": "propagate", "relight": "lambert", "composite": "classical", "diffuse": "none"}
+"""Engines that need no weights: what runs when nothing else is configured."""
+
+LEARNED_DEFAULTS = {"inpaint": "propagate+dstt", "relight": "unet", "composite": "photorealistic"}
+"""What runs instead of DEFAULT_ENGINES when the job names no engine and the learned engine's
+checkpoint is present (configured, or shipped in checkpoints/ because it beat the classical
+engine). Diffusion is never on by default."""
+
+# Canonical render passes: layer name -> channel names, in the order arrays are stacked.
+PASSES: dict[str, tuple[str, ...]] = {
+    "rgba": ("R", "G", "B", "A"),
+    "normal": ("X", "Y", "Z"),
+    "albedo": ("R", "G", "B"),
+    "depth": ("Z",),
+    "position": ("X", "Y", "Z"),
+    "shadow_catcher": ("R", "G", "B"),
+}
+"""Semantics: rgba = Combined, linear, straight alpha, shadow excluded.
+normal, position = world space. albedo = Diffuse Color. depth = planar camera-axis depth in
+metres (background >= 1e9). shadow_catcher = multiplier for the plate, 1 = unshadowed."""
+
+BLENDER_PASS_ALIASES: dict[str, str] = {
+    "Combined": "rgba",
+    "Image": "rgba",
+    "Normal": "normal",
+    "DiffCol": "albedo",
+    "Diffuse Color": "albedo",
+    "Depth": "depth",
+    "Z": "depth",
+    "Position": "position",
+    "Shadow Catcher": "shadow_catcher",
+    "Shadow_Catcher": "shadow_catcher",
+}
+"""Blender's own pass names across 4.2 / 4.5 / 5.0, mapped to ours (readers accept both)."""
+
+
+class UserError(Exception):
+    """An error whose message is meant for the user (what is wrong, which file, what to do).
+
+    Commands print it without a traceback and exit non-zero; the server answers 4xx with it.
+    Stage- and tool-specific errors subclass it.
+    """
+
+
+PLACEMENT_AREAS: dict[str, tuple[float, float, float, float]] = {
+    "top_left": (0.0, 0.0, 0.5, 0.5),
+    "top_right": (0.5, 0.0, 1.0, 0.5),
+    "bottom_left": (0.0, 0.5, 0.5, 1.0),
+    "bottom_right": (0.5, 0.5, 1.0, 1.0),
+    "center": (0.25, 0.25, 0.75, 0.75),
+    "full": (0.0, 0.0, 1.0, 1.0),
+}
+"""Target areas for product placement, (x0, y0, x1, y1) as fractions of the frame, y down:
+image quadrants, the central half and the whole frame. Shared by text-guided placement
+(CLIPSeg) and placement on the solved ground, and offered in the Blender panel."""
+
+
+class SchemaError(UserError, ValueError):
+    """A shot or job document that cannot be used; the message says what and where."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise SchemaError(msg)
+
+
+def _matrix(value: Any, rows: int, cols: int, what: str) -> list[list[float]]:
+    _check(isinstance(value, (list, tuple)) and len(value) == rows, f"{what}: expected {rows}x{cols} matrix")
+    out = []
+    for row in value:
+        _check(isinstance(row, (list, tuple)) and len(row) == cols, f"{what}: expected {rows}x{cols} matrix")
+        vals = [float(v) for v in row]
+        _check(all(math.isfinite(v) for v in vals), f"{what}: contains NaN or Inf")
+        out.append(vals)
+    return out
+
+
+def _from_fields(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
+    """Keep only known keys, so newer writers with extra fields stay readable."""
+    _check(isinstance(data, dict), f"{what}: expected an object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass
+class Distortion:
+    """OpenCV radial-tangential coefficients; recorded, applied only when undistorting plates."""
+
+    k1: float = 0.0
+    k2: float = 0.0
+    p1: float = 0.0
+    p2: float = 0.0
+    k3: float = 0.0
+
+    def is_zero(self) -> bool:
+        return not any((self.k1, self.k2, self.p1, self.p2, self.k3))
+
+
+@dataclass
+class FrameCamera:
+    """One frame's pinhole camera: pixel intrinsics and OpenCV camera-to-world."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    c2w: list[list[float]]
+
+    def validate(self, what: str) -> None:
+        self.c2w = _matrix(self.c2w, 4, 4, f"{what}.c2w")
+        for name in ("fx", "fy", "cx", "cy"):
+            v = float(getattr(self, name))
+            _check(math.isfinite(v), f"{what}.{name} is not finite")
+            setattr(self, name, v)
+        _check(self.fx > 0 and self.fy > 0, f"{what}: focal lengths must be positive")
+
+
+@dataclass
+class CameraTrack:
+    """Where the camera came from and its per-frame solution, keyed by frame number."""
+
+    source: str = ""
+    kind: str = "blend"  # blend | transforms | colmap | auto | static
+    distortion: Distortion = field(default_factory=Distortion)
+    frames: dict[int, FrameCamera] = field(default_factory=dict)
+    sensor_width_mm: float = 36.0
+    qc: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plate:
+    source: str = ""
+    kind: str = "video"  # video | images
+    frames_dir: str = "plate"
+    undistorted: bool = False
+
+
+@dataclass
+class Product:
+    source: str = ""
+    sha256: str = ""
+    matrix_world: list[list[float]] = field(default_factory=lambda: [[1.0 if i == j else 0.0 for j in range(4)] for i in range(4)])
+    placement: str = "explicit"  # explicit | ground | auto
+    scale_m: float = 1.0
+
+
+@dataclass
+class Ground:
+    point: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    normal: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])
+    size_m: float = 20.0
+
+
+@dataclass
+class Light:
+    """A light of the lighting estimate; direction points *from* the scene *towards* the light."""
+
+    type: str = "sun"  # sun | point | area
+    direction: list[float] = field(default_factory=lambda: [0.3, -0.4, 0.866])
+    position: list[float] = field(default_factory=lambda: [0.0, 0.0, 5.0])
+    color: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    intensity: float = 3.0
+
+
+@dataclass
+class Lighting:
+    world_color: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    world_strength: float = 1.0
+    lights: list[Light] = field(default_factory=lambda: [Light()])
+    estimated: bool = False
+
+
+@dataclass
+class RenderSettings:
+    samples: int = 32
+    engine: str = "CYCLES"
+    device: str = "CPU"
+    passes: list[str] = field(default_factory=lambda: list(PASSES))
+    blender_version: str = ""
+    frame_hashes: dict[int, str] = field(default_factory=dict)
+    """Hash of every input of a frame's render; a re-run skips frames whose hash is unchanged."""
+
+
+@dataclass
+class Shot:
+    """``shot.json``: everything needed to render and process a shot, nothing derived."""
+
+    name: str = "shot"
+    resolution: list[int] = field(default_factory=lambda: [1280, 720])
+    fps: float = 24.0
+    frames: list[int] = field(default_factory=list)
+    plate: Plate = field(default_factory=Plate)
+    camera: CameraTrack = field(default_factory=CameraTrack)
+    product: Product = field(default_factory=Product)
+    ground: Ground = field(default_factory=Ground)
+    lighting: Lighting = field(default_factory=Lighting)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    stage_params: dict[str, Any] = field(default_factory=dict)
+    schema: str = SHOT_SCHEMA
+    version: int = SHOT_SCHEMA_VERSION
+
+    # ---- serialisation -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        # JSON object keys are strings; frame numbers go back to int in from_dict.
+        d["camera"]["frames"] = {str(k): v for k, v in d["camera"]["frames"].items()}
+        d["render"]["frame_hashes"] = {str(k): v for k, v in d["render"]["frame_hashes"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "shot.json") -> "Shot":
+        _check(isinstance(data, dict), f"{where}: not a JSON object")
+        _check(data.get("schema", SHOT_SCHEMA) == SHOT_SCHEMA, f"{where}: not a Vanelia shot (schema={data.get('schema')!r})")
+        ver = data.get("version", SHOT_SCHEMA_VERSION)
+        _check(
+            ver == SHOT_SCHEMA_VERSION,
+            f"{where}: shot format version {ver}, this Vanelia reads version {SHOT_SCHEMA_VERSION}; "
+            "re-render the shot with this version (vanelia render ... --shot DIR)",
+        )
+        kw = _from_fields(cls, data, where)
+        cam = _from_fields(CameraTrack, data.get("camera", {}), f"{where}: camera")
+        cam["distortion"] = Distortion(**_from_fields(Distortion, cam.get("distortion", {}), f"{where}: camera.distortion"))
+        frames = {}
+        for key, fc in (cam.get("frames") or {}).items():
+            _check(str(key).lstrip("-").isdigit(), f"{where}: camera.frames key {key!r} is not a frame number")
+            f = FrameCamera(**_from_fields(FrameCamera, fc, f"{where}: camera.frames[{key}]"))
+            f.validate(f"{where}: camera.frames[{key}]")
+            frames[int(key)] = f
+        cam["frames"] = frames
+        kw["camera"] = CameraTrack(**cam)
+        kw["plate"] = Plate(**_from_fields(Plate, data.get("plate", {}), f"{where}: plate"))
+        prod = _from_fields(Product, data.get("product", {}), f"{where}: product")
+        if "matrix_world" in prod:
+            prod["matrix_world"] = _matrix(prod["matrix_world"], 4, 4, f"{where}: product.matrix_world")
+        kw["product"] = Product(**prod)
+        kw["ground"] = Ground(**_from_fields(Ground, data.get("ground", {}), f"{where}: ground"))
+        lit = _from_fields(Lighting, data.get("lighting", {}), f"{where}: lighting")
+        lit["lights"] = [Light(**_from_fields(Light, l, f"{where}: lighting.lights")) for l in lit.get("lights", [])]
+        kw["lighting"] = Lighting(**lit)
+        rs = _from_fields(RenderSettings, data.get("render", {}), f"{where}: render")
+        rs["frame_hashes"] = {int(k): str(v) for k, v in (rs.get("frame_hashes") or {}).items()}
+        unknown = [p for p in rs.get("passes", []) if p not in PASSES]
+        _check(not unknown, f"{where}: unknown render pass(es) {unknown}; known passes: {', '.join(PASSES)}")
+        kw["render"] = RenderSettings(**rs)
+        shot = cls(**kw)
+        shot.validate(where)
+        return shot
+
+    def validate(self, where: str = "shot.json") -> None:
+        _check(
+            isinstance(self.resolution, (list, tuple)) and len(self.resolution) == 2 and all(int(v) > 0 for v in self.resolution),
+            f"{where}: resolution must be [width, height] > 0, got {self.resolution!r}",
+        )
+        self.resolution = [int(v) for v in self.resolution]
+        _check(float(self.fps) > 0, f"{where}: fps must be > 0, got {self.fps!r}")
+        self.frames = [int(f) for f in self.frames]
+        _check(len(set(self.frames)) == len(self.frames), f"{where}: frame list has duplicates")
+        if self.camera.frames:
+            missing = [f for f in self.frames if f not in self.camera.frames]
+            _check(
+                not missing,
+                f"{where}: the camera track has no pose for frame(s) {missing[:10]}"
+                f"{' ...' if len(missing) > 10 else ''}; give a track that covers the plate or restrict --frames",
+            )
+
+
+# ---------------------------------------------------------------------------
+# Jobs (the sidecar API). The server validates these with pydantic (TypeAdapter over
+# these dataclasses), the Blender client builds them with plain dicts.
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class JobSpec:
+    """What a client asks the sidecar to do with a shot."""
+
+    shot: str
+    """Path of the shot folder (inside a configured shot root) or an upload id ``upload:<id>``."""
+    stages: list[str] = field(default_factory=lambda: ["composite"])
+    engines: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    frames: list[int] | None = None
+    allow_fallback: bool = True
+    seed: int = 12345
+    checkpoints: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check(bool(self.shot), "job.shot is empty; give the path of a shot folder")
+        bad = [s for s in self.stages if s not in STAGES]
+        _check(not bad, f"unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
+        _check(bool(self.stages), "job.stages is empty; choose from " + ", ".join(STAGES))
+        for stage, engine in self.engines.items():
+            _check(stage in ENGINES, f"engines: unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+            _check(engine in ENGINES[stage], f"engines: unknown {stage} engine {engine!r}; choose from {', '.join(ENGINES[stage])}")
+        self.stages = [s for s in STAGES if s in self.stages]
+
+    def engine_for(self, stage: str) -> str:
+        return self.engines.get(stage, DEFAULT_ENGINES[stage])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobSpec":
+        _check(isinstance(data, dict), "job: expected a JSON object")
+        _check("shot" in data, "job: missing 'shot' (path of the shot folder)")
+        spec = cls(**_from_fields(cls, data, "job"))
+        spec.validate()
+        return spec
+
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")

@@ -1,0 +1,152 @@
+"""Rendered passes on real Cycles: canonical EXR layout and what each pass means; re-run cache."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+import pytest
+from test_shot import make_inputs
+
+LIGHT = [-1.0, -0.3, 1.0]
+
+
+@pytest.fixture(scope="module")
+def rendered(ext, tmp_path_factory):
+    """A 2-frame 96x54 shot with a 0.8 m bottle, lit from the left so its shadow falls right."""
+    import bpy
+    from vanelia_addon.addon import shot
+
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    inputs = make_inputs(tmp_path_factory.mktemp("render-inputs"))
+    shot_dir = tmp_path_factory.mktemp("render") / "shot"
+    s = shot.setup_shot(shot_dir, inputs["plate"], inputs["model"], inputs["camera"], frames="1:2", samples=16,
+                        product_size_m=0.8, light_direction=LIGHT)
+    done = shot.render_shot(shot_dir)
+    assert done == [1, 2]
+    return {"dir": shot_dir, "shot": s, "inputs": inputs}
+
+
+def exr_channel_names(path: Path) -> set[str]:
+    names = set()
+    for part in OpenEXR.File(str(path), separate_channels=True).parts:
+        pname = part.name() if callable(part.name) else part.name
+        for full in part.channels:
+            names.add(full if "." in full or not pname else f"{pname}.{full}")
+    return names
+
+
+def test_exr_has_canonical_layer_names(rendered):
+    from shotcache.schema import PASSES
+
+    names = exr_channel_names(rendered["dir"] / "render" / "000001.exr")
+    want = {f"{layer}.{c}" for layer, chans in PASSES.items() for c in chans}
+    assert want <= names, f"missing {sorted(want - names)}"
+    assert not any(n.endswith(".V") for n in names)
+    leftovers = [p.name for p in (rendered["dir"] / "render").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def _load(rendered, frame=1):
+    from ml.io.exr import read_passes
+
+    return read_passes(rendered["dir"] / "render" / f"{frame:06d}.exr")
+
+
+def test_depth_is_planar_camera_axis_distance(rendered):
+    p = _load(rendered)
+    cam = rendered["shot"].camera.frames[1]
+    c2w = np.array(cam.c2w)
+    depth = p["depth"][..., 0]
+    hit = depth < 1e3
+    assert hit.mean() > 0.3
+    rel = p["position"][hit] - c2w[:3, 3]
+    planar = rel @ c2w[:3, 2]
+    radial = np.linalg.norm(rel, axis=1)
+    ok = np.abs(planar - depth[hit]) < 1e-3 * depth[hit]
+    assert ok.mean() > 0.95
+    # it is not the radial distance (they differ off-centre)
+    assert (np.abs(radial - depth[hit]) > 1e-2 * depth[hit]).mean() > 0.3
+    assert (depth[~hit] > 1e9).all()
+
+
+def test_normals_and_position_world_space(rendered):
+    p = _load(rendered)
+    a = p["rgba"][..., 3]
+    ground = (p["depth"][..., 0] < 1e3) & (a < 0.01)
+    assert ground.sum() > 100
+    n = p["normal"][ground]
+    assert (n[:, 2] > 0.99).mean() > 0.95, "ground normals must be world +z whatever the camera"
+    assert np.abs(p["position"][ground][:, 2]).max() < 0.02, "ground positions lie on z = 0"
+    prod = a > 0.99
+    assert prod.sum() > 20
+    lens = np.linalg.norm(p["normal"][prod], axis=1)
+    assert np.median(lens) == pytest.approx(1.0, abs=0.05)
+    assert p["position"][prod][:, 2].max() == pytest.approx(rendered["shot"].product.scale_m * 0.345, rel=0.15)
+
+
+def test_shadow_catcher_multiplier(rendered):
+    from vanelia_addon.addon import camera
+
+    p = _load(rendered)
+    a = p["rgba"][..., 3]
+    sc = p["shadow_catcher"].mean(axis=-1)
+    ground = (p["depth"][..., 0] < 1e3) & (a < 0.01)
+    assert np.median(sc[ground]) == pytest.approx(1.0, abs=0.08), "unshadowed ground multiplies by ~1"
+    # where the shadow must fall: the bottle axis at 1/3 height cast along the light onto z = 0
+    s = rendered["shot"]
+    m = np.array(s.product.matrix_world)
+    base = m[:3, 3]
+    h = 0.3 * 0.8
+    d = np.array(LIGHT) / np.linalg.norm(LIGHT)
+    shadow_pt = base + np.array([-d[0], -d[1], 0]) * h / d[2]
+    u, v = camera.project(s.camera.frames[1], shadow_pt[None])[0]
+    x, y = int(u), int(v)
+    assert 1 <= x < 95 and 1 <= y < 53
+    win = sc[y - 1 : y + 2, x - 1 : x + 2]
+    assert win.mean() < 0.8, f"shadow at ({x},{y}) multiplier {win.mean():.2f}"
+
+
+def test_rgba_straight_alpha_and_albedo(rendered):
+    p = _load(rendered)
+    a = p["rgba"][..., 3]
+    assert a.max() == pytest.approx(1.0) and a.min() == 0.0
+    prod = a > 0.99
+    assert p["rgba"][prod][:, :3].max() > 0.05
+    assert np.isfinite(p["rgba"]).all()
+    edge = (a > 0.05) & (a < 0.6)
+    if edge.any():  # straight alpha: edge colour is not scaled down by coverage
+        inner = p["rgba"][prod][:, :3].mean()
+        assert p["rgba"][edge][:, :3].mean() > 0.4 * inner
+    alb = p["albedo"][prod]
+    assert alb.max() > 0.2 and (alb[:, 0] > alb[:, 2]).mean() > 0.5  # red bottle body
+
+
+def test_rerun_skips_unchanged_frames(ext, rendered):
+    from vanelia_addon.addon import shot
+    from vanelia_addon.shotcache.layout import ShotPaths
+
+    paths = ShotPaths(rendered["dir"])
+    before = {f: paths.render_frame(f).stat().st_mtime_ns for f in (1, 2)}
+    assert shot.render_shot(rendered["dir"]) == []
+    assert {f: paths.render_frame(f).stat().st_mtime_ns for f in (1, 2)} == before
+    # change only frame 2's camera: only frame 2 is rendered again
+    doc = json.loads(paths.shot_json.read_text())
+    doc["camera"]["frames"]["2"]["c2w"][0][3] += 0.01
+    paths.shot_json.write_text(json.dumps(doc))
+    assert shot.render_shot(rendered["dir"]) == [2]
+    assert paths.render_frame(1).stat().st_mtime_ns == before[1]
+    saved = paths.load_shot()
+    assert set(saved.render.frame_hashes) == {1, 2}
+
+
+def test_unknown_pass_name(ext, rendered):
+    from ml.io.exr import PassError, read_passes
+    from vanelia_addon.addon import render
+    from vanelia_addon.shotcache.schema import SchemaError
+
+    with pytest.raises(SchemaError, match="unknown render pass"):
+        render.check_passes(["rgba", "specular"])
+    with pytest.raises(PassError, match="unknown pass name"):
+        read_passes(rendered["dir"] / "render" / "000001.exr", want=["specular"])

@@ -1,0 +1,197 @@
+"""setup_shot end to end on real bpy: plate decode, camera, product placement, lighting, shot.json.
+
+Also holds the small synthetic inputs the other Blender-side tests reuse (``make_inputs``):
+a textured image-sequence plate, its exact transforms.json, and the demo bottle GLB.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import bpy
+import cv2
+import numpy as np
+import pytest
+
+SIZE = (96, 54)
+FX = 80.0
+
+
+def look_at_gl(eye, target) -> np.ndarray:
+    """OpenGL camera-to-world (camera looks down -z, +y up), world z up."""
+    eye, target = np.asarray(eye, float), np.asarray(target, float)
+    fwd = target - eye
+    fwd /= np.linalg.norm(fwd)
+    right = np.cross(fwd, [0, 0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, fwd)
+    m = np.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, up, -fwd, eye
+    return m
+
+
+def plate_image(i: int, size=SIZE) -> np.ndarray:
+    """A textured frame (checker x gradient) with a bright patch top-left (the 'sun')."""
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w]
+    checker = (((x + 3 * i) // 8 + y // 8) % 2) * 60 + 90
+    img = np.stack([checker + x * 0.5, checker * 0.9 + y * 0.4, checker * 0.8], -1)
+    img[: h // 4, : w // 4] = 250
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_inputs(folder: Path, n: int = 3, size=SIZE, with_glb: bool = True) -> dict[str, Path]:
+    """plate frames (frames/000001.png ...), transforms.json for them, product.glb."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = folder / "frames"
+    frames.mkdir(exist_ok=True)
+    w, h = size
+    s = w / SIZE[0]
+    doc = {"fl_x": FX * s, "fl_y": FX * s * 1.01, "cx": w / 2 + 1.5 * s, "cy": h / 2 - 1.0 * s, "w": w, "h": h,
+           "k1": 0.01, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": []}
+    for i in range(1, n + 1):
+        cv2.imwrite(str(frames / f"{i:06d}.png"), cv2.cvtColor(plate_image(i, size), cv2.COLOR_RGB2BGR))
+        eye = (0.25 * (i - 1), -2.2, 1.2)
+        doc["frames"].append({"file_path": f"frames/{i:06d}.png", "transform_matrix": look_at_gl(eye, (0, 0, 0.2)).tolist()})
+    (folder / "transforms.json").write_text(json.dumps(doc))
+    out = {"plate": frames, "camera": folder / "transforms.json"}
+    if with_glb:
+        out["model"] = folder / "product.glb"
+        if not out["model"].is_file():
+            from vanelia_addon.addon import demo_scene
+
+            demo_scene.make_product(out["model"])
+            bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs(ext, tmp_path_factory):
+    return make_inputs(tmp_path_factory.mktemp("shot-inputs"))
+
+
+def test_setup_from_image_sequence(ext, empty_scene, inputs, tmp_path):
+    from vanelia_addon.addon import product, shot
+    from vanelia_addon.shotcache.layout import ShotPaths
+
+    s = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="2:3", samples=4, product_size_m=0.4)
+    paths = ShotPaths(tmp_path / "s")
+    assert s.frames == [2, 3]
+    assert s.resolution == list(SIZE)
+    assert sorted(p.name for p in paths.plate_dir.iterdir()) == ["000002.png", "000003.png"]
+    decoded = cv2.cvtColor(cv2.imread(str(paths.plate_frame(2))), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(decoded, plate_image(2))  # PNG plates are copied bit-exactly
+    sc = empty_scene
+    assert (sc.render.resolution_x, sc.render.resolution_y) == SIZE
+    assert (sc.frame_start, sc.frame_end) == (2, 3)
+    assert sc.camera is not None and sc.camera.data.background_images[0].image is not None
+    # shot.json round-trips and keeps the distortion coefficients of the track
+    loaded = paths.load_shot()
+    assert loaded.camera.distortion.k1 == pytest.approx(0.01)
+    assert loaded.camera.frames[2].fy == pytest.approx(FX * 1.01)
+    # product stands on the ground plane z = 0, 0.4 m large
+    root = bpy.data.objects[product.PRODUCT_ROOT]
+    lo, hi = product.mesh_bounds(root)
+    assert lo[2] == pytest.approx(0.0, abs=1e-4)
+    assert max(hi - lo) == pytest.approx(0.4, rel=1e-3)
+    assert loaded.product.placement == "ground" and len(loaded.product.sha256) == 64
+    # lighting: world = mean plate colour (linear), key light estimated towards the bright patch
+    lin = ((np.stack([plate_image(2), plate_image(3)]) / 255.0 + 0.055) / 1.055) ** 2.4
+    assert loaded.lighting.world_color == pytest.approx(list(lin.reshape(-1, 3).mean(0)), abs=0.03)
+    assert loaded.lighting.estimated
+    d = np.array(loaded.lighting.lights[0].direction)
+    assert d[2] > math.sin(math.radians(20))  # above the horizon
+    assert bpy.data.objects["Vanelia Ground"].is_shadow_catcher
+
+
+def test_resolution_scales_plate_and_intrinsics(ext, empty_scene, inputs, tmp_path):
+    from vanelia_addon.addon import shot
+
+    s = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", resolution="48x27", samples=4)
+    img = cv2.imread(str(tmp_path / "s" / "plate" / "000001.png"))
+    assert img.shape[:2] == (27, 48)
+    assert s.camera.frames[1].fx == pytest.approx(FX / 2)
+    assert s.camera.frames[1].cx == pytest.approx((SIZE[0] / 2 + 1.5) / 2)
+
+
+def test_explicit_placement(ext, empty_scene, inputs, tmp_path):
+    from vanelia_addon.addon import product, shot
+
+    m = [[2, 0, 0, 0.5], [0, 2, 0, -0.25], [0, 0, 2, 0.1], [0, 0, 0, 1]]
+    s = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4, product_matrix=m)
+    assert s.product.placement == "explicit"
+    assert np.allclose(np.array(bpy.data.objects[product.PRODUCT_ROOT].matrix_world), m)
+
+
+def test_camera_from_blend(ext, empty_scene, inputs, tmp_path):
+    """(a): an animated camera in the scene is baked per frame into shot.json."""
+    from vanelia_addon.addon import shot
+
+    sc = empty_scene
+    data = bpy.data.cameras.new("Shot Cam")
+    data.lens = 28.0
+    cam = bpy.data.objects.new("Shot Cam", data)
+    sc.collection.objects.link(cam)
+    sc.camera = cam
+    for f, x in ((1, -0.5), (3, 0.5)):
+        cam.location = (x, -3.0, 1.2)
+        cam.rotation_euler = (math.radians(75), 0, 0)
+        cam.keyframe_insert("location", frame=f)
+        cam.keyframe_insert("rotation_euler", frame=f)
+    s = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], None, samples=4)
+    assert s.camera.kind == "blend" and sorted(s.camera.frames) == [1, 2, 3]
+    xs = [s.camera.frames[f].c2w[0][3] for f in (1, 2, 3)]
+    assert xs[0] == pytest.approx(-0.5) and xs[2] == pytest.approx(0.5) and -0.5 < xs[1] < 0.5
+    assert s.camera.frames[2].fx == pytest.approx(28.0 * SIZE[0] / 36.0)
+    # OpenCV convention: camera z (forward) points at the scene, i.e. +y and down
+    fwd = np.array(s.camera.frames[1].c2w)[:3, 2]
+    assert fwd[1] > 0.9 and fwd[2] < 0
+
+
+def test_video_plate_decodes_to_same_pixels(ext, empty_scene, inputs, tmp_path):
+    """An MP4 plate decoded by Blender matches PyAV's decode of the same file (colour-neutral)."""
+    from ml.io import video
+    from vanelia_addon.addon import shot
+
+    frames = [plate_image(i, (96, 54)) for i in range(1, 4)]
+    mp4 = video.write_mp4(tmp_path / "plate.mp4", frames, fps=25.0)
+    s = shot.setup_shot(tmp_path / "s", mp4, inputs["model"], inputs["camera"], samples=4)
+    assert s.frames == [1, 2, 3] and s.fps == pytest.approx(25.0)
+    ref = list(video.iter_frames(mp4))
+    for i, f in enumerate(s.frames):
+        got = cv2.cvtColor(cv2.imread(str(tmp_path / "s" / "plate" / f"{f:06d}.png")), cv2.COLOR_BGR2RGB)
+        diff = np.abs(got.astype(int) - ref[i].astype(int))
+        assert diff.mean() < 2.0, f"frame {f}: mean abs diff {diff.mean():.2f} vs PyAV"
+
+
+def test_undistort_on_request(ext, empty_scene, inputs, tmp_path):
+    from vanelia_addon.addon import shot
+
+    s = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4, undistort=True)
+    assert s.plate.undistorted
+    got = cv2.cvtColor(cv2.imread(str(tmp_path / "s" / "plate" / "000001.png")), cv2.COLOR_BGR2RGB)
+    # k1 > 0: the corners move, the principal point stays
+    assert not np.array_equal(got, plate_image(1))
+    cx, cy = int(SIZE[0] / 2 + 1.5), int(SIZE[1] / 2 - 1)
+    assert np.abs(got[cy, cx].astype(int) - plate_image(1)[cy, cx].astype(int)).max() <= 2
+
+
+def test_fox_jpeg_plate_with_its_track(ext, empty_scene, inputs, shared_data, tmp_path):
+    """Real data: a JPEG image-sequence plate downscaled 10x, intrinsics scaled with it."""
+    from vanelia_addon.addon import shot, tracks
+
+    fox = shared_data / "tracked" / "fox"
+    if not (fox / "transforms.json").is_file():
+        pytest.skip(f"{fox} not present")
+    s = shot.setup_shot(tmp_path / "s", fox / "images", inputs["model"], fox / "transforms.json", frames="1:2",
+                        resolution="108x192", samples=4, product_size_m=0.2)
+    src = tracks.load_transforms(fox / "transforms.json")
+    assert s.frames == [1, 2] and s.resolution == [108, 192]
+    assert s.camera.frames[1].fx == pytest.approx(src.frames[1].fx / 10, rel=1e-6)
+    assert s.camera.frames[1].cy == pytest.approx(src.frames[1].cy / 10, rel=1e-6)
+    assert s.camera.distortion.k1 == pytest.approx(src.distortion.k1)
+    img = cv2.imread(str(tmp_path / "s" / "plate" / "000002.png"))
+    ref = cv2.resize(cv2.imread(str(fox / "images" / "0002.jpg")), (108, 192), interpolation=cv2.INTER_AREA)
+    assert img.shape == (192, 108, 3)
+    assert np.abs(img.astype(int) - ref.astype(int)).mean() < 12  # same picture, resampled

@@ -1,0 +1,31 @@
+"""Contact sheet: plate | product render | composite rows for a few frames of a version."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cli.contact_sheet import make_contact_sheet, pick_frames
+from ml.io.images import read_rgb8
+from ml.pipeline.runner import PipelineRunner
+from ml.pipeline.synthetic import make_shot
+from shotcache.schema import JobSpec
+
+
+def test_pick_frames_spreads_and_keeps_ends():
+    assert pick_frames([1, 2, 3], 4) == [1, 2, 3]
+    assert pick_frames(list(range(1, 49)), 4) == [1, 17, 32, 48]
+
+
+def test_sheet_layout_and_content(tmp_path: Path):
+    shot = make_shot(tmp_path / "shot", frames=5, size=(64, 48))
+    runner = PipelineRunner()
+    spec = JobSpec(shot=str(shot.root))
+    v = runner.prepare(spec, shot.root)
+    runner.run(spec, shot.root, version=v)
+    sheet = read_rgb8(make_contact_sheet(shot.root, v, tmp_path / "sheet.png", n=3))
+    assert sheet.shape == (3 * 48 + 2 * 4, 3 * 64 + 2 * 4, 3)
+    # right column = the composite of frame 1 (below the label), left = its plate
+    comp = read_rgb8(shot.version_frame(v, 1))
+    assert np.array_equal(sheet[30:48, 136:200], comp[30:48])
+    assert np.array_equal(sheet[30:48, 0:64], read_rgb8(shot.plate_frame(1))[30:48])
