@@ -145,10 +145,41 @@ def place_on_ground(root: Any, ground: Ground, point: np.ndarray, scale: float =
     return mat, scale
 
 
-def place_explicit(root: Any, matrix: Any) -> Matrix:
+def place_explicit(root: Any, matrix: Any, size_m: float | None = None) -> Matrix:
+    """Put the product at a given world matrix; with ``size_m`` its scale is replaced so the
+    largest dimension of the model is ``size_m`` metres (see ``sized_matrix``)."""
+    if size_m:
+        matrix, _scale = sized_matrix(root, matrix, size_m)
     mat = Matrix([list(r) for r in matrix])
     root.matrix_world = mat
     return mat
+
+
+def sized_matrix(root: Any, matrix: Any, size_m: float) -> tuple[list[list[float]], float]:
+    """``matrix`` with its scale replaced by the uniform one that makes the model's largest
+    dimension ``size_m``; returns (matrix, scale).
+
+    A placement matrix (e.g. chosen on the solved ground) says where and which way the
+    product stands; the size is a separate choice, so the rotation part is normalised
+    column by column and rescaled, and the translation (the standing point) is kept.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise InputError(f"product matrix {m.tolist()}: expected a finite 4x4 matrix")
+    norms = np.linalg.norm(m[:3, :3], axis=0)
+    if (norms < 1e-12).any():
+        raise InputError(f"product matrix {m.tolist()}: its rotation part has a zero axis; give a matrix with a non-zero scale")
+    if not size_m or size_m <= 0 or not np.isfinite(size_m):
+        raise InputError(f"product size {size_m}: must be a positive number of metres")
+    root.matrix_world = Matrix.Identity(4)
+    lo, hi = mesh_bounds(root)
+    extent = float(max(hi - lo))
+    if extent <= 0:
+        raise InputError("the product model has no extent (all its vertices coincide); re-export it with its geometry")
+    scale = float(size_m) / extent
+    out = m.copy()
+    out[:3, :3] = m[:3, :3] / norms * scale
+    return out.tolist(), scale
 
 
 def fit_ground_plane(points: np.ndarray, iterations: int = 300, seed: int = 0) -> Ground:

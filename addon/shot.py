@@ -118,7 +118,7 @@ def _camera_track(scene: Any, camera: Any, info: plate.PlateInfo) -> tuple[Camer
             "or restrict the frames (--frames A:B)"
         )
     frames = {f: data.frames[f] for f in info.frames}
-    return CameraTrack(source=str(camera), kind=data.kind, distortion=data.distortion, frames=frames), data
+    return CameraTrack(source=str(camera), kind=data.kind, distortion=data.distortion, frames=frames, qc=dict(data.qc or {})), data
 
 
 # ---------------------------------------------------------------------------
@@ -178,8 +178,9 @@ def setup_shot(
     root = product.import_glb(scene, glb)
     root[SETUP_PROP + "_glb"] = sha
     if product_matrix is not None:
-        mat = product.place_explicit(root, product_matrix)
-        placement, scale = "explicit", float(product_scale)
+        mat = product.place_explicit(root, product_matrix, size_m=product_size_m)
+        placement = "explicit"
+        scale = float(np.linalg.norm(np.asarray(mat, dtype=float)[:3, 0])) if product_size_m else float(product_scale)
     else:
         point = product.view_ground_point(first_cam, ground, width, height)
         mat, scale = product.place_on_ground(root, ground, point, product_scale, product_size_m, product_yaw_deg)

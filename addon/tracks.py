@@ -46,6 +46,9 @@ class TrackData:
     light_direction: list[float] | None = None
     """A key light direction recorded with the track (``light_direction`` in transforms.json,
     e.g. by the demo generator, which knows its sun); used unless the user gives one."""
+    qc: dict[str, Any] = field(default_factory=dict)
+    """The solver's quality report (``qc`` in transforms.json written by `vanelia track`):
+    median error, solved fraction, unreliable frames, usable verdict; kept in shot.json."""
 
 
 def frame_number(name: str, default: int) -> int:
@@ -131,7 +134,10 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
         if not isinstance(fr, dict) or "transform_matrix" not in fr:
             raise InputError(f"{where}: missing transform_matrix")
         name = str(fr.get("file_path", ""))
-        if skip_missing and name and not _image_exists(path.parent, name):
+        explicit = _explicit_frame(fr, where)
+        # a frame numbered explicitly (`vanelia track` writes "frame": n; its images were
+        # temporary) is the plate's frame n: no image needed to place it in the shot
+        if skip_missing and name and explicit is None and not _image_exists(path.parent, name):
             skipped += 1
             continue
         fx, fy, cx, cy, w, h = _intrinsics(fr, doc, where)
@@ -140,7 +146,7 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
         if m.shape != (4, 4) or not np.isfinite(m).all():
             raise InputError(f"{where}: transform_matrix must be a finite 4x4 matrix")
         c2w = m @ OPENGL_TO_OPENCV
-        num = frame_number(name, i + 1) if name else i + 1
+        num = explicit if explicit is not None else (frame_number(name, i + 1) if name else i + 1)
         if num in frames:
             raise InputError(f"{where}: two frames map to frame number {num}; image names must carry distinct numbers")
         frames[num] = FrameCamera(fx, fy, cx, cy, c2w.tolist())
@@ -154,7 +160,31 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
             light = None
         if light is None or len(light) != 3 or not any(light):
             raise InputError(f"{path}: light_direction must be 3 numbers (a direction towards the light)")
-    return TrackData("transforms", str(path), dict(sorted(frames.items())), width, height, dist, light_direction=light)
+    qc = doc.get("qc", {})
+    if not isinstance(qc, dict):
+        raise InputError(f"{path}: 'qc' must be an object (the track's quality report), got {type(qc).__name__}; remove it or re-run vanelia track")
+    return TrackData("transforms", str(path), dict(sorted(frames.items())), width, height, dist, light_direction=light, qc=_json_safe(qc))
+
+
+def _explicit_frame(fr: dict[str, Any], where: str) -> int | None:
+    """The frame's own plate frame number ("frame"), if it gives one."""
+    if fr.get("frame") is None:
+        return None
+    try:
+        return int(fr["frame"])
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: 'frame' must be a frame number, got {fr['frame']!r}") from None
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN/Infinity (an error over no frames) as None: shot.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------

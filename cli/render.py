@@ -129,6 +129,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--passes", help="comma-separated passes (default: all of rgba,normal,albedo,depth,position,shadow_catcher)")
     p.add_argument("--ground", help="ground plane 'px,py,pz,nx,ny,nz' (default: from the track's points, else z=0)")
     p.add_argument("--product-size", type=float, help="largest product dimension in metres")
+    p.add_argument("--product-matrix", help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json "
+                   "file holding a 4x4 list, e.g. qc.placement.matrix_world of `vanelia track --place`; "
+                   "with --product-size its scale is replaced to give that size")
     p.add_argument("--light-dir", help="key light direction 'x,y,z' (default: estimated from the plate)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render every frame")
@@ -140,10 +143,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def render_args(a: argparse.Namespace) -> list[str]:
     args = ["--plate", str(a.plate), "--model", str(a.model), "--camera", str(a.camera), "--shot", str(a.shot)]
     for flag, key in (("--frames", "frames"), ("--resolution", "resolution"), ("--samples", "samples"), ("--passes", "passes"),
-                      ("--ground", "ground"), ("--product-size", "product_size"), ("--light-dir", "light_dir"), ("--blend", "blend")):
+                      ("--ground", "ground"), ("--product-size", "product_size"), ("--product-matrix", "product_matrix"),
+                      ("--light-dir", "light_dir"), ("--blend", "blend")):
         val = getattr(a, key, None)
         if val is not None:
-            args += [flag, str(val)]
+            args.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'
     for flag, key in (("--undistort", "undistort"), ("--force", "force")):
         if getattr(a, key, False):
             args.append(flag)

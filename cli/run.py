@@ -1,6 +1,8 @@
 """`vanelia run`: plate + GLB -> final.mp4, the whole pipeline headless.
 
-Steps: camera (given, or solved by `vanelia track`) -> Blender render of the shot cache
+Steps: camera (given, or solved by `vanelia track`; refused when its QC says unusable,
+unless --force) -> product placement (--place: on the solved ground, inside an area of the
+frame) -> Blender render of the shot cache
 (cli.render.run_batch, the same headless script Blender runs) -> stages (in-process
 PipelineRunner, or a running sidecar with --server) -> H.264 MP4 at the plate's frame rate
 + a contact sheet PNG (plate | product render | composite) next to it.
@@ -23,10 +25,13 @@ from typing import Any, Callable
 
 from cli.main import CLIError
 from shotcache.layout import ShotPaths, check_writable
-from shotcache.schema import ENGINES, STAGES, JobSpec
+from shotcache.schema import ENGINES, PLACEMENT_AREAS, STAGES, JobSpec
 
 COMPOSITOR_TYPES = ("photorealistic", "classical", "controlnet", "iclight")
 CHECKPOINT_ENV = "VANELIA_CHECKPOINTS"
+TRACKERS = ("colmap", "blender")
+DEFAULT_PLACE = "bottom_right"
+"""Where the product stands when we solved the camera ourselves and no --place was given."""
 
 
 @dataclass
@@ -56,6 +61,12 @@ class RunOptions:
     progress: bool = True
     render_extra: list[str] = field(default_factory=list)
     """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
+    tracker: str = "colmap"
+    focal_mm: float | None = None
+    camera_height: float = 1.5
+    place: str | None = None
+    force: bool = False
+    """Use a camera track whose QC says it is unusable."""
 
 
 def add_parser(sub: Any) -> None:
@@ -91,6 +102,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
+    p.add_argument("--tracker", choices=TRACKERS, default="colmap", help="camera solver when no --camera is given")
+    p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
+    p.add_argument("--camera-height", type=float, default=1.5, help="camera height above the ground in metres: the solved scene's scale")
+    p.add_argument("--place", default=None, metavar="AREA",
+                   help=f"stand the product on the solved ground inside this part of the frame: {'|'.join(PLACEMENT_AREAS)}, "
+                        f"a pixel 'x,y' or a box 'x0,y0,x1,y1' (default {DEFAULT_PLACE} when the camera is solved here)")
+    p.add_argument("--force", action="store_true", help="use a camera track even when its QC says it is unusable")
 
 
 def _kv(items: list[str], what: str) -> dict[str, str]:
@@ -128,7 +146,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         server=args.server, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
-        render_extra=_render_extra(args),
+        render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
+        camera_height=args.camera_height, place=args.place, force=args.force,
     )
 
 
@@ -178,6 +197,26 @@ def validate(opts: RunOptions) -> None:
         parse_resolution(opts.resolution)
     if opts.frames:
         parse_frames(opts.frames)
+    if opts.tracker not in TRACKERS:
+        raise CLIError(f"--tracker {opts.tracker!r}: choose {' or '.join(TRACKERS)}")
+    if opts.focal_mm is not None and not opts.focal_mm > 0:
+        raise CLIError(f"--focal-mm {opts.focal_mm}: must be a positive focal length in mm")
+    if not opts.camera_height > 0:
+        raise CLIError(f"--camera-height {opts.camera_height}: must be a positive height in metres")
+    if opts.place is not None:
+        check_place(opts.place)
+        if opts.camera is not None and transforms_file(opts.camera) is None:
+            raise CLIError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
+                           f"{opts.camera} is not a transforms.json")
+
+
+def check_place(area: str) -> None:
+    from ml.camera.placement import PlacementError, parse_area
+
+    try:
+        parse_area(area)
+    except PlacementError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -242,7 +281,10 @@ def resolve_device(device: str) -> str:
 
 
 def track_camera(opts: RunOptions, shot_dir: Path, log: Callable[[str], None]) -> Path:
-    """No --camera: solve one with `vanelia track` when it is installed."""
+    """No --camera: solve one with `vanelia track` when it is installed.
+
+    The placement is chosen afterwards (``place_product``), not by track_plate: a solve
+    takes minutes, and an area where the product can't stand must not throw it away."""
     try:
         from cli.track import track_plate
     except ImportError:
@@ -250,14 +292,91 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Callable[[str], None]) -
                        "give a camera track with --camera (transforms.json, COLMAP text model or .blend)") from None
     out = shot_dir / "transforms.json"
     log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = {"tracker": opts.tracker, "focal_mm": opts.focal_mm, "camera_height": opts.camera_height}
     if opts.frames:
         kw["frames"] = parse_frames(opts.frames)
     track_plate(opts.input, out, log=log, **kw)
     return out
 
 
-def render_args(opts: RunOptions, camera: Path, shot_dir: Path) -> list[str]:
+def transforms_file(camera: Path) -> Path | None:
+    """The transforms.json a --camera names (the file, or one inside the folder), else None."""
+    path = camera / "transforms.json" if camera.is_dir() else camera
+    return path if path.suffix.lower() == ".json" and path.is_file() else None
+
+
+def read_qc(camera: Path) -> dict[str, Any]:
+    """The `qc` of a transforms.json camera ({} for other tracks or a track without one)."""
+    import json
+
+    path = transforms_file(camera)
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"--camera {path}: not a readable transforms.json ({exc})") from None
+    qc = doc.get("qc") if isinstance(doc, dict) else None
+    return qc if isinstance(qc, dict) else {}
+
+
+def check_qc(camera: Path, qc: dict[str, Any], force: bool, log: Callable[[str], None]) -> None:
+    """Refuse a track its QC calls unusable (a composite can't hide that), unless --force."""
+    if not qc or qc.get("usable", True) is not False:
+        return
+    bad = list(qc.get("unreliable_frames") or [])
+    frames = ", ".join(map(str, bad[:10])) + (f" ... ({len(bad)} in all)" if len(bad) > 10 else "")
+    what = (f"the camera track {camera} is not usable: {qc.get('reason') or 'its QC says so'}; "
+            f"unreliable frames: {frames or 'none listed'}")
+    if not force:
+        raise CLIError(f"{what}. Re-shoot or re-track (another --tracker, a known --focal-mm, a shorter --frames range), "
+                       "or give --force to use it anyway")
+    log(f"[vanelia] run: WARNING: {what}; going on because of --force")
+
+
+def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: bool, log: Callable[[str], None]) -> list[list[float]] | None:
+    """The product's matrix_world on the solved ground inside ``area`` of the frame, or None.
+
+    Uses the placement already in the track's QC (chosen by `vanelia track --place`) when
+    no other area is asked for, else chooses one on the track (the world must be levelled,
+    ground z = 0, as `vanelia track` leaves it). ``required`` (the user asked with --place):
+    a placement that can't be made is an error; otherwise the render's default placement
+    (on the ground at the view centre) is used with a warning.
+    """
+    from ml.camera.placement import PlacementError, choose_placement
+    from ml.camera.transforms import read_transforms
+
+    given = qc.get("placement") if isinstance(qc.get("placement"), dict) else None
+    if given and "matrix_world" in given and (area is None or given.get("area") == area):
+        log(f"[vanelia] run: product placed at {_fmt(given.get('point'))} (placement from {camera.name})")
+        return given["matrix_world"]
+    if area is None:
+        return None
+    path = transforms_file(camera)
+    assert path is not None  # validate() refuses --place with other tracks
+    levelled = "ground" in qc or qc.get("tracker") == "static"  # a static camera is set up over z = 0
+    if not levelled:
+        if not required:
+            log("[vanelia] run: the solved world has no ground plane; the product stands at the centre of the view")
+            return None
+        log(f"[vanelia] run: note: {path} was not levelled by `vanelia track`; --place assumes its ground is the plane z = 0")
+    try:
+        chosen = choose_placement(read_transforms(path), area)
+    except PlacementError as exc:
+        if required:
+            raise CLIError(f"{exc} (camera {path})") from None
+        log(f"[vanelia] run: WARNING: {exc}; the product stands at the centre of the view instead")
+        return None
+    log(f"[vanelia] run: product placed at {_fmt(chosen['point'])} on the ground, pixel {_fmt(chosen['pixel'])} "
+        f"of frame {chosen['ref_frame']} ({area})")
+    return [list(map(float, row)) for row in chosen["matrix_world"]]
+
+
+def _fmt(vals: Any) -> str:
+    return "(" + ", ".join(f"{float(v):.3g}" for v in vals) + ")" if vals else "?"
+
+
+def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: list[list[float]] | None = None) -> list[str]:
     args = ["--plate", str(opts.input), "--model", str(opts.model), "--camera", str(camera), "--shot", str(shot_dir)]
     if opts.frames:
         args += ["--frames", opts.frames]
@@ -265,6 +384,8 @@ def render_args(opts: RunOptions, camera: Path, shot_dir: Path) -> list[str]:
         args += ["--resolution", opts.resolution]
     if opts.samples:
         args += ["--samples", str(opts.samples)]
+    if product_matrix is not None:
+        args.append("--product-matrix=" + ",".join(repr(float(v)) for row in product_matrix for v in row))
     return args + list(opts.render_extra)
 
 
@@ -401,9 +522,13 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         t0 = time.perf_counter()
         camera = opts.camera or track_camera(opts, shot_dir, log)
         timings["track_s"] = time.perf_counter() - t0
+        qc = read_qc(camera)
+        check_qc(camera, qc, opts.force, log)
+        area = opts.place or (DEFAULT_PLACE if opts.camera is None else None)
+        matrix = place_product(camera, qc, area, required=opts.place is not None, log=log)
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}")
-        run_batch("render", render_args(opts, camera, shot_dir), opts.blender)
+        run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
         shot = paths.load_shot()

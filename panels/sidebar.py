@@ -2,10 +2,13 @@
 
 The same panels appear in the 3D view and in the sequencer (one class per editor, built
 from shared draw code). Drawing only reads state: a few ``os.path`` checks and the list
-of version folders; all work happens in operators.
+of version folders, and the camera track's QC from shot.json (re-read only when the file
+changes); all work happens in operators.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 from typing import Any
 
@@ -66,11 +69,63 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     draw_progress(layout, context)
 
 
+_QC_CACHE: dict[str, tuple[int, dict[str, Any]]] = {}
+
+
+def shot_qc(shot_dir: str) -> dict[str, Any]:
+    """camera.qc of the shot's shot.json ({} when absent): panels redraw many times a second,
+    so the file is parsed again only when its modification time changes."""
+    path = os.path.join(shot_dir, "shot.json")
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return {}
+    hit = _QC_CACHE.get(path)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        qc = doc.get("camera", {}).get("qc") or {}
+    except (OSError, ValueError, AttributeError):
+        qc = {}
+    qc = qc if isinstance(qc, dict) else {}
+    _QC_CACHE[path] = (mtime, qc)
+    return qc
+
+
+def qc_summary(qc: dict[str, Any]) -> tuple[list[str], bool]:
+    """Lines to show for a track's QC and whether to show them as an alert (not usable)."""
+    med = qc.get("median_error_px")
+    err = f"{float(med):.2f} px" if isinstance(med, (int, float)) and math.isfinite(med) else "n/a"
+    frac = qc.get("solved_fraction")
+    solved = f"{float(frac):.0%}" if isinstance(frac, (int, float)) else "?"
+    bad = len(qc.get("unreliable_frames") or [])
+    lines = [f"Track: median error {err}, {solved} solved, {bad} unreliable frame{'s' if bad != 1 else ''}"]
+    usable = qc.get("usable", True) is not False
+    if not usable:
+        lines.append(f"Not usable: {qc.get('reason') or 'see the track QC'}")
+    return lines, not usable
+
+
+def draw_track_qc(layout: bpy.types.UILayout, shot_dir: str) -> None:
+    qc = shot_qc(shot_dir)
+    if not qc:
+        return
+    lines, alert = qc_summary(qc)
+    box = layout.box()
+    box.alert = alert
+    for i, line in enumerate(lines):
+        for j, part in enumerate(_wrap(line, 48)):
+            icon: Any = ("ERROR" if alert else "CAMERA_DATA") if i == 0 and j == 0 else "BLANK1"
+            box.label(text=part, icon=icon)
+
+
 def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     found = _settings(context)
     if found is None:
         return
-    _scene, s = found
+    scene, s = found
     col = layout.column()
     col.prop(s, "plate_path")
     col.prop(s, "camera_source")
@@ -91,6 +146,7 @@ def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row.prop(s, "resolution_x")
     row.prop(s, "resolution_y")
     col.operator("vanelia.setup_shot", icon="SCENE_DATA")
+    draw_track_qc(col, properties.shot_dir(scene, context))
 
 
 def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:

@@ -120,6 +120,8 @@ def render(argv: list[str]) -> int:
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (default: fitted from the track's points, else z=0)")
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (default: the GLB's own size)")
     p.add_argument("--product-scale", type=float, default=1.0)
+    p.add_argument("--product-matrix", default=None,
+                   help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json file holding a 4x4 list")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' towards the light (default: estimated)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
@@ -134,6 +136,8 @@ def render(argv: list[str]) -> int:
     camera = a.camera
     if camera is None and bpy.context.scene.camera is None:
         raise shot.InputError("no --camera given and the scene has no camera; give a transforms.json or a COLMAP model")
+    if a.product_matrix is not None:
+        kw["product_matrix"] = parse_product_matrix(a.product_matrix)
     log(f"setting up shot {a.shot}")
     s = shot.setup_shot(
         a.shot, a.plate, a.model, camera, frames=a.frames, resolution=a.resolution, samples=a.samples,
@@ -146,6 +150,54 @@ def render(argv: list[str]) -> int:
     done = shot.render_shot(a.shot, progress=log, force=a.force)
     log(f"rendered {len(done)} of {len(s.frames)} frames into {Path(a.shot) / 'render'}")
     return 0
+
+
+def parse_product_matrix(text: str) -> list[list[float]]:
+    """--product-matrix: 16 numbers (row-major) or a .json file with a 4x4 list (or 16 numbers).
+
+    Refused unless finite with a non-degenerate rotation part: a zero-scale or NaN matrix
+    would render an invisible product without any other sign of the mistake."""
+    shot = addon("addon.shot")
+    where = f"--product-matrix {text!r}"
+    if text.strip().lower().endswith(".json"):
+        import json
+
+        path = Path(text)
+        try:
+            vals = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise shot.InputError(f"{where}: cannot read this .json ({exc}); give a file holding a 4x4 list") from exc
+        if isinstance(vals, dict) and "matrix_world" in vals:
+            vals = vals["matrix_world"]
+        flat = _flatten(vals)
+    else:
+        try:
+            flat = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+        except ValueError:
+            flat = None
+    if flat is None or len(flat) != 16:
+        got = "" if flat is None else f", got {len(flat)}"
+        raise shot.InputError(f"{where}: expected 16 comma-separated numbers (row-major 4x4) or a .json file with a 4x4 list{got}")
+    import numpy as np
+
+    m = np.asarray(flat, dtype=np.float64).reshape(4, 4)
+    if not np.isfinite(m).all():
+        raise shot.InputError(f"{where}: contains NaN or Inf")
+    if abs(float(np.linalg.det(m[:3, :3]))) < 1e-12:
+        raise shot.InputError(f"{where}: its 3x3 rotation/scale part is singular (zero scale?); the product would be invisible")
+    return m.tolist()
+
+
+def _flatten(vals: object) -> list[float] | None:
+    """A 4x4 nested list or 16 numbers -> 16 floats; None if it is neither."""
+    try:
+        if isinstance(vals, list) and len(vals) == 4 and all(isinstance(r, list) and len(r) == 4 for r in vals):
+            return [float(v) for r in vals for v in r]
+        if isinstance(vals, list) and all(not isinstance(v, (list, dict)) for v in vals):
+            return [float(v) for v in vals]
+    except (TypeError, ValueError):
+        pass
+    return None
 
 
 @step("render-shot")

@@ -57,6 +57,128 @@ def solve_images(
             shutil.rmtree(work, ignore_errors=True)
 
 
+def solve_tracks(
+    images: dict[int, Path],
+    tracks,
+    workdir: Path | None = None,
+    focal_px: float | None = None,
+    threads: int = -1,
+    seed: int = 0,
+    max_runtime_s: int = 1800,
+) -> Solve:
+    """Solve a clip from its 2D feature tracks (ml.camera.klt) with COLMAP's mapper.
+
+    Each frame's keypoints are its track observations; frame pairs at growing gaps (1, 2,
+    3, 5, 8 ... frames) are matched by track id, so short baselines link the sequence and
+    long ones give the parallax the solve needs. COLMAP verifies the pairs geometrically
+    and runs its incremental mapper and bundle adjustment (focal refined unless given).
+    """
+    pycolmap = _import_pycolmap()
+    if len(images) < 3:
+        raise SolveError(f"only {len(images)} frame(s): a camera solve needs at least 3 frames with parallax")
+    own_tmp = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if own_tmp else Path(workdir)
+    try:
+        img_dir, names = _link_images(images, work)
+        db_path = work / "database.db"
+        if db_path.exists():
+            db_path.unlink()
+        pycolmap.Database.open(db_path).close()
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "SIMPLE_RADIAL"
+        if focal_px:
+            reader.camera_params = f"{focal_px},{tracks.width / 2},{tracks.height / 2},0"
+        pycolmap.import_images(db_path, img_dir, camera_mode=pycolmap.CameraMode.SINGLE, options=reader)
+        pairs = _write_track_matches(pycolmap, db_path, names, tracks)
+        if not pairs:
+            raise SolveError("no frame pair shares enough feature tracks; the footage cannot be solved "
+                             "(too little texture, or everything moves)")
+        pairs_txt = work / "pairs.txt"
+        pairs_txt.write_text("".join(f"{a} {b}\n" for a, b in pairs))
+        verify = pycolmap.TwoViewGeometryOptions()
+        verify.ransac.max_error = 1.0
+        pycolmap.verify_matches(db_path, pairs_txt, options=verify)
+        opts = _video_mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px)
+        out = work / "sparse"
+        out.mkdir(exist_ok=True)
+        models = pycolmap.incremental_mapping(db_path, img_dir, out, options=opts)
+        if not models:
+            raise SolveError("COLMAP found no reconstruction from the feature tracks: no parallax (a camera that only "
+                             "pans or stands still) or too few tracks; give --focal-mm for a fixed camera")
+        rec = max(models.values(), key=lambda r: r.num_reg_images())
+        solve = _to_solve(rec, names)
+        solve.tracker = "colmap-klt"
+        return solve
+    finally:
+        if own_tmp:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+TRACK_GAPS = (1, 2, 3, 5, 8, 12, 18, 27, 40)
+
+
+def _link_images(images: dict[int, Path], work: Path) -> tuple[Path, dict[str, int]]:
+    img_dir = work / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    names: dict[str, int] = {}
+    for frame, src in sorted(images.items()):
+        name = f"{frame:06d}{Path(src).suffix.lower()}"
+        dst = img_dir / name
+        if not dst.exists():
+            try:
+                dst.symlink_to(Path(src).resolve())
+            except OSError:
+                shutil.copy2(src, dst)
+        names[name] = frame
+    return img_dir, names
+
+
+def _write_track_matches(pycolmap, db_path: Path, names: dict[str, int], tracks, min_shared: int = 30) -> list[tuple[str, str]]:
+    """Keypoints = track observations; matches = shared track ids; returns the pairs written."""
+    db = pycolmap.Database.open(db_path)
+    try:
+        by_frame = {names[im.name]: (im.image_id, im.name) for im in db.read_all_images()}
+        order = sorted(f for f in by_frame if f in tracks.obs)
+        index: dict[int, dict[int, int]] = {}
+        for f in order:
+            o = tracks.obs[f]
+            db.write_keypoints(by_frame[f][0], np.ascontiguousarray(o[:, 1:3], dtype=np.float32))
+            index[f] = {int(t): k for k, t in enumerate(o[:, 0])}
+        pairs = []
+        for i, fa in enumerate(order):
+            for gap in TRACK_GAPS:
+                if i + gap >= len(order):
+                    break
+                fb = order[i + gap]
+                shared = index[fa].keys() & index[fb].keys()
+                if len(shared) < min_shared:
+                    continue
+                m = np.array([[index[fa][t], index[fb][t]] for t in sorted(shared)], dtype=np.uint32)
+                db.write_matches(by_frame[fa][0], by_frame[fb][0], m)
+                pairs.append((by_frame[fa][1], by_frame[fb][1]))
+        return pairs
+    finally:
+        db.close()
+
+
+def _video_mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal_px: float | None):
+    """A video's neighbouring frames have little parallax: start from a smaller angle and let
+    the mapper begin again if the first model stalls (the largest model is kept)."""
+    opts = pycolmap.IncrementalPipelineOptions()
+    opts.num_threads = threads
+    opts.random_seed = seed
+    opts.mapper.init_min_tri_angle = 4.0
+    opts.mapper.init_min_num_inliers = 50
+    opts.mapper.abs_pose_min_num_inliers = 15
+    opts.triangulation.min_angle = 1.0
+    opts.mapper.filter_min_tri_angle = 1.0
+    opts.max_num_models = 3
+    opts.max_runtime_seconds = max_runtime_s
+    if focal_px:
+        opts.ba_refine_focal_length = False
+    return opts
+
+
 def _write_colmap_masks(masks: dict[int, Path], names: dict[str, int], mask_dir: Path) -> None:
     """COLMAP extracts no features where its mask is black: invert ours (white = remove)."""
     import cv2

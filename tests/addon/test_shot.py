@@ -124,6 +124,66 @@ def test_explicit_placement(ext, empty_scene, inputs, tmp_path):
     assert np.allclose(np.array(bpy.data.objects[product.PRODUCT_ROOT].matrix_world), m)
 
 
+def test_explicit_matrix_sized(ext, empty_scene, inputs, tmp_path):
+    """A placement matrix + a size: rotation and standing point kept, scale replaced."""
+    from vanelia_addon.addon import product, shot
+
+    c, s = math.cos(0.3), math.sin(0.3)
+    m = [[5 * c, -5 * s, 0, 0.5], [5 * s, 5 * c, 0, -0.25], [0, 0, 5, 0.0], [0, 0, 0, 1]]
+    sh = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4,
+                         product_matrix=m, product_size_m=0.69)  # the bottle is 0.345 m tall
+    assert sh.product.placement == "explicit" and sh.product.scale_m == pytest.approx(2.0, rel=1e-3)
+    sized = np.asarray(sh.product.matrix_world)
+    assert np.allclose(sized[:3, :3], np.asarray(m)[:3, :3] / 5 * 2.0, atol=1e-3)
+    assert np.allclose(sized[:3, 3], [0.5, -0.25, 0.0])
+    root = bpy.data.objects[product.PRODUCT_ROOT]
+    lo, hi = product.mesh_bounds(root)
+    assert max(hi - lo) == pytest.approx(0.69, rel=1e-3) and lo[2] == pytest.approx(0.0, abs=1e-4)
+    with pytest.raises(product.InputError, match="zero axis"):
+        product.sized_matrix(root, np.diag([0.0, 1, 1, 1]).tolist(), 0.5)
+
+
+def test_track_qc_kept_and_summarised(ext, inputs, tmp_path):
+    """transforms.json `qc` (from vanelia track) -> TrackData.qc, strict JSON; the panel's line."""
+    from vanelia_addon.addon import tracks
+    from vanelia_addon.panels import sidebar
+
+    doc = json.loads(inputs["camera"].read_text())
+    doc["qc"] = {"usable": False, "reason": "only 30% of frames solved", "median_error_px": float("inf"),
+                 "solved_fraction": 0.3, "unreliable_frames": [1, 2]}
+    path = inputs["camera"].with_name("transforms_qc.json")
+    path.write_text(json.dumps(doc))
+    # as `vanelia track` writes it: frames numbered by "frame", their (temporary) images gone
+    for n, fr in enumerate(doc["frames"], start=4):
+        fr["file_path"], fr["frame"] = f"gone/{n:06d}.jpg", n
+    path.write_text(json.dumps(doc))
+    data = tracks.load_transforms(path)
+    assert sorted(data.frames) == [4, 5, 6]
+    qc = data.qc
+    doc["frames"][0]["frame"] = "first"
+    bad = path.with_name("transforms_badframe.json")
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(tracks.InputError, match="'frame' must be a frame number"):
+        tracks.load_transforms(bad)
+    assert qc["median_error_px"] is None and qc["unreliable_frames"] == [1, 2]  # Infinity is not JSON
+    lines, alert = sidebar.qc_summary(qc)
+    assert alert and "n/a" in lines[0] and "30% solved" in lines[0] and "2 unreliable frames" in lines[0]
+    assert "only 30% of frames solved" in lines[1]
+    lines, alert = sidebar.qc_summary({"usable": True, "median_error_px": 0.4213, "solved_fraction": 1.0, "unreliable_frames": [7]})
+    assert not alert and lines == ["Track: median error 0.42 px, 100% solved, 1 unreliable frame"]
+    # the panel reads shot.json again only when it changes
+    shot_json = tmp_path / "shot.json"
+    shot_json.write_text(json.dumps({"camera": {"qc": qc}}))
+    assert sidebar.shot_qc(str(tmp_path))["solved_fraction"] == 0.3
+    shot_json.write_text(json.dumps({"camera": {"qc": {"usable": True, "solved_fraction": 0.9}}}))
+    import os
+
+    st = shot_json.stat()
+    os.utime(shot_json, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert sidebar.shot_qc(str(tmp_path)) == {"usable": True, "solved_fraction": 0.9}
+    assert sidebar.shot_qc(str(tmp_path / "nowhere")) == {}
+
+
 def test_camera_from_blend(ext, empty_scene, inputs, tmp_path):
     """(a): an animated camera in the scene is baked per frame into shot.json."""
     from vanelia_addon.addon import shot
