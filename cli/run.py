@@ -292,7 +292,8 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Callable[[str], None]) -
                        "give a camera track with --camera (transforms.json, COLMAP text model or .blend)") from None
     out = shot_dir / "transforms.json"
     log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
-    kw: dict[str, Any] = {"tracker": opts.tracker, "focal_mm": opts.focal_mm, "camera_height": opts.camera_height}
+    kw: dict[str, Any] = {"tracker": opts.tracker, "focal_mm": opts.focal_mm, "camera_height": opts.camera_height,
+                          "masks": opts.mask}  # what is to be removed is no ground to track
     if opts.frames:
         kw["frames"] = parse_frames(opts.frames)
     track_plate(opts.input, out, log=log, **kw)
@@ -369,6 +370,8 @@ def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: 
         return None
     log(f"[vanelia] run: product placed at {_fmt(chosen['point'])} on the ground, pixel {_fmt(chosen['pixel'])} "
         f"of frame {chosen['ref_frame']} ({area})")
+    if chosen.get("warning"):
+        log(f"[vanelia] run: WARNING: {chosen['warning']}")
     return [list(map(float, row)) for row in chosen["matrix_world"]]
 
 

@@ -12,6 +12,8 @@ import numpy as np
 
 from ml.camera import footage
 from ml.camera.colmap import solve_images
+from ml.camera.klt import track_frames
+from ml.camera.video import is_continuous, solve_clip
 from ml.camera.ground import GroundError, fit_ground, level_world
 from ml.camera.placement import choose_placement
 from ml.camera.qc import track_qc
@@ -32,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--camera-height", type=float, default=1.5, help="metres; sets the scene scale")
     p.add_argument("--max-image-size", type=int, default=1280)
     p.add_argument("--place", default=None, help="also choose a product placement: bottom_right|center|...|x,y")
+    p.add_argument("--masks", type=Path, default=None, help="folder of moving-object masks (white), one per frame")
     p.set_defaults(func=run)
 
 
@@ -55,11 +58,13 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
 
 def track_plate(plate: Path, output: Path, tracker: str = "colmap", focal_mm: float | None = None,
                 frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
-                place: str | None = None, log=print) -> dict:
+                place: str | None = None, masks: Path | None = None, log=print) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
 
-    With ``place`` (an area name, 'x,y' or a box) the product placement on the ground is
-    chosen too and returned as qc['placement'] (matrix_world in the levelled world).
+    ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
+    things that move on their own. With ``place`` (an area name, 'x,y' or a box) the
+    product placement on the ground is chosen too and returned as qc['placement']
+    (matrix_world in the levelled world).
     """
     with tempfile.TemporaryDirectory(prefix="vanelia-track-") as tmp:
         imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames)
@@ -68,26 +73,36 @@ def track_plate(plate: Path, output: Path, tracker: str = "colmap", focal_mm: fl
         if n_feat < 20:
             raise footage.FootageError(f"{plate}: only {n_feat} trackable features in the first frame (a blank wall?); "
                                        "this footage cannot be tracked - give a camera track with --camera")
+        mask_files = footage.match_masks(masks, imgs) if masks else None
         log(f"[vanelia] track: {len(imgs)} frames, {n_feat} features in the first frame, tracker {tracker}")
+        focal_px = focal_mm / SENSOR_MM * footage.frame_size(first)[0] if focal_mm else None
         if footage.median_motion(first, last) < 0.004:
             solve = static_solve(imgs, focal_mm, camera_height)
         elif tracker == "blender":
             solve = _blender_solve(plate, Path(tmp), focal_mm)
         else:
-            focal_px = focal_mm / SENSOR_MM * footage.frame_size(first)[0] if focal_mm else None
-            solve = solve_images(imgs, workdir=Path(tmp) / "colmap", focal_px=focal_px,
-                                 max_image_size=max_image_size, sequential=len(imgs) > 40)
+            solve = _colmap_solve(imgs, mask_files, focal_px, camera_height, max_image_size, Path(tmp), log)
         doc_qc = _level_and_qc(solve, sorted(imgs), camera_height)
         if place:
             doc_qc["placement"] = choose_placement(solve, place)
         write_transforms(output, solve, {n: f"{n:06d}.jpg" for n in imgs}, qc=doc_qc)
-    log(f"[vanelia] track: {len(solve.cameras)}/{len(imgs)} frames solved, median reprojection error "
+    log(f"[vanelia] track: {len(solve.cameras)}/{len(imgs)} frames solved ({solve.tracker}), median reprojection error "
         f"{doc_qc['median_error_px']:.3f} px, {len(doc_qc['unreliable_frames'])} unreliable frame(s) -> {output}")
     for note in solve.notes:
         log(f"[vanelia] track: note: {note}")
     if not doc_qc["usable"]:
         log(f"[vanelia] track: WARNING: this track is not usable ({doc_qc['reason']}); `vanelia run` refuses it unless --force")
     return doc_qc
+
+
+def _colmap_solve(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_px: float | None, camera_height: float,
+                  max_image_size: int, tmp: Path, log) -> Solve:
+    """A continuous clip: video tracks + mapper, nodal fallback; stills: SIFT + exhaustive matching."""
+    tracks = track_frames(imgs, masks) if len(imgs) >= 8 else None
+    if tracks is not None and is_continuous(tracks):
+        return solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
+    log("[vanelia] track: frames do not track from one to the next: solving them as stills")
+    return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
 
 
 def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
@@ -102,8 +117,11 @@ def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
 
 
 def _level_and_qc(solve: Solve, frames: list[int], camera_height: float) -> dict:
+    """Fit the ground and level the world (a static or nodal solve comes levelled), then QC."""
     ground = None
-    if solve.tracker != "static":
+    if solve.tracker in ("static", "nodal"):
+        ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "assumed": True, "camera_height": camera_height}
+    else:
         try:
             point, normal, inl = fit_ground(solve)
             info = level_world(solve, point, normal, camera_height)
@@ -121,5 +139,6 @@ def run(args) -> int:
     if args.frames:
         a, b = args.frames.split(":")
         rng = (int(a), int(b))
-    track_plate(args.input, args.output, args.tracker, args.focal_mm, rng, args.camera_height, args.max_image_size, args.place)
+    track_plate(args.input, args.output, args.tracker, args.focal_mm, rng, args.camera_height, args.max_image_size, args.place,
+                masks=args.masks)
     return 0

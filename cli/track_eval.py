@@ -29,6 +29,8 @@ def main(argv: list[str]) -> int:
                          "the drift of a product placed on the solved ground")
     ap.add_argument("--masks", type=Path, default=None, help="with --clip: masks of moving objects (white)")
     ap.add_argument("--resize", default=None, help="with --clip: WxH to resize frames to first (timing at a size)")
+    ap.add_argument("--focal-mm", type=float, default=None, help="with --clip: known focal length (36 mm sensor width)")
+    ap.add_argument("--truth", type=Path, default=None, help="with --clip: transforms.json of the true cameras (e.g. the demo's)")
     ap.add_argument("--json", type=Path, default=Path("out/eval_track.json"))
     ap.add_argument("--max-image-size", type=int, default=1024)
     ap.add_argument("--max-features", type=int, default=4096)
@@ -79,63 +81,56 @@ def main(argv: list[str]) -> int:
 
 
 def clip_eval(args) -> int:
-    """Solve a real clip, level it, place a product on the ground, measure drift and time."""
+    """Solve a clip as `vanelia track` does, place a product on the ground, measure drift and time."""
     import tempfile
 
     import cv2
 
+    from cli.track import _colmap_solve, _level_and_qc
+    from ml.camera import footage
     from ml.camera.drift import placement_drift
-    from ml.camera.ground import fit_ground, level_world
-    from ml.camera.placement import choose_placement
-    from ml.camera.qc import track_qc
-    from ml.io.images import list_frames
+    from ml.camera.placement import PlacementError, choose_placement
 
-    files = list_frames(args.clip)
-    masks = {}
-    if args.masks:
-        mfiles = {p.stem: p for p in list_frames(args.masks)}
     with tempfile.TemporaryDirectory(prefix="vanelia-clip-") as tmp:
-        frames = {}
-        for i, f in enumerate(files):
-            img = cv2.imread(str(f))
-            if args.resize:
-                w, h = (int(v) for v in args.resize.lower().split("x"))
-                img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
-            out = Path(tmp) / f"{i + 1:06d}.png"
-            cv2.imwrite(str(out), img)
-            frames[i + 1] = out
-            if args.masks and f.stem in mfiles:
-                m = cv2.imread(str(mfiles[f.stem]), cv2.IMREAD_GRAYSCALE)
-                mp = Path(tmp) / f"mask_{i + 1:06d}.png"
-                cv2.imwrite(str(mp), cv2.resize(m, img.shape[1::-1], interpolation=cv2.INTER_NEAREST))
-                masks[i + 1] = mp
+        frames = footage.extract_frames(args.clip, Path(tmp) / "frames")
+        if args.resize:
+            w, h = (int(v) for v in args.resize.lower().split("x"))
+            for f in frames.values():
+                img = cv2.imread(str(f))
+                cv2.imwrite(str(f), cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if w < img.shape[1] else cv2.INTER_CUBIC),
+                            [cv2.IMWRITE_JPEG_QUALITY, 95])
+        masks = footage.match_masks(args.masks, frames) if args.masks else None
         t0 = time.perf_counter()
-        solve = solve_images(frames, workdir=Path(tmp) / "colmap", sequential=True, masks=masks or None,
-                             max_image_size=max(cv2.imread(str(frames[1])).shape[:2]))
+        w, h = footage.frame_size(next(iter(frames.values())))
+        focal_px = args.focal_mm / 36.0 * w if args.focal_mm else None
+        solve = _colmap_solve(frames, masks, focal_px, 1.5, args.max_image_size, Path(tmp), lambda s: None)
         solve_s = time.perf_counter() - t0
-        qc = track_qc(solve, sorted(frames))
-        p, n, inl = fit_ground(solve)
-        level_world(solve, p, n, 1.5)
+        qc = _level_and_qc(solve, sorted(frames), 1.5)
         results = {}
         for area in ("bottom_left", "bottom_right", "center"):
             try:
                 place = choose_placement(solve, area, radius=0.1, height=0.2)
-            except Exception as exc:  # an area may have no visible ground
+            except PlacementError as exc:
                 results[area] = {"error": str(exc)}
                 continue
             drift = placement_drift(frames, solve, np.array(place["point"]), place["ref_frame"])
             drift.pop("per_frame")
-            results[area] = {"pixel": place["pixel"], **drift}
-    h, w = cv2.imread(str(files[0])).shape[:2]
-    size = args.resize or f"{w}x{h}"
+            results[area] = {"pixel": place["pixel"], "in_frame_fraction": place["in_frame_fraction"], **drift}
+        truth = {}
+        if args.truth:
+            ref = read_transforms(args.truth)
+            common = sorted(set(solve.cameras) & set(ref.cameras))
+            truth = pose_errors([np.asarray(solve.cameras[f].c2w) for f in common], [np.asarray(ref.cameras[f].c2w) for f in common])
+            truth["focal_px"], truth["focal_px_truth"] = solve.cameras[common[0]].fx, ref.cameras[common[0]].fx
+        w, h = footage.frame_size(next(iter(frames.values())))
     report = {
-        "clip": str(args.clip), "size": size, "frames": len(frames), "solved": len(solve.cameras),
+        "clip": str(args.clip), "size": f"{w}x{h}", "frames": len(frames), "solved": len(solve.cameras), "tracker": solve.tracker,
         "solve_seconds": round(solve_s, 1), "seconds_per_100_frames": round(solve_s * 100 / len(frames), 1),
         "median_reprojection_error_px": qc["median_error_px"], "mean_reprojection_error_px": qc["mean_error_px"],
-        "unreliable_frames": len(qc["unreliable_frames"]), "ground_inliers": int(inl.sum()),
-        "placements": results, "target_drift_px": 1.0,
+        "unreliable_frames": len(qc["unreliable_frames"]), "ground": qc.get("ground", {}), "notes": solve.notes,
+        "placements": results, "target_drift_px": 1.0, **({"truth": truth} if truth else {}),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    args.json.write_text(json.dumps(report, indent=2, default=float))
+    print(json.dumps(report, indent=2, default=float))
     return 0

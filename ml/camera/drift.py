@@ -19,17 +19,22 @@ def _gray(path: Path) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
 
 
-def klt_follow(frames: dict[int, Path], ref: int, start_px: np.ndarray, radius: int = 48) -> dict[int, np.ndarray]:
+def klt_follow(frames: dict[int, Path], ref: int, start_px: np.ndarray, radius: int | None = None) -> dict[int, np.ndarray]:
     """Follow a ground pixel from frame ``ref`` forward and backward; stops where it is lost.
 
-    The ground around a product is a plane, so rather than one point (whose tracker is biased
-    by perspective change) we follow many corners within ``radius`` px, frame to frame with a
-    forward-backward check, fit a RANSAC homography from the reference frame to each frame,
-    and carry the point through it. Pixel coordinates in and out use the corner convention.
+    The ground around a product is a plane, so rather than one point we follow the corners
+    within ``radius`` px as a planar patch: each frame, the reference image is warped by the
+    previous frame's homography (so the patch already looks as it should), Lucas-Kanade
+    refines the corners against the new frame with a forward-backward check, and a RANSAC
+    homography from the reference corners carries the point. Matching every frame against
+    the reference, not the previous frame, keeps tracker drift out of the measurement.
+    Pixel coordinates in and out use the corner convention.
     """
     order = sorted(frames)
     i0 = order.index(ref)
     ref_img = _gray(frames[ref])
+    h, w = ref_img.shape
+    radius = radius or max(48, int(0.12 * w))  # enough ground texture for a well-posed homography
     start_cv = np.asarray(start_px, dtype=np.float64) - 0.5  # OpenCV: pixel centres are integers
     mask = np.zeros_like(ref_img)
     cv2.circle(mask, (int(round(start_cv[0])), int(round(start_cv[1]))), radius, 255, -1)
@@ -37,25 +42,28 @@ def klt_follow(frames: dict[int, Path], ref: int, start_px: np.ndarray, radius: 
     out = {ref: np.asarray(start_px, dtype=np.float64)}
     if corners is None or len(corners) < 8:
         return out
-    lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001))
+    ref_pts = corners.reshape(-1, 2).astype(np.float32)
+    lk = dict(winSize=(21, 21), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001))
     for step in (1, -1):
-        prev_img, src, cur = ref_img, corners.copy(), corners.copy()
+        H = np.eye(3)
         idx = i0 + step
         while 0 <= idx < len(order):
             f = order[idx]
             img = _gray(frames[f])
-            nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev_img, img, cur, None, **lk)
-            back, st2, _ = cv2.calcOpticalFlowPyrLK(img, prev_img, nxt, None, **lk)
-            ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - cur).reshape(-1, 2), axis=1) < 0.3)
+            warped = cv2.warpPerspective(ref_img, H, (w, h), flags=cv2.INTER_LINEAR)
+            pred = cv2.perspectiveTransform(ref_pts.reshape(-1, 1, 2), H).astype(np.float32)
+            inside = ((pred[:, 0, 0] > 10) & (pred[:, 0, 1] > 10) & (pred[:, 0, 0] < w - 11) & (pred[:, 0, 1] < h - 11))
+            nxt, st, _ = cv2.calcOpticalFlowPyrLK(warped, img, pred, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+            back, st2, _ = cv2.calcOpticalFlowPyrLK(img, warped, nxt, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+            ok = inside & (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pred).reshape(-1, 2), axis=1) < 0.3)
             if ok.sum() < 8:
                 break
-            src, cur = src[ok], nxt[ok]
-            H, inl = cv2.findHomography(src.reshape(-1, 2), cur.reshape(-1, 2), cv2.RANSAC, 1.0)
-            if H is None or inl.sum() < 8:
+            Hn, inl = cv2.findHomography(ref_pts[ok], nxt.reshape(-1, 2)[ok], cv2.RANSAC, 1.0)
+            if Hn is None or inl.sum() < 8:
                 break
+            H = Hn
             p = H @ np.array([start_cv[0], start_cv[1], 1.0])
             out[f] = p[:2] / p[2] + 0.5
-            prev_img = img
             idx += step
     return out
 

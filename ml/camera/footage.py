@@ -80,3 +80,18 @@ def frame_size(path: Path) -> tuple[int, int]:
     if img is None:
         raise FootageError(f"{path}: cannot read this frame")
     return img.shape[1], img.shape[0]
+
+
+def match_masks(folder: Path, frames: dict[int, Path]) -> dict[int, Path]:
+    """Moving-object masks for the frames: by frame number when the names carry them, else in
+    order; frames without a mask are tracked everywhere."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FootageError(f"--masks {folder}: not a folder of mask images (white = moving object)")
+    files = imgio.list_frames(folder)
+    if not files:
+        raise FootageError(f"--masks {folder}: no mask images in this folder")
+    by_num = {imgio.frame_number(p, -1): p for p in files}
+    if any(f in by_num for f in frames):
+        return {f: by_num[f] for f in frames if f in by_num}
+    return {f: p for f, p in zip(sorted(frames), files)}

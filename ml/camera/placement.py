@@ -49,18 +49,28 @@ def _footprint(p: np.ndarray, radius: float, height: float) -> np.ndarray:
     return np.array(ring + [p + np.array([0, 0, height])])
 
 
-def visibility_margin(solve: Solve, p: np.ndarray, radius: float, height: float) -> float:
-    """Smallest distance (fraction of frame) of the product's footprint to the frame edge
-    over the whole shot; negative if it leaves the frame or goes behind a camera."""
+def visibility(solve: Solve, p: np.ndarray, radius: float, height: float) -> tuple[float, float]:
+    """(margin, in-frame fraction) of the product's footprint over the whole shot.
+
+    margin: smallest distance (fraction of frame) of the footprint to the frame edge over
+    every frame, negative if it leaves the frame or goes behind a camera at some point;
+    in-frame fraction: the share of frames where it is wholly in view."""
     pts = _footprint(p, radius, height)
-    worst = np.inf
+    worst, inside = np.inf, 0
     for f in solve.cameras:
         px, z = solve.project(f, pts)
         if (z <= 0).any():
-            return -1.0
+            worst = min(worst, -1.0)
+            continue
         u, v = px[:, 0] / solve.width, px[:, 1] / solve.height
-        worst = min(worst, float(np.min(np.concatenate([u, 1 - u, v, 1 - v]))))
-    return worst
+        m = float(np.min(np.concatenate([u, 1 - u, v, 1 - v])))
+        worst = min(worst, m)
+        inside += m >= 0
+    return worst, inside / max(len(solve.cameras), 1)
+
+
+def visibility_margin(solve: Solve, p: np.ndarray, radius: float, height: float) -> float:
+    return visibility(solve, p, radius, height)[0]
 
 
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
@@ -75,12 +85,16 @@ def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray
 
 
 def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0.15, height: float = 0.3,
-                     ref_frame: int | None = None, grid: int = 9) -> dict:
+                     ref_frame: int | None = None, grid: int = 9, enough_margin: float = 0.04) -> dict:
     """Best ground point for the product (world must be levelled: ground z = 0).
 
-    Candidates are pixels of the target area in the reference frame (middle of the shot);
-    each is cast onto the ground and scored by how far its footprint stays from the frame
-    edges over every frame. An explicit pixel is used as given (and its margin reported).
+    Candidates are pixels of the target area in the reference frame (middle of the shot),
+    each cast onto the ground. A candidate is good when the product's footprint stays at
+    least ``enough_margin`` (fraction of the frame) inside the frame all shot long; among
+    good ones the one nearest the area's centre wins, so 'bottom_right' means the bottom
+    right, not the corner of that quadrant nearest the frame centre. When no candidate stays
+    in frame the whole shot (a long pan), the one in view for the most frames is taken and
+    the result carries a warning. An explicit pixel is used as given.
     """
     frames = sorted(solve.cameras)
     ref = ref_frame if ref_frame is not None else frames[len(frames) // 2]
@@ -88,24 +102,30 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     W, H = solve.width, solve.height
     if kind == "pixel":
         cands = [spec]
+        centre = np.asarray(spec, dtype=float)
     else:
         x0, y0, x1, y1 = spec if kind == "box" else (spec[0] * W, spec[1] * H, spec[2] * W, spec[3] * H)
         cands = [(x, y) for y in np.linspace(y0, y1, grid) for x in np.linspace(x0, x1, grid)]
-    best = None
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    scored = []
     for px in cands:
         p = ray_to_ground(solve, ref, px)
         if p is None:
             continue
-        margin = visibility_margin(solve, p, radius, height)
-        if best is None or margin > best[0]:
-            best = (margin, p, px)
-    if best is None:
+        margin, frac = visibility(solve, p, radius, height)
+        dist = float(np.hypot((px[0] - centre[0]) / W, (px[1] - centre[1]) / H))
+        # rank: in view all shot with room to spare, then the share of frames in view,
+        # then closeness to the area's centre
+        scored.append(((min(margin, enough_margin), frac, -dist), margin, frac, p, px))
+    if not scored:
         raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
-    margin, p, px = best
+    _, margin, frac, p, px = max(scored, key=lambda t: t[0])
+    out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
+           "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
     if margin < 0:
-        raise PlacementError(
-            f"--place {area}: the product would leave the frame or pass behind the camera during the shot; "
-            "choose another area or a smaller product"
-        )
-    return {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
-            "matrix_world": facing_matrix(p, solve).tolist()}
+        if frac == 0:
+            raise PlacementError(f"--place {area}: the product would never be wholly in frame; choose another area "
+                                 "or a smaller product")
+        out["warning"] = (f"--place {area}: no ground point there keeps the product in frame all shot (the camera "
+                          f"turns away); it is in view in {frac:.0%} of the frames")
+    return out
