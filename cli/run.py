@@ -66,6 +66,8 @@ class RunOptions:
     camera_height: float = 1.5
     place: str | None = None
     force: bool = False
+    place_prompt: str | None = None
+    clipseg: Path | None = None
     """Use a camera track whose QC says it is unusable."""
 
 
@@ -109,6 +111,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"stand the product on the solved ground inside this part of the frame: {'|'.join(PLACEMENT_AREAS)}, "
                         f"a pixel 'x,y' or a box 'x0,y0,x1,y1' (default {DEFAULT_PLACE} when the camera is solved here)")
     p.add_argument("--force", action="store_true", help="use a camera track even when its QC says it is unusable")
+    p.add_argument("--place-prompt", default=None, metavar="TEXT",
+                   help="text-guided placement: stand the product where CLIPSeg finds TEXT (e.g. 'grass') inside --place's area")
+    p.add_argument("--clipseg", type=Path, default=None, help="local CLIPSeg model folder for --place-prompt (or $VANELIA_CLIPSEG_DIR)")
 
 
 def _kv(items: list[str], what: str) -> dict[str, str]:
@@ -148,6 +153,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
         render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
         camera_height=args.camera_height, place=args.place, force=args.force,
+        place_prompt=args.place_prompt, clipseg=args.clipseg,
     )
 
 
@@ -333,6 +339,38 @@ def check_qc(camera: Path, qc: dict[str, Any], force: bool, log: Callable[[str],
         raise CLIError(f"{what}. Re-shoot or re-track (another --tracker, a known --focal-mm, a shorter --frames range), "
                        "or give --force to use it anyway")
     log(f"[vanelia] run: WARNING: {what}; going on because of --force")
+
+
+def text_guided_pixel(opts: RunOptions, camera: Path, area: str, log: Callable[[str], None]) -> str:
+    """The pixel 'x,y' of the track's reference frame where CLIPSeg finds --place-prompt
+    inside ``area`` (ml.diffuse.placement); the ground under it is where the product stands."""
+    from ml.camera.transforms import read_transforms
+    from ml.diffuse.placement import text_guided_placement
+    from ml.diffuse.segment import Segmenter
+    from ml.io.images import list_frames, read_rgb8
+    from ml.io.video import iter_frames
+    from ml.stages.base import EngineError
+
+    path = transforms_file(camera)
+    if path is None:
+        raise CLIError(f"--place-prompt needs a camera solved by `vanelia track` (a transforms.json); {camera} is not one")
+    frames = sorted(read_transforms(path).cameras)
+    ref = frames[len(frames) // 2]
+    if opts.input.is_dir():
+        from ml.io.images import frame_number
+
+        files = list_frames(opts.input)
+        by_num = {frame_number(f, i + 1): f for i, f in enumerate(files)}
+        image = read_rgb8(by_num.get(ref, files[min(len(files) - 1, frames.index(ref))]))
+    else:
+        image = next(img for i, img in enumerate(iter_frames(opts.input), start=1) if i == ref)
+    try:
+        seg = Segmenter(opts.clipseg, resolve_device(opts.device))
+        found = text_guided_placement(seg, image, opts.place_prompt, area if area in PLACEMENT_AREAS else "full")
+    except EngineError as exc:
+        raise CLIError(f"--place-prompt {opts.place_prompt!r}: {exc}") from None
+    log(f"[vanelia] run: '{opts.place_prompt}' found at pixel ({found.x}, {found.y}) of frame {ref} (score {found.score:.2f})")
+    return f"{found.x + 0.5},{found.y + 0.5}"  # pixel index -> corner-convention centre
 
 
 def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: bool, log: Callable[[str], None]) -> list[list[float]] | None:
@@ -528,7 +566,9 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         qc = read_qc(camera)
         check_qc(camera, qc, opts.force, log)
         area = opts.place or (DEFAULT_PLACE if opts.camera is None else None)
-        matrix = place_product(camera, qc, area, required=opts.place is not None, log=log)
+        if opts.place_prompt:
+            area = text_guided_pixel(opts, camera, area or "full", log)
+        matrix = place_product(camera, qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}")
         run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)

@@ -67,3 +67,22 @@ def test_eval_track_clip_reports_drift_and_timing(clip: Path, tmp_path: Path):
     assert rep["truth"]["rotation_error_deg"]["mean"] < 1.0
     drifts = [p["drift_px"]["mean"] for p in rep["placements"].values() if "drift_px" in p]
     assert len(drifts) == 3 and np.median(drifts) < 1.0, rep["placements"]
+
+
+def test_text_guided_placement_picks_a_pixel_inside_the_area(clip: Path, tmp_path: Path):
+    """--place-prompt: CLIPSeg (a tiny random one here: where it looks is arbitrary, the
+    area and the plumbing are not) on the track's middle frame -> a pixel in the area."""
+    from cli.main import CLIError
+    from cli.run import RunOptions, text_guided_pixel
+    from ml.diffuse import tiny
+
+    model = tiny.build_clipseg(tmp_path / "clipseg")
+    opts = RunOptions(input=clip / "plate.mp4", model=clip / "product.glb", output=tmp_path / "o.mp4",
+                      place_prompt="floor", clipseg=model, device="cpu")
+    lines: list[str] = []
+    px = text_guided_pixel(opts, clip / "transforms.json", "bottom_right", lines.append)
+    x, y = (float(v) for v in px.split(","))
+    assert 160 <= x <= 320 and 90 <= y <= 180 and "frame 13" in lines[0]  # the middle of 24 frames
+    opts.clipseg = tmp_path / "nowhere"
+    with pytest.raises(CLIError, match="CLIPSeg"):
+        text_guided_pixel(opts, clip / "transforms.json", "center", lines.append)
