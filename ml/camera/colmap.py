@@ -65,6 +65,7 @@ def solve_tracks(
     threads: int = -1,
     seed: int = 0,
     max_runtime_s: int = 1800,
+    low_parallax: bool = False,
 ) -> Solve:
     """Solve a clip from its 2D feature tracks (ml.camera.klt) with COLMAP's mapper.
 
@@ -72,6 +73,8 @@ def solve_tracks(
     3, 5, 8 ... frames) are matched by track id, so short baselines link the sequence and
     long ones give the parallax the solve needs. COLMAP verifies the pairs geometrically
     and runs its incremental mapper and bundle adjustment (focal refined unless given).
+    ``low_parallax`` lets the mapper start from and keep points seen under smaller angles,
+    for pans and follow shots (best with the focal length given, e.g. from a nodal solve).
     """
     pycolmap = _import_pycolmap()
     if len(images) < 3:
@@ -98,7 +101,7 @@ def solve_tracks(
         verify = pycolmap.TwoViewGeometryOptions()
         verify.ransac.max_error = 1.0
         pycolmap.verify_matches(db_path, pairs_txt, options=verify)
-        opts = _video_mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px)
+        opts = _video_mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px, low_parallax)
         out = work / "sparse"
         out.mkdir(exist_ok=True)
         models = pycolmap.incremental_mapping(db_path, img_dir, out, options=opts)
@@ -161,7 +164,8 @@ def _write_track_matches(pycolmap, db_path: Path, names: dict[str, int], tracks,
         db.close()
 
 
-def _video_mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal_px: float | None):
+def _video_mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal_px: float | None,
+                          low_parallax: bool = False):
     """A video's neighbouring frames have little parallax: start from a smaller angle and let
     the mapper begin again if the first model stalls (the largest model is kept)."""
     opts = pycolmap.IncrementalPipelineOptions()
@@ -174,6 +178,14 @@ def _video_mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int,
     opts.mapper.filter_min_tri_angle = 1.0
     opts.max_num_models = 3
     opts.max_runtime_seconds = max_runtime_s
+    if low_parallax:
+        # keep the points a slow pan does triangulate, and the two-view ones that link
+        # new scenery to the model; lens distortion stays fixed (it drifts without parallax)
+        opts.triangulation.min_angle = 0.5
+        opts.mapper.filter_min_tri_angle = 0.5
+        opts.mapper.abs_pose_min_num_inliers = 12
+        opts.triangulation.ignore_two_view_tracks = False
+        opts.ba_refine_extra_params = False
     if focal_px:
         opts.ba_refine_focal_length = False
     return opts

@@ -21,6 +21,7 @@ from .nodal import NodalError, solve_nodal
 from .solve import Solve
 
 MIN_SOLVED = 0.9  # fraction of frames the mapper must register to be preferred
+MAPPER_TRIES = 3  # low-parallax mapping attempts (random starts) before settling for the nodal solve
 NODAL_FITS_PX = 0.6  # median error under which a rotation-only camera is taken as the truth
 
 
@@ -67,10 +68,29 @@ def solve_clip(
         if len(sfm.cameras) / len(frames) >= MIN_SOLVED:
             sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks: "
                              f"{len(sfm.cameras)}/{len(frames)} frames registered")
-            return sfm
+            return fill_missing(sfm, sorted(frames))
         why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
     except SolveError as exc:
         why = str(exc)
+    if nodal is not None and focal_px is None:
+        # the nodal solve measured the focal length from the rotation; with it fixed the mapper
+        # can follow a pan that it loses when it must also find the focal
+        f_nodal = nodal.cameras[min(nodal.cameras)].fx
+        log(f"[vanelia] track: {why}; mapping again with the nodal focal length {f_nodal:.1f} px")
+        for seed in range(MAPPER_TRIES):  # the mapper's start is random; a pan makes it fragile
+            try:
+                again = solve_tracks(frames, tracks, workdir=workdir / f"low_parallax_{seed}" if workdir else None,
+                                     focal_px=f_nodal, low_parallax=True, seed=seed, max_runtime_s=int(60 + 2 * len(frames)))
+            except SolveError as exc:
+                why = str(exc)
+                continue
+            if sfm is None or len(again.cameras) > len(sfm.cameras):
+                sfm = again
+            if len(sfm.cameras) / len(frames) >= MIN_SOLVED:
+                sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks with the focal length of "
+                                 f"the nodal solve ({f_nodal:.1f} px): {len(sfm.cameras)}/{len(frames)} frames registered")
+                return fill_missing(sfm, sorted(frames))
+            why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
     if nodal is None or (sfm is not None and len(sfm.cameras) >= len(nodal.cameras)):
         if sfm is None:
             raise SolveError(why)
@@ -78,3 +98,30 @@ def solve_clip(
     log(f"[vanelia] track: {why}; using the nodal (tripod) solve")
     nodal.notes.insert(0, why + "; the nodal solve is used and a travelling camera will slide a little")
     return nodal
+
+
+def fill_missing(solve: Solve, frames: list[int]) -> Solve:
+    """Give the few frames the mapper left out a camera: interpolated between the nearest
+    solved frames (rotation by slerp, centre linearly), or held at the ends. Their error is
+    unknown (NaN), so the QC lists them as unreliable, but a render has every frame."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    from shotcache.schema import FrameCamera
+
+    solved = sorted(solve.cameras)
+    missing = [f for f in frames if f not in solve.cameras]
+    if not missing or len(solved) < 2:
+        return solve
+    mats = np.stack([solve.c2w(f) for f in solved])
+    slerp = Slerp(solved, Rotation.from_matrix(mats[:, :3, :3]))
+    base = solve.cameras[solved[0]]
+    for f in missing:
+        t = float(np.clip(f, solved[0], solved[-1]))
+        c2w = np.eye(4)
+        c2w[:3, :3] = slerp([t]).as_matrix()[0]
+        c2w[:3, 3] = [np.interp(t, solved, mats[:, k, 3]) for k in range(3)]
+        solve.cameras[f] = FrameCamera(base.fx, base.fy, base.cx, base.cy, c2w.tolist())
+        solve.frame_error[f] = float("nan")
+        solve.frame_tracks[f] = 0
+    solve.notes.append(f"{len(missing)} frame(s) the mapper could not register were interpolated: {missing[:10]}")
+    return solve
