@@ -98,3 +98,23 @@ def test_placement_prefers_the_area_centre_and_warns_when_the_camera_turns_away(
     wide = pan(n=24, yaw_deg=120.0)  # turns so far that no floor spot stays in view
     res = choose_placement(wide, "bottom_right", radius=0.05, height=0.1)
     assert res["margin"] < 0 and 0 < res["in_frame_fraction"] < 1 and "in view in" in res["warning"]
+
+
+def test_unregistered_frames_are_interpolated_and_flagged(pan):
+    from ml.camera.qc import track_qc
+    from ml.camera.video import fill_missing
+
+    truth = pan(n=12)
+    s = pan(n=12)
+    s.frame_error = {f: 0.3 for f in s.cameras}
+    s.frame_tracks = {f: 100 for f in s.cameras}
+    for f in (1, 6):
+        del s.cameras[f], s.frame_error[f], s.frame_tracks[f]
+    fill_missing(s, list(range(1, 13)))
+    assert sorted(s.cameras) == list(range(1, 13))
+    # the pan's yaw is linear in time: slerp between neighbours lands on the true camera
+    assert np.allclose(s.c2w(6), truth.c2w(6), atol=1e-6)
+    assert np.allclose(s.c2w(1), truth.c2w(2))  # held at the start
+    qc = track_qc(s, list(range(1, 13)))
+    assert {1, 6} <= set(qc["unreliable_frames"]) and qc["frames"]["6"]["error_px"] is None and qc["usable"]
+    assert "interpolated" in s.notes[-1]
