@@ -122,6 +122,12 @@ def clip_eval(args) -> int:
             common = sorted(set(solve.cameras) & set(ref.cameras))
             truth = pose_errors([np.asarray(solve.cameras[f].c2w) for f in common], [np.asarray(ref.cameras[f].c2w) for f in common])
             truth["focal_px"], truth["focal_px_truth"] = solve.cameras[common[0]].fx, ref.cameras[common[0]].fx
+            # the metric's own floor: the same spots measured with the true camera
+            for area, res in results.items():
+                if "pixel" in res:
+                    spot = choose_placement(ref, f"{res['pixel'][0]},{res['pixel'][1]}", radius=0.1, height=0.2,
+                                            ref_frame=res["ref_frame"])
+                    res["drift_px_true_camera"] = placement_drift(frames, ref, np.array(spot["point"]), res["ref_frame"])["drift_px"]
         w, h = footage.frame_size(next(iter(frames.values())))
     report = {
         "clip": str(args.clip), "size": f"{w}x{h}", "frames": len(frames), "solved": len(solve.cameras), "tracker": solve.tracker,

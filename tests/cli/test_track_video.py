@@ -67,6 +67,8 @@ def test_eval_track_clip_reports_drift_and_timing(clip: Path, tmp_path: Path):
     assert rep["truth"]["rotation_error_deg"]["mean"] < 1.0
     drifts = [p["drift_px"]["mean"] for p in rep["placements"].values() if "drift_px" in p]
     assert len(drifts) == 3 and np.median(drifts) < 1.0, rep["placements"]
+    floor = [p["drift_px_true_camera"]["mean"] for p in rep["placements"].values()]
+    assert np.median(floor) < 0.5 and max(floor) < 1.0, floor  # the metric itself, with the true camera (320x180)
 
 
 def test_text_guided_placement_picks_a_pixel_inside_the_area(clip: Path, tmp_path: Path):
