@@ -68,8 +68,12 @@ def solve_clip(
         if len(sfm.cameras) / len(frames) >= MIN_SOLVED:
             sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks: "
                              f"{len(sfm.cameras)}/{len(frames)} frames registered")
-            return fill_missing(sfm, sorted(frames))
-        why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
+            bad = implausible(sfm)
+            if bad is None or nodal is None:
+                return fill_missing(sfm, sorted(frames))
+            why, sfm = bad, None
+        else:
+            why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
     except SolveError as exc:
         why = str(exc)
     if nodal is not None and focal_px is None:
@@ -89,7 +93,11 @@ def solve_clip(
             if len(sfm.cameras) / len(frames) >= MIN_SOLVED:
                 sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks with the focal length of "
                                  f"the nodal solve ({f_nodal:.1f} px): {len(sfm.cameras)}/{len(frames)} frames registered")
-                return fill_missing(sfm, sorted(frames))
+                bad = implausible(sfm)
+                if bad is None:
+                    return fill_missing(sfm, sorted(frames))
+                why, sfm = bad, None
+                continue
             why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
     if nodal is None or (sfm is not None and len(sfm.cameras) >= len(nodal.cameras)):
         if sfm is None:
@@ -125,3 +133,27 @@ def fill_missing(solve: Solve, frames: list[int]) -> Solve:
         solve.frame_tracks[f] = 0
     solve.notes.append(f"{len(missing)} frame(s) the mapper could not register were interpolated: {missing[:10]}")
     return solve
+
+
+def implausible(solve: Solve, max_height_spread: float = 0.5) -> str | None:
+    """Why a mapper solve cannot be a real camera move, or None.
+
+    A reconstruction can fit the tracks to half a pixel and still be useless for a composite:
+    with little parallax the scale drifts along the clip and the camera path wanders through
+    the floor. Levelled on its own ground plane, a real hand-held or dolly camera keeps
+    its height within about half the mean height."""
+    import copy
+
+    from .ground import GroundError, fit_ground, level_world
+
+    trial = copy.deepcopy(solve)
+    try:
+        p, n, _ = fit_ground(trial)
+    except GroundError:
+        return None  # judged later, where the ground is fitted for real
+    level_world(trial, p, n, 1.0)
+    heights = np.array([trial.c2w(f)[2, 3] for f in trial.cameras])
+    if heights.min() < 0.05 or heights.std() > max_height_spread:
+        return (f"the mapper's camera path is not plausible (height above its ground from {heights.min():.2f} to "
+                f"{heights.max():.2f} x the mean: the scale drifted along the clip)")
+    return None

@@ -118,3 +118,15 @@ def test_unregistered_frames_are_interpolated_and_flagged(pan):
     qc = track_qc(s, list(range(1, 13)))
     assert {1, 6} <= set(qc["unreliable_frames"]) and qc["frames"]["6"]["error_px"] is None and qc["usable"]
     assert "interpolated" in s.notes[-1]
+
+
+def test_a_wandering_camera_path_is_not_plausible(dolly):
+    from ml.camera.video import implausible
+
+    s = dolly(n=12)
+    assert implausible(s) is None
+    for k, f in enumerate(sorted(s.cameras)):  # scale drift: the path dives through the floor
+        c2w = np.asarray(s.cameras[f].c2w)
+        c2w[2, 3] = 1.5 - 0.5 * k
+        s.cameras[f].c2w = c2w.tolist()
+    assert "not plausible" in implausible(s)
