@@ -5,7 +5,8 @@ script). The result is a plain dict with the fields of ml.camera.solve.Solve (wi
 cameras {frame: {fx, fy, cx, cy, c2w}}, distortion, points, frame_error, frame_tracks,
 tracker, notes), poses in the OpenCV convention and pixels with (0, 0) at the top-left
 corner (shotcache.schema conventions), so the sidecar side can fit the ground, QC and write
-transforms.json without knowing Blender.
+transforms.json without knowing Blender. Frames are numbered like ml.camera.footage does:
+from 1 for a video, by their file numbers for an image sequence or a folder of frames.
 
 What is done and why (each step is a plain function below):
 
@@ -17,11 +18,18 @@ What is done and why (each step is a plain function below):
   focal lengths on a log grid, the lowest reprojection error wins, a finer grid around
   it, and Blender's refinement only last, kept when it lowers the error and stays inside
   the searched range;
-* automatic keyframe selection is compared with keyframe pairs chosen here (about a third
-  of the clip apart, most shared tracks); the lowest average error wins;
-* tracks with a large reprojection error are deleted and the camera solved again;
-* footage without parallax (a pan on a tripod) fails the full solve; the tripod solver is
-  tried then and the result says so (tracker ``blender-tripod``).
+* Blender's automatic keyframe selection (slow: it runs once) is compared with keyframe
+  pairs chosen here (a third of the clip apart, most shared tracks); the lowest median
+  track error wins and that pair is fixed for the other solves;
+* tracks with a large reprojection error (above 3 px, then above 3x the median) are
+  deleted and the camera solved again;
+* footage without parallax (a pan on a tripod): libmv finds no keyframe pair, or the full
+  solve fails or is poor; the tripod solver is tried then, wins when it fits about as well,
+  and the result says so (tracker ``blender-tripod``).
+
+Tracker settings (measured on the generated plates): Perspective motion model matched
+against the keyframe (no drift, follows the floor's perspective change), brute-force
+pre-pass on, normalisation off, pattern about 1/24 and search about 1/6 of the short side.
 """
 from __future__ import annotations
 
@@ -56,8 +64,8 @@ class TrackerOptions:
 
     pattern_size: int | None = None
     search_size: int | None = None
-    motion_model: str = "Loc"  # Loc is the most robust for small patterns; the floor still tracks
-    pattern_match: str = "PREV_FRAME"  # follows slow perspective change; drift is cleaned by error
+    motion_model: str = "Perspective"
+    pattern_match: str = "KEYFRAME"
     correlation_min: float = 0.75
     detect_threshold: float = 0.005
     min_distance: int | None = None
@@ -65,8 +73,11 @@ class TrackerOptions:
     detect_every: int | None = None  # frames between checks for thinning tracks
     min_live_tracks: int | None = None  # re-detect where fewer tracks than this are live
     min_track_frames: int = 8
-    max_jump: float = 0.08  # frame fraction a marker may move between two frames
-    max_error_px: float = 3.0
+    max_jump: float = 0.08  # fraction of the frame a marker may move between two frames
+    max_error_px: float = 3.0  # tracks above this reprojection error are deleted
+    min_error_px: float = 0.5  # ...and above 3x the median, but never below this
+    min_tracks: int = 12
+    refine_focal: bool = True
     focal_min_mm: float = 18.0
     focal_max_mm: float = 100.0
     focal_steps: int = 8
@@ -123,8 +134,19 @@ def load_clip(path: str) -> bpy.types.MovieClip:
 
 
 def clip_frames(clip: bpy.types.MovieClip) -> tuple[int, int]:
-    """First and last clip frame (the numbers markers and reconstructed cameras use)."""
-    return clip.frame_start, clip.frame_start + clip.frame_duration - 1
+    """First and last clip frame: markers and reconstructed cameras count from 1 whatever
+    scene frame the clip starts on (``frame_start``) or file number its sequence starts at."""
+    return 1, clip.frame_duration
+
+
+def first_file_number(clip: bpy.types.MovieClip) -> int:
+    """The frame number of the result's first frame: an image sequence's first file number
+    (``000010.png`` -> 10, as ml.camera.footage numbers frames), else 1 for a video."""
+    if clip.source != "SEQUENCE":
+        return 1
+    stem = os.path.splitext(os.path.basename(bpy.path.abspath(clip.filepath)))[0]
+    digits = stem[len(stem.rstrip("0123456789")):]
+    return int(digits) if digits else 1
 
 
 def configure_clip(clip: bpy.types.MovieClip, opts: TrackerOptions, focal_mm: float | None, sensor_mm: float) -> None:
@@ -189,9 +211,11 @@ def live_track_counts(clip: bpy.types.MovieClip) -> dict[int, int]:
 
 
 def _set_frame(ctx: dict[str, Any], frame: int) -> None:
+    """Go to clip frame ``frame`` (the clip operators read the scene frame)."""
+    clip = ctx["edit_movieclip"]
     ctx["space_data"].clip_user.frame_current = frame
     scene: Any = bpy.context.scene
-    scene.frame_set(frame)
+    scene.frame_set(frame + clip.frame_start - 1)
 
 
 def _select_only(clip: bpy.types.MovieClip, keep: Callable[[Any], bool]) -> int:
@@ -271,13 +295,17 @@ def track_features(ctx: dict[str, Any], clip: bpy.types.MovieClip, opts: Tracker
     return frames
 
 
-def drop_bad_tracks(ctx: dict[str, Any], clip: bpy.types.MovieClip, opts: TrackerOptions) -> int:
-    """Delete tracks that jump (lost features snapping elsewhere) or are too short to solve with."""
+def drop_bad_tracks(clip: bpy.types.MovieClip, opts: TrackerOptions) -> int:
+    """Delete tracks that jump (lost features snapping elsewhere) or are too short to solve with.
+
+    "Short" is ``min_track_frames``, or half the clip for clips shorter than twice that.
+    """
     jump = opts.max_jump
+    min_frames = min(opts.min_track_frames, max(3, clip.frame_duration // 2))
 
     def bad(tr: Any) -> bool:
         pts = sorted((m.frame, m.co[0], m.co[1]) for m in tr.markers if not m.mute)
-        if len(pts) < opts.min_track_frames:
+        if len(pts) < min_frames:
             return True
         return any(f1 == f0 + 1 and math.hypot(x1 - x0, y1 - y0) > jump for (f0, x0, y0), (f1, x1, y1) in zip(pts, pts[1:]))
 
@@ -296,73 +324,73 @@ def _reconstruction(clip: bpy.types.MovieClip) -> Any:
 
 @dataclass
 class SolveTry:
-    """One solve's settings and its result (average reprojection error in px; inf = failed)."""
+    """One solve's settings and its result.
+
+    ``error`` is Blender's average reprojection error (px; inf = failed); ``robust`` the
+    median of the tracks' errors, which outlier tracks barely move, so solves of the same
+    tracks at different focal lengths compare fairly before the tracks are cleaned.
+    """
 
     focal_mm: float
     keyframes: tuple[int, int] | None  # None = Blender's automatic selection
     refine: bool = False
     tripod: bool = False
     error: float = math.inf
+    robust: float = math.inf
     solved: int = 0
     result_focal_mm: float = 0.0
+    result_keyframes: tuple[int, int] = (0, 0)
 
     def label(self) -> str:
+        if self.tripod:
+            return f"tripod, {self.focal_mm:.1f} mm"
         kf = "auto" if self.keyframes is None else f"{self.keyframes[0]}-{self.keyframes[1]}"
-        mode = "tripod" if self.tripod else ("refined focal" if self.refine else "fixed focal")
-        return f"{mode} {self.focal_mm:.1f} mm, keyframes {kf}"
+        return f"{'refined focal from' if self.refine else 'fixed focal'} {self.focal_mm:.1f} mm, keyframes {kf}"
 
 
-def solve(ctx: dict[str, Any], clip: bpy.types.MovieClip, t: SolveTry) -> SolveTry:
-    """Run Blender's solver with the settings of ``t``; fills in its error and frames solved."""
+def solve(clip: bpy.types.MovieClip, t: SolveTry) -> SolveTry:
+    """Run Blender's solver (in a clip editor context) with the settings of ``t``; fill in its results."""
     tracking: Any = clip.tracking
     s, obj = tracking.settings, tracking.objects.active
     tracking.camera.focal_length = t.focal_mm
     s.use_tripod_solver = t.tripod
     s.refine_intrinsics_focal_length = t.refine
-    s.use_keyframe_selection = t.keyframes is None
+    s.use_keyframe_selection = t.keyframes is None and not t.tripod
     if t.keyframes is not None:
         obj.keyframe_a, obj.keyframe_b = t.keyframes
-    result = bpy.ops.clip.solve_camera()
+    try:
+        result = bpy.ops.clip.solve_camera()
+    except RuntimeError:  # "Failed to solve the motion: ... no good keyframes" and the like
+        result = {"CANCELLED"}
     rec = obj.reconstruction
-    ok = "FINISHED" in result and rec.is_valid and len(rec.cameras) > 0
+    ok = "FINISHED" in result and rec.is_valid and len(rec.cameras) > 0 and math.isfinite(rec.average_error)
+    errs = [tr.average_error for tr in obj.tracks if tr.has_bundle]
     t.error = float(rec.average_error) if ok else math.inf
+    t.robust = float(np.median(errs)) if ok and errs else math.inf
     t.solved = len(rec.cameras) if ok else 0
     t.result_focal_mm = float(tracking.camera.focal_length)
+    t.result_keyframes = (int(obj.keyframe_a), int(obj.keyframe_b))
     return t
-
-
-def _better(a: SolveTry | None, b: SolveTry) -> SolveTry:
-    """The solve to keep: more frames solved first (a partial solve is no solve), then lower error."""
-    if a is None:
-        return b
-    return b if (b.solved, -b.error) > (a.solved, -a.error) else a
 
 
 def keyframe_candidates(clip: bpy.types.MovieClip, n: int = 3) -> list[tuple[int, int]]:
     """Frame pairs about a third of the clip apart sharing the most tracks (best first).
 
-    Blender's automatic selection sometimes picks two frames with little parallax, which
-    makes the initial reconstruction (and everything after it) bad; these are the
-    alternatives compared with it.
+    Blender's automatic selection sometimes picks two frames with little parallax (or
+    fails), which spoils the initial reconstruction; these are the alternatives.
     """
     start, end = clip_frames(clip)
-    length = end - start + 1
-    gap = max(2, length // 3)
+    gap = max(2, (end - start + 1) // 3)
     on: dict[int, set[str]] = {f: set() for f in range(start, end + 1)}
     for tr in _tracks(clip):
         for m in tr.markers:
             if not m.mute and m.frame in on:
                 on[m.frame].add(tr.name)
-    scored = []
-    for a in range(start, end - gap + 1):
-        for b in (a + gap, a + gap + gap // 4):
-            if b <= end:
-                scored.append((len(on[a] & on[b]), -abs(a - (start + end - b)), a, b))
-    scored.sort(reverse=True)
+    scored = sorted(((len(on[a] & on[a + gap]), a) for a in range(start, end - gap + 1)), reverse=True)
     picked: list[tuple[int, int]] = []
-    for shared, _c, a, b in scored:
+    for shared, a in scored:
         if shared >= 8 and all(abs(a - pa) > gap // 3 for pa, _pb in picked):
-            picked.append((a, b))
+            picked.append((a, a + gap))
         if len(picked) == n:
             break
     return picked
@@ -373,39 +401,101 @@ def focal_grid(lo: float, hi: float, steps: int) -> list[float]:
     return [float(v) for v in np.geomspace(lo, hi, steps)]
 
 
-class Solver:
-    """Runs solves on one clip and remembers every try (for the notes and the choice)."""
+def parabola_min(tries: list[SolveTry], best: SolveTry, key: str) -> float | None:
+    """The focal at the vertex of a parabola through ``best`` and its grid neighbours (log focal).
 
-    def __init__(self, ctx: dict[str, Any], clip: bpy.types.MovieClip, opts: TrackerOptions) -> None:
-        self.ctx, self.clip, self.opts = ctx, clip, opts
+    Between two grid steps the error is close to a parabola, so this lands near the true
+    minimum with one more solve. None when ``best`` is at the edge of the grid.
+    """
+    pts = sorted((math.log(t.focal_mm), getattr(t, key)) for t in tries if t.solved == best.solved and math.isfinite(getattr(t, key)))
+    xs = [x for x, _e in pts]
+    i = xs.index(math.log(best.focal_mm)) if math.log(best.focal_mm) in xs else -1
+    if i <= 0 or i >= len(pts) - 1:
+        return None
+    (x0, e0), (x1, e1), (x2, e2) = pts[i - 1], pts[i], pts[i + 1]
+    den = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (e1 - e0) + x1 * (e0 - e2) + x0 * (e2 - e1)) / den
+    b = (x2 * x2 * (e0 - e1) + x1 * x1 * (e2 - e0) + x0 * x0 * (e1 - e2)) / den
+    if a <= 0:
+        return None
+    x = -b / (2 * a)
+    return math.exp(x) if x0 < x < x2 and abs(x - x1) > 1e-4 else None
+
+
+class Solver:
+    """Runs solves on one clip (inside its clip editor context) and remembers every try."""
+
+    def __init__(self, clip: bpy.types.MovieClip, opts: TrackerOptions) -> None:
+        self.clip, self.opts = clip, opts
         self.tries: list[SolveTry] = []
+        self.cleaned = 0
+        self.auto_failed = False  # libmv found no keyframe pair with parallax
+        self.tripod_note = ""
 
     def run(self, focal_mm: float, keyframes: tuple[int, int] | None = None, refine: bool = False, tripod: bool = False) -> SolveTry:
-        t = solve(self.ctx, self.clip, SolveTry(focal_mm, keyframes, refine, tripod))
+        t = solve(self.clip, SolveTry(focal_mm, keyframes, refine, tripod))
         self.tries.append(t)
         return t
 
-    def best_of(self, tries: list[SolveTry]) -> SolveTry:
-        best: SolveTry | None = None
-        for t in tries:
-            best = _better(best, t)
-        assert best is not None
+    def redo(self, t: SolveTry) -> SolveTry:
+        """Solve again with the settings of ``t``: after cleaning tracks, or to leave ``t`` in the clip."""
+        return self.run(t.focal_mm, t.keyframes, t.refine, t.tripod)
+
+    def keep(self, t: SolveTry) -> SolveTry:
+        """Make ``t`` the clip's current solve (re-solving unless it was the last one run)."""
+        return t if self.tries and self.tries[-1] is t else self.redo(t)
+
+    def keyframes(self, focal_mm: float) -> SolveTry:
+        """Blender's automatic keyframes against the pairs of :func:`keyframe_candidates`.
+
+        The automatic selection is slow (seconds), so it runs once; the winning pair is then
+        fixed for the other solves (fractions of a second each).
+        """
+        auto = self.run(focal_mm)
+        self.auto_failed = not math.isfinite(auto.error)
+        tries = [auto] + [self.run(focal_mm, kf) for kf in keyframe_candidates(self.clip)]
+        best = min(tries, key=lambda t: (-t.solved, t.robust))
+        if best is auto and math.isfinite(auto.error):
+            best = SolveTry(**{**vars(auto), "keyframes": auto.result_keyframes})
         return best
 
-    def search_focal(self) -> SolveTry:
-        """Unknown focal: a coarse log grid, then a finer one around the best (automatic keyframes)."""
+    def focal_search(self, kf: tuple[int, int] | None, around: SolveTry | None = None, key: str = "robust",
+                     tripod: bool = False) -> SolveTry:
+        """Fixed-focal solves on a log grid (the whole range, or finer ``around`` a try); the lowest error wins."""
         o = self.opts
-        best = self.best_of([self.run(f) for f in focal_grid(o.focal_min_mm, o.focal_max_mm, o.focal_steps)])
-        if not math.isfinite(best.error):
-            return best
-        step = (o.focal_max_mm / o.focal_min_mm) ** (1.0 / max(1, o.focal_steps - 1))
-        fine = [best.focal_mm * step ** (k / 4.0) for k in (-3, -2, -1, 1, 2, 3)]
-        return self.best_of([best] + [self.run(f, best.keyframes) for f in fine if o.focal_min_mm <= f <= o.focal_max_mm])
+        ratio = (o.focal_max_mm / o.focal_min_mm) ** (1.0 / max(1, o.focal_steps - 1))
+        if around is None:
+            focals = focal_grid(o.focal_min_mm, o.focal_max_mm, o.focal_steps)
+        else:
+            focals = [around.focal_mm * ratio ** (k / 4.0) for k in (-3, -2, -1, 1, 2, 3)]
+            focals = [f for f in focals if o.focal_min_mm * 0.999 <= f <= o.focal_max_mm * 1.001]
+        tries = ([around] if around else []) + [self.run(f, kf, tripod=tripod) for f in focals]
+        best = min(tries, key=lambda t: (-t.solved, getattr(t, key)))
+        vertex = parabola_min(tries, best, key) if around is not None else None
+        if vertex is not None:
+            best = min([best, self.run(vertex, kf, tripod=tripod)], key=lambda t: (-t.solved, getattr(t, key)))
+        return best
 
-    def choose_keyframes(self, base: SolveTry) -> SolveTry:
-        """Blender's automatic keyframes vs pairs chosen here, at the focal of ``base``."""
-        alts = [self.run(base.focal_mm, kf) for kf in keyframe_candidates(self.clip)]
-        return self.best_of([base] + alts)
+    def clean(self, best: SolveTry, rounds: int = 3) -> SolveTry:
+        """Delete outlier tracks and re-solve: first above ``max_error_px``, then above 3x the median track error.
+
+        Never below ``min_error_px`` (sub-pixel noise is not an outlier) and never down to
+        fewer than ``min_tracks`` tracks.
+        """
+        o = self.opts
+        for k in range(rounds):
+            errs = [tr.average_error for tr in _tracks(self.clip) if tr.has_bundle]
+            if not errs:
+                break
+            thr = o.max_error_px if k == 0 else min(o.max_error_px, max(o.min_error_px, 3.0 * float(np.median(errs))))
+            n_bad = sum(e > thr for e in errs)
+            if n_bad == 0 or len(errs) - n_bad < o.min_tracks:
+                break
+            self.cleaned += _delete_where(self.clip, lambda tr: tr.has_bundle and tr.average_error > thr)
+            best = self.redo(best)
+            if not math.isfinite(best.error):
+                break
+        return best
 
     def refine_focal(self, base: SolveTry) -> SolveTry:
         """Blender's focal refinement from the best fixed focal, kept only when it helps and stays in range."""
@@ -413,47 +503,60 @@ class Solver:
         in_range = self.opts.focal_min_mm <= t.result_focal_mm <= self.opts.focal_max_mm
         if t.solved >= base.solved and t.error < base.error and in_range:
             return t
-        return self.run(base.focal_mm, base.keyframes)  # leave the kept solve in the clip
-
-    def redo(self, t: SolveTry) -> SolveTry:
-        """Solve again with the settings of ``t`` (after cleaning tracks, or to restore it)."""
-        return self.run(t.focal_mm, t.keyframes, t.refine, t.tripod)
+        return self.redo(base)
 
 
-def _clean(ctx: dict[str, Any], clip: bpy.types.MovieClip, opts: TrackerOptions) -> int:
-    """Delete tracks whose reprojection error in the current solve exceeds ``max_error_px``."""
-    before = len(_tracks(clip))
-    bpy.ops.clip.select_all(action="SELECT")
-    bpy.ops.clip.clean_tracks(frames=opts.min_track_frames, error=opts.max_error_px, action="DELETE_TRACK")
-    return before - len(_tracks(clip))
+def solve_full(sv: Solver, focal_mm: float | None) -> SolveTry:
+    """Keyframes, focal (searched when unknown), outlier cleaning, a finer focal search, refinement.
 
-
-def _solve_full(sv: Solver, focal_mm: float | None) -> SolveTry:
-    """Focal (searched when unknown), keyframes, cleaning, a re-solve and the final refinement."""
-    base = sv.run(focal_mm) if focal_mm else sv.search_focal()
-    if not math.isfinite(base.error):
-        return base
-    best = sv.choose_keyframes(base)
-    if sv.tries[-1] is not best:
-        best = sv.redo(best)
-    removed = _clean(sv.ctx, sv.clip, sv.opts)
-    if removed:
-        best = sv.redo(best)
-        if not math.isfinite(best.error):
-            return best
-    if focal_mm is None:
-        best = sv.refine_focal(best)
-    return best
-
-
-def _solve_tripod(sv: Solver, focal_mm: float | None) -> SolveTry:
-    """No parallax: rotation-only solves (focal searched when unknown, refinement off)."""
+    The coarse focal search compares the median track error (outlier tracks are still in);
+    after cleaning, the finer search and the refinement compare the average error.
+    """
     o = sv.opts
-    focals = [focal_mm] if focal_mm else focal_grid(o.focal_min_mm, o.focal_max_mm, o.focal_steps)
-    best = sv.best_of([sv.run(f, tripod=True) for f in focals])
-    if math.isfinite(best.error) and sv.tries[-1] is not best:
-        best = sv.redo(best)
-    return best
+    kf_try = sv.keyframes(focal_mm or 35.0)
+    # automatic selection once more per focal would cost seconds each: fall back to a pair
+    kf = kf_try.keyframes if math.isfinite(kf_try.error) else next(iter(keyframe_candidates(sv.clip)), None)
+    best = kf_try if focal_mm else sv.focal_search(kf)
+    if not math.isfinite(best.error):
+        return best
+    best = sv.clean(sv.keep(best))
+    if not math.isfinite(best.error) or focal_mm:
+        return sv.keep(best)
+    best = sv.focal_search(best.keyframes, around=best, key="error")
+    if not math.isfinite(best.error):
+        return best
+    best = sv.clean(sv.keep(best), rounds=1)
+    return sv.refine_focal(best) if o.refine_focal else sv.keep(best)
+
+
+def solve_tripod(sv: Solver, focal_mm: float | None) -> SolveTry:
+    """No parallax: rotation-only solves (the focal searched when unknown; Blender's refinement not used)."""
+    if focal_mm:
+        best = sv.run(focal_mm, tripod=True)
+    else:
+        best = sv.focal_search(None, key="robust", tripod=True)
+        if math.isfinite(best.error):
+            best = sv.focal_search(None, around=sv.clean(sv.keep(best), rounds=2), key="error", tripod=True)
+    if math.isfinite(best.error):
+        best = sv.clean(sv.keep(best), rounds=2)
+    return sv.keep(best) if math.isfinite(best.error) else best
+
+
+def prefer_tripod(full: SolveTry, tri: SolveTry, no_parallax: bool) -> bool:
+    """Whether the tripod solve should replace the full one.
+
+    A full solve of a pure pan can "succeed" with a small error (any depths fit when the
+    camera does not move), so when libmv found no keyframe pair with parallax the tripod
+    solve wins unless it fits clearly worse; otherwise only when the full solve failed or
+    is worse than it.
+    """
+    if not math.isfinite(tri.error) or tri.solved < full.solved:
+        return False
+    if not math.isfinite(full.error):
+        return True
+    if no_parallax:
+        return tri.error <= 1.5 * full.error + 0.1
+    return tri.error < full.error
 
 
 def track_and_solve(
@@ -471,52 +574,69 @@ def track_and_solve(
     W, H = int(size[0]), int(size[1])
     configure_clip(clip, opts, focal_mm, sensor_mm)
     ctx = _clip_context(clip)
-    notes: list[str] = []
     override: Any = bpy.context.temp_override(**ctx)  # the 5.2 stubs lack __enter__
     with override:
         det = track_features(ctx, clip, opts, progress)
-        dropped = drop_bad_tracks(ctx, clip, opts)
+        dropped = drop_bad_tracks(clip, opts)
         n = len(_tracks(clip))
-        progress(f"[vanelia] track: {n} tracks (features detected on frames {det}, {dropped} jumpy/short dropped)")
-        notes.append(f"tracked {n} features detected on frame(s) {', '.join(map(str, det))}; {dropped} jumpy/short tracks dropped")
-        if n < 8:
+        progress(f"[vanelia] track: {n} tracks (features detected on frame(s) {', '.join(map(str, det))}; "
+                 f"{dropped} jumpy/short dropped), solving")
+        if n < opts.min_tracks:
             raise TrackingError(f"{path}: only {n} usable tracks (too few features: a blank wall?); "
                                 "give a camera track or try the colmap tracker")
-        sv = Solver(ctx, clip, opts)
-        best = _solve_full(sv, focal_mm)
-        tracker = "blender"
-        if not math.isfinite(best.error) or best.error > opts.max_error_px:
-            progress(f"[vanelia] track: full solve {'failed' if not math.isfinite(best.error) else f'poor ({best.error:.2f} px)'}; trying the tripod solver")
-            tri = _solve_tripod(sv, focal_mm)
-            if math.isfinite(tri.error) and tri.error < best.error:
+        sv = Solver(clip, opts)
+        best, tracker = solve_full(sv, focal_mm), "blender"
+        if not math.isfinite(best.error) or best.error > opts.max_error_px or sv.auto_failed:
+            why = ("failed" if not math.isfinite(best.error) else f"is poor ({best.error:.2f} px)" if best.error > opts.max_error_px
+                   else "found no keyframes with parallax")
+            progress(f"[vanelia] track: the full solve {why}; trying the tripod (rotation only) solver")
+            tri = solve_tripod(sv, focal_mm)
+            sv.tripod_note = (f"the full solve {why}; tripod solve: " +
+                              (f"{tri.error:.3f} px at {tri.focal_mm:.2f} mm" if math.isfinite(tri.error) else "failed") +
+                              (f" vs full {best.error:.3f} px" if math.isfinite(best.error) else ""))
+            if prefer_tripod(best, tri, sv.auto_failed):
                 best, tracker = tri, "blender-tripod"
-                notes.append(f"no usable parallax: the full solve {'failed' if not math.isfinite(best.error) else 'was poor'}, "
-                             "solved as a tripod (rotation only) camera")
             elif math.isfinite(best.error):
-                best = sv.redo(best)
+                best = sv.keep(best)
     rec = _reconstruction(clip)
     if not math.isfinite(best.error) or not rec.is_valid or not len(rec.cameras):
-        raise TrackingError(f"{path}: Blender could not solve the camera (no parallax or too few tracks, "
-                            f"{len(sv.tries)} solves tried); for a locked-off shot give --focal-mm and a static camera is used")
-    notes += _solve_notes(sv, best, focal_mm, opts)
-    notes.append(f"Blender {bpy.app.version_string} solve, average error {rec.average_error:.3f} px, {time.perf_counter() - t0:.0f} s")
+        raise TrackingError(f"{path}: Blender could not solve the camera ({len(sv.tries)} solves tried: no parallax "
+                            "or too few tracks); for a locked-off shot give --focal-mm and a static camera is used")
+    notes = [f"tracked {n} features detected on frame(s) {', '.join(map(str, det))}; {dropped} jumpy/short tracks dropped, "
+             f"{sv.cleaned} with reprojection error above threshold deleted"]
+    notes += _solve_notes(sv, best, focal_mm, tracker)
+    notes.append(f"Blender {bpy.app.version_string} solve: {len(rec.cameras)} frames, average error "
+                 f"{rec.average_error:.3f} px, {len(sv.tries)} solves, {time.perf_counter() - t0:.0f} s")
     progress(f"[vanelia] track: solved {len(rec.cameras)} frames, average error {rec.average_error:.3f} px, "
              f"focal {clip.tracking.camera.focal_length:.2f} mm ({best.label()})")
     return _result(clip, W, H, tracker, notes)
 
 
-def _solve_notes(sv: Solver, best: SolveTry, focal_mm: float | None, opts: TrackerOptions) -> list[str]:
-    """What the solve did, for the result's notes (shown by `vanelia track`)."""
+def _solve_notes(sv: Solver, best: SolveTry, focal_mm: float | None, tracker: str) -> list[str]:
+    """What the solve did, for the result's notes (printed by `vanelia track`)."""
+    o = sv.opts
     notes = []
-    if focal_mm is None and not best.tripod:
-        grid = [t for t in sv.tries if not t.refine and not t.tripod and t.keyframes is None]
-        finite = [t for t in grid if math.isfinite(t.error)]
-        notes.append(f"focal unknown: searched {opts.focal_min_mm:g}-{opts.focal_max_mm:g} mm ({len(grid)} fixed-focal solves, "
-                     f"{len(finite)} succeeded), best {best.focal_mm:.2f} mm")
-        notes.append(f"focal refinement {'kept' if best.refine else 'not kept (no lower error or out of range)'}: "
-                     f"{best.result_focal_mm:.2f} mm")
-    notes.append(f"keyframes: {'automatic' if best.keyframes is None else f'{best.keyframes[0]} and {best.keyframes[1]}'} "
-                 f"(lowest error of {1 + len([t for t in sv.tries if t.keyframes is not None])} compared)")
+    if sv.tripod_note:
+        notes.append(sv.tripod_note)
+    if tracker == "blender-tripod":
+        notes.append("no usable parallax: solved with Blender's tripod solver (rotation only, the camera does not move); "
+                     "the points are directions, not a scene")
+    if focal_mm:
+        notes.append(f"focal length given: {focal_mm:g} mm (36 mm sensor), not refined")
+    else:
+        fixed = [t for t in sv.tries if not t.refine and t.tripod == best.tripod and (best.tripod or t.keyframes is not None)]
+        notes.append(f"focal unknown: {len(fixed)} fixed-focal {'tripod ' if best.tripod else ''}solves over "
+                     f"{o.focal_min_mm:g}-{o.focal_max_mm:g} mm (log grid, then finer around the best), "
+                     f"lowest error at {best.focal_mm:.2f} mm")
+        if not best.tripod and o.refine_focal:
+            refined = [t for t in sv.tries if t.refine]
+            got = f"{refined[-1].result_focal_mm:.2f} mm, {refined[-1].error:.3f} px" if refined else "not run"
+            notes.append(f"Blender's focal refinement {'kept' if best.refine else 'not kept (no lower error or out of range)'}: {got}")
+    if not best.tripod:
+        kf = best.keyframes or best.result_keyframes
+        auto = "failed, " if sv.auto_failed else ""
+        notes.append(f"keyframes {kf[0]} and {kf[1]} (Blender's automatic choice {auto}compared with "
+                     f"{len(keyframe_candidates(sv.clip))} pairs a third of the clip apart)")
     return notes
 
 
@@ -536,19 +656,21 @@ def _result(clip: bpy.types.MovieClip, W: int, H: int, tracker: str = "blender",
     cam = tracking.camera
     intr = _intrinsics(clip)
     cameras, errors, counts = {}, {}, {}
+    shift = first_file_number(clip) - 1
     rec = _reconstruction(clip)
     for rc in rec.cameras:
         c2w = np.array(rc.matrix) @ CV_FROM_BLENDER_CAM
-        cameras[str(rc.frame)] = {**intr, "c2w": c2w.tolist()}
-        errors[str(rc.frame)] = float(rc.average_error)
-        counts[str(rc.frame)] = 0
+        key = str(rc.frame + shift)
+        cameras[key] = {**intr, "c2w": c2w.tolist()}
+        errors[key] = float(rc.average_error)
+        counts[key] = 0
     points = []
     for tr in _tracks(clip):
         if tr.has_bundle:
             points.append([float(v) for v in tr.bundle])
             for m in tr.markers:
-                if not m.mute and str(m.frame) in counts:
-                    counts[str(m.frame)] += 1
+                if not m.mute and str(m.frame + shift) in counts:
+                    counts[str(m.frame + shift)] += 1
     return {
         "width": W, "height": H, "tracker": tracker, "cameras": cameras,
         "distortion": {"k1": cam.k1, "k2": cam.k2, "k3": cam.k3, "p1": 0.0, "p2": 0.0},
