@@ -29,7 +29,7 @@ from shotcache.schema import ENGINES, PLACEMENT_AREAS, STAGES, JobSpec
 
 COMPOSITOR_TYPES = ("photorealistic", "classical", "controlnet", "iclight")
 CHECKPOINT_ENV = "VANELIA_CHECKPOINTS"
-TRACKERS = ("colmap", "blender")
+TRACKERS = ("auto", "blender", "colmap")
 DEFAULT_PLACE = "bottom_right"
 """Where the product stands when we solved the camera ourselves and no --place was given."""
 
@@ -61,7 +61,7 @@ class RunOptions:
     progress: bool = True
     render_extra: list[str] = field(default_factory=list)
     """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
-    tracker: str = "colmap"
+    tracker: str = "auto"
     focal_mm: float | None = None
     camera_height: float = 1.5
     place: str | None = None
@@ -104,7 +104,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
-    p.add_argument("--tracker", choices=TRACKERS, default="colmap", help="camera solver when no --camera is given")
+    p.add_argument("--tracker", choices=TRACKERS, default="auto",
+                   help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
     p.add_argument("--camera-height", type=float, default=1.5, help="camera height above the ground in metres: the solved scene's scale")
     p.add_argument("--place", default=None, metavar="AREA",

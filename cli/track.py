@@ -13,6 +13,7 @@ import numpy as np
 from ml.camera import footage
 from ml.camera.colmap import solve_images
 from ml.camera.klt import track_frames
+from ml.camera.nodal import level_tripod
 from ml.camera.video import is_continuous, solve_clip
 from ml.camera.ground import GroundError, fit_ground, level_world
 from ml.camera.placement import choose_placement
@@ -22,13 +23,15 @@ from ml.camera.transforms import write_transforms
 from shotcache.schema import FrameCamera
 
 SENSOR_MM = 36.0
+TRACKERS = ("auto", "blender", "colmap")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("track", help="solve the camera of a plate -> transforms.json")
     p.add_argument("--input", required=True, type=Path, help="plate video or folder of frames")
     p.add_argument("--output", required=True, type=Path, help="transforms.json to write")
-    p.add_argument("--tracker", choices=("colmap", "blender"), default="colmap")
+    p.add_argument("--tracker", choices=TRACKERS, default="auto",
+                   help="auto: Blender's tracker for a continuous clip (COLMAP on video tracks if it fails), COLMAP for stills")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length (36 mm sensor width); refined when absent")
     p.add_argument("--frames", default=None, help="A:B frame range")
     p.add_argument("--camera-height", type=float, default=1.5, help="metres; sets the scene scale")
@@ -56,7 +59,7 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
     return s
 
 
-def track_plate(plate: Path, output: Path, tracker: str = "colmap", focal_mm: float | None = None,
+def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
                 frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
                 place: str | None = None, masks: Path | None = None, log=print) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
@@ -79,7 +82,9 @@ def track_plate(plate: Path, output: Path, tracker: str = "colmap", focal_mm: fl
         if footage.median_motion(first, last) < 0.004:
             solve = static_solve(imgs, focal_mm, camera_height)
         elif tracker == "blender":
-            solve = _blender_solve(plate, Path(tmp), focal_mm)
+            solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm)
+        elif tracker == "auto":
+            solve = _auto_solve(imgs, mask_files, focal_mm, focal_px, camera_height, max_image_size, Path(tmp), log)
         else:
             solve = _colmap_solve(imgs, mask_files, focal_px, camera_height, max_image_size, Path(tmp), log)
         doc_qc = _level_and_qc(solve, sorted(imgs), camera_height)
@@ -93,6 +98,30 @@ def track_plate(plate: Path, output: Path, tracker: str = "colmap", focal_mm: fl
     if not doc_qc["usable"]:
         log(f"[vanelia] track: WARNING: this track is not usable ({doc_qc['reason']}); `vanelia run` refuses it unless --force")
     return doc_qc
+
+
+def _auto_solve(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, focal_px: float | None,
+                camera_height: float, max_image_size: int, tmp: Path, log) -> Solve:
+    """Blender's tracker for a continuous clip; COLMAP (on video tracks) when it fails or
+    cannot be trusted, and COLMAP on SIFT matches for stills that do not track frame to frame."""
+    from shotcache.schema import UserError
+
+    tracks = track_frames(imgs, masks) if len(imgs) >= 8 else None
+    if tracks is None or not is_continuous(tracks):
+        log("[vanelia] track: frames do not track from one to the next: solving them as stills (COLMAP)")
+        return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
+    try:
+        solve = _blender_solve(tmp / "frames", tmp, focal_mm)
+        errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
+        if len(solve.cameras) >= 0.9 * len(imgs) and errs and float(np.median(errs)) <= 1.5:
+            return solve
+        why = f"Blender's solve covers {len(solve.cameras)}/{len(imgs)} frames at {np.median(errs) if errs else float('inf'):.2f} px"
+    except UserError as exc:
+        why = f"Blender's tracker failed ({exc})"
+    log(f"[vanelia] track: {why}; solving with COLMAP on the video tracks instead")
+    solve = solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
+    solve.notes.insert(0, why)
+    return solve
 
 
 def _colmap_solve(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_px: float | None, camera_height: float,
@@ -119,7 +148,9 @@ def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
 def _level_and_qc(solve: Solve, frames: list[int], camera_height: float) -> dict:
     """Fit the ground and level the world (a static or nodal solve comes levelled), then QC."""
     ground = None
-    if solve.tracker in ("static", "nodal"):
+    if solve.tracker == "blender-tripod":
+        level_tripod(solve, camera_height)
+    if solve.tracker in ("static", "nodal", "blender-tripod"):
         ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "assumed": True, "camera_height": camera_height}
     else:
         try:

@@ -263,26 +263,44 @@ def world_up(Rs: np.ndarray) -> tuple[np.ndarray, str]:
     return mean_up, "mean camera up"
 
 
-def _to_solve(tracks, order, R_w2c, f, k1, fi, err, camera_height, focal_px) -> Solve:
+def levelling(R_w2c: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rotation taking the solve's world to a z-up one (x along the first camera's right)."""
     up, how = world_up(R_w2c)
-    # world frame: z = up, x = horizontal part of the first camera's right vector
     right = R_w2c[0].T @ np.array([1.0, 0, 0])
     x_axis = right - (right @ up) * up
     x_axis /= np.linalg.norm(x_axis)
-    y_axis = np.cross(up, x_axis)
-    L = np.stack([x_axis, y_axis, up])  # old world -> levelled world
+    return np.stack([x_axis, np.cross(up, x_axis), up]), how
+
+
+def level_tripod(solve: Solve, camera_height: float) -> str:
+    """Level a tripod solve from any tracker (its cameras share one centre) in place: up from
+    the pan, the camera ``camera_height`` above z = 0. Returns how up was found."""
+    order = sorted(solve.cameras)
+    R = np.stack([solve.c2w(f)[:3, :3].T for f in order])
+    L, how = levelling(R)
+    for k, f in enumerate(order):
+        c2w = np.eye(4)
+        c2w[:3, :3] = L @ R[k].T
+        c2w[:3, 3] = [0.0, 0.0, camera_height]
+        solve.cameras[f].c2w = c2w.tolist()
+    solve.points = np.zeros((0, 3))
+    solve.point_error = np.zeros((0,))
+    return how
+
+
+def _to_solve(tracks, order, R_w2c, f, k1, fi, err, camera_height, focal_px) -> Solve:
     W, H = tracks.width, tracks.height
     cams, ferr, ntr = {}, {}, {}
     for k, frame in enumerate(order):
         c2w = np.eye(4)
-        c2w[:3, :3] = L @ R_w2c[k].T
-        c2w[:3, 3] = [0.0, 0.0, camera_height]
+        c2w[:3, :3] = R_w2c[k].T
         cams[frame] = FrameCamera(fx=float(f), fy=float(f), cx=W / 2, cy=H / 2, c2w=c2w.tolist())
         e = err[fi == k]
         ferr[frame] = float(np.mean(e)) if len(e) else float("inf")
         ntr[frame] = int(len(e))
     s = Solve(width=W, height=H, cameras=cams, distortion=Distortion(k1=float(k1)), frame_error=ferr,
               frame_tracks=ntr, tracker="nodal")
+    how = level_tripod(s, camera_height)
     s.notes.append(f"nodal (tripod) solve: the camera turns but hardly travels, so no 3D scene was reconstructed; "
                    f"focal {'given' if focal_px else 'solved'} {f:.1f} px, up from the {how}, ground assumed "
                    f"{camera_height} m below the camera")

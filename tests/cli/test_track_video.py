@@ -34,7 +34,7 @@ def test_video_solve_matches_the_true_camera(clip: Path, tmp_path: Path, capsys)
     out = tmp_path / "track.json"
     # the demo camera is 30 mm on a 36 mm sensor: with it known the solve is tight
     assert vanelia(["track", "--input", str(clip / "plate.mp4"), "--output", str(out), "--focal-mm", "30",
-                    "--place", "bottom_left"]) == 0
+                    "--place", "bottom_left", "--tracker", "colmap"]) == 0
     log = capsys.readouterr().out
     assert "24/24 frames solved (colmap-klt)" in log
     doc = json.loads(out.read_text())
@@ -51,10 +51,20 @@ def test_video_solve_matches_the_true_camera(clip: Path, tmp_path: Path, capsys)
     assert abs(place["point"][2]) < 1e-9 and place["pixel"][0] < 160 and place["pixel"][1] > 90
     # focal unknown: still every frame, sub-pixel, a usable track (focal less certain)
     out2 = tmp_path / "track_free.json"
-    assert vanelia(["track", "--input", str(clip / "plate.mp4"), "--output", str(out2)]) == 0
+    assert vanelia(["track", "--input", str(clip / "plate.mp4"), "--output", str(out2), "--tracker", "colmap"]) == 0
     qc2 = json.loads(out2.read_text())["qc"]
     assert qc2["usable"] and qc2["solved_fraction"] == 1.0 and qc2["median_error_px"] < 1.0
     assert _errors(out2, clip / "transforms.json")["rotation_error_deg"]["mean"] < 6.0
+
+
+@pytest.mark.slow
+def test_auto_tracker_uses_blender_for_a_clip(clip: Path, tmp_path: Path, capsys):
+    out = tmp_path / "auto.json"
+    assert vanelia(["track", "--input", str(clip / "plate.mp4"), "--output", str(out)]) == 0
+    assert "frames solved (blender)" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["qc"]["usable"] and doc["qc"]["ground"]["inliers"] > 20
+    assert _errors(out, clip / "transforms.json")["rotation_error_deg"]["mean"] < 1.5
 
 
 @pytest.mark.slow
