@@ -88,6 +88,11 @@ class TrackerOptions:
 # ---------------------------------------------------------------------------
 
 
+def _tracking(clip: bpy.types.MovieClip) -> Any:
+    """The clip's tracking data (typed Optional in the stubs; a loaded clip always has it)."""
+    return clip.tracking
+
+
 def _clip_context(clip: bpy.types.MovieClip) -> dict[str, Any]:
     """A CLIP_EDITOR area to run clip operators in, headless or not."""
     wm: Any = bpy.context.window_manager
@@ -247,7 +252,7 @@ def detect_and_track(ctx: dict[str, Any], clip: bpy.types.MovieClip, frame: int,
     _set_frame(ctx, frame)
     bpy.ops.clip.select_all(action="DESELECT")
     _run(bpy.ops.clip.detect_features, "feature detection", placement="FRAME", threshold=opts.detect_threshold,
-         min_distance=min_dist, margin=max(opts.detect_margin, clip.tracking.settings.default_search_size // 2))
+         min_distance=min_dist, margin=max(opts.detect_margin, _tracking(clip).settings.default_search_size // 2))
     pts = np.asarray(live, dtype=np.float64).reshape(-1, 2)
 
     def crowded(tr: Any) -> bool:
@@ -363,7 +368,7 @@ def solve(clip: bpy.types.MovieClip, t: SolveTry) -> SolveTry:
     except RuntimeError:  # "Failed to solve the motion: ... no good keyframes" and the like
         result = {"CANCELLED"}
     rec = obj.reconstruction
-    ok = "FINISHED" in result and rec.is_valid and len(rec.cameras) > 0 and math.isfinite(rec.average_error)
+    ok = "FINISHED" in (result or set()) and rec.is_valid and len(rec.cameras) > 0 and math.isfinite(rec.average_error)
     errs = [tr.average_error for tr in obj.tracks if tr.has_bundle]
     t.error = float(rec.average_error) if ok else math.inf
     t.robust = float(np.median(errs)) if ok and errs else math.inf
@@ -608,7 +613,7 @@ def track_and_solve(
     notes.append(f"Blender {bpy.app.version_string} solve: {len(rec.cameras)} frames, average error "
                  f"{rec.average_error:.3f} px, {len(sv.tries)} solves, {time.perf_counter() - t0:.0f} s")
     progress(f"[vanelia] track: solved {len(rec.cameras)} frames, average error {rec.average_error:.3f} px, "
-             f"focal {clip.tracking.camera.focal_length:.2f} mm ({best.label()})")
+             f"focal {_tracking(clip).camera.focal_length:.2f} mm ({best.label()})")
     return _result(clip, W, H, tracker, notes)
 
 
@@ -705,7 +710,7 @@ def bake_solution(clip: bpy.types.MovieClip, scene: Any, cam_obj: Any) -> list[i
 
     size: Any = clip.size
     W, H = int(size[0]), int(size[1])
-    bi = camera.to_blender(**_intrinsics(clip), width=W, height=H, sensor_width=clip.tracking.camera.sensor_width)
+    bi = camera.to_blender(**_intrinsics(clip), width=W, height=H, sensor_width=_tracking(clip).camera.sensor_width)
     scene.render.resolution_x, scene.render.resolution_y = W, H
     scene.render.resolution_percentage = 100
     scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = bi.pixel_aspect_x, bi.pixel_aspect_y

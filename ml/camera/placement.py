@@ -94,7 +94,8 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     good ones the one nearest the area's centre wins, so 'bottom_right' means the bottom
     right, not the corner of that quadrant nearest the frame centre. When no candidate stays
     in frame the whole shot (a long pan), the one in view for the most frames is taken and
-    the result carries a warning. An explicit pixel is used as given.
+    the result carries a warning (an error under a quarter of the shot). An explicit pixel is
+    used as given, and refused if the product would leave the frame.
     """
     frames = sorted(solve.cameras)
     ref = ref_frame if ref_frame is not None else frames[len(frames) // 2]
@@ -123,9 +124,11 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
     if margin < 0:
-        if frac == 0:
-            raise PlacementError(f"--place {area}: the product would never be wholly in frame; choose another area "
-                                 "or a smaller product")
+        if kind == "pixel" or frac < 0.25:
+            raise PlacementError(
+                f"--place {area}: the product would leave the frame or pass behind the camera during the shot "
+                f"(wholly in view in {frac:.0%} of the frames); choose another area or a smaller product"
+            )
         out["warning"] = (f"--place {area}: no ground point there keeps the product in frame all shot (the camera "
                           f"turns away); it is in view in {frac:.0%} of the frames")
     return out
