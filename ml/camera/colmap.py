@@ -18,6 +18,36 @@ class SolveError(UserError, RuntimeError):
     """The footage could not be solved; the message says why and what to try."""
 
 
+def solve_images(images: dict[int, Path], *args, **kwargs) -> Solve:
+    """Solve one shared pinhole+radial camera for frames {number: image path} (see
+    ``_solve_images_here``), in a child process: see ``_isolated``."""
+    return _isolated(_solve_images_here, images, *args, **kwargs)
+
+
+def solve_tracks(images: dict[int, Path], tracks, *args, **kwargs) -> Solve:
+    """Solve a clip from its 2D feature tracks (see ``_solve_tracks_here``), in a child process."""
+    return _isolated(_solve_tracks_here, images, tracks, *args, **kwargs)
+
+
+def _isolated(fn, *args, **kwargs):
+    """Run a COLMAP solve in a fresh child process.
+
+    COLMAP aborts the whole process on an internal check (and can crash outright on odd
+    input); inside the sidecar, the CLI or a test runner that would take everything down with
+    it. In a child, a crash is a clear error the caller can fall back from.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, *args, **kwargs).result()
+        except BrokenProcessPool as exc:
+            raise SolveError("COLMAP stopped abnormally (its process crashed) while solving this footage; run it "
+                             "again, try --tracker blender, or give --focal-mm") from exc
+
+
 def _import_pycolmap():
     try:
         import pycolmap
@@ -26,7 +56,7 @@ def _import_pycolmap():
     return pycolmap
 
 
-def solve_images(
+def _solve_images_here(
     images: dict[int, Path],
     workdir: Path | None = None,
     focal_px: float | None = None,
@@ -57,7 +87,7 @@ def solve_images(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def solve_tracks(
+def _solve_tracks_here(
     images: dict[int, Path],
     tracks,
     workdir: Path | None = None,

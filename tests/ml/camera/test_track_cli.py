@@ -76,3 +76,14 @@ def test_colmap_recovers_real_fox_poses(shared_data):
     rep = pose_errors([solve.c2w(f) for f in common], [truth[f] for f in common])
     assert rep["rotation_error_deg"]["median"] < 2.0
     assert rep["centre_error_frac"]["median"] < 0.05
+
+
+def test_a_colmap_crash_is_a_clear_error_not_a_dead_process():
+    """COLMAP aborts its process on internal checks: solves run in a child, so the caller
+    (CLI, sidecar, test runner) gets an error it can fall back from."""
+    import os
+
+    from ml.camera.colmap import SolveError, _isolated
+
+    with pytest.raises(SolveError, match="crashed"):
+        _isolated(os.abort)
