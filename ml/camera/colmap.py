@@ -29,7 +29,7 @@ def solve_tracks(images: dict[int, Path], tracks, *args, **kwargs) -> Solve:
     return _isolated(_solve_tracks_here, images, tracks, *args, **kwargs)
 
 
-def _isolated(fn, *args, **kwargs):
+def _isolated(fn, *args, attempts: int = 2, **kwargs):
     """Run a COLMAP solve in a fresh child process.
 
     COLMAP aborts the whole process on an internal check (and can crash outright on odd
@@ -40,12 +40,14 @@ def _isolated(fn, *args, **kwargs):
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        try:
-            return pool.submit(fn, *args, **kwargs).result()
-        except BrokenProcessPool as exc:
-            raise SolveError("COLMAP stopped abnormally (its process crashed) while solving this footage; run it "
-                             "again, try --tracker blender, or give --focal-mm") from exc
+    for attempt in range(attempts):  # a crash seen once did not repeat on the same input: try again
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+            try:
+                return pool.submit(fn, *args, **kwargs).result()
+            except BrokenProcessPool as exc:
+                if attempt + 1 == attempts:
+                    raise SolveError("COLMAP stopped abnormally (its process crashed) while solving this footage; run "
+                                     "it again, try --tracker blender, or give --focal-mm") from exc
 
 
 def _import_pycolmap():

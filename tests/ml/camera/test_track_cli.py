@@ -86,4 +86,4 @@ def test_a_colmap_crash_is_a_clear_error_not_a_dead_process():
     from ml.camera.colmap import SolveError, _isolated
 
     with pytest.raises(SolveError, match="crashed"):
-        _isolated(os.abort)
+        _isolated(os.abort, attempts=1)
