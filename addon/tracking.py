@@ -158,7 +158,7 @@ def configure_clip(clip: bpy.types.MovieClip, opts: TrackerOptions, focal_mm: fl
     """Camera intrinsics to start from and the tracker's defaults for new tracks."""
     size: Any = clip.size
     W, H = int(size[0]), int(size[1])
-    tracking: Any = clip.tracking
+    tracking = _tracking(clip)
     cam = tracking.camera
     cam.sensor_width = sensor_mm
     cam.units = "MILLIMETERS"
@@ -194,7 +194,7 @@ def configure_clip(clip: bpy.types.MovieClip, opts: TrackerOptions, focal_mm: fl
 
 
 def _tracks(clip: bpy.types.MovieClip) -> Any:
-    tracking: Any = clip.tracking
+    tracking = _tracking(clip)
     return tracking.objects.active.tracks
 
 
@@ -323,7 +323,7 @@ def drop_bad_tracks(clip: bpy.types.MovieClip, opts: TrackerOptions) -> int:
 
 
 def _reconstruction(clip: bpy.types.MovieClip) -> Any:
-    tracking: Any = clip.tracking
+    tracking = _tracking(clip)
     return tracking.objects.active.reconstruction
 
 
@@ -355,7 +355,7 @@ class SolveTry:
 
 def solve(clip: bpy.types.MovieClip, t: SolveTry) -> SolveTry:
     """Run Blender's solver (in a clip editor context) with the settings of ``t``; fill in its results."""
-    tracking: Any = clip.tracking
+    tracking = _tracking(clip)
     s, obj = tracking.settings, tracking.objects.active
     tracking.camera.focal_length = t.focal_mm
     s.use_tripod_solver = t.tripod
@@ -647,7 +647,7 @@ def _solve_notes(sv: Solver, best: SolveTry, focal_mm: float | None, tracker: st
 
 def _intrinsics(clip: bpy.types.MovieClip) -> dict[str, float]:
     """The solved camera's fx, fy, cx, cy in pixels, (0, 0) at the top-left corner."""
-    tracking: Any = clip.tracking
+    tracking = _tracking(clip)
     cam = tracking.camera
     size: Any = clip.size
     W, H = int(size[0]), int(size[1])
@@ -657,7 +657,7 @@ def _intrinsics(clip: bpy.types.MovieClip) -> dict[str, float]:
 
 
 def _result(clip: bpy.types.MovieClip, W: int, H: int, tracker: str = "blender", notes: list[str] | None = None) -> dict[str, Any]:
-    tracking: Any = clip.tracking
+    tracking = _tracking(clip)
     cam = tracking.camera
     intr = _intrinsics(clip)
     cameras, errors, counts = {}, {}, {}

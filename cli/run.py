@@ -25,11 +25,10 @@ from typing import Any, Callable
 
 from cli.main import CLIError
 from shotcache.layout import ShotPaths, check_writable
-from shotcache.schema import ENGINES, PLACEMENT_AREAS, STAGES, JobSpec
+from shotcache.schema import ENGINES, PLACEMENT_AREAS, STAGES, TRACKERS, JobSpec
 
 COMPOSITOR_TYPES = ("photorealistic", "classical", "controlnet", "iclight")
 CHECKPOINT_ENV = "VANELIA_CHECKPOINTS"
-TRACKERS = ("auto", "blender", "colmap")
 DEFAULT_PLACE = "bottom_right"
 """Where the product stands when we solved the camera ourselves and no --place was given."""
 

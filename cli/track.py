@@ -20,10 +20,9 @@ from ml.camera.placement import choose_placement
 from ml.camera.qc import track_qc
 from ml.camera.solve import Solve
 from ml.camera.transforms import write_transforms
-from shotcache.schema import FrameCamera
+from shotcache.schema import TRACKERS, FrameCamera
 
 SENSOR_MM = 36.0
-TRACKERS = ("auto", "blender", "colmap")
 
 
 def add_parser(sub) -> None:
@@ -78,15 +77,13 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
                                        "this footage cannot be tracked - give a camera track with --camera")
         mask_files = footage.match_masks(masks, imgs) if masks else None
         log(f"[vanelia] track: {len(imgs)} frames, {n_feat} features in the first frame, tracker {tracker}")
-        focal_px = focal_mm / SENSOR_MM * footage.frame_size(first)[0] if focal_mm else None
         if footage.median_motion(first, last) < 0.004:
             solve = static_solve(imgs, focal_mm, camera_height)
         elif tracker == "blender":
             solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm)
-        elif tracker == "auto":
-            solve = _auto_solve(imgs, mask_files, focal_mm, focal_px, camera_height, max_image_size, Path(tmp), log)
         else:
-            solve = _colmap_solve(imgs, mask_files, focal_px, camera_height, max_image_size, Path(tmp), log)
+            solve = _solve_footage(imgs, mask_files, focal_mm, camera_height, max_image_size, Path(tmp), log,
+                                   blender_first=tracker == "auto")
         doc_qc = _level_and_qc(solve, sorted(imgs), camera_height)
         if place:
             doc_qc["placement"] = choose_placement(solve, place)
@@ -100,38 +97,34 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
     return doc_qc
 
 
-def _auto_solve(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, focal_px: float | None,
-                camera_height: float, max_image_size: int, tmp: Path, log) -> Solve:
-    """Blender's tracker for a continuous clip; COLMAP (on video tracks) when it fails or
-    cannot be trusted, and COLMAP on SIFT matches for stills that do not track frame to frame."""
+def _solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, camera_height: float,
+                   max_image_size: int, tmp: Path, log, blender_first: bool = False) -> Solve:
+    """Stills that do not track frame to frame: COLMAP on SIFT matches. A continuous clip:
+    with ``blender_first`` Blender's tracker, kept when it covers the clip within 1.5 px;
+    otherwise (or when it fails) video tracks + mapper with the nodal fallback (solve_clip)."""
     from shotcache.schema import UserError
 
+    focal_px = focal_mm / SENSOR_MM * footage.frame_size(next(iter(imgs.values())))[0] if focal_mm else None
     tracks = track_frames(imgs, masks) if len(imgs) >= 8 else None
     if tracks is None or not is_continuous(tracks):
         log("[vanelia] track: frames do not track from one to the next: solving them as stills (COLMAP)")
         return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
-    try:
-        solve = _blender_solve(tmp / "frames", tmp, focal_mm)
-        errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
-        if len(solve.cameras) >= 0.9 * len(imgs) and errs and float(np.median(errs)) <= 1.5:
-            return solve
-        why = f"Blender's solve covers {len(solve.cameras)}/{len(imgs)} frames at {np.median(errs) if errs else float('inf'):.2f} px"
-    except UserError as exc:
-        why = f"Blender's tracker failed ({exc})"
-    log(f"[vanelia] track: {why}; solving with COLMAP on the video tracks instead")
+    why = ""
+    if blender_first:
+        try:
+            solve = _blender_solve(tmp / "frames", tmp, focal_mm)
+            errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
+            median = float(np.median(errs)) if errs else float("inf")
+            if len(solve.cameras) >= 0.9 * len(imgs) and median <= 1.5:
+                return solve
+            why = f"Blender's solve covers {len(solve.cameras)}/{len(imgs)} frames at {median:.2f} px"
+        except UserError as exc:
+            why = f"Blender's tracker failed ({exc})"
+        log(f"[vanelia] track: {why}; solving with COLMAP on the video tracks instead")
     solve = solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
-    solve.notes.insert(0, why)
+    if why:
+        solve.notes.insert(0, why)
     return solve
-
-
-def _colmap_solve(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_px: float | None, camera_height: float,
-                  max_image_size: int, tmp: Path, log) -> Solve:
-    """A continuous clip: video tracks + mapper, nodal fallback; stills: SIFT + exhaustive matching."""
-    tracks = track_frames(imgs, masks) if len(imgs) >= 8 else None
-    if tracks is not None and is_continuous(tracks):
-        return solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
-    log("[vanelia] track: frames do not track from one to the next: solving them as stills")
-    return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
 
 
 def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:

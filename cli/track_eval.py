@@ -86,7 +86,7 @@ def clip_eval(args) -> int:
 
     import cv2
 
-    from cli.track import _colmap_solve, _level_and_qc
+    from cli.track import _level_and_qc, _solve_footage
     from ml.camera import footage
     from ml.camera.drift import placement_drift
     from ml.camera.placement import PlacementError, choose_placement
@@ -101,9 +101,7 @@ def clip_eval(args) -> int:
                             [cv2.IMWRITE_JPEG_QUALITY, 95])
         masks = footage.match_masks(args.masks, frames) if args.masks else None
         t0 = time.perf_counter()
-        w, h = footage.frame_size(next(iter(frames.values())))
-        focal_px = args.focal_mm / 36.0 * w if args.focal_mm else None
-        solve = _colmap_solve(frames, masks, focal_px, 1.5, args.max_image_size, Path(tmp), lambda s: None)
+        solve = _solve_footage(frames, masks, args.focal_mm, 1.5, args.max_image_size, Path(tmp), lambda s: None)
         solve_s = time.perf_counter() - t0
         qc = _level_and_qc(solve, sorted(frames), 1.5)
         results = {}

@@ -85,6 +85,10 @@ class UserError(Exception):
     """
 
 
+TRACKERS = ("auto", "blender", "colmap")
+"""Camera solvers of `vanelia track` / `vanelia run`: auto = Blender's tracker for a clip
+(COLMAP on video tracks when it fails), COLMAP for stills."""
+
 PLACEMENT_AREAS: dict[str, tuple[float, float, float, float]] = {
     "top_left": (0.0, 0.0, 0.5, 0.5),
     "top_right": (0.5, 0.0, 1.0, 0.5),

@@ -5,6 +5,7 @@ from shotcache.schema import UserError
 
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,20 @@ def _isolated(fn, *args, attempts: int = 2, **kwargs):
                                      "it again, try --tracker blender, or give --focal-mm") from exc
 
 
+@contextmanager
+def _workspace(images: dict[int, Path], workdir: Path | None):
+    """The folder a solve works in (a temporary one, removed after, unless given)."""
+    if len(images) < 3:
+        raise SolveError(f"only {len(images)} frame(s): a camera solve needs at least 3 frames with parallax")
+    own_tmp = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if own_tmp else Path(workdir)
+    try:
+        yield work
+    finally:
+        if own_tmp:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def _import_pycolmap():
     try:
         import pycolmap
@@ -78,15 +93,8 @@ def _solve_images_here(
     moving object) keep features off things that move on their own, such as people.
     """
     pycolmap = _import_pycolmap()
-    if len(images) < 3:
-        raise SolveError(f"only {len(images)} frame(s): a camera solve needs at least 3 frames with parallax")
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if own_tmp else Path(workdir)
-    try:
+    with _workspace(images, workdir) as work:
         return _solve(pycolmap, images, work, focal_px, max_image_size, max_features, sequential, threads, seed, masks, max_runtime_s)
-    finally:
-        if own_tmp:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _solve_tracks_here(
@@ -109,11 +117,7 @@ def _solve_tracks_here(
     for pans and follow shots (best with the focal length given, e.g. from a nodal solve).
     """
     pycolmap = _import_pycolmap()
-    if len(images) < 3:
-        raise SolveError(f"only {len(images)} frame(s): a camera solve needs at least 3 frames with parallax")
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if own_tmp else Path(workdir)
-    try:
+    with _workspace(images, workdir) as work:
         img_dir, names = _link_images(images, work)
         db_path = work / "database.db"
         if db_path.exists():
@@ -133,20 +137,22 @@ def _solve_tracks_here(
         verify = pycolmap.TwoViewGeometryOptions()
         verify.ransac.max_error = 1.0
         pycolmap.verify_matches(db_path, pairs_txt, options=verify)
-        opts = _video_mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px, low_parallax)
-        out = work / "sparse"
-        out.mkdir(exist_ok=True)
-        models = pycolmap.incremental_mapping(db_path, img_dir, out, options=opts)
-        if not models:
-            raise SolveError("COLMAP found no reconstruction from the feature tracks: no parallax (a camera that only "
-                             "pans or stands still) or too few tracks; give --focal-mm for a fixed camera")
-        rec = max(models.values(), key=lambda r: r.num_reg_images())
-        solve = _to_solve(rec, names)
+        opts = _mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px, video=True, low_parallax=low_parallax)
+        solve = _map(pycolmap, db_path, img_dir, work, opts, names,
+                     "COLMAP found no reconstruction from the feature tracks: no parallax (a camera that only "
+                     "pans or stands still) or too few tracks; give --focal-mm for a fixed camera")
         solve.tracker = "colmap-klt"
         return solve
-    finally:
-        if own_tmp:
-            shutil.rmtree(work, ignore_errors=True)
+
+
+def _map(pycolmap, db_path: Path, img_dir: Path, work: Path, opts, names: dict[str, int], none_found: str) -> Solve:
+    """Incremental mapping; the model with the most registered frames is the solve."""
+    out = work / "sparse"
+    out.mkdir(exist_ok=True)
+    models = pycolmap.incremental_mapping(db_path, img_dir, out, options=opts)
+    if not models:
+        raise SolveError(none_found)
+    return _to_solve(max(models.values(), key=lambda r: r.num_reg_images()), names)
 
 
 TRACK_GAPS = (1, 2, 3, 5, 8, 12, 18, 27, 40)
@@ -196,20 +202,26 @@ def _write_track_matches(pycolmap, db_path: Path, names: dict[str, int], tracks,
         db.close()
 
 
-def _video_mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal_px: float | None,
-                          low_parallax: bool = False):
-    """A video's neighbouring frames have little parallax: start from a smaller angle and let
-    the mapper begin again if the first model stalls (the largest model is kept)."""
+def _mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal_px: float | None,
+                    video: bool, low_parallax: bool = False):
+    """Mapper settings. Stills: one model. A video's neighbouring frames have little
+    parallax: start from a smaller angle and let the mapper begin again if the first model
+    stalls (the largest model is kept)."""
     opts = pycolmap.IncrementalPipelineOptions()
     opts.num_threads = threads
     opts.random_seed = seed
+    opts.max_runtime_seconds = max_runtime_s
+    if focal_px:
+        opts.ba_refine_focal_length = False
+    if not video:
+        opts.multiple_models = False
+        return opts
     opts.mapper.init_min_tri_angle = 4.0
     opts.mapper.init_min_num_inliers = 50
     opts.mapper.abs_pose_min_num_inliers = 15
     opts.triangulation.min_angle = 1.0
     opts.mapper.filter_min_tri_angle = 1.0
     opts.max_num_models = 3
-    opts.max_runtime_seconds = max_runtime_s
     if low_parallax:
         # keep the points a slow pan does triangulate, and the two-view ones that link
         # new scenery to the model; lens distortion stays fixed (it drifts without parallax)
@@ -218,8 +230,6 @@ def _video_mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int,
         opts.mapper.abs_pose_min_num_inliers = 12
         opts.triangulation.ignore_two_view_tracks = False
         opts.ba_refine_extra_params = False
-    if focal_px:
-        opts.ba_refine_focal_length = False
     return opts
 
 
@@ -239,18 +249,7 @@ def _write_colmap_masks(masks: dict[int, Path], names: dict[str, int], mask_dir:
 
 def _solve(pycolmap, images, work, focal_px, max_image_size, max_features, sequential, threads, seed, masks=None,
            max_runtime_s=1800) -> Solve:
-    img_dir = work / "images"
-    img_dir.mkdir(parents=True, exist_ok=True)
-    names: dict[str, int] = {}
-    for frame, src in sorted(images.items()):
-        name = f"{frame:06d}{Path(src).suffix.lower()}"
-        dst = img_dir / name
-        if not dst.exists():
-            try:
-                dst.symlink_to(Path(src).resolve())
-            except OSError:
-                shutil.copy2(src, dst)
-        names[name] = frame
+    img_dir, names = _link_images(images, work)
     db = work / "database.db"
     if db.exists():
         db.unlink()
@@ -282,33 +281,10 @@ def _solve(pycolmap, images, work, focal_px, max_image_size, max_features, seque
         pycolmap.match_sequential(db, matching_options=matching, pairing_options=pairing, device=pycolmap.Device.cpu)
     else:
         pycolmap.match_exhaustive(db, matching_options=matching, device=pycolmap.Device.cpu)
-    opts = pycolmap.IncrementalPipelineOptions()
-    opts.num_threads = threads
-    opts.random_seed = seed
-    if sequential:
-        # a video's neighbouring frames have little parallax: start from a smaller angle and
-        # let the mapper begin again if the first model stalls (the largest model is kept)
-        opts.mapper.init_min_tri_angle = 4.0
-        opts.mapper.init_min_num_inliers = 50
-        opts.mapper.abs_pose_min_num_inliers = 15
-        opts.triangulation.min_angle = 1.0
-        opts.mapper.filter_min_tri_angle = 1.0
-        opts.max_num_models = 3
-    else:
-        opts.multiple_models = False
-    opts.max_runtime_seconds = max_runtime_s
-    if focal_px:
-        opts.ba_refine_focal_length = False
-    out = work / "sparse"
-    out.mkdir(exist_ok=True)
-    models = pycolmap.incremental_mapping(db, img_dir, out, options=opts)
-    if not models:
-        raise SolveError(
-            "COLMAP found no reconstruction: too few features or no parallax (a blank wall or a static camera); "
-            "try the blender tracker, more frames, or give --focal-mm for a fixed camera"
-        )
-    rec = max(models.values(), key=lambda r: r.num_reg_images())
-    return _to_solve(rec, names)
+    opts = _mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px, video=sequential)
+    return _map(pycolmap, db, img_dir, work, opts, names,
+                "COLMAP found no reconstruction: too few features or no parallax (a blank wall or a static camera); "
+                "try the blender tracker, more frames, or give --focal-mm for a fixed camera")
 
 
 def _to_solve(rec, names: dict[str, int]) -> Solve:

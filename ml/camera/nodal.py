@@ -16,7 +16,6 @@ moves every point of a ray alike.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -178,23 +177,9 @@ def _pair_rotation_error(tracks: Tracks, order: list[int], f: float) -> float:
     return float(np.median(errs)) if errs else np.inf
 
 
-@dataclass
-class NodalFit:
-    """The raw result of the rotation-only adjustment: what ml.camera.bundle starts from."""
-
-    order: list[int]
-    R_w2c: np.ndarray  # (frames, 3, 3)
-    focal: float
-    k1: float
-    dirs: np.ndarray  # (tracks, 3) unit world directions
-    fi: np.ndarray  # per observation: frame index into order
-    ti: np.ndarray  # per observation: track index
-    xy: np.ndarray  # per observation: pixel
-    err: np.ndarray  # per observation: reprojection error (px)
-
-
-def nodal_adjust(tracks: Tracks, focal_px: float | None = None, refine_distortion: bool = True) -> NodalFit:
-    """Rotation-only bundle adjustment of the clip's tracks (see the module docstring)."""
+def _adjust(tracks: Tracks, focal_px: float | None, refine_distortion: bool):
+    """Rotation-only bundle adjustment of the clip's tracks (see the module docstring).
+    Returns (frames, w2c rotations, focal, k1, frame index and error of each observation)."""
     order = sorted(f for f in tracks.obs if len(tracks.obs[f]))
     if len(order) < 3:
         raise NodalError(f"only {len(order)} frame(s) with tracks: a camera solve needs at least 3")
@@ -203,7 +188,7 @@ def nodal_adjust(tracks: Tracks, focal_px: float | None = None, refine_distortio
     fi, ti, xy, ids = _observations(tracks, order)
     W, H = tracks.width, tracks.height
     prob = _Problem(fi, ti, xy, len(order), len(ids), W, H)
-    first = first_observation(ti, len(ids))
+    first = _first_observation(ti, len(ids))
     rays = np.column_stack([(xy[first, 0] - W / 2) / f0, (xy[first, 1] - H / 2) / f0, np.ones(len(ids))])
     d0 = np.einsum("nji,nj->ni", Rs[fi[first]], rays)  # R^T ray: camera -> world
     rv0 = np.array([cv2.Rodrigues(R)[0].ravel() for R in Rs[1:]])
@@ -225,11 +210,11 @@ def nodal_adjust(tracks: Tracks, focal_px: float | None = None, refine_distortio
         x = least_squares(prob.residuals, x, jac_sparsity=prob.sparsity(), bounds=(lo, hi), x_scale="jac",
                           loss="huber", f_scale=1.0, method="trf", max_nfev=40, xtol=1e-8, ftol=1e-8).x
         err = np.linalg.norm(prob.project(x) - xy, axis=1)
-    f, k1, rv, ang = prob.unpack(x)
-    return NodalFit(order, _rodrigues(rv), float(f), float(k1), _dirs(ang), fi, ti, xy, err)
+    f, k1, rv, _ = prob.unpack(x)
+    return order, _rodrigues(rv), float(f), float(k1), fi, err
 
 
-def first_observation(ti: np.ndarray, n_tracks: int) -> np.ndarray:
+def _first_observation(ti: np.ndarray, n_tracks: int) -> np.ndarray:
     """Index of each track's first observation (observations are in frame order)."""
     first = np.full(n_tracks, -1)
     first[ti[::-1]] = np.arange(len(ti))[::-1]
@@ -239,8 +224,8 @@ def first_observation(ti: np.ndarray, n_tracks: int) -> np.ndarray:
 def solve_nodal(tracks: Tracks, focal_px: float | None = None, camera_height: float = 1.5,
                 refine_distortion: bool = True) -> Solve:
     """Rotation-only bundle adjustment of the clip's tracks; returns a levelled Solve."""
-    fit = nodal_adjust(tracks, focal_px, refine_distortion)
-    return _to_solve(tracks, fit.order, fit.R_w2c, fit.focal, fit.k1, fit.fi, fit.err, camera_height, focal_px)
+    order, R_w2c, f, k1, fi, err = _adjust(tracks, focal_px, refine_distortion)
+    return _to_solve(tracks, order, R_w2c, f, k1, fi, err, camera_height, focal_px)
 
 
 def world_up(Rs: np.ndarray) -> tuple[np.ndarray, str]:

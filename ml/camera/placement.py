@@ -69,10 +69,6 @@ def visibility(solve: Solve, p: np.ndarray, radius: float, height: float) -> tup
     return worst, inside / max(len(solve.cameras), 1)
 
 
-def visibility_margin(solve: Solve, p: np.ndarray, radius: float, height: float) -> float:
-    return visibility(solve, p, radius, height)[0]
-
-
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
     """Product matrix_world at p, yawed so its front (-Y after glTF import) faces the cameras."""
     d = solve.centres().mean(0) - p

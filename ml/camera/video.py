@@ -60,49 +60,40 @@ def solve_clip(
         log(f"[vanelia] track: the camera travels (nodal fit {nodal_err:.2f} px); structure from motion on the tracks")
     except NodalError as exc:
         log(f"[vanelia] track: nodal solve failed ({exc}); structure from motion on the tracks")
-    why = ""
-    sfm: Solve | None = None
-    try:
-        sfm = solve_tracks(frames, tracks, workdir=workdir, focal_px=focal_px,
-                           max_runtime_s=int(60 + 2 * len(frames)))
-        if len(sfm.cameras) / len(frames) >= MIN_SOLVED:
-            sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks: "
-                             f"{len(sfm.cameras)}/{len(frames)} frames registered")
-            bad = implausible(sfm)
-            if bad is None or nodal is None:
-                return fill_missing(sfm, sorted(frames))
-            why, sfm = bad, None
-        else:
-            why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
-    except SolveError as exc:
-        why = str(exc)
+    # the mapper as it is, then (when the nodal solve measured the focal length from the
+    # rotation) with that focal fixed and low-parallax settings: that follows a pan the mapper
+    # loses when it must also find the focal; its start is random, so a few seeds
+    attempts: list[dict] = [{"focal_px": focal_px, "workdir": workdir}]
     if nodal is not None and focal_px is None:
-        # the nodal solve measured the focal length from the rotation; with it fixed the mapper
-        # can follow a pan that it loses when it must also find the focal
         f_nodal = nodal.cameras[min(nodal.cameras)].fx
-        log(f"[vanelia] track: {why}; mapping again with the nodal focal length {f_nodal:.1f} px")
-        for seed in range(MAPPER_TRIES):  # the mapper's start is random; a pan makes it fragile
-            try:
-                again = solve_tracks(frames, tracks, workdir=workdir / f"low_parallax_{seed}" if workdir else None,
-                                     focal_px=f_nodal, low_parallax=True, seed=seed, max_runtime_s=int(60 + 2 * len(frames)))
-            except SolveError as exc:
-                why = str(exc)
-                continue
-            if sfm is None or len(again.cameras) > len(sfm.cameras):
-                sfm = again
-            if len(sfm.cameras) / len(frames) >= MIN_SOLVED:
-                sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks with the focal length of "
-                                 f"the nodal solve ({f_nodal:.1f} px): {len(sfm.cameras)}/{len(frames)} frames registered")
-                bad = implausible(sfm)
-                if bad is None:
-                    return fill_missing(sfm, sorted(frames))
-                why, sfm = bad, None
-                continue
+        attempts += [{"focal_px": f_nodal, "low_parallax": True, "seed": seed,
+                      "workdir": workdir / f"low_parallax_{seed}" if workdir else None} for seed in range(MAPPER_TRIES)]
+    why, partial = "", None
+    for k, kw in enumerate(attempts):
+        if k == 1:
+            log(f"[vanelia] track: {why}; mapping again with the nodal focal length {kw['focal_px']:.1f} px")
+        try:
+            sfm = solve_tracks(frames, tracks, max_runtime_s=int(60 + 2 * len(frames)), **kw)
+        except SolveError as exc:
+            why = str(exc)
+            continue
+        if len(sfm.cameras) / len(frames) < MIN_SOLVED:
             why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
-    if nodal is None or (sfm is not None and len(sfm.cameras) >= len(nodal.cameras)):
-        if sfm is None:
+            if partial is None or len(sfm.cameras) > len(partial.cameras):
+                partial = sfm
+            continue
+        bad = implausible(sfm) if nodal is not None else None
+        if bad:
+            why = bad
+            continue
+        how = f" with the focal length of the nodal solve ({kw['focal_px']:.1f} px)" if k else ""
+        sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks{how}: "
+                         f"{len(sfm.cameras)}/{len(frames)} frames registered")
+        return fill_missing(sfm, sorted(frames))
+    if nodal is None:
+        if partial is None:
             raise SolveError(why)
-        return sfm
+        return partial
     log(f"[vanelia] track: {why}; using the nodal (tripod) solve")
     nodal.notes.insert(0, why + "; the nodal solve is used and a travelling camera will slide a little")
     return nodal
