@@ -126,6 +126,8 @@ def render(argv: list[str]) -> int:
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
     p.add_argument("--blend", default=None, help="save the set-up scene as this .blend")
+    p.add_argument("--setup-only", action="store_true",
+                   help="write shot.json and the plate, render nothing (a farm renders the frames: render-shot --frames)")
     a = p.parse_args(argv)
     kw: dict = {}
     if a.ground:
@@ -147,6 +149,8 @@ def render(argv: list[str]) -> int:
     if a.blend:
         save_blend(a.blend)
         log(f"saved {a.blend}")
+    if a.setup_only:
+        return 0
     done = shot.render_shot(a.shot, progress=log, force=a.force)
     log(f"rendered {len(done)} of {len(s.frames)} frames into {Path(a.shot) / 'render'}")
     return 0
@@ -207,10 +211,28 @@ def render_existing(argv: list[str]) -> int:
     p = _parser("render-shot", render_existing.__doc__ or "")
     p.add_argument("--shot", required=True)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--frames", default=None, type=frame_list, help="only these frames: 'A:B' and/or numbers, comma-separated")
     a = p.parse_args(argv)
-    done = shot.render_shot(a.shot, progress=log, force=a.force)
+    done = shot.render_shot(a.shot, progress=log, force=a.force, frames=a.frames)
     log(f"rendered {len(done)} frames into {Path(a.shot) / 'render'}")
     return 0
+
+
+def frame_list(text: str) -> list[int]:
+    """'1:4,7,9:10' -> [1, 2, 3, 4, 7, 9, 10] (a farm chunk need not be one range)."""
+    out: list[int] = []
+    try:
+        for part in filter(None, text.replace(" ", "").split(",")):
+            a, _, b = part.partition(":")
+            lo, hi = int(a), int(b or a)
+            if hi < lo:
+                raise ValueError(part)
+            out += range(lo, hi + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--frames {text!r}: expected A:B ranges or frame numbers, comma-separated") from None
+    if not out:
+        raise argparse.ArgumentTypeError("--frames: no frames given")
+    return out
 
 
 @step("sequencer")
