@@ -1,0 +1,309 @@
+"""The pipeline on a Ray cluster, behind the PipelineRunner API the sidecar and the CLI use.
+
+``RayPipelineRunner`` has ``prepare`` / ``run`` / ``loaded_engines`` like
+``ml.pipeline.runner.PipelineRunner`` (which does the version bookkeeping here, and the
+per-chunk work on every actor), so the sidecar's durable queue drives it unchanged
+(``vanelia serve --ray ADDRESS``) and ``vanelia run --ray ADDRESS`` swaps it in.
+
+What it adds: frame chunks (with the overlap the job's engines need, ``farm.chunks``)
+spread over stage actors, one per GPU or CPU worker, which live as long as this runner, so
+each sets its engines up once; frames written to the shot folder when every node sees it
+(shared storage), else brought back through the object store and written here; per frame,
+the node that made it (``params.json`` ``frames[N].node``); a dead worker's frames planned
+again elsewhere (``farm.ray.dispatch``). ``render_shot`` renders a shot's frames as Blender
+tasks the same way.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from farm.chunks import Chunk, chunk_size, plan_chunks
+from farm.ray import cluster
+from farm.worker import job_overlap, pack, write_returned_frame
+from ml.pipeline.runner import OnFrame, PipelineRunner, RunResult, ShouldCancel
+from shotcache.layout import PARAMS_FILE, SHOT_FILE, ShotPaths, atomic_write_bytes, atomic_write_json
+from shotcache.schema import PROTOCOL_VERSION, JobSpec, SchemaError
+
+log = logging.getLogger("vanelia.farm")
+
+FLUSH_S = 1.0
+ACTOR_START_S = 180
+
+
+def _probe_shared(shot_dir: Path) -> tuple[bool, dict[str, bool]]:
+    """Does every live node see ``shot_dir``? One probe task pinned to each node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from farm.ray.remote import PROBE_PREFIX, probe
+
+    token = secrets.token_hex(8)
+    marker = shot_dir / f"{PROBE_PREFIX}{token}"
+    marker.write_text(token)
+    try:
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(str(shot_dir), token) for n in nodes]
+        seen = dict(ray.get(refs, timeout=120))
+    finally:
+        marker.unlink(missing_ok=True)
+    return all(seen.values()), seen
+
+
+class RayPipelineRunner:
+    address: ClassVar[str] = "local"
+    """Set by ``vanelia serve --ray ADDRESS`` (``configure``) before the queue builds runners."""
+
+    def __init__(self, device: str = "cpu", checkpoints: dict[str, str] | None = None, *, address: str | None = None,
+                 workers: int | None = None, shared: bool | None = None):
+        self.local = PipelineRunner(device=device, checkpoints=checkpoints)
+        self.checkpoints = dict(checkpoints or {})
+        self.address = cluster.check_address(address or type(self).address)
+        self.workers = workers
+        self.shared = shared
+        """None: probe the nodes; False: always through the object store (tests, benchmarks)."""
+        self._actors: list[Any] = []
+        self.last: dict[str, Any] = {}
+        """What the last run did on the farm (workers, chunks, lost chunks, timings)."""
+
+    @classmethod
+    def configure(cls, address: str) -> None:
+        cls.address = cluster.check_address(address)
+
+    # ---- the PipelineRunner API ------------------------------------------------
+    def prepare(self, spec: JobSpec, shot_dir: Path, *, reuse: bool = True) -> str:
+        return self.local.prepare(spec, shot_dir, reuse=reuse)
+
+    def job_key(self, spec: JobSpec, shot_dir: Path) -> str:
+        return self.local.job_key(spec, shot_dir)
+
+    def loaded_engines(self) -> list[dict[str, Any]]:
+        return self.local.loaded_engines()
+
+    def run(self, spec: JobSpec, shot_dir: Path, *, version: str, on_frame: OnFrame | None = None,
+            should_cancel: ShouldCancel | None = None) -> RunResult:
+        spec.validate()
+        shot_dir = Path(shot_dir).resolve()
+        paths = ShotPaths(shot_dir)
+        shot = paths.load_shot()
+        frames = list(spec.frames) if spec.frames is not None else list(shot.frames)
+        unknown = [f for f in frames if f not in set(shot.frames)]
+        if unknown:
+            raise SchemaError(f"frames {unknown[:10]} are not in shot {paths.root}")
+        resources = cluster.connect(self.address)
+        shared = self._shared(shot_dir)
+        actors = self._pool(resources)
+        overlap = job_overlap(self.local, spec, shot)
+        done_before = [f for f in frames if paths.version_frame(version, f).is_file()]
+        todo = [f for f in frames if f not in set(done_before)]
+        size = chunk_size(len(frames), len(actors), overlap)
+        chunks = plan_chunks(frames, todo, size, overlap)
+        record = self._record(spec, paths, version, shot.name)
+        record["farm"] = {"address": self.address, "workers": len(actors), "chunk_size": size, "shared_storage": shared,
+                          "overlap": {"before": overlap.before, "after": overlap.after, "align": overlap.align, "exact": overlap.exact}}
+        result = RunResult(version, sorted(done_before), {}, {})
+        total, state = len(frames), {"done": len(done_before), "flushed": time.monotonic(), "n": len(chunks)}
+        for f in done_before:
+            record["frames"].setdefault(str(f), {"resumed": True})
+            if on_frame:
+                on_frame(f, state["done"], total)
+        vdir = paths.version_dir(version)
+        atomic_write_json(vdir / PARAMS_FILE, dict(record, state="running"))
+        body = spec.to_dict()
+
+        def sink(item: dict[str, Any]) -> None:
+            f = int(item["frame"])
+            if item.get("engines") and not record["engines"]:
+                record["engines"], record["params"] = item["engines"], item.get("params", {})
+                result.engines.update({s: e.get("name", "") for s, e in item["engines"].items()})
+            if "skipped" in item:
+                result.skipped[f] = record["skipped"][str(f)] = str(item["skipped"])
+            else:
+                write_returned_frame(shot_dir, version, item)
+                record["frames"][str(f)] = dict(item.get("meta") or {}, node=item["node"])
+                record["skipped"].pop(str(f), None)
+                result.frames_done.append(f)
+                result.computed.append(f)
+            state["done"] += 1
+            if on_frame:
+                on_frame(f, state["done"], total)
+            if time.monotonic() - state["flushed"] > FLUSH_S:
+                atomic_write_json(vdir / PARAMS_FILE, dict(record, state="running"))
+                state["flushed"] = time.monotonic()
+
+        def replan(left: list[int], attempt: int) -> list[Chunk]:
+            out = plan_chunks(frames, left, size, overlap, first_index=state["n"], attempt=attempt)
+            state["n"] += len(out)
+            return out
+
+        def launcher(actor: Any) -> Callable[[Chunk], Any]:
+            def launch(c: Chunk) -> Any:
+                packed = None if shared else pack(shot_dir, c.feed)
+                return actor.run_chunk.options(num_returns="streaming").remote(body, c.keep, c.feed, str(shot_dir), version, packed)
+            return launch
+
+        from farm.ray.dispatch import Dispatch, Slot
+
+        slots = [Slot(f"stage-{i}", launcher(a), restart=self._restarter(resources, launcher, i)) for i, a in enumerate(actors)]
+        disp = Dispatch(chunks, replan, sink, should_cancel)
+        t0 = time.perf_counter()
+        try:
+            disp.run(slots)
+        finally:
+            if disp.lost:
+                self._drop_dead()
+            result.frames_done.sort()
+            result.cancelled = disp.cancelled
+            record["farm"].update(chunks=state["n"], lost=disp.lost, wall_s=round(time.perf_counter() - t0, 3))
+            final = "failed" if disp.error else "cancelled" if disp.cancelled else "done" if not result.skipped else "done_with_skips"
+            atomic_write_json(vdir / PARAMS_FILE, dict(record, state=final))
+            self.last = record["farm"]
+        return result
+
+    # ---- workers ---------------------------------------------------------------
+    def _shared(self, shot_dir: Path) -> bool:
+        if self.shared is not None:
+            return self.shared
+        shared, seen = _probe_shared(shot_dir)
+        if not shared:
+            log.info("farm: nodes %s do not see %s; frames travel through the object store", [n for n, s in seen.items() if not s], shot_dir)
+        return shared
+
+    def _pool(self, resources: dict[str, Any]) -> list[Any]:
+        """Stage actors, made once and kept; dead ones are dropped and the pool topped up.
+        An actor that does not start within ``ACTOR_START_S`` (no room left) is dropped too."""
+        import ray
+
+        from farm.ray.remote import StageActor
+
+        want, opts, device = cluster.stage_slots(resources, self.workers)
+        while len(self._actors) < want:
+            self._actors.append(StageActor.options(**opts).remote(device, self.checkpoints or None))
+        pings = [(a, a.node.remote()) for a in self._actors]
+        ready, _ = ray.wait([r for _, r in pings], num_returns=len(pings), timeout=ACTOR_START_S)
+        ok = []
+        for a, r in pings:
+            try:
+                ray.get(r, timeout=0 if r not in ready else 10)
+                ok.append(a)
+            except Exception:  # noqa: BLE001 - could not start (no room, crashed): dropped
+                ray.kill(a)
+        if not ok:
+            raise cluster.ClusterError(f"no stage worker could start on the Ray cluster at {self.address} within {ACTOR_START_S} s")
+        self._actors = ok
+        return ok
+
+    def _restarter(self, resources: dict[str, Any], launcher: Callable[[Any], Any], i: int) -> Callable[[], Any]:
+        def restart() -> Any:
+            from farm.ray.dispatch import Slot
+            from farm.ray.remote import StageActor
+
+            _, opts, device = cluster.stage_slots(resources, 1)
+            actor = StageActor.options(**opts).remote(device, self.checkpoints or None)
+            self._actors.append(actor)
+            return Slot(f"stage-{i}-restarted", launcher(actor), restart=None)
+        return restart
+
+    def _drop_dead(self) -> None:
+        import ray
+
+        alive = []
+        for a in self._actors:
+            try:
+                ray.get(a.node.remote(), timeout=30)
+                alive.append(a)
+            except Exception:  # noqa: BLE001 - died with its node
+                pass
+        self._actors = alive
+
+    # ---- params.json -------------------------------------------------------------
+    def _record(self, spec: JobSpec, paths: ShotPaths, version: str, shot_name: str) -> dict[str, Any]:
+        old = _read_json(paths.version_dir(version) / PARAMS_FILE)
+        return {
+            "protocol": PROTOCOL_VERSION, "version": version, "job_key": self.local.job_key(spec, paths.root),
+            "job": spec.to_dict(), "shot_name": shot_name, "params": {}, "engines": {}, "device": self.local.device,
+            "frames": dict(old.get("frames", {})), "skipped": dict(old.get("skipped", {})),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+
+
+def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, workers: int | None = None,
+                shared: bool | None = None, frames: list[int] | None = None,
+                on_frame: Callable[[int, str], None] | None = None) -> dict[str, Any]:
+    """Render a set-up shot's frames (``render --setup-only`` done) as Blender tasks on the cluster.
+
+    Frames whose inputs did not change are skipped by the batch step itself; the driver is
+    the only writer of shot.json (the frame hashes the render nodes report). Returns which
+    node rendered which frame, and what was lost and redone."""
+    import ray
+
+    from farm.chunks import Overlap
+    from farm.ray.dispatch import Dispatch, Slot
+    from farm.ray.remote import render_chunk
+
+    shot_dir = Path(shot_dir).resolve()
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    frames = list(frames or shot.frames)
+    resources = cluster.connect(address)
+    lanes = cluster.render_slots(resources, workers)
+    shared = _probe_shared(shot_dir)[0] if shared is None else shared
+    size = chunk_size(len(frames), lanes, Overlap(), minimum=2)
+    chunks = plan_chunks(frames, frames, size, Overlap())
+    hashes: dict[int, str] = {}
+    nodes: dict[int, str] = {}
+    state = {"n": len(chunks), "flushed": time.monotonic()}
+
+    def save_hashes() -> None:
+        doc = paths.load_shot()
+        doc.render.frame_hashes.update(hashes)
+        paths.save_shot(doc)
+
+    def sink(item: dict[str, Any]) -> None:
+        f = int(item["frame"])
+        if item.get("exr") is not None:
+            atomic_write_bytes(paths.render_frame(f), item["exr"])
+        if item.get("hash"):
+            hashes[f] = item["hash"]
+        nodes[f] = item["node"]
+        if on_frame:
+            on_frame(f, item["node"])
+        if time.monotonic() - state["flushed"] > FLUSH_S:
+            save_hashes()
+            state["flushed"] = time.monotonic()
+
+    def replan(left: list[int], attempt: int) -> list[Chunk]:
+        out = plan_chunks(frames, left, size, Overlap(), first_index=state["n"], attempt=attempt)
+        state["n"] += len(out)
+        return out
+
+    def launch(c: Chunk) -> Any:
+        packed = None
+        if not shared:
+            existing = [f for f in c.keep if paths.render_frame(f).is_file()]
+            packed = {SHOT_FILE: paths.shot_json.read_bytes(), "product.glb": Path(shot.product.source).read_bytes(),
+                      "existing.json": json.dumps(existing).encode()}
+        return render_chunk.options(num_returns="streaming").remote(str(shot_dir), c.keep, packed, blender)
+
+    disp = Dispatch(chunks, replan, sink)
+    t0 = time.perf_counter()
+    try:
+        disp.run([Slot(f"render-{i}", launch, dies_with_work=False) for i in range(lanes)])
+    finally:
+        if hashes:
+            save_hashes()
+    del ray
+    return {"rendered": sorted(nodes), "nodes": {str(k): v for k, v in sorted(nodes.items())}, "lanes": lanes,
+            "chunks": state["n"], "lost": disp.lost, "wall_s": round(time.perf_counter() - t0, 3), "shared_storage": shared}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
