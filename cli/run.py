@@ -50,6 +50,8 @@ class RunOptions:
     seed: int = 12345
     keep: Path | None = None
     server: str | None = None
+    ray: str | None = None
+    """Run render chunks and stages on a Ray cluster: 'local' or HOST:PORT (farm/ray)."""
     token: str | None = None
     blender: str | None = None
     device: str = "auto"
@@ -93,6 +95,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--keep", type=Path, default=None, help="keep the shot cache in this folder (re-runs reuse it)")
     p.add_argument("--server", default=None, help="run the stages on a running sidecar at this URL")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="render and run the stages on a Ray cluster: 'local' (one in this process) or HOST:PORT of a Ray head")
     p.add_argument("--token", default=os.environ.get("VANELIA_TOKEN"), help="sidecar token (or $VANELIA_TOKEN)")
     p.add_argument("--blender", default=None, help="blender binary to render with (default: the bpy module)")
     p.add_argument("--device", default="auto", help="cpu | cuda | auto")
@@ -148,7 +152,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         input=args.input, model=args.model, output=args.output, camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
         engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, seed=args.seed, keep=args.keep,
-        server=args.server, token=args.token, blender=args.blender, device=args.device,
+        server=args.server, ray=args.ray, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
         render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
@@ -199,6 +203,8 @@ def validate(opts: RunOptions) -> None:
     for stage, name in opts.engines.items():
         if stage not in ENGINES or name not in ENGINES[stage]:
             raise CLIError(f"--engine {stage}={name}: unknown; engines are " + "; ".join(f"{s}: {', '.join(e)}" for s, e in ENGINES.items()))
+    if opts.ray is not None:
+        check_ray(opts)
     if opts.resolution:
         parse_resolution(opts.resolution)
     if opts.frames:
@@ -214,6 +220,16 @@ def validate(opts: RunOptions) -> None:
         if opts.camera is not None and transforms_file(opts.camera) is None:
             raise CLIError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
                            f"{opts.camera} is not a transforms.json")
+
+
+def check_ray(opts: RunOptions) -> None:
+    if opts.server:
+        raise CLIError("--ray and --server both say where the stages run; give one")
+    try:
+        from farm.ray.cluster import check_address
+    except ImportError:
+        raise CLIError("--ray: the farm package (Ray) is not installed here; install requirements/sidecar.lock") from None
+    check_address(str(opts.ray))
 
 
 def check_place(area: str) -> None:
@@ -468,10 +484,14 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: dict[str, str], progress: bool) -> tuple[str, Any]:
-    from ml.pipeline.runner import PipelineRunner
-
-    runner = PipelineRunner(device=device, checkpoints=checkpoints)
+def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: dict[str, str], progress: bool,
+                     ray: str | None = None) -> tuple[str, Any]:
+    """The stages in this process, or on a Ray cluster (same runner API) with ``ray``."""
+    if ray:
+        from farm.ray.runner import RayPipelineRunner as Runner
+    else:
+        from ml.pipeline.runner import PipelineRunner as Runner  # type: ignore[assignment]
+    runner = Runner(device=device, checkpoints=checkpoints, **({"address": ray} if ray else {}))
     version = runner.prepare(spec, shot_dir)
     total = len(spec.frames or ShotPaths(shot_dir).load_shot().frames)
     with _bar(total, f"stages {'+'.join(spec.stages)} -> {version}", progress) as bar:
@@ -570,8 +590,14 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
             area = text_guided_pixel(opts, camera, area or "full", log)
         matrix = place_product(camera, qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
         t0 = time.perf_counter()
-        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}")
-        run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
+        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}" + (f" on Ray ({opts.ray})" if opts.ray else ""))
+        if opts.ray:
+            from farm.ray.runner import render_shot
+
+            run_batch("render", render_args(opts, camera, shot_dir, matrix) + ["--setup-only"], opts.blender)
+            timings["farm_render"] = render_shot(opts.ray, shot_dir, blender=opts.blender)
+        else:
+            run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
         shot = paths.load_shot()
@@ -586,7 +612,7 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
             skipped = {int(k): v for k, v in (info.get("skipped") or {}).items()} if isinstance(info, dict) else {}
             used = engines
         else:
-            version, result = run_stages_local(spec, shot_dir, device, checkpoints, opts.progress)
+            version, result = run_stages_local(spec, shot_dir, device, checkpoints, opts.progress, opts.ray)
             skipped, used = result.skipped, result.engines
         timings["stages_s"] = time.perf_counter() - t0
         for f, why in sorted(skipped.items()):

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", action="append", default=[], metavar="STAGE=PATH",
                    help="checkpoint for a stage's learned engine (repeatable), e.g. composite=ckpt/photoreal.safetensors")
     p.add_argument("--runner", default=DEFAULT_RUNNER, help=argparse.SUPPRESS)
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run jobs on a Ray cluster: 'local' (one in this process) or HOST:PORT of a Ray head")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
 
@@ -43,15 +45,33 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         if not sep or not stage or not path:
             raise ConfigError(f"--checkpoint {item!r}: expected STAGE=PATH")
         checkpoints[stage] = path
+    runner = args.runner
+    if getattr(args, "ray", None):
+        runner = use_ray(args.ray)
     cfg = ServerConfig(host=args.host, port=args.port, shot_roots=[Path(r) for r in args.shot_root], token=args.token or None,
                        db_path=Path(args.db) if args.db else None, upload_limit=args.upload_limit, device=args.device,
-                       checkpoints=checkpoints, runner=args.runner,
+                       checkpoints=checkpoints, runner=runner,
                        frame_delay_s=float(os.environ.get("VANELIA_SIDECAR_FRAME_DELAY", "0") or 0))
     if args.data_dir:
         cfg.data_dir = Path(args.data_dir)
     elif args.db:
         cfg.data_dir = Path(args.db).parent
     return cfg
+
+
+def use_ray(address: str) -> str:
+    """The runner reference for jobs on Ray (farm/ray/runner.py), set to ``address``."""
+    try:
+        from farm.ray.runner import RayPipelineRunner
+    except ImportError as exc:
+        raise ConfigError(f"--ray: the farm package (Ray) is not installed here ({exc})") from exc
+    from shotcache.schema import UserError
+
+    try:
+        RayPipelineRunner.configure(address)
+    except UserError as exc:
+        raise ConfigError(str(exc)) from exc
+    return "farm.ray.runner:RayPipelineRunner"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -239,7 +239,21 @@ def job_view(store: JobStore, row: sqlite3.Row, with_frames: bool = True) -> dic
     if with_frames:
         done = store.frames_of(row["id"])
         view["progress"] = {str(f): done.get(f, "pending") for f in frames}
+        nodes = frame_nodes(Path(row["shot_dir"]), row["version"])
+        if nodes:
+            view["nodes"] = nodes
     return view
+
+
+def frame_nodes(shot_dir: Path, version: str | None) -> dict[str, str]:
+    """Which node made each frame, from the version's record (jobs run on a farm write it)."""
+    if not version:
+        return {}
+    try:
+        rec = json.loads((ShotPaths(shot_dir).version_dir(version) / "params.json").read_text(encoding="utf-8"))
+        return {f: m["node"] for f, m in rec.get("frames", {}).items() if isinstance(m, dict) and m.get("node")}
+    except (OSError, ValueError, SchemaError, AttributeError):
+        return {}
 
 
 def load_runner_class(ref: str) -> type:
