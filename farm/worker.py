@@ -20,6 +20,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,6 +29,9 @@ from shotcache.layout import SHOT_FILE, ShotPaths, atomic_write, atomic_write_by
 from shotcache.schema import JobSpec
 
 from .chunks import Overlap
+
+FRAME_DELAY_ENV = "VANELIA_FARM_FRAME_DELAY"
+"""Seconds a worker pauses after each frame: only for tests that must kill a worker mid-chunk."""
 
 Packed = dict[str, bytes]
 """Shot files by path relative to the shot folder (shot.json, plate/…, render/…, masks/…)."""
@@ -123,10 +127,14 @@ class ChunkWorker:
             sversion = self.runner.prepare(job, scratch.root, reuse=False)
             wanted = set(keep)
 
+            delay = float(os.environ.get(FRAME_DELAY_ENV, "0") or 0)
+
             def work(emit: Callable[[Any], None]) -> None:
                 def on_frame(frame: int, done: int, total: int) -> None:
                     if frame in wanted:
                         emit(frame)
+                        if delay:
+                            time.sleep(delay)
 
                 self.runner.run(job, scratch.root, version=sversion, on_frame=on_frame)
 

@@ -58,6 +58,10 @@ def connect(address: str, num_cpus: int | None = None) -> dict[str, Any]:
 def _worker_env() -> dict[str, str]:
     """What workers need to import this checkout when it is not installed as a package."""
     env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    from farm.worker import FRAME_DELAY_ENV
+
+    if os.environ.get(FRAME_DELAY_ENV):
+        env[FRAME_DELAY_ENV] = os.environ[FRAME_DELAY_ENV]
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return env

@@ -59,13 +59,18 @@ class RayPipelineRunner:
     """Set by ``vanelia serve --ray ADDRESS`` (``configure``) before the queue builds runners."""
 
     def __init__(self, device: str = "cpu", checkpoints: dict[str, str] | None = None, *, address: str | None = None,
-                 workers: int | None = None, shared: bool | None = None):
+                 workers: int | None = None, shared: bool | None = None, chunk_frames: int | None = None,
+                 on_made: Callable[[int, str], None] | None = None):
         self.local = PipelineRunner(device=device, checkpoints=checkpoints)
         self.checkpoints = dict(checkpoints or {})
         self.address = cluster.check_address(address or type(self).address)
         self.workers = workers
         self.shared = shared
         """None: probe the nodes; False: always through the object store (tests, benchmarks)."""
+        self.chunk_frames = chunk_frames
+        """Frames kept per chunk (default: about three chunks per worker, see farm.chunks)."""
+        self.on_made = on_made
+        """Called with (frame, node) as each frame comes back (tests, benchmarks)."""
         self._actors: list[Any] = []
         self.last: dict[str, Any] = {}
         """What the last run did on the farm (workers, chunks, lost chunks, timings)."""
@@ -101,6 +106,8 @@ class RayPipelineRunner:
         done_before = [f for f in frames if paths.version_frame(version, f).is_file()]
         todo = [f for f in frames if f not in set(done_before)]
         size = chunk_size(len(frames), len(actors), overlap)
+        if self.chunk_frames:
+            size = max(overlap.align, -(-self.chunk_frames // overlap.align) * overlap.align)
         chunks = plan_chunks(frames, todo, size, overlap)
         record = self._record(spec, paths, version, shot.name)
         record["farm"] = {"address": self.address, "workers": len(actors), "chunk_size": size, "shared_storage": shared,
@@ -128,6 +135,8 @@ class RayPipelineRunner:
                 record["skipped"].pop(str(f), None)
                 result.frames_done.append(f)
                 result.computed.append(f)
+                if self.on_made:
+                    self.on_made(f, item["node"])
             state["done"] += 1
             if on_frame:
                 on_frame(f, state["done"], total)

@@ -1,0 +1,94 @@
+"""A Ray cluster on loopback for tests: a head and workers started with `ray start --block`,
+each with its own ports and temp folder, each in its own process group, stopped by PID."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY = Path(sys.executable).with_name("ray")
+
+FAST_FAILURE_DETECTION = {
+    # a killed node is noticed in about a second instead of tens of seconds
+    "RAY_health_check_initial_delay_ms": "0",
+    "RAY_health_check_period_ms": "300",
+    "RAY_health_check_timeout_ms": "300",
+    "RAY_health_check_failure_threshold": "3",
+}
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Node:
+    def __init__(self, proc: subprocess.Popen, name: str, log: Path):
+        self.proc, self.name, self.log = proc, name, log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """The node's whole process group (raylet, its workers): a machine that dies."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.kill(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill(signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def start_node(tmp: Path, name: str, *, head_address: str | None = None, port: int | None = None, cpus: int = 1,
+               resources: dict | None = None, store_mb: int = 80) -> Node:
+    (tmp / name).mkdir(parents=True, exist_ok=True)
+    p = free_ports(9)
+    cmd = [str(RAY), "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
+           f"--object-store-memory={store_mb * 2**20}", f"--node-manager-port={p[0]}", f"--object-manager-port={p[1]}",
+           f"--min-worker-port={p[2]}", f"--max-worker-port={p[2] + 40}", f"--dashboard-agent-grpc-port={p[3]}",
+           f"--dashboard-agent-listen-port={p[4]}", f"--metrics-export-port={p[5]}", f"--runtime-env-agent-port={p[6]}",
+           "--disable-usage-stats", "--include-log-monitor=false"]
+    if resources:
+        cmd.append(f"--resources={json.dumps(resources)}")
+    if head_address is None:
+        cmd += ["--head", f"--port={port}", "--include-dashboard=false",
+                f"--temp-dir={tmp / name}"]
+    else:
+        cmd += [f"--address={head_address}"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", RAY_AUTH_MODE="disabled", **FAST_FAILURE_DETECTION)
+    log = tmp / name / "start.log"
+    proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=str(ROOT))
+    return Node(proc, name, log)
+
+
+def wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
+    import ray
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if len([x for x in ray.nodes() if x.get("Alive")]) >= n:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the Ray cluster at {address} did not reach {n} nodes in {timeout} s")
