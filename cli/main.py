@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "relight": ("ml.relight.cli", "re-shade the product renders of a shot"),
     "diffuse": ("ml.diffuse.cli", "diffusion refinement / insertion"),
     "segment": ("ml.diffuse.segment_cli", "text-prompted mask with CLIPSeg"),
+    "farm": ("farm.cli", "render-farm tasks (Flamenco, OpenJD): prepare / stages for a chunk / finish"),
 }
 
 STAGE_VERBS: dict[tuple[str, str], str] = {
@@ -37,6 +38,7 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
     ("bench", "composite"): "ml.composite.bench",
     ("bench", "relight"): "ml.relight.bench",
     ("bench", "diffuse"): "ml.diffuse.bench",
+    ("bench", "farm"): "farm.bench",
     ("export", "inpaint"): "ml.inpaint.export",
     ("export", "composite"): "ml.composite.export",
     ("export", "relight"): "ml.relight.export",

@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar
 from farm.chunks import Chunk, chunk_size, plan_chunks
 from farm.ray import cluster
 from farm.worker import job_overlap, pack, write_returned_frame
-from ml.pipeline.runner import OnFrame, PipelineRunner, RunResult, ShouldCancel
+from ml.pipeline.runner import OnFrame, PipelineRunner, RunResult, ShouldCancel, _read_json
 from shotcache.layout import PARAMS_FILE, SHOT_FILE, ShotPaths, atomic_write_bytes, atomic_write_json
 from shotcache.schema import PROTOCOL_VERSION, JobSpec, SchemaError
 
@@ -308,11 +308,3 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     del ray
     return {"rendered": sorted(nodes), "nodes": {str(k): v for k, v in sorted(nodes.items())}, "lanes": lanes,
             "chunks": state["n"], "lost": disp.lost, "wall_s": round(time.perf_counter() - t0, 3), "shared_storage": shared}
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
