@@ -86,7 +86,7 @@ def test_job_runs_and_matches_one_machine(tmp_path: Path):
         m[18:36, 8 + 4 * f : 24 + 4 * f] = 1
         write_mask(shot / "masks" / f"{f:06d}.png", m)
     settings = base_settings(tmp_path, plate=str(data / "plate.mp4"), model=str(data / "product.glb"),
-                             camera=str(data / "transforms.json"), frames="1-8", samples=4, render_chunk_size=4,
+                             camera=str(data / "transforms.json"), frames="1-8", samples=4, render_chunk_size=8,
                              stage_chunk_size=3, job=json.dumps(JOB), device="cpu", render_with="bpy",
                              python=sys.executable, output=str(tmp_path / "final.mp4"))
     r = compile_job(tmp_path, settings)
