@@ -33,6 +33,8 @@ log = logging.getLogger("vanelia.farm")
 
 FLUSH_S = 1.0
 ACTOR_START_S = 180
+RENDER_CHUNK_MIN = 8
+"""Frames per render task at least: each task starts Blender (seconds) before its first frame."""
 
 
 def _probe_shared(shot_dir: Path) -> tuple[bool, dict[str, bool]]:
@@ -123,6 +125,7 @@ class RayPipelineRunner:
         body = spec.to_dict()
 
         def sink(item: dict[str, Any]) -> None:
+            t_in = time.perf_counter()
             f = int(item["frame"])
             if item.get("engines") and not record["engines"]:
                 record["engines"], record["params"] = item["engines"], item.get("params", {})
@@ -143,6 +146,7 @@ class RayPipelineRunner:
             if time.monotonic() - state["flushed"] > FLUSH_S:
                 atomic_write_json(vdir / PARAMS_FILE, dict(record, state="running"))
                 state["flushed"] = time.monotonic()
+            state["driver_s"] = state.get("driver_s", 0.0) + time.perf_counter() - t_in
 
         def replan(left: list[int], attempt: int) -> list[Chunk]:
             out = plan_chunks(frames, left, size, overlap, first_index=state["n"], attempt=attempt)
@@ -167,7 +171,8 @@ class RayPipelineRunner:
                 self._drop_dead()
             result.frames_done.sort()
             result.cancelled = disp.cancelled
-            record["farm"].update(chunks=state["n"], lost=disp.lost, wall_s=round(time.perf_counter() - t0, 3))
+            record["farm"].update(chunks=state["n"], lost=disp.lost, wall_s=round(time.perf_counter() - t0, 3),
+                                  driver_s=round(state.get("driver_s", 0.0), 4), computed=len(result.computed))
             final = "failed" if disp.error else "cancelled" if disp.cancelled else "done" if not result.skipped else "done_with_skips"
             atomic_write_json(vdir / PARAMS_FILE, dict(record, state=final))
             self.last = record["farm"]
@@ -261,7 +266,7 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     resources = cluster.connect(address)
     lanes = cluster.render_slots(resources, workers)
     shared = _probe_shared(shot_dir)[0] if shared is None else shared
-    size = chunk_size(len(frames), lanes, Overlap(), minimum=2)
+    size = chunk_size(len(frames), lanes, Overlap(), per_worker=2, minimum=RENDER_CHUNK_MIN)
     chunks = plan_chunks(frames, frames, size, Overlap())
     hashes: dict[int, str] = {}
     nodes: dict[int, str] = {}
