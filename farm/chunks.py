@@ -60,7 +60,7 @@ def engine_overlap(engine_cls: type, params: dict[str, Any], sequenced: bool) ->
 
     ``sequenced``: the runner will call ``process_sequence`` (first stage, cache on)."""
     window = int(params.get("window", getattr(engine_cls, "window", 0)) or 0)
-    memory = bool(getattr(engine_cls, "learned", False)) and engine_cls.stage == "inpaint"
+    memory = bool(getattr(engine_cls, "learned", False)) and getattr(engine_cls, "stage", "") == "inpaint"
     if sequenced and hasattr(engine_cls, "process_sequence") and window:
         base = Overlap(before=window, after=window, align=window)
     elif window:

@@ -15,6 +15,7 @@ node sees the shot folder, else returned as PNG bytes. Plain Python: the Ray act
 """
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import shutil
@@ -153,7 +154,7 @@ class ChunkWorker:
                     item["meta"] = rec.get("frames", {}).get(str(frame), {})
                     if shared and version:
                         target = ShotPaths(shot_dir).version_frame(version, frame)  # type: ignore[arg-type]
-                        atomic_write(target, lambda t, src=out: shutil.copyfile(src, t))
+                        atomic_write(target, functools.partial(shutil.copyfile, out))
                     else:
                         item["png"] = out.read_bytes()
                 yield item

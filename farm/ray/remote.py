@@ -6,6 +6,7 @@ rest of its chunk is planned again elsewhere.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -97,7 +98,7 @@ def render_chunk(shot_dir: str, frames: tuple[int, ...], packed: Packed | None, 
             item: dict[str, Any] = {"frame": f, "node": node, "hash": done.load_shot().render.frame_hashes.get(f)}
             src = done.render_frame(f)
             if packed is None:
-                atomic_write(ShotPaths(shot_dir).render_frame(f), lambda t, s=src: shutil.copyfile(s, t))
+                atomic_write(ShotPaths(shot_dir).render_frame(f), functools.partial(shutil.copyfile, src))
             else:
                 item["exr"] = src.read_bytes()
             yield item

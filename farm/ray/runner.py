@@ -57,7 +57,7 @@ def _probe_shared(shot_dir: Path) -> tuple[bool, dict[str, bool]]:
 
 
 class RayPipelineRunner:
-    address: ClassVar[str] = "local"
+    default_address: ClassVar[str] = "local"
     """Set by ``vanelia serve --ray ADDRESS`` (``configure``) before the queue builds runners."""
 
     def __init__(self, device: str = "cpu", checkpoints: dict[str, str] | None = None, *, address: str | None = None,
@@ -65,7 +65,7 @@ class RayPipelineRunner:
                  on_made: Callable[[int, str], None] | None = None):
         self.local = PipelineRunner(device=device, checkpoints=checkpoints)
         self.checkpoints = dict(checkpoints or {})
-        self.address = cluster.check_address(address or type(self).address)
+        self.address = cluster.check_address(address or type(self).default_address)
         self.workers = workers
         self.shared = shared
         """None: probe the nodes; False: always through the object store (tests, benchmarks)."""
@@ -79,7 +79,7 @@ class RayPipelineRunner:
 
     @classmethod
     def configure(cls, address: str) -> None:
-        cls.address = cluster.check_address(address)
+        cls.default_address = cluster.check_address(address)
 
     # ---- the PipelineRunner API ------------------------------------------------
     def prepare(self, spec: JobSpec, shot_dir: Path, *, reuse: bool = True) -> str:
@@ -115,7 +115,8 @@ class RayPipelineRunner:
         record["farm"] = {"address": self.address, "workers": len(actors), "chunk_size": size, "shared_storage": shared,
                           "overlap": {"before": overlap.before, "after": overlap.after, "align": overlap.align, "exact": overlap.exact}}
         result = RunResult(version, sorted(done_before), {}, {})
-        total, state = len(frames), {"done": len(done_before), "flushed": time.monotonic(), "n": len(chunks)}
+        total, state = len(frames), {"done": len(done_before), "n": len(chunks)}
+        clock = {"flushed": time.monotonic(), "driver_s": 0.0}
         for f in done_before:
             record["frames"].setdefault(str(f), {"resumed": True})
             if on_frame:
@@ -143,10 +144,10 @@ class RayPipelineRunner:
             state["done"] += 1
             if on_frame:
                 on_frame(f, state["done"], total)
-            if time.monotonic() - state["flushed"] > FLUSH_S:
+            if time.monotonic() - clock["flushed"] > FLUSH_S:
                 atomic_write_json(vdir / PARAMS_FILE, dict(record, state="running"))
-                state["flushed"] = time.monotonic()
-            state["driver_s"] = state.get("driver_s", 0.0) + time.perf_counter() - t_in
+                clock["flushed"] = time.monotonic()
+            clock["driver_s"] += time.perf_counter() - t_in
 
         def replan(left: list[int], attempt: int) -> list[Chunk]:
             out = plan_chunks(frames, left, size, overlap, first_index=state["n"], attempt=attempt)
@@ -172,7 +173,7 @@ class RayPipelineRunner:
             result.frames_done.sort()
             result.cancelled = disp.cancelled
             record["farm"].update(chunks=state["n"], lost=disp.lost, wall_s=round(time.perf_counter() - t0, 3),
-                                  driver_s=round(state.get("driver_s", 0.0), 4), computed=len(result.computed))
+                                  driver_s=round(clock["driver_s"], 4), computed=len(result.computed))
             final = "failed" if disp.error else "cancelled" if disp.cancelled else "done" if not result.skipped else "done_with_skips"
             atomic_write_json(vdir / PARAMS_FILE, dict(record, state=final))
             self.last = record["farm"]
@@ -192,11 +193,12 @@ class RayPipelineRunner:
         An actor that does not start within ``ACTOR_START_S`` (no room left) is dropped too."""
         import ray
 
-        from farm.ray.remote import StageActor
+        from farm.ray.remote import StageActor as _Actor
 
+        actor_cls: Any = _Actor
         want, opts, device = cluster.stage_slots(resources, self.workers)
         while len(self._actors) < want:
-            self._actors.append(StageActor.options(**opts).remote(device, self.checkpoints or None))
+            self._actors.append(actor_cls.options(**opts).remote(device, self.checkpoints or None))
         pings = [(a, a.node.remote()) for a in self._actors]
         ready, _ = ray.wait([r for _, r in pings], num_returns=len(pings), timeout=ACTOR_START_S)
         ok = []
@@ -214,10 +216,11 @@ class RayPipelineRunner:
     def _restarter(self, resources: dict[str, Any], launcher: Callable[[Any], Any], i: int) -> Callable[[], Any]:
         def restart() -> Any:
             from farm.ray.dispatch import Slot
-            from farm.ray.remote import StageActor
+            from farm.ray.remote import StageActor as _Actor
 
+            actor_cls: Any = _Actor
             _, opts, device = cluster.stage_slots(resources, 1)
-            actor = StageActor.options(**opts).remote(device, self.checkpoints or None)
+            actor = actor_cls.options(**opts).remote(device, self.checkpoints or None)
             self._actors.append(actor)
             return Slot(f"stage-{i}-restarted", launcher(actor), restart=None)
         return restart
@@ -270,7 +273,8 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     chunks = plan_chunks(frames, frames, size, Overlap())
     hashes: dict[int, str] = {}
     nodes: dict[int, str] = {}
-    state = {"n": len(chunks), "flushed": time.monotonic()}
+    state = {"n": len(chunks)}
+    clock = {"flushed": time.monotonic()}
 
     def save_hashes() -> None:
         doc = paths.load_shot()
@@ -286,9 +290,9 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
         nodes[f] = item["node"]
         if on_frame:
             on_frame(f, item["node"])
-        if time.monotonic() - state["flushed"] > FLUSH_S:
+        if time.monotonic() - clock["flushed"] > FLUSH_S:
             save_hashes()
-            state["flushed"] = time.monotonic()
+            clock["flushed"] = time.monotonic()
 
     def replan(left: list[int], attempt: int) -> list[Chunk]:
         out = plan_chunks(frames, left, size, Overlap(), first_index=state["n"], attempt=attempt)

@@ -121,6 +121,36 @@ def test_two_nodes_render_and_stages_match_one_machine(cluster, tmp_path: Path):
     assert rec["frames"]["5"]["composite"]["engine"] == "classical"
 
 
+def test_sidecar_front_door_runs_jobs_on_the_cluster(cluster, tmp_path: Path):
+    """`vanelia serve --ray ADDRESS`: the same HTTP API and durable queue; the job view says
+    which node made each frame."""
+    from farm.ray.runner import RayPipelineRunner
+    from server.cli import use_ray
+    from server.config import ServerConfig
+    from server.local import BackgroundServer
+    from shotcache.client import SidecarClient
+
+    root = tmp_path / "shots"
+    shot = masked_shot(root / "s", frames=8)
+    ref = tmp_path / "ref"
+    shutil.copytree(shot, ref)
+    cfg = ServerConfig(host="127.0.0.1", port=0, shot_roots=[root], data_dir=tmp_path / "sidecar", runner=use_ray(cluster.address))
+    assert RayPipelineRunner.default_address == cluster.address
+    srv = BackgroundServer(cfg)
+    srv.start()
+    try:
+        client = SidecarClient(srv.url, timeout=60)
+        job_id = client.submit(dict(SPEC, shot=str(shot)))
+        client.wait(job_id)
+        job = client.status(job_id)
+    finally:
+        srv.stop()
+    assert job["state"] == "done", job
+    assert set(job["progress"].values()) == {"done"} and sorted(map(int, job["nodes"])) == list(range(1, 9))
+    assert {_node_id(n) for n in job["nodes"].values()} <= {cluster.head_id, cluster.worker_id}
+    assert read_version(shot, job["version"]) == _plain(ref)
+
+
 def test_killed_worker_loses_no_frame(cluster, tmp_path: Path):
     from farm.ray.runner import RayPipelineRunner
 
