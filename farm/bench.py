@@ -37,7 +37,7 @@ GPUS = 10
 
 
 def make_data(root: Path, frames: int, resolution: str, samples: int) -> tuple[Path, list[str]]:
-    from cli.render import run_batch
+    from app.blender import run_batch
     from ml.io.images import write_mask
 
     data = root / "data"
@@ -56,7 +56,7 @@ def make_data(root: Path, frames: int, resolution: str, samples: int) -> tuple[P
 
 def new_shot(data: Path, common: list[str], shot: Path, render: bool) -> float:
     """A shot folder (set up, rendered or not) with the masks; returns the Blender wall time."""
-    from cli.render import run_batch
+    from app.blender import run_batch
 
     t0 = time.perf_counter()
     run_batch("render", common + ["--shot", str(shot)] + ([] if render else ["--setup-only"]), on_line=lambda s: None)

@@ -25,9 +25,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ml.pipeline.runner import _read_json
-from shotcache.layout import PARAMS_FILE, ShotPaths, atomic_write_json
-from shotcache.schema import JobSpec, UserError
+from shotcache import params as version_params
+from shotcache.errors import InputError, UsageError
+from shotcache.layout import ShotPaths, atomic_write_json
+from shotcache.schema import JobSpec
 
 RECORDS = "farm"
 
@@ -53,13 +54,13 @@ def load_job(text: str, shot: Path) -> JobSpec:
         try:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            raise UserError(f"--job {text}: cannot read it ({exc})") from exc
+            raise InputError(f"--job {text}: cannot read it ({exc})") from exc
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UserError(f"--job: not JSON ({exc}); give the job spec, e.g. '{{\"stages\": [\"composite\"]}}'") from exc
+        raise UsageError(f"--job: not JSON ({exc}); give the job spec, e.g. '{{\"stages\": [\"composite\"]}}'") from exc
     if not isinstance(data, dict):
-        raise UserError("--job: expected a JSON object")
+        raise UsageError("--job: expected a JSON object")
     data = dict(data, shot=str(shot.resolve()))
     data.setdefault("frames", None)
     return JobSpec.from_dict(data)
@@ -74,10 +75,10 @@ def parse_range(text: str, shot_frames: list[int]) -> list[int]:
             lo, hi = int(a), int(b or a)
             picked.update(f for f in shot_frames if lo <= f <= hi)
     except ValueError:
-        raise UserError(f"--frames {text!r}: expected A:B ranges, comma-separated, e.g. 1:8") from None
+        raise UsageError(f"--frames {text!r}: expected A:B ranges, comma-separated, e.g. 1:8") from None
     frames = [f for f in shot_frames if f in picked]
     if not frames:
-        raise UserError(f"--frames {text}: no frame of the shot is in it (shot frames {shot_frames[0]}..{shot_frames[-1]})")
+        raise UsageError(f"--frames {text}: no frame of the shot is in it (shot frames {shot_frames[0]}..{shot_frames[-1]})")
     return frames
 
 
@@ -91,7 +92,7 @@ def prepare(spec: JobSpec, shot: Path) -> str:
         frames = list(spec.frames) if spec.frames else list(doc.frames)
         missing = [f for f in frames if not paths.render_frame(f).is_file()]
         if missing:
-            raise UserError(f"{shot}: frames {missing[:20]} are not rendered yet; run (or wait for) the render tasks first")
+            raise InputError(f"{shot}: frames {missing[:20]} are not rendered yet; run (or wait for) the render tasks first")
     return PipelineRunner().prepare(spec, shot)
 
 
@@ -102,9 +103,9 @@ def find_version(spec: JobSpec, shot: Path) -> str:
     key = PipelineRunner().job_key(spec, shot)
     paths = ShotPaths(shot)
     for v in reversed(paths.versions()):
-        if _read_json(paths.version_dir(v) / PARAMS_FILE).get("job_key") == key:
+        if version_params.read(paths.version_dir(v)).job_key == key:
             return v
-    raise UserError(f"{shot}: no output version for this job; run `vanelia farm prepare` for it first")
+    raise UsageError(f"{shot}: no output version for this job; run `vanelia farm prepare` for it first")
 
 
 def run_chunk(spec: JobSpec, shot: Path, frames_text: str, device: str) -> dict[str, Any]:
@@ -142,24 +143,22 @@ def finish(spec: JobSpec, shot: Path, output: Path | None) -> tuple[str, list[in
     doc = paths.load_shot()
     version = find_version(spec, shot)
     vdir = paths.version_dir(version)
-    record = _read_json(vdir / PARAMS_FILE)
-    record.setdefault("frames", {})
-    record.setdefault("skipped", {})
+    record = version_params.read(vdir)
     for p in sorted((vdir / RECORDS).glob("chunk-*.json")):
-        chunk = _read_json(p)
+        chunk = json.loads(p.read_text(encoding="utf-8"))
         for f, meta in chunk.get("frames", {}).items():
             if "skipped" in meta:
-                record["skipped"][f] = meta["skipped"]
+                record.skipped[f] = meta["skipped"]
             else:
-                record["frames"][f] = meta
+                record.frames[f] = meta
         if chunk.get("engines"):
-            record["engines"] = chunk["engines"]
+            record.engines = chunk["engines"]
     frames = list(spec.frames) if spec.frames else list(doc.frames)
     missing = [f for f in frames if not paths.version_frame(version, f).is_file()]
-    record["state"] = "done" if not missing and not record["skipped"] else ("incomplete" if missing else "done_with_skips")
-    atomic_write_json(vdir / PARAMS_FILE, record)
+    record.state = "failed" if missing else "done_with_skips" if record.skipped else "done"
+    version_params.write(vdir, record)
     if output is not None and not missing:
-        from cli.run import encode
+        from app.encode import encode
 
         encode(paths, version, frames, output, doc.fps)
     return version, missing
@@ -172,13 +171,13 @@ def _run(a: argparse.Namespace) -> int:
         print(f"[vanelia] farm: version {version} for {a.shot}", flush=True)
     elif a.task == "stages":
         if not a.frames:
-            raise UserError("vanelia farm stages needs --frames A:B (the chunk)")
+            raise UsageError("vanelia farm stages needs --frames A:B (the chunk)")
         rec = run_chunk(spec, a.shot, a.frames, a.device)
         print(f"[vanelia] farm: made {len(rec['frames'])} frames, {len(rec['already_done'])} already done", flush=True)
     else:
         version, missing = finish(spec, a.shot, a.output)
         if missing:
-            raise UserError(f"{a.shot}/{version}: frames {missing[:20]} were not made; run their stage tasks again")
+            raise UsageError(f"{a.shot}/{version}: frames {missing[:20]} were not made; run their stage tasks again")
         print(f"[vanelia] farm: {version} complete" + (f", wrote {a.output}" if a.output else ""), flush=True)
     return 0
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 from ml.pipeline.runner import PipelineRunner
 from shotcache.layout import SHOT_FILE, ShotPaths, atomic_write, atomic_write_bytes
+from shotcache.params import VersionRecord
 from shotcache.schema import JobSpec
 
 from .chunks import Overlap
@@ -102,9 +103,9 @@ class _RecordingRunner(PipelineRunner):
     """PipelineRunner that keeps a handle on the record it writes to params.json, so each
     frame's entry (engines that ran, notes, skip reason) can travel with the frame."""
 
-    record: dict[str, Any] = {}
+    record = VersionRecord()
 
-    def _write_record(self, vdir: Path, record: dict, state: str) -> None:  # type: ignore[override]
+    def _write_record(self, vdir: Path, record: VersionRecord, state: str) -> None:  # type: ignore[override]
         self.record = record
         PipelineRunner._write_record(vdir, record, state)
 
@@ -144,14 +145,14 @@ class ChunkWorker:
                 rec = self.runner.record
                 item: dict[str, Any] = {"frame": frame, "node": self.node}
                 if not engines_sent:
-                    item["engines"] = rec.get("engines", {})
-                    item["params"] = rec.get("params", {})
+                    item["engines"] = rec.engines
+                    item["params"] = rec.params
                     engines_sent = True
                 out = scratch.version_frame(sversion, frame)
-                if str(frame) in rec.get("skipped", {}) or not out.is_file():
-                    item["skipped"] = rec.get("skipped", {}).get(str(frame), "no output")
+                if str(frame) in rec.skipped or not out.is_file():
+                    item["skipped"] = rec.skipped.get(str(frame), "no output")
                 else:
-                    item["meta"] = rec.get("frames", {}).get(str(frame), {})
+                    item["meta"] = rec.frames.get(str(frame), {})
                     if shared and version:
                         target = ShotPaths(shot_dir).version_frame(version, frame)  # type: ignore[arg-type]
                         atomic_write(target, functools.partial(shutil.copyfile, out))
@@ -171,6 +172,7 @@ def job_overlap(runner: PipelineRunner, spec: JobSpec, shot: Any) -> Overlap:
     with the first stage counted as sequenced when the runner will use its sequence pass."""
     from ml.pipeline.runner import stage_params
     from ml.stages import base
+    from shotcache import engines as catalogue
     from shotcache.schema import STAGES
 
     from .chunks import engine_overlap
@@ -182,7 +184,7 @@ def job_overlap(runner: PipelineRunner, spec: JobSpec, shot: Any) -> Overlap:
         name = runner.default_engine(spec, stage)
         params = stage_params(spec, shot, stage)
         classes = base.engines(stage)
-        for n in {name, runner._fallback_name(stage, name)} - {None}:
+        for n in {name, catalogue.fallback(stage, name)} - {None}:
             cls = classes.get((stage, n))  # type: ignore[arg-type]
             if cls is not None:
                 total = total.merge(engine_overlap(cls, params, sequenced=(i == 0 and cache_on)))

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from shotcache.schema import UserError
+from shotcache.errors import UsageError
 
 RENDER_RESOURCE = "blender"
 LOCAL_ENV_CPUS = "VANELIA_RAY_CPUS"
@@ -20,7 +20,7 @@ LOCAL_ENV_STORE_MB = "VANELIA_RAY_OBJECT_STORE_MB"
 _ADDRESS = re.compile(r"^(local|auto|ray://[\w.\-]+:\d+|[\w.\-]+:\d+)$")
 
 
-class ClusterError(UserError):
+class ClusterError(UsageError):
     """The Ray address is wrong or the cluster cannot be reached; the message says which."""
 
 

@@ -78,7 +78,7 @@ def render_chunk(shot_dir: str, frames: tuple[int, ...], packed: Packed | None, 
 
     Yields ``{"frame", "hash", "node"}`` per rendered frame (+ ``"exr"`` bytes when the
     shot folder is not shared; otherwise the EXR is already in its place, temp + rename)."""
-    from cli.render import run_batch
+    from app.blender import run_batch
 
     node = node_label()
     with tempfile.TemporaryDirectory(prefix="vanelia-render-") as tmp:

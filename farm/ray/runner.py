@@ -25,8 +25,10 @@ from typing import Any, Callable, ClassVar
 from farm.chunks import Chunk, chunk_size, plan_chunks
 from farm.ray import cluster
 from farm.worker import job_overlap, pack, write_returned_frame
-from ml.pipeline.runner import OnFrame, PipelineRunner, RunResult, ShouldCancel, _read_json
-from shotcache.layout import PARAMS_FILE, SHOT_FILE, ShotPaths, atomic_write_bytes, atomic_write_json
+from ml.pipeline.runner import OnFrame, PipelineRunner, RunResult, ShouldCancel
+from shotcache import params as version_params
+from shotcache.layout import SHOT_FILE, ShotPaths, atomic_write_bytes
+from shotcache.params import VersionRecord
 from shotcache.schema import PROTOCOL_VERSION, JobSpec, SchemaError
 
 log = logging.getLogger("vanelia.farm")
@@ -112,31 +114,32 @@ class RayPipelineRunner:
             size = max(overlap.align, -(-self.chunk_frames // overlap.align) * overlap.align)
         chunks = plan_chunks(frames, todo, size, overlap)
         record = self._record(spec, paths, version, shot.name)
-        record["farm"] = {"address": self.address, "workers": len(actors), "chunk_size": size, "shared_storage": shared,
-                          "overlap": {"before": overlap.before, "after": overlap.after, "align": overlap.align, "exact": overlap.exact}}
+        farm: dict[str, Any] = {"address": self.address, "workers": len(actors), "chunk_size": size, "shared_storage": shared,
+                                "overlap": {"before": overlap.before, "after": overlap.after, "align": overlap.align, "exact": overlap.exact}}
+        record.extra["farm"] = farm
         result = RunResult(version, sorted(done_before), {}, {})
         total, state = len(frames), {"done": len(done_before), "n": len(chunks)}
         clock = {"flushed": time.monotonic(), "driver_s": 0.0}
         for f in done_before:
-            record["frames"].setdefault(str(f), {"resumed": True})
+            record.frames.setdefault(str(f), {"resumed": True})
             if on_frame:
                 on_frame(f, state["done"], total)
         vdir = paths.version_dir(version)
-        atomic_write_json(vdir / PARAMS_FILE, dict(record, state="running"))
+        _write(vdir, record, "running")
         body = spec.to_dict()
 
         def sink(item: dict[str, Any]) -> None:
             t_in = time.perf_counter()
             f = int(item["frame"])
-            if item.get("engines") and not record["engines"]:
-                record["engines"], record["params"] = item["engines"], item.get("params", {})
-                result.engines.update({s: e.get("name", "") for s, e in item["engines"].items()})
+            if item.get("engines") and not record.engines:
+                record.engines, record.params = item["engines"], item.get("params", {})
+                result.engines.update(record.engines_used())
             if "skipped" in item:
-                result.skipped[f] = record["skipped"][str(f)] = str(item["skipped"])
+                result.skipped[f] = record.skipped[str(f)] = str(item["skipped"])
             else:
                 write_returned_frame(shot_dir, version, item)
-                record["frames"][str(f)] = dict(item.get("meta") or {}, node=item["node"])
-                record["skipped"].pop(str(f), None)
+                record.frames[str(f)] = dict(item.get("meta") or {}, node=item["node"])
+                record.skipped.pop(str(f), None)
                 result.frames_done.append(f)
                 result.computed.append(f)
                 if self.on_made:
@@ -145,7 +148,7 @@ class RayPipelineRunner:
             if on_frame:
                 on_frame(f, state["done"], total)
             if time.monotonic() - clock["flushed"] > FLUSH_S:
-                atomic_write_json(vdir / PARAMS_FILE, dict(record, state="running"))
+                _write(vdir, record, "running")
                 clock["flushed"] = time.monotonic()
             clock["driver_s"] += time.perf_counter() - t_in
 
@@ -172,11 +175,11 @@ class RayPipelineRunner:
                 self._drop_dead()
             result.frames_done.sort()
             result.cancelled = disp.cancelled
-            record["farm"].update(chunks=state["n"], lost=disp.lost, wall_s=round(time.perf_counter() - t0, 3),
-                                  driver_s=round(clock["driver_s"], 4), computed=len(result.computed))
+            farm.update(chunks=state["n"], lost=disp.lost, wall_s=round(time.perf_counter() - t0, 3),
+                        driver_s=round(clock["driver_s"], 4), computed=len(result.computed))
             final = "failed" if disp.error else "cancelled" if disp.cancelled else "done" if not result.skipped else "done_with_skips"
-            atomic_write_json(vdir / PARAMS_FILE, dict(record, state=final))
-            self.last = record["farm"]
+            _write(vdir, record, final)
+            self.last = farm
         return result
 
     # ---- workers ---------------------------------------------------------------
@@ -238,14 +241,18 @@ class RayPipelineRunner:
         self._actors = alive
 
     # ---- params.json -------------------------------------------------------------
-    def _record(self, spec: JobSpec, paths: ShotPaths, version: str, shot_name: str) -> dict[str, Any]:
-        old = _read_json(paths.version_dir(version) / PARAMS_FILE)
-        return {
-            "protocol": PROTOCOL_VERSION, "version": version, "job_key": self.local.job_key(spec, paths.root),
-            "job": spec.to_dict(), "shot_name": shot_name, "params": {}, "engines": {}, "device": self.local.device,
-            "frames": dict(old.get("frames", {})), "skipped": dict(old.get("skipped", {})),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
+    def _record(self, spec: JobSpec, paths: ShotPaths, version: str, shot_name: str) -> VersionRecord:
+        old = version_params.read(paths.version_dir(version))
+        return VersionRecord(
+            protocol=PROTOCOL_VERSION, version=version, job_key=self.local.job_key(spec, paths.root), job=spec.to_dict(),
+            shot_name=shot_name, device=self.local.device, frames=dict(old.frames), skipped=dict(old.skipped),
+            started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+
+
+def _write(vdir: Path, record: VersionRecord, state: str) -> None:
+    record.state = state
+    version_params.write(vdir, record)
 
 
 def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, workers: int | None = None,
