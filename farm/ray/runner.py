@@ -256,7 +256,7 @@ def _write(vdir: Path, record: VersionRecord, state: str) -> None:
 
 
 def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, workers: int | None = None,
-                shared: bool | None = None, frames: list[int] | None = None,
+                shared: bool | None = None, frames: list[int] | None = None, chunk_frames: int | None = None,
                 on_frame: Callable[[int, str], None] | None = None) -> dict[str, Any]:
     """Render a set-up shot's frames (``render --setup-only`` done) as Blender tasks on the cluster.
 
@@ -276,7 +276,7 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     resources = cluster.connect(address)
     lanes = cluster.render_slots(resources, workers)
     shared = _probe_shared(shot_dir)[0] if shared is None else shared
-    size = chunk_size(len(frames), lanes, Overlap(), per_worker=2, minimum=RENDER_CHUNK_MIN)
+    size = chunk_frames or chunk_size(len(frames), lanes, Overlap(), per_worker=2, minimum=RENDER_CHUNK_MIN)
     chunks = plan_chunks(frames, frames, size, Overlap())
     hashes: dict[int, str] = {}
     nodes: dict[int, str] = {}

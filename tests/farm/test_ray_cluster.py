@@ -89,7 +89,7 @@ def test_two_nodes_render_and_stages_match_one_machine(cluster, tmp_path: Path):
     run_batch("render", common + ["--shot", str(one)], on_line=lambda s: None)
     run_batch("render", common + ["--shot", str(farm), "--setup-only"], on_line=lambda s: None)
     assert not list((farm / "render").glob("*.exr"))
-    made = render_shot(cluster.address, farm)
+    made = render_shot(cluster.address, farm, chunk_frames=2)
     assert made["rendered"] == list(range(1, 9)) and not made["lost"]
     assert {_node_id(n) for n in made["nodes"].values()} == {cluster.head_id, cluster.worker_id}  # both nodes rendered
     for f in range(1, 9):
