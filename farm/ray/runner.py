@@ -263,8 +263,6 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     Frames whose inputs did not change are skipped by the batch step itself; the driver is
     the only writer of shot.json (the frame hashes the render nodes report). Returns which
     node rendered which frame, and what was lost and redone."""
-    import ray
-
     from farm.chunks import Overlap
     from farm.ray.dispatch import Dispatch, Slot
     from farm.ray.remote import render_chunk
@@ -321,6 +319,5 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     finally:
         if hashes:
             save_hashes()
-    del ray
     return {"rendered": sorted(nodes), "nodes": {str(k): v for k, v in sorted(nodes.items())}, "lanes": lanes,
             "chunks": state["n"], "lost": disp.lost, "wall_s": round(time.perf_counter() - t0, 3), "shared_storage": shared}
