@@ -94,7 +94,7 @@ def test_blender_side_typechecks(version: str, tmp_path: Path) -> None:
 # the sidecar side: shotcache/, app/, server/, ml/ (against the installed packages' own types)
 # ---------------------------------------------------------------------------
 
-SIDECAR_PACKAGES = ("shotcache", "app", "server", "ml")
+SIDECAR_PACKAGES = ("shotcache", "app", "server", "ml", "farm")
 
 SIDECAR_BASELINE: dict[str, int] = {
     # Errors mypy found when it was first run over ml/ (issue 10), per file: mostly OpenCV and
