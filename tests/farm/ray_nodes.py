@@ -54,7 +54,7 @@ class Node:
         if self.proc.poll() is None:
             self.kill(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 pass
         self.kill(signal.SIGKILL)

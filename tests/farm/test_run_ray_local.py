@@ -21,18 +21,22 @@ def vanelia(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600, env=dict(os.environ, **(env or {})))
 
 
-def test_bad_ray_address_is_refused_before_any_work(tmp_path: Path):
+def test_bad_ray_address_is_refused_before_any_work(tmp_path: Path, capsys):
+    from cli.main import main
+
     plate = tmp_path / "plate"
     plate.mkdir()
     glb = tmp_path / "x.glb"
     glb.write_bytes(b"glTF")
-    r = vanelia("run", "--input", str(plate), "--model", str(glb), "--output", str(tmp_path / "o.mp4"), "--ray", "no such host")
-    assert r.returncode == 2 and "--ray 'no such host'" in r.stderr and "Traceback" not in r.stderr
-    r = vanelia("run", "--input", str(plate), "--model", str(glb), "--output", str(tmp_path / "o.mp4"), "--ray", "local",
-                "--server", "http://127.0.0.1:1")
-    assert r.returncode == 2 and "give one" in r.stderr
-    r = vanelia("serve", "--ray", "nope")
-    assert r.returncode == 2 and "--ray 'nope'" in r.stderr
+    common = ["run", "--input", str(plate), "--model", str(glb), "--output", str(tmp_path / "o.mp4")]
+    assert main(common + ["--ray", "no such host"]) == 2
+    err = capsys.readouterr().err
+    assert "--ray 'no such host'" in err and "Traceback" not in err
+    assert main(common + ["--ray", "local", "--server", "http://127.0.0.1:1"]) == 2
+    assert "give one" in capsys.readouterr().err
+    assert main(["serve", "--ray", "nope"]) == 2
+    assert "--ray 'nope'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.mp4"))
 
 
 @pytest.mark.slow
