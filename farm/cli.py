@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,9 +179,3 @@ def _run(a: argparse.Namespace) -> int:
             raise UsageError(f"{a.shot}/{version}: frames {missing[:20]} were not made; run their stage tasks again")
         print(f"[vanelia] farm: {version} complete" + (f", wrote {a.output}" if a.output else ""), flush=True)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from cli.main import main as vanelia
-
-    return vanelia(["farm", *(sys.argv[1:] if argv is None else argv)])

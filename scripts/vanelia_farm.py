@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from farm.cli import main  # noqa: E402
+from cli.main import main  # noqa: E402  (farm/cli.py holds the command; cli.main prints its errors)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["farm", *sys.argv[1:]]))

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BELOW_CLI = ("app", "ml", "server", "shotcache", "addon", "operators", "panels")
+BELOW_CLI = ("app", "farm", "ml", "server", "shotcache", "addon", "operators", "panels")
 
 
 def _imports(path: Path) -> set[str]:
