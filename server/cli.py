@@ -45,11 +45,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         if not sep or not stage or not path:
             raise ConfigError(f"--checkpoint {item!r}: expected STAGE=PATH")
         checkpoints[stage] = path
-    runner = args.runner
+    runner, device = args.runner, args.device
     if getattr(args, "ray", None):
-        runner = use_ray(args.ray)
+        # one queue worker drives the whole cluster; the GPUs are the cluster's (one actor each)
+        runner, device = use_ray(args.ray), "cpu"
     cfg = ServerConfig(host=args.host, port=args.port, shot_roots=[Path(r) for r in args.shot_root], token=args.token or None,
-                       db_path=Path(args.db) if args.db else None, upload_limit=args.upload_limit, device=args.device,
+                       db_path=Path(args.db) if args.db else None, upload_limit=args.upload_limit, device=device,
                        checkpoints=checkpoints, runner=runner,
                        frame_delay_s=float(os.environ.get("VANELIA_SIDECAR_FRAME_DELAY", "0") or 0))
     if args.data_dir:
