@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shotcache.errors import Conflict, NotFound, job_error_kind
+from shotcache.errors import Conflict, NotFound, SchemaError, job_error_kind
 from shotcache.layout import ShotPaths
 from shotcache.schema import JobSpec
 
