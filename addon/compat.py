@@ -246,6 +246,33 @@ def enable_gpu(scene: Any) -> str:
     return "CPU"
 
 
+def set_denoiser(scene: Any, want: bool) -> str:
+    """Denoise Cycles renders when asked *and* the build can; returns the denoiser or "".
+
+    The ``denoiser`` enum's items are computed by Cycles from what the build has (Debian's
+    Blender ships without OpenImageDenoise: its items are empty, and assigning raises
+    ``enum "OPENIMAGEDENOISE" not found in ()``; rendering with denoising on raises "build
+    has no OpenImageDenoise support"). So each candidate is tried on the enum itself, and
+    denoising is switched off when none is accepted: a noisier frame, not a failed render.
+    OptiX denoises only on an OptiX device, hence OIDN first.
+    """
+    cyc = scene.cycles
+    chosen = ""
+    if want:
+        candidates = ["OPENIMAGEDENOISE"] + (["OPTIX"] if getattr(cyc, "device", "CPU") == "GPU" else [])
+        for name in candidates:
+            try:
+                cyc.denoiser = name
+            except TypeError:  # not among this build's items
+                continue
+            chosen = name
+            break
+    cyc.use_denoising = bool(chosen)
+    if chosen == "OPENIMAGEDENOISE":
+        cyc.denoising_prefilter = "FAST"  # ACCURATE costs as much CPU as the sampling itself at 32 spp
+    return chosen
+
+
 # ===========================================================================
 # sequencer: result versions as image strips (appended by the UI side for
 # addon/sequencer.py; owned with it). 4.2: ``sequences`` / ``sequences_all``,
