@@ -23,7 +23,7 @@ from bpy.props import (
 )
 
 from ..shotcache import schema
-from . import preferences
+from . import preferences, shot_scene
 
 
 def _is_camera(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
@@ -114,10 +114,13 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def shot_dir(scene: bpy.types.Scene, context: bpy.types.Context | None = None) -> str:
-    """Absolute shot folder of a scene: the one set, else <cache root>/<scene name>."""
+    """Absolute shot folder of a scene: the one set, else the shot the scene was built for
+    (a shot's own scene), else <cache root>/<scene name>."""
     settings = scene.vanelia  # type: ignore[attr-defined]
     if settings.shot_dir:
         return os.path.normpath(bpy.path.abspath(settings.shot_dir))
+    if scene.get(shot_scene.SHOT_PROP):
+        return str(scene[shot_scene.SHOT_PROP])
     name = _SAFE.sub("_", scene.name).strip("._") or "shot"
     return os.path.join(preferences.shot_root(context), name)
 

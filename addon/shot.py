@@ -2,7 +2,9 @@
 
 ``setup_shot`` validates every input *before* writing anything (a bad GLB, track or plate
 leaves an existing shot untouched), decodes the plate, bakes the camera, places the
-product, estimates lighting, builds the scene and writes ``shot.json``. The scene is a pure
+product, estimates lighting, builds the scene and writes ``shot.json``. Each shot has its
+own scene (addon/shot_scene.py), built aside and swapped in on success, so the user's
+scene is never touched and a failure leaves nothing half-built. The scene is a pure
 function of shot.json (``build_scene``), so ``render_shot`` on a fresh Blender rebuilds it.
 ``ShotRenderer`` renders frame by frame (the UI calls one frame per timer tick);
 ``render_shot`` is the blocking loop for headless runs.
@@ -29,11 +31,11 @@ from ..shotcache.schema import (
     Shot,
 )
 from . import camera as cam_mod
-from . import lighting, plate, product, render, tracks
+from . import lighting, plate, product, render, shot_scene, tracks
+from .shot_scene import SHOT_PROP
 from .tracks import InputError
 
 Progress = Callable[[str], None]
-SHOT_PROP = "vanelia_shot_dir"
 SETUP_PROP = "vanelia_setup_hash"
 
 
@@ -103,10 +105,9 @@ def _camera_track(scene: Any, camera: Any, info: plate.PlateInfo) -> tuple[Camer
         obj = bpy.data.objects.get(name) if name else scene.camera
         if obj is None:
             raise InputError(f"no camera {'named ' + repr(name) if name else 'in the scene'}; give a camera track file (--camera transforms.json or a COLMAP model)")
-        frames = cam_mod.bake_camera(scene, obj, info.frames)
-        return CameraTrack(source=f"blend:{obj.name}", kind="blend", frames=frames), None
+        camera = obj
     if not isinstance(camera, (str, os.PathLike)):
-        frames = cam_mod.bake_camera(scene, camera, info.frames)
+        frames = _bake_in_own_scene(scene, camera, info)
         return CameraTrack(source=f"blend:{camera.name}", kind="blend", frames=frames), None
     data = tracks.scale_to(tracks.load_track(camera), info.width, info.height)
     missing = [f for f in info.frames if f not in data.frames]
@@ -119,6 +120,19 @@ def _camera_track(scene: Any, camera: Any, info: plate.PlateInfo) -> tuple[Camer
         )
     frames = {f: data.frames[f] for f in info.frames}
     return CameraTrack(source=str(camera), kind=data.kind, distortion=data.distortion, frames=frames, qc=dict(data.qc or {})), data
+
+
+def _bake_in_own_scene(scene: Any, obj: Any, info: plate.PlateInfo) -> dict[int, FrameCamera]:
+    """Bake a .blend camera in the scene it lives in (its animation and constraints are
+    evaluated there) at the plate's resolution; that scene's settings are restored."""
+    home = scene if obj.name in scene.objects else next((s for s in bpy.data.scenes if obj.name in s.objects), scene)
+    r = home.render
+    saved = (r.resolution_x, r.resolution_y)
+    r.resolution_x, r.resolution_y = info.width, info.height
+    try:
+        return cam_mod.bake_camera(home, obj, info.frames)
+    finally:
+        r.resolution_x, r.resolution_y = saved
 
 
 # ---------------------------------------------------------------------------
@@ -135,7 +149,7 @@ def setup_shot(
     resolution: Any = None,
     samples: int = 32,
     *,
-    scene: Any = None,
+    source_scene: Any = None,
     passes: list[str] | None = None,
     product_matrix: list[list[float]] | None = None,
     ground: Ground | dict | None = None,
@@ -149,8 +163,24 @@ def setup_shot(
     device: str = "AUTO",
     progress: Progress = _noop,
 ) -> Shot:
-    """Build (or update) the shot folder and the scene; returns the saved Shot."""
-    scene = scene or bpy.context.scene
+    """Build (or update) the shot folder and the shot's own scene; returns the saved Shot.
+
+    ``source_scene`` (default: the context's) is where a .blend camera is looked up and
+    whose Vanelia settings the shot's scene gets; it is never modified. The shot's scene is
+    ``shot_scene.scene_of(shot_dir)`` afterwards.
+    """
+    source = source_scene or bpy.context.scene
+    with shot_scene.building(os.path.abspath(shot_dir), settings_from=source) as scene:
+        return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
+                           product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
+                           light_intensity, undistort, fps, device, progress)
+
+
+def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
+                resolution: Any, samples: int, passes: list[str] | None, product_matrix: Any, ground: Any,
+                product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
+                light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress) -> Shot:
+    """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
     check_shot_writable(paths.root)
@@ -163,7 +193,7 @@ def setup_shot(
     width, height = plate._check_resolution((info.width, info.height), res, str(plate_source))
     info.width, info.height = width, height
     scene.render.resolution_x, scene.render.resolution_y = width, height
-    track, data = _camera_track(scene, str(camera) if isinstance(camera, os.PathLike) else camera, info)
+    track, data = _camera_track(source, str(camera) if isinstance(camera, os.PathLike) else camera, info)
     points = data.points if data is not None else None
     if light_direction is None and data is not None and data.light_direction is not None:
         light_direction = data.light_direction
@@ -276,7 +306,7 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     paths = ShotPaths(shot_dir)
     if paths.plate_frame(shot.frames[0]).is_file():
         plate.set_camera_background(cam_obj, shot_dir, shot.frames)
-    root = bpy.data.objects.get(product.PRODUCT_ROOT)
+    root = shot_scene.find(scene, product.PRODUCT_ROOT)
     if root is None or root.get(SETUP_PROP + "_glb") != shot.product.sha256:
         root = product.import_glb(scene, shot.product.source)
         root[SETUP_PROP + "_glb"] = shot.product.sha256
@@ -297,9 +327,10 @@ class ShotRenderer:
     """Render a shot's frames one call at a time; skips frames whose inputs did not change."""
 
     def __init__(self, shot_dir: str | os.PathLike[str], scene: Any = None, force: bool = False, frames: list[int] | None = None):
-        self.scene: Any = cast(Any, scene or bpy.context.scene)
         self.paths = ShotPaths(os.path.abspath(shot_dir))
         self.shot = self.paths.load_shot()
+        # the shot's own scene; a fresh one (built from shot.json below) on a Blender that has none
+        self.scene: Any = cast(Any, scene or shot_scene.scene_of(self.paths.root) or _new_shot_scene(self.paths.root))
         check_shot_writable(self.paths.root)
         src = Path(self.shot.product.source)
         if not src.is_file():
@@ -332,6 +363,12 @@ class ShotRenderer:
         self.shot.render.frame_hashes[frame] = self.hashes[frame]
         self.paths.save_shot(self.shot)
         return frame
+
+
+def _new_shot_scene(shot_dir: Path) -> Any:
+    scene = bpy.data.scenes.new(shot_scene.scene_name(shot_dir))
+    scene[SHOT_PROP] = str(shot_dir)
+    return scene
 
 
 def render_shot(

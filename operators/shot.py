@@ -7,7 +7,7 @@ from typing import Any
 import bpy
 from mathutils import Euler, Matrix
 
-from ..addon import properties, tasks
+from ..addon import properties, shot_scene, tasks
 from ..addon import shot as shot_mod
 from .common import OpResult, shot_of, vanelia_scene
 
@@ -32,7 +32,7 @@ def setup_kwargs(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
         "frames": frames,
         "resolution": resolution,
         "samples": int(s.samples),
-        "scene": scene,
+        "source_scene": scene,
         "product_size_m": float(s.product_scale_m) or None,
     }
     if s.placement == "EXPLICIT":
@@ -70,6 +70,11 @@ class VANELIA_OT_setup_shot(bpy.types.Operator):
         except (ValueError, OSError, RuntimeError, TypeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        built = shot_scene.scene_of(shot_dir)
+        window = context.window if context is not None else None
+        if built is not None and window is not None:
+            built.vanelia.shot_dir = shot_dir  # the panel of the shot's scene names the same folder
+            window.scene = built  # the artist continues in the shot's own scene
         self.report({"INFO"}, f"shot ready: {len(shot.frames)} frames {shot.resolution[0]}x{shot.resolution[1]} in {shot_dir}")
         return {"FINISHED"}
 

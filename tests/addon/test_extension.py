@@ -317,6 +317,11 @@ def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> Non
     assert bpy.ops.vanelia.setup_shot() == {"FINISHED"}
     saved = json.loads((shot / "shot.json").read_text())
     assert saved["frames"] == [1, 2, 3] and saved["resolution"] == [64, 36] and saved["product"]["placement"] == "explicit"
+    # the shot was built in its own scene, which the window now shows; the artist's scene kept only its camera
+    user_scene, scene = scene, shot_mod.shot_scene.scene_of(shot)
+    assert scene is not None and scene != user_scene and [o.name for o in user_scene.objects] == ["Cam"]
+    assert bpy.context.scene == scene and scene.vanelia.plate_path == s.plate_path
+    s = scene.vanelia
 
     # UI path: a timer tick per frame, cancel between frames keeps the finished one
     job = shot_mod.ShotRenderer(str(shot), scene)

@@ -82,7 +82,12 @@ def test_setup_from_image_sequence(ext, empty_scene, inputs, tmp_path):
     assert sorted(p.name for p in paths.plate_dir.iterdir()) == ["000002.png", "000003.png"]
     decoded = cv2.cvtColor(cv2.imread(str(paths.plate_frame(2))), cv2.COLOR_BGR2RGB)
     assert np.array_equal(decoded, plate_image(2))  # PNG plates are copied bit-exactly
-    sc = empty_scene
+    # the shot got its own scene; the user's (empty) scene is untouched
+    from vanelia_addon.addon import shot_scene
+
+    assert len(empty_scene.objects) == 0 and empty_scene.camera is None
+    sc = shot_scene.scene_of(tmp_path / "s")
+    assert sc is not None and sc != empty_scene and sc.name == "Vanelia s"
     assert (sc.render.resolution_x, sc.render.resolution_y) == SIZE
     assert (sc.frame_start, sc.frame_end) == (2, 3)
     assert sc.camera is not None and sc.camera.data.background_images[0].image is not None
