@@ -79,12 +79,18 @@ def make_shot(root: Path) -> Path:
 
 
 def build_zip(out_dir: Path, source: Path = ROOT) -> dict[str, Any]:
-    """Blender's own validator and builder (bl_pkg), as `blender --command extension ...`."""
+    """Blender's own validator and builder (bl_pkg), as `blender --command extension ...`,
+    on the git-tracked files of ``source`` (scripts/build_extension.py stages them)."""
     from bl_pkg.bl_extension_cli import cli_extension_handler
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_extension
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    validate_rc = cli_extension_handler(["validate", str(source)])
-    build_rc = cli_extension_handler(["build", "--source-dir", str(source), "--output-dir", str(out_dir)])
+    staged = out_dir.parent / "staged"
+    build_extension.stage(staged, source)
+    validate_rc = cli_extension_handler(["validate", str(staged)])
+    build_rc = cli_extension_handler(["build", "--source-dir", str(staged), "--output-dir", str(out_dir)])
     zips = sorted(out_dir.glob("*.zip"))
     names = zipfile.ZipFile(zips[0]).namelist() if zips else []
     return {"validate_rc": validate_rc, "build_rc": build_rc, "zip": str(zips[0]) if zips else "", "names": names}

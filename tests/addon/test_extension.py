@@ -365,3 +365,27 @@ def test_panels_reference_real_properties_and_operators(addon) -> None:
         for part in ("main", "shot", "render", "sidecar", "results"):
             cls = getattr(bpy.types, f"VANELIA_PT_{space}_{part}")
             assert cls.bl_category == "Vanelia" and cls.bl_region_type == "UI"
+
+
+def test_zip_holds_tracked_files_only(tmp_path: Path) -> None:
+    """A stray shot folder and an untracked .blend in the checkout stay out of the zip."""
+    import subprocess
+    import zipfile
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_extension
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    build_extension.stage(tmp_path / "wt", ROOT)  # this checkout's tracked files, as edited now
+    subprocess.run(["cp", "-a", f"{tmp_path / 'wt'}/.", str(clone)], check=True)
+    (clone / "shot" / "render").mkdir(parents=True)
+    (clone / "shot" / "render" / "000001.exr").write_bytes(b"\0" * 200_000)
+    (clone / "addon" / "scratch.blend").write_bytes(b"BLENDER" + b"\0" * 1000)
+    zip_path = build_extension.build(tmp_path / "dist", root=clone)
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "addon/render.py" in names and "blender_manifest.toml" in names
+    assert not [n for n in names if n.startswith("shot/") or n.endswith(".blend")], names
+    assert zip_path.stat().st_size < 1_000_000
+    with pytest.raises(build_extension.BuildError, match="not a git checkout"):
+        build_extension.build(tmp_path / "dist2", root=tmp_path / "wt")
