@@ -18,6 +18,7 @@ from typing import Any
 import bpy
 
 from ..shotcache.layout import PARAMS_FILE, ShotPaths
+from ..shotcache.schema import UserError
 from . import compat
 
 ROLE_KEY = "vanelia_role"
@@ -30,7 +31,7 @@ _FRAME_FILE = re.compile(r"^(\d+)\.png$")
 _MAX_KEY = 63  # Blender ID property names are at most 63 bytes
 
 
-class SequencerError(ValueError):
+class SequencerError(UserError, ValueError):
     """A version or plate that cannot be shown; the message names the folder and the fix."""
 
 

@@ -1,0 +1,38 @@
+"""A real Blender binary for the binary and GUI tests: scripts/get_blender.sh obtains it.
+
+The tests run it as a user would (``blender -b --python-exit-code 1 --python ...``) with a
+private user folder, so no user's config is read or written. When no binary can be had
+(no apt, no network), the tests skip with get_blender.sh's reason.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def blender_bin() -> str:
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "get_blender.sh")], capture_output=True, text=True, timeout=900)
+    if res.returncode != 0 or not res.stdout.strip():
+        reason = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"no Blender binary: scripts/get_blender.sh failed ({reason})")
+    return res.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def blender_env(tmp_path_factory) -> dict[str, str]:
+    env = dict(os.environ)
+    env["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender-user"))
+    env.pop("PYTHONPATH", None)  # Blender's own Python 3.13 must not import the venv's 3.11 packages
+    return env
+
+
+def run_blender(blender: str, env: dict[str, str], *args: str, blend: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``blender -b [blend] --factory-startup --python-exit-code 1 ARGS``; stdout+stderr as text."""
+    cmd = [blender, "-b", *([blend] if blend else []), "--factory-startup", "--python-exit-code", "1", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=str(ROOT))
