@@ -37,6 +37,20 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def source_tree() -> Path | None:
+    """The checkout this add-on runs from when it has the sidecar's code beside it."""
+    return EXTENSION_ROOT if (EXTENSION_ROOT / "cli" / "main.py").is_file() else None
+
+
+def child_env(cwd: Path | None) -> dict[str, str]:
+    """Environment of a sidecar-side child process: from a source tree, cli/, server/ and
+    ml/ are made importable."""
+    env = dict(os.environ)
+    if cwd is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(cwd), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 class SidecarProcess:
     """One sidecar child process started by this Blender, with its log file."""
 
@@ -46,7 +60,7 @@ class SidecarProcess:
         self.url = url.rstrip("/")
         self.token = token or None
         self.log_path = Path(log_path) if log_path else Path(os.path.expanduser("~")) / ".vanelia-sidecar.log"
-        self.cwd = Path(cwd) if cwd else (EXTENSION_ROOT if (EXTENSION_ROOT / "cli" / "main.py").is_file() else None)
+        self.cwd = Path(cwd) if cwd else source_tree()
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
@@ -54,9 +68,7 @@ class SidecarProcess:
         if not self.argv:
             raise SidecarError("no launch command for the sidecar; set Preferences > Add-ons > Vanelia > Launch Command", kind="unreachable")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if self.cwd is not None:  # running from a source tree: make cli/, server/, ml/ importable
-            env["PYTHONPATH"] = os.pathsep.join([str(self.cwd), *filter(None, [env.get("PYTHONPATH")])])
+        env = child_env(self.cwd)
         with open(self.log_path, "ab") as log:
             try:
                 self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -164,6 +176,88 @@ def stop_sidecar() -> None:
 stop = stop_sidecar
 
 
+def restart_if_started(settings: Any, log_path: str | os.PathLike[str] | None = None) -> threading.Thread | None:
+    """Preferences changed: stop the sidecar this Blender started and start it again with
+    ``settings`` in a thread (never blocks the UI); None when Blender started none."""
+    with _lock:
+        running = _process is not None and _process.running
+        log = _process.log_path if _process is not None else log_path
+    if not running:
+        return None
+    stop_sidecar()
+    if getattr(settings, "mode", "LOCAL") != "LOCAL":
+        return None
+
+    def start() -> None:
+        try:
+            start_sidecar(settings, log_path=log)
+        except SidecarError as exc:  # reported again, with its reason, by the next job that needs it
+            print(f"vanelia: restarting the sidecar failed: {exc}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=start, name="vanelia-sidecar-restart", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_command(argv: Sequence[str], on_line: Callable[[str], None], should_cancel: Callable[[], bool],
+                cwd: Path | None = None, timeout: float | None = None) -> list[str]:
+    """Run a sidecar-side command (e.g. ``vanelia track``) to the end; worker-thread safe (no bpy).
+
+    Every output line goes to ``on_line``; ``should_cancel()`` is checked several times a
+    second and, when true, the command's whole process group is terminated and
+    ``InterruptedError`` raised. A non-zero exit raises ``RuntimeError`` with the command's
+    last lines (its own message says what was wrong). Returns all output lines.
+    """
+    import queue
+    import signal
+
+    cwd = cwd if cwd is not None else source_tree()
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=child_env(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, start_new_session=True)
+    except OSError as exc:
+        raise RuntimeError(f"cannot run {' '.join(argv)!r} ({exc}); set Preferences > Add-ons > Vanelia > Sidecar Python "
+                           "to the python of the sidecar environment") from exc
+    lines: list[str] = []
+    q: "queue.SimpleQueue[str | None]" = queue.SimpleQueue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ended = False
+    while not ended:
+        try:
+            item = q.get(timeout=0.2)
+        except Exception:  # queue.Empty
+            item = ""
+        if item is None:
+            ended = True
+        elif item:
+            lines.append(item)
+            on_line(item)
+        if should_cancel() or (deadline is not None and time.monotonic() > deadline):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            raise InterruptedError(f"{argv[-1] if argv else 'command'}: cancelled" if should_cancel() else "timed out")
+    code = proc.wait()
+    if code != 0:
+        tail = "\n".join(lines[-6:])
+        raise RuntimeError(f"`{' '.join(argv[-6:])}` failed (exit {code}): {tail}")
+    return lines
+
+
 def started_process() -> SidecarProcess | None:
     return _process
 
@@ -266,4 +360,5 @@ class JobWatcher:
         return self._final
 
 
-__all__ = ["SidecarProcess", "JobWatcher", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL"]
+__all__ = ["SidecarProcess", "JobWatcher", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL",
+           "restart_if_started", "run_command"]

@@ -302,3 +302,18 @@ def sequencer_scene(context: Any) -> Any:
     ``context.scene`` (``context.sequencer_scene``, None headless); 4.x has only one."""
     seq_scene = getattr(context, "sequencer_scene", None) if context is not None else None
     return seq_scene if seq_scene is not None else (context.scene if context is not None else None)
+
+
+def sequencer_new_effect(scene: Any, name: str, effect: str, channel: int, frame_start: int, frame_end: int, a: Any, b: Any) -> Any:
+    """A two-input effect strip (WIPE for A/B): 4.2-4.4 ``frame_end``/``seq1``/``seq2``,
+    5.0 ``length``/``input1``/``input2``; read from the function's own parameters."""
+    coll = strips_collection(scene)
+    params = set(coll.bl_rna.functions["new_effect"].parameters.keys())
+    kw: dict[str, Any] = {"frame_start": frame_start}
+    if "length" in params:
+        kw["length"] = frame_end - frame_start
+    else:
+        kw["frame_end"] = frame_end
+    kw.update({"input1": a, "input2": b} if "input1" in params else {"seq1": a, "seq2": b})
+    return coll.new_effect(name=name, type=effect, channel=channel, **kw)
+

@@ -65,12 +65,26 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
         default="",
         subtype="FILE_PATH",
     )
+    tracker: EnumProperty(
+        name="Tracker",
+        items=[
+            ("AUTO", "Auto", "Blender's tracker for a continuous clip, COLMAP when it fails or for stills"),
+            ("BLENDER", "Blender", "Blender's own camera tracker (addon/tracking.py)"),
+            ("COLMAP", "COLMAP", "COLMAP structure-from-motion on tracked features"),
+        ],
+        default="AUTO",
+    )
+    focal_mm: FloatProperty(
+        name="Focal (mm)", description="Known focal length on a 36 mm sensor; 0 = solve it", default=0.0, min=0.0, soft_max=300.0
+    )
     product_path: StringProperty(name="Product", description="The product model (.glb)", default="", subtype="FILE_PATH")
     placement: EnumProperty(
         name="Placement",
         items=[
             ("EXPLICIT", "Explicit", "Place the product by the transform below"),
             ("GROUND", "On Ground", "Stand the product on the ground plane (fitted from the track's points when present)"),
+            ("GIZMO", "By Hand", "Stand it on the ground, then move it with Blender's gizmos in the shot's scene; "
+             "Render keeps where you put it"),
         ],
         default="GROUND",
     )

@@ -396,3 +396,22 @@ def render_shot(
         t = job.timings[-1]
         progress(f"frame {len(done) + len(job.skipped)}/{total} (#{frame}) rendered in {t['render_s']:.2f}s")
     return done
+
+
+def sync_placement(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
+    """Keep where the artist moved the product with the gizmos: write the product root's
+    matrix in the shot's scene into shot.json (placement ``explicit``). True when it changed,
+    so the next render redoes exactly the frames whose hash changed (all of them here)."""
+    paths = ShotPaths(os.path.abspath(shot_dir))
+    root = shot_scene.find(scene, product.PRODUCT_ROOT)
+    if root is None or not paths.shot_json.is_file():
+        return False
+    shot = paths.load_shot()
+    now = np.array(root.matrix_world, dtype=float)
+    if np.allclose(now, np.asarray(shot.product.matrix_world, dtype=float), atol=1e-6):
+        return False
+    shot.product.matrix_world = now.tolist()
+    shot.product.placement = "explicit"
+    paths.save_shot(shot)
+    scene[SETUP_PROP] = _setup_key(shot, str(paths.root))  # the scene already shows it: no rebuild
+    return True

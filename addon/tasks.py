@@ -162,7 +162,21 @@ def _finish(task: Task, state: str, error: str = "") -> None:
     _publish(task)
     if bpy.app.background:
         _log(task)
+    elif task.state == "failed":
+        report_in_status_bar(f"Vanelia {task.kind} failed: {task.error}")
     _redraw()
+
+
+def report_in_status_bar(message: str, level: str = "ERROR") -> None:
+    """Show a background task's outcome in the status bar and the Info log, as an
+    operator's report would (a timer has no operator of its own to report through)."""
+    wm = bpy.context.window_manager
+    window = wm.windows[0] if wm is not None and len(wm.windows) else None
+    if window is None or not hasattr(bpy.ops.vanelia, "report"):
+        print(f"vanelia: {message}", file=sys.stderr, flush=True)
+        return
+    with bpy.context.temp_override(window=window):
+        bpy.ops.vanelia.report(level=level, message=message[:1000])
 
 
 def _error_text(exc: BaseException) -> str:

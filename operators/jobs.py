@@ -1,7 +1,9 @@
+# mypy: disable-error-code="valid-type"
 """Operators that control the running task of a scene (render or sidecar job)."""
 from __future__ import annotations
 
 import bpy
+from bpy.props import EnumProperty, StringProperty
 
 from ..addon import tasks
 from .common import OpResult, vanelia_scene
@@ -17,7 +19,10 @@ class VANELIA_OT_cancel(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         scene = vanelia_scene(context)
-        return scene is not None and tasks.is_running(scene)
+        if scene is None or not tasks.is_running(scene):
+            cls.poll_message_set("No Vanelia task is running in this scene")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         scene = vanelia_scene(context)
@@ -28,4 +33,19 @@ class VANELIA_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES: tuple[type, ...] = (VANELIA_OT_cancel,)
+class VANELIA_OT_report(bpy.types.Operator):
+    """Show a message in the status bar and the Info log (used by background tasks)"""
+
+    bl_idname = "vanelia.report"
+    bl_label = "Vanelia Message"
+    bl_options = {"INTERNAL"}
+
+    level: EnumProperty(items=[(k, k.title(), "") for k in ("INFO", "WARNING", "ERROR")], default="INFO")
+    message: StringProperty(default="")
+
+    def execute(self, context: bpy.types.Context | None) -> OpResult:
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+CLASSES: tuple[type, ...] = (VANELIA_OT_cancel, VANELIA_OT_report)

@@ -51,10 +51,17 @@ class VANELIA_OT_setup_shot(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         scene = vanelia_scene(context)
-        if scene is None or tasks.is_running(scene):
+        if scene is None:
+            cls.poll_message_set("Vanelia is not enabled for this scene")
+            return False
+        if tasks.is_running(scene):
+            cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
             return False
         s = properties.settings(scene)
-        return bool(s.plate_path and s.product_path)
+        if not s.plate_path or not s.product_path:
+            cls.poll_message_set("Choose the plate and the product (.glb) first")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found = shot_of(context)

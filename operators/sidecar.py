@@ -17,7 +17,7 @@ from ..addon import preferences, properties, sequencer, tasks
 from ..shotcache import schema
 from ..shotcache.client import SidecarClient, SidecarError
 from ..shotcache.layout import ShotPaths
-from .common import OpResult, shot_of, vanelia_scene
+from .common import OpResult, shot_of, shot_ready, vanelia_scene
 
 
 def job_spec(scene: bpy.types.Scene, shot_dir: str, prefs: preferences.SidecarSettings) -> dict[str, Any]:
@@ -86,11 +86,7 @@ class VANELIA_OT_send_to_sidecar(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
-        found = shot_of(context)
-        if found is None:
-            return False
-        scene, shot = found
-        return not tasks.is_running(scene) and os.path.isfile(os.path.join(shot, "shot.json"))
+        return shot_ready(cls, context)
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found = shot_of(context)
@@ -166,7 +162,11 @@ class VANELIA_OT_sidecar_check(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         scene = vanelia_scene(context)
-        return scene is not None and not tasks.is_running(scene)
+        if scene is None or tasks.is_running(scene):
+            cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it" if scene is not None
+                                 else "Vanelia is not enabled for this scene")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         scene = vanelia_scene(context)
