@@ -91,7 +91,8 @@ def remove_product(scene: Any) -> None:
 
 def mesh_bounds(root: Any) -> tuple[np.ndarray, np.ndarray]:
     """World-space (min, max) corners over all meshes under ``root``."""
-    for scene in root.users_scene or (bpy.context.scene,):  # the shot's scene need not be the context's
+    scenes: Any = root.users_scene or (bpy.context.scene,)
+    for scene in scenes:  # the shot's scene need not be the context's
         for layer in scene.view_layers:
             layer.update()  # children's matrix_world follow their parent only after an update
     pts: list[tuple[float, ...]] = []

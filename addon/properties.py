@@ -133,8 +133,8 @@ def shot_dir(scene: bpy.types.Scene, context: bpy.types.Context | None = None) -
     settings = scene.vanelia  # type: ignore[attr-defined]
     if settings.shot_dir:
         return os.path.normpath(bpy.path.abspath(settings.shot_dir))
-    if scene.get(shot_scene.SHOT_PROP):
-        return str(scene[shot_scene.SHOT_PROP])
+    if shot_scene.shot_dir_of(scene):
+        return shot_scene.shot_dir_of(scene)
     name = _SAFE.sub("_", scene.name).strip("._") or "shot"
     return os.path.join(preferences.shot_root(context), name)
 

@@ -46,6 +46,11 @@ def remove_objects(objs: list[Any]) -> None:
         bpy.data.batch_remove(orphans)
 
 
+def shot_dir_of(scene: Any) -> str:
+    """The shot folder a shot's scene was built for ("" for any other scene)."""
+    return str(scene.get(SHOT_PROP) or "") if scene is not None else ""
+
+
 def _norm(shot_dir: str | os.PathLike[str]) -> str:
     return os.path.normpath(os.path.abspath(str(shot_dir)))
 
@@ -54,7 +59,7 @@ def scene_of(shot_dir: str | os.PathLike[str], exclude: Any = None) -> Any:
     """The scene holding this shot (stamped with its folder), or None."""
     want = _norm(shot_dir)
     for sc in bpy.data.scenes:
-        if sc is not exclude and sc.get(SHOT_PROP) and _norm(sc[SHOT_PROP]) == want:
+        if sc is not exclude and shot_dir_of(sc) and _norm(shot_dir_of(sc)) == want:
             return sc
     return None
 

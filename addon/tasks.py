@@ -172,11 +172,13 @@ def report_in_status_bar(message: str, level: str = "ERROR") -> None:
     operator's report would (a timer has no operator of its own to report through)."""
     wm = bpy.context.window_manager
     window = wm.windows[0] if wm is not None and len(wm.windows) else None
-    if window is None or not hasattr(bpy.ops.vanelia, "report"):
+    ops: Any = bpy.ops
+    if window is None or not hasattr(ops.vanelia, "report"):
         print(f"vanelia: {message}", file=sys.stderr, flush=True)
         return
-    with bpy.context.temp_override(window=window):
-        bpy.ops.vanelia.report(level=level, message=message[:1000])
+    override: Any = bpy.context.temp_override(window=window)  # the 5.2 stubs lack __enter__
+    with override:
+        ops.vanelia.report(level=level, message=message[:1000])
 
 
 def _error_text(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from .common import OpResult, vanelia_scene
 
 def _shot_scene_poll(cls: Any, context: bpy.types.Context | None) -> Any:
     scene = vanelia_scene(context)
-    if scene is None or not scene.get(shot_scene.SHOT_PROP):
+    if scene is None or not shot_scene.shot_dir_of(scene):
         cls.poll_message_set("Set the shot up first: placement and preview work in the shot's own scene")
         return None
     if context is None or context.area is None or context.area.type != "VIEW_3D":
@@ -45,13 +45,13 @@ class VANELIA_OT_place_product(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
-        assert context is not None
-        scene = context.scene
+        ctx: Any = context
+        scene = ctx.scene
         root = shot_scene.find(scene, product.PRODUCT_ROOT)
-        for obj in context.view_layer.objects:
+        for obj in ctx.view_layer.objects:
             obj.select_set(False)
         root.select_set(True)
-        context.view_layer.objects.active = root
+        ctx.view_layer.objects.active = root
         ts = scene.tool_settings
         ts.use_snap = True
         try:
@@ -93,7 +93,8 @@ class VANELIA_OT_preview(bpy.types.Operator):
         space.overlay.show_floor = False
         space.overlay.show_axis_x = space.overlay.show_axis_y = False
         space.region_3d.view_perspective = "CAMERA"
-        cam = context.scene.camera.data
+        ctx: Any = context
+        cam = ctx.scene.camera.data
         cam.show_background_images = True
         for bg in cam.background_images:
             bg.display_depth = "BACK"

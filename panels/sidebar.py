@@ -93,7 +93,7 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     _field(layout, s, "shot_dir", "Shot Folder", "empty = automatic")
     for line in _wrap(properties.shot_dir(scene, context), _chars(context)):
         layout.label(text=line, icon="BLANK1")
-    if scene.get(shot_scene.SHOT_PROP):
+    if shot_scene.shot_dir_of(scene):
         layout.label(text=f"Shot scene: {scene.name}", icon="SCENE_DATA")
     draw_progress(layout, context)
 
@@ -242,7 +242,7 @@ def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row.prop(s, "resolution_x", text="W")
     row.prop(s, "resolution_y", text="H")
     col.operator("vanelia.setup_shot", icon="SCENE_DATA")
-    if scene.get(shot_scene.SHOT_PROP):
+    if shot_scene.shot_dir_of(scene):
         row = col.row(align=True)
         row.operator("vanelia.place_product", icon="OBJECT_ORIGIN")
         row.operator("vanelia.preview", icon="SHADING_TEXTURE")
@@ -309,7 +309,8 @@ def draw_results(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     try:
         params = sequencer.read_params(shot, shown)
     except sequencer.SequencerError as exc:
-        params, _ = {}, layout.label(text=str(exc)[:80], icon="ERROR")
+        params = {}
+        layout.label(text=str(exc)[:80], icon="ERROR")
     box = layout.box()
     box.label(text=f"{shown} parameters", icon="PROPERTIES")
     for line in _params_lines(params):
