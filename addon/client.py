@@ -44,8 +44,14 @@ def source_tree() -> Path | None:
 
 def child_env(cwd: Path | None) -> dict[str, str]:
     """Environment of a sidecar-side child process: from a source tree, cli/, server/ and
-    ml/ are made importable."""
-    env = dict(os.environ)
+    ml/ are made importable.
+
+    Blender's own variables are dropped: a distro Blender's launcher sets
+    ``BLENDER_SYSTEM_RESOURCES``/``BLENDER_SYSTEM_PYTHON`` for itself, and a sidecar that
+    runs another Blender (the ``bpy`` module, for tracking) would load this Blender's
+    scripts with them and fail (``No module named '_bpy_types'``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLENDER_") and k != "PYTHONHOME"}
+    env["PYTHONUNBUFFERED"] = "1"  # progress lines arrive as they are printed, not in 8 KB blocks
     if cwd is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(cwd), *filter(None, [env.get("PYTHONPATH")])])
     return env
@@ -199,6 +205,18 @@ def restart_if_started(settings: Any, log_path: str | os.PathLike[str] | None = 
     return thread
 
 
+def last_error(lines: list[str]) -> str:
+    """The message of a command's last ``error:`` line (``vanelia: error: ...`` or a
+    traceback's ``ValueError: ...``), without the prefix: what the panel should say."""
+    import re
+
+    for line in reversed(lines):
+        m = re.search(r"(?:^|\s|\w)(?:[Ee]rror):\s*(.+)$", line)
+        if m and m.group(1).strip():
+            return m.group(1).strip()
+    return ""
+
+
 def run_command(argv: Sequence[str], on_line: Callable[[str], None], should_cancel: Callable[[], bool],
                 cwd: Path | None = None, timeout: float | None = None) -> list[str]:
     """Run a sidecar-side command (e.g. ``vanelia track``) to the end; worker-thread safe (no bpy).
@@ -253,8 +271,8 @@ def run_command(argv: Sequence[str], on_line: Callable[[str], None], should_canc
             raise InterruptedError(f"{argv[-1] if argv else 'command'}: cancelled" if should_cancel() else "timed out")
     code = proc.wait()
     if code != 0:
-        tail = "\n".join(lines[-6:])
-        raise RuntimeError(f"`{' '.join(argv[-6:])}` failed (exit {code}): {tail}")
+        print(f"vanelia: `{' '.join(argv)}` exited with {code}; its output ends with:", *lines[-15:], sep="\n", file=sys.stderr)
+        raise RuntimeError(last_error(lines) or f"{argv[-1] if argv else 'command'} failed (exit {code}): {' | '.join(lines[-3:])}")
     return lines
 
 

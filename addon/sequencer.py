@@ -57,6 +57,17 @@ def list_versions(shot_dir: str | os.PathLike[str]) -> list[str]:
     return [v for v in paths.versions() if _frame_files(paths.version_dir(v) / "frames")]
 
 
+def changed_stages(shot_dir: str | os.PathLike[str], old: str, new: str) -> list[str]:
+    """Stages of ``new`` whose inputs or engine differ from ``old`` (their cache keys), i.e.
+    what the sidecar ran again; the rest it reused from its stage cache."""
+    a, b = read_params(shot_dir, old).get("engines") or {}, read_params(shot_dir, new).get("engines") or {}
+
+    def key(rec: Any) -> Any:
+        return rec.get("cache_key") if isinstance(rec, dict) else rec
+
+    return [stage for stage, rec in b.items() if stage not in a or key(a[stage]) != key(rec)]
+
+
 def version_frames(shot_dir: str | os.PathLike[str], version: str) -> list[tuple[int, str]]:
     """(frame number, file name) of a version's frames; raises naming the folder if none."""
     folder = ShotPaths(shot_dir).version_dir(version) / "frames"

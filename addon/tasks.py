@@ -177,8 +177,11 @@ def report_in_status_bar(message: str, level: str = "ERROR") -> None:
         print(f"vanelia: {message}", file=sys.stderr, flush=True)
         return
     override: Any = bpy.context.temp_override(window=window)  # the 5.2 stubs lack __enter__
-    with override:
-        ops.vanelia.report(level=level, message=message[:1000])
+    try:
+        with override:
+            ops.vanelia.report(level=level, message=message[:1000])
+    except RuntimeError:  # an ERROR report raises in the caller; the status bar has it already
+        pass
 
 
 def _error_text(exc: BaseException) -> str:

@@ -95,6 +95,9 @@ class VANELIA_OT_preview(bpy.types.Operator):
         space.region_3d.view_perspective = "CAMERA"
         ctx: Any = context
         cam = ctx.scene.camera.data
+        ground = shot_scene.find(ctx.scene, product.GROUND_NAME)
+        if ground is not None:  # EEVEE draws the shadow catcher opaque: show the solved ground as a wire
+            ground.display_type = "WIRE"
         cam.show_background_images = True
         for bg in cam.background_images:
             bg.display_depth = "BACK"

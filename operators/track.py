@@ -72,6 +72,7 @@ class VANELIA_OT_track(bpy.types.Operator):
 
         def work(rep: tasks.Reporter) -> str:
             os.makedirs(os.path.dirname(out), exist_ok=True)
+            rep.report(0, 0, f"tracking {os.path.basename(plate)} (the first lines take a while)")
             last = [0]
 
             def line(text: str) -> None:

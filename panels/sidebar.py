@@ -91,8 +91,9 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         return
     scene, s = found
     _field(layout, s, "shot_dir", "Shot Folder", "empty = automatic")
-    for line in _wrap(properties.shot_dir(scene, context), _chars(context)):
-        layout.label(text=line, icon="BLANK1")
+    if not s.shot_dir:  # say where "automatic" is
+        for line in _wrap(properties.shot_dir(scene, context), _chars(context)):
+            layout.label(text=line, icon="BLANK1")
     if shot_scene.shot_dir_of(scene):
         layout.label(text=f"Shot scene: {scene.name}", icon="SCENE_DATA")
     draw_progress(layout, context)
@@ -255,7 +256,7 @@ def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     _scene, s = found
     layout.prop(s, "samples")
     layout.operator("vanelia.render_shot", icon="RENDER_ANIMATION")
-    layout.label(text="Only frames whose inputs changed render again", icon="INFO")
+    layout.label(text="Unchanged frames are skipped", icon="INFO")
 
 
 def draw_sidecar(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -267,7 +268,9 @@ def draw_sidecar(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     col.prop(s, "stages")
     for stage in ("inpaint", "relight", "composite", "diffuse"):
         if stage in s.stages:
-            col.prop(s, f"{stage}_engine")
+            split = col.split(factor=0.42, align=True)
+            split.label(text=stage.capitalize())
+            split.prop(s, f"{stage}_engine", text="")
     col.prop(s, "allow_fallback", text="Classical Fallback")
     col.prop(s, "seed")
     col.operator("vanelia.send_to_sidecar", icon="EXPORT")
@@ -276,15 +279,24 @@ def draw_sidecar(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         col.label(text=f"Last job {s.job_id}")
 
 
-def _params_lines(params: dict[str, Any]) -> list[str]:
-    """A version's parameters, short: engines per stage, seed, and what was reused."""
+def _params_lines(shot: str, version: str, versions: list[str]) -> list[str]:
+    """A version's parameters, short: engine per stage (and a fallback), seed, and which
+    stages it re-ran compared with the version before it (the others were reused)."""
+    params = sequencer.read_params(shot, version)
+    found, job_found = params.get("engines"), params.get("job")
+    engines: dict[str, Any] = found if isinstance(found, dict) else {}
+    job: dict[str, Any] = job_found if isinstance(job_found, dict) else {}
     lines = []
-    engines = params.get("engines")
-    if isinstance(engines, dict):
-        lines.append(", ".join(f"{k}: {v}" for k, v in engines.items()))
-    for key in ("seed", "reused_from", "stages"):
-        if key in params:
-            lines.append(f"{key}: {params[key]}")
+    for stage, rec in engines.items():
+        rec = rec if isinstance(rec, dict) else {"name": rec}
+        fell = f" (fallback: {rec['fallback_reason']})" if rec.get("fallback_reason") else ""
+        lines.append(f"{stage}: {rec.get('name', '?')}{fell}")
+    if "seed" in job:
+        lines.append(f"seed {job['seed']}")
+    i = versions.index(version) if version in versions else 0
+    if i > 0:
+        changed = sequencer.changed_stages(shot, versions[i - 1], version)
+        lines.append(f"vs {versions[i - 1]}: " + (f"re-ran {', '.join(changed)}" if changed else "nothing changed"))
     return lines
 
 
@@ -306,14 +318,14 @@ def draw_results(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         op = row.operator("vanelia.load_version", text=v, icon=icon)
         op.version = v
     shown = s.version if s.version in versions else versions[-1]
-    try:
-        params = sequencer.read_params(shot, shown)
-    except sequencer.SequencerError as exc:
-        params = {}
-        layout.label(text=str(exc)[:80], icon="ERROR")
     box = layout.box()
     box.label(text=f"{shown} parameters", icon="PROPERTIES")
-    for line in _params_lines(params):
+    try:
+        lines = _params_lines(shot, shown, versions)
+    except sequencer.SequencerError as exc:
+        lines = [str(exc)]
+        box.alert = True
+    for line in lines:
         for part in _wrap(line, _chars(context)):
             box.label(text=part)
     row = layout.row(align=True)
@@ -344,11 +356,12 @@ def _panel(space: str, suffix: str, label: str, draw_fn: Any, parent: str | None
 
 
 def _panels_for(space: str) -> list[type]:
+    seq = space == "SEQUENCE_EDITOR"  # the sequencer is for results: set-up panels start closed there
     return [
         _panel(space, "main", "Vanelia", draw_main),
-        _panel(space, "track", "Footage & Track", draw_track, parent="main"),
-        _panel(space, "shot", "Shot Setup", draw_shot, parent="main"),
-        _panel(space, "render", "Render", draw_render, parent="main"),
+        _panel(space, "track", "Footage & Track", draw_track, parent="main", closed=seq),
+        _panel(space, "shot", "Shot Setup", draw_shot, parent="main", closed=seq),
+        _panel(space, "render", "Render", draw_render, parent="main", closed=seq),
         _panel(space, "sidecar", "Sidecar", draw_sidecar, parent="main"),
         _panel(space, "results", "Results", draw_results, parent="main"),
     ]

@@ -36,3 +36,23 @@ def run_blender(blender: str, env: dict[str, str], *args: str, blend: str | None
     """``blender -b [blend] --factory-startup --python-exit-code 1 ARGS``; stdout+stderr as text."""
     cmd = [blender, "-b", *([blend] if blend else []), "--factory-startup", "--python-exit-code", "1", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=str(ROOT))
+
+
+BATCH = str(ROOT / "scripts" / "vanelia_batch.py")
+
+
+def batch(blender: str, env: dict[str, str], *args: str, blend: str | None = None) -> subprocess.CompletedProcess:
+    return run_blender(blender, env, "--python", BATCH, "--", *args, blend=blend)
+
+
+@pytest.fixture(scope="session")
+def demo(blender_bin, blender_env, tmp_path_factory) -> Path:
+    """demo-data in the binary: plate.mp4, frames/, transforms.json, product.glb (denoising
+    is asked for at 16 samples: the build has no OIDN, so it must be switched off, not fail)."""
+    out = tmp_path_factory.mktemp("bin") / "demo"
+    res = batch(blender_bin, blender_env, "demo-data", "--output", str(out), "--frames", "24", "--resolution", "320x180", "--samples", "16")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    for name in ("plate.mp4", "transforms.json", "product.glb"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert len(list((out / "frames").glob("*.png"))) == 24
+    return out

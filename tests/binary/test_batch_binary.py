@@ -13,14 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_blender
+from conftest import ROOT, batch, run_blender
 
-BATCH = str(ROOT / "scripts" / "vanelia_batch.py")
 pytestmark = pytest.mark.slow
-
-
-def batch(blender: str, env: dict[str, str], *args: str, blend: str | None = None):
-    return run_blender(blender, env, "--python", BATCH, "--", *args, blend=blend)
 
 
 def expect_user_error(res, *words: str) -> None:
@@ -31,19 +26,6 @@ def expect_user_error(res, *words: str) -> None:
     assert "Traceback" not in out, out[-3000:]
     for w in words:
         assert w in out, f"{w!r} not in:\n{out[-2000:]}"
-
-
-@pytest.fixture(scope="module")
-def demo(blender_bin, blender_env, tmp_path_factory) -> Path:
-    """demo-data in the binary: plate.mp4, frames/, transforms.json, product.glb (denoising
-    is asked for at 16 samples: the build has no OIDN, so it must be switched off, not fail)."""
-    out = tmp_path_factory.mktemp("bin") / "demo"
-    res = batch(blender_bin, blender_env, "demo-data", "--output", str(out), "--frames", "24", "--resolution", "320x180", "--samples", "16")
-    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    for name in ("plate.mp4", "transforms.json", "product.glb"):
-        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    assert len(list((out / "frames").glob("*.png"))) == 24
-    return out
 
 
 def test_binary_is_the_awkward_build(blender_bin, blender_env) -> None:
