@@ -1,4 +1,4 @@
-"""`vanelia eval harmonize`: MSE / fMSE / PSNR, iHarmony4 protocol, three methods in one run.
+"""`vanelia eval composite` (alias `eval harmonize`): MSE / fMSE / PSNR, iHarmony4 protocol, three methods in one run.
 
 Methods: ``unharmonized`` (the composite as given), ``classical`` (H4's engine, harmonization
 settings: light wrap and grain off, since they are compositing effects, not colour

@@ -68,7 +68,7 @@ def test_shot_scene_leaves_user_scene_alone(factory_scene, inputs, tmp_path):
 def test_failed_setup_leaves_nothing(factory_scene, inputs, tmp_path):
     """A model Blender can't import fails after the fresh scene exists: it is all rolled back."""
     from vanelia_addon.addon import shot
-    from vanelia_addon.addon.tracks import InputError
+    from vanelia_addon.shotcache.errors import InputError
 
     shot.setup_shot(tmp_path / "a", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4)
     before = _ids()
