@@ -73,9 +73,9 @@ def _restart_sidecar(self: "VaneliaPreferences", context: bpy.types.Context | No
     """A setting the sidecar was started with changed: restart the one this Blender started
     (in a thread: it waits for /health), so the next job sees the new settings. A sidecar
     Blender did not start is left alone."""
-    from . import client
+    from . import process_manager
 
-    client.restart_if_started(sidecar_settings(context))
+    process_manager.restart_if_started(sidecar_settings(context))
 
 
 def _port(url: str) -> int:

@@ -2,7 +2,7 @@
 
 The tracking itself is the sidecar side's ``vanelia track`` (Blender's tracker in
 addon/tracking.py through the batch step, COLMAP when it fails, levelling on the ground,
-QC per frame), run as a child process by the add-on's process manager (addon/client.py)
+QC per frame), run as a child process by the add-on's process manager (addon/process_manager.py)
 from a worker thread that touches no ``bpy`` (addon/tasks.py); its output lines are the
 progress, Cancel ends its process group. The result, ``<shot>/track/transforms.json`` with
 its QC, becomes the shot's camera track; the panel shows the QC with a per-frame error
@@ -15,7 +15,7 @@ import re
 
 import bpy
 
-from ..addon import client as sidecar_process
+from ..addon import process_manager
 from ..addon import preferences, properties, tasks
 from .common import OpResult, shot_of, vanelia_scene
 
@@ -81,7 +81,7 @@ class VANELIA_OT_track(bpy.types.Operator):
                 rep.report(last[0], 0, text.replace("[vanelia] ", ""))
 
             try:
-                sidecar_process.run_command(argv, line, lambda: rep.cancelled)
+                process_manager.run_command(argv, line, lambda: rep.cancelled)
             except InterruptedError as exc:
                 raise tasks.Cancelled(str(exc)) from exc
             if not os.path.isfile(out):

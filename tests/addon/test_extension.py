@@ -255,7 +255,7 @@ def test_send_starts_local_sidecar_and_loads_result(addon, tmp_path: Path) -> No
 
     from server.bench import make_shot
 
-    sidecar_process = import_module(f"{addon.__name__}.addon.client")
+    sidecar_process = import_module(f"{addon.__name__}.addon.process_manager")
     root = tmp_path / "shots"
     shot = make_shot(root / "shot_a", frames=3, width=48, height=32)
     scene = bpy.context.scene
@@ -282,7 +282,30 @@ def test_send_starts_local_sidecar_and_loads_result(addon, tmp_path: Path) -> No
     assert v["vanelia_version"] == "v001" and v.channel == 2 and v.frame_final_duration == 3
     assert json.loads(v["vanelia_params_json"]), "the version's params.json is stamped on the strip"
     assert sorted(os.listdir(Path(shot) / "v001" / "frames")) == ["000001.png", "000002.png", "000003.png"]
+
+    # a changed preference restarts the sidecar Blender started, with the new setting
+    other_root = tmp_path / "other_root"
+    other_root.mkdir()
+    p.shot_root = str(other_root)  # the update callback restarts it (in a thread)
+    restarted = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        restarted = sidecar_process.started_process()
+        if restarted is not None and restarted is not started and restarted.running and str(other_root) in restarted.argv:
+            break
+        time.sleep(0.2)
+    assert restarted is not None and restarted is not started and str(other_root) in restarted.argv
+    assert proc.poll() is not None  # the old one is gone
+
+    # the shot now lies outside the sidecar's shot roots: the one upload rule sends it,
+    # and the results come back into the next local version
+    assert bpy.ops.vanelia.send_to_sidecar("INVOKE_DEFAULT") == {"FINISHED"}
+    assert s.task_state == "done", s.progress_text
+    assert s.version == "v002" and sorted(os.listdir(Path(shot) / "v002" / "frames")) == ["000001.png", "000002.png", "000003.png"]
+    assert not list(other_root.iterdir()) or not (other_root / "shot_a").exists()  # nothing written beside the roots
+
     # disabling the add-on stops the sidecar it started
+    proc = restarted.proc
     addon.unregister()
     assert proc.poll() is not None and sidecar_process.started_process() is None
 

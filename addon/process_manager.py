@@ -1,15 +1,16 @@
-"""Blender's side of the sidecar: start/stop the local process, follow jobs without blocking.
+"""The add-on's process manager: the child processes Blender starts for Vanelia.
 
 * ``ensure_running(context)`` / ``start_sidecar(settings)``: start the sidecar as a child
   process from the add-on preferences (launch command, port from the URL, shot root), wait
   until ``/health`` answers with our protocol version, and make sure it is stopped when
   Blender exits (``atexit``) or the add-on is disabled (``stop_sidecar``, called by
-  ``unregister``). A sidecar already answering at the URL is used as is, never restarted.
-* ``JobWatcher``: a worker thread follows a job over HTTP (no ``bpy`` in the thread) and
-  leaves the newest job state in a slot; ``JobWatcher.timer`` is a ``bpy.app.timers``
-  callback that hands it to main-thread callbacks (where ``bpy`` may be used). Headless
-  (``bpy.app.background``: timers never fire) ``run_blocking`` does the same in a loop and
-  prints progress.
+  ``unregister``). A sidecar already answering at the URL is used as is, never restarted;
+  one Blender started is restarted when its preferences change (``restart_if_started``).
+* ``run_command``: a sidecar-side command (``vanelia track``) run to its end from a worker
+  thread, its output lines as progress, Cancel ending its process group.
+
+Following a job is not done here: every long task (render, sidecar job, track) goes through
+addon/tasks.py, the one mechanism (worker thread without bpy + a timer on the main thread).
 
 Only stdlib, bpy and the repo's shotcache (relative imports), as Blender-side code must.
 """
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..shotcache.client import TERMINAL, SidecarClient, SidecarError, job_error
+from ..shotcache.client import TERMINAL, SidecarClient, SidecarError
 
 EXTENSION_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90.0
@@ -280,103 +281,5 @@ def started_process() -> SidecarProcess | None:
     return _process
 
 
-class JobWatcher:
-    """Follow a job from a worker thread; deliver its state on the main thread.
-
-    The thread only does HTTP (``SidecarClient.wait``) and stores the newest job dict; the
-    main thread picks it up in ``timer()`` (a ``bpy.app.timers`` callback) or ``poll()`` and
-    calls ``on_progress(job)`` / ``on_done(job, error)`` there. ``cancel()`` is safe from the
-    main thread: the worker forwards it to the sidecar at its next poll.
-    """
-
-    interval = 0.2
-
-    def __init__(self, client: SidecarClient, job_id: str, on_progress: Callable[[dict], None] | None = None,
-                 on_done: Callable[[dict | None, SidecarError | None], None] | None = None, poll: float = 0.25):
-        self.client = client
-        self.job_id = job_id
-        self.on_progress = on_progress
-        self.on_done = on_done
-        self.poll_s = poll
-        self._latest: dict | None = None
-        self._delivered: tuple | None = None
-        self._final: dict | None = None
-        self._error: SidecarError | None = None
-        self._finished = threading.Event()
-        self._cancel = threading.Event()
-        self._slot = threading.Lock()
-        self._thread = threading.Thread(target=self._work, name=f"vanelia-job-{job_id[:8]}", daemon=True)
-
-    # ---- worker thread (no bpy) -------------------------------------------------------
-    def _work(self) -> None:
-        def keep(job: dict) -> None:
-            with self._slot:
-                self._latest = job
-
-        try:
-            self._final = self.client.wait(self.job_id, progress=keep, should_cancel=self._cancel.is_set, poll=self.poll_s)
-            keep(self._final)
-        except SidecarError as exc:
-            self._error = exc
-        except Exception as exc:  # never die silently in a thread
-            self._error = SidecarError(f"following job {self.job_id} failed: {type(exc).__name__}: {exc}")
-        finally:
-            self._finished.set()
-
-    # ---- main thread ---------------------------------------------------------------------
-    def start(self) -> "JobWatcher":
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    def poll(self) -> bool:
-        """Deliver news to the callbacks; True once the job ended (and on_done was called)."""
-        with self._slot:
-            job = self._latest
-        if job is not None and self.on_progress is not None:
-            key = (job.get("state"), job.get("frames_done"))
-            if key != self._delivered:
-                self._delivered = key
-                self.on_progress(job)
-        if not self._finished.is_set():
-            return False
-        if self.on_done is not None:
-            cb, self.on_done = self.on_done, None
-            cb(self._final, self._error)
-        return True
-
-    def timer(self) -> float | None:
-        """``bpy.app.timers.register(watcher.timer)``: runs until the job ends."""
-        return None if self.poll() else self.interval
-
-    def run_blocking(self, echo: Callable[[str], None] | None = None) -> dict:
-        """Headless: wait here, printing progress lines; raise SidecarError on failure."""
-        echo = echo or (lambda s: print(s, file=sys.stdout, flush=True))
-        user_progress = self.on_progress
-
-        def show(job: dict) -> None:
-            echo(f"vanelia: job {self.job_id[:8]} {job.get('state')} {job.get('frames_done')}/{job.get('frames_total')}")
-            if user_progress:
-                user_progress(job)
-
-        self.on_progress = show
-        if not self._thread.is_alive() and not self._finished.is_set():
-            self.start()
-        while not self.poll():
-            time.sleep(self.interval / 2)
-        if self._error is not None:
-            raise self._error
-        assert self._final is not None
-        if self._final.get("state") == "failed":
-            raise job_error(self._final)
-        return self._final
-
-
-__all__ = ["SidecarProcess", "JobWatcher", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL",
+__all__ = ["SidecarProcess", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL",
            "restart_if_started", "run_command"]
