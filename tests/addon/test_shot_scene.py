@@ -78,3 +78,10 @@ def test_failed_setup_leaves_nothing(factory_scene, inputs, tmp_path):
         shot.setup_shot(tmp_path / "a", inputs["plate"], bad, inputs["camera"], frames="1:1", samples=4)
     assert _ids() == before
     assert bpy.context.scene == factory_scene
+
+
+def test_shot_scene_checks_50(ext, tmp_path):
+    """The checks the 4.2 test runs (tests/addon/blender42_checks.py), here on 5.0."""
+    import blender42_checks as checks
+
+    checks.expect_shot_scene(checks.shot_scene_checks(ext, tmp_path))
