@@ -163,25 +163,21 @@ def _finish(task: Task, state: str, error: str = "") -> None:
     if bpy.app.background:
         _log(task)
     elif task.state == "failed":
-        report_in_status_bar(f"Vanelia {task.kind} failed: {task.error}")
+        status_bar(f"Vanelia {task.kind} failed: {task.error}"[:300])
     _redraw()
 
 
-def report_in_status_bar(message: str, level: str = "ERROR") -> None:
-    """Show a background task's outcome in the status bar and the Info log, as an
-    operator's report would (a timer has no operator of its own to report through)."""
+def status_bar(message: str | None) -> None:
+    """Show ``message`` in every window's status bar until the next task starts (None clears).
+
+    A background task has no operator left to report through when it fails (and reports of
+    operators that scripts or timers call never reach the status bar), so its failure is
+    written there with the workspace's status text, which stays until cleared."""
     wm = bpy.context.window_manager
-    window = wm.windows[0] if wm is not None and len(wm.windows) else None
-    ops: Any = bpy.ops
-    if window is None or not hasattr(ops.vanelia, "report"):
-        print(f"vanelia: {message}", file=sys.stderr, flush=True)
-        return
-    override: Any = bpy.context.temp_override(window=window)  # the 5.2 stubs lack __enter__
-    try:
-        with override:
-            ops.vanelia.report(level=level, message=message[:1000])
-    except RuntimeError:  # an ERROR report raises in the caller; the status bar has it already
-        pass
+    for window in (wm.windows if wm is not None else []):
+        workspace: Any = window.workspace
+        if workspace is not None:
+            workspace.status_text_set(message)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -220,6 +216,8 @@ def _claim(kind: str, scene: bpy.types.Scene, on_done: Callable[[Task], None] | 
         raise RuntimeError(f"scene '{scene.name}' is busy with a {_TASKS[scene.name].kind} task; cancel it or wait")
     task = Task(kind=kind, scene_name=scene.name, on_done=on_done)
     _TASKS[scene.name] = task
+    if not bpy.app.background:
+        status_bar(None)  # a previous failure's message goes
     _publish(task)
     return task
 

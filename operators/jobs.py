@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
 
 from ..addon import tasks
 from .common import OpResult, vanelia_scene
@@ -33,19 +32,4 @@ class VANELIA_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class VANELIA_OT_report(bpy.types.Operator):
-    """Show a message in the status bar and the Info log (used by background tasks)"""
-
-    bl_idname = "vanelia.report"
-    bl_label = "Vanelia Message"
-    bl_options = {"INTERNAL"}
-
-    level: EnumProperty(items=[(k, k.title(), "") for k in ("INFO", "WARNING", "ERROR")], default="INFO")
-    message: StringProperty(default="")
-
-    def execute(self, context: bpy.types.Context | None) -> OpResult:
-        self.report({self.level}, self.message)
-        return {"FINISHED"}
-
-
-CLASSES: tuple[type, ...] = (VANELIA_OT_cancel, VANELIA_OT_report)
+CLASSES: tuple[type, ...] = (VANELIA_OT_cancel,)

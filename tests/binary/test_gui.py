@@ -62,7 +62,11 @@ def test_artist_loop_in_the_gui(blender_bin, blender_env, demo, display, tmp_pat
     shutil.rmtree(out, ignore_errors=True)
     user_blend = tmp_path / "user.blend"  # Blender's default scene, Cube included: what an artist has open
     run_blender(blender_bin, blender_env, "--python-expr", f"import bpy; bpy.ops.wm.save_as_mainfile(filepath={str(user_blend)!r})")
-    env = dict(blender_env, DISPLAY=display)
+    (tmp_path / "user").mkdir()  # it must exist, or Blender falls back to ~/.config for writing
+    env = dict(blender_env, DISPLAY=display, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    # saved preferences: without them Blender greets a new user with its Quick Setup splash
+    run_blender(blender_bin, env, "--python-expr", "import bpy; bpy.context.preferences.view.show_splash = False; "
+                "bpy.context.preferences.use_preferences_save = False; bpy.ops.wm.save_userpref()")
     cmd = [blender_bin, str(user_blend), "--python-exit-code", "1", "--python", str(Path(__file__).with_name("gui_loop.py")),
            "--", str(out), str(demo), str(sidecar_python)]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200, cwd=str(ROOT))
