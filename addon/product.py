@@ -116,11 +116,14 @@ def _basis_from_normal(normal: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], axis=1)
 
 
-def view_ground_point(cam: FrameCamera, ground: Ground, width: int, height: int) -> np.ndarray:
-    """Where the camera's image centre ray meets the ground plane (falls back to the plane point)."""
+def view_ground_point(cam: FrameCamera, ground: Ground, width: int, height: int,
+                      pixel: tuple[float, float] | None = None) -> np.ndarray:
+    """Where the ray through ``pixel`` (default: the centre, a little below) meets the ground
+    plane (falls back to the plane point)."""
     c2w = np.asarray(cam.c2w, dtype=np.float64)
     origin = c2w[:3, 3]
-    ray_cam = np.array([(width / 2 - cam.cx) / cam.fx, (height * 0.6 - cam.cy) / cam.fy, 1.0])
+    px, py = pixel if pixel is not None else (width / 2, height * 0.6)
+    ray_cam = np.array([(px - cam.cx) / cam.fx, (py - cam.cy) / cam.fy, 1.0])
     ray = c2w[:3, :3] @ ray_cam
     n, p0 = np.asarray(ground.normal, float), np.asarray(ground.point, float)
     denom = ray @ n

@@ -23,11 +23,20 @@ from bpy.props import (
 )
 
 from ..shotcache import schema
+from ..shotcache.areas import PLACEMENT_AREAS
 from . import preferences, shot_scene
 
 
 def _is_camera(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
     return obj.type == "CAMERA"
+
+
+_TRACKER_HELP = {
+    "auto": "Blender's tracker for a continuous clip, COLMAP when it fails or for stills",
+    "blender": "Blender's own camera tracker (addon/tracking.py)",
+    "colmap": "COLMAP structure-from-motion on tracked features",
+}
+"""Tooltips of the trackers; the list itself is shotcache.schema.TRACKERS."""
 
 
 def _engine_items(stage: str) -> list[tuple[str, str, str]]:
@@ -67,11 +76,8 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
     )
     tracker: EnumProperty(
         name="Tracker",
-        items=[
-            ("AUTO", "Auto", "Blender's tracker for a continuous clip, COLMAP when it fails or for stills"),
-            ("BLENDER", "Blender", "Blender's own camera tracker (addon/tracking.py)"),
-            ("COLMAP", "COLMAP", "COLMAP structure-from-motion on tracked features"),
-        ],
+        items=[(t.upper(), "COLMAP" if t == "colmap" else t.capitalize(), _TRACKER_HELP.get(t, f"`vanelia track --tracker {t}`"))
+               for t in schema.TRACKERS],
         default="AUTO",
     )
     focal_mm: FloatProperty(
@@ -83,10 +89,17 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
         items=[
             ("EXPLICIT", "Explicit", "Place the product by the transform below"),
             ("GROUND", "On Ground", "Stand the product on the ground plane (fitted from the track's points when present)"),
+            ("AREA", "In Area", "Stand it on the ground where the chosen part of the first frame shows it"),
             ("GIZMO", "By Hand", "Stand it on the ground, then move it with Blender's gizmos in the shot's scene; "
              "Render keeps where you put it"),
         ],
         default="GROUND",
+    )
+    placement_area: EnumProperty(
+        name="Area",
+        items=[(a.upper(), a.replace("_", " ").capitalize(), f"the {a.replace('_', ' ')} of the first frame")
+               for a in PLACEMENT_AREAS],
+        default="BOTTOM_RIGHT",
     )
     product_location: FloatVectorProperty(name="Location", size=3, subtype="TRANSLATION", unit="LENGTH")
     product_rotation: FloatVectorProperty(name="Rotation", size=3, subtype="EULER", unit="ROTATION")

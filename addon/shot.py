@@ -32,6 +32,7 @@ from ..shotcache.schema import (
 )
 from . import camera as cam_mod
 from ..shotcache import tracks
+from ..shotcache.areas import parse_area
 from ..shotcache.errors import InputError
 from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
@@ -137,6 +138,7 @@ def setup_shot(
     product_scale: float = 1.0,
     product_size_m: float | None = None,
     product_yaw_deg: float = 0.0,
+    place_area: str | None = None,
     light_direction: list[float] | None = None,
     light_intensity: float = 3.0,
     undistort: bool = False,
@@ -154,13 +156,14 @@ def setup_shot(
     with shot_scene.building(os.path.abspath(shot_dir), settings_from=source) as scene:
         return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
                            product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
-                           light_intensity, undistort, fps, device, progress)
+                           light_intensity, undistort, fps, device, progress, place_area=place_area)
 
 
 def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
                 resolution: Any, samples: int, passes: list[str] | None, product_matrix: Any, ground: Any,
                 product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
-                light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress) -> Shot:
+                light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress,
+                *, place_area: str | None = None) -> Shot:
     """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
@@ -169,6 +172,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     glb = product.check_glb(model)
     frame_range = parse_frames(frames)
     res = parse_resolution(resolution)
+    area = parse_area(place_area, "placement area") if place_area else None  # a bad area fails before any work
     info = plate.probe(plate_source)
     info.frames = plate._select(info.frames, frame_range, str(plate_source))
     width, height = plate._check_resolution((info.width, info.height), res, str(plate_source))
@@ -193,7 +197,11 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         placement = "explicit"
         scale = float(np.linalg.norm(np.asarray(mat, dtype=float)[:3, 0])) if product_size_m else float(product_scale)
     else:
-        point = product.view_ground_point(first_cam, ground, width, height)
+        area_pixel = None
+        if area is not None:  # stand it where the area's centre meets the ground
+            x0, y0, x1, y1 = area.fraction_box(width, height)
+            area_pixel = ((x0 + x1) / 2, (y0 + y1) / 2)
+        point = product.view_ground_point(first_cam, ground, width, height, pixel=area_pixel)
         mat, scale = product.place_on_ground(root, ground, point, product_scale, product_size_m, product_yaw_deg)
         placement = "ground"
     ground = _centre_catcher(root, ground, size_given)

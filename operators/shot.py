@@ -35,6 +35,8 @@ def setup_kwargs(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
         "source_scene": scene,
         "product_size_m": float(s.product_scale_m) or None,
     }
+    if s.placement == "AREA":
+        kw["place_area"] = str(s.placement_area).lower()
     if s.placement == "EXPLICIT":
         m = Matrix.LocRotScale(tuple(s.product_location), Euler(tuple(s.product_rotation)), (1.0, 1.0, 1.0))
         kw["product_matrix"] = [[float(m[i][j]) for j in range(4)] for i in range(4)]

@@ -230,6 +230,8 @@ def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         _field(col, s, "camera_track_path", "Track File")
     _field(col, s, "product_path", "Product (.glb)")
     col.prop(s, "placement", text="")
+    if s.placement == "AREA":
+        col.prop(s, "placement_area", text="")
     if s.placement == "EXPLICIT":
         col.prop(s, "product_location")
         col.prop(s, "product_rotation")

@@ -261,3 +261,22 @@ def test_fox_jpeg_plate_with_its_track(ext, empty_scene, inputs, shared_data, tm
     ref = cv2.resize(cv2.imread(str(fox / "images" / "0002.jpg")), (108, 192), interpolation=cv2.INTER_AREA)
     assert img.shape == (192, 108, 3)
     assert np.abs(img.astype(int) - ref.astype(int)).mean() < 12  # same picture, resampled
+
+
+def test_place_in_area(ext, empty_scene, inputs, tmp_path):
+    """Placement 'In Area': the product stands on the ground where the area's centre is seen."""
+    from vanelia_addon.addon import camera, shot
+    from vanelia_addon.shotcache.errors import PlacementError
+
+    with pytest.raises(PlacementError, match="bogus"):
+        shot.setup_shot(tmp_path / "bad", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4,
+                        place_area="bogus")
+    assert not (tmp_path / "bad").exists()
+    for area, (qx, qy) in (("bottom_right", (1, 1)), ("bottom_left", (0, 1))):
+        s = shot.setup_shot(tmp_path / area, inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4,
+                            place_area=area)
+        foot = np.asarray(s.product.matrix_world)[:3, 3]
+        (px, py), = camera.project(s.camera.frames[1], foot[None, :])
+        w, h = s.resolution
+        assert (px >= w / 2) == bool(qx) and (py >= h / 2) == bool(qy), (area, px, py)
+        assert abs(foot[2]) < 1e-6  # on the ground plane z = 0

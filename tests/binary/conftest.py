@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from blender_run import ROOT, batch  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -30,19 +32,6 @@ def blender_env(tmp_path_factory) -> dict[str, str]:
     env["BLENDER_USER_RESOURCES"] = str(tmp_path_factory.mktemp("blender-user"))
     env.pop("PYTHONPATH", None)  # Blender's own Python 3.13 must not import the venv's 3.11 packages
     return env
-
-
-def run_blender(blender: str, env: dict[str, str], *args: str, blend: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``blender -b [blend] --factory-startup --python-exit-code 1 ARGS``; stdout+stderr as text."""
-    cmd = [blender, "-b", *([blend] if blend else []), "--factory-startup", "--python-exit-code", "1", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=str(ROOT))
-
-
-BATCH = str(ROOT / "scripts" / "vanelia_batch.py")
-
-
-def batch(blender: str, env: dict[str, str], *args: str, blend: str | None = None) -> subprocess.CompletedProcess:
-    return run_blender(blender, env, "--python", BATCH, "--", *args, blend=blend)
 
 
 @pytest.fixture(scope="session")

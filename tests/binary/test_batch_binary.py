@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, batch, run_blender
+from blender_run import batch, run_blender
 
 pytestmark = pytest.mark.slow
 

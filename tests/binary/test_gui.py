@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_blender
+from blender_run import ROOT, run_blender
 
 pytestmark = pytest.mark.slow
 
