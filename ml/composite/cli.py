@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from shotcache.engines import CLASSICAL, LEARNED_DEFAULT, default_engine
+from shotcache.frames import RGB8_EXTS
 
 IMAGE_ENGINES = (LEARNED_DEFAULT["composite"], CLASSICAL["composite"])
 """Composite engines that harmonize a single image (the others need a shot's passes)."""
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if mask.max() <= 0:
         print(f"vanelia composite: {args.mask} has no white pixel; writing the composite unchanged")
     out_path = Path(args.output)
-    if out_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
+    if out_path.suffix.lower() not in RGB8_EXTS:
         raise ValueError(f"--output {out_path}: use an image extension (.png, .jpg, ...)")
     name = default_engine("composite", {"composite": args.engine} if args.engine else {},
                           lambda stage, learned: resolve_checkpoint(args.checkpoint).is_file())

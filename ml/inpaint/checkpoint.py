@@ -67,6 +67,7 @@ def load_checkpoint(
 
 def load_into(model: torch.nn.Module, path: str | os.PathLike[str]) -> dict[str, Any]:
     """Resume: load weights into an existing model after checking its config matches."""
-    loaded, extra = load_checkpoint(path, expect=model.cfg)  # type: ignore[attr-defined]
+    cfg: DSTTConfig = model.cfg  # type: ignore[assignment]  # a DSTT: nn.Module types its attributes loosely
+    loaded, extra = load_checkpoint(path, expect=cfg)
     model.load_state_dict(loaded.state_dict())
     return extra
