@@ -37,6 +37,11 @@ _TRACKER_HELP = {
     "colmap": "COLMAP structure-from-motion on tracked features",
 }
 """Tooltips of the trackers; the list itself is shotcache.schema.TRACKERS."""
+_TRACKER_ITEMS = [(t.upper(), "COLMAP" if t == "colmap" else t.capitalize(), _TRACKER_HELP.get(t, f"`vanelia track --tracker {t}`"))
+                  for t in schema.TRACKERS]
+_AREA_ITEMS = [(a.upper(), a.replace("_", " ").capitalize(), f"the {a.replace('_', ' ')} of the first frame") for a in PLACEMENT_AREAS]
+"""Enum items are built here, not in the annotations: Blender evaluates those with the module
+as locals, where a comprehension cannot see module names."""
 
 
 def _engine_items(stage: str) -> list[tuple[str, str, str]]:
@@ -76,8 +81,7 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
     )
     tracker: EnumProperty(
         name="Tracker",
-        items=[(t.upper(), "COLMAP" if t == "colmap" else t.capitalize(), _TRACKER_HELP.get(t, f"`vanelia track --tracker {t}`"))
-               for t in schema.TRACKERS],
+        items=_TRACKER_ITEMS,
         default="AUTO",
     )
     focal_mm: FloatProperty(
@@ -97,8 +101,7 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
     )
     placement_area: EnumProperty(
         name="Area",
-        items=[(a.upper(), a.replace("_", " ").capitalize(), f"the {a.replace('_', ' ')} of the first frame")
-               for a in PLACEMENT_AREAS],
+        items=_AREA_ITEMS,
         default="BOTTOM_RIGHT",
     )
     product_location: FloatVectorProperty(name="Location", size=3, subtype="TRANSLATION", unit="LENGTH")
