@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from .addon import client, preferences, properties, tasks
+from .addon import preferences, process_manager, properties, tasks
 from . import operators, panels
 
 _CLASSES: tuple[type, ...] = (
@@ -21,9 +21,9 @@ _CLASSES: tuple[type, ...] = (
 
 
 def _stop_sidecar() -> None:
-    """Stop a sidecar this Blender started (addon/client.py); never block disabling."""
+    """Stop a sidecar this Blender started (addon/process_manager.py); never block disabling."""
     try:
-        client.stop_sidecar()
+        process_manager.stop_sidecar()
     except Exception as exc:
         print(f"vanelia: stopping the sidecar failed: {exc}")
 

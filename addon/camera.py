@@ -16,7 +16,7 @@ import numpy as np
 from mathutils import Matrix
 
 from ..shotcache.schema import FrameCamera
-from . import compat
+from . import compat, shot_scene
 from ..shotcache.axes import cv_to_gl, gl_to_cv
 from ..shotcache.errors import InputError
 
@@ -101,9 +101,9 @@ def build_camera(scene: Any, frames: dict[int, FrameCamera], name: str = "Vaneli
     if not frames:
         raise InputError("the camera track has no frames")
     width, height = scene.render.resolution_x, scene.render.resolution_y
-    old = bpy.data.objects.get(name)
+    old = shot_scene.find(scene, name)
     if old is not None:
-        bpy.data.objects.remove(old, do_unlink=True)
+        shot_scene.remove_objects([old])
     data = bpy.data.cameras.new(name)
     data.sensor_fit = "HORIZONTAL"
     data.sensor_width = SENSOR_WIDTH_MM

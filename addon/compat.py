@@ -246,6 +246,33 @@ def enable_gpu(scene: Any) -> str:
     return "CPU"
 
 
+def set_denoiser(scene: Any, want: bool) -> str:
+    """Denoise Cycles renders when asked *and* the build can; returns the denoiser or "".
+
+    The ``denoiser`` enum's items are computed by Cycles from what the build has (Debian's
+    Blender ships without OpenImageDenoise: its items are empty, and assigning raises
+    ``enum "OPENIMAGEDENOISE" not found in ()``; rendering with denoising on raises "build
+    has no OpenImageDenoise support"). So each candidate is tried on the enum itself, and
+    denoising is switched off when none is accepted: a noisier frame, not a failed render.
+    OptiX denoises only on an OptiX device, hence OIDN first.
+    """
+    cyc = scene.cycles
+    chosen = ""
+    if want:
+        candidates = ["OPENIMAGEDENOISE"] + (["OPTIX"] if getattr(cyc, "device", "CPU") == "GPU" else [])
+        for name in candidates:
+            try:
+                cyc.denoiser = name
+            except TypeError:  # not among this build's items
+                continue
+            chosen = name
+            break
+    cyc.use_denoising = bool(chosen)
+    if chosen == "OPENIMAGEDENOISE":
+        cyc.denoising_prefilter = "FAST"  # ACCURATE costs as much CPU as the sampling itself at 32 spp
+    return chosen
+
+
 # ===========================================================================
 # sequencer: result versions as image strips (appended by the UI side for
 # addon/sequencer.py; owned with it). 4.2: ``sequences`` / ``sequences_all``,
@@ -275,3 +302,18 @@ def sequencer_scene(context: Any) -> Any:
     ``context.scene`` (``context.sequencer_scene``, None headless); 4.x has only one."""
     seq_scene = getattr(context, "sequencer_scene", None) if context is not None else None
     return seq_scene if seq_scene is not None else (context.scene if context is not None else None)
+
+
+def sequencer_new_effect(scene: Any, name: str, effect: str, channel: int, frame_start: int, frame_end: int, a: Any, b: Any) -> Any:
+    """A two-input effect strip (WIPE for A/B): 4.2-4.4 ``frame_end``/``seq1``/``seq2``,
+    5.0 ``length``/``input1``/``input2``; read from the function's own parameters."""
+    coll = strips_collection(scene)
+    params = set(coll.bl_rna.functions["new_effect"].parameters.keys())
+    kw: dict[str, Any] = {"frame_start": frame_start}
+    if "length" in params:
+        kw["length"] = frame_end - frame_start
+    else:
+        kw["frame_end"] = frame_end
+    kw.update({"input1": a, "input2": b} if "input1" in params else {"seq1": a, "seq2": b})
+    return coll.new_effect(name=name, type=effect, channel=channel, **kw)
+

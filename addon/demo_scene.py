@@ -223,8 +223,7 @@ def make_plate(out_dir: Path, frames: int, resolution: tuple[int, int], samples:
     r.engine = "CYCLES"
     compat.enable_gpu(scene)
     scene.cycles.samples = samples
-    scene.cycles.use_denoising = samples >= 16
-    scene.cycles.denoising_prefilter = "FAST"
+    compat.set_denoiser(scene, samples >= 16)
     scene.cycles.max_bounces = 4
     scene.view_settings.view_transform = "Standard"
     build_set(scene)

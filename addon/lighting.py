@@ -86,10 +86,11 @@ def estimate(shot_dir: str, frames: list[int], cameras: dict[int, FrameCamera], 
 
 def apply(scene: Any, lighting: Lighting) -> None:
     """World colour + sun(s) in the scene (replacing earlier Vanelia lights)."""
-    world = bpy.data.worlds.get(WORLD_NAME) or bpy.data.worlds.new(WORLD_NAME)
+    own = scene.world is not None and scene.world.name.startswith(WORLD_NAME)  # each shot scene its own world
+    world = scene.world if own else bpy.data.worlds.new(WORLD_NAME)
     scene.world = world
     compat.world_background(world, lighting.world_color, lighting.world_strength)
-    for obj in [o for o in bpy.data.objects if o.name.startswith(SUN_NAME)]:
+    for obj in [o for o in scene.objects if o.name.startswith(SUN_NAME)]:  # this scene's lights only
         bpy.data.objects.remove(obj, do_unlink=True)
     for i, light in enumerate(lighting.lights):
         name = SUN_NAME if i == 0 else f"{SUN_NAME} {i}"

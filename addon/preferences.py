@@ -69,6 +69,15 @@ def check_sidecar_url(url: str) -> str:
     return url
 
 
+def _restart_sidecar(self: "VaneliaPreferences", context: bpy.types.Context | None) -> None:
+    """A setting the sidecar was started with changed: restart the one this Blender started
+    (in a thread: it waits for /health), so the next job sees the new settings. A sidecar
+    Blender did not start is left alone."""
+    from . import process_manager
+
+    process_manager.restart_if_started(sidecar_settings(context))
+
+
 def _port(url: str) -> int:
     parts = urlsplit(url)
     if parts.port:
@@ -82,6 +91,7 @@ class VaneliaPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
 
     sidecar_mode: EnumProperty(
+        update=_restart_sidecar,
         name="Sidecar",
         items=[
             ("LOCAL", "Start Locally", "Blender starts the sidecar as a subprocess and stops it on exit"),
@@ -90,23 +100,27 @@ class VaneliaPreferences(bpy.types.AddonPreferences):
         default="LOCAL",
     )
     sidecar_url: StringProperty(
+        update=_restart_sidecar,
         name="Sidecar URL",
         description="HTTP address of the sidecar; hosts other than this machine need Allow Online Access",
         default=DEFAULT_URL,
     )
     sidecar_token: StringProperty(
+        update=_restart_sidecar,
         name="Token",
         description="Bearer token; required by a sidecar that listens on a non-loopback address",
         default="",
         subtype="PASSWORD",
     )
     sidecar_python: StringProperty(
+        update=_restart_sidecar,
         name="Sidecar Python",
         description="Python of the sidecar environment (e.g. .venv/bin/python); empty = use the launch command as is",
         default="",
         subtype="FILE_PATH",
     )
     sidecar_command: StringProperty(
+        update=_restart_sidecar,
         name="Launch Command",
         description="Command that starts the sidecar; {port} is replaced by the URL's port. "
         "With a Sidecar Python set, 'vanelia' runs as '<python> -m cli.main'",
@@ -118,24 +132,27 @@ class VaneliaPreferences(bpy.types.AddonPreferences):
         default=True,
     )
     shot_root: StringProperty(
+        update=_restart_sidecar,
         name="Shot Cache Root",
         description="Folder holding one sub-folder per shot; empty = the extension's user folder",
         default="",
         subtype="DIR_PATH",
     )
     checkpoint_dir: StringProperty(
+        update=_restart_sidecar,
         name="Checkpoints",
         description="Folder with learned-engine checkpoints (.safetensors); empty = classical engines only",
         default="",
         subtype="DIR_PATH",
     )
     model_dir: StringProperty(
+        update=_restart_sidecar,
         name="Model Folders",
         description="Folder with local diffusers/transformers model folders (never downloaded)",
         default="",
         subtype="DIR_PATH",
     )
-    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="AUTO")
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="AUTO", update=_restart_sidecar)
 
     # ---- derived values (plain functions of the settings) ---------------------
     def shot_root_path(self) -> str:
@@ -150,6 +167,14 @@ class VaneliaPreferences(bpy.types.AddonPreferences):
         if self.sidecar_python and argv and argv[0] == "vanelia":
             argv = [bpy.path.abspath(self.sidecar_python), "-m", "cli.main", *argv[1:]]
         return argv
+
+    def cli_argv(self) -> list[str]:
+        """How to run a `vanelia` command (e.g. ``track``): the Sidecar Python's ``-m cli.main``,
+        else the launch command's program."""
+        if self.sidecar_python:
+            return [bpy.path.abspath(self.sidecar_python), "-m", "cli.main"]
+        argv = shlex.split(self.sidecar_command or DEFAULT_COMMAND)
+        return argv[:1] or ["vanelia"]
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -203,6 +228,7 @@ class SidecarSettings:
     checkpoint_dir: str = ""
     model_dir: str = ""
     device: str = "AUTO"
+    cli_argv: tuple[str, ...] = ("vanelia",)
 
 
 def sidecar_settings(context: bpy.types.Context | None = None) -> SidecarSettings:
@@ -221,6 +247,7 @@ def sidecar_settings(context: bpy.types.Context | None = None) -> SidecarSetting
         checkpoint_dir=bpy.path.abspath(prefs.checkpoint_dir) if prefs.checkpoint_dir else "",
         model_dir=bpy.path.abspath(prefs.model_dir) if prefs.model_dir else "",
         device=str(prefs.device),
+        cli_argv=tuple(prefs.cli_argv()),
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from ..shotcache.schema import FrameCamera, Ground
-from . import compat
+from . import compat, shot_scene
 from ..shotcache.errors import InputError
 
 PRODUCT_ROOT = "Vanelia Product"
@@ -51,9 +51,7 @@ def check_glb(path: str | os.PathLike[str]) -> Path:
 def import_glb(scene: Any, path: str | os.PathLike[str]) -> Any:
     """Import the GLB under one empty (PRODUCT_ROOT) so it moves as one object; returns the empty."""
     p = check_glb(path)
-    old = bpy.data.objects.get(PRODUCT_ROOT)
-    if old is not None:
-        remove_product()
+    remove_product(scene)
     before = set(bpy.data.objects)
     try:
         res = bpy.ops.import_scene.gltf(filepath=str(p), **compat.gltf_import_kwargs())
@@ -71,6 +69,10 @@ def import_glb(scene: Any, path: str | os.PathLike[str]) -> Any:
         bpy.data.objects.remove(obj, do_unlink=True)
     root = bpy.data.objects.new(PRODUCT_ROOT, None)
     scene.collection.objects.link(root)
+    for obj in new:  # the importer links into the context's collection: move them to the shot's scene
+        for coll in list(obj.users_collection):
+            coll.objects.unlink(obj)
+        scene.collection.objects.link(obj)
     for obj in new:
         if obj.parent is None:
             mw = obj.matrix_world.copy()
@@ -79,19 +81,20 @@ def import_glb(scene: Any, path: str | os.PathLike[str]) -> Any:
     return root
 
 
-def remove_product() -> None:
-    root = bpy.data.objects.get(PRODUCT_ROOT)
+def remove_product(scene: Any) -> None:
+    """Remove the scene's product (root and children); other scenes' products stay."""
+    root = shot_scene.find(scene, PRODUCT_ROOT)
     if root is None:
         return
-    for obj in list(root.children_recursive):
-        bpy.data.objects.remove(obj, do_unlink=True)
-    bpy.data.objects.remove(root, do_unlink=True)
+    shot_scene.remove_objects([*root.children_recursive, root])
 
 
 def mesh_bounds(root: Any) -> tuple[np.ndarray, np.ndarray]:
     """World-space (min, max) corners over all meshes under ``root``."""
-    layer: Any = bpy.context.view_layer
-    layer.update()
+    scenes: Any = root.users_scene or (bpy.context.scene,)
+    for scene in scenes:  # the shot's scene need not be the context's
+        for layer in scene.view_layers:
+            layer.update()  # children's matrix_world follow their parent only after an update
     pts: list[tuple[float, ...]] = []
     for obj in root.children_recursive:
         if obj.type == "MESH":
@@ -113,11 +116,14 @@ def _basis_from_normal(normal: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], axis=1)
 
 
-def view_ground_point(cam: FrameCamera, ground: Ground, width: int, height: int) -> np.ndarray:
-    """Where the camera's image centre ray meets the ground plane (falls back to the plane point)."""
+def view_ground_point(cam: FrameCamera, ground: Ground, width: int, height: int,
+                      pixel: tuple[float, float] | None = None) -> np.ndarray:
+    """Where the ray through ``pixel`` (default: the centre, a little below) meets the ground
+    plane (falls back to the plane point)."""
     c2w = np.asarray(cam.c2w, dtype=np.float64)
     origin = c2w[:3, 3]
-    ray_cam = np.array([(width / 2 - cam.cx) / cam.fx, (height * 0.6 - cam.cy) / cam.fy, 1.0])
+    px, py = pixel if pixel is not None else (width / 2, height * 0.6)
+    ray_cam = np.array([(px - cam.cx) / cam.fx, (py - cam.cy) / cam.fy, 1.0])
     ray = c2w[:3, :3] @ ray_cam
     n, p0 = np.asarray(ground.normal, float), np.asarray(ground.point, float)
     denom = ray @ n
@@ -184,12 +190,9 @@ def sized_matrix(root: Any, matrix: Any, size_m: float) -> tuple[list[list[float
 
 def make_shadow_catcher(scene: Any, ground: Ground) -> Any:
     """A plane on the ground that only catches shadows (transparent in Combined)."""
-    old = bpy.data.objects.get(GROUND_NAME)
+    old = shot_scene.find(scene, GROUND_NAME)
     if old is not None:
-        mesh = old.data
-        bpy.data.objects.remove(old, do_unlink=True)
-        if mesh.users == 0:
-            bpy.data.meshes.remove(mesh)
+        shot_scene.remove_objects([old])
     s = ground.size_m / 2.0
     mesh = bpy.data.meshes.new(GROUND_NAME)
     mesh.from_pydata([(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [], [(0, 1, 2, 3)])

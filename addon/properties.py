@@ -23,11 +23,25 @@ from bpy.props import (
 )
 
 from ..shotcache import schema
-from . import preferences
+from ..shotcache.areas import PLACEMENT_AREAS
+from . import preferences, shot_scene
 
 
 def _is_camera(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
     return obj.type == "CAMERA"
+
+
+_TRACKER_HELP = {
+    "auto": "Blender's tracker for a continuous clip, COLMAP when it fails or for stills",
+    "blender": "Blender's own camera tracker (addon/tracking.py)",
+    "colmap": "COLMAP structure-from-motion on tracked features",
+}
+"""Tooltips of the trackers; the list itself is shotcache.schema.TRACKERS."""
+_TRACKER_ITEMS = [(t.upper(), "COLMAP" if t == "colmap" else t.capitalize(), _TRACKER_HELP.get(t, f"`vanelia track --tracker {t}`"))
+                  for t in schema.TRACKERS]
+_AREA_ITEMS = [(a.upper(), a.replace("_", " ").capitalize(), f"the {a.replace('_', ' ')} of the first frame") for a in PLACEMENT_AREAS]
+"""Enum items are built here, not in the annotations: Blender evaluates those with the module
+as locals, where a comprehension cannot see module names."""
 
 
 def _engine_items(stage: str) -> list[tuple[str, str, str]]:
@@ -65,14 +79,30 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
         default="",
         subtype="FILE_PATH",
     )
+    tracker: EnumProperty(
+        name="Tracker",
+        items=_TRACKER_ITEMS,
+        default="AUTO",
+    )
+    focal_mm: FloatProperty(
+        name="Focal (mm)", description="Known focal length on a 36 mm sensor; 0 = solve it", default=0.0, min=0.0, soft_max=300.0
+    )
     product_path: StringProperty(name="Product", description="The product model (.glb)", default="", subtype="FILE_PATH")
     placement: EnumProperty(
         name="Placement",
         items=[
             ("EXPLICIT", "Explicit", "Place the product by the transform below"),
             ("GROUND", "On Ground", "Stand the product on the ground plane (fitted from the track's points when present)"),
+            ("AREA", "In Area", "Stand it on the ground where the chosen part of the first frame shows it"),
+            ("GIZMO", "By Hand", "Stand it on the ground, then move it with Blender's gizmos in the shot's scene; "
+             "Render keeps where you put it"),
         ],
         default="GROUND",
+    )
+    placement_area: EnumProperty(
+        name="Area",
+        items=_AREA_ITEMS,
+        default="BOTTOM_RIGHT",
     )
     product_location: FloatVectorProperty(name="Location", size=3, subtype="TRANSLATION", unit="LENGTH")
     product_rotation: FloatVectorProperty(name="Rotation", size=3, subtype="EULER", unit="ROTATION")
@@ -114,10 +144,13 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def shot_dir(scene: bpy.types.Scene, context: bpy.types.Context | None = None) -> str:
-    """Absolute shot folder of a scene: the one set, else <cache root>/<scene name>."""
+    """Absolute shot folder of a scene: the one set, else the shot the scene was built for
+    (a shot's own scene), else <cache root>/<scene name>."""
     settings = scene.vanelia  # type: ignore[attr-defined]
     if settings.shot_dir:
         return os.path.normpath(bpy.path.abspath(settings.shot_dir))
+    if shot_scene.shot_dir_of(scene):
+        return shot_scene.shot_dir_of(scene)
     name = _SAFE.sub("_", scene.name).strip("._") or "shot"
     return os.path.join(preferences.shot_root(context), name)
 

@@ -51,9 +51,7 @@ def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO",
     cyc = scene.cycles
     cyc.samples = int(samples)
     cyc.use_adaptive_sampling = True
-    cyc.use_denoising = bool(samples >= 16) if denoise is None else denoise
-    cyc.denoiser = "OPENIMAGEDENOISE"
-    cyc.denoising_prefilter = "FAST"  # ACCURATE costs as much CPU as the sampling itself at 32 spp
+    compat.set_denoiser(scene, bool(samples >= 16) if denoise is None else denoise)  # off when the build has no denoiser
     cyc.adaptive_threshold = 0.02
     cyc.use_light_tree = False  # one sun + a uniform world: the tree only adds overhead
     cyc.max_bounces = 4  # a product over a shadow catcher: more bounces cost time, not looks

@@ -58,6 +58,17 @@ def list_versions(shot_dir: str | os.PathLike[str]) -> list[str]:
     return [v for v in paths.versions() if _frame_files(paths.version_dir(v) / "frames")]
 
 
+def changed_stages(shot_dir: str | os.PathLike[str], old: str, new: str) -> list[str]:
+    """Stages of ``new`` whose inputs or engine differ from ``old`` (their cache keys), i.e.
+    what the sidecar ran again; the rest it reused from its stage cache."""
+    a, b = read_params(shot_dir, old).get("engines") or {}, read_params(shot_dir, new).get("engines") or {}
+
+    def key(rec: Any) -> Any:
+        return rec.get("cache_key") if isinstance(rec, dict) else rec
+
+    return [stage for stage, rec in b.items() if stage not in a or key(a[stage]) != key(rec)]
+
+
 def version_frames(shot_dir: str | os.PathLike[str], version: str) -> list[tuple[int, str]]:
     """(frame number, file name) of a version's frames; raises naming the folder if none."""
     folder = ShotPaths(shot_dir).version_dir(version) / "frames"
@@ -220,3 +231,45 @@ def swap_version(strip: Any, shot_dir: str | os.PathLike[str], version: str) -> 
     strip.name = f"{Path(shot).name} {version}"
     _stamp(strip, shot, version, params)
     strip.invalidate_cache("RAW")
+
+
+COMPARE_A, COMPARE_B, COMPARE_WIPE = 3, 4, 5
+"""Channels of an A/B comparison: above the plate (1) and the version strip (2)."""
+
+
+def compare(scene: bpy.types.Scene, shot_dir: str | os.PathLike[str], a: str, b: str, split: float = 0.5) -> Any:
+    """Show versions ``a`` and ``b`` split by a Wipe strip (A left, B right); returns the Wipe.
+
+    Reuses the shot's A/B strips when already there (swapped in place), so comparing again
+    with other versions keeps the layout; the Wipe's fader is where the split sits.
+    """
+    if a == b:
+        raise SequencerError(f"A and B are both {a}; choose two different versions")
+    shot = _abs_dir(shot_dir)
+    strips = {s.get(ROLE_KEY): s for s in find_strips(scene, shot) if s.get(ROLE_KEY) in ("compare_a", "compare_b", "compare_wipe")}
+    made = []
+    for role, version, channel in (("compare_a", a, COMPARE_A), ("compare_b", b, COMPARE_B)):
+        strip = strips.get(role)
+        if strip is None:
+            frames = version_frames(shot, version)
+            strip = _make_strip(scene, f"{Path(shot).name} {role[-1].upper()} {version}", ShotPaths(shot).version_dir(version) / "frames",
+                                frames, channel)
+            _stamp(strip, shot, version, read_params(shot, version))
+        else:
+            swap_version(strip, shot, version)
+            strip.name = f"{Path(shot).name} {role[-1].upper()} {version}"
+        strip[ROLE_KEY] = role
+        made.append(strip)
+    wipe = strips.get("compare_wipe")
+    if wipe is None:
+        start = int(min(s.frame_final_start for s in made))
+        end = int(max(s.frame_final_end for s in made))
+        wipe = compat.sequencer_new_effect(scene, f"{Path(shot).name} A|B", "WIPE", COMPARE_WIPE, start, end, made[0], made[1])
+        wipe[ROLE_KEY] = "compare_wipe"
+        wipe[SHOT_KEY] = shot
+    wipe.use_default_fade = False
+    wipe.effect_fader = float(split)
+    wipe.transition_type = "SINGLE"
+    wipe.angle = 0.0
+    wipe["vanelia_a"], wipe["vanelia_b"] = a, b
+    return wipe

@@ -2,7 +2,9 @@
 
 ``setup_shot`` validates every input *before* writing anything (a bad GLB, track or plate
 leaves an existing shot untouched), decodes the plate, bakes the camera, places the
-product, estimates lighting, builds the scene and writes ``shot.json``. The scene is a pure
+product, estimates lighting, builds the scene and writes ``shot.json``. Each shot has its
+own scene (addon/shot_scene.py), built aside and swapped in on success, so the user's
+scene is never touched and a failure leaves nothing half-built. The scene is a pure
 function of shot.json (``build_scene``), so ``render_shot`` on a fresh Blender rebuilds it.
 ``ShotRenderer`` renders frame by frame (the UI calls one frame per timer tick);
 ``render_shot`` is the blocking loop for headless runs.
@@ -30,13 +32,14 @@ from ..shotcache.schema import (
 )
 from . import camera as cam_mod
 from ..shotcache import tracks
+from ..shotcache.areas import parse_area
 from ..shotcache.errors import InputError
 from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
-from . import lighting, plate, product, render
+from . import lighting, plate, product, render, shot_scene
+from .shot_scene import SHOT_PROP
 
 Progress = Callable[[str], None]
-SHOT_PROP = "vanelia_shot_dir"
 SETUP_PROP = "vanelia_setup_hash"
 
 
@@ -84,10 +87,9 @@ def _camera_track(scene: Any, camera: Any, info: plate.PlateInfo) -> tuple[Camer
         obj = bpy.data.objects.get(name) if name else scene.camera
         if obj is None:
             raise InputError(f"no camera {'named ' + repr(name) if name else 'in the scene'}; give a camera track file (--camera transforms.json or a COLMAP model)")
-        frames = cam_mod.bake_camera(scene, obj, info.frames)
-        return CameraTrack(source=f"blend:{obj.name}", kind="blend", frames=frames), None
+        camera = obj
     if not isinstance(camera, (str, os.PathLike)):
-        frames = cam_mod.bake_camera(scene, camera, info.frames)
+        frames = _bake_in_own_scene(scene, camera, info)
         return CameraTrack(source=f"blend:{camera.name}", kind="blend", frames=frames), None
     data = tracks.scale_to(tracks.load_track(camera), info.width, info.height)
     missing = [f for f in info.frames if f not in data.frames]
@@ -100,6 +102,19 @@ def _camera_track(scene: Any, camera: Any, info: plate.PlateInfo) -> tuple[Camer
         )
     frames = {f: data.frames[f] for f in info.frames}
     return CameraTrack(source=str(camera), kind=data.kind, distortion=data.distortion, frames=frames, qc=dict(data.qc or {})), data
+
+
+def _bake_in_own_scene(scene: Any, obj: Any, info: plate.PlateInfo) -> dict[int, FrameCamera]:
+    """Bake a .blend camera in the scene it lives in (its animation and constraints are
+    evaluated there) at the plate's resolution; that scene's settings are restored."""
+    home = scene if obj.name in scene.objects else next((s for s in bpy.data.scenes if obj.name in s.objects), scene)
+    r = home.render
+    saved = (r.resolution_x, r.resolution_y)
+    r.resolution_x, r.resolution_y = info.width, info.height
+    try:
+        return cam_mod.bake_camera(home, obj, info.frames)
+    finally:
+        r.resolution_x, r.resolution_y = saved
 
 
 # ---------------------------------------------------------------------------
@@ -116,13 +131,14 @@ def setup_shot(
     resolution: Any = None,
     samples: int = 32,
     *,
-    scene: Any = None,
+    source_scene: Any = None,
     passes: list[str] | None = None,
     product_matrix: list[list[float]] | None = None,
     ground: Ground | dict | None = None,
     product_scale: float = 1.0,
     product_size_m: float | None = None,
     product_yaw_deg: float = 0.0,
+    place_area: str | None = None,
     light_direction: list[float] | None = None,
     light_intensity: float = 3.0,
     undistort: bool = False,
@@ -130,8 +146,25 @@ def setup_shot(
     device: str = "AUTO",
     progress: Progress = _noop,
 ) -> Shot:
-    """Build (or update) the shot folder and the scene; returns the saved Shot."""
-    scene = scene or bpy.context.scene
+    """Build (or update) the shot folder and the shot's own scene; returns the saved Shot.
+
+    ``source_scene`` (default: the context's) is where a .blend camera is looked up and
+    whose Vanelia settings the shot's scene gets; it is never modified. The shot's scene is
+    ``shot_scene.scene_of(shot_dir)`` afterwards.
+    """
+    source = source_scene or bpy.context.scene
+    with shot_scene.building(os.path.abspath(shot_dir), settings_from=source) as scene:
+        return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
+                           product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
+                           light_intensity, undistort, fps, device, progress, place_area=place_area)
+
+
+def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
+                resolution: Any, samples: int, passes: list[str] | None, product_matrix: Any, ground: Any,
+                product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
+                light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress,
+                *, place_area: str | None = None) -> Shot:
+    """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
     check_shot_writable(paths.root)
@@ -139,12 +172,13 @@ def setup_shot(
     glb = product.check_glb(model)
     frame_range = parse_frames(frames)
     res = parse_resolution(resolution)
+    area = parse_area(place_area, "placement area") if place_area else None  # a bad area fails before any work
     info = plate.probe(plate_source)
     info.frames = plate._select(info.frames, frame_range, str(plate_source))
     width, height = plate._check_resolution((info.width, info.height), res, str(plate_source))
     info.width, info.height = width, height
     scene.render.resolution_x, scene.render.resolution_y = width, height
-    track, data = _camera_track(scene, str(camera) if isinstance(camera, os.PathLike) else camera, info)
+    track, data = _camera_track(source, str(camera) if isinstance(camera, os.PathLike) else camera, info)
     points = data.points if data is not None else None
     if light_direction is None and data is not None and data.light_direction is not None:
         light_direction = data.light_direction
@@ -163,7 +197,11 @@ def setup_shot(
         placement = "explicit"
         scale = float(np.linalg.norm(np.asarray(mat, dtype=float)[:3, 0])) if product_size_m else float(product_scale)
     else:
-        point = product.view_ground_point(first_cam, ground, width, height)
+        area_pixel = None
+        if area is not None:  # stand it where the area's centre meets the ground
+            x0, y0, x1, y1 = area.fraction_box(width, height)
+            area_pixel = ((x0 + x1) / 2, (y0 + y1) / 2)
+        point = product.view_ground_point(first_cam, ground, width, height, pixel=area_pixel)
         mat, scale = product.place_on_ground(root, ground, point, product_scale, product_size_m, product_yaw_deg)
         placement = "ground"
     ground = _centre_catcher(root, ground, size_given)
@@ -257,7 +295,7 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     paths = ShotPaths(shot_dir)
     if paths.plate_frame(shot.frames[0]).is_file():
         plate.set_camera_background(cam_obj, shot_dir, shot.frames)
-    root = bpy.data.objects.get(product.PRODUCT_ROOT)
+    root = shot_scene.find(scene, product.PRODUCT_ROOT)
     if root is None or root.get(SETUP_PROP + "_glb") != shot.product.sha256:
         root = product.import_glb(scene, shot.product.source)
         root[SETUP_PROP + "_glb"] = shot.product.sha256
@@ -278,9 +316,10 @@ class ShotRenderer:
     """Render a shot's frames one call at a time; skips frames whose inputs did not change."""
 
     def __init__(self, shot_dir: str | os.PathLike[str], scene: Any = None, force: bool = False, frames: list[int] | None = None):
-        self.scene: Any = cast(Any, scene or bpy.context.scene)
         self.paths = ShotPaths(os.path.abspath(shot_dir))
         self.shot = self.paths.load_shot()
+        # the shot's own scene; a fresh one (built from shot.json below) on a Blender that has none
+        self.scene: Any = cast(Any, scene or shot_scene.scene_of(self.paths.root) or _new_shot_scene(self.paths.root))
         check_shot_writable(self.paths.root)
         src = Path(self.shot.product.source)
         if not src.is_file():
@@ -315,6 +354,12 @@ class ShotRenderer:
         return frame
 
 
+def _new_shot_scene(shot_dir: Path) -> Any:
+    scene = bpy.data.scenes.new(shot_scene.scene_name(shot_dir))
+    scene[SHOT_PROP] = str(shot_dir)
+    return scene
+
+
 def render_shot(
     shot_dir: str | os.PathLike[str],
     progress: Progress = _noop,
@@ -340,3 +385,22 @@ def render_shot(
         t = job.timings[-1]
         progress(f"frame {len(done) + len(job.skipped)}/{total} (#{frame}) rendered in {t['render_s']:.2f}s")
     return done
+
+
+def sync_placement(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
+    """Keep where the artist moved the product with the gizmos: write the product root's
+    matrix in the shot's scene into shot.json (placement ``explicit``). True when it changed,
+    so the next render redoes exactly the frames whose hash changed (all of them here)."""
+    paths = ShotPaths(os.path.abspath(shot_dir))
+    root = shot_scene.find(scene, product.PRODUCT_ROOT)
+    if root is None or not paths.shot_json.is_file():
+        return False
+    shot = paths.load_shot()
+    now = np.array(root.matrix_world, dtype=float)
+    if np.allclose(now, np.asarray(shot.product.matrix_world, dtype=float), atol=1e-6):
+        return False
+    shot.product.matrix_world = now.tolist()
+    shot.product.placement = "explicit"
+    paths.save_shot(shot)
+    scene[SETUP_PROP] = _setup_key(shot, str(paths.root))  # the scene already shows it: no rebuild
+    return True

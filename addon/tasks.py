@@ -162,7 +162,22 @@ def _finish(task: Task, state: str, error: str = "") -> None:
     _publish(task)
     if bpy.app.background:
         _log(task)
+    elif task.state == "failed":
+        status_bar(f"Vanelia {task.kind} failed: {task.error}"[:300])
     _redraw()
+
+
+def status_bar(message: str | None) -> None:
+    """Show ``message`` in every window's status bar until the next task starts (None clears).
+
+    A background task has no operator left to report through when it fails (and reports of
+    operators that scripts or timers call never reach the status bar), so its failure is
+    written there with the workspace's status text, which stays until cleared."""
+    wm = bpy.context.window_manager
+    for window in (wm.windows if wm is not None else []):
+        workspace: Any = window.workspace
+        if workspace is not None:
+            workspace.status_text_set(message)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -201,6 +216,8 @@ def _claim(kind: str, scene: bpy.types.Scene, on_done: Callable[[Task], None] | 
         raise RuntimeError(f"scene '{scene.name}' is busy with a {_TASKS[scene.name].kind} task; cancel it or wait")
     task = Task(kind=kind, scene_name=scene.name, on_done=on_done)
     _TASKS[scene.name] = task
+    if not bpy.app.background:
+        status_bar(None)  # a previous failure's message goes
     _publish(task)
     return task
 

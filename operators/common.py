@@ -5,11 +5,12 @@ The fake-bpy stubs type ``Operator.execute/poll/invoke`` with ``Context`` (4.2) 
 """
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, Literal
 
 import bpy
 
-from ..addon import properties
+from ..addon import properties, tasks
 
 OpResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -18,6 +19,21 @@ def vanelia_scene(context: bpy.types.Context | None) -> bpy.types.Scene | None:
     """The context's scene when it carries Vanelia's settings (the add-on is registered)."""
     scene = context.scene if context is not None else None
     return scene if scene is not None and hasattr(scene, "vanelia") else None
+
+
+def shot_ready(cls: Any, context: bpy.types.Context | None) -> bool:
+    """Poll of the operators that need a set-up shot and an idle scene; says why not."""
+    found = shot_of(context)
+    if found is None:
+        cls.poll_message_set("Vanelia is not enabled for this scene")
+        return False
+    if tasks.is_running(found[0]):
+        cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
+        return False
+    if not os.path.isfile(os.path.join(found[1], "shot.json")):
+        cls.poll_message_set("Set the shot up first (Shot > Set Up Shot)")
+        return False
+    return True
 
 
 def shot_of(context: bpy.types.Context | None) -> tuple[bpy.types.Scene, str] | None:

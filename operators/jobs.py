@@ -1,3 +1,4 @@
+# mypy: disable-error-code="valid-type"
 """Operators that control the running task of a scene (render or sidecar job)."""
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ class VANELIA_OT_cancel(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         scene = vanelia_scene(context)
-        return scene is not None and tasks.is_running(scene)
+        if scene is None or not tasks.is_running(scene):
+            cls.poll_message_set("No Vanelia task is running in this scene")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         scene = vanelia_scene(context)

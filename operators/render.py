@@ -15,7 +15,7 @@ from bpy.props import BoolProperty
 
 from ..addon import shot as shot_mod
 from ..addon import tasks
-from .common import OpResult, shot_of
+from .common import OpResult, shot_of, shot_ready
 
 
 def render_steps(job: shot_mod.ShotRenderer) -> Generator[tasks.Progress, None, list[int]]:
@@ -46,8 +46,7 @@ class VANELIA_OT_render_shot(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
-        found = shot_of(context)
-        return found is not None and not tasks.is_running(found[0]) and os.path.isfile(os.path.join(found[1], "shot.json"))
+        return shot_ready(cls, context)
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found = shot_of(context)
@@ -55,7 +54,10 @@ class VANELIA_OT_render_shot(bpy.types.Operator):
             return {"CANCELLED"}
         scene, shot_dir = found
         try:
-            job = shot_mod.ShotRenderer(shot_dir, scene, force=self.force)
+            own = bool(shot_mod.shot_scene.shot_dir_of(scene))  # the shot's scene, or the artist's: then the shot's is used
+            if own and shot_mod.sync_placement(scene, shot_dir):
+                self.report({"INFO"}, "kept the product where you placed it")
+            job = shot_mod.ShotRenderer(shot_dir, scene if own else None, force=self.force)
             task = tasks.run_steps("render", scene, render_steps(job))
         except (ValueError, OSError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))

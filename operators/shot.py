@@ -7,7 +7,7 @@ from typing import Any
 import bpy
 from mathutils import Euler, Matrix
 
-from ..addon import properties, tasks
+from ..addon import properties, shot_scene, tasks
 from ..addon import shot as shot_mod
 from .common import OpResult, shot_of, vanelia_scene
 
@@ -32,9 +32,11 @@ def setup_kwargs(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
         "frames": frames,
         "resolution": resolution,
         "samples": int(s.samples),
-        "scene": scene,
+        "source_scene": scene,
         "product_size_m": float(s.product_scale_m) or None,
     }
+    if s.placement == "AREA":
+        kw["place_area"] = str(s.placement_area).lower()
     if s.placement == "EXPLICIT":
         m = Matrix.LocRotScale(tuple(s.product_location), Euler(tuple(s.product_rotation)), (1.0, 1.0, 1.0))
         kw["product_matrix"] = [[float(m[i][j]) for j in range(4)] for i in range(4)]
@@ -51,10 +53,17 @@ class VANELIA_OT_setup_shot(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         scene = vanelia_scene(context)
-        if scene is None or tasks.is_running(scene):
+        if scene is None:
+            cls.poll_message_set("Vanelia is not enabled for this scene")
+            return False
+        if tasks.is_running(scene):
+            cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
             return False
         s = properties.settings(scene)
-        return bool(s.plate_path and s.product_path)
+        if not s.plate_path or not s.product_path:
+            cls.poll_message_set("Choose the plate and the product (.glb) first")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found = shot_of(context)
@@ -70,6 +79,11 @@ class VANELIA_OT_setup_shot(bpy.types.Operator):
         except (ValueError, OSError, RuntimeError, TypeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        built = shot_scene.scene_of(shot_dir)
+        window = context.window if context is not None else None
+        if built is not None and window is not None:
+            built.vanelia.shot_dir = shot_dir  # the panel of the shot's scene names the same folder
+            window.scene = built  # the artist continues in the shot's own scene
         self.report({"INFO"}, f"shot ready: {len(shot.frames)} frames {shot.resolution[0]}x{shot.resolution[1]} in {shot_dir}")
         return {"FINISHED"}
 

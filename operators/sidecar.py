@@ -12,13 +12,13 @@ from typing import Any, Callable
 
 import bpy
 
-from ..addon import client as sidecar_process
+from ..addon import process_manager
 from ..addon import preferences, properties, sequencer, tasks
 from ..shotcache import schema
 from ..shotcache.client import SidecarClient, SidecarError
 from ..shotcache.layout import ShotPaths
-from ..shotcache.net import url_is_loopback
-from .common import OpResult, shot_of, vanelia_scene
+from ..shotcache.net import needs_upload, url_is_loopback
+from .common import OpResult, shot_of, shot_ready, vanelia_scene
 
 
 def job_spec(scene: bpy.types.Scene, shot_dir: str, prefs: preferences.SidecarSettings) -> dict[str, Any]:
@@ -48,8 +48,10 @@ def run_job(
     """Worker-thread body (no bpy): start the local sidecar if asked, submit, follow
     progress, honour cancel, fetch results.
 
-    A sidecar on this machine reads and writes the shot folder itself; a remote one gets
-    the shot uploaded and its results downloaded into the same vNNN folder name here.
+    Whether the shot travels is the one upload rule shared with the CLI
+    (``shotcache.net.needs_upload``): a sidecar reads the folder itself only when it runs on
+    this machine and the shot lies inside one of its shot roots; otherwise the shot is
+    uploaded and the results are downloaded into a new local version folder.
     """
     if start is not None:
         rep.report(0, 0, "starting the sidecar")
@@ -57,9 +59,10 @@ def run_job(
     rep.check()
     client = SidecarClient(url, token or None)
     client.health()
-    remote = _remote(url)
+    roots = client.capabilities().get("shot_roots")
+    remote = needs_upload(url, shot_dir, roots if isinstance(roots, list) else None)
     if remote:
-        rep.report(0, 0, "uploading shot")
+        rep.report(0, 0, "uploading the shot (it is outside the sidecar's shot roots)" if url_is_loopback(url) else "uploading the shot")
         spec = dict(spec, shot=client.upload_shot(shot_dir))
     rep.check()
     job_id = client.submit(spec)
@@ -72,7 +75,10 @@ def run_job(
     job = dict(job, id=job_id)
     if job.get("state") == "done" and remote and job.get("version"):
         rep.report(int(job.get("frames_total") or 0), int(job.get("frames_total") or 0), "downloading results")
-        client.download_results(job_id, ShotPaths(shot_dir).version_dir(str(job["version"])))
+        paths = ShotPaths(shot_dir)
+        local = paths.new_version()  # the sidecar numbers versions in its copy; here the next free one
+        client.download_results(job_id, paths.version_dir(local))
+        job["version"] = local
     return job
 
 
@@ -85,11 +91,7 @@ class VANELIA_OT_send_to_sidecar(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
-        found = shot_of(context)
-        if found is None:
-            return False
-        scene, shot = found
-        return not tasks.is_running(scene) and os.path.isfile(os.path.join(shot, "shot.json"))
+        return shot_ready(cls, context)
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found = shot_of(context)
@@ -135,13 +137,13 @@ class VANELIA_OT_send_to_sidecar(bpy.types.Operator):
 
 
 def _local_starter(prefs: preferences.SidecarSettings) -> Callable[[], Any]:
-    """A no-bpy callable that starts the local sidecar (addon/client.py) in the worker.
+    """A no-bpy callable that starts the local sidecar (addon/process_manager.py) in the worker.
 
     Starting can take many seconds (the sidecar imports its engines), so it never runs
     on Blender's main thread; the log path is resolved here, where bpy may be used.
     """
     log = Path(preferences.user_data_dir("logs")) / "sidecar.log"
-    return lambda: sidecar_process.start_sidecar(prefs, log_path=log)
+    return lambda: process_manager.start_sidecar(prefs, log_path=log)
 
 
 def check_sidecar(url: str, token: str, rep: tasks.Reporter) -> str:
@@ -165,7 +167,11 @@ class VANELIA_OT_sidecar_check(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         scene = vanelia_scene(context)
-        return scene is not None and not tasks.is_running(scene)
+        if scene is None or tasks.is_running(scene):
+            cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it" if scene is not None
+                                 else "Vanelia is not enabled for this scene")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         scene = vanelia_scene(context)

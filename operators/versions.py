@@ -59,7 +59,10 @@ class VANELIA_OT_load_plate(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         shot = _shot_dir(context)
-        return shot is not None and os.path.isdir(os.path.join(shot, "plate"))
+        if shot is None or not os.path.isdir(os.path.join(shot, "plate")):
+            cls.poll_message_set("Set the shot up first: the plate is decoded then")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found, target = shot_of(context), _target_scene(context)
@@ -89,7 +92,10 @@ class VANELIA_OT_load_version(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
         shot = _shot_dir(context)
-        return shot is not None and bool(sequencer.list_versions(shot))
+        if shot is None or not sequencer.list_versions(shot):
+            cls.poll_message_set("No result versions yet: Send to Sidecar makes one")
+            return False
+        return True
 
     def execute(self, context: bpy.types.Context | None) -> OpResult:
         found, target = shot_of(context), _target_scene(context)
@@ -125,7 +131,10 @@ class VANELIA_OT_swap_version(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
-        return _active_version_strip(context) is not None
+        if _active_version_strip(context) is None:
+            cls.poll_message_set("Select a Vanelia version strip in the sequencer first")
+            return False
+        return True
 
     def invoke(self, context: bpy.types.Context | None, event: bpy.types.Event | None) -> OpResult:
         wm = context.window_manager if context is not None else None
@@ -153,4 +162,39 @@ class VANELIA_OT_swap_version(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES: tuple[type, ...] = (VANELIA_OT_load_plate, VANELIA_OT_load_version, VANELIA_OT_swap_version)
+class VANELIA_OT_compare_versions(bpy.types.Operator):
+    """Compare two versions A/B: A and B as strips, a Wipe between them (drag its fader)"""
+
+    bl_idname = "vanelia.compare_versions"
+    bl_label = "Compare A/B"
+    bl_options = {"REGISTER", "UNDO"}
+
+    a: StringProperty(name="A", description="vNNN shown left of the wipe; empty = the second newest", default="")
+    b: StringProperty(name="B", description="vNNN shown right of the wipe; empty = the newest", default="")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context | None) -> bool:
+        shot = _shot_dir(context)
+        if shot is None or len(sequencer.list_versions(shot)) < 2:
+            cls.poll_message_set("A/B needs two result versions of this shot")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context | None) -> OpResult:
+        found, target = shot_of(context), _target_scene(context)
+        if found is None or target is None:
+            return {"CANCELLED"}
+        scene, shot = found
+        versions = sequencer.list_versions(shot)
+        a, b = self.a or versions[-2], self.b or versions[-1]
+        try:
+            wipe = sequencer.compare(target, shot, a, b)
+        except (sequencer.SequencerError, OSError, RuntimeError, ValueError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        properties.settings(scene).version = b
+        self.report({"INFO"}, f"A/B: {a} | {b} ('{wipe.name}'); drag the Wipe's fader to move the split")
+        return {"FINISHED"}
+
+
+CLASSES: tuple[type, ...] = (VANELIA_OT_load_plate, VANELIA_OT_load_version, VANELIA_OT_swap_version, VANELIA_OT_compare_versions)

@@ -14,7 +14,7 @@ from typing import Any
 
 import bpy
 
-from ..addon import properties, sequencer, tasks
+from ..addon import properties, sequencer, shot_scene, tasks
 
 CATEGORY = "Vanelia"
 
@@ -26,28 +26,46 @@ def _settings(context: bpy.types.Context) -> tuple[bpy.types.Scene, Any] | None:
     return scene, scene.vanelia
 
 
+def _chars(context: bpy.types.Context) -> int:
+    """Characters per line that fit the sidebar's current width (labels are never cut)."""
+    region = context.region
+    width = region.width if region is not None else 300
+    scale = context.preferences.system.ui_scale if context.preferences is not None else 1.0
+    return max(20, int((width - 50) / (6.5 * scale)))
+
+
 def draw_progress(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
-    """Progress bar and Cancel while a task runs; the last outcome otherwise."""
+    """Progress bar and Cancel while a task runs; the last outcome, in full, otherwise."""
     found = _settings(context)
     if found is None:
         return
     scene, s = found
+    width = _chars(context)
     if tasks.is_running(scene):
         row = layout.row(align=True)
-        row.progress(factor=float(s.progress), type="BAR", text=f"{s.task_kind}: {s.progress_text}"[:120] or s.task_kind)
+        text = f"{s.task_kind}: {s.progress_text}" if s.progress_text else s.task_kind
+        row.progress(factor=float(s.progress), type="BAR", text=text[: width - 4])
         row.operator("vanelia.cancel", text="", icon="CANCEL")
+        for line in _wrap(s.progress_text, width)[1:3] if len(s.progress_text) > width - 4 else []:
+            layout.label(text=line)
     elif s.task_state:
         icon: Any = {"done": "CHECKMARK", "failed": "ERROR", "cancelled": "CANCEL"}.get(s.task_state, "INFO")
         box = layout.box()
-        box.label(text=f"{s.task_kind} {s.task_state}", icon=icon)
-        if s.progress_text:
-            for line in _wrap(s.progress_text, 48)[:4]:
-                box.label(text=line)
+        box.alert = s.task_state == "failed"
+        box.label(text=f"{s.task_kind.capitalize()} {s.task_state}", icon=icon)
+        for line in _wrap(s.progress_text, width)[:14]:  # the whole message: its last words say what to do
+            box.label(text=line)
 
 
 def _wrap(text: str, width: int) -> list[str]:
     lines, cur = [], ""
     for word in text.split():
+        while len(word) > width:  # a long path: break it, don't cut it
+            if cur:
+                lines.append(cur)
+                cur = ""
+            lines.append(word[:width])
+            word = word[width:]
         if cur and len(cur) + 1 + len(word) > width:
             lines.append(cur)
             cur = word
@@ -58,24 +76,35 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def _field(layout: bpy.types.UILayout, data: Any, prop: str, label: str, hint: str = "") -> None:
+    """A label on its own line above a full-width field: long labels and paths fit the
+    default sidebar width; ``hint`` (e.g. "0 = auto") is said next to the label."""
+    col = layout.column(align=True)
+    col.label(text=f"{label}  ({hint})" if hint else label)
+    col.prop(data, prop, text="")
+
+
 def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     found = _settings(context)
     if found is None:
         layout.label(text="Vanelia is not registered for this scene")
         return
     scene, s = found
-    layout.prop(s, "shot_dir")
-    layout.label(text=properties.shot_dir(scene, context), icon="FILE_FOLDER")
+    _field(layout, s, "shot_dir", "Shot Folder", "empty = automatic")
+    if not s.shot_dir:  # say where "automatic" is
+        for line in _wrap(properties.shot_dir(scene, context), _chars(context)):
+            layout.label(text=line, icon="BLANK1")
+    if shot_scene.shot_dir_of(scene):
+        layout.label(text=f"Shot scene: {scene.name}", icon="SCENE_DATA")
     draw_progress(layout, context)
 
 
 _QC_CACHE: dict[str, tuple[int, dict[str, Any]]] = {}
 
 
-def shot_qc(shot_dir: str) -> dict[str, Any]:
-    """camera.qc of the shot's shot.json ({} when absent): panels redraw many times a second,
-    so the file is parsed again only when its modification time changes."""
-    path = os.path.join(shot_dir, "shot.json")
+def _qc_of(path: str, key: str) -> dict[str, Any]:
+    """``qc`` of a JSON file (shot.json: under ``camera``; transforms.json: top level), {}
+    when absent. Panels redraw many times a second: parsed again only when the file changes."""
     try:
         mtime = os.stat(path).st_mtime_ns
     except OSError:
@@ -86,12 +115,39 @@ def shot_qc(shot_dir: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
-        qc = doc.get("camera", {}).get("qc") or {}
+        qc = (doc.get(key, {}) if key else doc).get("qc") or {}
     except (OSError, ValueError, AttributeError):
         qc = {}
     qc = qc if isinstance(qc, dict) else {}
     _QC_CACHE[path] = (mtime, qc)
     return qc
+
+
+def shot_qc(shot_dir: str) -> dict[str, Any]:
+    """camera.qc of the shot's shot.json ({} when absent)."""
+    return _qc_of(os.path.join(shot_dir, "shot.json"), "camera")
+
+
+def track_qc_for(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
+    """The QC to show: the shot's, else that of the chosen track file (a fresh Track)."""
+    qc = shot_qc(shot_dir)
+    s = properties.settings(scene)
+    if not qc and s.camera_source == "FILE" and s.camera_track_path:
+        path = bpy.path.abspath(s.camera_track_path)
+        qc = _qc_of(path if path.endswith(".json") else os.path.join(path, "transforms.json"), "")
+    return qc
+
+
+def frame_errors(qc: dict[str, Any]) -> list[tuple[int, float | None]]:
+    """(frame, reprojection error in px or None when unsolved) for every frame of the QC."""
+    out = []
+    for key, v in (qc.get("frames") or {}).items():
+        try:
+            err = v.get("error_px") if isinstance(v, dict) else None
+            out.append((int(key), float(err) if isinstance(err, (int, float)) and math.isfinite(err) else None))
+        except ValueError:
+            continue
+    return sorted(out)
 
 
 def qc_summary(qc: dict[str, Any]) -> tuple[list[str], bool]:
@@ -108,17 +164,57 @@ def qc_summary(qc: dict[str, Any]) -> tuple[list[str], bool]:
     return lines, not usable
 
 
-def draw_track_qc(layout: bpy.types.UILayout, shot_dir: str) -> None:
-    qc = shot_qc(shot_dir)
+GRAPH_ROWS = 12
+WARN_PX = 1.5
+
+
+def draw_error_graph(layout: bpy.types.UILayout, qc: dict[str, Any]) -> None:
+    """Per-frame reprojection error as a bar chart: one bar per frame (or per group of
+    frames, their worst), red above the warning level or where the solve has no camera."""
+    errs = frame_errors(qc)
+    if not errs:
+        return
+    per = max(1, math.ceil(len(errs) / GRAPH_ROWS))
+    top = max([WARN_PX * 2] + [e for _, e in errs if e is not None])
+    col = layout.column(align=True)
+    col.label(text=f"Error per frame (px, bar = {top:.1f})")
+    for i in range(0, len(errs), per):
+        group = errs[i : i + per]
+        values = [e for _, e in group if e is not None]
+        worst = max(values) if len(values) == len(group) else None
+        first, last = group[0][0], group[-1][0]
+        row = col.row(align=True)
+        row.alert = worst is None or worst > WARN_PX
+        name = f"{first}" if first == last else f"{first}-{last}"
+        row.progress(factor=(worst or top) / top, type="BAR", text=f"{name}: {worst:.2f}" if worst is not None else f"{name}: unsolved")
+
+
+def draw_track_qc(layout: bpy.types.UILayout, qc: dict[str, Any], width: int = 48) -> None:
     if not qc:
         return
     lines, alert = qc_summary(qc)
     box = layout.box()
     box.alert = alert
     for i, line in enumerate(lines):
-        for j, part in enumerate(_wrap(line, 48)):
+        for j, part in enumerate(_wrap(line, width)):
             icon: Any = ("ERROR" if alert else "CAMERA_DATA") if i == 0 and j == 0 else "BLANK1"
             box.label(text=part, icon=icon)
+    draw_error_graph(box, qc)
+
+
+def draw_track(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    found = _settings(context)
+    if found is None:
+        return
+    scene, s = found
+    _field(layout, s, "plate_path", "Footage (Plate)")
+    row = layout.row(align=True)
+    row.prop(s, "tracker", text="")
+    row.prop(s, "focal_mm", text="Focal")
+    if s.focal_mm == 0:
+        layout.label(text="Focal 0 = solved from the footage", icon="INFO")
+    layout.operator("vanelia.track", icon="TRACKER")
+    draw_track_qc(layout, track_qc_for(scene, properties.shot_dir(scene, context)), _chars(context))
 
 
 def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -127,26 +223,32 @@ def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         return
     scene, s = found
     col = layout.column()
-    col.prop(s, "plate_path")
-    col.prop(s, "camera_source")
+    col.prop(s, "camera_source", text="")
     if s.camera_source == "SCENE":
-        col.prop(s, "camera_object")
+        col.prop(s, "camera_object", text="Camera")
     else:
-        col.prop(s, "camera_track_path")
-    col.prop(s, "product_path")
-    col.prop(s, "placement")
+        _field(col, s, "camera_track_path", "Track File")
+    _field(col, s, "product_path", "Product (.glb)")
+    col.prop(s, "placement", text="")
+    if s.placement == "AREA":
+        col.prop(s, "placement_area", text="")
     if s.placement == "EXPLICIT":
         col.prop(s, "product_location")
         col.prop(s, "product_rotation")
-    col.prop(s, "product_scale_m")
+    _field(col, s, "product_scale_m", "Size in metres", "0 = as modelled")
+    col.label(text="Frames  (0 = whole plate)")
     row = col.row(align=True)
     row.prop(s, "frame_start")
     row.prop(s, "frame_end")
+    col.label(text="Resolution  (0 = plate's)")
     row = col.row(align=True)
-    row.prop(s, "resolution_x")
-    row.prop(s, "resolution_y")
+    row.prop(s, "resolution_x", text="W")
+    row.prop(s, "resolution_y", text="H")
     col.operator("vanelia.setup_shot", icon="SCENE_DATA")
-    draw_track_qc(col, properties.shot_dir(scene, context))
+    if shot_scene.shot_dir_of(scene):
+        row = col.row(align=True)
+        row.operator("vanelia.place_product", icon="OBJECT_ORIGIN")
+        row.operator("vanelia.preview", icon="SHADING_TEXTURE")
 
 
 def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -156,6 +258,7 @@ def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     _scene, s = found
     layout.prop(s, "samples")
     layout.operator("vanelia.render_shot", icon="RENDER_ANIMATION")
+    layout.label(text="Unchanged frames are skipped", icon="INFO")
 
 
 def draw_sidecar(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -167,14 +270,36 @@ def draw_sidecar(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     col.prop(s, "stages")
     for stage in ("inpaint", "relight", "composite", "diffuse"):
         if stage in s.stages:
-            col.prop(s, f"{stage}_engine")
-    col.prop(s, "allow_fallback")
+            split = col.split(factor=0.42, align=True)
+            split.label(text=stage.capitalize())
+            split.prop(s, f"{stage}_engine", text="")
+    col.prop(s, "allow_fallback", text="Classical Fallback")
     col.prop(s, "seed")
     col.operator("vanelia.send_to_sidecar", icon="EXPORT")
-    row = col.row(align=True)
-    row.operator("vanelia.sidecar_check", icon="URL")
+    col.operator("vanelia.sidecar_check", icon="URL")
     if s.job_id:
-        col.label(text=f"last job {s.job_id}")
+        col.label(text=f"Last job {s.job_id}")
+
+
+def _params_lines(shot: str, version: str, versions: list[str]) -> list[str]:
+    """A version's parameters, short: engine per stage (and a fallback), seed, and which
+    stages it re-ran compared with the version before it (the others were reused)."""
+    params = sequencer.read_params(shot, version)
+    found, job_found = params.get("engines"), params.get("job")
+    engines: dict[str, Any] = found if isinstance(found, dict) else {}
+    job: dict[str, Any] = job_found if isinstance(job_found, dict) else {}
+    lines = []
+    for stage, rec in engines.items():
+        rec = rec if isinstance(rec, dict) else {"name": rec}
+        fell = f" (fallback: {rec['fallback_reason']})" if rec.get("fallback_reason") else ""
+        lines.append(f"{stage}: {rec.get('name', '?')}{fell}")
+    if "seed" in job:
+        lines.append(f"seed {job['seed']}")
+    i = versions.index(version) if version in versions else 0
+    if i > 0:
+        changed = sequencer.changed_stages(shot, versions[i - 1], version)
+        lines.append(f"vs {versions[i - 1]}: " + (f"re-ran {', '.join(changed)}" if changed else "nothing changed"))
+    return lines
 
 
 def draw_results(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -186,7 +311,7 @@ def draw_results(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     versions = sequencer.list_versions(shot) if os.path.isdir(shot) else []
     layout.operator("vanelia.load_plate", icon="SEQUENCE")
     if not versions:
-        layout.label(text="no results yet")
+        layout.label(text="No results yet")
         return
     col = layout.column(align=True)
     for v in reversed(versions[-8:]):
@@ -194,7 +319,20 @@ def draw_results(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         icon: Any = "RADIOBUT_ON" if v == s.version else "RADIOBUT_OFF"
         op = row.operator("vanelia.load_version", text=v, icon=icon)
         op.version = v
-    layout.operator("vanelia.swap_version", icon="FILE_REFRESH")
+    shown = s.version if s.version in versions else versions[-1]
+    box = layout.box()
+    box.label(text=f"{shown} parameters", icon="PROPERTIES")
+    try:
+        lines = _params_lines(shot, shown, versions)
+    except sequencer.SequencerError as exc:
+        lines = [str(exc)]
+        box.alert = True
+    for line in lines:
+        for part in _wrap(line, _chars(context)):
+            box.label(text=part)
+    row = layout.row(align=True)
+    row.operator("vanelia.compare_versions", icon="SPLIT_HORIZONTAL")
+    row.operator("vanelia.swap_version", icon="FILE_REFRESH")
 
 
 class _Sidebar:
@@ -220,10 +358,12 @@ def _panel(space: str, suffix: str, label: str, draw_fn: Any, parent: str | None
 
 
 def _panels_for(space: str) -> list[type]:
+    seq = space == "SEQUENCE_EDITOR"  # the sequencer is for results: set-up panels start closed there
     return [
         _panel(space, "main", "Vanelia", draw_main),
-        _panel(space, "shot", "Shot Setup", draw_shot, parent="main"),
-        _panel(space, "render", "Render", draw_render, parent="main"),
+        _panel(space, "track", "Footage & Track", draw_track, parent="main", closed=seq),
+        _panel(space, "shot", "Shot Setup", draw_shot, parent="main", closed=seq),
+        _panel(space, "render", "Render", draw_render, parent="main", closed=seq),
         _panel(space, "sidecar", "Sidecar", draw_sidecar, parent="main"),
         _panel(space, "results", "Results", draw_results, parent="main"),
     ]

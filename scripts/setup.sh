@@ -4,6 +4,9 @@
 #   .venv    Python 3.11: the sidecar (torch, opencv, fastapi, ...) + bpy 5.0.1 as the
 #            Blender stand-in + the `vanelia` command (.venv/bin/vanelia)
 #   .venv42  Python 3.11: bpy 4.2 LTS, for the compatibility tests
+#   a real Blender binary (scripts/get_blender.sh: Debian's 4.3 in ~/.cache/vanelia) and, for
+#   the GUI test, Xvfb + ImageMagick from apt when missing. Both are optional: without them
+#   the binary and GUI tests skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,4 +58,22 @@ for old in fake-bpy-module-4.2 fake-bpy-module-5.2; do
 done
 install_stubs 4.2
 install_stubs 5.2
+# A real Blender binary and a virtual display for the binary/GUI tests (tests/binary/).
+install_apt() {  # install_apt COMMAND PACKAGE...: apt-get the packages when COMMAND is missing
+  local cmd="$1"; shift
+  command -v "$cmd" >/dev/null && return 0
+  command -v apt-get >/dev/null || { echo "setup: $cmd missing and no apt-get; the GUI test will skip" >&2; return 0; }
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  echo "setup: installing $* (apt)"
+  $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; } \
+    || echo "setup: could not install $* with apt-get; the GUI test will skip" >&2
+}
+install_apt Xvfb xvfb xauth
+install_apt import imagemagick
+if BLENDER_BIN=$(bash scripts/get_blender.sh); then
+  echo "setup: Blender binary $BLENDER_BIN"
+else
+  echo "setup: no Blender binary (see above); the binary tests will skip" >&2
+fi
 echo "setup: done (.venv/bin/vanelia, .venv42)"

@@ -122,6 +122,8 @@ def render(argv: list[str]) -> int:
     p.add_argument("--product-scale", type=float, default=1.0)
     p.add_argument("--product-matrix", default=None,
                    help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json file holding a 4x4 list")
+    p.add_argument("--place", default=None, help="stand the product on the ground in this part of the first frame: "
+                   + addon("shotcache.areas").HELP)
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' towards the light (default: estimated)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
@@ -144,7 +146,7 @@ def render(argv: list[str]) -> int:
     s = shot.setup_shot(
         a.shot, a.plate, a.model, camera, frames=a.frames, resolution=a.resolution, samples=a.samples,
         passes=a.passes.split(",") if a.passes else None, device=a.device, undistort=a.undistort,
-        product_size_m=a.product_size, product_scale=a.product_scale, progress=log, **kw,
+        product_size_m=a.product_size, product_scale=a.product_scale, place_area=a.place, progress=log, **kw,
     )
     if a.blend:
         save_blend(a.blend)

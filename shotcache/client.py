@@ -1,8 +1,12 @@
 """HTTP client of the Vanelia sidecar: the one used by Blender and by the CLI.
 
-Only ``requests`` and the stdlib (both exist in Blender's Python), and only relative
-imports inside ``shotcache``, so the same file works as ``vanelia_addon.shotcache.client``
-inside Blender and as ``shotcache.client`` in the sidecar environment.
+Only the stdlib (``urllib``), and only relative imports inside ``shotcache``, so the same
+file works as ``vanelia_addon.shotcache.client`` inside Blender and as ``shotcache.client``
+in the sidecar environment. Not ``requests``: Blender's own builds bundle it, but distro
+builds (Debian's Blender) do not, and an extension that imports it at module level fails
+to register there. Shipping it as wheels would add four packages (requests, urllib3, idna,
+certifi, charset-normalizer) to the extension for what this client needs: JSON requests,
+one streamed event feed and a file upload to a sidecar, which ``urllib`` does.
 
 Every failure a user can meet becomes a ``SidecarError`` whose message says what happened
 and what to do, with ``kind`` for code that wants to react:
@@ -17,15 +21,18 @@ and what to do, with ``kind`` for code that wants to react:
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import requests
+from typing import IO, Any, Callable, Iterator
+from urllib.parse import urlencode
 
 from .errors import UserError
 from .layout import atomic_write_bytes, atomic_write_json, frame_name
@@ -66,6 +73,54 @@ def job_error(job: dict[str, Any]) -> SidecarError:
     return SidecarError(f"job {jid} failed: {err}", kind="bad_request" if kind == "bad_input" else "failed", job=job)
 
 
+class Response:
+    """A finished (or, with ``stream``, still open) HTTP response: status, body, JSON."""
+
+    def __init__(self, status: int, reason: str, raw: Any, stream: bool = False):
+        self.status_code = status
+        self.reason = reason
+        self.raw = raw
+        self._content: bytes | None = None if stream else raw.read()
+        if not stream:
+            raw.close()
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            self._content = self.raw.read()
+            self.raw.close()
+        return self._content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def iter_lines(self) -> Iterator[bytes]:
+        """Lines of a streamed body without their line ends (server-sent events)."""
+        while True:
+            line = self.raw.readline()
+            if not line:
+                return
+            yield line.rstrip(b"\r\n")
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> "Response":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError, OSError)
+"""What a broken connection raises inside urllib (HTTPError, a URLError with a status, is
+handled before these)."""
+
+
 class SidecarClient:
     """Talks to one sidecar. Thread-safe enough for one worker thread per client."""
 
@@ -73,25 +128,47 @@ class SidecarClient:
         self.url = url.rstrip("/")
         self.token = token or None
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.trust_env = False  # a proxy from the environment must not see loopback traffic
-        if self.token:
-            self.session.headers["Authorization"] = f"Bearer {self.token}"
+        # No ProxyHandler from the environment: a proxy must not see loopback traffic.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     # ---- plumbing ------------------------------------------------------------
-    def _request(self, method: str, path: str, *, timeout: float | tuple[float, float] | None = None, **kw: Any) -> requests.Response:
-        url = self.url + path
+    def _open(self, method: str, url: str, timeout: float, body: bytes | IO[bytes] | None, headers: dict[str, str]) -> Any:
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        return self._opener.open(req, timeout=timeout)
+
+    def _request(self, method: str, path: str, *, timeout: float | None = None, params: dict[str, Any] | None = None,
+                 json_body: Any = None, data: bytes | IO[bytes] | None = None, headers: dict[str, str] | None = None,
+                 stream: bool = False) -> Response:
+        url = self.url + path + (f"?{urlencode(params)}" if params else "")
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            data = json.dumps(json_body).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        if data is None and method in ("POST", "PUT"):
+            data = b""  # an explicit empty body (Content-Length: 0)
+        wait_s = timeout or self.timeout
         try:
-            resp = self.session.request(method, url, timeout=timeout or self.timeout, **kw)
-        except requests.exceptions.ConnectionError as exc:
-            raise SidecarError(f"the Vanelia sidecar at {self.url} is not running or unreachable "
-                               f"({type(exc).__name__}); " + START_HINT.format(port=_port_of(self.url)), kind="unreachable") from exc
-        except requests.exceptions.Timeout as exc:
-            wait_s = timeout[-1] if isinstance(timeout, tuple) else (timeout or self.timeout)
+            raw = self._open(method, url, wait_s, data, hdrs)
+        except urllib.error.HTTPError as exc:  # an answer with a 4xx/5xx status
+            resp = Response(exc.code, str(exc.reason or ""), exc)
+        except (socket.timeout, TimeoutError) as exc:
             raise SidecarError(f"the Vanelia sidecar at {self.url} did not answer within {wait_s:.0f} s "
                                "(busy or hung); check its console, or restart it", kind="unreachable") from exc
-        except requests.exceptions.RequestException as exc:
-            raise SidecarError(f"request to the sidecar at {url} failed: {exc}", kind="unreachable") from exc
+        except _NETWORK_ERRORS as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise SidecarError(f"the Vanelia sidecar at {self.url} did not answer within {wait_s:.0f} s "
+                                   "(busy or hung); check its console, or restart it", kind="unreachable") from exc
+            raise SidecarError(f"the Vanelia sidecar at {self.url} is not running or unreachable "
+                               f"({type(reason).__name__}); " + START_HINT.format(port=_port_of(self.url)), kind="unreachable") from exc
+        else:
+            try:
+                resp = Response(raw.status, raw.reason, raw, stream=stream)
+            except _NETWORK_ERRORS as exc:
+                raise SidecarError(f"the sidecar at {self.url} broke off the answer to {method} {path} ({exc}); try again",
+                                   kind="unreachable") from exc
         if resp.status_code < 400:
             return resp
         detail = _detail(resp)
@@ -131,15 +208,15 @@ class SidecarClient:
 
     def submit(self, spec: dict[str, Any] | JobSpec) -> str:
         body = spec.to_dict() if isinstance(spec, JobSpec) else dict(spec)
-        return str(self._json("POST", "/jobs", json=body)["id"])
+        return str(self._json("POST", "/jobs", json_body=body)["id"])
 
     def track(self, request: dict[str, Any]) -> str:
         """Queue a camera solve (shotcache.schema.TrackRequest) on the sidecar; returns the job id."""
-        return str(self._json("POST", "/track", json=dict(request))["id"])
+        return str(self._json("POST", "/track", json_body=dict(request))["id"])
 
     def run(self, request: dict[str, Any]) -> str:
         """Queue the whole pipeline (shotcache.schema.RunRequest) on the sidecar; returns the job id."""
-        return str(self._json("POST", "/run", json=dict(request))["id"])
+        return str(self._json("POST", "/run", json_body=dict(request))["id"])
 
     def status(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{job_id}")
@@ -158,11 +235,11 @@ class SidecarClient:
         caller to check for cancellation without polling the server.
         """
         params = {"heartbeat": heartbeat} if heartbeat else None
-        resp = self._request("GET", f"/jobs/{job_id}/events", stream=True, timeout=(self.timeout, read_timeout), params=params)
+        resp = self._request("GET", f"/jobs/{job_id}/events", stream=True, timeout=read_timeout, params=params)
         with resp:
             event, data = "message", []  # type: str, list[str]
-            for line in resp.iter_lines(chunk_size=1024):
-                raw = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+            for line in resp.iter_lines():
+                raw = line.decode("utf-8", "replace")
                 if raw == "":
                     if data:
                         payload = json.loads("\n".join(data))
@@ -220,7 +297,7 @@ class SidecarClient:
                         if done is not None:
                             return done
                     tick(ev["job"])
-            except (requests.exceptions.RequestException, ValueError):
+            except (*_NETWORK_ERRORS, ValueError):
                 pass  # stream broken (proxy, restart): poll instead
         while True:
             job = self.status(job_id)
@@ -271,7 +348,7 @@ class SidecarClient:
         return out
 
 
-def _detail(resp: requests.Response) -> str:
+def _detail(resp: Response) -> str:
     try:
         body = resp.json()
     except ValueError:

@@ -79,12 +79,18 @@ def make_shot(root: Path) -> Path:
 
 
 def build_zip(out_dir: Path, source: Path = ROOT) -> dict[str, Any]:
-    """Blender's own validator and builder (bl_pkg), as `blender --command extension ...`."""
+    """Blender's own validator and builder (bl_pkg), as `blender --command extension ...`,
+    on the git-tracked files of ``source`` (scripts/build_extension.py stages them)."""
     from bl_pkg.bl_extension_cli import cli_extension_handler
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_extension
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    validate_rc = cli_extension_handler(["validate", str(source)])
-    build_rc = cli_extension_handler(["build", "--source-dir", str(source), "--output-dir", str(out_dir)])
+    staged = out_dir.parent / "staged"
+    build_extension.stage(staged, source)
+    validate_rc = cli_extension_handler(["validate", str(staged)])
+    build_rc = cli_extension_handler(["build", "--source-dir", str(staged), "--output-dir", str(out_dir)])
     zips = sorted(out_dir.glob("*.zip"))
     names = zipfile.ZipFile(zips[0]).namelist() if zips else []
     return {"validate_rc": validate_rc, "build_rc": build_rc, "zip": str(zips[0]) if zips else "", "names": names}
@@ -374,6 +380,54 @@ def expect_operators(d: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------
+# a shot in its own scene, rolled back on failure (addon/shot_scene.py)
+# ---------------------------------------------------------------------------
+
+
+def shot_scene_checks(ext: Any, work: Path) -> dict[str, Any]:
+    """From Blender's default scene (Cube): set a shot up with a scene camera, then fail one."""
+    import importlib
+    import math
+
+    import bpy
+
+    demo = importlib.import_module(f"{ext.__name__}.addon.demo_scene")
+    shot = importlib.import_module(f"{ext.__name__}.addon.shot")
+    shot_scene = importlib.import_module(f"{ext.__name__}.addon.shot_scene")
+    glb = work / "product.glb"
+    if not glb.is_file():  # the 4.2 test makes it with 5.0: bpy 4.2's glTF exporter crashes the process at exit
+        demo.make_product(glb)
+    for f in (1, 2):
+        write_png(work / "plate" / f"{f:06d}.png", 64, 36, (120, 130, 140))
+    bpy.ops.wm.read_homefile(use_factory_startup=True)
+    user = bpy.context.scene
+    user.camera.location, user.camera.rotation_euler = (0.0, -4.0, 1.0), (math.radians(80), 0.0, 0.0)
+    before = sorted(o.name for o in user.objects)
+    s = shot.setup_shot(work / "s", work / "plate", glb, None, samples=16)  # 16 spp asks for the denoiser
+    made = shot_scene.scene_of(work / "s")
+    out: dict[str, Any] = {"frames": s.frames, "user_before": before, "user_after": sorted(o.name for o in user.objects),
+                           "shot_scene": made.name if made else None,
+                           "shot_objects": sorted(o.name for o in made.objects) if made else []}
+    ids = {k: len(getattr(bpy.data, k)) for k in ("scenes", "objects", "meshes", "materials", "images", "worlds")}
+    bad = work / "bad.glb"
+    bad.write_bytes(b"glTF" + b"\x02\x00\x00\x00" + b"\x00" * 64)
+    try:
+        shot.setup_shot(work / "s", work / "plate", bad, None, samples=4)
+        out["bad_raised"] = False
+    except Exception as exc:  # noqa: BLE001 - what matters is that it raised and left nothing
+        out["bad_raised"] = type(exc).__name__
+    out["ids_kept"] = ids == {k: len(getattr(bpy.data, k)) for k in ids}
+    return out
+
+
+def expect_shot_scene(d: dict[str, Any]) -> None:
+    assert d["frames"] == [1, 2] and d["shot_scene"] == "Vanelia s", d
+    assert d["user_before"] == d["user_after"] == ["Camera", "Cube", "Light"], d
+    assert "Cube" not in d["shot_objects"] and "Vanelia Product" in d["shot_objects"], d
+    assert d["bad_raised"] == "InputError" and d["ids_kept"], d
+
+
+# ---------------------------------------------------------------------------
 # script entry (4.2)
 # ---------------------------------------------------------------------------
 
@@ -403,6 +457,7 @@ def main(argv: list[str]) -> int:
         finally:
             ext.unregister()
         result["after_source_unregister"] = snapshot()
+        result["shot_scene"] = shot_scene_checks(ext, work / "shot")
     except Exception:
         result["error"] = traceback.format_exc()
     print("VANELIA_CHECKS " + json.dumps(result, default=str), flush=True)

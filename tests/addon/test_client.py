@@ -1,11 +1,14 @@
-"""The Blender-side client (addon/client.py + shotcache/client.py) against a real sidecar, from real bpy.
+"""The add-on's process manager (addon/process_manager.py) and the sidecar client
+(shotcache/client.py) against a real sidecar, from real bpy.
 
 The add-on starts the sidecar itself, as from its preferences (a child process on a free
-loopback port), submits a job, follows it with the JobWatcher (worker thread + timer
-callback on the main thread), loads a result frame into Blender, and stops the sidecar.
+loopback port), follows a job the one way every task is followed (addon/tasks.py: worker
+thread without bpy + a timer callback on the main thread), loads a result frame into
+Blender, and stops the sidecar.
 """
 from __future__ import annotations
 
+import importlib
 import socket
 import sys
 import threading
@@ -30,7 +33,7 @@ def sidecar(ext, tmp_path):
     """Started through the add-on's own launcher; stopped through it at the end."""
     import importlib
 
-    client_mod = importlib.import_module(f"{ext.__name__}.addon.client")
+    client_mod = importlib.import_module(f"{ext.__name__}.addon.process_manager")
     from server.bench import make_shot
 
     shots = tmp_path / "shots"
@@ -64,24 +67,29 @@ def test_start_submit_follow_result_stop(sidecar, ext):
     client = shot_client.SidecarClient(settings.url)
     caps = client.capabilities()
     assert caps["device"] == "cpu" and "classical" in {e["name"] for e in caps["engines"]["composite"]}
-    job_id = client.submit(schema.JobSpec(shot="s", stages=["composite"], seed=9))
+    tasks = sys.modules[f"{ext.__name__}.addon.tasks"]
+    sidecar_ops = importlib.import_module(f"{ext.__name__}.operators.sidecar")
+    spec = schema.JobSpec(shot=str(shots / "s"), stages=["composite"], seed=9).to_dict()
 
     main = threading.get_ident()
-    seen: list[tuple[str, int, bool]] = []
-    finished: list = []
-    watcher = client_mod.JobWatcher(client, job_id, poll=0.05,
-                                    on_progress=lambda j: seen.append((j["state"], j["frames_done"], threading.get_ident() == main)),
-                                    on_done=lambda job, err: finished.append((job, err, threading.get_ident() == main))).start()
+    done_on: list[bool] = []
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = bpy.context.scene
+    task = tasks.run_worker("sidecar", scene, lambda rep: sidecar_ops.run_job(settings.url, "", spec, str(shots / "s"), rep),
+                            on_done=lambda t: done_on.append(threading.get_ident() == main), blocking=False)
     # drive the timer callback as Blender's event loop would (timers do not fire in background mode)
     import time
 
     deadline = time.monotonic() + 120
-    while watcher.timer() is not None:
+    messages = set()
+    while task._timer() is not None:
         assert time.monotonic() < deadline
+        messages.add(task.progress.message)
         time.sleep(0.05)
-    job, err, on_main = finished[0]
-    assert err is None and on_main and job["state"] == "done" and job["frames_done"] == 5
-    assert seen and all(m for _, _, m in seen) and seen[-1][:2] == ("done", 5)
+    assert task.state == "done" and done_on == [True], task.error
+    job = task.result
+    assert job["state"] == "done" and job["frames_done"] == 5
+    assert any("queued" in m or "running" in m for m in messages), messages
 
     # the result as Blender sees it
     png = shots / "s" / job["version"] / "frames" / "000003.png"
@@ -91,11 +99,10 @@ def test_start_submit_follow_result_stop(sidecar, ext):
     assert max(px) > min(px)
     bpy.data.images.remove(img)
 
-    # headless path: the same watcher blocks and prints
-    lines: list[str] = []
-    job2 = client_mod.JobWatcher(client, client.submit({"shot": "s", "stages": ["composite"], "frames": [1, 2], "seed": 10}),
-                                 poll=0.05).run_blocking(echo=lines.append)
-    assert job2["state"] == "done" and lines and lines[-1].endswith("done 2/2")
+    # headless path: the same task blocks (bpy.app.background)
+    spec2 = dict(spec, frames=[1, 2], seed=10)
+    task2 = tasks.run_worker("sidecar", scene, lambda rep: sidecar_ops.run_job(settings.url, "", spec2, str(shots / "s"), rep))
+    assert task2.state == "done" and task2.result["frames_done"] == 2
 
     client_mod.stop_sidecar()
     assert not proc.running and client_mod.started_process() is None
@@ -107,7 +114,7 @@ def test_start_submit_follow_result_stop(sidecar, ext):
 def test_start_failure_names_the_log(ext, tmp_path):
     import importlib
 
-    client_mod = importlib.import_module(f"{ext.__name__}.addon.client")
+    client_mod = importlib.import_module(f"{ext.__name__}.addon.process_manager")
     port = _free_port()
     proc = client_mod.SidecarProcess([sys.executable, "-m", "cli.main", "serve", "--host", "0.0.0.0", "--port", str(port),
                                       "--data-dir", str(tmp_path)], f"http://127.0.0.1:{port}", log_path=tmp_path / "s.log")

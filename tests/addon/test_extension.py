@@ -255,7 +255,7 @@ def test_send_starts_local_sidecar_and_loads_result(addon, tmp_path: Path) -> No
 
     from server.bench import make_shot
 
-    sidecar_process = import_module(f"{addon.__name__}.addon.client")
+    sidecar_process = import_module(f"{addon.__name__}.addon.process_manager")
     root = tmp_path / "shots"
     shot = make_shot(root / "shot_a", frames=3, width=48, height=32)
     scene = bpy.context.scene
@@ -282,7 +282,30 @@ def test_send_starts_local_sidecar_and_loads_result(addon, tmp_path: Path) -> No
     assert v["vanelia_version"] == "v001" and v.channel == 2 and v.frame_final_duration == 3
     assert json.loads(v["vanelia_params_json"]), "the version's params.json is stamped on the strip"
     assert sorted(os.listdir(Path(shot) / "v001" / "frames")) == ["000001.png", "000002.png", "000003.png"]
+
+    # a changed preference restarts the sidecar Blender started, with the new setting
+    other_root = tmp_path / "other_root"
+    other_root.mkdir()
+    p.shot_root = str(other_root)  # the update callback restarts it (in a thread)
+    restarted = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        restarted = sidecar_process.started_process()
+        if restarted is not None and restarted is not started and restarted.running and str(other_root) in restarted.argv:
+            break
+        time.sleep(0.2)
+    assert restarted is not None and restarted is not started and str(other_root) in restarted.argv
+    assert proc.poll() is not None  # the old one is gone
+
+    # the shot now lies outside the sidecar's shot roots: the one upload rule sends it,
+    # and the results come back into the next local version
+    assert bpy.ops.vanelia.send_to_sidecar("INVOKE_DEFAULT") == {"FINISHED"}
+    assert s.task_state == "done", s.progress_text
+    assert s.version == "v002" and sorted(os.listdir(Path(shot) / "v002" / "frames")) == ["000001.png", "000002.png", "000003.png"]
+    assert not list(other_root.iterdir()) or not (other_root / "shot_a").exists()  # nothing written beside the roots
+
     # disabling the add-on stops the sidecar it started
+    proc = restarted.proc
     addon.unregister()
     assert proc.poll() is not None and sidecar_process.started_process() is None
 
@@ -317,6 +340,11 @@ def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> Non
     assert bpy.ops.vanelia.setup_shot() == {"FINISHED"}
     saved = json.loads((shot / "shot.json").read_text())
     assert saved["frames"] == [1, 2, 3] and saved["resolution"] == [64, 36] and saved["product"]["placement"] == "explicit"
+    # the shot was built in its own scene, which the window now shows; the artist's scene kept only its camera
+    user_scene, scene = scene, shot_mod.shot_scene.scene_of(shot)
+    assert scene is not None and scene != user_scene and [o.name for o in user_scene.objects] == ["Cam"]
+    assert bpy.context.scene == scene and scene.vanelia.plate_path == s.plate_path
+    s = scene.vanelia
 
     # UI path: a timer tick per frame, cancel between frames keeps the finished one
     job = shot_mod.ShotRenderer(str(shot), scene)
@@ -360,3 +388,27 @@ def test_panels_reference_real_properties_and_operators(addon) -> None:
         for part in ("main", "shot", "render", "sidecar", "results"):
             cls = getattr(bpy.types, f"VANELIA_PT_{space}_{part}")
             assert cls.bl_category == "Vanelia" and cls.bl_region_type == "UI"
+
+
+def test_zip_holds_tracked_files_only(tmp_path: Path) -> None:
+    """A stray shot folder and an untracked .blend in the checkout stay out of the zip."""
+    import subprocess
+    import zipfile
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_extension
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    build_extension.stage(tmp_path / "wt", ROOT)  # this checkout's tracked files, as edited now
+    subprocess.run(["cp", "-a", f"{tmp_path / 'wt'}/.", str(clone)], check=True)
+    (clone / "shot" / "render").mkdir(parents=True)
+    (clone / "shot" / "render" / "000001.exr").write_bytes(b"\0" * 200_000)
+    (clone / "addon" / "scratch.blend").write_bytes(b"BLENDER" + b"\0" * 1000)
+    zip_path = build_extension.build(tmp_path / "dist", root=clone)
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "addon/render.py" in names and "blender_manifest.toml" in names
+    assert not [n for n in names if n.startswith("shot/") or n.endswith(".blend")], names
+    assert zip_path.stat().st_size < 1_000_000
+    with pytest.raises(build_extension.BuildError, match="not a git checkout"):
+        build_extension.build(tmp_path / "dist2", root=tmp_path / "wt")

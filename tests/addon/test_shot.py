@@ -82,7 +82,12 @@ def test_setup_from_image_sequence(ext, empty_scene, inputs, tmp_path):
     assert sorted(p.name for p in paths.plate_dir.iterdir()) == ["000002.png", "000003.png"]
     decoded = cv2.cvtColor(cv2.imread(str(paths.plate_frame(2))), cv2.COLOR_BGR2RGB)
     assert np.array_equal(decoded, plate_image(2))  # PNG plates are copied bit-exactly
-    sc = empty_scene
+    # the shot got its own scene; the user's (empty) scene is untouched
+    from vanelia_addon.addon import shot_scene
+
+    assert len(empty_scene.objects) == 0 and empty_scene.camera is None
+    sc = shot_scene.scene_of(tmp_path / "s")
+    assert sc is not None and sc != empty_scene and sc.name == "Vanelia s"
     assert (sc.render.resolution_x, sc.render.resolution_y) == SIZE
     assert (sc.frame_start, sc.frame_end) == (2, 3)
     assert sc.camera is not None and sc.camera.data.background_images[0].image is not None
@@ -256,3 +261,22 @@ def test_fox_jpeg_plate_with_its_track(ext, empty_scene, inputs, shared_data, tm
     ref = cv2.resize(cv2.imread(str(fox / "images" / "0002.jpg")), (108, 192), interpolation=cv2.INTER_AREA)
     assert img.shape == (192, 108, 3)
     assert np.abs(img.astype(int) - ref.astype(int)).mean() < 12  # same picture, resampled
+
+
+def test_place_in_area(ext, empty_scene, inputs, tmp_path):
+    """Placement 'In Area': the product stands on the ground where the area's centre is seen."""
+    from vanelia_addon.addon import camera, shot
+    from vanelia_addon.shotcache.errors import PlacementError
+
+    with pytest.raises(PlacementError, match="bogus"):
+        shot.setup_shot(tmp_path / "bad", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4,
+                        place_area="bogus")
+    assert not (tmp_path / "bad").exists()
+    for area, (qx, qy) in (("bottom_right", (1, 1)), ("bottom_left", (0, 1))):
+        s = shot.setup_shot(tmp_path / area, inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4,
+                            place_area=area)
+        foot = np.asarray(s.product.matrix_world)[:3, 3]
+        (px, py), = camera.project(s.camera.frames[1], foot[None, :])
+        w, h = s.resolution
+        assert (px >= w / 2) == bool(qx) and (py >= h / 2) == bool(qy), (area, px, py)
+        assert abs(foot[2]) < 1e-6  # on the ground plane z = 0

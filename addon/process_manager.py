@@ -1,15 +1,16 @@
-"""Blender's side of the sidecar: start/stop the local process, follow jobs without blocking.
+"""The add-on's process manager: the child processes Blender starts for Vanelia.
 
 * ``ensure_running(context)`` / ``start_sidecar(settings)``: start the sidecar as a child
   process from the add-on preferences (launch command, port from the URL, shot root), wait
   until ``/health`` answers with our protocol version, and make sure it is stopped when
   Blender exits (``atexit``) or the add-on is disabled (``stop_sidecar``, called by
-  ``unregister``). A sidecar already answering at the URL is used as is, never restarted.
-* ``JobWatcher``: a worker thread follows a job over HTTP (no ``bpy`` in the thread) and
-  leaves the newest job state in a slot; ``JobWatcher.timer`` is a ``bpy.app.timers``
-  callback that hands it to main-thread callbacks (where ``bpy`` may be used). Headless
-  (``bpy.app.background``: timers never fire) ``run_blocking`` does the same in a loop and
-  prints progress.
+  ``unregister``). A sidecar already answering at the URL is used as is, never restarted;
+  one Blender started is restarted when its preferences change (``restart_if_started``).
+* ``run_command``: a sidecar-side command (``vanelia track``) run to its end from a worker
+  thread, its output lines as progress, Cancel ending its process group.
+
+Following a job is not done here: every long task (render, sidecar job, track) goes through
+addon/tasks.py, the one mechanism (worker thread without bpy + a timer on the main thread).
 
 Only stdlib, bpy and the repo's shotcache (relative imports), as Blender-side code must.
 """
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..shotcache.client import TERMINAL, SidecarClient, SidecarError, job_error
+from ..shotcache.client import TERMINAL, SidecarClient, SidecarError
 
 EXTENSION_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90.0
@@ -37,6 +38,26 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def source_tree() -> Path | None:
+    """The checkout this add-on runs from when it has the sidecar's code beside it."""
+    return EXTENSION_ROOT if (EXTENSION_ROOT / "cli" / "main.py").is_file() else None
+
+
+def child_env(cwd: Path | None) -> dict[str, str]:
+    """Environment of a sidecar-side child process: from a source tree, cli/, server/ and
+    ml/ are made importable.
+
+    Blender's own variables are dropped: a distro Blender's launcher sets
+    ``BLENDER_SYSTEM_RESOURCES``/``BLENDER_SYSTEM_PYTHON`` for itself, and a sidecar that
+    runs another Blender (the ``bpy`` module, for tracking) would load this Blender's
+    scripts with them and fail (``No module named '_bpy_types'``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLENDER_") and k != "PYTHONHOME"}
+    env["PYTHONUNBUFFERED"] = "1"  # progress lines arrive as they are printed, not in 8 KB blocks
+    if cwd is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(cwd), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 class SidecarProcess:
     """One sidecar child process started by this Blender, with its log file."""
 
@@ -46,7 +67,7 @@ class SidecarProcess:
         self.url = url.rstrip("/")
         self.token = token or None
         self.log_path = Path(log_path) if log_path else Path(os.path.expanduser("~")) / ".vanelia-sidecar.log"
-        self.cwd = Path(cwd) if cwd else (EXTENSION_ROOT if (EXTENSION_ROOT / "cli" / "main.py").is_file() else None)
+        self.cwd = Path(cwd) if cwd else source_tree()
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
@@ -54,9 +75,7 @@ class SidecarProcess:
         if not self.argv:
             raise SidecarError("no launch command for the sidecar; set Preferences > Add-ons > Vanelia > Launch Command", kind="unreachable")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if self.cwd is not None:  # running from a source tree: make cli/, server/, ml/ importable
-            env["PYTHONPATH"] = os.pathsep.join([str(self.cwd), *filter(None, [env.get("PYTHONPATH")])])
+        env = child_env(self.cwd)
         with open(self.log_path, "ab") as log:
             try:
                 self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -164,106 +183,103 @@ def stop_sidecar() -> None:
 stop = stop_sidecar
 
 
+def restart_if_started(settings: Any, log_path: str | os.PathLike[str] | None = None) -> threading.Thread | None:
+    """Preferences changed: stop the sidecar this Blender started and start it again with
+    ``settings`` in a thread (never blocks the UI); None when Blender started none."""
+    with _lock:
+        running = _process is not None and _process.running
+        log = _process.log_path if _process is not None else log_path
+    if not running:
+        return None
+    stop_sidecar()
+    if getattr(settings, "mode", "LOCAL") != "LOCAL":
+        return None
+
+    def start() -> None:
+        try:
+            start_sidecar(settings, log_path=log)
+        except SidecarError as exc:  # reported again, with its reason, by the next job that needs it
+            print(f"vanelia: restarting the sidecar failed: {exc}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=start, name="vanelia-sidecar-restart", daemon=True)
+    thread.start()
+    return thread
+
+
+def last_error(lines: list[str]) -> str:
+    """The message of a command's last ``error:`` line (``vanelia: error: ...`` or a
+    traceback's ``ValueError: ...``), without the prefix: what the panel should say."""
+    import re
+
+    for line in reversed(lines):
+        m = re.search(r"(?:^|\s|\w)(?:[Ee]rror):\s*(.+)$", line)
+        if m and m.group(1).strip():
+            return m.group(1).strip()
+    return ""
+
+
+def run_command(argv: Sequence[str], on_line: Callable[[str], None], should_cancel: Callable[[], bool],
+                cwd: Path | None = None, timeout: float | None = None) -> list[str]:
+    """Run a sidecar-side command (e.g. ``vanelia track``) to the end; worker-thread safe (no bpy).
+
+    Every output line goes to ``on_line``; ``should_cancel()`` is checked several times a
+    second and, when true, the command's whole process group is terminated and
+    ``InterruptedError`` raised. A non-zero exit raises ``RuntimeError`` with the command's
+    last lines (its own message says what was wrong). Returns all output lines.
+    """
+    import queue
+    import signal
+
+    cwd = cwd if cwd is not None else source_tree()
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=child_env(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, start_new_session=True)
+    except OSError as exc:
+        raise RuntimeError(f"cannot run {' '.join(argv)!r} ({exc}); set Preferences > Add-ons > Vanelia > Sidecar Python "
+                           "to the python of the sidecar environment") from exc
+    lines: list[str] = []
+    q: "queue.SimpleQueue[str | None]" = queue.SimpleQueue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ended = False
+    while not ended:
+        try:
+            item = q.get(timeout=0.2)
+        except Exception:  # queue.Empty
+            item = ""
+        if item is None:
+            ended = True
+        elif item:
+            lines.append(item)
+            on_line(item)
+        if should_cancel() or (deadline is not None and time.monotonic() > deadline):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            raise InterruptedError(f"{argv[-1] if argv else 'command'}: cancelled" if should_cancel() else "timed out")
+    code = proc.wait()
+    if code != 0:
+        print(f"vanelia: `{' '.join(argv)}` exited with {code}; its output ends with:", *lines[-15:], sep="\n", file=sys.stderr)
+        raise RuntimeError(last_error(lines) or f"{argv[-1] if argv else 'command'} failed (exit {code}): {' | '.join(lines[-3:])}")
+    return lines
+
+
 def started_process() -> SidecarProcess | None:
     return _process
 
 
-class JobWatcher:
-    """Follow a job from a worker thread; deliver its state on the main thread.
-
-    The thread only does HTTP (``SidecarClient.wait``) and stores the newest job dict; the
-    main thread picks it up in ``timer()`` (a ``bpy.app.timers`` callback) or ``poll()`` and
-    calls ``on_progress(job)`` / ``on_done(job, error)`` there. ``cancel()`` is safe from the
-    main thread: the worker forwards it to the sidecar at its next poll.
-    """
-
-    interval = 0.2
-
-    def __init__(self, client: SidecarClient, job_id: str, on_progress: Callable[[dict], None] | None = None,
-                 on_done: Callable[[dict | None, SidecarError | None], None] | None = None, poll: float = 0.25):
-        self.client = client
-        self.job_id = job_id
-        self.on_progress = on_progress
-        self.on_done = on_done
-        self.poll_s = poll
-        self._latest: dict | None = None
-        self._delivered: tuple | None = None
-        self._final: dict | None = None
-        self._error: SidecarError | None = None
-        self._finished = threading.Event()
-        self._cancel = threading.Event()
-        self._slot = threading.Lock()
-        self._thread = threading.Thread(target=self._work, name=f"vanelia-job-{job_id[:8]}", daemon=True)
-
-    # ---- worker thread (no bpy) -------------------------------------------------------
-    def _work(self) -> None:
-        def keep(job: dict) -> None:
-            with self._slot:
-                self._latest = job
-
-        try:
-            self._final = self.client.wait(self.job_id, progress=keep, should_cancel=self._cancel.is_set, poll=self.poll_s)
-            keep(self._final)
-        except SidecarError as exc:
-            self._error = exc
-        except Exception as exc:  # never die silently in a thread
-            self._error = SidecarError(f"following job {self.job_id} failed: {type(exc).__name__}: {exc}")
-        finally:
-            self._finished.set()
-
-    # ---- main thread ---------------------------------------------------------------------
-    def start(self) -> "JobWatcher":
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    def poll(self) -> bool:
-        """Deliver news to the callbacks; True once the job ended (and on_done was called)."""
-        with self._slot:
-            job = self._latest
-        if job is not None and self.on_progress is not None:
-            key = (job.get("state"), job.get("frames_done"))
-            if key != self._delivered:
-                self._delivered = key
-                self.on_progress(job)
-        if not self._finished.is_set():
-            return False
-        if self.on_done is not None:
-            cb, self.on_done = self.on_done, None
-            cb(self._final, self._error)
-        return True
-
-    def timer(self) -> float | None:
-        """``bpy.app.timers.register(watcher.timer)``: runs until the job ends."""
-        return None if self.poll() else self.interval
-
-    def run_blocking(self, echo: Callable[[str], None] | None = None) -> dict:
-        """Headless: wait here, printing progress lines; raise SidecarError on failure."""
-        echo = echo or (lambda s: print(s, file=sys.stdout, flush=True))
-        user_progress = self.on_progress
-
-        def show(job: dict) -> None:
-            echo(f"vanelia: job {self.job_id[:8]} {job.get('state')} {job.get('frames_done')}/{job.get('frames_total')}")
-            if user_progress:
-                user_progress(job)
-
-        self.on_progress = show
-        if not self._thread.is_alive() and not self._finished.is_set():
-            self.start()
-        while not self.poll():
-            time.sleep(self.interval / 2)
-        if self._error is not None:
-            raise self._error
-        assert self._final is not None
-        if self._final.get("state") == "failed":
-            raise job_error(self._final)
-        return self._final
-
-
-__all__ = ["SidecarProcess", "JobWatcher", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL"]
+__all__ = ["SidecarProcess", "start_sidecar", "ensure_running", "stop_sidecar", "stop", "launch_argv", "TERMINAL",
+           "restart_if_started", "run_command"]
