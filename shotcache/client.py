@@ -72,6 +72,7 @@ class SidecarClient:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.trust_env = False  # a proxy from the environment must not see loopback traffic
+        self.session.headers["X-Vanelia-Client"] = "shotcache"  # marks requests no web page can forge
         if self.token:
             self.session.headers["Authorization"] = f"Bearer {self.token}"
 

@@ -98,7 +98,9 @@ class ShotPaths:
             raise SchemaError(f"{self.shot_json}: no shot.json here; build the shot first (vanelia render ... --shot {self.root})")
         try:
             data = json.loads(self.shot_json.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"{self.shot_json}: not UTF-8 text ({exc.reason} at byte {exc.start}); restore it or re-render the shot") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise SchemaError(f"{self.shot_json}: not valid JSON ({exc}); restore it or re-render the shot") from exc
         return Shot.from_dict(data, where=str(self.shot_json))
 
