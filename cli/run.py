@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from app import preflight
 from cli.main import CLIError
 from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, PLACEMENT_AREAS, STAGES, TRACKERS, JobSpec
@@ -447,18 +448,10 @@ def run_batch(step: str, args: list[str], blender: str | None = None) -> None:
 
 
 def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
-    """Masks named by frame number go to that frame; otherwise the n-th mask to the n-th frame."""
-    from ml.io.images import frame_number, list_frames, read_mask, write_mask
+    """Each frame's mask (matched by the frame number in its name, app.preflight) into the shot."""
+    from ml.io.images import read_mask, write_mask
 
-    files = list_frames(mask_dir)
-    if not files:
-        raise CLIError(f"--mask {mask_dir}: no mask images in this folder")
-    by_num = {frame_number(p, -1): p for p in files}
-    numbered = all(f in by_num for f in frames)
-    for i, f in enumerate(frames):
-        src = by_num[f] if numbered else (files[i] if i < len(files) else None)
-        if src is None:
-            raise CLIError(f"--mask {mask_dir}: {len(files)} masks for {len(frames)} frames; give one mask per frame")
+    for f, src in preflight.match_masks(mask_dir, frames).items():
         write_mask(shot.mask_frame(f), read_mask(src))
 
 
@@ -519,7 +512,7 @@ def run_stages_server(spec: JobSpec, shot_dir: Path, url: str, token: str | None
     return version, job
 
 
-def encode(shot: ShotPaths, version: str, frames: list[int], output: Path, fps: float) -> tuple[int, list[int]]:
+def encode(shot: ShotPaths, version: str, frames: list[int], output: Path, fps: Any) -> tuple[int, list[int]]:
     """MP4 of the version's frames; a skipped frame shows the plate so timing stays right."""
     from ml.io.images import read_rgb8
     from ml.io.video import write_mp4
@@ -547,6 +540,8 @@ def encode(shot: ShotPaths, version: str, frames: list[int], output: Path, fps: 
 def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
     validate(opts)
+    inputs = preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
+                                 frame_range=parse_frames(opts.frames) if opts.frames else None, keep=opts.keep)
     checkpoints = find_checkpoints(opts)
     engines = choose_engines(opts, checkpoints)
     device = resolve_device(opts.device)
@@ -592,14 +587,15 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         for f, why in sorted(skipped.items()):
             log(f"[vanelia] run: skipped frame {f}: {why}")
         t0 = time.perf_counter()
-        written, missing = encode(paths, version, shot.frames, opts.output, shot.fps)
+        rate = inputs.plate.rate or shot.fps  # a video plate's exact rate, not Blender's float of it
+        written, missing = encode(paths, version, shot.frames, opts.output, rate)
         from cli.contact_sheet import make_contact_sheet
 
         sheet = make_contact_sheet(shot_dir, version, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
         timings["encode_s"] = time.perf_counter() - t0
         if missing:
             log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")
-        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {shot.fps:g} fps, version {version}, "
+        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {float(rate):g} fps, version {version}, "
             f"engines {', '.join(f'{k}={v}' for k, v in used.items())})")
         log(f"[vanelia] run: contact sheet {sheet}")
         return {
