@@ -153,6 +153,22 @@ def _gltf_json(raw: bytes, path: Path) -> None:
         raise PreflightError(f"--model {path}: not a valid GLB file (no glTF 'asset' record); export it again")
 
 
+# ---- camera ------------------------------------------------------------------------------------
+def check_camera(path: Path) -> None:
+    """The track exists; a transforms.json (the file, or one in the folder) also parses."""
+    if not path.exists():
+        raise PreflightError(f"--camera {path}: no such file or folder")
+    track = path / "transforms.json" if path.is_dir() else path
+    if track.suffix.lower() != ".json" or not track.is_file():
+        return  # a COLMAP folder or a .blend: read by the render step itself
+    from ml.camera.transforms import read_transforms
+
+    try:
+        read_transforms(track)
+    except (UserError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PreflightError(f"--camera {track}: not a usable transforms.json ({exc})") from None
+
+
 # ---- masks ------------------------------------------------------------------------------------
 def match_masks(mask_dir: Path, frames: list[int], all_frames: list[int] | None = None,
                 size: tuple[int, int] | None = None) -> dict[int, Path]:
@@ -231,8 +247,8 @@ def check_run(*, plate: Path, model: Path, output: Path, camera: Path | None = N
     check_model(model)
     facts = probe_plate(plate)
     frames = restrict(facts, frame_range)
-    if camera is not None and not Path(camera).exists():
-        raise PreflightError(f"--camera {camera}: no such file or folder")
+    if camera is not None:
+        check_camera(Path(camera))
     matched = match_masks(masks, frames, facts.frames, facts.size) if masks is not None else None
     check_output(output)
     if keep is not None:
