@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,11 +319,11 @@ class Shot:
             f"{where}: resolution must be [width, height] > 0, got {self.resolution!r}",
         )
         self.resolution = [int(v) for v in self.resolution]
-        _check(isinstance(self.fps, (int, float)) and not isinstance(self.fps, bool) and math.isfinite(self.fps)
+        _check(isinstance(self.fps, numbers.Real) and not isinstance(self.fps, bool) and math.isfinite(self.fps)
                and self.fps > 0, f"{where}: fps must be a number > 0, got {self.fps!r}")
         _check(self.resolution[0] * self.resolution[1] <= MAX_PIXELS,
                f"{where}: resolution {self.resolution[0]}x{self.resolution[1]} is over the limit of {MAX_PIXELS} pixels per frame")
-        _check(isinstance(self.frames, (list, tuple)) and all(isinstance(f, int) and not isinstance(f, bool) for f in self.frames),
+        _check(isinstance(self.frames, (list, tuple)) and all(isinstance(f, numbers.Integral) and not isinstance(f, bool) for f in self.frames),
                f"{where}: frames must be a list of frame numbers (integers), got {str(self.frames)[:80]}")
         self.frames = [int(f) for f in self.frames]
         _check(len(set(self.frames)) == len(self.frames), f"{where}: frame list has duplicates")
