@@ -51,6 +51,10 @@ def probe_plate(path: Path) -> PlateFacts:
         return _probe_folder(path)
     if not path.is_file():
         raise PreflightError(f"--input {path}: no such file or folder; give the plate video or a folder of frames")
+    from ml.io.images import IMAGE_EXTS
+
+    if path.suffix.lower() in IMAGE_EXTS:  # a still: one frame
+        return PlateFacts(path, "images", [1], _image_size(path, "--input"))
     return _probe_video(path)
 
 

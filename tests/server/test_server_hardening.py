@@ -358,3 +358,33 @@ def test_openapi_documents_every_refusal(hard):
         assert r.status_code == 422 and isinstance(r.json()["detail"], str)
     r = requests.get(hard.url + "/jobs?state=bogus", timeout=10)
     assert r.status_code == 422 and detail_type("/jobs", "get", "422") == "string" and isinstance(r.json()["detail"], str)
+
+
+def test_oversized_frame_in_a_root_shot_is_skipped_not_decoded(hard, roots):
+    shot = roots["shots"] / "huge-frame"
+    make_shot(shot, frames=2, width=32, height=24)
+    (shot / "plate" / "000002.png").write_bytes(huge_png(12000, 12000))
+    client = SidecarClient(hard.url, timeout=20)
+    job = client.status(client.submit({"shot": shot.name, "stages": ["composite"], "seed": 5}))
+    while job["state"] not in ("done", "failed", "cancelled"):
+        time.sleep(0.05)
+        job = client.status(job["id"])
+    assert job["state"] == "done" and "pixels" in job["skipped"]["2"], job
+    assert job["progress"]["1"] == "done"
+
+
+def test_serve_config_file_is_the_allowlist(tmp_path, roots):
+    import argparse
+
+    from server.cli import add_arguments, config_from_args
+
+    conf = tmp_path / "sidecar.json"
+    conf.write_text(json.dumps({"remotes": {"a1111": "http://127.0.0.1:7860"}, "model_roots": [str(roots["ckpts"])],
+                                "shot_roots": [str(roots["shots"])]}))
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg = config_from_args(p.parse_args(["--config", str(conf), "--remote", "comfyui=http://127.0.0.1:8188",
+                                         "--data-dir", str(tmp_path / "d")])).check()
+    assert cfg.remotes == {"a1111": "http://127.0.0.1:7860", "comfyui": "http://127.0.0.1:8188"}
+    assert cfg.model_roots == [roots["ckpts"].resolve()] and cfg.shot_roots == [roots["shots"].resolve()]
+    assert cfg.runner_checkpoints()["diffuse.a1111"] == "http://127.0.0.1:7860"
