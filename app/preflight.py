@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from shotcache.errors import InputError, UserError
+from shotcache.frames import IMAGE_EXTS, frame_number, list_images, numbered
 from shotcache.imagesize import image_size
 from shotcache.layout import check_writable
-from shotcache.schema import UserError
 
 GLB_MAGIC = b"glTF"
 GLB_JSON_CHUNK = 0x4E4F534A
 
 
-class PreflightError(UserError):
+class PreflightError(InputError):
     """An input that cannot be used; the message names it and what to do (exit 2)."""
 
 
@@ -51,24 +52,17 @@ def probe_plate(path: Path) -> PlateFacts:
         return _probe_folder(path)
     if not path.is_file():
         raise PreflightError(f"--input {path}: no such file or folder; give the plate video or a folder of frames")
-    from ml.io.images import IMAGE_EXTS
-
     if path.suffix.lower() in IMAGE_EXTS:  # a still: one frame
         return PlateFacts(path, "images", [1], _image_size(path, "--input"))
     return _probe_video(path)
 
 
 def _probe_folder(path: Path) -> PlateFacts:
-    from ml.io.images import frame_number, list_frames
-
-    files = [p for p in list_frames(path) if p.suffix.lower() != ".exr"]
+    files = [p for p in list_images(path) if p.suffix.lower() != ".exr"]
     if not files:
         raise PreflightError(f"--input {path}: no image frames in this folder (PNG, JPEG, TIFF ...)")
-    nums = [frame_number(p, i + 1) for i, p in enumerate(files)]
-    if len(set(nums)) != len(nums):
-        nums = list(range(1, len(files) + 1))
     size = _image_size(files[0], "--input")
-    return PlateFacts(path, "images", nums, size)
+    return PlateFacts(path, "images", list(numbered(files)), size)
 
 
 def _probe_video(path: Path) -> PlateFacts:
@@ -159,18 +153,18 @@ def _gltf_json(raw: bytes, path: Path) -> None:
 
 # ---- camera ------------------------------------------------------------------------------------
 def check_camera(path: Path) -> None:
-    """The track exists; a transforms.json (the file, or one in the folder) also parses."""
+    """The track exists and reads (transforms.json or COLMAP text model; a .blend is the
+    render step's to open)."""
     if not path.exists():
         raise PreflightError(f"--camera {path}: no such file or folder")
-    track = path / "transforms.json" if path.is_dir() else path
-    if track.suffix.lower() != ".json" or not track.is_file():
-        return  # a COLMAP folder or a .blend: read by the render step itself
-    from ml.camera.transforms import read_transforms
+    if path.suffix.lower() == ".blend":
+        return
+    from shotcache.tracks import load_track
 
     try:
-        read_transforms(track)
+        load_track(path)
     except (UserError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise PreflightError(f"--camera {track}: not a usable transforms.json ({exc})") from None
+        raise PreflightError(f"--camera {path}: not a usable camera track ({exc})") from None
 
 
 # ---- masks ------------------------------------------------------------------------------------
@@ -181,12 +175,10 @@ def match_masks(mask_dir: Path, frames: list[int], all_frames: list[int] | None 
     Never by position: 50 masks for 70 frames paired in order puts each mask on the wrong
     frame. Refused: a mask name without a number, a frame without a mask, a mask numbered
     for a frame the plate does not have (``all_frames``), masks of another size than the plate."""
-    from ml.io.images import IMAGE_EXTS, list_frames, frame_number
-
     mask_dir = Path(mask_dir)
     if not mask_dir.is_dir():
         raise PreflightError(f"--mask {mask_dir}: not a folder of mask images (white = remove), one per frame")
-    files = list_frames(mask_dir, IMAGE_EXTS)
+    files = list_images(mask_dir)
     if not files:
         raise PreflightError(f"--mask {mask_dir}: no mask images in this folder")
     how = "masks are matched to frames by the frame number in their file name (000012.png is frame 12)"

@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+from shotcache.errors import UserError
 from shotcache.schema import STAGES, JobSpec, SchemaError
 
 JSON_BODY_LIMIT = 1 << 20
@@ -29,8 +30,10 @@ MAX_STRING_CHARS = 16 * 1024
 """Longest string inside ``params`` (a prompt)."""
 
 
-class BodyTooLarge(ValueError):
+class BodyTooLarge(UserError, ValueError):
     """The request body is over the limit of its route (413)."""
+
+    http_status = 413
 
 
 def body_limit_for(path: str, upload_limit: int) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.preflight import PreflightError, check_model, check_output, check_run, match_masks, probe_plate
-from shotcache.schema import UserError
+from shotcache.errors import UserError
 
 
 def glb(path: Path, doc: dict | None = None, lie_length: int = 0) -> Path:
@@ -108,7 +108,7 @@ def test_check_run_order_and_every_input(tmp_path):
     with pytest.raises(PreflightError, match="--camera"):
         check_run(plate=plate, model=model, output=out, camera=tmp_path / "no-track.json")
     (tmp_path / "track.json").write_text('{"frames": []}')
-    with pytest.raises(PreflightError, match="fl_x"):
+    with pytest.raises(PreflightError, match="frames"):
         check_run(plate=plate, model=model, output=out, camera=tmp_path / "track.json")
     (tmp_path / "keepfile").write_text("x")
     with pytest.raises(PreflightError, match="--keep"):
