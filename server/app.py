@@ -46,9 +46,9 @@ from shotcache.net import is_loopback
 from .config import ServerConfig
 from .events import job_events
 from .jobs import JobQueue
-from .limits import BodyLimit, check_job_sizes
+from .limits import BodyLimit, check_job_sizes, check_request_sizes
 from .policy import check_job, check_shot_tree
-from .security import resolve_shot, token_ok
+from .security import confine, resolve_shot, token_ok
 
 log = logging.getLogger("vanelia.server")
 
@@ -60,7 +60,8 @@ except Exception:  # running from a source tree that is not installed
     VERSION = "0.1.0"
 
 _bearer = HTTPBearer(auto_error=False, description="Needed when the sidecar was started with --token")
-_JOB = TypeAdapter(JobSpec)
+_BODIES: dict[type, TypeAdapter] = {cls: TypeAdapter(cls) for cls in (JobSpec, TrackRequest, RunRequest)}
+"""Request bodies the server parses itself, strictly (their schemas go into OpenAPI by hand)."""
 CLIENT_HEADER = "x-vanelia-client"
 """A header only a program sets: with it (or a JSON body, or the token) a state-changing
 request cannot have come from a cross-site form or a no-CORS fetch."""
@@ -90,13 +91,19 @@ _AUTH = (401, 421)
 _CHANGE = (*_AUTH, 413, 415)
 
 
-def parse_job(body: bytes) -> JobSpec:
-    """The request body as a JobSpec, strictly: JSON types must match (seed "7", frames [true]
-    and allow_fallback "yes" are refused, as are NaN/Infinity and lone surrogates)."""
+def parse_body(cls: type, body: bytes) -> Any:
+    """The request body as ``cls`` (JobSpec, TrackRequest, RunRequest), strictly: JSON types
+    must match (seed "7", frames [true] and allow_fallback "yes" are refused, as are NaN,
+    Infinity and lone surrogates, which a lax parse let through to a 500)."""
     try:
-        return _JOB.validate_json(body, strict=True)
+        return _BODIES[cls].validate_json(body, strict=True)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+
+
+def _body_doc(cls: type) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{cls.__name__}"}}}}}
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -176,10 +183,9 @@ def create_app(config: ServerConfig, queue: JobQueue | None = None) -> FastAPI:
         return _capabilities(config, q(request))
 
     @app.post("/jobs", tags=["jobs"], dependencies=auth, status_code=201, responses=_doc(*_CHANGE, 400, 403, 404, 422),
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}}}})
+              openapi_extra=_body_doc(JobSpec))
     async def submit(request: Request) -> dict[str, Any]:
-        spec = parse_job(await request.body())
+        spec = parse_body(JobSpec, await request.body())
         return await run_in_threadpool(_submit, spec, request)
 
     def _submit(spec: JobSpec, request: Request) -> dict[str, Any]:
@@ -206,19 +212,24 @@ def create_app(config: ServerConfig, queue: JobQueue | None = None) -> FastAPI:
     def submit_app_job(kind: str, request: Request, body: Any) -> dict[str, Any]:
         from . import app_jobs
 
+        check_app_request(kind, body, config)
         queued, out_dir = app_jobs.prepare(kind, body, config.shot_roots)
         job_id = q(request).submit_body(queued, out_dir, [], kind=kind)
         return q(request).get(job_id, with_frames=False)
 
-    @app.post("/track", tags=["jobs"], dependencies=auth, status_code=201, responses=_doc(*_CHANGE, 403, 404, 422))
-    def submit_track(body: TrackRequest, request: Request) -> dict[str, Any]:
+    @app.post("/track", tags=["jobs"], dependencies=auth, status_code=201, responses=_doc(*_CHANGE, 403, 404, 422),
+              openapi_extra=_body_doc(TrackRequest))
+    async def submit_track(request: Request) -> dict[str, Any]:
         """Solve the camera of a plate inside the shot roots (app.track, as `vanelia track`)."""
-        return submit_app_job("track", request, body)
+        body = parse_body(TrackRequest, await request.body())
+        return await run_in_threadpool(submit_app_job, "track", request, body)
 
-    @app.post("/run", tags=["jobs"], dependencies=auth, status_code=201, responses=_doc(*_CHANGE, 403, 404, 422))
-    def submit_run(body: RunRequest, request: Request) -> dict[str, Any]:
+    @app.post("/run", tags=["jobs"], dependencies=auth, status_code=201, responses=_doc(*_CHANGE, 403, 404, 422),
+              openapi_extra=_body_doc(RunRequest))
+    async def submit_run(request: Request) -> dict[str, Any]:
         """The whole pipeline on files inside the shot roots (app.run, as `vanelia run`)."""
-        return submit_app_job("run", request, body)
+        body = parse_body(RunRequest, await request.body())
+        return await run_in_threadpool(submit_app_job, "run", request, body)
 
     @app.get("/jobs", tags=["jobs"], dependencies=auth, responses=_doc(*_AUTH, 422))
     def list_jobs(request: Request, state: str | None = Query(None, description=f"one of {', '.join(JOB_STATES)}"),
@@ -298,15 +309,31 @@ def allowed_roots(config: ServerConfig) -> list[Path]:
     return [*config.shot_roots, Path(config.upload_dir).resolve()]
 
 
+def check_app_request(kind: str, body: Any, config: ServerConfig) -> None:
+    """A /track or /run request within the sizes, naming no URL, no outside path, no remote
+    backend the server lacks, and keeping no shot whose links leave the roots (as /jobs)."""
+    check_request_sizes(body, kind)
+    params, engines = getattr(body, "params", {}) or {}, getattr(body, "engines", {}) or {}
+    check_job(JobSpec(shot="-", params=params, engines=engines), remotes=config.remotes,
+              checkpoint_roots=config.job_checkpoint_roots(), model_roots=config.model_roots, shot_roots=config.shot_roots)
+    keep = getattr(body, "keep", None)
+    if keep:
+        folder = confine(keep, config.shot_roots, what=f"{kind}.keep")
+        if folder.is_dir():
+            check_shot_tree(folder, allowed_roots(config))
+
+
 def _document_job_schema(app: FastAPI) -> None:
-    """POST /jobs reads its body itself (strict parsing); put JobSpec into the schema by hand."""
+    """The job routes read their bodies themselves (strict parsing); put their schemas into
+    the OpenAPI document by hand."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             doc = plain()
-            doc.setdefault("components", {}).setdefault("schemas", {})["JobSpec"] = _JOB.json_schema(
-                ref_template="#/components/schemas/{model}")
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for cls, adapter in _BODIES.items():
+                schemas[cls.__name__] = adapter.json_schema(ref_template="#/components/schemas/{model}")
             app.openapi_schema = doc
         return app.openapi_schema
 

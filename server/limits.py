@@ -9,6 +9,7 @@ re-read on every ``GET /jobs``). Each refusal names the field and the limit.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -164,3 +165,21 @@ def check_job_sizes(spec: JobSpec) -> None:
     size = len(json.dumps(spec.params, ensure_ascii=False).encode("utf-8"))
     if size > MAX_PARAMS_BYTES:
         raise SchemaError(f"job.params is {size} bytes of JSON; the limit is {MAX_PARAMS_BYTES}")
+
+
+def check_request_sizes(body: Any, what: str) -> None:
+    """A /track or /run request: every string a usable, bounded text, ``params`` bounded."""
+    for f in dataclasses.fields(body):
+        value = getattr(body, f.name)
+        if isinstance(value, str):
+            check_path_text(value, f"{what}.{f.name}")
+        elif isinstance(value, list):
+            if len(value) > len(STAGES):
+                raise SchemaError(f"{what}.{f.name} has {len(value)} entries; the limit is {len(STAGES)}")
+            check_json_value(value, f"{what}.{f.name}")
+        elif isinstance(value, dict):
+            check_json_value(value, f"{what}.{f.name}")
+    params = getattr(body, "params", None) or {}
+    size = len(json.dumps(params, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_PARAMS_BYTES:
+        raise SchemaError(f"{what}.params is {size} bytes of JSON; the limit is {MAX_PARAMS_BYTES}")

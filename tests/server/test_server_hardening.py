@@ -388,3 +388,18 @@ def test_serve_config_file_is_the_allowlist(tmp_path, roots):
     assert cfg.remotes == {"a1111": "http://127.0.0.1:7860", "comfyui": "http://127.0.0.1:8188"}
     assert cfg.model_roots == [roots["ckpts"].resolve()] and cfg.shot_roots == [roots["shots"].resolve()]
     assert cfg.runner_checkpoints()["diffuse.a1111"] == "http://127.0.0.1:7860"
+
+
+def test_run_and_track_requests_hold_to_the_same_rules(hard, listener):
+    base = {"input": "a/plate", "model": "a/p.glb", "output": "a/out.mp4"}
+    for body, status in (({**base, "params": {"url": listener.url}}, 403),
+                         ({**base, "engines": {"diffuse": "a1111"}}, 403),
+                         ({**base, "params": {"diffuse": {"workflow": "/etc/hostname"}}}, 403),
+                         ({**base, "seed": "7"}, 422), ({**base, "force": "yes"}, 422),
+                         ({**base, "output": "a/" + "x" * 5000 + ".mp4"}, 422)):
+        r = requests.post(hard.url + "/run", data=json.dumps(body), headers=JSON, timeout=20)
+        assert r.status_code == status, (body, r.status_code, r.text[:300])
+    r = requests.post(hard.url + "/track", data=b'{"input": "a/plate", "output": "a/t.json", "focal_mm": NaN}', headers=JSON, timeout=20)
+    assert r.status_code == 422, r.text[:300]
+    r = requests.post(hard.url + "/run", data=json.dumps(base), headers={"Content-Type": "text/plain"}, timeout=20)
+    assert r.status_code == 415
