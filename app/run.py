@@ -82,10 +82,10 @@ class RunOptions:
 # ---------------------------------------------------------------------------
 
 
-def check_inputs(opts: RunOptions) -> None:
-    """Every check of the options that needs no file opened, before the first expensive step;
-    what is inside the files (a valid GLB, a whole plate, masks by frame number, writable
-    outputs) is app.preflight.check_run's, called right after this."""
+def check_inputs(opts: RunOptions) -> preflight.RunInputs:
+    """Every check, before the first expensive step; the one place a front end's request is
+    validated: the options here, then what is inside the files (a valid GLB, a whole plate,
+    masks by frame number, writable outputs: app.preflight). Returns what the files are."""
     if not opts.input.exists():
         raise InputError(f"--input {opts.input}: no such file or folder; give the plate video or a folder of frames")
     if not opts.model.is_file():
@@ -121,6 +121,8 @@ def check_inputs(opts: RunOptions) -> None:
         if opts.camera is not None and qc.transforms_file(opts.camera) is None:
             raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
                              f"{opts.camera} is not a transforms.json")
+    return preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
+                               frame_range=parse_frame_range(opts.frames), keep=opts.keep)
 
 
 def choose_engines(opts: RunOptions) -> dict[str, str]:
@@ -177,9 +179,7 @@ def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float
 
 def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _quiet) -> dict[str, Any]:
     """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
-    check_inputs(opts)
-    inputs = preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
-                                 frame_range=parse_frame_range(opts.frames), keep=opts.keep)
+    inputs = check_inputs(opts)
     checkpoints = stages.find_checkpoints(opts.checkpoints, opts.checkpoint_dir)
     engines = choose_engines(opts)
     device = place.resolve_device(opts.device)
