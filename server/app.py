@@ -1,10 +1,14 @@
 """The sidecar's HTTP API (FastAPI): the one front door to the job queue.
 
-Every request is validated before anything happens: bodies by pydantic (the JobSpec
-dataclass from shotcache.schema is the request model, so the OpenAPI schema and the Blender
-client share one definition), then ``JobSpec.validate()``, then the shot path is confined to
-the shot roots. Each failure is a 4xx whose ``detail`` is a sentence for a human; handlers
-turn every known error type into its status code so a bad request is never a 500.
+Every request is checked before anything happens, cheapest first: the body size (limits.
+BodyLimit, from Content-Length, before the token and before the body is read); a cross-site
+guard (a state-changing request needs a JSON/octet-stream body, the X-Vanelia-Client header or
+the token: no web page can send those to us); the token; the body parsed strictly by pydantic
+from the dataclasses of shotcache.schema (one definition for the OpenAPI schema and the
+Blender client); list and string sizes (limits); what the job may reach (policy: no URLs,
+no paths outside the configured folders, no links out of the shot). Each failure is a 4xx
+whose ``detail`` is a sentence for a human (the ``Problem`` schema, documented per route);
+shotcache.errors decides the status, so a bad request is never a 500.
 
 Routes::
 
