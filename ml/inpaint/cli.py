@@ -24,7 +24,7 @@ from shotcache.layout import check_writable
 
 from .engines import FULL_FRAME
 
-ENGINES = ("propagate", "telea", "dstt", "propagate+dstt")
+from shotcache.engines import CLASSICAL, ENGINES
 
 
 @dataclass
@@ -135,7 +135,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", required=True, help="folder of frames or a video file")
     p.add_argument("--masks", required=True, help="folder of masks (white = remove), one per frame or one for all; or one mask file")
     p.add_argument("--output", required=True, help="output folder (PNG frames)")
-    p.add_argument("--engine", default="propagate", choices=ENGINES)
+    p.add_argument("--engine", default=CLASSICAL["inpaint"], choices=ENGINES["inpaint"])
     p.add_argument("--checkpoint", help="DSTT checkpoint (default checkpoints/inpaint/dstt.safetensors)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--window", type=int, help="propagation context frames per side (default 12)")
