@@ -44,34 +44,34 @@ class PlateFacts:
 
 
 # ---- plate ---------------------------------------------------------------------------------
-def probe_plate(path: Path) -> PlateFacts:
+def probe_plate(path: Path, what: str = "--input") -> PlateFacts:
     """A video's frame count and rate from its container (every packet present), or a
     folder's image frames; PreflightError for a missing, empty, damaged or truncated plate."""
     path = Path(path)
     if path.is_dir():
-        return _probe_folder(path)
+        return _probe_folder(path, what)
     if not path.is_file():
-        raise PreflightError(f"--input {path}: no such file or folder; give the plate video or a folder of frames")
+        raise PreflightError(f"{what} {path}: no such file or folder; give the plate video or a folder of frames")
     if path.suffix.lower() in IMAGE_EXTS:  # a still: one frame
-        return PlateFacts(path, "images", [1], _image_size(path, "--input"))
-    return _probe_video(path)
+        return PlateFacts(path, "images", [1], _image_size(path, what))
+    return _probe_video(path, what)
 
 
-def _probe_folder(path: Path) -> PlateFacts:
+def _probe_folder(path: Path, what: str) -> PlateFacts:
     files = [p for p in list_images(path) if p.suffix.lower() != ".exr"]
     if not files:
-        raise PreflightError(f"--input {path}: no image frames in this folder (PNG, JPEG, TIFF ...)")
-    size = _image_size(files[0], "--input")
+        raise PreflightError(f"{what} {path}: no image frames in this folder (PNG, JPEG, TIFF ...)")
+    size = _image_size(files[0], what)
     return PlateFacts(path, "images", list(numbered(files)), size)
 
 
-def _probe_video(path: Path) -> PlateFacts:
+def _probe_video(path: Path, what: str) -> PlateFacts:
     import av
 
     try:
         with av.open(str(path)) as box:
             if not box.streams.video:
-                raise PreflightError(f"--input {path}: has no video stream; give a video or a folder of frames")
+                raise PreflightError(f"{what} {path}: has no video stream; give a video or a folder of frames")
             st = box.streams.video[0]
             declared, size = int(st.frames or 0), (st.codec_context.width, st.codec_context.height)
             rate = st.average_rate or st.guessed_rate
@@ -79,15 +79,15 @@ def _probe_video(path: Path) -> PlateFacts:
     except PreflightError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise PreflightError(f"--input {path}: cannot read this video ({exc}); it is damaged or not a video. "
+        raise PreflightError(f"{what} {path}: cannot read this video ({exc}); it is damaged or not a video. "
                              "Copy or export it again, or give a folder of frames") from None
     if present == 0:
-        raise PreflightError(f"--input {path}: the video holds no frames; export it again")
+        raise PreflightError(f"{what} {path}: the video holds no frames; export it again")
     if declared and present < declared:
-        raise PreflightError(f"--input {path}: the video is truncated or damaged: only {present} of the {declared} frames it "
+        raise PreflightError(f"{what} {path}: the video is truncated or damaged: only {present} of the {declared} frames it "
                              "declares are in the file. Copy or export it again")
     if not rate:
-        raise PreflightError(f"--input {path}: the video states no frame rate; re-encode it with one")
+        raise PreflightError(f"{what} {path}: the video states no frame rate; re-encode it with one")
     return PlateFacts(path, "video", list(range(1, (declared or present) + 1)), size, Fraction(rate))
 
 

@@ -186,3 +186,12 @@ def test_inpaint_to_read_only_folder_refused_before_computing(tmp_path):
     # the output folder is refused first: before the engine is even set up (its checkpoint is missing)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert str(out) in r.stderr and "not writable" in r.stderr, r.stderr[-1000:]
+
+
+def test_render_checks_its_files_before_blender(demo, tmp_path):
+    fake = tmp_path / "p.glb"
+    fake.write_text("not a model")
+    r = vanelia("render", "--plate", str(demo / "plate.mp4"), "--model", str(fake), "--camera", str(demo / "transforms.json"),
+                "--shot", str(tmp_path / "s"))
+    refused_before_work(r, "not a valid GLB")
+    assert not (tmp_path / "s").exists()
