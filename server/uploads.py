@@ -10,7 +10,6 @@ folder, then rename).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tarfile
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import AsyncIterator
 
 from shotcache.errors import UserError
+from shotcache import params as version_params
 from shotcache.imagesize import check_pixels
 from shotcache.layout import ShotPaths
 from shotcache.schema import SchemaError
@@ -200,13 +200,10 @@ def result_frames(shot_dir: Path, version: str | None) -> list[dict]:
 def params_of(shot_dir: Path, version: str | None) -> dict:
     if not version:
         return {}
-    p = ShotPaths(shot_dir).version_dir(version) / "params.json"
-    if not within(shot_dir, p):
+    folder = ShotPaths(shot_dir).version_dir(version)
+    if not within(shot_dir, folder / "params.json"):
         return {}
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return version_params.read_raw(folder)
 
 
 def within(shot_dir: Path, path: Path) -> bool:
