@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shotcache.engines import REMOTE
+
 from shotcache.net import is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
@@ -21,7 +23,8 @@ DEFAULT_CHECKPOINT_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 """The checkpoints shipped with Vanelia: a job may always name those."""
 DEFAULT_UPLOAD_TTL_S = 24 * 3600.0
 DEFAULT_MAX_ATTEMPTS = 3
-REMOTE_ENGINES = ("a1111", "comfyui")
+REMOTE_ENGINES = REMOTE
+"""Engines whose backend URL only the server's configuration may give (the catalogue's remote ones)."""
 
 
 class ConfigError(ValueError):
