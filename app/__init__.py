@@ -11,5 +11,6 @@
 Every function here takes its inputs as values (paths, options), reports progress through
 callbacks (``log(str)``, ``on_frame(frame, done, total)``), and raises a
 ``shotcache.errors.UserError`` for anything the user can fix; nothing here parses
-arguments, prints or exits. Input checks before expensive work: ``app.run.check_inputs``.
+arguments, prints or exits. Input checks before expensive work: ``app.run.check_inputs`` (options)
+and ``app.preflight`` (what is inside the files: GLB, plate, masks by frame number, outputs).
 """

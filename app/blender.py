@@ -66,7 +66,9 @@ def run_batch(
     env.setdefault("PYTHONUNBUFFERED", "1")
     on_line = on_line or _default_on_line
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env, cwd=str(ROOT))
+        # the caller's working folder: relative --shot/--plate/--model paths mean what the user
+        # meant, and the path printed afterwards is where the files are
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env)
     except OSError as exc:
         raise UsageError(f"could not start {cmd[0]}: {exc}") from exc
     err_lines: list[str] = []

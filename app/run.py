@@ -25,7 +25,7 @@ from shotcache.frames import parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
 
-from . import blender, encode, place, qc, stages
+from . import blender, encode, place, preflight, qc, stages
 
 DEFAULT_PLACE = "bottom_right"
 """Where the product stands when we solved the camera ourselves and no place was given."""
@@ -84,9 +84,10 @@ class RunOptions:
 # ---------------------------------------------------------------------------
 
 
-def check_inputs(opts: RunOptions) -> None:
-    """Every check that needs no heavy work, before the first expensive step; the one place
-    a front end's request is validated (more preflight checks belong next to this one)."""
+def check_inputs(opts: RunOptions) -> preflight.RunInputs:
+    """Every check, before the first expensive step; the one place a front end's request is
+    validated: the options here, then what is inside the files (a valid GLB, a whole plate,
+    masks by frame number, writable outputs: app.preflight). Returns what the files are."""
     if not opts.input.exists():
         raise InputError(f"--input {opts.input}: no such file or folder; give the plate video or a folder of frames")
     if not opts.model.is_file():
@@ -125,6 +126,8 @@ def check_inputs(opts: RunOptions) -> None:
         if opts.camera is not None and qc.transforms_file(opts.camera) is None:
             raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
                              f"{opts.camera} is not a transforms.json")
+    return preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
+                               frame_range=parse_frame_range(opts.frames), keep=opts.keep)
 
 
 def _check_ray(opts: RunOptions) -> None:
@@ -203,7 +206,7 @@ def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float
 
 def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _quiet) -> dict[str, Any]:
     """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
-    check_inputs(opts)
+    inputs = check_inputs(opts)
     checkpoints = stages.find_checkpoints(opts.checkpoints, opts.checkpoint_dir)
     engines = choose_engines(opts)
     device = stages.resolve_device(opts.device)
@@ -251,14 +254,15 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         for f, why in sorted(skipped.items()):
             log(f"[vanelia] run: skipped frame {f}: {why}")
         t0 = time.perf_counter()
-        written, missing = encode.encode(paths, version, shot.frames, opts.output, shot.fps)
+        rate = inputs.plate.rate or shot.fps  # a video plate's exact rate, not Blender's float of it
+        written, missing = encode.encode(paths, version, shot.frames, opts.output, rate)
         from .contact_sheet import make_contact_sheet
 
         sheet = make_contact_sheet(shot_dir, version, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
         timings["encode_s"] = time.perf_counter() - t0
         if missing:
             log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")
-        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {shot.fps:g} fps, version {version}, "
+        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {float(rate):g} fps, version {version}, "
             f"engines {', '.join(f'{k}={v}' for k, v in used.items())})")
         log(f"[vanelia] run: contact sheet {sheet}")
         return {

@@ -56,18 +56,12 @@ def find_checkpoints(given: dict[str, str], folder: Path | None = None) -> dict[
 
 
 def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
-    """Masks named by frame number go to that frame; otherwise the n-th mask to the n-th frame."""
-    from ml.io.images import frame_number, list_frames, read_mask, write_mask
+    """Each frame's mask (matched by the frame number in its name: app.preflight) into the shot."""
+    from ml.io.images import read_mask, write_mask
 
-    files = list_frames(mask_dir)
-    if not files:
-        raise InputError(f"--mask {mask_dir}: no mask images in this folder")
-    by_num = {frame_number(p, -1): p for p in files}
-    numbered = all(f in by_num for f in frames)
-    for i, f in enumerate(frames):
-        src = by_num[f] if numbered else (files[i] if i < len(files) else None)
-        if src is None:
-            raise InputError(f"--mask {mask_dir}: {len(files)} masks for {len(frames)} frames; give one mask per frame")
+    from .preflight import match_masks
+
+    for f, src in match_masks(mask_dir, frames).items():
         write_mask(shot.mask_frame(f), read_mask(src))
 
 

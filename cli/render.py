@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app import preflight
 from app.blender import PREFIX, run_batch
 
 # ---------------------------------------------------------------------------
@@ -54,6 +55,9 @@ def render_args(a: argparse.Namespace) -> list[str]:
 
 
 def _run(a: argparse.Namespace) -> int:
+    preflight.check_model(Path(a.model))  # the files first: Blender's decode and import take long
+    preflight.probe_plate(Path(a.plate), "--plate")
+    preflight.check_camera(Path(a.camera))
     run_batch("render", render_args(a), blender=a.blender)
     print(f"{PREFIX} shot cache ready: {Path(a.shot).resolve()}", flush=True)
     return 0

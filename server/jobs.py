@@ -26,7 +26,7 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from shotcache.errors import Conflict, NotFound, SchemaError, job_error_kind
 from shotcache.layout import ShotPaths
@@ -188,16 +188,29 @@ class JobStore:
                 return "cancelled"
             return "running"
 
-    def recover(self) -> list[str]:
-        """After a crash: running jobs go back to the queue (keeping version and seq order)."""
+    def recover(self, max_attempts: int = 3) -> list[str]:
+        """After a crash: running jobs go back to the queue (keeping version and seq order),
+        unless they were already started ``max_attempts`` times: a job that keeps taking the
+        sidecar down (out of memory, a crashing library) must not do so forever."""
+        resumed = []
         with self._lock:
-            rows = self._db.execute("SELECT id, cancel_requested FROM jobs WHERE state='running'").fetchall()
+            rows = self._db.execute("SELECT id, cancel_requested, attempts FROM jobs WHERE state='running'").fetchall()
             for r in rows:
                 if r["cancel_requested"]:
                     self._db.execute("UPDATE jobs SET state='cancelled', finished=? WHERE id=?", (time.time(), r["id"]))
+                elif r["attempts"] >= max_attempts:
+                    self._db.execute(
+                        "UPDATE jobs SET state='failed', finished=?, error=?, error_kind='internal' WHERE id=?",
+                        (time.time(), f"the sidecar stopped {r['attempts']} times while running this job; it is not "
+                                      "resumed again. Look at the sidecar's log (memory, GPU), then submit it again", r["id"]))
                 else:
                     self._db.execute("UPDATE jobs SET state='queued' WHERE id=?", (r["id"],))
-            return [r["id"] for r in rows if not r["cancel_requested"]]
+                    resumed.append(r["id"])
+            return resumed
+
+    def active_shot_dirs(self) -> set[str]:
+        """Shot folders of queued and running jobs (uploads they use must stay)."""
+        return {r[0] for r in self._tx("SELECT shot_dir FROM jobs WHERE state IN ('queued', 'running')").fetchall()}
 
     # ---- reads -------------------------------------------------------------
     def get_row(self, job_id: str) -> sqlite3.Row | None:
@@ -357,6 +370,8 @@ class Worker(threading.Thread):
         try:
             spec = JobSpec.from_dict(json.loads(row["spec"]))
             shot_dir = Path(row["shot_dir"])
+            if queue.guard is not None:
+                queue.guard(shot_dir)  # links planted since submit are refused before any read or write
             runner = self.runner()
             version = row["version"]
             if not version:
@@ -447,8 +462,11 @@ class JobQueue:
     """Front door for the HTTP layer: submit, look up, cancel; owns the workers."""
 
     def __init__(self, db_path: Path, devices: list[str], *, runner: str, checkpoints: dict[str, str] | None = None,
-                 frame_delay_s: float = 0.0):
+                 frame_delay_s: float = 0.0, guard: Callable[[Path], None] | None = None, max_attempts: int = 3):
         self.store = JobStore(db_path)
+        self.guard = guard
+        """Called with a job's shot folder before it runs; raises to refuse it (server.policy)."""
+        self.max_attempts = max_attempts
         self.devices = devices
         self.runner_ref = runner
         self.checkpoints = checkpoints or {}
@@ -463,7 +481,7 @@ class JobQueue:
     # ---- life cycle --------------------------------------------------------
     def start(self) -> None:
         preload_engines()
-        resumed = self.store.recover()
+        resumed = self.store.recover(self.max_attempts)
         if resumed:
             log.info("resuming %d interrupted job(s): %s", len(resumed), ", ".join(resumed))
         self.workers = [Worker(self, d) for d in self.devices]

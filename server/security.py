@@ -75,11 +75,15 @@ def confine(raw: str, roots: list[Path], what: str = "path") -> Path:
         try:
             real = cand.resolve()
         except (OSError, RuntimeError) as exc:  # symlink loops, names too long
-            raise BadPath(f"{what} {raw!r}: cannot be resolved ({exc})") from exc
+            raise BadPath(f"{what} {raw[:200]!r}: cannot be resolved ({type(exc).__name__})") from exc
         if not any(_inside(real, r) for r in resolved_roots):
             escaped = real  # absolute path elsewhere, or a symlink pointing out
             continue
-        if real.exists() or p.is_absolute():
+        try:
+            present = real.exists()
+        except OSError as exc:  # a name too long for the file system
+            raise BadPath(f"{what} {raw[:200]!r}: not a usable path ({exc.strerror})") from None
+        if present or p.is_absolute():
             return real
     if escaped is not None:
         raise AccessDenied(

@@ -14,6 +14,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,7 @@ from typing import AsyncIterator
 
 from shotcache.errors import UserError
 from shotcache import params as version_params
+from shotcache.imagesize import check_pixels
 from shotcache.layout import ShotPaths
 from shotcache.schema import SchemaError
 
@@ -129,13 +131,56 @@ def unpack(archive: Path, upload_root: Path, limit: int) -> str:
         root = _find_shot_root(staging)
         try:
             ShotPaths(root).load_shot()
+            _check_images(root)
         except SchemaError as exc:
-            raise UploadError(f"uploaded shot.json is not usable: {exc}") from exc
+            raise UploadError(f"uploaded shot is not usable: {str(exc).replace(str(staging), '<upload>')}") from exc
         os.replace(root, upload_root / uid)
+        os.utime(upload_root / uid)  # the archive's own folder time may be old: the upload's age starts now
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)
     return UPLOAD_PREFIX + uid
+
+
+def _check_images(root: Path) -> None:
+    """Every PNG/EXR of the upload within the pixel limit, judged from its header."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.lower().endswith((".png", ".exr")):
+                check_pixels(Path(folder) / name)
+
+
+def sweep(upload_root: Path, keep: set[str], max_age_s: float, *, startup: bool = False) -> list[str]:
+    """Remove uploads nobody needs any more; return what was removed.
+
+    * ``.incoming-*`` files and ``.<id>-*`` staging folders: what a killed or cut-off upload
+      leaves behind. At start-up every one is stale (no upload is in flight yet); later only
+      those older than ``max_age_s``.
+    * finished uploads (``<id>/``) not touched for ``max_age_s`` whose folder is not the shot
+      of a queued or running job (``keep``: shot_dir strings).
+    """
+    removed: list[str] = []
+    if not upload_root.is_dir():
+        return removed
+    now = time.time()
+    for p in upload_root.iterdir():
+        try:
+            age = now - p.lstat().st_mtime
+        except OSError:
+            continue
+        partial = p.name.startswith(".")
+        if partial and (startup or age > max_age_s):
+            pass
+        elif not partial and age > max_age_s and str(p.resolve()) not in keep and str(p) not in keep:
+            pass
+        else:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p.name)
+    return removed
 
 
 def result_frames(shot_dir: Path, version: str | None) -> list[dict]:
@@ -143,7 +188,7 @@ def result_frames(shot_dir: Path, version: str | None) -> list[dict]:
     if not version:
         return []
     folder = ShotPaths(shot_dir).version_dir(version) / "frames"
-    if not folder.is_dir():
+    if not folder.is_dir() or not within(shot_dir, folder):
         return []
     out = []
     for p in sorted(folder.iterdir()):
@@ -155,4 +200,15 @@ def result_frames(shot_dir: Path, version: str | None) -> list[dict]:
 def params_of(shot_dir: Path, version: str | None) -> dict:
     if not version:
         return {}
-    return version_params.read_raw(ShotPaths(shot_dir).version_dir(version))
+    folder = ShotPaths(shot_dir).version_dir(version)
+    if not within(shot_dir, folder / "params.json"):
+        return {}
+    return version_params.read_raw(folder)
+
+
+def within(shot_dir: Path, path: Path) -> bool:
+    """``path`` (links followed) is inside the shot folder: results are never read elsewhere."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(shot_dir).resolve())
+    except (OSError, RuntimeError):
+        return False

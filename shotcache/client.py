@@ -134,6 +134,7 @@ class SidecarClient:
     # ---- plumbing ------------------------------------------------------------
     def _open(self, method: str, url: str, timeout: float, body: bytes | IO[bytes] | None, headers: dict[str, str]) -> Any:
         req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        req.add_header("X-Vanelia-Client", "shotcache")  # marks requests no web page can forge
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         return self._opener.open(req, timeout=timeout)

@@ -37,6 +37,9 @@ class EngineEntry:
     """The stage's engine that needs nothing: the default and every other engine's fallback."""
     learned_default: bool = False
     """Runs by default instead of the classical engine when its weights are present."""
+    remote: bool = False
+    """Talks to another server over HTTP; on a sidecar its URL is server configuration
+    (``vanelia serve --remote ENGINE=URL``), never part of a job."""
 
 
 CATALOGUE: tuple[EngineEntry, ...] = (
@@ -56,8 +59,8 @@ CATALOGUE: tuple[EngineEntry, ...] = (
     EngineEntry("diffuse", "inpaint", learned=True),
     EngineEntry("diffuse", "controlnet", learned=True),
     EngineEntry("diffuse", "iclight", learned=True),
-    EngineEntry("diffuse", "a1111"),  # a remote backend: no weights here
-    EngineEntry("diffuse", "comfyui"),
+    EngineEntry("diffuse", "a1111", remote=True),  # a remote backend: no weights here
+    EngineEntry("diffuse", "comfyui", remote=True),
 )
 
 ENGINES: dict[str, tuple[str, ...]] = {s: tuple(e.name for e in CATALOGUE if e.stage == s) for s in STAGES}
@@ -65,6 +68,7 @@ ENGINES: dict[str, tuple[str, ...]] = {s: tuple(e.name for e in CATALOGUE if e.s
 
 CLASSICAL: dict[str, str] = {e.stage: e.name for e in CATALOGUE if e.classical}
 LEARNED_DEFAULT: dict[str, str] = {e.stage: e.name for e in CATALOGUE if e.learned_default}
+REMOTE: tuple[str, ...] = tuple(e.name for e in CATALOGUE if e.remote)
 
 
 def entry(stage: str, name: str) -> EngineEntry | None:

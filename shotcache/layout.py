@@ -105,7 +105,9 @@ class ShotPaths:
             raise SchemaError(f"{self.shot_json}: no shot.json here; build the shot first (vanelia render ... --shot {self.root})")
         try:
             data = json.loads(self.shot_json.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"{self.shot_json}: not UTF-8 text ({exc.reason} at byte {exc.start}); restore it or re-render the shot") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise SchemaError(f"{self.shot_json}: not valid JSON ({exc}); restore it or re-render the shot") from exc
         return Shot.from_dict(data, where=str(self.shot_json))
 
@@ -120,13 +122,23 @@ class ShotPaths:
 
 
 def check_writable(folder: str | os.PathLike[str]) -> None:
-    """Fail early, with the folder named, instead of half-way through a render."""
+    """Fail early, with the folder named, instead of half-way through a render.
+
+    Creates (and removes) a probe file in the folder, or in its nearest existing parent when
+    it is still to be made: permission bits alone miss read-only mounts and full disks' quotas."""
     folder = Path(folder)
     probe_dir = folder
     while not probe_dir.exists() and probe_dir.parent != probe_dir:
         probe_dir = probe_dir.parent
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise PermissionError(f"{folder}: folder is not writable; choose another output folder or fix its permissions")
+    if not probe_dir.is_dir():
+        raise NotADirectoryError(f"{folder}: {probe_dir} is a file, not a folder; choose another output folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".vanelia-write-probe-", dir=probe_dir)
+    except OSError as exc:
+        raise PermissionError(f"{folder}: folder is not writable ({exc.strerror}); choose another output folder "
+                              "or fix its permissions") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def _umask() -> int:

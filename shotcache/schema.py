@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,11 @@ BLENDER_PASS_ALIASES: dict[str, str] = {
     "Shadow_Catcher": "shadow_catcher",
 }
 """Blender's own pass names across 4.2 / 4.5 / 5.0, mapped to ours (readers accept both)."""
+
+
+MAX_PIXELS = 8192 * 4608
+"""Largest frame (width x height) anything decodes: 8K with headroom. A bigger image is
+refused from its header, before decoding (a 36 KB PNG can claim 12000x12000 = 2.4 GB)."""
 
 
 TRACKERS = ("auto", "blender", "colmap")
@@ -222,6 +228,17 @@ class Shot:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "shot.json") -> "Shot":
+        """Parse and validate; any malformed value is a SchemaError naming the file, never a
+        TypeError from deep inside (a shot.json may come from an upload)."""
+        try:
+            return cls._from_dict(data, where)
+        except SchemaError:
+            raise
+        except (TypeError, ValueError, AttributeError, OverflowError, KeyError) as exc:
+            raise SchemaError(f"{where}: a value has the wrong type or form ({exc}); fix the file or re-render the shot") from exc
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], where: str) -> "Shot":
         _check(isinstance(data, dict), f"{where}: not a JSON object")
         _check(data.get("schema", SHOT_SCHEMA) == SHOT_SCHEMA, f"{where}: not a Vanelia shot (schema={data.get('schema')!r})")
         ver = data.get("version", SHOT_SCHEMA_VERSION)
@@ -236,7 +253,10 @@ class Shot:
         frames = {}
         for key, fc in (cam.get("frames") or {}).items():
             _check(str(key).lstrip("-").isdigit(), f"{where}: camera.frames key {key!r} is not a frame number")
-            f = FrameCamera(**_from_fields(FrameCamera, fc, f"{where}: camera.frames[{key}]"))
+            given = _from_fields(FrameCamera, fc, f"{where}: camera.frames[{key}]")
+            lacking = [n for n in ("fx", "fy", "cx", "cy", "c2w") if n not in given]
+            _check(not lacking, f"{where}: camera.frames[{key}] lacks {', '.join(lacking)}")
+            f = FrameCamera(**given)
             f.validate(f"{where}: camera.frames[{key}]")
             frames[int(key)] = f
         cam["frames"] = frames
@@ -265,7 +285,12 @@ class Shot:
             f"{where}: resolution must be [width, height] > 0, got {self.resolution!r}",
         )
         self.resolution = [int(v) for v in self.resolution]
-        _check(float(self.fps) > 0, f"{where}: fps must be > 0, got {self.fps!r}")
+        _check(isinstance(self.fps, numbers.Real) and not isinstance(self.fps, bool) and math.isfinite(self.fps)
+               and self.fps > 0, f"{where}: fps must be a number > 0, got {self.fps!r}")
+        _check(self.resolution[0] * self.resolution[1] <= MAX_PIXELS,
+               f"{where}: resolution {self.resolution[0]}x{self.resolution[1]} is over the limit of {MAX_PIXELS} pixels per frame")
+        _check(isinstance(self.frames, (list, tuple)) and all(isinstance(f, numbers.Integral) and not isinstance(f, bool) for f in self.frames),
+               f"{where}: frames must be a list of frame numbers (integers), got {str(self.frames)[:80]}")
         self.frames = [int(f) for f in self.frames]
         _check(len(set(self.frames)) == len(self.frames), f"{where}: frame list has duplicates")
         if self.camera.frames:

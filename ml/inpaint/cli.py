@@ -20,6 +20,7 @@ from ml.io.colour import linear_to_uint8, uint8_to_linear
 from ml.io.images import IMAGE_EXTS, list_frames, read_mask, read_rgb8, write_rgb8
 from ml.io.video import VIDEO_EXTS, iter_frames, probe
 from ml.stages.base import Engine, EngineError, FrameState, create
+from shotcache.layout import check_writable
 
 from .engines import FULL_FRAME
 
@@ -106,6 +107,7 @@ def inpaint_folder(
     clash = [n for n in src.names if (out_dir / n).exists()]
     if clash and not overwrite:
         raise FileExistsError(f"{out_dir}: {len(clash)} output frames already exist (e.g. {clash[0]}); use --overwrite or another --output")
+    check_writable(out_dir)  # before any frame is computed, not after all of them
     eng = make_engine(engine, checkpoint, device)
     t0 = time.perf_counter()
     originals: list[np.ndarray] = []

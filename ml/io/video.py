@@ -40,23 +40,48 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
         raise ValueError(f"{path}: cannot decode this video ({exc}); give an MP4/MOV or a folder of images") from exc
 
 
-def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float, crf: int = 18) -> Path:
-    """Encode uint8 RGB frames as H.264 (yuv420p) MP4 at the plate frame rate, atomically."""
-    rate = Fraction(fps).limit_denominator(1001)
+def frame_rate(path: str | os.PathLike[str]) -> Fraction:
+    """The video's exact average frame rate as a fraction (frames / duration), e.g. 900000/29899.
+
+    Why not a float: a plate at 30.10 fps written back at a rounded or nominal 30 (what a
+    variable-rate phone clip announces) drifts a frame every few seconds against its sound."""
+    try:
+        with av.open(str(path)) as box:
+            st = box.streams.video[0]
+            rate = st.average_rate or st.guessed_rate or st.base_rate
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        raise ValueError(f"{path}: cannot decode this video ({exc}); give an MP4/MOV or a folder of images") from exc
+    if not rate or rate <= 0:
+        raise ValueError(f"{path}: the video states no frame rate; re-encode it with one (e.g. ffmpeg -r 30)")
+    return Fraction(rate)
+
+
+def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float | Fraction, crf: int = 18) -> Path:
+    """Encode uint8 RGB frames as H.264 (yuv420p) MP4 at the plate frame rate, atomically.
+
+    A Fraction ``fps`` is kept exactly: the stream's time base is 1/numerator and frame i
+    has pts i * denominator, so frames / duration of the file is exactly ``fps``."""
+    rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+    tick = Fraction(1, rate.numerator)
 
     def _w(tmp: Path) -> None:
         with av.open(str(tmp), mode="w", format="mp4") as box:
             stream = None
+            n = 0
             for img in frames:
                 img = np.ascontiguousarray(img[..., :3])
                 if stream is None:
                     h, w = img.shape[:2]
                     stream = box.add_stream("libx264", rate=rate)
+                    stream.time_base = stream.codec_context.time_base = tick
                     stream.width, stream.height = w - w % 2, h - h % 2
                     stream.pix_fmt = "yuv420p"
                     stream.options = {"crf": str(crf), "preset": "medium"}
                 img = img[: stream.height, : stream.width]
-                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts, frame.time_base = n * rate.denominator, tick
+                n += 1
+                for packet in stream.encode(frame):
                     box.mux(packet)
             if stream is None:
                 raise ValueError(f"{path}: no frames to encode")

@@ -15,10 +15,11 @@ import numpy as np
 from ml.io.exr import PassError, read_passes
 from ml.io.images import read_mask
 from ml.stages.base import FrameState
+from shotcache.imagesize import check_pixels
 from shotcache.layout import ShotPaths
 
 from .fastio import read_linear
-from shotcache.schema import Shot
+from shotcache.schema import SchemaError, Shot
 
 
 class FrameSkip(Exception):
@@ -32,12 +33,21 @@ class Loaded:
     error: str | None = None
 
 
+def _check_pixels(path, frame: int) -> None:
+    """Refuse, from the header alone, an image too large to decode (FrameSkip with why)."""
+    try:
+        check_pixels(path)
+    except (SchemaError, OSError) as exc:
+        raise FrameSkip(f"frame {frame}: {exc}") from exc
+
+
 def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = True) -> FrameState:
     """Read plate, render passes and mask of ``frame``; raise FrameSkip with the reason."""
     plate_path = paths.plate_frame(frame)
     if not plate_path.is_file():
         raise FrameSkip(f"frame {frame}: plate {plate_path} is missing; re-decode the plate (vanelia render)")
     try:
+        _check_pixels(plate_path, frame)
         plate = read_linear(plate_path)
     except (FileNotFoundError, ValueError) as exc:
         raise FrameSkip(f"frame {frame}: {exc}") from exc
@@ -50,6 +60,7 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
     render_path = paths.render_frame(frame)
     if render_path.is_file():
         try:
+            _check_pixels(render_path, frame)
             passes = read_passes(render_path)
         except PassError as exc:
             raise FrameSkip(f"frame {frame}: {exc}") from exc
@@ -66,6 +77,7 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
     mask_path = paths.mask_frame(frame)
     if mask_path.is_file():
         try:
+            _check_pixels(mask_path, frame)
             mask = read_mask(mask_path)
         except FileNotFoundError as exc:
             raise FrameSkip(f"frame {frame}: {exc}") from exc

@@ -156,7 +156,8 @@ def test_malformed_json(client, data):
 def test_unknown_job_and_frame(client):
     for method, path in [("GET", "/jobs/nope"), ("POST", "/jobs/nope/cancel"), ("GET", "/jobs/nope/events"),
                          ("GET", "/jobs/nope/results"), ("GET", "/jobs/nope/results/1")]:
-        r = requests.request(method, client.url + path, timeout=10)
+        # a program marks its POSTs (X-Vanelia-Client); a bare POST is what a cross-site form sends
+        r = requests.request(method, client.url + path, headers={"X-Vanelia-Client": "test"}, timeout=10)
         assert r.status_code == 404 and "no job" in r.json()["detail"]
     job_id = client.submit({"shot": "b", "stages": ["composite"], "frames": [1], "seed": 106})
     client.wait(job_id, poll=0.05)

@@ -156,7 +156,7 @@ def test_zip_upload_with_parent_refused(client):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("../../shot.json", "{}")
-    r = requests.post(client.url + "/uploads", data=buf.getvalue(), timeout=30)
+    r = requests.post(client.url + "/uploads", data=buf.getvalue(), headers={"Content-Type": "application/octet-stream"}, timeout=30)
     assert r.status_code == 400 and "outside the shot folder" in r.json()["detail"]
 
 
