@@ -1,12 +1,15 @@
-"""Video files <-> frames with PyAV (FFmpeg libraries; no ffmpeg binary needed)."""
+"""Video files <-> frames with PyAV (FFmpeg libraries; no ffmpeg binary needed).
+
+PyAV is imported when a video is actually opened (``_av``), not when this module is: folders
+of PNG/JPEG frames (training, evaluation, a GPU machine without PyAV) never need it.
+"""
 from __future__ import annotations
 
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-import av
 import numpy as np
 
 from shotcache.layout import atomic_write
@@ -14,8 +17,21 @@ from shotcache.layout import atomic_write
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf")
 
 
+def _av(path: str | os.PathLike[str]) -> Any:
+    """The PyAV module, or a clear error naming the video and the two ways out."""
+    try:
+        import av
+    except ImportError as exc:
+        raise ValueError(
+            f"{path}: reading video needs PyAV, which is not installed here "
+            "(pip install av, or give a folder of PNG/JPEG frames instead)"
+        ) from exc
+    return av
+
+
 def probe(path: str | os.PathLike[str]) -> dict:
     """{'width','height','fps','frames'} or a clear error naming the file."""
+    av = _av(path)
     try:
         with av.open(str(path)) as box:
             if not box.streams.video:
@@ -30,6 +46,7 @@ def probe(path: str | os.PathLike[str]) -> dict:
 
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     """Yield HxWx3 uint8 RGB frames in display order."""
+    av = _av(path)
     try:
         with av.open(str(path)) as box:
             stream = box.streams.video[0]
@@ -42,6 +59,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
 
 def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float, crf: int = 18) -> Path:
     """Encode uint8 RGB frames as H.264 (yuv420p) MP4 at the plate frame rate, atomically."""
+    av = _av(path)
     rate = Fraction(fps).limit_denominator(1001)
 
     def _w(tmp: Path) -> None:
