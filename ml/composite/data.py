@@ -24,9 +24,7 @@ import cv2
 import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.io.images import IMAGE_EXTS, list_frames
-
-MASK_DIR_NAMES = ("masks", "mask", "Annotations")
+from ml.io.images import IMAGE_EXTS, MASK_DIR_NAMES, list_frames
 
 
 @dataclass

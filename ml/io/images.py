@@ -14,6 +14,9 @@ from .colour import linear_to_uint8, uint8_to_linear
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 
+MASK_DIR_NAMES = ("masks", "mask", "Annotations")
+"""Folder names that hold object masks beside a clip's frames (DAVIS / ProPainter layouts)."""
+
 
 def read_rgb8(path: str | os.PathLike[str]) -> np.ndarray:
     """HxWx3 uint8 RGB; a clear error names the file when it cannot be decoded."""
