@@ -250,11 +250,28 @@ class VideoInpaintDataset(Dataset):
         return np.stack(camera_path_clip(np.asarray(still), self.o.seq_len, h, w, rng, [np.asarray(s) for s in self.stills], self.o.path))
 
 
+def split_clip(n: int, part: str, holdout_fraction: float, seq_len: int) -> slice:
+    """Frames of an n-frame clip for ``part``: 'all', 'train' (the start) or 'holdout' (the
+    last ``holdout_fraction``, at least one sequence), with a gap of ``seq_len`` frames between
+    them so no training sequence overlaps a held-out one. A clip too short to split trains
+    whole and holds nothing out."""
+    if part == "all":
+        return slice(0, n)
+    hold = max(seq_len, int(round(n * holdout_fraction)))
+    if n < hold + seq_len + seq_len:
+        return slice(0, n) if part == "train" else slice(0, 0)
+    if part == "train":
+        return slice(0, n - hold - seq_len)
+    if part == "holdout":
+        return slice(n - hold, n)
+    raise ValueError(f"unknown part {part!r}; use all, train or holdout")
+
+
 def build_dataset(clips: list[str | os.PathLike[str]], stills: list[str | os.PathLike[str]] = (), *,  # type: ignore[assignment]
                   options: DataOptions = DataOptions(), train: bool = True, store: FrameStore | None = None,
-                  split: tuple[float, float] = (0.0, 1.0)) -> VideoInpaintDataset:
-    """Discover, decode once and wrap. ``split`` keeps that fraction of every clip's frames
-    (in order), for a train / held-out split inside the same footage."""
+                  part: str = "all", holdout_fraction: float = 0.15) -> VideoInpaintDataset:
+    """Discover, decode once (through ``store``) and wrap; ``part`` splits every clip in time
+    (``split_clip``) for a held-out set inside the same footage."""
     store = store or FrameStore()
     h, w = options.size
     m = options.margin if train else 1.0
@@ -263,13 +280,15 @@ def build_dataset(clips: list[str | os.PathLike[str]], stills: list[str | os.Pat
     for root in clips:
         for ref in find_clips(root):
             arr = store.clip(ref, ch, cw)
-            lo, hi = int(len(arr) * split[0]), int(np.ceil(len(arr) * split[1]))
-            if hi - lo >= options.seq_len:
-                arrays.append(arr[lo:hi])
+            arr = arr[split_clip(len(arr), part, holdout_fraction, options.seq_len)]
+            if len(arr) >= options.seq_len:
+                arrays.append(arr)
     images = [store.still(p, options.still_max_side) for root in stills for p in find_stills(root)]
     if not arrays and not images:
-        raise ValueError(f"no clip with at least {options.seq_len} frames and no stills under "
-                         f"{', '.join(map(str, [*clips, *stills])) or '(nothing given)'}")
+        what = "held-out " if part == "holdout" else ""
+        raise ValueError(f"no {what}clip with at least {options.seq_len} frames and no stills under "
+                         f"{', '.join(map(str, [*clips, *stills])) or '(nothing given)'}"
+                         + ("; give longer clips or --val-data" if part == "holdout" else ""))
     return VideoInpaintDataset(arrays, images, options, train)
 
 
@@ -290,20 +309,21 @@ class StreamSampler(Sampler[int]):
         return (self.stop - self.start) if self.stop is not None else 2**62
 
 
-def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)  # workers are the parallelism; one OpenCV thread each
-    torch.set_num_threads(1)
-
-
 def make_loader(ds: VideoInpaintDataset, batch: int, start_step: int = 0, workers: int = 0,
                 device: str | torch.device = "cpu", stop_step: int | None = None) -> DataLoader:
     """Batches for steps ``start_step``, ``start_step + 1``, ...: the data position of a
-    resumed run is just the step. Pinned memory and prefetching when the device is CUDA."""
+    resumed run is just the step. Pinned memory and prefetching when the device is CUDA.
+
+    With workers, this process's OpenCV is set to one thread *before* they fork: the workers
+    are the parallelism, and OpenCV's thread pool does not survive a fork (a child that
+    reconfigures the inherited pool hangs; seen here)."""
     cuda = torch.device(device).type == "cuda"
+    if workers:
+        cv2.setNumThreads(1)
     return DataLoader(
         ds, batch_size=batch, sampler=StreamSampler(start_step * batch, None if stop_step is None else stop_step * batch),
         num_workers=workers, pin_memory=cuda, prefetch_factor=4 if workers else None,
-        worker_init_fn=_worker_init if workers else None, persistent_workers=False,
+        timeout=600 if workers else 0,  # a stuck worker becomes an error, not a silent hang
     )
 
 
