@@ -32,10 +32,12 @@ def default_checkpoint() -> Path:
     return DEFAULT_DIR / DEFAULT_NAME
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: DSTT, extra: dict[str, Any] | None = None) -> Path:
-    """Atomic write: a crash mid-save never leaves a truncated checkpoint behind."""
+def save_checkpoint(path: str | os.PathLike[str], model: DSTT, extra: dict[str, Any] | None = None,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Atomic write: a crash mid-save never leaves a truncated checkpoint behind. ``dtype``
+    (e.g. float16) halves the file; loading converts back to the model's float32."""
     meta = {"arch": ARCH, "config": model.cfg.to_json(), "extra": json.dumps(extra or {})}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), suffix=".safetensors")
 
 

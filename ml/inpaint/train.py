@@ -33,9 +33,11 @@ import numpy as np
 import torch
 
 from ml.train_state import load_train_state, save_train_state
+from shotcache.errors import UserError
+from shotcache.frames import parse_resolution
 from shotcache.layout import atomic_write, atomic_write_json
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_into, save_checkpoint
 from .data import DataOptions, FrameStore, VideoInpaintDataset, build_dataset, make_loader, to_network
 from .dstt import DSTT, SIZES, SMALL, DSTTConfig
 
@@ -47,6 +49,9 @@ class TrainConfig:
     data: list[str]
     """Clip sources: folders of frames, of clip folders, videos (renders are folders of frames)."""
     stills: list[str] = field(default_factory=list)
+    init: str | None = None
+    """Start from these weights (a DSTT checkpoint, fp16 or fp32) with a fresh optimizer: how a
+    later GPU window continues when only the weights came back (see docs/TRAINING.md)."""
     val_data: list[str] = field(default_factory=list)
     """Held-out clips; without them the last ``val_fraction`` of every clip is held out."""
     out: str = "runs/inpaint"
@@ -233,7 +238,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     dtype = amp_dtype(cfg.amp, device)
     tr, va = datasets(cfg)  # decode (or find in the cache) before building anything on the device
     torch.manual_seed(cfg.seed)
-    model = DSTT(cfg.model).to(device)
+    model = DSTT(cfg.model)
+    if cfg.init and not cfg.resume:
+        load_into(model, cfg.init)
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup, cfg.steps))
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 and device.type == "cuda" else None
@@ -293,22 +301,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     return history
 
 
-def parse_resolution(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--resolution {text!r}: give HxW, e.g. 360x640") from exc
-    return h, w
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vanelia train inpaint", description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=[], help="clips: folders of frames / clip folders / videos / renders")
     p.add_argument("--stills", nargs="+", default=[], help="photos turned into camera-path video with parallax layers")
+    p.add_argument("--init", help="start from these DSTT weights (fresh optimizer)")
     p.add_argument("--val-data", nargs="+", default=[], help="held-out clips (default: the end of every --data clip)")
     p.add_argument("--out", default="runs/inpaint", help="run folder (state.pt, dstt.safetensors, curves)")
     p.add_argument("--size", choices=sorted(SIZES), default="small", help="network width")
-    p.add_argument("--resolution", type=parse_resolution, help="network frame size HxW (default 360x640)")
+    p.add_argument("--resolution", help="network frame size WxH (default 640x360; sides multiples of 4)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--stop-at", type=int, help="stop this invocation at this step (resume later)")
     p.add_argument("--minutes", type=float, default=0.0, help="time budget of this invocation (0 = none)")
@@ -332,9 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
     model = SIZES[a.size]
     if a.resolution:
-        model = dataclasses.replace(model, height=a.resolution[0], width=a.resolution[1])
+        w, h = parse_resolution(a.resolution)  # type: ignore[misc]
+        model = dataclasses.replace(model, height=h, width=w)
     return TrainConfig(
-        data=a.data, stills=a.stills, val_data=a.val_data, out=a.out, model=model, steps=a.steps, stop_at=a.stop_at,
+        data=a.data, stills=a.stills, init=a.init, val_data=a.val_data, out=a.out, model=model, steps=a.steps, stop_at=a.stop_at,
         minutes=a.minutes, batch=a.batch, lr=a.lr, warmup=a.warmup, val_every=a.val_every,
         val_sequences=a.val_sequences, save_every=a.save_every, device=a.device, amp=a.amp, compile=a.compile,
         workers=a.workers, cache_dir=a.cache_dir, seed=a.seed, resume=a.resume, overwrite=a.overwrite,
@@ -350,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(a)
         cfg.model.validate()
         hist = train(cfg)
-    except (FileExistsError, FileNotFoundError, ValueError) as exc:  # includes CheckpointError
+    except (FileExistsError, FileNotFoundError, ValueError, UserError) as exc:  # includes CheckpointError
         print(f"vanelia train inpaint: error: {exc}", file=sys.stderr)
         return 2
     last = hist["val"][-1] if hist["val"] else {}
