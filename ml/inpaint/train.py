@@ -228,7 +228,9 @@ class _Stop:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run (or resume) training; returns the history."""
+    """Run (or resume) training; returns the history. ``cfg.minutes`` counts from here, so
+    decoding the data is inside the budget."""
+    t_begin = time.perf_counter()
     paths = run_paths(cfg.out)
     if paths["state"].exists() and not (cfg.resume or cfg.overwrite):
         raise FileExistsError(f"{paths['state']}: a run exists here; use --resume to continue or --overwrite to start over")
@@ -286,7 +288,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             if cfg.log_every and step % cfg.log_every == 0:
                 rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
                 print(f"step {step}/{cfg.steps}: loss {loss:.4f} ({rate:.2f} steps/s)", flush=True)
-            over = bool(cfg.minutes) and time.perf_counter() - t0 > cfg.minutes * 60
+            over = bool(cfg.minutes) and time.perf_counter() - t_begin > cfg.minutes * 60
             last = step >= stop_at or over or stop.requested
             if step % cfg.val_every == 0 or last:
                 v = validate(model, va, device, cfg.val_sequences, dtype)
