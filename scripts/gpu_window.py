@@ -12,7 +12,8 @@ the runbook. Dry run on a CPU:
 
 Files in ``--out``: ``report.json`` (environment, training summary, evaluation, verdict,
 benchmarks), ``dstt_fp16.safetensors`` (weights, half precision), ``history.json`` and
-``loss.png`` (curves), and ``log.txt`` (written by the shell script).
+``loss.png`` (curves), ``bench_composite.json`` (on CUDA) and ``log.txt`` (written by the
+shell script): 6 files.
 The resumable state (``state.pt``) stays in ``--run-dir`` on the machine: a second call on the
 still-warm machine with ``--resume`` continues it to the step.
 """
@@ -107,12 +108,23 @@ def eval_phase(a: argparse.Namespace, pack: Path, weights: Path) -> dict[str, An
             "rule": "ship only if propagate+dstt beats propagate in the hole on clips it never saw (issue 16)"}
 
 
-def bench_phase(a: argparse.Namespace, weights: Path) -> dict[str, Any]:
-    from ml.inpaint.bench import stream_paths
+def bench_phase(a: argparse.Namespace, weights: Path, out: Path) -> dict[str, Any]:
+    """Correctness of the fast paths (max difference from eager fp32), their speed (trained
+    model and the default 26 M size), and the compositor's frame (bench_composite.json)."""
+    from ml.composite import bench as composite_bench
+    from ml.inpaint.bench import path_agreement, stream_paths
     from ml.inpaint.checkpoint import load_checkpoint
+    from ml.inpaint.dstt import DSTT, SIZES
 
+    cuda = a.device.startswith("cuda")
     model, _ = load_checkpoint(weights)
-    return stream_paths(model, a.device, frames=a.bench_frames, batches=(1, 16) if a.device.startswith("cuda") else (1,))
+    res: dict[str, Any] = {"agreement_with_eager_fp32": path_agreement(model, a.device)}
+    res["trained"] = stream_paths(model, a.device, frames=a.bench_frames, batches=(1, 16) if cuda else (1,))
+    if cuda:
+        torch.manual_seed(0)
+        res["default_26m"] = stream_paths(DSTT(SIZES["default"]), a.device, frames=a.bench_frames, batches=(1, 16))
+        composite_bench.main(["--device", a.device, "--no-onnx", "--reps", "5", "--out", str(out / "bench_composite.json")])
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     write_report()
     if a.bench_minutes > 0:
         try:
-            report["bench"] = bench_phase(a, run / "dstt.safetensors")
+            report["bench"] = bench_phase(a, run / "dstt.safetensors", out)
         except Exception as exc:  # a benchmark failure must not lose the training and evaluation results
             report["bench"] = {"error": f"{type(exc).__name__}: {exc}"}
     write_report()

@@ -128,10 +128,43 @@ def stream_paths(model: DSTT, device: str, frames: int = 50, warmup: int = 5, ba
     return report
 
 
-def bench_ort(onnx_path: Path, model: DSTT, provider: str, frames: int, warmup: int, threads: int) -> dict[str, Any]:
+def path_agreement(model: DSTT, device: str, frames: int = 3) -> dict[str, float]:
+    """Largest output difference of every StreamStep path from eager fp32 over a short stream
+    (correctness of the fast paths, checked where they run)."""
+    from .stream_step import StreamStep
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    combos = [("eager", "fp16"), ("eager", "bf16"), ("cuda-graph", "fp16"), ("compile", "fp16")] if cuda else [("eager", "bf16")]
+
+    def stream(step: StreamStep) -> list[torch.Tensor]:
+        g = torch.Generator().manual_seed(0)
+        mem, outs = step.init_memory(1), []
+        h, w = model.cfg.height, model.cfg.width
+        for _ in range(frames):
+            f = torch.rand(1, 1, 3, h, w, generator=g) * 2 - 1
+            m = (torch.rand(1, 1, 1, h, w, generator=g) > 0.8).float()
+            out, mem = step(f * (1 - m), m, mem)
+            outs.append(out.float().cpu().clone())
+            mem = mem.clone()
+        return outs
+
+    ref = stream(StreamStep(model, dev, "fp32"))
+    res = {}
+    for mode, dtype in combos:
+        try:
+            step = StreamStep(model, dev, dtype, mode)
+            res[f"{step.mode} {step.dtype_name}"] = round(max(float((a - b).abs().max()) for a, b in zip(ref, stream(step))), 5)
+        except RuntimeError as exc:
+            res[f"{mode} {dtype}"] = f"failed: {str(exc)[:200]}"  # type: ignore[assignment]
+    return res
+
+
+def bench_ort(onnx_path: Path, model: DSTT, provider: str, frames: int, warmup: int, threads: int,
+              spinning: bool = True) -> dict[str, Any]:
     from .onnx_runner import OnnxRunner
 
-    runner = OnnxRunner(onnx_path, model.cfg, provider, threads)
+    runner = OnnxRunner(onnx_path, model.cfg, provider, threads, spinning)
     f, k, mem = (x.numpy() for x in example_inputs(model.cfg))
     res = time_stream(lambda memory: runner(f, k, memory)[1], mem, frames, warmup)
     res["peak_mb"] = round(_rss_mb(), 1)
@@ -218,6 +251,7 @@ def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: in
         onnx_path = Path(tmp) / "dstt.onnx"
         export_onnx(model, onnx_path)
         paths["onnxruntime cpu"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads)
+        paths["onnxruntime cpu, no spinning"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads, spinning=False)
         if torch.cuda.is_available():
             paths["torch eager fp16 cuda"] = bench_torch(model, "cuda", True, frames * 5, warmup * 5)
             try:
@@ -233,6 +267,7 @@ def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: in
                 report["skipped"][k] = "no CUDA GPU"
     base = paths["torch eager fp32 cpu"]["fps"]
     report["onnxruntime_cpu_speedup"] = round(paths["onnxruntime cpu"]["fps"] / base, 3)
+    report["onnxruntime_cpu_no_spin_speedup"] = round(paths["onnxruntime cpu, no spinning"]["fps"] / base, 3)
     if torch.cuda.is_available():
         report["cuda_stream_paths"] = stream_paths(model, "cuda", frames * 10, warmup * 3, batches=(1, 16))
     report["load_average"] = list(os.getloadavg())
@@ -249,7 +284,8 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"{name:26s} {v['fps']:8.2f} {v['ms_median']:9.1f} {v.get('peak_mb', float('nan')):9.1f}")
     for name, why in r["skipped"].items():
         print(f"{name:26s} skipped: {why}")
-    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x")
+    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x "
+          f"({r['onnxruntime_cpu_no_spin_speedup']:.2f}x without spinning); load average {r['load_average']}")
     print(f"propagate engine (CPU, 360x640): {r['propagate_engine_cpu_360x640']['fps']:.2f} fps")
 
 

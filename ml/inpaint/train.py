@@ -172,7 +172,7 @@ def plot_history(path: Path, history: dict[str, Any]) -> None:
         x = np.array([s["step"] for s in steps])
         y = np.array([s["loss"] for s in steps])
         k = max(1, len(y) // 50)
-        ax[0].plot(x, y, lw=0.4, alpha=0.4)
+        ax[0].plot(x, y, lw=0.6, alpha=0.5, marker="." if len(x) < 50 else None)
         if k > 1:
             ax[0].plot(x[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"), lw=1.2)
     ax[0].set_xlabel("step")
