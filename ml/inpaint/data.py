@@ -40,14 +40,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ml.io.images import IMAGE_EXTS, MASK_DIR_NAMES, list_frames, read_rgb8
-from ml.io.video import VIDEO_EXTS, iter_frames
+from ml.io.images import MASK_DIR_NAMES, list_frames, read_rgb8
+from ml.io.video import iter_frames
+from shotcache.frames import RGB8_EXTS, VIDEO_EXTS
 
 from .masks import training_masks
 from .synthetic import PathOptions, camera_path_clip
-
-STILL_EXTS = tuple(e for e in IMAGE_EXTS if e != ".exr")
-
 
 # ----------------------------------------------------------------------------- discovery
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def find_clips(root: str | os.PathLike[str]) -> list[ClipRef]:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: clip data must be a folder of frames, of clip folders, or of videos")
     clips: list[ClipRef] = []
-    images = [p for p in list_frames(root, STILL_EXTS)]
+    images = [p for p in list_frames(root, RGB8_EXTS)]
     if images:
         clips.append(ClipRef(str(root), files=tuple(images)))
     for child in sorted(root.iterdir()):
@@ -94,7 +92,7 @@ def find_stills(root: str | os.PathLike[str]) -> list[Path]:
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in MASK_DIR_NAMES and not d.startswith("."))
-        out.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in STILL_EXTS)
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in RGB8_EXTS)
     return out
 
 
