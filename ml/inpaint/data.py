@@ -33,7 +33,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -89,7 +89,7 @@ def find_stills(root: str | os.PathLike[str]) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: stills must be an image or a folder of images")
-    out = []
+    out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in MASK_DIR_NAMES and not d.startswith("."))
         out.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in RGB8_EXTS)
@@ -265,7 +265,7 @@ def split_clip(n: int, part: str, holdout_fraction: float, seq_len: int) -> slic
     raise ValueError(f"unknown part {part!r}; use all, train or holdout")
 
 
-def build_dataset(clips: list[str | os.PathLike[str]], stills: list[str | os.PathLike[str]] = (), *,  # type: ignore[assignment]
+def build_dataset(clips: Sequence[str | os.PathLike[str]], stills: Sequence[str | os.PathLike[str]] = (), *,
                   options: DataOptions = DataOptions(), train: bool = True, store: FrameStore | None = None,
                   part: str = "all", holdout_fraction: float = 0.15) -> VideoInpaintDataset:
     """Discover, decode once (through ``store``) and wrap; ``part`` splits every clip in time

@@ -36,7 +36,7 @@ def stroke_mask(h: int, w: int, rng: np.random.Generator, area: tuple[float, flo
             length = rng.uniform(0.05, 0.2) * max(h, w)
             nx = float(np.clip(x + length * np.cos(angle), 0, w - 1))
             ny = float(np.clip(y + length * np.sin(angle), 0, h - 1))
-            cv2.line(m, (int(x), int(y)), (int(nx), int(ny)), 1, width)
+            cv2.line(m, (int(x), int(y)), (int(nx), int(ny)), (1,), width)
             x, y = nx, ny
         if m.mean() >= target:
             break
@@ -110,7 +110,7 @@ def blob_mask(h: int, w: int, rng: np.random.Generator, area: tuple[float, float
     ry, rx = r0 * np.sqrt(aspect), r0 / np.sqrt(aspect)
     pts = np.stack([cx + rx * radius.clip(0.3) * np.cos(theta), cy + ry * radius.clip(0.3) * np.sin(theta)], -1)
     m = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
+    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], (1,))
     return m.astype(bool)
 
 
@@ -124,7 +124,7 @@ def polygon_mask(h: int, w: int, rng: np.random.Generator, area: tuple[float, fl
     radius = r0 * rng.uniform(0.6, 1.2, n)
     pts = np.stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)], -1)
     m = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
+    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], (1,))
     return m.astype(bool)
 
 
@@ -150,7 +150,7 @@ def moving_object_masks(
     out = []
     for t in range(n):
         dx, dy = v * t + 0.5 * acc * t * t
-        mat = cv2.getRotationMatrix2D((cx, cy), spin * t, float(np.clip(1 + grow * t, 0.5, 2.0)))
+        mat = np.asarray(cv2.getRotationMatrix2D((cx, cy), spin * t, float(np.clip(1 + grow * t, 0.5, 2.0))), np.float64)
         mat[:, 2] += (dx, dy)
         moved = cv2.warpAffine(base.astype(np.uint8), mat, (w, h), flags=cv2.INTER_NEAREST) > 0
         out.append(moved if moved.any() else base.copy())  # never an empty hole: it stays put

@@ -41,7 +41,7 @@ class PathOptions:
 def _camera_matrix(centre: np.ndarray, scale: float, angle: float, h: int, w: int) -> np.ndarray:
     """2x3 affine mapping source-image pixels to the output frame: the output's centre looks
     at ``centre`` of the source, magnified by ``scale`` and rolled by ``angle`` degrees."""
-    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    m = np.asarray(cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale), np.float64)
     m[:, 2] += (w / 2.0 - centre[0], h / 2.0 - centre[1])
     return m
 
@@ -98,11 +98,11 @@ class _Layer:
     def composite(self, img: np.ndarray, cam_shift: np.ndarray, scale: float, t: int) -> np.ndarray:
         h, w = img.shape[:2]
         d = -self.parallax * cam_shift + self.own * t  # the camera moves right -> the scene moves left
-        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), 0.0, scale)
+        m = np.asarray(cv2.getRotationMatrix2D((w / 2.0, h / 2.0), 0.0, scale), np.float64)
         m[:, 2] += d
         rgb = cv2.warpAffine(self.rgb, m, (w, h), flags=cv2.INTER_LINEAR)
         a = cv2.warpAffine(self.alpha, m, (w, h), flags=cv2.INTER_LINEAR)[..., None]
-        return img * (1 - a) + rgb * a
+        return np.asarray(img * (1 - a) + rgb * a, np.float32)
 
 
 def _make_layer(sources: list[np.ndarray], h: int, w: int, rng: np.random.Generator, o: PathOptions) -> _Layer:
@@ -113,5 +113,5 @@ def _make_layer(sources: list[np.ndarray], h: int, w: int, rng: np.random.Genera
     rgb = src[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
     shape = blob_mask if rng.random() < 0.6 else polygon_mask
     alpha = shape(h, w, rng, o.layer_area).astype(np.float32)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.8)  # an anti-aliased edge, as a lens gives
+    alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), 0.8), np.float32)  # an anti-aliased edge, as a lens gives
     return _Layer(rgb, alpha, float(rng.uniform(*o.parallax)), rng.normal(0, 0.005 * w, 2))

@@ -110,7 +110,8 @@ def sequence_step(model: torch.nn.Module, frames: torch.Tensor, masks: torch.Ten
                   scaler: Any = None, dtype: torch.dtype | None = None) -> float:
     """One sequence: stream through the memory, backward per frame (memory detached)."""
     dev = frames.device
-    memory = getattr(model, "_orig_mod", model).init_memory(frames.shape[0], dev)  # compiled or not
+    raw: Any = getattr(model, "_orig_mod", model)  # compiled or not
+    memory = raw.init_memory(frames.shape[0], dev)
     total = 0.0
     for t in range(frames.shape[1]):
         gt = frames[:, t : t + 1]
@@ -125,13 +126,14 @@ def sequence_step(model: torch.nn.Module, frames: torch.Tensor, masks: torch.Ten
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, ds: VideoInpaintDataset, device: torch.device, limit: int,
+def validate(model: DSTT, ds: VideoInpaintDataset, device: torch.device, limit: int,
              dtype: torch.dtype | None = None) -> float:
     """PSNR (dB, [0,1] range) over every hole pixel of the first ``limit`` held-out sequences."""
     model.eval()
     se, n = 0.0, 0
     for i in range(min(limit, len(ds))):
-        frames, masks = to_network(*(x[None] for x in ds[i]), device)
+        f, k = ds[i]
+        frames, masks = to_network(f[None], k[None], device)
         memory = model.init_memory(1, device)
         for t in range(frames.shape[1]):
             gt, m = frames[:, t : t + 1], masks[:, t : t + 1]
