@@ -35,12 +35,15 @@ class CheckpointError(EngineError, ValueError):
 
 
 def save(path: str | os.PathLike[str], model: torch.nn.Module, arch: str, config_json: str,
-         metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``model``'s weights with ``arch``, ``config`` and string ``metadata`` (atomic)."""
+         metadata: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write ``model``'s weights with ``arch``, ``config`` and string ``metadata`` (atomic);
+    ``dtype`` (e.g. float16: half the bytes to carry back from a GPU window) converts the
+    floating-point tensors, and loading converts them back to the model's dtype."""
     from safetensors.torch import save_file
 
     meta = {**{k: str(v) for k, v in (metadata or {}).items()}, "arch": arch, "config": config_json}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", dtype if dtype is not None and v.is_floating_point() else v.dtype).contiguous()
+               for k, v in model.state_dict().items()}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), suffix=".safetensors")
 
 

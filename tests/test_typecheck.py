@@ -112,7 +112,6 @@ SIDECAR_BASELINE: dict[str, int] = {
     "ml/diffuse/sdedit.py": 2,
     "ml/diffuse/iclight.py": 2,
     "ml/diffuse/engines.py": 2,
-    "ml/inpaint/masks.py": 1,
     "ml/inpaint/flow.py": 1,
     "ml/inpaint/export.py": 1,
     "ml/inpaint/cli.py": 1,

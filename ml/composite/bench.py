@@ -106,6 +106,22 @@ def backends(net: PhotorealisticNet, device: str, with_onnx: bool, tmp: Path, si
     return out
 
 
+def device_frame_paths(net: PhotorealisticNet, device: str, plate: np.ndarray, rgba: np.ndarray, net_size: int,
+                       reps: int, sync: Callable[[], None] | None) -> dict[str, dict[str, float]]:
+    """The whole frame in torch on ``device`` (ml.composite.photorealistic_device): inputs
+    already resident (a renderer/decoder on the GPU hands tensors over), and with the host
+    upload + download included."""
+    from .photorealistic_device import composite_on_device
+
+    dev = torch.device(device)
+    plate_t, rgba_t = torch.from_numpy(plate).to(dev), torch.from_numpy(rgba).to(dev)
+    run = partial(composite_on_device, net, plate_t, rgba_t, net_size=net_size, multiple=net.size_multiple, device=dev)
+    out = {f"torch {dev.type} frame (resident)": time_ms(run, reps, sync=sync)}
+    full = partial(lambda: composite_on_device(net, plate, rgba, net_size=net_size, multiple=net.size_multiple, device=dev).cpu())
+    out[f"torch {dev.type} frame (+host copies)"] = time_ms(full, reps, sync=sync)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vanelia bench composite", description="ms per frame of the photorealistic compositor")
     p.add_argument("--checkpoint", default=None)
@@ -145,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name, fn in backends(net, args.device, not args.no_onnx, tmp, (s, s)).items():
                     run = partial(composite_photorealistic, fn, plate, rgba, net_size=s, multiple=net.size_multiple)
                     res = time_ms(run, args.reps, sync=sync)
+                    rows.append({"case": case, "what": "frame", "frame": [h, w], "net_size": s, "backend": name, **res})
+                    print(f"{case:9s} frame   net {s:<4d}      {name:18s} {res['ms_median']:10.1f} ms", flush=True)
+                for name, res in device_frame_paths(net, args.device, plate, rgba, s, args.reps, sync).items():
                     rows.append({"case": case, "what": "frame", "frame": [h, w], "net_size": s, "backend": name, **res})
                     print(f"{case:9s} frame   net {s:<4d}      {name:18s} {res['ms_median']:10.1f} ms", flush=True)
     report = {

@@ -15,6 +15,12 @@ softmax, pixel (un)shuffle) so the fine generator exports as one graph:
 Why the rate is chosen per input size: the score matrix is (tokens x tokens); keeping the
 matching grid at most ``max_tokens`` cells bounds memory for large inputs (a 1920x1080
 frame processed natively) while network-size inputs use the trained rate.
+
+Any feature size: when H or W is not a multiple of the chosen rate (1920x1080 gives 270x480
+features and rate 4), features and mask are padded on the bottom/right by edge replication
+to the next multiple, attended, and the output cropped back. Replication (not zeros) keeps the
+pooled cells on the border as bright as their real pixels; the result is exactly what the
+replicate-padded frame would give, cropped (tests/ml/composite/test_contextual_attention.py).
 """
 from __future__ import annotations
 
@@ -54,11 +60,19 @@ class ContextualAttention(nn.Module):
         self.max_tokens = max_tokens
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """features (B, C, H, W); mask (B, 1, H, W) with 1 = object region. H, W divisible by the rate."""
-        b, c, h, w = features.shape
+        """features (B, C, H, W); mask (B, 1, H, W) with 1 = object region; any H, W."""
+        h, w = features.shape[-2:]
         rate = choose_rate(h, w, self.rate, self.max_tokens)
-        if h % rate or w % rate:
-            raise ValueError(f"contextual attention: feature size {h}x{w} is not divisible by rate {rate}")
+        ph, pw = -h % rate, -w % rate
+        if ph or pw:  # pad to the rate's grid (see module docstring), attend, crop back
+            features = F.pad(features, (0, pw, 0, ph), mode="replicate")
+            mask = F.pad(mask, (0, pw, 0, ph), mode="replicate")
+            return self._attend(features, mask, rate)[:, :, :h, :w]
+        return self._attend(features, mask, rate)
+
+    def _attend(self, features: torch.Tensor, mask: torch.Tensor, rate: int) -> torch.Tensor:
+        """The attention proper, on features whose size is a multiple of ``rate``."""
+        b, c, h, w = features.shape
         hs, ws = h // rate, w // rate
         small = F.avg_pool2d(features, rate) if rate > 1 else features
         hole = F.max_pool2d(mask, rate) if rate > 1 else mask

@@ -24,10 +24,8 @@ import cv2
 import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.io.images import IMAGE_EXTS, list_frames
+from ml.io.images import IMAGE_EXTS, MASK_DIR_NAMES, list_frames
 from shotcache.frames import RGB8_EXTS
-
-MASK_DIR_NAMES = ("masks", "mask", "Annotations")
 
 
 @dataclass

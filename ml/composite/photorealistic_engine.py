@@ -46,17 +46,24 @@ CoefFn = Callable[[np.ndarray], np.ndarray]
 
 def object_box(alpha: np.ndarray, scale: float) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1): ``scale`` x the bounds of alpha > 0, squared where the frame allows."""
-    h, w = alpha.shape
     ys, xs = np.nonzero(alpha > 0)
-    by, bx = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
-    cy, cx = (ys.min() + ys.max() + 1) / 2.0, (xs.min() + xs.max() + 1) / 2.0
+    return box_around((int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())), alpha.shape, scale)
+
+
+def box_around(bounds: tuple[int, int, int, int], shape: tuple[int, ...], scale: float) -> tuple[int, int, int, int]:
+    """The crop box for inclusive pixel bounds (y_min, y_max, x_min, x_max) of the object
+    (shared by the numpy path and the on-device path, which finds the bounds on the GPU)."""
+    h, w = shape[:2]
+    ymin, ymax, xmin, xmax = bounds
+    by, bx = ymax - ymin + 1, xmax - xmin + 1
+    cy, cx = (ymin + ymax + 1) / 2.0, (xmin + xmax + 1) / 2.0
     side = max(by, bx) * scale
     sh, sw = int(min(h, max(side, by))), int(min(w, max(side, bx)))
     y0 = int(np.clip(round(cy - sh / 2), 0, h - sh))
     x0 = int(np.clip(round(cx - sw / 2), 0, w - sw))
     # the box must hold every alpha > 0 pixel even after rounding
-    y0, x0 = min(y0, int(ys.min())), min(x0, int(xs.min()))
-    y1, x1 = max(y0 + sh, int(ys.max()) + 1), max(x0 + sw, int(xs.max()) + 1)
+    y0, x0 = min(y0, ymin), min(x0, xmin)
+    y1, x1 = max(y0 + sh, ymax + 1), max(x0 + sw, xmax + 1)
     return y0, min(y1, h), x0, min(x1, w)
 
 
@@ -212,6 +219,7 @@ class PhotorealisticEngine(Engine):
         super().setup(device, str(path))
         self.cnum = self.model.config.cnum
         self._coef_fn = torch_coef_fn(self.model, device)
+        self._on_device = device.startswith("cuda")  # the work around the network on the GPU too
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         if self._coef_fn is None or self.model is None:
@@ -220,6 +228,13 @@ class PhotorealisticEngine(Engine):
         assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
         p = {**DEFAULTS, **params}
         cfg = self.model.config
+        if getattr(self, "_on_device", False):
+            from .photorealistic_device import composite_on_device
+
+            out = composite_on_device(self.model, frame.plate, frame.rgba, frame.passes.get("shadow_catcher"),
+                                      float(p["strength"]), int(p["net_size"] or cfg.net_size), self.model.size_multiple,
+                                      float(p["crop_scale"]), device=self.device)
+            return out.cpu().numpy()
         return composite_photorealistic(
             self._coef_fn,
             frame.plate,

@@ -7,6 +7,7 @@ onnxruntime CUDA and TensorRT fp16 (each when its package is present). Also the 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import sys
@@ -63,10 +64,107 @@ def bench_torch(model: DSTT, device: str, fp16: bool, frames: int, warmup: int) 
     return res
 
 
-def bench_ort(onnx_path: Path, model: DSTT, provider: str, frames: int, warmup: int, threads: int) -> dict[str, Any]:
+def flops_per_frame(model: DSTT) -> float:
+    """Forward FLOPs of one streamed frame (batch 1), counted by torch on the CPU."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    f, k, mem = example_inputs(model.cfg)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model.eval()(f, k, mem)
+    return float(counter.get_total_flops())
+
+
+def stream_paths(model: DSTT, device: str, frames: int = 50, warmup: int = 5, batches: tuple[int, ...] = (1,),
+                 paths: tuple[tuple[str, str], ...] | None = None) -> dict[str, Any]:
+    """Streaming speed of every StreamStep path (ml.inpaint.stream_step) on ``device``:
+    frames/s, ms per call, TFLOP/s, and for compile its compile time. Batch > 1 = several
+    shots streamed together (one memory per shot)."""
+    from .stream_step import StreamStep
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    if paths is None:
+        paths = ((("eager", "fp32"), ("eager", "fp16"), ("eager", "bf16"), ("cuda-graph", "fp16"),
+                  ("cuda-graph", "bf16"), ("compile", "fp16")) if cuda else (("eager", "fp32"), ("eager", "bf16")))
+    gflop = flops_per_frame(model) / 1e9
+    report: dict[str, Any] = {"device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",
+                              "gflop_per_frame": round(gflop, 2), "paths": {}, "skipped": {}}
+    for batch in batches:
+        for mode, dtype in paths:
+            if batch > 1 and mode == "compile":
+                continue
+            name = f"{mode} {dtype} batch {batch}"
+            try:
+                t0 = time.perf_counter()
+                step = StreamStep(model, dev, dtype, mode)
+                f, k, mem = (x.repeat(batch, *[1] * (x.dim() - 1)) for x in example_inputs(model.cfg))
+                f, k, mem = f.to(dev), k.to(dev), step.init_memory(batch)
+                step(f, k, mem)  # first call: capture / compile
+                if cuda:
+                    torch.cuda.synchronize()
+                first = time.perf_counter() - t0
+
+                def one(memory: torch.Tensor) -> torch.Tensor:
+                    out, memory = step(f, k, memory)
+                    if cuda:
+                        torch.cuda.synchronize()
+                    return memory
+
+                res = time_stream(one, mem, frames, warmup)
+            except (RuntimeError, ValueError) as exc:
+                report["skipped"][name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                continue
+            fps = res["fps"] * batch
+            report["paths"][name] = {**res, "frames_per_s": round(fps, 1), "tflops": round(fps * gflop / 1e3, 2),
+                                     "first_call_s": round(first, 2), "ran_as": f"{step.mode} {step.dtype_name}",
+                                     **({"note": step.note} if step.note else {})}
+            print(f"{name:28s} {fps:9.1f} frames/s {res['ms_median']:8.2f} ms/call {fps * gflop / 1e3:7.2f} TFLOP/s"
+                  f"  (first call {first:.1f} s){'  ' + step.note if step.note else ''}", flush=True)
+            del step
+            if cuda:
+                torch.cuda.empty_cache()
+    if cuda:
+        report["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return report
+
+
+def path_agreement(model: DSTT, device: str, frames: int = 3) -> dict[str, float]:
+    """Largest output difference of every StreamStep path from eager fp32 over a short stream
+    (correctness of the fast paths, checked where they run)."""
+    from .stream_step import StreamStep
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    combos = [("eager", "fp16"), ("eager", "bf16"), ("cuda-graph", "fp16"), ("compile", "fp16")] if cuda else [("eager", "bf16")]
+
+    def stream(step: StreamStep) -> list[torch.Tensor]:
+        g = torch.Generator().manual_seed(0)
+        mem, outs = step.init_memory(1), []
+        h, w = model.cfg.height, model.cfg.width
+        for _ in range(frames):
+            f = torch.rand(1, 1, 3, h, w, generator=g) * 2 - 1
+            m = (torch.rand(1, 1, 1, h, w, generator=g) > 0.8).float()
+            out, mem = step(f * (1 - m), m, mem)
+            outs.append(out.float().cpu().clone())
+            mem = mem.clone()
+        return outs
+
+    ref = stream(StreamStep(model, dev, "fp32"))
+    res = {}
+    for mode, dtype in combos:
+        try:
+            step = StreamStep(model, dev, dtype, mode)
+            res[f"{step.mode} {step.dtype_name}"] = round(max(float((a - b).abs().max()) for a, b in zip(ref, stream(step))), 5)
+        except RuntimeError as exc:
+            res[f"{mode} {dtype}"] = f"failed: {str(exc)[:200]}"  # type: ignore[assignment]
+    return res
+
+
+def bench_ort(onnx_path: Path, model: DSTT, provider: str, frames: int, warmup: int, threads: int,
+              spinning: bool = True) -> dict[str, Any]:
     from .onnx_runner import OnnxRunner
 
-    runner = OnnxRunner(onnx_path, model.cfg, provider, threads)
+    runner = OnnxRunner(onnx_path, model.cfg, provider, threads, spinning)
     f, k, mem = (x.numpy() for x in example_inputs(model.cfg))
     res = time_stream(lambda memory: runner(f, k, memory)[1], mem, frames, warmup)
     res["peak_mb"] = round(_rss_mb(), 1)
@@ -153,6 +251,7 @@ def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: in
         onnx_path = Path(tmp) / "dstt.onnx"
         export_onnx(model, onnx_path)
         paths["onnxruntime cpu"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads)
+        paths["onnxruntime cpu, no spinning"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads, spinning=False)
         if torch.cuda.is_available():
             paths["torch eager fp16 cuda"] = bench_torch(model, "cuda", True, frames * 5, warmup * 5)
             try:
@@ -168,6 +267,10 @@ def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: in
                 report["skipped"][k] = "no CUDA GPU"
     base = paths["torch eager fp32 cpu"]["fps"]
     report["onnxruntime_cpu_speedup"] = round(paths["onnxruntime cpu"]["fps"] / base, 3)
+    report["onnxruntime_cpu_no_spin_speedup"] = round(paths["onnxruntime cpu, no spinning"]["fps"] / base, 3)
+    if torch.cuda.is_available():
+        report["cuda_stream_paths"] = stream_paths(model, "cuda", frames * 10, warmup * 3, batches=(1, 16))
+    report["load_average"] = list(os.getloadavg())
     report["propagate_engine_cpu_360x640"] = bench_propagate()
     return report
 
@@ -181,7 +284,8 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"{name:26s} {v['fps']:8.2f} {v['ms_median']:9.1f} {v.get('peak_mb', float('nan')):9.1f}")
     for name, why in r["skipped"].items():
         print(f"{name:26s} skipped: {why}")
-    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x")
+    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x "
+          f"({r['onnxruntime_cpu_no_spin_speedup']:.2f}x without spinning); load average {r['load_average']}")
     print(f"propagate engine (CPU, 360x640): {r['propagate_engine_cpu_360x640']['fps']:.2f} fps")
 
 

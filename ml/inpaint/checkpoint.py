@@ -25,9 +25,11 @@ def default_checkpoint() -> Path:
     return DEFAULT_DIR / DEFAULT_NAME
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: DSTT, extra: dict[str, Any] | None = None) -> Path:
-    """Atomic write (ml.checkpoint): weights, the DSTT config and ``extra`` as JSON."""
-    return save(path, model, ARCH, model.cfg.to_json(), {"extra": json.dumps(extra or {})})
+def save_checkpoint(path: str | os.PathLike[str], model: DSTT, extra: dict[str, Any] | None = None,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Atomic write (ml.checkpoint): weights, the DSTT config and ``extra`` as JSON; ``dtype``
+    (e.g. float16) halves the file, loading converts back to the model's float32."""
+    return save(path, model, ARCH, model.cfg.to_json(), {"extra": json.dumps(extra or {})}, dtype=dtype)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -231,7 +231,9 @@ class _DSTTMixin:
 
             if not torch.cuda.is_available():
                 raise EngineUnavailable(f"inpaint 'dstt': device {device} requested but CUDA is not available")
-        self._streamer = StreamingInpainter(TorchRunner(model, model.cfg, device, fp16=device.startswith("cuda")), StreamOptions())
+        cuda = device.startswith("cuda")  # fast by default there: fp16 weights, the forward replayed as a CUDA graph
+        self._streamer = StreamingInpainter(TorchRunner(model, model.cfg, device, dtype="fp16" if cuda else "fp32",
+                                                        mode="cuda-graph" if cuda else "eager"), StreamOptions())
         self.checkpoint = str(path)
 
     def _dstt_fill(self, srgb: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ def stroke_mask(h: int, w: int, rng: np.random.Generator, area: tuple[float, flo
             length = rng.uniform(0.05, 0.2) * max(h, w)
             nx = float(np.clip(x + length * np.cos(angle), 0, w - 1))
             ny = float(np.clip(y + length * np.sin(angle), 0, h - 1))
-            cv2.line(m, (int(x), int(y)), (int(nx), int(ny)), 1, width)
+            cv2.line(m, (int(x), int(y)), (int(nx), int(ny)), (1,), width)
             x, y = nx, ny
         if m.mean() >= target:
             break
@@ -87,3 +87,83 @@ def _bounce(x: int, lo: int, hi: int) -> int:
         return 0
     r = (x - lo) % (2 * span)
     return lo + (r if r <= span else 2 * span - r)
+
+
+# ----------------------------------------------------------------------------- object-shaped masks
+def _centre(h: int, w: int, r: float, rng: np.random.Generator) -> tuple[float, float]:
+    """A centre that keeps a shape of radius ``r`` inside the frame where the frame allows."""
+    my, mx = min(r, h / 2), min(r, w / 2)
+    return float(rng.uniform(my, h - my)), float(rng.uniform(mx, w - mx))
+
+
+def blob_mask(h: int, w: int, rng: np.random.Generator, area: tuple[float, float] = (0.05, 0.20)) -> np.ndarray:
+    """A smooth random silhouette (a star-shaped radius field: low-frequency sines around a
+    centre), the outline of a removable thing rather than a brush stroke."""
+    frac = rng.uniform(*area)
+    r0 = np.sqrt(frac * h * w / np.pi)
+    cy, cx = _centre(h, w, r0, rng)
+    theta = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    radius = np.ones_like(theta)
+    for k in range(1, 6):
+        radius += rng.normal(0, 0.25 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    aspect = rng.uniform(0.5, 2.0)  # tall things (people, poles) and wide ones (cars)
+    ry, rx = r0 * np.sqrt(aspect), r0 / np.sqrt(aspect)
+    pts = np.stack([cx + rx * radius.clip(0.3) * np.cos(theta), cy + ry * radius.clip(0.3) * np.sin(theta)], -1)
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], (1,))
+    return m.astype(bool)
+
+
+def polygon_mask(h: int, w: int, rng: np.random.Generator, area: tuple[float, float] = (0.05, 0.20)) -> np.ndarray:
+    """A random convex-ish polygon (hard man-made outlines: signs, boxes, vehicles)."""
+    frac = rng.uniform(*area)
+    r0 = np.sqrt(frac * h * w / np.pi) * 1.15
+    cy, cx = _centre(h, w, r0, rng)
+    n = int(rng.integers(3, 9))
+    theta = (np.arange(n) + rng.uniform(-0.3, 0.3, n)) * (2 * np.pi / n) + rng.uniform(0, 2 * np.pi)
+    radius = r0 * rng.uniform(0.6, 1.2, n)
+    pts = np.stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)], -1)
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(pts).astype(np.int32)], (1,))
+    return m.astype(bool)
+
+
+def moving_object_masks(
+    n: int, h: int, w: int, rng: np.random.Generator, area: tuple[float, float] = (0.05, 0.20),
+    shape: str | None = None,
+) -> list[np.ndarray]:
+    """An object silhouette that moves like one: a smooth path (velocity + acceleration), a
+    slow turn and a scale change (coming closer / going away), often with a second object.
+
+    Why not only the curriculum's shifted masks: real removal targets (people, cars) change
+    outline and size as they move; a network trained only on rigidly shifted strokes sees a
+    different hole statistic from the one it is used on."""
+    shape = shape or ("blob" if rng.random() < 0.6 else "polygon")
+    base = (blob_mask if shape == "blob" else polygon_mask)(h, w, rng, area)
+    ys, xs = np.nonzero(base)
+    cy, cx = float(ys.mean()), float(xs.mean())
+    step = min(h, w) / 40.0
+    v = rng.normal(0, step, 2)
+    acc = rng.normal(0, step / 8, 2)
+    spin = rng.normal(0, 1.5)  # degrees per frame
+    grow = rng.uniform(-0.02, 0.02)  # scale change per frame
+    out = []
+    for t in range(n):
+        dx, dy = v * t + 0.5 * acc * t * t
+        mat = np.asarray(cv2.getRotationMatrix2D((cx, cy), spin * t, float(np.clip(1 + grow * t, 0.5, 2.0))), np.float64)
+        mat[:, 2] += (dx, dy)
+        moved = cv2.warpAffine(base.astype(np.uint8), mat, (w, h), flags=cv2.INTER_NEAREST) > 0
+        out.append(moved if moved.any() else base.copy())  # never an empty hole: it stays put
+    if rng.random() < 0.3:  # a second, smaller object crossing
+        other = moving_object_masks(n, h, w, rng, (area[0] / 2, area[1] / 2), "polygon" if shape == "blob" else "blob")
+        out = [a | b for a, b in zip(out, other)]
+    return out
+
+
+def training_masks(n: int, h: int, w: int, rng: np.random.Generator, p_object: float = 0.5,
+                   area: tuple[float, float] = (0.05, 0.20)) -> list[np.ndarray]:
+    """The training mix: moving object silhouettes (``p_object``) or the curriculum's
+    rectangles / strokes (static or drifting)."""
+    if rng.random() < p_object:
+        return moving_object_masks(n, h, w, rng, area)
+    return sequence_masks(n, h, w, rng, area=area)

@@ -20,7 +20,8 @@ def available_providers() -> list[str]:
 
 
 class OnnxRunner:
-    def __init__(self, path: str | os.PathLike[str], cfg: DSTTConfig, provider: str = "cpu", threads: int = 0):
+    def __init__(self, path: str | os.PathLike[str], cfg: DSTTConfig, provider: str = "cpu", threads: int = 0,
+                 spinning: bool = True):
         import onnxruntime as ort
 
         path = Path(path)
@@ -33,6 +34,8 @@ class OnnxRunner:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             so.intra_op_num_threads = threads
+        if not spinning:  # idle threads sleep instead of spinning: better when the cores are shared
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [want] if want == "CPUExecutionProvider" else [want, "CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(path), so, providers=providers)
         self.cfg = cfg

@@ -33,27 +33,30 @@ class Runner(Protocol):
 
 
 class TorchRunner:
-    """DSTT in torch (eager or TorchScript); fp16 autocast on CUDA when asked."""
+    """DSTT in torch through ml.inpaint.stream_step (precision, CUDA graph / compile).
 
-    def __init__(self, model: DSTT | torch.jit.ScriptModule, cfg: DSTTConfig, device: str = "cpu", fp16: bool = False):
+    Frames go in and out as numpy; the memory stays a device tensor on CUDA (it is 50 MB at
+    the default size: a host round trip per frame would cost more than the network), and is
+    numpy on the CPU (zero-copy there)."""
+
+    def __init__(self, model: DSTT | torch.jit.ScriptModule, cfg: DSTTConfig, device: str = "cpu", fp16: bool = False,
+                 dtype: str | None = None, mode: str = "eager"):
+        from .stream_step import StreamStep
+
         self.cfg = cfg
         self.device = torch.device(device)
-        self.fp16 = bool(fp16 and self.device.type == "cuda")
-        self.model = model.to(self.device).eval()
-        if self.fp16:
-            self.model = self.model.half()
+        self.step = StreamStep(model, self.device, dtype or ("fp16" if fp16 else "fp32"), mode)  # type: ignore[arg-type]
+        self.on_device = self.device.type == "cuda"
 
-    def init_memory(self) -> np.ndarray:
-        return np.zeros(self.cfg.memory_shape(1), np.float32)
+    def init_memory(self) -> Any:
+        mem = self.step.init_memory(1)
+        return mem if self.on_device else mem.float().numpy()
 
-    @torch.inference_mode()
-    def __call__(self, frames: np.ndarray, masks: np.ndarray, memory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        dt = torch.float16 if self.fp16 else torch.float32
-        f = torch.from_numpy(frames).to(self.device, dt)
-        m = torch.from_numpy(masks).to(self.device, dt)
-        mem = torch.from_numpy(memory).to(self.device, dt)
-        out, mem = self.model(f, m, mem)
-        return out.float().cpu().numpy(), mem.float().cpu().numpy()
+    def __call__(self, frames: np.ndarray, masks: np.ndarray, memory: Any) -> tuple[np.ndarray, Any]:
+        mem = memory if isinstance(memory, torch.Tensor) else torch.from_numpy(np.asarray(memory))
+        out, mem = self.step(torch.from_numpy(frames), torch.from_numpy(masks), mem)
+        out_np = out.float().cpu().numpy()
+        return out_np, (mem.clone() if self.on_device else mem.float().numpy())
 
 
 @dataclass
@@ -193,6 +196,7 @@ class StreamingInpainter:
         return self.box
 
 
-def torch_streamer(model: DSTT, device: str = "cpu", options: StreamOptions | None = None, fp16: bool = False) -> StreamingInpainter:
-    return StreamingInpainter(TorchRunner(model, model.cfg, device, fp16), options or StreamOptions())
+def torch_streamer(model: DSTT, device: str = "cpu", options: StreamOptions | None = None, fp16: bool = False,
+                   mode: str = "eager") -> StreamingInpainter:
+    return StreamingInpainter(TorchRunner(model, model.cfg, device, fp16, mode=mode), options or StreamOptions())
 

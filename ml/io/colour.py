@@ -1,7 +1,12 @@
 """sRGB <-> linear. Engines work in linear light; files on disk are sRGB (8-bit) or linear (EXR)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -29,3 +34,18 @@ def uint8_to_linear(img: np.ndarray) -> np.ndarray:
 def luminance(lin_rgb: np.ndarray) -> np.ndarray:
     """Rec.709 luminance of linear RGB."""
     return (lin_rgb[..., 0] * 0.2126 + lin_rgb[..., 1] * 0.7152 + lin_rgb[..., 2] * 0.0722).astype(np.float32)
+
+
+def srgb_to_linear_torch(x: "torch.Tensor") -> "torch.Tensor":
+    """``srgb_to_linear`` for tensors on any device (the GPU compositor path)."""
+    import torch
+
+    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.0) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb_torch(x: "torch.Tensor") -> "torch.Tensor":
+    """``linear_to_srgb`` for tensors on any device."""
+    import torch
+
+    x = x.clamp_min(0.0)
+    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(1e-12) ** (1.0 / 2.4) - 0.055)

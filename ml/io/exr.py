@@ -3,14 +3,18 @@
 Reads files written by Vanelia (canonical names ``rgba.R`` ...) and raw Blender output of
 4.2 (single part, ``ViewLayer.Combined.R``, ``ViewLayer.DiffCol.R``) and 5.0 (multi-part,
 ``Diffuse Color``): the alias table lives in shotcache.schema so both sides agree.
+
+OpenEXR is imported when an EXR is read or written (``openexr``), not with this module, so
+code that only needs ``PassError`` or reads PNG/JPEG runs where OpenEXR is not installed.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
-import OpenEXR
 
 from shotcache.layout import atomic_write
 from shotcache.errors import UserError
@@ -19,6 +23,15 @@ from shotcache.schema import BLENDER_PASS_ALIASES, PASSES
 
 class PassError(UserError, ValueError):
     """A render EXR that cannot be used (missing/unknown pass, NaN, wrong size)."""
+
+
+def openexr(path: str | os.PathLike[str]) -> Any:
+    """The OpenEXR module, or a clear error naming the file (for every EXR reader here)."""
+    try:
+        import OpenEXR
+    except ImportError as exc:
+        raise PassError(f"{path}: reading or writing EXR needs the OpenEXR package (pip install OpenEXR)") from exc
+    return OpenEXR
 
 
 def _canonical(layer: str) -> str | None:
@@ -39,6 +52,7 @@ def read_passes(
     unknown = [w for w in (want or ()) if w not in PASSES]
     if unknown:
         raise PassError(f"unknown pass name(s) {unknown}; known passes: {', '.join(PASSES)}")
+    OpenEXR = openexr(path)
     try:
         exr = OpenEXR.File(str(path), separate_channels=True)
     except Exception as exc:  # OpenEXR raises plain RuntimeError/OSError on corrupt files
@@ -85,6 +99,7 @@ def read_passes(
 
 def write_passes(path: str | os.PathLike[str], passes: dict[str, np.ndarray]) -> Path:
     """Write canonical passes as one single-part multilayer EXR (ZIP, float32), atomically."""
+    OpenEXR = openexr(path)
     channels: dict[str, np.ndarray] = {}
     for name, arr in passes.items():
         if name not in PASSES:

@@ -13,6 +13,9 @@ from shotcache.layout import atomic_write
 from .colour import linear_to_uint8, uint8_to_linear
 
 
+MASK_DIR_NAMES = ("masks", "mask", "Annotations")
+"""Folder names that hold object masks beside a clip's frames (DAVIS / ProPainter layouts)."""
+
 
 def read_rgb8(path: str | os.PathLike[str]) -> np.ndarray:
     """HxWx3 uint8 RGB; a clear error names the file when it cannot be decoded."""

@@ -1,12 +1,15 @@
-"""Video files <-> frames with PyAV (FFmpeg libraries; no ffmpeg binary needed)."""
+"""Video files <-> frames with PyAV (FFmpeg libraries; no ffmpeg binary needed).
+
+PyAV is imported when a video is actually opened (``_av``), not when this module is: folders
+of PNG/JPEG frames (training, evaluation, a GPU machine without PyAV) never need it.
+"""
 from __future__ import annotations
 
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-import av
 import numpy as np
 
 from shotcache.layout import atomic_write
@@ -14,8 +17,21 @@ from shotcache.layout import atomic_write
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf")
 
 
+def _av(path: str | os.PathLike[str]) -> Any:
+    """The PyAV module, or a clear error naming the video and the two ways out."""
+    try:
+        import av
+    except ImportError as exc:
+        raise ValueError(
+            f"{path}: reading video needs PyAV, which is not installed here "
+            "(pip install av, or give a folder of PNG/JPEG frames instead)"
+        ) from exc
+    return av
+
+
 def probe(path: str | os.PathLike[str]) -> dict:
     """{'width','height','fps','frames'} or a clear error naming the file."""
+    av = _av(path)
     try:
         with av.open(str(path)) as box:
             if not box.streams.video:
@@ -30,6 +46,7 @@ def probe(path: str | os.PathLike[str]) -> dict:
 
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     """Yield HxWx3 uint8 RGB frames in display order."""
+    av = _av(path)
     try:
         with av.open(str(path)) as box:
             stream = box.streams.video[0]
@@ -45,6 +62,7 @@ def frame_rate(path: str | os.PathLike[str]) -> Fraction:
 
     Why not a float: a plate at 30.10 fps written back at a rounded or nominal 30 (what a
     variable-rate phone clip announces) drifts a frame every few seconds against its sound."""
+    av = _av(path)
     try:
         with av.open(str(path)) as box:
             st = box.streams.video[0]
@@ -61,6 +79,7 @@ def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: f
 
     A Fraction ``fps`` is kept exactly: the stream's time base is 1/numerator and frame i
     has pts i * denominator, so frames / duration of the file is exactly ``fps``."""
+    av = _av(path)
     rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
     tick = Fraction(1, rate.numerator)
 

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-import OpenEXR
 
+from ml.io.exr import openexr
 from shotcache.layout import ShotPaths, atomic_write, frame_name, stable_hash
 
 _CHANNELS = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
@@ -54,7 +54,7 @@ class StageCache:
         if not p.is_file():
             return None
         try:
-            exr = OpenEXR.File(str(p), separate_channels=True)
+            exr = openexr(p).File(str(p), separate_channels=True)
             chans = exr.channels()
             for n in (4, 3, 1):
                 names = _CHANNELS[n]
@@ -75,6 +75,7 @@ class StageCache:
         if names is None:
             return None
         channels = {c: np.ascontiguousarray(arr[..., i]) for i, c in enumerate(names)}
+        OpenEXR = openexr(self.root)
         header = {"compression": OpenEXR.ZIPS_COMPRESSION, "type": OpenEXR.scanlineimage}
         p = self.path(stage, config_key, frame, input_key)
         # one entry per frame and config: drop stale entries of this frame (old inputs)

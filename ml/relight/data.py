@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import OpenEXR
 import torch
 from torch.utils.data import Dataset
 
-from ml.io.exr import read_passes
+from ml.io.exr import openexr, read_passes
 from shotcache.errors import UserError
 from ml.relight import maps
 from ml.relight.unet import MULTIPLE
@@ -57,7 +56,7 @@ def list_samples(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def _read_key(path: Path) -> np.ndarray:
-    exr = OpenEXR.File(str(path), separate_channels=True)
+    exr = openexr(path).File(str(path), separate_channels=True)
     ch = exr.channels()
     try:
         return np.stack([np.asarray(ch[f"key.{c}"].pixels, np.float32) for c in "RGB"], -1)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cli.main import main as vanelia
-from ml.inpaint.checkpoint import CheckpointError, save_checkpoint
+from ml.inpaint.checkpoint import load_checkpoint
 from ml.inpaint.dstt import DSTT, DSTTConfig
 from ml.inpaint.train import TrainConfig, sequence_step, train
 from ml.io.images import read_rgb8, write_mask, write_rgb8
@@ -90,27 +90,53 @@ def test_training_steps_lower_the_loss() -> None:
     assert np.mean(losses[-3:]) < 0.8 * losses[0], losses
 
 
-def test_train_cli_checkpoint_resume_and_refusals(tmp_path) -> None:
+def _tiny_run(tmp_path, out: str, **kw) -> TrainConfig:
     data = tmp_path / "clip"
-    for i, f in enumerate(panning_clip(n=7, h=48, w=80)):
-        write_rgb8(data / f"{i:04d}.png", (f * 255).astype(np.uint8))
-    out = tmp_path / "ck" / "d.safetensors"
-    cfg = TrainConfig(data=[str(data)], out=str(out), epochs=[1], model=MICRO, batch=1, steps_per_epoch=1,
-                      val_sequences=1, log_every=0, val_fraction=0.3)
-    hist = train(cfg)
-    assert out.is_file() and (tmp_path / "ck" / "d.loss.png").is_file()
-    assert len(hist["epochs"]) == 1 and np.isfinite(hist["epochs"][0]["val_psnr"])
-    stamp = out.stat().st_mtime_ns
+    if not data.exists():
+        for i, f in enumerate(panning_clip(n=16, h=48, w=80)):
+            write_rgb8(data / f"{i:04d}.png", (f * 255).astype(np.uint8))
+        rng = np.random.default_rng(2)
+        write_rgb8(tmp_path / "stills" / "p.png", (rng.random((90, 150, 3)) * 255).astype(np.uint8))
+    base = dict(data=[str(data)], stills=[str(tmp_path / "stills")], out=str(tmp_path / out), model=MICRO, batch=2,
+                steps=4, warmup=2, lr=1e-3, val_sequences=1, val_every=100, save_every=100, log_every=0,
+                val_fraction=0.3, synthetic_per_still=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_reproduces_the_unbroken_run(tmp_path) -> None:
+    """4 steps straight vs 2 steps, stop, resume for 2: same losses, same weights, same schedule."""
+    whole = train(_tiny_run(tmp_path, "whole"))
+    first = train(_tiny_run(tmp_path, "split", stop_at=2))
+    assert [s["step"] for s in first["steps"]] == [1, 2]
+    state = tmp_path / "split" / "state.pt"
+    assert state.is_file() and (tmp_path / "split" / "dstt.safetensors").is_file()
+    resumed = train(_tiny_run(tmp_path, "split", resume=True))
+    assert [s["step"] for s in resumed["steps"]] == [1, 2, 3, 4]
+    assert [s["loss"] for s in resumed["steps"]] == [s["loss"] for s in whole["steps"]]
+    assert [s["lr"] for s in resumed["steps"]] == [s["lr"] for s in whole["steps"]]
+    assert len(set(s["loss"] for s in whole["steps"])) == 4, "the losses must differ step to step (a real test)"
+    a, _ = load_checkpoint(tmp_path / "whole" / "dstt.safetensors")
+    b, _ = load_checkpoint(tmp_path / "split" / "dstt.safetensors")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+    hist = json.loads((tmp_path / "split" / "history.json").read_text())
+    assert hist["val"][-1]["step"] == 4 and np.isfinite(hist["val"][-1]["psnr_hole"])
+    assert (tmp_path / "split" / "loss.png").stat().st_size > 1000
+
+
+def test_train_refusals(tmp_path, capsys) -> None:
+    cfg = _tiny_run(tmp_path, "run", steps=1)
+    train(cfg)
+    stamp = (tmp_path / "run" / "state.pt").stat().st_mtime_ns
     with pytest.raises(FileExistsError, match="--resume"):
         train(cfg)
-    assert out.stat().st_mtime_ns == stamp
-    cfg.resume, cfg.epochs = True, [2]
-    hist = train(cfg)
-    assert [e["epoch"] for e in hist["epochs"]] == [0, 1]
-    state = json.loads((tmp_path / "ck" / "d.train.json").read_text())
-    assert state["stage"] == 1
+    assert (tmp_path / "run" / "state.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(_tiny_run(tmp_path, "none", resume=True))
     other = DSTTConfig(height=48, width=80, channels=64, hidden=32, heads=2, num_blocks=2, zone=(2, 7))
-    save_checkpoint(tmp_path / "other.safetensors", DSTT(other))
-    cfg2 = TrainConfig(data=[str(data)], out=str(tmp_path / "other.safetensors"), model=MICRO, resume=True)
-    with pytest.raises(CheckpointError, match="architecture differs"):
-        train(cfg2)
+    with pytest.raises(ValueError, match="do not fit this model"):
+        train(_tiny_run(tmp_path, "run", model=other, resume=True))
+    assert vanelia(["train", "inpaint", "--data", str(tmp_path / "clip"), "--out", str(tmp_path / "run"),
+                    "--size", "tiny", "--device", "cpu"]) == 2
+    assert "a run exists here" in capsys.readouterr().err
