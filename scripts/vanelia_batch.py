@@ -261,7 +261,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (schema.UserError, render_mod.RenderError, FileNotFoundError, PermissionError, argparse.ArgumentTypeError)
 
 
-STEP_MODULES = ("addon.tracking", "addon.sequencer")
+STEP_MODULES = ("addon.tracking", "addon.sequencer", "addon.truth_scenes")
 """Add-on modules that may contribute steps: a module-level ``BATCH_STEPS`` dict
 (name -> function(argv) -> exit code) is merged into STEPS (existing names win)."""
 
