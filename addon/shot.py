@@ -282,7 +282,7 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
         root[SETUP_PROP + "_glb"] = shot.product.sha256
     product.place_explicit(root, shot.product.matrix_world)
     product.make_shadow_catcher(scene, shot.ground)
-    lighting.apply(scene, shot.lighting)
+    lighting.apply(scene, shot.lighting, shot_dir)
     render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device)
     scene[SHOT_PROP] = shot_dir
     scene[SETUP_PROP] = _setup_key(shot, shot_dir)

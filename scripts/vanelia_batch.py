@@ -126,6 +126,8 @@ def render(argv: list[str]) -> int:
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
     p.add_argument("--blend", default=None, help="save the set-up scene as this .blend")
+    p.add_argument("--setup-only", action="store_true", help="write the shot (shot.json, plate/) without rendering: "
+                   "the light is estimated from it next, then `render-shot` renders")
     a = p.parse_args(argv)
     kw: dict = {}
     if a.ground:
@@ -147,6 +149,8 @@ def render(argv: list[str]) -> int:
     if a.blend:
         save_blend(a.blend)
         log(f"saved {a.blend}")
+    if a.setup_only:
+        return 0
     done = shot.render_shot(a.shot, progress=log, force=a.force)
     log(f"rendered {len(done)} of {len(s.frames)} frames into {Path(a.shot) / 'render'}")
     return 0

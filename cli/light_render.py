@@ -1,0 +1,35 @@
+"""Render a shot lit by the light estimated from its own plate.
+
+Three steps, because the estimate (ml/light: numpy + OpenCV) runs outside Blender: the
+Blender ``render`` step sets the shot up without rendering (plate decoded, camera baked,
+product placed, shot.json written), ml.light.shot records the light in shot.json (with its
+environment map), and ``render-shot`` renders with it. ``light="legacy"`` is the single
+Blender step of before (plate mean + a sun through the brightest block), kept for comparison.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from cli.main import CLIError
+from cli.render import PREFIX, run_batch
+
+LIGHT_CHOICES = ("plate", "legacy")
+
+
+def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate", blender: str | None = None,
+                    log: Callable[[str], None] = print) -> dict | None:
+    """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light."""
+    if light not in LIGHT_CHOICES:
+        raise CLIError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
+    if light == "legacy" or any(a.startswith("--light-dir") for a in render_args):
+        run_batch("render", render_args, blender=blender)  # a given direction is the artist's choice
+        return None
+    run_batch("render", [*render_args, "--setup-only"], blender=blender)
+    from ml.light.shot import estimate_shot
+
+    info = estimate_shot(shot_dir)
+    log(f"{PREFIX} light from the plate in {info['seconds']:.1f}s: {info['notes']}")
+    args = ["--shot", str(shot_dir)] + (["--force"] if "--force" in render_args else [])
+    run_batch("render-shot", args, blender=blender)
+    return info
