@@ -68,6 +68,13 @@ class RunOptions:
     place_prompt: str | None = None
     clipseg: Path | None = None
     """Use a camera track whose QC says it is unusable."""
+    light: str = "plate"
+    """plate: light estimated from the footage (ml/light); legacy: plate mean + brightest block."""
+    product_matrix: str | None = None
+    """The product's matrix_world (16 numbers or a .json), as `vanelia render --product-matrix`."""
+    output_format: str | None = None
+    """png | exr for an image-sequence --output (default: from the pattern's extension, else png)."""
+    sequence: bool = False
 
 
 def add_parser(sub: Any) -> None:
@@ -79,7 +86,14 @@ def add_parser(sub: Any) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, type=Path, help="plate: video file or folder of frames")
     p.add_argument("--model", required=True, type=Path, help="product .glb")
-    p.add_argument("--output", required=True, type=Path, help="final .mp4 to write (contact sheet goes next to it)")
+    p.add_argument("--output", required=True, type=str,
+                   help="final .mp4 to write (contact sheet goes next to it), or an image sequence: a folder DIR/ "
+                        "or a pattern such as DIR/comp.####.exr (PNG 8-bit sRGB or EXR half linear)")
+    p.add_argument("--format", dest="output_format", choices=("png", "exr"), default=None, help="image-sequence format (default: pattern extension, else png)")
+    p.add_argument("--light", choices=("plate", "legacy"), default="plate",
+                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + a sun through the brightest block")
+    p.add_argument("--product-matrix", default=None,
+                   help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json holding a 4x4 list (overrides --place)")
     p.add_argument("--camera", type=Path, default=None, help="camera track: transforms.json, COLMAP text folder or .blend (solved from the plate when absent)")
     p.add_argument("--frames", default=None, help="A:B frame range (inclusive)")
     p.add_argument("--resolution", default=None, help="WxH (default: the plate's)")
@@ -145,7 +159,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         else:
             params.setdefault(stage, {})[name] = _value(val)
     return RunOptions(
-        input=args.input, model=args.model, output=args.output, camera=args.camera, frames=args.frames,
+        input=args.input, model=args.model, output=Path(args.output), camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
         engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, seed=args.seed, keep=args.keep,
         server=args.server, token=args.token, blender=args.blender, device=args.device,
@@ -153,8 +167,15 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
         render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
         camera_height=args.camera_height, place=args.place, force=args.force,
-        place_prompt=args.place_prompt, clipseg=args.clipseg,
+        place_prompt=args.place_prompt, clipseg=args.clipseg, light=args.light, product_matrix=args.product_matrix,
+        output_format=args.output_format, sequence=_is_sequence(str(args.output)),
     )
+
+
+def _is_sequence(raw: str) -> bool:
+    from cli.sequence import VIDEO_EXTS, is_sequence
+
+    return Path(raw).suffix.lower() not in VIDEO_EXTS and is_sequence(Path(raw), raw)
 
 
 def _render_extra(args: argparse.Namespace) -> list[str]:
@@ -183,9 +204,17 @@ def validate(opts: RunOptions) -> None:
         raise CLIError(f"--model {opts.model}: no such file; give the product .glb")
     if opts.camera is not None and not opts.camera.exists():
         raise CLIError(f"--camera {opts.camera}: no such file or folder")
-    if opts.output.suffix.lower() not in (".mp4", ".mov", ".m4v"):
-        raise CLIError(f"--output {opts.output}: give a .mp4 file name")
-    check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    if opts.sequence:
+        from cli.sequence import sequence_format
+
+        opts.output_format = sequence_format(opts.output, opts.output_format)
+        check_writable(opts.output if "#" not in opts.output.name else opts.output.parent)
+    else:
+        if opts.output.suffix.lower() not in (".mp4", ".mov", ".m4v"):
+            raise CLIError(f"--output {opts.output}: give a .mp4 file name, a folder DIR/ or a pattern DIR/name.####.png|exr")
+        check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    if opts.product_matrix is not None and opts.product_matrix.lower().endswith(".json") and not Path(opts.product_matrix).is_file():
+        raise CLIError(f"--product-matrix {opts.product_matrix}: no such file; give 16 numbers or a .json holding a 4x4 list")
     bad = [s for s in opts.stages if s not in STAGES]
     if bad:
         raise CLIError(f"--stages: unknown stage(s) {bad}; choose from {', '.join(STAGES)}")
@@ -425,7 +454,9 @@ def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: 
         args += ["--resolution", opts.resolution]
     if opts.samples:
         args += ["--samples", str(opts.samples)]
-    if product_matrix is not None:
+    if opts.product_matrix is not None:
+        args.append(f"--product-matrix={opts.product_matrix}")
+    elif product_matrix is not None:
         args.append("--product-matrix=" + ",".join(repr(float(v)) for row in product_matrix for v in row))
     return args + list(opts.render_extra)
 
@@ -444,6 +475,13 @@ def run_batch(step: str, args: list[str], blender: str | None = None) -> None:
     rc = render.run_batch(step, args, **kw)
     if isinstance(rc, int) and rc != 0:
         raise CLIError(f"the Blender step '{step}' failed (exit code {rc}); see its messages above")
+
+
+def render_lit(opts: RunOptions, args: list[str], shot_dir: Path, log: Callable[[str], None]) -> None:
+    """The Blender render with the chosen light (cli.light_render: estimated from the plate by default)."""
+    from cli.light_render import render_shot_lit
+
+    render_shot_lit(args, shot_dir, light=opts.light, blender=opts.blender, log=log)
 
 
 def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
@@ -568,10 +606,10 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         area = opts.place or (DEFAULT_PLACE if opts.camera is None else None)
         if opts.place_prompt:
             area = text_guided_pixel(opts, camera, area or "full", log)
-        matrix = place_product(camera, qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
+        matrix = None if opts.product_matrix else place_product(camera, qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
         t0 = time.perf_counter()
-        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}")
-        run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
+        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)")
+        render_lit(opts, render_args(opts, camera, shot_dir, matrix), shot_dir, log)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
         shot = paths.load_shot()
@@ -592,10 +630,18 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         for f, why in sorted(skipped.items()):
             log(f"[vanelia] run: skipped frame {f}: {why}")
         t0 = time.perf_counter()
-        written, missing = encode(paths, version, shot.frames, opts.output, shot.fps)
+        if opts.sequence:
+            from cli.sequence import write_sequence
+
+            assert opts.output_format is not None
+            written, missing = write_sequence(shot_dir, version, shot.frames, opts.output, opts.output_format)
+            sheet_path = (opts.output.parent if "#" in opts.output.name else opts.output) / "contact.png"
+        else:
+            written, missing = encode(paths, version, shot.frames, opts.output, shot.fps)
+            sheet_path = opts.output.with_name(opts.output.stem + "_contact.png")
         from cli.contact_sheet import make_contact_sheet
 
-        sheet = make_contact_sheet(shot_dir, version, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
+        sheet = make_contact_sheet(shot_dir, version, sheet_path, n=opts.contact_frames)
         timings["encode_s"] = time.perf_counter() - t0
         if missing:
             log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")

@@ -227,6 +227,9 @@ class Lighting:
     environment: str = ""
     method: str = "legacy"
     notes: str = ""
+    shadow_ratio: list[float] = field(default_factory=list)
+    """The plate's own shadowed/lit ground ratio per channel (hard key only): how dark and
+    how blue a cast shadow is in this footage; the composite matches the product's to it."""
 
 
 @dataclass
