@@ -85,27 +85,34 @@ class EnvAccumulator:
     def coverage(self) -> float:
         return float((self.count > 0).mean())
 
-    def result(self) -> np.ndarray:
-        """The averaged, filled, feathered map (HxWx3 float32, linear)."""
+    def result(self, sky_prior: np.ndarray | None = None) -> np.ndarray:
+        """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
+        sky's radiance where no frame saw any of it (see ``sky_from_ground``)."""
         seen = self.count > 0
         mean = np.where(seen[..., None], self.sum / np.maximum(self.count, 1)[..., None], 0.0)
-        fill = _row_fill(mean, seen, self.below)
+        fill = _row_fill(mean, seen, self.below, sky_prior)
         if not seen.any():
             return fill.astype(np.float32)
         wgt = np.clip(2.0 * cv2.GaussianBlur(seen.astype(np.float32), (0, 0), 1.5), 0, 1) * seen  # feathered seam
         return (mean * wgt[..., None] + fill * (1 - wgt[..., None])).astype(np.float32)
 
 
-def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray) -> np.ndarray:
-    """Per elevation row: the mean of its seen pixels; unseen rows from their neighbours."""
+def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:
+    """Per elevation row: the mean of its seen pixels; unseen rows from their neighbours
+    (sky rows from ``sky_prior`` when no sky was seen at all)."""
     h, w = seen.shape
     rows = np.full((h, 3), np.nan)
     for r in range(h):
         if seen[r].sum() >= 2:
             rows[r] = mean[r][seen[r]].mean(axis=0)
-    sky = [r for r in range(h) if not below[r].any() and np.isfinite(rows[r, 0])]
+    sky = [r for r in range(h) if not below[r].any() and np.isfinite(rows[r, 0]) and seen[r].mean() >= 0.1]
+    if len(sky) < 3:
+        sky = []  # a sliver near the horizon is not a sky to extrapolate to the zenith
     ground = [r for r in range(h) if below[r].all() and np.isfinite(rows[r, 0])]
-    sky_mean = rows[sky].mean(axis=0) if sky else (rows[ground].mean(axis=0) * 1.5 if ground else np.full(3, 0.5))
+    if not sky and sky_prior is not None:
+        sky_mean = np.asarray(sky_prior, np.float64)
+    else:
+        sky_mean = rows[sky].mean(axis=0) if sky else (rows[ground].mean(axis=0) * 1.5 if ground else np.full(3, 0.5))
     ground_mean = rows[ground].mean(axis=0) if ground else sky_mean * 0.4
     for r in range(h):
         if np.isfinite(rows[r, 0]):
@@ -115,6 +122,10 @@ def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray) -> np.ndarr
         else:
             near = min(sky, key=lambda s: abs(s - r)) if sky else None
             rows[r] = rows[near] if near is not None else sky_mean
+    if sky_prior is not None and not sky:
+        for r in range(h):
+            if not below[r].any():
+                rows[r] = sky_mean
     return np.broadcast_to(rows[:, None, :], (h, w, 3)).copy()
 
 
@@ -128,3 +139,19 @@ def upper_irradiance(env: np.ndarray, up: np.ndarray | None = None) -> np.ndarra
     theta = np.pi * (np.arange(h) + 0.5) / h
     solid = (np.sin(theta) * (np.pi / h) * (2 * np.pi / w))[:, None]
     return (env * (cos * solid)[..., None]).reshape(-1, 3).sum(axis=0)
+
+
+GROUND_ALBEDO_PRIOR = 0.25
+"""Typical albedo of outdoor/indoor ground (grass 0.2, asphalt 0.1, concrete 0.35, wood 0.3)."""
+
+
+def sky_from_ground(ground_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR) -> np.ndarray:
+    """Radiance of an unseen sky from the ground it lights: a Lambertian ground under a uniform
+    sky of radiance L has radiance albedo * L. ``ground_rgb`` should be ground the key light
+    does not reach (its shadows) when there is one. The ground's own colour is mostly its
+    albedo, so only half of its tint is kept."""
+    g = np.asarray(ground_rgb, np.float64)
+    lum = float(g @ np.array([0.2126, 0.7152, 0.0722]))
+    tint = g / max(lum, 1e-6)
+    tint = 0.5 + 0.5 * tint / max(float(tint @ np.array([0.2126, 0.7152, 0.0722])), 1e-6)
+    return lum / albedo * tint

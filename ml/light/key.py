@@ -33,7 +33,9 @@ GRID_M = 2.5
 GRID_PX = 160
 HARD_RATIO = 1.7
 """Lit/shadow luminance ratio above which shadows are hard enough to call for a key light."""
-DEFAULT_ELEVATION_DEG = 40.0
+DEFAULT_ELEVATION_DEG = 45.0
+MAX_TINT_SPREAD = 1.8
+"""Largest ratio between the channels' lit/shadow ratios that still reads as a shadow."""
 
 
 @dataclass
@@ -46,6 +48,8 @@ class KeyEstimate:
     lit_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     shadow_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     shadow_fraction: float = 0.0
+    ground_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """Median colour of the flat ground seen around the product (linear)."""
     why: str = ""
 
 
@@ -99,6 +103,16 @@ def _lum(x: np.ndarray) -> np.ndarray:
     return x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
 
 
+def _same_material(med: np.ndarray, ground: np.ndarray, max_dist: float = 0.45) -> np.ndarray:
+    """Cells whose chromaticity is the ground's (median over the patch): a cast shadow keeps the
+    ground's colour up to a bluish/warm shift, the smear of a box of another colour does not."""
+    chroma = np.log(np.maximum(med, 1e-4)) - np.log(np.maximum(_lum(med), 1e-4))[..., None]
+    if ground.sum() < 10:
+        return ground
+    ref = np.median(chroma[ground], axis=0)
+    return np.linalg.norm(chroma - ref, axis=-1) < max_dist
+
+
 def _smooth_masked(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
     num = cv2.GaussianBlur(np.where(valid, x, 0).astype(np.float32), (0, 0), sigma)
     den = cv2.GaussianBlur(valid.astype(np.float32), (0, 0), sigma)
@@ -127,6 +141,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     off_plane = cv2.morphologyEx(off_plane.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     ground = enough & ~cv2.dilate(off_plane.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     med = np.where(enough[..., None], median, 0)
+    ground &= _same_material(med, ground)
     loglum = np.log(np.maximum(_lum(med), 1e-4))
     px_per_10cm = 0.1 / grid.metres_per_px
     smooth = _smooth_masked(loglum, ground, px_per_10cm)
@@ -138,11 +153,24 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     lit = ground & (smooth >= t)
     frac = float(dark.sum() / ground.sum())
     lit_rgb = np.median(med[lit], axis=0) if lit.any() else np.zeros(3)
-    sh_rgb = np.median(med[dark], axis=0) if dark.any() else lit_rgb
+    # the brighter part of the dark class: shadowed ground, not dark objects or their smears
+    if dark.any():
+        dl = smooth[dark]
+        core = dark & (smooth >= np.percentile(dl, 40)) & (smooth <= np.percentile(dl, 90))
+        sh_rgb = np.median(med[core if core.any() else dark], axis=0)
+    else:
+        sh_rgb = lit_rgb
     ratio = float(_lum(lit_rgb) / max(_lum(sh_rgb), 1e-4))
-    est = KeyEstimate(False, ratio, lit_rgb=lit_rgb.tolist(), shadow_rgb=sh_rgb.tolist(), shadow_fraction=frac)
+    est = KeyEstimate(False, ratio, lit_rgb=lit_rgb.tolist(), shadow_rgb=sh_rgb.tolist(), shadow_fraction=frac,
+                      ground_rgb=np.median(med[ground], axis=0).tolist())
     if ratio < HARD_RATIO or not 0.02 <= frac <= 0.75:
         est.why = f"soft light: lit/shadow ratio {ratio:.2f}, shadowed fraction {frac:.2f}"
+        return est
+    per_channel = lit_rgb / np.maximum(sh_rgb, 1e-4)
+    if per_channel.min() < 1.15 or per_channel.max() / per_channel.min() > MAX_TINT_SPREAD:
+        # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a
+        # moderate spread); a dark object of another colour does not
+        est.why = f"soft light: the dark ground is another material, not a shadow (lit/dark per channel {np.round(per_channel, 2).tolist()})"
         return est
     est.hard = True
     _direction(grid, est, dark, off_plane, smooth, t)

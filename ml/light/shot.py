@@ -19,7 +19,7 @@ from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, upper_irradiance
+from .envmap import EnvAccumulator, sky_from_ground, upper_irradiance
 from .key import GroundGrid, KeyEstimate, estimate_key
 
 MAX_FRAMES = 16
@@ -53,8 +53,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
-    env_map = env.result()
     key = estimate_key(grid)
+    ground_rgb = key.shadow_rgb if key.hard else key.ground_rgb
+    env_map = env.result(sky_prior=sky_from_ground(np.asarray(ground_rgb)) if any(ground_rgb) else None)
     ambient = upper_irradiance(env_map, n)
     lights: list[Light] = []
     shadow_ratio: list[float] = []
