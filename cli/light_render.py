@@ -22,8 +22,8 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
     """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light."""
     if light not in LIGHT_CHOICES:
         raise CLIError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
-    if light == "legacy" or any(a.startswith("--light-dir") for a in render_args):
-        run_batch("render", render_args, blender=blender)  # a given direction is the artist's choice
+    if light == "legacy":
+        run_batch("render", render_args, blender=blender)
         return None
     run_batch("render", [*render_args, "--setup-only"], blender=blender)
     from ml.light.shot import estimate_shot

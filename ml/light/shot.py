@@ -91,6 +91,13 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     m = np.asarray(shot.product.matrix_world, np.float64)
     images = ((_reduced(paths.plate_frame(f)), shot.camera.frames[f]) for f in frames)
     env_map, key, lighting = estimate_light(images, m[:3, 3], np.asarray(shot.ground.point), np.asarray(shot.ground.normal))
+    given = shot.lighting.lights if not shot.lighting.estimated and shot.lighting.method != "plate" else []
+    if given:  # a key direction the artist (--light-dir) or the track gave wins over ours
+        if lighting.lights:
+            lighting.lights[0].direction = list(given[0].direction)
+        else:
+            lighting.lights = [given[0]]
+        lighting.notes += "; key direction as given"
     write_rgb(paths.root / ENV_FILE, env_map)
     lighting.environment = ENV_FILE
     shot.lighting = lighting
