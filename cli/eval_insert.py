@@ -40,6 +40,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "unet+classical": ("legacy", ("unet",), {}),
     "paste|plate-light": ("plate", (), None),
     "classical|plate-light": ("plate", (), {}),
+    "classical|plate-light|harmonize=0.5": ("plate", (), {"harmonize": 0.5}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
 
