@@ -147,6 +147,7 @@ def setup_shot(
     undistort: bool = False,
     fps: float | None = None,
     device: str = "AUTO",
+    motion_blur: float = 0.0,
     progress: Progress = _noop,
 ) -> Shot:
     """Build (or update) the shot folder and the scene; returns the saved Shot."""
@@ -209,7 +210,8 @@ def setup_shot(
         product=Product(source=str(glb.resolve()), sha256=sha, matrix_world=np.array(mat, dtype=float).tolist(), placement=placement, scale_m=scale),
         ground=ground,
         lighting=light,
-        render=RenderSettings(samples=int(samples), device=device, passes=passes, blender_version=bpy.app.version_string),
+        render=RenderSettings(samples=int(samples), device=device, passes=passes, blender_version=bpy.app.version_string,
+                              motion_blur=float(motion_blur)),
     )
     shot.validate(str(paths.shot_json))
     if paths.shot_json.is_file():  # keep the render cache of an earlier setup: unchanged frames are skipped
@@ -257,6 +259,7 @@ def _setup_key(shot: Shot, shot_dir: str) -> str:
     d = shot.to_dict()
     d.pop("render")
     d["samples"] = shot.render.samples
+    d["motion_blur"] = shot.render.motion_blur
     d["passes"] = shot.render.passes
     d["dir"] = shot_dir
     from ..shotcache.layout import stable_hash
@@ -283,7 +286,7 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     product.place_explicit(root, shot.product.matrix_world)
     product.make_shadow_catcher(scene, shot.ground)
     lighting.apply(scene, shot.lighting, shot_dir)
-    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device)
+    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur)
     scene[SHOT_PROP] = shot_dir
     scene[SETUP_PROP] = _setup_key(shot, shot_dir)
 

@@ -117,6 +117,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
+    p.add_argument("--motion-blur", type=float, default=None, help="camera motion blur: shutter in frames (0.5 = 180 degrees; render option, default off)")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
@@ -180,7 +181,7 @@ def _is_sequence(raw: str) -> bool:
 
 def _render_extra(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
-    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir")):
+    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir"), ("--motion-blur", "motion_blur")):
         val = getattr(args, key, None)
         if val is not None:
             out.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'

@@ -241,6 +241,8 @@ class RenderSettings:
     blender_version: str = ""
     frame_hashes: dict[int, str] = field(default_factory=dict)
     """Hash of every input of a frame's render; a re-run skips frames whose hash is unchanged."""
+    motion_blur: float = 0.0
+    """Shutter in frames (0.5 = a 180 degree shutter) for camera motion blur; 0 = off."""
 
 
 @dataclass
