@@ -31,7 +31,7 @@ from shotcache.schema import FrameCamera
 GRID_M = 2.5
 """Half-size of the rectified ground patch around the product (metres)."""
 GRID_PX = 160
-HARD_RATIO = 1.7
+HARD_RATIO = 1.5
 """Lit/shadow luminance ratio above which shadows are hard enough to call for a key light."""
 DEFAULT_ELEVATION_DEG = 45.0
 MAX_TINT_SPREAD = 1.8
@@ -141,7 +141,9 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     off_plane = cv2.morphologyEx(off_plane.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     ground = enough & ~cv2.dilate(off_plane.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     med = np.where(enough[..., None], median, 0)
-    ground &= _same_material(med, ground)
+    same = _same_material(med, ground)
+    objects = (enough & ~same) | off_plane  # what stands on the ground (smeared by the rectification)
+    ground &= same
     loglum = np.log(np.maximum(_lum(med), 1e-4))
     px_per_10cm = 0.1 / grid.metres_per_px
     smooth = _smooth_masked(loglum, ground, px_per_10cm)
@@ -173,78 +175,83 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.why = f"soft light: the dark ground is another material, not a shadow (lit/dark per channel {np.round(per_channel, 2).tolist()})"
         return est
     est.hard = True
-    _direction(grid, est, dark, off_plane, smooth, t)
+    _direction(grid, est, dark, objects, smooth, t)
     return est
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, off_plane: np.ndarray, smooth: np.ndarray, thresh: float) -> None:
-    """Azimuth from occluder -> shadow, elevation from shadow length vs occluder height, size from the penumbra."""
-    n_lab, lab, stats, cents = cv2.connectedComponentsWithStats(dark.astype(np.uint8), 8)
-    occ = cv2.dilate(off_plane.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    cam = np.mean(grid.cam_xy, axis=0)
-    cam_h = float(np.mean(grid.cam_height))
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray, smooth: np.ndarray, thresh: float) -> None:
+    """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the penumbra.
+
+    Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
+    with doubled angles, weighted by area and elongation). A shadow starts at its occluder, so
+    the light is on the side of the end that touches ``objects`` (cells that are not the
+    ground: what stands on it). With no such evidence, the light is taken to be behind the
+    camera (the commonest framing). The elevation is not measurable this way (the occluders'
+    heights are unknown): DEFAULT_ELEVATION_DEG."""
+    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), 8)
     min_area = (0.15 / grid.metres_per_px) ** 2
-    vecs, weights, elevs, widths = [], [], [], []
-    yy, xx = np.mgrid[0 : dark.shape[0], 0 : dark.shape[1]]
+    near_px = 0.25 / grid.metres_per_px
+    obj_pts = np.stack(np.nonzero(objects)[::-1], 1).astype(np.float64)
+    axis_sum = np.zeros(2)
+    comps: list[tuple[np.ndarray, float, float]] = []
+    lengths = []
     for i in range(1, n_lab):
         if stats[i, cv2.CC_STAT_AREA] < min_area:
             continue
-        comp = lab == i
-        touch = occ & cv2.dilate(comp.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-        if touch.sum() < 3:
+        ys, xs = np.nonzero(lab == i)
+        pts = np.stack([xs, ys], 1).astype(np.float64)
+        mean = pts.mean(axis=0)
+        evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
+        elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
+        if elong < 1.5:
             continue
-        ty, tx = np.nonzero(touch)
-        foot = np.array([tx.mean(), ty.mean()])
-        cy, cx = np.nonzero(comp)
-        pts = np.stack([cx, cy], 1).astype(np.float64)
-        v = pts.mean(axis=0) - foot
-        if np.linalg.norm(v) < 1e-6:
-            continue
-        v /= np.linalg.norm(v)
-        length_px = float(np.percentile((pts - foot) @ v, 95))
-        # the occluder's height from its smear on the grid, away from the camera
-        oy, ox = np.nonzero(off_plane & (np.hypot(xx - foot[0], yy - foot[1]) < 1.0 / grid.metres_per_px))
-        if len(ox):
-            radial = foot - cam
-            rn = np.linalg.norm(radial)
-            if rn > 1e-6:
-                r = radial / rn
-                ext = (np.stack([ox, oy], 1) - foot) @ r
-                smear = max(float(np.percentile(ext, 95)), 0.0)
-                dist = rn + float(np.percentile(ext, 5))
-                if smear > 1 and dist > 1:
-                    h = cam_h * smear / (dist + smear)
-                    elevs.append(math.degrees(math.atan2(h, max(length_px * grid.metres_per_px, 1e-3))))
-        vecs.append(v)
-        weights.append(float(len(pts)))
-        widths.append(length_px)
-    if vecs:
-        m = np.average(np.asarray(vecs), axis=0, weights=weights)
-        shadow_dir = m / max(np.linalg.norm(m), 1e-9)
-        est.why = f"{len(vecs)} shadow(s) touching their occluders"
+        ax = evecs[:, 1]
+        w = len(pts) * (elong - 1.0)
+        ang = 2 * math.atan2(ax[1], ax[0])
+        axis_sum += w * np.array([math.cos(ang), math.sin(ang)])
+        t = (pts - mean) @ ax
+        lo, hi = mean + ax * np.percentile(t, 3), mean + ax * np.percentile(t, 97)
+        lengths.append(float(np.linalg.norm(hi - lo)))
+        if len(obj_pts):
+            n_lo = int((np.linalg.norm(obj_pts - lo, axis=1) < near_px).sum())
+            n_hi = int((np.linalg.norm(obj_pts - hi, axis=1) < near_px).sum())
+            if n_lo + n_hi:
+                comps.append((ax, w * (n_hi - n_lo) / (n_hi + n_lo), w))
+    if not axis_sum.any():
+        _fallback_direction(grid, est, dark)
+        return
+    ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
+    axis = np.array([math.cos(ang), math.sin(ang)])
+    vote = sum(sgn * float(np.sign(ax @ axis)) for ax, sgn, _w in comps)
+    if abs(vote) > 1e-9:
+        towards = axis if vote > 0 else -axis  # from the shadow to its occluder: towards the light
+        est.why = f"{len(lengths)} shadow(s): azimuth from their orientation, side from {len(comps)} occluder(s)"
     else:
-        shadow_dir = _principal_axis(dark, cam)
-        est.why = "shadow orientation only (no occluder found next to a shadow)"
-    elev = float(np.clip(np.median(elevs), 12.0, 80.0)) if elevs else DEFAULT_ELEVATION_DEG
-    est.elevation_deg = elev
-    # grid (col right = e1, row down = -e2) -> world horizontal direction towards the light
-    horiz = -(shadow_dir[0] * grid.e1 - shadow_dir[1] * grid.e2)
+        towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
+        est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder seen, light assumed behind the camera"
+    _set_direction(grid, est, towards)
+    est.angle_deg = _penumbra_angle(smooth, thresh, grid.metres_per_px, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
+
+
+def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
+    """Grid direction (col right = e1, row down = -e2) towards the light -> world unit vector."""
+    horiz = towards_grid[0] * grid.e1 - towards_grid[1] * grid.e2
     horiz /= max(np.linalg.norm(horiz), 1e-9)
-    e = math.radians(elev)
+    e = math.radians(DEFAULT_ELEVATION_DEG)
+    est.elevation_deg = DEFAULT_ELEVATION_DEG
     est.direction = (horiz * math.cos(e) + grid.n * math.sin(e)).tolist()
-    est.angle_deg = _penumbra_angle(smooth, thresh, grid.metres_per_px, np.median(widths) * grid.metres_per_px if widths else 1.0)
 
 
-def _principal_axis(dark: np.ndarray, cam: np.ndarray) -> np.ndarray:
-    """Orientation of the shadows' pixels; the sign that points away from the camera (the
-    commonest framing: light from behind the camera)."""
+def _fallback_direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray) -> None:
+    """No elongated shadow: the spread of the shadowed cells, the light behind the camera."""
     ys, xs = np.nonzero(dark)
     pts = np.stack([xs, ys], 1).astype(np.float64)
     pts -= pts.mean(axis=0)
     _u, _s, vt = np.linalg.svd(pts, full_matrices=False)
     d = vt[0]
-    away = np.array([dark.shape[1] / 2, dark.shape[0] / 2]) - cam
-    return d if d @ away >= 0 else -d
+    towards = d if d @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -d
+    _set_direction(grid, est, towards)
+    est.why = "no elongated shadow: light assumed behind the camera"
 
 
 def _penumbra_angle(smooth: np.ndarray, thresh: float, m_per_px: float, occluder_dist_m: float) -> float:
