@@ -141,8 +141,9 @@ def upper_irradiance(env: np.ndarray, up: np.ndarray | None = None) -> np.ndarra
     return (env * (cos * solid)[..., None]).reshape(-1, 3).sum(axis=0)
 
 
-GROUND_ALBEDO_PRIOR = 0.25
-"""Typical albedo of outdoor/indoor ground (grass 0.2, asphalt 0.1, concrete 0.35, wood 0.3)."""
+GROUND_ALBEDO_PRIOR = 0.35
+"""Typical albedo of the ground a product stands on (grass 0.25, asphalt 0.1, concrete 0.35, sand 0.4,
+wood floors 0.3-0.5): the grey-world guess that sets the exposure of an unseen sky."""
 
 
 def sky_from_ground(ground_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR) -> np.ndarray:
