@@ -19,7 +19,7 @@ from pathlib import Path
 from ..shotcache.layout import ShotPaths
 from ..shotcache.schema import FrameCamera, Light, Lighting
 from . import compat, plate
-from .tracks import InputError
+from ..shotcache.errors import InputError
 
 SUN_NAME = "Vanelia Key"
 WORLD_NAME = "Vanelia World"

@@ -13,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from cli.main import CLIError
-from cli.run import RunOptions, parse_resolution, run_batch, run_pipeline
+from app.blender import run_batch
+from app.run import RunOptions, run_pipeline
+from shotcache.engines import ENGINES
+from shotcache.errors import UsageError
+from shotcache.frames import parse_resolution
 
 DEFAULT_OUTPUT = Path("out/demo")
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -24,7 +27,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--frames", type=int, default=24, help="number of frames (default 24)")
     p.add_argument("--resolution", default="640x360", help="WxH (default 640x360)")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples (default 16)")
-    p.add_argument("--compositor-type", default=None, choices=("photorealistic", "classical", "controlnet", "iclight"))
+    p.add_argument("--compositor-type", default=None, choices=ENGINES["composite"])
     p.add_argument("--blender", default=None, help="blender binary (default: the bpy module)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=12345)
@@ -59,7 +62,7 @@ def find_demo_inputs(data_dir: Path) -> dict[str, Path]:
         cam = cam.parent
     missing = [n for n, v in (("product .glb", glb), ("camera track", cam), ("plate", plate)) if v is None]
     if missing:
-        raise CLIError(f"the demo-data step wrote no {', '.join(missing)} into {data_dir}; see its messages above")
+        raise UsageError(f"the demo-data step wrote no {', '.join(missing)} into {data_dir}; see its messages above")
     return {"plate": plate, "model": glb, "camera": cam}  # type: ignore[dict-item]
 
 
@@ -77,7 +80,7 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     if frames < 1:
-        raise CLIError(f"--frames {frames}: need at least 1 frame")
+        raise UsageError(f"--frames {frames}: need at least 1 frame")
     w, h = parse_resolution(resolution)
     output = output.resolve()
     data_dir = output / "data"

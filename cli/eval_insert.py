@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cli.main import CLIError
-from cli.render import run_batch
+from app.blender import run_batch
+from shotcache.errors import UsageError as CLIError
 from shotcache.layout import ShotPaths, atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def generate(a: argparse.Namespace, sets: list[str], log: Callable[[str], None])
 
 def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None) -> None:
     """Vanelia's render of the set's product from its plate, camera and placement."""
-    from cli.light_render import render_shot_lit
+    from app.light_render import render_shot_lit
 
     meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
     m = meta["product_matrix"]

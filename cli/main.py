@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from shotcache.errors import UsageError, exit_code
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("cli.render", "build a shot cache: plate + camera track + product -> EXR passes"),
     "run": ("cli.run", "the whole pipeline: plate + GLB -> final.mp4"),
@@ -18,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("server.cli", "start the sidecar HTTP server"),
     "track": ("cli.track", "solve the camera of a plate -> transforms.json"),
     "inpaint": ("ml.inpaint.cli", "remove masked regions from frames (clean plate)"),
-    "harmonize": ("ml.composite.cli", "harmonize a composite image inside a mask"),
+    "composite": ("ml.composite.cli", "harmonize a composite image inside a mask (alias: harmonize)"),
     "relight": ("ml.relight.cli", "re-shade the product renders of a shot"),
     "diffuse": ("ml.diffuse.cli", "diffusion refinement / insertion"),
     "segment": ("ml.diffuse.segment_cli", "text-prompted mask with CLIPSeg"),
@@ -29,7 +31,7 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
     ("train", "composite"): "ml.composite.train",
     ("train", "relight"): "ml.relight.train",
     ("eval", "inpaint"): "ml.inpaint.evaluate",
-    ("eval", "harmonize"): "ml.composite.evaluate",
+    ("eval", "composite"): "ml.composite.evaluate",
     ("eval", "relight"): "ml.relight.evaluate",
     ("eval", "track"): "cli.track_eval",
     ("eval", "insert"): "cli.eval_insert",
@@ -44,8 +46,11 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
 }
 
 
-class CLIError(Exception):
-    """An error whose message is for the user: printed without a traceback, exit 2."""
+STAGE_ALIASES = {"harmonize": "composite"}
+"""Old names of a stage, still accepted after train/eval/bench/export (one name per stage)."""
+
+CLIError = UsageError
+"""The CLI's own user error (a bad option); any ``shotcache.errors.UserError`` is printed the same way."""
 
 
 def _stage_verb(verb: str, argv: list[str]) -> int:
@@ -53,7 +58,7 @@ def _stage_verb(verb: str, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: vanelia {verb} {{{','.join(targets)}}} [args...]")
         return 0 if argv else 2
-    key = (verb, argv[0])
+    key = (verb, STAGE_ALIASES.get(argv[0], argv[0]))
     if key not in STAGE_VERBS:
         print(f"vanelia {verb}: unknown target {argv[0]!r}; choose from {', '.join(targets)}", file=sys.stderr)
         return 2
@@ -95,31 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"vanelia: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("vanelia: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # user-facing errors from lower layers carry clear messages
-        from shotcache.schema import UserError
-
-        user_errors: tuple[type[BaseException], ...] = (UserError, FileNotFoundError, FileExistsError, PermissionError)
-        try:
-            from ml.stages.base import EngineError
-
-            user_errors += (EngineError,)
-        except ImportError:
-            pass
-        if isinstance(exc, user_errors):
-            print(f"vanelia: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except (Exception, KeyboardInterrupt) as exc:  # shotcache.errors decides: the user's to fix, or a bug
+        code = exit_code(exc)
+        if code is None:
+            raise
+        print("vanelia: interrupted" if isinstance(exc, KeyboardInterrupt) else f"vanelia: error: {exc}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
-    # `python -m cli.main` runs this file as __main__; use the importable module's main so
-    # CLIError raised from other modules (which import cli.main) is the same class here.
-    from cli.main import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cli.main import CLIError
+from shotcache.errors import UsageError
 
 FORMATS = ("png", "exr")
 VIDEO_EXTS = (".mp4", ".mov", ".m4v")
@@ -28,10 +28,10 @@ def is_sequence(output: Path, raw: str | None = None) -> bool:
 def sequence_format(output: Path, fmt: str | None) -> str:
     ext = output.suffix.lower().lstrip(".") if "#" in output.name else ""
     if fmt and ext and fmt != ext:
-        raise CLIError(f"--output {output}: the extension says {ext} but --format says {fmt}; make them agree")
+        raise UsageError(f"--output {output}: the extension says {ext} but --format says {fmt}; make them agree")
     chosen = fmt or ext or "png"
     if chosen not in FORMATS:
-        raise CLIError(f"--output {output}: image sequences are {' or '.join(FORMATS)}, not {chosen!r}")
+        raise UsageError(f"--output {output}: image sequences are {' or '.join(FORMATS)}, not {chosen!r}")
     return chosen
 
 

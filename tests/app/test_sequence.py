@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli.main import CLIError
-from cli.sequence import frame_path, is_sequence, sequence_format, write_sequence
+from app.sequence import frame_path, is_sequence, sequence_format, write_sequence
+from shotcache.errors import UsageError
 
 
 def test_targets_and_formats(tmp_path: Path):
@@ -17,9 +17,9 @@ def test_targets_and_formats(tmp_path: Path):
     assert sequence_format(tmp_path / "comp.####.exr", None) == "exr"
     assert sequence_format(tmp_path / "seq", None) == "png"
     assert sequence_format(tmp_path / "seq", "exr") == "exr"
-    with pytest.raises(CLIError, match="extension says png"):
+    with pytest.raises(UsageError, match="extension says png"):
         sequence_format(tmp_path / "c.###.png", "exr")
-    with pytest.raises(CLIError, match="png or exr"):
+    with pytest.raises(UsageError, match="png or exr"):
         sequence_format(tmp_path / "c.###.tif", None)
     assert frame_path(tmp_path / "c.####.exr", 7, "exr").name == "c.0007.exr"
     assert frame_path(tmp_path / "seq", 7, "png").name == "000007.png"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from cli.main import CLIError
-from cli.render import PREFIX, run_batch
+from shotcache.errors import UsageError
+
+from .blender import PREFIX, run_batch
 
 LIGHT_CHOICES = ("plate", "legacy")
 
@@ -21,7 +22,7 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
                     log: Callable[[str], None] = print) -> dict | None:
     """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light."""
     if light not in LIGHT_CHOICES:
-        raise CLIError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
+        raise UsageError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
     if light == "legacy":
         run_batch("render", render_args, blender=blender)
         return None

@@ -1,0 +1,278 @@
+"""The whole run: plate + GLB -> final.mp4 + contact sheet, as one function every front end calls.
+
+Steps: check every input (``check_inputs``, before anything expensive) -> camera (given, or
+solved by app.track; refused when its QC says unusable, unless forced: app.qc) -> product
+placement (app.place) -> Blender render of the shot cache (app.blender.run_batch, the same
+headless script Blender runs) -> stages (app.stages: in process, or on a sidecar) -> H.264 MP4
+at the plate's frame rate (app.encode) + a contact sheet PNG next to it (app.contact_sheet).
+
+Re-running with ``keep`` (a shot folder) reuses the shot: the render skips unchanged frames,
+the stages recompute only what a changed parameter touches and write a new version vNNN.
+Progress: ``log(line)`` for steps, ``on_progress(step, done, total)`` for frame counts.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from shotcache.areas import parse_area
+from shotcache.errors import InputError, UsageError
+from shotcache.frames import parse_frame_range, parse_resolution
+from shotcache.layout import ShotPaths, check_writable
+from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
+
+from . import encode, place, qc, stages
+from .light_render import render_shot_lit
+from .sequence import write_sequence
+
+DEFAULT_PLACE = "bottom_right"
+"""Where the product stands when we solved the camera ourselves and no place was given."""
+VIDEO_OUTPUTS = (".mp4", ".mov", ".m4v")
+
+Log = Callable[[str], None]
+OnProgress = Callable[[str, int, int], None]
+"""``on_progress(step, done, total)``: step is 'stages' (frames) for now."""
+
+
+def _quiet(*_a: Any) -> None:
+    pass
+
+
+@dataclass
+class RunOptions:
+    input: Path
+    model: Path
+    output: Path
+    camera: Path | None = None
+    frames: str | None = None
+    resolution: str | None = None
+    samples: int | None = None
+    stages: list[str] = field(default_factory=lambda: ["composite"])
+    compositor_type: str | None = None
+    engines: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    mask: Path | None = None
+    seed: int = 12345
+    keep: Path | None = None
+    server: str | None = None
+    token: str | None = None
+    blender: str | None = None
+    device: str = "auto"
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None
+    allow_fallback: bool = True
+    contact_frames: int = 4
+    progress: bool = True
+    render_extra: list[str] = field(default_factory=list)
+    """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
+    tracker: str = "auto"
+    focal_mm: float | None = None
+    camera_height: float = 1.5
+    place: str | None = None
+    force: bool = False
+    """Use a camera track whose QC says it is unusable."""
+    place_prompt: str | None = None
+    clipseg: Path | None = None
+    light: str = "plate"
+    """plate: light estimated from the footage (ml/light); legacy: plate mean + brightest block."""
+    product_matrix: str | None = None
+    """The product's matrix_world (16 numbers or a .json), as `vanelia render --product-matrix`; overrides place."""
+    output_format: str | None = None
+    """png | exr for an image-sequence output (default: from the pattern's extension, else png)."""
+    sequence: bool = False
+    """``output`` is an image sequence (a folder or a #-pattern), not a video (app.sequence)."""
+
+
+# ---------------------------------------------------------------------------
+# checks and choices
+# ---------------------------------------------------------------------------
+
+
+def check_inputs(opts: RunOptions) -> None:
+    """Every check that needs no heavy work, before the first expensive step; the one place
+    a front end's request is validated (more preflight checks belong next to this one)."""
+    if not opts.input.exists():
+        raise InputError(f"--input {opts.input}: no such file or folder; give the plate video or a folder of frames")
+    if not opts.model.is_file():
+        raise InputError(f"--model {opts.model}: no such file; give the product .glb")
+    if opts.camera is not None and not opts.camera.exists():
+        raise InputError(f"--camera {opts.camera}: no such file or folder")
+    if opts.sequence:
+        from .sequence import sequence_format
+
+        opts.output_format = sequence_format(opts.output, opts.output_format)
+        check_writable(opts.output if "#" not in opts.output.name else opts.output.parent)
+    else:
+        if opts.output.suffix.lower() not in VIDEO_OUTPUTS:
+            raise UsageError(f"--output {opts.output}: give a .mp4 file name, a folder DIR/ or a pattern DIR/name.####.png|exr")
+        check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    if opts.product_matrix is not None and opts.product_matrix.lower().endswith(".json") and not Path(opts.product_matrix).is_file():
+        raise InputError(f"--product-matrix {opts.product_matrix}: no such file; give 16 numbers or a .json holding a 4x4 list")
+    bad = [s for s in opts.stages if s not in STAGES]
+    if bad:
+        raise UsageError(f"--stages: unknown stage(s) {bad}; choose from {', '.join(STAGES)}")
+    if opts.mask is not None:
+        if not opts.mask.is_dir():
+            raise InputError(f"--mask {opts.mask}: not a folder of mask images")
+        if "inpaint" not in opts.stages:
+            opts.stages = ["inpaint", *opts.stages]
+    elif "inpaint" in opts.stages:
+        raise UsageError("--stages inpaint needs masks of what to remove: give --mask DIR (white = remove)")
+    for stage, name in opts.engines.items():
+        if stage not in ENGINES or name not in ENGINES[stage]:
+            raise UsageError(f"--engine {stage}={name}: unknown; engines are " + "; ".join(f"{s}: {', '.join(e)}" for s, e in ENGINES.items()))
+    _check_params(opts)
+    parse_resolution(opts.resolution)
+    parse_frame_range(opts.frames)
+    if opts.tracker not in TRACKERS:
+        raise UsageError(f"--tracker {opts.tracker!r}: choose {' or '.join(TRACKERS)}")
+    if opts.focal_mm is not None and not opts.focal_mm > 0:
+        raise UsageError(f"--focal-mm {opts.focal_mm}: must be a positive focal length in mm")
+    if not opts.camera_height > 0:
+        raise UsageError(f"--camera-height {opts.camera_height}: must be a positive height in metres")
+    if opts.place is not None:
+        parse_area(opts.place)
+        if opts.camera is not None and qc.transforms_file(opts.camera) is None:
+            raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
+                             f"{opts.camera} is not a transforms.json")
+
+
+def _check_params(opts: RunOptions) -> None:
+    """--param STAGE.KEY=V: the key must be a parameter of the engine that will run (or of
+    one of the stage's default candidates when none is named)."""
+    from ml.stages.base import check_params
+    from shotcache.engines import CLASSICAL, LEARNED_DEFAULT
+
+    named = choose_engines(opts)
+    for stage, own in opts.params.items():
+        if stage in STAGES and isinstance(own, dict):
+            check_params(stage, named.get(stage) or [n for n in (CLASSICAL[stage], LEARNED_DEFAULT.get(stage)) if n], own)
+
+
+def choose_engines(opts: RunOptions) -> dict[str, str]:
+    """Engines the user named. Unnamed stages are the runner's choice (the catalogue's default
+    rule, the same on a sidecar)."""
+    engines = dict(opts.engines)
+    if opts.compositor_type:
+        engines.setdefault("composite", opts.compositor_type)
+    return engines
+
+
+def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: list[list[float]] | None = None) -> list[str]:
+    """The `render` batch step's arguments for this run."""
+    args = ["--plate", str(opts.input), "--model", str(opts.model), "--camera", str(camera), "--shot", str(shot_dir)]
+    if opts.frames:
+        args += ["--frames", opts.frames]
+    if opts.resolution:
+        args += ["--resolution", opts.resolution]
+    if opts.samples:
+        args += ["--samples", str(opts.samples)]
+    if opts.product_matrix is not None:
+        args.append(f"--product-matrix={opts.product_matrix}")
+    elif product_matrix is not None:
+        args.append("--product-matrix=" + ",".join(repr(float(v)) for row in product_matrix for v in row))
+    return args + list(opts.render_extra)
+
+
+def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
+    """No camera given: solve one into the shot folder (app.track).
+
+    The placement is chosen afterwards (``place.place_product``), not by the tracker: a solve
+    takes minutes, and an area where the product can't stand must not throw it away."""
+    from .track import track_plate
+
+    out = shot_dir / "transforms.json"
+    log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
+    track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=opts.camera_height,
+                masks=opts.mask,  # what is to be removed is no ground to track
+                frames=parse_frame_range(opts.frames), log=log)
+    return out
+
+
+def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float]] | None:
+    track_qc = qc.read_qc(camera)
+    qc.check_qc(camera, track_qc, opts.force, log)
+    area = opts.place or (DEFAULT_PLACE if opts.camera is None else None)
+    if opts.place_prompt:
+        area = place.text_guided_pixel(opts.input, camera, opts.place_prompt, area or "full", opts.clipseg, opts.device, log)
+    return place.place_product(camera, track_qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
+
+
+# ---------------------------------------------------------------------------
+# the pipeline
+# ---------------------------------------------------------------------------
+
+
+def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _quiet) -> dict[str, Any]:
+    """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
+    check_inputs(opts)
+    checkpoints = stages.find_checkpoints(opts.checkpoints, opts.checkpoint_dir)
+    engines = choose_engines(opts)
+    device = place.resolve_device(opts.device)
+    timings: dict[str, float] = {}
+    tmp = None
+    if opts.keep:
+        shot_dir = opts.keep
+        shot_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="vanelia-shot-")
+        shot_dir = Path(tmp.name)
+    shot_dir = shot_dir.resolve()
+    try:
+        t0 = time.perf_counter()
+        camera = opts.camera or track_camera(opts, shot_dir, log)
+        timings["track_s"] = time.perf_counter() - t0
+        matrix = None if opts.product_matrix else _product_matrix(opts, camera, log)
+        t0 = time.perf_counter()
+        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)")
+        render_shot_lit(render_args(opts, camera, shot_dir, matrix), shot_dir, light=opts.light, blender=opts.blender, log=log)
+        timings["render_s"] = time.perf_counter() - t0
+        paths = ShotPaths(shot_dir)
+        shot = paths.load_shot()
+        if opts.mask is not None:
+            stages.copy_masks(opts.mask, paths, shot.frames)
+        spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
+                       frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)
+        spec.validate()
+        t0 = time.perf_counter()
+        step_progress = (lambda done, total: on_progress("stages", done, total))
+        if opts.server:
+            version, info = stages.run_stages_server(spec, shot_dir, opts.server, opts.token, step_progress)
+            skipped = {int(k): v for k, v in (info.get("skipped") or {}).items()}
+            used = engines
+        else:
+            version, result = stages.run_stages_local(spec, shot_dir, device, checkpoints, step_progress)
+            skipped, used = result.skipped, result.engines
+        timings["stages_s"] = time.perf_counter() - t0
+        for f, why in sorted(skipped.items()):
+            log(f"[vanelia] run: skipped frame {f}: {why}")
+        t0 = time.perf_counter()
+        if opts.sequence:
+            assert opts.output_format is not None
+            written, missing = write_sequence(shot_dir, version, shot.frames, opts.output, opts.output_format)
+            sheet_path = (opts.output.parent if "#" in opts.output.name else opts.output) / "contact.png"
+        else:
+            written, missing = encode.encode(paths, version, shot.frames, opts.output, shot.fps)
+            sheet_path = opts.output.with_name(opts.output.stem + "_contact.png")
+        from .contact_sheet import make_contact_sheet
+
+        sheet = make_contact_sheet(shot_dir, version, sheet_path, n=opts.contact_frames)
+        timings["encode_s"] = time.perf_counter() - t0
+        if missing:
+            log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")
+        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {shot.fps:g} fps, version {version}, "
+            f"engines {', '.join(f'{k}={v}' for k, v in used.items())})")
+        log(f"[vanelia] run: contact sheet {sheet}")
+        return {
+            "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
+            "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
+            "skipped": skipped, "timings": timings, "device": device,
+        }
+    finally:
+        if tmp is not None:
+            # the shot folder is gone afterwards: keep it with keep=
+            shutil.rmtree(tmp.name, ignore_errors=True)
