@@ -117,7 +117,7 @@ def ground_material(kind: str, rng: np.random.Generator) -> Any:
 
 def override_material(kind: str, base: Any | None) -> Any:
     """A product material of MATERIALS; ``base`` (the model's own material) keeps its texture."""
-    mat = base.copy() if base is not None else bpy.data.materials.new("Product")
+    mat: Any = base.copy() if base is not None else bpy.data.materials.new("Product")
     mat.name = f"Product {kind}"
     bsdf = _bsdf(mat)
     inp = bsdf.inputs
@@ -156,7 +156,7 @@ def gradient_world(scene: Any, horizon: tuple, zenith: tuple, strength: float) -
     world = bpy.data.worlds.new("Truth Sky")
     scene.world = world
     compat.world_background(world, horizon, strength)
-    tree = world.node_tree
+    tree: Any = world.node_tree
     bg = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground")
     coord = tree.nodes.new("ShaderNodeTexCoord")
     sep = tree.nodes.new("ShaderNodeSeparateXYZ")
@@ -169,7 +169,7 @@ def gradient_world(scene: Any, horizon: tuple, zenith: tuple, strength: float) -
 
 
 def _light(scene: Any, kind: str, name: str, energy: float, colour: tuple, location: tuple = (0, 0, 0), towards: tuple | None = None, size: float = 0.0, angle_deg: float = 0.0) -> dict:
-    data: Any = bpy.data.lights.new(name, kind)
+    data: Any = bpy.data.lights.new(name, kind)  # type: ignore[arg-type]
     data.energy = energy
     data.color = colour
     if kind == "SUN":
@@ -185,7 +185,7 @@ def _light(scene: Any, kind: str, name: str, energy: float, colour: tuple, locat
     if towards is not None:  # lights shine along their local -z
         d = Vector(towards).normalized()
         obj.rotation_euler = (-d).to_track_quat("-Z", "Y").to_euler()
-        direction = list(d)
+        direction = [float(d.x), float(d.y), float(d.z)]
     return {"type": kind.lower(), "energy": energy, "color": list(colour), "position": list(location), "direction": direction, "size": size, "angle_deg": angle_deg}
 
 
@@ -243,9 +243,14 @@ def build_set(scene: Any, ground_kind: str, light_kind: str, rng: np.random.Gene
     for i in range(n):
         ang = 2 * math.pi * i / n + float(rng.uniform(-0.3, 0.3))
         r = float(rng.uniform(1.1, 2.4))
-        col = tuple(float(v) for v in rng.uniform(0.15, 0.7, 3))
+        c = rng.uniform(0.15, 0.7, 3)
+        col = (float(c[0]), float(c[1]), float(c[2]))
         build = demo_scene._brick_colour(col) if i % 2 else demo_scene._wave_colour(col)
-        shape = demo_scene._box(*rng.uniform(0.25, 0.6, 2), float(rng.uniform(0.3, 1.1))) if i % 3 else demo_scene._cylinder(float(rng.uniform(0.1, 0.2)), float(rng.uniform(0.6, 1.4)))
+        if i % 3:
+            sx, sy = (float(v) for v in rng.uniform(0.25, 0.6, 2))
+            shape = demo_scene._box(sx, sy, float(rng.uniform(0.3, 1.1)))
+        else:
+            shape = demo_scene._cylinder(float(rng.uniform(0.1, 0.2)), float(rng.uniform(0.6, 1.4)))
         demo_scene._add_mesh_object(scene, f"Prop {i}", shape[0], shape[1], demo_scene._material(f"Prop {i}", build), (r * math.cos(ang), r * math.sin(ang), 0), float(rng.uniform(0, 3)))
     if light_kind == "interior":
         wall = demo_scene._material("Wall", demo_scene._wave_colour((0.7, 0.68, 0.62)))
@@ -284,7 +289,7 @@ def build_product(scene: Any, shape: str, material: str, model: str | None, glb_
         root = product.import_glb(scene, model)
     else:
         bpy.ops.mesh.primitive_uv_sphere_add(radius=0.5, segments=48, ring_count=24, location=(0, 0, 0.5))
-        sphere = bpy.context.active_object
+        sphere: Any = bpy.context.active_object
         bpy.ops.object.shade_smooth()
         root = bpy.data.objects.new(product.PRODUCT_ROOT, None)
         scene.collection.objects.link(root)
