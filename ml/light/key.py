@@ -188,7 +188,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     ground: what stands on it). With no such evidence, the light is taken to be behind the
     camera (the commonest framing). The elevation is not measurable this way (the occluders'
     heights are unknown): DEFAULT_ELEVATION_DEG."""
-    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), 8)
+    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
     min_area = (0.15 / grid.metres_per_px) ** 2
     near_px = 0.25 / grid.metres_per_px
     obj_pts = np.stack(np.nonzero(objects)[::-1], 1).astype(np.float64)
