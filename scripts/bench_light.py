@@ -25,7 +25,7 @@ from ml.io.images import write_rgb8  # noqa: E402
 from ml.io.video import iter_frames  # noqa: E402
 from ml.light.shot import estimate_shot  # noqa: E402
 from shotcache.layout import ShotPaths, atomic_write_json  # noqa: E402
-from shotcache.schema import CameraTrack, FrameCamera, Ground, Product, Shot  # noqa: E402
+from shotcache.schema import CameraTrack, FrameCamera, Ground, Lighting, Product, Shot  # noqa: E402
 
 
 def fixed_camera(w: int, h: int, height: float = 1.5, tilt_deg: float = 20.0) -> FrameCamera:
@@ -58,7 +58,7 @@ def build_shot(clip: Path, shot_dir: Path, n: int) -> Shot:
     m = np.eye(4)
     m[:3, 3] = point
     shot = Shot(name="bench-light", resolution=list(size), frames=frames, camera=CameraTrack(kind="static", frames={f: cam for f in frames}),
-                product=Product(matrix_world=m.tolist()), ground=Ground(point=point))
+                product=Product(matrix_world=m.tolist()), ground=Ground(point=point), lighting=Lighting(estimated=True))
     paths.save_shot(shot)
     return shot
 
