@@ -43,13 +43,13 @@ def set_dirs(cache: str | Path) -> list[Path]:
 
 def iter_insert_samples(cache: str | Path, sets: list[str] | None = None) -> Iterator[InsertSample]:
     """Yield every frame of every (chosen) set in the cache."""
-    from ml.camera.transforms import read_transforms
+    from shotcache.tracks import load_transforms
 
     for sd in set_dirs(cache):
         if sets and not any(sd.name.startswith(s) for s in sets):
             continue
         meta = json.loads((sd / "set.json").read_text(encoding="utf-8"))
-        cams = read_transforms(sd / "transforms.json").cameras
+        cams = load_transforms(sd / "transforms.json").frames
         for f in sorted(cams):
             mask = cv2.imread(str(sd / "mask" / f"{f:06d}.png"), cv2.IMREAD_UNCHANGED)
             if mask is None:
