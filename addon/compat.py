@@ -190,12 +190,13 @@ def action_fcurves(id_data: Any) -> list[Any]:
     return list(action.fcurves)
 
 
-def set_constant_interpolation(*ids: Any) -> None:
-    """Keys hold until the next frame: a tracked camera must never be interpolated."""
+def set_constant_interpolation(*ids: Any, mode: str = "CONSTANT") -> None:
+    """Keys hold until the next frame: a tracked camera must never be interpolated
+    (``mode="LINEAR"`` for motion blur: still exact on every frame, moving in between)."""
     for id_data in ids:
         for fc in action_fcurves(id_data):
             for kp in fc.keyframe_points:
-                kp.interpolation = "CONSTANT"
+                kp.interpolation = mode
 
 
 # ---------------------------------------------------------------------------

@@ -14,9 +14,12 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
+from pathlib import Path
+
 from ..shotcache.layout import ShotPaths
 from ..shotcache.schema import FrameCamera, Light, Lighting
 from . import compat, plate
+from ..shotcache.errors import InputError
 
 SUN_NAME = "Vanelia Key"
 WORLD_NAME = "Vanelia World"
@@ -84,12 +87,18 @@ def estimate(shot_dir: str, frames: list[int], cameras: dict[int, FrameCamera], 
     return Lighting(world_color=colour, world_strength=1.0, lights=[Light(type="sun", direction=d.tolist(), intensity=intensity)], estimated=estimated)
 
 
-def apply(scene: Any, lighting: Lighting) -> None:
-    """World colour + sun(s) in the scene (replacing earlier Vanelia lights)."""
+def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
+    """World (the estimated environment map, else a uniform colour) + lights in the scene,
+    replacing earlier Vanelia lights of this scene."""
     own = scene.world is not None and scene.world.name.startswith(WORLD_NAME)  # each shot scene its own world
     world = scene.world if own else bpy.data.worlds.new(WORLD_NAME)
     scene.world = world
     compat.world_background(world, lighting.world_color, lighting.world_strength)
+    env = Path(shot_dir) / lighting.environment if shot_dir and lighting.environment else None
+    if env is not None:
+        if not env.is_file():
+            raise InputError(f"{env}: the shot's environment map is missing; estimate the light again (vanelia render)")
+        world_environment(world, env)
     for obj in [o for o in scene.objects if o.name.startswith(SUN_NAME)]:  # this scene's lights only
         bpy.data.objects.remove(obj, do_unlink=True)
     for i, light in enumerate(lighting.lights):
@@ -98,9 +107,28 @@ def apply(scene: Any, lighting: Lighting) -> None:
         data.color = light.color
         data.energy = light.intensity
         if light.type == "sun":
-            data.angle = math.radians(3.0)
+            data.angle = math.radians(light.angle_deg)
+        elif light.type == "area":
+            data.size = light.angle_deg
         obj = bpy.data.objects.new(name, data)
         scene.collection.objects.link(obj)
         obj.rotation_mode = "QUATERNION"
         obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(light.direction))
         obj.location = light.position
+
+
+def world_environment(world: Any, path: Path) -> None:
+    """Feed an equirectangular image into the world's Background node (linear EXR)."""
+    tree = world.node_tree
+    bg = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground")
+    for node in [n for n in tree.nodes if n.bl_idname == "ShaderNodeTexEnvironment"]:
+        tree.nodes.remove(node)
+    tex: Any = tree.nodes.new("ShaderNodeTexEnvironment")
+    name = f"Vanelia Env {path.parent.parent.name}"
+    old = bpy.data.images.get(name)
+    if old is not None:
+        bpy.data.images.remove(old)
+    img = bpy.data.images.load(str(path), check_existing=False)
+    img.name = name
+    tex.image = img
+    tree.links.new(tex.outputs["Color"], bg.inputs["Color"])

@@ -41,8 +41,12 @@ def check_passes(passes: list[str]) -> list[str]:
     return [p for p in PASSES if p in passes] or ["rgba"]
 
 
-def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO", denoise: bool | None = None) -> str:
-    """Cycles with transparent film and the requested passes; returns the device used."""
+def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO", denoise: bool | None = None, motion_blur: float = 0.0) -> str:
+    """Cycles with transparent film and the requested passes; returns the device used.
+
+    Adaptive sampling stops converged pixels early (most of the frame is empty film or
+    shadow catcher). ``motion_blur`` > 0 (shutter in frames) blurs with the solved camera's
+    motion: its keys become linear, still exact on every frame."""
     passes = check_passes(passes)
     scene.render.engine = "CYCLES"
     used = compat.enable_gpu(scene) if device in ("AUTO", "GPU") else "CPU"
@@ -60,6 +64,12 @@ def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO",
     cyc.transmission_bounces = 4
     cyc.transparent_max_bounces = 8
     scene.render.film_transparent = True
+    scene.render.use_motion_blur = motion_blur > 0
+    if motion_blur > 0:
+        scene.render.motion_blur_shutter = float(motion_blur)
+        scene.render.motion_blur_position = "CENTER"
+        if scene.camera is not None:
+            compat.set_constant_interpolation(scene.camera, scene.camera.data, mode="LINEAR")
     scene.render.use_persistent_data = True  # keep BVH/textures between frames: only the camera moves
     scene.render.resolution_percentage = 100
     vl = scene.view_layers[0]
@@ -181,6 +191,7 @@ def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
             "ground": d["ground"],
             "lighting": d["lighting"],
             "samples": shot.render.samples,
+            "motion_blur": shot.render.motion_blur,
             "passes": shot.render.passes,
             "undistorted": shot.plate.undistorted,
         }

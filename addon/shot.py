@@ -144,6 +144,7 @@ def setup_shot(
     undistort: bool = False,
     fps: float | None = None,
     device: str = "AUTO",
+    motion_blur: float = 0.0,
     progress: Progress = _noop,
 ) -> Shot:
     """Build (or update) the shot folder and the shot's own scene; returns the saved Shot.
@@ -156,14 +157,14 @@ def setup_shot(
     with shot_scene.building(os.path.abspath(shot_dir), settings_from=source) as scene:
         return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
                            product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
-                           light_intensity, undistort, fps, device, progress, place_area=place_area)
+                           light_intensity, undistort, fps, device, progress, place_area=place_area, motion_blur=motion_blur)
 
 
 def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
                 resolution: Any, samples: int, passes: list[str] | None, product_matrix: Any, ground: Any,
                 product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
                 light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress,
-                *, place_area: str | None = None) -> Shot:
+                *, place_area: str | None = None, motion_blur: float = 0.0) -> Shot:
     """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
@@ -228,7 +229,8 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         product=Product(source=str(glb.resolve()), sha256=sha, matrix_world=np.array(mat, dtype=float).tolist(), placement=placement, scale_m=scale),
         ground=ground,
         lighting=light,
-        render=RenderSettings(samples=int(samples), device=device, passes=passes, blender_version=bpy.app.version_string),
+        render=RenderSettings(samples=int(samples), device=device, passes=passes, blender_version=bpy.app.version_string,
+                              motion_blur=float(motion_blur)),
     )
     shot.validate(str(paths.shot_json))
     if paths.shot_json.is_file():  # keep the render cache of an earlier setup: unchanged frames are skipped
@@ -276,6 +278,7 @@ def _setup_key(shot: Shot, shot_dir: str) -> str:
     d = shot.to_dict()
     d.pop("render")
     d["samples"] = shot.render.samples
+    d["motion_blur"] = shot.render.motion_blur
     d["passes"] = shot.render.passes
     d["dir"] = shot_dir
     from ..shotcache.layout import stable_hash
@@ -301,8 +304,8 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
         root[SETUP_PROP + "_glb"] = shot.product.sha256
     product.place_explicit(root, shot.product.matrix_world)
     product.make_shadow_catcher(scene, shot.ground)
-    lighting.apply(scene, shot.lighting)
-    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device)
+    lighting.apply(scene, shot.lighting, shot_dir)
+    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur)
     scene[SHOT_PROP] = shot_dir
     scene[SETUP_PROP] = _setup_key(shot, shot_dir)
 

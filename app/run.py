@@ -26,6 +26,8 @@ from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
 
 from . import blender, encode, place, preflight, qc, stages
+from .light_render import render_shot_lit
+from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
 """Where the product stands when we solved the camera ourselves and no place was given."""
@@ -77,6 +79,14 @@ class RunOptions:
     """Use a camera track whose QC says it is unusable."""
     place_prompt: str | None = None
     clipseg: Path | None = None
+    light: str = "plate"
+    """plate: light estimated from the footage (ml/light); legacy: plate mean + brightest block."""
+    product_matrix: str | None = None
+    """The product's matrix_world (16 numbers or a .json), as `vanelia render --product-matrix`; overrides place."""
+    output_format: str | None = None
+    """png | exr for an image-sequence output (default: from the pattern's extension, else png)."""
+    sequence: bool = False
+    """``output`` is an image sequence (a folder or a #-pattern), not a video (app.sequence)."""
 
 
 # ---------------------------------------------------------------------------
@@ -94,9 +104,17 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
         raise InputError(f"--model {opts.model}: no such file; give the product .glb")
     if opts.camera is not None and not opts.camera.exists():
         raise InputError(f"--camera {opts.camera}: no such file or folder")
-    if opts.output.suffix.lower() not in VIDEO_OUTPUTS:
-        raise UsageError(f"--output {opts.output}: give a .mp4 file name")
-    check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    if opts.sequence:
+        from .sequence import sequence_format
+
+        opts.output_format = sequence_format(opts.output, opts.output_format)
+        check_writable(opts.output if "#" not in opts.output.name else opts.output.parent)
+    else:
+        if opts.output.suffix.lower() not in VIDEO_OUTPUTS:
+            raise UsageError(f"--output {opts.output}: give a .mp4 file name, a folder DIR/ or a pattern DIR/name.####.png|exr")
+        check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    if opts.product_matrix is not None and opts.product_matrix.lower().endswith(".json") and not Path(opts.product_matrix).is_file():
+        raise InputError(f"--product-matrix {opts.product_matrix}: no such file; give 16 numbers or a .json holding a 4x4 list")
     bad = [s for s in opts.stages if s not in STAGES]
     if bad:
         raise UsageError(f"--stages: unknown stage(s) {bad}; choose from {', '.join(STAGES)}")
@@ -170,7 +188,9 @@ def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: 
         args += ["--resolution", opts.resolution]
     if opts.samples:
         args += ["--samples", str(opts.samples)]
-    if product_matrix is not None:
+    if opts.product_matrix is not None:
+        args.append(f"--product-matrix={opts.product_matrix}")
+    elif product_matrix is not None:
         args.append("--product-matrix=" + ",".join(repr(float(v)) for row in product_matrix for v in row))
     return args + list(opts.render_extra)
 
@@ -223,16 +243,10 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         t0 = time.perf_counter()
         camera = opts.camera or track_camera(opts, shot_dir, log)
         timings["track_s"] = time.perf_counter() - t0
-        matrix = _product_matrix(opts, camera, log)
+        matrix = None if opts.product_matrix else _product_matrix(opts, camera, log)
         t0 = time.perf_counter()
-        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}" + (f" on Ray ({opts.ray})" if opts.ray else ""))
-        if opts.ray:
-            from farm.ray.runner import render_shot
-
-            blender.run_batch("render", render_args(opts, camera, shot_dir, matrix) + ["--setup-only"], opts.blender)
-            render_shot(opts.ray, shot_dir, blender=opts.blender)
-        else:
-            blender.run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
+        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)" + (f" on Ray ({opts.ray})" if opts.ray else ""))
+        render_shot_lit(render_args(opts, camera, shot_dir, matrix), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
         shot = paths.load_shot()
@@ -255,10 +269,16 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             log(f"[vanelia] run: skipped frame {f}: {why}")
         t0 = time.perf_counter()
         rate = inputs.plate.rate or shot.fps  # a video plate's exact rate, not Blender's float of it
-        written, missing = encode.encode(paths, version, shot.frames, opts.output, rate)
+        if opts.sequence:
+            assert opts.output_format is not None
+            written, missing = write_sequence(shot_dir, version, shot.frames, opts.output, opts.output_format)
+            sheet_path = (opts.output.parent if "#" in opts.output.name else opts.output) / "contact.png"
+        else:
+            written, missing = encode.encode(paths, version, shot.frames, opts.output, rate)
+            sheet_path = opts.output.with_name(opts.output.stem + "_contact.png")
         from .contact_sheet import make_contact_sheet
 
-        sheet = make_contact_sheet(shot_dir, version, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
+        sheet = make_contact_sheet(shot_dir, version, sheet_path, n=opts.contact_frames)
         timings["encode_s"] = time.perf_counter() - t0
         if missing:
             log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")

@@ -35,6 +35,7 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
     ("eval", "composite"): "ml.composite.evaluate",
     ("eval", "relight"): "ml.relight.evaluate",
     ("eval", "track"): "cli.track_eval",
+    ("eval", "insert"): "cli.eval_insert",
     ("bench", "pipeline"): "cli.bench_pipeline",
     ("bench", "inpaint"): "ml.inpaint.bench",
     ("bench", "composite"): "ml.composite.bench",

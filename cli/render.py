@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "file holding a 4x4 list, e.g. qc.placement.matrix_world of `vanelia track --place`; "
                    "with --product-size its scale is replaced to give that size")
     p.add_argument("--light-dir", help="key light direction 'x,y,z' (default: estimated from the plate)")
+    p.add_argument("--motion-blur", type=float, help="camera motion blur: shutter in frames (0.5 = 180 degrees; default off)")
+    p.add_argument("--light", choices=("plate", "legacy"), default="plate",
+                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + brightest block")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render every frame")
     p.add_argument("--blend", help="also save the set-up scene as this .blend")
@@ -44,7 +47,7 @@ def render_args(a: argparse.Namespace) -> list[str]:
     args = ["--plate", str(a.plate), "--model", str(a.model), "--camera", str(a.camera), "--shot", str(a.shot)]
     for flag, key in (("--frames", "frames"), ("--resolution", "resolution"), ("--samples", "samples"), ("--passes", "passes"),
                       ("--ground", "ground"), ("--product-size", "product_size"), ("--product-matrix", "product_matrix"),
-                      ("--light-dir", "light_dir"), ("--blend", "blend")):
+                      ("--light-dir", "light_dir"), ("--blend", "blend"), ("--motion-blur", "motion_blur")):
         val = getattr(a, key, None)
         if val is not None:
             args.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'
@@ -58,6 +61,8 @@ def _run(a: argparse.Namespace) -> int:
     preflight.check_model(Path(a.model))  # the files first: Blender's decode and import take long
     preflight.probe_plate(Path(a.plate), "--plate")
     preflight.check_camera(Path(a.camera))
-    run_batch("render", render_args(a), blender=a.blender)
+    from app.light_render import render_shot_lit
+
+    render_shot_lit(render_args(a), Path(a.shot), light=a.light, blender=a.blender)
     print(f"{PREFIX} shot cache ready: {Path(a.shot).resolve()}", flush=True)
     return 0

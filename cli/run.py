@@ -30,7 +30,14 @@ def add_parser(sub: Any) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, type=Path, help="plate: video file or folder of frames")
     p.add_argument("--model", required=True, type=Path, help="product .glb")
-    p.add_argument("--output", required=True, type=Path, help="final .mp4 to write (contact sheet goes next to it)")
+    p.add_argument("--output", required=True, type=str,
+                   help="final .mp4 to write (contact sheet goes next to it), or an image sequence: a folder DIR/ "
+                        "or a pattern such as DIR/comp.####.exr (PNG 8-bit sRGB or EXR half linear)")
+    p.add_argument("--format", dest="output_format", choices=("png", "exr"), default=None, help="image-sequence format (default: pattern extension, else png)")
+    p.add_argument("--light", choices=("plate", "legacy"), default="plate",
+                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + a sun through the brightest block")
+    p.add_argument("--product-matrix", default=None,
+                   help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json holding a 4x4 list (overrides --place)")
     p.add_argument("--camera", type=Path, default=None, help="camera track: transforms.json, COLMAP text folder or .blend (solved from the plate when absent)")
     p.add_argument("--frames", default=None, help="A:B frame range (inclusive)")
     p.add_argument("--resolution", default=None, help="WxH (default: the plate's)")
@@ -56,6 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
+    p.add_argument("--motion-blur", type=float, default=None, help="camera motion blur: shutter in frames (0.5 = 180 degrees; render option, default off)")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
@@ -98,7 +106,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         else:
             params.setdefault(stage, {})[name] = _value(val)
     return RunOptions(
-        input=args.input, model=args.model, output=args.output, camera=args.camera, frames=args.frames,
+        input=args.input, model=args.model, output=Path(args.output), camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
         engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, seed=args.seed, keep=args.keep,
         server=args.server, ray=args.ray, token=args.token, blender=args.blender, device=args.device,
@@ -106,13 +114,20 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
         render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
         camera_height=args.camera_height, place=args.place, force=args.force,
-        place_prompt=args.place_prompt, clipseg=args.clipseg,
+        place_prompt=args.place_prompt, clipseg=args.clipseg, light=args.light, product_matrix=args.product_matrix,
+        output_format=args.output_format, sequence=_is_sequence(str(args.output)),
     )
+
+
+def _is_sequence(raw: str) -> bool:
+    from app.sequence import VIDEO_EXTS, is_sequence
+
+    return Path(raw).suffix.lower() not in VIDEO_EXTS and is_sequence(Path(raw), raw)
 
 
 def _render_extra(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
-    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir")):
+    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir"), ("--motion-blur", "motion_blur")):
         val = getattr(args, key, None)
         if val is not None:
             out.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'

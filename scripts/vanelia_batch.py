@@ -128,8 +128,9 @@ def render(argv: list[str]) -> int:
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
     p.add_argument("--blend", default=None, help="save the set-up scene as this .blend")
-    p.add_argument("--setup-only", action="store_true",
-                   help="write shot.json and the plate, render nothing (a farm renders the frames: render-shot --frames)")
+    p.add_argument("--motion-blur", type=float, default=0.0, help="camera motion blur: shutter in frames (0.5 = 180 degrees; default 0 = off)")
+    p.add_argument("--setup-only", action="store_true", help="write the shot (shot.json, plate/) without rendering: "
+                   "the light is estimated from it next, or a farm renders the frames; then `render-shot` renders")
     a = p.parse_args(argv)
     kw: dict = {}
     if a.ground:
@@ -146,7 +147,7 @@ def render(argv: list[str]) -> int:
     s = shot.setup_shot(
         a.shot, a.plate, a.model, camera, frames=a.frames, resolution=a.resolution, samples=a.samples,
         passes=a.passes.split(",") if a.passes else None, device=a.device, undistort=a.undistort,
-        product_size_m=a.product_size, product_scale=a.product_scale, place_area=a.place, progress=log, **kw,
+        product_size_m=a.product_size, product_scale=a.product_scale, place_area=a.place, motion_blur=a.motion_blur, progress=log, **kw,
     )
     if a.blend:
         save_blend(a.blend)
@@ -285,7 +286,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (schema.UserError, render_mod.RenderError, FileNotFoundError, PermissionError, argparse.ArgumentTypeError)
 
 
-STEP_MODULES = ("addon.tracking", "addon.sequencer")
+STEP_MODULES = ("addon.tracking", "addon.sequencer", "addon.truth_scenes")
 """Add-on modules that may contribute steps: a module-level ``BATCH_STEPS`` dict
 (name -> function(argv) -> exit code) is merged into STEPS (existing names win)."""
 

@@ -179,14 +179,29 @@ class Light:
     position: list[float] = field(default_factory=lambda: [0.0, 0.0, 5.0])
     color: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     intensity: float = 3.0
+    angle_deg: float = 3.0
+    """Angular diameter of a sun (its penumbra); the size in metres of an area light."""
 
 
 @dataclass
 class Lighting:
+    """The shot's light record: what the product is lit with, and how it was found.
+
+    ``environment`` (a lat-long EXR relative to the shot folder, Blender's layout, linear)
+    replaces the uniform ``world_color`` when set; ``method`` says where the record came
+    from: "plate" (ml/light, from the footage), "legacy" (plate mean + brightest block) or
+    "user" (edited by the artist); ``notes`` is the estimator's own account."""
+
     world_color: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])
     world_strength: float = 1.0
     lights: list[Light] = field(default_factory=lambda: [Light()])
     estimated: bool = False
+    environment: str = ""
+    method: str = "legacy"
+    notes: str = ""
+    shadow_ratio: list[float] = field(default_factory=list)
+    """The plate's own shadowed/lit ground ratio per channel (hard key only): how dark and
+    how blue a cast shadow is in this footage; the composite matches the product's to it."""
 
 
 @dataclass
@@ -198,6 +213,8 @@ class RenderSettings:
     blender_version: str = ""
     frame_hashes: dict[int, str] = field(default_factory=dict)
     """Hash of every input of a frame's render; a re-run skips frames whose hash is unchanged."""
+    motion_blur: float = 0.0
+    """Shutter in frames (0.5 = a 180 degree shutter) for camera motion blur; 0 = off."""
 
 
 @dataclass

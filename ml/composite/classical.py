@@ -241,7 +241,29 @@ DEFAULTS: dict[str, Any] = {
     "defocus_px": 0.0,
     "ring_px": None,
     "seed": 12345,
+    "shadow_match": None,
 }
+
+PLATE_LIT_HARMONIZE = 0.15
+"""Harmonize amount when the render was lit by the light estimated from the plate: the product
+is already in the plate's light, and pulling it to the ring's statistics washes it out
+(measured with `vanelia eval insert`)."""
+
+
+def match_shadow_density(mult: np.ndarray, target: Any) -> np.ndarray:
+    """Rescale a shadow multiplier (1 = unshadowed) so its umbra has the plate's own
+    shadowed/lit ratio per channel (density and colour of the footage's shadows); penumbra
+    and falloff keep their shape. A shadow without an umbra (soft light) is left alone."""
+    t = np.clip(np.asarray(target, np.float32).reshape(-1)[:3], 0.02, 1.0)
+    m = mult if mult.ndim == 3 else np.repeat(mult[..., None], 3, axis=-1)
+    shaded = m.min(axis=-1) < 0.97
+    if shaded.sum() < 16:
+        return mult
+    umbra = np.percentile(m[shaded], 2, axis=0)
+    if float(umbra.mean()) > 0.8:
+        return mult
+    scale = np.clip((1.0 - t) / np.maximum(1.0 - umbra, 1e-3), 0.3, 3.0)
+    return np.clip(1.0 - (1.0 - m) * scale, 0.0, 1.0).astype(np.float32)
 
 
 def plate_noise(plate: np.ndarray, tile: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -284,6 +306,8 @@ def composite_classical(
     bg = plate.astype(np.float32)
     if shadow is not None and float(p["shadow"]) > 0:
         mult = np.clip(np.asarray(shadow, np.float32), 0.0, 1.0)
+        if p["shadow_match"]:
+            mult = match_shadow_density(mult, p["shadow_match"])
         if mult.ndim == 2:
             mult = mult[..., None]
         bg = bg * (1.0 + (mult - 1.0) * float(p["shadow"]))
@@ -326,6 +350,18 @@ def composite_classical(
     return bg
 
 
+def plate_light_defaults(lighting: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Defaults for a render lit by the plate's own light (shot.json lighting.method "plate"):
+    gentle harmonization, shadows matched to the plate's. Explicit params win."""
+    if getattr(lighting, "method", "") != "plate":
+        return params
+    out = dict(params)
+    out.setdefault("harmonize", PLATE_LIT_HARMONIZE)
+    if getattr(lighting, "shadow_ratio", None):
+        out.setdefault("shadow_match", list(lighting.shadow_ratio))
+    return out
+
+
 @register
 class ClassicalCompositor(Engine):
     """composite/classical: shadow multiply, Oklab harmonization, light wrap, matched grain."""
@@ -336,6 +372,7 @@ class ClassicalCompositor(Engine):
     needs = ("plate", "rgba")
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
+        params = plate_light_defaults(frame.lighting, params)
         return composite_classical(
             frame.plate,
             frame.rgba,

@@ -118,3 +118,19 @@ def write_passes(path: str | os.PathLike[str], passes: dict[str, np.ndarray]) ->
         OpenEXR.File(header, channels).write(str(tmp))
 
     return atomic_write(path, _w)
+
+
+def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, half: bool = False) -> Path:
+    """Write linear RGB as a plain EXR (channels R, G, B; ZIP; float32 or half), atomically.
+
+    For images outside the pass layout: environment maps, composites as an EXR sequence."""
+    arr = np.asarray(rgb, dtype=np.float16 if half else np.float32)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise PassError(f"{path}: expected HxWx3 RGB, got shape {arr.shape}")
+    channels = {c: np.ascontiguousarray(arr[..., i]) for i, c in enumerate("RGB")}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+
+    def _w(tmp: Path) -> None:
+        OpenEXR.File(header, channels).write(str(tmp))
+
+    return atomic_write(path, _w, suffix=".exr")

@@ -76,6 +76,24 @@ def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: 
     r = vanelia("run", *common, "--output", str(tmp_path / "b.mp4"), "--param", "composite.grain=0")
     assert r.returncode == 0 and "version v002" in r.stdout, r.stderr[-2000:]
     assert json.loads((shot / "v002" / "params.json").read_text())["params"]["composite"]["grain"] == 0
+    # the light came from the plate (environment map + the track's key direction), recorded in shot.json
+    lighting = json.loads((shot / "shot.json").read_text())["lighting"]
+    assert lighting["method"] == "plate" and (shot / lighting["environment"]).is_file()
+    # the same result as an EXR sequence (half, linear) into a folder: nothing re-rendered
+    seq = tmp_path / "seq"
+    r = vanelia("run", *common, "--output", f"{seq}/", "--format", "exr", "--param", "composite.grain=0")
+    assert r.returncode == 0, r.stderr[-2000:]
+    import OpenEXR
+
+    exrs = sorted(seq.glob("*.exr"))
+    assert [p.name for p in exrs] == [f"{i:06d}.exr" for i in range(1, 7)]
+    px = OpenEXR.File(str(exrs[2])).channels()
+    rgb = np.asarray(px["RGB"].pixels)
+    assert rgb.dtype == np.float16 and rgb.shape == (90, 160, 3)
+    png = read_rgb8(shot / "v002" / "frames" / "000003.png").astype(np.float32) / 255
+    from ml.io.colour import linear_to_srgb
+
+    assert np.abs(linear_to_srgb(rgb.astype(np.float32)) - png).max() < 0.01
 
 
 def test_stages_through_a_real_sidecar(tmp_path: Path):

@@ -102,3 +102,24 @@ def test_empty_alpha_gives_shadowed_plate():
     rgba[..., 3] = 0
     out = composite_classical(plate, rgba, shadow)
     assert np.allclose(out, plate * shadow)
+
+
+def test_shadow_density_and_colour_follow_the_plates_own_shadows():
+    from ml.composite.classical import match_shadow_density, plate_light_defaults
+    from shotcache.schema import Lighting
+
+    mult = np.ones((40, 40, 3), np.float32)
+    mult[10:30, 10:30] = 0.2  # a dense grey umbra
+    mult[10:30, 30:34] = 0.6  # its penumbra
+    target = [0.5, 0.55, 0.7]  # the plate's shadows: lighter and bluer
+    out = match_shadow_density(mult, target)
+    assert np.allclose(out[20, 20], target, atol=0.02)
+    assert (out[20, 31] > out[20, 20]).all() and (out[20, 31] < 1).all()  # penumbra keeps its place in between
+    assert np.allclose(out[0, 0], 1.0)
+    soft = np.full((40, 40, 3), 0.9, np.float32)  # an occlusion-only shadow: no umbra, untouched
+    assert np.array_equal(match_shadow_density(soft, target), soft)
+    lit = Lighting(method="plate", shadow_ratio=target)
+    p = plate_light_defaults(lit, {"grain": 0})
+    assert p["shadow_match"] == target and p["harmonize"] < 0.5 and p["grain"] == 0
+    assert plate_light_defaults(lit, {"harmonize": 0.5})["harmonize"] == 0.5  # explicit wins
+    assert plate_light_defaults(Lighting(), {}) == {}

@@ -1,0 +1,251 @@
+"""`vanelia eval insert`: Vanelia's insert of a product scored against path-traced truth.
+
+1. Truth sets (addon/truth_scenes.py, Cycles through the ``insert-truth`` batch step, cached
+   in ``--cache``): each set's plate without the product, the truth with it, the product's
+   alpha, the exact camera and the product's placement.
+2. Vanelia renders the product from the plate-without-product, the camera and the placement,
+   twice: with the legacy light (plate mean + a sun through the brightest block) and with the
+   light estimated from the plate (ml/light).
+3. Every variant is composited from the same inputs and scored in the truth's insert, product
+   and shadow regions (ml/composite/insert_score.py): the naive alpha-over paste, the current
+   classical composite, the relight engines before it, and the plate-lit variants.
+
+Writes a JSON report and prints a table; a contact PNG per set (middle frame: plate | truth |
+variants) goes beside the report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from app.blender import run_batch
+from shotcache.errors import UsageError as CLIError
+from shotcache.layout import ShotPaths, atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+DUCK = ROOT.parent / "shared" / "data" / "models" / "Duck.glb"
+LIGHT_MODES = ("legacy", "plate")
+
+# name -> (light mode of the render, stages before composite, composite engine params)
+VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
+    "paste": ("legacy", (), None),
+    "classical": ("legacy", (), {}),
+    "lambert+classical": ("legacy", ("lambert",), {}),
+    "unet+classical": ("legacy", ("unet",), {}),
+    "paste|plate-light": ("plate", (), None),
+    "classical|plate-light": ("plate", (), {}),
+    "classical|plate-light|harmonize=0.5": ("plate", (), {"harmonize": 0.5}),
+}
+"""paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="vanelia eval insert", description=__doc__.split("\n\n")[0])
+    p.add_argument("--cache", type=Path, default=Path("out/insert_sets"), help="truth sets are generated here once and reused")
+    p.add_argument("--work", type=Path, default=None, help="Vanelia's shots (default: CACHE/../insert_work)")
+    p.add_argument("--sets", default=None, help="comma-separated set recipes (default: all of addon/truth_scenes.RECIPES)")
+    p.add_argument("--seed", type=int, default=1, help="set variant (colours, camera, light azimuth); tune on 0, report on others")
+    p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--resolution", default="320x180")
+    p.add_argument("--samples", type=int, default=24, help="Cycles samples of the truth renders")
+    p.add_argument("--render-samples", type=int, default=16, help="Cycles samples of Vanelia's renders")
+    p.add_argument("--model", type=Path, default=DUCK, help="the Duck GLB (products of duck shape)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants to score")
+    p.add_argument("--json", type=Path, default=Path("out/eval_insert.json"))
+    p.add_argument("--blender", default=None, help="Blender binary (default: the bpy module)")
+    return p.parse_args(argv)
+
+
+def recipe_names() -> list[str]:
+    """Set names without importing bpy (the CLI never does): the literal RECIPES of the generator."""
+    import ast
+
+    src = (ROOT / "addon" / "truth_scenes.py").read_text(encoding="utf-8")
+    tree = ast.parse(src)
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "RECIPES" and node.value is not None:
+            return list(ast.literal_eval(node.value).keys())
+    raise CLIError("addon/truth_scenes.py has no RECIPES")
+
+
+def validate(a: argparse.Namespace) -> list[str]:
+    names = recipe_names()
+    sets = [s.strip() for s in a.sets.split(",") if s.strip()] if a.sets else names
+    bad = [s for s in sets if s not in names]
+    if bad:
+        raise CLIError(f"--sets: unknown set(s) {bad}; sets are {', '.join(names)}")
+    bad = [v for v in a.variants.split(",") if v not in VARIANTS]
+    if bad:
+        raise CLIError(f"--variants: unknown {bad}; variants are {', '.join(VARIANTS)}")
+    if not a.model.is_file():
+        raise CLIError(f"--model {a.model}: the Duck GLB is missing; give its path (glTF sample model Duck.glb)")
+    try:
+        w, h = (int(v) for v in a.resolution.lower().split("x"))
+        assert w >= 16 and h >= 16
+    except (ValueError, AssertionError):
+        raise CLIError(f"--resolution {a.resolution!r}: expected WxH, e.g. 320x180") from None
+    if a.frames < 1 or a.samples < 1 or a.render_samples < 1:
+        raise CLIError("--frames, --samples and --render-samples must be >= 1")
+    return sets
+
+
+def generate(a: argparse.Namespace, sets: list[str], log: Callable[[str], None]) -> list[Path]:
+    """Render missing truth sets (the batch step skips complete, unchanged ones)."""
+    a.cache.mkdir(parents=True, exist_ok=True)
+    run_batch("insert-truth", ["--output", str(a.cache), "--sets", ",".join(sets), "--model", str(a.model), "--frames", str(a.frames),
+                               "--resolution", a.resolution, "--samples", str(a.samples), "--seed", str(a.seed)], blender=a.blender)
+    return [a.cache / f"{s}-s{a.seed}" for s in sets]
+
+
+def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None) -> None:
+    """Vanelia's render of the set's product from its plate, camera and placement."""
+    from app.light_render import render_shot_lit
+
+    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
+    m = meta["product_matrix"]
+    g = meta["ground"]
+    args = ["--plate", str(set_dir / "plate"), "--model", str(set_dir / "product.glb"), "--camera", str(set_dir / "transforms.json"),
+            "--shot", str(shot_dir), f"--samples={samples}", "--product-matrix=" + ",".join(repr(float(v)) for row in m for v in row),
+            "--ground=" + ",".join(str(float(v)) for v in [*g["point"], *g["normal"]])]
+    render_shot_lit(args, shot_dir, light=mode, blender=blender)
+
+
+def composite_variant(state: Any, name: str, runner: Any) -> np.ndarray:
+    """Linear HxWx3 result of one variant on a loaded frame (a fresh copy of its inputs)."""
+    from dataclasses import replace
+
+    _mode, relights, params = VARIANTS[name]
+    st = replace(state, rgba=None if state.rgba is None else state.rgba.copy(), passes=dict(state.passes))
+    if params is None:
+        a = np.clip(st.rgba[..., 3:4], 0, 1)
+        return st.rgba[..., :3] * a + st.plate * (1 - a)
+    for engine in relights:
+        st.rgba = runner.engine("relight", engine).process(st, {})
+    return runner.engine("composite", "classical").process(st, dict(params))
+
+
+def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner: Any) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    from ml.composite import insert_score as sc
+    from ml.io.colour import linear_to_srgb
+    from ml.io.images import read_rgb8
+    from ml.pipeline.frames import load_frame
+
+    per: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    loaded = {mode: (ShotPaths(d), ShotPaths(d).load_shot()) for mode, d in shots.items()}
+    frames = loaded[next(iter(loaded))][1].frames
+    mid = frames[len(frames) // 2]
+    pictures: dict[str, np.ndarray] = {}
+    for f in frames:
+        plate = read_rgb8(set_dir / "plate" / f"{f:06d}.png").astype(np.float32) / 255
+        truth = read_rgb8(set_dir / "truth" / f"{f:06d}.png").astype(np.float32) / 255
+        alpha = read_rgb8_alpha(set_dir / "mask" / f"{f:06d}.png")
+        reg = sc.regions(plate, truth, alpha)
+        states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
+        for v in variants:
+            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner)), 0, 1)
+            out = np.round(out * 255) / 255  # what a PNG of it holds
+            per[v].append(sc.score(out, truth, reg))
+            if f == mid:
+                pictures[v] = out
+        if f == mid:
+            pictures = {"plate": plate, "truth": truth, "regions": _region_picture(reg), **pictures}
+    return {v: sc.mean_scores(rows) for v, rows in per.items()}, pictures
+
+
+def read_rgb8_alpha(path: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise CLIError(f"{path}: product mask missing or unreadable; delete the set folder to regenerate it")
+    return (img[..., 3] if img.ndim == 3 and img.shape[2] == 4 else img).astype(np.float32) / 255
+
+
+def _region_picture(reg: Any) -> np.ndarray:
+    pic = np.zeros((*reg.insert.shape, 3), np.float32)
+    pic[reg.shadow] = (0.2, 0.4, 1.0)
+    pic[reg.product] = (1.0, 0.6, 0.1)
+    return pic
+
+
+def write_contact(path: Path, pictures: dict[str, np.ndarray]) -> None:
+    import cv2
+
+    from ml.io.images import write_rgb8
+
+    tiles = []
+    for name, img in pictures.items():
+        t = (np.clip(img, 0, 1) * 255).astype(np.uint8).copy()
+        cv2.putText(t, name, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(t)
+    while len(tiles) % 3:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i : i + 3], axis=1) for i in range(0, len(tiles), 3)]
+    write_rgb8(path, np.concatenate(rows, axis=0))
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"{'variant':24s} {'PSNR ins':>8s} {'prod':>6s} {'shad':>6s} {'SSIM ins':>8s} {'prod':>6s} {'shad':>6s} {'vs paste':>8s}"]
+    for v, r in report["mean"].items():
+        lines.append(f"{v:24s} {r['psnr_insert']:8.2f} {r['psnr_product']:6.2f} {r['psnr_shadow']:6.2f} "
+                     f"{r['ssim_insert']:8.4f} {r['ssim_product']:6.4f} {r['ssim_shadow']:6.4f} {r.get('gain_insert_db', 0.0):+8.2f}")
+    return "\n".join(lines)
+
+
+def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from ml.pipeline.runner import PipelineRunner
+
+    sets = validate(a)
+    variants = a.variants.split(",")
+    modes = sorted({VARIANTS[v][0] for v in variants})
+    t0 = time.perf_counter()
+    set_dirs = generate(a, sets, log)
+    t_gen = time.perf_counter() - t0
+    work = a.work or a.cache.parent / "insert_work"
+    runner = PipelineRunner(device="cpu")
+    per_set: dict[str, Any] = {}
+    t_render = t_score = 0.0
+    for sd in set_dirs:
+        shots = {}
+        for mode in modes:
+            t1 = time.perf_counter()
+            shots[mode] = work / sd.name / mode
+            log(f"[vanelia] eval insert: {sd.name}: Vanelia render ({mode} light)")
+            render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender)
+            t_render += time.perf_counter() - t1
+        t1 = time.perf_counter()
+        scores, pictures = score_set(sd, shots, variants, runner)
+        t_score += time.perf_counter() - t1
+        write_contact(a.json.with_name(f"{a.json.stem}_{sd.name}.png"), pictures)
+        light = json.loads((shots["plate"] / "shot.json").read_text())["lighting"] if "plate" in shots else None
+        per_set[sd.name] = {"scores": scores, "estimated_light": light, "true_light": json.loads((sd / "set.json").read_text())["light"]}
+    mean = {v: {k: float(np.nanmean([per_set[s]["scores"][v][k] for s in per_set])) for k in per_set[next(iter(per_set))]["scores"][v]} for v in variants}
+    base = mean.get("paste")
+    if base:
+        for v, r in mean.items():
+            r["gain_insert_db"] = r["psnr_insert"] - base["psnr_insert"]
+            r["gain_product_db"] = r["psnr_product"] - base["psnr_product"]
+    report = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
+              "truth_samples": a.samples, "render_samples": a.render_samples,
+              "timings_s": {"generate": t_gen, "vanelia_render": t_render, "composite_and_score": t_score},
+              "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
+    atomic_write_json(a.json, report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(list(sys.argv[1:] if argv is None else argv))
+    report = run(a)
+    print(table(report))
+    print(f"report: {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

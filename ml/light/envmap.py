@@ -1,0 +1,158 @@
+"""An environment (lat-long) map at the product's position, built from the plate itself.
+
+Every sampled plate frame is projected through its solved camera onto the sphere of
+directions around the product: a direction below the horizon looks at the solved ground
+plane (so the ground the product stands on is placed with its parallax), one above it looks
+far away. The frames are averaged over the shot, so the map is stable, and what no frame saw
+is filled plausibly: each elevation row takes the mean of what was seen in it, rows never
+seen take the nearest seen row above the horizon (sky) or the mean seen ground below it
+(a mirrored ground), and the seam is feathered.
+
+Lat-long layout is Blender's (Cycles ``direction_to_equirectangular``): row 0 is the zenith,
+column u maps to azimuth phi = pi - 2 pi u (u = 0.5 looks along +x); world z is up. Values are
+linear plate radiance; clipped highlights stay clipped (the key light carries the sun).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from shotcache.schema import FrameCamera
+
+ENV_SIZE = (128, 64)
+"""(width, height) of the lat-long map: enough for diffuse and glossy light, cheap to build."""
+
+
+def directions(width: int, height: int) -> np.ndarray:
+    """HxWx3 unit world directions of the lat-long pixel centres (Blender's layout)."""
+    theta = np.pi * (np.arange(height) + 0.5) / height
+    phi = np.pi - 2 * np.pi * (np.arange(width) + 0.5) / width
+    st, ct = np.sin(theta)[:, None], np.cos(theta)[:, None]
+    return np.stack([st * np.cos(phi)[None, :], st * np.sin(phi)[None, :], np.broadcast_to(ct, (height, width))], -1).astype(np.float64)
+
+
+def direction_to_pixel(d: np.ndarray, width: int, height: int) -> tuple[float, float]:
+    """(column, row) in the lat-long image of a world direction (the inverse of ``directions``)."""
+    d = np.asarray(d, np.float64) / np.linalg.norm(d)
+    u = 0.5 - np.arctan2(d[1], d[0]) / (2 * np.pi)
+    theta = np.arccos(np.clip(d[2], -1, 1))
+    return float(u % 1.0 * width), float(theta / np.pi * height)
+
+
+@dataclass
+class EnvAccumulator:
+    """Running sum of projected frames; ``result()`` is the filled map."""
+
+    centre: np.ndarray
+    ground_point: np.ndarray
+    ground_normal: np.ndarray
+    width: int = ENV_SIZE[0]
+    height: int = ENV_SIZE[1]
+    far_m: float = 200.0
+
+    def __post_init__(self) -> None:
+        self.dirs = directions(self.width, self.height)
+        n = self.ground_normal / np.linalg.norm(self.ground_normal)
+        self.up = n
+        dn = self.dirs @ n
+        height_above = float((self.centre - self.ground_point) @ n)
+        below = dn < -1e-3
+        t = np.where(below, max(height_above, 1e-3) / np.maximum(-dn, 1e-6), self.far_m)
+        self.points = self.centre[None, None, :] + self.dirs * t[..., None]
+        self.below = below
+        self.sum = np.zeros((self.height, self.width, 3), np.float64)
+        self.count = np.zeros((self.height, self.width), np.float64)
+
+    def add(self, image: np.ndarray, cam: FrameCamera, scale: float = 1.0) -> None:
+        """Project one linear HxWx3 frame; ``scale`` = its size over the camera's (a reduced frame)."""
+        c2w = np.asarray(cam.c2w, np.float64)
+        h, w = image.shape[:2]
+        sx = sy = scale
+        rel = self.points - c2w[:3, 3]
+        pc = rel @ c2w[:3, :3]  # world -> camera (OpenCV axes): R^T (X - o)
+        z = pc[..., 2]
+        ok = z > 1e-3
+        zs = np.where(ok, z, 1.0)
+        u = (cam.fx * pc[..., 0] / zs + cam.cx) * sx - 0.5
+        v = (cam.fy * pc[..., 1] / zs + cam.cy) * sy - 0.5
+        ok &= (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)
+        sampled = cv2.remap(image.astype(np.float32), u.astype(np.float32), v.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.sum[ok] += sampled[ok]
+        self.count[ok] += 1
+
+    def coverage(self) -> float:
+        return float((self.count > 0).mean())
+
+    def result(self, sky_prior: np.ndarray | None = None) -> np.ndarray:
+        """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
+        sky's radiance where no frame saw any of it (see ``sky_from_ground``)."""
+        seen = self.count > 0
+        mean = np.where(seen[..., None], self.sum / np.maximum(self.count, 1)[..., None], 0.0)
+        fill = _row_fill(mean, seen, self.below, sky_prior)
+        if not seen.any():
+            return fill.astype(np.float32)
+        wgt = np.clip(2.0 * cv2.GaussianBlur(seen.astype(np.float32), (0, 0), 1.5), 0, 1) * seen  # feathered seam
+        return (mean * wgt[..., None] + fill * (1 - wgt[..., None])).astype(np.float32)
+
+
+def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:
+    """Per elevation row: the mean of its seen pixels; unseen rows from their neighbours
+    (sky rows from ``sky_prior`` when no sky was seen at all)."""
+    h, w = seen.shape
+    rows = np.full((h, 3), np.nan)
+    for r in range(h):
+        if seen[r].sum() >= 2:
+            rows[r] = mean[r][seen[r]].mean(axis=0)
+    sky = [r for r in range(h) if not below[r].any() and np.isfinite(rows[r, 0]) and seen[r].mean() >= 0.1]
+    if len(sky) < 3:
+        sky = []  # a sliver near the horizon is not a sky to extrapolate to the zenith
+    ground = [r for r in range(h) if below[r].all() and np.isfinite(rows[r, 0])]
+    if not sky and sky_prior is not None:
+        sky_mean = np.asarray(sky_prior, np.float64)
+    else:
+        sky_mean = rows[sky].mean(axis=0) if sky else (rows[ground].mean(axis=0) * 1.5 if ground else np.full(3, 0.5))
+    ground_mean = rows[ground].mean(axis=0) if ground else sky_mean * 0.4
+    for r in range(h):
+        if np.isfinite(rows[r, 0]):
+            continue
+        if below[r].all():
+            rows[r] = ground_mean  # the ground we saw, mirrored round the product
+        else:
+            near = min(sky, key=lambda s: abs(s - r)) if sky else None
+            rows[r] = rows[near] if near is not None else sky_mean
+    if sky_prior is not None and not sky:
+        for r in range(h):
+            if not below[r].any():
+                rows[r] = sky_mean
+    return np.broadcast_to(rows[:, None, :], (h, w, 3)).copy()
+
+
+def upper_irradiance(env: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
+    """Irradiance (per channel) on an upward-facing surface: the cosine-weighted integral of the
+    upper hemisphere of the map (same units as a Blender sun's strength)."""
+    h, w = env.shape[:2]
+    d = directions(w, h)
+    upv = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, np.float64)
+    cos = np.clip(d @ upv, 0, None)
+    theta = np.pi * (np.arange(h) + 0.5) / h
+    solid = (np.sin(theta) * (np.pi / h) * (2 * np.pi / w))[:, None]
+    return (env * (cos * solid)[..., None]).reshape(-1, 3).sum(axis=0)
+
+
+GROUND_ALBEDO_PRIOR = 0.35
+"""Typical albedo of the ground a product stands on (grass 0.25, asphalt 0.1, concrete 0.35, sand 0.4,
+wood floors 0.3-0.5): the grey-world guess that sets the exposure of an unseen sky."""
+
+
+def sky_from_ground(ground_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR) -> np.ndarray:
+    """Radiance of an unseen sky from the ground it lights: a Lambertian ground under a uniform
+    sky of radiance L has radiance albedo * L. ``ground_rgb`` should be ground the key light
+    does not reach (its shadows) when there is one. The ground's own colour is mostly its
+    albedo, so only half of its tint is kept."""
+    g = np.asarray(ground_rgb, np.float64)
+    lum = float(g @ np.array([0.2126, 0.7152, 0.0722]))
+    tint = g / max(lum, 1e-6)
+    tint = 0.5 + 0.5 * tint / max(float(tint @ np.array([0.2126, 0.7152, 0.0722])), 1e-6)
+    return lum / albedo * tint

@@ -1,0 +1,106 @@
+"""Light of a shot, estimated from its plate: environment map + key light -> shot.json.
+
+``estimate_light`` works on frames and cameras (no files); ``estimate_shot`` reads a shot
+folder (plate/ + shot.json), writes ``light/env.exr`` and the ``lighting`` record of shot.json.
+One estimate per shot (frames sampled evenly, averaged), so the light cannot flicker.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from ml.io.exr import write_rgb
+from ml.pipeline.fastio import read_linear
+from shotcache.layout import ShotPaths
+from shotcache.schema import FrameCamera, Light, Lighting
+
+from .envmap import EnvAccumulator, sky_from_ground, upper_irradiance
+from .key import GroundGrid, KeyEstimate, estimate_key
+
+MAX_FRAMES = 16
+"""Frames sampled over the shot: the light is one estimate for the whole shot."""
+WORK_WIDTH = 480
+"""Frames are reduced to this width first: the maps are small, full resolution buys nothing."""
+ENV_FILE = "light/env.exr"
+CENTRE_HEIGHT_M = 0.15
+"""Where on the product the environment is seen from: a little above its standing point."""
+
+
+def sample_frames(frames: list[int], n: int = MAX_FRAMES) -> list[int]:
+    if len(frames) <= n:
+        return list(frames)
+    idx = np.linspace(0, len(frames) - 1, n).round().astype(int)
+    return [frames[i] for i in idx]
+
+
+def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray) -> tuple[np.ndarray, KeyEstimate, Lighting]:
+    """(environment map, key estimate, Lighting record without the environment path).
+
+    ``images``: linear HxWx3 frames at the cameras' resolution or reduced (the scale is taken
+    from the width), each with its camera."""
+    n = np.asarray(ground_normal, np.float64)
+    n /= np.linalg.norm(n)
+    p = np.asarray(product_point, np.float64)
+    foot = p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
+    env = EnvAccumulator(centre=foot + n * CENTRE_HEIGHT_M, ground_point=foot, ground_normal=n)
+    grid = GroundGrid(centre=foot, normal=n)
+    for img, cam in images:
+        scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
+        env.add(img, cam, scale)
+        grid.add(img, cam, scale)
+    key = estimate_key(grid)
+    ground_rgb = key.shadow_rgb if key.hard else key.ground_rgb
+    env_map = env.result(sky_prior=sky_from_ground(np.asarray(ground_rgb)) if any(ground_rgb) else None)
+    ambient = upper_irradiance(env_map, n)
+    lights: list[Light] = []
+    shadow_ratio: list[float] = []
+    notes = [f"environment coverage {env.coverage():.0%}", key.why]
+    if key.hard and key.direction is not None:
+        lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
+        sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
+        irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
+        strength = float(irr.max())
+        colour = (irr / max(strength, 1e-9)).tolist()
+        lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg)))
+        shadow_ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
+        notes.append(f"key: elevation {key.elevation_deg:.0f} deg, lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
+    lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
+                        method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [])
+    return env_map, key, lighting
+
+
+def _reduced(path: Path) -> np.ndarray:
+    img = read_linear(path)
+    h, w = img.shape[:2]
+    if w > WORK_WIDTH:
+        img = cv2.resize(img, (WORK_WIDTH, round(h * WORK_WIDTH / w)), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def estimate_shot(shot_dir: str | Path) -> dict:
+    """Estimate the light of a set-up shot and record it (light/env.exr + shot.json)."""
+    t0 = time.perf_counter()
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    frames = sample_frames(shot.frames)
+    m = np.asarray(shot.product.matrix_world, np.float64)
+    images = ((_reduced(paths.plate_frame(f)), shot.camera.frames[f]) for f in frames)
+    env_map, key, lighting = estimate_light(images, m[:3, 3], np.asarray(shot.ground.point), np.asarray(shot.ground.normal))
+    given = shot.lighting.lights if not shot.lighting.estimated and shot.lighting.method != "plate" else []
+    if given:  # a key direction the artist (--light-dir) or the track gave wins over ours
+        if lighting.lights:
+            lighting.lights[0].direction = list(given[0].direction)
+        else:
+            lighting.lights = [given[0]]
+        lighting.notes += "; key direction as given"
+    write_rgb(paths.root / ENV_FILE, env_map)
+    lighting.environment = ENV_FILE
+    shot.lighting = lighting
+    paths.save_shot(shot)
+    return {"seconds": time.perf_counter() - t0, "frames_used": len(frames), "hard_key": key.hard, "notes": lighting.notes,
+            "lights": [l.__dict__ for l in lighting.lights]}

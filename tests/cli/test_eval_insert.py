@@ -1,0 +1,54 @@
+"""`vanelia eval insert` on one tiny generated set: truth rendered with Cycles, Vanelia's insert scored."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def vanelia(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_bad_set_name_is_refused_before_rendering(tmp_path: Path):
+    r = vanelia("eval", "insert", "--sets", "moon_base", "--cache", str(tmp_path / "c"))
+    assert r.returncode == 2 and "moon_base" in r.stderr and "sun_high_tiles_diffuse" in r.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
+    from ml.io.images import read_rgb8
+
+    cache, out = tmp_path / "sets", tmp_path / "eval.json"
+    args = ["eval", "insert", "--sets", "sun_high_tiles_diffuse", "--frames", "2", "--resolution", "96x54", "--samples", "4",
+            "--render-samples", "4", "--cache", str(cache), "--json", str(out), "--model", str(shared_data / "models" / "Duck.glb"),
+            "--variants", "paste,classical,classical|plate-light"]
+    r = vanelia(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light"}
+    for v in rep["mean"].values():
+        assert np.isfinite(v["psnr_insert"]) and np.isfinite(v["psnr_product"]) and 0 < v["ssim_insert"] <= 1
+    assert rep["mean"]["paste"]["gain_insert_db"] == 0.0
+    s = cache / "sun_high_tiles_diffuse-s1"
+    plate, truth = read_rgb8(s / "plate" / "000001.png"), read_rgb8(s / "truth" / "000001.png")
+    assert plate.shape == (54, 96, 3) and np.abs(plate.astype(int) - truth.astype(int)).max() > 40  # the product is in the truth only
+    meta = json.loads((s / "set.json").read_text())
+    assert meta["light"]["hard_key"] and len(meta["product_matrix"]) == 4
+    est = rep["sets"]["sun_high_tiles_diffuse-s1"]["estimated_light"]
+    assert est["method"] == "plate" and est["environment"]
+    assert (tmp_path / "eval_sun_high_tiles_diffuse-s1.png").is_file()
+    from ml.composite.insert_data import iter_insert_samples
+
+    samples = list(iter_insert_samples(cache))  # the same sets as training data
+    assert [x.frame for x in samples] == [1, 2] and samples[0].alpha.max() > 0.9 and samples[0].truth.shape == (54, 96, 3)
+    r = vanelia(*args)  # the sets are cached: nothing rendered again
+    assert r.returncode == 0 and "cached" in r.stdout

@@ -1,0 +1,74 @@
+"""Environment map from plate frames: layout, projection through the camera, filling."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from shotcache.schema import FrameCamera
+
+from ml.light.envmap import EnvAccumulator, direction_to_pixel, directions, sky_from_ground, upper_irradiance
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: float = 120.0) -> FrameCamera:
+    fwd = (target - eye) / np.linalg.norm(target - eye)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, down, fwd, eye
+    return FrameCamera(f, f, w / 2, h / 2, c2w.tolist())
+
+
+def render_plane(cam, w: int, h: int, ground_rgb, sky_rgb) -> np.ndarray:
+    """A ground plane z=0 of one colour with a left/right split, sky above the horizon."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    img = np.empty((h, w, 3), np.float32)
+    down = rays[..., 2] < 0
+    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    img[:] = sky_rgb
+    g = np.where((hit[..., 0] > 0)[..., None], np.asarray(ground_rgb), np.asarray(ground_rgb) * 0.5)
+    img[down] = g[down]
+    return img
+
+
+def test_layout_matches_blender_equirect():
+    d = directions(64, 32)
+    assert d[0, :, 2].min() > 0.99  # top row: zenith
+    assert d[-1, :, 2].max() < -0.99
+    c, r = direction_to_pixel(np.array([1.0, 0.0, 0.0]), 64, 32)  # +x at the centre column (u = 0.5)
+    assert abs(c - 32) < 1e-6 and abs(r - 16) < 1e-6
+    for v in ([0.3, -0.5, 0.2], [-0.7, 0.1, -0.4]):
+        v = np.asarray(v) / np.linalg.norm(v)
+        c, r = direction_to_pixel(v, 64, 32)
+        assert np.allclose(directions(64, 32)[int(r), int(c)], v, atol=0.08)
+
+
+def test_projection_puts_ground_below_and_fills_the_sky():
+    w, h = 160, 90
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]))
+    for a in np.linspace(-0.3, 0.3, 4):
+        eye = np.array([-2.0 * math.cos(a), -2.0 * math.sin(a), 1.0])
+        cam = look_at(eye, np.array([0.0, 0.0, 0.1]), w, h)
+        acc.add(render_plane(cam, w, h, (0.2, 0.4, 0.1), (0.5, 0.6, 0.9)), cam)
+    env = acc.result(sky_prior=np.array([0.8, 0.8, 0.9]))
+    assert acc.coverage() > 0.2
+    # looking down towards +x from the product sees the bright half of the ground, -x the dark half
+    c, r = direction_to_pixel(np.array([1.0, 0.0, -0.5]), 128, 64)
+    assert np.allclose(env[int(r), int(c)], (0.2, 0.4, 0.1), atol=0.03)
+    c, r = direction_to_pixel(np.array([-1.0, 0.0, -0.5]), 128, 64)
+    assert np.allclose(env[int(r), int(c)], (0.1, 0.2, 0.05), atol=0.03)
+    # the sky was never in view: it is the prior, the same in every direction
+    assert np.allclose(env[2], (0.8, 0.8, 0.9), atol=1e-5)
+    e_up = upper_irradiance(env)
+    assert 0.5 * math.pi * 0.8 < e_up[0] < 1.1 * math.pi * 0.8  # the upper hemisphere is mostly sky
+
+
+def test_sky_from_ground_is_ground_over_albedo_with_half_its_tint():
+    sky = sky_from_ground(np.array([0.05, 0.1, 0.02]), albedo=0.25)
+    lum = 0.2126 * 0.05 + 0.7152 * 0.1 + 0.0722 * 0.02
+    assert abs(float(sky @ [0.2126, 0.7152, 0.0722]) - lum / 0.25) < 0.05 * lum / 0.25
+    assert sky[1] > sky[2] and sky.min() > 0.3 * sky.max()  # green-ish, but far less than grass
