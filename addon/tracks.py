@@ -319,4 +319,5 @@ def scale_to(track: TrackData, width: int, height: int) -> TrackData:
         )
     sx, sy = width / tw, height / th
     frames = {f: FrameCamera(c.fx * sx, c.fy * sy, c.cx * sx, c.cy * sy, c.c2w) for f, c in track.frames.items()}
-    return TrackData(track.kind, track.source, frames, width, height, track.distortion, track.points, track.light_direction)
+    return TrackData(track.kind, track.source, frames, width, height, track.distortion, track.points, track.light_direction,
+                     qc=dict(track.qc))

@@ -133,6 +133,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "file holding a 4x4 list, e.g. qc.placement.matrix_world of `vanelia track --place`; "
                    "with --product-size its scale is replaced to give that size")
     p.add_argument("--light-dir", help="key light direction 'x,y,z' (default: estimated from the plate)")
+    p.add_argument("--camera-height", type=float, help="metres: the scale of an imported track without points or ground "
+                   "(default: a typical camera height, 1.5 m)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render every frame")
     p.add_argument("--blend", help="also save the set-up scene as this .blend")
@@ -144,7 +146,7 @@ def render_args(a: argparse.Namespace) -> list[str]:
     args = ["--plate", str(a.plate), "--model", str(a.model), "--camera", str(a.camera), "--shot", str(a.shot)]
     for flag, key in (("--frames", "frames"), ("--resolution", "resolution"), ("--samples", "samples"), ("--passes", "passes"),
                       ("--ground", "ground"), ("--product-size", "product_size"), ("--product-matrix", "product_matrix"),
-                      ("--light-dir", "light_dir"), ("--blend", "blend")):
+                      ("--light-dir", "light_dir"), ("--blend", "blend"), ("--camera-height", "camera_height")):
         val = getattr(a, key, None)
         if val is not None:
             args.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'

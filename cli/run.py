@@ -62,7 +62,8 @@ class RunOptions:
     """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
     tracker: str = "auto"
     focal_mm: float | None = None
-    camera_height: float = 1.5
+    camera_height: float | None = None
+    """Metres; None: a typical camera height (the run says which source it used)."""
     place: str | None = None
     force: bool = False
     place_prompt: str | None = None
@@ -106,7 +107,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
-    p.add_argument("--camera-height", type=float, default=1.5, help="camera height above the ground in metres: the solved scene's scale")
+    p.add_argument("--camera-height", type=float, default=None,
+                   help="camera height above the ground in metres: the scene's scale (default: a typical 1.5 m)")
     p.add_argument("--place", default=None, metavar="AREA",
                    help=f"stand the product on the solved ground inside this part of the frame: {'|'.join(PLACEMENT_AREAS)}, "
                         f"a pixel 'x,y' or a box 'x0,y0,x1,y1' (default {DEFAULT_PLACE} when the camera is solved here)")
@@ -207,7 +209,7 @@ def validate(opts: RunOptions) -> None:
         raise CLIError(f"--tracker {opts.tracker!r}: choose {' or '.join(TRACKERS)}")
     if opts.focal_mm is not None and not opts.focal_mm > 0:
         raise CLIError(f"--focal-mm {opts.focal_mm}: must be a positive focal length in mm")
-    if not opts.camera_height > 0:
+    if opts.camera_height is not None and not opts.camera_height > 0:
         raise CLIError(f"--camera-height {opts.camera_height}: must be a positive height in metres")
     if opts.place is not None:
         check_place(opts.place)
@@ -298,7 +300,7 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Callable[[str], None]) -
                        "give a camera track with --camera (transforms.json, COLMAP text model or .blend)") from None
     out = shot_dir / "transforms.json"
     log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
-    kw: dict[str, Any] = {"tracker": opts.tracker, "focal_mm": opts.focal_mm, "camera_height": opts.camera_height,
+    kw: dict[str, Any] = {"tracker": opts.tracker, "focal_mm": opts.focal_mm, "camera_height": camera_height(opts)[0],
                           "masks": opts.mask}  # what is to be removed is no ground to track
     if opts.frames:
         kw["frames"] = parse_frames(opts.frames)
@@ -417,6 +419,48 @@ def _fmt(vals: Any) -> str:
     return "(" + ", ".join(f"{float(v):.3g}" for v in vals) + ")" if vals else "?"
 
 
+def camera_height(opts: RunOptions) -> tuple[float, str]:
+    """The scene's scale: the camera height in metres and where it came from."""
+    from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M
+
+    if opts.camera_height is not None:
+        return opts.camera_height, f"--camera-height {opts.camera_height:g} m"
+    return TYPICAL_CAMERA_HEIGHT_M, f"typical camera height {TYPICAL_CAMERA_HEIGHT_M:g} m (give --camera-height)"
+
+
+def physical_qc(opts: RunOptions, shot_dir: Path, scale_source: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Lock + plausibility of the rendered shot (ml.camera.shotqc), before any stage runs.
+
+    A refused shot stops the run (exit 2) with its reasons and a contact sheet of plate and
+    render, unless --force; a product missing from every frame stops it even then."""
+    import dataclasses
+
+    from ml.camera.footage import match_masks
+    from ml.camera.shotqc import check_shot, mark_forced, summary
+
+    shot = ShotPaths(shot_dir).load_shot()
+    masks = match_masks(opts.mask, {f: Path() for f in shot.frames}) if opts.mask is not None else None
+    qc = check_shot(shot_dir, masks=masks, scale_source=scale_source)
+    log(f"[vanelia] run: QC {summary(qc)}")
+    for name, check in qc.checks.items():
+        log(f"[vanelia] run: QC {name}: {'ok' if check['ok'] else ('FAILED' if check['ok'] is False else 'n/a')} - {check['detail']}")
+    if qc.verdict == "refused":
+        from cli.contact_sheet import make_contact_sheet
+
+        sheet = make_contact_sheet(shot_dir, None, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
+        what = "; ".join(qc.reasons)
+        rendered = qc.checks["product_rendered"]
+        never = rendered.get("frames_with_product", 0) == 0  # --force cannot make a video without the product
+        if not opts.force or never:
+            raise CLIError(f"refused by the QC: {what}. Contact sheet: {sheet}. "
+                           + ("The product would be missing from the video, so --force cannot override this."
+                              if opts.force else "Fix the camera or placement (another --tracker, --focal-mm, --place, "
+                                                 "--camera-height) or give --force to composite anyway"))
+        mark_forced(shot_dir)
+        log(f"[vanelia] run: WARNING: QC refused this shot ({what}); going on because of --force")
+    return dataclasses.asdict(qc)
+
+
 def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: list[list[float]] | None = None) -> list[str]:
     args = ["--plate", str(opts.input), "--model", str(opts.model), "--camera", str(camera), "--shot", str(shot_dir)]
     if opts.frames:
@@ -425,6 +469,8 @@ def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: 
         args += ["--resolution", opts.resolution]
     if opts.samples:
         args += ["--samples", str(opts.samples)]
+    if opts.camera_height is not None:
+        args.append(f"--camera-height={opts.camera_height}")
     if product_matrix is not None:
         args.append("--product-matrix=" + ",".join(repr(float(v)) for row in product_matrix for v in row))
     return args + list(opts.render_extra)
@@ -574,6 +620,9 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
+        t0 = time.perf_counter()
+        shot_verdict = physical_qc(opts, shot_dir, camera_height(opts)[1] if opts.camera is None else "", log)
+        timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()
         if opts.mask is not None:
             copy_masks(opts.mask, paths, shot.frames)
@@ -605,7 +654,7 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         return {
             "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
             "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
-            "skipped": skipped, "timings": timings, "device": device,
+            "skipped": skipped, "timings": timings, "device": device, "qc": shot_verdict,
         }
     finally:
         if tmp is not None:

@@ -46,7 +46,9 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
     f_px = (focal_mm or 35.0) / SENSOR_MM * w
     # camera at height_m looking slightly down (10 deg) along +y; OpenCV axes in a z-up world
     tilt = np.radians(10.0)
-    R = np.array([[1, 0, 0], [0, -np.sin(tilt), np.cos(tilt)], [0, -np.cos(tilt), -np.sin(tilt)]]).T
+    # columns: x right (1,0,0), y image-down (0,-sin,-cos), z forward (0,cos,-sin); the old
+    # transposed matrix rolled the camera 180 deg (an upside-down world, caught by the QC)
+    R = np.array([[1, 0, 0], [0, -np.sin(tilt), np.cos(tilt)], [0, -np.cos(tilt), -np.sin(tilt)]])
     c2w = np.eye(4)
     c2w[:3, :3] = R
     c2w[:3, 3] = [0, 0, height_m]
