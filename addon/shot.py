@@ -16,7 +16,7 @@ from typing import Any, Callable, cast
 import bpy
 import numpy as np
 
-from ..shotcache.camera_ground import ground_from_cameras
+from ..shotcache.camera_ground import ground_from_cameras, world_ground_plausible
 from ..shotcache.layout import ShotPaths, check_writable, file_sha256
 from ..shotcache.schema import (
     CameraTrack,
@@ -175,7 +175,8 @@ def setup_shot(
     first_cam = track.frames[info.frames[0]]
     if ground is None and points is not None and len(points) >= 3:
         ground = product.fit_ground_plane(points)
-    elif ground is None and data is not None and not data.qc.get("ground"):
+    elif ground is None and data is not None and not data.qc.get("ground") and \
+            not world_ground_plausible([c.c2w for c in track.frames.values()]):
         # an imported track without points: its z = 0 may be anywhere (above every camera)
         ground, unit = _ground_from_cameras(track, camera_height_m, progress)
         product_scale /= unit

@@ -50,6 +50,14 @@ def convergence_point(c2ws: np.ndarray) -> np.ndarray | None:
     return x if in_front >= 0.8 else None
 
 
+def world_ground_plausible(c2ws: Any, max_tilt_deg: float = 30.0) -> bool:
+    """Is the track's own z = 0 a believable ground: below every camera, its +z within
+    ``max_tilt_deg`` of the cameras' mean up? (Blender scenes and levelled solves: yes.)"""
+    M = np.asarray(c2ws, dtype=np.float64).reshape(-1, 4, 4)
+    up = mean_up(M)
+    return bool((M[:, 2, 3] > 0).all() and up[2] > np.cos(np.radians(max_tilt_deg)))
+
+
 def ground_from_cameras(c2ws: Any, camera_height_m: float | None = None) -> dict[str, Any]:
     """{'point', 'normal', 'metres_per_unit', 'camera_height_units', 'source', 'how'} for a
     track without points (OpenCV c2w matrices, any units)."""

@@ -36,7 +36,13 @@ MIN_COVERAGE = 0.6
 """Targets: slide <= 1 px mean and <= 3 px max over the frames where the spot is in view,
 measured on at least 60 % of them."""
 
-_LK = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001))
+_LK = dict(winSize=(21, 21), criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001))
+
+
+def _levels(shape: tuple[int, ...]) -> int:
+    """Pyramid levels whose coarsest image is still ~4 windows tall (a coarser level than
+    that diverges on small frames: 160x90 lost every point at 2 levels)."""
+    return int(np.clip(np.floor(np.log2(min(shape[:2]) / (4 * _LK["winSize"][0]))), 0, 3))
 
 
 def _gray(img: Path | np.ndarray) -> np.ndarray:
@@ -84,12 +90,61 @@ def _corners(gray: np.ndarray, centre: np.ndarray, radius: int, allowed: np.ndar
     return None if pts is None or len(pts) < 12 else pts.reshape(-1, 2).astype(np.float32)
 
 
+def camera_ground_homography(solve: Solve, a: int, f: int, point: np.ndarray, normal: np.ndarray, size: tuple[int, int],
+                             spread: float) -> np.ndarray | None:
+    """The homography (OpenCV pixel centres) the camera predicts for the ground around
+    ``point`` from frame a to frame f: a *proposal* for the texture search, never a result."""
+    n = np.asarray(normal, dtype=np.float64)
+    u = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(n, u)
+    pts = np.array([point + spread * (np.cos(t) * u + np.sin(t) * v) for t in np.linspace(0, 2 * np.pi, 8, endpoint=False)])
+    pa, za = solve.project(a, pts)
+    pf, zf = solve.project(f, pts)
+    if (za <= 0).any() or (zf <= 0).any():
+        return None
+    sc = np.array([size[0] / solve.width, size[1] / solve.height])
+    H, _ = cv2.findHomography((pa * sc - 0.5).astype(np.float32), (pf * sc - 0.5).astype(np.float32), 0)
+    return H
+
+
+def _ncc(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
+    if m.sum() < 50:
+        return -1.0
+    x, y = a[m].astype(np.float64), b[m].astype(np.float64)
+    x, y = x - x.mean(), y - y.mean()
+    return float((x @ y) / (np.sqrt((x @ x) * (y @ y)) + 1e-9))
+
+
 class _Anchor:
     """One anchor frame: its image, the spot's texture position and the corners around it."""
 
-    def __init__(self, frame: int, gray: np.ndarray, spot: np.ndarray, pts: np.ndarray):
+    def __init__(self, frame: int, gray: np.ndarray, spot: np.ndarray, pts: np.ndarray, radius: int):
         self.frame, self.gray, self.spot, self.pts = frame, gray, spot, pts
         self.strikes = np.zeros(len(pts), np.int32)
+        self.patch = np.zeros_like(gray)
+        cv2.circle(self.patch, (int(round(spot[0] - 0.5)), int(round(spot[1] - 0.5))), radius, 255, -1)
+
+    def best(self, img: np.ndarray, guesses: list[np.ndarray]) -> np.ndarray | None:
+        """Of the homographies found from each initial guess, the one whose warped anchor
+        patch matches the frame best (normalised cross-correlation): the image decides."""
+        found = []
+        for g in guesses:
+            saved = self.strikes.copy()
+            H = self.match(img, g)
+            if H is None:
+                self.strikes = saved
+                continue
+            h, w = img.shape
+            warped = cv2.warpPerspective(self.gray, H, (w, h), flags=cv2.INTER_LINEAR)
+            m = cv2.warpPerspective(self.patch, H, (w, h), flags=cv2.INTER_NEAREST) > 0
+            found.append((_ncc(warped, img, cv2.erode(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0), H, self.strikes.copy()))
+            self.strikes = saved
+        if not found:
+            return None
+        score, H, strikes = max(found, key=lambda t: t[0])
+        self.strikes = strikes
+        return H
 
     def match(self, img: np.ndarray, H: np.ndarray) -> np.ndarray | None:
         """Homography anchor -> img refined against the anchor image warped by the guess H."""
@@ -104,8 +159,9 @@ class _Anchor:
         inside = (p[:, 0] > 12) & (p[:, 1] > 12) & (p[:, 0] < w - 13) & (p[:, 1] < h - 13)
         if inside.sum() < 12:
             return None
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(warped, img, pred, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **_LK)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(img, warped, nxt, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **_LK)
+        lk = dict(_LK, maxLevel=_levels(img.shape))
+        nxt, st, _ = cv2.calcOpticalFlowPyrLK(warped, img, pred, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(img, warped, nxt, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
         ok = inside & (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pred).reshape(-1, 2), axis=1) < 0.3)
         if ok.sum() < 12:
             return None
@@ -155,6 +211,9 @@ def measure_lock(frames: dict[int, Path | np.ndarray], solve: Solve, point: np.n
         return _report({}, in_view, [], ref, size, f"the contact point is not in view in the reference frame {ref}")
     measured: dict[int, float] = {}
     anchors: list[int] = []
+    # world radius of the ground disk whose image is about the patch radius in the reference
+    px1, _ = solve.project(ref, np.stack([point, point + 0.01 * np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])]))
+    spread = 0.01 * radius / max(float(np.linalg.norm((px1[1] - px1[0]) * np.array([w / solve.width, h / solve.height]))), 1e-6)
 
     def anchor_at(f: int, gray: np.ndarray, spot: np.ndarray) -> _Anchor | None:
         allowed = ground_side_mask(solve, f, normal, size)
@@ -165,7 +224,7 @@ def measure_lock(frames: dict[int, Path | np.ndarray], solve: Solve, point: np.n
         if pts is None:
             return None
         anchors.append(f)
-        return _Anchor(f, gray, spot, pts)
+        return _Anchor(f, gray, spot, pts, radius)
 
     i0 = common.index(ref)
     for step in (1, -1):
@@ -176,7 +235,11 @@ def measure_lock(frames: dict[int, Path | np.ndarray], solve: Solve, point: np.n
         while anchor is not None and 0 <= idx < len(common):
             f = common[idx]
             img = _gray(frames[f])
-            Hn = anchor.match(img, H)
+            guesses = [H]
+            Hc = camera_ground_homography(solve, anchor.frame, f, point, normal, size, spread)
+            if Hc is not None and not np.allclose(Hc, H, atol=1e-3):
+                guesses.append(Hc)
+            Hn = anchor.best(img, guesses)
             spot = _apply(Hn, anchor.spot) if Hn is not None else None
             if spot is None or not (8 <= spot[0] < w - 8 and 8 <= spot[1] < h - 8):
                 # lost (or the spot left the frame): re-anchor at the last good frame, once per frame
