@@ -176,9 +176,9 @@ def setup_shot(
     if ground is None and points is not None and len(points) >= 3:
         ground = product.fit_ground_plane(points)
     elif ground is None and data is not None and not data.qc.get("ground") and \
-            not world_ground_plausible([c.c2w for c in track.frames.values()]):
+            not world_ground_plausible([c.c2w for c in data.frames.values()]):
         # an imported track without points: its z = 0 may be anywhere (above every camera)
-        ground, unit = _ground_from_cameras(track, camera_height_m, progress)
+        ground, unit = _ground_from_cameras(track, data, camera_height_m, progress)
         product_scale /= unit
         product_size_m = product_size_m / unit if product_size_m else None
     elif ground is None:
@@ -233,10 +233,12 @@ def setup_shot(
     return shot
 
 
-def _ground_from_cameras(track: CameraTrack, camera_height_m: float | None, progress: Progress) -> tuple[Ground, float]:
-    """Ground, up and scale inferred from the poses alone (shotcache.camera_ground); the
-    product's size in metres becomes track units. Recorded in the track's qc['scale']."""
-    found = ground_from_cameras([c.c2w for c in track.frames.values()], camera_height_m)
+def _ground_from_cameras(track: CameraTrack, data: tracks.TrackData, camera_height_m: float | None,
+                         progress: Progress) -> tuple[Ground, float]:
+    """Ground, up and scale inferred from the poses alone (shotcache.camera_ground), from
+    every camera of the track (not only the plate's frames); the product's size in metres
+    becomes track units. Recorded in the shot's track qc['scale']."""
+    found = ground_from_cameras([c.c2w for c in data.frames.values()], camera_height_m)
     unit = float(found["metres_per_unit"])
     track.qc["scale"] = {"source": found["source"], "metres_per_unit": unit, "ground": found["how"]}
     progress(f"the track has no points: {found['how']}; scale from {found['source']} ({unit:.3g} m per track unit)")

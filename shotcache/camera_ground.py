@@ -4,7 +4,8 @@ A transforms.json from another tool (NeRF, instant-ngp, a phone capture) has pos
 own units and orientation: its z = 0 is often nowhere near a floor (the fox's is above
 every camera). Without points we infer what a camera operator takes for granted:
 
-* "up" is the cameras' mean up vector (people hold cameras level more than anything else);
+* "up" is perpendicular to the cameras' image x axes (people hold cameras level, not
+  always horizontal: rolled rarely, pitched often);
 * when the cameras converge on something (an orbit, a turntable), the ground passes
   through the point they all look at, so the product stands where the shot is aimed;
   otherwise it lies one typical camera height below them, scaled by how far apart the
@@ -28,8 +29,22 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def mean_up(c2ws: np.ndarray) -> np.ndarray:
-    """Mean 'up' of OpenCV camera-to-world matrices (image y points down)."""
-    return _unit(-c2ws[:, :3, 1].mean(0))
+    """'Up' of OpenCV camera-to-world matrices (image y points down).
+
+    Cameras are rarely rolled but often pitched (looking down at a table), so their image
+    x axes are horizontal while their up vectors lean: up is the direction most
+    perpendicular to every x axis when the cameras turn enough for those to span the
+    horizontal plane, else the mean up made perpendicular to the mean x axis."""
+    naive = _unit(-c2ws[:, :3, 1].mean(0))
+    xs = c2ws[:, :3, 0]
+    ev, vec = np.linalg.eigh(xs.T @ xs)
+    if len(xs) >= 3 and ev[1] > 0.02 * ev[2]:
+        up = vec[:, 0]
+    else:
+        x = _unit(xs.mean(0))
+        up = naive - (naive @ x) * x
+    up = _unit(up)
+    return up if up @ naive >= 0 else -up
 
 
 def convergence_point(c2ws: np.ndarray) -> np.ndarray | None:
