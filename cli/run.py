@@ -304,6 +304,8 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Callable[[str], None]) -
                           "masks": opts.mask}  # what is to be removed is no ground to track
     if opts.frames:
         kw["frames"] = parse_frames(opts.frames)
+    if opts.resolution:
+        kw["max_side"] = max(parse_resolution(opts.resolution))  # track at the working resolution
     track_plate(opts.input, out, log=log, **kw)
     return out
 

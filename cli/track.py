@@ -62,16 +62,17 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
 
 def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
                 frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
-                place: str | None = None, masks: Path | None = None, log=print) -> dict:
+                place: str | None = None, masks: Path | None = None, max_side: int = 0, log=print) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
 
     ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
     things that move on their own. With ``place`` (an area name, 'x,y' or a box) the
     product placement on the ground is chosen too and returned as qc['placement']
-    (matrix_world in the levelled world).
+    (matrix_world in the levelled world). ``max_side`` > 0 tracks frames downscaled to it
+    (the working resolution of a run; intrinsics scale back to any plate size).
     """
     with tempfile.TemporaryDirectory(prefix="vanelia-track-") as tmp:
-        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames)
+        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames, max_side=max_side)
         first, last = imgs[min(imgs)], imgs[max(imgs)]
         n_feat = footage.feature_count(first)
         if n_feat < 20:
