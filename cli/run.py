@@ -47,6 +47,8 @@ class RunOptions:
     engines: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     mask: Path | None = None
+    holdout: Path | None = None
+    """Folder of holdout mattes (white = in front of the product), matched by frame number."""
     seed: int = 12345
     keep: Path | None = None
     server: str | None = None
@@ -91,6 +93,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", action="append", default=[], metavar="STAGE=NAME", help="engine of another stage, e.g. inpaint=telea")
     p.add_argument("--param", action="append", default=[], metavar="STAGE.KEY=VALUE", help="engine parameter, e.g. composite.grain=0.5")
     p.add_argument("--mask", type=Path, default=None, help="folder of removal masks (white = remove), one per frame")
+    p.add_argument("--holdout", type=Path, default=None,
+                   help="folder of holdout mattes (white = something in front of the product, which hides it), "
+                        "matched to plate frames by frame number")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--keep", type=Path, default=None, help="keep the shot cache in this folder (re-runs reuse it)")
     p.add_argument("--server", default=None, help="run the stages on a running sidecar at this URL")
@@ -149,7 +154,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         input=args.input, model=args.model, output=args.output, camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
-        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, seed=args.seed, keep=args.keep,
+        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, holdout=args.holdout, seed=args.seed, keep=args.keep,
         server=args.server, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
@@ -198,6 +203,9 @@ def validate(opts: RunOptions) -> None:
             opts.stages = ["inpaint", *opts.stages]
     elif "inpaint" in opts.stages:
         raise CLIError("--stages inpaint needs masks of what to remove: give --mask DIR (white = remove)")
+    if opts.holdout is not None and not (opts.holdout.is_dir() and any(opts.holdout.iterdir())):
+        raise CLIError(f"--holdout {opts.holdout}: not a folder of matte images (white = in front of the product, "
+                       "named by frame number)")
     for stage, name in opts.engines.items():
         if stage not in ENGINES or name not in ENGINES[stage]:
             raise CLIError(f"--engine {stage}={name}: unknown; engines are " + "; ".join(f"{s}: {', '.join(e)}" for s, e in ENGINES.items()))
@@ -441,7 +449,9 @@ def physical_qc(opts: RunOptions, shot_dir: Path, scale_source: str, log: Callab
     from ml.camera.shotqc import check_shot, mark_forced, summary
 
     shot = ShotPaths(shot_dir).load_shot()
-    masks = match_masks(opts.mask, {f: Path() for f in shot.frames}) if opts.mask is not None else None
+    # what the user masked (removal masks, occluders) is not ground to measure the lock on
+    ignore = opts.holdout or opts.mask
+    masks = match_masks(ignore, {f: Path() for f in shot.frames}) if ignore is not None else None
     qc = check_shot(shot_dir, masks=masks, scale_source=scale_source)
     log(f"[vanelia] run: QC {summary(qc)}")
     for name, check in qc.checks.items():
@@ -508,6 +518,30 @@ def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
         if src is None:
             raise CLIError(f"--mask {mask_dir}: {len(files)} masks for {len(frames)} frames; give one mask per frame")
         write_mask(shot.mask_frame(f), read_mask(src))
+
+
+def write_holdout(folder: Path, shot: ShotPaths, frames: list[int], size: tuple[int, int], log: Callable[[str], None]) -> None:
+    """Holdout mattes into the shot (by frame number, resized to the shot), replacing old ones."""
+    import cv2
+
+    from ml.io.images import frame_number, list_frames
+    from shotcache.layout import atomic_write
+
+    files = list_frames(folder)
+    by_num = {frame_number(p, -1): p for p in files}
+    hit = [f for f in frames if f in by_num]
+    if not hit:
+        raise CLIError(f"--holdout {folder}: no matte is named by one of the shot's frame numbers "
+                       f"({frames[0]}..{frames[-1]}); name them like 000012.png")
+    shutil.rmtree(shot.holdout_dir, ignore_errors=True)
+    shot.holdout_dir.mkdir(parents=True)
+    for f in hit:
+        img = cv2.imread(str(by_num[f]), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise CLIError(f"--holdout {by_num[f]}: cannot read this matte image")
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA) if img.shape[::-1] != size else img
+        atomic_write(shot.holdout_frame(f), lambda tmp, im=img: cv2.imwrite(str(tmp), im), suffix=".png")
+    log(f"[vanelia] run: holdout mattes for {len(hit)}/{len(frames)} frames from {folder}")
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:
@@ -628,6 +662,8 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> dict[s
         shot = paths.load_shot()
         if opts.mask is not None:
             copy_masks(opts.mask, paths, shot.frames)
+        if opts.holdout is not None:
+            write_holdout(opts.holdout, paths, shot.frames, tuple(shot.resolution), log)
         spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
                        frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)
         spec.validate()
