@@ -17,7 +17,8 @@ from mathutils import Matrix
 
 from ..shotcache.schema import FrameCamera
 from . import compat
-from .tracks import OPENGL_TO_OPENCV, InputError
+from ..shotcache.axes import cv_to_gl, gl_to_cv
+from ..shotcache.errors import InputError
 
 SENSOR_WIDTH_MM = 36.0
 
@@ -78,13 +79,13 @@ def _orthonormal(c2w: np.ndarray) -> np.ndarray:
 
 
 def cv_to_blender_matrix(c2w_cv: Any) -> Matrix:
-    gl = _orthonormal(np.asarray(c2w_cv, dtype=np.float64)) @ OPENGL_TO_OPENCV
+    gl = cv_to_gl(_orthonormal(np.asarray(c2w_cv, dtype=np.float64)))
     return Matrix(gl.tolist())
 
 
 def blender_to_cv_matrix(matrix_world: Any) -> list[list[float]]:
     gl = _orthonormal(np.array(matrix_world, dtype=np.float64))
-    return (gl @ OPENGL_TO_OPENCV).tolist()
+    return gl_to_cv(gl).tolist()
 
 
 def set_scene_pixel_aspect(scene: Any, frames: dict[int, FrameCamera]) -> None:

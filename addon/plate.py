@@ -20,9 +20,8 @@ import numpy as np
 from ..shotcache.layout import ShotPaths, frame_name
 from ..shotcache.schema import Distortion, FrameCamera
 from . import compat
-from .tracks import IMAGE_EXTS, InputError, frame_number
-
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg")
+from ..shotcache.errors import InputError
+from ..shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, frame_number, list_images  # noqa: F401
 
 Progress = Callable[[str], None]
 
@@ -39,12 +38,6 @@ class PlateInfo:
 
 def _noop(_msg: str) -> None:
     pass
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files of a folder in frame order (last number in the name)."""
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (frame_number(p.name, -1), p.name))
 
 
 def _select(frames: list[int], wanted: tuple[int, int] | None, source: str) -> list[int]:

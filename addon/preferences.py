@@ -11,7 +11,6 @@ name here derives from ``__package__`` so both work.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import shlex
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
+
+from ..shotcache.net import is_loopback
 
 ADDON_ID: str = (__package__ or "vanelia_addon.addon").rpartition(".")[0]
 """The extension's own package name (``bl_ext.user_default.vanelia`` or ``vanelia_addon``)."""
@@ -48,15 +49,6 @@ def user_data_dir(sub: str) -> str:
     path = os.path.join(base, ".user", "source", "vanelia", sub)
     os.makedirs(path, exist_ok=True)
     return path
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_sidecar_url(url: str) -> str:

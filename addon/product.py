@@ -19,7 +19,7 @@ from mathutils import Matrix, Vector
 
 from ..shotcache.schema import FrameCamera, Ground
 from . import compat
-from .tracks import InputError
+from ..shotcache.errors import InputError
 
 PRODUCT_ROOT = "Vanelia Product"
 GROUND_NAME = "Vanelia Ground"
@@ -180,40 +180,6 @@ def sized_matrix(root: Any, matrix: Any, size_m: float) -> tuple[list[list[float
     out = m.copy()
     out[:3, :3] = m[:3, :3] / norms * scale
     return out.tolist(), scale
-
-
-def fit_ground_plane(points: np.ndarray, iterations: int = 300, seed: int = 0) -> Ground:
-    """RANSAC plane through the reconstruction's points, normal oriented to world +z.
-
-    The threshold adapts to the cloud's spread (2% of its median extent), so it works for
-    reconstructions in any unit; inliers are refined by least squares.
-    """
-    pts = np.asarray(points, dtype=np.float64)
-    if len(pts) < 3:
-        raise InputError("too few 3D points in the track to fit a ground plane; give the ground plane explicitly")
-    rng = np.random.default_rng(seed)
-    spread = float(np.median(np.abs(pts - np.median(pts, axis=0)))) or 1.0
-    thresh = 0.02 * spread * 3
-    best_in = None
-    for _ in range(iterations):
-        a, b, c = pts[rng.choice(len(pts), 3, replace=False)]
-        n = np.cross(b - a, c - a)
-        norm = np.linalg.norm(n)
-        if norm < 1e-12:
-            continue
-        n /= norm
-        inl = np.abs((pts - a) @ n) < thresh
-        if best_in is None or inl.sum() > best_in.sum():
-            best_in = inl
-    if best_in is None or best_in.sum() < 3:
-        raise InputError("could not fit a ground plane to the track's 3D points; give the ground plane explicitly")
-    sel = pts[best_in]
-    centroid = sel.mean(axis=0)
-    _u, _s, vt = np.linalg.svd(sel - centroid)
-    normal = vt[-1]
-    if normal[2] < 0:
-        normal = -normal
-    return Ground(point=centroid.tolist(), normal=normal.tolist(), size_m=float(4 * np.ptp(sel, axis=0).max() or 20.0))
 
 
 def make_shadow_catcher(scene: Any, ground: Ground) -> Any:

@@ -30,8 +30,11 @@ from ..shotcache.schema import (
     Shot,
 )
 from . import camera as cam_mod
-from . import lighting, plate, product, render, tracks
-from .tracks import InputError
+from ..shotcache import tracks
+from ..shotcache.errors import InputError
+from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
+from ..shotcache.ground import ground_from_points
+from . import lighting, plate, product, render
 
 Progress = Callable[[str], None]
 SHOT_PROP = "vanelia_shot_dir"
@@ -43,35 +46,13 @@ def _noop(_msg: str) -> None:
 
 
 def parse_frames(value: Any) -> tuple[int, int] | None:
-    """'A:B' / (A, B) / None -> inclusive frame range."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str):
-        try:
-            a, b = (int(v) for v in value.split(":"))
-        except ValueError as exc:
-            raise InputError(f"frames {value!r}: expected A:B, e.g. 1:24") from exc
-    else:
-        a, b = (int(v) for v in value)
-    if b < a:
-        raise InputError(f"frames {a}:{b}: the end is before the start")
-    return a, b
+    """'A:B' / (A, B) / None -> inclusive frame range (shotcache.frames' rule)."""
+    return parse_frame_range(value, "frames")
 
 
 def parse_resolution(value: Any) -> tuple[int, int] | None:
-    """'WxH' / (W, H) / None."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str):
-        try:
-            w, h = (int(v) for v in value.lower().split("x"))
-        except ValueError as exc:
-            raise InputError(f"resolution {value!r}: expected WxH, e.g. 1280x720") from exc
-    else:
-        w, h = (int(v) for v in value)
-    if w < 8 or h < 8:
-        raise InputError(f"resolution {w}x{h}: too small (at least 8x8)")
-    return w, h
+    """'WxH' / (W, H) / None; Blender renders at least 8x8."""
+    return _parse_resolution(value, "resolution", minimum=8)
 
 
 def check_shot_writable(folder: str | os.PathLike[str]) -> None:
@@ -174,7 +155,7 @@ def setup_shot(
         ground = Ground(**ground)
     first_cam = track.frames[info.frames[0]]
     if ground is None and points is not None and len(points) >= 3:
-        ground = product.fit_ground_plane(points)
+        ground = ground_from_points(points)
     elif ground is None and data is not None and not data.qc.get("ground") and \
             not world_ground_plausible([c.c2w for c in data.frames.values()]):
         # an imported track without points: its z = 0 may be anywhere (above every camera)

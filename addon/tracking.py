@@ -43,11 +43,10 @@ from typing import Any, Callable
 import bpy
 import numpy as np
 
+from ..shotcache.axes import gl_to_cv
+from ..shotcache.errors import UserError
+from ..shotcache.frames import CLIP_EXTS
 from ..shotcache.layout import atomic_write_json
-from ..shotcache.schema import UserError
-
-CV_FROM_BLENDER_CAM = np.diag([1.0, -1.0, -1.0, 1.0])
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".dpx")
 
 
 class TrackingError(UserError, RuntimeError):
@@ -116,9 +115,9 @@ def _run(op: Any, what: str, **kw: Any) -> None:
 
 def _first_image(folder: str) -> str:
     """The first image of a folder of frames: Blender opens a sequence from its first file."""
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS))
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(CLIP_EXTS))
     if not names:
-        raise TrackingError(f"{folder}: no image files ({', '.join(IMAGE_EXTS)}) in this folder; give a video or a folder of frames")
+        raise TrackingError(f"{folder}: no image files ({', '.join(CLIP_EXTS)}) in this folder; give a video or a folder of frames")
     return os.path.join(folder, names[0])
 
 
@@ -664,7 +663,7 @@ def _result(clip: bpy.types.MovieClip, W: int, H: int, tracker: str = "blender",
     shift = first_file_number(clip) - 1
     rec = _reconstruction(clip)
     for rc in rec.cameras:
-        c2w = np.array(rc.matrix) @ CV_FROM_BLENDER_CAM
+        c2w = gl_to_cv(np.array(rc.matrix))
         key = str(rc.frame + shift)
         cameras[key] = {**intr, "c2w": c2w.tolist()}
         errors[key] = float(rc.average_error)

@@ -77,7 +77,8 @@ def sidecar_overhead(width: int, height: int, frames: int) -> dict[str, Any]:
 def end_to_end(frames: int, resolution: str, samples: int, blender: str | None, workdir: Path) -> dict[str, Any]:
     """Render-only vs the whole `vanelia run`, on the demo data, in this one process."""
     from cli.demo import find_demo_inputs
-    from cli.run import RunOptions, render_args, run_batch, run_pipeline
+    from app.blender import run_batch
+    from app.run import RunOptions, render_args, run_pipeline
 
     data = workdir / "data"
     run_batch("demo-data", ["--output", str(data), "--frames", str(frames), "--resolution", resolution], blender)

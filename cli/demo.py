@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from cli.main import CLIError
-from cli.run import RunOptions, parse_resolution, run_batch, run_pipeline
+from app.blender import run_batch
+from app.run import RunOptions, run_pipeline
+from shotcache.errors import UsageError
+from shotcache.frames import parse_resolution
 
 DEFAULT_OUTPUT = Path("out/demo")
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -59,7 +61,7 @@ def find_demo_inputs(data_dir: Path) -> dict[str, Path]:
         cam = cam.parent
     missing = [n for n, v in (("product .glb", glb), ("camera track", cam), ("plate", plate)) if v is None]
     if missing:
-        raise CLIError(f"the demo-data step wrote no {', '.join(missing)} into {data_dir}; see its messages above")
+        raise UsageError(f"the demo-data step wrote no {', '.join(missing)} into {data_dir}; see its messages above")
     return {"plate": plate, "model": glb, "camera": cam}  # type: ignore[dict-item]
 
 
@@ -77,7 +79,7 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     if frames < 1:
-        raise CLIError(f"--frames {frames}: need at least 1 frame")
+        raise UsageError(f"--frames {frames}: need at least 1 frame")
     w, h = parse_resolution(resolution)
     output = output.resolve()
     data_dir = output / "data"

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from shotcache.errors import UsageError, exit_code
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("cli.render", "build a shot cache: plate + camera track + product -> EXR passes"),
     "run": ("cli.run", "the whole pipeline: plate + GLB -> final.mp4"),
@@ -43,8 +45,8 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
 }
 
 
-class CLIError(Exception):
-    """An error whose message is for the user: printed without a traceback, exit 2."""
+CLIError = UsageError
+"""The CLI's own user error (a bad option); any ``shotcache.errors.UserError`` is printed the same way."""
 
 
 def _stage_verb(verb: str, argv: list[str]) -> int:
@@ -94,31 +96,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"vanelia: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("vanelia: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # user-facing errors from lower layers carry clear messages
-        from shotcache.schema import UserError
-
-        user_errors: tuple[type[BaseException], ...] = (UserError, FileNotFoundError, FileExistsError, PermissionError)
-        try:
-            from ml.stages.base import EngineError
-
-            user_errors += (EngineError,)
-        except ImportError:
-            pass
-        if isinstance(exc, user_errors):
-            print(f"vanelia: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except (Exception, KeyboardInterrupt) as exc:  # shotcache.errors decides: the user's to fix, or a bug
+        code = exit_code(exc)
+        if code is None:
+            raise
+        print("vanelia: interrupted" if isinstance(exc, KeyboardInterrupt) else f"vanelia: error: {exc}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
-    # `python -m cli.main` runs this file as __main__; use the importable module's main so
-    # CLIError raised from other modules (which import cli.main) is the same class here.
-    from cli.main import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

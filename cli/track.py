@@ -1,28 +1,15 @@
-"""`vanelia track`: find the camera of raw footage, level the world on the ground, QC it.
+"""`vanelia track`: solve the camera of a plate -> transforms.json (app.track does the work).
 
 Writes a NeRF-style transforms.json (intrinsics, distortion, OpenGL camera-to-world per
 frame, plus `qc` and `ground`) that `vanelia render --camera` and `vanelia run --camera` read.
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from ml.camera import footage
-from ml.camera.colmap import solve_images
-from ml.camera.klt import track_frames
-from ml.camera.nodal import level_tripod
-from ml.camera.video import is_continuous, solve_clip
-from ml.camera.ground import GroundError, fit_ground, level_world
-from ml.camera.placement import choose_placement
-from ml.camera.qc import track_qc
-from ml.camera.solve import Solve
-from ml.camera.transforms import write_transforms
-from shotcache.schema import TRACKERS, FrameCamera
-
-SENSOR_MM = 36.0
+from app.track import track_plate
+from shotcache.frames import parse_frame_range
+from shotcache.schema import TRACKERS
 
 
 def add_parser(sub) -> None:
@@ -40,132 +27,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: float) -> Solve:
-    """A fixed camera for footage without parallax: the focal given or assumed (35 mm)."""
-    w, h = footage.frame_size(next(iter(frames.values())))
-    f_px = (focal_mm or 35.0) / SENSOR_MM * w
-    # camera at height_m looking slightly down (10 deg) along +y; OpenCV axes in a z-up world
-    tilt = np.radians(10.0)
-    # columns: x right (1,0,0), y image-down (0,-sin,-cos), z forward (0,cos,-sin); the old
-    # transposed matrix rolled the camera 180 deg (an upside-down world, caught by the QC)
-    R = np.array([[1, 0, 0], [0, -np.sin(tilt), np.cos(tilt)], [0, -np.cos(tilt), -np.sin(tilt)]])
-    c2w = np.eye(4)
-    c2w[:3, :3] = R
-    c2w[:3, 3] = [0, 0, height_m]
-    cams = {n: FrameCamera(f_px, f_px, w / 2, h / 2, c2w.tolist()) for n in frames}
-    s = Solve(width=w, height=h, cameras=cams, tracker="static", frame_error={n: 0.0 for n in frames},
-              frame_tracks={n: 0 for n in frames})
-    s.notes.append(f"static camera: no parallax in the footage; fixed camera with {'given' if focal_mm else 'assumed'} "
-                   f"focal length {focal_mm or 35.0} mm (36 mm sensor) at {height_m} m, 10 deg down")
-    return s
-
-
-def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
-                frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
-                place: str | None = None, masks: Path | None = None, max_side: int = 0, log=print) -> dict:
-    """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
-
-    ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
-    things that move on their own. With ``place`` (an area name, 'x,y' or a box) the
-    product placement on the ground is chosen too and returned as qc['placement']
-    (matrix_world in the levelled world). ``max_side`` > 0 tracks frames downscaled to it
-    (the working resolution of a run; intrinsics scale back to any plate size).
-    """
-    with tempfile.TemporaryDirectory(prefix="vanelia-track-") as tmp:
-        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames, max_side=max_side)
-        first, last = imgs[min(imgs)], imgs[max(imgs)]
-        n_feat = footage.feature_count(first)
-        if n_feat < 20:
-            raise footage.FootageError(f"{plate}: only {n_feat} trackable features in the first frame (a blank wall?); "
-                                       "this footage cannot be tracked - give a camera track with --camera")
-        mask_files = footage.match_masks(masks, imgs) if masks else None
-        log(f"[vanelia] track: {len(imgs)} frames, {n_feat} features in the first frame, tracker {tracker}")
-        if footage.median_motion(first, last) < 0.004:
-            solve = static_solve(imgs, focal_mm, camera_height)
-        elif tracker == "blender":
-            solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm)
-        else:
-            solve = _solve_footage(imgs, mask_files, focal_mm, camera_height, max_image_size, Path(tmp), log,
-                                   blender_first=tracker == "auto")
-        doc_qc = _level_and_qc(solve, sorted(imgs), camera_height)
-        if place:
-            doc_qc["placement"] = choose_placement(solve, place)
-        write_transforms(output, solve, {n: f"{n:06d}.jpg" for n in imgs}, qc=doc_qc)
-    log(f"[vanelia] track: {len(solve.cameras)}/{len(imgs)} frames solved ({solve.tracker}), median reprojection error "
-        f"{doc_qc['median_error_px']:.3f} px, {len(doc_qc['unreliable_frames'])} unreliable frame(s) -> {output}")
-    for note in solve.notes:
-        log(f"[vanelia] track: note: {note}")
-    if not doc_qc["usable"]:
-        log(f"[vanelia] track: WARNING: this track is not usable ({doc_qc['reason']}); `vanelia run` refuses it unless --force")
-    return doc_qc
-
-
-def _solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, camera_height: float,
-                   max_image_size: int, tmp: Path, log, blender_first: bool = False) -> Solve:
-    """Stills that do not track frame to frame: COLMAP on SIFT matches. A continuous clip:
-    with ``blender_first`` Blender's tracker, kept when it covers the clip within 1.5 px;
-    otherwise (or when it fails) video tracks + mapper with the nodal fallback (solve_clip)."""
-    from shotcache.schema import UserError
-
-    focal_px = focal_mm / SENSOR_MM * footage.frame_size(next(iter(imgs.values())))[0] if focal_mm else None
-    tracks = track_frames(imgs, masks) if len(imgs) >= 8 else None
-    if tracks is None or not is_continuous(tracks):
-        log("[vanelia] track: frames do not track from one to the next: solving them as stills (COLMAP)")
-        return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
-    why = ""
-    if blender_first:
-        try:
-            solve = _blender_solve(tmp / "frames", tmp, focal_mm)
-            errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
-            median = float(np.median(errs)) if errs else float("inf")
-            if len(solve.cameras) >= 0.9 * len(imgs) and median <= 1.5:
-                return solve
-            why = f"Blender's solve covers {len(solve.cameras)}/{len(imgs)} frames at {median:.2f} px"
-        except UserError as exc:
-            why = f"Blender's tracker failed ({exc})"
-        log(f"[vanelia] track: {why}; solving with COLMAP on the video tracks instead")
-    solve = solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
-    if why:
-        solve.notes.insert(0, why)
-    return solve
-
-
-def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
-    import json
-
-    from cli.render import run_batch
-    from ml.camera.solve import solve_from_dict
-
-    out = tmp / "blender_track.json"
-    run_batch("track", ["--input", str(plate), "--output", str(out)] + (["--focal-mm", str(focal_mm)] if focal_mm else []))
-    return solve_from_dict(json.loads(out.read_text()))
-
-
-def _level_and_qc(solve: Solve, frames: list[int], camera_height: float) -> dict:
-    """Fit the ground and level the world (a static or nodal solve comes levelled), then QC."""
-    ground = None
-    if solve.tracker == "blender-tripod":
-        level_tripod(solve, camera_height)
-    if solve.tracker in ("static", "nodal", "blender-tripod"):
-        ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "assumed": True, "camera_height": camera_height}
-    else:
-        try:
-            point, normal, inl = fit_ground(solve)
-            info = level_world(solve, point, normal, camera_height)
-            ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "inliers": int(inl.sum()), **info}
-        except GroundError as exc:
-            solve.notes.append(f"ground plane: {exc}; world left as solved")
-    qc = track_qc(solve, frames)
-    if ground:
-        qc["ground"] = ground
-    return qc
-
-
 def run(args) -> int:
-    rng = None
-    if args.frames:
-        a, b = args.frames.split(":")
-        rng = (int(a), int(b))
-    track_plate(args.input, args.output, args.tracker, args.focal_mm, rng, args.camera_height, args.max_image_size, args.place,
-                masks=args.masks)
+    track_plate(args.input, args.output, args.tracker, args.focal_mm, parse_frame_range(args.frames), args.camera_height,
+                args.max_image_size, args.place, masks=args.masks)
     return 0

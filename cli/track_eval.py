@@ -16,7 +16,8 @@ import numpy as np
 
 from ml.camera.align import pose_errors
 from ml.camera.colmap import solve_images
-from ml.camera.transforms import read_transforms
+from ml.camera.solve import read_solve
+from shotcache.tracks import load_track
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tracked" / "fox"
 
@@ -43,20 +44,12 @@ def main(argv: list[str]) -> int:
         print(f"vanelia eval track: {tf} not found; give --data with a transforms.json and its images")
         return 2
     doc = json.loads(tf.read_text())
-    gt = {}
     images = {}
-    for fr in doc["frames"]:
-        img = args.data / fr["file_path"]
-        if not img.exists():
-            continue  # transforms.json lists more frames than there are images
-        num = int("".join(ch for ch in Path(fr["file_path"]).stem if ch.isdigit()) or 0)
-        images[num] = img
+    truth = load_track(tf)  # frames with their images beside the file, numbered by image name
+    images = {n: args.data / truth.files[n] for n in truth.frames}
     if args.limit:
         images = dict(sorted(images.items())[: args.limit])
-    truth = read_transforms(tf)
-    # read_transforms numbers frames by position; rebuild the map by file name
-    order = [int("".join(ch for ch in Path(fr["file_path"]).stem if ch.isdigit())) for fr in doc["frames"]]
-    by_num = {n: truth.cameras[i + 1] for i, n in enumerate(order)}
+    by_num = truth.frames
     t0 = time.perf_counter()
     solve = solve_images(images, max_image_size=args.max_image_size, max_features=args.max_features)
     elapsed = time.perf_counter() - t0
@@ -87,7 +80,7 @@ def clip_eval(args) -> int:
 
     import cv2
 
-    from cli.track import _level_and_qc, _solve_footage
+    from app.track import level_and_qc, solve_footage
     from ml.camera import footage
     from ml.camera.lock import measure_lock
     from ml.camera.placement import PlacementError, choose_placement
@@ -102,9 +95,9 @@ def clip_eval(args) -> int:
                             [cv2.IMWRITE_JPEG_QUALITY, 95])
         masks = footage.match_masks(args.masks, frames) if args.masks else None
         t0 = time.perf_counter()
-        solve = _solve_footage(frames, masks, args.focal_mm, 1.5, args.max_image_size, Path(tmp), lambda s: None)
+        solve = solve_footage(frames, masks, args.focal_mm, 1.5, args.max_image_size, Path(tmp), lambda s: None)
         solve_s = time.perf_counter() - t0
-        qc = _level_and_qc(solve, sorted(frames), 1.5)
+        qc = level_and_qc(solve, sorted(frames), 1.5)
         results = {}
         for area in ("bottom_left", "bottom_right", "center"):
             try:
@@ -116,7 +109,7 @@ def clip_eval(args) -> int:
             results[area] = {"pixel": place["pixel"], "in_frame_fraction": place["in_frame_fraction"], **lock}
         truth = {}
         if args.truth:
-            ref = read_transforms(args.truth)
+            ref = read_solve(args.truth)
             common = sorted(set(solve.cameras) & set(ref.cameras))
             truth = pose_errors([np.asarray(solve.cameras[f].c2w) for f in common], [np.asarray(ref.cameras[f].c2w) for f in common])
             truth["focal_px"], truth["focal_px_truth"] = solve.cameras[common[0]].fx, ref.cameras[common[0]].fx

@@ -17,6 +17,7 @@ from ..addon import preferences, properties, sequencer, tasks
 from ..shotcache import schema
 from ..shotcache.client import SidecarClient, SidecarError
 from ..shotcache.layout import ShotPaths
+from ..shotcache.net import url_is_loopback
 from .common import OpResult, shot_of, vanelia_scene
 
 
@@ -33,9 +34,7 @@ def job_spec(scene: bpy.types.Scene, shot_dir: str, prefs: preferences.SidecarSe
 
 
 def _remote(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return not preferences.is_loopback(urlsplit(url).hostname or "")
+    return not url_is_loopback(url)
 
 
 def run_job(

@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 import bpy  # noqa: E402  (this script runs under Blender / the bpy module)
 import OpenEXR  # noqa: E402
 
+from shotcache.axes import gl_to_cv  # noqa: E402
 from shotcache.layout import atomic_write, atomic_write_json  # noqa: E402
 from shotcache.schema import BLENDER_PASS_ALIASES, PASSES  # noqa: E402
 
@@ -228,7 +229,7 @@ def build_scene(rng: np.random.Generator, size: int, samples: int, threads: int)
     _look_at(cam, np.zeros(3))
     scene.camera = cam
     bpy.context.view_layer.update()
-    c2w = np.array(cam.matrix_world) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    c2w = gl_to_cv(np.array(cam.matrix_world))
     f = size * cam_data.lens / cam_data.sensor_width
     return {
         "lighting": {

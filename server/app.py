@@ -10,7 +10,8 @@ Routes::
 
     GET  /health                       {status, protocol, version}
     GET  /capabilities                 stages, engines, device(s), checkpoints, GPU memory
-    POST /jobs                         JobSpec -> {id, ...}
+    POST /jobs                         JobSpec -> {id, ...}   (the stages of a rendered shot)
+    POST /track, POST /run             TrackRequest / RunRequest -> {id, ...} (app.track, app.run)
     GET  /jobs, GET /jobs/{id}         state, per-frame progress, version, engines, error
     GET  /jobs/{id}/events             server-sent events until the job ends
     POST /jobs/{id}/cancel
@@ -33,14 +34,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shotcache.errors import OS_USER_ERRORS, UserError, http_status
 from shotcache.layout import ShotPaths
-from shotcache.schema import JOB_STATES, PROTOCOL_VERSION, STAGES, JobSpec, SchemaError
+from shotcache.schema import JOB_STATES, PROTOCOL_VERSION, STAGES, JobSpec, RunRequest, SchemaError, TrackRequest
 
 from . import uploads
-from .config import ServerConfig, is_loopback
+from shotcache.net import is_loopback
+
+from .config import ServerConfig
 from .events import job_events
-from .jobs import JobFinished, JobNotFound, JobQueue
-from .security import AccessDenied, BadPath, resolve_shot, token_ok
+from .jobs import JobQueue
+from .security import resolve_shot, token_ok
 
 log = logging.getLogger("vanelia.server")
 
@@ -129,6 +133,23 @@ def create_app(config: ServerConfig, queue: JobQueue | None = None) -> FastAPI:
         job_id = q(request).submit(spec, shot_dir, frames)
         return q(request).get(job_id, with_frames=False)
 
+    def submit_app_job(kind: str, request: Request, body: Any) -> dict[str, Any]:
+        from . import app_jobs
+
+        queued, out_dir = app_jobs.prepare(kind, body, config.shot_roots)
+        job_id = q(request).submit_body(queued, out_dir, [], kind=kind)
+        return q(request).get(job_id, with_frames=False)
+
+    @app.post("/track", tags=["jobs"], dependencies=auth, status_code=201)
+    def submit_track(body: TrackRequest, request: Request) -> dict[str, Any]:
+        """Solve the camera of a plate inside the shot roots (app.track, as `vanelia track`)."""
+        return submit_app_job("track", request, body)
+
+    @app.post("/run", tags=["jobs"], dependencies=auth, status_code=201)
+    def submit_run(body: RunRequest, request: Request) -> dict[str, Any]:
+        """The whole pipeline on files inside the shot roots (app.run, as `vanelia run`)."""
+        return submit_app_job("run", request, body)
+
     @app.get("/jobs", tags=["jobs"], dependencies=auth)
     def list_jobs(request: Request, state: str | None = Query(None, description=f"one of {', '.join(JOB_STATES)}"),
                   limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
@@ -213,27 +234,17 @@ def host_header_ok(host: str) -> bool:
 def _install_error_handlers(app: FastAPI) -> None:
     """Known error types -> their 4xx, with the human message as ``detail``."""
 
-    def handler(status: int):
-        async def _h(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=status)
-        return _h
-
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str, bytes: lambda b: b.decode("utf-8", "replace")})
         return JSONResponse({"detail": _validation_message(errors), "errors": errors}, status_code=422)
 
-    @app.exception_handler(JobNotFound)
-    async def _nf(request: Request, exc: JobNotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no job {exc.args[0]!r} on this sidecar; list jobs with GET /jobs"}, status_code=404)
+    async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+        # shotcache.errors decides the status; a bug is not caught here and stays a 500
+        return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=http_status(exc))
 
-    app.add_exception_handler(JobFinished, handler(409))
-    app.add_exception_handler(AccessDenied, handler(403))
-    app.add_exception_handler(FileNotFoundError, handler(404))
-    app.add_exception_handler(BadPath, handler(422))
-    app.add_exception_handler(SchemaError, handler(422))
-    app.add_exception_handler(uploads.UploadTooLarge, handler(413))
-    app.add_exception_handler(uploads.UploadError, handler(400))
+    for cls in (UserError, *OS_USER_ERRORS):
+        app.add_exception_handler(cls, _user_error)
 
 
 def _capabilities(config: ServerConfig, queue: JobQueue) -> dict[str, Any]:

@@ -28,12 +28,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from shotcache.errors import Conflict, NotFound, job_error_kind
 from shotcache.layout import ShotPaths
 from shotcache.schema import JobSpec, SchemaError
 
 log = logging.getLogger("vanelia.server.jobs")
 
 TERMINAL = ("done", "failed", "cancelled")
+
+_ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'stages'"), ("result", "TEXT"))
+"""kind: stages | track | run (shotcache.schema.JOB_KINDS); result: a track/run job's JSON result."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -67,11 +71,14 @@ CREATE TABLE IF NOT EXISTS frames (
 """
 
 
-class JobNotFound(KeyError):
-    pass
+class JobNotFound(NotFound, KeyError):
+    """No job with this id (``args[0]``) on this sidecar."""
+
+    def __str__(self) -> str:
+        return f"no job {self.args[0]!r} on this sidecar; list jobs with GET /jobs"
 
 
-class JobFinished(RuntimeError):
+class JobFinished(Conflict):
     """Cancel asked for a job that already ended."""
 
 
@@ -81,14 +88,7 @@ class JobCancelled(Exception):
 
 def _error_kind(exc: BaseException) -> str:
     """Classify a failure so clients can print the right advice (OOM, bad input, bug)."""
-    text = f"{type(exc).__name__}: {exc}".lower()
-    if "outofmemory" in text or "out of memory" in text:
-        return "out_of_memory"
-    from ml.stages.base import EngineError  # the server may import ml/
-
-    if isinstance(exc, (SchemaError, EngineError, FileNotFoundError, ValueError)):
-        return "bad_input"
-    return "internal"
+    return job_error_kind(exc)
 
 
 class JobStore:
@@ -103,6 +103,14 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since the first release, added to older databases in place."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)").fetchall()}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         with self._lock:
@@ -113,11 +121,11 @@ class JobStore:
             return self._db.execute(sql, args)
 
     # ---- writes ----------------------------------------------------------
-    def insert(self, spec: dict[str, Any], shot_dir: Path, frames: list[int]) -> str:
+    def insert(self, spec: dict[str, Any], shot_dir: Path, frames: list[int], kind: str = "stages") -> str:
         job_id = uuid.uuid4().hex
         self._tx(
-            "INSERT INTO jobs (id, state, spec, shot_dir, frames, created) VALUES (?, 'queued', ?, ?, ?, ?)",
-            (job_id, json.dumps(spec), str(shot_dir), json.dumps(frames), time.time()),
+            "INSERT INTO jobs (id, state, spec, shot_dir, frames, created, kind) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+            (job_id, json.dumps(spec), str(shot_dir), json.dumps(frames), time.time(), kind),
         )
         return job_id
 
@@ -154,11 +162,13 @@ class JobStore:
             self._db.execute("COMMIT")
 
     def finish(self, job_id: str, state: str, *, error: str | None = None, error_kind: str | None = None,
-               skipped: dict | None = None, engines: Any = None, overhead_s: float = 0.0) -> None:
+               skipped: dict | None = None, engines: Any = None, overhead_s: float = 0.0, result: Any = None) -> None:
         self._tx(
-            "UPDATE jobs SET state=?, finished=?, error=?, error_kind=?, skipped=?, engines=?, overhead_s=overhead_s+? WHERE id=?",
+            "UPDATE jobs SET state=?, finished=?, error=?, error_kind=?, skipped=?, engines=?, overhead_s=overhead_s+?, "
+            "result=? WHERE id=?",
             (state, time.time(), error, error_kind, json.dumps(skipped or {}, default=str),
-             json.dumps(engines or {}, default=str), overhead_s, job_id),
+             json.dumps(engines or {}, default=str), overhead_s, None if result is None else json.dumps(result, default=str),
+             job_id),
         )
 
     def requeue(self, job_id: str, overhead_s: float = 0.0) -> None:
@@ -215,6 +225,7 @@ def job_view(store: JobStore, row: sqlite3.Row, with_frames: bool = True) -> dic
     frames = json.loads(row["frames"])
     view: dict[str, Any] = {
         "id": row["id"],
+        "kind": row["kind"],
         "seq": row["seq"],
         "state": row["state"],
         "shot": spec.get("shot"),
@@ -235,6 +246,7 @@ def job_view(store: JobStore, row: sqlite3.Row, with_frames: bool = True) -> dic
         "engines": json.loads(row["engines"]),
         "overhead_s": row["overhead_s"],
         "queue_position": store.queue_position(row["seq"]) if row["state"] == "queued" else None,
+        "result": json.loads(row["result"]) if row["result"] else None,
     }
     if with_frames:
         done = store.frames_of(row["id"])
@@ -319,6 +331,9 @@ class Worker(threading.Thread):
                 self.queue.bump(row["id"])
 
     def _run_job(self, row: sqlite3.Row) -> None:
+        if row["kind"] != "stages":
+            self._run_app_job(row)
+            return
         queue, store, job_id = self.queue, self.queue.store, row["id"]
         overhead = [0.0]
         live = queue.live_progress(job_id)
@@ -374,6 +389,34 @@ class Worker(threading.Thread):
                 if kind == "internal":
                     log.error("job %s failed:\n%s", job_id, traceback.format_exc())
                 store.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}", error_kind=kind, overhead_s=overhead[0])
+
+    def _run_app_job(self, row: sqlite3.Row) -> None:
+        """A track or whole-run job: the app function runs start to end (a re-run after a
+        crash starts it again; the run's shot cache makes that cheap when it keeps one)."""
+        from . import app_jobs
+
+        queue, store, job_id = self.queue, self.queue.store, row["id"]
+        live = queue.live_progress(job_id)
+
+        def on_progress(step: str, done: int, total: int) -> None:
+            with live.lock:
+                live.done = max(live.done, int(done))
+            queue.bump(job_id)
+
+        def log_line(line: str) -> None:
+            log.info("job %s: %s", job_id, line)
+
+        try:
+            result = app_jobs.execute(row["kind"], json.loads(row["spec"]), self.device, log_line, on_progress)
+            if job_id in queue.cancelled:
+                store.finish(job_id, "cancelled", error="cancelled by a client")
+            else:
+                store.finish(job_id, "done", result=result, skipped=result.get("skipped"), engines=result.get("engines"))
+        except Exception as exc:  # a job failing must never take the worker down
+            kind = _error_kind(exc)
+            if kind == "internal":
+                log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            store.finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}", error_kind=kind)
 
     def _mark_frames_on_disk(self, job_id: str, shot_dir: Path, version: str, frames: list[int]) -> None:
         """On resume, frames already in vNNN/frames count as done (the disk is the truth)."""
@@ -452,7 +495,11 @@ class JobQueue:
 
     # ---- API ---------------------------------------------------------------------
     def submit(self, spec: JobSpec, shot_dir: Path, frames: list[int]) -> str:
-        job_id = self.store.insert(spec.to_dict(), shot_dir, frames)
+        return self.submit_body(spec.to_dict(), shot_dir, frames)
+
+    def submit_body(self, body: dict[str, Any], shot_dir: Path, frames: list[int], kind: str = "stages") -> str:
+        """Queue a job of any kind (its body already checked by the API layer)."""
+        job_id = self.store.insert(body, shot_dir, frames, kind)
         self.bump(job_id)
         self.wake()
         return job_id

@@ -15,16 +15,22 @@ import hmac
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from shotcache.errors import UserError
+
 UPLOAD_PREFIX = "upload:"
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class AccessDenied(PermissionError):
+class AccessDenied(UserError, PermissionError):
     """A path outside the shot roots or a bad token; the message says which."""
 
+    http_status = 403
 
-class BadPath(ValueError):
+
+class BadPath(UserError, ValueError):
     """A path that is malformed (NUL byte, not a folder, no shot.json)."""
+
+    http_status = 422
 
 
 def token_ok(expected: str | None, header_value: str | None) -> bool:

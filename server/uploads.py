@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import AsyncIterator
 
+from shotcache.errors import UserError
 from shotcache.layout import ShotPaths
 from shotcache.schema import SchemaError
 
@@ -29,12 +30,12 @@ UNPACK_FACTOR = 4
 """Unpacked data may be at most this many times the upload limit (PNG/EXR barely compress)."""
 
 
-class UploadError(ValueError):
+class UploadError(UserError, ValueError):
     """The archive cannot be used; the message says why."""
 
 
 class UploadTooLarge(UploadError):
-    pass
+    http_status = 413
 
 
 async def save_stream(chunks: AsyncIterator[bytes], dest_dir: Path, limit: int) -> Path:

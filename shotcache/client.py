@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from .errors import UserError
 from .layout import atomic_write_bytes, atomic_write_json, frame_name
 from .schema import PROTOCOL_VERSION, JobSpec
 
@@ -35,7 +36,9 @@ START_HINT = ("start it with `vanelia serve --port {port}` (in the sidecar envir
               "Preferences > Add-ons > Vanelia > Sidecar: Start Locally")
 
 
-class SidecarError(RuntimeError):
+class SidecarError(UserError, RuntimeError):
+    """A sidecar request or job failed; ``kind`` says how (see the module docstring)."""
+
     def __init__(self, message: str, kind: str = "server", status: int | None = None, job: dict | None = None):
         super().__init__(message)
         self.kind = kind
@@ -129,6 +132,14 @@ class SidecarClient:
     def submit(self, spec: dict[str, Any] | JobSpec) -> str:
         body = spec.to_dict() if isinstance(spec, JobSpec) else dict(spec)
         return str(self._json("POST", "/jobs", json=body)["id"])
+
+    def track(self, request: dict[str, Any]) -> str:
+        """Queue a camera solve (shotcache.schema.TrackRequest) on the sidecar; returns the job id."""
+        return str(self._json("POST", "/track", json=dict(request))["id"])
+
+    def run(self, request: dict[str, Any]) -> str:
+        """Queue the whole pipeline (shotcache.schema.RunRequest) on the sidecar; returns the job id."""
+        return str(self._json("POST", "/run", json=dict(request))["id"])
 
     def status(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{job_id}")

@@ -6,6 +6,7 @@ A shot folder::
     plate/000001.png     decoded plate frames, sRGB 8-bit, named by frame number
     render/000001.exr    one multilayer EXR per frame, canonical pass names
     masks/000001.png     optional removal masks (white = remove)
+    cache/<stage>/...    per-stage intermediate frames (ml/pipeline/cache.py), safe to delete
     v001/                an output version: frames/000001.png + params.json
     v002/ ...
 
@@ -23,15 +24,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from .frames import frame_name  # noqa: F401  (re-exported: the shot's file-name rule)
 from .schema import SchemaError, Shot
 
 SHOT_FILE = "shot.json"
 PARAMS_FILE = "params.json"
 _VERSION_RE = re.compile(r"^v(\d{3,})$")
-
-
-def frame_name(frame: int, ext: str) -> str:
-    return f"{frame:06d}.{ext.lstrip('.')}"
 
 
 class ShotPaths:
@@ -55,6 +53,15 @@ class ShotPaths:
     @property
     def masks_dir(self) -> Path:
         return self.root / "masks"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Per-stage intermediate frames; deleting it only costs recomputation."""
+        return self.root / "cache"
+
+    def params_file(self, version: str) -> Path:
+        """The version's ``params.json`` (read and written through shotcache.params)."""
+        return self.version_dir(version) / PARAMS_FILE
 
     def plate_frame(self, frame: int) -> Path:
         return self.plate_dir / frame_name(frame, "png")

@@ -24,6 +24,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .areas import PLACEMENT_AREAS  # noqa: F401  (re-exported: the panel and CLI list them)
+from .errors import SchemaError, UserError  # noqa: F401  (re-exported)
+
 PROTOCOL_VERSION = 1
 """Bumped when the HTTP API or the shot layout changes incompatibly."""
 
@@ -77,34 +80,9 @@ BLENDER_PASS_ALIASES: dict[str, str] = {
 """Blender's own pass names across 4.2 / 4.5 / 5.0, mapped to ours (readers accept both)."""
 
 
-class UserError(Exception):
-    """An error whose message is meant for the user (what is wrong, which file, what to do).
-
-    Commands print it without a traceback and exit non-zero; the server answers 4xx with it.
-    Stage- and tool-specific errors subclass it.
-    """
-
-
 TRACKERS = ("auto", "blender", "colmap")
 """Camera solvers of `vanelia track` / `vanelia run`: auto = Blender's tracker for a clip
 (COLMAP on video tracks when it fails), COLMAP for stills."""
-
-PLACEMENT_AREAS: dict[str, tuple[float, float, float, float]] = {
-    "top_left": (0.0, 0.0, 0.5, 0.5),
-    "top_right": (0.5, 0.0, 1.0, 0.5),
-    "bottom_left": (0.0, 0.5, 0.5, 1.0),
-    "bottom_right": (0.5, 0.5, 1.0, 1.0),
-    "center": (0.25, 0.25, 0.75, 0.75),
-    "full": (0.0, 0.0, 1.0, 1.0),
-}
-"""Target areas for product placement, (x0, y0, x1, y1) as fractions of the frame, y down:
-image quadrants, the central half and the whole frame. Shared by text-guided placement
-(CLIPSeg) and placement on the solved ground, and offered in the Blender panel."""
-
-
-class SchemaError(UserError, ValueError):
-    """A shot or job document that cannot be used; the message says what and where."""
-
 
 def _check(cond: bool, msg: str) -> None:
     if not cond:
@@ -379,3 +357,70 @@ class JobSpec:
 
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+# ---------------------------------------------------------------------------
+# Application jobs: the sidecar runs the tracker and the whole run too (app/track.py,
+# app/run.py), so a remote GPU box or a render farm node can do everything. Paths name
+# files inside the sidecar's shot roots (relative to a root, or absolute inside one).
+# ---------------------------------------------------------------------------
+
+JOB_KINDS = ("stages", "track", "run")
+"""What a queued job does: the stages of a rendered shot (JobSpec), a camera solve
+(TrackRequest) or the whole pipeline (RunRequest)."""
+
+
+@dataclass
+class TrackRequest:
+    """``POST /track``: solve the camera of a plate into a transforms.json (vanelia track)."""
+
+    input: str
+    """Plate video or folder of frames."""
+    output: str
+    """transforms.json to write."""
+    tracker: str = "auto"
+    focal_mm: float | None = None
+    frames: str | None = None
+    camera_height: float = 1.5
+    place: str | None = None
+    masks: str | None = None
+
+    def validate(self) -> None:
+        _check(bool(self.input) and bool(self.output), "track: give 'input' (the plate) and 'output' (a transforms.json)")
+        _check(self.tracker in TRACKERS, f"track: tracker {self.tracker!r}; choose {', '.join(TRACKERS)}")
+        _check(self.output.lower().endswith(".json"), f"track: output {self.output!r} must be a .json file")
+        _check(self.focal_mm is None or self.focal_mm > 0, f"track: focal_mm {self.focal_mm} must be positive")
+        _check(self.camera_height > 0, f"track: camera_height {self.camera_height} must be positive")
+
+
+@dataclass
+class RunRequest:
+    """``POST /run``: the whole pipeline, plate + GLB -> MP4 + contact sheet (vanelia run)."""
+
+    input: str
+    model: str
+    output: str
+    """The .mp4 to write; the contact sheet goes next to it."""
+    camera: str | None = None
+    frames: str | None = None
+    resolution: str | None = None
+    samples: int | None = None
+    stages: list[str] = field(default_factory=lambda: ["composite"])
+    engines: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    mask: str | None = None
+    seed: int = 12345
+    keep: str | None = None
+    """Shot folder to keep (re-runs reuse it)."""
+    allow_fallback: bool = True
+    tracker: str = "auto"
+    focal_mm: float | None = None
+    camera_height: float = 1.5
+    place: str | None = None
+    force: bool = False
+
+    def validate(self) -> None:
+        _check(bool(self.input) and bool(self.model) and bool(self.output), "run: give 'input', 'model' and 'output'")
+        bad = [s for s in self.stages if s not in STAGES]
+        _check(not bad, f"run: unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
+        _check(self.tracker in TRACKERS, f"run: tracker {self.tracker!r}; choose {', '.join(TRACKERS)}")

@@ -1,7 +1,7 @@
 """Structure-from-motion with pycolmap (COLMAP): for stills, hard shots, or a poor Blender solve."""
 from __future__ import annotations
 
-from shotcache.schema import UserError
+from shotcache.errors import UserError
 
 import shutil
 import tempfile

@@ -1,7 +1,7 @@
 """Plate frames for a tracker: decode once, check sizes, detect blank or static footage."""
 from __future__ import annotations
 
-from shotcache.schema import UserError
+from shotcache.errors import UserError
 
 from pathlib import Path
 
@@ -40,11 +40,11 @@ def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = 
         result[num] = path
 
     if plate.is_dir():
-        files = imgio.list_frames(plate)
+        files = input_images(plate)
         if not files:
             raise FootageError(f"{plate}: no image frames in this folder")
-        for i, f in enumerate(files):
-            keep(imgio.frame_number(f, i + 1), imgio.read_rgb8(f), str(f))
+        for num, f in files.items():
+            keep(num, imgio.read_rgb8(f), str(f))
     elif plate.is_file():
         for i, rgb in enumerate(video.iter_frames(plate)):
             keep(i + 1, rgb, f"{plate} frame {i + 1}")
@@ -53,6 +53,15 @@ def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = 
     if len(result) < 3:
         raise FootageError(f"{plate}: {len(result)} frame(s) selected: too short to track (need >= 3 frames)")
     return result
+
+
+def input_images(plate: Path) -> dict[int, Path]:
+    """{frame number: image} of a folder of frames, numbered as ``extract_frames`` numbers
+    them; {} for a video (its frames are no files)."""
+    plate = Path(plate)
+    if not plate.is_dir():
+        return {}
+    return {imgio.frame_number(f, i + 1): f for i, f in enumerate(imgio.list_frames(plate))}
 
 
 def feature_count(path: Path) -> int:

@@ -1,15 +1,17 @@
-"""Ground plane from the reconstructed points, and re-orienting the world so it is z = 0."""
-from __future__ import annotations
+"""Ground plane of a solve, and re-orienting the world so it is z = 0.
 
-from shotcache.schema import UserError
+The plane fit itself is ``shotcache.ground.fit_plane`` (shared with the add-on); this module
+adds what only the tracker knows: where the cameras are and which way is up.
+"""
+from __future__ import annotations
 
 import numpy as np
 
+from shotcache.ground import GroundError, fit_plane
+
 from .solve import Solve
 
-
-class GroundError(UserError, RuntimeError):
-    pass
+__all__ = ["GroundError", "camera_up", "fit_ground", "level_world"]
 
 
 def camera_up(solve: Solve) -> np.ndarray:
@@ -25,40 +27,9 @@ def fit_ground(solve: Solve, max_tilt_deg: float = 35.0, iters: int = 400, seed:
     Returns (point on plane, unit normal towards the cameras, inlier mask over solve.points).
     RANSAC with a threshold of 1.5 % of the median point distance makes the fit scale-free.
     """
-    pts = np.asarray(solve.points, dtype=np.float64)
-    if len(pts) < 10:
-        raise GroundError(f"only {len(pts)} 3D points: not enough to fit a ground plane; give the plane or a camera height")
-    up = camera_up(solve)
-    centre = solve.centres().mean(0)
-    below = ((pts - centre) @ up) < 0
-    cand = pts[below] if below.sum() >= 10 else pts
-    scale = float(np.median(np.linalg.norm(cand - centre, axis=1)))
-    thresh = 0.015 * scale
-    rng = np.random.default_rng(seed)
-    cos_tilt = np.cos(np.radians(max_tilt_deg))
-    best_n, best_p, best_count = up, cand.mean(0), -1
-    for _ in range(iters):
-        a, b, c = cand[rng.choice(len(cand), 3, replace=False)]
-        n = np.cross(b - a, c - a)
-        norm = np.linalg.norm(n)
-        if norm < 1e-12:
-            continue
-        n /= norm
-        if abs(n @ up) < cos_tilt:
-            continue
-        count = int((np.abs((cand - a) @ n) < thresh).sum())
-        if count > best_count:
-            best_n, best_p, best_count = n, a, count
-    if best_count < 6:
-        raise GroundError("no ground plane found among the reconstructed points (no near-horizontal surface below the camera)")
-    inl = np.abs((cand - best_p) @ best_n) < thresh
-    p0 = cand[inl].mean(0)
-    _, _, vt = np.linalg.svd(cand[inl] - p0)
-    n = vt[2]
-    if n @ (centre - p0) < 0:
-        n = -n
-    full_inl = np.abs((pts - p0) @ n) < thresh
-    return p0, n, full_inl
+    fit = fit_plane(solve.points, up=camera_up(solve), cameras_at=solve.centres().mean(0), max_tilt_deg=max_tilt_deg,
+                    rel_threshold=0.015, iters=iters, seed=seed, min_points=10)
+    return fit.point, fit.normal, fit.inliers
 
 
 def _rotation_to_z(n: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.sparse import coo_matrix
 
-from shotcache.schema import Distortion, FrameCamera, UserError
+from shotcache.errors import UserError
+from shotcache.schema import Distortion, FrameCamera
 
 from .klt import Tracks
 from .solve import Solve

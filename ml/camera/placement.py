@@ -1,34 +1,17 @@
 """Where to stand the product: on the ground, inside a target area, in frame all shot long."""
 from __future__ import annotations
 
-from shotcache.schema import PLACEMENT_AREAS, UserError
-
 import math
 
 import numpy as np
 
+from shotcache.areas import PLACEMENT_AREAS, parse_area
+from shotcache.errors import PlacementError
+
 from .solve import Solve
 
 AREAS = PLACEMENT_AREAS
-
-
-class PlacementError(UserError, ValueError):
-    pass
-
-
-def parse_area(area: str) -> tuple[str, tuple[float, float] | tuple[float, float, float, float]]:
-    """'bottom_right' | 'x,y' (pixels) | 'x0,y0,x1,y1' (pixels, a box)."""
-    if area in AREAS:
-        return "area", AREAS[area]
-    try:
-        vals = tuple(float(v) for v in area.split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) == 2:
-        return "pixel", vals
-    if len(vals) == 4:
-        return "box", vals
-    raise PlacementError(f"--place {area!r}: use one of {', '.join(AREAS)}, a pixel 'x,y' or a box 'x0,y0,x1,y1'")
+__all__ = ["AREAS", "PlacementError", "choose_placement", "parse_area", "ray_to_ground", "visibility"]
 
 
 def ray_to_ground(solve: Solve, frame: int, px: tuple[float, float]) -> np.ndarray | None:
@@ -95,13 +78,14 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     """
     frames = sorted(solve.cameras)
     ref = ref_frame if ref_frame is not None else frames[len(frames) // 2]
-    kind, spec = parse_area(area)
+    parsed = parse_area(area)
+    kind = parsed.kind
     W, H = solve.width, solve.height
     if kind == "pixel":
-        cands = [spec]
-        centre = np.asarray(spec, dtype=float)
+        cands = [parsed.value]
+        centre = np.asarray(parsed.value, dtype=float)
     else:
-        x0, y0, x1, y1 = spec if kind == "box" else (spec[0] * W, spec[1] * H, spec[2] * W, spec[3] * H)
+        x0, y0, x1, y1 = parsed.fraction_box(W, H)
         cands = [(x, y) for y in np.linspace(y0, y1, grid) for x in np.linspace(x0, x1, grid)]
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     scored = []

@@ -1,10 +1,19 @@
-"""The result of a camera solve, whatever tracker produced it."""
+"""The result of a camera solve, whatever tracker produced it.
+
+On disk a solve is a transforms.json read and written by ``shotcache.tracks`` (the one
+track reader/writer); ``read_solve``/``write_solve`` only convert between its ``TrackData``
+and ``Solve``, which adds the sparse points' errors and the geometry helpers the tracker needs.
+"""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from shotcache import tracks
 from shotcache.schema import Distortion, FrameCamera
 
 
@@ -78,3 +87,29 @@ def solve_from_dict(doc: dict) -> Solve:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError(f"camera solve document is malformed ({exc})") from exc
+
+
+def solve_from_track(track: tracks.TrackData) -> Solve:
+    """A Solve of a track read from a file (points and per-frame QC inputs as recorded)."""
+    pts = track.points if track.points is not None else np.zeros((0, 3))
+    return Solve(width=track.width, height=track.height, cameras=dict(track.frames), distortion=track.distortion,
+                 points=np.asarray(pts, dtype=np.float64).reshape(-1, 3), point_error=np.zeros(len(pts)),
+                 frame_error=dict(track.frame_error), frame_tracks=dict(track.frame_tracks), tracker=track.tracker)
+
+
+def track_of(solve: Solve, qc: dict[str, Any] | None = None) -> tracks.TrackData:
+    """The TrackData of a solve, for ``shotcache.tracks.write_transforms``."""
+    return tracks.TrackData("transforms", "", dict(solve.cameras), solve.width, solve.height, solve.distortion,
+                            points=solve.points if len(solve.points) else None, qc=dict(qc or {}), tracker=solve.tracker,
+                            frame_error=dict(solve.frame_error), frame_tracks=dict(solve.frame_tracks))
+
+
+def read_solve(path: str | os.PathLike[str]) -> Solve:
+    """A transforms.json or COLMAP model as a Solve; every frame it lists, image beside it or not."""
+    return solve_from_track(tracks.load_track(path, skip_missing=False))
+
+
+def write_solve(path: str | os.PathLike[str], solve: Solve, frame_files: dict[int, str] | None = None,
+                qc: dict[str, Any] | None = None) -> Path:
+    """Write a solve as transforms.json (see shotcache.tracks.write_transforms for ``frame_files``)."""
+    return tracks.write_transforms(path, track_of(solve), frame_files, qc=qc)

@@ -109,7 +109,7 @@ def _progress(i: int, n: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cli.main import CLIError
+    from shotcache.errors import UsageError
     from ml.io.exr import read_passes
     from ml.io.images import read_linear, read_mask, write_linear
     from ml.stages import base
@@ -127,11 +127,11 @@ def run(args: argparse.Namespace) -> int:
     plates = _frames(args.plate, "plate", n)
     out = Path(args.output)
     if single and out.resolve() == comp_in.resolve():
-        raise CLIError(f"--output {out} is the input composite; choose another path (inputs are never overwritten)")
+        raise UsageError(f"--output {out} is the input composite; choose another path (inputs are never overwritten)")
     if not single and out.exists() and not out.is_dir():
-        raise CLIError(f"--output {out} must be a folder when --composite is a folder")
+        raise UsageError(f"--output {out} must be a folder when --composite is a folder")
     if not single and out.resolve() == comp_in.resolve():
-        raise CLIError("--output folder is the input folder; choose another one")
+        raise UsageError("--output folder is the input folder; choose another one")
 
     engine = base.create("diffuse", args.engine)
     checkpoint = args.url if args.engine in ("a1111", "comfyui") else args.model_dir

@@ -21,7 +21,7 @@ from ml.stages.base import EngineError
 
 from . import resize
 from .models import DiffusionModels, linear_to_tensor
-from .placement import Placement, text_guided_placement
+from ml.camera.text_placement import Placement, text_guided_placement
 from .sdedit import Options, Result, diffuse_region
 
 

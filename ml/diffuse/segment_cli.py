@@ -32,15 +32,15 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from cli.main import CLIError
+    from shotcache.errors import UsageError
     from ml.io.images import read_rgb8, write_mask, write_rgb8
 
-    from .placement import text_guided_placement
+    from ml.camera.text_placement import text_guided_placement
     from .segment import Segmenter, remove_background
 
     image = read_rgb8(args.image)
     if Path(args.output).resolve() == Path(args.image).resolve():
-        raise CLIError(f"--output {args.output} is the input image; choose another path")
+        raise UsageError(f"--output {args.output} is the input image; choose another path")
     seg = Segmenter(args.model_dir, None if args.device == "auto" else args.device)
     if args.place:
         size = None
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                 w, h = (int(v) for v in args.object_size.lower().split("x"))
                 size = (w, h)
             except ValueError as exc:
-                raise CLIError(f"--object-size {args.object_size!r}: use WxH, e.g. 80x60") from exc
+                raise UsageError(f"--object-size {args.object_size!r}: use WxH, e.g. 80x60") from exc
         pl = text_guided_placement(seg, image, args.text, args.place, size)
         heat = (seg.heatmap(image, args.text) * 255).astype(np.uint8)
         vis = cv2.applyColorMap(heat, cv2.COLORMAP_INFERNO)[..., ::-1].copy()

@@ -13,10 +13,11 @@ import numpy as np
 import OpenEXR
 
 from shotcache.layout import atomic_write
+from shotcache.errors import UserError
 from shotcache.schema import BLENDER_PASS_ALIASES, PASSES
 
 
-class PassError(ValueError):
+class PassError(UserError, ValueError):
     """A render EXR that cannot be used (missing/unknown pass, NaN, wrong size)."""
 
 

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from shotcache.frames import IMAGE_EXTS, frame_number, list_images
 from shotcache.layout import atomic_write
 
 from .colour import linear_to_uint8, uint8_to_linear
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 
 
 def read_rgb8(path: str | os.PathLike[str]) -> np.ndarray:
@@ -74,23 +73,7 @@ def write_mask(path: str | os.PathLike[str], mask: np.ndarray) -> Path:
     return write_rgb8(path, ((np.asarray(mask) > 0.5) * 255).astype(np.uint8))
 
 
-_NUM_RE = re.compile(r"(\d+)(?!.*\d)")
-
-
-def list_frames(folder: str | os.PathLike[str], exts: tuple[str, ...] = IMAGE_EXTS) -> list[Path]:
-    """Image files of a folder in frame order (by the last number in the name, then name)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: not a folder of frames")
-    files = [p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")]
-
-    def key(p: Path) -> tuple[int, str]:
-        m = _NUM_RE.search(p.stem)
-        return (int(m.group(1)) if m else -1, p.name)
-
-    return sorted(files, key=key)
-
-
-def frame_number(path: str | os.PathLike[str], default: int) -> int:
-    m = _NUM_RE.search(Path(path).stem)
-    return int(m.group(1)) if m else default
+list_frames = list_images
+"""Image files of a folder in frame order (shotcache.frames' rule)."""
+__all__ = ["IMAGE_EXTS", "frame_number", "list_frames", "read_linear", "read_mask", "read_rgb8", "write_linear",
+           "write_mask", "write_rgb8"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import OpenEXR
 
-from shotcache.layout import atomic_write, frame_name, stable_hash
+from shotcache.layout import ShotPaths, atomic_write, frame_name, stable_hash
 
 _CHANNELS = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
 
@@ -41,7 +41,7 @@ class StageCache:
     """Read/write cached stage outputs of one shot."""
 
     def __init__(self, shot_root: str | os.PathLike[str], enabled: bool = True):
-        self.root = Path(shot_root) / "cache"
+        self.root = ShotPaths(shot_root).cache_dir
         self.enabled = enabled
 
     def path(self, stage: str, config_key: str, frame: int, input_key: str) -> Path:

@@ -26,7 +26,9 @@ import numpy as np
 
 from ml.stages import base
 from ml.stages.base import EngineError, EngineUnavailable, FrameState
-from shotcache.layout import PARAMS_FILE, ShotPaths, atomic_write_json, file_sha256, stable_hash
+from shotcache import params as version_params
+from shotcache.layout import ShotPaths, file_sha256, stable_hash
+from shotcache.params import VersionRecord
 from shotcache.schema import DEFAULT_ENGINES, LEARNED_DEFAULTS, PROTOCOL_VERSION, STAGES, JobSpec, SchemaError, Shot
 
 from .cache import StageCache, chain_key, file_stamp
@@ -199,11 +201,10 @@ class PipelineRunner:
         key = self.job_key(spec, Path(shot_dir))
         if reuse:
             for v in reversed(paths.versions()):
-                rec = _read_json(paths.version_dir(v) / PARAMS_FILE)
-                if rec.get("job_key") == key:
+                if version_params.read(paths.version_dir(v)).job_key == key:
                     return v
         version = paths.new_version()
-        atomic_write_json(paths.version_dir(version) / PARAMS_FILE, {"job_key": key, "job": spec.to_dict(), "state": "prepared"})
+        version_params.write(paths.version_dir(version), VersionRecord(job_key=key, job=spec.to_dict(), state="prepared"))
         return version
 
     # ---- running -------------------------------------------------------------
@@ -231,7 +232,7 @@ class PipelineRunner:
         done_before = [f for f in frames if paths.version_frame(version, f, out_ext).is_file()]
         todo = [f for f in frames if f not in set(done_before)]
         for f in done_before:
-            record["frames"].setdefault(str(f), {"resumed": True})
+            record.frames.setdefault(str(f), {"resumed": True})
         total = len(frames)
         done = len(done_before)
         result = RunResult(version, sorted(done_before), {}, {p.stage: p.name for p in plans})
@@ -257,10 +258,10 @@ class PipelineRunner:
             pending = None
             try:
                 fut.result()
-                record["frames"][str(f)] = meta
+                record.frames[str(f)] = meta
                 result.frames_done.append(f)
                 result.computed.append(f)
-                record["skipped"].pop(str(f), None)
+                record.skipped.pop(str(f), None)
             except OSError as exc:
                 self._skip(result, record, f, f"frame {f}: could not write the output ({exc})")
             done += 1
@@ -408,17 +409,17 @@ class PipelineRunner:
         return out, meta
 
     # ---- params.json -----------------------------------------------------------
-    def _initial_record(self, spec: JobSpec, paths: ShotPaths, shot: Shot, plans: list[_StagePlan], version: str) -> dict:
-        old = _read_json(paths.version_dir(version) / PARAMS_FILE)
-        return {
-            "protocol": PROTOCOL_VERSION,
-            "version": version,
-            "job_key": self.job_key(spec, paths.root),
-            "job": spec.to_dict(),
-            "shot_hash": self._shot_hash(paths),
-            "shot_name": shot.name,
-            "params": {p.stage: p.params for p in plans},
-            "engines": {
+    def _initial_record(self, spec: JobSpec, paths: ShotPaths, shot: Shot, plans: list[_StagePlan], version: str) -> VersionRecord:
+        old = version_params.read(paths.version_dir(version))
+        return VersionRecord(
+            protocol=PROTOCOL_VERSION,
+            version=version,
+            job_key=self.job_key(spec, paths.root),
+            job=spec.to_dict(),
+            shot_hash=self._shot_hash(paths),
+            shot_name=shot.name,
+            params={p.stage: p.params for p in plans},
+            engines={
                 p.stage: {
                     **p.engine.describe(),
                     "requested": p.requested,
@@ -427,22 +428,22 @@ class PipelineRunner:
                 }
                 for p in plans
             },
-            "device": self.device,
-            "frames": dict(old.get("frames", {})),
-            "skipped": dict(old.get("skipped", {})),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
+            device=self.device,
+            frames=dict(old.frames),
+            skipped=dict(old.skipped),
+            started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
 
     @staticmethod
-    def _write_record(vdir: Path, record: dict, state: str) -> None:
-        record["state"] = state
-        atomic_write_json(vdir / PARAMS_FILE, record)
+    def _write_record(vdir: Path, record: VersionRecord, state: str) -> None:
+        record.state = state
+        version_params.write(vdir, record)
 
     @staticmethod
-    def _skip(result: RunResult, record: dict, frame: int, reason: str) -> None:
+    def _skip(result: RunResult, record: VersionRecord, frame: int, reason: str) -> None:
         log.warning("skipping %s", reason)
         result.skipped[frame] = reason
-        record["skipped"][str(frame)] = reason
+        record.skipped[str(frame)] = reason
 
 
 def zip_sequence(fed: list[FrameState], outputs: Iterable[Any]) -> Iterator[tuple[FrameState, Any]]:
@@ -467,16 +468,6 @@ def _check_output(res: Any, st: FrameState, p: _StagePlan) -> np.ndarray:
         arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
         log.warning("%s engine '%s' produced NaN/Inf on frame %d; zeroed", p.stage, p.name, st.index)
     return arr
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _span(frames: list[int]) -> str:

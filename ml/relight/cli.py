@@ -14,32 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shotcache.errors import UsageError
+from shotcache.frames import select_frames
 from shotcache.layout import ShotPaths, atomic_write_json, check_writable
 
 
-def _user_error(msg: str) -> Exception:
-    """The CLI's user-facing error (printed without a traceback, exit 2)."""
-    from cli.main import CLIError
-
-    return CLIError(msg)
-
-
 def parse_frames(text: str | None, available: list[int]) -> list[int]:
-    """'1,4,10-12' -> frame numbers (all of the shot's frames when empty)."""
-    if not text:
-        return list(available)
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out += list(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    unknown = [f for f in out if f not in available]
-    if unknown:
-        raise _user_error(f"--frames: the shot has no frame(s) {unknown[:10]}; it has {available[0]}..{available[-1]}")
-    return out
+    """'1,4,10-12' -> frame numbers (all of the shot's frames when empty): shotcache.frames' rule."""
+    return select_frames(text, available)
 
 
 def make_engine(name: str, checkpoint: str | None, device: str, fallback: bool) -> Any:
@@ -68,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output).resolve()
     for inside in (paths.render_dir, paths.plate_dir, paths.masks_dir):
         if out == inside.resolve() or inside.resolve() in out.parents:
-            raise _user_error(f"--output {out} lies inside the shot's {inside.name}/ folder; choose a separate folder (nothing of the shot is overwritten)")
+            raise UsageError(f"--output {out} lies inside the shot's {inside.name}/ folder; choose a separate folder (nothing of the shot is overwritten)")
     check_writable(out)
     frames = parse_frames(args.frames, shot.frames)
     if not frames:
-        raise _user_error(f"{paths.shot_json}: the shot lists no frames")
+        raise UsageError(f"{paths.shot_json}: the shot lists no frames")
     engine = make_engine(args.engine, args.checkpoint, args.device, not args.no_fallback)
     params = {"lights": args.lights} if engine.name == "unet" else {}
     record: dict[str, Any] = {"shot": str(paths.root), "engine": engine.name, "asked": args.engine, "checkpoint": engine.checkpoint, "frames": {}, "skipped": {}}

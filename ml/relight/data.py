@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ml.io.exr import read_passes
+from shotcache.errors import UserError
 from ml.relight import maps
 from ml.relight.unet import MULTIPLE
 
@@ -27,7 +28,7 @@ INPUT_CHANNELS = 8  # distance, cosine, albedo (3), normal (3)
 TARGET_CLIP = 4.0  # highlights of near-mirror metals; keeps MSE from being ruled by a few pixels
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A sample folder that cannot be used; the message names the file."""
 
 

@@ -27,11 +27,14 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from shotcache.errors import UserError
+
 PRODUCES = {"inpaint": "plate", "relight": "rgba", "composite": "composite", "diffuse": "composite"}
 
 
-class EngineError(RuntimeError):
-    """An engine cannot run on this input; the message says what to do."""
+class EngineError(UserError, RuntimeError):
+    """An engine cannot run on this input; the message says what to do (a user error: the
+    input, the checkpoint or the device is what needs changing)."""
 
 
 class EngineUnavailable(EngineError):

@@ -29,7 +29,7 @@ EXT_ID = "vanelia"
 REPO = "user_default"
 MODULE = f"bl_ext.{REPO}.{EXT_ID}"
 ALLOWED_TOP = {"blender_manifest.toml", "__init__.py", "addon", "operators", "panels", "shotcache", "README.md", "LICENSE"}
-FORBIDDEN_TOP = {"ml", "server", "cli", "scripts", "tests", "requirements", ".venv", ".venv42", ".git", ".dev", ".ci"}
+FORBIDDEN_TOP = {"ml", "server", "cli", "app", "scripts", "tests", "requirements", ".venv", ".venv42", ".git", ".dev", ".ci"}
 
 # colours of the generated frames (sRGB 8-bit), distinct per source
 PLATE_RGB = (10, 20, 30)

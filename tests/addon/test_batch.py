@@ -70,7 +70,7 @@ def test_failure_exit_codes(inputs, tmp_path):
 
 
 def test_run_batch_raises_with_the_scripts_message(inputs, tmp_path):
-    from cli.render import BatchError, run_batch
+    from app.blender import BatchError, run_batch
 
     with pytest.raises(BatchError, match="missing.glb: product model not found") as info:
         run_batch("render", ["--plate", str(inputs["plate"]), "--model", str(tmp_path / "missing.glb"),

@@ -72,7 +72,8 @@ def test_blender_projection_matches_pinhole(ext, empty_scene):
 
 def test_fox_transforms_roundtrip(ext, empty_scene, shared_data):
     """Real COLMAP-derived NeRF data: every present frame, projected and baked back."""
-    from vanelia_addon.addon import camera, tracks
+    from vanelia_addon.addon import camera
+    from vanelia_addon.shotcache import tracks
 
     path = shared_data / "tracked" / "fox" / "transforms.json"
     if not path.is_file():
@@ -104,7 +105,7 @@ def test_fox_transforms_roundtrip(ext, empty_scene, shared_data):
 
 def _write_colmap(folder, rng, n_images=4, w=200, h=120):
     """A COLMAP text model: OPENCV camera, random poses (w2c quaternions), 3D points on a plane."""
-    from vanelia_addon.addon.tracks import quat_to_matrix
+    from vanelia_addon.shotcache.tracks import quat_to_matrix
 
     folder.mkdir(parents=True, exist_ok=True)
     fx, fy, cx, cy = 150.0, 152.0, 103.5, 57.25
@@ -125,7 +126,9 @@ def _write_colmap(folder, rng, n_images=4, w=200, h=120):
 
 
 def test_colmap_text_roundtrip(ext, empty_scene, tmp_path):
-    from vanelia_addon.addon import camera, product, tracks
+    from vanelia_addon.addon import camera
+    from vanelia_addon.shotcache import ground as shot_ground
+    from vanelia_addon.shotcache import tracks
 
     rng = np.random.default_rng(7)
     (fx, fy, cx, cy), poses = _write_colmap(tmp_path / "sparse", rng)
@@ -143,12 +146,12 @@ def test_colmap_text_roundtrip(ext, empty_scene, tmp_path):
         ref = np.stack([fx * pc[:, 0] / pc[:, 2] + cx, fy * pc[:, 1] / pc[:, 2] + cy], 1)
         err = np.abs(blender_pixels(sc, obj, pts) - ref).max()
         assert err < TOL_PX, f"image {frame}: {err:.5f} px"
-    ground = product.fit_ground_plane(tr.points)
+    ground = shot_ground.ground_from_points(tr.points)
     assert ground.normal[2] > 0.999 and ground.point[2] == pytest.approx(0.5, abs=0.01)
 
 
 def test_bad_tracks_have_clear_messages(ext, tmp_path):
-    from vanelia_addon.addon import tracks
+    from vanelia_addon.shotcache import tracks
 
     with pytest.raises(tracks.InputError, match="not found"):
         tracks.load_track(tmp_path / "nope.json")

@@ -41,7 +41,8 @@ def test_files_and_plate(demo):
 
 def test_track_is_exact(demo):
     """transforms.json is the camera that rendered the plate: same path, same intrinsics."""
-    from vanelia_addon.addon import camera, demo_scene, tracks
+    from vanelia_addon.addon import camera, demo_scene
+    from vanelia_addon.shotcache import tracks
 
     out, _ = demo
     doc = json.loads((out / "transforms.json").read_text())

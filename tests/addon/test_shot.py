@@ -145,7 +145,7 @@ def test_explicit_matrix_sized(ext, empty_scene, inputs, tmp_path):
 
 def test_track_qc_kept_and_summarised(ext, inputs, tmp_path):
     """transforms.json `qc` (from vanelia track) -> TrackData.qc, strict JSON; the panel's line."""
-    from vanelia_addon.addon import tracks
+    from vanelia_addon.shotcache import tracks
     from vanelia_addon.panels import sidebar
 
     doc = json.loads(inputs["camera"].read_text())
@@ -248,7 +248,8 @@ def test_undistort_on_request(ext, empty_scene, inputs, tmp_path):
 
 def test_fox_jpeg_plate_with_its_track(ext, empty_scene, inputs, shared_data, tmp_path):
     """Real data: a JPEG image-sequence plate downscaled 10x, intrinsics scaled with it."""
-    from vanelia_addon.addon import shot, tracks
+    from vanelia_addon.addon import shot
+    from vanelia_addon.shotcache import tracks
 
     fox = shared_data / "tracked" / "fox"
     if not (fox / "transforms.json").is_file():

@@ -33,7 +33,7 @@ def vanelia(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def plate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo plate, 24 frames at 320x180 (about 20 s on two cores)."""
-    from cli.render import run_batch
+    from app.blender import run_batch
 
     out = tmp_path_factory.mktemp("track") / "demo"
     run_batch("demo-data", ["--output", str(out), "--frames", str(FRAMES), "--resolution", f"{W}x{H}", "--samples", "8"],
@@ -49,9 +49,9 @@ def tracking(ext):  # noqa: ANN001, ANN201 - the extension's addon.tracking modu
 def pose_errors_vs_truth(c2w: dict[int, np.ndarray], truth_path: Path, every_frame: bool = True) -> dict:
     """Similarity-aligned pose errors of ``c2w`` (OpenCV) against the demo's transforms.json."""
     from ml.camera.align import pose_errors
-    from ml.camera.transforms import read_transforms
+    from ml.camera.solve import read_solve
 
-    truth = read_transforms(truth_path)
+    truth = read_solve(truth_path)
     if every_frame:
         assert sorted(c2w) == sorted(truth.cameras), "every frame of the plate must be solved"
     frames = sorted(c2w)
@@ -93,13 +93,13 @@ def test_bad_input_is_a_clear_error(tracking, tmp_path: Path) -> None:
 def test_vanelia_track_blender_recovers_the_camera(plate: Path, tmp_path: Path) -> None:
     """Unknown focal, through the CLI. Measured: f 268.8 px (true 266.7), median error
     0.28 px, rotation 0.29 deg mean / 0.57 max, centre 0.35 % of the scene; about 15 s."""
-    from ml.camera.transforms import read_transforms
+    from ml.camera.solve import read_solve
 
     out = tmp_path / "transforms.json"
     r = vanelia("track", "--input", str(plate / "plate.mp4"), "--output", str(out), "--tracker", "blender")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "focal unknown" in r.stdout and "keyframes" in r.stdout
-    solve = read_transforms(out)
+    solve = read_solve(out)
     assert solve.tracker == "blender"
     pe = pose_errors_vs_truth({f: c.c2w for f, c in solve.cameras.items()}, plate / "transforms.json")
     assert_close_to_truth(pe)

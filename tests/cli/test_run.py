@@ -22,7 +22,7 @@ def demo_data(tmp_path_factory) -> Path:
     r = vanelia("render", "--help")
     if r.returncode != 0:
         pytest.skip("vanelia render is not available in this install")
-    from cli.render import run_batch
+    from app.blender import run_batch
 
     run_batch("demo-data", ["--output", str(out), "--frames", "6", "--resolution", "160x90", "--samples", "4"], on_line=lambda s: None)
     return out
@@ -85,7 +85,7 @@ def test_stages_through_a_real_sidecar(tmp_path: Path):
     from server.config import ServerConfig
     from server.local import BackgroundServer
 
-    from cli.run import run_stages_server
+    from app.stages import run_stages_server
     from shotcache.schema import JobSpec
 
     root = tmp_path / "roots"
@@ -94,7 +94,7 @@ def test_stages_through_a_real_sidecar(tmp_path: Path):
     cfg = ServerConfig(host="127.0.0.1", port=0, shot_roots=[root], data_dir=tmp_path / "data")
     with BackgroundServer(cfg) as url:
         for shot in (inside, outside):
-            version, job = run_stages_server(JobSpec(shot=str(shot.root), frames=[1, 2]), shot.root, url, None, False)
+            version, job = run_stages_server(JobSpec(shot=str(shot.root), frames=[1, 2]), shot.root, url, None)
             assert job["state"] == "done"
             assert sorted(p.name for p in (shot.root / version / "frames").iterdir()) == ["000001.png", "000002.png"]
             assert json.loads((shot.root / version / "params.json").read_text())["frames"]["2"]["composite"]["engine"] == "classical"

@@ -29,7 +29,7 @@ def demo_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "data"
     if vanelia("render", "--help").returncode != 0:
         pytest.skip("vanelia render is not available in this install")
-    from cli.render import run_batch
+    from app.blender import run_batch
 
     run_batch("demo-data", ["--output", str(out), "--frames", "6", "--resolution", f"{W}x{H}", "--samples", "4"], on_line=lambda s: None)
     return out
@@ -102,9 +102,9 @@ def test_force_uses_the_unusable_track_and_shot_keeps_its_qc(demo_data: Path, tm
 def test_place_stands_the_product_inside_the_area(demo_data: Path, tmp_path: Path):
     """The demo's world is Blender's: ground z = 0, so its exact track places directly."""
     from ml.camera.placement import choose_placement
-    from ml.camera.transforms import read_transforms
+    from ml.camera.solve import read_solve
 
-    expected = choose_placement(read_transforms(demo_data / "transforms.json"), "bottom_right")
+    expected = choose_placement(read_solve(demo_data / "transforms.json"), "bottom_right")
     shot, out = tmp_path / "shot", tmp_path / "final.mp4"
     r = vanelia(*run_args(demo_data, demo_data / "transforms.json", shot, out), "--place", "bottom_right")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -152,7 +152,7 @@ def test_batch_render_product_matrix_file_with_size(demo_data: Path, tmp_path: P
 
 
 def test_batch_render_rejects_a_bad_product_matrix(demo_data: Path, tmp_path: Path):
-    from cli.render import BatchError, run_batch
+    from app.blender import BatchError, run_batch
 
     common = ["--plate", str(demo_data / "plate.mp4"), "--model", str(demo_data / "product.glb"),
               "--camera", str(demo_data / "transforms.json"), "--samples", "2"]

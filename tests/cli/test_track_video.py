@@ -11,12 +11,12 @@ import pytest
 
 from cli.main import main as vanelia
 from ml.camera.align import pose_errors
-from ml.camera.transforms import read_transforms
+from ml.camera.solve import read_solve
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    from cli.render import run_batch
+    from app.blender import run_batch
 
     out = tmp_path_factory.mktemp("clip") / "demo"
     run_batch("demo-data", ["--output", str(out), "--frames", "24", "--resolution", "320x180", "--samples", "8"], on_line=lambda s: None)
@@ -24,7 +24,7 @@ def clip(tmp_path_factory) -> Path:
 
 
 def _errors(track: Path, truth: Path) -> dict:
-    est, ref = read_transforms(track), read_transforms(truth)
+    est, ref = read_solve(track), read_solve(truth)
     common = sorted(set(est.cameras) & set(ref.cameras))
     return pose_errors([np.asarray(est.cameras[f].c2w) for f in common], [np.asarray(ref.cameras[f].c2w) for f in common])
 
@@ -44,7 +44,7 @@ def test_video_solve_matches_the_true_camera(clip: Path, tmp_path: Path, capsys)
     err = _errors(out, clip / "transforms.json")
     assert err["rotation_error_deg"]["mean"] < 1.0 and err["centre_error_frac"]["mean"] < 0.02, err
     # levelled world: cameras above the floor at about the requested height, product on z = 0
-    solve = read_transforms(out)
+    solve = read_solve(out)
     heights = [solve.c2w(f)[2, 3] for f in solve.cameras]
     assert np.mean(heights) == pytest.approx(1.5, rel=0.02)
     place = qc["placement"]
@@ -84,17 +84,14 @@ def test_eval_track_clip_reports_lock_and_timing(clip: Path, tmp_path: Path):
 def test_text_guided_placement_picks_a_pixel_inside_the_area(clip: Path, tmp_path: Path):
     """--place-prompt: CLIPSeg (a tiny random one here: where it looks is arbitrary, the
     area and the plumbing are not) on the track's middle frame -> a pixel in the area."""
-    from cli.main import CLIError
-    from cli.run import RunOptions, text_guided_pixel
+    from app.place import text_guided_pixel
+    from shotcache.errors import UsageError
     from ml.diffuse import tiny
 
     model = tiny.build_clipseg(tmp_path / "clipseg")
-    opts = RunOptions(input=clip / "plate.mp4", model=clip / "product.glb", output=tmp_path / "o.mp4",
-                      place_prompt="floor", clipseg=model, device="cpu")
     lines: list[str] = []
-    px = text_guided_pixel(opts, clip / "transforms.json", "bottom_right", lines.append)
+    px = text_guided_pixel(clip / "plate.mp4", clip / "transforms.json", "floor", "bottom_right", model, "cpu", lines.append)
     x, y = (float(v) for v in px.split(","))
     assert 160 <= x <= 320 and 90 <= y <= 180 and "frame 13" in lines[0]  # the middle of 24 frames
-    opts.clipseg = tmp_path / "nowhere"
-    with pytest.raises(CLIError, match="CLIPSeg"):
-        text_guided_pixel(opts, clip / "transforms.json", "center", lines.append)
+    with pytest.raises(UsageError, match="CLIPSeg"):
+        text_guided_pixel(clip / "plate.mp4", clip / "transforms.json", "floor", "center", tmp_path / "nowhere", "cpu", lines.append)

@@ -9,7 +9,7 @@ from ml.camera.ground import GroundError, fit_ground, level_world
 from ml.camera.placement import PlacementError, choose_placement, parse_area, ray_to_ground
 from ml.camera.qc import track_qc
 from ml.camera.solve import solve_from_dict
-from ml.camera.transforms import read_transforms, write_transforms
+from ml.camera.solve import read_solve, write_solve
 
 
 def random_similarity(seed=3):
@@ -113,8 +113,8 @@ def test_qc_flags_bad_frames_and_refuses_unusable_tracks(dolly):
 def test_transforms_round_trip(tmp_path, dolly):
     s = dolly()
     s.distortion.k1 = 0.05
-    write_transforms(tmp_path / "t.json", s, qc={"usable": True})
-    back = read_transforms(tmp_path / "t.json")
+    write_solve(tmp_path / "t.json", s, qc={"usable": True})
+    back = read_solve(tmp_path / "t.json")
     assert back.width == 640 and back.distortion.k1 == pytest.approx(0.05)
     # frames are numbered by position when the file has no 'frame' key; ours keeps them
     for f in s.cameras:

@@ -9,7 +9,7 @@ import pytest
 from cli.main import main as vanelia
 from ml.camera.colmap import solve_images
 from ml.camera.align import pose_errors
-from ml.camera.transforms import read_transforms
+from ml.camera.solve import read_solve
 
 
 def _texture(h=180, w=320, seed=0):
@@ -58,8 +58,11 @@ def test_static_footage_gets_a_fixed_camera_and_says_so(tmp_path, capsys):
     assert "static camera" in capsys.readouterr().out
     doc = json.loads(out.read_text())
     assert doc["tracker"] == "static" and doc["fl_x"] == pytest.approx(50 / 36 * 320)
-    solve = read_transforms(out)
+    solve = read_solve(out)
     assert len(solve.cameras) == 5 and np.allclose(solve.c2w(1), solve.c2w(5))
+    # file_path names the input images (0001.png, not a temporary 000001.jpg), relative to the file
+    assert [fr["file_path"] for fr in doc["frames"]] == [f"static/{i:04d}.png" for i in range(1, 6)]
+    assert all((out.parent / fr["file_path"]).is_file() for fr in doc["frames"])
 
 
 @pytest.mark.slow

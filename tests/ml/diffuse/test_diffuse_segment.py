@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.diffuse.placement import AREAS, area_box, best_location, text_guided_placement
+from ml.camera.text_placement import AREAS, best_location, text_guided_placement
+from shotcache.areas import parse_area
 from ml.diffuse.segment import Segmenter, remove_background, segment
 from ml.stages.base import EngineError, EngineUnavailable
 
@@ -42,22 +43,11 @@ def test_remove_background(seg, photo):
         remove_background(photo, "dog", seg, threshold=1.01)
 
 
-def test_area_boxes():
-    assert area_box("top_left", 60, 40) == (0, 0, 30, 20)
-    assert area_box("bottom_right", 60, 40) == (30, 20, 60, 40)
-    assert area_box("center", 60, 40) == (15, 10, 45, 30)
-    assert area_box("5,6,20,30", 60, 40) == (5, 6, 20, 30)
-    with pytest.raises(EngineError, match="use one of"):
-        area_box("middle", 60, 40)
-    with pytest.raises(EngineError, match="is empty"):
-        area_box((50, 5, 70, 5), 60, 40)
-
-
 def test_best_location_prefers_activation_inside_area():
     heat = np.zeros((40, 60), np.float32)
     heat[5, 5] = 1.0  # global maximum, outside the target area
     heat[30, 50] = 0.5  # best inside bottom_right
-    x, y, s = best_location(heat, area_box("bottom_right", 60, 40))
+    x, y, s = best_location(heat, parse_area("bottom_right").box(60, 40))
     assert (x, y, s) == (50, 30, 0.5)
     # with a footprint the centre is pulled inside so the whole product fits the area
     blob = np.zeros((40, 60), np.float32)

@@ -5,8 +5,7 @@ pixel of highest activation - averaged over the product's footprint when its siz
 among the positions whose footprint lies inside the target area. The Blender side casts that
 pixel to the ground (ml.camera.placement.ray_to_ground) to stand the product there.
 
-Areas are image quadrants (``top_left``, ``top_right``, ``bottom_left``, ``bottom_right``),
-the central half (``center``) or a pixel box ``(x0, y0, x1, y1)`` (exclusive ends).
+Areas are read by ``shotcache.areas.parse_area`` (the same notation as ``--place``).
 """
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml.stages.base import EngineError
-from shotcache.schema import PLACEMENT_AREAS
+from shotcache.areas import PLACEMENT_AREAS, parse_area
 
 AREAS = PLACEMENT_AREAS
 
@@ -32,23 +30,6 @@ class Placement:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def area_box(area: str | tuple | list, width: int, height: int) -> tuple[int, int, int, int]:
-    """Pixel box (x0, y0, x1, y1) of a named area, a 'x0,y0,x1,y1' string or a 4-sequence."""
-    if isinstance(area, str) and area in AREAS:
-        fx0, fy0, fx1, fy1 = AREAS[area]
-        return int(round(fx0 * width)), int(round(fy0 * height)), int(round(fx1 * width)), int(round(fy1 * height))
-    try:
-        vals = [int(round(float(v))) for v in (area.split(",") if isinstance(area, str) else area)]
-    except (TypeError, ValueError):
-        vals = []
-    if len(vals) != 4:
-        raise EngineError(f"target area {area!r}: use one of {', '.join(AREAS)} or a pixel box x0,y0,x1,y1")
-    x0, y0, x1, y1 = max(0, vals[0]), max(0, vals[1]), min(width, vals[2]), min(height, vals[3])
-    if x1 <= x0 or y1 <= y0:
-        raise EngineError(f"target area {area!r} is empty inside the {width}x{height} image")
-    return x0, y0, x1, y1
 
 
 def best_location(heat: np.ndarray, box: tuple[int, int, int, int], object_size: tuple[int, int] | None = None) -> tuple[int, int, float]:
@@ -86,6 +67,6 @@ def text_guided_placement(
     """Best (x, y) for the product inside ``area`` where ``location_prompt`` is most present."""
     heat = segmenter.heatmap(image, location_prompt)
     h, w = heat.shape
-    box = area_box(area, w, h)
+    box = parse_area(area, "target area").box(w, h)
     x, y, s = best_location(heat, box, object_size)
     return Placement(x, y, s, box, location_prompt)

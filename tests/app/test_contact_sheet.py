@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cli.contact_sheet import make_contact_sheet, pick_frames
+from app.contact_sheet import make_contact_sheet, pick_frames
 from ml.io.images import read_rgb8
 from ml.pipeline.runner import PipelineRunner
 from ml.pipeline.synthetic import make_shot

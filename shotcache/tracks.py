@@ -1,34 +1,34 @@
-"""Camera tracks from files: NeRF ``transforms.json`` and COLMAP text models.
+"""Camera tracks in files: the one NeRF ``transforms.json`` / COLMAP text reader, and the writer.
 
-No ``bpy`` here (stdlib + numpy), so the parsers are testable anywhere. Every track comes
-out in the shot convention: pixel intrinsics (0,0 = top-left corner) and OpenCV
-camera-to-world, keyed by plate frame number. A frame's number is the last number in its
-image name (``images/0012.jpg`` -> 12), the same rule plate.py uses for image sequences,
-so a track and a plate made from the same images line up.
+Stdlib + numpy, so both sides use it (Blender builds a shot from a track, the tracker writes
+one). Every track comes out in the shot convention: pixel intrinsics (0,0 = top-left corner)
+and OpenCV camera-to-world (axes.py), keyed by plate frame number. A frame's number is its
+``frame`` entry when the file gives one (`vanelia track` does), else the last number in its
+image name (``images/0012.jpg`` -> 12; frames.py), the rule the plate decoder uses too, so
+a track and a plate made from the same images line up. The writer names each frame's
+*input* image in ``file_path`` (relative to the file), so its output is a normal
+transforms.json other tools (nerfstudio, instant-ngp) read as well.
+
+A new track format goes here: a ``load_<format>`` returning ``TrackData`` and a branch in
+``load_track``.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..shotcache.schema import Distortion, FrameCamera, SchemaError
-
-OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
-"""Right-multiplying a camera-to-world flips the camera's y and z axes (GL <-> CV)."""
-
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
-_NUM_RE = re.compile(r"(\d+)(?!.*\d)")
-
-
-class InputError(SchemaError):
-    """Bad user input (a file that can't be used); the message names it and what to do."""
+from .axes import cv_to_gl, gl_to_cv
+from .errors import InputError
+from .frames import IMAGE_EXTS, frame_name, frame_number
+from .layout import atomic_write_json
+from .schema import Distortion, FrameCamera
 
 
 @dataclass
@@ -49,27 +49,33 @@ class TrackData:
     qc: dict[str, Any] = field(default_factory=dict)
     """The solver's quality report (``qc`` in transforms.json written by `vanelia track`):
     median error, solved fraction, unreliable frames, usable verdict; kept in shot.json."""
+    tracker: str = ""
+    """Which solver made it (``tracker`` in transforms.json)."""
+    frame_error: dict[int, float] = field(default_factory=dict)
+    """Mean reprojection error (px) per solved frame, when the solver measured it."""
+    frame_tracks: dict[int, int] = field(default_factory=dict)
+    """Live feature tracks per solved frame, when the solver counted them."""
+    files: dict[int, str] = field(default_factory=dict)
+    """Each frame's ``file_path`` as written in the file."""
 
 
-def frame_number(name: str, default: int) -> int:
-    m = _NUM_RE.search(Path(name).stem)
-    return int(m.group(1)) if m else default
+def load_track(path: str | os.PathLike[str], skip_missing: bool = True) -> TrackData:
+    """transforms.json, a COLMAP text model folder, or its cameras.txt / images.txt.
 
-
-def load_track(path: str | os.PathLike[str]) -> TrackData:
-    """transforms.json, a COLMAP text model folder, or its cameras.txt / images.txt."""
+    ``skip_missing``: a transforms.json frame whose image is not beside the file (and that
+    gives no explicit ``frame`` number) is left out: it can't be matched to a plate frame."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: camera track not found; give a transforms.json or a COLMAP text model folder")
     if p.is_dir():
         if (p / "transforms.json").is_file():
-            return load_transforms(p / "transforms.json")
+            return load_transforms(p / "transforms.json", skip_missing)
         for sub in (p, p / "sparse" / "0", p / "sparse"):
             if (sub / "cameras.txt").is_file() and (sub / "images.txt").is_file():
                 return load_colmap(sub)
         raise InputError(f"{p}: no transforms.json or COLMAP cameras.txt + images.txt in this folder")
     if p.suffix.lower() == ".json":
-        return load_transforms(p)
+        return load_transforms(p, skip_missing)
     if p.name in ("cameras.txt", "images.txt", "points3D.txt"):
         return load_colmap(p.parent)
     raise InputError(f"{p}: unknown camera track format; give a transforms.json or a COLMAP text model (cameras.txt, images.txt)")
@@ -127,6 +133,9 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
         raise InputError(f"{path}: no 'frames' list; a transforms.json needs frames with file_path and transform_matrix")
     dist = Distortion(**{k: float(doc.get(k, 0.0)) for k in ("k1", "k2", "p1", "p2", "k3")})
     frames: dict[int, FrameCamera] = {}
+    errors: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    files: dict[int, str] = {}
     width = height = 0
     skipped = 0
     for i, fr in enumerate(doc["frames"]):
@@ -145,11 +154,16 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
         m = np.asarray(fr["transform_matrix"], dtype=np.float64)
         if m.shape != (4, 4) or not np.isfinite(m).all():
             raise InputError(f"{where}: transform_matrix must be a finite 4x4 matrix")
-        c2w = m @ OPENGL_TO_OPENCV
+        c2w = gl_to_cv(m)
         num = explicit if explicit is not None else (frame_number(name, i + 1) if name else i + 1)
         if num in frames:
             raise InputError(f"{where}: two frames map to frame number {num}; image names must carry distinct numbers")
         frames[num] = FrameCamera(fx, fy, cx, cy, c2w.tolist())
+        files[num] = name
+        if isinstance(fr.get("reprojection_error"), (int, float)):
+            errors[num] = float(fr["reprojection_error"])
+        if isinstance(fr.get("tracks"), int):
+            counts[num] = int(fr["tracks"])
     if not frames:
         raise InputError(f"{path}: none of the {skipped} images named in its frames exist next to it; put the images beside transforms.json")
     light = doc.get("light_direction")
@@ -163,7 +177,9 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
     qc = doc.get("qc", {})
     if not isinstance(qc, dict):
         raise InputError(f"{path}: 'qc' must be an object (the track's quality report), got {type(qc).__name__}; remove it or re-run vanelia track")
-    return TrackData("transforms", str(path), dict(sorted(frames.items())), width, height, dist, light_direction=light, qc=_json_safe(qc))
+    return TrackData("transforms", str(path), dict(sorted(frames.items())), width, height, dist, light_direction=light,
+                     qc=_json_safe(qc), tracker=str(doc.get("tracker", "")), frame_error=errors, frame_tracks=counts,
+                     files=files)
 
 
 def _explicit_frame(fr: dict[str, Any], where: str) -> int | None:
@@ -319,5 +335,63 @@ def scale_to(track: TrackData, width: int, height: int) -> TrackData:
         )
     sx, sy = width / tw, height / th
     frames = {f: FrameCamera(c.fx * sx, c.fy * sy, c.cx * sx, c.cy * sy, c.c2w) for f, c in track.frames.items()}
-    return TrackData(track.kind, track.source, frames, width, height, track.distortion, track.points, track.light_direction,
-                     qc=dict(track.qc))
+    return dataclasses.replace(track, frames=frames, width=width, height=height)
+
+
+# ---------------------------------------------------------------------------
+# writing transforms.json
+# ---------------------------------------------------------------------------
+
+
+def input_file_paths(output: str | os.PathLike[str], images: dict[int, str | os.PathLike[str]]) -> dict[int, str]:
+    """``file_path`` entries that name the input images: relative to the folder of the
+    transforms.json being written (absolute only when there is no relative path, e.g.
+    another drive), with forward slashes as the format expects."""
+    base = Path(os.path.abspath(Path(output).parent))
+    out = {}
+    for num, img in images.items():
+        full = os.path.abspath(img)
+        try:
+            out[num] = Path(os.path.relpath(full, base)).as_posix()
+        except ValueError:
+            out[num] = Path(full).as_posix()
+    return out
+
+
+def write_transforms(path: str | os.PathLike[str], track: TrackData, frame_files: dict[int, str] | None = None,
+                     qc: dict[str, Any] | None = None) -> Path:
+    """Write ``track`` as a NeRF transforms.json (atomically): global OPENCV intrinsics of the
+    first frame, OpenGL camera-to-world, the explicit plate frame number of every frame and
+    ``file_path`` from ``frame_files`` (see ``input_file_paths``; a shot's own
+    ``plate/000012.png`` when not given), plus the solver's per-frame error and track count."""
+    frames = sorted(track.frames)
+    if not frames:
+        raise InputError(f"{path}: the track has no solved frame to write")
+    first = track.frames[frames[0]]
+    d = track.distortion
+    files = {**track.files, **(frame_files or {})}
+    doc: dict[str, Any] = {
+        "camera_model": "OPENCV",
+        "w": track.width, "h": track.height,
+        "fl_x": first.fx, "fl_y": first.fy, "cx": first.cx, "cy": first.cy,
+        "k1": d.k1, "k2": d.k2, "p1": d.p1, "p2": d.p2,
+        "tracker": track.tracker,
+        "frames": [
+            {
+                "file_path": files.get(f) or f"plate/{frame_name(f, 'png')}",
+                "frame": f,
+                "transform_matrix": cv_to_gl(track.frames[f].c2w).tolist(),
+                "reprojection_error": track.frame_error.get(f),
+                "tracks": track.frame_tracks.get(f),
+            }
+            for f in frames
+        ],
+    }
+    if d.k3:
+        doc["k3"] = d.k3
+    if track.light_direction is not None:
+        doc["light_direction"] = list(track.light_direction)
+    if qc is not None or track.qc:
+        doc["qc"] = _json_safe(qc if qc is not None else track.qc)
+    return atomic_write_json(path, doc)
+shotcache/tracks.py

@@ -1,0 +1,114 @@
+"""Placement: where the product stands, on the solved ground inside an area of the frame,
+optionally where CLIPSeg finds a text prompt ("grass") inside that area.
+
+Areas are ``shotcache.areas`` (one notation for the CLI, the panel and the sidecar); the
+geometry is ml/camera/placement.py, the text-guided pixel ml/camera/text_placement.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from shotcache.areas import PLACEMENT_AREAS, parse_area
+from shotcache.errors import PlacementError, UsageError
+
+from .qc import transforms_file
+
+Log = Callable[[str], None]
+
+
+def check_place(area: str) -> None:
+    """Refuse an area that does not parse, before anything expensive runs."""
+    parse_area(area)
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; anything else as given."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def _frame_image(plate: Path, frames: list[int], ref: int) -> Any:
+    from ml.io.images import frame_number, list_frames, read_rgb8
+    from ml.io.video import iter_frames
+
+    if plate.is_dir():
+        files = list_frames(plate)
+        by_num = {frame_number(f, i + 1): f for i, f in enumerate(files)}
+        return read_rgb8(by_num.get(ref, files[min(len(files) - 1, frames.index(ref))]))
+    return next(img for i, img in enumerate(iter_frames(plate), start=1) if i == ref)
+
+
+def text_guided_pixel(plate: Path, camera: Path, prompt: str, area: str, clipseg: Path | None, device: str,
+                      log: Log) -> str:
+    """The pixel 'x,y' of the track's reference frame where CLIPSeg finds ``prompt`` inside
+    ``area``; the ground under it is where the product stands."""
+    from ml.camera.solve import read_solve
+    from ml.camera.text_placement import text_guided_placement
+    from ml.diffuse.segment import Segmenter
+    from ml.stages.base import EngineError
+
+    path = transforms_file(camera)
+    if path is None:
+        raise UsageError(f"--place-prompt needs a camera solved by `vanelia track` (a transforms.json); {camera} is not one")
+    frames = sorted(read_solve(path).cameras)
+    ref = frames[len(frames) // 2]
+    image = _frame_image(plate, frames, ref)
+    try:
+        seg = Segmenter(clipseg, resolve_device(device))
+        found = text_guided_placement(seg, image, prompt, area if area in PLACEMENT_AREAS else "full")
+    except EngineError as exc:
+        raise UsageError(f"--place-prompt {prompt!r}: {exc}") from None
+    log(f"[vanelia] run: '{prompt}' found at pixel ({found.x}, {found.y}) of frame {ref} (score {found.score:.2f})")
+    return f"{found.x + 0.5},{found.y + 0.5}"  # pixel index -> corner-convention centre
+
+
+def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: bool, log: Log) -> list[list[float]] | None:
+    """The product's matrix_world on the solved ground inside ``area`` of the frame, or None.
+
+    Uses the placement already in the track's QC (chosen by `vanelia track --place`) when
+    no other area is asked for, else chooses one on the track (the world must be levelled,
+    ground z = 0, as `vanelia track` leaves it). ``required`` (the user asked with --place):
+    a placement that can't be made is an error; otherwise the render's default placement
+    (on the ground at the view centre) is used with a warning.
+    """
+    from ml.camera.placement import choose_placement
+    from ml.camera.solve import read_solve
+
+    given = qc.get("placement") if isinstance(qc.get("placement"), dict) else None
+    if given and "matrix_world" in given and (area is None or given.get("area") == area):
+        log(f"[vanelia] run: product placed at {_fmt(given.get('point'))} (placement from {camera.name})")
+        return given["matrix_world"]
+    if area is None:
+        return None
+    path = transforms_file(camera)
+    if path is None:
+        raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json); {camera} is not one")
+    levelled = "ground" in qc or qc.get("tracker") == "static"  # a static camera is set up over z = 0
+    if not levelled:
+        if not required:
+            log("[vanelia] run: the solved world has no ground plane; the product stands at the centre of the view")
+            return None
+        log(f"[vanelia] run: note: {path} was not levelled by `vanelia track`; --place assumes its ground is the plane z = 0")
+    try:
+        chosen = choose_placement(read_solve(path), area)
+    except PlacementError as exc:
+        if required:
+            raise PlacementError(f"{exc} (camera {path})") from None
+        log(f"[vanelia] run: WARNING: {exc}; the product stands at the centre of the view instead")
+        return None
+    log(f"[vanelia] run: product placed at {_fmt(chosen['point'])} on the ground, pixel {_fmt(chosen['pixel'])} "
+        f"of frame {chosen['ref_frame']} ({area})")
+    if chosen.get("warning"):
+        log(f"[vanelia] run: WARNING: {chosen['warning']}")
+    return [list(map(float, row)) for row in chosen["matrix_world"]]
+
+
+def _fmt(vals: Any) -> str:
+    return "(" + ", ".join(f"{float(v):.3g}" for v in vals) + ")" if vals else "?"

@@ -1,0 +1,265 @@
+"""The whole run: plate + GLB -> final.mp4 + contact sheet, as one function every front end calls.
+
+Steps: check every input (``check_inputs``, before anything expensive) -> camera (given, or
+solved by app.track; refused when its QC says unusable, unless forced: app.qc) -> product
+placement (app.place) -> Blender render of the shot cache (app.blender.run_batch, the same
+headless script Blender runs) -> stages (app.stages: in process, or on a sidecar) -> H.264 MP4
+at the plate's frame rate (app.encode) + a contact sheet PNG next to it (app.contact_sheet).
+
+Re-running with ``keep`` (a shot folder) reuses the shot: the render skips unchanged frames,
+the stages recompute only what a changed parameter touches and write a new version vNNN.
+Progress: ``log(line)`` for steps, ``on_progress(step, done, total)`` for frame counts.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from shotcache.areas import parse_area
+from shotcache.errors import InputError, UsageError
+from shotcache.frames import parse_frame_range, parse_resolution
+from shotcache.layout import ShotPaths, check_writable
+from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
+
+from . import blender, encode, place, qc, stages
+
+DEFAULT_PLACE = "bottom_right"
+"""Where the product stands when we solved the camera ourselves and no place was given."""
+VIDEO_OUTPUTS = (".mp4", ".mov", ".m4v")
+
+Log = Callable[[str], None]
+OnProgress = Callable[[str, int, int], None]
+"""``on_progress(step, done, total)``: step is 'stages' (frames) for now."""
+
+
+def _quiet(*_a: Any) -> None:
+    pass
+
+
+@dataclass
+class RunOptions:
+    input: Path
+    model: Path
+    output: Path
+    camera: Path | None = None
+    frames: str | None = None
+    resolution: str | None = None
+    samples: int | None = None
+    stages: list[str] = field(default_factory=lambda: ["composite"])
+    compositor_type: str | None = None
+    engines: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    mask: Path | None = None
+    holdout: Path | None = None
+    """Folder of holdout mattes (white = in front of the product), matched by frame number."""
+    seed: int = 12345
+    keep: Path | None = None
+    server: str | None = None
+    token: str | None = None
+    blender: str | None = None
+    device: str = "auto"
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None
+    allow_fallback: bool = True
+    contact_frames: int = 4
+    progress: bool = True
+    render_extra: list[str] = field(default_factory=list)
+    """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
+    tracker: str = "auto"
+    focal_mm: float | None = None
+    camera_height: float | None = None
+    """Metres; None: a typical camera height (the run says which source it used)."""
+    place: str | None = None
+    force: bool = False
+    """Use a camera track whose QC says it is unusable."""
+    place_prompt: str | None = None
+    clipseg: Path | None = None
+
+
+# ---------------------------------------------------------------------------
+# checks and choices
+# ---------------------------------------------------------------------------
+
+
+def check_inputs(opts: RunOptions) -> None:
+    """Every check that needs no heavy work, before the first expensive step; the one place
+    a front end's request is validated (more preflight checks belong next to this one)."""
+    if not opts.input.exists():
+        raise InputError(f"--input {opts.input}: no such file or folder; give the plate video or a folder of frames")
+    if not opts.model.is_file():
+        raise InputError(f"--model {opts.model}: no such file; give the product .glb")
+    if opts.camera is not None and not opts.camera.exists():
+        raise InputError(f"--camera {opts.camera}: no such file or folder")
+    if opts.output.suffix.lower() not in VIDEO_OUTPUTS:
+        raise UsageError(f"--output {opts.output}: give a .mp4 file name")
+    check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
+    bad = [s for s in opts.stages if s not in STAGES]
+    if bad:
+        raise UsageError(f"--stages: unknown stage(s) {bad}; choose from {', '.join(STAGES)}")
+    if opts.mask is not None:
+        if not opts.mask.is_dir():
+            raise InputError(f"--mask {opts.mask}: not a folder of mask images")
+        if "inpaint" not in opts.stages:
+            opts.stages = ["inpaint", *opts.stages]
+    elif "inpaint" in opts.stages:
+        raise UsageError("--stages inpaint needs masks of what to remove: give --mask DIR (white = remove)")
+    for stage, name in opts.engines.items():
+        if stage not in ENGINES or name not in ENGINES[stage]:
+            raise UsageError(f"--engine {stage}={name}: unknown; engines are " + "; ".join(f"{s}: {', '.join(e)}" for s, e in ENGINES.items()))
+    parse_resolution(opts.resolution)
+    parse_frame_range(opts.frames)
+    if opts.tracker not in TRACKERS:
+        raise UsageError(f"--tracker {opts.tracker!r}: choose {' or '.join(TRACKERS)}")
+    if opts.focal_mm is not None and not opts.focal_mm > 0:
+        raise UsageError(f"--focal-mm {opts.focal_mm}: must be a positive focal length in mm")
+    if opts.holdout is not None and not (opts.holdout.is_dir() and any(opts.holdout.iterdir())):
+        raise InputError(f"--holdout {opts.holdout}: not a folder of matte images (white = in front of the product, "
+                         "named by frame number)")
+    if opts.camera_height is not None and not opts.camera_height > 0:
+        raise UsageError(f"--camera-height {opts.camera_height}: must be a positive height in metres")
+    if opts.place is not None:
+        parse_area(opts.place)
+        if opts.camera is not None and qc.transforms_file(opts.camera) is None:
+            raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
+                             f"{opts.camera} is not a transforms.json")
+
+
+def choose_engines(opts: RunOptions) -> dict[str, str]:
+    """Engines the user named. Unnamed stages are the runner's choice (the catalogue's default
+    rule, the same on a sidecar)."""
+    engines = dict(opts.engines)
+    if opts.compositor_type:
+        engines.setdefault("composite", opts.compositor_type)
+    return engines
+
+
+def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: list[list[float]] | None = None) -> list[str]:
+    """The `render` batch step's arguments for this run."""
+    args = ["--plate", str(opts.input), "--model", str(opts.model), "--camera", str(camera), "--shot", str(shot_dir)]
+    if opts.frames:
+        args += ["--frames", opts.frames]
+    if opts.resolution:
+        args += ["--resolution", opts.resolution]
+    if opts.samples:
+        args += ["--samples", str(opts.samples)]
+    if opts.camera_height is not None:
+        args.append(f"--camera-height={opts.camera_height}")
+    if product_matrix is not None:
+        args.append("--product-matrix=" + ",".join(repr(float(v)) for row in product_matrix for v in row))
+    return args + list(opts.render_extra)
+
+
+def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
+    """No camera given: solve one into the shot folder (app.track).
+
+    The placement is chosen afterwards (``place.place_product``), not by the tracker: a solve
+    takes minutes, and an area where the product can't stand must not throw it away."""
+    from .track import track_plate
+
+    out = shot_dir / "transforms.json"
+    log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
+    res = parse_resolution(opts.resolution)
+    track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=camera_height(opts)[0],
+                masks=opts.mask,  # what is to be removed is no ground to track
+                frames=parse_frame_range(opts.frames), max_side=max(res) if res else 0,  # the working resolution
+                log=log)
+    return out
+
+
+def camera_height(opts: RunOptions) -> tuple[float, str]:
+    """The scene's scale: the camera height in metres and where it came from."""
+    from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M
+
+    if opts.camera_height is not None:
+        return opts.camera_height, f"--camera-height {opts.camera_height:g} m"
+    return TYPICAL_CAMERA_HEIGHT_M, f"typical camera height {TYPICAL_CAMERA_HEIGHT_M:g} m (give --camera-height)"
+
+
+def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float]] | None:
+    track_qc = qc.read_qc(camera)
+    qc.check_qc(camera, track_qc, opts.force, log)
+    area = opts.place or (DEFAULT_PLACE if opts.camera is None else None)
+    if opts.place_prompt:
+        area = place.text_guided_pixel(opts.input, camera, opts.place_prompt, area or "full", opts.clipseg, opts.device, log)
+    return place.place_product(camera, track_qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
+
+
+# ---------------------------------------------------------------------------
+# the pipeline
+# ---------------------------------------------------------------------------
+
+
+def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _quiet) -> dict[str, Any]:
+    """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
+    check_inputs(opts)
+    checkpoints = stages.find_checkpoints(opts.checkpoints, opts.checkpoint_dir)
+    engines = choose_engines(opts)
+    device = place.resolve_device(opts.device)
+    timings: dict[str, float] = {}
+    tmp = None
+    if opts.keep:
+        shot_dir = opts.keep
+        shot_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="vanelia-shot-")
+        shot_dir = Path(tmp.name)
+    shot_dir = shot_dir.resolve()
+    try:
+        t0 = time.perf_counter()
+        camera = opts.camera or track_camera(opts, shot_dir, log)
+        timings["track_s"] = time.perf_counter() - t0
+        matrix = _product_matrix(opts, camera, log)
+        t0 = time.perf_counter()
+        log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir}")
+        blender.run_batch("render", render_args(opts, camera, shot_dir, matrix), opts.blender)
+        timings["render_s"] = time.perf_counter() - t0
+        paths = ShotPaths(shot_dir)
+        t0 = time.perf_counter()
+        verdict = qc.shot_gate(shot_dir, opts.output.with_name(opts.output.stem + "_contact.png"), opts.force,
+                               camera_height(opts)[1] if opts.camera is None else "", opts.holdout or opts.mask,
+                               opts.contact_frames, log)
+        timings["qc_s"] = time.perf_counter() - t0
+        shot = paths.load_shot()
+        if opts.mask is not None:
+            stages.copy_masks(opts.mask, paths, shot.frames)
+        if opts.holdout is not None:
+            stages.write_holdout(opts.holdout, paths, shot.frames, (shot.resolution[0], shot.resolution[1]), log)
+        spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
+                       frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)
+        spec.validate()
+        t0 = time.perf_counter()
+        step_progress = (lambda done, total: on_progress("stages", done, total))
+        if opts.server:
+            version, info = stages.run_stages_server(spec, shot_dir, opts.server, opts.token, step_progress)
+            skipped = {int(k): v for k, v in (info.get("skipped") or {}).items()}
+            used = engines
+        else:
+            version, result = stages.run_stages_local(spec, shot_dir, device, checkpoints, step_progress)
+            skipped, used = result.skipped, result.engines
+        timings["stages_s"] = time.perf_counter() - t0
+        for f, why in sorted(skipped.items()):
+            log(f"[vanelia] run: skipped frame {f}: {why}")
+        t0 = time.perf_counter()
+        written, missing = encode.encode(paths, version, shot.frames, opts.output, shot.fps)
+        from .contact_sheet import make_contact_sheet
+
+        sheet = make_contact_sheet(shot_dir, version, opts.output.with_name(opts.output.stem + "_contact.png"), n=opts.contact_frames)
+        timings["encode_s"] = time.perf_counter() - t0
+        if missing:
+            log(f"[vanelia] run: {len(missing)} frame(s) had no composite and show the plate: {missing[:10]}")
+        log(f"[vanelia] run: wrote {opts.output} ({written} frames at {shot.fps:g} fps, version {version}, "
+            f"engines {', '.join(f'{k}={v}' for k, v in used.items())})")
+        log(f"[vanelia] run: contact sheet {sheet}")
+        return {
+            "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
+            "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
+            "skipped": skipped, "timings": timings, "device": device, "qc": verdict,
+        }
+    finally:
+        if tmp is not None:
+            # the shot folder is gone afterwards: keep it with keep=
+            shutil.rmtree(tmp.name, ignore_errors=True)

@@ -1,0 +1,76 @@
+"""Track and whole-run jobs: the sidecar calls the same app functions the CLI calls.
+
+``prepare`` checks a request when it is submitted (paths confined to the shot roots, every
+input checked by the app layer before anything expensive) and returns the plain JSON that is
+queued; ``execute`` runs it on a worker and returns the job's result. Both go through the
+durable queue (server/jobs.py) like stage jobs, so a killed sidecar runs them again on start.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+from shotcache.errors import UsageError
+from shotcache.schema import RunRequest, TrackRequest
+
+from .security import confine
+
+Log = Callable[[str], None]
+OnProgress = Callable[[str, int, int], None]
+
+_PATH_FIELDS = {"track": ("input", "output", "masks"), "run": ("input", "model", "output", "camera", "mask", "keep")}
+
+
+def _confined(request: Any, kind: str, roots: list[Path]) -> dict[str, Any]:
+    body = dataclasses.asdict(request)
+    for name in _PATH_FIELDS[kind]:
+        if body.get(name):
+            body[name] = str(confine(str(body[name]), roots, what=f"{kind}.{name}"))
+    return body
+
+
+def prepare(kind: str, request: TrackRequest | RunRequest, roots: list[Path]) -> tuple[dict[str, Any], Path]:
+    """The queued body of a track/run request and the folder its output goes to."""
+    request.validate()
+    body = _confined(request, kind, roots)
+    if kind == "track":
+        from shotcache.frames import parse_frame_range
+
+        if not Path(body["input"]).exists():
+            raise FileNotFoundError(f"track.input {request.input!r}: no such plate inside the shot roots")
+        parse_frame_range(body.get("frames"), "track.frames")
+    elif kind == "run":
+        from app.run import check_inputs
+
+        check_inputs(_run_options(body))
+    else:
+        raise UsageError(f"unknown job kind {kind!r}; kinds are track, run")
+    return body, Path(body["output"]).parent
+
+
+def _run_options(body: dict[str, Any]) -> Any:
+    from app.run import RunOptions
+
+    paths = {k: Path(body[k]) if body.get(k) else None for k in _PATH_FIELDS["run"]}
+    plain = {k: v for k, v in body.items() if k not in paths}
+    return RunOptions(**{k: v for k, v in paths.items() if v is not None or k in ("camera", "mask", "keep")},
+                      **plain, progress=False)
+
+
+def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress: OnProgress) -> dict[str, Any]:
+    """Run a queued track/run job; returns its result (the track's QC, the run's summary)."""
+    if kind == "track":
+        from app.track import track_plate
+        from shotcache.frames import parse_frame_range
+
+        qc = track_plate(Path(body["input"]), Path(body["output"]), body["tracker"], body.get("focal_mm"),
+                         parse_frame_range(body.get("frames")), body["camera_height"], place=body.get("place"),
+                         masks=Path(body["masks"]) if body.get("masks") else None, log=log)
+        return {"output": body["output"], "qc": qc}
+    from app.run import run_pipeline
+
+    opts = _run_options(body)
+    opts.device = device
+    summary = run_pipeline(opts, log=log, on_progress=on_progress)
+    return {**summary, "skipped": {str(k): v for k, v in summary.get("skipped", {}).items()}}

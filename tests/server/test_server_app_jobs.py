@@ -1,0 +1,96 @@
+"""Track and whole-run jobs through a real loopback sidecar: the same app functions as the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from server.config import ServerConfig
+from server.local import BackgroundServer
+from shotcache.client import SidecarClient, SidecarError
+
+
+def _plate(folder: Path, n: int = 5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    img = cv2.resize((rng.random((45, 80, 3)) * 255).astype(np.uint8), (320, 180), interpolation=cv2.INTER_NEAREST)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i + 6:04d}.png"), img)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory):
+    root = tmp_path_factory.mktemp("roots")
+    _plate(root / "static")
+    cfg = ServerConfig(host="127.0.0.1", port=0, shot_roots=[root], data_dir=tmp_path_factory.mktemp("data"))
+    with BackgroundServer(cfg) as url:
+        yield url, root
+
+
+def test_track_job_writes_the_same_transforms_as_the_cli(sidecar):
+    url, root = sidecar
+    client = SidecarClient(url, timeout=20)
+    job_id = client.track({"input": "static", "output": "static_track/transforms.json", "focal_mm": 50})
+    job = client.wait(job_id, poll=0.1)
+    assert job["state"] == "done" and job["kind"] == "track"
+    out = root / "static_track" / "transforms.json"
+    doc = json.loads(out.read_text())
+    assert doc["tracker"] == "static" and doc["fl_x"] == pytest.approx(50 / 36 * 320)
+    # file_path names the input images, relative to the written file
+    assert [fr["file_path"] for fr in doc["frames"]] == [f"../static/{i:04d}.png" for i in range(6, 11)]
+    assert job["result"]["qc"]["usable"] is True and job["result"]["output"] == str(out)
+
+
+def test_app_jobs_refuse_bad_requests_before_queueing(sidecar, tmp_path):
+    url, root = sidecar
+    r = requests.post(url + "/track", json={"input": str(tmp_path), "output": "x/transforms.json"}, timeout=10)
+    assert r.status_code == 403 and "outside the shot roots" in r.json()["detail"]
+    r = requests.post(url + "/track", json={"input": "nope", "output": "x/transforms.json"}, timeout=10)
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    r = requests.post(url + "/run", json={"input": "static", "model": "missing.glb", "output": "o.mp4"}, timeout=10)
+    assert r.status_code == 422 and "missing.glb" in r.json()["detail"]
+    r = requests.post(url + "/run", json={"input": "static", "model": "static/0006.png", "output": "o.mp4",
+                                          "stages": ["blur"]}, timeout=10)
+    assert r.status_code == 422 and "unknown stage" in r.json()["detail"]
+    assert not (root / "o.mp4").exists()
+
+
+def test_a_failing_track_job_reports_the_users_error(sidecar):
+    url, root = sidecar
+    blank = root / "blank"
+    blank.mkdir(exist_ok=True)
+    for i in range(4):
+        cv2.imwrite(str(blank / f"{i:04d}.png"), np.full((90, 160, 3), 128, np.uint8))
+    client = SidecarClient(url, timeout=20)
+    job_id = client.track({"input": "blank", "output": "blank/transforms.json"})
+    with pytest.raises(SidecarError, match="trackable features"):
+        client.wait(job_id, poll=0.1)
+    job = client.status(job_id)
+    assert job["state"] == "failed" and job["error_kind"] == "bad_input"
+    assert not (blank / "transforms.json").exists()
+
+
+@pytest.mark.slow
+def test_run_job_renders_the_whole_pipeline(sidecar):
+    """The whole run on the sidecar: demo plate + GLB + track -> MP4 and contact sheet."""
+    from app.blender import run_batch
+    from ml.io.video import probe
+
+    url, root = sidecar
+    data = root / "demo"
+    run_batch("demo-data", ["--output", str(data), "--frames", "4", "--resolution", "128x72", "--samples", "2"],
+              on_line=lambda s: None)
+    client = SidecarClient(url, timeout=20)
+    job_id = client.run({"input": "demo/plate.mp4", "model": "demo/product.glb", "camera": "demo/transforms.json",
+                         "output": "demo_out/final.mp4", "samples": 2, "keep": "demo_shot"})
+    job = client.wait(job_id, poll=0.2, timeout=600)
+    assert job["state"] == "done" and job["kind"] == "run"
+    info = probe(root / "demo_out" / "final.mp4")
+    assert (info["width"], info["height"], info["frames"]) == (128, 72, 4)
+    assert (root / "demo_out" / "final_contact.png").is_file()
+    assert job["result"]["engines"]["composite"] == "classical" and job["result"]["frames_written"] == 4
