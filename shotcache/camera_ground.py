@@ -94,7 +94,7 @@ def ground_from_cameras(c2ws: Any, camera_height_m: float | None = None) -> dict
     heights = (centres - target) @ up
     h_units = float(np.mean(heights))
     given = camera_height_m is not None and camera_height_m > 0
-    h_m = float(camera_height_m) if given else TYPICAL_CAMERA_HEIGHT_M
+    h_m = float(camera_height_m) if camera_height_m is not None and given else TYPICAL_CAMERA_HEIGHT_M
     source = (f"--camera-height {h_m:g} m" if given else f"typical camera height {h_m:g} m (give --camera-height)")
     return {"point": target.tolist(), "normal": up.tolist(), "metres_per_unit": h_m / h_units,
             "camera_height_units": h_units, "source": source, "how": "ground " + how + ", up from the cameras"}

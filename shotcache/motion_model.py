@@ -186,7 +186,7 @@ def compare_pair(a: np.ndarray, b: np.ndarray, size: tuple[int, int], seed: int 
     sigma2 = max(s2, float(np.median(e["general"])) * 1.4826 ** 2)
     g = {"rotation": _gric(e["rotation"], sigma2, 2, 5), "plane": _gric(e["plane"], sigma2, 2, 8),
          "general": _gric(e["general"], sigma2, 3, 7)}
-    return {"gric": g, "best": min(g, key=g.get), "n": len(a), "focal_px": [f1 * scale, f2 * scale],
+    return {"gric": g, "best": min(g, key=lambda m: g[m]), "n": len(a), "focal_px": [f1 * scale, f2 * scale],
             "median_px": {k: float(np.sqrt(np.median(v)) * scale) for k, v in e.items()}}  # manifold distance
 
 
@@ -222,4 +222,4 @@ def select_motion(tracks: dict[int, dict[int, tuple[float, float]]], size: tuple
     if not pairs:
         return {"model": "unknown", "why": "no frame pair with enough common tracks and motion"}
     total = {m: float(sum(p["gric"][m] for p in pairs)) for m in ("rotation", "plane", "general")}
-    return {"model": min(total, key=total.get), "gric": total, "pairs": pairs}
+    return {"model": min(total, key=lambda m: total[m]), "gric": total, "pairs": pairs}

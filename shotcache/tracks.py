@@ -394,4 +394,3 @@ def write_transforms(path: str | os.PathLike[str], track: TrackData, frame_files
     if qc is not None or track.qc:
         doc["qc"] = _json_safe(qc if qc is not None else track.qc)
     return atomic_write_json(path, doc)
-shotcache/tracks.py
