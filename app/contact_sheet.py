@@ -41,7 +41,8 @@ def render_tile(render_exr: Path, size: tuple[int, int]) -> np.ndarray:
     except (FileNotFoundError, PassError):
         return np.full((h, w, 3), 64, np.uint8)
     a = rgba[..., 3:4]
-    bg = _checker(*rgba.shape[:2], max(4, rgba.shape[0] // 16))
+    h, w = rgba.shape[:2]
+    bg = _checker(h, w, max(4, h // 16))
     return linear_to_uint8(rgba[..., :3] * a + bg * (1 - a))
 
 

@@ -110,6 +110,7 @@ def check_inputs(opts: RunOptions) -> None:
     for stage, name in opts.engines.items():
         if stage not in ENGINES or name not in ENGINES[stage]:
             raise UsageError(f"--engine {stage}={name}: unknown; engines are " + "; ".join(f"{s}: {', '.join(e)}" for s, e in ENGINES.items()))
+    _check_params(opts)
     parse_resolution(opts.resolution)
     parse_frame_range(opts.frames)
     if opts.tracker not in TRACKERS:
@@ -126,6 +127,18 @@ def check_inputs(opts: RunOptions) -> None:
         if opts.camera is not None and qc.transforms_file(opts.camera) is None:
             raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
                              f"{opts.camera} is not a transforms.json")
+
+
+def _check_params(opts: RunOptions) -> None:
+    """--param STAGE.KEY=V: the key must be a parameter of the engine that will run (or of
+    one of the stage's default candidates when none is named)."""
+    from ml.stages.base import check_params
+    from shotcache.engines import CLASSICAL, LEARNED_DEFAULT
+
+    named = choose_engines(opts)
+    for stage, own in opts.params.items():
+        if stage in STAGES and isinstance(own, dict):
+            check_params(stage, named.get(stage) or [n for n in (CLASSICAL[stage], LEARNED_DEFAULT.get(stage)) if n], own)
 
 
 def choose_engines(opts: RunOptions) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from app.blender import run_batch
 from app.run import RunOptions, run_pipeline
+from shotcache.engines import ENGINES
 from shotcache.errors import UsageError
 from shotcache.frames import parse_resolution
 
@@ -26,7 +27,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--frames", type=int, default=24, help="number of frames (default 24)")
     p.add_argument("--resolution", default="640x360", help="WxH (default 640x360)")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples (default 16)")
-    p.add_argument("--compositor-type", default=None, choices=("photorealistic", "classical", "controlnet", "iclight"))
+    p.add_argument("--compositor-type", default=None, choices=ENGINES["composite"])
     p.add_argument("--blender", default=None, help="blender binary (default: the bpy module)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=12345)

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("server.cli", "start the sidecar HTTP server"),
     "track": ("cli.track", "solve the camera of a plate -> transforms.json"),
     "inpaint": ("ml.inpaint.cli", "remove masked regions from frames (clean plate)"),
-    "harmonize": ("ml.composite.cli", "harmonize a composite image inside a mask"),
+    "composite": ("ml.composite.cli", "harmonize a composite image inside a mask (alias: harmonize)"),
     "relight": ("ml.relight.cli", "re-shade the product renders of a shot"),
     "diffuse": ("ml.diffuse.cli", "diffusion refinement / insertion"),
     "segment": ("ml.diffuse.segment_cli", "text-prompted mask with CLIPSeg"),
@@ -31,7 +31,7 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
     ("train", "composite"): "ml.composite.train",
     ("train", "relight"): "ml.relight.train",
     ("eval", "inpaint"): "ml.inpaint.evaluate",
-    ("eval", "harmonize"): "ml.composite.evaluate",
+    ("eval", "composite"): "ml.composite.evaluate",
     ("eval", "relight"): "ml.relight.evaluate",
     ("eval", "track"): "cli.track_eval",
     ("bench", "pipeline"): "cli.bench_pipeline",
@@ -45,6 +45,9 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
 }
 
 
+STAGE_ALIASES = {"harmonize": "composite"}
+"""Old names of a stage, still accepted after train/eval/bench/export (one name per stage)."""
+
 CLIError = UsageError
 """The CLI's own user error (a bad option); any ``shotcache.errors.UserError`` is printed the same way."""
 
@@ -54,7 +57,7 @@ def _stage_verb(verb: str, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: vanelia {verb} {{{','.join(targets)}}} [args...]")
         return 0 if argv else 2
-    key = (verb, argv[0])
+    key = (verb, STAGE_ALIASES.get(argv[0], argv[0]))
     if key not in STAGE_VERBS:
         print(f"vanelia {verb}: unknown target {argv[0]!r}; choose from {', '.join(targets)}", file=sys.stderr)
         return 2

@@ -15,9 +15,10 @@ from app.run import DEFAULT_PLACE, RunOptions, run_pipeline
 from app.stages import CHECKPOINT_ENV
 from shotcache.areas import PLACEMENT_AREAS
 from shotcache.errors import UsageError
+from shotcache.engines import ENGINES
 from shotcache.schema import STAGES, TRACKERS
 
-COMPOSITOR_TYPES = ("photorealistic", "classical", "controlnet", "iclight")
+COMPOSITOR_TYPES = ENGINES["composite"]
 
 
 def add_parser(sub: Any) -> None:

@@ -243,7 +243,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         # shotcache.errors decides the status; a bug is not caught here and stays a 500
         return JSONResponse({"detail": str(exc).strip("'\"")}, status_code=http_status(exc))
 
-    for cls in (UserError, *OS_USER_ERRORS):
+    handled: tuple[type[Exception], ...] = (UserError, *OS_USER_ERRORS)
+    for cls in handled:
         app.add_exception_handler(cls, _user_error)
 
 

@@ -52,10 +52,10 @@ def prepare(kind: str, request: TrackRequest | RunRequest, roots: list[Path]) ->
 def _run_options(body: dict[str, Any]) -> Any:
     from app.run import RunOptions
 
-    paths = {k: Path(body[k]) if body.get(k) else None for k in _PATH_FIELDS["run"]}
-    plain = {k: v for k, v in body.items() if k not in paths}
-    return RunOptions(**{k: v for k, v in paths.items() if v is not None or k in ("camera", "mask", "keep")},
-                      **plain, progress=False)
+    kw: dict[str, Any] = {k: v for k, v in body.items() if k not in _PATH_FIELDS["run"]}
+    for k in _PATH_FIELDS["run"]:
+        kw[k] = Path(body[k]) if body.get(k) else None
+    return RunOptions(**kw, progress=False)
 
 
 def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress: OnProgress) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class PlacementError(UserError, ValueError):
     """A product placement (area, pixel, box) that can't be used or can't be satisfied."""
 
 
-OS_USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, FileExistsError, PermissionError,
+OS_USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, FileExistsError, PermissionError,
                                                    NotADirectoryError, IsADirectoryError)
 """OS errors that name a path the user gave: user errors too (their message names the file)."""
 

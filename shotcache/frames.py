@@ -22,6 +22,8 @@ from .errors import InputError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
 CLIP_EXTS = IMAGE_EXTS + (".dpx",)
+RGB8_EXTS = tuple(e for e in IMAGE_EXTS if e != ".exr")
+"""Formats of 8-bit images (plates, masks, outputs): every still format but EXR."""
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg")
 
 _NUM_RE = re.compile(r"(\d+)(?!.*\d)")

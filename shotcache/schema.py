@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .areas import PLACEMENT_AREAS  # noqa: F401  (re-exported: the panel and CLI list them)
+from .engines import default_engine
 from .errors import SchemaError, UserError  # noqa: F401  (re-exported)
 
 PROTOCOL_VERSION = 1
@@ -33,24 +34,11 @@ PROTOCOL_VERSION = 1
 SHOT_SCHEMA = "vanelia.shot"
 SHOT_SCHEMA_VERSION = 1
 
-STAGES = ("inpaint", "relight", "composite", "diffuse")
-"""Stage order in the pipeline. A job may run any subset, always in this order."""
+from .engines import CLASSICAL, ENGINES, LEARNED_DEFAULT, STAGES  # noqa: E402,F401  (the catalogue: shotcache/engines.py)
 
-ENGINES: dict[str, tuple[str, ...]] = {
-    "inpaint": ("dstt", "propagate", "telea", "propagate+dstt"),
-    "relight": ("unet", "lambert", "none"),
-    "composite": ("photorealistic", "classical", "controlnet", "iclight"),
-    "diffuse": ("sdedit", "inpaint", "controlnet", "iclight", "a1111", "comfyui", "none"),
-}
-"""Engine names a job may ask for. Which of them are *available* is a sidecar capability."""
-
-DEFAULT_ENGINES = {"inpaint": "propagate", "relight": "lambert", "composite": "classical", "diffuse": "none"}
-"""Engines that need no weights: what runs when nothing else is configured."""
-
-LEARNED_DEFAULTS = {"inpaint": "propagate+dstt", "relight": "unet", "composite": "photorealistic"}
-"""What runs instead of DEFAULT_ENGINES when the job names no engine and the learned engine's
-checkpoint is present (configured, or shipped in checkpoints/ because it beat the classical
-engine). Diffusion is never on by default."""
+DEFAULT_ENGINES = CLASSICAL
+"""Engines that need no weights: what runs when nothing else is configured (catalogue-derived)."""
+LEARNED_DEFAULTS = LEARNED_DEFAULT
 
 # Canonical render passes: layer name -> channel names, in the order arrays are stacked.
 PASSES: dict[str, tuple[str, ...]] = {
@@ -341,8 +329,9 @@ class JobSpec:
             _check(engine in ENGINES[stage], f"engines: unknown {stage} engine {engine!r}; choose from {', '.join(ENGINES[stage])}")
         self.stages = [s for s in STAGES if s in self.stages]
 
-    def engine_for(self, stage: str) -> str:
-        return self.engines.get(stage, DEFAULT_ENGINES[stage])
+    def engine_for(self, stage: str, weights_present: Any = None) -> str:
+        """The engine this job runs for ``stage`` (shotcache.engines.default_engine, the one rule)."""
+        return default_engine(stage, self.engines, weights_present)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

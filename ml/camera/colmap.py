@@ -57,7 +57,7 @@ def _workspace(images: dict[int, Path], workdir: Path | None):
     if len(images) < 3:
         raise SolveError(f"only {len(images)} frame(s): a camera solve needs at least 3 frames with parallax")
     own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if own_tmp else Path(workdir)
+    work = Path(tempfile.mkdtemp(prefix="vanelia-colmap-")) if workdir is None else Path(workdir)
     try:
         yield work
     finally:

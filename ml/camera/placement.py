@@ -82,7 +82,7 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     kind = parsed.kind
     W, H = solve.width, solve.height
     if kind == "pixel":
-        cands = [parsed.value]
+        cands = [(parsed.value[0], parsed.value[1])]
         centre = np.asarray(parsed.value, dtype=float)
     else:
         x0, y0, x1, y1 = parsed.fraction_box(W, H)

@@ -24,7 +24,7 @@ def track_qc(solve: Solve, frames: list[int], warn_px: float = 1.5, refuse_px: f
             bad.append(f)
     errs = [v["error_px"] for v in per.values() if v["error_px"] is not None]
     median = float(np.median(errs)) if errs else float("inf")
-    solved_frac = sum(v["solved"] for v in per.values()) / max(len(frames), 1)
+    solved_frac = sum(bool(v["solved"]) for v in per.values()) / max(len(frames), 1)
     usable = median <= refuse_px and solved_frac >= 0.5
     reason = ""
     if not usable:

@@ -25,6 +25,7 @@ from ml.io.colour import linear_to_uint8, uint8_to_linear
 from ml.io.exr import read_passes
 from ml.io.images import frame_number, list_frames, read_linear, write_linear
 from ml.stages import base
+from shotcache import engines as catalogue
 from ml.stages.base import EngineError, EngineUnavailable, FrameState
 
 log = logging.getLogger("vanelia.composite")
@@ -73,11 +74,12 @@ class Compositor:
         try:
             self.engine = self._make(engine, device, ckpt)
         except EngineUnavailable as exc:
-            if not allow_fallback or engine == "classical":
+            fallback = catalogue.fallback("composite", engine)
+            if not allow_fallback or fallback is None:
                 raise
             self.fallback_reason = str(exc)
-            log.warning("composite engine %r unavailable (%s); using 'classical'", engine, exc)
-            self.engine = self._make("classical", device, None)
+            log.warning("composite engine %r unavailable (%s); using %r", engine, exc, fallback)
+            self.engine = self._make(fallback, device, None)
         self.engine_name = self.engine.name
         self._index = 0
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.stages.base import Engine, FrameState, register
+from ml.stages.base import Engine, FrameState, declare_params, register
 
 # ---------------------------------------------------------------------------
 # Oklab (Björn Ottosson's matrices, linear sRGB in)
@@ -332,7 +332,7 @@ class ClassicalCompositor(Engine):
 
     stage = "composite"
     name = "classical"
-    learned = False
+    Params = declare_params("ClassicalParams", DEFAULTS)
     needs = ("plate", "rgba")
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:

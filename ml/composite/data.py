@@ -25,6 +25,7 @@ import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
 from ml.io.images import IMAGE_EXTS, list_frames
+from shotcache.frames import RGB8_EXTS
 
 MASK_DIR_NAMES = ("masks", "mask", "Annotations")
 
@@ -77,7 +78,7 @@ def _resize_max(img: np.ndarray, max_side: int, interp: int = cv2.INTER_AREA) ->
 def _object_mask_for(frame_path: Path) -> Path | None:
     for name in MASK_DIR_NAMES:
         folder = frame_path.parent.parent / name
-        for ext in (".png", ".jpg", ".bmp"):
+        for ext in RGB8_EXTS:
             cand = folder / (frame_path.stem + ext)
             if cand.is_file():
                 return cand

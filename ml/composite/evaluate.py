@@ -1,4 +1,4 @@
-"""`vanelia eval harmonize`: MSE / fMSE / PSNR, iHarmony4 protocol, three methods in one run.
+"""`vanelia eval composite` (alias `eval harmonize`): MSE / fMSE / PSNR, iHarmony4 protocol, three methods in one run.
 
 Methods: ``unharmonized`` (the composite as given), ``classical`` (H4's engine, harmonization
 settings: light wrap and grain off, since they are compositing effects, not colour
@@ -30,6 +30,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from shotcache.frames import RGB8_EXTS
 from shotcache.layout import atomic_write_json
 
 from .data import PairSampler, load_frames
@@ -56,7 +57,7 @@ def scores(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, fl
 
 def read_triplet(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     def find(stem: str) -> Path:
-        for ext in (".jpg", ".png", ".jpeg", ".tif"):
+        for ext in RGB8_EXTS:
             p = folder / (stem + ext)
             if p.is_file():
                 return p

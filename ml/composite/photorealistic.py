@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.stages.base import EngineError
+from ml.checkpoint import CheckpointError, check_arch, config_of, load_weights, read_metadata, save
 
 from .contextual_attention import ContextualAttention
 
@@ -245,58 +245,27 @@ def count_parameters(model: nn.Module) -> int:
 # ---------------------------------------------------------------- checkpoints
 
 CHECKPOINT_FORMAT = "vanelia.composite.photorealistic"
-
-
-class CheckpointError(EngineError, ValueError):
-    """A compositor checkpoint that cannot be used here; the message names the file and the fix."""
+WHAT = "photorealistic compositor checkpoint"
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: PhotorealisticNet, extra: dict[str, str] | None = None) -> Path:
-    """Weights as safetensors (temp file + rename) with the config in the metadata."""
-    from safetensors.torch import save_file
-
-    from shotcache.layout import atomic_write
-
-    meta = {"format": CHECKPOINT_FORMAT, "config": model.config.to_json(), "cnum": str(model.config.cnum)}
-    meta.update({k: str(v) for k, v in (extra or {}).items()})
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=meta), suffix=".safetensors")
+    """Weights + config (ml.checkpoint, atomic), with ``cnum`` for quick inspection."""
+    return save(path, model, CHECKPOINT_FORMAT, model.config.to_json(), {"cnum": str(model.config.cnum), **(extra or {})})
 
 
 def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    from safetensors import safe_open
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: compositor checkpoint not found")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as exc:  # safetensors raises its own error types on bad headers
-        raise CheckpointError(f"{p}: not a readable safetensors checkpoint ({exc}); re-export or re-train it") from exc
+    return read_metadata(path, "compositor checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike[str], cnum: int | None = None, map_location: str = "cpu") -> PhotorealisticNet:
     """Build the network from a checkpoint; ``cnum`` (when given) must match the checkpoint's."""
-    from safetensors.torch import load_file
-
     p = Path(path)
     meta = read_checkpoint_metadata(p)
-    if meta.get("format") not in (None, CHECKPOINT_FORMAT):
-        raise CheckpointError(f"{p}: checkpoint format {meta.get('format')!r} is not a photorealistic compositor ({CHECKPOINT_FORMAT})")
-    config = CompositorConfig.from_json(meta["config"]) if "config" in meta else CompositorConfig(cnum=cnum or 48)
+    check_arch(p, meta, CHECKPOINT_FORMAT, WHAT, "train one with `vanelia train composite`", allow_missing=True)
+    config = config_of(p, meta, CompositorConfig.from_json, WHAT) if "config" in meta else CompositorConfig(cnum=cnum or 48)
     if cnum is not None and config.cnum != cnum:
         raise CheckpointError(
             f"{p}: checkpoint was trained with cnum={config.cnum}, but cnum={cnum} was requested; "
             f"use cnum={config.cnum} (or leave cnum unset) or a checkpoint trained at cnum={cnum}"
         )
-    model = PhotorealisticNet(config)
-    state = load_file(str(p), device=map_location)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{p}: weights do not fit a cnum={config.cnum} compositor ({str(exc).splitlines()[0]}); "
-            "the file is from another architecture or width"
-        ) from exc
-    return model
+    return load_weights(p, PhotorealisticNet(config), f"cnum={config.cnum} compositor", map_location)

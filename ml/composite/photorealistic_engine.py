@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.stages.base import Engine, EngineUnavailable, FrameState, register
+from ml.stages.base import Engine, EngineUnavailable, FrameState, declare_params, register
 
 from .api import Compositor
 from .photorealistic import CheckpointError, PhotorealisticNet, load_checkpoint, make_input
@@ -197,9 +197,8 @@ class PhotorealisticEngine(Engine):
 
     stage = "composite"
     name = "photorealistic"
-    learned = True
+    Params = declare_params("PhotorealisticParams", DEFAULTS)
     needs = ("plate", "rgba")
-    fallback = "classical"
     default_checkpoint = DEFAULT_CHECKPOINT
 
     def __init__(self) -> None:

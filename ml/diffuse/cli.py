@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-ENGINES = ("sdedit", "inpaint", "controlnet", "iclight", "a1111", "comfyui", "none")
+from shotcache.engines import ENGINES
+
+COMMAND_DEFAULT = "sdedit"
+"""`vanelia diffuse` exists to diffuse: its default is a diffusion engine, not the pipeline's 'none'."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,7 +31,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--render", help="multilayer EXR (or folder) with the product passes (rgba, depth, normal, shadow_catcher)")
     p.add_argument("--plate", help="background plate image/folder (iclight conditions on it; default: the composite)")
     p.add_argument("--output", "-o", required=True, help="output image (single input) or folder (folder input)")
-    p.add_argument("--engine", choices=ENGINES, default="sdedit")
+    p.add_argument("--engine", choices=ENGINES["diffuse"], default=COMMAND_DEFAULT)
     p.add_argument("--model-dir", help="local diffusers model folder (default $VANELIA_MODEL_DIR)")
     p.add_argument("--prompt", default="")
     p.add_argument("--negative-prompt", default="")
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--output folder is the input folder; choose another one")
 
     engine = base.create("diffuse", args.engine)
-    checkpoint = args.url if args.engine in ("a1111", "comfyui") else args.model_dir
+    checkpoint = args.url if getattr(engine, "takes_url", False) else args.model_dir
     engine.setup(args.device, checkpoint)
     engine.reset()
     params = _params(args)

@@ -1,5 +1,6 @@
-"""Diffuse-stage engines (sdedit, inpaint, controlnet, iclight, a1111, comfyui, none) and the
-learned compositors ``controlnet`` / ``iclight`` (stage "composite").
+"""Diffuse-stage engines (names in shotcache/engines.py). The diffusion compositors
+``controlnet`` / ``iclight`` of the composite stage live in ml/composite/diffusion.py and
+build on the bases here.
 
 Learned engines need a local diffusers model folder: the engine checkpoint (job checkpoints,
 ``--model-dir``), ``params['model_dir']`` or ``$VANELIA_MODEL_DIR``. Without one, ``setup``
@@ -48,8 +49,9 @@ def alpha_over(plate: np.ndarray, rgba: np.ndarray, shadow_catcher: np.ndarray |
 class _Learned(Engine):
     """Shared setup/model cache/temporal state of the local-model engines."""
 
-    learned = True
     kind = "sdedit"
+    prompt_required = False
+    """The model needs a text prompt (inpainting and relighting generate new content)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,7 +103,7 @@ class _Learned(Engine):
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         self.check_inputs(frame)
         opts = self.options(params)
-        if self.kind in ("inpaint", "iclight"):
+        if self.prompt_required:
             check_prompt(opts.prompt, self.name, required=True)
         models = self.models(params)
         region = self.region(frame, params)
@@ -115,7 +117,6 @@ class _Learned(Engine):
 class SDEditEngine(_Learned):
     stage, name, kind = "diffuse", "sdedit", "sdedit"
     needs = ("composite",)
-    fallback = "none"
 
     def run(self, models, frame, region, opts, params, hooks):
         from .sdedit import sdedit
@@ -126,8 +127,8 @@ class SDEditEngine(_Learned):
 @register
 class InpaintEngine(_Learned):
     stage, name, kind = "diffuse", "inpaint", "inpaint"
+    prompt_required = True
     needs = ("composite",)
-    fallback = "none"
 
     def run(self, models, frame, region, opts, params, hooks):
         from .inpaint import inpaint
@@ -135,7 +136,7 @@ class InpaintEngine(_Learned):
         return inpaint(models, self.image(frame, params), region, opts, temporal=hooks)
 
 
-class _ControlNetBase(_Learned):
+class ControlNetBase(_Learned):
     kind = "controlnet"
 
     def _check_folder(self, folder: Path) -> None:
@@ -165,33 +166,15 @@ class _ControlNetBase(_Learned):
 
 
 @register
-class ControlNetDiffuse(_ControlNetBase):
+class ControlNetDiffuse(ControlNetBase):
     stage, name = "diffuse", "controlnet"
     needs = ("composite", "depth")
-    fallback = "none"
 
 
-@register
-class ControlNetCompositor(_ControlNetBase):
-    """Composite (alpha-over + shadow catcher), then diffuse the object+shadow region under
-    ControlNet depth/normal conditioning so the product's geometry stays put."""
 
-    stage, name = "composite", "controlnet"
-    needs = ("plate", "rgba", "depth")
-    fallback = "classical"
-
-    def image(self, frame, params):
-        return alpha_over(frame.plate, frame.rgba, frame.passes.get("shadow_catcher"))
-
-    def region(self, frame, params):
-        m = masks.object_shadow_mask(frame.rgba, frame.passes.get("shadow_catcher"))
-        if m is None or m.max() <= 0:
-            raise EngineError(f"composite engine 'controlnet': the render of frame {frame.index} has an empty alpha")
-        return masks.check_mask(m, frame.plate.shape[:2], "render alpha")
-
-
-class _ICLightBase(_Learned):
+class ICLightBase(_Learned):
     kind = "iclight"
+    prompt_required = True
 
     def _check_folder(self, folder: Path) -> None:
         from .iclight import find_offset
@@ -225,30 +208,12 @@ class _ICLightBase(_Learned):
 
 
 @register
-class ICLightDiffuse(_ICLightBase):
+class ICLightDiffuse(ICLightBase):
     stage, name = "diffuse", "iclight"
     needs = ("composite", "rgba")
-    fallback = "none"
 
     def base(self, frame):
         return frame.composite
-
-
-@register
-class ICLightCompositor(_ICLightBase):
-    """Relight the product for the plate (background-conditioned), composite over the shadowed plate."""
-
-    stage, name = "composite", "iclight"
-    needs = ("plate", "rgba")
-    fallback = "classical"
-
-    def base(self, frame):
-        plate = frame.plate[..., :3].astype(np.float32)
-        sc = frame.passes.get("shadow_catcher")
-        return plate if sc is None else plate * np.clip(sc if sc.ndim == 3 else sc[..., None], 0, 1)[..., :3]
-
-    def image(self, frame, params):
-        return alpha_over(frame.plate, frame.rgba, frame.passes.get("shadow_catcher"))
 
 
 @register
@@ -266,9 +231,11 @@ class NoDiffuse(Engine):
 class _Remote(Engine):
     """Common part of the remote-backend engines: send the composite + region, blend back."""
 
+    takes_url = True
+    """setup()'s checkpoint argument is the backend's URL."""
+
     stage = "diffuse"
     needs = ("composite",)
-    fallback = "none"
     env_url = ""
     default_url = ""
 

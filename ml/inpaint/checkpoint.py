@@ -1,9 +1,5 @@
-"""DSTT checkpoints: safetensors weights + the architecture config in the metadata.
-
-Loading checks the architecture name, the config and every tensor shape before touching the
-model, so a checkpoint for another resolution or another network fails with a message that
-names the file and what differs (instead of a shape error deep inside torch).
-"""
+"""DSTT checkpoints through ml.checkpoint (the one checkpoint format of all stages): what is
+DSTT-specific here is the config, the resolution check and the ``extra`` training record."""
 from __future__ import annotations
 
 import json
@@ -12,20 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
-from shotcache.layout import atomic_write
+from ml.checkpoint import CheckpointError, check_arch, config_of, load_weights, read_metadata as _read_metadata, save
 
 from .dstt import ARCH, DSTT, DSTTConfig
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "checkpoints" / "inpaint"
 DEFAULT_NAME = "dstt.safetensors"
+WHAT = "Vanelia DSTT checkpoint"
+HINT = "train one with `vanelia train inpaint`"
 
-
-class CheckpointError(ValueError):
-    """The checkpoint file cannot be used here; the message names the file and the reason."""
+__all__ = ["CheckpointError", "default_checkpoint", "load_checkpoint", "load_into", "read_config", "save_checkpoint"]
 
 
 def default_checkpoint() -> Path:
@@ -33,34 +26,18 @@ def default_checkpoint() -> Path:
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: DSTT, extra: dict[str, Any] | None = None) -> Path:
-    """Atomic write: a crash mid-save never leaves a truncated checkpoint behind."""
-    meta = {"arch": ARCH, "config": model.cfg.to_json(), "extra": json.dumps(extra or {})}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), suffix=".safetensors")
+    """Atomic write (ml.checkpoint): weights, the DSTT config and ``extra`` as JSON."""
+    return save(path, model, ARCH, model.cfg.to_json(), {"extra": json.dumps(extra or {})})
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: DSTT checkpoint not found")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a safetensors file ({exc})") from exc
+    return _read_metadata(path, "DSTT checkpoint")
 
 
 def read_config(path: str | os.PathLike[str]) -> DSTTConfig:
     meta = read_metadata(path)
-    if meta.get("arch") != ARCH or "config" not in meta:
-        raise CheckpointError(
-            f"{path}: architecture {meta.get('arch')!r} is not {ARCH!r}; this file is not a Vanelia DSTT "
-            f"checkpoint (train one with `vanelia train inpaint`)"
-        )
-    try:
-        return DSTTConfig.from_json(meta["config"])
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: unreadable DSTT config ({exc})") from exc
+    check_arch(path, meta, ARCH, WHAT, HINT)
+    return config_of(path, meta, DSTTConfig.from_json, "DSTT")
 
 
 def load_checkpoint(
@@ -83,25 +60,14 @@ def load_checkpoint(
             if getattr(cfg, k) != getattr(expect, k)
         }
         raise CheckpointError(f"{path}: architecture differs from the requested one (checkpoint, requested): {diff}")
-    model = DSTT(cfg)
-    state = load_file(str(path), device=map_location)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or bad:
-        raise CheckpointError(
-            f"{path}: weights do not match the DSTT architecture in its own config "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {bad[:3]})"
-        )
-    model.load_state_dict(state)
-    meta = read_metadata(path)
-    extra = json.loads(meta.get("extra", "{}") or "{}")
+    model = load_weights(path, DSTT(cfg), "DSTT", map_location)
+    extra = json.loads(read_metadata(path).get("extra", "{}") or "{}")
     return model, extra
 
 
 def load_into(model: torch.nn.Module, path: str | os.PathLike[str]) -> dict[str, Any]:
     """Resume: load weights into an existing model after checking its config matches."""
-    loaded, extra = load_checkpoint(path, expect=model.cfg)  # type: ignore[attr-defined]
+    cfg: DSTTConfig = model.cfg  # type: ignore[assignment]  # a DSTT: nn.Module types its attributes loosely
+    loaded, extra = load_checkpoint(path, expect=cfg)
     model.load_state_dict(loaded.state_dict())
     return extra

@@ -23,7 +23,7 @@ from ml.stages.base import Engine, EngineError, FrameState, create
 
 from .engines import FULL_FRAME
 
-ENGINES = ("propagate", "telea", "dstt", "propagate+dstt")
+from shotcache.engines import CLASSICAL, ENGINES
 
 
 @dataclass
@@ -133,7 +133,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", required=True, help="folder of frames or a video file")
     p.add_argument("--masks", required=True, help="folder of masks (white = remove), one per frame or one for all; or one mask file")
     p.add_argument("--output", required=True, help="output folder (PNG frames)")
-    p.add_argument("--engine", default="propagate", choices=ENGINES)
+    p.add_argument("--engine", default=CLASSICAL["inpaint"], choices=ENGINES["inpaint"])
     p.add_argument("--checkpoint", help="DSTT checkpoint (default checkpoints/inpaint/dstt.safetensors)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--window", type=int, help="propagation context frames per side (default 12)")

@@ -16,11 +16,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
 
+import dataclasses
+
 import cv2
 import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.stages.base import Engine, EngineError, EngineUnavailable, FrameState, register
+from ml.stages.base import Engine, EngineError, EngineUnavailable, FrameState, declare_params, register
 
 from .checkpoint import default_checkpoint as _default_checkpoint
 from .propagate import PropagateOptions, propagate, spatial_fill
@@ -75,6 +77,7 @@ class TeleaEngine(Engine):
     stage = "inpaint"
     name = "telea"
     needs = ("plate", "mask")
+    Params = declare_params("TeleaParams", {"radius": 5, "dilate": 0})
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         hole = hole_of(frame, params)
@@ -103,6 +106,7 @@ class PropagateEngine(Engine):
     stage = "inpaint"
     name = "propagate"
     needs = ("plate", "mask")
+    Params = declare_params("PropagateParams", {"window": 12, "dilate": 0, **dataclasses.asdict(PropagateOptions())})
     window: ClassVar[int] = 12
     """Frames of context per side (causal: past only; sequence: past and future)."""
     latency: ClassVar[int] = 12
@@ -240,9 +244,7 @@ class DSTTEngine(_DSTTMixin, Engine):
 
     stage = "inpaint"
     name = "dstt"
-    learned = True
     needs = ("plate", "mask")
-    fallback = "propagate"
     default_checkpoint = _default_checkpoint()
 
     def setup(self, device: str = "cpu", checkpoint: str | None = None) -> None:
@@ -272,8 +274,6 @@ class PropagateDSTTEngine(_DSTTMixin, PropagateEngine):
 
     stage = "inpaint"
     name = "propagate+dstt"
-    learned = True
-    fallback = "propagate"
     default_checkpoint = _default_checkpoint()
 
     def setup(self, device: str = "cpu", checkpoint: str | None = None) -> None:

@@ -29,7 +29,8 @@ from ml.stages.base import EngineError, EngineUnavailable, FrameState
 from shotcache import params as version_params
 from shotcache.layout import ShotPaths, file_sha256, stable_hash
 from shotcache.params import VersionRecord
-from shotcache.schema import DEFAULT_ENGINES, LEARNED_DEFAULTS, PROTOCOL_VERSION, STAGES, JobSpec, SchemaError, Shot
+from shotcache import engines as catalogue
+from shotcache.schema import PROTOCOL_VERSION, STAGES, JobSpec, SchemaError, Shot
 
 from .cache import StageCache, chain_key, file_stamp
 from .fastio import write_png_linear
@@ -125,31 +126,24 @@ class PipelineRunner:
         self._engines[key] = eng
         return eng
 
-    def default_engine(self, spec: JobSpec, stage: str) -> str:
-        """The job's engine for a stage; unnamed: the learned one when its weights are here."""
-        if stage in spec.engines:
-            return spec.engines[stage]
-        learned = LEARNED_DEFAULTS.get(stage)
-        if learned:
-            cls = base.engines(stage).get((stage, learned))
-            shipped = getattr(cls, "default_checkpoint", None)
-            if self.checkpoint_for(spec, stage, learned) or (shipped is not None and Path(shipped).is_file()):
-                return learned
-        return DEFAULT_ENGINES[stage]
-
-    def _fallback_name(self, stage: str, name: str) -> str | None:
+    def weights_present(self, spec: JobSpec, stage: str, name: str) -> bool:
+        """A learned engine's weights are here: configured for the job or this runner, or shipped."""
         cls = base.engines(stage).get((stage, name))
-        fb = getattr(cls, "fallback", None) if cls else None
-        if fb and fb != name:
-            return fb
-        default = DEFAULT_ENGINES[stage]
-        return default if default != name else None
+        shipped = getattr(cls, "default_checkpoint", None)
+        return bool(self.checkpoint_for(spec, stage, name)) or (shipped is not None and Path(shipped).is_file())
+
+    def default_engine(self, spec: JobSpec, stage: str) -> str:
+        """The job's engine for a stage (shotcache.engines.default_engine, also the job key's rule)."""
+        return spec.engine_for(stage, lambda st, name: self.weights_present(spec, st, name))
 
     def _plan(self, spec: JobSpec, shot: Shot | None) -> list[_StagePlan]:
         plans: list[_StagePlan] = []
         upstream = ""
         for stage in [s for s in STAGES if s in spec.stages]:
             requested = self.default_engine(spec, stage)
+            own = (spec.params or {}).get(stage)
+            if isinstance(own, dict):
+                base.check_params(stage, requested, own)  # before any fallback: the keys were meant for this one
             name, reason, eng = requested, None, None
             tried: list[str] = []
             while eng is None:
@@ -159,7 +153,7 @@ class PipelineRunner:
                 except EngineUnavailable as exc:
                     tried.append(name)
                     reason = f"{stage} engine '{name}' unavailable: {exc}"
-                    fb = self._fallback_name(stage, name)
+                    fb = catalogue.fallback(stage, name)
                     if not spec.allow_fallback:
                         raise EngineUnavailable(f"{reason} (fallback to a classical engine is disabled for this job)") from exc
                     if fb is None or fb in tried:
@@ -185,10 +179,10 @@ class PipelineRunner:
             {
                 "shot": self._shot_hash(paths),
                 "stages": [s for s in STAGES if s in spec.stages],
-                "engines": {s: spec.engine_for(s) for s in spec.stages},
+                "engines": {s: self.default_engine(spec, s) for s in spec.stages},
                 "params": {s: stage_params(spec, shot, s) for s in spec.stages},
                 "fallback": spec.allow_fallback,
-                "ckpt": {s: self.checkpoint_for(spec, s, spec.engine_for(s)) for s in spec.stages},
+                "ckpt": {s: self.checkpoint_for(spec, s, self.default_engine(spec, s)) for s in spec.stages},
             }
         )
 
@@ -387,7 +381,7 @@ class PipelineRunner:
                     res = p.engine.process(st, dict(p.params))
                 except EngineUnavailable as exc:
                     # failed mid-run (e.g. out of GPU memory): this frame with the fallback
-                    fb = self._fallback_name(p.stage, p.name)
+                    fb = catalogue.fallback(p.stage, p.name)
                     if fb is None:
                         raise
                     eng = self.engine(p.stage, fb, None)

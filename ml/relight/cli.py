@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shotcache.engines import ENGINES, LEARNED_DEFAULT
 from shotcache.errors import UsageError
 from shotcache.frames import select_frames
 from shotcache.layout import ShotPaths, atomic_write_json, check_writable
@@ -82,7 +83,8 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("relight", help="re-shade the product renders of a shot", description=__doc__.splitlines()[0])
     p.add_argument("--shot", required=True, help="shot folder (shot.json + render/ EXRs)")
     p.add_argument("--output", required=True, help="folder for the relit frames")
-    p.add_argument("--engine", default="unet", choices=("unet", "lambert", "none"))
+    p.add_argument("--engine", default=LEARNED_DEFAULT["relight"], choices=ENGINES["relight"],
+                   help="falls back to the classical engine when the learned one is unavailable")
     p.add_argument("--checkpoint", default=None, help="unet checkpoint (default checkpoints/relight/unet.safetensors)")
     p.add_argument("--frames", default=None, help="e.g. 1,5,10-20 (default: all)")
     p.add_argument("--lights", default="all", choices=("all", "strongest"), help="unet: shade with every light or the strongest")

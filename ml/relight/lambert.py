@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.stages.base import Engine, FrameState, MissingInput, register
+from ml.stages.base import Engine, FrameState, MissingInput, declare_params, register
 from shotcache.schema import Lighting
 
 
@@ -67,6 +67,7 @@ class LambertRelight(Engine):
     stage = "relight"
     name = "lambert"
     needs = ("rgba", "albedo", "normal", "lighting")
+    Params = declare_params("LambertParams", {"ambient": 1.0, "light": 1.0, "sky_split": 0.0, "strength": 1.0})
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         rgba = frame.rgba
@@ -95,6 +96,7 @@ class NoRelight(Engine):
     stage = "relight"
     name = "none"
     needs = ("rgba",)
+    Params = declare_params("NoRelightParams", {})
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         return np.asarray(frame.rgba, np.float32)

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.checkpoint import CheckpointError, check_arch, config_of, load_weights, read_metadata, save
+
 BASE_ENCODER = (128, 256, 512, 1024)
 BASE_INPUTS = (64, 64, 32, 32)  # distance, cosine, albedo, normals
 DILATIONS = (1, 2, 4, 8)
@@ -157,52 +159,23 @@ def count_parameters(model: nn.Module) -> int:
 # ---------------------------------------------------------------------------
 
 CHECKPOINT_KIND = "vanelia.relight.unet"
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable relight checkpoint; the message names it and says why."""
+HINT = "give one written by `vanelia train relight`"
 
 
 def save_checkpoint(path: Any, model: RelightUNet, extra: dict[str, str] | None = None) -> Any:
-    """Write weights + config atomically (temp file + rename): a crash never leaves half a file."""
-    from safetensors.torch import save_file
-
-    from shotcache.layout import atomic_write
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"kind": CHECKPOINT_KIND, "config": model.config.to_json(), **(extra or {})}
-    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
+    """Write weights + config atomically (ml.checkpoint): a crash never leaves half a file."""
+    return save(path, model, CHECKPOINT_KIND, model.config.to_json(), extra)
 
 
 def load_checkpoint(path: Any, expect: UNetConfig | None = None, map_location: str = "cpu") -> tuple[RelightUNet, dict[str, str]]:
     """Rebuild the network a checkpoint was trained with; refuse other files with a clear reason."""
-    from pathlib import Path
-
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: relight checkpoint not found")
-    try:
-        with safe_open(str(path), framework="pt", device=map_location) as fh:
-            meta = dict(fh.metadata() or {})
-            state = {k: fh.get_tensor(k) for k in fh.keys()}
-    except Exception as exc:  # safetensors raises its own error types on foreign/corrupt files
-        raise CheckpointError(f"{path}: not a safetensors checkpoint ({exc}); give a file written by `vanelia train relight`") from exc
-    if meta.get("kind") != CHECKPOINT_KIND or "config" not in meta:
-        raise CheckpointError(f"{path}: not a relight U-Net checkpoint (kind={meta.get('kind')!r}); give one written by `vanelia train relight`")
-    config = UNetConfig.from_json(meta["config"])
+    meta = read_metadata(path, "relight checkpoint")
+    check_arch(path, meta, CHECKPOINT_KIND, "relight U-Net checkpoint", HINT)
+    config = config_of(path, meta, UNetConfig.from_json, "relight U-Net")
     if expect is not None and expect != config:
-        raise CheckpointError(f"{path}: checkpoint was trained with {config}, but {expect} was asked for; drop the width option or give a matching checkpoint")
-    model = RelightUNet(config)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # tensor shapes differ from the config's
-        raise CheckpointError(f"{path}: weights do not match its config {config}: {str(exc).splitlines()[-1].strip()}") from exc
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not match its config {config} (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise CheckpointError(f"{path}: weights contain NaN/Inf ({bad[:3]}); use an earlier checkpoint")
+        raise CheckpointError(f"{path}: checkpoint was trained with {config}, but {expect} was asked for; "
+                              "drop the width option or give a matching checkpoint")
+    model = load_weights(path, RelightUNet(config), f"relight U-Net {config}", map_location)
     model.eval()
     return model, meta
+

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ml.relight import maps
 from ml.relight.data import network_inputs, split_inputs
 from ml.relight.unet import MULTIPLE, CheckpointError, RelightUNet, UNetConfig, load_checkpoint
-from ml.stages.base import Engine, EngineError, EngineUnavailable, FrameState, MissingInput, register
+from ml.stages.base import Engine, EngineError, EngineUnavailable, FrameState, MissingInput, declare_params, register
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "relight" / "unet.safetensors"
@@ -76,8 +76,7 @@ class UNetRelight(Engine):
 
     stage = "relight"
     name = "unet"
-    learned = True
-    fallback = "lambert"
+    Params = declare_params("UNetRelightParams", {"lights": "all", "fp16": False})
     default_checkpoint = DEFAULT_CHECKPOINT
     needs = ("rgba", "albedo", "normal", "position", "lighting")
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from shotcache import engines as catalogue
 from shotcache.errors import UserError
 
 PRODUCES = {"inpaint": "plate", "relight": "rgba", "composite": "composite", "diffuse": "composite"}
@@ -77,10 +78,13 @@ class Engine:
     stage: ClassVar[str] = ""
     name: ClassVar[str] = ""
     learned: ClassVar[bool] = False
+    """Set by ``register`` from the catalogue (shotcache.engines), never by the class."""
     needs: ClassVar[tuple[str, ...]] = ("plate",)
     """FrameState fields or pass names this engine reads; missing ones raise MissingInput."""
     fallback: ClassVar[str | None] = None
-    """Classical engine of the same stage used when this one is unavailable."""
+    """Set by ``register`` from the catalogue: the stage's classical engine (None for it)."""
+    Params: ClassVar[type | None] = None
+    """A dataclass of the engine's own parameters (per-stage job params); None = not declared."""
     default_checkpoint: ClassVar[Path | None] = None
     """Where a learned engine finds its weights when none are configured (checkpoints/...)."""
 
@@ -122,13 +126,57 @@ _REGISTRY: dict[tuple[str, str], type[Engine]] = {}
 
 
 def register(cls: type[Engine]) -> type[Engine]:
-    """Class decorator: make an engine available by (stage, name)."""
+    """Class decorator: make an engine available by (stage, name).
+
+    The registry reads the catalogue (shotcache/engines.py), never the other way round: an
+    engine missing there is refused, and its ``learned`` flag and fallback come from there."""
     if cls.stage not in PRODUCES:
         raise ValueError(f"{cls.__name__}: unknown stage {cls.stage!r}")
     if not cls.name:
         raise ValueError(f"{cls.__name__}: engine needs a name")
+    row = catalogue.entry(cls.stage, cls.name)
+    if row is None:
+        raise ValueError(f"{cls.__name__}: {cls.stage} engine {cls.name!r} is not in the catalogue "
+                         "(shotcache/engines.py); add its row there first")
+    cls.learned = row.learned
+    cls.fallback = catalogue.fallback(cls.stage, cls.name)
     _REGISTRY[(cls.stage, cls.name)] = cls
     return cls
+
+
+def param_names(cls: type[Engine]) -> list[str] | None:
+    """Names of the engine's declared parameters (None when it declares none)."""
+    if cls.Params is None:
+        return None
+    return [f.name for f in dataclasses.fields(cls.Params)]
+
+
+def check_params(stage: str, names: str | list[str], params: dict[str, Any]) -> None:
+    """Refuse a per-stage parameter that none of the engines ``names`` (the one a job runs,
+    or the candidates when the default is not decided yet) declares, listing the known ones.
+    An engine that declares no ``Params`` accepts anything."""
+    known: set[str] = set(GLOBAL_PARAMS)
+    label = []
+    for name in [names] if isinstance(names, str) else names:
+        cls = engines(stage).get((stage, name))
+        keys = param_names(cls) if cls is not None else None
+        if keys is None:
+            return
+        known.update(keys)
+        label.append(f"'{name}'")
+    unknown = sorted(k for k in params if k not in known)
+    if unknown:
+        raise EngineError(f"{stage} engine {' / '.join(label)} has no parameter(s) {', '.join(unknown)}; "
+                          f"known parameters: {', '.join(sorted(known))}")
+
+
+def declare_params(name: str, defaults: dict[str, Any]) -> type:
+    """An engine's ``Params`` dataclass from its defaults dict (one source for both)."""
+    return dataclasses.make_dataclass(name, [(k, Any, dataclasses.field(default=v)) for k, v in defaults.items()])
+
+
+GLOBAL_PARAMS = ("seed", "strength", "cache", "device")
+"""Keys every stage may see (the job's seed, an overall strength, the cache switch)."""
 
 
 def engines(stage: str | None = None) -> dict[tuple[str, str], type[Engine]]:
@@ -151,7 +199,8 @@ _BUILTIN_MODULES = (
     "ml.relight.unet_engine",  # unet
     "ml.composite.classical",  # classical
     "ml.composite.photorealistic_engine",  # photorealistic
-    "ml.diffuse.engines",  # sdedit, inpaint, controlnet, iclight, a1111, comfyui (+ composite controlnet/iclight)
+    "ml.composite.diffusion",  # controlnet, iclight (composite)
+    "ml.diffuse.engines",  # sdedit, inpaint, controlnet, iclight, a1111, comfyui, none
 )
 _loaded = False
 _load_lock = threading.Lock()

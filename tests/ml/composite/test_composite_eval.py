@@ -1,4 +1,4 @@
-"""`vanelia eval harmonize` and `vanelia harmonize` on tiny real data (downscaled shared frames)."""
+"""`vanelia eval composite` and `vanelia composite` (old name: harmonize) on tiny real data (downscaled shared frames)."""
 from __future__ import annotations
 
 import json
@@ -75,20 +75,23 @@ def test_eval_json_has_all_three_methods(tiny_data: dict[str, Path]) -> None:
     assert any((tiny_data["root"] / "prev").glob("*.png"))
 
 
-def test_harmonize_cli(tiny_data: dict[str, Path]) -> None:
+def test_composite_cli_and_its_old_name(tiny_data: dict[str, Path]) -> None:
     from cli.main import main as vanelia
 
     tri = tiny_data["triplets"] / "a0002"
     for engine, extra in (("classical", []), ("photorealistic", ["--checkpoint", str(tiny_data["ckpt"])])):
         out = tiny_data["root"] / f"h_{engine}.png"
-        rc = vanelia(["harmonize", "--composite", str(tri / "composite.png"), "--mask", str(tri / "mask.png"),
+        rc = vanelia(["composite", "--composite", str(tri / "composite.png"), "--mask", str(tri / "mask.png"),
                       "--output", str(out), "--engine", engine, *extra])
         assert rc == 0
         res = cv2.imread(str(out))
         comp = cv2.imread(str(tri / "composite.png"))
         mask = cv2.imread(str(tri / "mask.png"), cv2.IMREAD_GRAYSCALE) > 127
         assert res.shape == comp.shape and np.array_equal(res[~mask], comp[~mask])
-    rc = vanelia(["harmonize", "--composite", str(tri / "composite.png"), "--mask", str(tri / "mask.png"),
+    rc = vanelia(["composite", "--composite", str(tri / "composite.png"), "--mask", str(tri / "mask.png"),
                   "--output", str(tiny_data["root"] / "x.png"), "--engine", "photorealistic",
                   "--checkpoint", str(tiny_data["root"] / "missing.safetensors")])
     assert rc == 2 and not (tiny_data["root"] / "x.png").exists()
+    old = tiny_data["root"] / "old_name.png"  # `harmonize` is kept as an alias of the command
+    assert vanelia(["harmonize", "--composite", str(tri / "composite.png"), "--mask", str(tri / "mask.png"),
+                    "--output", str(old), "--engine", "classical"]) == 0 and old.is_file()
