@@ -109,7 +109,7 @@ def make_contact_sheet(
         render = render_tile(paths.render_frame(f), (w, h))
         out_path = paths.version_frame(version, f) if version else None
         done = out_path is not None and out_path.is_file()
-        comp = read_rgb8(out_path) if done else np.full((h, w, 3), 32, np.uint8)
+        comp = read_rgb8(out_path) if done and out_path is not None else np.full((h, w, 3), 32, np.uint8)
         slide = shot.qc.slide_per_frame.get(str(f))
         name = (f"composite {version}" if done else ("skipped" if version else "not composited"))
         name += f"  slide {slide:.2f} px" if slide is not None else ""

@@ -59,6 +59,17 @@ def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
         write_mask(shot.mask_frame(f), read_mask(src))
 
 
+def _write_png(path: Path, img: Any) -> None:
+    import cv2
+
+    from shotcache.layout import atomic_write
+
+    def write(tmp: Path) -> None:
+        cv2.imwrite(str(tmp), img)
+
+    atomic_write(path, write, suffix=".png")
+
+
 def write_holdout(folder: Path, shot: ShotPaths, frames: list[int], size: tuple[int, int], log: Callable[[str], None]) -> None:
     """Holdout mattes into the shot (by frame number, resized to the shot), replacing old ones;
     ml.pipeline.frames cuts the product's alpha and shadow with them for every stage."""
@@ -67,7 +78,6 @@ def write_holdout(folder: Path, shot: ShotPaths, frames: list[int], size: tuple[
     import cv2
 
     from ml.io.images import frame_number, list_frames
-    from shotcache.layout import atomic_write
 
     files = list_frames(folder)
     by_num = {frame_number(p, -1): p for p in files}
@@ -82,7 +92,7 @@ def write_holdout(folder: Path, shot: ShotPaths, frames: list[int], size: tuple[
         if img is None:
             raise InputError(f"--holdout {by_num[f]}: cannot read this matte image")
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA) if (img.shape[1], img.shape[0]) != size else img
-        atomic_write(shot.holdout_frame(f), lambda tmp, im=img: cv2.imwrite(str(tmp), im), suffix=".png")
+        _write_png(shot.holdout_frame(f), img)
     log(f"[vanelia] run: holdout mattes for {len(hit)}/{len(frames)} frames from {folder}")
 
 

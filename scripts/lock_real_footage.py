@@ -57,7 +57,8 @@ def render_size(w: int, h: int, max_h: int) -> str | None:
     return f"{w // 2}x{h // 2}"
 
 
-def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int) -> dict:
+def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeout_s: int = 0) -> dict:
+    out_root = out
     inp = clip_input(DATA / "video" / name)
     first, w, h = first_frame_and_size(inp)
     res = render_size(w, h, max_h)
@@ -70,7 +71,16 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int) -> dic
         cmd += ["--resolution", res]
     (out / name).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                              timeout=timeout_s or None)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        (out_dir := out_root / name).mkdir(parents=True, exist_ok=True)
+        (out_dir / "run.log").write_text(out)
+        return {"clip": name, "input": str(inp), "size": f"{w}x{h}", "render": res or f"{w}x{h}", "frames": frames, "rc": None,
+                "wall_s": round(time.perf_counter() - t0, 1), "verdict": f"not finished (stopped after {timeout_s} s)",
+                "reasons": [f"the run did not finish within {timeout_s} s on the shared 2-core machine"]}
     wall = time.perf_counter() - t0
     (out / name / "run.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     row = {"clip": name, "input": str(inp), "size": f"{w}x{h}", "render": res or f"{w}x{h}", "frames": frames,
@@ -114,12 +124,13 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--clips", default=None, help="comma list (default: every clip)")
     ap.add_argument("--max-height", type=int, default=480, help="render at most this many lines (speed on 2 cores)")
+    ap.add_argument("--timeout", type=int, default=0, help="seconds per clip (0: none)")
     a = ap.parse_args()
     clips = a.clips.split(",") if a.clips else sorted(p.name for p in (DATA / "video").iterdir() if p.is_dir())
     rows: list[dict] = []
     a.out.mkdir(parents=True, exist_ok=True)
     for name in clips:
-        row = run_clip(name, a.out, a.frames, a.samples, a.max_height)
+        row = run_clip(name, a.out, a.frames, a.samples, a.max_height, a.timeout)
         rows.append(row)
         print(json.dumps(row), flush=True)
         (a.out / "lock_real.json").write_text(json.dumps(rows, indent=2))

@@ -23,6 +23,7 @@ What keeps the measurement honest (it must not be fooled by the camera it judges
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -36,13 +37,14 @@ MIN_COVERAGE = 0.6
 """Targets: slide <= 1 px mean and <= 3 px max over the frames where the spot is in view,
 measured on at least 60 % of them."""
 
-_LK = dict(winSize=(21, 21), criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001))
+_WIN = (21, 21)
+_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.001)
 
 
 def _levels(shape: tuple[int, ...]) -> int:
     """Pyramid levels whose coarsest image is still ~4 windows tall (a coarser level than
     that diverges on small frames: 160x90 lost every point at 2 levels)."""
-    return int(np.clip(np.floor(np.log2(min(shape[:2]) / (4 * _LK["winSize"][0]))), 0, 3))
+    return int(np.clip(np.floor(np.log2(min(shape[:2]) / (4 * _WIN[0]))), 0, 3))
 
 
 def _gray(img: Path | np.ndarray) -> np.ndarray:
@@ -83,7 +85,7 @@ def ground_side_mask(solve: Solve, frame: int, normal: np.ndarray, size: tuple[i
 
 def _corners(gray: np.ndarray, centre: np.ndarray, radius: int, allowed: np.ndarray | None) -> np.ndarray | None:
     m = np.zeros_like(gray)
-    cv2.circle(m, (int(round(centre[0] - 0.5)), int(round(centre[1] - 0.5))), radius, 255, -1)
+    cv2.circle(m, (int(round(centre[0] - 0.5)), int(round(centre[1] - 0.5))), radius, (255,), -1)
     if allowed is not None:
         m[~allowed] = 0
     pts = cv2.goodFeaturesToTrack(gray, maxCorners=300, qualityLevel=0.003, minDistance=4, mask=m)
@@ -123,7 +125,7 @@ class _Anchor:
         self.frame, self.gray, self.spot, self.pts = frame, gray, spot, pts
         self.strikes = np.zeros(len(pts), np.int32)
         self.patch = np.zeros_like(gray)
-        cv2.circle(self.patch, (int(round(spot[0] - 0.5)), int(round(spot[1] - 0.5))), radius, 255, -1)
+        cv2.circle(self.patch, (int(round(spot[0] - 0.5)), int(round(spot[1] - 0.5))), radius, (255,), -1)
 
     def best(self, img: np.ndarray, guesses: list[np.ndarray]) -> np.ndarray | None:
         """Of the homographies found from each initial guess, the one whose warped anchor
@@ -159,9 +161,11 @@ class _Anchor:
         inside = (p[:, 0] > 12) & (p[:, 1] > 12) & (p[:, 0] < w - 13) & (p[:, 1] < h - 13)
         if inside.sum() < 12:
             return None
-        lk = dict(_LK, maxLevel=_levels(img.shape))
-        nxt, st, _ = cv2.calcOpticalFlowPyrLK(warped, img, pred, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(img, warped, nxt, pred.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+        level = _levels(img.shape)
+        nxt, st, _ = cv2.calcOpticalFlowPyrLK(warped, img, pred, pred.copy(), winSize=_WIN, maxLevel=level,
+                                              criteria=_CRITERIA, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(img, warped, nxt, pred.copy(), winSize=_WIN, maxLevel=level,
+                                                criteria=_CRITERIA, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
         ok = inside & (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pred).reshape(-1, 2), axis=1) < 0.3)
         if ok.sum() < 12:
             return None
@@ -183,8 +187,8 @@ def _apply(H: np.ndarray, p: np.ndarray) -> np.ndarray:
     return q[:2] / q[2] + 0.5
 
 
-def measure_lock(frames: dict[int, Path | np.ndarray], solve: Solve, point: np.ndarray, ref: int | None = None,
-                 normal: np.ndarray = np.array([0.0, 0.0, 1.0]), masks: dict[int, Path | np.ndarray] | None = None,
+def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: np.ndarray, ref: int | None = None,
+                 normal: np.ndarray = np.array([0.0, 0.0, 1.0]), masks: Mapping[int, Path | np.ndarray] | None = None,
                  radius_px: int | None = None, max_anchors: int = 12) -> dict:
     """Slide (px, per frame) of the world point ``point`` against the plate's ground texture.
 
@@ -217,7 +221,7 @@ def measure_lock(frames: dict[int, Path | np.ndarray], solve: Solve, point: np.n
 
     def anchor_at(f: int, gray: np.ndarray, spot: np.ndarray) -> _Anchor | None:
         allowed = ground_side_mask(solve, f, normal, size)
-        user = _mask(masks.get(f), gray.shape) if masks else None
+        user = _mask(masks.get(f), (gray.shape[0], gray.shape[1])) if masks else None
         if user is not None:
             allowed &= ~cv2.dilate(user.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
         pts = _corners(gray, spot, radius, allowed)
@@ -252,6 +256,7 @@ def measure_lock(frames: dict[int, Path | np.ndarray], solve: Solve, point: np.n
                 anchor = anchor_at(*last_good)
                 H = np.eye(3)
                 continue
+            assert Hn is not None  # spot was found from it
             H = Hn
             if f in proj:
                 measured[f] = float(np.linalg.norm(spot - proj[f]))
@@ -271,7 +276,7 @@ def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], 
         ok, why = False, (f"the ground around the product could be followed in only {len(measured)}/{len(in_view)} "
                           f"of the frames where it is in view (need {MIN_COVERAGE:.0%})")
     elif stats["mean"] > MAX_MEAN_PX or stats["max"] > MAX_MAX_PX:
-        worst = max(measured, key=measured.get)
+        worst = max(measured, key=lambda k: measured[k])
         ok, why = False, (f"the product slides over the ground: {stats['mean']:.2f} px mean, {stats['max']:.2f} px max "
                           f"(frame {worst}); limits {MAX_MEAN_PX} / {MAX_MAX_PX} px")
     else:

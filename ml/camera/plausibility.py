@@ -8,6 +8,7 @@ could not tell (e.g. no vertical lines), which is not a failure.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -107,7 +108,7 @@ def _consistent(v: np.ndarray, mid: np.ndarray, dirs: np.ndarray, tol_deg: float
     return cos > np.cos(np.radians(tol_deg))
 
 
-def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: dict[int, Path | np.ndarray], n_frames: int = 3,
+def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
                              seed: int = 0) -> dict:
     """Angle between the solved "up" and the plate's vertical vanishing direction.
 

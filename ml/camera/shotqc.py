@@ -8,6 +8,7 @@ where the contact sheet and the Blender panel read it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def check_shot(shot_dir: str | Path, masks: dict[int, Path] | None = None, scale
         "distance": pl.plausible_distance(solve, contact, g_point, g_normal),
         "product_rendered": pl.alpha_in_frame(solve, contact, _alphas(paths, shot.frames)),
     }
-    lock = measure_lock(plates, solve, contact, normal=g_normal, masks=masks) if plates else \
+    lock: dict[str, Any] = measure_lock(plates, solve, contact, normal=g_normal, masks=masks) if plates else \
         {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     reasons = [c["detail"] for c in checks.values() if c["ok"] is False]
     if not lock["ok"]:
