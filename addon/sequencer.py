@@ -17,7 +17,9 @@ from typing import Any
 
 import bpy
 
-from ..shotcache.layout import PARAMS_FILE, ShotPaths
+from ..shotcache import params as version_params
+from ..shotcache.errors import InputError, UserError
+from ..shotcache.layout import ShotPaths
 from . import compat
 
 ROLE_KEY = "vanelia_role"
@@ -30,7 +32,7 @@ _FRAME_FILE = re.compile(r"^(\d+)\.png$")
 _MAX_KEY = 63  # Blender ID property names are at most 63 bytes
 
 
-class SequencerError(ValueError):
+class SequencerError(UserError, ValueError):
     """A version or plate that cannot be shown; the message names the folder and the fix."""
 
 
@@ -67,16 +69,10 @@ def version_frames(shot_dir: str | os.PathLike[str], version: str) -> list[tuple
 
 def read_params(shot_dir: str | os.PathLike[str], version: str) -> dict[str, Any]:
     """A version's params.json ({} when the version has none)."""
-    path = ShotPaths(shot_dir).version_dir(version) / PARAMS_FILE
-    if not path.is_file():
-        return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SequencerError(f"{path}: unreadable ({exc}); fix or delete the file") from exc
-    if not isinstance(data, dict):
-        raise SequencerError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+        return version_params.read_raw(ShotPaths(shot_dir).version_dir(version), strict=True)
+    except InputError as exc:
+        raise SequencerError(str(exc)) from exc
 
 
 def _elements(frames: list[tuple[int, str]]) -> tuple[int, list[str]]:

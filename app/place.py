@@ -9,29 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from shotcache.areas import PLACEMENT_AREAS, parse_area
+from shotcache.areas import PLACEMENT_AREAS
 from shotcache.errors import PlacementError, UsageError
 
 from .qc import transforms_file
+from .stages import resolve_device
 
 Log = Callable[[str], None]
-
-
-def check_place(area: str) -> None:
-    """Refuse an area that does not parse, before anything expensive runs."""
-    parse_area(area)
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; anything else as given."""
-    if device != "auto":
-        return device
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
 
 
 def _frame_image(plate: Path, frames: list[int], ref: int) -> Any:

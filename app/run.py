@@ -211,7 +211,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
     check_inputs(opts)
     checkpoints = stages.find_checkpoints(opts.checkpoints, opts.checkpoint_dir)
     engines = choose_engines(opts)
-    device = place.resolve_device(opts.device)
+    device = stages.resolve_device(opts.device)
     timings: dict[str, float] = {}
     tmp = None
     if opts.keep:

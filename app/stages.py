@@ -25,6 +25,18 @@ def _quiet(done: int, total: int) -> None:
     pass
 
 
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; anything else as given."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
 def find_checkpoints(given: dict[str, str], folder: Path | None = None) -> dict[str, str]:
     """``given`` (STAGE[.ENGINE] -> path) + files in ``folder`` (or $VANELIA_CHECKPOINTS) named
     <stage>[_<engine>].safetensors; a given path that does not exist is an error."""

@@ -30,7 +30,7 @@ from typing import Any
 
 from shotcache.errors import Conflict, NotFound, job_error_kind
 from shotcache.layout import ShotPaths
-from shotcache.schema import JobSpec, SchemaError
+from shotcache.schema import JobSpec
 
 log = logging.getLogger("vanelia.server.jobs")
 

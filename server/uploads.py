@@ -10,7 +10,6 @@ folder, then rename).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tarfile
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import AsyncIterator
 
 from shotcache.errors import UserError
+from shotcache import params as version_params
 from shotcache.layout import ShotPaths
 from shotcache.schema import SchemaError
 
@@ -155,8 +155,4 @@ def result_frames(shot_dir: Path, version: str | None) -> list[dict]:
 def params_of(shot_dir: Path, version: str | None) -> dict:
     if not version:
         return {}
-    p = ShotPaths(shot_dir).version_dir(version) / "params.json"
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return version_params.read_raw(ShotPaths(shot_dir).version_dir(version))

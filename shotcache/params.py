@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .layout import PARAMS_FILE, atomic_write_json
 
 STATES = ("prepared", "running", "done", "done_with_skips", "failed", "cancelled")
@@ -74,11 +75,26 @@ def params_path(version_dir: str | os.PathLike[str]) -> Path:
 def read(version_dir: str | os.PathLike[str]) -> VersionRecord:
     """The version's record; an empty one when the file is missing or unreadable (a version
     being allocated by another writer, or one from before records existed)."""
+    return VersionRecord.from_dict(read_raw(version_dir))
+
+
+def read_raw(version_dir: str | os.PathLike[str], strict: bool = False) -> dict[str, Any]:
+    """The record as a plain dict ({} when missing); with ``strict`` an unreadable file is an
+    InputError naming it (the add-on stamps strips with it), else {} (listings carry on)."""
+    path = params_path(version_dir)
+    if not path.is_file():
+        return {}
     try:
-        data = json.loads(params_path(version_dir).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    return VersionRecord.from_dict(data)
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        if strict:
+            raise InputError(f"{path}: unreadable ({exc}); fix or delete the file") from exc
+        return {}
+    if not isinstance(data, dict):
+        if strict:
+            raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return {}
+    return data
 
 
 def write(version_dir: str | os.PathLike[str], record: VersionRecord) -> Path:

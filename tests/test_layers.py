@@ -36,3 +36,20 @@ def test_the_contract_and_the_app_layer_stay_below_their_callers():
     assert not _offenders(("shotcache",), ("ml", "server", "app", "addon", "cli", "torch", "cv2"))
     assert not _offenders(("app",), ("server", "addon", "operators", "panels", "bpy"))
     assert not _offenders(("ml", "server"), ("bpy",))
+
+
+BLENDER_SIDE = ("addon", "operators", "panels", "shotcache")
+BLENDER_OK = {"bpy", "mathutils", "bpy_extras", "numpy", "requests", "bl_ui", "addon_utils"}
+
+
+def test_blender_side_imports_only_what_blender_bundles():
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | BLENDER_OK
+    bad = []
+    for folder in BLENDER_SIDE:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            hits = sorted(m for m in _imports(path) if m.split(".")[0] not in allowed)
+            if hits:
+                bad.append(f"{path.relative_to(ROOT)}: {hits}")
+    assert not bad, "Blender-side modules import what Blender does not bundle:\n" + "\n".join(bad)

@@ -245,6 +245,7 @@ class DSTTEngine(_DSTTMixin, Engine):
     stage = "inpaint"
     name = "dstt"
     needs = ("plate", "mask")
+    Params = declare_params("DSTTParams", {"dilate": 0})
     default_checkpoint = _default_checkpoint()
 
     def setup(self, device: str = "cpu", checkpoint: str | None = None) -> None:

@@ -193,15 +193,8 @@ def create(stage: str, name: str) -> Engine:
     return cls()
 
 
-_BUILTIN_MODULES = (
-    "ml.inpaint.engines",  # telea, propagate, dstt, propagate+dstt
-    "ml.relight.lambert",  # lambert, none
-    "ml.relight.unet_engine",  # unet
-    "ml.composite.classical",  # classical
-    "ml.composite.photorealistic_engine",  # photorealistic
-    "ml.composite.diffusion",  # controlnet, iclight (composite)
-    "ml.diffuse.engines",  # sdedit, inpaint, controlnet, iclight, a1111, comfyui, none
-)
+_BUILTIN_MODULES = tuple(f"ml.{stage}.engines" for stage in catalogue.STAGES)
+"""One layout per stage: ``ml/<stage>/engines.py`` registers the stage's engines on import."""
 _loaded = False
 _load_lock = threading.Lock()
 
