@@ -18,6 +18,7 @@ from typing import Any, Callable, cast
 import bpy
 import numpy as np
 
+from ..shotcache.camera_ground import ground_from_cameras, world_ground_plausible
 from ..shotcache.layout import ShotPaths, check_writable, file_sha256
 from ..shotcache.schema import (
     CameraTrack,
@@ -141,6 +142,7 @@ def setup_shot(
     place_area: str | None = None,
     light_direction: list[float] | None = None,
     light_intensity: float = 3.0,
+    camera_height_m: float | None = None,
     undistort: bool = False,
     fps: float | None = None,
     device: str = "AUTO",
@@ -187,8 +189,16 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     if isinstance(ground, dict):
         ground = Ground(**ground)
     first_cam = track.frames[info.frames[0]]
-    if ground is None:
-        ground = ground_from_points(points) if points is not None and len(points) >= 3 else Ground()
+    if ground is None and points is not None and len(points) >= 3:
+        ground = ground_from_points(points)
+    elif ground is None and data is not None and not data.qc.get("ground") and \
+            not world_ground_plausible([c.c2w for c in data.frames.values()]):
+        # an imported track without points: its z = 0 may be anywhere (above every camera)
+        ground, unit = _ground_from_cameras(track, data, camera_height_m, progress)
+        product_scale /= unit
+        product_size_m = product_size_m / unit if product_size_m else None
+    elif ground is None:
+        ground = Ground()
     # 2. the product (a GLB Blender can't import fails here, before any file is written)
     sha = file_sha256(glb)
     root = product.import_glb(scene, glb)
@@ -242,6 +252,18 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     paths.save_shot(shot)
     progress(f"shot ready: {len(shot.frames)} frames {width}x{height} in {paths.root}")
     return shot
+
+
+def _ground_from_cameras(track: CameraTrack, data: tracks.TrackData, camera_height_m: float | None,
+                         progress: Progress) -> tuple[Ground, float]:
+    """Ground, up and scale inferred from the poses alone (shotcache.camera_ground), from
+    every camera of the track (not only the plate's frames); the product's size in metres
+    becomes track units. Recorded in the shot's track qc['scale']."""
+    found = ground_from_cameras([c.c2w for c in data.frames.values()], camera_height_m)
+    unit = float(found["metres_per_unit"])
+    track.qc["scale"] = {"source": found["source"], "metres_per_unit": unit, "ground": found["how"]}
+    progress(f"the track has no points: {found['how']}; scale from {found['source']} ({unit:.3g} m per track unit)")
+    return Ground(point=found["point"], normal=found["normal"]), unit
 
 
 def _centre_catcher(root: Any, ground: Ground, size_given: bool) -> Ground:

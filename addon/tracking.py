@@ -47,6 +47,7 @@ from ..shotcache.axes import gl_to_cv
 from ..shotcache.errors import UserError
 from ..shotcache.frames import CLIP_EXTS
 from ..shotcache.layout import atomic_write_json
+from ..shotcache.motion_model import select_motion
 
 
 class TrackingError(UserError, RuntimeError):
@@ -201,6 +202,16 @@ def _live_marker(track: Any, frame: int) -> Any:
     """The track's marker at ``frame`` when it is tracked there (not a disabled end marker)."""
     m = track.markers.find_frame(frame, exact=True)
     return m if m is not None and not m.mute else None
+
+
+def marker_tracks(clip: bpy.types.MovieClip, W: int, H: int) -> dict[int, dict[int, tuple[float, float]]]:
+    """Live markers as {track: {frame: (x, y)}} in pixels, y down (shotcache.motion_model's input)."""
+    out: dict[int, dict[int, tuple[float, float]]] = {}
+    for i, tr in enumerate(_tracks(clip)):
+        obs = {int(m.frame): (float(m.co[0]) * W, (1.0 - float(m.co[1])) * H) for m in tr.markers if not m.mute}
+        if len(obs) >= 2:
+            out[i] = obs
+    return out
 
 
 def live_track_counts(clip: bpy.types.MovieClip) -> dict[int, int]:
@@ -546,18 +557,22 @@ def solve_tripod(sv: Solver, focal_mm: float | None) -> SolveTry:
     return sv.keep(best) if math.isfinite(best.error) else best
 
 
-def prefer_tripod(full: SolveTry, tri: SolveTry, no_parallax: bool) -> bool:
+def prefer_tripod(full: SolveTry, tri: SolveTry, no_parallax: bool, motion: str = "unknown") -> bool:
     """Whether the tripod solve should replace the full one.
 
     A full solve of a pure pan can "succeed" with a small error (any depths fit when the
     camera does not move), so when libmv found no keyframe pair with parallax the tripod
     solve wins unless it fits clearly worse; otherwise only when the full solve failed or
-    is worse than it.
+    is worse than it. ``motion`` is the tracks' GRIC verdict (shotcache.motion_model): when it
+    says the camera travelled ('plane' or 'general'), a working full solve is never traded
+    for a tripod one, however well a rotation at some focal length fits.
     """
     if not math.isfinite(tri.error) or tri.solved < full.solved:
         return False
     if not math.isfinite(full.error):
         return True
+    if motion in ("plane", "general"):
+        return False
     if no_parallax:
         return tri.error <= 1.5 * full.error + 0.1
     return tri.error < full.error
@@ -594,11 +609,13 @@ def track_and_solve(
             why = ("failed" if not math.isfinite(best.error) else f"is poor ({best.error:.2f} px)" if best.error > opts.max_error_px
                    else "found no keyframes with parallax")
             progress(f"[vanelia] track: the full solve {why}; trying the tripod (rotation only) solver")
+            motion = select_motion(marker_tracks(clip, W, H), (W, H)).get("model", "unknown")  # before the tripod cleaning
             tri = solve_tripod(sv, focal_mm)
             sv.tripod_note = (f"the full solve {why}; tripod solve: " +
                               (f"{tri.error:.3f} px at {tri.focal_mm:.2f} mm" if math.isfinite(tri.error) else "failed") +
                               (f" vs full {best.error:.3f} px" if math.isfinite(best.error) else ""))
-            if prefer_tripod(best, tri, sv.auto_failed):
+            sv.tripod_note += f"; motion model by GRIC: {motion}"
+            if prefer_tripod(best, tri, sv.auto_failed, motion):
                 best, tracker = tri, "blender-tripod"
             elif math.isfinite(best.error):
                 best = sv.keep(best)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,18 +56,50 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
+def qc_banner(shot: Any, width: int) -> np.ndarray | None:
+    """A strip with the shot's QC verdict (lock slide, scale source, reasons), if checked."""
+    qc = shot.qc
+    if not qc.verdict:
+        return None
+    slide = (f"slide {qc.slide_mean_px:.2f} px mean / {qc.slide_max_px:.2f} px max"
+             if qc.slide_mean_px is not None and qc.slide_max_px is not None else "slide not measured")
+    lines = [f"QC {qc.verdict.upper()}: {slide}" + (f" | scale: {qc.scale_source}" if qc.scale_source else "")]
+    lines += [f"- {r}" for r in qc.reasons]
+    scale = max(0.4, width / 2400.0)
+    th = max(1, int(round(scale * 1.5)))
+    wrapped: list[str] = []
+    for line in lines:
+        words, cur = line.split(), ""
+        for w in words:
+            if cv2.getTextSize(cur + " " + w, cv2.FONT_HERSHEY_SIMPLEX, scale, th)[0][0] > width - 16 and cur:
+                wrapped.append(cur)
+                cur = "  " + w
+            else:
+                cur = (cur + " " + w).strip() if cur else w
+        wrapped.append(cur)
+    lh = int(cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, th)[0][1] * 1.9) + 2
+    colour = (40, 110, 40) if qc.verdict == "accepted" else ((150, 30, 30) if qc.verdict == "refused" else (150, 100, 20))
+    img = np.zeros((lh * len(wrapped) + 10, width, 3), np.uint8)
+    img[:] = colour
+    for i, line in enumerate(wrapped):
+        cv2.putText(img, line, (8, lh * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), th, cv2.LINE_AA)
+    return img
+
+
 def make_contact_sheet(
     shot_dir: str | os.PathLike[str],
-    version: str,
+    version: str | None,
     output: str | os.PathLike[str],
     frames: list[int] | None = None,
     n: int = 4,
     max_tile_width: int = 640,
 ) -> Path:
-    """Write the sheet for ``version`` of a shot; returns the PNG path."""
+    """Write the sheet for ``version`` of a shot (None: not composited, e.g. refused by the
+    QC); the QC verdict heads the sheet and each composite carries its frame's slide."""
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
-    chosen = frames or pick_frames([f for f in shot.frames if paths.version_frame(version, f).is_file()] or shot.frames, n)
+    have = [f for f in shot.frames if version and paths.version_frame(version, f).is_file()]
+    chosen = frames or pick_frames(have or shot.frames, n)
     w, h = shot.resolution
     scale = min(1.0, max_tile_width / float(w))
     tw, th = max(2, int(round(w * scale))), max(2, int(round(h * scale)))
@@ -74,14 +107,19 @@ def make_contact_sheet(
     for f in chosen:
         plate = read_rgb8(paths.plate_frame(f)) if paths.plate_frame(f).is_file() else np.zeros((h, w, 3), np.uint8)
         render = render_tile(paths.render_frame(f), (w, h))
-        out_path = paths.version_frame(version, f)
-        comp = read_rgb8(out_path) if out_path.is_file() else np.full((h, w, 3), 32, np.uint8)
+        out_path = paths.version_frame(version, f) if version else None
+        done = out_path is not None and out_path.is_file()
+        comp = read_rgb8(out_path) if done and out_path is not None else np.full((h, w, 3), 32, np.uint8)
+        slide = shot.qc.slide_per_frame.get(str(f))
+        name = (f"composite {version}" if done else ("skipped" if version else "not composited"))
+        name += f"  slide {slide:.2f} px" if slide is not None else ""
         tiles = []
-        for img, name in ((plate, f"plate {f}"), (render, "product render"), (comp, f"composite {version}" if out_path.is_file() else "skipped")):
+        for img, name in ((plate, f"plate {f}"), (render, "product render"), (comp, name)):
             img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA) if img.shape[:2] != (th, tw) else img
             tiles.append(_label(img, name))
         gap = np.full((th, 4, 3), 255, np.uint8)
         rows.append(np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1))
     sep = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
-    sheet = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
+    banner = qc_banner(shot, rows[0].shape[1])
+    sheet = np.concatenate(([banner, sep] if banner is not None else []) + [x for r in rows for x in (r, sep)][:-1], axis=0)
     return write_rgb8(output, sheet)

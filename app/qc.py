@@ -1,8 +1,11 @@
-"""Track QC at the door of a run: a track its QC calls unusable is refused unless forced.
+"""QC at the doors of a run: the track's QC before the render, the shot's QC after it.
 
 A composite can't hide a camera that slides, so `vanelia run` (and the sidecar's run job)
 refuses a transforms.json whose ``qc.usable`` is false, naming the reason and the unreliable
-frames, unless the user forces it.
+frames, unless the user forces it. After the render, ``shot_gate`` judges what will really be
+composited (ml.camera.shotqc: the lock of the product on the plate's ground, physical
+plausibility, the rendered alpha) and refuses it the same way; a product missing from every
+frame is refused even when forced: the run never succeeds without the product.
 """
 from __future__ import annotations
 
@@ -30,6 +33,40 @@ def read_qc(camera: Path) -> dict[str, Any]:
         raise InputError(f"--camera {path}: not a readable transforms.json ({exc})") from None
     qc = doc.get("qc") if isinstance(doc, dict) else None
     return qc if isinstance(qc, dict) else {}
+
+
+def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignore: Path | None, contact_frames: int,
+              log: Callable[[str], None]) -> dict[str, Any]:
+    """Measure and judge the rendered shot; refuse (UsageError, exit 2) with its reasons and
+    a contact sheet of plate and render, unless ``force``. ``ignore``: a folder of masks
+    (occluders, removed objects) that are no ground to measure the lock on."""
+    import dataclasses
+
+    from ml.camera.footage import match_masks
+    from ml.camera.shotqc import check_shot, mark_forced, summary
+    from shotcache.layout import ShotPaths
+
+    from .contact_sheet import make_contact_sheet
+
+    frames = ShotPaths(shot_dir).load_shot().frames
+    masks = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
+    verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source)
+    log(f"[vanelia] run: QC {summary(verdict)}")
+    for name, check in verdict.checks.items():
+        state = "ok" if check["ok"] else ("FAILED" if check["ok"] is False else "n/a")
+        log(f"[vanelia] run: QC {name}: {state} - {check['detail']}")
+    if verdict.verdict == "refused":
+        made = make_contact_sheet(shot_dir, None, sheet, n=contact_frames)
+        what = "; ".join(verdict.reasons)
+        never = verdict.checks["product_rendered"].get("frames_with_product", 0) == 0
+        if not force or never:
+            raise UsageError(f"refused by the QC: {what}. Contact sheet: {made}. "
+                             + ("The product would be missing from the video, so --force cannot override this."
+                                if force else "Fix the camera or placement (another --tracker, --focal-mm, --place, "
+                                              "--camera-height) or give --force to composite anyway"))
+        mark_forced(shot_dir)
+        log(f"[vanelia] run: WARNING: the QC refused this shot ({what}); going on because of --force")
+    return dataclasses.asdict(verdict)
 
 
 def check_qc(camera: Path, qc: dict[str, Any], force: bool, log: Callable[[str], None]) -> None:

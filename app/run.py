@@ -56,6 +56,8 @@ class RunOptions:
     engines: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     mask: Path | None = None
+    holdout: Path | None = None
+    """Folder of holdout mattes (white = in front of the product), matched by frame number."""
     seed: int = 12345
     keep: Path | None = None
     server: str | None = None
@@ -73,7 +75,8 @@ class RunOptions:
     """Extra `vanelia render` options passed through (--product-size, --ground, --light-dir ...)."""
     tracker: str = "auto"
     focal_mm: float | None = None
-    camera_height: float = 1.5
+    camera_height: float | None = None
+    """Metres; None: a typical camera height (the run says which source it used)."""
     place: str | None = None
     force: bool = False
     """Use a camera track whose QC says it is unusable."""
@@ -137,7 +140,10 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
         raise UsageError(f"--tracker {opts.tracker!r}: choose {' or '.join(TRACKERS)}")
     if opts.focal_mm is not None and not opts.focal_mm > 0:
         raise UsageError(f"--focal-mm {opts.focal_mm}: must be a positive focal length in mm")
-    if not opts.camera_height > 0:
+    if opts.holdout is not None and not (opts.holdout.is_dir() and any(opts.holdout.iterdir())):
+        raise InputError(f"--holdout {opts.holdout}: not a folder of matte images (white = in front of the product, "
+                         "named by frame number)")
+    if opts.camera_height is not None and not opts.camera_height > 0:
         raise UsageError(f"--camera-height {opts.camera_height}: must be a positive height in metres")
     if opts.place is not None:
         parse_area(opts.place)
@@ -188,6 +194,8 @@ def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: 
         args += ["--resolution", opts.resolution]
     if opts.samples:
         args += ["--samples", str(opts.samples)]
+    if opts.camera_height is not None:
+        args.append(f"--camera-height={opts.camera_height}")
     if opts.product_matrix is not None:
         args.append(f"--product-matrix={opts.product_matrix}")
     elif product_matrix is not None:
@@ -204,10 +212,28 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
 
     out = shot_dir / "transforms.json"
     log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
-    track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=opts.camera_height,
+    res = parse_resolution(opts.resolution)
+    track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=camera_height(opts)[0],
                 masks=opts.mask,  # what is to be removed is no ground to track
-                frames=parse_frame_range(opts.frames), log=log)
+                frames=parse_frame_range(opts.frames), max_side=max(res) if res else 0,  # the working resolution
+                log=log)
     return out
+
+
+def contact_sheet_path(opts: RunOptions) -> Path:
+    """Beside the MP4 (final_contact.png), or inside the sequence's folder (contact.png)."""
+    if opts.sequence:
+        return (opts.output.parent if "#" in opts.output.name else opts.output) / "contact.png"
+    return opts.output.with_name(opts.output.stem + "_contact.png")
+
+
+def camera_height(opts: RunOptions) -> tuple[float, str]:
+    """The scene's scale: the camera height in metres and where it came from."""
+    from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M
+
+    if opts.camera_height is not None:
+        return opts.camera_height, f"--camera-height {opts.camera_height:g} m"
+    return TYPICAL_CAMERA_HEIGHT_M, f"typical camera height {TYPICAL_CAMERA_HEIGHT_M:g} m (give --camera-height)"
 
 
 def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float]] | None:
@@ -249,9 +275,17 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         render_shot_lit(render_args(opts, camera, shot_dir, matrix), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
+        t0 = time.perf_counter()
+        sheet_path = contact_sheet_path(opts)
+        verdict = qc.shot_gate(shot_dir, sheet_path, opts.force,
+                               camera_height(opts)[1] if opts.camera is None else "", opts.holdout or opts.mask,
+                               opts.contact_frames, log)
+        timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()
         if opts.mask is not None:
             stages.copy_masks(opts.mask, paths, shot.frames)
+        if opts.holdout is not None:
+            stages.write_holdout(opts.holdout, paths, shot.frames, (shot.resolution[0], shot.resolution[1]), log)
         spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
                        frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)
         spec.validate()
@@ -272,10 +306,8 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         if opts.sequence:
             assert opts.output_format is not None
             written, missing = write_sequence(shot_dir, version, shot.frames, opts.output, opts.output_format)
-            sheet_path = (opts.output.parent if "#" in opts.output.name else opts.output) / "contact.png"
         else:
             written, missing = encode.encode(paths, version, shot.frames, opts.output, rate)
-            sheet_path = opts.output.with_name(opts.output.stem + "_contact.png")
         from .contact_sheet import make_contact_sheet
 
         sheet = make_contact_sheet(shot_dir, version, sheet_path, n=opts.contact_frames)
@@ -288,7 +320,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         return {
             "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
             "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
-            "skipped": skipped, "timings": timings, "device": device,
+            "skipped": skipped, "timings": timings, "device": device, "qc": verdict,
         }
     finally:
         if tmp is not None:

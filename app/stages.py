@@ -65,6 +65,43 @@ def copy_masks(mask_dir: Path, shot: ShotPaths, frames: list[int]) -> None:
         write_mask(shot.mask_frame(f), read_mask(src))
 
 
+def _write_png(path: Path, img: Any) -> None:
+    import cv2
+
+    from shotcache.layout import atomic_write
+
+    def write(tmp: Path) -> None:
+        cv2.imwrite(str(tmp), img)
+
+    atomic_write(path, write, suffix=".png")
+
+
+def write_holdout(folder: Path, shot: ShotPaths, frames: list[int], size: tuple[int, int], log: Callable[[str], None]) -> None:
+    """Holdout mattes into the shot (by frame number, resized to the shot), replacing old ones;
+    ml.pipeline.frames cuts the product's alpha and shadow with them for every stage."""
+    import shutil
+
+    import cv2
+
+    from ml.io.images import frame_number, list_frames
+
+    files = list_frames(folder)
+    by_num = {frame_number(p, -1): p for p in files}
+    hit = [f for f in frames if f in by_num]
+    if not hit:
+        raise InputError(f"--holdout {folder}: no matte is named by one of the shot's frame numbers "
+                         f"({frames[0]}..{frames[-1]}); name them like 000012.png")
+    shutil.rmtree(shot.holdout_dir, ignore_errors=True)
+    shot.holdout_dir.mkdir(parents=True)
+    for f in hit:
+        img = cv2.imread(str(by_num[f]), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise InputError(f"--holdout {by_num[f]}: cannot read this matte image")
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA) if (img.shape[1], img.shape[0]) != size else img
+        _write_png(shot.holdout_frame(f), img)
+    log(f"[vanelia] run: holdout mattes for {len(hit)}/{len(frames)} frames from {folder}")
+
+
 def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: dict[str, str],
                      on_progress: OnProgress = _quiet, ray: str | None = None) -> tuple[str, Any]:
     """Run the job's stages here, or on a Ray cluster with ``ray`` (same runner API,

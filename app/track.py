@@ -42,7 +42,9 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
     f_px = (focal_mm or 35.0) / SENSOR_MM * w
     # camera at height_m looking slightly down (10 deg) along +y; OpenCV axes in a z-up world
     tilt = np.radians(10.0)
-    R = np.array([[1, 0, 0], [0, -np.sin(tilt), np.cos(tilt)], [0, -np.cos(tilt), -np.sin(tilt)]]).T
+    # columns: x right (1,0,0), y image-down (0,-sin,-cos), z forward (0,cos,-sin); the old
+    # transposed matrix rolled the camera 180 deg (an upside-down world, caught by the shot QC)
+    R = np.array([[1, 0, 0], [0, -np.sin(tilt), np.cos(tilt)], [0, -np.cos(tilt), -np.sin(tilt)]])
     c2w = np.eye(4)
     c2w[:3, :3] = R
     c2w[:3, 3] = [0, 0, height_m]
@@ -56,16 +58,17 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
 
 def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
                 frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
-                place: str | None = None, masks: Path | None = None, log: Log = print) -> dict:
+                place: str | None = None, masks: Path | None = None, max_side: int = 0, log: Log = print) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
 
     ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
     things that move on their own. With ``place`` (an area name, 'x,y' or a box) the
     product placement on the ground is chosen too and returned as qc['placement']
-    (matrix_world in the levelled world).
+    (matrix_world in the levelled world). ``max_side`` > 0 tracks frames downscaled to it
+    (a run's working resolution; intrinsics scale back to any plate size).
     """
     with tempfile.TemporaryDirectory(prefix="vanelia-track-") as tmp:
-        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames)
+        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames, max_side=max_side)
         first, last = imgs[min(imgs)], imgs[max(imgs)]
         n_feat = footage.feature_count(first)
         if n_feat < 20:

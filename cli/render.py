@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--motion-blur", type=float, help="camera motion blur: shutter in frames (0.5 = 180 degrees; default off)")
     p.add_argument("--light", choices=("plate", "legacy"), default="plate",
                    help="plate: environment + key light estimated from the footage (default); legacy: plate mean + brightest block")
+    p.add_argument("--camera-height", type=float, help="metres: the scale of an imported track without points or ground "
+                   "(default: a typical camera height, 1.5 m)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render every frame")
     p.add_argument("--blend", help="also save the set-up scene as this .blend")
@@ -47,7 +49,8 @@ def render_args(a: argparse.Namespace) -> list[str]:
     args = ["--plate", str(a.plate), "--model", str(a.model), "--camera", str(a.camera), "--shot", str(a.shot)]
     for flag, key in (("--frames", "frames"), ("--resolution", "resolution"), ("--samples", "samples"), ("--passes", "passes"),
                       ("--ground", "ground"), ("--product-size", "product_size"), ("--product-matrix", "product_matrix"),
-                      ("--light-dir", "light_dir"), ("--blend", "blend"), ("--motion-blur", "motion_blur")):
+                      ("--light-dir", "light_dir"), ("--blend", "blend"), ("--motion-blur", "motion_blur"),
+                      ("--camera-height", "camera_height")):
         val = getattr(a, key, None)
         if val is not None:
             args.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'

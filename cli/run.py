@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", action="append", default=[], metavar="STAGE=NAME", help="engine of another stage, e.g. inpaint=telea")
     p.add_argument("--param", action="append", default=[], metavar="STAGE.KEY=VALUE", help="engine parameter, e.g. composite.grain=0.5")
     p.add_argument("--mask", type=Path, default=None, help="folder of removal masks (white = remove), one per frame")
+    p.add_argument("--holdout", type=Path, default=None,
+                   help="folder of holdout mattes (white = something in front of the product, which hides it), "
+                        "matched to plate frames by frame number")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--keep", type=Path, default=None, help="keep the shot cache in this folder (re-runs reuse it)")
     p.add_argument("--server", default=None, help="run the stages on a running sidecar at this URL")
@@ -67,11 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
-    p.add_argument("--camera-height", type=float, default=1.5, help="camera height above the ground in metres: the solved scene's scale")
+    p.add_argument("--camera-height", type=float, default=None,
+                   help="camera height above the ground in metres: the scene's scale (default: a typical 1.5 m)")
     p.add_argument("--place", default=None, metavar="AREA",
                    help=f"stand the product on the solved ground inside this part of the frame: {'|'.join(PLACEMENT_AREAS)}, "
                         f"a pixel 'x,y' or a box 'x0,y0,x1,y1' (default {DEFAULT_PLACE} when the camera is solved here)")
-    p.add_argument("--force", action="store_true", help="use a camera track even when its QC says it is unusable")
+    p.add_argument("--force", action="store_true",
+                   help="composite even when the track QC or the shot QC (lock, plausibility) refuses it; never without the product")
     p.add_argument("--place-prompt", default=None, metavar="TEXT",
                    help="text-guided placement: stand the product where CLIPSeg finds TEXT (e.g. 'grass') inside --place's area")
     p.add_argument("--clipseg", type=Path, default=None, help="local CLIPSeg model folder for --place-prompt (or $VANELIA_CLIPSEG_DIR)")
@@ -108,7 +113,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         input=args.input, model=args.model, output=Path(args.output), camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
-        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, seed=args.seed, keep=args.keep,
+        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, holdout=args.holdout, seed=args.seed, keep=args.keep,
         server=args.server, ray=args.ray, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,

@@ -116,6 +116,10 @@ def _qc_of(path: str, key: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
         qc = (doc.get(key, {}) if key else doc).get("qc") or {}
+        qc = qc if isinstance(qc, dict) else {}
+        shot_level = doc.get("qc") if key else None
+        if isinstance(shot_level, dict) and shot_level.get("verdict"):
+            qc = {**qc, "shot": shot_level}  # the run's lock + plausibility verdict (schema.ShotQC)
     except (OSError, ValueError, AttributeError):
         qc = {}
     qc = qc if isinstance(qc, dict) else {}
@@ -161,7 +165,25 @@ def qc_summary(qc: dict[str, Any]) -> tuple[list[str], bool]:
     usable = qc.get("usable", True) is not False
     if not usable:
         lines.append(f"Not usable: {qc.get('reason') or 'see the track QC'}")
+    shot = qc.get("shot") if isinstance(qc.get("shot"), dict) else {}
+    if shot:
+        lines += lock_lines(shot)
+        usable = usable and shot.get("verdict") != "refused"
+    if not qc.get("median_error_px") and not qc.get("solved_fraction") and shot:
+        lines = lines[1:]  # a camera without a track QC (e.g. from the .blend): only the run's verdict
     return lines, not usable
+
+
+def lock_lines(shot: dict[str, Any]) -> list[str]:
+    """The run's verdict: slide of the product over the plate's ground, scale, reasons."""
+    mean, worst = shot.get("slide_mean_px"), shot.get("slide_max_px")
+    slide = (f"slide {float(mean):.2f} px mean, {float(worst):.2f} px max"
+             if isinstance(mean, (int, float)) and isinstance(worst, (int, float)) else "slide not measured")
+    lines = [f"Lock: {slide} ({shot.get('verdict', '?')})"]
+    if shot.get("scale_source"):
+        lines.append(f"Scale: {shot['scale_source']}")
+    lines += [f"Refused: {r}" for r in (shot.get("reasons") or [])[:3]]
+    return lines
 
 
 GRAPH_ROWS = 12

@@ -120,6 +120,8 @@ def render(argv: list[str]) -> int:
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (default: fitted from the track's points, else z=0)")
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (default: the GLB's own size)")
     p.add_argument("--product-scale", type=float, default=1.0)
+    p.add_argument("--camera-height", type=float, default=None,
+                   help="metres: the scale of a track without points or ground (default: a typical 1.5 m)")
     p.add_argument("--product-matrix", default=None,
                    help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json file holding a 4x4 list")
     p.add_argument("--place", default=None, help="stand the product on the ground in this part of the first frame: "
@@ -147,7 +149,8 @@ def render(argv: list[str]) -> int:
     s = shot.setup_shot(
         a.shot, a.plate, a.model, camera, frames=a.frames, resolution=a.resolution, samples=a.samples,
         passes=a.passes.split(",") if a.passes else None, device=a.device, undistort=a.undistort,
-        product_size_m=a.product_size, product_scale=a.product_scale, place_area=a.place, motion_blur=a.motion_blur, progress=log, **kw,
+        product_size_m=a.product_size, product_scale=a.product_scale, place_area=a.place, motion_blur=a.motion_blur,
+        camera_height_m=a.camera_height, progress=log, **kw,
     )
     if a.blend:
         save_blend(a.blend)

@@ -72,6 +72,14 @@ class ShotPaths:
     def mask_frame(self, frame: int) -> Path:
         return self.masks_dir / frame_name(frame, "png")
 
+    @property
+    def holdout_dir(self) -> Path:
+        """Holdout mattes: white = something in front of the product (it hides the product)."""
+        return self.root / "holdout"
+
+    def holdout_frame(self, frame: int) -> Path:
+        return self.holdout_dir / frame_name(frame, "png")
+
     # ---- output versions -----------------------------------------------
     def versions(self) -> list[str]:
         if not self.root.is_dir():

@@ -218,6 +218,26 @@ class RenderSettings:
 
 
 @dataclass
+class ShotQC:
+    """The physical QC of a rendered shot (`vanelia run`): does the product stay locked to the
+    plate's ground, and is the placement physically plausible? Shown in the Blender panel.
+
+    ``slide_*``: distance (px, at the shot's resolution) between the product's contact point
+    and the plate's own ground texture around it, per frame (keys are frame numbers);
+    ``checks``: name -> {"ok": true | false | null, "detail": text}; ``verdict``: accepted |
+    refused | forced (refused but run with --force) | "" (not checked)."""
+
+    verdict: str = ""
+    reasons: list[str] = field(default_factory=list)
+    slide_mean_px: float | None = None
+    slide_max_px: float | None = None
+    slide_per_frame: dict[str, float] = field(default_factory=dict)
+    lock: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+    scale_source: str = ""
+
+
+@dataclass
 class Shot:
     """``shot.json``: everything needed to render and process a shot, nothing derived."""
 
@@ -232,6 +252,7 @@ class Shot:
     lighting: Lighting = field(default_factory=Lighting)
     render: RenderSettings = field(default_factory=RenderSettings)
     stage_params: dict[str, Any] = field(default_factory=dict)
+    qc: ShotQC = field(default_factory=ShotQC)
     schema: str = SHOT_SCHEMA
     version: int = SHOT_SCHEMA_VERSION
 
@@ -292,6 +313,7 @@ class Shot:
         unknown = [p for p in rs.get("passes", []) if p not in PASSES]
         _check(not unknown, f"{where}: unknown render pass(es) {unknown}; known passes: {', '.join(PASSES)}")
         kw["render"] = RenderSettings(**rs)
+        kw["qc"] = ShotQC(**_from_fields(ShotQC, data.get("qc") or {}, f"{where}: qc"))
         shot = cls(**kw)
         shot.validate(where)
         return shot

@@ -106,7 +106,6 @@ SIDECAR_BASELINE: dict[str, int] = {
     "ml/diffuse/bench.py": 5,
     "ml/inpaint/bench.py": 3,
     "ml/camera/klt.py": 3,
-    "ml/camera/drift.py": 3,
     "ml/inpaint/propagate.py": 2,
     "ml/inpaint/engines.py": 2,
     "ml/diffuse/sdedit.py": 2,

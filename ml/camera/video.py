@@ -7,6 +7,10 @@
    every frame.
 3. Otherwise the nodal solve (ml.camera.nodal): pans and follow shots whose parallax is too
    small for the mapper still get a camera for every frame, and the notes say so.
+
+Rotation-only or travel is decided by GRIC (shotcache.motion_model: rotation-and-zoom vs
+plane homography vs fundamental matrix, with each model's parameter penalty), not by an
+absolute error: a walk forward over a plaza fits a rotation at a wrong focal to a pixel.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from shotcache.motion_model import select_motion
+
 from .colmap import SolveError, solve_tracks
 from .klt import Tracks, track_frames
 from .nodal import NodalError, solve_nodal
@@ -22,7 +28,16 @@ from .solve import Solve
 
 MIN_SOLVED = 0.9  # fraction of frames the mapper must register to be preferred
 MAPPER_TRIES = 3  # low-parallax mapping attempts (random starts) before settling for the nodal solve
-NODAL_FITS_PX = 0.6  # median error under which a rotation-only camera is taken as the truth
+NODAL_FITS_PX = 0.6  # when GRIC cannot tell (no motion): median error under which rotation is taken
+
+
+def track_dict(tracks: Tracks) -> dict[int, dict[int, tuple[float, float]]]:
+    """{track id: {frame: (x, y)}} for shotcache.motion_model."""
+    out: dict[int, dict[int, tuple[float, float]]] = {}
+    for f, o in tracks.obs.items():
+        for tid, x, y in o:
+            out.setdefault(int(tid), {})[f] = (float(x), float(y))
+    return out
 
 
 def is_continuous(tracks: Tracks, min_median_length: int = 6) -> bool:
@@ -51,13 +66,20 @@ def solve_clip(
     live = [tracks.live(f) for f in sorted(frames)]
     log(f"[vanelia] track: {len(tracks.lengths())} feature tracks, {int(np.median(live))} live per frame (median)")
     nodal: Solve | None = None
+    motion = select_motion(track_dict(tracks), (tracks.width, tracks.height))
+    log(f"[vanelia] track: motion model by GRIC: {motion['model']}"
+        + (f" (rotation {motion['gric']['rotation']:.0f}, plane {motion['gric']['plane']:.0f}, "
+           f"general {motion['gric']['general']:.0f}; lower wins)" if "gric" in motion else f" ({motion.get('why')})"))
     try:
         nodal = solve_nodal(tracks, focal_px, camera_height)
         nodal_err = float(np.median([e for e in nodal.frame_error.values() if np.isfinite(e)]))
-        if nodal_err <= NODAL_FITS_PX:
-            nodal.notes.insert(0, f"pure rotation explains the tracks (median {nodal_err:.2f} px): no parallax to reconstruct")
+        rotation = motion["model"] == "rotation" or (motion["model"] == "unknown" and nodal_err <= NODAL_FITS_PX)
+        if rotation:
+            nodal.notes.insert(0, f"pure rotation explains the tracks best (GRIC {motion['model']}; nodal median "
+                                  f"{nodal_err:.2f} px): no parallax to reconstruct")
             return nodal
-        log(f"[vanelia] track: the camera travels (nodal fit {nodal_err:.2f} px); structure from motion on the tracks")
+        log(f"[vanelia] track: the camera travels (GRIC: {motion['model']}; nodal fit {nodal_err:.2f} px); "
+            "structure from motion on the tracks")
     except NodalError as exc:
         log(f"[vanelia] track: nodal solve failed ({exc}); structure from motion on the tracks")
     # the mapper as it is, then (when the nodal solve measured the focal length from the

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from ml.io.exr import PassError, read_passes
@@ -73,6 +74,8 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
             )
     elif need_render:
         raise FrameSkip(f"frame {frame}: render {render_path} is missing; render the shot first (vanelia render)")
+    if rgba is not None:
+        rgba = apply_holdout(paths, frame, rgba, passes, (pw, ph))
     mask = None
     mask_path = paths.mask_frame(frame)
     if mask_path.is_file():
@@ -92,6 +95,27 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
         camera=shot.camera.frames.get(frame),
         lighting=shot.lighting,
     )
+
+
+def apply_holdout(paths: ShotPaths, frame: int, rgba: np.ndarray, passes: dict[str, np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """What stands in front of the product hides it: the frame's holdout matte (white =
+    occluder) cuts the product's alpha and its shadow, before any stage sees them, so every
+    compositor respects it."""
+    path = paths.holdout_frame(frame)
+    if not path.is_file():
+        return rgba
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)  # soft: a matte's edges are fractional
+    if img is None:
+        raise FrameSkip(f"frame {frame}: {path}: cannot read this holdout matte")
+    hold = img.astype(np.float32) / 255.0
+    if hold.shape != (size[1], size[0]):
+        raise FrameSkip(f"frame {frame}: holdout {path} is {hold.shape[1]}x{hold.shape[0]} but the plate is {size[0]}x{size[1]}")
+    keep = (1.0 - np.clip(hold.astype(np.float32), 0.0, 1.0))
+    out = rgba.copy()
+    out[..., 3] *= keep
+    if "shadow_catcher" in passes:
+        passes["shadow_catcher"] = 1.0 - (1.0 - passes["shadow_catcher"]) * keep[..., None]
+    return out
 
 
 def _load_safe(paths: ShotPaths, shot: Shot, frame: int, need_render: bool) -> Loaded:

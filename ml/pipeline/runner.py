@@ -303,6 +303,7 @@ class PipelineRunner:
                 file_stamp(paths.plate_frame(f)),
                 file_stamp(paths.render_frame(f)),
                 file_stamp(paths.mask_frame(f)),
+                file_stamp(paths.holdout_frame(f)),
                 shot.camera.frames[f].__dict__ if f in shot.camera.frames else None,
                 shot.lighting,
             ]

@@ -187,6 +187,15 @@ def test_track_qc_kept_and_summarised(ext, inputs, tmp_path):
     os.utime(shot_json, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert sidebar.shot_qc(str(tmp_path)) == {"usable": True, "solved_fraction": 0.9}
     assert sidebar.shot_qc(str(tmp_path / "nowhere")) == {}
+    # the run's verdict (shot.json "qc": lock + plausibility) is shown with the track's
+    shot_json.write_text(json.dumps({"camera": {"qc": {"usable": True, "median_error_px": 0.3, "solved_fraction": 1.0}},
+                                     "qc": {"verdict": "refused", "slide_mean_px": 4.25, "slide_max_px": 9.5,
+                                            "scale_source": "--camera-height 1.6 m",
+                                            "reasons": ["lock: the product slides over the ground"]}}))
+    os.utime(shot_json, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    lines, alert = sidebar.qc_summary(sidebar.shot_qc(str(tmp_path)))
+    assert alert and "Lock: slide 4.25 px mean, 9.50 px max (refused)" in lines
+    assert "Scale: --camera-height 1.6 m" in lines and "Refused: lock: the product slides over the ground" in lines
 
 
 def test_camera_from_blend(ext, empty_scene, inputs, tmp_path):
@@ -261,6 +270,12 @@ def test_fox_jpeg_plate_with_its_track(ext, empty_scene, inputs, shared_data, tm
     ref = cv2.resize(cv2.imread(str(fox / "images" / "0002.jpg")), (108, 192), interpolation=cv2.INTER_AREA)
     assert img.shape == (192, 108, 3)
     assert np.abs(img.astype(int) - ref.astype(int)).mean() < 12  # same picture, resampled
+    # no points, and the track's z = 0 lies between its cameras: up and a ground below every
+    # camera are inferred from the poses, with the scale's source said
+    n, p = np.asarray(s.ground.normal), np.asarray(s.ground.point)
+    heights = [(np.asarray(c.c2w)[:3, 3] - p) @ n for c in src.frames.values()]
+    assert min(heights) > 0, min(heights)
+    assert "typical camera height 1.5 m" in s.camera.qc["scale"]["source"]
 
 
 def test_place_in_area(ext, empty_scene, inputs, tmp_path):

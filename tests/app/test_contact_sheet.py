@@ -29,3 +29,24 @@ def test_sheet_layout_and_content(tmp_path: Path):
     comp = read_rgb8(shot.version_frame(v, 1))
     assert np.array_equal(sheet[30:48, 136:200], comp[30:48])
     assert np.array_equal(sheet[30:48, 0:64], read_rgb8(shot.plate_frame(1))[30:48])
+
+
+def test_sheet_carries_the_qc_verdict_and_slide(tmp_path: Path):
+    """A refused shot: a red banner with the verdict heads the sheet; without a version the
+    composite tiles say 'not composited' and the plate rows are unchanged below the banner."""
+    from shotcache.schema import ShotQC
+
+    shot = make_shot(tmp_path / "shot", frames=3, size=(64, 48))
+    s = shot.load_shot()
+    s.qc = ShotQC(verdict="refused", reasons=["lock: the product slides over the ground: 4.00 px mean"],
+                  slide_mean_px=4.0, slide_max_px=9.0, slide_per_frame={"1": 2.0, "3": 9.0})
+    shot.save_shot(s)
+    sheet = read_rgb8(make_contact_sheet(shot.root, None, tmp_path / "sheet.png", n=3))
+    rows = 3 * 48 + 2 * 4
+    banner = sheet.shape[0] - rows - 4
+    assert banner > 10 and sheet.shape[1] == 3 * 64 + 2 * 4
+    top = sheet[:banner].reshape(-1, 3).astype(int)
+    assert np.median(top[:, 0]) > 120 and np.median(top[:, 1]) < 60  # red: refused
+    first = banner + 4
+    assert np.array_equal(sheet[first + 30:first + 48, 0:64], read_rgb8(shot.plate_frame(1))[30:48])
+    assert sheet[first + 30:first + 48, 136:200].max() < 60  # no composite drawn

@@ -169,3 +169,44 @@ def test_batch_render_rejects_a_bad_product_matrix(demo_data: Path, tmp_path: Pa
         assert not shot.exists()
     r = vanelia("render", *common, "--shot", str(tmp_path / "shot"), "--product-matrix", "1,2,3")
     assert r.returncode == 2 and "'1,2,3'" in r.stderr and "16" in r.stderr and "Traceback" not in r.stderr
+
+
+def wrong_focal(demo: Path, factor: float) -> Path:
+    """The demo's exact track with every focal length scaled: a camera that slides."""
+    doc = json.loads((demo / "transforms.json").read_text())
+    doc["fl_x"] *= factor
+    doc["fl_y"] = doc.get("fl_y", doc["fl_x"] / factor) * factor
+    path = demo / f"transforms_f{factor:g}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.slow
+def test_shot_qc_refuses_a_sliding_camera_and_force_composites_it(demo_data: Path, tmp_path: Path):
+    """After the render the lock is measured on the plate: a 40 % wrong focal slides, so the
+    run refuses (exit 2, the reason, a contact sheet, no video); --force composites it and
+    shot.json records the forced verdict. The exact track is accepted (test_run.py)."""
+    camera = wrong_focal(demo_data, 1.4)
+    shot, out = tmp_path / "shot", tmp_path / "final.mp4"
+    r = vanelia(*run_args(demo_data, camera, shot, out))
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "refused by the QC" in r.stderr and "slides over the ground" in r.stderr and "--force" in r.stderr
+    assert not out.exists() and (tmp_path / "final_contact.png").is_file()
+    qc = json.loads((shot / "shot.json").read_text())["qc"]
+    assert qc["verdict"] == "refused" and qc["slide_max_px"] > 3.0 and qc["slide_per_frame"]
+    r = vanelia(*run_args(demo_data, camera, shot, out), "--force")
+    assert r.returncode == 0 and out.is_file(), r.stderr[-2000:]
+    assert json.loads((shot / "shot.json").read_text())["qc"]["verdict"] == "forced"
+
+
+@pytest.mark.slow
+def test_a_run_without_the_product_never_succeeds(demo_data: Path, tmp_path: Path):
+    """A ground above every camera (the fox's z = 0 before the fix): the product renders
+    nowhere in view; refused, and --force cannot turn that into an exit 0."""
+    shot, out = tmp_path / "shot", tmp_path / "final.mp4"
+    r = vanelia(*run_args(demo_data, demo_data / "transforms.json", shot, out), "--ground=0,0,40,0,0,1", "--force")
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "refused by the QC" in r.stderr and "--force cannot override" in r.stderr
+    assert not out.exists()
+    checks = json.loads((shot / "shot.json").read_text())["qc"]["checks"]
+    assert checks["cameras_above_ground"]["ok"] is False and checks["product_rendered"]["frames_with_product"] == 0

@@ -1,6 +1,6 @@
 """`vanelia track` on a generated continuous clip with exact ground truth (the demo plate,
 rendered by Cycles through the bpy module): video tracks + mapper, levelled world, QC,
-placement, drift of a product standing on the solved ground, and `eval track --clip`."""
+placement, lock (slide) of a product standing on the solved ground, and `eval track --clip`."""
 from __future__ import annotations
 
 import json
@@ -68,16 +68,16 @@ def test_auto_tracker_uses_blender_for_a_clip(clip: Path, tmp_path: Path, capsys
 
 
 @pytest.mark.slow
-def test_eval_track_clip_reports_drift_and_timing(clip: Path, tmp_path: Path):
+def test_eval_track_clip_reports_lock_and_timing(clip: Path, tmp_path: Path):
     report = tmp_path / "eval.json"
     assert vanelia(["eval", "track", "--clip", str(clip / "plate.mp4"), "--truth", str(clip / "transforms.json"),
                     "--focal-mm", "30", "--json", str(report)]) == 0
     rep = json.loads(report.read_text())
     assert rep["solved"] == rep["frames"] == 24 and rep["seconds_per_100_frames"] > 0
     assert rep["truth"]["rotation_error_deg"]["mean"] < 1.0
-    drifts = [p["drift_px"]["mean"] for p in rep["placements"].values() if "drift_px" in p]
+    drifts = [p["slide_px"]["mean"] for p in rep["placements"].values() if p.get("slide_px")]
     assert len(drifts) == 3 and np.median(drifts) < 1.0, rep["placements"]
-    floor = [p["drift_px_true_camera"]["mean"] for p in rep["placements"].values()]
+    floor = [p["slide_px_true_camera"]["mean"] for p in rep["placements"].values()]
     assert np.median(floor) < 0.5 and max(floor) < 1.0, floor  # the metric itself, with the true camera (320x180)
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.camera.drift import placement_drift
+from ml.camera.lock import measure_lock
 from ml.camera.klt import track_frames
 from ml.camera.nodal import NodalError, solve_nodal
 from ml.camera.placement import choose_placement
@@ -78,9 +78,9 @@ def test_clip_solver_takes_the_nodal_solve_for_a_pan_and_the_product_stays_put(t
     assert solve.tracker == "nodal"
     assert "no parallax" in solve.notes[0]
     place = choose_placement(solve, "center", radius=0.1, height=0.2)
-    rep = placement_drift(frames, solve, np.array(place["point"]), place["ref_frame"])
-    assert rep["frames_followed"] == len(frames)
-    assert rep["drift_px"]["mean"] < 0.5, rep["drift_px"]
+    rep = measure_lock(frames, solve, np.array(place["point"]), place["ref_frame"])
+    assert rep["frames_measured"] == rep["frames_in_view"] == len(frames) - 1  # all but the reference
+    assert rep["slide_px"]["mean"] < 0.5 and rep["ok"], rep["slide_px"]
 
 
 def test_nodal_refuses_too_few_frames(tmp_path, pan, floor_frames):

@@ -240,3 +240,28 @@ def test_per_frame_failure_uses_fallback_for_that_frame(shot, monkeypatch):
     rec = json.loads((shot.version_dir(res.version) / "params.json").read_text())
     assert rec["frames"]["1"]["composite"]["engine"] == "test-flaky"
     assert rec["frames"]["2"]["composite"]["engine"] == "classical" and "out of memory" in rec["frames"]["2"]["notes"][0]
+
+
+def test_holdout_matte_hides_the_product_with_the_classical_compositor(shot):
+    """A holdout matte (white = an occluder in front of the product) over the left half of
+    frame 2: there the composite is the plate; elsewhere the product is still composited."""
+    import cv2
+
+    from ml.io.exr import read_passes
+
+    alpha = read_passes(shot.render_frame(2), ["rgba"])["rgba"][..., 3]
+    assert (alpha[:, :32] > 0.5).any() and (alpha[:, 32:] > 0.5).any()  # the product spans both halves
+    matte = np.zeros((48, 64), np.uint8)
+    matte[:, :32] = 255
+    shot.holdout_dir.mkdir()
+    cv2.imwrite(str(shot.holdout_frame(2)), matte)
+    res = _run(PipelineRunner(), _spec(shot), shot)
+    comp = read_rgb8(shot.version_frame(res.version, 2)).astype(int)
+    plate = read_rgb8(shot.plate_frame(2)).astype(int)
+    hidden = alpha[:, :30] > 0.5
+    shown = alpha[:, 34:] > 0.5
+    assert np.abs(comp[:, :30] - plate[:, :30])[hidden].mean() < 2.0  # occluded: the plate shows
+    assert np.abs(comp[:, 34:] - plate[:, 34:])[shown].mean() > 10.0  # the rest of the product is there
+    other = read_rgb8(shot.version_frame(res.version, 3)).astype(int)  # no matte on frame 3
+    a3 = read_passes(shot.render_frame(3), ["rgba"])["rgba"][..., 3] > 0.5
+    assert np.abs(other - read_rgb8(shot.plate_frame(3)).astype(int))[a3].mean() > 10.0

@@ -1,0 +1,201 @@
+"""Physical plausibility of a placed product: checks a low reprojection error cannot pass.
+
+A solve can fit its tracks to a fraction of a pixel and still be physically absurd: the
+ground above the cameras (rays from the floor point up), the world upside down, "up"
+tilted against the plate's own vertical lines, the product 40 m away or never in frame.
+Each check here returns ``{"ok": bool | None, "detail": str}``; ``None`` means the plate
+could not tell (e.g. no vertical lines), which is not a failure.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .solve import Solve
+
+MAX_UP_ANGLE_DEG = 12.0
+MAX_DISTANCE_HEIGHTS = 30.0
+MIN_PRODUCT_PX_FRAC = 0.02
+MIN_ALPHA_PX = 20
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v / (np.linalg.norm(v) + 1e-12)
+
+
+def camera_heights(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray) -> dict[int, float]:
+    return {f: float((solve.c2w(f)[:3, 3] - g_point) @ g_normal) for f in sorted(solve.cameras)}
+
+
+def cameras_above_ground(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray) -> dict:
+    """Every camera on the up side of the ground plane (else rays from the ground point up)."""
+    h = camera_heights(solve, g_point, g_normal)
+    below = [f for f, v in h.items() if v <= 0]
+    if below:
+        return {"ok": False, "detail": f"the camera is below the ground plane in {len(below)}/{len(h)} frames "
+                                       f"(e.g. frame {below[0]}, {h[below[0]]:.3g} units): the ground is flipped or misplaced"}
+    return {"ok": True, "detail": f"cameras {min(h.values()):.3g}-{max(h.values()):.3g} units above the ground"}
+
+
+def ground_below_horizon(solve: Solve, g_normal: np.ndarray) -> dict:
+    """The ground must image below its horizon: the bottom centre of the frame looks down
+    onto it, the top centre not more than the bottom. A world upside down fails here."""
+    bad = []
+    for f in sorted(solve.cameras):
+        c2w, K = solve.c2w(f), solve.K(f)
+        n_cam = c2w[:3, :3].T @ g_normal
+        rays = np.linalg.solve(K, np.array([[solve.width / 2, solve.width / 2], [solve.height, 0.0], [1.0, 1.0]]))
+        down_bottom, down_top = (n_cam @ rays) / np.linalg.norm(rays, axis=0)
+        if down_bottom >= 0 or down_top < down_bottom:
+            bad.append(f)
+    if len(bad) > 0.1 * len(solve.cameras):
+        return {"ok": False, "detail": f"the ground is not below the horizon in {len(bad)}/{len(solve.cameras)} frames "
+                                       f"(e.g. frame {bad[0]}): the solved world is upside down or looks at the sky"}
+    return {"ok": True, "detail": "the ground lies below the horizon"}
+
+
+def _segments(gray: np.ndarray) -> np.ndarray:
+    """Line segments (x0, y0, x1, y1) of the plate, longer than 4 % of the frame height."""
+    lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    lines = lsd.detect(cv2.GaussianBlur(gray, (3, 3), 0))[0]
+    if lines is None:
+        return np.zeros((0, 4))
+    seg = lines.reshape(-1, 4).astype(np.float64) + 0.5
+    length = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
+    return seg[length > 0.04 * gray.shape[0]]
+
+
+def vertical_vanishing_point(seg: np.ndarray, rng: np.random.Generator, iters: int = 300, tol_deg: float = 1.5) -> tuple[np.ndarray | None, int, int]:
+    """RANSAC vanishing point of the near-vertical segments (within 30 deg of the image's
+    vertical); returns (homogeneous point, inliers, candidates). Chosen from the plate
+    alone, not from the camera it will judge."""
+    d = seg[:, 2:] - seg[:, :2]
+    ang = np.degrees(np.arctan2(np.abs(d[:, 0]), np.abs(d[:, 1])))
+    cand = seg[ang < 30]
+    if len(cand) < 6:
+        return None, 0, len(cand)
+    p0 = np.c_[cand[:, :2], np.ones(len(cand))]
+    p1 = np.c_[cand[:, 2:], np.ones(len(cand))]
+    lines = np.cross(p0, p1)
+    mid = (cand[:, :2] + cand[:, 2:]) / 2
+    dirs = (cand[:, 2:] - cand[:, :2]) / np.linalg.norm(cand[:, 2:] - cand[:, :2], axis=1, keepdims=True)
+    weight = np.linalg.norm(cand[:, 2:] - cand[:, :2], axis=1)
+    best, best_inl, best_score = None, 0, -1.0
+    for _ in range(iters):
+        i, j = rng.choice(len(cand), 2, replace=False)
+        v = np.cross(lines[i], lines[j])
+        if np.linalg.norm(v) < 1e-12:
+            continue
+        inl = _consistent(v, mid, dirs, tol_deg)
+        score = float(weight[inl].sum())
+        if score > best_score:
+            best, best_inl, best_score = v, int(inl.sum()), score
+    return best, best_inl, len(cand)
+
+
+def _consistent(v: np.ndarray, mid: np.ndarray, dirs: np.ndarray, tol_deg: float) -> np.ndarray:
+    """Segments whose direction points at the vanishing point v (homogeneous) within tol."""
+    if abs(v[2]) > 1e-9 * np.linalg.norm(v):
+        to_v = v[:2] / v[2] - mid
+    else:
+        to_v = np.broadcast_to(v[:2], mid.shape)  # a point at infinity: a direction
+    to_v = to_v / (np.linalg.norm(to_v, axis=1, keepdims=True) + 1e-12)
+    cos = np.abs(np.sum(to_v * dirs, axis=1))
+    return cos > np.cos(np.radians(tol_deg))
+
+
+def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
+                             seed: int = 0) -> dict:
+    """Angle between the solved "up" and the plate's vertical vanishing direction.
+
+    Lines are undirected, so this cannot tell up from down (ground_below_horizon does); it
+    catches a ground tilted against the walls, posts and trees of the plate."""
+    rng = np.random.default_rng(seed)
+    frames = [f for f in sorted(images) if f in solve.cameras]
+    picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(n_frames, len(frames))).round().astype(int)] if frames else []
+    angles, used = [], []
+    for f in picks:
+        img = images[f]
+        gray = cv2.imread(str(img), cv2.IMREAD_GRAYSCALE) if not isinstance(img, np.ndarray) else (
+            img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+        sx, sy = solve.width / gray.shape[1], solve.height / gray.shape[0]
+        seg = _segments(gray) * np.array([sx, sy, sx, sy])
+        v, inl, cand = vertical_vanishing_point(seg, rng)
+        if v is None or inl < 8 or inl < 0.4 * cand:
+            continue
+        d_vp = _unit(np.linalg.solve(solve.K(f), v))
+        up_cam = _unit(solve.c2w(f)[:3, :3].T @ g_normal)
+        angles.append(float(np.degrees(np.arccos(min(1.0, abs(d_vp @ up_cam))))))
+        used.append(f)
+    if not angles:
+        return {"ok": None, "detail": "too few vertical lines in the plate to check 'up'"}
+    ang = float(np.median(angles))
+    if ang > MAX_UP_ANGLE_DEG:
+        return {"ok": False, "angle_deg": ang, "detail": f"the solved 'up' is {ang:.1f} deg off the plate's vertical lines "
+                                                         f"(frames {used}; limit {MAX_UP_ANGLE_DEG} deg): the ground is tilted"}
+    return {"ok": True, "angle_deg": ang, "detail": f"'up' within {ang:.1f} deg of the plate's vertical lines"}
+
+
+def product_upright(solve: Solve, matrix_world: np.ndarray, g_normal: np.ndarray, height: float) -> dict:
+    """The product's up axis along the ground normal, and pointing up in the image."""
+    M = np.asarray(matrix_world, dtype=np.float64)
+    up = _unit(M[:3, 2])
+    tilt = float(np.degrees(np.arccos(np.clip(up @ g_normal, -1, 1))))
+    if tilt > 10:
+        return {"ok": False, "detail": f"the product is tilted {tilt:.0f} deg from the ground's up" + (" (upside down)" if tilt > 90 else "")}
+    base = M[:3, 3]
+    bad = []
+    for f in sorted(solve.cameras):
+        px, z = solve.project(f, np.stack([base, base + height * g_normal]))
+        if (z <= 0).any():
+            continue
+        d = px[1] - px[0]
+        if np.linalg.norm(d) < 1e-6:
+            continue
+        if np.degrees(np.arccos(np.clip(-d[1] / np.linalg.norm(d), -1, 1))) > 60:
+            bad.append(f)
+    if len(bad) > 0.1 * len(solve.cameras):
+        return {"ok": False, "detail": f"the product's up points down or sideways in the image in {len(bad)} frames "
+                                       f"(e.g. frame {bad[0]}): it would look upside down"}
+    return {"ok": True, "detail": f"upright (tilt {tilt:.1f} deg)"}
+
+
+def plausible_distance(solve: Solve, contact: np.ndarray, g_point: np.ndarray, g_normal: np.ndarray) -> dict:
+    """The product within MAX_DISTANCE_HEIGHTS camera heights of the cameras."""
+    h = np.median(list(camera_heights(solve, g_point, g_normal).values()))
+    dist = np.median([np.linalg.norm(solve.c2w(f)[:3, 3] - contact) for f in solve.cameras])
+    ratio = float(dist / max(h, 1e-9))
+    if not np.isfinite(ratio) or ratio > MAX_DISTANCE_HEIGHTS:
+        return {"ok": False, "detail": f"the product stands {ratio:.0f} camera heights away (limit {MAX_DISTANCE_HEIGHTS:.0f}): "
+                                       "the ground or the scale of the solve is wrong"}
+    return {"ok": True, "detail": f"{ratio:.1f} camera heights from the camera"}
+
+
+def alpha_in_frame(solve: Solve, contact: np.ndarray, alphas: dict[int, np.ndarray]) -> dict:
+    """Non-empty rendered alpha on every frame whose contact point is in view, and a product
+    big enough to be seen (MIN_PRODUCT_PX_FRAC of the frame height) somewhere."""
+    expected, empty, tallest = [], [], 0
+    for f, a in sorted(alphas.items()):
+        px, z = solve.project(f, np.asarray(contact)[None])
+        u, v = px[0] * np.array([a.shape[1] / solve.width, a.shape[0] / solve.height])
+        rows = np.flatnonzero((a > 0.5).any(axis=1))
+        if len(rows):
+            tallest = max(tallest, (rows[-1] - rows[0] + 1) / a.shape[0])
+        if z[0] > 0 and 0 <= u < a.shape[1] and 0 <= v < a.shape[0]:
+            expected.append(f)
+            if int((a > 0.5).sum()) < MIN_ALPHA_PX:
+                empty.append(f)
+    counts = {"frames_in_view": len(expected), "frames_with_product": len(expected) - len(empty)}
+    if not expected:
+        return {"ok": False, **counts, "detail": "the product's contact point is in view in no frame"}
+    if empty:
+        return {"ok": False, **counts, "detail": f"the rendered product is missing (empty alpha) in {len(empty)}/{len(expected)} "
+                                                 f"frames where it should be in view (e.g. frame {empty[0]})"}
+    if tallest < MIN_PRODUCT_PX_FRAC:
+        return {"ok": False, **counts, "detail": f"the product is at most {tallest:.1%} of the frame height: too far to be seen"}
+    return {"ok": True, **counts, "detail": f"product visible in all {len(expected)} frames where it is in view "
+                                            f"(up to {tallest:.0%} of the frame height)"}

@@ -1,0 +1,102 @@
+"""The QC of a rendered shot: lock + physical plausibility + the product really rendered.
+
+Runs after the Blender render and before any stage or encoding, on what the shot folder
+holds (shot.json, plate frames, render EXRs), so it judges exactly what will be composited,
+whatever camera or placement produced it. The verdict is written into shot.json (``qc``),
+where the contact sheet and the Blender panel read it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shotcache.layout import ShotPaths
+from shotcache.schema import Shot, ShotQC
+
+from . import plausibility as pl
+from .lock import measure_lock
+from .solve import Solve
+
+
+def shot_solve(shot: Shot) -> Solve:
+    """The shot's cameras (already at the shot's resolution) as a Solve."""
+    w, h = shot.resolution
+    return Solve(width=int(w), height=int(h), cameras=dict(shot.camera.frames), tracker=shot.camera.kind)
+
+
+def contact_point(shot: Shot) -> np.ndarray:
+    """Where the product meets the ground: its origin dropped onto the ground plane."""
+    t = np.asarray(shot.product.matrix_world, dtype=np.float64)[:3, 3]
+    p, n = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
+    return t - ((t - p) @ n) * n
+
+
+def _normal(shot: Shot) -> np.ndarray:
+    n = np.asarray(shot.ground.normal, dtype=np.float64)
+    return n / (np.linalg.norm(n) + 1e-12)
+
+
+def _alphas(paths: ShotPaths, frames: list[int]) -> dict[int, np.ndarray]:
+    from ml.io.exr import PassError, read_passes
+
+    out = {}
+    for f in frames:
+        try:
+            out[f] = read_passes(paths.render_frame(f), ["rgba"])["rgba"][..., 3]
+        except (FileNotFoundError, PassError):
+            out[f] = np.zeros((1, 1), np.float32)
+    return out
+
+
+def check_shot(shot_dir: str | Path, masks: dict[int, Path] | None = None, scale_source: str = "",
+               lock_frames: list[int] | None = None) -> ShotQC:
+    """Measure and judge a rendered shot; returns the ShotQC (verdict accepted | refused).
+
+    ``masks``: user masks (white = a moving object / to ignore) by frame for the lock;
+    ``lock_frames``: limit the lock to these frames (default all)."""
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    solve = shot_solve(shot)
+    g_point, g_normal = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
+    contact = contact_point(shot)
+    plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
+    heights = pl.camera_heights(solve, g_point, g_normal)
+    med_h = float(np.median(list(heights.values())))
+    checks = {
+        "cameras_above_ground": pl.cameras_above_ground(solve, g_point, g_normal),
+        "ground_below_horizon": pl.ground_below_horizon(solve, g_normal),
+        "up_vs_vertical_lines": pl.up_agrees_with_verticals(solve, g_normal, plates),
+        "product_upright": pl.product_upright(solve, np.asarray(shot.product.matrix_world), g_normal, 0.2 * abs(med_h)),
+        "distance": pl.plausible_distance(solve, contact, g_point, g_normal),
+        "product_rendered": pl.alpha_in_frame(solve, contact, _alphas(paths, shot.frames)),
+    }
+    lock: dict[str, Any] = measure_lock(plates, solve, contact, normal=g_normal, masks=masks) if plates else \
+        {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
+    reasons = [c["detail"] for c in checks.values() if c["ok"] is False]
+    if not lock["ok"]:
+        reasons.append(f"lock: {lock['reason']}")
+    stats = lock.get("slide_px") or {}
+    qc = ShotQC(verdict="refused" if reasons else "accepted", reasons=reasons, slide_mean_px=stats.get("mean"),
+                slide_max_px=stats.get("max"), slide_per_frame=dict(lock.get("per_frame") or {}),
+                lock={k: v for k, v in lock.items() if k != "per_frame"}, checks=checks,
+                scale_source=scale_source or str((shot.camera.qc.get("scale") or {}).get("source", "")))
+    shot.qc = qc
+    paths.save_shot(shot)
+    return qc
+
+
+def mark_forced(shot_dir: str | Path) -> None:
+    """Record that a refused shot was composited anyway (--force)."""
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    shot.qc.verdict = "forced"
+    paths.save_shot(shot)
+
+
+def summary(qc: ShotQC) -> str:
+    """One line for logs and the contact sheet."""
+    slide = (f"slide {qc.slide_mean_px:.2f} px mean / {qc.slide_max_px:.2f} px max"
+             if qc.slide_mean_px is not None and qc.slide_max_px is not None else "slide not measured")
+    return f"{qc.verdict.upper()}: {slide}" + (f", scale: {qc.scale_source}" if qc.scale_source else "")

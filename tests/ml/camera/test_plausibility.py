@@ -1,0 +1,92 @@
+"""Physical plausibility checks on cameras whose truth is known: the true world passes, a
+flipped ground, an upside-down world, a tilted 'up', an upside-down or far product, and an
+empty render each fail with a reason."""
+import copy
+
+import cv2
+import numpy as np
+
+from ml.camera import plausibility as pl
+
+UP = np.array([0.0, 0.0, 1.0])
+ORIGIN = np.zeros(3)
+
+
+def _rolled(solve):
+    """The same cameras rolled 180 deg about their optical axis (an upside-down world)."""
+    out = copy.deepcopy(solve)
+    for cam in out.cameras.values():
+        c2w = np.asarray(cam.c2w)
+        c2w[:3, :2] *= -1
+        cam.c2w = c2w.tolist()
+    return out
+
+
+def test_cameras_above_ground_and_ground_below_horizon(dolly):
+    s = dolly(n=6)
+    assert pl.cameras_above_ground(s, ORIGIN, UP)["ok"]
+    flipped = pl.cameras_above_ground(s, ORIGIN, -UP)
+    assert flipped["ok"] is False and "below the ground plane in 6/6" in flipped["detail"]
+    assert pl.ground_below_horizon(s, UP)["ok"]
+    bad = pl.ground_below_horizon(_rolled(s), UP)
+    assert bad["ok"] is False and "upside down" in bad["detail"]
+
+
+def _poles_plate(solve, frame, rng):
+    """A plate of vertical poles standing on the ground, drawn through the true camera."""
+    img = np.full((solve.height, solve.width), 90, np.uint8)
+    for _ in range(40):
+        base = np.array([rng.uniform(-2.5, 2.5), rng.uniform(0.5, 4.0), 0.0])
+        (a, b), z = solve.project(frame, np.stack([base, base + [0, 0, rng.uniform(0.8, 2.5)]]))
+        if (z > 0).all():
+            cv2.line(img, tuple(int(v) for v in a), tuple(int(v) for v in b), 230, 3, cv2.LINE_AA)
+    return img
+
+
+def test_up_against_the_plates_vertical_lines(dolly):
+    s = dolly(n=5)
+    rng = np.random.default_rng(2)
+    plates = {f: _poles_plate(s, f, rng) for f in s.cameras}
+    good = pl.up_agrees_with_verticals(s, UP, plates)
+    assert good["ok"] is True and good["angle_deg"] < 2.0, good
+    t = np.radians(20)
+    tilted = pl.up_agrees_with_verticals(s, np.array([0.0, np.sin(t), np.cos(t)]), plates)
+    assert tilted["ok"] is False and tilted["angle_deg"] > 12, tilted
+    blank = pl.up_agrees_with_verticals(s, UP, {f: np.full((s.height, s.width), 90, np.uint8) for f in s.cameras})
+    assert blank["ok"] is None  # nothing to tell by: not a failure
+
+
+def test_product_upright_and_distance(dolly):
+    s = dolly(n=6)
+    M = np.eye(4)
+    assert pl.product_upright(s, M, UP, 0.3)["ok"]
+    upside = np.diag([1.0, -1.0, -1.0, 1.0])
+    bad = pl.product_upright(s, upside, UP, 0.3)
+    assert bad["ok"] is False and "upside down" in bad["detail"]
+    # an upright product in an upside-down world points down in the image
+    rolled = pl.product_upright(_rolled(s), M, UP, 0.3)
+    assert rolled["ok"] is False and "points down" in rolled["detail"]
+    assert pl.plausible_distance(s, ORIGIN, ORIGIN, UP)["ok"]
+    far = pl.plausible_distance(s, np.array([0.0, 80.0, 0.0]), ORIGIN, UP)
+    assert far["ok"] is False and "camera heights away" in far["detail"]
+
+
+def test_rendered_alpha_must_hold_the_product(dolly):
+    s = dolly(n=4)
+    empty = {f: np.zeros((s.height, s.width), np.float32) for f in s.cameras}
+    r = pl.alpha_in_frame(s, ORIGIN, empty)
+    assert r["ok"] is False and r["frames_with_product"] == 0 and "empty alpha" in r["detail"]
+    full = {}
+    for f in s.cameras:
+        a = np.zeros((s.height, s.width), np.float32)
+        (u, v), = s.project(f, ORIGIN[None])[0]
+        a[int(v) - 40:int(v), int(u) - 15:int(u) + 15] = 1.0
+        full[f] = a
+    ok = pl.alpha_in_frame(s, ORIGIN, full)
+    assert ok["ok"] and ok["frames_with_product"] == 4
+    tiny = {f: (a[:, :] * 0).astype(np.float32) for f, a in full.items()}
+    for f, a in tiny.items():
+        (u, v), = s.project(f, ORIGIN[None])[0]
+        a[int(v) - 4:int(v), int(u) - 4:int(u) + 4] = 1.0  # 4 px of a 360 px frame: too far to be seen
+    far = pl.alpha_in_frame(s, ORIGIN, tiny)
+    assert far["ok"] is False and "too far" in far["detail"]
