@@ -159,14 +159,15 @@ def setup_shot(
     with shot_scene.building(os.path.abspath(shot_dir), settings_from=source) as scene:
         return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
                            product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
-                           light_intensity, undistort, fps, device, progress, place_area=place_area, motion_blur=motion_blur)
+                           light_intensity, undistort, fps, device, progress, place_area=place_area, motion_blur=motion_blur,
+                           camera_height_m=camera_height_m)
 
 
 def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
                 resolution: Any, samples: int, passes: list[str] | None, product_matrix: Any, ground: Any,
                 product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
                 light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress,
-                *, place_area: str | None = None, motion_blur: float = 0.0) -> Shot:
+                *, place_area: str | None = None, motion_blur: float = 0.0, camera_height_m: float | None = None) -> Shot:
     """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
@@ -345,6 +346,7 @@ class ShotRenderer:
         self.shot = self.paths.load_shot()
         # the shot's own scene; a fresh one (built from shot.json below) on a Blender that has none
         self.scene: Any = cast(Any, scene or shot_scene.scene_of(self.paths.root) or _new_shot_scene(self.paths.root))
+        _show_headless(self.scene)
         check_shot_writable(self.paths.root)
         src = Path(self.shot.product.source)
         if not src.is_file():
@@ -383,6 +385,15 @@ def _new_shot_scene(shot_dir: Path) -> Any:
     scene = bpy.data.scenes.new(shot_scene.scene_name(shot_dir))
     scene[SHOT_PROP] = str(shot_dir)
     return scene
+
+
+def _show_headless(scene: Any) -> None:
+    """Headless, make ``scene`` the one the (hidden) window shows: frame_set does not evaluate
+    the animation of a scene no window shows, so every frame would render with the first
+    frame's camera (the shot's scene is built aside, and render-shot starts a fresh one)."""
+    if bpy.app.background:
+        for window in bpy.context.window_manager.windows:
+            window.scene = scene
 
 
 def render_shot(

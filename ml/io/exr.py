@@ -128,6 +128,7 @@ def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, half: bool = False)
     if arr.ndim != 3 or arr.shape[-1] != 3:
         raise PassError(f"{path}: expected HxWx3 RGB, got shape {arr.shape}")
     channels = {c: np.ascontiguousarray(arr[..., i]) for i, c in enumerate("RGB")}
+    OpenEXR = openexr(path)
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
 
     def _w(tmp: Path) -> None:

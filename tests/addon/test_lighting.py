@@ -36,7 +36,7 @@ def test_environment_world_sun_angle_and_motion_blur(ext, tmp_path):
     bg = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground")
     assert bg.inputs["Color"].links[0].from_node == tex and tex.image.size[:] == (16, 8)
     assert abs(tex.image.pixels[0] - 0.3) < 1e-3  # Blender's row 0 is the image's bottom row: ground
-    sun = bpy.data.objects[lighting.SUN_NAME]
+    sun = next(o for o in scene.objects if o.name.startswith(lighting.SUN_NAME))  # this scene's (setup_shot built its own)
     assert abs(sun.data.angle - math.radians(7.0)) < 1e-6
     assert scene.render.use_motion_blur and abs(scene.render.motion_blur_shutter - 0.5) < 1e-6
     cam = scene.camera

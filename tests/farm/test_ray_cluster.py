@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,7 +38,10 @@ def cluster(tmp_path_factory):
 
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ[FRAME_DELAY_ENV] = DELAY_S  # workers pause per frame: a kill lands mid-chunk
-    tmp = tmp_path_factory.mktemp("ray")
+    # Not under pytest's basetemp: Ray puts unix sockets in the node's temp folder, and
+    # /tmp/pytest-of-root/pytest-N/popen-gwK/ray0/head/session_.../sockets/plasma_store
+    # passes the 107-byte limit of a socket path (the head then dies silently).
+    tmp = Path(tempfile.mkdtemp(prefix="vray-", dir="/tmp"))
     port = free_ports(1)[0]
     address = f"127.0.0.1:{port}"
     head = start_node(tmp, "head", port=port, resources={"blender": 1})
@@ -62,6 +66,7 @@ def cluster(tmp_path_factory):
         os.environ.pop(FRAME_DELAY_ENV, None)
         worker.stop()
         head.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _plain(shot: Path) -> dict[int, bytes]:
