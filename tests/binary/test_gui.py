@@ -109,7 +109,9 @@ def test_artist_loop_in_the_gui(blender_bin, blender_env, demo, display, tmp_pat
     import cv2
 
     shots = {p.stem: cv2.imread(str(p)) for p in sorted(out.glob("0*.png"))}
-    assert len(shots) >= 7, sorted(shots)
+    # 06_rendering_progress is taken only while the render still runs: an idle machine can finish first
+    assert {"01_panel_empty", "02_error_in_status_bar", "03_tracking_progress", "04_track_qc_graph",
+            "05_preview_eevee_over_plate", "07_versions_ab_in_sequencer"} <= set(shots), sorted(shots)
     for name, img in shots.items():
         assert img is not None and img.shape == (1080, 1920, 3) and float(img.std()) > 10, name
     view = (slice(150, 700), slice(400, 1200))

@@ -153,7 +153,8 @@ def test_output_keeps_the_plates_exact_frame_rate(demo, tmp_path):
     assert abs(float(rate) - 30.105) < 0.001
     out = tmp_path / "final.mp4"
     r = vanelia("run", "--input", str(plate), "--model", str(demo / "product.glb"), "--camera", str(demo / "transforms.json"),
-                "--output", str(out), "--samples", "1", "--contact-frames", "1")
+                "--output", str(out), "--samples", "1", "--contact-frames", "1",
+                "--force")  # about the rate, not the QC: the lock reads ~1.1 px on this tiny plate with the true camera
     assert r.returncode == 0, r.stderr[-2000:]
     with av.open(str(out)) as box:
         st = box.streams.video[0]

@@ -52,7 +52,8 @@ def test_ray_local_matches_a_plain_run(tmp_path: Path):
         m[20:34, 10 + 3 * f : 26 + 3 * f] = 1
         write_mask(masks / f"{f:06d}.png", m)
     common = ["--input", str(data / "plate.mp4"), "--model", str(data / "product.glb"), "--camera", str(data / "transforms.json"),
-              "--samples", "4", "--mask", str(masks), "--engine", "inpaint=propagate", "--param", "inpaint.window=2"]
+              "--samples", "4", "--mask", str(masks), "--engine", "inpaint=propagate", "--param", "inpaint.window=2",
+              "--force"]  # about Ray, not the QC: at 96x54 the lock cannot measure to 1 px (it reads 1.3 px on the true camera)
     r = vanelia("run", *common, "--output", str(tmp_path / "plain.mp4"), "--keep", str(tmp_path / "plain"))
     assert r.returncode == 0, r.stderr[-3000:]
     r = vanelia("run", *common, "--output", str(tmp_path / "ray.mp4"), "--keep", str(tmp_path / "ray"), "--ray", "local",
