@@ -391,8 +391,9 @@ def _show_headless(scene: Any) -> None:
     """Headless, make ``scene`` the one the (hidden) window shows: frame_set does not evaluate
     the animation of a scene no window shows, so every frame would render with the first
     frame's camera (the shot's scene is built aside, and render-shot starts a fresh one)."""
-    if bpy.app.background:
-        for window in bpy.context.window_manager.windows:
+    wm = bpy.context.window_manager
+    if bpy.app.background and wm is not None:
+        for window in wm.windows:
             window.scene = scene
 
 

@@ -41,6 +41,10 @@ def connect(address: str, num_cpus: int | None = None) -> dict[str, Any]:
     if not ray.is_initialized():
         common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if address == "local":
+            # Ray 2.60 turns token auth on by default, and the render tasks' workers of an
+            # in-process cluster then fail to authenticate; a cluster this process starts for
+            # its own run (as before 2.60) runs without it. Joined clusters keep their own mode.
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             cpus = num_cpus or int(os.environ.get(LOCAL_ENV_CPUS, 0) or 0) or os.cpu_count() or 1
             resources = {RENDER_RESOURCE: float(cpus)} if importlib.util.find_spec("bpy") is not None else {}
             store = int(os.environ.get(LOCAL_ENV_STORE_MB, 0) or 0) or 256

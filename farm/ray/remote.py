@@ -59,6 +59,10 @@ def _render_scratch(scratch: Path, shot_dir: str, frames: tuple[int, ...], packe
     if packed is None:
         shutil.copyfile(Path(shot_dir) / SHOT_FILE, scratch / SHOT_FILE)
         main = ShotPaths(shot_dir)
+        env = main.load_shot().lighting.environment  # the plate-light environment map, shot-relative
+        if env:
+            (scratch / env).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(main.root / env, scratch / env)
         for f in frames:
             if main.render_frame(f).is_file():
                 os.symlink(main.render_frame(f), ShotPaths(scratch).render_frame(f))
@@ -68,6 +72,10 @@ def _render_scratch(scratch: Path, shot_dir: str, frames: tuple[int, ...], packe
     glb.write_bytes(packed["product.glb"])
     doc["product"]["source"] = str(glb)  # not part of any frame's hash
     (scratch / SHOT_FILE).write_text(json.dumps(doc))
+    env = (doc.get("lighting") or {}).get("environment")
+    if env:
+        (scratch / env).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / env).write_bytes(packed[env])
     for f in json.loads(packed["existing.json"]):
         ShotPaths(scratch).render_frame(int(f)).touch()
 

@@ -310,6 +310,8 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
             existing = [f for f in c.keep if paths.render_frame(f).is_file()]
             packed = {SHOT_FILE: paths.shot_json.read_bytes(), "product.glb": Path(shot.product.source).read_bytes(),
                       "existing.json": json.dumps(existing).encode()}
+            if shot.lighting.environment:  # the plate-light environment map the render reads
+                packed[shot.lighting.environment] = (paths.root / shot.lighting.environment).read_bytes()
         return render_chunk.options(num_returns="streaming").remote(str(shot_dir), c.keep, packed, blender)
 
     disp = Dispatch(chunks, replan, sink)
