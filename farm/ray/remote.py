@@ -72,10 +72,10 @@ def _render_scratch(scratch: Path, shot_dir: str, frames: tuple[int, ...], packe
     glb.write_bytes(packed["product.glb"])
     doc["product"]["source"] = str(glb)  # not part of any frame's hash
     (scratch / SHOT_FILE).write_text(json.dumps(doc))
-    env = (doc.get("lighting") or {}).get("environment")
-    if env:
-        (scratch / env).parent.mkdir(parents=True, exist_ok=True)
-        (scratch / env).write_bytes(packed[env])
+    packed_env = (doc.get("lighting") or {}).get("environment")
+    if packed_env:
+        (scratch / packed_env).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / packed_env).write_bytes(packed[packed_env])
     for f in json.loads(packed["existing.json"]):
         ShotPaths(scratch).render_frame(int(f)).touch()
 
