@@ -21,15 +21,24 @@ def vanelia_scene(context: bpy.types.Context | None) -> bpy.types.Scene | None:
     return scene if scene is not None and hasattr(scene, "vanelia") else None
 
 
+def idle_scene(cls: Any, context: bpy.types.Context | None) -> bpy.types.Scene | None:
+    """The Vanelia scene when no task runs in it; otherwise None, with the poll message saying why."""
+    scene = vanelia_scene(context)
+    if scene is None:
+        cls.poll_message_set("Vanelia is not enabled for this scene")
+        return None
+    if tasks.is_running(scene):
+        cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
+        return None
+    return scene
+
+
 def shot_ready(cls: Any, context: bpy.types.Context | None) -> bool:
     """Poll of the operators that need a set-up shot and an idle scene; says why not."""
+    if idle_scene(cls, context) is None:
+        return False
     found = shot_of(context)
-    if found is None:
-        cls.poll_message_set("Vanelia is not enabled for this scene")
-        return False
-    if tasks.is_running(found[0]):
-        cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
-        return False
+    assert found is not None  # idle_scene found the Vanelia scene
     if not os.path.isfile(os.path.join(found[1], "shot.json")):
         cls.poll_message_set("Set the shot up first (Shot > Set Up Shot)")
         return False

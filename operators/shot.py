@@ -7,9 +7,9 @@ from typing import Any
 import bpy
 from mathutils import Euler, Matrix
 
-from ..addon import properties, shot_scene, tasks
+from ..addon import properties, shot_scene
 from ..addon import shot as shot_mod
-from .common import OpResult, shot_of, vanelia_scene
+from .common import OpResult, idle_scene, shot_of
 
 
 def setup_kwargs(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
@@ -52,12 +52,8 @@ class VANELIA_OT_setup_shot(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
-        scene = vanelia_scene(context)
+        scene = idle_scene(cls, context)
         if scene is None:
-            cls.poll_message_set("Vanelia is not enabled for this scene")
-            return False
-        if tasks.is_running(scene):
-            cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
             return False
         s = properties.settings(scene)
         if not s.plate_path or not s.product_path:

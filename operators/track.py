@@ -17,7 +17,7 @@ import bpy
 
 from ..addon import process_manager
 from ..addon import preferences, properties, tasks
-from .common import OpResult, shot_of, vanelia_scene
+from .common import OpResult, idle_scene, shot_of
 
 _FRAME = re.compile(r"\bframe (\d+)\b")
 
@@ -43,12 +43,8 @@ class VANELIA_OT_track(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
-        scene = vanelia_scene(context)
+        scene = idle_scene(cls, context)
         if scene is None:
-            cls.poll_message_set("Vanelia is not enabled for this scene")
-            return False
-        if tasks.is_running(scene):
-            cls.poll_message_set("A Vanelia task is running in this scene; wait or cancel it")
             return False
         if not properties.settings(scene).plate_path:
             cls.poll_message_set("Choose the footage (Plate) first")
