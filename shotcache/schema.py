@@ -152,6 +152,9 @@ class Plate:
     kind: str = "video"  # video | images
     frames_dir: str = "plate"
     undistorted: bool = False
+    native_size: list[int] = field(default_factory=list)
+    """(w, h) of the source footage before any --resolution: the QC judges the lock at this
+    resolution (up to 720p), the one an artist watches, not at a smaller working size."""
 
 
 @dataclass
@@ -222,7 +225,7 @@ class ShotQC:
     """The physical QC of a rendered shot (`vanelia run`): does the product stay locked to the
     plate's ground, and is the placement physically plausible? Shown in the Blender panel.
 
-    ``slide_*``: distance (px, at the shot's resolution) between the product's contact point
+    ``slide_*``: distance (px, at the clip's own resolution up to 720p: ``lock["size"]``) between the product's contact point
     and the plate's own ground texture around it, per frame (keys are frame numbers);
     ``checks``: name -> {"ok": true | false | null, "detail": text}; ``verdict``: accepted |
     refused | forced (refused but run with --force) | "" (not checked)."""

@@ -189,17 +189,20 @@ def _apply(H: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: np.ndarray, ref: int | None = None,
                  normal: np.ndarray = np.array([0.0, 0.0, 1.0]), masks: Mapping[int, Path | np.ndarray] | None = None,
-                 radius_px: int | None = None, max_anchors: int = 12) -> dict:
+                 radius_px: int | None = None, max_anchors: int = 12, judge_scale: float = 1.0) -> dict:
     """Slide (px, per frame) of the world point ``point`` against the plate's ground texture.
 
     ``frames``: plate frames (paths or arrays) by frame number, at any size (the solve's
     intrinsics are scaled to it); ``normal``: the ground's up; ``masks``: white = ignore
-    (user masks of moving objects). Returns mean / median / max slide over measured frames,
-    the per-frame list, the coverage and a verdict against the targets.
+    (user masks of moving objects). ``judge_scale``: the slide is reported and judged at
+    ``judge_scale`` times the frames' size (the clip's own resolution when the frames are a
+    smaller working copy: a geometric offset scales with the image, and 1 px at 360 lines is
+    2 px on the 720p frame an artist watches). Returns mean / median / max slide over measured
+    frames, the per-frame list, the coverage and a verdict against the targets.
     """
     common = [f for f in sorted(frames) if f in solve.cameras]
     if not common:
-        return _report({}, [], [], None, (0, 0), "no plate frame has a camera")
+        return _report({}, [], [], None, (0, 0), "no plate frame has a camera", judge_scale)
     ref = ref if ref in common else common[len(common) // 2]
     first = _gray(frames[ref])
     size = (first.shape[1], first.shape[0])
@@ -212,7 +215,7 @@ def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: n
             proj[f] = p
     in_view = sorted(proj)  # the reference frame is 0 px by construction: not a measurement
     if ref not in proj:
-        return _report({}, in_view, [], ref, size, f"the contact point is not in view in the reference frame {ref}")
+        return _report({}, in_view, [], ref, size, f"the contact point is not in view in the reference frame {ref}", judge_scale)
     measured: dict[int, float] = {}
     anchors: list[int] = []
     # world radius of the ground disk whose image is about the patch radius in the reference
@@ -262,11 +265,13 @@ def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: n
                 measured[f] = float(np.linalg.norm(spot - proj[f]))
             last_good = (f, img, spot)
             idx += step
-    return _report(measured, [f for f in in_view if f != ref], anchors, ref, size, "")
+    return _report(measured, [f for f in in_view if f != ref], anchors, ref, size, "", judge_scale)
 
 
 def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], ref: int | None,
-            size: tuple[int, int], why: str) -> dict:
+            size: tuple[int, int], why: str, judge_scale: float = 1.0) -> dict:
+    measured = {f: v * judge_scale for f, v in measured.items()}
+    judged = [int(round(size[0] * judge_scale)), int(round(size[1] * judge_scale))]
     vals = np.array([measured[f] for f in sorted(measured)]) if measured else np.zeros(0)
     coverage = len(measured) / max(len(in_view), 1)
     stats = {"mean": float(vals.mean()), "median": float(np.median(vals)), "max": float(vals.max())} if len(vals) > 1 else None
@@ -278,10 +283,10 @@ def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], 
     elif stats["mean"] > MAX_MEAN_PX or stats["max"] > MAX_MAX_PX:
         worst = max(measured, key=lambda k: measured[k])
         ok, why = False, (f"the product slides over the ground: {stats['mean']:.2f} px mean, {stats['max']:.2f} px max "
-                          f"(frame {worst}); limits {MAX_MEAN_PX} / {MAX_MAX_PX} px")
+                          f"(frame {worst}) at {judged[0]}x{judged[1]}; limits {MAX_MEAN_PX} / {MAX_MAX_PX} px")
     else:
         ok = True
-    return {"ok": ok, "reason": why, "ref_frame": ref, "size": list(size), "frames_in_view": len(in_view),
+    return {"ok": ok, "reason": why, "ref_frame": ref, "size": judged, "measured_size": list(size), "frames_in_view": len(in_view),
             "frames_measured": len(measured), "coverage": round(coverage, 3), "anchors": anchors,
             "slide_px": stats, "per_frame": {str(f): round(v, 3) for f, v in sorted(measured.items())},
             "limits": {"mean_px": MAX_MEAN_PX, "max_px": MAX_MAX_PX, "coverage": MIN_COVERAGE}}

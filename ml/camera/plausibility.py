@@ -199,3 +199,46 @@ def alpha_in_frame(solve: Solve, contact: np.ndarray, alphas: dict[int, np.ndarr
         return {"ok": False, **counts, "detail": f"the product is at most {tallest:.1%} of the frame height: too far to be seen"}
     return {"ok": True, **counts, "detail": f"product visible in all {len(expected)} frames where it is in view "
                                             f"(up to {tallest:.0%} of the frame height)"}
+
+
+MAX_FOOT_OFFSET_FRAC = 0.25
+"""How far (as a fraction of the product's own height in the image, at least MIN_FOOT_PX)
+the projected contact point may lie from the rendered silhouette."""
+MIN_FOOT_PX = 4.0
+
+
+def product_on_contact(solve: Solve, contact: np.ndarray, alphas: dict[int, np.ndarray]) -> dict:
+    """The rendered product stands where the camera says its foot is, on every frame.
+
+    Why: the lock metric follows the *projected* contact point over the plate's ground; it
+    says nothing about where the renderer actually drew the product. A render whose camera
+    did not follow the solve (a scene whose animation was never evaluated, a stale render
+    cache, a product matrix that moved) shows a product sliding while the lock reads 0 px.
+    Here the projected contact point must touch the rendered silhouette: its distance to the
+    nearest opaque pixel is at most MAX_FOOT_OFFSET_FRAC of the silhouette's height."""
+    worst: tuple[float, float, int, float] = (-1.0, 0.0, -1, 0.0)  # (d / tol, d, frame, tol)
+    checked = 0
+    for f, a in sorted(alphas.items()):
+        solid = a > 0.5
+        if int(solid.sum()) < MIN_ALPHA_PX or f not in solve.cameras:
+            continue
+        px, z = solve.project(f, np.asarray(contact, dtype=np.float64)[None])
+        u, v = px[0] * np.array([a.shape[1] / solve.width, a.shape[0] / solve.height])
+        if not (z[0] > 0 and 0 <= u < a.shape[1] and 0 <= v < a.shape[0]):
+            continue
+        checked += 1
+        rows = np.flatnonzero(solid.any(axis=1))
+        tol = max(MIN_FOOT_PX, MAX_FOOT_OFFSET_FRAC * float(rows[-1] - rows[0] + 1))
+        dist = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, 5)
+        d = float(dist[min(int(v), a.shape[0] - 1), min(int(u), a.shape[1] - 1)])
+        worst = max(worst, (d / tol, d, f, tol))
+    if not checked:
+        return {"ok": None, "detail": "no frame with both the product rendered and its contact point in view"}
+    _, d, f, tol = worst
+    if d > tol:
+        return {"ok": False, "frame": f, "offset_px": round(d, 2),
+                "detail": f"the rendered product is {d:.0f} px away from where the camera puts its foot (frame {f}, "
+                          f"tolerance {tol:.0f} px): the render does not follow the solved camera or placement"}
+    return {"ok": True, "frame": f, "offset_px": round(d, 2),
+            "detail": f"the rendered product stands on its projected contact point in all {checked} frames "
+                      f"(worst {d:.1f} px, frame {f})"}

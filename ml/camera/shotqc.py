@@ -33,6 +33,21 @@ def contact_point(shot: Shot) -> np.ndarray:
     return t - ((t - p) @ n) * n
 
 
+JUDGE_MAX_LINES = 720
+"""The lock's targets hold at the clip's own resolution, up to 720p."""
+
+
+def judge_scale(shot: Shot) -> float:
+    """Factor from the shot's (working) resolution to the one the lock is judged at: the
+    source footage's height capped at JUDGE_MAX_LINES. A run at --resolution 640x360 of a
+    720p clip is judged at 720p: its slide, in pixels of the frame an artist watches, is
+    twice what the working frames show."""
+    h = int(shot.resolution[1])
+    native = shot.plate.native_size
+    src_h = int(native[1]) if len(native) == 2 and int(native[1]) > 0 else h
+    return min(src_h, JUDGE_MAX_LINES) / max(h, 1)
+
+
 def _normal(shot: Shot) -> np.ndarray:
     n = np.asarray(shot.ground.normal, dtype=np.float64)
     return n / (np.linalg.norm(n) + 1e-12)
@@ -61,6 +76,7 @@ def check_shot(shot_dir: str | Path, masks: dict[int, Path] | None = None, scale
     solve = shot_solve(shot)
     g_point, g_normal = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
     contact = contact_point(shot)
+    alphas = _alphas(paths, shot.frames)
     plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
     heights = pl.camera_heights(solve, g_point, g_normal)
     med_h = float(np.median(list(heights.values())))
@@ -70,9 +86,11 @@ def check_shot(shot_dir: str | Path, masks: dict[int, Path] | None = None, scale
         "up_vs_vertical_lines": pl.up_agrees_with_verticals(solve, g_normal, plates),
         "product_upright": pl.product_upright(solve, np.asarray(shot.product.matrix_world), g_normal, 0.2 * abs(med_h)),
         "distance": pl.plausible_distance(solve, contact, g_point, g_normal),
-        "product_rendered": pl.alpha_in_frame(solve, contact, _alphas(paths, shot.frames)),
+        "product_rendered": pl.alpha_in_frame(solve, contact, alphas),
+        "product_on_contact": pl.product_on_contact(solve, contact, alphas),
     }
-    lock: dict[str, Any] = measure_lock(plates, solve, contact, normal=g_normal, masks=masks) if plates else \
+    lock: dict[str, Any] = measure_lock(plates, solve, contact, normal=g_normal, masks=masks,
+                                        judge_scale=judge_scale(shot)) if plates else \
         {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     reasons = [c["detail"] for c in checks.values() if c["ok"] is False]
     if not lock["ok"]:

@@ -91,3 +91,22 @@ def test_pan_true_camera_locks_with_reanchoring(tmp_path, pan, floor_frames):
         cam.fy *= 1.2
     bad = measure_lock(frames, wrong, np.array(place["point"]), place["ref_frame"])
     assert bad["slide_px"]["max"] > 3.0 and not bad["ok"], bad["slide_px"]
+
+
+def test_slide_is_judged_at_the_clip_resolution_not_the_working_size(tmp_path, dolly, floor_frames):
+    """A run at half the clip's size sees half the slide in its own pixels; judged with the
+    clip's scale it reports what the full-size frames show (and names that size)."""
+    solve = dolly(n=8)
+    frames = floor_frames(solve, tmp_path)
+    place = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    ref = place["ref_frame"]
+    wrong = _tilted_contact(solve, ref, place["pixel"], 3.0)
+    full = measure_lock(frames, solve, wrong, ref)
+    half = {f: cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (solve.width // 2, solve.height // 2),
+                          interpolation=cv2.INTER_AREA) for f, p in frames.items()}
+    raw = measure_lock(half, solve, wrong, ref)
+    judged = measure_lock(half, solve, wrong, ref, judge_scale=2.0)
+    assert full["slide_px"]["mean"] > 1.0, full["slide_px"]
+    assert raw["slide_px"]["mean"] < 0.7 * full["slide_px"]["mean"]
+    assert abs(judged["slide_px"]["mean"] - full["slide_px"]["mean"]) < 0.3 * full["slide_px"]["mean"], (judged, full)
+    assert judged["size"] == [solve.width, solve.height] and judged["measured_size"] == [solve.width // 2, solve.height // 2]

@@ -90,3 +90,31 @@ def test_rendered_alpha_must_hold_the_product(dolly):
         a[int(v) - 4:int(v), int(u) - 4:int(u) + 4] = 1.0  # 4 px of a 360 px frame: too far to be seen
     far = pl.alpha_in_frame(s, ORIGIN, tiny)
     assert far["ok"] is False and "too far" in far["detail"]
+
+
+FOOT = np.array([1.5, 1.0, 0.0])  # off the dolly's aim point: it moves in the image
+
+
+def _drawn_at(s, anchor_frame=None):
+    """A 40 px tall product drawn standing on the projected contact point of each frame
+    (or, with ``anchor_frame``, frozen where that frame's camera put it)."""
+    out = {}
+    for f in s.cameras:
+        a = np.zeros((s.height, s.width), np.float32)
+        (u, v), = s.project(anchor_frame if anchor_frame is not None else f, FOOT[None])[0]
+        a[int(v) - 40:int(v) + 1, int(u) - 15:int(u) + 15] = 1.0
+        out[f] = a
+    return out
+
+
+def test_rendered_product_must_stand_on_the_projected_contact_point(dolly):
+    s = dolly(n=6)
+    ok = pl.product_on_contact(s, FOOT, _drawn_at(s))
+    assert ok["ok"] is True and ok["offset_px"] < 1.0
+    # a render whose camera never followed the solve: the product stays where frame 0 put it
+    frozen = pl.product_on_contact(s, FOOT, _drawn_at(s, anchor_frame=min(s.cameras)))
+    moved = [f for f in s.cameras if np.linalg.norm(s.project(f, FOOT[None])[0] - s.project(min(s.cameras), FOOT[None])[0]) > 30]
+    assert moved, "the fixture's camera must move the contact point by more than the tolerance"
+    assert frozen["ok"] is False and "does not follow" in frozen["detail"] and frozen["offset_px"] > 10
+    empty = {f: np.zeros((s.height, s.width), np.float32) for f in s.cameras}
+    assert pl.product_on_contact(s, FOOT, empty)["ok"] is None
