@@ -131,7 +131,43 @@ def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm
     solve = solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
     if why:
         solve.notes.insert(0, why)
+    weak = _weak_solve(solve, len(imgs))
+    if weak:
+        # Photos taken a step apart (a turntable or walk-around set) keep KLT tracks alive
+        # long enough to look like a clip, but the video path registers only part of them
+        # (the fox set: 23/50 at 463 px). SIFT matching of every pair does not need the
+        # frames to follow one another; keep whichever solve is better.
+        log(f"[vanelia] track: the video solve is weak ({weak}); trying the frames as stills (COLMAP on SIFT matches)")
+        try:
+            stills = solve_images(imgs, workdir=tmp / "colmap_stills", focal_px=focal_px, max_image_size=max_image_size,
+                                  masks=masks)
+        except UserError as exc:
+            solve.notes.append(f"the still-photo solve failed too ({exc})")
+            return solve
+        if _solve_rank(stills, len(imgs)) > _solve_rank(solve, len(imgs)):
+            stills.notes.insert(0, f"solved as stills: the video solve was weak ({weak})")
+            return stills
+        solve.notes.append(f"the still-photo solve was no better ({_weak_solve(stills, len(imgs)) or 'comparable'})")
     return solve
+
+
+def _median_error(solve: Solve) -> float:
+    errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
+    return float(np.median(errs)) if errs else float("inf")
+
+
+def _weak_solve(solve: Solve, n_frames: int) -> str:
+    """Why a solve is too weak to keep without trying another path ('' when it is fine):
+    under 90 % of the frames registered, or a median reprojection error over 1.5 px."""
+    med = _median_error(solve)
+    if len(solve.cameras) < 0.9 * n_frames or med > 1.5:
+        return f"{len(solve.cameras)}/{n_frames} frames registered, median error {med:.2f} px ({solve.tracker})"
+    return ""
+
+
+def _solve_rank(solve: Solve, n_frames: int) -> tuple[bool, int, float]:
+    """Order of preference: not weak, then more frames registered, then lower median error."""
+    return (not _weak_solve(solve, n_frames), len(solve.cameras), -_median_error(solve))
 
 
 def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
