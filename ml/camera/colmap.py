@@ -70,6 +70,9 @@ def _import_pycolmap():
         import pycolmap
     except ImportError as exc:  # pragma: no cover - pycolmap is in the lock file
         raise SolveError("the colmap tracker needs pycolmap (pip install pycolmap)") from exc
+    # COLMAP logs every registration and bundle adjustment at INFO: thousands of lines that
+    # bury the run's own log. Warnings and errors still come through.
+    pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), 1)
     return pycolmap
 
 
