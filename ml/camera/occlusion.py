@@ -1,0 +1,431 @@
+"""Occlusion: what stands in front of the product hides it, automatically, with clean edges.
+
+Input: a per-frame mask of what moves on its own (``ml.camera.motion.moving_masks``: people,
+cars, animals ...), the frame's camera and the shot's ground plane, and the render's depth
+pass (``depth``: planar camera-axis depth in metres, background >= 1e9; shotcache.schema).
+
+Depth ordering (``occluder_depths``): the mask is split into connected components, one per
+object. An object stands on the ground where its lowest pixels are (its *foot*): the foot's
+pixel ray, cast onto the ground plane, gives the object's distance, in the render's own
+depth convention (camera-axis depth). The object is treated as a vertical card at that
+distance: it hides the product where its depth is smaller than the product's depth; where
+there is no product it hides what the render adds to the ground (the product's shadow)
+where it stands in front of the ground seen through that pixel.
+
+An object whose foot is not seen is assumed to be in front (nearer than everything):
+
+* it touches the frame's bottom border: its foot is cut off below the frame, and the only
+  way something standing on the ground reaches the bottom edge of the picture is to be
+  close to the camera (the ground at the bottom border is the nearest ground in view);
+* its foot ray does not meet the ground (at or above the horizon): a hanging, flying or
+  mis-segmented object; hiding the product behind it wrongly is a visible but honest error,
+  pasting the product over a thing in front of it is the classic broken composite.
+
+Edges (``guided_filter``, ``refine_matte``): the binary mask of the moving objects is turned
+into a soft matte by a guided filter (He, Sun, Tang, "Guided Image Filtering", ECCV 2010 /
+TPAMI 2013) with the plate frame as the guide, so the matte's edge follows the plate's own
+edge of the object (hair, motion blur, a mask a few pixels off). The soft values are kept
+only in a narrow band around the mask's edge; elsewhere the matte stays exactly 0 or 1.
+The edges are refined on the occluders' mask *before* the depth test: the depth test cuts
+along the render's exact product silhouette, which the plate (the guide) does not show.
+
+numpy + OpenCV only (no bpy, no torch).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import cv2
+import numpy as np
+
+from shotcache.schema import FrameCamera
+
+BACKGROUND_DEPTH = 1e9
+"""The render's depth pass holds >= this where no product was rendered (shotcache.schema)."""
+IN_FRONT = 0.0
+"""Depth given to an object whose foot is not seen: nearer than everything."""
+DEPTH_TOLERANCE = 0.01
+"""Relative margin of the depth test: an object hides what is at least 1 % farther than
+its foot (its own ground contact is not counted as "behind" it)."""
+STRETCH = 0.1
+"""Guided-filter values below 0.1 become 0, above 0.9 become 1 (``refine_matte``)."""
+COVERED_MIN = 0.005
+"""A frame counts as occluded when the matte covers at least 0.5 % of the product's alpha."""
+
+
+# ---------------------------------------------------------------------------
+# geometry
+# ---------------------------------------------------------------------------
+
+
+def _unit(v: Any) -> np.ndarray:
+    n = np.asarray(v, dtype=np.float64).reshape(3)
+    return n / (np.linalg.norm(n) + 1e-12)
+
+
+def ray_ground_depth(camera: FrameCamera, u: np.ndarray, v: np.ndarray, point: Any, normal: Any) -> np.ndarray:
+    """Camera-axis depth where the rays of pixels (u, v) meet the ground plane; inf where they
+    don't (parallel, or the plane is behind the camera). Pixel coordinates use the corner
+    convention of ``Solve.project`` (the centre of pixel column i is u = i + 0.5)."""
+    c2w = np.asarray(camera.c2w, dtype=np.float64)
+    R, C = c2w[:3, :3], c2w[:3, 3]
+    n = _unit(normal)
+    p = np.asarray(point, dtype=np.float64).reshape(3)
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    # camera-space ray with z = 1: then the ray parameter t is the camera-axis depth
+    rn = R.T @ n  # the normal in camera axes: d_world . n = d_cam . (R^T n)
+    denom = (u - camera.cx) / camera.fx * rn[0] + (v - camera.cy) / camera.fy * rn[1] + rn[2]
+    num = float((p - C) @ n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = num / denom
+    return np.where(np.isfinite(t) & (t > 0), t, np.inf)
+
+
+def ground_depth_map(camera: FrameCamera, size: tuple[int, int], point: Any, normal: Any) -> np.ndarray:
+    """HxW camera-axis depth of the ground plane seen through every pixel (inf above the horizon)."""
+    w, h = size
+    u = np.arange(w, dtype=np.float64)[None, :] + 0.5
+    v = np.arange(h, dtype=np.float64)[:, None] + 0.5
+    return ray_ground_depth(camera, u, v, point, normal).astype(np.float32)
+
+
+@dataclass
+class Occluder:
+    """One connected component of the moving mask and where it stands."""
+
+    label: int
+    area: int
+    foot: tuple[float, float]
+    """The foot's pixel (u, v), corner convention."""
+    depth: float
+    """Camera-axis depth of the foot on the ground; IN_FRONT (0) when the foot is not seen."""
+    why: str
+    """'ground' (the foot's ray met the ground), 'bottom border' or 'no ground hit'."""
+
+
+def occluders(segments: np.ndarray, camera: FrameCamera, point: Any, normal: Any,
+              min_area: int | None = None) -> tuple[np.ndarray, list[Occluder]]:
+    """Connected components of ``segments`` (8-connected) and their depths; components
+    smaller than ``min_area`` pixels (default 1e-4 of the frame, >= 16: segmentation
+    specks) are dropped (label 0 in the returned label image)."""
+    seg = np.asarray(segments).astype(bool)
+    h, w = seg.shape
+    if min_area is None:
+        min_area = max(16, int(1e-4 * h * w))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(seg.astype(np.uint8), connectivity=8)
+    out: list[Occluder] = []
+    keep = np.zeros(n, dtype=bool)
+    for lab in range(1, n):
+        area = int(stats[lab, cv2.CC_STAT_AREA])
+        if area < min_area:
+            continue
+        keep[lab] = True
+        top, height = int(stats[lab, cv2.CC_STAT_TOP]), int(stats[lab, cv2.CC_STAT_HEIGHT])
+        bottom = top + height - 1
+        # the foot: the component's lowest rows (a sliver, so one stray pixel does not decide)
+        sliver = max(1, int(round(0.02 * height)))
+        ys, xs = np.nonzero(labels[bottom - sliver + 1:bottom + 1] == lab)
+        u = float(np.median(xs)) + 0.5
+        v = float(bottom) + 1.0  # the bottom edge of the lowest pixel: where it meets the ground
+        if bottom >= h - 1:
+            out.append(Occluder(lab, area, (u, v), IN_FRONT, "bottom border"))
+            continue
+        d = float(ray_ground_depth(camera, np.array([u]), np.array([v]), point, normal)[0])
+        if not math.isfinite(d):
+            out.append(Occluder(lab, area, (u, v), IN_FRONT, "no ground hit"))
+        else:
+            out.append(Occluder(lab, area, (u, v), d, "ground"))
+    labels = np.where(keep[labels], labels, 0)
+    return labels, out
+
+
+# ---------------------------------------------------------------------------
+# guided filter (He et al.), box filters through OpenCV
+# ---------------------------------------------------------------------------
+
+
+def _box(img: np.ndarray, r: int) -> np.ndarray:
+    return cv2.boxFilter(img, cv2.CV_32F, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Guided image filter: q = a . I + b, locally linear in the guide I over (2r+1)^2 windows.
+
+    ``guide``: HxW or HxWx3 float in [0, 1] (a colour guide uses the full 3x3 covariance of
+    the window, so an edge between two colours of equal brightness still guides);
+    ``src``: HxW float. ``eps`` regularises a: a window whose guide varies less than
+    sqrt(eps) is smoothed, one with a stronger edge keeps that edge."""
+    p = np.asarray(src, dtype=np.float32)
+    I = np.asarray(guide, dtype=np.float32)
+    r = int(radius)
+    mean_p = _box(p, r)
+    if I.ndim == 2:
+        mean_I = _box(I, r)
+        var_I = _box(I * I, r) - mean_I * mean_I
+        cov_Ip = _box(I * p, r) - mean_I * mean_p
+        a = cov_Ip / (var_I + eps)
+        b = mean_p - a * mean_I
+        return _box(a, r) * I + _box(b, r)
+    if I.ndim != 3 or I.shape[2] != 3:
+        raise ValueError(f"guide must be HxW or HxWx3, got {I.shape}")
+    m = [_box(I[..., c], r) for c in range(3)]
+    cov = [_box(I[..., c] * p, r) - m[c] * mean_p for c in range(3)]
+
+    def var(i: int, j: int) -> np.ndarray:
+        return _box(I[..., i] * I[..., j], r) - m[i] * m[j]
+
+    s00, s01, s02 = var(0, 0) + eps, var(0, 1), var(0, 2)
+    s11, s12, s22 = var(1, 1) + eps, var(1, 2), var(2, 2) + eps
+    # inverse of the symmetric 3x3 [[s00 s01 s02] [s01 s11 s12] [s02 s12 s22]] by cofactors
+    i00 = s11 * s22 - s12 * s12
+    i01 = s02 * s12 - s01 * s22
+    i02 = s01 * s12 - s02 * s11
+    i11 = s00 * s22 - s02 * s02
+    i12 = s01 * s02 - s00 * s12
+    i22 = s00 * s11 - s01 * s01
+    det = s00 * i00 + s01 * i01 + s02 * i02
+    a0 = (i00 * cov[0] + i01 * cov[1] + i02 * cov[2]) / det
+    a1 = (i01 * cov[0] + i11 * cov[1] + i12 * cov[2]) / det
+    a2 = (i02 * cov[0] + i12 * cov[1] + i22 * cov[2]) / det
+    b = mean_p - a0 * m[0] - a1 * m[1] - a2 * m[2]
+    return _box(a0, r) * I[..., 0] + _box(a1, r) * I[..., 1] + _box(a2, r) * I[..., 2] + _box(b, r)
+
+
+def default_radius(size: tuple[int, int]) -> int:
+    """Guided filter radius for a frame of ``size`` (w, h): 2 px up to 480 lines, 4 at 1080."""
+    return max(2, int(round(min(size) / 250)))
+
+
+def _disk(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def edge_band(mask: np.ndarray, band: int) -> np.ndarray:
+    """Pixels within ``band`` px of the mask's edge (on either side)."""
+    m = np.asarray(mask).astype(np.uint8)
+    k = _disk(band)
+    return cv2.dilate(m, k) != cv2.erode(m, k, borderType=cv2.BORDER_REPLICATE)
+
+
+def _as_guide(guide: np.ndarray) -> np.ndarray:
+    g = np.asarray(guide)
+    if g.dtype == np.uint8:
+        return g.astype(np.float32) / 255.0
+    if g.dtype == np.uint16:
+        return g.astype(np.float32) / 65535.0
+    return np.clip(g.astype(np.float32), 0.0, 1.0)
+
+
+def refine_matte(mask: np.ndarray, guide: np.ndarray, radius: int | None = None, eps: float = 1e-3,
+                 band: int | None = None, stretch: float = STRETCH) -> np.ndarray:
+    """Binary mask -> float32 matte with soft edges that follow the guide's edges.
+
+    Guided filter of the mask (guide: the plate frame, HxWx3 or HxW, uint8 or float in
+    [0, 1]), its values stretched by ``stretch`` (q -> (q - s) / (1 - 2 s), clipped to
+    [0, 1]), kept only within ``band`` px of the mask's edge (default 2 * radius, the
+    filter's reach); everywhere else the matte is the mask, exactly.
+
+    Where the guide is flat the guided filter is a box blur (twice), so a binary mask's edge
+    ramps over 2r px on each side: the product would ghost through the occluder's rim at a
+    few percent. The stretch keeps the ramp's middle (where the guide puts the edge) and
+    makes the few-percent tails 0 or 1."""
+    m = np.asarray(mask).astype(bool)
+    h, w = m.shape
+    g = _as_guide(guide)
+    if g.shape[:2] != (h, w):
+        raise ValueError(f"guide is {g.shape[1]}x{g.shape[0]} but the mask is {w}x{h}")
+    out = m.astype(np.float32)
+    if not m.any() or m.all():
+        return out
+    r = int(radius) if radius is not None else default_radius((w, h))
+    bw = int(band) if band is not None else 2 * r
+    near = edge_band(m, bw)
+    ys, xs = np.nonzero(near)
+    if not len(ys):
+        return out
+    pad = 2 * r + 1  # the filter's support around the band: a crop is exact inside it
+    y0, y1 = max(0, int(ys.min()) - pad), min(h, int(ys.max()) + pad + 1)
+    x0, x1 = max(0, int(xs.min()) - pad), min(w, int(xs.max()) + pad + 1)
+    q = guided_filter(g[y0:y1, x0:x1], out[y0:y1, x0:x1], r, eps)
+    crop = out[y0:y1, x0:x1]
+    sel = near[y0:y1, x0:x1]
+    s = float(stretch)
+    crop[sel] = np.clip((q[sel] - s) / (1.0 - 2.0 * s), 0.0, 1.0)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the matte
+# ---------------------------------------------------------------------------
+
+
+def _spread_depth(labels: np.ndarray, found: list[Occluder], reach: int) -> np.ndarray:
+    """Each occluder's depth over its pixels and ``reach`` px around them (the matte's soft
+    band); where two meet, the nearer wins. inf elsewhere."""
+    depth_of = np.full(int(labels.max()) + 1, np.inf, dtype=np.float32)
+    for o in found:
+        depth_of[o.label] = o.depth
+    d = depth_of[labels]
+    if reach > 0:
+        d = cv2.erode(d, _disk(reach), borderType=cv2.BORDER_REPLICATE)  # a min filter
+    return d
+
+
+def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_point: Any, ground_normal: Any,
+                          product_depth: np.ndarray, guide: np.ndarray | None = None, *, radius: int | None = None,
+                          eps: float = 1e-3, min_area: int | None = None,
+                          found: list[Occluder] | None = None) -> np.ndarray:
+    """The holdout matte of one frame: float32 HxW in [0, 1], 1 = an occluder hides the render.
+
+    ``segments``: bool HxW, True = moves on its own; ``camera``: the frame's camera (at the
+    frame's resolution); ``ground_point``/``ground_normal``: the shot's ground plane;
+    ``product_depth``: the render's depth pass (HxW or HxWx1, planar camera-axis depth in
+    metres, >= 1e9 where no product was rendered); ``guide``: the plate frame, for soft
+    edges (None: a hard matte). Each connected component of ``segments`` stands at its foot
+    (its lowest pixels, cast onto the ground: module docstring); a component hides the
+    product where its depth is smaller than the product's depth, and the ground (the
+    product's shadow) where it is nearer than the ground seen through that pixel. A
+    component whose foot is not seen (it touches the bottom border of the frame, or its foot
+    ray does not meet the ground) is assumed in front of everything: cut off by the frame's
+    bottom edge, it is close to the camera. Pass a list as ``found`` to get the occluders."""
+    seg = np.asarray(segments).astype(bool)
+    h, w = seg.shape
+    pd = np.asarray(product_depth, dtype=np.float32)
+    if pd.ndim == 3:
+        pd = pd[..., 0]
+    if pd.shape != (h, w):
+        raise ValueError(f"depth pass is {pd.shape[1]}x{pd.shape[0]} but the mask is {w}x{h}")
+    labels, occ = occluders(seg, camera, ground_point, ground_normal, min_area)
+    if found is not None:
+        found.extend(occ)
+    if not occ:
+        return np.zeros((h, w), np.float32)
+    objects = labels > 0
+    if guide is not None:
+        r = int(radius) if radius is not None else default_radius((w, h))
+        soft = refine_matte(objects, guide, r, eps)
+        reach = 2 * r
+    else:
+        soft, reach = objects.astype(np.float32), 0
+    ref = np.where(pd < BACKGROUND_DEPTH, pd, ground_depth_map(camera, (w, h), ground_point, ground_normal))
+    occ_depth = _spread_depth(labels, occ, reach)
+    front = occ_depth * (1.0 + DEPTH_TOLERANCE) < ref
+    return np.where(front, soft, 0.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# a shot's holdout folder
+# ---------------------------------------------------------------------------
+
+
+def _read_gray(path: Path) -> np.ndarray | None:
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    return None if img is None else img.astype(np.float32) / 255.0
+
+
+def _write_if_changed(path: Path, matte: np.ndarray) -> bool:
+    """Write the matte as an 8-bit PNG (temp + rename) unless the file already holds exactly
+    these bytes: an unchanged matte keeps its file stamp, so the stage cache stays valid."""
+    from shotcache.layout import atomic_write_bytes
+
+    ok, buf = cv2.imencode(".png", np.round(np.clip(matte, 0.0, 1.0) * 255.0).astype(np.uint8))
+    if not ok:
+        raise OSError(f"{path}: cannot encode the holdout matte")
+    data = buf.tobytes()
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    atomic_write_bytes(path, data)
+    return True
+
+
+@dataclass
+class HoldoutSummary:
+    frames: int = 0
+    """Frames given (with a camera in the shot)."""
+    occluded: list[int] = field(default_factory=list)
+    """Frames where an occluder covers at least COVERED_MIN of the product."""
+    covered: dict[int, float] = field(default_factory=dict)
+    """Fraction of the product's alpha the automatic matte covers, per frame with the product in view."""
+    written: int = 0
+    removed: int = 0
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def mean_covered(self) -> float:
+        return float(np.mean(list(self.covered.values()))) if self.covered else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "occluded_frames": list(self.occluded), "frames_with_occluder": len(self.occluded),
+                "mean_covered": self.mean_covered, "covered": {str(k): v for k, v in self.covered.items()},
+                "written": self.written, "removed": self.removed, "skipped": {str(k): v for k, v in self.skipped.items()}}
+
+
+def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_holdout_present: bool,
+                 log: Callable[[str], None] | None = None, *, eps: float = 1e-3) -> dict[str, Any]:
+    """Depth-ordered holdout mattes of a rendered shot from its moving-object masks.
+
+    For every frame of ``moving`` (bool masks, resized to the shot when needed): the matte
+    of ``depth_ordered_holdout`` (the plate frame as the guide), combined (max) with the
+    user's matte already in the shot's holdout folder when ``user_holdout_present``
+    (app.stages.write_holdout put it there); written to ``ShotPaths.holdout_frame`` through
+    a temp file and a rename, and only when its bytes changed. Without user mattes the
+    folder is this function's: a frame with no occluder has its old matte removed.
+    Returns a summary (``HoldoutSummary.to_dict``) and logs one line."""
+    from ml.io.exr import PassError, read_passes
+    from shotcache.layout import ShotPaths
+
+    from .shotqc import shot_solve
+
+    say = log or (lambda s: None)
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    solve = shot_solve(shot)
+    w, h = int(shot.resolution[0]), int(shot.resolution[1])
+    point = np.asarray(shot.ground.point, dtype=np.float64)
+    normal = _unit(shot.ground.normal)
+    res = HoldoutSummary()
+    for f in sorted(moving):
+        if f not in solve.cameras:
+            res.skipped[f] = "no camera for this frame in the shot"
+            continue
+        res.frames += 1
+        seg = np.asarray(moving[f]).astype(bool)
+        if seg.shape != (h, w):
+            seg = cv2.resize(seg.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+        target = paths.holdout_frame(f)
+        user = _read_gray(target) if user_holdout_present and target.is_file() else None
+        matte = np.zeros((h, w), np.float32)
+        alpha = None
+        try:
+            passes = read_passes(paths.render_frame(f), ["rgba", "depth"])
+            alpha = passes["rgba"][..., 3]
+            if seg.any():
+                plate = cv2.imread(str(paths.plate_frame(f)), cv2.IMREAD_COLOR)
+                if plate is None or plate.shape[:2] != (h, w):
+                    res.skipped[f] = f"plate {paths.plate_frame(f)} missing or not {w}x{h}: hard matte edges"
+                    plate = None
+                matte = depth_ordered_holdout(seg, solve.cameras[f], point, normal, passes["depth"], plate, eps=eps)
+        except (FileNotFoundError, PassError) as exc:
+            res.skipped[f] = f"no automatic holdout: {exc}"
+        if alpha is not None and float(alpha.sum()) > 0:
+            frac = float((matte * alpha).sum() / alpha.sum())
+            res.covered[f] = frac
+            if frac >= COVERED_MIN:
+                res.occluded.append(f)
+        combined = matte if user is None or user.shape != (h, w) else np.maximum(user, matte)
+        if user is not None and user.shape != (h, w):
+            res.skipped[f] = f"user matte {target} is not {w}x{h}; replaced by the automatic one"
+        if float(combined.max()) <= 0.0:
+            if target.is_file() and user is None:
+                target.unlink()  # a stale automatic matte of an earlier run
+                res.removed += 1
+            continue
+        res.written += int(_write_if_changed(target, combined))
+    say(f"[vanelia] run: automatic holdout: an occluder covers the product in {len(res.occluded)}/{res.frames} frames"
+        + (f" (mean {100 * res.mean_covered:.1f}% of the product covered)" if res.covered else "")
+        + (f"; {len(res.skipped)} frame(s) without: {next(iter(res.skipped.values()))}" if res.skipped else ""))
+    return res.to_dict()
