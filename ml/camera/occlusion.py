@@ -275,16 +275,38 @@ def _spread_depth(labels: np.ndarray, found: list[Occluder], reach: int) -> np.n
     return d
 
 
+def fill_product_depth(depth: np.ndarray, alpha: np.ndarray, reach: int = 3) -> np.ndarray:
+    """The product's depth under the whole of its alpha.
+
+    Cycles' pixel filter (1.5 px wide) spreads the combined pass's alpha about a pixel beyond
+    the geometry, but the depth pass is not filtered: on the product's rim the depth is that
+    of what is behind it (the shadow-catcher ground, whose depth the pass also holds, or
+    the background's 1e10). Under the alpha, every pixel takes the smallest of its own depth
+    and the product's solid (alpha ~ 1) pixels' depths within ``reach`` px, so the rim
+    counts as product and an occluder behind the product does not cut it."""
+    d = np.array(depth, dtype=np.float32)
+    a = np.asarray(alpha, dtype=np.float32)
+    core = (a >= 0.999) & (d < BACKGROUND_DEPTH)
+    if not core.any():
+        core = (a > 0.5) & (d < BACKGROUND_DEPTH)
+    if not core.any():
+        return d
+    spread = cv2.erode(np.where(core, d, np.inf).astype(np.float32), _disk(reach), borderType=cv2.BORDER_REPLICATE)
+    rim = a > 1e-3
+    d[rim] = np.minimum(d[rim], spread[rim])
+    return d
+
+
 def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_point: Any, ground_normal: Any,
                           product_depth: np.ndarray, guide: np.ndarray | None = None, *, radius: int | None = None,
-                          eps: float = 1e-3, min_area: int | None = None,
+                          eps: float = 1e-3, min_area: int | None = None, product_alpha: np.ndarray | None = None,
                           found: list[Occluder] | None = None) -> np.ndarray:
     """The holdout matte of one frame: float32 HxW in [0, 1], 1 = an occluder hides the render.
 
     ``segments``: bool HxW, True = moves on its own; ``camera``: the frame's camera (at the
     frame's resolution); ``ground_point``/``ground_normal``: the shot's ground plane;
     ``product_depth``: the render's depth pass (HxW or HxWx1, planar camera-axis depth in
-    metres, >= 1e9 where no product was rendered); ``guide``: the plate frame, for soft
+    metres; where no product was rendered, the shadow-catcher ground's depth or >= 1e9); ``guide``: the plate frame, for soft
     edges (None: a hard matte). Each connected component of ``segments`` stands at its foot
     (its lowest pixels, cast onto the ground: module docstring); a component hides the
     product where its depth is smaller than the product's depth, and the ground (the
@@ -299,6 +321,8 @@ def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_poin
         pd = pd[..., 0]
     if pd.shape != (h, w):
         raise ValueError(f"depth pass is {pd.shape[1]}x{pd.shape[0]} but the mask is {w}x{h}")
+    if product_alpha is not None:
+        pd = fill_product_depth(pd, product_alpha)
     labels, occ = occluders(seg, camera, ground_point, ground_normal, min_area)
     if found is not None:
         found.extend(occ)
@@ -353,6 +377,8 @@ class HoldoutSummary:
     written: int = 0
     removed: int = 0
     skipped: dict[int, str] = field(default_factory=dict)
+    """Frames without an automatic matte, and why."""
+    notes: dict[int, str] = field(default_factory=dict)
 
     @property
     def mean_covered(self) -> float:
@@ -361,7 +387,8 @@ class HoldoutSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "occluded_frames": list(self.occluded), "frames_with_occluder": len(self.occluded),
                 "mean_covered": self.mean_covered, "covered": {str(k): v for k, v in self.covered.items()},
-                "written": self.written, "removed": self.removed, "skipped": {str(k): v for k, v in self.skipped.items()}}
+                "written": self.written, "removed": self.removed, "skipped": {str(k): v for k, v in self.skipped.items()},
+                "notes": {str(k): v for k, v in self.notes.items()}}
 
 
 def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_holdout_present: bool,
@@ -406,9 +433,10 @@ def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_ho
             if seg.any():
                 plate = cv2.imread(str(paths.plate_frame(f)), cv2.IMREAD_COLOR)
                 if plate is None or plate.shape[:2] != (h, w):
-                    res.skipped[f] = f"plate {paths.plate_frame(f)} missing or not {w}x{h}: hard matte edges"
+                    res.notes[f] = f"plate {paths.plate_frame(f)} missing or not {w}x{h}: hard matte edges"
                     plate = None
-                matte = depth_ordered_holdout(seg, solve.cameras[f], point, normal, passes["depth"], plate, eps=eps)
+                matte = depth_ordered_holdout(seg, solve.cameras[f], point, normal, passes["depth"], plate, eps=eps,
+                                              product_alpha=alpha)
         except (FileNotFoundError, PassError) as exc:
             res.skipped[f] = f"no automatic holdout: {exc}"
         if alpha is not None and float(alpha.sum()) > 0:
@@ -418,7 +446,7 @@ def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_ho
                 res.occluded.append(f)
         combined = matte if user is None or user.shape != (h, w) else np.maximum(user, matte)
         if user is not None and user.shape != (h, w):
-            res.skipped[f] = f"user matte {target} is not {w}x{h}; replaced by the automatic one"
+            res.notes[f] = f"user matte {target} is not {w}x{h}; replaced by the automatic one"
         if float(combined.max()) <= 0.0:
             if target.is_file() and user is None:
                 target.unlink()  # a stale automatic matte of an earlier run

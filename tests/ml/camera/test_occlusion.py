@@ -126,6 +126,25 @@ def test_unseen_feet_are_in_front(scene):
     assert (matte[sky] == 1).all()
 
 
+@pytest.mark.parametrize("behind", ["background", "shadow catcher"])
+def test_the_products_rim_counts_as_product(scene, behind: str):
+    """Cycles' pixel filter gives the product's rim alpha, but its depth is what is behind:
+    1e10, or the shadow-catcher ground (Blender writes its depth too). With the alpha given,
+    the rim takes the product's depth, so a person behind the product does not cut its rim."""
+    depth, box, _, far = scene
+    if behind == "shadow catcher":
+        g = ground_depth_map(CAM, (W, H), POINT, NORMAL)
+        depth = np.where(box, 5.0, np.where(np.isfinite(g), g, 1e10)).astype(np.float32)
+    rim = cv2.dilate(box.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~box
+    alpha = np.where(box, 1.0, np.where(rim, 0.6, 0.0)).astype(np.float32)
+    assert (far & rim).sum() > 5
+    bare = depth_ordered_holdout(far, CAM, POINT, NORMAL, depth)
+    filled = depth_ordered_holdout(far, CAM, POINT, NORMAL, depth, product_alpha=alpha)
+    assert bare[far & rim].mean() > 0.5 and (filled[far & rim] == 0).all()
+    assert (filled[far & ~box & ~rim] == bare[far & ~box & ~rim]).all()
+    assert filled[far & ~box & ~rim].mean() > 0.9  # the ground beside it stays hidden by the person
+
+
 def test_specks_are_ignored(scene):
     depth, box, _, _ = scene
     speck = np.zeros((H, W), bool)
