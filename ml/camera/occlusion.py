@@ -50,8 +50,8 @@ IN_FRONT = 0.0
 DEPTH_TOLERANCE = 0.01
 """Relative margin of the depth test: an object hides what is at least 1 % farther than
 its foot (its own ground contact is not counted as "behind" it)."""
-STRETCH = 0.1
-"""Guided-filter values below 0.1 become 0, above 0.9 become 1 (``refine_matte``)."""
+STRETCH = 0.25
+"""Guided-filter values below 0.25 become 0, above 0.75 become 1 (``refine_matte``)."""
 COVERED_MIN = 0.005
 """A frame counts as occluded when the matte covers at least 0.5 % of the product's alpha."""
 

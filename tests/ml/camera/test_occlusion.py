@@ -203,14 +203,17 @@ def test_guided_filter_snaps_to_the_guide_edge(colour_only: bool):
     guide = np.empty((h, w, 3), np.float32)
     guide[:, :32] = left
     guide[:, 32:] = right
-    flat = refine_matte(mask, np.full((h, w, 3), 0.5, np.float32), radius=4, eps=1e-3)[20]
-    snapped = refine_matte(mask, guide, radius=4, eps=1e-3)[20]
+    flat = refine_matte(mask, np.full((h, w, 3), 0.5, np.float32), radius=4, eps=1e-3, stretch=0.0)[20]
+    snapped = refine_matte(mask, guide, radius=4, eps=1e-3, stretch=0.0)[20]  # the filter alone
     assert abs(_crossing(flat) - 29.5) < 0.3  # a flat guide: a symmetric ramp around the mask's edge
     assert _crossing(snapped) > _crossing(flat) + 0.8  # pulled towards the plate's edge
     assert snapped[32:].max() <= 0.01 and flat[32] > 0.1  # nothing of it past the plate's edge
     steps = snapped[:-1] - snapped[1:]
     assert int(np.argmax(steps)) == 31 and steps[31] > 0.4  # its sharpest step is the plate's edge
     assert (snapped[:22] == 1.0).all() and (snapped[38:] == 0.0).all()  # outside the band: the binary mask
+    stretched = refine_matte(mask, guide, radius=4, eps=1e-3)[20]  # the default stretch keeps the edge's place
+    assert _crossing(stretched) > _crossing(flat) + 0.8 and stretched[32:].max() == 0.0
+    assert stretched[27] == 1.0 and snapped[27] < 0.9  # and no faint tail inside the object
 
 
 def _guided_reference(I: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
