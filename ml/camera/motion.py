@@ -20,7 +20,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-DIFF_THRESHOLD = 25
+DIFF_THRESHOLD = 18
 """Grey levels (8-bit, after a light blur) a pixel must differ from both neighbours by."""
 MIN_AREA_FRAC = 0.002
 """Components smaller than 0.2 % of the frame are dropped (noise, compression blocks)."""

@@ -85,11 +85,13 @@ def ray_ground_depth(camera: FrameCamera, u: np.ndarray, v: np.ndarray, point: A
     return np.where(np.isfinite(t) & (t > 0), t, np.inf)
 
 
-def ground_depth_map(camera: FrameCamera, size: tuple[int, int], point: Any, normal: Any) -> np.ndarray:
-    """HxW camera-axis depth of the ground plane seen through every pixel (inf above the horizon)."""
+def ground_depth_map(camera: FrameCamera, size: tuple[int, int], point: Any, normal: Any,
+                     origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """HxW camera-axis depth of the ground plane seen through every pixel (inf above the
+    horizon); ``size`` (w, h) pixels from ``origin`` (x, y) of the frame (a crop of it)."""
     w, h = size
-    u = np.arange(w, dtype=np.float64)[None, :] + 0.5
-    v = np.arange(h, dtype=np.float64)[:, None] + 0.5
+    u = np.arange(w, dtype=np.float64)[None, :] + 0.5 + origin[0]
+    v = np.arange(h, dtype=np.float64)[:, None] + 0.5 + origin[1]
     return ray_ground_depth(camera, u, v, point, normal).astype(np.float32)
 
 
@@ -205,10 +207,22 @@ def _disk(r: int) -> np.ndarray:
 
 
 def edge_band(mask: np.ndarray, band: int) -> np.ndarray:
-    """Pixels within ``band`` px of the mask's edge (on either side)."""
+    """Pixels within ``band`` px (Euclidean) of the other side of the mask's edge: mask
+    pixels that near a background pixel and background pixels that near a mask pixel (the
+    frame's border is no edge)."""
     m = np.asarray(mask).astype(np.uint8)
-    k = _disk(band)
-    return cv2.dilate(m, k) != cv2.erode(m, k, borderType=cv2.BORDER_REPLICATE)
+    if not m.any() or m.all():
+        return np.zeros(m.shape, bool)
+    to_mask = cv2.distanceTransform(1 - m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    to_back = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.where(m > 0, to_back, to_mask) <= band
+
+
+def _box_around(mask: np.ndarray, margin: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the mask's bounding box grown by ``margin``, inside the frame."""
+    h, w = mask.shape
+    x, y, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
+    return max(0, x - margin), max(0, y - margin), min(w, x + bw + margin), min(h, y + bh + margin)
 
 
 def _as_guide(guide: np.ndarray) -> np.ndarray:
@@ -235,7 +249,7 @@ def refine_matte(mask: np.ndarray, guide: np.ndarray, radius: int | None = None,
     makes the few-percent tails 0 or 1."""
     m = np.asarray(mask).astype(bool)
     h, w = m.shape
-    g = _as_guide(guide)
+    g = np.asarray(guide)
     if g.shape[:2] != (h, w):
         raise ValueError(f"guide is {g.shape[1]}x{g.shape[0]} but the mask is {w}x{h}")
     out = m.astype(np.float32)
@@ -243,18 +257,17 @@ def refine_matte(mask: np.ndarray, guide: np.ndarray, radius: int | None = None,
         return out
     r = int(radius) if radius is not None else default_radius((w, h))
     bw = int(band) if band is not None else 2 * r
-    near = edge_band(m, bw)
-    ys, xs = np.nonzero(near)
-    if not len(ys):
+    # everything happens in the mask's box, grown by the band and the filter's support
+    # (2r + 1: the filter is exact in the crop at the band's pixels)
+    x0, y0, x1, y1 = _box_around(m, bw + 2 * r + 2)
+    sub = m[y0:y1, x0:x1]
+    near = edge_band(sub, bw)
+    if not near.any():
         return out
-    pad = 2 * r + 1  # the filter's support around the band: a crop is exact inside it
-    y0, y1 = max(0, int(ys.min()) - pad), min(h, int(ys.max()) + pad + 1)
-    x0, x1 = max(0, int(xs.min()) - pad), min(w, int(xs.max()) + pad + 1)
-    q = guided_filter(g[y0:y1, x0:x1], out[y0:y1, x0:x1], r, eps)
+    q = guided_filter(_as_guide(g[y0:y1, x0:x1]), sub.astype(np.float32), r, eps)
     crop = out[y0:y1, x0:x1]
-    sel = near[y0:y1, x0:x1]
     s = float(stretch)
-    crop[sel] = np.clip((q[sel] - s) / (1.0 - 2.0 * s), 0.0, 1.0)
+    crop[near] = np.clip((q[near] - s) / (1.0 - 2.0 * s), 0.0, 1.0)
     return out
 
 
@@ -266,12 +279,12 @@ def refine_matte(mask: np.ndarray, guide: np.ndarray, radius: int | None = None,
 def _spread_depth(labels: np.ndarray, found: list[Occluder], reach: int) -> np.ndarray:
     """Each occluder's depth over its pixels and ``reach`` px around them (the matte's soft
     band); where two meet, the nearer wins. inf elsewhere."""
-    depth_of = np.full(int(labels.max()) + 1, np.inf, dtype=np.float32)
+    depth_of = np.full(max(o.label for o in found) + 1, np.inf, dtype=np.float32)
     for o in found:
         depth_of[o.label] = o.depth
     d = depth_of[labels]
-    if reach > 0:
-        d = cv2.erode(d, _disk(reach), borderType=cv2.BORDER_REPLICATE)  # a min filter
+    if reach > 0:  # a min filter (a square one: separable, fast)
+        d = cv2.erode(d, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
     return d
 
 
@@ -321,24 +334,31 @@ def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_poin
         pd = pd[..., 0]
     if pd.shape != (h, w):
         raise ValueError(f"depth pass is {pd.shape[1]}x{pd.shape[0]} but the mask is {w}x{h}")
-    if product_alpha is not None:
-        pd = fill_product_depth(pd, product_alpha)
     labels, occ = occluders(seg, camera, ground_point, ground_normal, min_area)
     if found is not None:
         found.extend(occ)
+    out = np.zeros((h, w), np.float32)
     if not occ:
-        return np.zeros((h, w), np.float32)
+        return out
     objects = labels > 0
-    if guide is not None:
-        r = int(radius) if radius is not None else default_radius((w, h))
-        soft = refine_matte(objects, guide, r, eps)
-        reach = 2 * r
+    r = int(radius) if radius is not None else default_radius((w, h))
+    reach = 2 * r if guide is not None else 0
+    soft = refine_matte(objects, guide, r, eps) if guide is not None else objects.astype(np.float32)
+    # the matte lives within ``reach`` of the objects: the depth test runs in their box
+    x0, y0, x1, y1 = _box_around(objects, reach + 1)
+    box = (slice(y0, y1), slice(x0, x1))
+    if product_alpha is not None:  # filled in a box 3 px larger: the fill's own reach
+        fx0, fy0, fx1, fy1 = _box_around(objects, reach + 5)
+        filled = fill_product_depth(pd[fy0:fy1, fx0:fx1], np.asarray(product_alpha)[fy0:fy1, fx0:fx1])
+        pd_box = filled[y0 - fy0:y1 - fy0, x0 - fx0:x1 - fx0]
     else:
-        soft, reach = objects.astype(np.float32), 0
-    ref = np.where(pd < BACKGROUND_DEPTH, pd, ground_depth_map(camera, (w, h), ground_point, ground_normal))
-    occ_depth = _spread_depth(labels, occ, reach)
+        pd_box = pd[box]
+    ref = np.where(pd_box < BACKGROUND_DEPTH, pd_box,
+                   ground_depth_map(camera, (x1 - x0, y1 - y0), ground_point, ground_normal, origin=(x0, y0)))
+    occ_depth = _spread_depth(labels[box], occ, reach)
     front = occ_depth * (1.0 + DEPTH_TOLERANCE) < ref
-    return np.where(front, soft, 0.0).astype(np.float32)
+    out[box] = np.where(front, soft[box], 0.0)
+    return out
 
 
 # ---------------------------------------------------------------------------
