@@ -5,11 +5,12 @@ app.run) can be wired and run on this branch. The real ``moving_masks`` is writt
 ``motion`` branch with this same signature and REPLACES this file at merge; nothing but
 ``app.stages.auto_holdout`` imports it, and the occlusion tests do not use it. !!!
 
-Method: frame differencing after aligning each neighbour frame onto the frame by a RANSAC
-homography of tracked corners (the dominant plane: the ground, or the whole view of a
-tripod shot). A pixel moves when it differs from both neighbours (the previous and the
-next frame; one at the ends), which removes the ghost an object leaves where it was.
-Parallax of off-plane static structure reads as motion here; the real one handles it.
+Method: background differencing after alignment. The neighbour frames (up to WINDOW on
+each side) are aligned onto the frame by a RANSAC homography of tracked corners (the
+dominant plane: the ground, or the whole view of a tripod shot); their per-pixel median is
+the background, and a pixel moves when the frame differs from it. An object that moves
+less than its own width within the window is partly missed; parallax of off-plane static
+structure reads as motion. The real one handles both.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 DIFF_THRESHOLD = 18
+WINDOW = 3
 """Grey levels (8-bit, after a light blur) a pixel must differ from both neighbours by."""
 MIN_AREA_FRAC = 0.002
 """Components smaller than 0.2 % of the frame are dropped (noise, compression blocks)."""
@@ -46,7 +48,7 @@ def _align(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     pts = cv2.goodFeaturesToTrack(src, maxCorners=400, qualityLevel=0.01, minDistance=7)
     if pts is None or len(pts) < 8:
         return None
-    nxt, st, _ = cv2.calcOpticalFlowPyrLK(src, dst, pts, None, winSize=(21, 21), maxLevel=2)
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(src, dst, pts, pts.copy(), winSize=(21, 21), maxLevel=2)
     ok = st.reshape(-1) == 1
     if ok.sum() < 8:
         return None
@@ -56,28 +58,30 @@ def _align(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     return H
 
 
-def _differs(cur: np.ndarray, other: np.ndarray) -> np.ndarray | None:
+def _warped(cur: np.ndarray, other: np.ndarray) -> np.ndarray | None:
+    """``other`` aligned onto ``cur`` as float32, NaN where it does not cover ``cur``."""
     H = _align(other, cur)
     if H is None:
         return None
     h, w = cur.shape
-    warped = cv2.warpPerspective(other, H, (w, h), flags=cv2.INTER_LINEAR)
+    warped = cv2.warpPerspective(other, H, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
     seen = cv2.warpPerspective(np.full_like(other, 255), H, (w, h), flags=cv2.INTER_NEAREST) > 0
-    return (cv2.absdiff(cur, warped) > DIFF_THRESHOLD) & seen
+    warped[~seen] = np.nan
+    return warped
 
 
 def _clean(m: np.ndarray) -> np.ndarray:
-    u = m.astype(np.uint8)
-    u = cv2.morphologyEx(u, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    u = cv2.morphologyEx(u, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(u, connectivity=8)
+    opened = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    closed = cv2.morphologyEx(opened, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     keep = np.zeros(n, bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA_FRAC * u.size
-    u = keep[labels].astype(np.uint8)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA_FRAC * closed.size
+    objects = keep[labels]
     # fill holes: what the border cannot reach through the background is inside an object
-    flood = np.pad(1 - u, 1, constant_values=1)
-    cv2.floodFill(flood, None, (0, 0), 2)
-    return (u > 0) | (flood[1:-1, 1:-1] == 1)
+    flood = np.pad((~objects).astype(np.uint8), 1, constant_values=1)
+    mask = np.zeros((flood.shape[0] + 2, flood.shape[1] + 2), np.uint8)
+    cv2.floodFill(flood, mask, (0, 0), 2)
+    return objects | (flood[1:-1, 1:-1] == 1)
 
 
 def moving_masks(frames: Mapping[int, Path | np.ndarray], log: Callable[[str], None] | None = None,
@@ -91,17 +95,21 @@ def moving_masks(frames: Mapping[int, Path | np.ndarray], log: Callable[[str], N
     out: dict[int, np.ndarray] = {}
     unaligned = 0
     for i, f in enumerate(nums):
-        diffs = []
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(nums) and grey[nums[j]].shape == grey[f].shape:
-                d = _differs(grey[f], grey[nums[j]])
-                if d is not None:
-                    diffs.append(d)
-        if not diffs:
+        others = []
+        for j in range(max(0, i - WINDOW), min(len(nums), i + WINDOW + 1)):
+            if j != i and grey[nums[j]].shape == grey[f].shape:
+                warped = _warped(grey[f], grey[nums[j]])
+                if warped is not None:
+                    others.append(warped)
+        if len(others) < 2:
             unaligned += 1
             m = np.zeros(grey[f].shape, bool)
         else:
-            m = _clean(np.logical_and.reduce(diffs))
+            cur = grey[f].astype(np.float32)
+            stack = np.stack(others)
+            stack = np.where(np.isnan(stack), cur[None], stack)  # not seen there: counts as agreeing
+            background = np.median(stack, axis=0)
+            m = _clean(np.abs(cur - background) > DIFF_THRESHOLD)
         w, h = sizes[f]
         out[f] = cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool) if m.shape != (h, w) else m
     if log is not None and unaligned:

@@ -451,7 +451,7 @@ def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_ho
             passes = read_passes(paths.render_frame(f), ["rgba", "depth"])
             alpha = passes["rgba"][..., 3]
             if seg.any():
-                plate = cv2.imread(str(paths.plate_frame(f)), cv2.IMREAD_COLOR)
+                plate: np.ndarray | None = cv2.imread(str(paths.plate_frame(f)), cv2.IMREAD_COLOR)
                 if plate is None or plate.shape[:2] != (h, w):
                     res.notes[f] = f"plate {paths.plate_frame(f)} missing or not {w}x{h}: hard matte edges"
                     plate = None
