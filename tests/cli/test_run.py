@@ -177,3 +177,17 @@ def test_run_hides_the_product_behind_user_and_automatic_holdouts(demo_data: Pat
     assert diff(2)[a[2]].mean() < 3 and diff(4)[a[4]].mean() < 3  # hidden by the user's matte / the near thing
     m5 = cv2.imread(str(shot / "holdout" / "000005.png"), cv2.IMREAD_GRAYSCALE)
     assert m5.max() == 255 and m5[a[5]].max() == 0 and diff(5)[a[5]].mean() > 8  # the far thing is behind it
+
+
+def test_auto_holdout_is_on_unless_turned_off():
+    import argparse
+
+    from cli.run import add_arguments, options_from_args
+    from shotcache.schema import RunRequest
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["--input", "plate.mp4", "--model", "product.glb", "--output", "final.mp4"]
+    assert options_from_args(p.parse_args(base)).auto_holdout is True
+    assert options_from_args(p.parse_args([*base, "--no-auto-holdout"])).auto_holdout is False
+    assert RunRequest(input="a", model="b", output="c.mp4").auto_holdout is True  # the sidecar's POST /run: same default
