@@ -21,6 +21,12 @@ An object whose foot is not seen is assumed to be in front (nearer than everythi
   mis-segmented object; hiding the product behind it wrongly is a visible but honest error,
   pasting the product over a thing in front of it is the classic broken composite.
 
+A solve whose ground is not below the horizon in this frame (an upside-down world, which
+the shot QC refuses but --force composites anyway) gives meaningless ground depths; there
+the order falls back to the image (``ground_is_below``): an object whose foot is lower in
+the frame than the product's lowest pixel is in front of it, one whose foot is higher is
+behind it — the same order a sane camera above the ground gives.
+
 Edges (``guided_filter``, ``refine_matte``): the binary mask of the moving objects is turned
 into a soft matte by a guided filter (He, Sun, Tang, "Guided Image Filtering", ECCV 2010 /
 TPAMI 2013) with the plate frame as the guide, so the matte's edge follows the plate's own
@@ -95,6 +101,14 @@ def ground_depth_map(camera: FrameCamera, size: tuple[int, int], point: Any, nor
     return ray_ground_depth(camera, u, v, point, normal).astype(np.float32)
 
 
+def ground_is_below(camera: FrameCamera, size: tuple[int, int], point: Any, normal: Any) -> bool:
+    """Does the ground lie below the horizon in this frame (the shot QC's own criterion):
+    the bottom centre's ray meets it, and the top centre's meets it farther or not at all."""
+    w, h = size
+    d = ray_ground_depth(camera, np.array([w / 2, w / 2]), np.array([h - 0.5, 0.5]), point, normal)
+    return bool(np.isfinite(d[0]) and (not np.isfinite(d[1]) or d[1] >= d[0]))
+
+
 @dataclass
 class Occluder:
     """One connected component of the moving mask and where it stands."""
@@ -106,7 +120,8 @@ class Occluder:
     depth: float
     """Camera-axis depth of the foot on the ground; IN_FRONT (0) when the foot is not seen."""
     why: str
-    """'ground' (the foot's ray met the ground), 'bottom border' or 'no ground hit'."""
+    """'ground' (the foot's ray met the ground), 'bottom border', 'no ground hit', or 'image
+    order' (the solved ground is not below the horizon: in front or behind by the foot's row)."""
 
 
 def occluders(segments: np.ndarray, camera: FrameCamera, point: Any, normal: Any,
@@ -310,6 +325,19 @@ def fill_product_depth(depth: np.ndarray, alpha: np.ndarray, reach: int = 3) -> 
     return d
 
 
+def _image_order(occ: list[Occluder], depth: np.ndarray, alpha: np.ndarray | None) -> None:
+    """The solved ground is unusable in this frame: order by rows instead. An object whose
+    foot is below the product's lowest pixel is in front (depth 0), one above it is behind
+    everything (inf); one cut off at the bottom border stays in front."""
+    solid = np.asarray(alpha) > 0.5 if alpha is not None else depth < BACKGROUND_DEPTH
+    rows = np.nonzero(solid.any(axis=1))[0]
+    contact = float(rows.max()) + 1.0 if len(rows) else math.inf
+    for o in occ:
+        if o.why != "bottom border":
+            o.depth = IN_FRONT if o.foot[1] >= contact else math.inf
+            o.why = "image order"
+
+
 def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_point: Any, ground_normal: Any,
                           product_depth: np.ndarray, guide: np.ndarray | None = None, *, radius: int | None = None,
                           eps: float = 1e-3, min_area: int | None = None, product_alpha: np.ndarray | None = None,
@@ -326,7 +354,9 @@ def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_poin
     product's shadow) where it is nearer than the ground seen through that pixel. A
     component whose foot is not seen (it touches the bottom border of the frame, or its foot
     ray does not meet the ground) is assumed in front of everything: cut off by the frame's
-    bottom edge, it is close to the camera. Pass a list as ``found`` to get the occluders."""
+    bottom edge, it is close to the camera. Where the solved ground is not below the horizon
+    the order comes from the image rows instead (module docstring). Pass a list as ``found``
+    to get the occluders."""
     seg = np.asarray(segments).astype(bool)
     h, w = seg.shape
     pd = np.asarray(product_depth, dtype=np.float32)
@@ -335,6 +365,8 @@ def depth_ordered_holdout(segments: np.ndarray, camera: FrameCamera, ground_poin
     if pd.shape != (h, w):
         raise ValueError(f"depth pass is {pd.shape[1]}x{pd.shape[0]} but the mask is {w}x{h}")
     labels, occ = occluders(seg, camera, ground_point, ground_normal, min_area)
+    if occ and not ground_is_below(camera, (w, h), ground_point, ground_normal):
+        _image_order(occ, pd, product_alpha)
     if found is not None:
         found.extend(occ)
     out = np.zeros((h, w), np.float32)

@@ -145,6 +145,20 @@ def test_the_products_rim_counts_as_product(scene, behind: str):
     assert filled[far & ~box & ~rim].mean() > 0.9  # the ground beside it stays hidden by the person
 
 
+def test_an_upside_down_solve_falls_back_to_the_image_order(scene):
+    """A solved "ground" above the camera (a world upside down: the shot QC refuses it, --force
+    composites anyway): its depths would put both people in front (their feet's rays never
+    meet it); the image order keeps the far one, whose foot is above the box's, behind it."""
+    depth, box, near, far = scene
+    ceiling = (0.0, 0.0, 3.0)
+    alpha = box.astype(np.float32)
+    found: list = []
+    matte = depth_ordered_holdout(near | far, CAM, ceiling, NORMAL, depth, product_alpha=alpha, found=found)
+    assert {o.why for o in found} == {"image order"}
+    assert (matte[near & box] == 1).all() and (matte[far & box] == 0).all()
+    assert (matte[far & ~box] == 0).all()  # behind everything: it cuts nothing
+
+
 def test_specks_are_ignored(scene):
     depth, box, _, _ = scene
     speck = np.zeros((H, W), bool)
