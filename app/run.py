@@ -4,8 +4,8 @@ Steps: check every input (``check_inputs``, before anything expensive) -> camera
 solved by app.track; refused when its QC says unusable, unless forced: app.qc) -> product
 placement (app.place) -> Blender render of the shot cache (app.blender.run_batch, the same
 headless script Blender runs) -> shot QC -> holdout mattes (the user's, + automatic ones of
-what moves in front of the product: app.stages.auto_holdout) -> stages (app.stages: in process, or on a sidecar) -> H.264 MP4
-at the plate's frame rate (app.encode) + a contact sheet PNG next to it (app.contact_sheet).
+what moves in front of the product: app.stages.auto_holdout) -> stages (app.stages: in
+process, or on a sidecar) -> H.264 MP4 at the plate's frame rate (app.encode) + a contact sheet PNG next to it (app.contact_sheet).
 
 Re-running with ``keep`` (a shot folder) reuses the shot: the render skips unchanged frames,
 the stages recompute only what a changed parameter touches and write a new version vNNN.
