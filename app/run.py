@@ -3,8 +3,9 @@
 Steps: check every input (``check_inputs``, before anything expensive) -> camera (given, or
 solved by app.track; refused when its QC says unusable, unless forced: app.qc) -> product
 placement (app.place) -> Blender render of the shot cache (app.blender.run_batch, the same
-headless script Blender runs) -> stages (app.stages: in process, or on a sidecar) -> H.264 MP4
-at the plate's frame rate (app.encode) + a contact sheet PNG next to it (app.contact_sheet).
+headless script Blender runs) -> shot QC -> holdout mattes (the user's, + automatic ones of
+what moves in front of the product: app.stages.auto_holdout) -> stages (app.stages: in
+process, or on a sidecar) -> H.264 MP4 at the plate's frame rate (app.encode) + a contact sheet PNG next to it (app.contact_sheet).
 
 Re-running with ``keep`` (a shot folder) reuses the shot: the render skips unchanged frames,
 the stages recompute only what a changed parameter touches and write a new version vNNN.
@@ -58,6 +59,8 @@ class RunOptions:
     mask: Path | None = None
     holdout: Path | None = None
     """Folder of holdout mattes (white = in front of the product), matched by frame number."""
+    auto_holdout: bool = True
+    """Hide the product behind what moves in the plate and stands in front of it (app.stages.auto_holdout)."""
     seed: int = 12345
     keep: Path | None = None
     server: str | None = None
@@ -286,6 +289,11 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             stages.copy_masks(opts.mask, paths, shot.frames)
         if opts.holdout is not None:
             stages.write_holdout(opts.holdout, paths, shot.frames, (shot.resolution[0], shot.resolution[1]), log)
+        holdout = None
+        if opts.auto_holdout:
+            t0 = time.perf_counter()
+            holdout = stages.auto_holdout(paths, shot.frames, opts.holdout is not None, log)
+            timings["holdout_s"] = time.perf_counter() - t0
         spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
                        frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)
         spec.validate()
@@ -320,7 +328,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         return {
             "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
             "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
-            "skipped": skipped, "timings": timings, "device": device, "qc": verdict,
+            "skipped": skipped, "timings": timings, "device": device, "qc": verdict, "holdout": holdout,
         }
     finally:
         if tmp is not None:

@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=Path, default=None,
                    help="folder of holdout mattes (white = something in front of the product, which hides it), "
                         "matched to plate frames by frame number")
+    p.add_argument("--no-auto-holdout", action="store_true",
+                   help="do not hide the product automatically behind moving things in front of it")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--keep", type=Path, default=None, help="keep the shot cache in this folder (re-runs reuse it)")
     p.add_argument("--server", default=None, help="run the stages on a running sidecar at this URL")
@@ -113,7 +115,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         input=args.input, model=args.model, output=Path(args.output), camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
-        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, holdout=args.holdout, seed=args.seed, keep=args.keep,
+        engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, holdout=args.holdout,
+        auto_holdout=not args.no_auto_holdout, seed=args.seed, keep=args.keep,
         server=args.server, ray=args.ray, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,

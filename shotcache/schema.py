@@ -452,6 +452,8 @@ class RunRequest:
     camera_height: float = 1.5
     place: str | None = None
     force: bool = False
+    auto_holdout: bool = True
+    """Hide the product behind moving things in front of it (vanelia run --no-auto-holdout turns it off)."""
 
     def validate(self) -> None:
         _check(bool(self.input) and bool(self.model) and bool(self.output), "run: give 'input', 'model' and 'output'")

@@ -116,3 +116,78 @@ def test_stages_through_a_real_sidecar(tmp_path: Path):
             assert job["state"] == "done"
             assert sorted(p.name for p in (shot.root / version / "frames").iterdir()) == ["000001.png", "000002.png"]
             assert json.loads((shot.root / version / "params.json").read_text())["frames"]["2"]["composite"]["engine"] == "classical"
+
+
+@pytest.mark.slow
+def test_run_hides_the_product_behind_user_and_automatic_holdouts(demo_data: Path, tmp_path: Path, monkeypatch):
+    """The real run (Blender render, QC, stages): a user matte (--holdout, frame 2) and
+    moving things from the motion step: frame 4 one over the whole product, cut off by the
+    frame's bottom edge (so in front), frame 5 one standing on the ground behind the product
+    (its foot above the product's in the image). The user's and frame 4's mattes put the
+    plate back over the product in the final frames; frame 5 keeps the product, as does
+    frame 3 (nothing). The moving-object detector is replaced by these known masks (it is
+    tested on its own), so this checks the wiring and the depth order on a real render."""
+    import cv2
+
+    import ml.camera.motion as motion
+    from app.run import RunOptions, run_pipeline
+    from ml.io.exr import read_passes
+    from ml.io.images import read_rgb8
+
+    shot = tmp_path / "shot"
+
+    def alpha(f: int) -> np.ndarray:
+        return read_passes(shot / "render" / f"{f:06d}.exr", ["rgba"])["rgba"][..., 3]
+
+    def fake_moving(frames, log=None, max_side=640):
+        out = {}
+        for f, path in frames.items():
+            h, w = cv2.imread(str(path)).shape[:2]
+            m = np.zeros((h, w), bool)
+            if f in (4, 5):
+                ys, xs = np.nonzero(alpha(f) > 0.5)
+                x0, x1 = max(0, int(xs.min()) - 8), int(xs.max()) + 9
+                if f == 4:
+                    m[max(0, int(ys.min()) - 8):, x0:x1] = True
+                else:
+                    m[max(0, int(ys.min()) - 15):int(ys.min() + ys.max()) // 2, x0:x1] = True
+            out[f] = m
+        return out
+
+    monkeypatch.setattr(motion, "moving_masks", fake_moving)
+    user = tmp_path / "holdout"
+    user.mkdir()
+    cv2.imwrite(str(user / "000002.png"), np.full((90, 160), 255, np.uint8))  # frame 2: everything is in front
+    lines: list[str] = []
+    res = run_pipeline(RunOptions(input=demo_data / "plate.mp4", model=demo_data / "product.glb", output=tmp_path / "o.mp4",
+                                  camera=demo_data / "transforms.json", samples=4, keep=shot, holdout=user, force=True,
+                                  progress=False), log=lines.append)
+    assert res["holdout"]["occluded_frames"] == [4], res["holdout"]
+    assert any("automatic holdout: an occluder covers the product in 1/6 frames" in s for s in lines), lines
+    assert sorted(p.name for p in (shot / "holdout").glob("*.png")) == ["000002.png", "000004.png", "000005.png"]
+    v = res["version"]
+
+    def diff(f: int) -> np.ndarray:
+        return np.abs(read_rgb8(shot / v / "frames" / f"{f:06d}.png").astype(int)
+                      - read_rgb8(shot / "plate" / f"{f:06d}.png").astype(int)).mean(-1)
+
+    a = {f: alpha(f) > 0.5 for f in (2, 3, 4, 5)}
+    assert all(m.sum() > 20 for m in a.values())
+    assert diff(3)[a[3]].mean() > 8  # no matte: the product is there
+    assert diff(2)[a[2]].mean() < 3 and diff(4)[a[4]].mean() < 3  # hidden by the user's matte / the near thing
+    m5 = cv2.imread(str(shot / "holdout" / "000005.png"), cv2.IMREAD_GRAYSCALE)
+    assert m5.max() == 255 and m5[a[5]].max() == 0 and diff(5)[a[5]].mean() > 8  # the far thing is behind it
+
+
+def test_auto_holdout_is_on_unless_turned_off():
+    import argparse
+
+    from cli.run import add_arguments, options_from_args
+    from shotcache.schema import RunRequest
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["--input", "plate.mp4", "--model", "product.glb", "--output", "final.mp4"]
+    assert options_from_args(p.parse_args(base)).auto_holdout is True
+    assert options_from_args(p.parse_args([*base, "--no-auto-holdout"])).auto_holdout is False
+    assert RunRequest(input="a", model="b", output="c.mp4").auto_holdout is True  # the sidecar's POST /run: same default
