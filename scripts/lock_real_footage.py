@@ -94,8 +94,10 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeou
                    slide_max_px=qc.get("slide_max_px"), lock_coverage=(qc.get("lock") or {}).get("coverage"),
                    scale_source=qc.get("scale_source", ""), render_h=doc["resolution"][1], tracker=cam.get("tracker", ""),
                    track_median_px=cam.get("median_error_px"), checks={k: v.get("ok") for k, v in (qc.get("checks") or {}).items()})
-        # the targets are at the clip's resolution up to 720p: scale the measured px to it
-        k = min(h, 720) / doc["resolution"][1]
+        # the targets are at the clip's resolution up to 720p; the QC judges there already
+        # when its lock reports a measured_size (shot.json with the plate's native size)
+        judged = "measured_size" in (qc.get("lock") or {})
+        k = 1.0 if judged else min(h, 720) / doc["resolution"][1]
         if row["slide_mean_px"] is not None:
             row["slide_mean_px_720"], row["slide_max_px_720"] = row["slide_mean_px"] * k, row["slide_max_px"] * k
     except (OSError, ValueError):

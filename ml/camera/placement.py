@@ -52,6 +52,27 @@ def visibility(solve: Solve, p: np.ndarray, radius: float, height: float) -> tup
     return worst, inside / max(len(solve.cameras), 1)
 
 
+def ground_hidden(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
+                  min_points: int = 2) -> int:
+    """How many of the solve's points stand *in front of* the ground seen at ``px``.
+
+    Why: the ray through a pixel always meets the infinite ground plane, even where the
+    plate shows a person, a table or a wall standing on it; a product stood there is behind
+    that thing (the tea-table duck floated over the woman's arm). A reconstructed point that
+    projects within ``radius_px`` of the pixel, well above the ground and nearer the camera
+    than the ground point, is evidence of such an occluder. Returns the count when it reaches
+    ``min_points`` (0 otherwise, and always 0 for solves without points: nodal, static)."""
+    if not len(solve.points):
+        return 0
+    uv, z = solve.project(frame, solve.points)
+    _, z_ground = solve.project(frame, np.asarray(ground_pt, dtype=np.float64)[None])
+    cam_h = abs(float(solve.c2w(frame)[2, 3]))
+    near = np.hypot(uv[:, 0] - px[0], uv[:, 1] - px[1]) < radius_px
+    in_front = (z > 0) & (z < 0.9 * z_ground[0]) & (solve.points[:, 2] > 0.05 * max(cam_h, 1e-6))
+    n = int((near & in_front).sum())
+    return n if n >= min_points else 0
+
+
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
     """Product matrix_world at p, yawed so its front (-Y after glTF import) faces the cameras."""
     d = solve.centres().mean(0) - p
@@ -95,14 +116,20 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
             continue
         margin, frac = visibility(solve, p, radius, height)
         dist = float(np.hypot((px[0] - centre[0]) / W, (px[1] - centre[1]) / H))
-        # rank: in view all shot with room to spare, then the share of frames in view,
-        # then closeness to the area's centre
-        scored.append(((min(margin, enough_margin), frac, -dist), margin, frac, p, px))
+        hidden = ground_hidden(solve, ref, px, p, 0.04 * W)
+        # rank: in view all shot with room to spare, then on ground the plate shows (no
+        # reconstructed thing in front of it), then the share of frames in view, then
+        # closeness to the area's centre
+        scored.append(((min(margin, enough_margin), -hidden, frac, -dist), margin, frac, p, px, hidden))
     if not scored:
         raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
-    _, margin, frac, p, px = max(scored, key=lambda t: t[0])
+    _, margin, frac, p, px, hidden = max(scored, key=lambda t: t[0])
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
+    if hidden:
+        out["warning"] = (f"--place {area}: {hidden} reconstructed point(s) stand in front of the ground there in frame "
+                          f"{ref} (a person or an object on the ground?); the product will stand behind them - "
+                          "choose another area, or give --holdout mattes")
     if margin < 0:
         if kind == "pixel" or frac < 0.25:
             raise PlacementError(
