@@ -96,3 +96,38 @@ def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: 
 
 def _fmt(vals: Any) -> str:
     return "(" + ", ".join(f"{float(v):.3g}" for v in vals) + ")" if vals else "?"
+
+
+def refine_on_plate(plate: Path, camera: Path, matrix: list[list[float]], frame_range: tuple[int, int] | None,
+                    max_side: int, log: Log) -> tuple[list[list[float]], str | None]:
+    """Check the placement on the plate and stand the product where the plate's own ground
+    texture at the spot triangulates, when that is plausible and locks better
+    (ml.camera.contact). Returns the matrix and a `--ground` render option for a plane
+    through the new spot (so its shadow catcher meets the product), or None when kept."""
+    import tempfile
+
+    import numpy as np
+
+    from ml.camera import footage
+    from ml.camera.contact import refine_contact
+    from ml.camera.solve import read_solve
+
+    path = transforms_file(camera)
+    if path is None:
+        return matrix, None
+    solve = read_solve(path)
+    if solve.tracker in ("static", "nodal", "blender-tripod"):
+        return matrix, None  # a camera that does not travel sees no depth: nothing to triangulate
+    M = np.asarray(matrix, dtype=np.float64)
+    point = np.array([M[0, 3], M[1, 3], 0.0])  # the levelled ground is z = 0
+    frames = sorted(solve.cameras)
+    with tempfile.TemporaryDirectory(prefix="vanelia-contact-") as tmp:
+        imgs = footage.extract_frames(plate, Path(tmp) / "frames", frame_range, max_side=max_side)
+        imgs = {f: p for f, p in imgs.items() if f in solve.cameras}
+        found = refine_contact(imgs, solve, point, frames[len(frames) // 2])
+    log(f"[vanelia] run: contact check on the plate: {found['why']}")
+    if not found["used"]:
+        return matrix, None
+    M[:3, 3] = found["point"]
+    ground = ",".join(f"{v:.6g}" for v in [*found["point"], 0.0, 0.0, 1.0])
+    return M.tolist(), f"--ground={ground}"

@@ -61,6 +61,8 @@ class RunOptions:
     """Folder of holdout mattes (white = in front of the product), matched by frame number."""
     auto_holdout: bool = True
     """Hide the product behind what moves in the plate and stands in front of it (app.stages.auto_holdout)."""
+    refine_contact: bool = True
+    """Stand the product where the plate's ground texture at the spot triangulates (app.place.refine_on_plate)."""
     seed: int = 12345
     keep: Path | None = None
     server: str | None = None
@@ -273,9 +275,14 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         camera = opts.camera or track_camera(opts, shot_dir, log)
         timings["track_s"] = time.perf_counter() - t0
         matrix = None if opts.product_matrix else _product_matrix(opts, camera, log)
+        extra_ground = None
+        if matrix is not None and opts.refine_contact and not any(a.startswith("--ground") for a in opts.render_extra):
+            res = parse_resolution(opts.resolution)
+            matrix, extra_ground = place.refine_on_plate(opts.input, camera, matrix, parse_frame_range(opts.frames),
+                                                         max(res) if res else 0, log)
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)" + (f" on Ray ({opts.ray})" if opts.ray else ""))
-        render_shot_lit(render_args(opts, camera, shot_dir, matrix), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
+        render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
         t0 = time.perf_counter()

@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=Path, default=None,
                    help="folder of holdout mattes (white = something in front of the product, which hides it), "
                         "matched to plate frames by frame number")
+    p.add_argument("--keep-placement", action="store_true",
+                   help="stand the product exactly where the placement puts it on the solved ground, without checking "
+                        "the spot against the plate's own ground texture")
     p.add_argument("--no-auto-holdout", action="store_true",
                    help="do not hide the product automatically behind moving things in front of it")
     p.add_argument("--seed", type=int, default=12345)
@@ -116,7 +119,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         input=args.input, model=args.model, output=Path(args.output), camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
         engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, holdout=args.holdout,
-        auto_holdout=not args.no_auto_holdout, seed=args.seed, keep=args.keep,
+        auto_holdout=not args.no_auto_holdout, refine_contact=not args.keep_placement, seed=args.seed, keep=args.keep,
         server=args.server, ray=args.ray, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,

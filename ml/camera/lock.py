@@ -217,6 +217,7 @@ def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: n
     if ref not in proj:
         return _report({}, in_view, [], ref, size, f"the contact point is not in view in the reference frame {ref}", judge_scale)
     measured: dict[int, float] = {}
+    spots: dict[int, np.ndarray] = {ref: proj[ref]}  # where the texture carries the spot (frame px)
     anchors: list[int] = []
     # world radius of the ground disk whose image is about the patch radius in the reference
     px1, _ = solve.project(ref, np.stack([point, point + 0.01 * np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])]))
@@ -263,9 +264,13 @@ def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: n
             H = Hn
             if f in proj:
                 measured[f] = float(np.linalg.norm(spot - proj[f]))
+                spots[f] = spot
             last_good = (f, img, spot)
             idx += step
-    return _report(measured, [f for f in in_view if f != ref], anchors, ref, size, "", judge_scale)
+    rep = _report(measured, [f for f in in_view if f != ref], anchors, ref, size, "", judge_scale)
+    sx, sy = solve.width / w, solve.height / h  # back to the solve's pixels
+    rep["texture_px"] = {str(f): [float(p[0] * sx), float(p[1] * sy)] for f, p in sorted(spots.items())}
+    return rep
 
 
 def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], ref: int | None,

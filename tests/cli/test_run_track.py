@@ -108,6 +108,8 @@ def test_place_stands_the_product_inside_the_area(demo_data: Path, tmp_path: Pat
     shot, out = tmp_path / "shot", tmp_path / "final.mp4"
     r = vanelia(*run_args(demo_data, demo_data / "transforms.json", shot, out), "--place", "bottom_right")
     assert r.returncode == 0, r.stderr[-3000:]
+    # the spot was checked on the plate; with the exact camera and ground there is nothing to move
+    assert "contact check on the plate" in r.stdout and "placement kept" in r.stdout, r.stdout[-2000:]
     doc = json.loads((shot / "shot.json").read_text())
     product = doc["product"]
     assert product["placement"] == "explicit"
