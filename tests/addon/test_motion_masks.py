@@ -1,14 +1,17 @@
 """Blender's tracker drops the tracks that lie on moving objects (addon/tracking.py, --masks).
 
 Tracks are made by hand on a tiny generated image sequence (no tracking run), so the test
-is exact and takes a second: which markers are inside the masks is known.
+is exact and takes a second: which markers are inside the masks is known. No cv2 (the
+Blender 4.2 environment has none): PNGs are written by hand, so the file also runs there
+(`.venv42/bin/python -m pytest -p no:xdist tests/addon/test_motion_masks.py`).
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from importlib import import_module
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -18,6 +21,19 @@ W, H, FIRST, N = 160, 90, 10, 6
 @pytest.fixture(scope="module")
 def tracking(ext):  # noqa: ANN001, ANN201 - the extension's addon.tracking module
     return import_module(f"{ext.__name__}.addon.tracking")
+
+
+def _png(path: Path, img: np.ndarray) -> None:
+    """An 8-bit greyscale or RGB PNG of a top-down array."""
+    h, w = img.shape[:2]
+    kind = 0 if img.ndim == 2 else 2
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(img, np.uint8).reshape(h, -1))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, kind, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def _sequence(folder: Path) -> Path:
@@ -30,8 +46,8 @@ def _sequence(folder: Path) -> Path:
     mask = np.zeros((H, W), np.uint8)
     mask[: H // 2, : W // 2] = 255
     for f in range(FIRST, FIRST + N):
-        cv2.imwrite(str(frames / f"{f:04d}.png"), (rng.random((H, W, 3)) * 255).astype(np.uint8))
-        cv2.imwrite(str(masks / f"{f:06d}.png"), mask)
+        _png(frames / f"{f:04d}.png", (rng.random((H, W, 3)) * 255).astype(np.uint8))
+        _png(masks / f"{f:06d}.png", mask)
     return folder
 
 
