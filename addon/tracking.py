@@ -345,9 +345,11 @@ def read_masks(folder: str, max_side: int = 960) -> dict[int, np.ndarray]:
             continue
         img = bpy.data.images.load(os.path.join(folder, name), check_existing=False)
         try:
-            w, h = int(img.size[0]), int(img.size[1])
+            size: Any = img.size
+            w, h = int(size[0]), int(size[1])
             px = np.empty(w * h * img.channels, np.float32)
-            img.pixels.foreach_get(px)
+            pixels: Any = img.pixels  # typed float in the stubs
+            pixels.foreach_get(px)
         finally:
             bpy.data.images.remove(img)
         step = max(1, math.ceil(max(w, h) / max_side))

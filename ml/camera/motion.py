@@ -89,7 +89,8 @@ def _small_gray(src: Frame, max_side: int) -> tuple[np.ndarray, tuple[int, int]]
     img = _read(src)
     gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     if gray.dtype != np.uint8:
-        gray = cv2.normalize(gray.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        g = gray.astype(np.float32)
+        gray = ((g - g.min()) * (255.0 / max(float(g.max() - g.min()), 1e-6))).astype(np.uint8)
     h, w = gray.shape
     s = min(1.0, max_side / max(h, w))
     if s < 1.0:
@@ -151,9 +152,8 @@ def fit_models(pa: np.ndarray, pb: np.ndarray, sigma_px: float = 0.5) -> PairMod
         return PairModels(None, None)
     pa, pb = pa.astype(np.float64), pb.astype(np.float64)
     H, _ = cv2.findHomography(pa, pb, cv2.RANSAC, 1.0, maxIters=1000, confidence=0.995)
-    F, _ = cv2.findFundamentalMat(pa, pb, cv2.FM_RANSAC, 0.75, 0.995, 1000)
-    if F is not None and F.shape != (3, 3):
-        F = None
+    found, _ = cv2.findFundamentalMat(pa, pb, cv2.FM_RANSAC, 0.75, 0.995, 1000)
+    F = found if found is not None and found.shape == (3, 3) else None  # 7-point RANSAC may give 3 stacked
     if H is None or F is None:
         return PairModels(H, F)
     e_h, e_f = _h_errors(H, pa, pb) / 2, _sampson(F, pa, pb)
@@ -217,7 +217,7 @@ def residual(flow: np.ndarray, motion: CameraMotion) -> np.ndarray:
 
 def occluded(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
     """Pixels of a whose forward flow, followed back, does not return (occlusion, bad flow)."""
-    xs, ys = _grid(flow_ab.shape[:2])
+    xs, ys = _grid((flow_ab.shape[0], flow_ab.shape[1]))
     back = cv2.remap(flow_ba, xs + flow_ab[..., 0], ys + flow_ab[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     err = np.hypot(flow_ab[..., 0] + back[..., 0], flow_ab[..., 1] + back[..., 1])
     tol = FB_MAX_PX + 0.05 * np.hypot(flow_ab[..., 0], flow_ab[..., 1])
@@ -248,10 +248,10 @@ class _Flow:
     a direction at 640x360, accurate to a fraction of a pixel on textured ground."""
 
     def __init__(self) -> None:
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self.dis.calc(a, b, None)
+        return self.dis.calc(a, b, None)  # type: ignore[call-overload]  # None: a new flow (the stubs want one)
 
 
 def pair_scores(a: np.ndarray, b: np.ndarray, motion: CameraMotion, flow: _Flow) -> tuple[np.ndarray, np.ndarray]:
@@ -320,7 +320,8 @@ def _full_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _load(frames: Mapping[int, Frame], order: list[int], max_side: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
     """Working-size greys of the frames (all one size) and each frame's own (h, w)."""
-    grays, sizes = [], []
+    grays: list[np.ndarray] = []
+    sizes: list[tuple[int, int]] = []
     for f in order:
         g, size = _small_gray(frames[f], max_side)
         if grays and g.shape != grays[0].shape:
