@@ -8,10 +8,15 @@ Everything that moves by itself breaks that assumption, so it is masked automati
   sparse corner tracks, most of which lie on the static world.
 * The camera's motion is a homography when that explains the tracks (a pan or zoom on a
   tripod, a distant or planar scene) and a fundamental matrix otherwise (a travelling
-  camera over a 3D scene). The choice is GRIC's (shotcache.motion_model): the richer
-  model wins only when the data need it. Asking for a homography where there is parallax
-  would flag every near object as moving; asking for a fundamental matrix where there is
-  none is ill-posed.
+  camera over a 3D scene). The choice is GRIC's (the criterion of
+  shotcache.motion_model), summed over neighbouring frame pairs and leaning a little
+  towards travel (choose_motions says why). Asking for a homography where there is
+  parallax would flag every near object as moving; a fundamental matrix where the scene
+  is one plane is free to explain a moving object too.
+* What two frames cannot tell apart: a compact near object seen from a camera sliding
+  past a flat background has the parallax of an object moving on its own. With the
+  homography chosen (little parallax elsewhere) it is masked; with the fundamental
+  matrix, an object moving along its epipolar lines is not.
 * A pixel's residual is the distance between where the flow took it and where the camera
   says it must be: the homography's image of it, or anywhere on its epipolar line (depth
   is unknown, so motion along the line is static-compatible).
@@ -335,7 +340,9 @@ def moving_masks(frames: Mapping[int, Frame], log: Log | None = None, max_side: 
     """Bool masks (True = moves on its own) of every frame, at each frame's own size.
 
     ``frames``: {frame number: path or BGR / grey array}, neighbours in frame-number order.
-    See the module docstring for the method; ``log`` gets one summary line.
+    See the module docstring for the method; ``log`` gets one summary line. The clip's
+    working-size greys are held in memory (230 kB a frame at 640x360): the camera's model
+    of a pair is chosen from its neighbours' before any flow is computed.
     """
     order = sorted(frames)
     grays, sizes = _load(frames, order, max_side)
