@@ -166,7 +166,7 @@ def fit_models(pa: np.ndarray, pb: np.ndarray, sigma_px: float = 0.5) -> PairMod
         return PairModels(H, F)
     e_h, e_f = _h_errors(H, pa, pb) / 2, _sampson(F, pa, pb)
     sigma2 = max(sigma_px ** 2, float(np.median(e_f)) * 1.4826 ** 2)
-    off_plane = pa[(e_h > 2.0 ** 2) & (e_f < 0.75 ** 2)]
+    off_plane = pa[(2 * e_h > MIN_RESIDUAL_PX ** 2) & (e_f < 0.75 ** 2)]  # what the homography would mask
     return PairModels(H, F, _gric(e_h, sigma2, 2, 8), _gric(e_f, sigma2, 3, 7), len(pa),
                       _spread(off_plane, pa.max(axis=0) + 1, max(6, len(pa) // 100)))
 

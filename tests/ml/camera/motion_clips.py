@@ -5,6 +5,8 @@ moves is known to the pixel:
 
 * ``ground_clip``: a camera travelling over a textured ground (a plane: the homography
   model is exact) with a textured box sliding over it on its own;
+* ``boxes_clip``: the same camera past static cards standing on the ground at three
+  places (a homography fits the ground, yet nothing moves);
 * ``rotation_clip``: a camera panning and tilting on a tripod over a whole textured
   scene (no parallax at all, whatever the depths);
 * ``parallax_clip``: a camera travelling sideways and forwards over a floor towards a
@@ -86,6 +88,25 @@ def ground_clip(n: int = 24, seed: int = 0) -> tuple[list[np.ndarray], list[np.n
         frames.append(img)
         truth.append(mask)
     return frames, truth
+
+
+def boxes_clip(n: int = 24, seed: int = 6) -> list[np.ndarray]:
+    """The ground clip's travelling camera past three static cards standing on the ground
+    at different places (nothing moves): the ground dominates the frame, so a homography
+    fits most points, yet the cards' parallax is static."""
+    ground = texture(1000, 1600, seed)
+    cards = [texture(280, 200, seed + k, cell=3) for k in (1, 2, 3)]
+    frames = []
+    for i in range(n):
+        R = rot(np.radians(-6 + 0.5 * i), np.radians(18)) @ np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0.0]])
+        c = np.array([0.3 - 0.02 * i, -3.0 + 0.06 * i, 1.6])
+        t = -R @ c
+        img = canvas()
+        draw_plane(img, ground, plane_homography(R, t, (-8, 8.8, 0), (1, 0, 0), (0, -1, 0), 100))
+        for card, (x, y) in zip(cards, [(-1.6, 1.5), (0.4, 3.0), (1.6, 1.0)]):
+            draw_plane(img, card, plane_homography(R, t, (x, y, 1.4), (1, 0, 0), (0, 0, -1), 200))
+        frames.append(finish(img)[0])
+    return frames
 
 
 def rotation_clip(n: int = 24, seed: int = 2) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ The clips (tests/ml/camera/motion_clips.py) are rendered plane by plane with exa
 homographies: a card walking over a ground under a travelling camera, a tripod pan over
 a 3D scene, and a camera travelling over a floor towards a wall (parallax, no homography
 explains it), once with a card falling across the view. Numbers measured here (640x360,
-24 frames): card on the ground IoU 0.82-0.96, static pixels marked 0.5-2.6 % (mean 1.4 %);
+24 frames): card on the ground IoU 0.84-0.97, static pixels marked 0.5-2.3 % (mean 1.2 %);
 pan and parallax clips 0.0 %; the falling card IoU 0.87-0.94 with 0.6 % false positives.
 """
 from __future__ import annotations
@@ -63,6 +63,17 @@ def test_static_parallax_of_a_travelling_camera_is_not_moving() -> None:
     fps = [float(m.mean()) for m in masks.values()]
     assert max(fps) < 0.03, np.round(fps, 3)
     assert "fundamental" in log[0], log  # the travelling camera was recognised as such
+
+
+def test_static_cards_on_a_dominant_ground_are_mostly_kept() -> None:
+    """The hard case for two frames: a ground fits a homography and static cards standing
+    on it have parallax. Where it shows at several places the fundamental matrix is taken
+    (``_spread``); where one card alone shows it, it cannot be told from a card walking on
+    its own. Measured: 3.3 % of the frame masked on average (6.5 % without the spread rule),
+    the rendered demo scene (columns and boxes on a floor) 0.3 %."""
+    masks = motion.moving_masks(dict(enumerate(clips.boxes_clip())))
+    areas = [float(m.mean()) for m in masks.values()]
+    assert np.mean(areas) < 0.05 and sum(a < 0.01 for a in areas) >= 6, np.round(areas, 3)
 
 
 def test_an_object_moving_across_the_parallax_is_still_found(parallax_mover) -> None:
