@@ -144,7 +144,7 @@ class _Stop(Exception):
 
 def test_track_plate_keeps_klt_tracks_off_the_moving_object(tmp_path: Path, monkeypatch) -> None:
     """The video tracks handed to the mapper: with automatic masks almost none lie on the
-    walking card; without them a good share do (measured 0.3 % vs 17 % of observations)."""
+    walking card; without them a good share do (measured 0 % vs 30 % of observations)."""
     import app.track as track
 
     frames, truth = clips.ground_clip(n=16)
