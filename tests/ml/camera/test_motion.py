@@ -269,3 +269,25 @@ def test_real_judo_fighters_are_masked() -> None:
     assert found / gt.sum() > 0.04
     assert found / max(masks[0].sum(), 1) > 0.6  # precision: the mask is on the fighters
     assert _false_positive(masks[0], gt) < 0.01
+
+
+def test_vanelia_track_can_turn_the_automatic_masks_off(tmp_path: Path, monkeypatch) -> None:
+    """`vanelia track --no-auto-masks` hands the tracker no automatic masks; the default does."""
+    import app.track as track
+    from cli.main import main as vanelia
+
+    frames, _ = clips.ground_clip(n=8)
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(plate / f"{i + 1:04d}.png"), cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA))
+    seen = []
+
+    def spy(imgs, user, auto, folder, log):
+        seen.append(auto)
+        raise track.UserError("stop here: only the flag is checked")
+
+    monkeypatch.setattr(track, "tracking_masks", spy)
+    assert vanelia(["track", "--input", str(plate), "--output", str(tmp_path / "t.json"), "--no-auto-masks"]) != 0
+    assert vanelia(["track", "--input", str(plate), "--output", str(tmp_path / "t.json")]) != 0
+    assert seen == [False, True]
