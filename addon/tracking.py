@@ -21,6 +21,10 @@ What is done and why (each step is a plain function below):
 * Blender's automatic keyframe selection (slow: it runs once) is compared with keyframe
   pairs chosen here (a third of the clip apart, most shared tracks); the lowest median
   track error wins and that pair is fixed for the other solves;
+* tracks that lie inside moving-object masks (``masks``: a folder of images named by frame
+  number, white = moving; the sidecar makes them automatically, ml.camera.motion) on most
+  of their frames are deleted before solving: a person walking through the shot is a
+  rigid scene to no camera;
 * tracks with a large reprojection error (above 3 px, then above 3x the median) are
   deleted and the camera solved again;
 * footage without parallax (a pan on a tripod): libmv finds no keyframe pair, or the full
@@ -45,7 +49,7 @@ import numpy as np
 
 from ..shotcache.axes import gl_to_cv
 from ..shotcache.errors import UserError
-from ..shotcache.frames import CLIP_EXTS
+from ..shotcache.frames import CLIP_EXTS, IMAGE_EXTS
 from ..shotcache.layout import atomic_write_json
 from ..shotcache.motion_model import select_motion
 
@@ -327,6 +331,55 @@ def drop_bad_tracks(clip: bpy.types.MovieClip, opts: TrackerOptions) -> int:
     return _delete_where(clip, bad)
 
 
+def read_masks(folder: str, max_side: int = 960) -> dict[int, np.ndarray]:
+    """Moving-object masks of a folder as {file number: bool array}, rows bottom-up (as
+    Blender stores images and as marker ``co`` counts y). Larger masks are subsampled to
+    about ``max_side``: a marker only looks up its own pixel."""
+    if not os.path.isdir(folder):
+        raise TrackingError(f"--masks {folder}: not a folder of mask images (white = moving object)")
+    out: dict[int, np.ndarray] = {}
+    for name in sorted(os.listdir(folder)):
+        stem = os.path.splitext(name)[0]
+        digits = stem[len(stem.rstrip("0123456789")):]
+        if not digits or not name.lower().endswith(IMAGE_EXTS):
+            continue
+        img = bpy.data.images.load(os.path.join(folder, name), check_existing=False)
+        try:
+            size: Any = img.size
+            w, h = int(size[0]), int(size[1])
+            px = np.empty(w * h * img.channels, np.float32)
+            pixels: Any = img.pixels  # typed float in the stubs
+            pixels.foreach_get(px)
+        finally:
+            bpy.data.images.remove(img)
+        step = max(1, math.ceil(max(w, h) / max_side))
+        out[int(digits)] = px.reshape(h, w, -1)[::step, ::step, :3].max(axis=2) > 0.5
+    return out
+
+
+def masked_fraction(track: Any, masks: dict[int, np.ndarray], shift: int) -> float:
+    """Fraction of the track's live markers (on frames that have a mask) inside a mask.
+    ``shift`` turns clip frames into the masks' file numbers (first_file_number - 1)."""
+    n = inside = 0
+    for m in track.markers:
+        mask = None if m.mute else masks.get(int(m.frame) + shift)
+        if mask is None:
+            continue
+        h, w = mask.shape
+        x, y = int(m.co[0] * w), int(m.co[1] * h)
+        n += 1
+        inside += bool(0 <= x < w and 0 <= y < h and mask[y, x])
+    return inside / n if n else 0.0
+
+
+def drop_masked_tracks(clip: bpy.types.MovieClip, masks: dict[int, np.ndarray], most: float = 0.5) -> int:
+    """Delete the tracks inside a moving-object mask on more than ``most`` of their frames."""
+    if not masks:
+        return 0
+    shift = first_file_number(clip) - 1
+    return _delete_where(clip, lambda tr: masked_fraction(tr, masks, shift) > most)
+
+
 # ---------------------------------------------------------------------------
 # solving
 # ---------------------------------------------------------------------------
@@ -584,9 +637,12 @@ def track_and_solve(
     sensor_mm: float = 36.0,
     opts: TrackerOptions | None = None,
     progress: Callable[[str], None] = print,
+    masks: str | None = None,
 ) -> dict[str, Any]:
-    """Track the footage at ``path`` and solve the camera; see the module docstring for the result."""
+    """Track the footage at ``path`` and solve the camera; see the module docstring for the
+    result. ``masks``: a folder of moving-object masks named by frame number."""
     opts = opts or TrackerOptions()
+    mask_imgs = read_masks(masks) if masks else {}
     t0 = time.perf_counter()
     clip = load_clip(path)
     size: Any = clip.size
@@ -597,9 +653,11 @@ def track_and_solve(
     with override:
         det = track_features(ctx, clip, opts, progress)
         dropped = drop_bad_tracks(clip, opts)
+        moving = drop_masked_tracks(clip, mask_imgs)
         n = len(_tracks(clip))
         progress(f"[vanelia] track: {n} tracks (features detected on frame(s) {', '.join(map(str, det))}; "
-                 f"{dropped} jumpy/short dropped), solving")
+                 f"{dropped} jumpy/short dropped, {moving} on moving objects dropped"
+                 f"{f' ({len(mask_imgs)} masks)' if masks else ''}), solving")
         if n < opts.min_tracks:
             raise TrackingError(f"{path}: only {n} usable tracks (too few features: a blank wall?); "
                                 "give a camera track or try the colmap tracker")
@@ -624,6 +682,7 @@ def track_and_solve(
         raise TrackingError(f"{path}: Blender could not solve the camera ({len(sv.tries)} solves tried: no parallax "
                             "or too few tracks); for a locked-off shot give --focal-mm and a static camera is used")
     notes = [f"tracked {n} features detected on frame(s) {', '.join(map(str, det))}; {dropped} jumpy/short tracks dropped, "
+             f"{moving} inside moving-object masks on most of their frames dropped, "
              f"{sv.cleaned} with reprojection error above threshold deleted"]
     notes += _solve_notes(sv, best, focal_mm, tracker)
     notes.append(f"Blender {bpy.app.version_string} solve: {len(rec.cameras)} frames, average error "
@@ -753,7 +812,7 @@ def bake_solution(clip: bpy.types.MovieClip, scene: Any, cam_obj: Any) -> list[i
 
 
 def batch_track(argv: list[str]) -> int:
-    """Batch step ``track``: ``--input PLATE --output SOLVE.json [--focal-mm F]``.
+    """Batch step ``track``: ``--input PLATE --output SOLVE.json [--focal-mm F] [--masks DIR]``.
 
     Writes the plain solve document (see the module docstring); `vanelia track --tracker
     blender` turns it into a levelled, QC'd transforms.json on the sidecar side.
@@ -762,10 +821,13 @@ def batch_track(argv: list[str]) -> int:
     p.add_argument("--input", required=True, help="plate video, image sequence (first frame's path) or folder of frames")
     p.add_argument("--output", required=True, help="solve document (.json) to write")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length on a 36 mm sensor")
+    p.add_argument("--masks", default=None,
+                   help="folder of moving-object masks named by frame number (white = moving): tracks mostly inside are dropped")
     a = p.parse_args(argv)
     if a.focal_mm is not None and not 1.0 <= a.focal_mm <= 2000.0:
         raise TrackingError(f"--focal-mm {a.focal_mm}: not a focal length in mm on a 36 mm sensor (1-2000)")
-    doc = track_and_solve(os.path.abspath(a.input), focal_mm=a.focal_mm)
+    doc = track_and_solve(os.path.abspath(a.input), focal_mm=a.focal_mm,
+                          masks=os.path.abspath(a.masks) if a.masks else None)
     atomic_write_json(a.output, doc)
     print(f"[vanelia] track: wrote {a.output}", flush=True)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from shotcache.errors import InputError, UsageError
@@ -36,10 +37,13 @@ def read_qc(camera: Path) -> dict[str, Any]:
 
 
 def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignore: Path | None, contact_frames: int,
-              log: Callable[[str], None]) -> dict[str, Any]:
+              log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None) -> dict[str, Any]:
     """Measure and judge the rendered shot; refuse (UsageError, exit 2) with its reasons and
     a contact sheet of plate and render, unless ``force``. ``ignore``: a folder of masks
-    (occluders, removed objects) that are no ground to measure the lock on."""
+    (occluders, removed objects) that are no ground to measure the lock on; with
+    ``auto_masks`` what moves on its own in the plate (people walking over the product's
+    spot) is added to them (see lock_masks); ``moving``: those masks when the caller made
+    them already (the run shares them with the automatic holdout)."""
     import dataclasses
 
     from ml.camera.footage import match_masks
@@ -49,7 +53,8 @@ def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignor
     from .contact_sheet import make_contact_sheet
 
     frames = ShotPaths(shot_dir).load_shot().frames
-    masks = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
+    user = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
+    masks = lock_masks(shot_dir, frames, user, log, moving) if auto_masks else user
     verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source)
     log(f"[vanelia] run: QC {summary(verdict)}")
     for name, check in verdict.checks.items():
@@ -67,6 +72,36 @@ def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignor
         mark_forced(shot_dir)
         log(f"[vanelia] run: WARNING: the QC refused this shot ({what}); going on because of --force")
     return dataclasses.asdict(verdict)
+
+
+def lock_masks(shot_dir: Path, frames: list[int], user: Mapping[int, Path] | None,
+               log: Callable[[str], None], moving: Mapping[int, Any] | None = None) -> dict[int, Any] | None:
+    """What the lock must not take for ground: the user's masks united with the automatic
+    moving-object masks of the shot's plate frames (ml.camera.motion), as uint8 arrays
+    (255 = ignore) at the plate's size. A person crossing the product's spot moves unlike
+    the ground; the lock's own RANSAC would drop most of their corners, but a crowd or a
+    slow walker can outvote the ground around the spot."""
+    import cv2
+    import numpy as np
+
+    from ml.camera.motion import mask_stats, moving_masks
+    from shotcache.layout import ShotPaths
+
+    paths = ShotPaths(shot_dir)
+    plates = {f: paths.plate_frame(f) for f in frames if paths.plate_frame(f).is_file()}
+    if len(plates) < 2:
+        return dict(user) if user else None
+    auto = dict(moving) if moving is not None else moving_masks(plates)
+    stats = mask_stats(auto)
+    log(f"[vanelia] run: QC lock: moving objects masked on {stats['frames']}/{len(auto)} plate frames "
+        f"(mean {stats['mean_area']:.1%} of the frame)")
+    out: dict[int, Any] = {}
+    for f, m in auto.items():
+        mine = cv2.imread(str(user[f]), cv2.IMREAD_GRAYSCALE) if user and f in user else None
+        if mine is not None:
+            m = m | (cv2.resize(mine, (m.shape[1], m.shape[0]), interpolation=cv2.INTER_NEAREST) > 127)
+        out[f] = m.astype(np.uint8) * 255
+    return out
 
 
 def check_qc(camera: Path, qc: dict[str, Any], force: bool, log: Callable[[str], None]) -> None:

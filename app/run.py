@@ -287,9 +287,10 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         paths = ShotPaths(shot_dir)
         t0 = time.perf_counter()
         sheet_path = contact_sheet_path(opts)
+        moving = stages.plate_motion(paths, paths.load_shot().frames, log)
         verdict = qc.shot_gate(shot_dir, sheet_path, opts.force,
                                camera_height(opts)[1] if opts.camera is None else "", opts.holdout or opts.mask,
-                               opts.contact_frames, log)
+                               opts.contact_frames, log, moving=moving)
         timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()
         if opts.mask is not None:
@@ -299,7 +300,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         holdout = None
         if opts.auto_holdout:
             t0 = time.perf_counter()
-            holdout = stages.auto_holdout(paths, shot.frames, opts.holdout is not None, log)
+            holdout = stages.auto_holdout(paths, shot.frames, opts.holdout is not None, log, moving=moving)
             timings["holdout_s"] = time.perf_counter() - t0
         spec = JobSpec(shot=str(shot_dir), stages=list(opts.stages), engines=engines, params=opts.params,
                        frames=list(shot.frames), allow_fallback=opts.allow_fallback, seed=opts.seed, checkpoints=checkpoints)

@@ -102,16 +102,25 @@ def write_holdout(folder: Path, shot: ShotPaths, frames: list[int], size: tuple[
     log(f"[vanelia] run: holdout mattes for {len(hit)}/{len(frames)} frames from {folder}")
 
 
-def auto_holdout(shot: ShotPaths, frames: list[int], user_holdout_present: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def plate_motion(shot: ShotPaths, frames: list[int], log: Callable[[str], None]) -> dict[int, Any]:
+    """What moves on its own in the shot's plate frames (ml.camera.motion), made once per run
+    for both the QC's lock (not ground) and the automatic holdout (in front of the product)."""
+    from ml.camera.motion import moving_masks
+
+    plates = {f: shot.plate_frame(f) for f in frames if shot.plate_frame(f).is_file()}
+    return moving_masks(plates, log=log) if len(plates) >= 2 else {}
+
+
+def auto_holdout(shot: ShotPaths, frames: list[int], user_holdout_present: bool, log: Callable[[str], None],
+                 moving: dict[int, Any] | None = None) -> dict[str, Any]:
     """Automatic occlusion: what moves on its own in the plate (ml.camera.motion) and stands
     in front of the product (ml.camera.occlusion: its foot on the ground vs the render's
     depth) hides it; its matte joins the user's (``write_holdout``) in the shot's holdout
     folder, which ml.pipeline.frames applies to the product's alpha and shadow."""
-    from ml.camera.motion import moving_masks
     from ml.camera.occlusion import auto_holdout as occlusion_holdout
 
-    plates = {f: shot.plate_frame(f) for f in frames if shot.plate_frame(f).is_file()}
-    moving = moving_masks(plates, log=log)
+    if moving is None:
+        moving = plate_motion(shot, frames, log)
     return occlusion_holdout(shot.root, moving, user_holdout_present, log)
 
 

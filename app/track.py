@@ -11,6 +11,7 @@ is written.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from ml.camera import footage
 from ml.camera.colmap import solve_images
 from ml.camera.ground import GroundError, fit_ground, level_world
 from ml.camera.klt import track_frames
+from ml.camera.motion import mask_stats, moving_masks, write_masks
 from ml.camera.nodal import level_tripod
 from ml.camera.placement import choose_placement
 from ml.camera.qc import track_qc
@@ -58,12 +60,16 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
 
 def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
                 frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
-                place: str | None = None, masks: Path | None = None, max_side: int = 0, log: Log = print) -> dict:
+                place: str | None = None, masks: Path | None = None, max_side: int = 0, auto_masks: bool = True,
+                log: Log = print) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
 
     ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
-    things that move on their own. With ``place`` (an area name, 'x,y' or a box) the
-    product placement on the ground is chosen too and returned as qc['placement']
+    things that move on their own; without them and with ``auto_masks`` such masks are
+    made from the footage (ml.camera.motion: flow the camera's motion cannot explain) and
+    every tracker gets them (Blender's deletes the tracks that mostly lie inside them);
+    qc['moving_masks'] says how much was masked. With ``place`` (an area name, 'x,y' or a
+    box) the product placement on the ground is chosen too and returned as qc['placement']
     (matrix_world in the levelled world). ``max_side`` > 0 tracks frames downscaled to it
     (a run's working resolution; intrinsics scale back to any plate size).
     """
@@ -74,16 +80,22 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
         if n_feat < 20:
             raise footage.FootageError(f"{plate}: only {n_feat} trackable features in the first frame (a blank wall?); "
                                        "this footage cannot be tracked - give a camera track with --camera")
-        mask_files = footage.match_masks(masks, imgs) if masks else None
+        user_masks = footage.match_masks(masks, imgs) if masks else None
         log(f"[vanelia] track: {len(imgs)} frames, {n_feat} features in the first frame, tracker {tracker}")
+        masked: dict | None = None
         if footage.median_motion(first, last) < 0.004:
             solve = static_solve(imgs, focal_mm, camera_height)
-        elif tracker == "blender":
-            solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm)
         else:
-            solve = solve_footage(imgs, mask_files, focal_mm, camera_height, max_image_size, Path(tmp), log,
-                                   blender_first=tracker == "auto")
+            mask_files, masked = tracking_masks(imgs, user_masks, auto_masks, Path(tmp) / "masks", log)
+            mask_dir = Path(tmp) / "masks" if mask_files else None
+            if tracker == "blender":
+                solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm, mask_dir)
+            else:
+                solve = solve_footage(imgs, mask_files, focal_mm, camera_height, max_image_size, Path(tmp), log,
+                                      blender_first=tracker == "auto", mask_dir=mask_dir)
         doc_qc = level_and_qc(solve, sorted(imgs), camera_height)
+        if masked is not None:
+            doc_qc["moving_masks"] = masked
         if place:
             doc_qc["placement"] = choose_placement(solve, place)
         write_solve(output, solve, _file_paths(plate, output, imgs), qc=doc_qc)
@@ -94,6 +106,25 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
     if not doc_qc["usable"]:
         log(f"[vanelia] track: WARNING: this track is not usable ({doc_qc['reason']}); `vanelia run` refuses it unless --force")
     return doc_qc
+
+
+def tracking_masks(imgs: dict[int, Path], user: dict[int, Path] | None, auto: bool, folder: Path,
+                   log: Log) -> tuple[dict[int, Path] | None, dict | None]:
+    """The moving-object masks every tracker gets, as images in ``folder`` named by frame
+    number (000012.png, white = moving): the user's (``user``, matched to the frames) when
+    given, else automatic ones when ``auto``, else none. Returns {frame: mask file} and
+    what the track's QC records."""
+    if user is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for f, src in user.items():
+            files[f] = folder / f"{f:06d}{src.suffix.lower()}"
+            shutil.copyfile(src, files[f])
+        return files, {"source": "user", "frames": len(files)}
+    if not auto:
+        return None, None
+    found = moving_masks(imgs, log=log)
+    return write_masks(found, folder), {"source": "auto", **mask_stats(found)}
 
 
 def _file_paths(plate: Path, output: Path, imgs: dict[int, Path]) -> dict[int, str] | None:
@@ -107,7 +138,8 @@ def _file_paths(plate: Path, output: Path, imgs: dict[int, Path]) -> dict[int, s
 
 
 def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, camera_height: float,
-                   max_image_size: int, tmp: Path, log: Log, blender_first: bool = False) -> Solve:
+                   max_image_size: int, tmp: Path, log: Log, blender_first: bool = False,
+                   mask_dir: Path | None = None) -> Solve:
     """Stills that do not track frame to frame: COLMAP on SIFT matches. A continuous clip:
     with ``blender_first`` Blender's tracker, kept when it covers the clip within 1.5 px;
     otherwise (or when it fails) video tracks + mapper with the nodal fallback (solve_clip)."""
@@ -119,7 +151,7 @@ def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm
     why = ""
     if blender_first:
         try:
-            solve = _blender_solve(tmp / "frames", tmp, focal_mm)
+            solve = _blender_solve(tmp / "frames", tmp, focal_mm, mask_dir)
             errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
             median = float(np.median(errs)) if errs else float("inf")
             if len(solve.cameras) >= 0.9 * len(imgs) and median <= 1.5:
@@ -170,9 +202,10 @@ def _solve_rank(solve: Solve, n_frames: int) -> tuple[bool, int, float]:
     return (not _weak_solve(solve, n_frames), len(solve.cameras), -_median_error(solve))
 
 
-def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None) -> Solve:
+def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None, mask_dir: Path | None = None) -> Solve:
     out = tmp / "blender_track.json"
-    run_batch("track", ["--input", str(plate), "--output", str(out)] + (["--focal-mm", str(focal_mm)] if focal_mm else []))
+    run_batch("track", ["--input", str(plate), "--output", str(out)] + (["--focal-mm", str(focal_mm)] if focal_mm else [])
+              + (["--masks", str(mask_dir)] if mask_dir else []))
     return solve_from_dict(json.loads(out.read_text()))
 
 

@@ -24,10 +24,12 @@ def add_parser(sub) -> None:
     p.add_argument("--max-image-size", type=int, default=1280)
     p.add_argument("--place", default=None, help="also choose a product placement: bottom_right|center|...|x,y")
     p.add_argument("--masks", type=Path, default=None, help="folder of moving-object masks (white), one per frame")
+    p.add_argument("--no-auto-masks", dest="auto_masks", action="store_false",
+                   help="without --masks, do not mask what moves on its own automatically (flow the camera cannot explain)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     track_plate(args.input, args.output, args.tracker, args.focal_mm, parse_frame_range(args.frames), args.camera_height,
-                args.max_image_size, args.place, masks=args.masks)
+                args.max_image_size, args.place, masks=args.masks, auto_masks=args.auto_masks)
     return 0

@@ -6,6 +6,12 @@ exit code, QC verdict and reasons, slide (mean / max px at the render resolution
 source, the tracker's own error, wall time. Writes JSON after every clip and a markdown table.
 
     python scripts/lock_real_footage.py --out out/lock_real [--frames 30] [--clips a,b]
+    python scripts/lock_real_footage.py --rejudge OUT1 OUT2 ... --out out/lock_rejudge
+
+``--rejudge`` re-runs today's shot QC on shots earlier runs kept (OUT/<clip>/shot), without
+rendering again: the lock judged at the clip's resolution, the automatic moving-object
+masks, the rendered-foot check; and it reports what triangulating the spot on the plate
+(ml.camera.contact) would do to the slide (an estimate: the product is not re-rendered).
 """
 from __future__ import annotations
 
@@ -119,6 +125,40 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def rejudge_shot(name: str, shot_dir: Path) -> dict:
+    """Today's QC on a kept shot (the shot.json gains the plate's native size it lacked)."""
+    import numpy as np
+
+    from app.qc import lock_masks
+    from ml.camera.contact import refine_contact
+    from ml.camera.shotqc import check_shot, contact_point, shot_solve
+    from shotcache.layout import ShotPaths
+
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    if len(shot.plate.native_size) != 2:
+        _, w, h = first_frame_and_size(clip_input(DATA / "video" / name))
+        shot.plate.native_size = [w, h]
+        paths.save_shot(shot)
+    masks = lock_masks(shot_dir, shot.frames, None, lambda m: None)
+    qc = check_shot(shot_dir, masks=masks)
+    row = {"clip": name, "shot": str(shot_dir), "render": "x".join(map(str, shot.resolution)),
+           "native": "x".join(map(str, shot.plate.native_size)), "verdict": qc.verdict, "reasons": qc.reasons,
+           "slide_mean_px": qc.slide_mean_px, "slide_max_px": qc.slide_max_px, "judged_at": qc.lock.get("size"),
+           "checks": {k: v.get("ok") for k, v in qc.checks.items()}, "tracker": shot.camera.kind}
+    solve = shot_solve(shot)
+    plates = {f: paths.plate_frame(f) for f in shot.frames if paths.plate_frame(f).is_file()}
+    if shot.camera.qc.get("tracker") not in ("static", "nodal", "blender-tripod") and plates:
+        found = refine_contact(plates, solve, contact_point(shot), shot.frames[len(shot.frames) // 2],
+                               np.asarray(shot.ground.normal, dtype=np.float64))
+        k = qc.lock.get("size", [0, 1])[1] / max(shot.resolution[1], 1)
+        after = found.get("after") or {}
+        row["contact_refine"] = {"used": found["used"], "why": found["why"], "height_m": found["height_m"],
+                                 "slide_mean_after_px": after.get("mean", 0) * k if after else None,
+                                 "slide_max_after_px": after.get("max", 0) * k if after else None}
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "lock_real")
@@ -127,7 +167,21 @@ def main() -> int:
     ap.add_argument("--clips", default=None, help="comma list (default: every clip)")
     ap.add_argument("--max-height", type=int, default=480, help="render at most this many lines (speed on 2 cores)")
     ap.add_argument("--timeout", type=int, default=0, help="seconds per clip (0: none)")
+    ap.add_argument("--rejudge", type=Path, nargs="*", default=None,
+                    help="earlier --out folders: re-judge their kept shots with today's QC (the newest folder wins)")
     a = ap.parse_args()
+    if a.rejudge:
+        shots: dict[str, Path] = {}
+        for folder in a.rejudge:  # later folders override earlier ones
+            for shot in sorted(folder.glob("*/shot/shot.json")):
+                shots[shot.parent.parent.name] = shot.parent
+        a.out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for name, shot_dir in sorted(shots.items()):
+            rows.append(rejudge_shot(name, shot_dir))
+            print(json.dumps(rows[-1]), flush=True)
+            (a.out / "lock_rejudge.json").write_text(json.dumps(rows, indent=2))
+        return 0
     clips = a.clips.split(",") if a.clips else sorted(p.name for p in (DATA / "video").iterdir() if p.is_dir())
     rows: list[dict] = []
     a.out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ where the contact sheet and the Blender panel read it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,12 @@ def _alphas(paths: ShotPaths, frames: list[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def check_shot(shot_dir: str | Path, masks: dict[int, Path] | None = None, scale_source: str = "",
+def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | None = None, scale_source: str = "",
                lock_frames: list[int] | None = None) -> ShotQC:
     """Measure and judge a rendered shot; returns the ShotQC (verdict accepted | refused).
 
-    ``masks``: user masks (white = a moving object / to ignore) by frame for the lock;
+    ``masks``: masks (white = a moving object / to ignore; files or uint8 arrays) by frame
+    for the lock;
     ``lock_frames``: limit the lock to these frames (default all)."""
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
