@@ -179,6 +179,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     area = parse_area(place_area, "placement area") if place_area else None  # a bad area fails before any work
     info = plate.probe(plate_source)
     info.frames = plate._select(info.frames, frame_range, str(plate_source))
+    native = [int(info.width), int(info.height)]  # the footage's own size, before --resolution
     width, height = plate._check_resolution((info.width, info.height), res, str(plate_source))
     info.width, info.height = width, height
     scene.render.resolution_x, scene.render.resolution_y = width, height
@@ -236,7 +237,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         fps=float(fps or decoded.fps),
         frames=list(info.frames),
         plate=Plate(source=str(Path(plate_source).resolve()), kind=decoded.kind, frames_dir="plate", undistorted=undistorted,
-                    native_size=[int(info.width), int(info.height)]),
+                    native_size=native),
         camera=track,
         product=Product(source=str(glb.resolve()), sha256=sha, matrix_world=np.array(mat, dtype=float).tolist(), placement=placement, scale_m=scale),
         ground=ground,

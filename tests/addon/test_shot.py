@@ -118,6 +118,8 @@ def test_resolution_scales_plate_and_intrinsics(ext, empty_scene, inputs, tmp_pa
     assert img.shape[:2] == (27, 48)
     assert s.camera.frames[1].fx == pytest.approx(FX / 2)
     assert s.camera.frames[1].cx == pytest.approx((SIZE[0] / 2 + 1.5) / 2)
+    # the footage's own size is kept: the QC judges the lock there, not at the working size
+    assert s.plate.native_size == list(SIZE) and s.resolution == [48, 27]
 
 
 def test_explicit_placement(ext, empty_scene, inputs, tmp_path):
