@@ -73,6 +73,22 @@ def ground_hidden(solve: Solve, frame: int, px: tuple[float, float], ground_pt: 
     return n if n >= min_points else 0
 
 
+def ground_support(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float) -> int | None:
+    """How many reconstructed *ground* points (on the plane, at about the spot's depth) the
+    frame shows around ``px``: positive evidence that the plate shows ground there, where an
+    empty neighbourhood (a textureless lap, a wall) only means the plane was extended into
+    it. None for solves without points (nodal, static: no evidence either way)."""
+    if not len(solve.points):
+        return None
+    uv, z = solve.project(frame, solve.points)
+    _, z_ground = solve.project(frame, np.asarray(ground_pt, dtype=np.float64)[None])
+    cam_h = abs(float(solve.c2w(frame)[2, 3]))
+    near = np.hypot(uv[:, 0] - px[0], uv[:, 1] - px[1]) < radius_px
+    on_plane = np.abs(solve.points[:, 2]) < 0.05 * max(cam_h, 1e-6)
+    same_depth = np.abs(z - z_ground[0]) < 0.25 * z_ground[0]
+    return int((near & on_plane & same_depth & (z > 0)).sum())
+
+
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
     """Product matrix_world at p, yawed so its front (-Y after glTF import) faces the cameras."""
     d = solve.centres().mean(0) - p
@@ -117,15 +133,20 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         margin, frac = visibility(solve, p, radius, height)
         dist = float(np.hypot((px[0] - centre[0]) / W, (px[1] - centre[1]) / H))
         hidden = ground_hidden(solve, ref, px, p, 0.04 * W)
+        support = ground_support(solve, ref, px, p, 0.06 * W)
         # rank: in view all shot with room to spare, then on ground the plate shows (no
-        # reconstructed thing in front of it), then the share of frames in view, then
-        # closeness to the area's centre
-        scored.append(((min(margin, enough_margin), -hidden, frac, -dist), margin, frac, p, px, hidden))
+        # reconstructed thing in front of it, reconstructed ground around it), then the
+        # share of frames in view, then closeness to the area's centre
+        scored.append(((min(margin, enough_margin), -hidden, min(support or 0, 3), frac, -dist), margin, frac, p, px,
+                       hidden, support))
     if not scored:
         raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
-    _, margin, frac, p, px, hidden = max(scored, key=lambda t: t[0])
+    _, margin, frac, p, px, hidden, support = max(scored, key=lambda t: t[0])
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
+    if support == 0 and not hidden:
+        out["warning"] = (f"--place {area}: no reconstructed ground point near the spot in frame {ref}: the plate may "
+                          "show no ground there (a person, a wall, a cloth); check the contact sheet or choose another area")
     if hidden:
         out["warning"] = (f"--place {area}: {hidden} reconstructed point(s) stand in front of the ground there in frame "
                           f"{ref} (a person or an object on the ground?); the product will stand behind them - "
