@@ -22,7 +22,7 @@ from typing import Any, Callable
 from shotcache.areas import parse_area
 from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, check_scale_options, parse_known_size, scale_source
 from shotcache.errors import InputError, UsageError
-from shotcache.frames import parse_frame_range, parse_resolution
+from shotcache.frames import VIDEO_OUTPUT_EXTS, parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
 
@@ -32,7 +32,6 @@ from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
 """Where the product stands when we solved the camera ourselves and no place was given."""
-VIDEO_OUTPUTS = (".mp4", ".mov", ".m4v")
 
 Log = Callable[[str], None]
 OnProgress = Callable[[str, int, int], None]
@@ -117,7 +116,7 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
         opts.output_format = sequence_format(opts.output, opts.output_format)
         check_writable(opts.output if "#" not in opts.output.name else opts.output.parent)
     else:
-        if opts.output.suffix.lower() not in VIDEO_OUTPUTS:
+        if opts.output.suffix.lower() not in VIDEO_OUTPUT_EXTS:
             raise UsageError(f"--output {opts.output}: give a .mp4 file name, a folder DIR/ or a pattern DIR/name.####.png|exr")
         check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
     if opts.product_matrix is not None and opts.product_matrix.lower().endswith(".json") and not Path(opts.product_matrix).is_file():

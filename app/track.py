@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -185,7 +185,7 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: K
     to the ``known`` size when given (``plate_size``: the plate's own (width, height), in which
     its pixel points are), then QC. ``qc['scale']`` says where the scale came from
     (``given_height``: the user's --camera-height, None for the typical height)."""
-    ground = None
+    ground: dict[str, Any] | None = None
     if solve.tracker == "blender-tripod":
         level_tripod(solve, camera_height)
     if solve.tracker in ("static", "nodal", "blender-tripod"):
@@ -200,7 +200,7 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: K
             if known is not None:
                 raise InputError(f"--known-size {known.text}: the solve found no ground plane to measure the two points on "
                                  f"({exc}); give --camera-height instead") from None
-    scale: dict = {"source": scale_source(given_height, known),
+    scale: dict[str, Any] = {"source": scale_source(given_height, known),
                    "camera_height_m": float((ground or {}).get("camera_height", camera_height))}
     if known is not None and ground is not None:
         done = scale_to_known_size(solve, known, plate_size or (solve.width, solve.height))

@@ -128,9 +128,10 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 
 def _is_sequence(raw: str) -> bool:
-    from app.sequence import VIDEO_EXTS, is_sequence
+    from app.sequence import is_sequence
+    from shotcache.frames import VIDEO_OUTPUT_EXTS
 
-    return Path(raw).suffix.lower() not in VIDEO_EXTS and is_sequence(Path(raw), raw)
+    return Path(raw).suffix.lower() not in VIDEO_OUTPUT_EXTS and is_sequence(Path(raw), raw)
 
 
 def _render_extra(args: argparse.Namespace) -> list[str]:
