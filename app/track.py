@@ -203,7 +203,7 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: K
     scale: dict[str, Any] = {"source": scale_source(given_height, known),
                    "camera_height_m": float((ground or {}).get("camera_height", camera_height))}
     if known is not None and ground is not None:
-        done = scale_to_known_size(solve, known, plate_size or (solve.width, solve.height))
+        done = scale_to_known_size(solve, known, plate_size or (solve.width, solve.height), min(frames) if frames else None)
         ground = rescale_ground_info(ground, done["factor"], done["camera_height_m"])
         scale.update(camera_height_m=done["camera_height_m"], known_size=known.text, frame=done["frame"],
                      metres=known.metres, factor=done["factor"], ground_points=done["points"], warning=done["warning"])

@@ -50,13 +50,15 @@ def ground_hit(c2w: np.ndarray, K: np.ndarray, px: tuple[float, float]) -> np.nd
     return o + t * d if t > 0 else None
 
 
-def measure_known_size(solve: Solve, known: KnownSize, plate_size: tuple[int, int]) -> dict[str, Any]:
+def measure_known_size(solve: Solve, known: KnownSize, plate_size: tuple[int, int],
+                       first_frame: int | None = None) -> dict[str, Any]:
     """The two ground points of ``known`` in the levelled solve's units and their distance.
 
     ``plate_size``: the plate's own (width, height), in which pixel points are given; the
-    solve may be at a downscaled size. An InputError names the point whose ray misses the
-    ground and what to do, or a frame without a solved camera."""
-    frame = known.frame if known.frame is not None else min(solve.cameras)
+    solve may be at a downscaled size. ``first_frame``: the frame of a spec without @FRAME
+    (the first tracked frame; default the first solved one). An InputError names the point
+    whose ray misses the ground and what to do, or a frame without a solved camera."""
+    frame = known.frame if known.frame is not None else (first_frame if first_frame is not None else min(solve.cameras))
     if frame not in solve.cameras:
         near = min(solve.cameras, key=lambda f: abs(f - frame))
         raise InputError(f"--known-size {known.text}: frame {frame} has no solved camera; measure the two points in a "
@@ -86,12 +88,13 @@ def measure_known_size(solve: Solve, known: KnownSize, plate_size: tuple[int, in
             "far": far > FAR_GROUND}
 
 
-def scale_to_known_size(solve: Solve, known: KnownSize, plate_size: tuple[int, int]) -> dict[str, Any]:
+def scale_to_known_size(solve: Solve, known: KnownSize, plate_size: tuple[int, int],
+                        first_frame: int | None = None) -> dict[str, Any]:
     """Scale a levelled solve (ground z = 0, origin on the ground) in place so the two points
     of ``known`` lie ``known.metres`` apart. Returns {'factor', 'distance_units', 'frame',
     'points' (metres, after scaling), 'camera_height_m' (mean over the solved frames),
     'warning' (or '')}."""
-    m = measure_known_size(solve, known, plate_size)
+    m = measure_known_size(solve, known, plate_size, first_frame)
     factor = known.metres / m["distance_units"]
     solve.transform(np.eye(4), factor)
     heights = [solve.c2w(f)[2, 3] for f in solve.cameras]

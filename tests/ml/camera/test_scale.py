@@ -96,6 +96,9 @@ def test_a_point_above_the_horizon_is_an_input_error_naming_it(dolly):
         scale_to_known_size(s, parse_known_size("100,300,320,100=1.0"), (s.width, s.height))
     with pytest.raises(InputError, match="frame 99 has no solved camera"):
         scale_to_known_size(s, parse_known_size("100,300,320,340=1.0@99"), (s.width, s.height))
+    del s.cameras[1]  # the first tracked frame did not solve: a spec without @FRAME meant it, not frame 2
+    with pytest.raises(InputError, match=r"frame 1 has no solved camera; .* \(e.g. @2\)"):
+        scale_to_known_size(s, parse_known_size("100,300,320,340=1.0"), (s.width, s.height), first_frame=1)
 
 
 @pytest.mark.parametrize("text, message", [
