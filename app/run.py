@@ -253,7 +253,8 @@ def _scale_source(opts: RunOptions, camera: Path) -> str:
         return ""
     recorded = qc.read_qc(camera).get("scale")
     if isinstance(recorded, dict) and recorded.get("source"):
-        return f"{recorded['source']}, camera height {float(recorded.get('camera_height_m') or 0):.3g} m"
+        measured = recorded.get("known_size") and recorded.get("camera_height_m")  # the other sources state the height
+        return str(recorded["source"]) + (f", camera height {float(measured):.3g} m" if measured else "")
     return camera_height(opts)[1]
 
 

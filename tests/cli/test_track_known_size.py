@@ -114,7 +114,12 @@ def test_run_reports_the_scale_source(tmp_path: Path):
     assert camera_height(opts) == (1.5, "--known-size 1.5 m between two ground points of frame 3 (10,20,30,40=1.5@3)")
     assert camera_height(RunOptions(input=tmp_path, model=tmp_path, output=tmp_path, camera_height=1.7))[1] == "--camera-height 1.7 m"
     track = tmp_path / "transforms.json"
-    track.write_text(json.dumps({"qc": {"scale": {"source": camera_height(opts)[1], "camera_height_m": 2.345}}}))
+    track.write_text(json.dumps({"qc": {"scale": {"source": camera_height(opts)[1], "camera_height_m": 2.345,
+                                                  "known_size": opts.known_size}}}))
     assert _scale_source(opts, track) == camera_height(opts)[1] + ", camera height 2.35 m"  # what shot.json's qc records
     track.write_text(json.dumps({"qc": {}}))
     assert _scale_source(opts, track) == camera_height(opts)[1]
+    typical = RunOptions(input=tmp_path, model=tmp_path, output=tmp_path)
+    track.write_text(json.dumps({"qc": {"scale": {"source": camera_height(typical)[1], "camera_height_m": 1.5}}}))
+    assert _scale_source(typical, track) == "typical camera height 1.5 m (give --camera-height or --known-size)"
+    assert _scale_source(RunOptions(input=tmp_path, model=tmp_path, output=tmp_path, camera=track), track) == ""
