@@ -130,8 +130,6 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
     sc = doc_qc["scale"]
     log(f"[vanelia] track: scale from {sc['source']}: camera height {sc['camera_height_m']:.3g} m"
         + ("" if sc.get("levelled", True) else " (no ground plane found: the world is in the solver's units)"))
-    if sc.get("warning"):
-        log(f"[vanelia] track: WARNING: {sc['warning']}")
     return doc_qc
 
 
@@ -201,7 +199,7 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: K
                 raise InputError(f"--known-size {known.text}: the solve found no ground plane to measure the two points on "
                                  f"({exc}); give --camera-height instead") from None
     scale: dict[str, Any] = {"source": scale_source(given_height, known),
-                   "camera_height_m": float((ground or {}).get("camera_height", camera_height))}
+                             "camera_height_m": float((ground or {}).get("camera_height", camera_height))}
     if known is not None and ground is not None:
         done = scale_to_known_size(solve, known, plate_size or (solve.width, solve.height), min(frames) if frames else None)
         ground = rescale_ground_info(ground, done["factor"], done["camera_height_m"])
