@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{a.input}: no such clip; give --input VIDEO_OR_FOLDER")
 
     phases = Phases()
+    phases.wrap(track_mod, "check_track_inputs", "preflight_probe")
     phases.wrap(track_mod.footage, "extract_frames", "decode_frames")
     phases.wrap(track_mod.footage, "feature_count", "feature_check")
     phases.wrap(track_mod.footage, "median_motion", "motion_check")
@@ -99,7 +101,25 @@ def main(argv: list[str] | None = None) -> int:
         lines.append((round(time.perf_counter() - t_start, 2), line))
         print(f"[{time.perf_counter() - t_start:7.1f} s] {line}", flush=True)
 
+    # Blender's tracker prints its progress itself: timestamp its lines too
+    batch = track_mod.run_batch
+    track_mod.run_batch = lambda step, args, *r, **k: batch(step, args, *r, **{**k, "on_line": k.get("on_line") or (
+        lambda line: log(line.strip()) if line.startswith("[vanelia]") else None)})
+
     load_before = loadavg()
+
+    def stopped(signum: int, _frame: Any) -> None:
+        """Killed (a time limit): keep what was measured so far."""
+        partial = {"input": str(a.input), "frames_requested": a.frames, "stopped_by_signal": signum,
+                   "wall_s_until_stopped": round(time.perf_counter() - t_start, 2),
+                   "phases_wall_s_finished": {k: round(v, 2) for k, v in phases.wall.items()},
+                   "loadavg_before": load_before, "loadavg_at_stop": loadavg(), "cpus": os.cpu_count(), "log": lines}
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(partial, indent=2) + "\n")
+        raise SystemExit(f"stopped by signal {signum} after {partial['wall_s_until_stopped']} s; partial report -> {a.json}")
+
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGINT, stopped)
     with tempfile.TemporaryDirectory(prefix="bench-track-") as tmp:
         out = Path(tmp) / "transforms.json"
         t0, c0 = time.perf_counter(), _cpu()
