@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from shotcache.errors import InputError, UserError
-from shotcache.frames import IMAGE_EXTS, frame_number, list_images, numbered
+from shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, frame_number, list_images, numbered
 from shotcache.imagesize import image_size
 from shotcache.layout import check_writable
 
@@ -44,9 +44,28 @@ class PlateFacts:
 
 
 # ---- plate ---------------------------------------------------------------------------------
+NOT_FOOTAGE = {
+    ".glb": "a 3D model (the product: it goes to `vanelia run --model`)",
+    ".gltf": "a 3D model (the product: it goes to `vanelia run --model`)",
+    ".obj": "a 3D model", ".fbx": "a 3D model", ".usd": "a 3D scene", ".usdz": "a 3D scene",
+    ".blend": "a Blender file", ".json": "a JSON file (a camera track goes to --camera)",
+    ".txt": "a text file", ".csv": "a text file", ".md": "a text file", ".pdf": "a document", ".zip": "an archive",
+}
+"""Files that are certainly not footage, refused by name before anything opens them."""
+
+
+def not_footage(path: Path, what: str, why: str = "") -> PreflightError:
+    """The error for a file given as a plate that is no video: names it, says what it seems
+    to be and what to give instead."""
+    kind = NOT_FOOTAGE.get(path.suffix.lower()) or (f"a {path.suffix} file" if path.suffix else "a file without extension")
+    return PreflightError(f"{what} {path}: not footage: this is {kind}{f' ({why})' if why else ''}. Give the plate as a "
+                          f"video file ({', '.join(VIDEO_EXTS[:4])} ...) or a folder of its frames (PNG, JPEG, ...)")
+
+
 def probe_plate(path: Path, what: str = "--input") -> PlateFacts:
     """A video's frame count and rate from its container (every packet present), or a
-    folder's image frames; PreflightError for a missing, empty, damaged or truncated plate."""
+    folder's image frames; PreflightError for a missing, empty, damaged or truncated plate,
+    or a file that is no footage (a model, a text: named, with what to give instead)."""
     path = Path(path)
     if path.is_dir():
         return _probe_folder(path, what)
@@ -54,6 +73,8 @@ def probe_plate(path: Path, what: str = "--input") -> PlateFacts:
         raise PreflightError(f"{what} {path}: no such file or folder; give the plate video or a folder of frames")
     if path.suffix.lower() in IMAGE_EXTS:  # a still: one frame
         return PlateFacts(path, "images", [1], _image_size(path, what))
+    if path.suffix.lower() in NOT_FOOTAGE:
+        raise not_footage(path, what)
     return _probe_video(path, what)
 
 
@@ -79,6 +100,8 @@ def _probe_video(path: Path, what: str) -> PlateFacts:
     except PreflightError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        if path.suffix.lower() not in VIDEO_EXTS:
+            raise not_footage(path, what, f"it does not open as a video: {exc}") from None
         raise PreflightError(f"{what} {path}: cannot read this video ({exc}); it is damaged or not a video. "
                              "Copy or export it again, or give a folder of frames") from None
     if present == 0:

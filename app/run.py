@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from shotcache.areas import parse_area
+from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, check_scale_options, parse_known_size, scale_source
 from shotcache.errors import InputError, UsageError
-from shotcache.frames import parse_frame_range, parse_resolution
+from shotcache.frames import VIDEO_OUTPUT_EXTS, parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
 
@@ -32,7 +33,6 @@ from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
 """Where the product stands when we solved the camera ourselves and no place was given."""
-VIDEO_OUTPUTS = (".mp4", ".mov", ".m4v")
 
 Log = Callable[[str], None]
 OnProgress = Callable[[str, int, int], None]
@@ -82,6 +82,9 @@ class RunOptions:
     focal_mm: float | None = None
     camera_height: float | None = None
     """Metres; None: a typical camera height (the run says which source it used)."""
+    known_size: str | None = None
+    """'X1,Y1,X2,Y2=METRES[@FRAME]': the scale of a camera solved here from two ground points of a plate
+    frame and their distance (shotcache.camera_ground.parse_known_size); not with camera_height or camera."""
     place: str | None = None
     force: bool = False
     """Use a camera track whose QC says it is unusable."""
@@ -118,7 +121,7 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
         opts.output_format = sequence_format(opts.output, opts.output_format)
         check_writable(opts.output if "#" not in opts.output.name else opts.output.parent)
     else:
-        if opts.output.suffix.lower() not in VIDEO_OUTPUTS:
+        if opts.output.suffix.lower() not in VIDEO_OUTPUT_EXTS:
             raise UsageError(f"--output {opts.output}: give a .mp4 file name, a folder DIR/ or a pattern DIR/name.####.png|exr")
         check_writable(opts.output.parent if str(opts.output.parent) else Path("."))
     if opts.product_matrix is not None and opts.product_matrix.lower().endswith(".json") and not Path(opts.product_matrix).is_file():
@@ -148,15 +151,20 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
     if opts.holdout is not None and not (opts.holdout.is_dir() and any(opts.holdout.iterdir())):
         raise InputError(f"--holdout {opts.holdout}: not a folder of matte images (white = in front of the product, "
                          "named by frame number)")
-    if opts.camera_height is not None and not opts.camera_height > 0:
-        raise UsageError(f"--camera-height {opts.camera_height}: must be a positive height in metres")
+    known = check_scale_options(opts.camera_height, opts.known_size)
+    if known is not None and opts.camera is not None:
+        raise UsageError(f"--known-size {known.text} scales a camera this run solves; with --camera the track's own "
+                         "scale is used (scale it with `vanelia track --known-size`, or leave out --camera)")
     if opts.place is not None:
         parse_area(opts.place)
         if opts.camera is not None and qc.transforms_file(opts.camera) is None:
             raise UsageError(f"--place needs a camera solved by `vanelia track` (a transforms.json) or no --camera; "
                              f"{opts.camera} is not a transforms.json")
-    return preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
-                               frame_range=parse_frame_range(opts.frames), keep=opts.keep)
+    inputs = preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
+                                 frame_range=parse_frame_range(opts.frames), keep=opts.keep)
+    if known is not None and inputs.plate.size is not None:
+        known.check_frame(inputs.plate.size[0], inputs.plate.size[1], inputs.frames)
+    return inputs
 
 
 def _check_ray(opts: RunOptions) -> None:
@@ -218,10 +226,11 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
     out = shot_dir / "transforms.json"
     log(f"[vanelia] run: no --camera: solving the camera of {opts.input}")
     res = parse_resolution(opts.resolution)
-    track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=camera_height(opts)[0],
+    log(f"[vanelia] run: scale from {camera_height(opts)[1]}")
+    track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=opts.camera_height,
                 masks=opts.mask,  # what is to be removed is no ground to track
                 frames=parse_frame_range(opts.frames), max_side=max(res) if res else 0,  # the working resolution
-                log=log)
+                log=log, known_size=opts.known_size)
     return out
 
 
@@ -233,12 +242,25 @@ def contact_sheet_path(opts: RunOptions) -> Path:
 
 
 def camera_height(opts: RunOptions) -> tuple[float, str]:
-    """The scene's scale: the camera height in metres and where it came from."""
-    from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M
+    """The scene's scale as the options give it: the camera height in metres (the typical one
+    with a known size: the solve measures the real one, recorded in its qc['scale']) and
+    where it comes from (shotcache.camera_ground.scale_source, one wording everywhere)."""
+    known = parse_known_size(opts.known_size)
+    height = opts.camera_height if opts.camera_height is not None else TYPICAL_CAMERA_HEIGHT_M
+    return height, scale_source(opts.camera_height, known)
 
-    if opts.camera_height is not None:
-        return opts.camera_height, f"--camera-height {opts.camera_height:g} m"
-    return TYPICAL_CAMERA_HEIGHT_M, f"typical camera height {TYPICAL_CAMERA_HEIGHT_M:g} m (give --camera-height)"
+
+def _scale_source(opts: RunOptions, camera: Path) -> str:
+    """shot.json's qc.scale_source: what the solve recorded (with the camera height a known
+    size gave), else the options' source for a camera solved here, else '' (the shot QC
+    then takes the track's own qc['scale'], if any)."""
+    if opts.camera is not None:
+        return ""
+    recorded = qc.read_qc(camera).get("scale")
+    if isinstance(recorded, dict) and recorded.get("source"):
+        measured = recorded.get("known_size") and recorded.get("camera_height_m")  # the other sources state the height
+        return str(recorded["source"]) + (f", camera height {float(measured):.3g} m" if measured else "")
+    return camera_height(opts)[1]
 
 
 def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float]] | None:
@@ -288,8 +310,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         t0 = time.perf_counter()
         sheet_path = contact_sheet_path(opts)
         moving = stages.plate_motion(paths, paths.load_shot().frames, log)
-        verdict = qc.shot_gate(shot_dir, sheet_path, opts.force,
-                               camera_height(opts)[1] if opts.camera is None else "", opts.holdout or opts.mask,
+        verdict = qc.shot_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
                                opts.contact_frames, log, moving=moving)
         timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()

@@ -16,7 +16,6 @@ from pathlib import Path
 from shotcache.errors import UsageError
 
 FORMATS = ("png", "exr")
-VIDEO_EXTS = (".mp4", ".mov", ".m4v")
 
 
 def is_sequence(output: Path, raw: str | None = None) -> bool:

@@ -7,6 +7,11 @@ result is written by ``shotcache.tracks`` (through ml.camera.solve.write_solve) 
 frame's input image in ``file_path``. Used by `vanelia track`, `vanelia run` and the sidecar's
 ``/track`` jobs; progress goes to ``log``; bad footage raises a ``UserError`` before any file
 is written.
+
+Scale: the levelled world is in metres from one of three sources (``shotcache.camera_ground.
+scale_source``): ``camera_height``, a ``known_size`` (two ground points of one frame and their
+distance, measured after levelling by ml/camera/scale.py) or the typical camera height. The
+QC records it as ``qc['scale'] = {'source', 'camera_height_m', ...}`` and the log says it.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,12 +31,15 @@ from ml.camera.motion import mask_stats, moving_masks, write_masks
 from ml.camera.nodal import level_tripod
 from ml.camera.placement import choose_placement
 from ml.camera.qc import track_qc
+from ml.camera.scale import rescale_ground_info, scale_to_known_size
 from ml.camera.solve import Solve, solve_from_dict, write_solve
 from ml.camera.video import is_continuous, solve_clip
-from shotcache.errors import UserError
+from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, KnownSize, check_scale_options, scale_source
+from shotcache.errors import InputError, UserError
 from shotcache.schema import FrameCamera
 from shotcache.tracks import input_file_paths
 
+from . import preflight
 from .blender import run_batch
 
 SENSOR_MM = 36.0
@@ -58,10 +66,28 @@ def static_solve(frames: dict[int, Path], focal_mm: float | None, height_m: floa
     return s
 
 
+def check_track_inputs(plate: Path, frames: tuple[int, int] | None = None, camera_height: float | None = None,
+                       known_size: str | KnownSize | None = None) -> tuple[preflight.PlateFacts, KnownSize | None]:
+    """The checks of a solve, before any frame is decoded: the plate is a video or a folder
+    of frames (a .txt or a .glb is refused, naming it), the frame range holds frames, the
+    scale options agree and a known size's points lie inside the plate's frame."""
+    facts = preflight.probe_plate(Path(plate), "--input")
+    tracked = preflight.restrict(facts, frames)
+    if isinstance(known_size, KnownSize):
+        if camera_height is not None:
+            check_scale_options(camera_height, known_size.text)
+        known: KnownSize | None = known_size
+    else:
+        known = check_scale_options(camera_height, known_size)
+    if known is not None and facts.size is not None:
+        known.check_frame(facts.size[0], facts.size[1], tracked)
+    return facts, known
+
+
 def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
-                frames: tuple[int, int] | None = None, camera_height: float = 1.5, max_image_size: int = 1280,
+                frames: tuple[int, int] | None = None, camera_height: float | None = None, max_image_size: int = 1280,
                 place: str | None = None, masks: Path | None = None, max_side: int = 0, auto_masks: bool = True,
-                log: Log = print) -> dict:
+                log: Log = print, known_size: str | KnownSize | None = None) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
 
     ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
@@ -71,8 +97,13 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
     qc['moving_masks'] says how much was masked. With ``place`` (an area name, 'x,y' or a
     box) the product placement on the ground is chosen too and returned as qc['placement']
     (matrix_world in the levelled world). ``max_side`` > 0 tracks frames downscaled to it
-    (a run's working resolution; intrinsics scale back to any plate size).
+    (a run's working resolution; intrinsics scale back to any plate size). The scale:
+    ``camera_height`` (metres), ``known_size`` ('X1,Y1,X2,Y2=METRES[@FRAME]', see
+    ``shotcache.camera_ground.parse_known_size``; not with ``camera_height``) or the typical
+    camera height when neither is given.
     """
+    facts, known = check_track_inputs(plate, frames, camera_height, known_size)
+    height = camera_height if camera_height is not None else TYPICAL_CAMERA_HEIGHT_M
     with tempfile.TemporaryDirectory(prefix="vanelia-track-") as tmp:
         imgs = footage.extract_frames(plate, Path(tmp) / "frames", frames, max_side=max_side)
         first, last = imgs[min(imgs)], imgs[max(imgs)]
@@ -84,16 +115,18 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
         log(f"[vanelia] track: {len(imgs)} frames, {n_feat} features in the first frame, tracker {tracker}")
         masked: dict | None = None
         if footage.median_motion(first, last) < 0.004:
-            solve = static_solve(imgs, focal_mm, camera_height)
+            solve = static_solve(imgs, focal_mm, height)
         else:
             mask_files, masked = tracking_masks(imgs, user_masks, auto_masks, Path(tmp) / "masks", log)
             mask_dir = Path(tmp) / "masks" if mask_files else None
             if tracker == "blender":
                 solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm, mask_dir)
             else:
-                solve = solve_footage(imgs, mask_files, focal_mm, camera_height, max_image_size, Path(tmp), log,
+                solve = solve_footage(imgs, mask_files, focal_mm, height, max_image_size, Path(tmp), log,
                                       blender_first=tracker == "auto", mask_dir=mask_dir)
-        doc_qc = level_and_qc(solve, sorted(imgs), camera_height)
+        plate_size = facts.size or footage.frame_size(first)
+        doc_qc = level_and_qc(solve, sorted(imgs), height, known=known, plate_size=plate_size,
+                              given_height=camera_height)
         if masked is not None:
             doc_qc["moving_masks"] = masked
         if place:
@@ -105,6 +138,9 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
         log(f"[vanelia] track: note: {note}")
     if not doc_qc["usable"]:
         log(f"[vanelia] track: WARNING: this track is not usable ({doc_qc['reason']}); `vanelia run` refuses it unless --force")
+    sc = doc_qc["scale"]
+    log(f"[vanelia] track: scale from {sc['source']}: camera height {sc['camera_height_m']:.3g} m"
+        + ("" if sc.get("levelled", True) else " (no ground plane found: the world is in the solver's units)"))
     return doc_qc
 
 
@@ -209,9 +245,13 @@ def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None, mask_dir: Pat
     return solve_from_dict(json.loads(out.read_text()))
 
 
-def level_and_qc(solve: Solve, frames: list[int], camera_height: float) -> dict:
-    """Fit the ground and level the world (a static or nodal solve comes levelled), then QC."""
-    ground = None
+def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: KnownSize | None = None,
+                 plate_size: tuple[int, int] | None = None, given_height: float | None = None) -> dict:
+    """Fit the ground and level the world (a static or nodal solve comes levelled), scale it
+    to the ``known`` size when given (``plate_size``: the plate's own (width, height), in which
+    its pixel points are), then QC. ``qc['scale']`` says where the scale came from
+    (``given_height``: the user's --camera-height, None for the typical height)."""
+    ground: dict[str, Any] | None = None
     if solve.tracker == "blender-tripod":
         level_tripod(solve, camera_height)
     if solve.tracker in ("static", "nodal", "blender-tripod"):
@@ -223,7 +263,22 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float) -> dict:
             ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "inliers": int(inl.sum()), **info}
         except GroundError as exc:
             solve.notes.append(f"ground plane: {exc}; world left as solved")
+            if known is not None:
+                raise InputError(f"--known-size {known.text}: the solve found no ground plane to measure the two points on "
+                                 f"({exc}); give --camera-height instead") from None
+    scale: dict[str, Any] = {"source": scale_source(given_height, known),
+                             "camera_height_m": float((ground or {}).get("camera_height", camera_height))}
+    if known is not None and ground is not None:
+        done = scale_to_known_size(solve, known, plate_size or (solve.width, solve.height), min(frames) if frames else None)
+        ground = rescale_ground_info(ground, done["factor"], done["camera_height_m"])
+        scale.update(camera_height_m=done["camera_height_m"], known_size=known.text, frame=done["frame"],
+                     metres=known.metres, factor=done["factor"], ground_points=done["points"], warning=done["warning"])
+        if done["warning"]:
+            solve.notes.append(done["warning"])
+    elif ground is None:
+        scale["levelled"] = False
     qc = track_qc(solve, frames)
     if ground:
         qc["ground"] = ground
+    qc["scale"] = scale
     return qc

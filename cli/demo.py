@@ -17,10 +17,9 @@ from app.blender import run_batch
 from app.run import RunOptions, run_pipeline
 from shotcache.engines import ENGINES
 from shotcache.errors import UsageError
-from shotcache.frames import parse_resolution
+from shotcache.frames import VIDEO_EXTS, parse_resolution
 
 DEFAULT_OUTPUT = Path("out/demo")
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the pipeline on generated data (no download)", description=__doc__.split("\n\n")[0])
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"folder for final.mp4, the contact sheet and demo.blend (default {DEFAULT_OUTPUT})")

@@ -14,6 +14,7 @@ from typing import Any
 from app.run import DEFAULT_PLACE, RunOptions, run_pipeline
 from app.stages import CHECKPOINT_ENV
 from shotcache.areas import PLACEMENT_AREAS
+from shotcache.camera_ground import KNOWN_SIZE_HELP
 from shotcache.errors import UsageError
 from shotcache.engines import ENGINES
 from shotcache.schema import STAGES, TRACKERS
@@ -76,7 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
     p.add_argument("--camera-height", type=float, default=None,
-                   help="camera height above the ground in metres: the scene's scale (default: a typical 1.5 m)")
+                   help="camera height above the ground in metres: the scene's scale (default: a typical 1.5 m unless --known-size)")
+    p.add_argument("--known-size", default=None, metavar="X1,Y1,X2,Y2=METRES[@FRAME]",
+                   help=f"scale of a camera solved here from a known size: {KNOWN_SIZE_HELP}")
     p.add_argument("--place", default=None, metavar="AREA",
                    help=f"stand the product on the solved ground inside this part of the frame: {'|'.join(PLACEMENT_AREAS)}, "
                         f"a pixel 'x,y' or a box 'x0,y0,x1,y1' (default {DEFAULT_PLACE} when the camera is solved here)")
@@ -124,16 +127,17 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,
         render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
-        camera_height=args.camera_height, place=args.place, force=args.force,
+        camera_height=args.camera_height, known_size=args.known_size, place=args.place, force=args.force,
         place_prompt=args.place_prompt, clipseg=args.clipseg, light=args.light, product_matrix=args.product_matrix,
         output_format=args.output_format, sequence=_is_sequence(str(args.output)),
     )
 
 
 def _is_sequence(raw: str) -> bool:
-    from app.sequence import VIDEO_EXTS, is_sequence
+    from app.sequence import is_sequence
+    from shotcache.frames import VIDEO_OUTPUT_EXTS
 
-    return Path(raw).suffix.lower() not in VIDEO_EXTS and is_sequence(Path(raw), raw)
+    return Path(raw).suffix.lower() not in VIDEO_OUTPUT_EXTS and is_sequence(Path(raw), raw)
 
 
 def _render_extra(args: argparse.Namespace) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.track import track_plate
+from shotcache.camera_ground import KNOWN_SIZE_HELP, TYPICAL_CAMERA_HEIGHT_M
 from shotcache.frames import parse_frame_range
 from shotcache.schema import TRACKERS
 
@@ -20,7 +21,11 @@ def add_parser(sub) -> None:
                    help="auto: Blender's tracker for a continuous clip (COLMAP on video tracks if it fails), COLMAP for stills")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length (36 mm sensor width); refined when absent")
     p.add_argument("--frames", default=None, help="A:B frame range")
-    p.add_argument("--camera-height", type=float, default=1.5, help="metres; sets the scene scale")
+    p.add_argument("--camera-height", type=float, default=None,
+                   help=f"camera height above the ground in metres: the scene's scale (default: a typical "
+                        f"{TYPICAL_CAMERA_HEIGHT_M:g} m unless --known-size)")
+    p.add_argument("--known-size", default=None, metavar="X1,Y1,X2,Y2=METRES[@FRAME]",
+                   help=f"scale from a known size instead: {KNOWN_SIZE_HELP}")
     p.add_argument("--max-image-size", type=int, default=1280)
     p.add_argument("--place", default=None, help="also choose a product placement: bottom_right|center|...|x,y")
     p.add_argument("--masks", type=Path, default=None, help="folder of moving-object masks (white), one per frame")
@@ -31,5 +36,5 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     track_plate(args.input, args.output, args.tracker, args.focal_mm, parse_frame_range(args.frames), args.camera_height,
-                args.max_image_size, args.place, masks=args.masks, auto_masks=args.auto_masks)
+                args.max_image_size, args.place, masks=args.masks, auto_masks=args.auto_masks, known_size=args.known_size)
     return 0

@@ -39,7 +39,11 @@ def prepare(kind: str, request: TrackRequest | RunRequest, roots: list[Path]) ->
 
         if not Path(body["input"]).exists():
             raise FileNotFoundError(f"track.input {request.input!r}: no such plate inside the shot roots")
-        parse_frame_range(body.get("frames"), "track.frames")
+        from app.track import check_track_inputs
+
+        # footage, frame range and scale options (a known size's points inside the frame), before queueing
+        check_track_inputs(Path(body["input"]), parse_frame_range(body.get("frames"), "track.frames"),
+                           body.get("camera_height"), body.get("known_size"))
     elif kind == "run":
         from app.run import check_inputs
 
@@ -65,8 +69,8 @@ def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress:
         from shotcache.frames import parse_frame_range
 
         qc = track_plate(Path(body["input"]), Path(body["output"]), body["tracker"], body.get("focal_mm"),
-                         parse_frame_range(body.get("frames")), body["camera_height"], place=body.get("place"),
-                         masks=Path(body["masks"]) if body.get("masks") else None, log=log)
+                         parse_frame_range(body.get("frames")), body.get("camera_height"), place=body.get("place"),
+                         masks=Path(body["masks"]) if body.get("masks") else None, log=log, known_size=body.get("known_size"))
         return {"output": body["output"], "qc": qc}
     from app.run import run_pipeline
 

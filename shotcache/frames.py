@@ -6,7 +6,9 @@
   its track and its masks made from the same images line up.
 * Files inside a shot are named ``frame_name(n, ext)`` (``000012.png``).
 * ``IMAGE_EXTS`` are the still formats both sides read; ``CLIP_EXTS`` adds what only
-  Blender's movie-clip loader reads (DPX).
+  Blender's movie-clip loader reads (DPX). ``VIDEO_EXTS`` are the video files read as plates
+  (and training clips), ``VIDEO_OUTPUT_EXTS`` the containers a run writes its result in: the
+  one list of each, for every tool.
 * A frame range is ``A:B`` (inclusive); a frame list is ``1,4,10-12`` or ranges ``A:B``.
 
 Stdlib only (Blender imports it through ``..shotcache.frames``).
@@ -25,6 +27,9 @@ CLIP_EXTS = IMAGE_EXTS + (".dpx",)
 RGB8_EXTS = tuple(e for e in IMAGE_EXTS if e != ".exr")
 """Formats of 8-bit images (plates, masks, outputs): every still format but EXR."""
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".mpg", ".mpeg")
+"""Video files read as plates or clips (decoded with PyAV / Blender's movie clip)."""
+VIDEO_OUTPUT_EXTS = (".mp4", ".mov", ".m4v")
+"""Containers `vanelia run --output` writes (H.264); any other output is an image sequence."""
 
 _NUM_RE = re.compile(r"(\d+)(?!.*\d)")
 

@@ -415,7 +415,10 @@ class TrackRequest:
     tracker: str = "auto"
     focal_mm: float | None = None
     frames: str | None = None
-    camera_height: float = 1.5
+    camera_height: float | None = None
+    """Metres (the scene's scale); None: ``known_size`` or a typical camera height."""
+    known_size: str | None = None
+    """'X1,Y1,X2,Y2=METRES[@FRAME]': scale from two ground points of a plate frame (not with camera_height)."""
     place: str | None = None
     masks: str | None = None
 
@@ -424,7 +427,8 @@ class TrackRequest:
         _check(self.tracker in TRACKERS, f"track: tracker {self.tracker!r}; choose {', '.join(TRACKERS)}")
         _check(self.output.lower().endswith(".json"), f"track: output {self.output!r} must be a .json file")
         _check(self.focal_mm is None or self.focal_mm > 0, f"track: focal_mm {self.focal_mm} must be positive")
-        _check(self.camera_height > 0, f"track: camera_height {self.camera_height} must be positive")
+        _check(self.camera_height is None or self.camera_height > 0, f"track: camera_height {self.camera_height} must be positive")
+        _check(self.camera_height is None or not self.known_size, "track: camera_height and known_size both set the scale; give one")
 
 
 @dataclass
@@ -449,7 +453,10 @@ class RunRequest:
     allow_fallback: bool = True
     tracker: str = "auto"
     focal_mm: float | None = None
-    camera_height: float = 1.5
+    camera_height: float | None = None
+    """Metres (the scene's scale); None: ``known_size`` or a typical camera height."""
+    known_size: str | None = None
+    """'X1,Y1,X2,Y2=METRES[@FRAME]': scale of the camera solved here from two ground points (app.run.RunOptions)."""
     place: str | None = None
     force: bool = False
     auto_holdout: bool = True

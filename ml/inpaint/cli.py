@@ -18,7 +18,8 @@ import numpy as np
 
 from ml.io.colour import linear_to_uint8, uint8_to_linear
 from ml.io.images import IMAGE_EXTS, list_frames, read_mask, read_rgb8, write_rgb8
-from ml.io.video import VIDEO_EXTS, iter_frames, probe
+from ml.io.video import iter_frames, probe
+from shotcache.frames import VIDEO_EXTS
 from ml.stages.base import Engine, EngineError, FrameState, create
 from shotcache.layout import check_writable
 

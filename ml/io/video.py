@@ -14,8 +14,6 @@ import numpy as np
 
 from shotcache.layout import atomic_write
 
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf")
-
 
 def _av(path: str | os.PathLike[str]) -> Any:
     """The PyAV module, or a clear error naming the video and the two ways out."""

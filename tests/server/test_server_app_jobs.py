@@ -75,6 +75,27 @@ def test_a_failing_track_job_reports_the_users_error(sidecar):
     assert not (blank / "transforms.json").exists()
 
 
+def test_track_job_scales_from_a_known_size_and_refuses_bad_ones(sidecar):
+    url, root = sidecar
+    client = SidecarClient(url, timeout=20)
+    job_id = client.track({"input": "static", "output": "sized/transforms.json", "focal_mm": 50,
+                           "known_size": "80,150,240,150=4.0@7"})
+    job = client.wait(job_id, poll=0.1)
+    scale = job["result"]["qc"]["scale"]
+    assert scale["source"].startswith("--known-size 4 m between two ground points of frame 7") and scale["frame"] == 7
+    assert scale["camera_height_m"] == pytest.approx(1.5 * 4.0 / 1.761, rel=0.02)  # 1.761 m apart with the camera 1.5 m up
+    bad = [({"known_size": "80,150,240,150=4", "camera_height": 1.6}, 422, "both set the scale"),
+           ({"known_size": "80,150,400,150=4"}, 400, "outside the 320x180 plate frame"),
+           ({"known_size": "80,150,240,150=4@2"}, 400, "frame 2 is not among the tracked frames 6..10")]
+    for extra, status, message in bad:
+        r = requests.post(url + "/track", json={"input": "static", "output": "x/transforms.json", **extra}, timeout=10)
+        assert r.status_code == status and message in r.json()["detail"], r.text
+    (root / "notes.txt").write_text("not a clip")
+    r = requests.post(url + "/track", json={"input": "notes.txt", "output": "x/transforms.json"}, timeout=10)
+    assert r.status_code == 422 and "not footage: this is a text file" in r.json()["detail"]
+    assert not (root / "x").exists()
+
+
 @pytest.mark.slow
 def test_run_job_renders_the_whole_pipeline(sidecar):
     """The whole run on the sidecar: demo plate + GLB + track -> MP4 and contact sheet."""
