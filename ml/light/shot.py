@@ -68,7 +68,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         colour = (irr / max(strength, 1e-9)).tolist()
         lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg)))
         shadow_ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
-        notes.append(f"key: elevation {key.elevation_deg:.0f} deg, lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
+        notes.append(f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [])
     return env_map, key, lighting

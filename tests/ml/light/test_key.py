@@ -73,3 +73,72 @@ def test_estimate_light_record():
     sun = lighting.lights[0]
     assert sun.intensity > 0 and abs(np.linalg.norm(sun.direction) - 1) < 1e-6 and sun.direction[2] > 0.2
     assert len(lighting.shadow_ratio) == 3 and all(0.2 < r < 0.6 for r in lighting.shadow_ratio)
+
+
+def soft_plate(cam, frac_fn, lit=(0.5, 0.45, 0.35), ratio=3.0):
+    """Like ``plate`` but ``frac_fn(x, y)`` is the fraction of the key blocked (0..1): soft edges."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    down = rays[..., 2] < -1e-3
+    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    f = frac_fn(hit[..., 0], hit[..., 1])[..., None]
+    img = (np.asarray(lit, np.float32) * (1 + f * (1 / ratio - 1))).astype(np.float32)
+    img[~down] = (0.6, 0.7, 0.9)
+    return img
+
+
+def grid_of(fn, **kw):
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for cam in cameras():
+        g.add(fn(cam, **kw), cam)
+    return g
+
+
+def test_ratio_is_robust_to_a_dark_patch_of_the_grounds_own_colour():
+    """A dark stain (or a dark prop's smear) of the ground's chroma, next to a real cast shadow:
+    the lit/shadow ratio is read across the shadow's edges, not from the darkest class."""
+    stain = lambda x, y: (np.hypot(x - 0.4, y + 0.3) < 0.55).astype(float)  # 10x darker, no tint, larger than the shadow
+    frac = lambda x, y: ((np.abs(y - 0.6) < 0.15) & (x > -1.5) & (x < 1.5)).astype(float)
+
+    def stained(cam):
+        img = soft_plate(cam, frac, ratio=3.0)
+        s = stain(*_hits(cam))[..., None]
+        return (img * (1 - 0.9 * s)).astype(np.float32)
+
+    est = estimate_key(grid_of(stained))
+    assert est.hard, est.why
+    assert 2.4 < est.ratio < 3.8, est.ratio
+
+
+def _hits(cam):
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    t = -c2w[2, 3] / np.where(rays[..., 2] < -1e-3, rays[..., 2], -1)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    return hit[..., 0], hit[..., 1]
+
+
+def test_soft_edged_bright_patch_gets_no_hard_key():
+    """A window's pool of light: as bright against its surround as a sun's, but its edges fade
+    over ~0.5 m: a large source, no hard shadow, no sun."""
+    pool = lambda x, y: 1 - 1 / (1 + np.exp(-(0.25 - np.abs(y - 0.6)) / 0.12))  # blocked outside the pool
+    est = estimate_key(grid_of(soft_plate, frac_fn=pool, ratio=3.0))
+    assert not est.hard and est.direction is None, est.why
+    assert est.penumbra_m > 0.15
+
+
+def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
+    """A 'shadow' 20x darker than the lit ground is beyond any sun and sky: clamped to
+    1 + MAX_SUN_SKY sin(elevation); the elevation is the assumed default and says so."""
+    from ml.light.key import DEFAULT_ELEVATION_DEG, MAX_SUN_SKY
+
+    est = estimate_key(grid_of(soft_plate, frac_fn=lambda x, y: band(x, y).astype(float), ratio=20.0))
+    assert est.hard, est.why
+    top = 1 + MAX_SUN_SKY * math.sin(math.radians(DEFAULT_ELEVATION_DEG))
+    assert abs(est.ratio - top) < 1e-6 and "clamped" in est.why
+    _env, _key, lighting = estimate_light([(soft_plate(c, lambda x, y: band(x, y).astype(float), ratio=20.0), c) for c in cameras()],
+                                          np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert "assumed" in lighting.notes
