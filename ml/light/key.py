@@ -42,9 +42,16 @@ PAIR_OFFSET_M = 0.12
 """Paired samples lie this far inside and outside a shadow edge: past a sun's penumbra and the
 analysis' own blur, near enough to be the same ground."""
 MIN_PAIRS = 12
+OCCLUDER_NEAR_M = 0.6
+FAR_EDGE_WEIGHT = 0.05
+"""Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
 HARD_PENUMBRA_M = 0.15
 """10-90 % width of the shadow edges above which the key is a large source (a window, a bright
-patch of cloud): it lights through the environment, it casts no hard shadow."""
+patch of cloud): it lights through the environment, it casts no hard shadow. A smooth falloff
+across the pair's whole profile (0.8 x 2 x PAIR_OFFSET_M = 0.19 m) reads above it."""
+RESOLVED_PENUMBRA_M = 0.1
+"""Edge width a plate's own blur makes on the rectified ground (a grazing view of 1-4 m of ground
+in a 320-720 px plate): only the width beyond it is the source's size."""
 MAX_TINT_SPREAD = 1.8
 """Largest ratio between the channels' lit/shadow ratios that still reads as a shadow."""
 
@@ -178,9 +185,9 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
     return GroundClasses(med, smooth, ground, objects, ground & (smooth < t), ground & (smooth >= t), t)
 
 
-def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Paired samples across the ground's luminance edges: (bright-side colour, N x 3;
-    dark-side colour, N x 3; 10-90 % width of the edge in metres, N).
+    dark-side colour, N x 3; 10-90 % width of the edge in metres, N; (col, row) of the edge, N x 2).
 
     The same ground just inside and just outside a cast shadow's edge (PAIR_OFFSET_M either
     side, along the luminance gradient) differs only by the light: such a pair's ratio is the
@@ -209,20 +216,20 @@ def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tupl
     ix, iy = np.clip(np.round(px), 0, s - 1).astype(int), np.clip(np.round(py), 0, s - 1).astype(int)
     ends &= c.ground[iy, ix].all(axis=1)  # the whole profile on flat ground: no object crossed
     if not ends.any():
-        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0)
-    px, py, ix, iy = px[ends], py[ends], ix[ends], iy[ends]
+        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 2))
+    px, py, ix, iy, xs, ys = px[ends], py[ends], ix[ends], iy[ends], xs[ends], ys[ends]
     prof = cv2.remap(fine.astype(np.float32), px, py, cv2.INTER_LINEAR)
     step = prof[:, -1:] - prof[:, :1]
     frac = (prof - prof[:, :1]) / np.where(np.abs(step) > 1e-6, step, 1e-6)
     width = ((frac > 0.1) & (frac < 0.9)).sum(axis=1) * (steps[1] - steps[0]) * m_per_px
-    return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width
+    return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width, np.stack([xs, ys], 1)
 
 
-def _mode_cluster(log_ratio: np.ndarray, half_width: float = 0.15) -> np.ndarray:
-    """Mask of the pairs around the densest log-ratio: one sun makes one ratio on one ground;
-    the pairs of stains, smears and albedo edges scatter around it or form smaller modes."""
+def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, half_width: float = 0.15) -> np.ndarray:
+    """Mask of the pairs around the densest (weighted) log-ratio: one sun makes one ratio on one
+    ground; the pairs of stains, smears and albedo edges scatter around it or form other modes."""
     bins = np.arange(0.0, float(log_ratio.max()) + 0.1, 0.025)
-    hist, _ = np.histogram(log_ratio, bins)
+    hist, _ = np.histogram(log_ratio, bins, weights=weight)
     dens = np.convolve(hist, np.ones(int(2 * half_width / 0.025) + 1), mode="same")
     peak = bins[int(np.argmax(dens))] + 0.0125
     return np.abs(log_ratio - peak) <= half_width
@@ -235,7 +242,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         return KeyEstimate(False, 1.0, why=c)
     frac = float(c.dark.sum() / c.ground.sum())
     ground_rgb = np.median(c.med[c.ground], axis=0)
-    lit, dark, width = edge_pairs(c, grid.metres_per_px)
+    lit, dark, width, at = edge_pairs(c, grid.metres_per_px)
     per = lit / np.maximum(dark, 1e-4)
     # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a moderate
     # spread); a dark object or material of another colour does not
@@ -245,7 +252,10 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.why = f"soft light: {int(good.sum())} shadow-edge pair(s) of {len(per)}, shadowed fraction {frac:.2f}"
         return est
     lr = np.log(_lum(lit) / np.maximum(_lum(dark), 1e-4))
-    good &= _mode_cluster(np.where(good, lr, -1.0)) & good
+    # a cast shadow starts at its occluder: edges near what stands on the ground count most
+    # (an albedo edge - tile and mortar, a stain - lies anywhere)
+    near = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < OCCLUDER_NEAR_M
+    good &= _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT))
     sh_rgb = np.median(dark[good], axis=0)
     ratio_rgb = np.median(per[good], axis=0)
     est.ratio = float(np.exp(np.median(lr[good])))
@@ -259,7 +269,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun"
         return est
     est.hard = True
-    _direction(grid, est, c.dark, c.objects, c.smooth, c.thresh)
+    _direction(grid, est, c.dark, c.objects)
     _clamp_ratio(est)
     return est
 
@@ -276,7 +286,7 @@ def _clamp_ratio(est: KeyEstimate) -> None:
     est.ratio = top
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray, smooth: np.ndarray, thresh: float) -> None:
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> None:
     """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the penumbra.
 
     Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
@@ -327,7 +337,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
         est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
-    est.angle_deg = _penumbra_angle(smooth, thresh, grid.metres_per_px, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
+    est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
 
 
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
@@ -351,15 +361,8 @@ def _fallback_direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray) ->
     est.why = "no elongated shadow: light assumed behind the camera"
 
 
-def _penumbra_angle(smooth: np.ndarray, thresh: float, m_per_px: float, occluder_dist_m: float) -> float:
-    """Angular size (degrees) from the 10-90 % width of the shadow edges."""
-    gy, gx = np.gradient(smooth)
-    g = np.hypot(gx, gy)
-    edge = np.abs(smooth - thresh) < 0.15
-    if edge.sum() < 10:
-        return 2.0
-    step = float(np.percentile(smooth, 90) - np.percentile(smooth, 10))
-    width_px = step / max(float(np.percentile(g[edge], 90)), 1e-6) * 0.8
-    smoothing_px = 0.1 / m_per_px * 2.0  # the blur the analysis itself added
-    width_m = max(width_px - smoothing_px, 0.0) * m_per_px
-    return float(np.clip(math.degrees(math.atan2(width_m, max(occluder_dist_m, 0.3))), 0.5, 20.0))
+def _penumbra_angle(penumbra_m: float, occluder_dist_m: float) -> float:
+    """Angular size (degrees) from the shadow edges' width less what the plate itself blurs
+    (RESOLVED_PENUMBRA_M): a sun's real penumbra is below what a plate resolves on the ground."""
+    excess = max(penumbra_m - RESOLVED_PENUMBRA_M, 0.0)
+    return float(np.clip(math.degrees(math.atan2(excess, max(occluder_dist_m, 0.3))), 1.0, 10.0))
