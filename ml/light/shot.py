@@ -19,7 +19,7 @@ from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, sky_from_ground, upper_irradiance
+from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
 from .key import GroundGrid, KeyEstimate, estimate_key
 
 MAX_FRAMES = 16
@@ -54,8 +54,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
     key = estimate_key(grid)
-    ground_rgb = key.shadow_rgb if key.hard else key.ground_rgb
-    env_map = env.result(sky_prior=sky_from_ground(np.asarray(ground_rgb)) if any(ground_rgb) else None)
+    if key.hard:
+        prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    else:
+        prior = sky_from_ground(np.asarray(key.ground_rgb)) if any(key.ground_rgb) else None
+    env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
     lights: list[Light] = []
     shadow_ratio: list[float] = []
