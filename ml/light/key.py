@@ -42,6 +42,8 @@ PAIR_OFFSET_M = 0.12
 """Paired samples lie this far inside and outside a shadow edge: past a sun's penumbra and the
 analysis' own blur, near enough to be the same ground."""
 MIN_PAIRS = 12
+FOOT_RADIUS_M = 0.12
+"""Ground around the product's standing point that tells whether the key reaches it."""
 OCCLUDER_NEAR_M = 0.6
 FAR_EDGE_WEIGHT = 0.05
 """Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
@@ -70,6 +72,8 @@ class KeyEstimate:
     """Median colour of the flat ground seen around the product (linear)."""
     penumbra_m: float = 0.0
     elevation_source: str = "assumed"
+    product_in_shadow: bool = False
+    """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
     """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
     why: str = ""
 
@@ -262,7 +266,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     pen = float(np.median(width[good]))
     est.penumbra_m = pen
-    if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.75:
+    if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
         return est
     if pen > HARD_PENUMBRA_M:
@@ -271,7 +275,23 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     est.hard = True
     _direction(grid, est, c.dark, c.objects)
     _clamp_ratio(est)
+    if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
+        est.product_in_shadow = True
+        est.why += "; the product stands in a cast shadow"
     return est
+
+
+def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
+    """Whether the ground the product stands on is in the key's shadow: it has the shadow's
+    level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's per-channel
+    ratio; a dark material such as mortar is dark without that shift)."""
+    yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
+    foot = (np.hypot(xx, yy) <= FOOT_RADIUS_M / grid.metres_per_px) & c.ground
+    if foot.sum() < 5:
+        return False
+    d = np.log(np.maximum(np.median(c.med[foot], axis=0), 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
+    level = float(d @ np.array([0.2126, 0.7152, 0.0722]))
+    return abs(level) < 0.3 and float(np.abs(d - level).max()) < 0.12
 
 
 def _clamp_ratio(est: KeyEstimate) -> None:

@@ -142,3 +142,21 @@ def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
     _env, _key, lighting = estimate_light([(soft_plate(c, lambda x, y: band(x, y).astype(float), ratio=20.0), c) for c in cameras()],
                                           np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert "assumed" in lighting.notes
+
+
+def test_product_standing_in_a_cast_shadow_gets_no_key_but_dark_mortar_is_not_a_shadow():
+    """The ground under the product in the key's shadow (its level and its bluer colour): the key
+    does not reach the product. A neutral dark stripe (mortar) under it, with the shadow elsewhere,
+    is dark without the shadow's colour shift: the key stays."""
+    over = lambda x, y: ((np.abs(y) < 0.25) & (x > -1.5) & (x < 1.5)).astype(float)
+    imgs = [(plate(c, lambda x, y: over(x, y) > 0), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.product_in_shadow and not lighting.lights, key.why
+
+    def mortar(cam):
+        img = plate(cam, band)
+        x, y = _hits(cam)
+        return (img * np.where(((np.abs(y) < 0.2) & (np.abs(x) < 0.4))[..., None], 0.45, 1.0)).astype(np.float32)
+
+    _env, key, lighting = estimate_light([(mortar(c), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
