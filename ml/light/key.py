@@ -6,16 +6,23 @@ solved camera onto a top-down grid on the ground plane. On that grid:
 * the temporal median is the ground as lit (cast shadows stay put, the camera moves);
 * the temporal spread marks what is *not* on the plane (objects smear differently in every
   frame): the occluders;
-* shadows are the dark class of the median's smoothed log luminance (Otsu). A hard key is
-  there only when the two classes are far apart (lit/shadow ratio) and the dark class is a
-  real part of the ground; otherwise the scene is soft-lit and gets no key at all;
+* shadows are the dark class of the median's smoothed log luminance (Otsu); their geometry
+  gives the direction;
+* the lit/shadow ratio is read on pairs of samples straddling the ground's luminance edges
+  (the same ground just outside and just inside): the densest ratio, edges near occluders
+  weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
+  anywhere), clamped to what a sun and its sky can make (MAX_SUN_SKY);
+* hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
+  a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M). A window's pool of light
+  fades over decimetres: soft, no key, the light stays in the environment map;
 * direction: a shadow points away from the light, starting at its occluder, so the azimuth
   is the mean direction from the touching occluder to the shadow, reversed; the elevation
-  comes from the shadow's length against the occluder's height (its smear length on the
-  grid: an object of height h at distance d from a camera at height H smears d*h/(H-h));
-* strength and colour: lit = ambient + key*sin(elevation), shadow = ambient, per channel,
-  with the ambient irradiance measured on the environment map;
-* size (angular diameter) from the penumbra width over the occluder-to-shadow distance.
+  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured);
+* strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
+  ambient, per channel, with the ambient irradiance measured on the environment map;
+* size (angular diameter) from the edges' width beyond the plate's own blur over the
+  occluder-to-shadow distance;
+* a product whose ground has the shadow's level and colour stands in a cast shadow: no key.
 """
 from __future__ import annotations
 
