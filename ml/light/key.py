@@ -277,12 +277,17 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     pen = float(np.median(width[good]))
     est.penumbra_m = pen
+    if pen > HARD_PENUMBRA_M:
+        # edges wider than the pairs span: their ratio undercounts; the pool against the rest does not
+        lit_c, dark_c = np.median(c.med[c.lit], axis=0), np.median(c.med[c.dark], axis=0)
+        est.ratio = float(_lum(lit_c) / max(_lum(dark_c), 1e-4))
+        est.shadow_rgb, est.lit_rgb = dark_c.tolist(), lit_c.tolist()
+        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun"
+        if est.ratio >= HARD_RATIO:
+            _soft_direction(grid, est, c)
+        return est
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
-        return est
-    if pen > HARD_PENUMBRA_M:
-        est.why = f"soft key: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun"
-        _soft_direction(grid, est, c)
         return est
     est.hard = True
     _direction(grid, est, c.dark, c.objects)
@@ -305,7 +310,7 @@ def _soft_direction(grid: GroundGrid, est: KeyEstimate, c: GroundClasses) -> Non
     est.soft_key = True
     _set_direction(grid, est, slope)
     est.angle_deg = SOFT_KEY_ANGLE_DEG
-    est.why += ", towards the brighter ground"
+    est.why += "; a soft key towards the brighter ground"
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
