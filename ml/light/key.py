@@ -291,7 +291,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         return est
     est.hard = True
     _direction(grid, est, c.dark, c.objects)
-    _clamp_ratio(est)
+    clamp_ratio(est)
     if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
         est.product_in_shadow = True
         est.why += "; the product stands in a cast shadow"
@@ -326,7 +326,7 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bo
     return abs(level) < 0.3 and float(np.abs(d - level).max()) < 0.12
 
 
-def _clamp_ratio(est: KeyEstimate) -> None:
+def clamp_ratio(est: KeyEstimate) -> None:
     """Keep the lit/shadow ratio within what a sun and its sky can make at this elevation."""
     top = 1.0 + MAX_SUN_SKY * math.sin(math.radians(est.elevation_deg or DEFAULT_ELEVATION_DEG))
     if est.ratio <= top:

@@ -20,7 +20,7 @@ from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
-from .key import GroundGrid, KeyEstimate, estimate_key
+from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -54,6 +54,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
     key = estimate_key(grid)
+    sun = env.sun_in_view() if key.hard else None
+    if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
+        key.direction, key.elevation_source = sun.tolist(), "sun in view"
+        key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
+        clamp_ratio(key)
     if key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
     else:

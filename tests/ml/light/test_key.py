@@ -172,3 +172,23 @@ def test_product_standing_in_a_cast_shadow_gets_no_key_but_dark_mortar_is_not_a_
 
     _env, key, lighting = estimate_light([(mortar(c), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
+
+
+def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
+    """Wide cameras that see the sky with a clipped sun disc at 15 deg elevation: the key's
+    elevation (and direction) are the sun's, recorded as seen, not the 45 deg assumption."""
+    sun = np.array([math.cos(math.radians(15)) * math.cos(math.radians(20)), math.cos(math.radians(15)) * math.sin(math.radians(20)), math.sin(math.radians(15))])
+    cams = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.6]), W, H, 80.0) for a in np.linspace(-0.25, 0.25, 5)]
+    imgs = []
+    for cam in cams:
+        img = plate(cam, band)
+        c2w = np.asarray(cam.c2w)
+        ys, xs = np.mgrid[0:H, 0:W] + 0.5
+        rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+        rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+        img[rays @ sun > math.cos(math.radians(3))] = 1.0
+        imgs.append((img, cam))
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.elevation_source == "sun in view", key.why
+    assert abs(key.elevation_deg - 15) < 4 and np.asarray(lighting.lights[0].direction) @ sun > math.cos(math.radians(5))
+    assert "sun in view" in lighting.notes
