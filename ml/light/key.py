@@ -58,8 +58,6 @@ HARD_PENUMBRA_M = 0.15
 """10-90 % width of the shadow edges above which the key is a large source (a window, a bright
 patch of cloud): it lights through the environment, it casts no hard shadow. A smooth falloff
 across the pair's whole profile (0.8 x 2 x PAIR_OFFSET_M = 0.19 m) reads above it."""
-SOFT_KEY_ANGLE_DEG = 30.0
-"""Angular size of a soft key: a 1.4 m window seen from 2.6 m; its shadows fade like a window's."""
 RESOLVED_PENUMBRA_M = 0.1
 """Edge width a plate's own blur makes on the rectified ground (a grazing view of 1-4 m of ground
 in a 320-720 px plate): only the width beyond it is the source's size."""
@@ -81,8 +79,6 @@ class KeyEstimate:
     """Median colour of the flat ground seen around the product (linear)."""
     penumbra_m: float = 0.0
     elevation_source: str = "assumed"
-    soft_key: bool = False
-    """A large source (window) with a side but no hard shadows: a key of SOFT_KEY_ANGLE_DEG."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
     """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
@@ -278,13 +274,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     pen = float(np.median(width[good]))
     est.penumbra_m = pen
     if pen > HARD_PENUMBRA_M:
-        # edges wider than the pairs span: their ratio undercounts; the pool against the rest does not
-        lit_c, dark_c = np.median(c.med[c.lit], axis=0), np.median(c.med[c.dark], axis=0)
-        est.ratio = float(_lum(lit_c) / max(_lum(dark_c), 1e-4))
-        est.shadow_rgb, est.lit_rgb = dark_c.tolist(), lit_c.tolist()
-        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun"
-        if est.ratio >= HARD_RATIO:
-            _soft_direction(grid, est, c)
+        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
         return est
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
@@ -296,21 +286,6 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.product_in_shadow = True
         est.why += "; the product stands in a cast shadow"
     return est
-
-
-def _soft_direction(grid: GroundGrid, est: KeyEstimate, c: GroundClasses) -> None:
-    """A large near source (a window) lights the ground most on its side: the plane fitted to the
-    ground's log luminance rises towards it. Its shadows are soft: SOFT_KEY_ANGLE_DEG."""
-    ys, xs = np.nonzero(c.ground)
-    a = np.stack([xs, ys, np.ones_like(xs)], 1).astype(np.float64)
-    slope = np.linalg.lstsq(a, c.smooth[ys, xs].astype(np.float64), rcond=None)[0][:2]
-    if np.linalg.norm(slope) * grid.size < math.log(1.2):  # under 20 % across the patch: no side
-        est.why += "; no side brighter: environment only"
-        return
-    est.soft_key = True
-    _set_direction(grid, est, slope)
-    est.angle_deg = SOFT_KEY_ANGLE_DEG
-    est.why += "; a soft key towards the brighter ground"
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:

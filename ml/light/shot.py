@@ -70,7 +70,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     notes = [f"environment coverage {env.coverage():.0%}", key.why]
     if key.hard and key.product_in_shadow:
         notes.append("no key light: the product stands in the plate's cast shadow (sky and bounce light only)")
-    if (key.hard or key.soft_key) and key.direction is not None and not key.product_in_shadow:
+    if key.hard and key.direction is not None and not key.product_in_shadow:
         lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
         sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
         irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
