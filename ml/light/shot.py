@@ -59,10 +59,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.direction, key.elevation_source = sun.tolist(), "sun in view"
         key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
         clamp_ratio(key)
+    prior: np.ndarray | None = None
     if key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-    else:
-        prior = sky_from_ground(np.asarray(key.ground_rgb)) if any(key.ground_rgb) else None
+    elif any(key.ground_rgb):
+        prior = sky_from_ground(np.asarray(key.ground_rgb))
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
     lights: list[Light] = []
