@@ -41,6 +41,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "paste|plate-light": ("plate", (), None),
     "classical|plate-light": ("plate", (), {}),
     "classical|plate-light|harmonize=0.5": ("plate", (), {"harmonize": 0.5}),
+    "classical|plate-light|harmonize=0": ("plate", (), {"harmonize": 0.0}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
 

@@ -82,6 +82,20 @@ class EnvAccumulator:
         self.sum[ok] += sampled[ok]
         self.count[ok] += 1
 
+    def sun_in_view(self, min_elevation_deg: float = 3.0) -> np.ndarray | None:
+        """Direction of the sun when a frame saw it: a compact blob of the seen sky clipped in
+        every channel (no sky is that bright but the sun; a clipped cloud is not compact)."""
+        seen = self.count > 0
+        sky = seen & ~self.below & (self.dirs @ self.up > np.sin(np.radians(min_elevation_deg)))
+        if sky.sum() < 20:
+            return None
+        mean = self.sum / np.maximum(self.count, 1)[..., None]
+        hot = sky & (mean.min(axis=-1) >= 0.98)
+        if not hot.any() or hot.sum() > 0.05 * sky.sum():
+            return None
+        d = self.dirs[hot].mean(axis=0)
+        return d / np.linalg.norm(d)
+
     def coverage(self) -> float:
         return float((self.count > 0).mean())
 
@@ -156,3 +170,16 @@ def sky_from_ground(ground_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR)
     tint = g / max(lum, 1e-6)
     tint = 0.5 + 0.5 * tint / max(float(tint @ np.array([0.2126, 0.7152, 0.0722])), 1e-6)
     return lum / albedo * tint
+
+
+def sky_from_shadow(shadow_rgb: np.ndarray, lit_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR) -> np.ndarray:
+    """Radiance of an unseen sky from a sunlit ground and its cast shadow. The shadow is lit by
+    the sky alone, the lit ground by sky + sun, so per channel lit/shadow - 1 = E_sun / E_sky:
+    under a sun of daylight's (near-white) colour the sky's colour is 1 / (lit/shadow - 1) - a
+    blue sky leaves a red-heavy ratio. The level is ``sky_from_ground``'s (the shadow's
+    luminance over a typical albedo); the tint is kept within a factor 3 of grey."""
+    sh = np.maximum(np.asarray(shadow_rgb, np.float64), 1e-6)
+    r = np.maximum(np.asarray(lit_rgb, np.float64) / sh - 1.0, 0.05)
+    w = np.array([0.2126, 0.7152, 0.0722])
+    tint = np.clip((1.0 / r) / float((1.0 / r) @ w), 1 / 3, 3.0)
+    return float(sh @ w) / albedo * tint / float(tint @ w)

@@ -6,16 +6,23 @@ solved camera onto a top-down grid on the ground plane. On that grid:
 * the temporal median is the ground as lit (cast shadows stay put, the camera moves);
 * the temporal spread marks what is *not* on the plane (objects smear differently in every
   frame): the occluders;
-* shadows are the dark class of the median's smoothed log luminance (Otsu). A hard key is
-  there only when the two classes are far apart (lit/shadow ratio) and the dark class is a
-  real part of the ground; otherwise the scene is soft-lit and gets no key at all;
+* shadows are the dark class of the median's smoothed log luminance (Otsu); their geometry
+  gives the direction;
+* the lit/shadow ratio is read on pairs of samples straddling the ground's luminance edges
+  (the same ground just outside and just inside): the densest ratio, edges near occluders
+  weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
+  anywhere), clamped to what a sun and its sky can make (MAX_SUN_SKY);
+* hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
+  a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M). A window's pool of light
+  fades over decimetres: soft, no key, the light stays in the environment map;
 * direction: a shadow points away from the light, starting at its occluder, so the azimuth
   is the mean direction from the touching occluder to the shadow, reversed; the elevation
-  comes from the shadow's length against the occluder's height (its smear length on the
-  grid: an object of height h at distance d from a camera at height H smears d*h/(H-h));
-* strength and colour: lit = ambient + key*sin(elevation), shadow = ambient, per channel,
-  with the ambient irradiance measured on the environment map;
-* size (angular diameter) from the penumbra width over the occluder-to-shadow distance.
+  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured);
+* strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
+  ambient, per channel, with the ambient irradiance measured on the environment map;
+* size (angular diameter) from the edges' width beyond the plate's own blur over the
+  occluder-to-shadow distance;
+* a product whose ground has the shadow's level and colour stands in a cast shadow: no key.
 """
 from __future__ import annotations
 
@@ -34,6 +41,26 @@ GRID_PX = 160
 HARD_RATIO = 1.5
 """Lit/shadow luminance ratio above which shadows are hard enough to call for a key light."""
 DEFAULT_ELEVATION_DEG = 45.0
+MAX_SUN_SKY = 9.0
+"""Largest direct-normal over diffuse-horizontal irradiance of a clear sky (about 900 over 100
+W/m2 with the sun high; haze, cloud and bounce light only lower it): a ground's lit/shadow ratio
+is at most 1 + MAX_SUN_SKY * sin(elevation). More is a dark material read as shadow."""
+PAIR_OFFSET_M = 0.12
+"""Paired samples lie this far inside and outside a shadow edge: past a sun's penumbra and the
+analysis' own blur, near enough to be the same ground."""
+MIN_PAIRS = 12
+FOOT_RADIUS_M = 0.12
+"""Ground around the product's standing point that tells whether the key reaches it."""
+OCCLUDER_NEAR_M = 0.6
+FAR_EDGE_WEIGHT = 0.05
+"""Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
+HARD_PENUMBRA_M = 0.15
+"""10-90 % width of the shadow edges above which the key is a large source (a window, a bright
+patch of cloud): it lights through the environment, it casts no hard shadow. A smooth falloff
+across the pair's whole profile (0.8 x 2 x PAIR_OFFSET_M = 0.19 m) reads above it."""
+RESOLVED_PENUMBRA_M = 0.1
+"""Edge width a plate's own blur makes on the rectified ground (a grazing view of 1-4 m of ground
+in a 320-720 px plate): only the width beyond it is the source's size."""
 MAX_TINT_SPREAD = 1.8
 """Largest ratio between the channels' lit/shadow ratios that still reads as a shadow."""
 
@@ -50,6 +77,11 @@ class KeyEstimate:
     shadow_fraction: float = 0.0
     ground_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     """Median colour of the flat ground seen around the product (linear)."""
+    penumbra_m: float = 0.0
+    elevation_source: str = "assumed"
+    product_in_shadow: bool = False
+    """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
+    """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
     why: str = ""
 
 
@@ -125,8 +157,21 @@ def _otsu(values: np.ndarray) -> float:
     return float(values.min() + t / 255.0 * np.ptp(values))
 
 
-def estimate_key(grid: GroundGrid) -> KeyEstimate:
-    """The key light from the rectified frames (see the module docstring)."""
+@dataclass
+class GroundClasses:
+    """The rectified ground split into what stands on it, flat ground, and its dark/lit classes."""
+
+    med: np.ndarray  # S x S x 3 temporal median (0 where unseen)
+    smooth: np.ndarray  # smoothed log luminance of the flat ground
+    ground: np.ndarray  # flat ground of the patch's own material
+    objects: np.ndarray  # what stands on the ground (smeared by the rectification)
+    dark: np.ndarray
+    lit: np.ndarray
+    thresh: float
+
+
+def classify(grid: GroundGrid) -> GroundClasses | str:
+    """The ground classes of the rectified frames, or why there are none (too little ground)."""
     stack = np.stack(grid.frames)  # F x S x S x 3, nan where unseen
     seen = np.isfinite(stack[..., 0])
     enough = seen.sum(0) >= max(1, len(grid.frames) // 2)
@@ -135,51 +180,140 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         median = np.nanmedian(stack, axis=0)
         spread = np.nanmedian(np.abs(_lum(stack) - _lum(median)[None]), axis=0) / np.maximum(_lum(median), 1e-3)
     if enough.sum() < 200:
-        return KeyEstimate(False, 1.0, why="too little ground seen around the product")
+        return "too little ground seen around the product"
     spread = np.where(enough, spread, 0)
     off_plane = enough & (spread > max(0.12, 4 * float(np.median(spread[enough]))))
     off_plane = cv2.morphologyEx(off_plane.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     ground = enough & ~cv2.dilate(off_plane.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     med = np.where(enough[..., None], median, 0)
     same = _same_material(med, ground)
-    objects = (enough & ~same) | off_plane  # what stands on the ground (smeared by the rectification)
+    objects = (enough & ~same) | off_plane
     ground &= same
-    loglum = np.log(np.maximum(_lum(med), 1e-4))
-    px_per_10cm = 0.1 / grid.metres_per_px
-    smooth = _smooth_masked(loglum, ground, px_per_10cm)
-    vals = smooth[ground]
-    if len(vals) < 200:
-        return KeyEstimate(False, 1.0, why="too little flat ground seen")
-    t = _otsu(vals)
-    dark = ground & (smooth < t)
-    lit = ground & (smooth >= t)
-    frac = float(dark.sum() / ground.sum())
-    lit_rgb = np.median(med[lit], axis=0) if lit.any() else np.zeros(3)
-    # the brighter part of the dark class: shadowed ground, not dark objects or their smears
-    if dark.any():
-        dl = smooth[dark]
-        core = dark & (smooth >= np.percentile(dl, 40)) & (smooth <= np.percentile(dl, 90))
-        sh_rgb = np.median(med[core if core.any() else dark], axis=0)
-    else:
-        sh_rgb = lit_rgb
-    ratio = float(_lum(lit_rgb) / max(_lum(sh_rgb), 1e-4))
-    est = KeyEstimate(False, ratio, lit_rgb=lit_rgb.tolist(), shadow_rgb=sh_rgb.tolist(), shadow_fraction=frac,
-                      ground_rgb=np.median(med[ground], axis=0).tolist())
-    if ratio < HARD_RATIO or not 0.02 <= frac <= 0.75:
-        est.why = f"soft light: lit/shadow ratio {ratio:.2f}, shadowed fraction {frac:.2f}"
+    smooth = _smooth_masked(np.log(np.maximum(_lum(med), 1e-4)), ground, 0.1 / grid.metres_per_px)
+    if ground.sum() < 200:
+        return "too little flat ground seen"
+    t = _otsu(smooth[ground])
+    return GroundClasses(med, smooth, ground, objects, ground & (smooth < t), ground & (smooth >= t), t)
+
+
+def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Paired samples across the ground's luminance edges: (bright-side colour, N x 3;
+    dark-side colour, N x 3; 10-90 % width of the edge in metres, N; (col, row) of the edge, N x 2).
+
+    The same ground just inside and just outside a cast shadow's edge (PAIR_OFFSET_M either
+    side, along the luminance gradient) differs only by the light: such a pair's ratio is the
+    lit/shadow ratio whatever the ground's albedo. Edges are the ridges of the gradient, not
+    the boundary of one dark class, so a darker stain or smear beside a shadow makes pairs of
+    its own ratio instead of shifting the shadow's. The profile between the two samples gives
+    the edge's width (the penumbra)."""
+    sigma = 0.75
+    fine = _smooth_masked(np.log(np.maximum(_lum(c.med), 1e-4)), c.ground, sigma)
+    rgb = np.stack([_smooth_masked(c.med[..., i], c.ground, sigma) for i in range(3)], -1)
+    gy, gx = np.gradient(c.smooth)
+    mag = np.where(c.ground, np.hypot(gx, gy), 0).astype(np.float32)
+    ridge = (mag >= 0.8 * cv2.dilate(mag, np.ones((5, 5), np.uint8))) & (mag > math.log(1.3) / (0.25 / m_per_px))
+    ys, xs = np.nonzero(ridge)
+    if len(ys) > max_pairs:
+        keep = np.linspace(0, len(ys) - 1, max_pairs).astype(int)
+        ys, xs = ys[keep], xs[keep]
+    g = np.stack([gx[ys, xs], gy[ys, xs]], 1)
+    g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
+    off = max(PAIR_OFFSET_M / m_per_px, 2.0)
+    steps = np.linspace(-off, off, 2 * int(round(off)) + 1)
+    px = (xs[:, None] + g[:, 0:1] * steps[None]).astype(np.float32)
+    py = (ys[:, None] + g[:, 1:2] * steps[None]).astype(np.float32)
+    s = c.ground.shape[0]
+    ends = ((px >= 0) & (px <= s - 1) & (py >= 0) & (py <= s - 1)).all(axis=1)
+    ix, iy = np.clip(np.round(px), 0, s - 1).astype(int), np.clip(np.round(py), 0, s - 1).astype(int)
+    ends &= c.ground[iy, ix].all(axis=1)  # the whole profile on flat ground: no object crossed
+    if not ends.any():
+        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 2))
+    px, py, ix, iy, xs, ys = px[ends], py[ends], ix[ends], iy[ends], xs[ends], ys[ends]
+    prof = cv2.remap(fine.astype(np.float32), px, py, cv2.INTER_LINEAR)
+    step = prof[:, -1:] - prof[:, :1]
+    frac = (prof - prof[:, :1]) / np.where(np.abs(step) > 1e-6, step, 1e-6)
+    width = ((frac > 0.1) & (frac < 0.9)).sum(axis=1) * (steps[1] - steps[0]) * m_per_px
+    return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width, np.stack([xs, ys], 1)
+
+
+def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, half_width: float = 0.15) -> np.ndarray:
+    """Mask of the pairs around the densest (weighted) log-ratio: one sun makes one ratio on one
+    ground; the pairs of stains, smears and albedo edges scatter around it or form other modes."""
+    bins = np.arange(0.0, float(log_ratio.max()) + 0.1, 0.025)
+    hist, _ = np.histogram(log_ratio, bins, weights=weight)
+    dens = np.convolve(hist, np.ones(int(2 * half_width / 0.025) + 1), mode="same")
+    peak = bins[int(np.argmax(dens))] + 0.0125
+    return np.abs(log_ratio - peak) <= half_width
+
+
+def estimate_key(grid: GroundGrid) -> KeyEstimate:
+    """The key light from the rectified frames (see the module docstring)."""
+    c = classify(grid)
+    if isinstance(c, str):
+        return KeyEstimate(False, 1.0, why=c)
+    frac = float(c.dark.sum() / c.ground.sum())
+    ground_rgb = np.median(c.med[c.ground], axis=0)
+    lit, dark, width, at = edge_pairs(c, grid.metres_per_px)
+    per = lit / np.maximum(dark, 1e-4)
+    # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a moderate
+    # spread); a dark object or material of another colour does not
+    good = (per.min(axis=1) >= 1.15) & (per.max(axis=1) / np.maximum(per.min(axis=1), 1e-6) <= MAX_TINT_SPREAD)
+    est = KeyEstimate(False, 1.0, shadow_fraction=frac, ground_rgb=ground_rgb.tolist())
+    if good.sum() < MIN_PAIRS:
+        est.why = f"soft light: {int(good.sum())} shadow-edge pair(s) of {len(per)}, shadowed fraction {frac:.2f}"
         return est
-    per_channel = lit_rgb / np.maximum(sh_rgb, 1e-4)
-    if per_channel.min() < 1.15 or per_channel.max() / per_channel.min() > MAX_TINT_SPREAD:
-        # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a
-        # moderate spread); a dark object of another colour does not
-        est.why = f"soft light: the dark ground is another material, not a shadow (lit/dark per channel {np.round(per_channel, 2).tolist()})"
+    lr = np.log(_lum(lit) / np.maximum(_lum(dark), 1e-4))
+    # a cast shadow starts at its occluder: edges near what stands on the ground count most
+    # (an albedo edge - tile and mortar, a stain - lies anywhere)
+    near = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < OCCLUDER_NEAR_M
+    good &= _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT))
+    sh_rgb = np.median(dark[good], axis=0)
+    ratio_rgb = np.median(per[good], axis=0)
+    est.ratio = float(np.exp(np.median(lr[good])))
+    est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
+    pen = float(np.median(width[good]))
+    est.penumbra_m = pen
+    if pen > HARD_PENUMBRA_M:
+        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
+        return est
+    if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
+        est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
         return est
     est.hard = True
-    _direction(grid, est, dark, objects, smooth, t)
+    _direction(grid, est, c.dark, c.objects)
+    clamp_ratio(est)
+    if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
+        est.product_in_shadow = True
+        est.why += "; the product stands in a cast shadow"
     return est
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray, smooth: np.ndarray, thresh: float) -> None:
+def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
+    """Whether the ground the product stands on is in the key's shadow: it has the shadow's
+    level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's per-channel
+    ratio; a dark material such as mortar is dark without that shift)."""
+    yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
+    foot = (np.hypot(xx, yy) <= FOOT_RADIUS_M / grid.metres_per_px) & c.ground
+    if foot.sum() < 5:
+        return False
+    d = np.log(np.maximum(np.median(c.med[foot], axis=0), 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
+    level = float(d @ np.array([0.2126, 0.7152, 0.0722]))
+    return abs(level) < 0.3 and float(np.abs(d - level).max()) < 0.12
+
+
+def clamp_ratio(est: KeyEstimate) -> None:
+    """Keep the lit/shadow ratio within what a sun and its sky can make at this elevation."""
+    top = 1.0 + MAX_SUN_SKY * math.sin(math.radians(est.elevation_deg or DEFAULT_ELEVATION_DEG))
+    if est.ratio <= top:
+        return
+    k = (top - 1.0) / (est.ratio - 1.0)
+    sh = np.asarray(est.shadow_rgb)
+    est.lit_rgb = (sh + (np.asarray(est.lit_rgb) - sh) * k).tolist()
+    est.why += f"; lit/shadow {est.ratio:.2f} clamped to {top:.2f}"
+    est.ratio = top
+
+
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> None:
     """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the penumbra.
 
     Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
@@ -230,7 +364,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
         est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
-    est.angle_deg = _penumbra_angle(smooth, thresh, grid.metres_per_px, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
+    est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
 
 
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
@@ -254,15 +388,8 @@ def _fallback_direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray) ->
     est.why = "no elongated shadow: light assumed behind the camera"
 
 
-def _penumbra_angle(smooth: np.ndarray, thresh: float, m_per_px: float, occluder_dist_m: float) -> float:
-    """Angular size (degrees) from the 10-90 % width of the shadow edges."""
-    gy, gx = np.gradient(smooth)
-    g = np.hypot(gx, gy)
-    edge = np.abs(smooth - thresh) < 0.15
-    if edge.sum() < 10:
-        return 2.0
-    step = float(np.percentile(smooth, 90) - np.percentile(smooth, 10))
-    width_px = step / max(float(np.percentile(g[edge], 90)), 1e-6) * 0.8
-    smoothing_px = 0.1 / m_per_px * 2.0  # the blur the analysis itself added
-    width_m = max(width_px - smoothing_px, 0.0) * m_per_px
-    return float(np.clip(math.degrees(math.atan2(width_m, max(occluder_dist_m, 0.3))), 0.5, 20.0))
+def _penumbra_angle(penumbra_m: float, occluder_dist_m: float) -> float:
+    """Angular size (degrees) from the shadow edges' width less what the plate itself blurs
+    (RESOLVED_PENUMBRA_M): a sun's real penumbra is below what a plate resolves on the ground."""
+    excess = max(penumbra_m - RESOLVED_PENUMBRA_M, 0.0)
+    return float(np.clip(math.degrees(math.atan2(excess, max(occluder_dist_m, 0.3))), 1.0, 10.0))

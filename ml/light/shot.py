@@ -19,8 +19,8 @@ from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, sky_from_ground, upper_irradiance
-from .key import GroundGrid, KeyEstimate, estimate_key
+from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
+from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -54,13 +54,24 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
     key = estimate_key(grid)
-    ground_rgb = key.shadow_rgb if key.hard else key.ground_rgb
-    env_map = env.result(sky_prior=sky_from_ground(np.asarray(ground_rgb)) if any(ground_rgb) else None)
+    sun = env.sun_in_view() if key.hard else None
+    if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
+        key.direction, key.elevation_source = sun.tolist(), "sun in view"
+        key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
+        clamp_ratio(key)
+    prior: np.ndarray | None = None
+    if key.hard:
+        prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    elif any(key.ground_rgb):
+        prior = sky_from_ground(np.asarray(key.ground_rgb))
+    env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
     lights: list[Light] = []
     shadow_ratio: list[float] = []
     notes = [f"environment coverage {env.coverage():.0%}", key.why]
-    if key.hard and key.direction is not None:
+    if key.hard and key.product_in_shadow:
+        notes.append("no key light: the product stands in the plate's cast shadow (sky and bounce light only)")
+    if key.hard and key.direction is not None and not key.product_in_shadow:
         lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
         sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
         irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
@@ -68,7 +79,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         colour = (irr / max(strength, 1e-9)).tolist()
         lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg)))
         shadow_ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
-        notes.append(f"key: elevation {key.elevation_deg:.0f} deg, lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
+        notes.append(f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [])
     return env_map, key, lighting

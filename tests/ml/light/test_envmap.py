@@ -72,3 +72,17 @@ def test_sky_from_ground_is_ground_over_albedo_with_half_its_tint():
     lum = 0.2126 * 0.05 + 0.7152 * 0.1 + 0.0722 * 0.02
     assert abs(float(sky @ [0.2126, 0.7152, 0.0722]) - lum / 0.25) < 0.05 * lum / 0.25
     assert sky[1] > sky[2] and sky.min() > 0.3 * sky.max()  # green-ish, but far less than grass
+
+
+def test_unseen_sky_colour_from_the_shadow_ratio():
+    """A warm ground (albedo .5/.45/.3) under a white sun (3 W/m2 on it) and a blue sky
+    (irradiance .8/1.1/1.8): the shadow is albedo x sky, the lit ground albedo x (sky + sun).
+    The recovered sky is blue like the truth, not the warm ground's colour."""
+    from ml.light.envmap import sky_from_shadow
+
+    albedo, sky_e, sun_e = np.array([0.5, 0.45, 0.3]), np.array([0.8, 1.1, 1.8]), 3.0
+    shadow, lit = albedo * sky_e / math.pi, albedo * (sky_e + sun_e) / math.pi
+    sky = sky_from_shadow(shadow, lit)
+    truth = sky_e / (sky_e @ np.array([0.2126, 0.7152, 0.0722]))
+    got = sky / (sky @ np.array([0.2126, 0.7152, 0.0722]))
+    assert np.allclose(got, truth, rtol=0.02), (got, truth)

@@ -73,3 +73,121 @@ def test_estimate_light_record():
     sun = lighting.lights[0]
     assert sun.intensity > 0 and abs(np.linalg.norm(sun.direction) - 1) < 1e-6 and sun.direction[2] > 0.2
     assert len(lighting.shadow_ratio) == 3 and all(0.2 < r < 0.6 for r in lighting.shadow_ratio)
+
+
+def soft_plate(cam, frac_fn, lit=(0.5, 0.45, 0.35), ratio=3.0):
+    """Like ``plate`` but ``frac_fn(x, y)`` is the fraction of the key blocked (0..1): soft edges."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    down = rays[..., 2] < -1e-3
+    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    f = frac_fn(hit[..., 0], hit[..., 1])[..., None]
+    img = (np.asarray(lit, np.float32) * (1 + f * (1 / ratio - 1))).astype(np.float32)
+    img[~down] = (0.6, 0.7, 0.9)
+    return img
+
+
+def grid_of(fn, **kw):
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for cam in cameras():
+        g.add(fn(cam, **kw), cam)
+    return g
+
+
+def test_ratio_is_robust_to_a_dark_patch_of_the_grounds_own_colour():
+    """A dark stain (or a dark prop's smear) of the ground's chroma, next to a real cast shadow:
+    the lit/shadow ratio is read across the shadow's edges, not from the darkest class."""
+    stain = lambda x, y: (np.hypot(x - 0.4, y + 0.3) < 0.55).astype(float)  # 10x darker, no tint, larger than the shadow
+    frac = lambda x, y: ((np.abs(y - 0.6) < 0.15) & (x > -1.5) & (x < 1.5)).astype(float)
+
+    def stained(cam):
+        img = soft_plate(cam, frac, ratio=3.0)
+        s = stain(*_hits(cam))[..., None]
+        return (img * (1 - 0.9 * s)).astype(np.float32)
+
+    est = estimate_key(grid_of(stained))
+    assert est.hard, est.why
+    assert 2.4 < est.ratio < 3.8, est.ratio
+
+
+def _hits(cam):
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    t = -c2w[2, 3] / np.where(rays[..., 2] < -1e-3, rays[..., 2], -1)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    return hit[..., 0], hit[..., 1]
+
+
+def test_soft_edged_bright_patch_gets_no_hard_key():
+    """A window's pool of light: as bright against its surround as a sun's, but its edges fade
+    over ~0.5 m: a large source, no hard shadow, no sun."""
+    pool = lambda x, y: 1 - 1 / (1 + np.exp(-(0.25 - np.abs(y - 0.6)) / 0.12))  # blocked outside the pool
+    est = estimate_key(grid_of(soft_plate, frac_fn=pool, ratio=3.0))
+    assert not est.hard, est.why
+    assert est.penumbra_m > 0.15
+    assert est.direction is None
+
+
+def test_window_falloff_gets_no_hard_key():
+    """The floor lit by a window on the +y side: 2.5x brighter towards it, fading over ~0.6 m:
+    no sun (its hard shadow would be wrong); the light stays in the environment map."""
+    window = lambda x, y: 1 - 1 / (1 + np.exp(-(y - 0.2) / 0.15))  # blocked towards -y, fading over ~0.6 m
+    est = estimate_key(grid_of(soft_plate, frac_fn=window, ratio=2.5))
+    assert not est.hard and est.direction is None, est.why
+    _env, _key, lighting = estimate_light([(soft_plate(c, window, ratio=2.5), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert not lighting.lights
+
+
+def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
+    """A 'shadow' 20x darker than the lit ground is beyond any sun and sky: clamped to
+    1 + MAX_SUN_SKY sin(elevation); the elevation is the assumed default and says so."""
+    from ml.light.key import DEFAULT_ELEVATION_DEG, MAX_SUN_SKY
+
+    est = estimate_key(grid_of(soft_plate, frac_fn=lambda x, y: band(x, y).astype(float), ratio=20.0))
+    assert est.hard, est.why
+    top = 1 + MAX_SUN_SKY * math.sin(math.radians(DEFAULT_ELEVATION_DEG))
+    assert abs(est.ratio - top) < 1e-6 and "clamped" in est.why
+    _env, _key, lighting = estimate_light([(soft_plate(c, lambda x, y: band(x, y).astype(float), ratio=20.0), c) for c in cameras()],
+                                          np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert "assumed" in lighting.notes
+
+
+def test_product_standing_in_a_cast_shadow_gets_no_key_but_dark_mortar_is_not_a_shadow():
+    """The ground under the product in the key's shadow (its level and its bluer colour): the key
+    does not reach the product. A neutral dark stripe (mortar) under it, with the shadow elsewhere,
+    is dark without the shadow's colour shift: the key stays."""
+    over = lambda x, y: ((np.abs(y) < 0.25) & (x > -1.5) & (x < 1.5)).astype(float)
+    imgs = [(plate(c, lambda x, y: over(x, y) > 0), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.product_in_shadow and not lighting.lights, key.why
+
+    def mortar(cam):
+        img = plate(cam, band)
+        x, y = _hits(cam)
+        return (img * np.where(((np.abs(y) < 0.2) & (np.abs(x) < 0.4))[..., None], 0.45, 1.0)).astype(np.float32)
+
+    _env, key, lighting = estimate_light([(mortar(c), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
+
+
+def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
+    """Wide cameras that see the sky with a clipped sun disc at 15 deg elevation: the key's
+    elevation (and direction) are the sun's, recorded as seen, not the 45 deg assumption."""
+    sun = np.array([math.cos(math.radians(15)) * math.cos(math.radians(20)), math.cos(math.radians(15)) * math.sin(math.radians(20)), math.sin(math.radians(15))])
+    cams = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.6]), W, H, 80.0) for a in np.linspace(-0.25, 0.25, 5)]
+    imgs = []
+    for cam in cams:
+        img = plate(cam, band)
+        c2w = np.asarray(cam.c2w)
+        ys, xs = np.mgrid[0:H, 0:W] + 0.5
+        rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+        rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+        img[rays @ sun > math.cos(math.radians(3))] = 1.0
+        imgs.append((img, cam))
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.elevation_source == "sun in view", key.why
+    assert abs(key.elevation_deg - 15) < 4 and np.asarray(lighting.lights[0].direction) @ sun > math.cos(math.radians(5))
+    assert "sun in view" in lighting.notes
