@@ -126,7 +126,7 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
                                       blender_first=tracker == "auto", mask_dir=mask_dir)
         plate_size = facts.size or footage.frame_size(first)
         doc_qc = level_and_qc(solve, sorted(imgs), height, known=known, plate_size=plate_size,
-                              given_height=camera_height)
+                              given_height=camera_height, images=imgs)
         if masked is not None:
             doc_qc["moving_masks"] = masked
         if place:
@@ -245,12 +245,45 @@ def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None, mask_dir: Pat
     return solve_from_dict(json.loads(out.read_text()))
 
 
+def _ground_with_up(solve: Solve, images: dict[int, Path] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The ground plane, consistent with the plate's "up" when its vertical lines give one.
+
+    Why: the points' dominant near-horizontal plane is not always the ground (a corridor's
+    wall-to-ceiling band, market stalls); the hotel corridor came out 32 deg off its walls and
+    the duck rendered on its side. With an up from the vertical vanishing points the plane
+    must be within VP_TILT_DEG of it; when none is, the ground is assumed level, camera
+    height below the cameras (as for a nodal solve), rather than tilted. Without verticals
+    the cameras' own up guides the fit as before. Returns (point, normal, inliers, how)."""
+    from ml.camera.plausibility import plate_up
+
+    up = plate_up(solve, images) if images else None
+    if up is None:
+        point, normal, inl = fit_ground(solve)
+        return point, normal, inl, "cameras"
+    try:
+        point, normal, inl = fit_ground(solve, max_tilt_deg=VP_TILT_DEG, up=up)
+        return point, normal, inl, "vertical lines"
+    except GroundError as exc:
+        solve.notes.append(f"no ground plane within {VP_TILT_DEG:g} deg of the plate's vertical lines ({exc}); "
+                           "ground assumed level below the cameras")
+    centres = solve.centres()
+    drop = float(np.median(np.linalg.norm(centres - centres.mean(0), axis=1))) or 1.0
+    return centres.mean(0) - drop * up, up, np.zeros(len(solve.points), bool), "vertical lines (ground assumed)"
+
+
+VP_TILT_DEG = 10.0
+"""How far the ground's normal may lean from the plate's vertical lines (their vanishing
+point is good to a few degrees; a real floor is level to about one)."""
+
+
 def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: KnownSize | None = None,
-                 plate_size: tuple[int, int] | None = None, given_height: float | None = None) -> dict:
+                 plate_size: tuple[int, int] | None = None, given_height: float | None = None,
+                 images: dict[int, Path] | None = None) -> dict:
     """Fit the ground and level the world (a static or nodal solve comes levelled), scale it
     to the ``known`` size when given (``plate_size``: the plate's own (width, height), in which
     its pixel points are), then QC. ``qc['scale']`` says where the scale came from
-    (``given_height``: the user's --camera-height, None for the typical height)."""
+    (``given_height``: the user's --camera-height, None for the typical height); ``images``:
+    the frames the solve was made from, whose vertical lines say which way is up."""
     ground: dict[str, Any] | None = None
     if solve.tracker == "blender-tripod":
         level_tripod(solve, camera_height)
@@ -258,9 +291,11 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: K
         ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "assumed": True, "camera_height": camera_height}
     else:
         try:
-            point, normal, inl = fit_ground(solve)
+            point, normal, inl, how = _ground_with_up(solve, images)
             info = level_world(solve, point, normal, camera_height)
-            ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "inliers": int(inl.sum()), **info}
+            ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "inliers": int(inl.sum()), "up": how, **info}
+            if not inl.any():
+                ground["assumed"] = True
         except GroundError as exc:
             solve.notes.append(f"ground plane: {exc}; world left as solved")
             if known is not None:

@@ -21,13 +21,18 @@ def camera_up(solve: Solve) -> np.ndarray:
     return up / (np.linalg.norm(up) + 1e-12)
 
 
-def fit_ground(solve: Solve, max_tilt_deg: float = 35.0, iters: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_ground(solve: Solve, max_tilt_deg: float = 35.0, iters: int = 400, seed: int = 0,
+               up: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Robust plane through the points below the cameras whose normal is near 'up'.
 
+    ``up``: the world's up when the plate's vertical lines gave it (ml.camera.plausibility.
+    plate_up); else the cameras' average up, which a camera pitched down tilts by its pitch
+    (hence the wide default ``max_tilt_deg``).
     Returns (point on plane, unit normal towards the cameras, inlier mask over solve.points).
     RANSAC with a threshold of 1.5 % of the median point distance makes the fit scale-free.
     """
-    fit = fit_plane(solve.points, up=camera_up(solve), cameras_at=solve.centres().mean(0), max_tilt_deg=max_tilt_deg,
+    fit = fit_plane(solve.points, up=camera_up(solve) if up is None else up, cameras_at=solve.centres().mean(0),
+                    max_tilt_deg=max_tilt_deg,
                     rel_threshold=0.015, iters=iters, seed=seed, min_points=10)
     return fit.point, fit.normal, fit.inliers
 

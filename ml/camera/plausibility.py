@@ -108,16 +108,15 @@ def _consistent(v: np.ndarray, mid: np.ndarray, dirs: np.ndarray, tol_deg: float
     return cos > np.cos(np.radians(tol_deg))
 
 
-def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
-                             seed: int = 0) -> dict:
-    """Angle between the solved "up" and the plate's vertical vanishing direction.
-
-    Lines are undirected, so this cannot tell up from down (ground_below_horizon does); it
-    catches a ground tilted against the walls, posts and trees of the plate."""
+def vertical_directions(solve: Solve, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
+                        seed: int = 0) -> dict[int, np.ndarray]:
+    """World directions of the plate's vertical vanishing point in a few frames (unit,
+    unsigned: lines do not tell up from down), keyed by frame. From the plate's own lines
+    (walls, posts, trees, door frames) and each frame's camera rotation and intrinsics."""
     rng = np.random.default_rng(seed)
     frames = [f for f in sorted(images) if f in solve.cameras]
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(n_frames, len(frames))).round().astype(int)] if frames else []
-    angles, used = [], []
+    out: dict[int, np.ndarray] = {}
     for f in picks:
         img = images[f]
         gray = cv2.imread(str(img), cv2.IMREAD_GRAYSCALE) if not isinstance(img, np.ndarray) else (
@@ -127,10 +126,35 @@ def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping
         v, inl, cand = vertical_vanishing_point(seg, rng)
         if v is None or inl < 8 or inl < 0.4 * cand:
             continue
-        d_vp = _unit(np.linalg.solve(solve.K(f), v))
-        up_cam = _unit(solve.c2w(f)[:3, :3].T @ g_normal)
-        angles.append(float(np.degrees(np.arccos(min(1.0, abs(d_vp @ up_cam))))))
-        used.append(f)
+        out[f] = _unit(solve.c2w(f)[:3, :3] @ _unit(np.linalg.solve(solve.K(f), v)))
+    return out
+
+
+def plate_up(solve: Solve, images: Mapping[int, Path | np.ndarray], n_frames: int = 5,
+             agree_deg: float = 5.0) -> np.ndarray | None:
+    """World "up" from the plate's vertical lines, when at least two frames agree within
+    ``agree_deg``; signed towards the cameras' own up (a camera is not held upside down).
+    None when the plate has too few verticals (a beach, a lawn) to say."""
+    dirs = list(vertical_directions(solve, images, n_frames).values())
+    if len(dirs) < 2:
+        return None
+    cam_up = _unit(np.mean([-solve.c2w(f)[:3, 1] for f in solve.cameras], axis=0))
+    signed = np.array([d if d @ cam_up >= 0 else -d for d in dirs])
+    up = _unit(np.median(signed, axis=0))
+    spread = np.degrees(np.arccos(np.clip(signed @ up, -1.0, 1.0)))
+    return up if float(np.median(spread)) <= agree_deg else None
+
+
+def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
+                             seed: int = 0) -> dict:
+    """Angle between the solved "up" and the plate's vertical vanishing direction.
+
+    Lines are undirected, so this cannot tell up from down (ground_below_horizon does); it
+    catches a ground tilted against the walls, posts and trees of the plate."""
+    found = vertical_directions(solve, images, n_frames, seed)
+    n = _unit(np.asarray(g_normal, dtype=np.float64))
+    angles = [float(np.degrees(np.arccos(min(1.0, abs(d @ n))))) for d in found.values()]
+    used = sorted(found)
     if not angles:
         return {"ok": None, "detail": "too few vertical lines in the plate to check 'up'"}
     ang = float(np.median(angles))

@@ -1,0 +1,51 @@
+"""The ground agrees with the plate's vertical lines: a tilted band of points that outnumbers
+the floor is not taken for the ground when posts and walls say which way is up."""
+import cv2
+import numpy as np
+
+from app.track import _ground_with_up
+from tests.ml.camera.conftest import dolly_solve
+
+
+def _posts_image(solve, frame, posts):
+    """Black frame with the plate's vertical posts drawn in white (their vanishing point is
+    the world's up through this camera)."""
+    img = np.zeros((solve.height, solve.width), np.uint8)
+    for x, y in posts:
+        (a, b), z = solve.project(frame, np.array([[x, y, 0.0], [x, y, 2.5]]))
+        if (z > 0).all():
+            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 255, 2, cv2.LINE_AA)
+    return img
+
+
+def _scene(tilt_deg=30.0, seed=0):
+    rng = np.random.default_rng(seed)
+    solve = dolly_solve(n=8)
+    floor = np.c_[rng.uniform(-3, 3, 80), rng.uniform(0, 4, 80), np.zeros(80)]
+    t = np.radians(tilt_deg)  # a band tilted about the x axis, below the cameras, with 4x the points
+    u, v = rng.uniform(-3, 3, 320), rng.uniform(0, 2, 320)
+    band = np.c_[u, 0.5 + v * np.cos(t), -0.2 + v * np.sin(t)]
+    solve.points = np.vstack([floor, band])
+    posts = [(x, y) for x in np.linspace(-2.5, 2.5, 6) for y in (2.0, 3.0, 4.0)]
+    images = {f: _posts_image(solve, f, posts) for f in solve.cameras}
+    return solve, images
+
+
+def test_vertical_lines_keep_the_ground_level():
+    solve, images = _scene()
+    _, normal, inl, how = _ground_with_up(solve, images)
+    assert how == "vertical lines"
+    assert np.degrees(np.arccos(abs(normal[2]))) < 3.0, normal
+    assert inl[:80].mean() > 0.8 and inl[80:].mean() < 0.3  # (the band crosses the floor near z = 0)
+    # without the plate's lines, the cameras' own up lets the bigger tilted band win
+    _, blind, _, how_blind = _ground_with_up(solve, None)
+    assert how_blind == "cameras" and np.degrees(np.arccos(abs(blind[2]))) > 5.0, blind
+
+
+def test_no_level_plane_means_an_assumed_level_ground_not_a_tilted_one():
+    solve, images = _scene()
+    solve.points = solve.points[80:]  # the tilted band only
+    point, normal, inl, how = _ground_with_up(solve, images)
+    assert how == "vertical lines (ground assumed)" and not inl.any()
+    assert np.degrees(np.arccos(abs(normal[2]))) < 3.0
+    assert all(((solve.c2w(f)[:3, 3] - point) @ normal) > 0 for f in solve.cameras)  # below every camera
