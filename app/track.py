@@ -262,7 +262,13 @@ def _ground_with_up(solve: Solve, images: dict[int, Path] | None) -> tuple[np.nd
         return point, normal, inl, "cameras"
     try:
         point, normal, inl = fit_ground(solve, max_tilt_deg=VP_TILT_DEG, up=up)
-        return point, normal, inl, "vertical lines"
+        above = float(np.median((solve.centres() - point) @ up))
+        if normal @ up > 0 and above > 0:
+            return point, normal, inl, "vertical lines"
+        # too few points below the cameras: the fit fell back to all of them and found a
+        # roof or a canopy above the cameras (an upside-down world once levelled)
+        solve.notes.append(f"the only plane within {VP_TILT_DEG:g} deg of the plate's vertical lines lies above the "
+                           "cameras; ground assumed level below them")
     except GroundError as exc:
         solve.notes.append(f"no ground plane within {VP_TILT_DEG:g} deg of the plate's vertical lines ({exc}); "
                            "ground assumed level below the cameras")

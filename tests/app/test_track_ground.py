@@ -49,3 +49,13 @@ def test_no_level_plane_means_an_assumed_level_ground_not_a_tilted_one():
     assert how == "vertical lines (ground assumed)" and not inl.any()
     assert np.degrees(np.arccos(abs(normal[2]))) < 3.0
     assert all(((solve.c2w(f)[:3, 3] - point) @ normal) > 0 for f in solve.cameras)  # below every camera
+
+
+def test_a_level_plane_above_the_cameras_is_not_the_ground():
+    solve, images = _scene()
+    rng = np.random.default_rng(3)
+    canopy = np.c_[rng.uniform(-3, 3, 60), rng.uniform(0, 4, 60), np.full(60, 4.0)]  # a roof 2.5 m above the cameras
+    solve.points = canopy  # nothing below the cameras: the fit falls back to every point, the roof
+    point, normal, inl, how = _ground_with_up(solve, images)
+    assert how == "vertical lines (ground assumed)", how
+    assert normal[2] > 0.99 and all(((solve.c2w(f)[:3, 3] - point) @ normal) > 0 for f in solve.cameras)
