@@ -61,6 +61,8 @@ class RunOptions:
     """Folder of holdout mattes (white = in front of the product), matched by frame number."""
     auto_holdout: bool = True
     """Hide the product behind what moves in the plate and stands in front of it (app.stages.auto_holdout)."""
+    auto_masks: bool = True
+    """Mask what moves on its own in the plate for the tracker and the lock QC (ml.camera.motion)."""
     refine_contact: bool = True
     """Stand the product where the plate's ground texture at the spot triangulates (app.place.refine_on_plate)."""
     seed: int = 12345
@@ -230,7 +232,7 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
     track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=opts.camera_height,
                 masks=opts.mask,  # what is to be removed is no ground to track
                 frames=parse_frame_range(opts.frames), max_side=max(res) if res else 0,  # the working resolution
-                log=log, known_size=opts.known_size)
+                log=log, known_size=opts.known_size, auto_masks=opts.auto_masks)
     return out
 
 
@@ -309,9 +311,9 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         paths = ShotPaths(shot_dir)
         t0 = time.perf_counter()
         sheet_path = contact_sheet_path(opts)
-        moving = stages.plate_motion(paths, paths.load_shot().frames, log)
+        moving = stages.plate_motion(paths, paths.load_shot().frames, log) if opts.auto_masks or opts.auto_holdout else None
         verdict = qc.shot_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
-                               opts.contact_frames, log, moving=moving)
+                               opts.contact_frames, log, auto_masks=opts.auto_masks, moving=moving)
         timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()
         if opts.mask is not None:

@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the spot against the plate's own ground texture")
     p.add_argument("--no-auto-holdout", action="store_true",
                    help="do not hide the product automatically behind moving things in front of it")
+    p.add_argument("--no-auto-masks", action="store_true",
+                   help="do not mask what moves on its own in the plate (flow the camera cannot explain) for the "
+                        "tracker and the lock QC; --mask and --holdout still apply")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--keep", type=Path, default=None, help="keep the shot cache in this folder (re-runs reuse it)")
     p.add_argument("--server", default=None, help="run the stages on a running sidecar at this URL")
@@ -122,7 +125,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         input=args.input, model=args.model, output=Path(args.output), camera=args.camera, frames=args.frames,
         resolution=args.resolution, samples=args.samples, stages=stages, compositor_type=args.compositor_type,
         engines=_kv(args.engine, "--engine"), params=params, mask=args.mask, holdout=args.holdout,
-        auto_holdout=not args.no_auto_holdout, refine_contact=not args.keep_placement, seed=args.seed, keep=args.keep,
+        auto_holdout=not args.no_auto_holdout, auto_masks=not args.no_auto_masks, refine_contact=not args.keep_placement, seed=args.seed, keep=args.keep,
         server=args.server, ray=args.ray, token=args.token, blender=args.blender, device=args.device,
         checkpoints=_kv(args.checkpoint, "--checkpoint"), checkpoint_dir=args.checkpoints,
         allow_fallback=not args.no_fallback, contact_frames=args.contact_frames,

@@ -190,4 +190,6 @@ def test_auto_holdout_is_on_unless_turned_off():
     base = ["--input", "plate.mp4", "--model", "product.glb", "--output", "final.mp4"]
     assert options_from_args(p.parse_args(base)).auto_holdout is True
     assert options_from_args(p.parse_args([*base, "--no-auto-holdout"])).auto_holdout is False
+    assert options_from_args(p.parse_args(base)).auto_masks is True
+    assert options_from_args(p.parse_args([*base, "--no-auto-masks"])).auto_masks is False
     assert RunRequest(input="a", model="b", output="c.mp4").auto_holdout is True  # the sidecar's POST /run: same default
