@@ -4,7 +4,24 @@ import cv2
 import numpy as np
 
 from app.track import _ground_with_up
-from tests.ml.camera.conftest import dolly_solve
+from ml.camera.solve import Solve
+from shotcache.schema import FrameCamera
+
+
+def dolly_solve(n=8, W=640, H=360, f=500.0, height=1.5):
+    """Cameras dollying sideways at ``height`` over z = 0, looking at a point 0.3 m up."""
+    cams = {}
+    for i in range(n):
+        eye = np.array([-1.0 + 2.0 * i / (n - 1), -4.0, height])
+        z = np.array([0.0, 0.0, 0.3]) - eye
+        z /= np.linalg.norm(z)
+        x = np.cross(z, [0.0, 0.0, 1.0])
+        x /= np.linalg.norm(x)
+        c2w = np.eye(4)
+        c2w[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+        c2w[:3, 3] = eye
+        cams[i + 1] = FrameCamera(f, f, W / 2, H / 2, c2w.tolist())
+    return Solve(width=W, height=H, cameras=cams, tracker="synthetic")
 
 
 def _posts_image(solve, frame, posts):
