@@ -49,9 +49,10 @@ import numpy as np
 
 from ..shotcache.axes import gl_to_cv
 from ..shotcache.errors import UserError
-from ..shotcache.frames import CLIP_EXTS, IMAGE_EXTS
+from ..shotcache.frames import CLIP_EXTS, frame_number, is_image
 from ..shotcache.layout import atomic_write_json
 from ..shotcache.motion_model import select_motion
+from . import plate
 
 
 class TrackingError(UserError, RuntimeError):
@@ -339,21 +340,12 @@ def read_masks(folder: str, max_side: int = 960) -> dict[int, np.ndarray]:
         raise TrackingError(f"--masks {folder}: not a folder of mask images (white = moving object)")
     out: dict[int, np.ndarray] = {}
     for name in sorted(os.listdir(folder)):
-        stem = os.path.splitext(name)[0]
-        digits = stem[len(stem.rstrip("0123456789")):]
-        if not digits or not name.lower().endswith(IMAGE_EXTS):
+        number = frame_number(name, -1)
+        if number < 0 or not is_image(name):
             continue
-        img = bpy.data.images.load(os.path.join(folder, name), check_existing=False)
-        try:
-            size: Any = img.size
-            w, h = int(size[0]), int(size[1])
-            px = np.empty(w * h * img.channels, np.float32)
-            pixels: Any = img.pixels  # typed float in the stubs
-            pixels.foreach_get(px)
-        finally:
-            bpy.data.images.remove(img)
-        step = max(1, math.ceil(max(w, h) / max_side))
-        out[int(digits)] = px.reshape(h, w, -1)[::step, ::step, :3].max(axis=2) > 0.5
+        px = plate.read_pixels(os.path.join(folder, name))[::-1]  # back to Blender's bottom-up rows
+        step = max(1, math.ceil(max(px.shape[:2]) / max_side))
+        out[number] = px[::step, ::step, :3].max(axis=2) > 0.5
     return out
 
 

@@ -110,13 +110,13 @@ def refine_on_plate(plate: Path, camera: Path, matrix: list[list[float]], frame_
 
     from ml.camera import footage
     from ml.camera.contact import refine_contact
-    from ml.camera.solve import read_solve
+    from ml.camera.solve import STATIONARY_TRACKERS, read_solve
 
     path = transforms_file(camera)
     if path is None:
         return matrix, None
     solve = read_solve(path)
-    if solve.tracker in ("static", "nodal", "blender-tripod"):
+    if solve.tracker in STATIONARY_TRACKERS:
         return matrix, None  # a camera that does not travel sees no depth: nothing to triangulate
     M = np.asarray(matrix, dtype=np.float64)
     point = np.array([M[0, 3], M[1, 3], 0.0])  # the levelled ground is z = 0

@@ -84,14 +84,14 @@ def lock_masks(shot_dir: Path, frames: list[int], user: Mapping[int, Path] | Non
     import cv2
     import numpy as np
 
-    from ml.camera.motion import mask_stats, moving_masks
+    from ml.camera.motion import mask_stats
     from shotcache.layout import ShotPaths
 
-    paths = ShotPaths(shot_dir)
-    plates = {f: paths.plate_frame(f) for f in frames if paths.plate_frame(f).is_file()}
-    if len(plates) < 2:
+    from .stages import plate_motion
+
+    auto = dict(moving) if moving is not None else plate_motion(ShotPaths(shot_dir), frames, lambda _m: None)
+    if not auto:
         return dict(user) if user else None
-    auto = dict(moving) if moving is not None else moving_masks(plates)
     stats = mask_stats(auto)
     log(f"[vanelia] run: QC lock: moving objects masked on {stats['frames']}/{len(auto)} plate frames "
         f"(mean {stats['mean_area']:.1%} of the frame)")

@@ -32,7 +32,7 @@ from ml.camera.nodal import level_tripod
 from ml.camera.placement import choose_placement
 from ml.camera.qc import track_qc
 from ml.camera.scale import rescale_ground_info, scale_to_known_size
-from ml.camera.solve import Solve, solve_from_dict, write_solve
+from ml.camera.solve import STATIONARY_TRACKERS, Solve, solve_from_dict, write_solve
 from ml.camera.video import is_continuous, solve_clip
 from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, KnownSize, check_scale_options, scale_source
 from shotcache.errors import InputError, UserError
@@ -188,8 +188,7 @@ def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm
     if blender_first:
         try:
             solve = _blender_solve(tmp / "frames", tmp, focal_mm, mask_dir)
-            errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
-            median = float(np.median(errs)) if errs else float("inf")
+            median = _median_error(solve)
             if len(solve.cameras) >= 0.9 * len(imgs) and median <= 1.5:
                 return solve
             why = f"Blender's solve covers {len(solve.cameras)}/{len(imgs)} frames at {median:.2f} px"
@@ -293,7 +292,7 @@ def level_and_qc(solve: Solve, frames: list[int], camera_height: float, known: K
     ground: dict[str, Any] | None = None
     if solve.tracker == "blender-tripod":
         level_tripod(solve, camera_height)
-    if solve.tracker in ("static", "nodal", "blender-tripod"):
+    if solve.tracker in STATIONARY_TRACKERS:
         ground = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0], "assumed": True, "camera_height": camera_height}
     else:
         try:

@@ -132,6 +132,7 @@ def rejudge_shot(name: str, shot_dir: Path) -> dict:
     from app.qc import lock_masks
     from ml.camera.contact import refine_contact
     from ml.camera.shotqc import check_shot, contact_point, shot_solve
+    from ml.camera.solve import STATIONARY_TRACKERS
     from shotcache.layout import ShotPaths
 
     paths = ShotPaths(shot_dir)
@@ -148,7 +149,7 @@ def rejudge_shot(name: str, shot_dir: Path) -> dict:
            "checks": {k: v.get("ok") for k, v in qc.checks.items()}, "tracker": shot.camera.kind}
     solve = shot_solve(shot)
     plates = {f: paths.plate_frame(f) for f in shot.frames if paths.plate_frame(f).is_file()}
-    if shot.camera.qc.get("tracker") not in ("static", "nodal", "blender-tripod") and plates:
+    if shot.camera.qc.get("tracker") not in STATIONARY_TRACKERS and plates:
         found = refine_contact(plates, solve, contact_point(shot), shot.frames[len(shot.frames) // 2],
                                np.asarray(shot.ground.normal, dtype=np.float64))
         k = qc.lock.get("size", [0, 1])[1] / max(shot.resolution[1], 1)

@@ -246,21 +246,13 @@ def _pair_rotation_error(tracks: Tracks, order: list[int], f: float | np.ndarray
     fs = np.broadcast_to(np.asarray(f, dtype=np.float64), (len(order),))
     errs = []
     for k, (a, b) in enumerate(zip(order, order[1:])):
-        oa, ob = tracks.obs[a], tracks.obs[b]
-        _, ia, ib = np.intersect1d(oa[:, 0], ob[:, 0], return_indices=True)
-        if len(ia) < 8:
+        ra, rb = _pair_rays(tracks, a, b, fs[k], fs[k + 1])
+        if len(ra) < 8:
             continue
-        Ka = np.array([[fs[k], 0, W / 2], [0, fs[k], H / 2], [0, 0, 1.0]])
-        Kb = np.array([[fs[k + 1], 0, W / 2], [0, fs[k + 1], H / 2], [0, 0, 1.0]])
-        ra = (np.linalg.inv(Ka) @ np.column_stack([oa[ia, 1:3], np.ones(len(ia))]).T).T
-        rb = (np.linalg.inv(Kb) @ np.column_stack([ob[ib, 1:3], np.ones(len(ib))]).T).T
-        ra /= np.linalg.norm(ra, axis=1, keepdims=True)
-        rb /= np.linalg.norm(rb, axis=1, keepdims=True)
-        U, _, Vt = np.linalg.svd(rb.T @ ra)  # Kabsch: R with rb ~ R ra
-        R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
-        p = (Kb @ (R @ ra.T)).T
-        err = np.linalg.norm(p[:, :2] / p[:, 2:3] - ob[ib, 1:3], axis=1)
-        errs.append(np.median(err))
+        p = ra @ _kabsch(ra, rb).T  # a's rays turned into b's camera
+        uv = fs[k + 1] * p[:, :2] / p[:, 2:3]
+        seen = fs[k + 1] * rb[:, :2] / rb[:, 2:3]
+        errs.append(np.median(np.linalg.norm(uv - seen, axis=1)))
     return float(np.median(errs)) if errs else np.inf
 
 

@@ -52,8 +52,13 @@ def visibility(solve: Solve, p: np.ndarray, radius: float, height: float) -> tup
     return worst, inside / max(len(solve.cameras), 1)
 
 
+def _points_in(solve: Solve, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """The solve's points projected into ``frame``: (pixels, depths)."""
+    return solve.project(frame, solve.points)
+
+
 def ground_hidden(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
-                  min_points: int = 2) -> int:
+                  min_points: int = 2, projected: tuple[np.ndarray, np.ndarray] | None = None) -> int:
     """How many of the solve's points stand *in front of* the ground seen at ``px``.
 
     Why: the ray through a pixel always meets the infinite ground plane, even where the
@@ -61,10 +66,11 @@ def ground_hidden(solve: Solve, frame: int, px: tuple[float, float], ground_pt: 
     that thing (the tea-table duck floated over the woman's arm). A reconstructed point that
     projects within ``radius_px`` of the pixel, well above the ground and nearer the camera
     than the ground point, is evidence of such an occluder. Returns the count when it reaches
-    ``min_points`` (0 otherwise, and always 0 for solves without points: nodal, static)."""
+    ``min_points`` (0 otherwise, and always 0 for solves without points: nodal, static).
+    ``projected``: ``_points_in(solve, frame)`` when the caller tries many pixels."""
     if not len(solve.points):
         return 0
-    uv, z = solve.project(frame, solve.points)
+    uv, z = projected if projected is not None else _points_in(solve, frame)
     _, z_ground = solve.project(frame, np.asarray(ground_pt, dtype=np.float64)[None])
     cam_h = abs(float(solve.c2w(frame)[2, 3]))
     near = np.hypot(uv[:, 0] - px[0], uv[:, 1] - px[1]) < radius_px
@@ -73,14 +79,15 @@ def ground_hidden(solve: Solve, frame: int, px: tuple[float, float], ground_pt: 
     return n if n >= min_points else 0
 
 
-def ground_support(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float) -> int | None:
+def ground_support(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
+                   projected: tuple[np.ndarray, np.ndarray] | None = None) -> int | None:
     """How many reconstructed *ground* points (on the plane, at about the spot's depth) the
     frame shows around ``px``: positive evidence that the plate shows ground there, where an
     empty neighbourhood (a textureless lap, a wall) only means the plane was extended into
     it. None for solves without points (nodal, static: no evidence either way)."""
     if not len(solve.points):
         return None
-    uv, z = solve.project(frame, solve.points)
+    uv, z = projected if projected is not None else _points_in(solve, frame)
     _, z_ground = solve.project(frame, np.asarray(ground_pt, dtype=np.float64)[None])
     cam_h = abs(float(solve.c2w(frame)[2, 3]))
     near = np.hypot(uv[:, 0] - px[0], uv[:, 1] - px[1]) < radius_px
@@ -126,14 +133,15 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         cands = [(x, y) for y in np.linspace(y0, y1, grid) for x in np.linspace(x0, x1, grid)]
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     scored = []
+    projected = _points_in(solve, ref) if len(solve.points) else None
     for px in cands:
         p = ray_to_ground(solve, ref, px)
         if p is None:
             continue
         margin, frac = visibility(solve, p, radius, height)
         dist = float(np.hypot((px[0] - centre[0]) / W, (px[1] - centre[1]) / H))
-        hidden = ground_hidden(solve, ref, px, p, 0.04 * W)
-        support = ground_support(solve, ref, px, p, 0.06 * W)
+        hidden = ground_hidden(solve, ref, px, p, 0.04 * W, projected=projected)
+        support = ground_support(solve, ref, px, p, 0.06 * W, projected=projected)
         # rank: in view all shot with room to spare, then on ground the plate shows (no
         # reconstructed thing in front of it, reconstructed ground around it), then the
         # share of frames in view, then closeness to the area's centre

@@ -16,6 +16,10 @@ import numpy as np
 from shotcache import tracks
 from shotcache.schema import Distortion, FrameCamera
 
+STATIONARY_TRACKERS = ("static", "nodal", "blender-tripod")
+"""Solves of a camera that does not travel: they come levelled over an assumed ground, and
+they see no depth (nothing can be triangulated from them)."""
+
 
 @dataclass
 class Solve:
