@@ -63,7 +63,8 @@ def render_size(w: int, h: int, max_h: int) -> str | None:
     return f"{w // 2}x{h // 2}"
 
 
-def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeout_s: int = 0) -> dict:
+def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeout_s: int = 0,
+             tracker: str = "auto") -> dict:
     out_root = out
     inp = clip_input(DATA / "video" / name)
     first, w, h = first_frame_and_size(inp)
@@ -72,7 +73,7 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeou
     mp4 = out / name / f"{name}.mp4"
     cmd = [sys.executable, "-m", "cli.main", "run", "--input", str(inp), "--model", str(DATA / "models" / "Duck.glb"),
            "--output", str(mp4), "--frames", f"{first}:{first + frames - 1}", "--samples", str(samples),
-           "--keep", str(shot), "--product-size", "0.35", "--contact-frames", "4"]
+           "--keep", str(shot), "--product-size", "0.35", "--contact-frames", "4", "--tracker", tracker]
     if res:
         cmd += ["--resolution", res]
     (out / name).mkdir(parents=True, exist_ok=True)
@@ -168,6 +169,7 @@ def main() -> int:
     ap.add_argument("--clips", default=None, help="comma list (default: every clip)")
     ap.add_argument("--max-height", type=int, default=480, help="render at most this many lines (speed on 2 cores)")
     ap.add_argument("--timeout", type=int, default=0, help="seconds per clip (0: none)")
+    ap.add_argument("--tracker", default="auto", help="as `vanelia run --tracker` (default auto)")
     ap.add_argument("--rejudge", type=Path, nargs="*", default=None,
                     help="earlier --out folders: re-judge their kept shots with today's QC (the newest folder wins)")
     a = ap.parse_args()
@@ -187,7 +189,7 @@ def main() -> int:
     rows: list[dict] = []
     a.out.mkdir(parents=True, exist_ok=True)
     for name in clips:
-        row = run_clip(name, a.out, a.frames, a.samples, a.max_height, a.timeout)
+        row = run_clip(name, a.out, a.frames, a.samples, a.max_height, a.timeout, a.tracker)
         rows.append(row)
         print(json.dumps(row), flush=True)
         (a.out / "lock_real.json").write_text(json.dumps(rows, indent=2))
