@@ -32,7 +32,7 @@ def _is_camera(_self: bpy.types.PropertyGroup, obj: bpy.types.Object) -> bool:
 
 
 _TRACKER_HELP = {
-    "auto": "Blender's tracker for a continuous clip, COLMAP when it fails or for stills",
+    "auto": "Video tracks + COLMAP for a clip (about a minute per 100 frames), Blender's tracker when that fails",
     "blender": "Blender's own camera tracker (addon/tracking.py)",
     "colmap": "COLMAP structure-from-motion on tracked features",
 }

@@ -1,8 +1,9 @@
 """Track: find the camera of raw footage, level the world on the ground, QC it, write transforms.json.
 
-The solver is chosen per footage: a fixed camera for footage without parallax, Blender's
-tracker for a continuous clip (``tracker="blender"`` or first under ``auto``), video tracks +
-COLMAP's mapper (with a nodal fallback for pans), or COLMAP on SIFT matches for stills. The
+The solver is chosen per footage: a fixed camera for footage without parallax; for a
+continuous clip video tracks + COLMAP's mapper (with a nodal solve for pans), then, under
+``auto`` and when that solve is weak or upside down, Blender's tracker (alone with
+``tracker="blender"``); COLMAP on SIFT matches for stills (SOLVER_ORDER). The
 result is written by ``shotcache.tracks`` (through ml.camera.solve.write_solve) with each
 frame's input image in ``file_path``. Used by `vanelia track`, `vanelia run` and the sidecar's
 ``/track`` jobs; progress goes to ``log``; bad footage raises a ``UserError`` before any file
@@ -123,7 +124,7 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
                 solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm, mask_dir)
             else:
                 solve = solve_footage(imgs, mask_files, focal_mm, height, max_image_size, Path(tmp), log,
-                                      blender_first=tracker == "auto", mask_dir=mask_dir)
+                                      tracker=tracker, mask_dir=mask_dir)
         plate_size = facts.size or footage.frame_size(first)
         doc_qc = level_and_qc(solve, sorted(imgs), height, known=known, plate_size=plate_size,
                               given_height=camera_height, images=imgs)
@@ -173,49 +174,88 @@ def _file_paths(plate: Path, output: Path, imgs: dict[int, Path]) -> dict[int, s
     return input_file_paths(output, {n: sources[n] for n in imgs if n in sources})
 
 
+SOLVER_ORDER: dict[str, tuple[str, ...]] = {
+    "auto": ("video", "blender", "stills"),
+    "colmap": ("video", "stills"),
+}
+"""Solvers tried in turn for a continuous clip, per ``--tracker``; the first solve that is
+neither weak nor implausible is kept, else the best of them. ``auto`` starts with the video
+tracks + mapper: 100 frames of 720p in about a minute on 2 cores, against over an hour for
+Blender's tracker (docs/bench_track.json), which is the fallback when the fast solve fails
+(a mirrored long-lens reconstruction, a pan the mapper loses). ``blender`` runs Blender's
+tracker alone (track_plate); stills that do not track frame to frame go to COLMAP on SIFT
+matches whatever the option."""
+
+
 def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, camera_height: float,
-                   max_image_size: int, tmp: Path, log: Log, blender_first: bool = False,
-                   mask_dir: Path | None = None) -> Solve:
-    """Stills that do not track frame to frame: COLMAP on SIFT matches. A continuous clip:
-    with ``blender_first`` Blender's tracker, kept when it covers the clip within 1.5 px;
-    otherwise (or when it fails) video tracks + mapper with the nodal fallback (solve_clip)."""
+                  max_image_size: int, tmp: Path, log: Log, tracker: str = "colmap",
+                  mask_dir: Path | None = None) -> Solve:
+    """The camera of footage, from the solvers SOLVER_ORDER lists for ``tracker`` (``auto``:
+    the video tracks, then Blender's tracker, then stills; ``colmap``: no Blender). A solve is kept
+    when it covers the clip within 1.5 px (``_weak_solve``) and its world is physically
+    plausible once levelled (``_implausible_world``): cameras above the ground, the ground
+    below the horizon. Each rejection is logged and kept in the notes."""
     focal_px = focal_mm / SENSOR_MM * footage.frame_size(next(iter(imgs.values())))[0] if focal_mm else None
     tracks = track_frames(imgs, masks) if len(imgs) >= 8 else None
     if tracks is None or not is_continuous(tracks):
         log("[vanelia] track: frames do not track from one to the next: solving them as stills (COLMAP)")
         return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
-    why = ""
-    if blender_first:
+    solvers: dict[str, Callable[[], Solve]] = {
+        "video": lambda: solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log),
+        "blender": lambda: _blender_solve(tmp / "frames", tmp, focal_mm, mask_dir),
+        "stills": lambda: solve_images(imgs, workdir=tmp / "colmap_stills", focal_px=focal_px,
+                                       max_image_size=max_image_size, masks=masks),
+    }
+    tried: list[tuple[Solve, bool]] = []
+    rejected: list[str] = []
+    for name in SOLVER_ORDER[tracker]:
+        if rejected:
+            log(f"[vanelia] track: {rejected[-1]}; trying {SOLVER_LABEL[name]}")
         try:
-            solve = _blender_solve(tmp / "frames", tmp, focal_mm, mask_dir)
-            median = _median_error(solve)
-            if len(solve.cameras) >= 0.9 * len(imgs) and median <= 1.5:
-                return solve
-            why = f"Blender's solve covers {len(solve.cameras)}/{len(imgs)} frames at {median:.2f} px"
+            solve = solvers[name]()
         except UserError as exc:
-            why = f"Blender's tracker failed ({exc})"
-        log(f"[vanelia] track: {why}; solving with COLMAP on the video tracks instead")
-    solve = solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log)
-    if why:
-        solve.notes.insert(0, why)
-    weak = _weak_solve(solve, len(imgs))
-    if weak:
-        # Photos taken a step apart (a turntable or walk-around set) keep KLT tracks alive
-        # long enough to look like a clip, but the video path registers only part of them
-        # (the fox set: 23/50 at 463 px). SIFT matching of every pair does not need the
-        # frames to follow one another; keep whichever solve is better.
-        log(f"[vanelia] track: the video solve is weak ({weak}); trying the frames as stills (COLMAP on SIFT matches)")
-        try:
-            stills = solve_images(imgs, workdir=tmp / "colmap_stills", focal_px=focal_px, max_image_size=max_image_size,
-                                  masks=masks)
-        except UserError as exc:
-            solve.notes.append(f"the still-photo solve failed too ({exc})")
+            rejected.append(f"{SOLVER_LABEL[name]} failed ({exc})")
+            continue
+        weak = _weak_solve(solve, len(imgs))
+        upside_down = "" if weak else _implausible_world(solve, imgs)
+        if not weak and not upside_down:
+            solve.notes[:0] = rejected
             return solve
-        if _solve_rank(stills, len(imgs)) > _solve_rank(solve, len(imgs)):
-            stills.notes.insert(0, f"solved as stills: the video solve was weak ({weak})")
-            return stills
-        solve.notes.append(f"the still-photo solve was no better ({_weak_solve(stills, len(imgs)) or 'comparable'})")
-    return solve
+        rejected.append(f"the {SOLVER_LABEL[name]} solve is not kept: {weak or upside_down}")
+        tried.append((solve, bool(upside_down)))
+    if not tried:
+        raise UserError("no solver could track this footage: " + "; ".join(rejected)
+                        + ". Give a camera track with --camera, or --focal-mm if the lens is known")
+    best = max(tried, key=lambda t: (not t[1],) + _solve_rank(t[0], len(imgs)))[0]
+    best.notes[:0] = rejected + [f"kept the best of {len(tried)} weak solves ({best.tracker})"]
+    return best
+
+
+SOLVER_LABEL = {"video": "video-track (COLMAP mapper)", "blender": "Blender tracker", "stills": "still-photo (COLMAP SIFT)"}
+
+
+def _implausible_world(solve: Solve, images: dict[int, Path]) -> str:
+    """Why the solve's world is upside down once levelled ('' when it is not): the shot QC's
+    first two checks, run on a levelled copy before anything is rendered. A long-lens pan
+    can reconstruct mirrored (the depth-reversal ambiguity of a near-affine camera) at
+    0.4 px; the shot QC refuses it after the render, but another solver often gets it right."""
+    import copy
+
+    from ml.camera.plausibility import cameras_above_ground, ground_below_horizon
+
+    if solve.tracker in STATIONARY_TRACKERS:
+        return ""  # levelled over an assumed ground by construction
+    trial = copy.deepcopy(solve)
+    try:
+        point, normal, _, _ = _ground_with_up(trial, images)
+    except GroundError:
+        return ""  # no ground to judge by: the QC says so later
+    level_world(trial, point, normal, 1.0)
+    zero, up = np.zeros(3), np.array([0.0, 0.0, 1.0])
+    for check in (cameras_above_ground(trial, zero, up), ground_below_horizon(trial, up)):
+        if not check["ok"]:
+            return str(check["detail"])
+    return ""
 
 
 def _median_error(solve: Solve) -> float:
@@ -225,7 +265,10 @@ def _median_error(solve: Solve) -> float:
 
 def _weak_solve(solve: Solve, n_frames: int) -> str:
     """Why a solve is too weak to keep without trying another path ('' when it is fine):
-    under 90 % of the frames registered, or a median reprojection error over 1.5 px."""
+    under 90 % of the frames registered, a median reprojection error over 1.5 px, or a
+    solver that settled for a weaker model (``Solve.fallback``)."""
+    if solve.fallback:
+        return solve.fallback
     med = _median_error(solve)
     if len(solve.cameras) < 0.9 * n_frames or med > 1.5:
         return f"{len(solve.cameras)}/{n_frames} frames registered, median error {med:.2f} px ({solve.tracker})"

@@ -77,7 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
     p.add_argument("--motion-blur", type=float, default=None, help="camera motion blur: shutter in frames (0.5 = 180 degrees; render option, default off)")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
-                   help="camera solver when no --camera is given (auto: Blender's tracker for clips, COLMAP for stills or when it fails)")
+                   help="camera solver when no --camera is given (auto: video tracks + COLMAP's mapper for clips, Blender's tracker when that solve is weak or upside down, COLMAP on SIFT matches for stills; blender: Blender's tracker only)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
     p.add_argument("--camera-height", type=float, default=None,
                    help="camera height above the ground in metres: the scene's scale (default: a typical 1.5 m unless --known-size)")

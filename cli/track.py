@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--input", required=True, type=Path, help="plate video or folder of frames")
     p.add_argument("--output", required=True, type=Path, help="transforms.json to write")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
-                   help="auto: Blender's tracker for a continuous clip (COLMAP on video tracks if it fails), COLMAP for stills")
+                   help="auto: video tracks + COLMAP's mapper for a continuous clip, Blender's tracker when that solve is weak or upside down, COLMAP on SIFT matches for stills; blender: Blender's tracker only")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length (36 mm sensor width); refined when absent")
     p.add_argument("--frames", default=None, help="A:B frame range")
     p.add_argument("--camera-height", type=float, default=None,

@@ -75,8 +75,9 @@ refused from its header, before decoding (a 36 KB PNG can claim 12000x12000 = 2.
 
 
 TRACKERS = ("auto", "blender", "colmap")
-"""Camera solvers of `vanelia track` / `vanelia run`: auto = Blender's tracker for a clip
-(COLMAP on video tracks when it fails), COLMAP for stills."""
+"""Camera solvers of `vanelia track` / `vanelia run`: auto = video tracks + COLMAP's mapper
+for a clip, Blender's tracker when that solve is weak or upside down, COLMAP for stills
+(app.track.SOLVER_ORDER)."""
 
 def _check(cond: bool, msg: str) -> None:
     if not cond:

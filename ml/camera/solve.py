@@ -39,6 +39,9 @@ class Solve:
     frame_tracks: dict[int, int] = field(default_factory=dict)
     tracker: str = ""
     notes: list[str] = field(default_factory=list)
+    fallback: str = ""
+    """Why the solver settled for a weaker model than the footage needs (a nodal solve of a
+    camera that travels): another solver may do better. Not written to transforms.json."""
 
     def c2w(self, frame: int) -> np.ndarray:
         return np.asarray(self.cameras[frame].c2w, dtype=np.float64)

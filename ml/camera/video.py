@@ -58,67 +58,92 @@ def solve_clip(
     """Solve a continuous clip (see the module docstring). A nodal Solve comes levelled
     (tracker 'nodal'); a mapper Solve carries its points for the ground fit.
 
-    The nodal solve runs first because it is cheap (seconds): when pure rotation already
-    explains the tracks to within ``NODAL_FITS_PX`` the camera did not travel, and the mapper
-    (minutes, and unstable without parallax) is skipped.
+    GRIC decides the order. When it says rotation (or cannot tell) the nodal solve runs
+    first: it is cheap and, when it fits, the mapper (unstable without parallax) is skipped.
+    When GRIC says the camera travels the mapper runs first and the nodal solve only when the
+    mapper fails - it is then the fallback and the focal length of the low-parallax retries.
+    On a 100-frame 720p walk that skips a 25 s nodal fit whose result was thrown away.
     """
     tracks = tracks or track_frames(frames, masks)
     live = [tracks.live(f) for f in sorted(frames)]
     log(f"[vanelia] track: {len(tracks.lengths())} feature tracks, {int(np.median(live))} live per frame (median)")
-    nodal: Solve | None = None
     motion = select_motion(track_dict(tracks), (tracks.width, tracks.height))
     log(f"[vanelia] track: motion model by GRIC: {motion['model']}"
         + (f" (rotation {motion['gric']['rotation']:.0f}, plane {motion['gric']['plane']:.0f}, "
            f"general {motion['gric']['general']:.0f}; lower wins)" if "gric" in motion else f" ({motion.get('why')})"))
-    try:
-        nodal = solve_nodal(tracks, focal_px, camera_height)
-        nodal_err = float(np.median([e for e in nodal.frame_error.values() if np.isfinite(e)]))
-        rotation = motion["model"] == "rotation" or (motion["model"] == "unknown" and nodal_err <= NODAL_FITS_PX)
-        if rotation:
-            nodal.notes.insert(0, f"pure rotation explains the tracks best (GRIC {motion['model']}; nodal median "
-                                  f"{nodal_err:.2f} px): no parallax to reconstruct")
-            return nodal
-        log(f"[vanelia] track: the camera travels (GRIC: {motion['model']}; nodal fit {nodal_err:.2f} px); "
-            "structure from motion on the tracks")
-    except NodalError as exc:
-        log(f"[vanelia] track: nodal solve failed ({exc}); structure from motion on the tracks")
-    # the mapper as it is, then (when the nodal solve measured the focal length from the
-    # rotation) with that focal fixed and low-parallax settings: that follows a pan the mapper
-    # loses when it must also find the focal; its start is random, so a few seeds
-    attempts: list[dict] = [{"focal_px": focal_px, "workdir": workdir}]
+    nodal: Solve | None = None
+    if motion["model"] in ("rotation", "unknown"):
+        nodal = _nodal(tracks, focal_px, camera_height, log)
+        if nodal is not None:
+            nodal_err = _median(nodal)
+            if motion["model"] == "rotation" or nodal_err <= NODAL_FITS_PX:
+                nodal.notes.insert(0, f"pure rotation explains the tracks best (GRIC {motion['model']}; nodal median "
+                                      f"{nodal_err:.2f} px): no parallax to reconstruct")
+                return nodal
+            log(f"[vanelia] track: the camera travels (nodal fit {nodal_err:.2f} px); structure from motion on the tracks")
+    else:
+        log(f"[vanelia] track: the camera travels (GRIC: {motion['model']}); structure from motion on the tracks")
+    sfm, why, partial = _map(frames, tracks, {"focal_px": focal_px, "workdir": workdir}, "")
+    if sfm is not None:
+        return sfm
+    if nodal is None:
+        log(f"[vanelia] track: {why}; a nodal (tripod) solve for the fallback and the focal length")
+        nodal = _nodal(tracks, focal_px, camera_height, log)
     if nodal is not None and focal_px is None:
+        # the mapper again with the focal length the nodal solve measured from the rotation and
+        # low-parallax settings: that follows a pan the mapper loses when it must also find
+        # the focal; its start is random, so a few seeds
         f_nodal = nodal.cameras[min(nodal.cameras)].fx
-        attempts += [{"focal_px": f_nodal, "low_parallax": True, "seed": seed,
-                      "workdir": workdir / f"low_parallax_{seed}" if workdir else None} for seed in range(MAPPER_TRIES)]
-    why, partial = "", None
-    for k, kw in enumerate(attempts):
-        if k == 1:
-            log(f"[vanelia] track: {why}; mapping again with the nodal focal length {kw['focal_px']:.1f} px")
-        try:
-            sfm = solve_tracks(frames, tracks, max_runtime_s=int(60 + 2 * len(frames)), **kw)
-        except SolveError as exc:
-            why = str(exc)
-            continue
-        if len(sfm.cameras) / len(frames) < MIN_SOLVED:
-            why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
-            if partial is None or len(sfm.cameras) > len(partial.cameras):
-                partial = sfm
-            continue
-        bad = implausible(sfm) if nodal is not None else None
-        if bad:
-            why = bad
-            continue
-        how = f" with the focal length of the nodal solve ({kw['focal_px']:.1f} px)" if k else ""
-        sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks{how}: "
-                         f"{len(sfm.cameras)}/{len(frames)} frames registered")
-        return fill_missing(sfm, sorted(frames))
+        log(f"[vanelia] track: {why}; mapping again with the nodal focal length {f_nodal:.1f} px")
+        for seed in range(MAPPER_TRIES):
+            kw = {"focal_px": f_nodal, "low_parallax": True, "seed": seed,
+                  "workdir": workdir / f"low_parallax_{seed}" if workdir else None}
+            sfm, why, more = _map(frames, tracks, kw, f" with the focal length of the nodal solve ({f_nodal:.1f} px)")
+            if sfm is not None:
+                return sfm
+            if more is not None and (partial is None or len(more.cameras) > len(partial.cameras)):
+                partial = more
     if nodal is None:
         if partial is None:
             raise SolveError(why)
+        partial.fallback = why
         return partial
     log(f"[vanelia] track: {why}; using the nodal (tripod) solve")
     nodal.notes.insert(0, why + "; the nodal solve is used and a travelling camera will slide a little")
+    nodal.fallback = f"a nodal solve of a camera that travels ({why})"
     return nodal
+
+
+def _median(solve: Solve) -> float:
+    errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
+    return float(np.median(errs)) if errs else float("inf")
+
+
+def _nodal(tracks: Tracks, focal_px: float | None, camera_height: float, log: Callable[[str], None]) -> Solve | None:
+    """The nodal (tripod) solve, or None with the reason logged."""
+    try:
+        return solve_nodal(tracks, focal_px, camera_height)
+    except NodalError as exc:
+        log(f"[vanelia] track: nodal solve failed ({exc})")
+        return None
+
+
+def _map(frames: dict[int, Path], tracks: Tracks, kw: dict, how: str) -> tuple[Solve | None, str, Solve | None]:
+    """One mapper attempt: (the solve when it registers nearly every frame on a plausible
+    path, else None; why not; the rejected solve, a last resort when no nodal solve exists)."""
+    try:
+        sfm = solve_tracks(frames, tracks, max_runtime_s=int(60 + 2 * len(frames)), **kw)
+    except SolveError as exc:
+        return None, str(exc), None
+    if len(sfm.cameras) / len(frames) < MIN_SOLVED:
+        why = f"the mapper registered only {len(sfm.cameras)}/{len(frames)} frames (too little parallax to triangulate)"
+        return None, why, sfm
+    bad = implausible(sfm)
+    if bad:
+        return None, bad, fill_missing(sfm, sorted(frames))  # a last resort when no nodal solve exists
+    sfm.notes.append(f"structure from motion on {len(tracks.lengths())} video tracks{how}: "
+                     f"{len(sfm.cameras)}/{len(frames)} frames registered")
+    return fill_missing(sfm, sorted(frames)), "", None
 
 
 def fill_missing(solve: Solve, frames: list[int]) -> Solve:

@@ -58,13 +58,24 @@ def test_video_solve_matches_the_true_camera(clip: Path, tmp_path: Path, capsys)
 
 
 @pytest.mark.slow
-def test_auto_tracker_uses_blender_for_a_clip(clip: Path, tmp_path: Path, capsys):
+def test_auto_tracker_keeps_the_fast_video_solve_and_blender_is_one_option_away(clip: Path, tmp_path: Path, capsys):
+    """auto: video tracks + mapper first (a minute per 100 frames of 720p); Blender's tracker
+    (an hour) only when that solve is weak or upside down - not on this clean clip."""
     out = tmp_path / "auto.json"
     assert vanelia(["track", "--input", str(clip / "plate.mp4"), "--output", str(out)]) == 0
-    assert "frames solved (blender)" in capsys.readouterr().out
+    log = capsys.readouterr().out
+    assert "frames solved (colmap-klt)" in log and "Blender tracker" not in log
     doc = json.loads(out.read_text())
     assert doc["qc"]["usable"] and doc["qc"]["ground"]["inliers"] > 20
-    assert _errors(out, clip / "transforms.json")["rotation_error_deg"]["mean"] < 1.5
+    # focal unknown, 24 frames: the mapper's self-calibration lands at about 340 px for the
+    # true 267 (3 deg mean rotation error); Blender's 21-focal search does better (below)
+    assert _errors(out, clip / "transforms.json")["rotation_error_deg"]["mean"] < 4.0
+    out_b = tmp_path / "blender.json"
+    assert vanelia(["track", "--input", str(clip / "plate.mp4"), "--output", str(out_b), "--tracker", "blender"]) == 0
+    assert "frames solved (blender)" in capsys.readouterr().out
+    doc = json.loads(out_b.read_text())
+    assert doc["qc"]["usable"] and doc["qc"]["ground"]["inliers"] > 20
+    assert _errors(out_b, clip / "transforms.json")["rotation_error_deg"]["mean"] < 1.5
 
 
 @pytest.mark.slow
