@@ -90,7 +90,7 @@ def cpu_steps(model: DSTT, cache: Path, threads: int) -> tuple[dict[str, Callabl
                        spinning=True)
     fast = OnnxRunner.from_model(model, cache, "fp32", "cpu", threads)
     int8 = OnnxRunner.from_model(model, cache, "int8", "cpu", threads)
-    steps = {"torch eager fp32 cpu": eager,
+    steps: dict[str, Callable[[Any], Any]] = {"torch eager fp32 cpu": eager,
              "onnxruntime cpu": lambda m: fast(fn, kn, m)[1],
              "onnxruntime cpu, before (plain export, spinning)": lambda m: plain(fn, kn, m)[1],
              "onnxruntime cpu int8 (opt-in)": lambda m: int8(fn, kn, m)[1]}
@@ -116,7 +116,8 @@ def variance_preserving(model: DSTT, seed: int = 0) -> DSTT:
     for mod in lively.modules():
         if isinstance(mod, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
             torch.nn.init.kaiming_normal_(mod.weight, a=0.2, nonlinearity="leaky_relu")
-            torch.nn.init.normal_(mod.bias, std=0.05)
+            if mod.bias is not None:
+                torch.nn.init.normal_(mod.bias, std=0.05)
     return lively.eval()
 
 

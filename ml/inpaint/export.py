@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -82,7 +83,7 @@ def with_fused_attention(model: DSTT) -> DSTT:
     original, which torch runs, is untouched)."""
     fused = copy.deepcopy(model).eval().cpu()
     for blk in fused.blocks:
-        blk.attn = FusedMemoryAttention(blk.attn)
+        blk.attn = FusedMemoryAttention(cast(MemoryAttention, blk.attn))
     return fused
 
 
@@ -101,14 +102,14 @@ def export_onnx(model: DSTT, path: str | Path, opset: int = 17, fused_attention:
     model = model.eval().cpu()
     net = with_fused_attention(model) if fused_attention else model
     args = example_inputs(model.cfg)
-    extra = {"custom_opsets": {"com.microsoft": 1}} if fused_attention else {}
+    opsets = {"com.microsoft": 1} if fused_attention else None
 
     def _w(tmp: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 net, args, str(tmp), input_names=INPUTS, output_names=OUTPUTS, dynamic_axes=onnx_axes(static),
-                opset_version=opset, dynamo=False, do_constant_folding=True, **extra,
+                opset_version=opset, dynamo=False, do_constant_folding=True, custom_opsets=opsets,
             )  # fmt: skip
 
     return atomic_write(path, _w, suffix=".onnx")

@@ -128,7 +128,7 @@ def cached_onnx(model: DSTT, cache_dir: str | os.PathLike[str], precision: str =
 
 
 # ----------------------------------------------------------------------------- int8
-def synthetic_stream(cfg: DSTTConfig, frames: int = 6, seed: int = 0) -> list[tuple[np.ndarray, ...]]:
+def synthetic_stream(cfg: DSTTConfig, frames: int = 6, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(frames, masks, target) network inputs of a synthetic clip: a camera path over a
     procedural still with a moving hole (the project's own data engine, no downloads)."""
     import cv2
