@@ -3,6 +3,12 @@
 Paths: torch eager fp32 and onnxruntime on the CPU; on a CUDA GPU also torch fp16,
 onnxruntime CUDA and TensorRT fp16 (each when its package is present). Also the classical
 ``propagate`` engine (frames per second on a 360x640 sequence). Prints a table and writes JSON.
+
+The CPU paths are timed interleaved (each repeat streams ``frames`` calls through every path
+in turn) and reported as medians, with the load average seen during each repeat: on shared
+cores the load changes by the minute, and interleaving makes it affect every path alike.
+CPU onnxruntime paths: the default (``OnnxRunner.from_model``: fused attention, no spinning),
+the previous default (plain export, spinning threads) and the opt-in int8.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import torch
 from shotcache.layout import atomic_write_json
 
 from .checkpoint import load_checkpoint
-from .dstt import DSTT, SIZES, count_parameters
+from .dstt import DSTT, SIZES, count_parameters, psnr_from_mse
 from .export import example_inputs, export_onnx
 
 
@@ -41,6 +47,101 @@ def time_stream(step: Callable[[Any], Any], memory: Any, frames: int, warmup: in
         times.append(time.perf_counter() - t0)
     med = float(np.median(times))
     return {"fps": round(1.0 / med, 3), "ms_median": round(1e3 * med, 2), "ms_mean": round(1e3 * float(np.mean(times)), 2)}
+
+
+def time_interleaved(steps: dict[str, Callable[[Any], Any]], memories: dict[str, Any], frames: int, warmup: int,
+                     repeats: int) -> tuple[dict[str, dict[str, float]], list[float]]:
+    """A/B/A/B timing: per repeat, ``frames`` streamed calls of each path in turn. Returns the
+    per-path medians and the 1-minute load average at the start of every repeat."""
+    for name, step in steps.items():
+        for _ in range(warmup):
+            memories[name] = step(memories[name])
+    times: dict[str, list[float]] = {n: [] for n in steps}
+    loads = []
+    for _ in range(repeats):
+        loads.append(round(os.getloadavg()[0], 2))
+        for name, step in steps.items():
+            for _ in range(frames):
+                t0 = time.perf_counter()
+                memories[name] = step(memories[name])
+                times[name].append(time.perf_counter() - t0)
+    return {n: _summary(t) for n, t in times.items()}, loads
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    med = float(np.median(times))
+    return {"fps": round(1.0 / med, 3), "ms_median": round(1e3 * med, 2), "ms_mean": round(1e3 * float(np.mean(times)), 2),
+            "calls": len(times)}
+
+
+def cpu_steps(model: DSTT, cache: Path, threads: int) -> tuple[dict[str, Callable[[Any], Any]], dict[str, Any]]:
+    """Streaming steps (memory in, memory out) of the CPU paths, same inputs for all."""
+    from .onnx_runner import OnnxRunner
+
+    f, k, mem = example_inputs(model.cfg)
+    fn, kn = f.numpy(), k.numpy()
+    model = model.cpu().float().eval()
+
+    @torch.inference_mode()
+    def eager(memory: torch.Tensor) -> torch.Tensor:
+        return model(f, k, memory)[1]
+
+    plain = OnnxRunner(export_onnx(model, cache / "plain.onnx", fused_attention=False), model.cfg, "cpu", threads,
+                       spinning=True)
+    fast = OnnxRunner.from_model(model, cache, "fp32", "cpu", threads)
+    int8 = OnnxRunner.from_model(model, cache, "int8", "cpu", threads)
+    steps: dict[str, Callable[[Any], Any]] = {"torch eager fp32 cpu": eager,
+             "onnxruntime cpu": lambda m: fast(fn, kn, m)[1],
+             "onnxruntime cpu, before (plain export, spinning)": lambda m: plain(fn, kn, m)[1],
+             "onnxruntime cpu int8 (opt-in)": lambda m: int8(fn, kn, m)[1]}
+    mems = {n: (mem.clone() if n.startswith("torch") else mem.numpy().copy()) for n in steps}
+    return steps, mems
+
+
+def hole_psnr(out: np.ndarray, target: np.ndarray, hole: np.ndarray) -> float:
+    """PSNR (peak 1) of the hole pixels, images in [-1, 1] mapped to [0, 1]."""
+    sel = np.broadcast_to(hole > 0.5, out.shape)
+    mse = float(np.mean(((out[sel] - target[sel]) / 2) ** 2))
+    return psnr_from_mse(mse)
+
+
+def variance_preserving(model: DSTT, seed: int = 0) -> DSTT:
+    """A copy with Kaiming-initialised weights. Why: PyTorch's default init shrinks the
+    activations so much that the untrained output hardly depends on the input (std 0.06),
+    which would hide quantization error; no trained checkpoint ships to measure instead."""
+    import copy
+
+    torch.manual_seed(seed)
+    lively = copy.deepcopy(model)
+    for mod in lively.modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(mod.weight, a=0.2, nonlinearity="leaky_relu")
+            if mod.bias is not None:
+                torch.nn.init.normal_(mod.bias, std=0.05)
+    return lively.eval()
+
+
+def int8_parity(model: DSTT, cache: Path, frames: int = 6) -> dict[str, float]:
+    """int8 vs fp32 onnxruntime over a streamed synthetic clip (not the calibration clip):
+    hole PSNR against the ground truth of each, their difference, the PSNR of int8 against
+    fp32 in the hole and the largest output difference."""
+    from .onnx_runner import OnnxRunner, synthetic_stream
+
+    runners = {p: OnnxRunner.from_model(model, cache, p, "cpu") for p in ("fp32", "int8")}
+    mems = {p: r.init_memory() for p, r in runners.items()}
+    outs: dict[str, list[np.ndarray]] = {p: [] for p in runners}
+    clip = synthetic_stream(model.cfg, frames, seed=7)
+    for f, k, _ in clip:
+        for p, r in runners.items():
+            out, mems[p] = r(f, k, mems[p])
+            outs[p].append(out)
+    holes = np.stack([k for _, k, _ in clip])
+    target = np.stack([t for _, _, t in clip])
+    a, b = np.stack(outs["fp32"]), np.stack(outs["int8"])
+    res = {"fp32_hole_psnr_db": hole_psnr(a, target, holes), "int8_hole_psnr_db": hole_psnr(b, target, holes),
+           "int8_vs_fp32_hole_psnr_db": hole_psnr(b, a, holes), "max_abs_diff": float(np.abs(a - b).max())}
+    res["hole_psnr_loss_db"] = res["fp32_hole_psnr_db"] - res["int8_hole_psnr_db"]
+    return {key: round(v, 4) for key, v in res.items()}
 
 
 def bench_torch(model: DSTT, device: str, fp16: bool, frames: int, warmup: int) -> dict[str, Any]:
@@ -227,7 +328,7 @@ def bench_propagate(frames: int = 12) -> dict[str, Any]:
     return {"fps": round(n / dt, 3), "frames": n}
 
 
-def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: int) -> dict[str, Any]:
+def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: int, repeats: int = 5) -> dict[str, Any]:
     if threads:
         torch.set_num_threads(threads)
     if checkpoint:
@@ -243,15 +344,18 @@ def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: in
                   "memory_shape": list(cfg.memory_shape(1))},
         "host": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                  "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "batch": 1, "stream_frames": frames, "paths": {}, "skipped": {},
+        "batch": 1, "stream_frames": frames, "repeats": repeats, "paths": {}, "skipped": {},
     }
     paths = report["paths"]
-    paths["torch eager fp32 cpu"] = bench_torch(model, "cpu", False, frames, warmup)
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "dstt.onnx"
-        export_onnx(model, onnx_path)
-        paths["onnxruntime cpu"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads)
-        paths["onnxruntime cpu, no spinning"] = bench_ort(onnx_path, model, "cpu", frames, warmup, threads, spinning=False)
+        steps, mems = cpu_steps(model, Path(tmp), threads)
+        cpu, loads = time_interleaved(steps, mems, frames, warmup, repeats)
+        paths.update(cpu)
+        report["cpu_load_average_per_repeat"] = loads
+        report["cpu_peak_rss_mb"] = round(_rss_mb(), 1)  # the process, all CPU paths loaded at once
+        report["int8_parity"] = int8_parity(model, Path(tmp))
+        report["int8_parity_variance_preserving_init"] = int8_parity(variance_preserving(model), Path(tmp))
+        onnx_path = export_onnx(model, Path(tmp) / "portable.onnx", fused_attention=False)  # TensorRT: standard ops
         if torch.cuda.is_available():
             paths["torch eager fp16 cuda"] = bench_torch(model, "cuda", True, frames * 5, warmup * 5)
             try:
@@ -266,8 +370,10 @@ def run(size: str, checkpoint: str | None, frames: int, warmup: int, threads: in
             for k in ("torch eager fp16 cuda", "onnxruntime cuda", "tensorrt fp16"):
                 report["skipped"][k] = "no CUDA GPU"
     base = paths["torch eager fp32 cpu"]["fps"]
-    report["onnxruntime_cpu_speedup"] = round(paths["onnxruntime cpu"]["fps"] / base, 3)
-    report["onnxruntime_cpu_no_spin_speedup"] = round(paths["onnxruntime cpu, no spinning"]["fps"] / base, 3)
+    for key, name in (("onnxruntime_cpu_speedup", "onnxruntime cpu"),
+                      ("onnxruntime_cpu_before_speedup", "onnxruntime cpu, before (plain export, spinning)"),
+                      ("onnxruntime_cpu_int8_speedup", "onnxruntime cpu int8 (opt-in)")):
+        report[key] = round(paths[name]["fps"] / base, 3)
     if torch.cuda.is_available():
         report["cuda_stream_paths"] = stream_paths(model, "cuda", frames * 10, warmup * 3, batches=(1, 16))
     report["load_average"] = list(os.getloadavg())
@@ -279,13 +385,15 @@ def print_report(r: dict[str, Any]) -> None:
     m = r["model"]
     print(f"DSTT {m['size']} ({m['params_m']} M params) at {m['resolution'][0]}x{m['resolution'][1]}, grid "
           f"{m['token_grid']}, batch 1, streaming {r['stream_frames']} frames")
-    print(f"{'path':26s} {'fps':>8s} {'ms/frame':>9s} {'peak MB':>9s}")
+    print(f"{'path':50s} {'fps':>8s} {'ms/frame':>9s}")
     for name, v in r["paths"].items():
-        print(f"{name:26s} {v['fps']:8.2f} {v['ms_median']:9.1f} {v.get('peak_mb', float('nan')):9.1f}")
+        print(f"{name:50s} {v['fps']:8.2f} {v['ms_median']:9.1f}")
     for name, why in r["skipped"].items():
-        print(f"{name:26s} skipped: {why}")
-    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x "
-          f"({r['onnxruntime_cpu_no_spin_speedup']:.2f}x without spinning); load average {r['load_average']}")
+        print(f"{name:50s} skipped: {why}")
+    print(f"onnxruntime / torch eager on CPU: {r['onnxruntime_cpu_speedup']:.2f}x (before: "
+          f"{r['onnxruntime_cpu_before_speedup']:.2f}x, int8: {r['onnxruntime_cpu_int8_speedup']:.2f}x); "
+          f"load average per repeat {r['cpu_load_average_per_repeat']}")
+    print(f"int8 vs fp32: {r['int8_parity']}; variance-preserving init: {r['int8_parity_variance_preserving_init']}")
     print(f"propagate engine (CPU, 360x640): {r['propagate_engine_cpu_360x640']['fps']:.2f} fps")
 
 
@@ -295,10 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", help="benchmark this checkpoint instead")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved rounds over the CPU paths (medians over all)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch and onnxruntime (0 = default)")
     p.add_argument("--json", help="write the report here")
     a = p.parse_args(argv)
-    r = run(a.size, a.checkpoint, a.frames, a.warmup, a.threads)
+    r = run(a.size, a.checkpoint, a.frames, a.warmup, a.threads, a.repeats)
     print_report(r)
     if a.json:
         atomic_write_json(a.json, r)

@@ -1,6 +1,13 @@
 """`vanelia export inpaint`: DSTT -> TorchScript, ONNX (dynamic batch/time, explicit memory),
 and a TensorRT fp16 engine when ``tensorrt`` and a CUDA GPU are present.
 
+Two ONNX flavours. ``fused_attention=True`` (the default, for onnxruntime) writes each
+attention as one ``com.microsoft.MultiHeadAttention`` node: onnxruntime's CPU kernel for it
+is a tiled (flash) attention that never materialises the 1620 x 4860 score matrix per head,
+where the plain export (MatMul -> Softmax -> MatMul) writes and re-reads 126 MB per spatial
+block, about 60 % of onnxruntime's CPU time (docs/NUMBERS.md). ``fused_attention=False``
+keeps standard ONNX ops only, for TensorRT and other runtimes without Microsoft's domain.
+
 Graph inputs/outputs (names are the contract with ml.inpaint.onnx_runner and TensorRT):
     frames  [batch, time, 3, H, W]    masks [batch, time, 1, H, W]
     memory  [batch, blocks, slots, seq_len, hidden]
@@ -13,12 +20,17 @@ import sys
 import warnings
 from pathlib import Path
 
+import copy
+from typing import cast
+
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from shotcache.layout import atomic_write
 
 from .checkpoint import default_checkpoint, load_checkpoint
-from .dstt import DSTT, SMALL, DSTTConfig
+from .dstt import DSTT, SMALL, DSTTConfig, MemoryAttention
 
 INPUTS = ["frames", "masks", "memory"]
 OUTPUTS = ["output", "memory_out"]
@@ -32,24 +44,72 @@ def example_inputs(cfg: DSTTConfig, batch: int = 1, time: int = 1) -> tuple[torc
     return frames * (1 - masks), masks, memory
 
 
-def export_onnx(model: DSTT, path: str | Path, opset: int = 17) -> Path:
-    """ONNX with dynamic batch and time axes (TorchScript-based exporter; no onnxscript needed)."""
+class _MultiHeadAttention(torch.autograd.Function):
+    """Attention on (G, N, D) projections; traced as one com.microsoft.MultiHeadAttention node.
+
+    The forward is only run while tracing (and in tests): it must equal MemoryAttention's
+    split-heads + scaled_dot_product_attention exactly, so the export is the same network."""
+
+    @staticmethod
+    def forward(ctx: object, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+        g, n, d = q.shape
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(g, -1, heads, d // heads).transpose(1, 2)
+
+        y = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        return y.transpose(1, 2).reshape(g, n, d)
+
+    @staticmethod
+    def symbolic(g: object, q: object, k: object, v: object, heads: int) -> object:
+        return g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=heads)  # type: ignore[attr-defined]
+
+
+class FusedMemoryAttention(nn.Module):
+    """MemoryAttention with the same weights whose attention exports as one fused node."""
+
+    def __init__(self, attn: MemoryAttention):
+        super().__init__()
+        self.heads, self.q, self.kv, self.proj = attn.heads, attn.q, attn.kv, attn.proj
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        d = x.shape[-1]
+        kv = self.kv(ctx)
+        return self.proj(_MultiHeadAttention.apply(self.q(x), kv[..., :d], kv[..., d:], self.heads))
+
+
+def with_fused_attention(model: DSTT) -> DSTT:
+    """A deep copy of ``model`` whose attention blocks export as MultiHeadAttention (the
+    original, which torch runs, is untouched)."""
+    fused = copy.deepcopy(model).eval().cpu()
+    for blk in fused.blocks:
+        blk.attn = FusedMemoryAttention(cast(MemoryAttention, blk.attn))
+    return fused
+
+
+def onnx_axes(static: bool) -> dict[str, dict[int, str]] | None:
+    """Dynamic batch/time axes, or None for shapes fixed to the example (batch 1, time 1)."""
+    if static:
+        return None
+    bt = {0: "batch", 1: "time"}
+    return {"frames": bt, "masks": bt, "memory": {0: "batch"}, "output": bt, "memory_out": {0: "batch"}}
+
+
+def export_onnx(model: DSTT, path: str | Path, opset: int = 17, fused_attention: bool = True,
+                static: bool = False) -> Path:
+    """ONNX (TorchScript-based exporter; no onnxscript needed). Dynamic batch and time axes
+    unless ``static`` (batch 1, time 1); fused attention: see the module docstring."""
     model = model.eval().cpu()
+    net = with_fused_attention(model) if fused_attention else model
     args = example_inputs(model.cfg)
-    axes = {
-        "frames": {0: "batch", 1: "time"},
-        "masks": {0: "batch", 1: "time"},
-        "memory": {0: "batch"},
-        "output": {0: "batch", 1: "time"},
-        "memory_out": {0: "batch"},
-    }
+    opsets = {"com.microsoft": 1} if fused_attention else None
 
     def _w(tmp: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                model, args, str(tmp), input_names=INPUTS, output_names=OUTPUTS, dynamic_axes=axes,
-                opset_version=opset, dynamo=False, do_constant_folding=True,
+                net, args, str(tmp), input_names=INPUTS, output_names=OUTPUTS, dynamic_axes=onnx_axes(static),
+                opset_version=opset, dynamo=False, do_constant_folding=True, custom_opsets=opsets,
             )  # fmt: skip
 
     return atomic_write(path, _w, suffix=".onnx")
@@ -125,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torchscript", help="write TorchScript here")
     p.add_argument("--tensorrt", help="write a TensorRT fp16 engine here (needs tensorrt + a GPU; uses --onnx or a temp ONNX)")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--portable", action="store_true",
+                   help="standard ONNX ops only (no com.microsoft fused attention; implied for --tensorrt)")
     return p
 
 
@@ -140,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.tensorrt and not onnx_path:
         onnx_path = str(Path(args.tensorrt).with_suffix(".onnx"))
     if onnx_path:
-        print(f"onnx: {export_onnx(model, onnx_path, args.opset)}")
+        fused = not (args.portable or args.tensorrt)  # TensorRT parses standard ops only
+        print(f"onnx: {export_onnx(model, onnx_path, args.opset, fused_attention=fused)}")
     if args.tensorrt:
         ok, why = tensorrt_available()
         if not ok:
