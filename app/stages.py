@@ -115,13 +115,17 @@ def auto_holdout(shot: ShotPaths, frames: list[int], user_holdout_present: bool,
                  moving: dict[int, Any] | None = None) -> dict[str, Any]:
     """Automatic occlusion: what moves on its own in the plate (ml.camera.motion) and stands
     in front of the product (ml.camera.occlusion: its foot on the ground vs the render's
-    depth) hides it; its matte joins the user's (``write_holdout``) in the shot's holdout
+    depth), and what the solve's points put in front of it (ml.camera.point_occlusion), hides it; its matte joins the user's (``write_holdout``) in the shot's holdout
     folder, which ml.pipeline.frames applies to the product's alpha and shadow."""
     from ml.camera.occlusion import auto_holdout as occlusion_holdout
+    from ml.camera.point_occlusion import shot_points
 
     if moving is None:
         moving = plate_motion(shot, frames, log)
-    return occlusion_holdout(shot.root, moving, user_holdout_present, log)
+    points, why = shot_points(shot.load_shot())
+    if points is None:
+        log(f"[vanelia] run: no static occluders from the solve: {why}")
+    return occlusion_holdout(shot.root, moving, user_holdout_present, log, points=points)
 
 
 def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: dict[str, str],

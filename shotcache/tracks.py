@@ -27,7 +27,7 @@ import numpy as np
 from .axes import cv_to_gl, gl_to_cv
 from .errors import InputError
 from .frames import IMAGE_EXTS, frame_name, frame_number
-from .layout import atomic_write_json
+from .layout import atomic_write_bytes, atomic_write_json
 from .schema import Distortion, FrameCamera
 
 
@@ -179,7 +179,69 @@ def load_transforms(path: str | Path, skip_missing: bool = True) -> TrackData:
         raise InputError(f"{path}: 'qc' must be an object (the track's quality report), got {type(qc).__name__}; remove it or re-run vanelia track")
     return TrackData("transforms", str(path), dict(sorted(frames.items())), width, height, dist, light_direction=light,
                      qc=_json_safe(qc), tracker=str(doc.get("tracker", "")), frame_error=errors, frame_tracks=counts,
-                     files=files)
+                     files=files, points=_points_beside(path, doc.get("ply_file_path")))
+
+
+def _points_beside(path: Path, name: Any) -> np.ndarray | None:
+    """The track's sparse points (``ply_file_path``, nerfstudio's key), None when it has none.
+    A missing file is not an error: the cameras and the levelled ground are all a shot needs;
+    without points only the automatic static occluders are lost (a track copied without its
+    .ply, a farm chunk)."""
+    if not isinstance(name, str) or not name:
+        return None
+    ply = path.parent / name
+    return read_ply(ply) if ply.is_file() else None
+
+
+MAX_PLY_POINTS = 50_000
+"""Points written with a track: enough to densify occluders and fit the ground, a few MB."""
+
+
+def write_ply(path: str | os.PathLike[str], points: np.ndarray) -> Path:
+    """Binary little-endian PLY of Nx3 float32 vertices (what nerfstudio and Blender read),
+    thinned evenly to MAX_PLY_POINTS; written atomically."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) > MAX_PLY_POINTS:
+        pts = pts[np.linspace(0, len(pts) - 1, MAX_PLY_POINTS).astype(int)]
+    head = ("ply\nformat binary_little_endian 1.0\n"
+            f"element vertex {len(pts)}\nproperty float x\nproperty float y\nproperty float z\nend_header\n")
+    return atomic_write_bytes(path, head.encode("ascii") + pts.astype("<f4").tobytes())
+
+
+def read_ply(path: str | os.PathLike[str]) -> np.ndarray:
+    """Nx3 float64 vertices of a PLY (ascii or binary little-endian; x, y, z read, other
+    float properties skipped). A malformed file is an InputError naming it."""
+    data = Path(path).read_bytes()
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise InputError(f"{path}: not a PLY file (no 'ply' header)")
+    header = data[:end].decode("ascii", "replace").splitlines()
+    body = data[data.index(b"\n", end) + 1:]
+    fmt = next((ln.split()[1] for ln in header if ln.startswith("format")), "")
+    count, props, in_vertex = 0, [], False
+    for ln in header:
+        parts = ln.split()
+        if parts[:2] == ["element", "vertex"]:
+            count, in_vertex = int(parts[2]), True
+        elif parts[:1] == ["element"]:
+            in_vertex = False
+        elif parts[:1] == ["property"] and in_vertex:
+            props.append((parts[-1], parts[1]))
+    kinds = {"float": "<f4", "float32": "<f4", "double": "<f8", "float64": "<f8", "uchar": "u1", "uint8": "u1",
+             "int": "<i4", "int32": "<i4"}
+    try:
+        if fmt == "ascii":
+            rows = np.array([ln.split() for ln in body.decode("ascii").splitlines()[:count]], dtype=np.float64)
+            table = {name: rows[:, i] for i, (name, _) in enumerate(props)}
+        elif fmt == "binary_little_endian":
+            arr = np.frombuffer(body, dtype=np.dtype([(n, kinds[t]) for n, t in props]), count=count)
+            table = {name: arr[name].astype(np.float64) for name, _ in props}
+        else:
+            raise InputError(f"{path}: PLY format {fmt!r} is not read (ascii or binary_little_endian)")
+        return np.stack([table["x"], table["y"], table["z"]], axis=1).reshape(-1, 3)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise InputError(f"{path}: malformed PLY vertices ({exc})") from None
 
 
 def _explicit_frame(fr: dict[str, Any], where: str) -> int | None:
@@ -389,6 +451,10 @@ def write_transforms(path: str | os.PathLike[str], track: TrackData, frame_files
     }
     if d.k3:
         doc["k3"] = d.k3
+    if track.points is not None and len(track.points):
+        ply = Path(path).with_name(Path(path).stem + "_points.ply")
+        write_ply(ply, track.points)
+        doc["ply_file_path"] = ply.name
     if track.light_direction is not None:
         doc["light_direction"] = list(track.light_direction)
     if qc is not None or track.qc:

@@ -431,6 +431,8 @@ class HoldoutSummary:
     skipped: dict[int, str] = field(default_factory=dict)
     """Frames without an automatic matte, and why."""
     notes: dict[int, str] = field(default_factory=dict)
+    static: list[int] = field(default_factory=list)
+    """Frames where the solve's points put a static occluder in front of the product."""
 
     @property
     def mean_covered(self) -> float:
@@ -440,15 +442,18 @@ class HoldoutSummary:
         return {"frames": self.frames, "occluded_frames": list(self.occluded), "frames_with_occluder": len(self.occluded),
                 "mean_covered": self.mean_covered, "covered": {str(k): v for k, v in self.covered.items()},
                 "written": self.written, "removed": self.removed, "skipped": {str(k): v for k, v in self.skipped.items()},
-                "notes": {str(k): v for k, v in self.notes.items()}}
+                "notes": {str(k): v for k, v in self.notes.items()}, "static_frames": list(self.static)}
 
 
 def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_holdout_present: bool,
-                 log: Callable[[str], None] | None = None, *, eps: float = 1e-3) -> dict[str, Any]:
-    """Depth-ordered holdout mattes of a rendered shot from its moving-object masks.
+                 log: Callable[[str], None] | None = None, *, eps: float = 1e-3,
+                 points: np.ndarray | None = None) -> dict[str, Any]:
+    """Depth-ordered holdout mattes of a rendered shot from its moving-object masks and the
+    solve's ``points`` (world, the shot's own; ml.camera.point_occlusion: static occluders).
 
     For every frame of ``moving`` (bool masks, resized to the shot when needed): the matte
-    of ``depth_ordered_holdout`` (the plate frame as the guide), combined (max) with the
+    of ``depth_ordered_holdout`` (the plate frame as the guide) and of ``static_holdout``
+    when ``points`` are given, combined (max) with the
     user's matte already in the shot's holdout folder when ``user_holdout_present``
     (app.stages.write_holdout put it there); written to ``ShotPaths.holdout_frame`` through
     a temp file and a rename, and only when its bytes changed. Without user mattes the
@@ -467,12 +472,15 @@ def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_ho
     point = np.asarray(shot.ground.point, dtype=np.float64)
     normal = _unit(shot.ground.normal)
     res = HoldoutSummary()
-    for f in sorted(moving):
+    from .point_occlusion import static_holdout
+
+    frames = set(moving) | (set(solve.cameras) & set(shot.frames) if points is not None else set())
+    for f in sorted(frames):
         if f not in solve.cameras:
             res.skipped[f] = "no camera for this frame in the shot"
             continue
         res.frames += 1
-        seg = np.asarray(moving[f]).astype(bool)
+        seg = np.asarray(moving[f]).astype(bool) if f in moving else np.zeros((h, w), bool)
         if seg.shape != (h, w):
             seg = cv2.resize(seg.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
         target = paths.holdout_frame(f)
@@ -482,13 +490,20 @@ def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_ho
         try:
             passes = read_passes(paths.render_frame(f), ["rgba", "depth"])
             alpha = passes["rgba"][..., 3]
-            if seg.any():
-                plate: np.ndarray | None = cv2.imread(str(paths.plate_frame(f)), cv2.IMREAD_COLOR)
+            plate: np.ndarray | None = None
+            if seg.any() or points is not None:
+                plate = cv2.imread(str(paths.plate_frame(f)), cv2.IMREAD_COLOR)
                 if plate is None or plate.shape[:2] != (h, w):
                     res.notes[f] = f"plate {paths.plate_frame(f)} missing or not {w}x{h}: hard matte edges"
                     plate = None
+            if seg.any():
                 matte = depth_ordered_holdout(seg, solve.cameras[f], point, normal, passes["depth"], plate, eps=eps,
                                               product_alpha=alpha)
+            if points is not None and plate is not None:
+                still = static_holdout(points, solve.cameras[f], passes["depth"], alpha, plate, point, normal, eps=eps)
+                if still.any():
+                    res.static.append(f)
+                    matte = np.maximum(matte, still)
         except (FileNotFoundError, PassError) as exc:
             res.skipped[f] = f"no automatic holdout: {exc}"
         if alpha is not None and float(alpha.sum()) > 0:
@@ -506,6 +521,8 @@ def auto_holdout(shot_dir: str | Path, moving: Mapping[int, np.ndarray], user_ho
             continue
         res.written += int(_write_if_changed(target, combined))
     say(f"[vanelia] run: automatic holdout: an occluder covers the product in {len(res.occluded)}/{res.frames} frames"
+        + (f" (a static one, from the solve's {len(points)} points, in {len(res.static)})" if points is not None else
+           " (no solve points: moving occluders only)")
         + (f" (mean {100 * res.mean_covered:.1f}% of the product covered)" if res.covered else "")
         + (f"; {len(res.skipped)} frame(s) without: {next(iter(res.skipped.values()))}" if res.skipped else ""))
     return res.to_dict()
