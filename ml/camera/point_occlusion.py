@@ -65,7 +65,8 @@ def seeds(points: np.ndarray, camera: FrameCamera, product_depth: np.ndarray, al
     solid = a > 0.05
     if not solid.any():
         return None
-    depth = fill_product_depth(np.asarray(product_depth, np.float32), a)
+    pd = np.asarray(product_depth, np.float32)
+    depth = fill_product_depth(pd[..., 0] if pd.ndim == 3 else pd, a)  # the pass reads as HxWx1
     inside = solid & (depth < BACKGROUND_DEPTH)
     if not inside.any():
         return None

@@ -47,7 +47,7 @@ def test_projection_round_trips():
 def test_a_post_in_front_hides_the_product_along_its_own_edges():
     rng = np.random.default_rng(1)
     plate, alpha, depth = _scene(rng)
-    matte = static_holdout(_points(rng, 25), CAM, depth, alpha, plate, GROUND_P, GROUND_N)
+    matte = static_holdout(_points(rng, 25), CAM, depth[..., None], alpha, plate, GROUND_P, GROUND_N)  # as read_passes gives it
     prod = alpha > 0
     post = np.zeros_like(prod)
     post[:, TRUNK[0]:TRUNK[1]] = True
