@@ -132,3 +132,42 @@ def world_environment(world: Any, path: Path) -> None:
     img.name = name
     tex.image = img
     tree.links.new(tex.outputs["Color"], bg.inputs["Color"])
+
+
+def capture(scene: Any, base: Lighting) -> Lighting:
+    """The light the scene holds now, as a shot record: the Vanelia lights (as the artist
+    left them: rotated, moved, brighter, softer, another colour) and the world's strength,
+    over ``base`` (environment map, world colour, shadow ratio, notes kept). The inverse of
+    ``apply``, so an artist's edit in the viewport survives into shot.json and every later
+    render of the shot, headless ones included."""
+    lights: list[Light] = []
+    for obj in sorted((o for o in scene.objects if o.name.startswith(SUN_NAME) and o.type == "LIGHT"), key=lambda o: o.name):
+        data = obj.data
+        kind = {"SUN": "sun", "POINT": "point", "AREA": "area", "SPOT": "point"}.get(data.type, "sun")
+        basis = obj.matrix_basis  # from the object's own transform now (matrix_world waits for a depsgraph update)
+        direction = basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))
+        size = math.degrees(data.angle) if kind == "sun" else float(getattr(data, "size", 0.0) or 0.0)
+        lights.append(Light(type=kind, direction=[float(v) for v in direction.normalized()],
+                            position=[float(v) for v in basis.translation], color=[float(c) for c in data.color],
+                            intensity=float(data.energy), angle_deg=float(size)))
+    strength = base.world_strength
+    world = scene.world
+    tree = world.node_tree if world is not None else None
+    bg = next((n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground"), None) if tree is not None else None
+    if bg is not None:
+        strength = float(bg.inputs["Strength"].default_value)
+    return Lighting(world_color=list(base.world_color), world_strength=strength, lights=lights, estimated=False,
+                    environment=base.environment, method=base.method, notes=base.notes, shadow_ratio=list(base.shadow_ratio))
+
+
+def edited(before: Lighting, after: Lighting, tol: float = 1e-4) -> bool:
+    """Whether ``after`` (captured from the scene) differs from the recorded ``before``."""
+    if len(before.lights) != len(after.lights) or abs(before.world_strength - after.world_strength) > tol:
+        return True
+    for a, b in zip(before.lights, after.lights):
+        if a.type != b.type or abs(a.intensity - b.intensity) > tol * max(1.0, a.intensity) or abs(a.angle_deg - b.angle_deg) > 1e-3:
+            return True
+        for u, v in ((a.direction, b.direction), (a.color, b.color), (a.position, b.position)):
+            if np.abs(np.asarray(u, float) - np.asarray(v, float)).max() > 1e-4:
+                return True
+    return False

@@ -426,6 +426,26 @@ def render_shot(
     return done
 
 
+def sync_lighting(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
+    """Keep the artist's light: when the Vanelia lights or the world strength in the shot's
+    scene differ from shot.json's record, write them there as method ``user`` (the panel's
+    Light box edits them). True when it changed; the next render redoes the frames whose
+    hash changed (all of them). ``vanelia run/render --light shot`` renders with it too."""
+    paths = ShotPaths(os.path.abspath(shot_dir))
+    if not paths.shot_json.is_file():
+        return False
+    shot = paths.load_shot()
+    now = lighting.capture(scene, shot.lighting)
+    if not now.lights or not lighting.edited(shot.lighting, now):
+        return False
+    now.method = "user"
+    now.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + "edited in Blender"
+    shot.lighting = now
+    paths.save_shot(shot)
+    scene[SETUP_PROP] = _setup_key(shot, str(paths.root))  # the scene already shows it: no rebuild
+    return True
+
+
 def sync_placement(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
     """Keep where the artist moved the product with the gizmos: write the product root's
     matrix in the shot's scene into shot.json (placement ``explicit``). True when it changed,

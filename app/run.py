@@ -28,7 +28,7 @@ from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
 
 from . import blender, encode, place, preflight, qc, stages
-from .light_render import render_shot_lit
+from .light_render import recorded_light, render_shot_lit
 from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
@@ -93,7 +93,8 @@ class RunOptions:
     place_prompt: str | None = None
     clipseg: Path | None = None
     light: str = "plate"
-    """plate: light estimated from the footage (ml/light); legacy: plate mean + brightest block."""
+    """plate: light estimated from the footage (ml/light); legacy: plate mean + brightest block;
+    shot: the light the ``keep`` folder records (an artist's edit)."""
     product_matrix: str | None = None
     """The product's matrix_world (16 numbers or a .json), as `vanelia render --product-matrix`; overrides place."""
     output_format: str | None = None
@@ -117,6 +118,10 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
         raise InputError(f"--model {opts.model}: no such file; give the product .glb")
     if opts.camera is not None and not opts.camera.exists():
         raise InputError(f"--camera {opts.camera}: no such file or folder")
+    if opts.light == "shot":
+        if opts.keep is None:
+            raise UsageError("--light shot renders with the light a shot folder records: give that folder with --keep")
+        recorded_light(opts.keep)
     if opts.sequence:
         from .sequence import sequence_format
 

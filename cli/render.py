@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app import preflight
 from app.blender import PREFIX, run_batch
+from app.light_render import LIGHT_CHOICES
 
 # ---------------------------------------------------------------------------
 # vanelia render
@@ -34,8 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "with --product-size its scale is replaced to give that size")
     p.add_argument("--light-dir", help="key light direction 'x,y,z' (default: estimated from the plate)")
     p.add_argument("--motion-blur", type=float, help="camera motion blur: shutter in frames (0.5 = 180 degrees; default off)")
-    p.add_argument("--light", choices=("plate", "legacy"), default="plate",
-                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + brightest block")
+    p.add_argument("--light", choices=LIGHT_CHOICES, default="plate",
+                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + a sun "
+                        "through the brightest block; shot: the light the shot folder records (edited in the panel)")
     p.add_argument("--camera-height", type=float, help="metres: the scale of an imported track without points or ground "
                    "(default: a typical camera height, 1.5 m)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
@@ -64,7 +66,10 @@ def _run(a: argparse.Namespace) -> int:
     preflight.check_model(Path(a.model))  # the files first: Blender's decode and import take long
     preflight.probe_plate(Path(a.plate), "--plate")
     preflight.check_camera(Path(a.camera))
-    from app.light_render import render_shot_lit
+    from app.light_render import recorded_light, render_shot_lit
+
+    if a.light == "shot":
+        recorded_light(Path(a.shot))
 
     render_shot_lit(render_args(a), Path(a.shot), light=a.light, blender=a.blender)
     print(f"{PREFIX} shot cache ready: {Path(a.shot).resolve()}", flush=True)

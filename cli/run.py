@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.light_render import LIGHT_CHOICES
 from app.run import DEFAULT_PLACE, RunOptions, run_pipeline
 from app.stages import CHECKPOINT_ENV
 from shotcache.areas import PLACEMENT_AREAS
@@ -35,8 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="final .mp4 to write (contact sheet goes next to it), or an image sequence: a folder DIR/ "
                         "or a pattern such as DIR/comp.####.exr (PNG 8-bit sRGB or EXR half linear)")
     p.add_argument("--format", dest="output_format", choices=("png", "exr"), default=None, help="image-sequence format (default: pattern extension, else png)")
-    p.add_argument("--light", choices=("plate", "legacy"), default="plate",
-                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + a sun through the brightest block")
+    p.add_argument("--light", choices=LIGHT_CHOICES, default="plate",
+                   help="plate: environment + key light estimated from the footage (default); legacy: plate mean + a sun "
+                        "through the brightest block; shot: the light the shot folder records (edited in the panel)")
     p.add_argument("--product-matrix", default=None,
                    help="product matrix_world: 16 comma-separated numbers (row-major 4x4) or a .json holding a 4x4 list (overrides --place)")
     p.add_argument("--camera", type=Path, default=None, help="camera track: transforms.json, COLMAP text folder or .blend (solved from the plate when absent)")

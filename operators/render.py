@@ -57,6 +57,8 @@ class VANELIA_OT_render_shot(bpy.types.Operator):
             own = bool(shot_mod.shot_scene.shot_dir_of(scene))  # the shot's scene, or the artist's: then the shot's is used
             if own and shot_mod.sync_placement(scene, shot_dir):
                 self.report({"INFO"}, "kept the product where you placed it")
+            if own and shot_mod.sync_lighting(scene, shot_dir):
+                self.report({"INFO"}, "kept your light edits (shot.json lighting: user)")
             job = shot_mod.ShotRenderer(shot_dir, scene if own else None, force=self.force)
             task = tasks.run_steps("render", scene, render_steps(job))
         except (ValueError, OSError, RuntimeError) as exc:

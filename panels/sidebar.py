@@ -14,6 +14,7 @@ from typing import Any
 
 import bpy
 
+from ..addon import lighting as lighting_names
 from ..addon import properties, sequencer, shot_scene, tasks
 
 CATEGORY = "Vanelia"
@@ -99,32 +100,48 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     draw_progress(layout, context)
 
 
-_QC_CACHE: dict[str, tuple[int, dict[str, Any]]] = {}
+_DOC_CACHE: dict[str, tuple[int, dict[str, Any]]] = {}
 
 
-def _qc_of(path: str, key: str) -> dict[str, Any]:
-    """``qc`` of a JSON file (shot.json: under ``camera``; transforms.json: top level), {}
-    when absent. Panels redraw many times a second: parsed again only when the file changes."""
+def _doc(path: str) -> dict[str, Any]:
+    """A JSON file's object ({} when absent or unreadable). Panels redraw many times a
+    second: parsed again only when the file changes."""
     try:
         mtime = os.stat(path).st_mtime_ns
     except OSError:
         return {}
-    hit = _QC_CACHE.get(path)
+    hit = _DOC_CACHE.get(path)
     if hit is not None and hit[0] == mtime:
         return hit[1]
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    _DOC_CACHE[path] = (mtime, doc)
+    return doc
+
+
+def _qc_of(path: str, key: str) -> dict[str, Any]:
+    """``qc`` of a JSON file (shot.json: under ``camera``; transforms.json: top level), {}
+    when absent."""
+    doc = _doc(path)
+    try:
         qc = (doc.get(key, {}) if key else doc).get("qc") or {}
         qc = qc if isinstance(qc, dict) else {}
         shot_level = doc.get("qc") if key else None
         if isinstance(shot_level, dict) and shot_level.get("verdict"):
             qc = {**qc, "shot": shot_level}  # the run's lock + plausibility verdict (schema.ShotQC)
-    except (OSError, ValueError, AttributeError):
+    except AttributeError:
         qc = {}
-    qc = qc if isinstance(qc, dict) else {}
-    _QC_CACHE[path] = (mtime, qc)
     return qc
+
+
+def shot_lighting(shot_dir: str) -> dict[str, Any]:
+    """The shot's light record (shot.json ``lighting``: method, notes, lights), {} when absent."""
+    light = _doc(os.path.join(shot_dir, "shot.json")).get("lighting")
+    return light if isinstance(light, dict) else {}
 
 
 def shot_qc(shot_dir: str) -> dict[str, Any]:
@@ -273,6 +290,50 @@ def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         row.operator("vanelia.preview", icon="SHADING_TEXTURE")
 
 
+LIGHT_METHODS = {"plate": "estimated from the plate", "legacy": "plate mean + a sun", "user": "edited by you"}
+
+
+def draw_light(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """The shot's light: where it came from, the estimator's notes, and the key light and
+    world strength to edit in place (rotate the key in the viewport to move it). Render Shot
+    writes the edit into shot.json (addon/shot.py ``sync_lighting``)."""
+    found = _settings(context)
+    if found is None:
+        return
+    scene, _s = found
+    shot_dir = shot_scene.shot_dir_of(scene)
+    if not shot_dir:
+        layout.label(text="Set up a shot to see and edit its light", icon="INFO")
+        return
+    rec = shot_lighting(shot_dir)
+    method = str(rec.get("method", ""))
+    layout.label(text=f"Light: {LIGHT_METHODS.get(method, method or 'unknown')}", icon="LIGHT_SUN")
+    notes = str(rec.get("notes", ""))
+    if notes:
+        for line in _wrap(notes, _chars(context))[:6]:
+            layout.label(text=line)
+    keys = sorted((o for o in scene.objects if o.name.startswith(lighting_names.SUN_NAME) and o.type == "LIGHT"),
+                  key=lambda o: o.name)
+    for obj in keys:
+        box = layout.box()
+        box.label(text=obj.name, icon="LIGHT")
+        box.prop(obj.data, "energy", text="Strength")
+        if obj.data.type == "SUN":
+            box.prop(obj.data, "angle", text="Size (angle)")
+        elif obj.data.type == "AREA":
+            box.prop(obj.data, "size", text="Size")
+        box.prop(obj.data, "color", text="")
+        box.prop(obj, "rotation_quaternion" if obj.rotation_mode == "QUATERNION" else "rotation_euler", text="Direction")
+    if not keys:
+        layout.label(text="No key light: soft light from the environment", icon="INFO")
+    world = scene.world
+    tree = world.node_tree if world is not None else None
+    bg = next((n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground"), None) if tree is not None else None
+    if bg is not None:
+        layout.prop(bg.inputs["Strength"], "default_value", text="Environment Strength")
+    layout.label(text="Render Shot keeps your edits (--light shot)", icon="INFO")
+
+
 def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     found = _settings(context)
     if found is None:
@@ -385,6 +446,7 @@ def _panels_for(space: str) -> list[type]:
         _panel(space, "main", "Vanelia", draw_main),
         _panel(space, "track", "Footage & Track", draw_track, parent="main", closed=seq),
         _panel(space, "shot", "Shot Setup", draw_shot, parent="main", closed=seq),
+        _panel(space, "light", "Light", draw_light, parent="main", closed=True),
         _panel(space, "render", "Render", draw_render, parent="main", closed=seq),
         _panel(space, "sidecar", "Sidecar", draw_sidecar, parent="main"),
         _panel(space, "results", "Results", draw_results, parent="main"),

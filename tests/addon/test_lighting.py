@@ -46,3 +46,44 @@ def test_environment_world_sun_angle_and_motion_blur(ext, tmp_path):
     assert np.allclose(np.asarray(cam.matrix_world)[:3, 3], c2w[:3, 3], atol=1e-5)  # exact on the frame
     done = shot.render_shot(shot_dir, frames=[1])
     assert done == [1] and paths.render_frame(1).is_file()
+
+
+def test_an_artists_light_edit_is_kept_in_shot_json_and_renders_again(ext, tmp_path):
+    """The panel's Light box edits the key light in place; Render Shot (sync_lighting) writes
+    it into shot.json as method 'user', the frame hash changes, and the record builds the
+    same light again (capture is the inverse of apply). Unchanged light writes nothing."""
+    import bpy
+    from mathutils import Quaternion
+
+    from vanelia_addon.addon import lighting, render, shot
+    from vanelia_addon.shotcache.layout import ShotPaths
+
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    inputs = make_inputs(tmp_path / "in")
+    shot_dir = tmp_path / "shot"
+    s = shot.setup_shot(shot_dir, inputs["plate"], inputs["model"], inputs["camera"], frames="1:2", samples=4, product_size_m=0.5)
+    paths = ShotPaths(shot_dir)
+    scene = next(sc for sc in bpy.data.scenes if shot.shot_scene.shot_dir_of(sc))
+    assert not shot.sync_lighting(scene, shot_dir)  # nothing edited: nothing written
+    before = paths.load_shot()
+    key = next(o for o in scene.objects if o.name == lighting.SUN_NAME)
+    key.data.energy = 7.5
+    key.data.angle = math.radians(12.0)
+    key.rotation_mode = "QUATERNION"
+    key.rotation_quaternion = Quaternion((1.0, 0.0, 0.0), math.radians(40.0))  # tilt the sun 40 deg about x
+    bg = next(n for n in scene.world.node_tree.nodes if n.bl_idname == "ShaderNodeBackground")
+    bg.inputs["Strength"].default_value = 0.6
+    assert shot.sync_lighting(scene, shot_dir)
+    after = paths.load_shot()
+    lit = after.lighting
+    assert lit.method == "user" and "edited in Blender" in lit.notes and not lit.estimated
+    assert abs(lit.lights[0].intensity - 7.5) < 1e-6 and abs(lit.lights[0].angle_deg - 12.0) < 1e-4
+    assert np.allclose(lit.lights[0].direction, [0.0, -math.sin(math.radians(40)), math.cos(math.radians(40))], atol=1e-5)
+    assert abs(lit.world_strength - 0.6) < 1e-6
+    assert render.frame_hash(after, 1, after.product.sha256) != render.frame_hash(before, 1, before.product.sha256)
+    # the record rebuilds the same light in a fresh scene
+    fresh = bpy.data.scenes.new("rebuilt")
+    shot.build_scene(fresh, after, str(shot_dir))
+    again = lighting.capture(fresh, after.lighting)
+    assert not lighting.edited(after.lighting, again)
+    assert not shot.sync_lighting(scene, shot_dir)  # already recorded

@@ -196,3 +196,42 @@ def test_render_checks_its_files_before_blender(demo, tmp_path):
                 "--shot", str(tmp_path / "s"))
     refused_before_work(r, "not a valid GLB")
     assert not (tmp_path / "s").exists()
+
+
+# ---- the artist's light --------------------------------------------------------------------------
+def test_light_shot_needs_a_set_up_shot_folder(demo, tmp_path):
+    """--light shot renders with the light a shot folder records (the panel's edit): without
+    --keep, or with a folder that holds no shot, it is refused before any work."""
+    common = ["--input", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera", str(demo / "transforms.json"),
+              "--output", str(tmp_path / "o.mp4"), "--samples", "1", "--light", "shot"]
+    refused_before_work(vanelia("run", *common), "--light shot", "--keep")
+    empty = tmp_path / "noshot"
+    empty.mkdir()
+    refused_before_work(vanelia("run", *common, "--keep", str(empty)), "--light shot", "shot.json")
+
+
+@pytest.mark.slow
+def test_light_shot_renders_with_the_recorded_light(demo, tmp_path):
+    """A shot whose light the artist edited (method 'user') renders again with exactly that
+    light under --light shot; the default --light plate estimates it afresh."""
+    from shotcache.layout import ShotPaths
+
+    keep = tmp_path / "shot"
+    common = ["--input", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera", str(demo / "transforms.json"),
+              "--samples", "1", "--keep", str(keep), "--force"]
+    r = vanelia("run", *common, "--output", str(tmp_path / "a.mp4"), timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    paths = ShotPaths(keep)
+    shot = paths.load_shot()
+    assert shot.lighting.method == "plate"
+    from shotcache.schema import Light
+
+    shot.lighting.method = "user"
+    shot.lighting.lights = [Light(type="sun", direction=[0.0, 0.6, 0.8], intensity=9.0, angle_deg=4.0)]
+    paths.save_shot(shot)
+    r = vanelia("run", *common, "--output", str(tmp_path / "b.mp4"), "--light", "shot", timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "light as recorded" in r.stdout
+    lit = paths.load_shot().lighting
+    assert lit.method == "user" and len(lit.lights) == 1 and lit.lights[0].intensity == 9.0
+    assert np.allclose(lit.lights[0].direction, [0.0, 0.6, 0.8])
