@@ -371,21 +371,27 @@ def test_panels_reference_real_properties_and_operators(addon) -> None:
 
     tree = ast.parse((ROOT / "panels" / "sidebar.py").read_text())
     settings_props = set(bpy.context.scene.vanelia.bl_rna.properties.keys())
-    props, ops = set(), set()
+    props, ops, native = set(), set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
             first = node.args[0]
             if node.func.attr == "prop" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-                props.add(node.args[1].value)
+                if isinstance(first, ast.Name) and first.id == "s":  # the scene's Vanelia settings
+                    props.add(node.args[1].value)
+                else:  # the Light box edits Blender's own light and world data
+                    native.add(node.args[1].value)
             if node.func.attr == "operator" and isinstance(first, ast.Constant):
                 ops.add(first.value)
     assert props and ops
     assert props - settings_props == set()
+    rna = set(bpy.types.SunLight.bl_rna.properties.keys()) | set(bpy.types.AreaLight.bl_rna.properties.keys()) \
+        | set(bpy.types.NodeSocketFloat.bl_rna.properties.keys())
+    assert native and native - rna == set(), native - rna
     for idname in ops:
         group, name = idname.split(".")
         assert hasattr(getattr(bpy.ops, group), name), idname
     for space in ("view3d", "sequencer"):
-        for part in ("main", "shot", "render", "sidecar", "results"):
+        for part in ("main", "shot", "light", "render", "sidecar", "results"):
             cls = getattr(bpy.types, f"VANELIA_PT_{space}_{part}")
             assert cls.bl_category == "Vanelia" and cls.bl_region_type == "UI"
 
