@@ -446,7 +446,7 @@ def _panels_for(space: str) -> list[type]:
         _panel(space, "main", "Vanelia", draw_main),
         _panel(space, "track", "Footage & Track", draw_track, parent="main", closed=seq),
         _panel(space, "shot", "Shot Setup", draw_shot, parent="main", closed=seq),
-        _panel(space, "light", "Light", draw_light, parent="main", closed=True),
+        _panel(space, "light", "Light", draw_light, parent="main", closed=seq),
         _panel(space, "render", "Render", draw_render, parent="main", closed=seq),
         _panel(space, "sidecar", "Sidecar", draw_sidecar, parent="main"),
         _panel(space, "results", "Results", draw_results, parent="main"),

@@ -180,6 +180,9 @@ def place_and_preview() -> None:
     if root is not None and root.name.startswith("Vanelia Product"):
         root.location.x += 0.15  # what dragging the Move gizmo does
         moved = list(root.location)
+    key = next((o for o in scene().objects if o.name == "Vanelia Key" and o.type == "LIGHT"), None)
+    if key is not None:
+        key.data.energy = 5.5  # what the Light box's Strength field does
     res_prev = op("preview")
     window, area, region = areas("VIEW_3D")
     record("place_preview", place=res_place, preview=res_prev, active=getattr(root, "name", None), moved=moved,

@@ -97,6 +97,9 @@ def test_artist_loop_in_the_gui(blender_bin, blender_env, demo, display, tmp_pat
     assert sorted(p.name for p in (shot / "render").glob("*.exr")) == [f"{f:06d}.exr" for f in (1, 2, 3, 4)]
     placed = json.loads((shot / "shot.json").read_text())["product"]
     assert placed["placement"] == "explicit"  # where the gizmo left it
+    lit = json.loads((shot / "shot.json").read_text())["lighting"]
+    assert lit["method"] == "user" and lit["lights"][0]["intensity"] == pytest.approx(5.5)  # the Light box's edit
+    assert "draw_light" not in res.stderr, res.stderr[-3000:]  # the Light panel drew without an error
     assert placed["matrix_world"][0][3] == pytest.approx(place["moved"][0], abs=1e-4)
 
     assert _step(log, "send1_done")["state"] == "done" and _step(log, "send2_done")["state"] == "done"
