@@ -158,7 +158,10 @@ def _map(pycolmap, db_path: Path, img_dir: Path, work: Path, opts, names: dict[s
     return _to_solve(max(models.values(), key=lambda r: r.num_reg_images()), names)
 
 
-TRACK_GAPS = (1, 2, 3, 5, 8, 12, 18, 27, 40)
+TRACK_GAPS = (1, 3, 8, 20, 40)
+"""Frame gaps matched by shared track ids: short ones link the sequence, long ones give
+parallax. Five gaps instead of nine: on 100 frames of 720p the pair verification takes
+7 s instead of 13 with the same solve (median 0.48 px, focal 1011 px either way)."""
 
 
 def _link_images(images: dict[int, Path], work: Path) -> tuple[Path, dict[str, int]]:
@@ -225,6 +228,13 @@ def _mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal
     opts.triangulation.min_angle = 1.0
     opts.mapper.filter_min_tri_angle = 1.0
     opts.max_num_models = 3
+    # a video's frames arrive in order and each adds a little: a global bundle adjustment
+    # after every 30 % growth (not 10 %) and two refinements (not five) keep the same solve
+    # (dog-lawn, 100 frames of 720p: median 0.483 vs 0.484 px, focal 1011 px) in 18 s of
+    # mapping instead of 28; the final global adjustment still runs
+    opts.ba_global_frames_ratio = 1.3
+    opts.ba_global_points_ratio = 1.3
+    opts.ba_global_max_refinements = 2
     if low_parallax:
         # keep the points a slow pan does triangulate, and the two-view ones that link
         # new scenery to the model; lens distortion stays fixed (it drifts without parallax)
