@@ -17,6 +17,7 @@ from typing import Any, Callable
 import bpy
 import numpy as np
 
+from ..shotcache import lens
 from ..shotcache.layout import ShotPaths, frame_name
 from ..shotcache.schema import Distortion, FrameCamera
 from . import compat
@@ -258,11 +259,7 @@ def undistort(shot_dir: str | os.PathLike[str], frames: list[int], cam: FrameCam
     first = read_pixels(paths.plate_frame(frames[0]))
     h, w = first.shape[:2]
     u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
-    x, y = (u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy
-    r2 = x * x + y * y
-    radial = 1 + dist.k1 * r2 + dist.k2 * r2 * r2 + dist.k3 * r2 * r2 * r2
-    xd = x * radial + 2 * dist.p1 * x * y + dist.p2 * (r2 + 2 * x * x)
-    yd = y * radial + dist.p1 * (r2 + 2 * y * y) + 2 * dist.p2 * x * y
+    xd, yd = lens.distort((u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, dist)
     su = np.clip(xd * cam.fx + cam.cx - 0.5, 0, w - 1)
     sv = np.clip(yd * cam.fy + cam.cy - 0.5, 0, h - 1)
     u0, v0 = np.floor(su).astype(int), np.floor(sv).astype(int)

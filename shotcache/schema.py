@@ -104,7 +104,8 @@ def _from_fields(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
 
 @dataclass
 class Distortion:
-    """OpenCV radial-tangential coefficients; recorded, applied only when undistorting plates."""
+    """OpenCV radial-tangential coefficients (shotcache/lens.py): the render is resampled into
+    this lens before the stages (ml/pipeline/lens.py), or the plate undistorted (--undistort)."""
 
     k1: float = 0.0
     k2: float = 0.0

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ml.io.exr import PassError, read_passes
+from ml.pipeline.lens import needs_lens, to_plate_lens
 from ml.io.images import read_mask
 from ml.stages.base import FrameState
 from shotcache.imagesize import check_pixels
@@ -74,6 +75,9 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
             )
     elif need_render:
         raise FrameSkip(f"frame {frame}: render {render_path} is missing; render the shot first (vanelia render)")
+    cam = shot.camera.frames.get(frame)
+    if (rgba is not None or passes) and cam is not None and needs_lens(shot.camera.distortion, shot.plate.undistorted):
+        rgba, passes = to_plate_lens(rgba, passes, cam, shot.camera.distortion)  # the plate's lens (ml/pipeline/lens.py)
     if rgba is not None:
         rgba = apply_holdout(paths, frame, rgba, passes, (pw, ph))
     mask = None
@@ -92,7 +96,7 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
         rgba=rgba,
         passes=passes,
         mask=mask,
-        camera=shot.camera.frames.get(frame),
+        camera=cam,
         lighting=shot.lighting,
     )
 
