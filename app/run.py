@@ -241,6 +241,21 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
     return out
 
 
+def _lens_note(paths: ShotPaths, log: Log) -> None:
+    """A solve with lens distortion: say that the render goes into the plate's lens, and
+    leave the ST-map in the shot for compositors outside Vanelia."""
+    from ml.pipeline.lens import needs_lens, write_stmap
+
+    shot = paths.load_shot()
+    d = shot.camera.distortion
+    if not shot.frames or not needs_lens(d, shot.plate.undistorted):
+        return
+    cam = shot.camera.frames[shot.frames[0]]
+    stmap = write_stmap(str(paths.root), cam, d, (int(shot.resolution[0]), int(shot.resolution[1])))
+    log(f"[vanelia] run: the solve has lens distortion (k1 {d.k1:.3g}, k2 {d.k2:.3g}): the render is resampled into the "
+        f"plate's lens; ST-map {stmap}")
+
+
 def contact_sheet_path(opts: RunOptions) -> Path:
     """Beside the MP4 (final_contact.png), or inside the sequence's folder (contact.png)."""
     if opts.sequence:
@@ -314,6 +329,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
+        _lens_note(paths, log)
         t0 = time.perf_counter()
         sheet_path = contact_sheet_path(opts)
         moving = stages.plate_motion(paths, paths.load_shot().frames, log) if opts.auto_masks or opts.auto_holdout else None

@@ -55,3 +55,24 @@ def _remap(img: np.ndarray, mu: np.ndarray, mv: np.ndarray, nearest: bool, borde
     a = np.ascontiguousarray(img, dtype=np.float32)
     res = cv2.remap(a, mu, mv, cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=border, borderValue=0)
     return res.reshape(a.shape)  # cv2 drops a trailing channel axis of 1
+
+
+STMAP_FILE = "lens/stmap.exr"
+"""The shot's ST-map, beside shot.json, for compositors outside Vanelia (Nuke's STMap node)."""
+
+
+def write_stmap(shot_dir: str, cam: FrameCamera, d: Distortion, size: tuple[int, int]) -> str:
+    """The lens as an ST-map EXR in Nuke's convention: for each plate pixel, R = x and G = y
+    of the render pixel to read, normalised 0..1 with y up (Nuke's origin is bottom-left).
+    An artist applies it to Vanelia's render passes to put them in the plate's lens."""
+    from pathlib import Path
+
+    from ml.io.exr import write_rgb
+
+    w, h = size
+    mu, mv = maps_for(cam, d, size)
+    rgb = np.stack([(mu + 0.5) / w, 1.0 - (mv + 0.5) / h, np.zeros_like(mu)], axis=-1)
+    path = Path(shot_dir) / STMAP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_rgb(path, rgb)
+    return str(path)

@@ -41,3 +41,20 @@ def test_a_pinhole_or_undistorted_shot_needs_nothing():
     assert not needs_lens(Distortion(), False)
     assert not needs_lens(LENS, True)
     assert needs_lens(LENS, False)
+
+
+
+def test_stmap_file_reads_back_in_nukes_convention(tmp_path):
+    import OpenEXR
+
+    from ml.pipeline.lens import STMAP_FILE, maps_for, write_stmap
+
+    path = write_stmap(str(tmp_path), CAM, LENS, (W, H))
+    assert path.endswith(STMAP_FILE)
+    with OpenEXR.File(path, separate_channels=True) as f:
+        ch = f.channels()
+        r, g = np.asarray(ch["R"].pixels, np.float64), np.asarray(ch["G"].pixels, np.float64)
+    mu, mv = maps_for(CAM, LENS, (W, H))
+    assert r.shape == (H, W)
+    assert np.allclose(r * W - 0.5, mu, atol=2e-3) and np.allclose((1.0 - g) * H - 0.5, mv, atol=2e-3)
+    assert g[0, W // 2] > 0.95 and g[-1, W // 2] < 0.05  # y up: the top row reads near 1
