@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shotcache.layout import ShotPaths
-from shotcache.schema import Shot, ShotQC
+from shotcache.schema import Distortion, Shot, ShotQC
 
 from . import plausibility as pl
 from .lock import measure_lock
@@ -22,9 +22,11 @@ from .solve import Solve
 
 
 def shot_solve(shot: Shot) -> Solve:
-    """The shot's cameras (already at the shot's resolution) as a Solve."""
+    """The shot's cameras (already at the shot's resolution) as a Solve, with the plate's
+    lens unless the plate was undistorted: its projections land where the plate shows."""
     w, h = shot.resolution
-    return Solve(width=int(w), height=int(h), cameras=dict(shot.camera.frames), tracker=shot.camera.kind)
+    d = shot.camera.distortion if not shot.plate.undistorted else Distortion()
+    return Solve(width=int(w), height=int(h), cameras=dict(shot.camera.frames), tracker=shot.camera.kind, distortion=d)
 
 
 def contact_point(shot: Shot) -> np.ndarray:
@@ -54,13 +56,20 @@ def _normal(shot: Shot) -> np.ndarray:
     return n / (np.linalg.norm(n) + 1e-12)
 
 
-def _alphas(paths: ShotPaths, frames: list[int]) -> dict[int, np.ndarray]:
+def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None) -> dict[int, np.ndarray]:
+    """The product's alpha per frame, in the plate's lens when the shot has one."""
     from ml.io.exr import PassError, read_passes
+    from ml.pipeline.lens import needs_lens, to_plate_lens
 
+    lens_d = shot.camera.distortion if shot is not None else Distortion()
+    cams = shot.camera.frames if shot is not None and needs_lens(lens_d, shot.plate.undistorted) else None
     out = {}
     for f in frames:
         try:
-            out[f] = read_passes(paths.render_frame(f), ["rgba"])["rgba"][..., 3]
+            rgba = read_passes(paths.render_frame(f), ["rgba"])["rgba"]
+            if cams is not None and f in cams:  # the render in the plate's lens, as the stages see it
+                rgba = to_plate_lens(rgba, {}, cams[f], lens_d)[0]
+            out[f] = rgba[..., 3]
         except (FileNotFoundError, PassError):
             out[f] = np.zeros((1, 1), np.float32)
     return out
@@ -78,7 +87,7 @@ def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | No
     solve = shot_solve(shot)
     g_point, g_normal = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
     contact = contact_point(shot)
-    alphas = _alphas(paths, shot.frames)
+    alphas = _alphas(paths, shot.frames, shot)
     plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
     heights = pl.camera_heights(solve, g_point, g_normal)
     med_h = float(np.median(list(heights.values())))

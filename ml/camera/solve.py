@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from shotcache import tracks
+from shotcache import lens, tracks
 from shotcache.schema import Distortion, FrameCamera
 
 STATIONARY_TRACKERS = ("static", "nodal", "blender-tripod")
@@ -54,10 +54,15 @@ class Solve:
         return np.array([[c.fx, 0, c.cx], [0, c.fy, c.cy], [0, 0, 1.0]])
 
     def project(self, frame: int, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel coords (corner convention) and camera-space depth of world points."""
+        """Pixel coords (corner convention) and camera-space depth of world points, through
+        the solve's lens (``distortion``, shotcache/lens.py): where the plate shows them."""
         w2c = np.linalg.inv(self.c2w(frame))
         cam = (w2c[:3, :3] @ np.asarray(pts, dtype=np.float64).T + w2c[:3, 3:4]).T
         z = cam[:, 2]
+        if not self.distortion.is_zero():
+            c = self.cameras[frame]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return lens.project(c, self.distortion, cam), z
         uv = (self.K(frame) @ cam.T).T
         with np.errstate(divide="ignore", invalid="ignore"):
             px = uv[:, :2] / uv[:, 2:3]
