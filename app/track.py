@@ -255,7 +255,30 @@ def _implausible_world(solve: Solve, images: dict[int, Path]) -> str:
     for check in (cameras_above_ground(trial, zero, up), ground_below_horizon(trial, up)):
         if not check["ok"]:
             return str(check["detail"])
+    roll = camera_roll_deg(trial)
+    if roll is not None and roll > MAX_ROLL_DEG:
+        return (f"the levelled camera rolls {roll:.0f} deg (median over the frames): the solved ground is tilted "
+                "against the footage, and a product standing on it would lean")
     return ""
+
+
+MAX_ROLL_DEG = 20.0
+"""A levelled camera whose horizon leans more than this (median over the shot) sits on a
+tilted ground: hand-held and broadcast cameras hold the horizon within a few degrees, a
+deliberate Dutch angle is rare. Under ``auto`` the next solver is tried; nothing is refused here."""
+
+
+def camera_roll_deg(solve: Solve) -> float | None:
+    """Median |roll| of a levelled solve (ground z = 0, up +z): the angle between the image's
+    up and the world's up projected into the image. Frames looking nearly straight down or
+    up (world up within about 12 deg of the optical axis) say nothing and are left out."""
+    rolls = []
+    for f in solve.cameras:
+        x, y, _ = solve.c2w(f)[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # world up in OpenCV camera axes (y down)
+        if np.hypot(x, y) < 0.2:
+            continue
+        rolls.append(abs(np.degrees(np.arctan2(x, -y))))
+    return float(np.median(rolls)) if rolls else None
 
 
 def _median_error(solve: Solve) -> float:

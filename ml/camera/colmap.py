@@ -140,7 +140,8 @@ def _solve_tracks_here(
         verify = pycolmap.TwoViewGeometryOptions()
         verify.ransac.max_error = 1.0
         pycolmap.verify_matches(db_path, pairs_txt, options=verify)
-        opts = _mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px, video=True, low_parallax=low_parallax)
+        opts = _mapper_options(pycolmap, threads, seed, max_runtime_s, focal_px, video=True, low_parallax=low_parallax,
+                               n_frames=len(images))
         solve = _map(pycolmap, db_path, img_dir, work, opts, names,
                      "COLMAP found no reconstruction from the feature tracks: no parallax (a camera that only "
                      "pans or stands still) or too few tracks; give --focal-mm for a fixed camera")
@@ -158,10 +159,16 @@ def _map(pycolmap, db_path: Path, img_dir: Path, work: Path, opts, names: dict[s
     return _to_solve(max(models.values(), key=lambda r: r.num_reg_images()), names)
 
 
-TRACK_GAPS = (1, 3, 8, 20, 40)
-"""Frame gaps matched by shared track ids: short ones link the sequence, long ones give
-parallax. Five gaps instead of nine: on 100 frames of 720p the pair verification takes
-7 s instead of 13 with the same solve (median 0.48 px, focal 1011 px either way)."""
+TRACK_GAPS = (1, 2, 3, 5, 8, 12, 18, 27, 40)
+"""Frame gaps matched by shared track ids: short ones link the sequence, long ones give parallax."""
+LONG_CLIP_GAPS = (1, 3, 8, 20, 40)
+"""... for a long clip (LONG_CLIP frames or more), where pair verification costs: on 100
+frames of 720p 7 s instead of 13, with the same solve (median 0.48 px, focal 1011 px)."""
+LONG_CLIP = 40
+"""From this many frames the mapper takes the long-clip settings (sparser pairs, a lighter
+global bundle-adjustment schedule): they save tens of seconds there and cost accuracy
+nowhere measured, but a short clip solves in seconds either way and keeps COLMAP's own
+careful schedule (on bmx-trees' 14 frames the light schedule gave a tilted ground)."""
 
 
 def _link_images(images: dict[int, Path], work: Path) -> tuple[Path, dict[str, int]]:
@@ -193,7 +200,7 @@ def _write_track_matches(pycolmap, db_path: Path, names: dict[str, int], tracks,
             index[f] = {int(t): k for k, t in enumerate(o[:, 0])}
         pairs = []
         for i, fa in enumerate(order):
-            for gap in TRACK_GAPS:
+            for gap in (LONG_CLIP_GAPS if len(order) >= LONG_CLIP else TRACK_GAPS):
                 if i + gap >= len(order):
                     break
                 fb = order[i + gap]
@@ -209,7 +216,7 @@ def _write_track_matches(pycolmap, db_path: Path, names: dict[str, int], tracks,
 
 
 def _mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal_px: float | None,
-                    video: bool, low_parallax: bool = False):
+                    video: bool, low_parallax: bool = False, n_frames: int = 0):
     """Mapper settings. Stills: one model. A video's neighbouring frames have little
     parallax: start from a smaller angle and let the mapper begin again if the first model
     stalls (the largest model is kept)."""
@@ -228,13 +235,14 @@ def _mapper_options(pycolmap, threads: int, seed: int, max_runtime_s: int, focal
     opts.triangulation.min_angle = 1.0
     opts.mapper.filter_min_tri_angle = 1.0
     opts.max_num_models = 3
-    # a video's frames arrive in order and each adds a little: a global bundle adjustment
-    # after every 30 % growth (not 10 %) and two refinements (not five) keep the same solve
-    # (dog-lawn, 100 frames of 720p: median 0.483 vs 0.484 px, focal 1011 px) in 18 s of
-    # mapping instead of 28; the final global adjustment still runs
-    opts.ba_global_frames_ratio = 1.3
-    opts.ba_global_points_ratio = 1.3
-    opts.ba_global_max_refinements = 2
+    if n_frames >= LONG_CLIP:
+        # a long clip's frames arrive in order and each adds a little: a global bundle
+        # adjustment after every 30 % growth (not 10 %) and two refinements (not five) keep
+        # the same solve (dog-lawn, 100 frames of 720p: median 0.483 vs 0.484 px, focal
+        # 1011 px) in 18 s of mapping instead of 28; the final global adjustment still runs
+        opts.ba_global_frames_ratio = 1.3
+        opts.ba_global_points_ratio = 1.3
+        opts.ba_global_max_refinements = 2
     if low_parallax:
         # keep the points a slow pan does triangulate, and the two-view ones that link
         # new scenery to the model; lens distortion stays fixed (it drifts without parallax)
