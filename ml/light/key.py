@@ -49,8 +49,16 @@ PAIR_OFFSET_M = 0.12
 """Paired samples lie this far inside and outside a shadow edge: past a sun's penumbra and the
 analysis' own blur, near enough to be the same ground."""
 MIN_PAIRS = 12
-FOOT_RADIUS_M = 0.12
-"""Ground around the product's standing point that tells whether the key reaches it."""
+CONTACT_RADIUS_M = 0.25
+"""Ground around the product's standing point (about its footprint) that tells whether the key
+reaches it: a cast shadow that darkens the product darkens the ground it stands on."""
+STEADY_TOLERANCE = 0.2
+"""A ground cell is shown as ground when its frames agree with their median within this
+(relative luminance) in STEADY_FRACTION of them: an object nearer the camera covers a cell in
+some frames only (parallax), a cast shadow on the ground covers it in all."""
+STEADY_FRACTION = 0.8
+IN_SHADOW_VOTE = 0.6
+"""Fraction of the steady ground round the contact point that must read as shadow."""
 OCCLUDER_NEAR_M = 0.6
 FAR_EDGE_WEIGHT = 0.05
 """Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
@@ -168,6 +176,7 @@ class GroundClasses:
     dark: np.ndarray
     lit: np.ndarray
     thresh: float
+    steady: np.ndarray  # cells every frame (but a few) shows alike: ground seen as ground
 
 
 def classify(grid: GroundGrid) -> GroundClasses | str:
@@ -178,7 +187,9 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: ground no frame saw
         median = np.nanmedian(stack, axis=0)
-        spread = np.nanmedian(np.abs(_lum(stack) - _lum(median)[None]), axis=0) / np.maximum(_lum(median), 1e-3)
+        dev = np.abs(_lum(stack) - _lum(median)[None]) / np.maximum(_lum(median), 1e-3)[None]
+        spread = np.nanmedian(dev, axis=0)
+        steady = (np.where(seen, dev <= STEADY_TOLERANCE, False).sum(0) >= STEADY_FRACTION * np.maximum(seen.sum(0), 1)) & enough
     if enough.sum() < 200:
         return "too little ground seen around the product"
     spread = np.where(enough, spread, 0)
@@ -193,7 +204,7 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
     if ground.sum() < 200:
         return "too little flat ground seen"
     t = _otsu(smooth[ground])
-    return GroundClasses(med, smooth, ground, objects, ground & (smooth < t), ground & (smooth >= t), t)
+    return GroundClasses(med, smooth, ground, objects, ground & (smooth < t), ground & (smooth >= t), t, steady)
 
 
 def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -289,16 +300,25 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
-    """Whether the ground the product stands on is in the key's shadow: it has the shadow's
-    level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's per-channel
-    ratio; a dark material such as mortar is dark without that shift)."""
+    """Whether the ground the product stands on is in the key's shadow.
+
+    Looked at on the ground round the contact point (CONTACT_RADIUS_M) that the plate shows as
+    ground - flat, of the ground's material and steady over the frames - not at whatever
+    covers the spot: an object between the camera and the spot (a prop, a passer-by) covers it
+    in some frames and its neighbours in others. A cell reads as shadow when it has the
+    shadow's level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's
+    per-channel ratio; a dark material such as mortar is dark without that shift). In shadow
+    when IN_SHADOW_VOTE of that ground does, and it covers a third of the contact disc at
+    least; too little ground seen there: not in shadow (the key is kept)."""
     yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
-    foot = (np.hypot(xx, yy) <= FOOT_RADIUS_M / grid.metres_per_px) & c.ground
-    if foot.sum() < 5:
+    disc = np.hypot(xx, yy) <= CONTACT_RADIUS_M / grid.metres_per_px
+    shown = disc & c.ground & c.steady
+    if shown.sum() < max(5, disc.sum() / 3):
         return False
-    d = np.log(np.maximum(np.median(c.med[foot], axis=0), 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
-    level = float(d @ np.array([0.2126, 0.7152, 0.0722]))
-    return abs(level) < 0.3 and float(np.abs(d - level).max()) < 0.12
+    d = np.log(np.maximum(c.med[shown], 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
+    level = d @ np.array([0.2126, 0.7152, 0.0722])
+    like = (np.abs(level) < 0.3) & (np.abs(d - level[:, None]).max(axis=1) < 0.12)
+    return float(like.mean()) >= IN_SHADOW_VOTE
 
 
 def clamp_ratio(est: KeyEstimate) -> None:

@@ -191,3 +191,27 @@ def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
     assert key.hard and key.elevation_source == "sun in view", key.why
     assert abs(key.elevation_deg - 15) < 4 and np.asarray(lighting.lights[0].direction) @ sun > math.cos(math.radians(5))
     assert "sun in view" in lighting.notes
+
+
+def with_panel(cam, img, colour):
+    """A textured panel (x = -1.3, |y| < 0.45, 0 < z < 1.5, vertical stripes 3 cm wide) drawn over
+    the image: it stands between the cameras and the product's spot."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    t = (-1.3 - c2w[0, 3]) / np.where(np.abs(rays[..., 0]) > 1e-6, rays[..., 0], 1e-6)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    on = (t > 0) & (np.abs(hit[..., 1]) < 0.45) & (hit[..., 2] > 0) & (hit[..., 2] < 1.5)
+    stripes = np.where((np.floor(hit[..., 1] / 0.03) % 2) == 0, 1.0, 0.6)[..., None]
+    return np.where(on[..., None], colour * stripes, img).astype(np.float32)
+
+
+def test_an_object_between_camera_and_contact_point_is_not_a_shadow_on_it():
+    """A textured prop of the shadow's colour stands between the cameras and the product's spot
+    and covers it in every frame: its texture does not stay put on the ground as the camera
+    moves, so the plate does not show that spot as ground, and the ground round it is lit: the
+    key stays (the spot really in a cast shadow: test_product_standing_in_a_cast_shadow...)."""
+    shadow_colour = np.array([0.5, 0.45, 0.35]) * np.array([1 / 3, 1 / 3, 1.2 / 3])
+    imgs = [(with_panel(c, plate(c, band), shadow_colour), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
