@@ -17,7 +17,9 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   fades over decimetres: soft, no key, the light stays in the environment map;
 * direction: a shadow points away from the light, starting at its occluder, so the azimuth
   is the mean direction from the touching occluder to the shadow, reversed; the elevation
-  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured);
+  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured); no
+  elongated shadow, no direction evidence: no key (soft or unknown light stays in the
+  environment map);
 * strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
   ambient, per channel, with the ambient irradiance measured on the environment map;
 * size (angular diameter) from the edges' width beyond the plate's own blur over the
@@ -290,13 +292,26 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
         return est
+    if not _direction(grid, est, _shadow_cells(c, est), c.objects):
+        est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {int(good.sum())} edge pairs): nothing gives a hard key's "
+                   "direction; environment only")
+        est.direction = est.elevation_deg = None
+        return est
     est.hard = True
-    _direction(grid, est, c.dark, c.objects)
     clamp_ratio(est)
     if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
         est.product_in_shadow = True
         est.why += "; the product stands in a cast shadow"
     return est
+
+
+def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
+    """Flat ground below the midpoint (in log) of the shadow and lit levels the edge pairs
+    measured: the cast shadows, whose shapes give the direction. A stain much darker than the
+    shadows takes Otsu's dark class over on its own; it stays in this class, but as a blob of
+    its own beside the shadows."""
+    level = math.log(max(float(_lum(np.asarray(est.shadow_rgb))), 1e-4)) + 0.5 * math.log(max(est.ratio, 1.0))
+    return c.ground & (c.smooth < level)
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
@@ -333,8 +348,11 @@ def clamp_ratio(est: KeyEstimate) -> None:
     est.ratio = top
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> None:
-    """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the penumbra.
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> bool:
+    """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the
+    penumbra. False when no shadow is elongated: no direction evidence at all (a window's pool of
+    light, a dark patch): a key of assumed direction and size would cast a hard shadow the plate
+    does not have, so there is no key (the environment map carries the light).
 
     Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
     with doubled angles, weighted by area and elongation). A shadow starts at its occluder, so
@@ -372,8 +390,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
             if n_lo + n_hi:
                 comps.append((ax, w * (n_hi - n_lo) / (n_hi + n_lo), w))
     if not axis_sum.any():
-        _fallback_direction(grid, est, dark)
-        return
+        return False
     ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
     axis = np.array([math.cos(ang), math.sin(ang)])
     vote = sum(sgn * float(np.sign(ax @ axis)) for ax, sgn, _w in comps)
@@ -385,6 +402,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
+    return True
 
 
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
@@ -394,18 +412,6 @@ def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray)
     e = math.radians(DEFAULT_ELEVATION_DEG)
     est.elevation_deg = DEFAULT_ELEVATION_DEG
     est.direction = (horiz * math.cos(e) + grid.n * math.sin(e)).tolist()
-
-
-def _fallback_direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray) -> None:
-    """No elongated shadow: the spread of the shadowed cells, the light behind the camera."""
-    ys, xs = np.nonzero(dark)
-    pts = np.stack([xs, ys], 1).astype(np.float64)
-    pts -= pts.mean(axis=0)
-    _u, _s, vt = np.linalg.svd(pts, full_matrices=False)
-    d = vt[0]
-    towards = d if d @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -d
-    _set_direction(grid, est, towards)
-    est.why = "no elongated shadow: light assumed behind the camera"
 
 
 def _penumbra_angle(penumbra_m: float, occluder_dist_m: float) -> float:

@@ -194,14 +194,14 @@ def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
 
 
 def with_panel(cam, img, colour):
-    """A textured panel (x = -1.3, |y| < 0.45, 0 < z < 1.5, vertical stripes 3 cm wide) drawn over
+    """A textured panel (x = -0.7, |y| < 0.3, 0 < z < 0.5, vertical stripes 3 cm wide) drawn over
     the image: it stands between the cameras and the product's spot."""
     c2w = np.asarray(cam.c2w)
     ys, xs = np.mgrid[0:H, 0:W] + 0.5
     rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
-    t = (-1.3 - c2w[0, 3]) / np.where(np.abs(rays[..., 0]) > 1e-6, rays[..., 0], 1e-6)
+    t = (-0.7 - c2w[0, 3]) / np.where(np.abs(rays[..., 0]) > 1e-6, rays[..., 0], 1e-6)
     hit = c2w[:3, 3] + rays * t[..., None]
-    on = (t > 0) & (np.abs(hit[..., 1]) < 0.45) & (hit[..., 2] > 0) & (hit[..., 2] < 1.5)
+    on = (t > 0) & (np.abs(hit[..., 1]) < 0.3) & (hit[..., 2] > 0) & (hit[..., 2] < 0.5)
     stripes = np.where((np.floor(hit[..., 1] / 0.03) % 2) == 0, 1.0, 0.6)[..., None]
     return np.where(on[..., None], colour * stripes, img).astype(np.float32)
 
@@ -215,3 +215,14 @@ def test_an_object_between_camera_and_contact_point_is_not_a_shadow_on_it():
     imgs = [(with_panel(c, plate(c, band), shadow_colour), c) for c in cameras()]
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
+
+
+def test_a_round_dark_patch_gives_no_direction_so_no_hard_key():
+    """A dark, sharp-edged but round patch (a window's pool seen the other way round, a rug):
+    no elongated cast shadow, so nothing says where a key would be: no assumed hard sun, the
+    environment carries the light."""
+    pool = lambda x, y: np.hypot(x - 0.9, y - 0.6) < 0.5
+    _env, key, lighting = estimate_light([(plate(c, pool), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.ratio > 2.0  # as strong an edge as a sun's
+    assert not key.hard and key.direction is None and not lighting.lights, key.why
+    assert "no elongated cast shadow" in key.why
