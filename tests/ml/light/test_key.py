@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from shotcache.schema import FrameCamera
 
@@ -226,3 +227,18 @@ def test_a_round_dark_patch_gives_no_direction_so_no_hard_key():
     assert key.ratio > 2.0  # as strong an edge as a sun's
     assert not key.hard and key.direction is None and not lighting.lights, key.why
     assert "no elongated cast shadow" in key.why
+
+
+def test_ground_albedo_makes_the_catcher_look_like_the_plates_ground():
+    """The shadow catcher lit by the estimate (environment + key) sends what the plate shows:
+    the shadow's radiance out of the key, the lit ground's in it."""
+    from ml.light.envmap import upper_irradiance
+
+    env, key, lighting = estimate_light([(plate(c, band), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    alb = np.asarray(lighting.ground_albedo)
+    assert alb.shape == (3,) and (alb > 0.02).all() and (alb < 0.9).all()
+    amb = upper_irradiance(env, np.array([0.0, 0.0, 1.0]))
+    sun = lighting.lights[0]
+    key_irr = sun.intensity * np.asarray(sun.color) * sun.direction[2]
+    assert alb / np.pi * amb == pytest.approx(key.shadow_rgb, rel=0.02)
+    assert alb / np.pi * (amb + key_irr) == pytest.approx(key.lit_rgb, rel=0.02)
