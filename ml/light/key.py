@@ -51,6 +51,10 @@ PAIR_OFFSET_M = 0.12
 """Paired samples lie this far inside and outside a shadow edge: past a sun's penumbra and the
 analysis' own blur, near enough to be the same ground."""
 MIN_PAIRS = 12
+NEAR_GROUND_M = 0.6
+"""Ground whose light is the product's: under a soft source (a window's pool of light, a lamp)
+the ground a few metres off is lit differently; what lights the ground next to the product
+lights the product."""
 CONTACT_RADIUS_M = 0.25
 """Ground around the product's standing point (about its footprint) that tells whether the key
 reaches it: a cast shadow that darkens the product darkens the ground it stands on."""
@@ -86,7 +90,7 @@ class KeyEstimate:
     shadow_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     shadow_fraction: float = 0.0
     ground_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    """Median colour of the flat ground seen around the product (linear)."""
+    """Median colour (linear) of the steady flat ground within NEAR_GROUND_M of the product."""
     penumbra_m: float = 0.0
     elevation_source: str = "assumed"
     product_in_shadow: bool = False
@@ -265,7 +269,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     if isinstance(c, str):
         return KeyEstimate(False, 1.0, why=c)
     frac = float(c.dark.sum() / c.ground.sum())
-    ground_rgb = np.median(c.med[c.ground], axis=0)
+    ground_rgb = _near_ground(c, grid)
     lit, dark, width, at = edge_pairs(c, grid.metres_per_px)
     per = lit / np.maximum(dark, 1e-4)
     # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a moderate
@@ -303,6 +307,14 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.product_in_shadow = True
         est.why += "; the product stands in a cast shadow"
     return est
+
+
+def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:
+    """Median colour of the steady flat ground within NEAR_GROUND_M of the product (all the flat
+    ground of the patch when the plate shows too little of it there)."""
+    yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
+    near = c.ground & c.steady & (np.hypot(xx, yy) * grid.metres_per_px <= NEAR_GROUND_M)
+    return np.median(c.med[near if near.sum() >= 50 else c.ground], axis=0)
 
 
 def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
