@@ -242,3 +242,13 @@ def test_ground_albedo_makes_the_catcher_look_like_the_plates_ground():
     key_irr = sun.intensity * np.asarray(sun.color) * sun.direction[2]
     assert alb / np.pi * amb == pytest.approx(key.shadow_rgb, rel=0.02)
     assert alb / np.pi * (amb + key_irr) == pytest.approx(key.lit_rgb, rel=0.02)
+
+
+def test_ground_light_is_read_next_to_the_product_not_over_the_patch():
+    """A soft pool of shade round the product (r < 1 m, fading over ~0.3 m) on a brighter floor:
+    what lights the product is what lights the ground next to it, not the patch's median."""
+    lit = np.array([0.5, 0.45, 0.35])
+    shade = lambda x, y: 1 / (1 + np.exp((np.hypot(x, y) - 1.0) / 0.08))
+    est = estimate_key(grid_of(soft_plate, frac_fn=shade, lit=tuple(lit), ratio=2.5))
+    assert not est.hard, est.why
+    assert np.allclose(est.ground_rgb, lit / 2.5, rtol=0.1), est.ground_rgb
