@@ -3,13 +3,16 @@
 A set is a small generated scene (a ground of one material, a few background objects, one
 light setup) filmed by a moving camera, rendered twice with Cycles and the same seed: once
 without the product (the plate Vanelia gets) and once with it (the truth Vanelia's
-composite is scored against). The product is the Duck GLB (or a sphere) with a material
+composite is scored against). No background object stands between a camera and the product
+(``clear_line_of_sight``): the product is always seen whole, so its alpha is its visible
+region and the eval scores light, not a missing occlusion matte. The product is the Duck GLB (or a sphere) with a material
 override, exported as the set's own ``product.glb`` so Vanelia renders exactly that object.
 
 Written per set (``DIR/<name>/``): ``plate/NNNNNN.png``, ``truth/NNNNNN.png``,
 ``mask/NNNNNN.png`` (the product's own alpha, rendered alone), ``transforms.json`` (the exact
 camera, NeRF convention, no light hint), ``product.glb`` and ``set.json`` (recipe, product
-matrix_world, ground, the true lights: what the light estimate is checked against).
+matrix_world, ground, the true lights: what the light estimate is checked against; the
+generator version and how many props were moved off the lines of sight).
 """
 from __future__ import annotations
 
