@@ -137,7 +137,7 @@ def world_environment(world: Any, path: Path) -> None:
 def capture(scene: Any, base: Lighting) -> Lighting:
     """The light the scene holds now, as a shot record: the Vanelia lights (as the artist
     left them: rotated, moved, brighter, softer, another colour) and the world's strength,
-    over ``base`` (environment map, world colour, shadow ratio, notes kept). The inverse of
+    over ``base`` (every other field kept: environment map, world colour, ground albedo ...). The inverse of
     ``apply``, so an artist's edit in the viewport survives into shot.json and every later
     render of the shot, headless ones included."""
     lights: list[Light] = []
@@ -156,8 +156,9 @@ def capture(scene: Any, base: Lighting) -> Lighting:
     bg = next((n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground"), None) if tree is not None else None
     if bg is not None:
         strength = float(bg.inputs["Strength"].default_value)
-    return Lighting(world_color=list(base.world_color), world_strength=strength, lights=lights, estimated=False,
-                    environment=base.environment, method=base.method, notes=base.notes, shadow_ratio=list(base.shadow_ratio))
+    import dataclasses
+
+    return dataclasses.replace(base, world_strength=strength, lights=lights, estimated=False)  # the rest as recorded
 
 
 def edited(before: Lighting, after: Lighting, tol: float = 1e-4) -> bool:

@@ -188,8 +188,28 @@ def sized_matrix(root: Any, matrix: Any, size_m: float) -> tuple[list[list[float
     return out.tolist(), scale
 
 
-def make_shadow_catcher(scene: Any, ground: Ground) -> Any:
-    """A plane on the ground that only catches shadows (transparent in Combined)."""
+def _matte(mat: Any, albedo: list[float] | None) -> None:
+    """The catcher's Principled BSDF: the default grey, or a rough, non-specular ground of ``albedo``."""
+    bsdf = next((n for n in compat.material_nodes(mat).nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None)
+    if bsdf is None:
+        return
+    inp = bsdf.inputs
+    if albedo:
+        inp["Base Color"].default_value = (*[float(v) for v in albedo[:3]], 1.0)
+        inp["Roughness"].default_value = 1.0
+        inp["Specular IOR Level" if "Specular IOR Level" in inp else "Specular"].default_value = 0.0
+    else:
+        inp["Base Color"].default_value = (0.8, 0.8, 0.8, 1.0)
+        inp["Roughness"].default_value = 0.5
+        inp["Specular IOR Level" if "Specular IOR Level" in inp else "Specular"].default_value = 0.5
+
+
+def make_shadow_catcher(scene: Any, ground: Ground, albedo: list[float] | None = None) -> Any:
+    """A plane on the ground that only catches shadows (transparent in Combined).
+
+    Reflections, refractions and bounce light still see its material: with ``albedo`` (the
+    light estimate's, Lighting.ground_albedo) it is a matte ground of that colour, so a metal
+    or glass product shows the plate's ground, not a white floor."""
     old = shot_scene.find(scene, GROUND_NAME)
     if old is not None:
         shot_scene.remove_objects([old])
@@ -199,6 +219,7 @@ def make_shadow_catcher(scene: Any, ground: Ground) -> Any:
     mesh.update()
     mat: Any = bpy.data.materials.get("Vanelia Ground") or bpy.data.materials.new("Vanelia Ground")
     mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
+    _matte(mat, albedo)
     mesh.materials.append(mat)
     obj = bpy.data.objects.new(GROUND_NAME, mesh)
     scene.collection.objects.link(obj)

@@ -328,7 +328,7 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
         root = product.import_glb(scene, shot.product.source)
         root[SETUP_PROP + "_glb"] = shot.product.sha256
     product.place_explicit(root, shot.product.matrix_world)
-    product.make_shadow_catcher(scene, shot.ground)
+    product.make_shadow_catcher(scene, shot.ground, shot.lighting.ground_albedo)
     lighting.apply(scene, shot.lighting, shot_dir)
     render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur)
     scene[SHOT_PROP] = shot_dir

@@ -3,13 +3,16 @@
 A set is a small generated scene (a ground of one material, a few background objects, one
 light setup) filmed by a moving camera, rendered twice with Cycles and the same seed: once
 without the product (the plate Vanelia gets) and once with it (the truth Vanelia's
-composite is scored against). The product is the Duck GLB (or a sphere) with a material
+composite is scored against). No background object stands between a camera and the product
+(``clear_line_of_sight``): the product is always seen whole, so its alpha is its visible
+region and the eval scores light, not a missing occlusion matte. The product is the Duck GLB (or a sphere) with a material
 override, exported as the set's own ``product.glb`` so Vanelia renders exactly that object.
 
 Written per set (``DIR/<name>/``): ``plate/NNNNNN.png``, ``truth/NNNNNN.png``,
 ``mask/NNNNNN.png`` (the product's own alpha, rendered alone), ``transforms.json`` (the exact
 camera, NeRF convention, no light hint), ``product.glb`` and ``set.json`` (recipe, product
-matrix_world, ground, the true lights: what the light estimate is checked against).
+matrix_world, ground, the true lights: what the light estimate is checked against; the
+generator version and how many props were moved off the lines of sight).
 """
 from __future__ import annotations
 
@@ -46,6 +49,12 @@ RECIPES: dict[str, dict[str, Any]] = {
 """The standard sets: every light setup, ground and product material at least once."""
 
 PRODUCT_SIZE_M = 0.42
+PRODUCT_CLEAR_M = 0.35
+"""Clearance round the product's standing axis kept free of props along every line of sight:
+the duck's half length (0.21 m) and its shadow's near end, with a margin."""
+GENERATOR_VERSION = 2
+"""Bumped when a change alters the rendered scenes: cached sets of another version are rendered
+again. 2: props keep clear of the cameras' lines of sight to the product."""
 
 
 def _noop(_msg: str) -> None:
@@ -235,11 +244,13 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def build_set(scene: Any, ground_kind: str, light_kind: str, rng: np.random.Generator) -> None:
-    """Ground, background objects around a free centre, walls for interiors."""
+def build_set(scene: Any, ground_kind: str, light_kind: str, rng: np.random.Generator) -> list[tuple[Any, float]]:
+    """Ground, background objects around a free centre, walls for interiors; returns the
+    props with their footprint radius (for ``clear_line_of_sight``)."""
     s = 12.0
     demo_scene._add_mesh_object(scene, "Truth Ground", [(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [(0, 1, 2, 3)], ground_material(ground_kind, rng), (0, 0, 0))
     n = 5
+    props: list[tuple[Any, float]] = []
     for i in range(n):
         ang = 2 * math.pi * i / n + float(rng.uniform(-0.3, 0.3))
         r = float(rng.uniform(1.1, 2.4))
@@ -249,14 +260,63 @@ def build_set(scene: Any, ground_kind: str, light_kind: str, rng: np.random.Gene
         if i % 3:
             sx, sy = (float(v) for v in rng.uniform(0.25, 0.6, 2))
             shape = demo_scene._box(sx, sy, float(rng.uniform(0.3, 1.1)))
+            foot = 0.5 * math.hypot(sx, sy)
         else:
-            shape = demo_scene._cylinder(float(rng.uniform(0.1, 0.2)), float(rng.uniform(0.6, 1.4)))
-        demo_scene._add_mesh_object(scene, f"Prop {i}", shape[0], shape[1], demo_scene._material(f"Prop {i}", build), (r * math.cos(ang), r * math.sin(ang), 0), float(rng.uniform(0, 3)))
+            rad = float(rng.uniform(0.1, 0.2))
+            shape = demo_scene._cylinder(rad, float(rng.uniform(0.6, 1.4)))
+            foot = rad
+        obj = demo_scene._add_mesh_object(scene, f"Prop {i}", shape[0], shape[1], demo_scene._material(f"Prop {i}", build), (r * math.cos(ang), r * math.sin(ang), 0), float(rng.uniform(0, 3)))
+        props.append((obj, foot))
     if light_kind == "interior":
         wall = demo_scene._material("Wall", demo_scene._wave_colour((0.7, 0.68, 0.62)))
         for i, (loc, rot) in enumerate((((0, 3.5, 0), 0.0), ((-3.5, 0, 0), math.pi / 2), ((3.5, 0, 0), math.pi / 2), ((0, -3.5, 0), 0.0))):
             v, f = demo_scene._box(7.0, 0.1, 2.8)
             demo_scene._add_mesh_object(scene, f"Wall {i}", v, f, wall, loc, rot)
+    return props
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ab = b - a
+    t = float(np.clip((p - a) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0))
+    return float(np.linalg.norm(p - (a + t * ab)))
+
+
+def clear_line_of_sight(props: list[tuple[float, float, float]], eyes: list[tuple[float, float]], clearance: float = PRODUCT_CLEAR_M,
+                        step_deg: float = 10.0) -> list[tuple[float, float]]:
+    """Prop centres (x, y) such that no prop stands between any camera and the product.
+
+    ``props`` are (x, y, footprint radius) round the product at the origin, ``eyes`` the
+    cameras' ground positions. The scored product region is the product's own alpha and every
+    variant draws the whole product: a prop hiding part of it in the truth would score the
+    missing occlusion matte (which Vanelia does not have, and which is not light) and put the
+    prop's pixels where the light estimate looks for the ground under the product. So a prop
+    whose footprint comes within ``clearance`` of a line of sight (a capsule round each
+    camera-to-product segment, which also keeps the cameras out of the props) is turned round
+    the product, at its distance, by the smallest multiple of ``step_deg`` that clears every
+    line of sight without overlapping the props already placed. Props already clear do not
+    move, so the rest of a set's scene (and its random draws) is unchanged."""
+    centre = np.zeros(2)
+    eye_pts = [np.asarray(e, np.float64) for e in eyes]
+    placed: list[tuple[np.ndarray, float]] = []
+    out: list[tuple[float, float]] = []
+
+    def clear(c: np.ndarray, r: float) -> bool:
+        return all(_segment_distance(c, e, centre) >= r + clearance for e in eye_pts)
+
+    for x, y, r in props:
+        dist, ang = math.hypot(x, y), math.atan2(y, x)
+        best = np.array([x, y], np.float64)
+        if not clear(best, r):
+            for k in range(1, int(180 / step_deg) + 1):
+                cands = [ang + math.radians(step_deg * k * s) for s in (1, -1)]
+                pts = [np.array([dist * math.cos(a), dist * math.sin(a)]) for a in cands]
+                ok = [p for p in pts if clear(p, r) and all(np.linalg.norm(p - q) >= r + rq for q, rq in placed)]
+                if ok:
+                    best = ok[0]
+                    break
+        placed.append((best, r))
+        out.append((float(best[0]), float(best[1])))
+    return out
 
 
 def camera_path(frames: int, rng: np.random.Generator) -> list[Matrix]:
@@ -373,18 +433,21 @@ def make_set(out_dir: str | os.PathLike[str], name: str, recipe: dict[str, Any],
     scene.name = f"Truth {name}"
     _setup_render(scene, resolution, samples, seed)
     truth_light = build_lights(scene, recipe["light"], rng)
-    build_set(scene, recipe["ground"], recipe["light"], rng)
+    props = build_set(scene, recipe["ground"], recipe["light"], rng)
     data = bpy.data.cameras.new("Truth Camera")
     data.lens, data.sensor_width, data.sensor_fit = 30.0, 36.0, "HORIZONTAL"
     cam = bpy.data.objects.new("Truth Camera", data)
     scene.collection.objects.link(cam)
     scene.camera = cam
     cam.rotation_mode = "QUATERNION"
-    for i, m in enumerate(camera_path(frames, rng), start=1):
+    path = camera_path(frames, rng)
+    eyes = [(float(m.translation.x), float(m.translation.y)) for m in path]
+    for i, m in enumerate(path, start=1):
         cam.matrix_world = m
         cam.keyframe_insert("location", frame=i)
         cam.keyframe_insert("rotation_quaternion", frame=i)
     compat.set_constant_interpolation(cam)
+    moved = _clear_props(props, eyes)
     progress(f"{name}: plate ({frames} frames {resolution[0]}x{resolution[1]}, {samples} samples)")
     _render_sequence(scene, out / "plate", frames)
     root = build_product(scene, recipe["shape"], recipe["material"], model, out / "product.glb")
@@ -403,9 +466,20 @@ def make_set(out_dir: str | os.PathLike[str], name: str, recipe: dict[str, Any],
     atomic_write_json(out / "transforms.json", doc)
     meta = {"name": name, "recipe": recipe, "seed": seed, "frames": frames, "resolution": [w, h], "samples": samples,
             "product_matrix": np.array(mat, dtype=float).tolist(), "ground": {"point": [0, 0, 0], "normal": [0, 0, 1]},
-            "light": truth_light}
+            "light": truth_light, "generator": GENERATOR_VERSION, "props_moved": moved}
     atomic_write_json(out / "set.json", meta)
     return meta
+
+
+def _clear_props(props: list[tuple[Any, float]], eyes: list[tuple[float, float]]) -> int:
+    """Move the props off the cameras' lines of sight (``clear_line_of_sight``); how many moved."""
+    spots = clear_line_of_sight([(float(o.location.x), float(o.location.y), r) for o, r in props], eyes)
+    moved = 0
+    for (obj, _r), (x, y) in zip(props, spots):
+        if abs(obj.location.x - x) + abs(obj.location.y - y) > 1e-6:
+            obj.location.x, obj.location.y = x, y
+            moved += 1
+    return moved
 
 
 def _render_mask(scene: Any, root: Any, out_dir: Path, frames: int) -> None:
@@ -447,7 +521,7 @@ def batch_make_sets(argv: list[str]) -> int:
     for name in a.sets.split(","):
         folder = Path(a.output) / f"{name}-s{a.seed}"
         meta_path = folder / "set.json"
-        want = {"frames": a.frames, "resolution": list(res), "samples": a.samples, "seed": a.seed, "recipe": RECIPES[name]}
+        want = {"frames": a.frames, "resolution": list(res), "samples": a.samples, "seed": a.seed, "recipe": RECIPES[name], "generator": GENERATOR_VERSION}
         if meta_path.is_file():
             old = json.loads(meta_path.read_text(encoding="utf-8"))
             if all(old.get(k) == v for k, v in want.items()):

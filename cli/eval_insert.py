@@ -2,7 +2,8 @@
 
 1. Truth sets (addon/truth_scenes.py, Cycles through the ``insert-truth`` batch step, cached
    in ``--cache``): each set's plate without the product, the truth with it, the product's
-   alpha, the exact camera and the product's placement.
+   alpha (seen whole: no prop stands between a camera and it), the exact camera and the
+   product's placement.
 2. Vanelia renders the product from the plate-without-product, the camera and the placement,
    twice: with the legacy light (plate mean + a sun through the brightest block) and with the
    light estimated from the plate (ml/light).

@@ -207,6 +207,10 @@ class Lighting:
     shadow_ratio: list[float] = field(default_factory=list)
     """The plate's own shadowed/lit ground ratio per channel (hard key only): how dark and
     how blue a cast shadow is in this footage; the composite matches the product's to it."""
+    ground_albedo: list[float] = field(default_factory=list)
+    """Diffuse albedo (linear RGB) of the ground under this light, such that the shadow catcher
+    lit by it looks like the plate's ground: what a glossy, metal or glass product reflects,
+    refracts and gets bounce light from. Empty: the catcher's default grey."""
 
 
 @dataclass

@@ -17,12 +17,19 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   fades over decimetres: soft, no key, the light stays in the environment map;
 * direction: a shadow points away from the light, starting at its occluder, so the azimuth
   is the mean direction from the touching occluder to the shadow, reversed; the elevation
-  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured);
+  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured); no
+  elongated shadow, no direction evidence: no key (soft or unknown light stays in the
+  environment map);
 * strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
   ambient, per channel, with the ambient irradiance measured on the environment map;
 * size (angular diameter) from the edges' width beyond the plate's own blur over the
   occluder-to-shadow distance;
-* a product whose ground has the shadow's level and colour stands in a cast shadow: no key.
+* a product whose ground has the shadow's level and colour stands in a cast shadow: no key;
+  that ground is the steady flat ground round the contact point, so an object between the
+  camera and the spot (it covers different ground in every frame) is not read as a shadow;
+* under a soft light, the ground within NEAR_GROUND_M of the product is what the unseen sky
+  and the ground's albedo are read from (a window's pool of light a metre off is not the
+  product's light).
 """
 from __future__ import annotations
 
@@ -49,8 +56,20 @@ PAIR_OFFSET_M = 0.12
 """Paired samples lie this far inside and outside a shadow edge: past a sun's penumbra and the
 analysis' own blur, near enough to be the same ground."""
 MIN_PAIRS = 12
-FOOT_RADIUS_M = 0.12
-"""Ground around the product's standing point that tells whether the key reaches it."""
+NEAR_GROUND_M = 0.6
+"""Ground whose light is the product's: under a soft source (a window's pool of light, a lamp)
+the ground a few metres off is lit differently; what lights the ground next to the product
+lights the product."""
+CONTACT_RADIUS_M = 0.25
+"""Ground around the product's standing point (about its footprint) that tells whether the key
+reaches it: a cast shadow that darkens the product darkens the ground it stands on."""
+STEADY_TOLERANCE = 0.2
+"""A ground cell is shown as ground when its frames agree with their median within this
+(relative luminance) in STEADY_FRACTION of them: an object nearer the camera covers a cell in
+some frames only (parallax), a cast shadow on the ground covers it in all."""
+STEADY_FRACTION = 0.8
+IN_SHADOW_VOTE = 0.6
+"""Fraction of the steady ground round the contact point that must read as shadow."""
 OCCLUDER_NEAR_M = 0.6
 FAR_EDGE_WEIGHT = 0.05
 """Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
@@ -76,7 +95,7 @@ class KeyEstimate:
     shadow_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     shadow_fraction: float = 0.0
     ground_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    """Median colour of the flat ground seen around the product (linear)."""
+    """Median colour (linear) of the steady flat ground within NEAR_GROUND_M of the product."""
     penumbra_m: float = 0.0
     elevation_source: str = "assumed"
     product_in_shadow: bool = False
@@ -168,6 +187,7 @@ class GroundClasses:
     dark: np.ndarray
     lit: np.ndarray
     thresh: float
+    steady: np.ndarray  # cells every frame (but a few) shows alike: ground seen as ground
 
 
 def classify(grid: GroundGrid) -> GroundClasses | str:
@@ -178,7 +198,9 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: ground no frame saw
         median = np.nanmedian(stack, axis=0)
-        spread = np.nanmedian(np.abs(_lum(stack) - _lum(median)[None]), axis=0) / np.maximum(_lum(median), 1e-3)
+        dev = np.abs(_lum(stack) - _lum(median)[None]) / np.maximum(_lum(median), 1e-3)[None]
+        spread = np.nanmedian(dev, axis=0)
+        steady = (np.where(seen, dev <= STEADY_TOLERANCE, False).sum(0) >= STEADY_FRACTION * np.maximum(seen.sum(0), 1)) & enough
     if enough.sum() < 200:
         return "too little ground seen around the product"
     spread = np.where(enough, spread, 0)
@@ -193,7 +215,7 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
     if ground.sum() < 200:
         return "too little flat ground seen"
     t = _otsu(smooth[ground])
-    return GroundClasses(med, smooth, ground, objects, ground & (smooth < t), ground & (smooth >= t), t)
+    return GroundClasses(med, smooth, ground, objects, ground & (smooth < t), ground & (smooth >= t), t, steady)
 
 
 def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -252,7 +274,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     if isinstance(c, str):
         return KeyEstimate(False, 1.0, why=c)
     frac = float(c.dark.sum() / c.ground.sum())
-    ground_rgb = np.median(c.med[c.ground], axis=0)
+    ground_rgb = _near_ground(c, grid)
     lit, dark, width, at = edge_pairs(c, grid.metres_per_px)
     per = lit / np.maximum(dark, 1e-4)
     # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a moderate
@@ -279,8 +301,12 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
         return est
+    if not _direction(grid, est, _shadow_cells(c, est), c.objects):
+        est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {int(good.sum())} edge pairs): nothing gives a hard key's "
+                   "direction; environment only")
+        est.direction = est.elevation_deg = None
+        return est
     est.hard = True
-    _direction(grid, est, c.dark, c.objects)
     clamp_ratio(est)
     if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
         est.product_in_shadow = True
@@ -288,17 +314,43 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     return est
 
 
-def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
-    """Whether the ground the product stands on is in the key's shadow: it has the shadow's
-    level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's per-channel
-    ratio; a dark material such as mortar is dark without that shift)."""
+def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:
+    """Median colour of the steady flat ground within NEAR_GROUND_M of the product (all the flat
+    ground of the patch when the plate shows too little of it there)."""
     yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
-    foot = (np.hypot(xx, yy) <= FOOT_RADIUS_M / grid.metres_per_px) & c.ground
-    if foot.sum() < 5:
+    near = c.ground & c.steady & (np.hypot(xx, yy) * grid.metres_per_px <= NEAR_GROUND_M)
+    return np.median(c.med[near if near.sum() >= 50 else c.ground], axis=0)
+
+
+def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
+    """Flat ground below the midpoint (in log) of the shadow and lit levels the edge pairs
+    measured: the cast shadows, whose shapes give the direction. A stain much darker than the
+    shadows takes Otsu's dark class over on its own; it stays in this class, but as a blob of
+    its own beside the shadows."""
+    level = math.log(max(float(_lum(np.asarray(est.shadow_rgb))), 1e-4)) + 0.5 * math.log(max(est.ratio, 1.0))
+    return c.ground & (c.smooth < level)
+
+
+def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
+    """Whether the ground the product stands on is in the key's shadow.
+
+    Looked at on the ground round the contact point (CONTACT_RADIUS_M) that the plate shows as
+    ground - flat, of the ground's material and steady over the frames - not at whatever
+    covers the spot: an object between the camera and the spot (a prop, a passer-by) covers it
+    in some frames and its neighbours in others. A cell reads as shadow when it has the
+    shadow's level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's
+    per-channel ratio; a dark material such as mortar is dark without that shift). In shadow
+    when IN_SHADOW_VOTE of that ground does, and it covers a third of the contact disc at
+    least; too little ground seen there: not in shadow (the key is kept)."""
+    yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
+    disc = np.hypot(xx, yy) <= CONTACT_RADIUS_M / grid.metres_per_px
+    shown = disc & c.ground & c.steady
+    if shown.sum() < max(5, disc.sum() / 3):
         return False
-    d = np.log(np.maximum(np.median(c.med[foot], axis=0), 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
-    level = float(d @ np.array([0.2126, 0.7152, 0.0722]))
-    return abs(level) < 0.3 and float(np.abs(d - level).max()) < 0.12
+    d = np.log(np.maximum(c.med[shown], 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
+    level = d @ np.array([0.2126, 0.7152, 0.0722])
+    like = (np.abs(level) < 0.3) & (np.abs(d - level[:, None]).max(axis=1) < 0.12)
+    return float(like.mean()) >= IN_SHADOW_VOTE
 
 
 def clamp_ratio(est: KeyEstimate) -> None:
@@ -313,8 +365,11 @@ def clamp_ratio(est: KeyEstimate) -> None:
     est.ratio = top
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> None:
-    """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the penumbra.
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> bool:
+    """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the
+    penumbra. False when no shadow is elongated: no direction evidence at all (a window's pool of
+    light, a dark patch): a key of assumed direction and size would cast a hard shadow the plate
+    does not have, so there is no key (the environment map carries the light).
 
     Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
     with doubled angles, weighted by area and elongation). A shadow starts at its occluder, so
@@ -352,8 +407,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
             if n_lo + n_hi:
                 comps.append((ax, w * (n_hi - n_lo) / (n_hi + n_lo), w))
     if not axis_sum.any():
-        _fallback_direction(grid, est, dark)
-        return
+        return False
     ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
     axis = np.array([math.cos(ang), math.sin(ang)])
     vote = sum(sgn * float(np.sign(ax @ axis)) for ax, sgn, _w in comps)
@@ -365,6 +419,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
+    return True
 
 
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
@@ -374,18 +429,6 @@ def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray)
     e = math.radians(DEFAULT_ELEVATION_DEG)
     est.elevation_deg = DEFAULT_ELEVATION_DEG
     est.direction = (horiz * math.cos(e) + grid.n * math.sin(e)).tolist()
-
-
-def _fallback_direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray) -> None:
-    """No elongated shadow: the spread of the shadowed cells, the light behind the camera."""
-    ys, xs = np.nonzero(dark)
-    pts = np.stack([xs, ys], 1).astype(np.float64)
-    pts -= pts.mean(axis=0)
-    _u, _s, vt = np.linalg.svd(pts, full_matrices=False)
-    d = vt[0]
-    towards = d if d @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -d
-    _set_direction(grid, est, towards)
-    est.why = "no elongated shadow: light assumed behind the camera"
 
 
 def _penumbra_angle(penumbra_m: float, occluder_dist_m: float) -> float:

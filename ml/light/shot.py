@@ -80,9 +80,23 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg)))
         shadow_ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
         notes.append(f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
+    seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
-                        method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [])
+                        method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
+                        ground_albedo=ground_albedo(seen_ground, ambient))
     return env_map, key, lighting
+
+
+def ground_albedo(radiance: np.ndarray, ambient: np.ndarray) -> list[float]:
+    """Albedo that makes a Lambertian ground lit by the environment alone (``ambient``, its
+    irradiance) send the ``radiance`` the plate shows where only the environment lights it
+    (the key's shadow, or all the ground under a soft light): albedo = pi L / E. Under the key
+    too, the key's strength (lit/shadow - 1) x ambient brings it to the plate's lit level.
+    Empty when the plate gave no ground."""
+    r, e = np.asarray(radiance, np.float64), np.asarray(ambient, np.float64)
+    if not (r > 0).any() or not (e > 1e-6).all():
+        return []
+    return np.clip(math.pi * r / e, 0.02, 0.9).tolist()
 
 
 def _reduced(path: Path) -> np.ndarray:

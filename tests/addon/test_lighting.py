@@ -87,3 +87,25 @@ def test_an_artists_light_edit_is_kept_in_shot_json_and_renders_again(ext, tmp_p
     again = lighting.capture(fresh, after.lighting)
     assert not lighting.edited(after.lighting, again)
     assert not shot.sync_lighting(scene, shot_dir)  # already recorded
+
+
+def test_shadow_catcher_takes_the_estimated_ground_albedo(ext, empty_scene):
+    """With the light estimate's ground albedo the catcher is a matte ground of that colour (what
+    a metal or glass product reflects); without one it keeps the default grey."""
+    import bpy
+    import pytest
+
+    from vanelia_addon.addon import compat, product
+    from vanelia_addon.shotcache.schema import Ground
+
+    def bsdf():
+        mat = bpy.data.objects[product.GROUND_NAME].material_slots[0].material
+        return next(n for n in compat.material_nodes(mat).nodes if n.bl_idname == "ShaderNodeBsdfPrincipled").inputs
+
+    product.make_shadow_catcher(empty_scene, Ground(), [0.1, 0.2, 0.3])
+    inp = bsdf()
+    assert tuple(inp["Base Color"].default_value)[:3] == pytest.approx((0.1, 0.2, 0.3))
+    assert inp["Roughness"].default_value == pytest.approx(1.0)
+    assert bpy.data.objects[product.GROUND_NAME].is_shadow_catcher
+    product.make_shadow_catcher(empty_scene, Ground(), [])
+    assert tuple(bsdf()["Base Color"].default_value)[:3] == pytest.approx((0.8, 0.8, 0.8))

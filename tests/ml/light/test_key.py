@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from shotcache.schema import FrameCamera
 
@@ -191,3 +192,63 @@ def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
     assert key.hard and key.elevation_source == "sun in view", key.why
     assert abs(key.elevation_deg - 15) < 4 and np.asarray(lighting.lights[0].direction) @ sun > math.cos(math.radians(5))
     assert "sun in view" in lighting.notes
+
+
+def with_panel(cam, img, colour):
+    """A textured panel (x = -0.7, |y| < 0.3, 0 < z < 0.5, vertical stripes 3 cm wide) drawn over
+    the image: it stands between the cameras and the product's spot."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    t = (-0.7 - c2w[0, 3]) / np.where(np.abs(rays[..., 0]) > 1e-6, rays[..., 0], 1e-6)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    on = (t > 0) & (np.abs(hit[..., 1]) < 0.3) & (hit[..., 2] > 0) & (hit[..., 2] < 0.5)
+    stripes = np.where((np.floor(hit[..., 1] / 0.03) % 2) == 0, 1.0, 0.6)[..., None]
+    return np.where(on[..., None], colour * stripes, img).astype(np.float32)
+
+
+def test_an_object_between_camera_and_contact_point_is_not_a_shadow_on_it():
+    """A textured prop of the shadow's colour stands between the cameras and the product's spot
+    and covers it in every frame: its texture does not stay put on the ground as the camera
+    moves, so the plate does not show that spot as ground, and the ground round it is lit: the
+    key stays (the spot really in a cast shadow: test_product_standing_in_a_cast_shadow...)."""
+    shadow_colour = np.array([0.5, 0.45, 0.35]) * np.array([1 / 3, 1 / 3, 1.2 / 3])
+    imgs = [(with_panel(c, plate(c, band), shadow_colour), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
+
+
+def test_a_round_dark_patch_gives_no_direction_so_no_hard_key():
+    """A dark, sharp-edged but round patch (a window's pool seen the other way round, a rug):
+    no elongated cast shadow, so nothing says where a key would be: no assumed hard sun, the
+    environment carries the light."""
+    pool = lambda x, y: np.hypot(x - 0.9, y - 0.6) < 0.5
+    _env, key, lighting = estimate_light([(plate(c, pool), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.ratio > 2.0  # as strong an edge as a sun's
+    assert not key.hard and key.direction is None and not lighting.lights, key.why
+    assert "no elongated cast shadow" in key.why
+
+
+def test_ground_albedo_makes_the_catcher_look_like_the_plates_ground():
+    """The shadow catcher lit by the estimate (environment + key) sends what the plate shows:
+    the shadow's radiance out of the key, the lit ground's in it."""
+    from ml.light.envmap import upper_irradiance
+
+    env, key, lighting = estimate_light([(plate(c, band), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    alb = np.asarray(lighting.ground_albedo)
+    assert alb.shape == (3,) and (alb > 0.02).all() and (alb < 0.9).all()
+    amb = upper_irradiance(env, np.array([0.0, 0.0, 1.0]))
+    sun = lighting.lights[0]
+    key_irr = sun.intensity * np.asarray(sun.color) * sun.direction[2]
+    assert alb / np.pi * amb == pytest.approx(key.shadow_rgb, rel=0.02)
+    assert alb / np.pi * (amb + key_irr) == pytest.approx(key.lit_rgb, rel=0.02)
+
+
+def test_ground_light_is_read_next_to_the_product_not_over_the_patch():
+    """A soft pool of shade round the product (r < 1 m, fading over ~0.3 m) on a brighter floor:
+    what lights the product is what lights the ground next to it, not the patch's median."""
+    lit = np.array([0.5, 0.45, 0.35])
+    shade = lambda x, y: 1 / (1 + np.exp((np.hypot(x, y) - 1.0) / 0.08))
+    est = estimate_key(grid_of(soft_plate, frac_fn=shade, lit=tuple(lit), ratio=2.5))
+    assert not est.hard, est.why
+    assert np.allclose(est.ground_rgb, lit / 2.5, rtol=0.1), est.ground_rgb

@@ -1,0 +1,53 @@
+"""The truth-set generator's geometry: props never stand between a camera and the product."""
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+
+
+def _module(ext):
+    return importlib.import_module(f"{ext.__name__}.addon.truth_scenes")
+
+
+def _blocked(ts, c, r, eyes) -> bool:
+    return any(ts._segment_distance(np.asarray(c), np.asarray(e, float), np.zeros(2)) < r + ts.PRODUCT_CLEAR_M for e in eyes)
+
+
+def test_a_prop_on_the_line_of_sight_is_turned_round_the_product_and_others_stay(ext):
+    ts = _module(ext)
+    eyes = [(1.7 * math.cos(math.radians(a)), 1.7 * math.sin(math.radians(a))) for a in np.linspace(20, 35, 6)]
+    on_path = (1.1 * math.cos(math.radians(27)), 1.1 * math.sin(math.radians(27)), 0.3)  # between camera and product
+    behind_camera_inside = (1.7 * math.cos(math.radians(30)), 1.7 * math.sin(math.radians(30)), 0.2)  # the camera inside it
+    far = (-2.0, 0.3, 0.4)  # beyond the product
+    props = [on_path, behind_camera_inside, far]
+    assert _blocked(ts, on_path[:2], 0.3, eyes) and _blocked(ts, behind_camera_inside[:2], 0.2, eyes)
+    out = ts.clear_line_of_sight(props, eyes)
+    assert out[2] == far[:2]
+    for (x, y, r), (nx, ny) in zip(props, out):
+        assert not _blocked(ts, (nx, ny), r, eyes)
+        assert math.isclose(math.hypot(nx, ny), math.hypot(x, y), rel_tol=1e-9)  # turned, not pushed away
+    assert np.hypot(out[0][0] - out[1][0], out[0][1] - out[1][1]) >= 0.3 + 0.2  # moved props do not overlap
+
+
+def test_generator_version_is_part_of_the_cache_key(ext, tmp_path):
+    ts = _module(ext)
+    import json
+
+    folder = tmp_path / f"{next(iter(ts.RECIPES))}-s0"
+    folder.mkdir()
+    name = next(iter(ts.RECIPES))
+    stale = {"frames": 1, "resolution": [16, 16], "samples": 1, "seed": 0, "recipe": ts.RECIPES[name], "generator": ts.GENERATOR_VERSION - 1}
+    (folder / "set.json").write_text(json.dumps(stale))
+    calls = []
+    ts_make = ts.make_set
+    ts.make_set = lambda *a, **k: calls.append(a[1])
+    try:
+        ts.batch_make_sets(["--output", str(tmp_path), "--sets", name, "--frames", "1", "--resolution", "16x16", "--samples", "1", "--seed", "0"])
+        assert calls == [name]  # a set of an older generator is rendered again
+        (folder / "set.json").write_text(json.dumps({**stale, "generator": ts.GENERATOR_VERSION}))
+        ts.batch_make_sets(["--output", str(tmp_path), "--sets", name, "--frames", "1", "--resolution", "16x16", "--samples", "1", "--seed", "0"])
+        assert calls == [name]  # the current one is reused
+    finally:
+        ts.make_set = ts_make
