@@ -191,7 +191,13 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     if isinstance(ground, dict):
         ground = Ground(**ground)
     first_cam = track.frames[info.frames[0]]
-    if ground is None and points is not None and len(points) >= 3:
+    levelled = data.qc.get("ground") if data is not None else None
+    if ground is None and isinstance(levelled, dict) and "normal" in levelled:
+        # `vanelia track` levelled the world on the ground it chose (with the plate's verticals,
+        # below the cameras): its record wins over a fresh fit of the points it also carries
+        ground = Ground(point=[float(v) for v in levelled.get("point", [0.0, 0.0, 0.0])],
+                        normal=[float(v) for v in levelled["normal"]])
+    elif ground is None and points is not None and len(points) >= 3:
         ground = ground_from_points(points)
     elif ground is None and data is not None and not data.qc.get("ground") and \
             not world_ground_plausible([c.c2w for c in data.frames.values()]):

@@ -297,3 +297,32 @@ def test_place_in_area(ext, empty_scene, inputs, tmp_path):
         w, h = s.resolution
         assert (px >= w / 2) == bool(qx) and (py >= h / 2) == bool(qy), (area, px, py)
         assert abs(foot[2]) < 1e-6  # on the ground plane z = 0
+
+
+def test_a_levelled_track_keeps_its_ground_over_its_points(ext, empty_scene, inputs, tmp_path):
+    """`vanelia track` levels the world on the ground it chose and writes its points beside
+    the file: the shot stands on that ground, not on a fresh fit of the points (which a wall
+    or a market stall can win: night-street came out with the cameras under the ground)."""
+    import numpy as np
+
+    from vanelia_addon.addon import shot
+    from vanelia_addon.shotcache.tracks import write_ply
+
+    rng = np.random.default_rng(0)
+    wall = np.c_[rng.uniform(-2, 2, 300), np.full(300, 3.0), rng.uniform(0, 2.5, 300)]  # a wall facing the cameras
+    doc = json.loads(Path(inputs["camera"]).read_text())
+    for name, qc in (("levelled", {"ground": {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0]}}), ("bare", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_ply(folder / "track_points.ply", wall)
+        d = dict(doc, ply_file_path="track_points.ply", frames=[dict(f, file_path=str(Path(inputs["plate"]) / Path(f["file_path"]).name))
+                                                              for f in doc["frames"]])
+        if qc:
+            d["qc"] = qc
+        (folder / "track.json").write_text(json.dumps(d))
+        s = shot.setup_shot(tmp_path / f"shot_{name}", inputs["plate"], inputs["model"], folder / "track.json", samples=2)
+        n = np.asarray(s.ground.normal, float)
+        if qc:
+            assert np.allclose(n / np.linalg.norm(n), [0, 0, 1], atol=1e-6)   # the track's own ground
+        else:
+            assert abs(n[2]) < 0.5                                        # no record: the points' plane (the wall)
