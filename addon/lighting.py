@@ -142,7 +142,7 @@ def capture(scene: Any, base: Lighting) -> Lighting:
     render of the shot, headless ones included."""
     lights: list[Light] = []
     for obj in sorted((o for o in scene.objects if o.name.startswith(SUN_NAME) and o.type == "LIGHT"), key=lambda o: o.name):
-        data = obj.data
+        data: Any = obj.data
         kind = {"SUN": "sun", "POINT": "point", "AREA": "area", "SPOT": "point"}.get(data.type, "sun")
         basis = obj.matrix_basis  # from the object's own transform now (matrix_world waits for a depsgraph update)
         direction = basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))

@@ -315,14 +315,15 @@ def draw_light(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     keys = sorted((o for o in scene.objects if o.name.startswith(lighting_names.SUN_NAME) and o.type == "LIGHT"),
                   key=lambda o: o.name)
     for obj in keys:
+        data: Any = obj.data  # a Light (the objects were filtered on type LIGHT)
         box = layout.box()
         box.label(text=obj.name, icon="LIGHT")
-        box.prop(obj.data, "energy", text="Strength")
-        if obj.data.type == "SUN":
-            box.prop(obj.data, "angle", text="Size (angle)")
-        elif obj.data.type == "AREA":
-            box.prop(obj.data, "size", text="Size")
-        box.prop(obj.data, "color", text="")
+        box.prop(data, "energy", text="Strength")
+        if data.type == "SUN":
+            box.prop(data, "angle", text="Size (angle)")
+        elif data.type == "AREA":
+            box.prop(data, "size", text="Size")
+        box.prop(data, "color", text="")
         box.prop(obj, "rotation_quaternion" if obj.rotation_mode == "QUATERNION" else "rotation_euler", text="Direction")
     if not keys:
         layout.label(text="No key light: soft light from the environment", icon="INFO")

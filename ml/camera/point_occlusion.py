@@ -123,9 +123,9 @@ def _flood(plate: np.ndarray, front: np.ndarray, back: np.ndarray) -> np.ndarray
     markers[0, :] = markers[-1, :] = markers[:, 0] = markers[:, -1] = 2
     r = max(1, int(round(0.004 * max(bh, bw))))
     for (u, v) in back:
-        cv2.circle(markers, (int(u), int(v)), r, 2, -1)
+        cv2.circle(markers, (int(u), int(v)), r, (2,), -1)
     for (u, v) in front:  # front last: a front seed next to a back one keeps its own pixel
-        cv2.circle(markers, (int(u), int(v)), r, 1, -1)
+        cv2.circle(markers, (int(u), int(v)), r, (1,), -1)
     img = plate if plate.ndim == 3 else cv2.cvtColor(plate, cv2.COLOR_GRAY2BGR)
     cv2.watershed(cv2.GaussianBlur(img, (3, 3), 0), markers)
     region = markers == 1

@@ -68,7 +68,8 @@ def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None) -> di
         try:
             rgba = read_passes(paths.render_frame(f), ["rgba"])["rgba"]
             if cams is not None and f in cams:  # the render in the plate's lens, as the stages see it
-                rgba = to_plate_lens(rgba, {}, cams[f], lens_d)[0]
+                warped = to_plate_lens(rgba, {}, cams[f], lens_d)[0]
+                rgba = rgba if warped is None else warped
             out[f] = rgba[..., 3]
         except (FileNotFoundError, PassError):
             out[f] = np.zeros((1, 1), np.float32)

@@ -53,7 +53,7 @@ def to_plate_lens(rgba: np.ndarray | None, passes: dict[str, np.ndarray], cam: F
 
 def _remap(img: np.ndarray, mu: np.ndarray, mv: np.ndarray, nearest: bool, border: int) -> np.ndarray:
     a = np.ascontiguousarray(img, dtype=np.float32)
-    res = cv2.remap(a, mu, mv, cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+    res = cv2.remap(a, mu, mv, cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR, borderMode=border)  # constant: 0
     return res.reshape(a.shape)  # cv2 drops a trailing channel axis of 1
 
 
