@@ -43,6 +43,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "classical|plate-light": ("plate", (), {}),
     "classical|plate-light|harmonize=0.5": ("plate", (), {"harmonize": 0.5}),
     "classical|plate-light|harmonize=0": ("plate", (), {"harmonize": 0.0}),
+    "classical|plate-light|light_wrap=0": ("plate", (), {"light_wrap": 0.0}),
+    "classical|plate-light|grain=0": ("plate", (), {"grain": 0.0}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
 
