@@ -354,9 +354,11 @@ def composite_classical(
 
 
 def plate_light_defaults(lighting: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """Defaults for a render lit by the plate's own light (shot.json lighting.method "plate"):
-    gentle harmonization, shadows matched to the plate's. Explicit params win."""
-    if getattr(lighting, "method", "") != "plate":
+    """Defaults for a render lit by the plate's own light (shot.json lighting.method "plate")
+    or by the artist ("user", an edit in the panel's Light box): no harmonization (it would
+    wash the light out, or undo the artist's), shadows matched to the plate's. Explicit
+    params win."""
+    if getattr(lighting, "method", "") not in ("plate", "user"):
         return params
     out = dict(params)
     out.setdefault("harmonize", PLATE_LIT_HARMONIZE)

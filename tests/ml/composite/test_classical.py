@@ -123,3 +123,5 @@ def test_shadow_density_and_colour_follow_the_plates_own_shadows():
     assert p["shadow_match"] == target and p["harmonize"] < 0.5 and p["grain"] == 0
     assert plate_light_defaults(lit, {"harmonize": 0.5})["harmonize"] == 0.5  # explicit wins
     assert plate_light_defaults(Lighting(), {}) == {}
+    edited = plate_light_defaults(Lighting(method="user", shadow_ratio=target), {})  # the artist's light is not undone
+    assert edited["harmonize"] == 0.0 and edited["shadow_match"] == target
