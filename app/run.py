@@ -25,7 +25,7 @@ from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, check_scale_options
 from shotcache.errors import InputError, UsageError
 from shotcache.frames import VIDEO_OUTPUT_EXTS, parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
-from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec
+from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot
 
 from . import blender, encode, place, preflight, qc, stages
 from .light_render import recorded_light, render_shot_lit
@@ -241,12 +241,11 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
     return out
 
 
-def _lens_note(paths: ShotPaths, log: Log) -> None:
+def _lens_note(paths: ShotPaths, shot: Shot, log: Log) -> None:
     """A solve with lens distortion: say that the render goes into the plate's lens, and
     leave the ST-map in the shot for compositors outside Vanelia."""
     from ml.pipeline.lens import needs_lens, write_stmap
 
-    shot = paths.load_shot()
     d = shot.camera.distortion
     if not shot.frames or not needs_lens(d, shot.plate.undistorted):
         return
@@ -329,10 +328,11 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
-        _lens_note(paths, log)
+        rendered = paths.load_shot()
+        _lens_note(paths, rendered, log)
         t0 = time.perf_counter()
         sheet_path = contact_sheet_path(opts)
-        moving = stages.plate_motion(paths, paths.load_shot().frames, log) if opts.auto_masks or opts.auto_holdout else None
+        moving = stages.plate_motion(paths, rendered.frames, log) if opts.auto_masks or opts.auto_holdout else None
         verdict = qc.shot_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
                                opts.contact_frames, log, auto_masks=opts.auto_masks, moving=moving)
         timings["qc_s"] = time.perf_counter() - t0

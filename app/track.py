@@ -187,6 +187,10 @@ tracker alone (track_plate); stills that do not track frame to frame go to COLMA
 matches whatever the option."""
 
 
+SOLVER_LABEL = {"video": "video-track (COLMAP mapper)", "blender": "Blender tracker", "stills": "still-photo (COLMAP SIFT)"}
+"""How the log names each solver of SOLVER_ORDER."""
+
+
 def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, camera_height: float,
                   max_image_size: int, tmp: Path, log: Log, tracker: str = "colmap",
                   mask_dir: Path | None = None) -> Solve:
@@ -231,26 +235,18 @@ def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm
     return best
 
 
-SOLVER_LABEL = {"video": "video-track (COLMAP mapper)", "blender": "Blender tracker", "stills": "still-photo (COLMAP SIFT)"}
-
-
 def _implausible_world(solve: Solve, images: dict[int, Path]) -> str:
     """Why the solve's world is upside down once levelled ('' when it is not): the shot QC's
     first two checks, run on a levelled copy before anything is rendered. A long-lens pan
     can reconstruct mirrored (the depth-reversal ambiguity of a near-affine camera) at
     0.4 px; the shot QC refuses it after the render, but another solver often gets it right."""
-    import copy
-
     from ml.camera.plausibility import cameras_above_ground, ground_below_horizon
 
     if solve.tracker in STATIONARY_TRACKERS:
         return ""  # levelled over an assumed ground by construction
-    trial = copy.deepcopy(solve)
-    try:
-        point, normal, _, _ = _ground_with_up(trial, images)
-    except GroundError:
+    trial = levelled_copy(solve, images)
+    if trial is None:
         return ""  # no ground to judge by: the QC says so later
-    level_world(trial, point, normal, 1.0)
     zero, up = np.zeros(3), np.array([0.0, 0.0, 1.0])
     for check in (cameras_above_ground(trial, zero, up), ground_below_horizon(trial, up)):
         if not check["ok"]:
@@ -260,6 +256,20 @@ def _implausible_world(solve: Solve, images: dict[int, Path]) -> str:
         return (f"the levelled camera rolls {roll:.0f} deg (median over the frames): the solved ground is tilted "
                 "against the footage, and a product standing on it would lean")
     return ""
+
+
+def levelled_copy(solve: Solve, images: dict[int, Path]) -> Solve | None:
+    """A copy of ``solve`` levelled on its ground (as level_and_qc will level it, unit camera
+    height), or None when no ground plane is found; the solve itself is left as it is."""
+    import copy
+
+    trial = copy.deepcopy(solve)
+    try:
+        point, normal, _, _ = _ground_with_up(trial, images)
+    except GroundError:
+        return None
+    level_world(trial, point, normal, 1.0)
+    return trial
 
 
 MAX_ROLL_DEG = 20.0
@@ -281,18 +291,13 @@ def camera_roll_deg(solve: Solve) -> float | None:
     return float(np.median(rolls)) if rolls else None
 
 
-def _median_error(solve: Solve) -> float:
-    errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
-    return float(np.median(errs)) if errs else float("inf")
-
-
 def _weak_solve(solve: Solve, n_frames: int) -> str:
     """Why a solve is too weak to keep without trying another path ('' when it is fine):
     under 90 % of the frames registered, a median reprojection error over 1.5 px, or a
     solver that settled for a weaker model (``Solve.fallback``)."""
     if solve.fallback:
         return solve.fallback
-    med = _median_error(solve)
+    med = solve.median_error()
     if len(solve.cameras) < 0.9 * n_frames or med > 1.5:
         return f"{len(solve.cameras)}/{n_frames} frames registered, median error {med:.2f} px ({solve.tracker})"
     return ""
@@ -300,7 +305,7 @@ def _weak_solve(solve: Solve, n_frames: int) -> str:
 
 def _solve_rank(solve: Solve, n_frames: int) -> tuple[bool, int, float]:
     """Order of preference: not weak, then more frames registered, then lower median error."""
-    return (not _weak_solve(solve, n_frames), len(solve.cameras), -_median_error(solve))
+    return (not _weak_solve(solve, n_frames), len(solve.cameras), -solve.median_error())
 
 
 def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None, mask_dir: Path | None = None) -> Solve:

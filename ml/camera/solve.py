@@ -43,6 +43,11 @@ class Solve:
     """Why the solver settled for a weaker model than the footage needs (a nodal solve of a
     camera that travels): another solver may do better. Not written to transforms.json."""
 
+    def median_error(self) -> float:
+        """Median reprojection error (px) over the solved frames that measured one; inf if none."""
+        errs = [e for e in self.frame_error.values() if np.isfinite(e)]
+        return float(np.median(errs)) if errs else float("inf")
+
     def c2w(self, frame: int) -> np.ndarray:
         return np.asarray(self.cameras[frame].c2w, dtype=np.float64)
 

@@ -75,7 +75,7 @@ def solve_clip(
     if motion["model"] in ("rotation", "unknown"):
         nodal = _nodal(tracks, focal_px, camera_height, log)
         if nodal is not None:
-            nodal_err = _median(nodal)
+            nodal_err = nodal.median_error()
             if motion["model"] == "rotation" or nodal_err <= NODAL_FITS_PX:
                 nodal.notes.insert(0, f"pure rotation explains the tracks best (GRIC {motion['model']}; nodal median "
                                       f"{nodal_err:.2f} px): no parallax to reconstruct")
@@ -112,11 +112,6 @@ def solve_clip(
     nodal.notes.insert(0, why + "; the nodal solve is used and a travelling camera will slide a little")
     nodal.fallback = f"a nodal solve of a camera that travels ({why})"
     return nodal
-
-
-def _median(solve: Solve) -> float:
-    errs = [e for e in solve.frame_error.values() if np.isfinite(e)]
-    return float(np.median(errs)) if errs else float("inf")
 
 
 def _nodal(tracks: Tracks, focal_px: float | None, camera_height: float, log: Callable[[str], None]) -> Solve | None:

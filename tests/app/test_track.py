@@ -62,7 +62,7 @@ def test_a_nodal_fallback_of_a_travelling_camera_is_weak():
 def test_a_tilted_ground_is_caught_by_the_cameras_roll():
     """Levelled on a ground tilted 30 deg against the footage, the cameras roll 30 deg: the
     product would lean (bmx-trees once, through the mapper); level cameras pass."""
-    from app.track import MAX_ROLL_DEG, camera_roll_deg
+    from app.track import MAX_ROLL_DEG, camera_roll_deg, levelled_copy
 
     level = _ground_solve(upside_down=False)
     assert camera_roll_deg(level) < 1.0
@@ -70,18 +70,8 @@ def test_a_tilted_ground_is_caught_by_the_cameras_roll():
     R = np.array([[np.cos(tilt), 0, np.sin(tilt)], [0, 1, 0], [-np.sin(tilt), 0, np.cos(tilt)]])  # about the y axis
     tilted = _ground_solve(upside_down=False)
     tilted.points = tilted.points @ R.T  # the points (the ground) tilt, the cameras do not
-    assert abs(camera_roll_deg(_levelled(tilted)) - 30.0) < 3.0
+    levelled = levelled_copy(tilted, {})
+    assert levelled is not None and abs(camera_roll_deg(levelled) - 30.0) < 3.0
     assert "rolls" in _implausible_world(tilted, {}) and MAX_ROLL_DEG < 30.0
     assert _implausible_world(level, {}) == ""
 
-
-def _levelled(solve: Solve) -> Solve:
-    import copy
-
-    from app.track import _ground_with_up
-    from ml.camera.ground import level_world
-
-    trial = copy.deepcopy(solve)
-    point, normal, _, _ = _ground_with_up(trial, {})
-    level_world(trial, point, normal, 1.0)
-    return trial

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import look_at
 
 from ml.camera.occlusion import (
     auto_holdout, depth_ordered_holdout, edge_band, ground_depth_map, guided_filter, occluders, refine_matte,
@@ -19,19 +20,6 @@ from shotcache.schema import FrameCamera
 
 W, H, F = 320, 240, 300.0
 POINT, NORMAL = (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)
-
-
-def look_at(eye, target, up=(0, 0, 1)):
-    eye, target, up = (np.asarray(v, float) for v in (eye, target, up))
-    z = target - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, up)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    M = np.eye(4)
-    M[:3, :3] = np.stack([x, y, z], axis=1)
-    M[:3, 3] = eye
-    return M
 
 
 CAM = FrameCamera(F, F, W / 2, H / 2, look_at((0, 0, 1.5), (0, 8, 0)).tolist())
