@@ -366,30 +366,34 @@ def clamp_ratio(est: KeyEstimate) -> None:
 
 
 def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> bool:
-    """Azimuth from the shadows' orientation, signed by where their occluders stand; size from the
-    penumbra. False when no shadow is elongated: no direction evidence at all (a window's pool of
-    light, a dark patch): a key of assumed direction and size would cast a hard shadow the plate
-    does not have, so there is no key (the environment map carries the light).
+    """Azimuth from the shadows' orientation, signed by the occluders they start at; size from
+    the penumbra. False when no shadow gives a direction: a window's pool of light or a dark
+    patch, where a key of assumed direction and size would cast a hard shadow the plate does not
+    have, so there is no key (the environment map carries the light).
 
     Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
-    with doubled angles, weighted by area and elongation). A shadow starts at its occluder, so
-    the light is on the side of the end that touches ``objects`` (cells that are not the
-    ground: what stands on it). With no such evidence, the light is taken to be behind the
-    camera (the commonest framing). The elevation is not measurable this way (the occluders'
-    heights are unknown): DEFAULT_ELEVATION_DEG."""
+    with doubled angles, weighted by area and elongation). A shadow starts at its occluder's
+    foot, so the light is on the side of the shadow where an occluder's base touches it
+    (``_occluder_bases``); a shadow too short to be elongated (a high sun) still says where the
+    light is by that side alone. With no such evidence, the light is taken to be behind the
+    camera (the commonest framing) and the note says so. The elevation is not measurable this
+    way (the occluders' heights are unknown): DEFAULT_ELEVATION_DEG."""
     n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
     min_area = (0.15 / grid.metres_per_px) ** 2
-    near_px = 0.25 / grid.metres_per_px
-    obj_pts = np.stack(np.nonzero(objects)[::-1], 1).astype(np.float64)
+    bases = _occluder_bases(grid, objects)
     axis_sum = np.zeros(2)
-    comps: list[tuple[np.ndarray, float, float]] = []
+    pulls: list[tuple[np.ndarray, float]] = []
     lengths = []
     for i in range(1, n_lab):
         if stats[i, cv2.CC_STAT_AREA] < min_area:
             continue
-        ys, xs = np.nonzero(lab == i)
+        comp = lab == i
+        ys, xs = np.nonzero(comp)
         pts = np.stack([xs, ys], 1).astype(np.float64)
         mean = pts.mean(axis=0)
+        pull = _pull_to_base(comp, mean, bases, grid)
+        if pull is not None:
+            pulls.append((pull, 1.0))  # one vote per attached shadow: a light's falloff makes large dark regions too
         evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
         elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
         if elong < 1.5:
@@ -399,27 +403,67 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         ang = 2 * math.atan2(ax[1], ax[0])
         axis_sum += w * np.array([math.cos(ang), math.sin(ang)])
         t = (pts - mean) @ ax
-        lo, hi = mean + ax * np.percentile(t, 3), mean + ax * np.percentile(t, 97)
-        lengths.append(float(np.linalg.norm(hi - lo)))
-        if len(obj_pts):
-            n_lo = int((np.linalg.norm(obj_pts - lo, axis=1) < near_px).sum())
-            n_hi = int((np.linalg.norm(obj_pts - hi, axis=1) < near_px).sum())
-            if n_lo + n_hi:
-                comps.append((ax, w * (n_hi - n_lo) / (n_hi + n_lo), w))
-    if not axis_sum.any():
+        lengths.append(float(np.percentile(t, 97) - np.percentile(t, 3)))
+    pull_sum = sum((w * p for p, w in pulls), np.zeros(2))
+    if axis_sum.any():
+        ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
+        axis = np.array([math.cos(ang), math.sin(ang)])
+    elif np.linalg.norm(pull_sum) > 1e-9:
+        axis = pull_sum / np.linalg.norm(pull_sum)  # short shadows: the side is the direction
+        lengths.append(0.3 / grid.metres_per_px)
+    else:
         return False
-    ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
-    axis = np.array([math.cos(ang), math.sin(ang)])
-    vote = sum(sgn * float(np.sign(ax @ axis)) for ax, sgn, _w in comps)
-    if abs(vote) > 1e-9:
-        towards = axis if vote > 0 else -axis  # from the shadow to its occluder: towards the light
-        est.why = f"{len(lengths)} shadow(s): azimuth from their orientation, side from {len(comps)} occluder(s)"
+    if abs(float(pull_sum @ axis)) > 1e-9:
+        towards = axis if pull_sum @ axis > 0 else -axis  # from the shadows to their occluders: towards the light
+        est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {len(pulls)} occluder base(s)"
     else:
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
-        est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder seen, light assumed behind the camera"
+        est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder base seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
     return True
+
+
+BASE_BAND_M = 0.3
+"""Depth of an occluder's base: the part of its rectified smear within this of the part nearest
+the cameras."""
+
+
+def _occluder_bases(grid: GroundGrid, objects: np.ndarray) -> np.ndarray:
+    """Cells where what stands on the ground meets it: rectified onto the ground, an object
+    smears away from the cameras (its higher points project farther along their rays), so its
+    foot is the end of its smear nearest the cameras' feet. A shadow that touches the side of
+    a smear - the object seen over it - does not touch the object's foot."""
+    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(objects.astype(np.uint8), connectivity=8)
+    cam = np.mean(grid.cam_xy, axis=0)
+    yy, xx = np.mgrid[0 : grid.size, 0 : grid.size]
+    dist = np.hypot(xx - cam[0], yy - cam[1])
+    base = np.zeros_like(objects, bool)
+    for i in range(1, n_lab):
+        if stats[i, cv2.CC_STAT_AREA] < 4:
+            continue
+        comp = lab == i
+        base |= comp & (dist <= dist[comp].min() + BASE_BAND_M / grid.metres_per_px)
+    return base
+
+
+def _pull_to_base(shadow: np.ndarray, centre: np.ndarray, bases: np.ndarray, grid: GroundGrid) -> np.ndarray | None:
+    """Unit vector (grid) from a shadow's centre to the occluder bases it touches (within
+    OCCLUDER_TOUCH_M), or None when it touches none."""
+    if not bases.any():
+        return None
+    near = cv2.distanceTransform((~shadow).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < OCCLUDER_TOUCH_M
+    ys, xs = np.nonzero(bases & near)
+    if len(xs) == 0:
+        return None
+    v = np.array([xs.mean(), ys.mean()]) - centre
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1.0 else None
+
+
+OCCLUDER_TOUCH_M = 0.2
+"""A shadow touches an occluder's base when they come this close on the ground (the grid's own
+blur and the classification's margins)."""
 
 
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:

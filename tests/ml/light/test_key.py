@@ -252,3 +252,49 @@ def test_ground_light_is_read_next_to_the_product_not_over_the_patch():
     est = estimate_key(grid_of(soft_plate, frac_fn=shade, lit=tuple(lit), ratio=2.5))
     assert not est.hard, est.why
     assert np.allclose(est.ground_rgb, lit / 2.5, rtol=0.1), est.ground_rgb
+
+
+def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15, 0.2, 0.45), ratio=3.0):
+    """Ground plus upright boxes (centre x, y, half size, height), ray-cast; the ground is in
+    shadow where its ray towards ``light`` hits a box."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    o = c2w[:3, 3]
+
+    def box_t(orig, d, box):
+        bx, by, half, top = box
+        lo, hi = np.array([bx - half, by - half, 0.0]), np.array([bx + half, by + half, top])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1, t2 = (lo - orig) / d, (hi - orig) / d
+        tn, tf = np.nanmax(np.minimum(t1, t2), -1), np.nanmin(np.maximum(t1, t2), -1)
+        return np.where((tf >= tn) & (tf > 1e-4), np.maximum(tn, 0), np.inf)
+
+    down = rays[..., 2] < -1e-3
+    t_ground = np.where(down, -o[2] / np.where(down, rays[..., 2], -1), np.inf)
+    t_box = np.min([box_t(o, rays, b) for b in boxes], axis=0)
+    hit = o + rays * t_ground[..., None]
+    lvec = np.broadcast_to(np.asarray(light, np.float64), hit.shape)
+    shaded = np.min([box_t(hit, lvec, b) for b in boxes], axis=0) < np.inf
+    img = np.where(shaded[..., None], np.array(ground) * np.array([1 / ratio, 1 / ratio, 1.2 / ratio]), np.array(ground))
+    img = np.where((t_box < t_ground)[..., None], np.array(box_rgb), img)
+    img[~down & ~(t_box < np.inf)] = (0.6, 0.7, 0.9)
+    return img.astype(np.float32)
+
+
+@pytest.mark.parametrize("towards", [1.0, -1.0])
+def test_shadow_side_is_read_from_the_occluders_foot_not_assumed(towards):
+    """Backlit and front-lit boxes: a shadow starts at its occluder's foot, so the key is on the
+    side of the shadow where a box stands - whichever side of the cameras that is (the cameras
+    look along +x; the old rule put a light it could not side behind the camera)."""
+    e = math.radians(35)
+    light = np.array([towards * math.cos(e), 0.0, math.sin(e)])
+    boxes = [(0.9 * towards, 0.75, 0.15, 0.5), (0.9 * towards, -0.8, 0.15, 0.5), (1.6 * towards, 0.1, 0.15, 0.5)]
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for cam in cameras():
+        g.add(plate_with_boxes(cam, light, boxes), cam)
+    est = estimate_key(g)
+    assert est.hard, est.why
+    horiz = np.asarray(est.direction)[:2]
+    assert horiz[0] * towards / np.linalg.norm(horiz) > 0.8, (est.direction, est.why)
+    assert "occluder base" in est.why
