@@ -98,9 +98,12 @@ class KeyEstimate:
     """Median colour (linear) of the steady flat ground within NEAR_GROUND_M of the product."""
     penumbra_m: float = 0.0
     elevation_source: str = "assumed"
+    """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
+    side_source: str = "assumed"
+    """Which side of its shadows the key is on: "occluder" (the shadows start at occluders' feet)
+    or "assumed" (behind the camera)."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
-    """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
     why: str = ""
 
 
@@ -306,6 +309,12 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
                    "direction; environment only")
         est.direction = est.elevation_deg = None
         return est
+    top = _sun_sky_limit(est.elevation_deg)
+    if est.ratio > top and est.side_source == "assumed":
+        est.why = (f"lit/shadow {est.ratio:.2f}, more than a sun and its sky make ({top:.2f}), and no occluder says where it comes "
+                   "from: a local source's pool of light (a window, a lamp); environment only")
+        est.direction = est.elevation_deg = None
+        return est
     est.hard = True
     clamp_ratio(est)
     if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
@@ -353,9 +362,14 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bo
     return float(like.mean()) >= IN_SHADOW_VOTE
 
 
+def _sun_sky_limit(elevation_deg: float | None) -> float:
+    """The largest lit/shadow ratio a sun and its sky make at this elevation (MAX_SUN_SKY)."""
+    return 1.0 + MAX_SUN_SKY * math.sin(math.radians(elevation_deg or DEFAULT_ELEVATION_DEG))
+
+
 def clamp_ratio(est: KeyEstimate) -> None:
     """Keep the lit/shadow ratio within what a sun and its sky can make at this elevation."""
-    top = 1.0 + MAX_SUN_SKY * math.sin(math.radians(est.elevation_deg or DEFAULT_ELEVATION_DEG))
+    top = _sun_sky_limit(est.elevation_deg)
     if est.ratio <= top:
         return
     k = (top - 1.0) / (est.ratio - 1.0)
@@ -415,6 +429,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         return False
     if abs(float(pull_sum @ axis)) > 1e-9:
         towards = axis if pull_sum @ axis > 0 else -axis  # from the shadows to their occluders: towards the light
+        est.side_source = "occluder"
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {len(pulls)} occluder base(s)"
     else:
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
@@ -440,8 +455,8 @@ def _occluder_bases(grid: GroundGrid, objects: np.ndarray) -> np.ndarray:
     dist = np.hypot(xx - cam[0], yy - cam[1])
     base = np.zeros_like(objects, bool)
     for i in range(1, n_lab):
-        if stats[i, cv2.CC_STAT_AREA] < 4:
-            continue
+        if stats[i, cv2.CC_STAT_AREA] < (0.15 / grid.metres_per_px) ** 2:
+            continue  # a speck (an interpolation seam, a leaf) is not something standing there
         comp = lab == i
         base |= comp & (dist <= dist[comp].min() + BASE_BAND_M / grid.metres_per_px)
     return base

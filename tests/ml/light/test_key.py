@@ -143,16 +143,22 @@ def test_window_falloff_gets_no_hard_key():
 
 
 def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
-    """A 'shadow' 20x darker than the lit ground is beyond any sun and sky: clamped to
-    1 + MAX_SUN_SKY sin(elevation); the elevation is the assumed default and says so."""
+    """Boxes' shadows 20x darker than the lit ground are beyond any sun and sky: clamped to
+    1 + MAX_SUN_SKY sin(elevation); the elevation is the assumed default and says so. (The
+    same ratio with no occluder is a pool of light: test_a_pool_brighter_than_any_sun...)"""
     from ml.light.key import DEFAULT_ELEVATION_DEG, MAX_SUN_SKY
 
-    est = estimate_key(grid_of(soft_plate, frac_fn=lambda x, y: band(x, y).astype(float), ratio=20.0))
+    light = np.array([math.cos(math.radians(35)), 0.0, math.sin(math.radians(35))])
+    boxes = [(0.9, 0.75, 0.15, 0.5), (0.9, -0.8, 0.15, 0.5), (1.6, 0.1, 0.15, 0.5)]
+    imgs = [(plate_with_boxes(c, light, boxes, ratio=20.0), c) for c in cameras()]
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for img, c in imgs:
+        g.add(img, c)
+    est = estimate_key(g)
     assert est.hard, est.why
     top = 1 + MAX_SUN_SKY * math.sin(math.radians(DEFAULT_ELEVATION_DEG))
     assert abs(est.ratio - top) < 1e-6 and "clamped" in est.why
-    _env, _key, lighting = estimate_light([(soft_plate(c, lambda x, y: band(x, y).astype(float), ratio=20.0), c) for c in cameras()],
-                                          np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    _env, _key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert "assumed" in lighting.notes
 
 
@@ -298,3 +304,16 @@ def test_shadow_side_is_read_from_the_occluders_foot_not_assumed(towards):
     horiz = np.asarray(est.direction)[:2]
     assert horiz[0] * towards / np.linalg.norm(horiz) > 0.8, (est.direction, est.why)
     assert "occluder base" in est.why
+
+
+def test_a_pool_brighter_than_any_sun_with_no_occluder_is_not_a_hard_key():
+    """Ground 12x brighter than next to it, along an elongated edge, with nothing standing
+    there to cast it: a window's or a lamp's pool of light, not a sun (a sun and its sky make
+    at most 1 + MAX_SUN_SKY sin(elevation)); a hard key of assumed side would light the product
+    from behind the camera with the pool's strength. Environment only."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for cam in cameras():
+        g.add(plate(cam, band, ratio=12.0), cam)
+    est = estimate_key(g)
+    assert not est.hard and est.direction is None, est.why
+    assert "local source" in est.why
