@@ -160,25 +160,39 @@ GROUND_ALBEDO_PRIOR = 0.35
 wood floors 0.3-0.5): the grey-world guess that sets the exposure of an unseen sky."""
 
 
-def sky_from_ground(ground_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR) -> np.ndarray:
+VEGETATION_ALBEDO = 0.25
+"""Albedo of green vegetation (lawns, fields: 0.2-0.25): chlorophyll absorbs red and blue, so a
+green ground is a dark one, whatever the plate's exposure makes of it."""
+
+
+def albedo_prior(ground_rgb: np.ndarray) -> float:
+    """The ground's likely albedo from its colour: vegetation (green well above red and blue,
+    in linear light) is dark; anything else takes the grey-world prior."""
+    r, g, b = (float(v) for v in np.asarray(ground_rgb, np.float64)[:3])
+    return VEGETATION_ALBEDO if g > 1.2 * r and g > 1.5 * b else GROUND_ALBEDO_PRIOR
+
+
+def sky_from_ground(ground_rgb: np.ndarray, albedo: float | None = None) -> np.ndarray:
     """Radiance of an unseen sky from the ground it lights: a Lambertian ground under a uniform
     sky of radiance L has radiance albedo * L. ``ground_rgb`` should be ground the key light
     does not reach (its shadows) when there is one. The ground's own colour is mostly its
-    albedo, so only half of its tint is kept."""
+    albedo, so only half of its tint is kept. ``albedo`` defaults to ``albedo_prior``."""
     g = np.asarray(ground_rgb, np.float64)
+    albedo = albedo_prior(g) if albedo is None else albedo
     lum = float(g @ np.array([0.2126, 0.7152, 0.0722]))
     tint = g / max(lum, 1e-6)
     tint = 0.5 + 0.5 * tint / max(float(tint @ np.array([0.2126, 0.7152, 0.0722])), 1e-6)
     return lum / albedo * tint
 
 
-def sky_from_shadow(shadow_rgb: np.ndarray, lit_rgb: np.ndarray, albedo: float = GROUND_ALBEDO_PRIOR) -> np.ndarray:
+def sky_from_shadow(shadow_rgb: np.ndarray, lit_rgb: np.ndarray, albedo: float | None = None) -> np.ndarray:
     """Radiance of an unseen sky from a sunlit ground and its cast shadow. The shadow is lit by
     the sky alone, the lit ground by sky + sun, so per channel lit/shadow - 1 = E_sun / E_sky:
     under a sun of daylight's (near-white) colour the sky's colour is 1 / (lit/shadow - 1) - a
     blue sky leaves a red-heavy ratio. The level is ``sky_from_ground``'s (the shadow's
     luminance over a typical albedo); the tint is kept within a factor 3 of grey."""
     sh = np.maximum(np.asarray(shadow_rgb, np.float64), 1e-6)
+    albedo = albedo_prior(np.asarray(lit_rgb, np.float64)) if albedo is None else albedo
     r = np.maximum(np.asarray(lit_rgb, np.float64) / sh - 1.0, 0.05)
     w = np.array([0.2126, 0.7152, 0.0722])
     tint = np.clip((1.0 / r) / float((1.0 / r) @ w), 1 / 3, 3.0)

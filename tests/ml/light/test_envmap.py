@@ -86,3 +86,16 @@ def test_unseen_sky_colour_from_the_shadow_ratio():
     truth = sky_e / (sky_e @ np.array([0.2126, 0.7152, 0.0722]))
     got = sky / (sky @ np.array([0.2126, 0.7152, 0.0722]))
     assert np.allclose(got, truth, rtol=0.02), (got, truth)
+
+
+def test_a_green_ground_is_read_as_dark_vegetation_not_grey_world():
+    """Grass and a grey ground sending the same luminance: grass is a low albedo (0.25), so the
+    sky that lights it is brighter than the grey-world prior (0.35) reads off the grey one."""
+    from ml.light.envmap import GROUND_ALBEDO_PRIOR, VEGETATION_ALBEDO, albedo_prior
+
+    grass, grey = np.array([0.07, 0.14, 0.04]), np.full(3, 0.1184)
+    assert albedo_prior(grass) == VEGETATION_ALBEDO and albedo_prior(grey) == GROUND_ALBEDO_PRIOR
+    assert albedo_prior(np.array([0.3, 0.25, 0.15])) == GROUND_ALBEDO_PRIOR  # sand, dry grass: not vegetation
+    w = np.array([0.2126, 0.7152, 0.0722])
+    ratio = float(sky_from_ground(grass) @ w) / float(sky_from_ground(grey) @ w)
+    assert abs(ratio - GROUND_ALBEDO_PRIOR / VEGETATION_ALBEDO) < 0.05
