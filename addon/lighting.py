@@ -7,6 +7,7 @@ above the horizon), or, for a flat plate, from over the camera's shoulder.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -156,8 +157,6 @@ def capture(scene: Any, base: Lighting) -> Lighting:
     bg = next((n for n in tree.nodes if n.bl_idname == "ShaderNodeBackground"), None) if tree is not None else None
     if bg is not None:
         strength = float(bg.inputs["Strength"].default_value)
-    import dataclasses
-
     return dataclasses.replace(base, world_strength=strength, lights=lights, estimated=False)  # the rest as recorded
 
 

@@ -16,6 +16,7 @@ QC records it as ``qc['scale'] = {'source', 'camera_height_m', ...}`` and the lo
 """
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import tempfile
@@ -261,8 +262,6 @@ def _implausible_world(solve: Solve, images: dict[int, Path]) -> str:
 def levelled_copy(solve: Solve, images: dict[int, Path]) -> Solve | None:
     """A copy of ``solve`` levelled on its ground (as level_and_qc will level it, unit camera
     height), or None when no ground plane is found; the solve itself is left as it is."""
-    import copy
-
     trial = copy.deepcopy(solve)
     try:
         point, normal, _, _ = _ground_with_up(trial, images)

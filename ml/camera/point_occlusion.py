@@ -26,12 +26,15 @@ moving-object and user mattes in ml.camera.occlusion.auto_holdout. numpy + OpenC
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from shotcache.errors import InputError
 from shotcache.schema import FrameCamera
+from shotcache.tracks import load_track
 
 from .occlusion import BACKGROUND_DEPTH, default_radius, fill_product_depth, refine_matte
 
@@ -152,11 +155,6 @@ def shot_points(shot: Any) -> tuple[np.ndarray | None, str]:
     its ``ply_file_path``) and are used only when that track's cameras are the shot's own
     (same camera-to-world on every common frame): a track the shot re-levelled or moved
     puts its points in another world, where their depths would lie."""
-    from pathlib import Path
-
-    from shotcache.errors import InputError
-    from shotcache.tracks import load_track
-
     src = Path(str(shot.camera.source or ""))
     if not src.name.endswith(".json") or not src.is_file():
         return None, "the shot's camera is not a transforms.json"

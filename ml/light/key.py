@@ -393,13 +393,13 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     camera (the commonest framing) and the note says so. The elevation is not measurable this
     way (the occluders' heights are unknown): DEFAULT_ELEVATION_DEG."""
     n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
-    min_area = (0.15 / grid.metres_per_px) ** 2
     bases = _occluder_bases(grid, objects)
     axis_sum = np.zeros(2)
-    pulls: list[tuple[np.ndarray, float]] = []
+    pull_sum = np.zeros(2)  # one unit vote per attached shadow: a light's falloff makes large dark regions too
+    n_pulls = 0
     lengths = []
     for i in range(1, n_lab):
-        if stats[i, cv2.CC_STAT_AREA] < min_area:
+        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
             continue
         comp = lab == i
         ys, xs = np.nonzero(comp)
@@ -407,7 +407,8 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         mean = pts.mean(axis=0)
         pull = _pull_to_base(comp, mean, bases, grid)
         if pull is not None:
-            pulls.append((pull, 1.0))  # one vote per attached shadow: a light's falloff makes large dark regions too
+            pull_sum += pull
+            n_pulls += 1
         evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
         elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
         if elong < 1.5:
@@ -417,26 +418,35 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         ang = 2 * math.atan2(ax[1], ax[0])
         axis_sum += w * np.array([math.cos(ang), math.sin(ang)])
         t = (pts - mean) @ ax
-        lengths.append(float(np.percentile(t, 97) - np.percentile(t, 3)))
-    pull_sum = sum((w * p for p, w in pulls), np.zeros(2))
+        lengths.append(float(np.percentile(t, 97) - np.percentile(t, 3)) * grid.metres_per_px)
     if axis_sum.any():
         ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
         axis = np.array([math.cos(ang), math.sin(ang)])
-    elif np.linalg.norm(pull_sum) > 1e-9:
+    elif n_pulls and np.linalg.norm(pull_sum) > 1e-9:
         axis = pull_sum / np.linalg.norm(pull_sum)  # short shadows: the side is the direction
-        lengths.append(0.3 / grid.metres_per_px)
     else:
         return False
     if abs(float(pull_sum @ axis)) > 1e-9:
         towards = axis if pull_sum @ axis > 0 else -axis  # from the shadows to their occluders: towards the light
         est.side_source = "occluder"
-        est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {len(pulls)} occluder base(s)"
+        est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {n_pulls} occluder base(s)"
     else:
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
-        est.why = f"{len(lengths)} shadow(s): azimuth from their orientation; no occluder base seen, light assumed behind the camera"
+        est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; no occluder base seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
-    est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * float(np.median(lengths)) * grid.metres_per_px)
+    est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M))
     return True
+
+
+MIN_BLOB_M = 0.15
+"""Side of the smallest shadow or occluder that counts (a speck - an interpolation seam, a leaf -
+is neither)."""
+SHORT_SHADOW_M = 0.3
+"""Length taken for shadows too short to be elongated (a high sun), for the key's size."""
+
+
+def _min_blob_cells(grid: GroundGrid) -> float:
+    return (MIN_BLOB_M / grid.metres_per_px) ** 2
 
 
 BASE_BAND_M = 0.3
@@ -455,8 +465,8 @@ def _occluder_bases(grid: GroundGrid, objects: np.ndarray) -> np.ndarray:
     dist = np.hypot(xx - cam[0], yy - cam[1])
     base = np.zeros_like(objects, bool)
     for i in range(1, n_lab):
-        if stats[i, cv2.CC_STAT_AREA] < (0.15 / grid.metres_per_px) ** 2:
-            continue  # a speck (an interpolation seam, a leaf) is not something standing there
+        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
+            continue
         comp = lab == i
         base |= comp & (dist <= dist[comp].min() + BASE_BAND_M / grid.metres_per_px)
     return base

@@ -13,10 +13,12 @@ pinhole: nothing to do.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ml.io.exr import write_rgb
 from shotcache.lens import is_distorted, st_map
 from shotcache.schema import Distortion, FrameCamera
 
@@ -65,10 +67,6 @@ def write_stmap(shot_dir: str, cam: FrameCamera, d: Distortion, size: tuple[int,
     """The lens as an ST-map EXR in Nuke's convention: for each plate pixel, R = x and G = y
     of the render pixel to read, normalised 0..1 with y up (Nuke's origin is bottom-left).
     An artist applies it to Vanelia's render passes to put them in the plate's lens."""
-    from pathlib import Path
-
-    from ml.io.exr import write_rgb
-
     w, h = size
     mu, mv = maps_for(cam, d, size)
     rgb = np.stack([(mu + 0.5) / w, 1.0 - (mv + 0.5) / h, np.zeros_like(mu)], axis=-1)
