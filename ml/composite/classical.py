@@ -5,8 +5,9 @@ All maths in linear light (float32), as the renders and the engine contract are:
 1. shadow     plate x shadow-catcher pass (1 = unshadowed), with a strength;
 2. harmonize  the product's colour statistics moved part of the way towards the plate's in a
               ring around the product, in Oklab (perceptual: lightness separate from hue);
-3. defocus    optional: product blurred to match the plate (explicit sigma, focus depth, or
-              "auto" = match the ring's sharpness);
+3. blur       product blurred as soft as the plate around it ("auto", the default: the
+              plate's defocus and motion blur measured at edges, blur_match.py), or an
+              explicit sigma, or depth-matched defocus (focus_m + defocus_px);
 4. light wrap background light bleeding over the product's edges;
 5. over       product over the shadowed plate with straight alpha;
 6. grain      the plate's own noise level (estimated) added to the product where the render is
@@ -15,7 +16,7 @@ All maths in linear light (float32), as the renders and the engine contract are:
 Parameters (engine params / Compositor kwargs), all optional:
 ``strength`` (1.0) scales harmonize and light wrap; ``harmonize`` (0.5); ``shadow`` (1.0);
 ``light_wrap`` (0.35); ``wrap_px`` (auto); ``grain`` (1.0, multiplier on the matched level);
-``defocus`` (0 = off | sigma px | "auto"); ``focus_m`` + ``defocus_px`` (depth-matched blur);
+``defocus`` ("auto" | 0 = off | sigma px); ``focus_m`` + ``defocus_px`` (depth-matched blur);
 ``ring_px`` (auto); ``seed``.
 """
 from __future__ import annotations
@@ -27,6 +28,8 @@ import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
 from ml.stages.base import Engine, FrameState, declare_params, register
+
+from . import blur_match
 
 # ---------------------------------------------------------------------------
 # Oklab (Björn Ottosson's matrices, linear sRGB in)
@@ -186,27 +189,6 @@ def _blur_premult(rgb: np.ndarray, alpha: np.ndarray, sigma: float) -> tuple[np.
     return (pre / np.maximum(a, 1e-5)[..., None]).astype(np.float32), a.astype(np.float32)
 
 
-def _sharpness(img: np.ndarray, region: np.ndarray) -> float:
-    lum = img.mean(axis=-1) if img.ndim == 3 else img
-    lap = np.abs(cv2.Laplacian(linear_to_srgb(lum), cv2.CV_32F))
-    return float(np.mean(lap[region])) if region.any() else 0.0
-
-
-def auto_defocus_sigma(product: np.ndarray, alpha: np.ndarray, plate: np.ndarray, ring: np.ndarray) -> float:
-    """Blur that brings the product's edge energy down to the ring's (0 when the plate is sharper)."""
-    core = cv2.erode((alpha > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    if core.sum() < 64 or ring.sum() < 64:
-        return 0.0
-    target = _sharpness(plate, ring)
-    best = 0.0
-    for s in (0.4, 0.6, 0.8):  # capped: texture on the product reads as sharpness too
-        k = _odd(s * 6 + 1)
-        if _sharpness(cv2.GaussianBlur(product, (k, k), s), core) < target:
-            break
-        best = s
-    return best
-
-
 def defocus_by_depth(product: np.ndarray, alpha: np.ndarray, depth: np.ndarray, focus_m: float, max_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Thin-lens-like blur: sigma grows with |1 - focus/depth|, layered in a few levels."""
     d = np.where((depth > 0) & (depth < 1e9), depth, focus_m).astype(np.float32)
@@ -236,7 +218,7 @@ DEFAULTS: dict[str, Any] = {
     "light_wrap": 0.35,
     "wrap_px": None,
     "grain": 1.0,
-    "defocus": 0.0,
+    "defocus": "auto",
     "focus_m": None,
     "defocus_px": 0.0,
     "ring_px": None,
@@ -283,6 +265,27 @@ def plate_noise(plate: np.ndarray, tile: int = 256) -> tuple[np.ndarray, np.ndar
     return estimate_noise(srgb), noise_correlation(srgb)
 
 
+AUTO_BLUR_MARGIN_PX = 4.0
+"""The crop's margin for the measured blur, in sigmas / 3: blurs wider than this are cut at
+the crop's edge (a plate that soft is out of focus, not merely soft)."""
+
+
+def plate_blur(plate: np.ndarray, box: tuple[slice, slice], product: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
+    """Extra blur (2x2 covariance, px^2) that makes the cropped product as soft as the plate
+    round it: measured on the crop outside the product, or on the whole plate when the crop
+    has too few edges (a product on a plain floor); None when neither says."""
+    outside = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+    cov = blur_match.extra_blur(plate[box], outside, product, alpha)
+    if cov is None:
+        whole = np.ones(plate.shape[:2], bool)
+        whole[box] = outside
+        cov = blur_match.extra_blur_from(blur_match.covariance(blur_match.edge_blur(plate, whole)), product, alpha)
+    if cov is None:
+        return None
+    w, v = np.linalg.eigh(cov)
+    return (v * np.minimum(w, AUTO_BLUR_MARGIN_PX**2)) @ v.T
+
+
 def _crop_box(alpha: np.ndarray, margin: int) -> tuple[slice, slice]:
     ys, xs = np.nonzero(alpha > 0)
     h, w = alpha.shape
@@ -296,11 +299,14 @@ def composite_classical(
     depth: np.ndarray | None = None,
     params: dict[str, Any] | None = None,
     frame_index: int = 0,
+    blur_tracker: blur_match.BlurTracker | None = None,
+    info: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Linear float32 plate (HxWx3) + straight-alpha RGBA (HxWx4) -> linear HxWx3.
 
     Everything but the shadow works on a crop around the product (product + ring + blur
-    margins): the cost follows the product's size, not the frame's.
+    margins): the cost follows the product's size, not the frame's. ``blur_tracker`` keeps the
+    matched blur steady over a sequence; ``info`` (a dict) receives what was measured.
     """
     p = {**DEFAULTS, **(params or {})}
     strength = float(p["strength"])
@@ -318,7 +324,7 @@ def composite_classical(
         return bg
     ring_px = int(p["ring_px"] or max(6, round(diag * 0.04)))
     wrap_px = float(p["wrap_px"] or max(2.0, diag * 0.006))
-    blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else 3.0)
+    blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else AUTO_BLUR_MARGIN_PX)
     box = _crop_box(rgba[..., 3], int(ring_px + 3 * wrap_px + blur_px + 2))
     plate_c, bg_c = plate[box], bg[box]
     alpha = np.clip(rgba[box][..., 3].astype(np.float32), 0.0, 1.0)
@@ -330,7 +336,13 @@ def composite_classical(
 
     defocus = p["defocus"]
     if defocus == "auto":
-        prod, alpha = _blur_premult(prod, alpha, auto_defocus_sigma(prod, alpha, plate_c, ring))
+        cov = plate_blur(plate, box, prod, alpha)
+        if blur_tracker is not None:
+            cov = blur_tracker.update(cov)
+        if cov is not None:
+            prod, alpha = blur_match.blur_premultiplied(prod, alpha, cov)
+        if info is not None:
+            info["blur"] = blur_match.describe(cov)
     elif defocus and float(defocus) > 0:
         prod, alpha = _blur_premult(prod, alpha, float(defocus))
     if p["focus_m"] and float(p["defocus_px"]) > 0 and depth is not None:
@@ -376,13 +388,25 @@ class ClassicalCompositor(Engine):
     Params = declare_params("ClassicalParams", DEFAULTS)
     needs = ("plate", "rgba")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.blur = blur_match.BlurTracker()
+
+    def reset(self) -> None:
+        self.blur.reset()
+
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         params = plate_light_defaults(frame.lighting, params)
-        return composite_classical(
+        info: dict[str, Any] = {}
+        out = composite_classical(
             frame.plate,
             frame.rgba,
             shadow=frame.passes.get("shadow_catcher"),
             depth=frame.passes.get("depth"),
             params=params,
             frame_index=frame.index,
+            blur_tracker=self.blur,
+            info=info,
         )
+        frame.meta[self.stage] = info
+        return out

@@ -393,7 +393,7 @@ class PipelineRunner:
                 setattr(st, field_name, res)
                 if not is_last and engine_name == p.name:
                     cache.put(p.stage, p.config_key, f, input_key, res)
-                meta[p.stage] = {"engine": engine_name}
+                meta[p.stage] = {"engine": engine_name, **st.meta.pop(p.stage, {})}
             if p.fallback_reason:
                 meta[p.stage]["requested"] = p.requested
             out = getattr(st, field_name)

@@ -61,7 +61,8 @@ class FrameState:
     lighting: Any = None  # shotcache.schema.Lighting
     composite: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    """Per-frame record of what ran: {stage: engine name actually used, ...}."""
+    """What an engine measured on this frame, under its stage's name ({"composite": {"blur":
+    ...}}): the runner adds it to the frame's record in params.json."""
 
     def get(self, name: str) -> Any:
         if name in ("plate", "rgba", "mask", "composite", "camera", "lighting"):

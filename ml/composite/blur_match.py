@@ -1,0 +1,206 @@
+"""The plate's blur where the product stands, measured, so the product gets the same.
+
+A camera's picture is softer than a path tracer's: the lens (defocus, a phone's soft optics),
+the camera moving while the shutter is open, compression. A product rendered crisp on such a
+plate reads as pasted on at the first look. The blur is modelled as one Gaussian with a 2x2
+covariance in pixels: defocus makes it round, motion stretches it along the motion.
+
+How it is measured (re-blur at edges): a step edge blurred by sigma along its normal loses
+R = sqrt(sigma^2 + s0^2) / sigma of its gradient peak when blurred again by a known s0, so
+sigma = s0 / sqrt(R^2 - 1) at every edge pixel. The edge's normal n is the gradient's
+direction and n^T C n = sigma^2 is one linear equation in C's three entries; the medians of
+sigma^2 in four bins of edge orientation solve for C. Medians, not a least-squares fit: the
+plate has texture, corners and noise, each of which throws single edges far off.
+
+The product is measured the same way (its silhouette over black and its own edges) and the
+difference C_plate - C_render (no negative part) is what is added: the estimator's own bias
+(the derivative filter's width, neighbouring edges) is the same on both and cancels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ml.io.colour import linear_to_srgb
+
+REBLUR_SIGMA = 1.5
+"""s0, px: large enough that a 4 px blur still loses a measurable part of its gradient, small
+enough that neighbouring edges rarely fall inside it."""
+MAX_SIGMA_PX = 8.0
+"""A single edge's blur is taken up to this; wider reads as a smooth ramp, not an edge."""
+MIN_CONTRAST = 0.04
+"""Smallest step (display values, 0..1) an edge must have: fainter ones are mostly noise."""
+NOISE_MARGIN = 6.0
+"""An edge's gradient must also stand this many noise sigmas above the noise's own."""
+MIN_EDGES_PER_BIN = 12
+"""Edge pixels an orientation bin needs for its median to count fully (and the region in all)."""
+MIN_EDGES_IN_BIN = 4
+"""Fewer than this and a bin is not used: motion blur leaves few edges across the motion."""
+DEAD_ZONE_PX = 0.5
+"""Extra blur under this is left out: on sharp plates (eval-insert truth, Cycles like the
+product) plate minus render spreads this far either side of zero."""
+RENDER_SIGMA_PX = 0.75
+"""A Cycles render's own blur as this estimator reads it (pixel filter + derivative width),
+used for the product when it has too few edges to be measured: measured on eval-insert truth
+plates (Cycles, 1.5 px Blackman-Harris filter), whose extra blur over the product is none."""
+MIN_KERNEL_SIGMA_PX = 0.3
+"""Less blur than this is below what a pixel shows: the product is left as it is."""
+EMA_WEIGHT = 0.25
+"""Weight of a new frame's covariance in the running estimate over a sequence: one frame's
+few edges are noisy, and a product whose sharpness flickers reads worse than either."""
+
+ROUND_PRIOR = 0.1
+"""Weight of 'the blur is round' against one orientation bin's median (weight 1)."""
+
+_BINS = np.array([0.0, 45.0, 90.0, 135.0])
+_BIN_ROWS = np.array([[1.0, 0.0, 0.0], [0.5, 1.0, 0.5], [0.0, 0.0, 1.0], [0.5, -1.0, 0.5]])
+"""n^T C n for C = [[a, b], [b, c]] as rows over (a, b, c), n at each bin's angle."""
+
+
+@dataclass
+class EdgeBlur:
+    """Blur samples of one image region: per edge pixel its normal angle (deg, 0..180) and
+    sigma^2 (px^2)."""
+
+    angle_deg: np.ndarray
+    sigma2: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sigma2)
+
+
+def _luma(rgb_linear: np.ndarray) -> np.ndarray:
+    srgb = linear_to_srgb(np.clip(rgb_linear, 0.0, 1.0))
+    return (srgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)).astype(np.float32)
+
+
+def _noise_sigma(luma: np.ndarray) -> float:
+    """White-noise std of a luma image (Immerkaer), robust to edges via the median."""
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    r = np.abs(cv2.filter2D(luma, -1, k, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    return float(np.median(r) / (0.6745 * 6.0)) if r.size else 0.0
+
+
+def edge_blur(rgb_linear: np.ndarray, region: np.ndarray | None = None) -> EdgeBlur:
+    """Blur samples at the edges of ``rgb_linear`` (linear HxWx3) inside ``region`` (bool)."""
+    y = _luma(rgb_linear)
+    gx, gy = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
+    yb = cv2.GaussianBlur(y, (0, 0), REBLUR_SIGMA)
+    bx, by = cv2.Sobel(yb, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(yb, cv2.CV_32F, 0, 1, ksize=3)
+    mag, magb = np.hypot(gx, gy), np.hypot(bx, by)
+    # Sobel's gain on a unit step is 4; its noise gain sqrt(12)
+    lo = max(4.0 * MIN_CONTRAST, NOISE_MARGIN * math.sqrt(12.0) * _noise_sigma(y))
+    dx, dy = np.rint(gx * 255).astype(np.int16), np.rint(gy * 255).astype(np.int16)
+    edges = cv2.Canny(dx, dy, lo * 255 * 0.5, lo * 255, L2gradient=True) > 0
+    edges &= mag >= lo
+    edges[:3], edges[-3:], edges[:, :3], edges[:, -3:] = False, False, False, False
+    if region is not None:
+        edges &= region
+    r = mag[edges] / np.maximum(magb[edges], 1e-6)
+    ok = r > 1.0 + 1e-3
+    sigma2 = REBLUR_SIGMA**2 / np.maximum(r[ok] ** 2 - 1.0, 1e-6)
+    ang = np.degrees(np.arctan2(gy[edges], gx[edges]))[ok] % 180.0
+    keep = sigma2 <= MAX_SIGMA_PX**2
+    return EdgeBlur(ang[keep].astype(np.float32), sigma2[keep].astype(np.float32))
+
+
+def covariance(samples: EdgeBlur, min_per_bin: int = MIN_EDGES_PER_BIN) -> np.ndarray | None:
+    """2x2 blur covariance (px^2) from edge samples; None with too few edges. With edges of
+    only one or two orientations the blur is taken as round (their median)."""
+    if len(samples) < min_per_bin:
+        return None
+    d = np.abs(((samples.angle_deg[:, None] - _BINS[None, :]) + 90.0) % 180.0 - 90.0)
+    nearest = d.argmin(axis=1)
+    rows, vals = [], []
+    for b in range(4):
+        s = samples.sigma2[nearest == b]
+        if len(s) >= MIN_EDGES_IN_BIN:  # a bin with few edges counts for less
+            w = min(1.0, len(s) / min_per_bin)
+            rows.append(_BIN_ROWS[b] * w)
+            vals.append(float(np.median(s)) * w)
+    if not rows:
+        m = float(np.median(samples.sigma2))
+        return np.array([[m, 0.0], [0.0, m]])
+    # a weak pull towards a round blur decides what the bins present leave open
+    rows += [[ROUND_PRIOR, 0.0, -ROUND_PRIOR], [0.0, ROUND_PRIOR, 0.0]]
+    vals += [0.0, 0.0]
+    a, b, c = np.linalg.lstsq(np.array(rows), np.array(vals), rcond=None)[0]
+    return _psd(np.array([[a, b], [b, c]]))
+
+
+def _psd(cov: np.ndarray, cap: float = MAX_SIGMA_PX) -> np.ndarray:
+    w, v = np.linalg.eigh((cov + cov.T) / 2)
+    w = np.clip(w, 0.0, cap**2)
+    return (v * w) @ v.T
+
+
+def extra_blur(plate: np.ndarray, plate_region: np.ndarray, product: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
+    """Covariance (px^2) to blur the product with so it is as soft as the plate around it;
+    None when the plate shows too few edges there to say."""
+    return extra_blur_from(covariance(edge_blur(plate, plate_region)), product, alpha)
+
+
+def extra_blur_from(c_plate: np.ndarray | None, product: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
+    """``extra_blur`` with the plate's covariance already measured."""
+    if c_plate is None:
+        return None
+    over_black = product * alpha[..., None]
+    c_render = covariance(edge_blur(over_black, cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0))
+    if c_render is None:
+        c_render = np.eye(2) * RENDER_SIGMA_PX**2
+    w, v = np.linalg.eigh(c_plate - c_render)
+    w = np.clip(w - DEAD_ZONE_PX**2, 0.0, MAX_SIGMA_PX**2)
+    return (v * w) @ v.T
+
+
+def kernel(cov: np.ndarray) -> np.ndarray | None:
+    """Normalised anisotropic Gaussian for ``cov``; None when it would change nothing."""
+    w = np.linalg.eigvalsh(cov)
+    if w.max() < MIN_KERNEL_SIGMA_PX**2:
+        return None
+    r = int(math.ceil(3.0 * math.sqrt(w.max())))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float64)
+    inv = np.linalg.inv(cov + np.eye(2) * 1e-3)
+    k = np.exp(-0.5 * (inv[0, 0] * xx * xx + 2 * inv[0, 1] * xx * yy + inv[1, 1] * yy * yy))
+    return (k / k.sum()).astype(np.float32)
+
+
+def blur_premultiplied(rgb: np.ndarray, alpha: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blur a straight-alpha product by ``cov`` (premultiplied, so no dark fringe)."""
+    k = kernel(cov)
+    if k is None:
+        return rgb, alpha
+    pre = cv2.filter2D((rgb * alpha[..., None]).astype(np.float32), -1, k, borderType=cv2.BORDER_CONSTANT)
+    a = cv2.filter2D(alpha.astype(np.float32), -1, k, borderType=cv2.BORDER_CONSTANT)
+    return (pre / np.maximum(a, 1e-5)[..., None]).astype(np.float32), np.clip(a, 0.0, 1.0).astype(np.float32)
+
+
+class BlurTracker:
+    """Running estimate of the extra blur over one sequence (EMA_WEIGHT per new frame)."""
+
+    def __init__(self) -> None:
+        self.cov: np.ndarray | None = None
+
+    def update(self, cov: np.ndarray | None) -> np.ndarray | None:
+        if cov is None:
+            return self.cov
+        self.cov = cov if self.cov is None else (1.0 - EMA_WEIGHT) * self.cov + EMA_WEIGHT * cov
+        return self.cov
+
+    def reset(self) -> None:
+        self.cov = None
+
+
+def describe(cov: np.ndarray | None) -> str:
+    """'1.8 x 0.9 px at 12 deg' (sigma along the major and minor axes, major axis angle)."""
+    if cov is None:
+        return "not measured (too few edges)"
+    if kernel(cov) is None:
+        return "none (the plate is as sharp as the render)"
+    w, v = np.linalg.eigh(cov)
+    w = np.maximum(w, 0.0)
+    ang = math.degrees(math.atan2(v[1, 1], v[0, 1])) % 180.0
+    return f"{math.sqrt(w[1]):.1f} x {math.sqrt(w[0]):.1f} px at {ang:.0f} deg"

@@ -1,0 +1,112 @@
+"""The plate's blur, measured at edges and given to the product (ml/composite/blur_match.py).
+
+Plate and product are drawn here the way a renderer draws them: supersampled shapes averaged
+down (so both carry a pixel filter's softness), then the plate is blurred by a known amount.
+"""
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from ml.composite import blur_match as bm
+from ml.composite.classical import composite_classical
+
+H, W, SS = 160, 240, 4
+
+
+def _draw(seed: int, product: bool = False) -> np.ndarray:
+    """Linear RGB, shapes with edges of every orientation, antialiased by supersampling."""
+    rng = np.random.default_rng(seed)
+    big = np.full((H * SS, W * SS, 3), 0.25, np.float32)
+    for _ in range(30 if product else 60):
+        colour = rng.uniform(0.03, 0.9, 3).tolist()
+        c = (int(rng.integers(0, W * SS)), int(rng.integers(0, H * SS)))
+        if rng.random() < 0.5:
+            axes = (int(rng.integers(20, 90)) * SS // 4, int(rng.integers(20, 90)) * SS // 4)
+            cv2.ellipse(big, c, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+        else:
+            box = cv2.boxPoints((c, (float(rng.integers(30, 160)), float(rng.integers(30, 160))), float(rng.uniform(0, 90))))
+            cv2.fillPoly(big, [np.int32(box)], colour)
+    return cv2.resize(big, (W, H), interpolation=cv2.INTER_AREA)
+
+
+def _product() -> tuple[np.ndarray, np.ndarray]:
+    """Straight-alpha product: an antialiased disc with shapes of its own inside."""
+    big = np.zeros((H * SS, W * SS), np.float32)
+    cv2.circle(big, (W * SS // 2, H * SS // 2), 45 * SS, 1.0, -1)
+    alpha = cv2.resize(big, (W, H), interpolation=cv2.INTER_AREA)
+    return _draw(7, product=True), alpha
+
+
+def _sigmas(cov: np.ndarray) -> tuple[float, float, float]:
+    """(major sigma, minor sigma, major axis angle in degrees 0..180)."""
+    w, v = np.linalg.eigh(cov)
+    return math.sqrt(max(w[1], 0)), math.sqrt(max(w[0], 0)), math.degrees(math.atan2(v[1, 1], v[0, 1])) % 180
+
+
+@pytest.fixture(scope="module")
+def scene():
+    plate = _draw(1)
+    prod, alpha = _product()
+    outside = alpha == 0
+    return plate, prod, alpha, outside
+
+
+def test_a_plate_as_sharp_as_the_render_adds_no_blur(scene):
+    plate, prod, alpha, outside = scene
+    cov = bm.extra_blur(plate, outside, prod, alpha)
+    assert cov is not None and bm.kernel(cov) is None, bm.describe(cov)
+
+
+@pytest.mark.parametrize("sigma", [1.5, 2.5])
+def test_a_soft_plate_gives_its_blur(scene, sigma):
+    plate, prod, alpha, outside = scene
+    soft = cv2.GaussianBlur(plate, (0, 0), sigma)
+    major, minor, _ = _sigmas(bm.extra_blur(soft, outside, prod, alpha))
+    assert 0.7 * sigma < minor <= major < 1.3 * sigma, (major, minor)
+
+
+def test_motion_blur_is_measured_along_the_motion(scene):
+    plate, prod, alpha, outside = scene
+    streak = bm.kernel(np.array([[9.0, 0.0], [0.0, 0.04]]))  # 3 px along x: a horizontal pan
+    moved = cv2.filter2D(plate, -1, streak)
+    major, minor, angle = _sigmas(bm.extra_blur(moved, outside, prod, alpha))
+    assert major > 2.0 and major > 2.0 * minor, (major, minor)
+    assert min(angle, 180 - angle) < 15, angle
+
+
+def test_a_plain_plate_says_nothing(scene):
+    _, prod, alpha, outside = scene
+    flat = np.full((H, W, 3), 0.3, np.float32)
+    assert bm.extra_blur(flat, outside, prod, alpha) is None
+
+
+def test_composite_softens_the_product_only_on_a_soft_plate(scene):
+    plate, prod, alpha, _ = scene
+    rgba = np.dstack([prod, alpha]).astype(np.float32)
+    core = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    crisp = {"grain": 0.0, "light_wrap": 0.0, "harmonize": 0.0, "defocus": 0.0}
+    auto = {**crisp, "defocus": "auto"}
+
+    def edge_energy(img):
+        return float(np.abs(cv2.Laplacian(img.mean(axis=-1), cv2.CV_32F))[core].mean())
+
+    assert np.array_equal(composite_classical(plate, rgba, params=auto), composite_classical(plate, rgba, params=crisp))
+    soft = cv2.GaussianBlur(plate, (0, 0), 2.0)
+    info: dict = {}
+    matched = composite_classical(soft, rgba, params=auto, info=info)
+    assert edge_energy(matched) < 0.6 * edge_energy(composite_classical(soft, rgba, params=crisp))
+    assert "px" in info["blur"]
+
+
+def test_the_tracker_keeps_the_blur_steady_over_a_sequence():
+    t = bm.BlurTracker()
+    assert t.update(None) is None
+    first = t.update(np.eye(2) * 4.0)
+    assert np.allclose(first, np.eye(2) * 4.0)
+    after_outlier = t.update(np.eye(2) * 0.0)
+    assert np.allclose(after_outlier, np.eye(2) * 4.0 * (1 - bm.EMA_WEIGHT))
+    assert np.allclose(t.update(None), after_outlier)  # a frame without edges keeps the estimate
+    t.reset()
+    assert t.cov is None
