@@ -78,6 +78,7 @@ _PASS_SOCKETS: dict[str, tuple[str, ...]] = {
     "depth": ("Depth", "Z"),
     "position": ("Position",),
     "shadow_catcher": ("Shadow Catcher",),
+    "key": ("Combined_key",),
 }
 
 

@@ -23,6 +23,9 @@ from . import compat, plate
 from ..shotcache.errors import InputError
 
 SUN_NAME = "Vanelia Key"
+KEY_GROUP = "key"
+"""Cycles light group of the key light (the first light): its Combined is the "key" render
+pass, the key's share of the product."""
 WORLD_NAME = "Vanelia World"
 MIN_ELEVATION_DEG = 25.0
 
@@ -116,6 +119,8 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
         obj.rotation_mode = "QUATERNION"
         obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(light.direction))
         obj.location = light.position
+        if i == 0:
+            obj.lightgroup = KEY_GROUP  # its share of the product is the "key" pass
 
 
 def world_environment(world: Any, path: Path) -> None:

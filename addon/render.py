@@ -23,9 +23,10 @@ import bpy
 from ..shotcache.layout import stable_hash
 from ..shotcache.schema import PASSES, SchemaError, Shot
 from . import compat
+from .lighting import KEY_GROUP
 
 COMPOSITOR_NODE = "Vanelia Passes"
-SLOT_KINDS = {"rgba": "RGBA", "normal": "VECTOR", "albedo": "RGBA", "depth": "FLOAT", "position": "VECTOR", "shadow_catcher": "RGBA"}
+SLOT_KINDS = {"rgba": "RGBA", "normal": "VECTOR", "albedo": "RGBA", "depth": "FLOAT", "position": "VECTOR", "shadow_catcher": "RGBA", "key": "RGBA"}
 _VALUE_CHANNEL = b"V"
 """Channel letter Blender gives a value (float) socket in a multilayer EXR."""
 
@@ -79,6 +80,8 @@ def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO",
     vl.use_pass_position = "position" in passes
     vl.use_pass_diffuse_color = "albedo" in passes
     vl.cycles.use_pass_shadow_catcher = "shadow_catcher" in passes
+    if "key" in passes and vl.lightgroups.get(KEY_GROUP) is None:
+        vl.lightgroups.add(name=KEY_GROUP)
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     build_compositor(scene, passes)

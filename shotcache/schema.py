@@ -49,10 +49,13 @@ PASSES: dict[str, tuple[str, ...]] = {
     "depth": ("Z",),
     "position": ("X", "Y", "Z"),
     "shadow_catcher": ("R", "G", "B"),
+    "key": ("R", "G", "B"),
 }
 """Semantics: rgba = Combined, linear, straight alpha, shadow excluded.
 normal, position = world space. albedo = Diffuse Color. depth = planar camera-axis depth in
-metres (background >= 1e9). shadow_catcher = multiplier for the plate, 1 = unshadowed."""
+metres (background >= 1e9). shadow_catcher = multiplier for the plate, 1 = unshadowed.
+key = the key light's share of rgba (Cycles light group "key"), linear, premultiplied by
+alpha as Blender writes it: what the plate's own cast shadows take off the product."""
 
 BLENDER_PASS_ALIASES: dict[str, str] = {
     "Combined": "rgba",
@@ -65,6 +68,7 @@ BLENDER_PASS_ALIASES: dict[str, str] = {
     "Position": "position",
     "Shadow Catcher": "shadow_catcher",
     "Shadow_Catcher": "shadow_catcher",
+    "Combined_key": "key",
 }
 """Blender's own pass names across 4.2 / 4.5 / 5.0, mapped to ours (readers accept both)."""
 
@@ -211,6 +215,10 @@ class Lighting:
     """Diffuse albedo (linear RGB) of the ground under this light, such that the shadow catcher
     lit by it looks like the plate's ground: what a glossy, metal or glass product reflects,
     refracts and gets bounce light from. Empty: the catcher's default grey."""
+    key_shadow: dict[str, Any] = field(default_factory=dict)
+    """The plate's cast shadows on the ground round the product, as the key's visibility
+    (ml/light/key_shadow.py): {"path": the map (EXR, relative to the shot folder), "centre",
+    "e1", "e2", "normal" (the patch's frame, world), "half_m"}. Empty: no hard key."""
 
 
 @dataclass

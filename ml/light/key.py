@@ -42,6 +42,8 @@ import numpy as np
 
 from shotcache.schema import FrameCamera
 
+from .key_shadow import KeyShadowMap, visibility_from_ground
+
 GRID_M = 2.5
 """Half-size of the rectified ground patch around the product (metres)."""
 GRID_PX = 160
@@ -104,6 +106,8 @@ class KeyEstimate:
     or "assumed" (behind the camera)."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
+    shadow_map: KeyShadowMap | None = None
+    """The plate's cast shadows as the key's visibility round the product, for a hard key."""
     why: str = ""
 
 
@@ -316,6 +320,9 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.direction = est.elevation_deg = None
         return est
     est.hard = True
+    # the map reads the plate's levels as they are, before the ratio is clamped for the render
+    vis = visibility_from_ground(c.med, c.ground, np.asarray(est.shadow_rgb), np.asarray(est.lit_rgb), grid.metres_per_px)
+    est.shadow_map = KeyShadowMap(vis, grid.centre, grid.e1, grid.e2, grid.n, grid.half_m)
     clamp_ratio(est)
     if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
         est.product_in_shadow = True

@@ -20,6 +20,7 @@ from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
+from . import key_shadow
 from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
 
 MAX_FRAMES = 16
@@ -70,8 +71,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     shadow_ratio: list[float] = []
     notes = [f"environment coverage {env.coverage():.0%}", key.why]
     if key.hard and key.product_in_shadow:
-        notes.append("no key light: the product stands in the plate's cast shadow (sky and bounce light only)")
-    if key.hard and key.direction is not None and not key.product_in_shadow:
+        notes.append("the product stands in the plate's cast shadow: the key reaches it only where the plate's shadows let it")
+    if key.hard and key.direction is not None:
         lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
         sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
         irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
@@ -125,6 +126,8 @@ def estimate_shot(shot_dir: str | Path) -> dict:
         lighting.notes += "; key direction as given"
     write_rgb(paths.root / ENV_FILE, env_map)
     lighting.environment = ENV_FILE
+    if key.shadow_map is not None and lighting.lights:
+        lighting.key_shadow = key_shadow.save(paths.root, key.shadow_map)
     shot.lighting = lighting
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "frames_used": len(frames), "hard_key": key.hard, "notes": lighting.notes,

@@ -16,6 +16,7 @@ import numpy as np
 from ml.io.exr import PassError, read_passes
 from ml.pipeline.lens import needs_lens, to_plate_lens
 from ml.io.images import read_mask
+from ml.light import key_shadow
 from ml.stages.base import FrameState
 from shotcache.imagesize import check_pixels
 from shotcache.layout import ShotPaths
@@ -75,6 +76,10 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
             )
     elif need_render:
         raise FrameSkip(f"frame {frame}: render {render_path} is missing; render the shot first (vanelia render)")
+    if passes and shot.lighting.key_shadow:  # the plate's own cast shadows on the product (render space)
+        shadow_map = key_shadow.load(paths.root, shot.lighting.key_shadow)
+        if shadow_map is not None:
+            rgba = key_shadow.apply(rgba, passes, shot.lighting, shadow_map)
     cam = shot.camera.frames.get(frame)
     if (rgba is not None or passes) and cam is not None and needs_lens(shot.camera.distortion, shot.plate.undistorted):
         rgba, passes = to_plate_lens(rgba, passes, cam, shot.camera.distortion)  # the plate's lens (ml/pipeline/lens.py)

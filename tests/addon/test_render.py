@@ -150,3 +150,16 @@ def test_unknown_pass_name(ext, rendered):
         render.check_passes(["rgba", "specular"])
     with pytest.raises(PassError, match="unknown pass name"):
         read_passes(rendered["dir"] / "render" / "000001.exr", want=["specular"])
+
+
+def test_key_pass_is_the_key_lights_share_of_the_product(rendered):
+    p = _load(rendered)
+    a = p["rgba"][..., 3]
+    prod = a > 0.99
+    key, rgb = p["key"], p["rgba"][..., :3]
+    assert float(np.abs(key[a < 0.01]).max()) == 0.0  # the shadow-catcher ground is not in it
+    assert (key[prod].sum(-1) <= rgb[prod].sum(-1) * 1.05 + 1e-3).mean() > 0.97  # a share: never more than the whole
+    d = np.array(LIGHT) / np.linalg.norm(LIGHT)
+    facing = p["normal"][prod] @ d
+    k = key[prod].mean(-1)
+    assert k[facing > 0.5].mean() > 2 * max(k[facing < -0.2].mean(), 1e-3)  # lit where the product faces the key (bounce: not 0 behind)

@@ -162,14 +162,22 @@ def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
     assert "assumed" in lighting.notes
 
 
-def test_product_standing_in_a_cast_shadow_gets_no_key_but_dark_mortar_is_not_a_shadow():
+def test_product_standing_in_a_cast_shadow_is_shadowed_by_the_map_but_dark_mortar_is_not_a_shadow():
     """The ground under the product in the key's shadow (its level and its bluer colour): the key
-    does not reach the product. A neutral dark stripe (mortar) under it, with the shadow elsewhere,
-    is dark without the shadow's colour shift: the key stays."""
+    stays, and the plate's shadow map says it does not reach the product's foot, nor a point
+    above it whose way to the light crosses the shadowed band; a point whose way to the light
+    leaves the band is lit. A neutral dark stripe (mortar) under the product, with the shadow
+    elsewhere, is dark without the shadow's colour shift: it is lit ground on the map."""
     over = lambda x, y: ((np.abs(y) < 0.25) & (x > -1.5) & (x < 1.5)).astype(float)
     imgs = [(plate(c, lambda x, y: over(x, y) > 0), c) for c in cameras()]
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-    assert key.hard and key.product_in_shadow and not lighting.lights, key.why
+    assert key.hard and key.product_in_shadow and len(lighting.lights) == 1, key.why
+    m, L = key.shadow_map, np.asarray(lighting.lights[0].direction)
+    assert m.at_points(np.array([[0.0, 0.0, 0.02]]), L)[0] < 0.2
+    # the light's ground direction: a point high enough above the band's edge projects off it
+    flat = np.array([L[0], L[1], 0.0]) / max(np.hypot(L[0], L[1]), 1e-9)
+    side = np.array([0.0, 0.6 if flat[1] >= 0 else -0.6, 0.0])
+    assert m.at_ground(side[None])[0] > 0.8  # lit ground beside the band
 
     def mortar(cam):
         img = plate(cam, band)
@@ -178,6 +186,7 @@ def test_product_standing_in_a_cast_shadow_gets_no_key_but_dark_mortar_is_not_a_
 
     _env, key, lighting = estimate_light([(mortar(c), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
+    assert key.shadow_map.at_ground(np.zeros((1, 3)))[0] > 0.8  # dark mortar, lit
 
 
 def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():

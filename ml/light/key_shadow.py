@@ -1,0 +1,178 @@
+"""The plate's own cast shadows, as the key light's visibility, given to the product.
+
+The plate shows where the key is blocked on the ground round the product (a wall, a tree, a
+pillar), not the occluders themselves. A point P of the product, h above the ground, is lit
+when the ray from P towards the light is clear. That ray, followed back away from the light,
+meets the ground at G = P - L h / (L . n); the plate's ground at G is in shadow when the ray
+from G towards the light is blocked, and that is the same ray, only longer. So P is in shadow
+where G is, whenever the occluder stands taller than P: true of what casts the shadows one
+notices round a product on the ground. A low occluder (a kerb) shades the ground but not the
+product's top, and is read as shading it.
+
+The map is the key's visibility (1 lit, 0 in shadow) on the rectified ground patch of the
+light estimate (key.GroundGrid): the ground's luminance between the shadow and lit levels
+the edge pairs measured. Ground the plate never shows, or that something stands on, takes
+its neighbours' value, and is lit where it has none.
+
+``apply`` runs in the frame loader (ml/pipeline/frames.py), before any stage, as the holdout
+does: the key's share of the product (the "key" render pass) goes where the map says shadow,
+and the product's own cast shadow fades where the ground is already in the plate's shadow
+(the key is blocked there already; only what the product takes of the sky remains).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+MAP_FILE = "light/key_shadow.exr"
+EDGE_SIGMA_M = 0.03
+"""Smoothing of the ground's luminance before it is read as visibility: the tiles' mortar and
+the grain of asphalt are not shadows; a cast shadow's edge is wider than this anyway."""
+MIN_SHADOW_TINT = 0.04
+"""Shadow and lit ground must differ this much in chromaticity (log units) for colour to say
+which dark ground is shadow."""
+FILL_SIGMA_M = 0.15
+"""How far the map's known ground reaches into cells it never saw as ground."""
+
+
+@dataclass
+class KeyShadowMap:
+    """Visibility of the key on a square ground patch (row 0 = +e2, column 0 = -e1 side)."""
+
+    visibility: np.ndarray  # S x S float32, 1 = lit
+    centre: np.ndarray
+    e1: np.ndarray
+    e2: np.ndarray
+    normal: np.ndarray
+    half_m: float
+
+    def record(self, path: str = MAP_FILE) -> dict[str, Any]:
+        """What shot.json keeps (Lighting.key_shadow): the file and the patch's geometry."""
+        return {"path": path, "centre": self.centre.tolist(), "e1": self.e1.tolist(), "e2": self.e2.tolist(),
+                "normal": self.normal.tolist(), "half_m": float(self.half_m)}
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any], visibility: np.ndarray) -> "KeyShadowMap":
+        v = lambda k: np.asarray(rec[k], np.float64)  # noqa: E731
+        return cls(visibility.astype(np.float32), v("centre"), v("e1"), v("e2"), v("normal"), float(rec["half_m"]))
+
+    def at_ground(self, points: np.ndarray) -> np.ndarray:
+        """Visibility at the feet of world points (N x 3); 1 off the patch."""
+        s = self.visibility.shape[0]
+        mpp = 2 * self.half_m / s
+        d = np.asarray(points, np.float64) - self.centre
+        col = (d @ self.e1 + self.half_m) / mpp - 0.5
+        row = (self.half_m - d @ self.e2) / mpp - 0.5
+        out = cv2.remap(self.visibility, col.astype(np.float32).reshape(-1, 1), row.astype(np.float32).reshape(-1, 1),
+                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
+        return out.reshape(-1)
+
+    def at_points(self, points: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Visibility of the key (``direction`` towards it) at world points above the ground:
+        the map where the ray from each point away from the light meets the ground."""
+        p = np.asarray(points, np.float64)
+        L = np.asarray(direction, np.float64)
+        L = L / np.linalg.norm(L)
+        up = float(L @ self.normal)
+        if up <= 1e-3:  # a light at or under the horizon: no ground shadow says anything
+            return np.ones(len(p), np.float32)
+        h = np.maximum((p - self.centre) @ self.normal, 0.0)
+        return self.at_ground(p - L[None, :] * (h / up)[:, None])
+
+
+def _smooth(x: np.ndarray, valid: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised convolution: the mean of ``x`` over ``valid`` cells nearby, and their weight."""
+    v = valid.astype(np.float32)
+    vv = v[..., None] if x.ndim == 3 else v
+    num = cv2.GaussianBlur(np.where(vv > 0, x, 0).astype(np.float32), (0, 0), sigma_px)
+    den = cv2.GaussianBlur(v, (0, 0), sigma_px)
+    return num / np.maximum(den[..., None] if x.ndim == 3 else den, 1e-6), den
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    x = np.log(np.maximum(np.asarray(rgb, np.float32), 1e-4))
+    return x - (x @ np.array([0.2126, 0.7152, 0.0722], np.float32))[..., None]
+
+
+def visibility_from_ground(med: np.ndarray, ground: np.ndarray, shadow_rgb: np.ndarray, lit_rgb: np.ndarray, metres_per_px: float) -> np.ndarray:
+    """The key's visibility on the ground patch (``med``: its colour, S x S x 3; ``ground``:
+    cells that are flat ground): 0 at the shadow's level, 1 at the lit level, filled off the
+    ground. Where the key and the sky differ in colour (a shadow is bluer), a dark cell of the
+    lit ground's colour is dark ground (mortar, a stain), not shadow, and stays lit."""
+    lum = lambda x: np.asarray(x, np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # noqa: E731
+    sh, lit = float(lum(shadow_rgb)), float(lum(lit_rgb))
+    sigma = max(EDGE_SIGMA_M / metres_per_px, 0.5)
+    level, _ = _smooth(np.log(np.maximum(lum(med), 1e-4)), ground, sigma)
+    vis = np.clip((level - math.log(max(sh, 1e-4))) / max(math.log(max(lit / max(sh, 1e-4), 1.0001)), 1e-3), 0.0, 1.0)
+    cs, cl = _chroma(np.asarray(shadow_rgb)), _chroma(np.asarray(lit_rgb))
+    shift = cs - cl
+    if float(np.linalg.norm(shift)) > MIN_SHADOW_TINT:
+        chroma, _ = _smooth(_chroma(med), ground, sigma)
+        shadowlike = np.clip(((chroma - cl) @ shift) / float(shift @ shift), 0.0, 1.0)
+        vis = np.maximum(vis, 1.0 - shadowlike)
+    filled, weight = _smooth(vis, ground, FILL_SIGMA_M / metres_per_px)
+    out = np.where(ground, vis, np.where(weight < 0.05, 1.0, filled))
+    return out.astype(np.float32)
+
+
+def save(root: Path, m: KeyShadowMap) -> dict[str, Any]:
+    from ml.io.exr import write_rgb
+
+    write_rgb(Path(root) / MAP_FILE, np.repeat(m.visibility[..., None], 3, axis=-1))
+    return m.record()
+
+
+_LOADED: dict[tuple[str, float], KeyShadowMap] = {}
+
+
+def load(root: Path, rec: dict[str, Any]) -> KeyShadowMap | None:
+    """The shot's map (cached per file and modification time); None when it has none."""
+    if not rec or not rec.get("path"):
+        return None
+    path = Path(root) / rec["path"]
+    if not path.is_file():
+        return None
+    key = (str(path), path.stat().st_mtime)
+    if key not in _LOADED:
+        from ml.pipeline.fastio import read_linear
+
+        _LOADED.clear()
+        _LOADED[key] = KeyShadowMap.from_record(rec, read_linear(path)[..., 0])
+    return _LOADED[key]
+
+
+def apply(rgba: np.ndarray | None, passes: dict[str, np.ndarray], lighting: Any, m: KeyShadowMap) -> np.ndarray | None:
+    """Shade the product by the plate's shadows (key pass off where the map says shadow) and
+    fade its cast shadow on ground the plate already shows in shadow. ``passes`` (position,
+    key, shadow_catcher) are changed in place; returns the new rgba. Needs the position pass
+    and a key light; without the key pass only the cast shadow is corrected."""
+    pos = passes.get("position")
+    lights = getattr(lighting, "lights", None) or []
+    if pos is None or not lights:
+        return rgba
+    h, w = pos.shape[:2]
+    depth = passes.get("depth")
+    seen = (depth[..., 0] < 1e9) if depth is not None else np.abs(pos).sum(-1) > 0
+    vis = np.ones((h, w), np.float32)
+    vis[seen] = m.at_points(pos[seen], np.asarray(lights[0].direction))
+    key = passes.get("key")
+    if rgba is not None and key is not None:
+        a = rgba[..., 3:4]
+        share = np.where(a > 1e-4, key[..., :3] / np.maximum(a, 1e-4), 0.0)
+        rgb = np.maximum(rgba[..., :3] - (1.0 - vis[..., None]) * share, 0.0)
+        rgba = np.concatenate([rgb, rgba[..., 3:]], axis=-1).astype(np.float32)
+    catcher = passes.get("shadow_catcher")
+    ratio = getattr(lighting, "shadow_ratio", None)
+    if catcher is not None and ratio:
+        t = np.clip(np.asarray(ratio, np.float32)[:3], 0.02, 1.0)
+        # in the plate's shadow the key is blocked already: what the product still takes is the
+        # sky's share, catcher / (shadow / lit), none beyond it
+        shaded = np.clip(catcher / t, 0.0, 1.0)
+        v = vis[..., None]
+        passes["shadow_catcher"] = (v * catcher + (1.0 - v) * np.minimum(shaded, 1.0)).astype(np.float32)
+    return rgba
