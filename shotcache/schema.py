@@ -217,7 +217,7 @@ class Lighting:
     refracts and gets bounce light from. Empty: the catcher's default grey."""
     key_shadow: dict[str, Any] = field(default_factory=dict)
     """The plate's cast shadows on the ground round the product, as the key's visibility
-    (ml/light/key_shadow.py): {"path": the map (EXR, relative to the shot folder), "centre",
+    (ml/light/key_shadow.py): {"path": the map (16-bit PNG, relative to the shot folder), "centre",
     "e1", "e2", "normal" (the patch's frame, world), "half_m"}. Empty: no hard key."""
 
 

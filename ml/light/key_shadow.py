@@ -29,7 +29,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-MAP_FILE = "light/key_shadow.exr"
+from shotcache.layout import atomic_write
+
+MAP_FILE = "light/key_shadow.png"
+"""16-bit grey, 0 = in the key's shadow, 65535 = lit: exact enough, and readable anywhere."""
 EDGE_SIGMA_M = 0.03
 """Smoothing of the ground's luminance before it is read as visibility: the tiles' mortar and
 the grain of asphalt are not shadows; a cast shadow's edge is wider than this anyway."""
@@ -121,10 +124,15 @@ def visibility_from_ground(med: np.ndarray, ground: np.ndarray, shadow_rgb: np.n
 
 
 def save(root: Path, m: KeyShadowMap) -> dict[str, Any]:
-    from ml.io.exr import write_rgb
-
-    write_rgb(Path(root) / MAP_FILE, np.repeat(m.visibility[..., None], 3, axis=-1))
+    """Write the map (temp + rename) and return its shot.json record."""
+    img = np.rint(np.clip(m.visibility, 0.0, 1.0) * 65535).astype(np.uint16)
+    atomic_write(Path(root) / MAP_FILE, lambda tmp: _imwrite(tmp, img), suffix=".png")
     return m.record()
+
+
+def _imwrite(path: Path, img: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), img):
+        raise OSError(f"{path}: could not write the key's shadow map")
 
 
 _LOADED: dict[tuple[str, float], KeyShadowMap] = {}
@@ -139,10 +147,11 @@ def load(root: Path, rec: dict[str, Any]) -> KeyShadowMap | None:
         return None
     key = (str(path), path.stat().st_mtime)
     if key not in _LOADED:
-        from ml.pipeline.fastio import read_linear
-
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None or img.ndim != 2:
+            return None
         _LOADED.clear()
-        _LOADED[key] = KeyShadowMap.from_record(rec, read_linear(path)[..., 0])
+        _LOADED[key] = KeyShadowMap.from_record(rec, img.astype(np.float32) / 65535.0)
     return _LOADED[key]
 
 
