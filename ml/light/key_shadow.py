@@ -71,9 +71,7 @@ class KeyShadowMap:
         d = np.asarray(points, np.float64) - self.centre
         col = (d @ self.e1 + self.half_m) / mpp - 0.5
         row = (self.half_m - d @ self.e2) / mpp - 0.5
-        out = cv2.remap(self.visibility, col.astype(np.float32).reshape(-1, 1), row.astype(np.float32).reshape(-1, 1),
-                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1.0)
-        return out.reshape(-1)
+        return _bilinear(self.visibility, col, row, outside=1.0)
 
     def at_points(self, points: np.ndarray, direction: np.ndarray) -> np.ndarray:
         """Visibility of the key (``direction`` towards it) at world points above the ground:
@@ -86,6 +84,20 @@ class KeyShadowMap:
             return np.ones(len(p), np.float32)
         h = np.maximum((p - self.centre) @ self.normal, 0.0)
         return self.at_ground(p - L[None, :] * (h / up)[:, None])
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float) -> np.ndarray:
+    """``img`` at fractional (x, y) (any number of points), ``outside`` off the image."""
+    h, w = img.shape
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
+    pad = np.pad(img.astype(np.float32), 1, constant_values=outside)
+    xi, yi = np.clip(x0 + 1, 0, w), np.clip(y0 + 1, 0, h)  # into the padded image
+    top = pad[yi, xi] * (1 - fx) + pad[yi, np.minimum(xi + 1, w + 1)] * fx
+    bottom = pad[np.minimum(yi + 1, h + 1), xi] * (1 - fx) + pad[np.minimum(yi + 1, h + 1), np.minimum(xi + 1, w + 1)] * fx
+    out = top * (1 - fy) + bottom * fy
+    off = (x < -1) | (y < -1) | (x > w) | (y > h)
+    return np.where(off, outside, out).astype(np.float32)
 
 
 def _smooth(x: np.ndarray, valid: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:

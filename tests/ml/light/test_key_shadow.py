@@ -96,3 +96,12 @@ def test_the_map_survives_shot_json_and_its_file(tmp_path, shadow_map):
     assert np.allclose(back.e1, shadow_map.e1) and back.half_m == HALF
     assert load(tmp_path, {}) is None and load(tmp_path, {**rec, "path": "light/none.png"}) is None
     assert not [p for p in (tmp_path / "light").iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_look_up_of_a_whole_frame_of_points(shadow_map):
+    """A 4K frame's position pass is ~8 M points: more than OpenCV's remap takes in one row."""
+    ys = np.linspace(-2.0, 2.0, 70_000)
+    pts = np.stack([np.zeros_like(ys), ys, np.zeros_like(ys)], 1)
+    v = shadow_map.at_ground(pts)
+    assert v.shape == (70_000,) and (v[ys > 0.1] == 1.0).all() and (v[(ys < -0.1) & (ys > -0.9)] == 0.0).all()
+    assert (v[np.abs(ys) > 1.05] == 1.0).all()  # off the patch
