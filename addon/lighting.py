@@ -110,6 +110,7 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
         data: Any = bpy.data.lights.new(name, "SUN" if light.type == "sun" else light.type.upper())  # type: ignore[arg-type]
         data.color = light.color
         data.energy = light.intensity
+        data.use_shadow = bool(light.shadow)
         if light.type == "sun":
             data.angle = math.radians(light.angle_deg)
         elif light.type == "area":
@@ -155,7 +156,7 @@ def capture(scene: Any, base: Lighting) -> Lighting:
         size = math.degrees(data.angle) if kind == "sun" else float(getattr(data, "size", 0.0) or 0.0)
         lights.append(Light(type=kind, direction=[float(v) for v in direction.normalized()],
                             position=[float(v) for v in basis.translation], color=[float(c) for c in data.color],
-                            intensity=float(data.energy), angle_deg=float(size)))
+                            intensity=float(data.energy), angle_deg=float(size), shadow=bool(data.use_shadow)))
     strength = base.world_strength
     world = scene.world
     tree = world.node_tree if world is not None else None

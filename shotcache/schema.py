@@ -190,6 +190,9 @@ class Light:
     intensity: float = 3.0
     angle_deg: float = 3.0
     """Angular diameter of a sun (its penumbra); the size in metres of an area light."""
+    shadow: bool = True
+    """Whether it casts shadows. Off for a key that the plate's own shadows already block at the
+    product: the ground there is in shadow in the plate, and a second shadow would double it."""
 
 
 @dataclass

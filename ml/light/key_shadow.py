@@ -39,6 +39,8 @@ the grain of asphalt are not shadows; a cast shadow's edge is wider than this an
 MIN_SHADOW_TINT = 0.04
 """Shadow and lit ground must differ this much in chromaticity (log units) for colour to say
 which dark ground is shadow."""
+KEY_SMOOTH_PX = 1.5
+"""Smoothing of the key's share of the product (key_fraction)."""
 FILL_SIGMA_M = 0.15
 """How far the map's known ground reaches into cells it never saw as ground."""
 
@@ -167,11 +169,24 @@ def load(root: Path, rec: dict[str, Any]) -> KeyShadowMap | None:
     return _LOADED[key]
 
 
+def key_fraction(rgba: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The key's share of the product's light per pixel and channel (0..1), smoothed over the
+    product: the light-group pass is not denoised, the product's colour is; the share varies
+    with the shading, slowly, so smoothing it takes the noise and keeps the denoised texture."""
+    a = rgba[..., 3]
+    sigma = KEY_SMOOTH_PX
+    num = cv2.GaussianBlur(key[..., :3].astype(np.float32), (0, 0), sigma)  # premultiplied, as written
+    den = cv2.GaussianBlur((rgba[..., :3] * a[..., None]).astype(np.float32), (0, 0), sigma)
+    return np.where(a[..., None] > 1e-4, np.clip(num / np.maximum(den, 1e-5), 0.0, 1.0), 0.0).astype(np.float32)
+
+
 def apply(rgba: np.ndarray | None, passes: dict[str, np.ndarray], lighting: Any, m: KeyShadowMap) -> np.ndarray | None:
     """Shade the product by the plate's shadows (key pass off where the map says shadow) and
     fade its cast shadow on ground the plate already shows in shadow. ``passes`` (position,
     key, shadow_catcher) are changed in place; returns the new rgba. Needs the position pass
-    and a key light; without the key pass only the cast shadow is corrected."""
+    and a key light; without the key pass only the cast shadow is corrected, and a key that
+    casts no shadow (``Light.shadow`` off: the product stands in the plate's shadow) leaves
+    the cast shadow as rendered."""
     pos = passes.get("position")
     lights = getattr(lighting, "lights", None) or []
     if pos is None or not lights:
@@ -182,14 +197,12 @@ def apply(rgba: np.ndarray | None, passes: dict[str, np.ndarray], lighting: Any,
     vis = np.ones((h, w), np.float32)
     vis[seen] = m.at_points(pos[seen], np.asarray(lights[0].direction))
     key = passes.get("key")
-    if rgba is not None and key is not None:
-        a = rgba[..., 3:4]
-        share = np.where(a > 1e-4, key[..., :3] / np.maximum(a, 1e-4), 0.0)
-        rgb = np.maximum(rgba[..., :3] - (1.0 - vis[..., None]) * share, 0.0)
+    if rgba is not None and key is not None and (vis < 1.0).any():
+        rgb = rgba[..., :3] * (1.0 - (1.0 - vis[..., None]) * key_fraction(rgba, key))
         rgba = np.concatenate([rgb, rgba[..., 3:]], axis=-1).astype(np.float32)
     catcher = passes.get("shadow_catcher")
     ratio = getattr(lighting, "shadow_ratio", None)
-    if catcher is not None and ratio:
+    if catcher is not None and ratio and getattr(lights[0], "shadow", True):
         t = np.clip(np.asarray(ratio, np.float32)[:3], 0.02, 1.0)
         # in the plate's shadow the key is blocked already: what the product still takes is the
         # sky's share, catcher / (shadow / lit), none beyond it

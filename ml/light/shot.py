@@ -78,7 +78,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
         strength = float(irr.max())
         colour = (irr / max(strength, 1e-9)).tolist()
-        lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg)))
+        lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg),
+                            shadow=not key.product_in_shadow))
         shadow_ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
         notes.append(f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
     seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)

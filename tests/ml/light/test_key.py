@@ -172,6 +172,7 @@ def test_product_standing_in_a_cast_shadow_is_shadowed_by_the_map_but_dark_morta
     imgs = [(plate(c, lambda x, y: over(x, y) > 0), c) for c in cameras()]
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert key.hard and key.product_in_shadow and len(lighting.lights) == 1, key.why
+    assert not lighting.lights[0].shadow  # the plate's shadow covers the ground there: no second one
     m, L = key.shadow_map, np.asarray(lighting.lights[0].direction)
     assert m.at_points(np.array([[0.0, 0.0, 0.02]]), L)[0] < 0.2
     # the light's ground direction: a point high enough above the band's edge projects off it
@@ -187,6 +188,7 @@ def test_product_standing_in_a_cast_shadow_is_shadowed_by_the_map_but_dark_morta
     _env, key, lighting = estimate_light([(mortar(c), c) for c in cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
     assert key.shadow_map.at_ground(np.zeros((1, 3)))[0] > 0.8  # dark mortar, lit
+    assert lighting.lights[0].shadow
 
 
 def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
