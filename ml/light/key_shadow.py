@@ -202,11 +202,17 @@ def apply(rgba: np.ndarray | None, passes: dict[str, np.ndarray], lighting: Any,
         rgba = np.concatenate([rgb, rgba[..., 3:]], axis=-1).astype(np.float32)
     catcher = passes.get("shadow_catcher")
     ratio = getattr(lighting, "shadow_ratio", None)
-    if catcher is not None and ratio and getattr(lights[0], "shadow", True):
-        t = np.clip(np.asarray(ratio, np.float32)[:3], 0.02, 1.0)
+    if catcher is None or not ratio:
+        return rgba
+    t = np.clip(np.asarray(ratio, np.float32)[:3], 0.02, 1.0)  # the sky's share of lit ground
+    if getattr(lights[0], "shadow", True):
         # in the plate's shadow the key is blocked already: what the product still takes is the
         # sky's share, catcher / (shadow / lit), none beyond it
-        shaded = np.clip(catcher / t, 0.0, 1.0)
         v = vis[..., None]
-        passes["shadow_catcher"] = (v * catcher + (1.0 - v) * np.minimum(shaded, 1.0)).astype(np.float32)
+        passes["shadow_catcher"] = (v * catcher + (1.0 - v) * np.clip(catcher / t, 0.0, 1.0)).astype(np.float32)
+    else:
+        # a key that casts no shadow still lights the catcher, and dilutes the sky the product
+        # takes away to (1 - catcher) = t (1 - sky's own): undone, the ground there being the
+        # plate's shadow, lit by the sky alone
+        passes["shadow_catcher"] = np.clip(1.0 - (1.0 - catcher) / t, 0.0, 1.0).astype(np.float32)
     return rgba

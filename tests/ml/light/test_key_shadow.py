@@ -105,3 +105,14 @@ def test_look_up_of_a_whole_frame_of_points(shadow_map):
     v = shadow_map.at_ground(pts)
     assert v.shape == (70_000,) and (v[ys > 0.1] == 1.0).all() and (v[(ys < -0.1) & (ys > -0.9)] == 0.0).all()
     assert (v[np.abs(ys) > 1.05] == 1.0).all()  # off the patch
+
+
+def test_a_key_without_shadow_leaves_the_sky_occlusion_at_full_strength(shadow_map):
+    """The product stands in the plate's shadow: its key casts none, but still lights the
+    catcher, which then reads the sky the product takes away diluted by the key."""
+    rgba, passes = _frame(shadow_map)
+    passes["shadow_catcher"][3] = 0.8  # the product takes 0.2 of lit ground's light: half the sky's 0.4
+    lighting = Lighting(lights=[Light(direction=L.tolist(), shadow=False)], shadow_ratio=[0.4, 0.4, 0.4])
+    apply(rgba, passes, lighting, shadow_map)
+    assert passes["shadow_catcher"][3, 0] == pytest.approx([0.5, 0.5, 0.5])
+    assert passes["shadow_catcher"][0, 0] == pytest.approx([1.0, 1.0, 1.0])
