@@ -67,26 +67,41 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(np.asarray(key.ground_rgb))
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
-    lights: list[Light] = []
-    shadow_ratio: list[float] = []
     notes = [f"environment coverage {env.coverage():.0%}", key.why]
-    if key.hard and key.product_in_shadow:
-        notes.append("the product stands in the plate's cast shadow: the key reaches it only where the plate's shadows let it")
-    if key.hard and key.direction is not None:
-        lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
-        sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
-        irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
-        strength = float(irr.max())
-        colour = (irr / max(strength, 1e-9)).tolist()
-        lights.append(Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg),
-                            shadow=not key.product_in_shadow))
-        shadow_ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
-        notes.append(f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, angle {key.angle_deg:.1f} deg")
+    light, shadow_ratio, note = key_light(key, ambient)
+    lights = [light] if light is not None else []
+    notes.append(note)
     seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient))
     return env_map, key, lighting
+
+
+def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list[float], str]:
+    """The key as a Blender sun (None without a hard key), the plate's shadow/lit ratio per
+    channel, and a note. Strength and colour: lit = ambient + key sin(elevation), shadow =
+    ambient, per channel. A product standing in the plate's cast shadow keeps its key only
+    when the elevation was measured: the shadow map (key_shadow.py) then says which parts of
+    it the key still reaches, and the key casts no second shadow on ground already shadowed."""
+    if not key.hard or key.direction is None:
+        return None, [], ""
+    if key.product_in_shadow and key.elevation_source == "assumed":
+        return None, [], ("no key light: the product stands in the plate's cast shadow, and with the key's elevation assumed "
+                          "the shadows cannot say which parts of it the key still reaches (sky and bounce light only)")
+    lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
+    sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
+    irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
+    strength = float(irr.max())
+    colour = (irr / max(strength, 1e-9)).tolist()
+    light = Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg),
+                  shadow=not key.product_in_shadow)
+    ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
+    note = (f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, "
+            f"angle {key.angle_deg:.1f} deg")
+    if key.product_in_shadow:
+        note = "the product stands in the plate's cast shadow: the key reaches it only where the plate's shadows let it; " + note
+    return light, ratio, note
 
 
 def ground_albedo(radiance: np.ndarray, ambient: np.ndarray) -> list[float]:
