@@ -115,6 +115,8 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
             data.angle = math.radians(light.angle_deg)
         elif light.type == "area":
             data.size = light.angle_deg
+        elif light.type == "point":
+            data.shadow_soft_size = light.angle_deg
         obj = bpy.data.objects.new(name, data)
         scene.collection.objects.link(obj)
         obj.rotation_mode = "QUATERNION"
@@ -153,7 +155,7 @@ def capture(scene: Any, base: Lighting) -> Lighting:
         kind = {"SUN": "sun", "POINT": "point", "AREA": "area", "SPOT": "point"}.get(data.type, "sun")
         basis = obj.matrix_basis  # from the object's own transform now (matrix_world waits for a depsgraph update)
         direction = basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))
-        size = math.degrees(data.angle) if kind == "sun" else float(getattr(data, "size", 0.0) or 0.0)
+        size = math.degrees(data.angle) if kind == "sun" else float(data.shadow_soft_size if data.type == "POINT" else getattr(data, "size", 0.0) or 0.0)
         lights.append(Light(type=kind, direction=[float(v) for v in direction.normalized()],
                             position=[float(v) for v in basis.translation], color=[float(c) for c in data.color],
                             intensity=float(data.energy), angle_deg=float(size), shadow=bool(data.use_shadow)))

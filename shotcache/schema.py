@@ -189,7 +189,8 @@ class Light:
     color: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     intensity: float = 3.0
     angle_deg: float = 3.0
-    """Angular diameter of a sun (its penumbra); the size in metres of an area light."""
+    """Angular diameter of a sun (its penumbra); the size in metres of an area light; the
+    radius in metres of a point light."""
     shadow: bool = True
     """Whether it casts shadows. Off for a key that the plate's own shadows already block at the
     product: the ground there is in shadow in the plate, and a second shadow would double it."""

@@ -108,6 +108,8 @@ class KeyEstimate:
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
     shadow_map: KeyShadowMap | None = None
     """The plate's cast shadows as the key's visibility round the product, for a hard key."""
+    classes: GroundClasses | None = field(default=None, repr=False)
+    """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""
 
 
@@ -287,7 +289,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a moderate
     # spread); a dark object or material of another colour does not
     good = (per.min(axis=1) >= 1.15) & (per.max(axis=1) / np.maximum(per.min(axis=1), 1e-6) <= MAX_TINT_SPREAD)
-    est = KeyEstimate(False, 1.0, shadow_fraction=frac, ground_rgb=ground_rgb.tolist())
+    est = KeyEstimate(False, 1.0, shadow_fraction=frac, ground_rgb=ground_rgb.tolist(), classes=c)
     if good.sum() < MIN_PAIRS:
         est.why = f"soft light: {int(good.sum())} shadow-edge pair(s) of {len(per)}, shadowed fraction {frac:.2f}"
         return est

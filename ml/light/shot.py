@@ -20,7 +20,7 @@ from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
-from . import key_shadow
+from . import key_shadow, local_source
 from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
 
 MAX_FRAMES = 16
@@ -60,9 +60,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.direction, key.elevation_source = sun.tolist(), "sun in view"
         key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
         clamp_ratio(key)
+    source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     prior: np.ndarray | None = None
     if key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    elif local_source.accepted(source):  # the unseen sky from the ground the pool's source does not light
+        prior = sky_from_ground(source.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
     env_map = env.result(sky_prior=prior)
@@ -72,6 +75,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     lights = [light] if light is not None else []
     notes.append(note)
     seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
+    if source is not None:
+        notes.append(source.why)
+    if local_source.accepted(source):
+        lights.append(local_source.as_light(source, foot, n))
+        seen_ground = source.ambient_rgb
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient))

@@ -1,0 +1,177 @@
+"""A local light (a window, a lamp, a street light) from the pool of light it leaves on the ground.
+
+Under a sun, the ground is evenly lit except where something blocks it. Under a lamp, it is
+lit by a falloff: a point source of power P at height H above the ground lights a ground point
+at distance d from it with P / (4 pi) * H / d^3 (inverse square, times the cosine at the
+ground; Blender's point light, checked against Cycles). On the rectified ground round the
+product (key.GroundGrid) the plate shows the ground's radiance, albedo / pi times the
+irradiance, so the ground's luminance is A + B H / d^3 in every cell: A from the sky and the
+room (the ambient), B from the source. For each candidate position of the source (a lattice
+of points round the product and heights up to a ceiling's) A and B are a linear least-squares
+fit; the candidate that leaves the least residual is the source, when it explains the pool
+(R^2) and lights the product enough to matter.
+
+The source's power is P = 4 pi^2 B / albedo, and the ambient that remains is the ground's A, so
+the unseen sky is read from A, not from the pool (which made a bright pool into a bright
+uniform sky, and a product far too bright). Clipped cells are left out of the fit: the pool's
+centre is often burnt out in the plate, and its flanks say where the source is.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from shotcache.schema import Light
+
+LUMA = np.array([0.2126, 0.7152, 0.0722])
+REACH_M = 5.0
+"""Candidate positions: within this of the product on the ground plane."""
+LATTICE_M = 0.25
+HEIGHTS_M = (0.4, 0.7, 1.0, 1.4, 1.9, 2.5, 3.2)
+"""Candidate heights above the ground: a table lamp to a street light."""
+MAX_CELLS = 2500
+"""Ground cells the fit uses (evenly subsampled): plenty for four unknowns."""
+CLIPPED = 0.95
+"""A cell whose brightest channel reaches this (linear) may be clipped in the plate."""
+MIN_R2 = 0.6
+"""The fit must explain this share of the ground's luminance variance."""
+MIN_SHARE = 0.35
+"""The source's part of the irradiance at the product's foot, at least: a faint far lamp is
+ambient light, and the environment map carries it."""
+SOFT_SIZE_M = 0.6
+"""Size of the source in the render (a point light's radius is half of it): a window, a
+softbox or a lampshade is a large source, and its shadows are soft."""
+AIM_HEIGHT_M = 0.15
+"""A panel is taken as facing the product, at this height over its contact point."""
+
+
+@dataclass
+class LocalSource:
+    position: np.ndarray  # world, metres
+    power_rgb: np.ndarray  # W per channel, Blender's point-light power
+    ambient_rgb: np.ndarray  # ground radiance from everything else (A), linear
+    r2: float
+    share: float  # the source's part of the irradiance at the product's foot
+    kind: str = "point"  # "point" (a lamp: every way alike) or "area" (a panel facing the product: a window, a softbox)
+    why: str = ""
+
+
+def _design(points: np.ndarray, src: np.ndarray, normal: np.ndarray, aim: np.ndarray | None = None) -> np.ndarray:
+    """Irradiance per unit of B at ground points (N x 3) from candidate sources (M x 3), M x N:
+    H / d^3 for a point source; times the cosine at the source for a panel facing ``aim``."""
+    h = (src @ normal)[:, None]  # the points lie on the ground: height is the source's
+    diff = points[None, :, :] - src[:, None, :]
+    d = np.maximum(np.linalg.norm(diff, axis=-1), 0.05)
+    out = h / d**3
+    if aim is not None:
+        facing = aim[None, :] - src
+        facing /= np.maximum(np.linalg.norm(facing, axis=-1, keepdims=True), 1e-9)
+        out = out * np.clip((diff * facing[:, None, :]).sum(-1) / d, 0.0, None)
+    return out
+
+
+def _fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares y = A + B x per row of ``x`` (M x N): (A, B, residual sum of squares)."""
+    n = y.shape[0]
+    mx, my = x.mean(axis=1), y.mean()
+    sxx = ((x - mx[:, None]) ** 2).sum(axis=1)
+    sxy = ((x - mx[:, None]) * (y - my)[None, :]).sum(axis=1)
+    b = np.where(sxx > 1e-12, sxy / np.maximum(sxx, 1e-12), 0.0)
+    a = my - b * mx
+    res = ((y[None, :] - a[:, None] - b[:, None] * x) ** 2).sum(axis=1)
+    return a, b, res if n else res
+
+
+def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, foot: np.ndarray, normal: np.ndarray,
+                     albedo: float) -> LocalSource | None:
+    """The local source that best explains the ground's falloff, or None when none does.
+
+    ``med``: the rectified ground's colour (S x S x 3, linear); ``ground``: cells of flat ground
+    to use; ``points``: their world positions (S x S x 3); ``foot``: the product's contact
+    point; ``albedo``: the ground's (albedo prior)."""
+    n = np.asarray(normal, np.float64) / np.linalg.norm(normal)
+    use = ground & (med.max(axis=-1) < CLIPPED)
+    if use.sum() < 100:
+        return None
+    idx = np.flatnonzero(use.reshape(-1))
+    if len(idx) > MAX_CELLS:
+        idx = idx[np.linspace(0, len(idx) - 1, MAX_CELLS).astype(int)]
+    pts = points.reshape(-1, 3)[idx]
+    rgb = med.reshape(-1, 3)[idx].astype(np.float64)
+    y = rgb @ LUMA
+    sst = float(((y - y.mean()) ** 2).sum())
+    if sst <= 1e-12:
+        return None
+    e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(n, e1)
+    t = np.arange(-REACH_M, REACH_M + 1e-9, LATTICE_M)
+    gx, gy = np.meshgrid(t, t)
+    flat = foot + gx.reshape(-1, 1) * e1 + gy.reshape(-1, 1) * e2
+    centre = np.asarray(foot, np.float64) + n * AIM_HEIGHT_M
+    best: tuple[float, np.ndarray, float, float, str] | None = None
+    for kind, aim in (("point", None), ("area", centre)):
+        for hgt in HEIGHTS_M:
+            src = flat + hgt * n
+            a, b, res = _fit(y, _design(pts, src, n, aim))
+            res = np.where((b > 0) & (a >= 0), res, np.inf)
+            k = int(np.argmin(res))
+            if np.isfinite(res[k]) and (best is None or res[k] < best[0]):
+                best = (float(res[k]), src[k], float(a[k]), float(b[k]), kind)
+    if best is None:
+        return None
+    res, pos, a, b, kind = best
+    aim = centre if kind == "area" else None
+    r2 = 1.0 - res / sst
+    x = _design(pts, pos[None], n, aim)[0]
+    design = np.stack([np.ones_like(x), x], 1)
+    coef = np.linalg.lstsq(design, rgb, rcond=None)[0]  # per channel A, B at that position
+    amb, gain = np.maximum(coef[0], 0.0), np.maximum(coef[1], 0.0)
+    at_foot = float(_design(np.asarray(foot, np.float64)[None], pos[None], n, aim)[0, 0])
+    share = b * at_foot / max(a + b * at_foot, 1e-9)
+    # ground radiance = albedo / pi * irradiance; a point light of power P gives P / (4 pi) H / d^3,
+    # a panel P / pi cos_s H / d^3 (Blender's point and area lights, measured in Cycles)
+    power = (4.0 if kind == "point" else 1.0) * math.pi**2 * gain / albedo
+    out = LocalSource(pos, power, amb, r2, share, kind)
+    if r2 < MIN_R2:
+        out.why = f"the ground's falloff fits a local source poorly (R2 {r2:.2f})"
+    elif share < MIN_SHARE:
+        out.why = f"a local source {np.linalg.norm(pos - foot):.1f} m off gives only {share:.0%} of the light at the product"
+    else:
+        out.why = (f"local {'lamp' if kind == 'point' else 'panel'} at {(pos - foot) @ n:.1f} m up, {np.linalg.norm((pos - foot) - ((pos - foot) @ n) * n):.1f} m off "
+                   f"(pool of light fitted, R2 {r2:.2f}, {share:.0%} of the light at the product)")
+    return out
+
+
+def accepted(src: LocalSource | None) -> bool:
+    return src is not None and src.r2 >= MIN_R2 and src.share >= MIN_SHARE
+
+
+def fit_from_grid(grid, classes, foot: np.ndarray) -> LocalSource | None:
+    """``fit_local_source`` on the light estimate's rectified ground (key.GroundGrid and its
+    GroundClasses): its steady flat ground, the albedo prior of its colour."""
+    from .envmap import albedo_prior
+
+    use = classes.ground & classes.steady
+    if use.sum() < 100:
+        return None
+    albedo = albedo_prior(np.median(classes.med[use], axis=0))
+    return fit_local_source(classes.med, use, grid.points, foot, grid.n, albedo)
+
+
+def as_light(src: LocalSource, foot: np.ndarray, normal: np.ndarray) -> Light:
+    """The source as a Blender light: a point light (a lamp) or an area light facing the
+    product (a panel), SOFT_SIZE_M across. Its colour: the fit's per-channel gain over the
+    ambient ground's tint (the ground's colour is its albedo under a light taken as white)."""
+    gain = np.maximum(src.power_rgb, 0.0)
+    ground_tint = np.maximum(src.ambient_rgb, 1e-6) / max(float(src.ambient_rgb @ LUMA), 1e-6)
+    colour = gain / ground_tint
+    colour = colour / max(float(colour.max()), 1e-9)
+    power = float(gain @ LUMA) / max(float(colour @ LUMA), 1e-9)
+    toward = np.asarray(src.position, np.float64) - (np.asarray(foot, np.float64) + AIM_HEIGHT_M * np.asarray(normal, np.float64))
+    toward /= max(float(np.linalg.norm(toward)), 1e-9)
+    size = SOFT_SIZE_M if src.kind == "area" else SOFT_SIZE_M / 2
+    return Light(type=src.kind, direction=toward.tolist(), position=np.asarray(src.position).tolist(), color=colour.tolist(),
+                 intensity=power, angle_deg=size)
