@@ -28,10 +28,12 @@ from shotcache.schema import Light
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 REACH_M = 5.0
 """Candidate positions: within this of the product on the ground plane."""
-LATTICE_M = 0.25
+COARSE_M = 0.5
+LATTICE_M = 0.125
+"""Candidate positions: first every COARSE_M, then every LATTICE_M round the best."""
 HEIGHTS_M = (0.4, 0.7, 1.0, 1.4, 1.9, 2.5, 3.2)
 """Candidate heights above the ground: a table lamp to a street light."""
-MAX_CELLS = 2500
+MAX_CELLS = 1500
 """Ground cells the fit uses (evenly subsampled): plenty for four unknowns."""
 CLIPPED = 0.95
 """A cell whose brightest channel reaches this (linear) may be clipped in the plate."""
@@ -72,6 +74,14 @@ def _design(points: np.ndarray, src: np.ndarray, normal: np.ndarray, aim: np.nda
     return out
 
 
+def _lattice(centre: np.ndarray, e1: np.ndarray, e2: np.ndarray, n: np.ndarray, reach: float, step: float, heights: np.ndarray) -> np.ndarray:
+    """Candidate source positions: a square lattice round ``centre`` on the ground, at ``heights``."""
+    t = np.arange(-reach, reach + 1e-9, step)
+    gx, gy = np.meshgrid(t, t)
+    flat = centre + gx.reshape(-1, 1) * e1 + gy.reshape(-1, 1) * e2
+    return (flat[None, :, :] + heights[:, None, None] * n).reshape(-1, 3)
+
+
 def _fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Least squares y = A + B x per row of ``x`` (M x N): (A, B, residual sum of squares)."""
     n = y.shape[0]
@@ -107,19 +117,22 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(n, e1)
-    t = np.arange(-REACH_M, REACH_M + 1e-9, LATTICE_M)
-    gx, gy = np.meshgrid(t, t)
-    flat = foot + gx.reshape(-1, 1) * e1 + gy.reshape(-1, 1) * e2
     centre = np.asarray(foot, np.float64) + n * AIM_HEIGHT_M
     best: tuple[float, np.ndarray, float, float, str] | None = None
     for kind, aim in (("point", None), ("area", centre)):
-        for hgt in HEIGHTS_M:
-            src = flat + hgt * n
-            a, b, res = _fit(y, _design(pts, src, n, aim))
+        # coarse lattice, then a fine one round the coarse best
+        cands = _lattice(np.asarray(foot, np.float64), e1, e2, n, REACH_M, COARSE_M, np.asarray(HEIGHTS_M))
+        for _ in range(2):
+            a, b, res = _fit(y, _design(pts, cands, n, aim))
             res = np.where((b > 0) & (a >= 0), res, np.inf)
             k = int(np.argmin(res))
-            if np.isfinite(res[k]) and (best is None or res[k] < best[0]):
-                best = (float(res[k]), src[k], float(a[k]), float(b[k]), kind)
+            if not np.isfinite(res[k]):
+                break
+            if best is None or res[k] < best[0]:
+                best = (float(res[k]), cands[k], float(a[k]), float(b[k]), kind)
+            top = cands[k]
+            hgt = float((top - foot) @ n)
+            cands = _lattice(top - hgt * n, e1, e2, n, COARSE_M, LATTICE_M, np.clip(hgt + np.array([-0.3, -0.15, 0.0, 0.15, 0.3]), 0.2, None))
     if best is None:
         return None
     res, pos, a, b, kind = best

@@ -1,0 +1,72 @@
+"""A local light from its pool on the ground (ml/light/local_source.py).
+
+The rectified ground is made here: a grey floor lit by an ambient level and a known source
+(a lamp: every way alike; a panel facing the product), as radiance = albedo / pi * irradiance
+with Blender's point and area light laws.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from ml.light.local_source import accepted, as_light, fit_local_source
+
+S, HALF, ALBEDO = 96, 2.5, 0.35
+N = np.array([0.0, 0.0, 1.0])
+FOOT = np.zeros(3)
+
+
+def _ground():
+    t = (np.arange(S) + 0.5) / S * 2 * HALF - HALF
+    gx, gy = np.meshgrid(t, -t)
+    return np.stack([gx, gy, np.zeros_like(gx)], -1)
+
+
+def _floor(src, power, kind="point", ambient=0.6, colour=(1.0, 0.8, 0.6)):
+    pts = _ground()
+    diff = pts - src
+    d = np.linalg.norm(diff, axis=-1)
+    irr = power / (4 * math.pi) * src[2] / d**3
+    if kind == "area":
+        aim = (FOOT + N * 0.15) - src
+        aim /= np.linalg.norm(aim)
+        irr = power / math.pi * src[2] / d**3 * np.clip((diff @ aim) / d, 0, None)
+    lum = ALBEDO / math.pi * (ambient + irr)
+    return pts, lum[..., None] * np.asarray(colour)[None, None, :] / (np.asarray(colour) @ [0.2126, 0.7152, 0.0722])
+
+
+@pytest.mark.parametrize("kind", ["point", "area"])
+def test_a_lamps_pool_gives_its_place_and_power(kind):
+    src = np.array([1.0, 1.5, 1.9])
+    pts, med = _floor(src, 60.0, kind)
+    fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
+    assert accepted(fit), fit.why if fit else None
+    assert fit.kind == kind
+    assert np.linalg.norm(fit.position - src) < 0.45, fit.position
+    assert float(fit.power_rgb @ [0.2126, 0.7152, 0.0722]) == pytest.approx(60.0, rel=0.35)
+    light = as_light(fit, FOOT, N)
+    assert light.type == kind and light.intensity > 0 and light.angle_deg > 0
+    assert np.asarray(light.direction) @ (src / np.linalg.norm(src)) > 0.9  # from the product towards the source
+    assert light.color == pytest.approx([1.0, 1.0, 1.0], abs=0.02)  # the floor's colour is its albedo's, not the light's
+
+
+def test_an_evenly_lit_floor_has_no_local_source():
+    pts, med = _floor(np.array([0.0, 0.0, 2.0]), 0.0)
+    rng = np.random.default_rng(1)
+    med = med * (1 + 0.03 * rng.standard_normal(med.shape[:2]))[..., None]
+    fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
+    assert not accepted(fit)
+
+
+def test_a_faint_far_lamp_is_left_to_the_environment():
+    pts, med = _floor(np.array([4.5, 4.5, 1.0]), 6.0, ambient=1.0)
+    fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
+    assert not accepted(fit)
+
+
+def test_a_burnt_out_pool_centre_is_left_out_of_the_fit():
+    src = np.array([-1.0, 0.5, 1.4])
+    pts, med = _floor(src, 60.0)
+    med = np.minimum(med * 3.0, 1.0)  # the plate clips the pool's centre
+    fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
+    assert accepted(fit) and np.linalg.norm(fit.position - src) < 0.6, (fit.position, fit.why)
