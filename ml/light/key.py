@@ -24,9 +24,11 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   ambient, per channel, with the ambient irradiance measured on the environment map;
 * size (angular diameter) from the edges' width beyond the plate's own blur over the
   occluder-to-shadow distance;
-* a product whose ground has the shadow's level and colour stands in a cast shadow: no key;
-  that ground is the steady flat ground round the contact point, so an object between the
-  camera and the spot (it covers different ground in every frame) is not read as a shadow;
+* a product whose ground has the shadow's level and colour stands in a cast shadow (that
+  ground is the steady flat ground round the contact point, so an object between the camera
+  and the spot, covering different ground in every frame, is not read as a shadow): no key
+  while the elevation is assumed; with it measured, the key stays, casts no second shadow,
+  and reaches the parts of the product the plate's shadow map lets it (key_shadow.py);
 * under a soft light, the ground within NEAR_GROUND_M of the product is what the unseen sky
   and the ground's albedo are read from (a window's pool of light a metre off is not the
   product's light).
