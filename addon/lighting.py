@@ -122,6 +122,7 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
         obj.rotation_mode = "QUATERNION"
         obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(light.direction))
         obj.location = light.position
+        obj.visible_camera = False  # a lamp or window panel inside the frame must not show as a shape
         if i == 0:
             obj.lightgroup = KEY_GROUP  # its share of the product is the "key" pass
 

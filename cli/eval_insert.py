@@ -120,8 +120,10 @@ def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blend
     render_shot_lit(args, shot_dir, light=mode, blender=blender)
 
 
-def composite_variant(state: Any, name: str, runner: Any) -> np.ndarray:
-    """Linear HxWx3 result of one variant on a loaded frame (a fresh copy of its inputs)."""
+def composite_variant(state: Any, name: str, runner: Any, compositor: Any = None) -> np.ndarray:
+    """Linear HxWx3 result of one variant on a loaded frame (a fresh copy of its inputs).
+    ``compositor``: this variant's own classical engine over the set's frames (it keeps
+    per-sequence state, the matched blur); default the runner's."""
     from dataclasses import replace
 
     _mode, relights, params = VARIANTS[name]
@@ -131,7 +133,7 @@ def composite_variant(state: Any, name: str, runner: Any) -> np.ndarray:
         return st.rgba[..., :3] * a + st.plate * (1 - a)
     for engine in relights:
         st.rgba = runner.engine("relight", engine).process(st, {})
-    return runner.engine("composite", "classical").process(st, dict(params))
+    return (compositor or runner.engine("composite", "classical")).process(st, dict(params))
 
 
 def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner: Any) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
@@ -139,12 +141,14 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
     from ml.io.colour import linear_to_srgb
     from ml.io.images import read_rgb8
     from ml.pipeline.frames import load_frame
+    from ml.stages.base import create
 
     per: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     loaded = {mode: (ShotPaths(d), ShotPaths(d).load_shot()) for mode, d in shots.items()}
     frames = loaded[next(iter(loaded))][1].frames
     mid = frames[len(frames) // 2]
     pictures: dict[str, np.ndarray] = {}
+    compositors = {v: create("composite", "classical") for v in variants}  # one sequence each, as a run has
     for f in frames:
         plate = read_rgb8(set_dir / "plate" / f"{f:06d}.png").astype(np.float32) / 255
         truth = read_rgb8(set_dir / "truth" / f"{f:06d}.png").astype(np.float32) / 255
@@ -152,7 +156,7 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
         reg = sc.regions(plate, truth, alpha)
         states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
         for v in variants:
-            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner)), 0, 1)
+            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner, compositors[v])), 0, 1)
             out = np.round(out * 255) / 255  # what a PNG of it holds
             per[v].append(sc.score(out, truth, reg))
             if f == mid:
