@@ -61,7 +61,6 @@ class LocalSource:
     r2: float
     share: float  # the source's part of the irradiance at the product's foot
     kind: str = "point"  # "point" (a lamp: every way alike) or "area" (a panel facing the product: a window, a softbox)
-    ground_rgb: np.ndarray | None = None  # the fitted ground's median colour: its albedo's tint
     why: str = ""
 
 
@@ -97,6 +96,24 @@ def _fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     a = my - b * mx
     res = ((y[None, :] - a[:, None] - b[:, None] * x) ** 2).sum(axis=1)
     return a, b, res if n else res
+
+
+def _colours(rgb: np.ndarray, a: float, b: float, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ambient radiance (A) and source gain (B) from the luminance fit: the
+    ambient takes the tint of the ground the source lights least, the source the change of
+    tint towards the ground it lights most (both read from the cells, not fitted per channel:
+    a per-channel fit over a burnt-out pool gave channels of nothing)."""
+    share = b * x / np.maximum(a + b * x, 1e-9)
+    lo, hi = share <= np.quantile(share, 0.25), share >= np.quantile(share, 0.75)
+    def tint(sel: np.ndarray) -> np.ndarray:
+        c = np.median(rgb[sel], axis=0)
+        return np.maximum(c, 1e-6) / max(float(c @ LUMA), 1e-6)
+    t_lo, t_hi = tint(lo), tint(hi)
+    s_lo, s_hi = float(np.median(share[lo])), float(np.median(share[hi]))
+    # tint(hi) = (1 - s_hi) tint_amb + s_hi tint_src (in luminance-normalised colour); solved for tint_src
+    t_src = (t_hi - (1.0 - s_hi) * t_lo) / max(s_hi, 1e-3) if s_hi - s_lo > 0.1 else t_lo
+    t_src = np.maximum(t_src, 1e-3) / max(float(np.maximum(t_src, 1e-3) @ LUMA), 1e-6)
+    return a * t_lo, b * t_src
 
 
 def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, foot: np.ndarray, normal: np.ndarray,
@@ -144,15 +161,13 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     aim = centre if kind == "area" else None
     r2 = 1.0 - res / sst
     x = _design(pts, pos[None], n, aim)[0]
-    design = np.stack([np.ones_like(x), x], 1)
-    coef = np.linalg.lstsq(design, rgb, rcond=None)[0]  # per channel A, B at that position
-    amb, gain = np.maximum(coef[0], 0.0), np.maximum(coef[1], 0.0)
+    amb, gain = _colours(rgb, a, b, x)
     at_foot = float(_design(np.asarray(foot, np.float64)[None], pos[None], n, aim)[0, 0])
     share = b * at_foot / max(a + b * at_foot, 1e-9)
     # ground radiance = albedo / pi * irradiance; a point light of power P gives P / (4 pi) H / d^3,
     # a panel P / pi cos_s H / d^3 (Blender's point and area lights, measured in Cycles)
     power = (4.0 if kind == "point" else 1.0) * math.pi**2 * gain / albedo
-    out = LocalSource(pos, power, amb, r2, share, kind, ground_rgb=np.median(rgb, axis=0))
+    out = LocalSource(pos, power, amb, r2, share, kind)
     if r2 < MIN_R2:
         out.why = f"the ground's falloff fits a local source poorly (R2 {r2:.2f})"
     elif share < MIN_SHARE:
@@ -182,11 +197,10 @@ def fit_from_grid(grid, classes, foot: np.ndarray) -> LocalSource | None:
 def as_light(src: LocalSource, foot: np.ndarray, normal: np.ndarray) -> Light:
     """The source as a Blender light: a point light (a lamp) or an area light facing the
     product (a panel), SOFT_SIZE_M across. Its colour: the fit's per-channel gain over the
-    fitted ground's tint (the ground's colour is its albedo under a light taken as white), no
-    channel below MIN_CHANNEL of the strongest."""
+    ambient ground's tint (the ground's colour is its albedo under an ambient taken as white),
+    no channel below MIN_CHANNEL of the strongest."""
     gain = np.maximum(src.power_rgb, 0.0)
-    ground = np.asarray(src.ground_rgb if src.ground_rgb is not None else src.ambient_rgb, np.float64)
-    ground_tint = np.maximum(ground, 1e-6) / max(float(ground @ LUMA), 1e-6)
+    ground_tint = np.maximum(src.ambient_rgb, 1e-6) / max(float(src.ambient_rgb @ LUMA), 1e-6)
     colour = gain / ground_tint
     colour = np.clip(colour / max(float(colour.max()), 1e-9), MIN_CHANNEL, 1.0)  # a light of one channel is a bad fit, not a light
     power = float(gain @ LUMA) / max(float(colour @ LUMA), 1e-9)
