@@ -13,8 +13,11 @@ fit; the candidate that leaves the least residual is the source, when it explain
 
 The source's power is P = 4 pi^2 B / albedo, and the ambient that remains is the ground's A, so
 the unseen sky is read from A, not from the pool (which made a bright pool into a bright
-uniform sky, and a product far too bright). Clipped cells are left out of the fit: the pool's
-centre is often burnt out in the plate, and its flanks say where the source is.
+uniform sky, and a product far too bright). The pool's centre is often burnt out in the plate:
+those cells are not fitted, but a candidate that leaves them darker than they show pays for
+it (they are lower bounds), and R^2 counts that too. A source that cannot light the burnt pool
+and its flanks alike is refused (eval insert, interior seed 2: a lamp fitted to the flanks alone
+lit the duck from behind at a fifth of the truth's power, and left it dark).
 """
 from __future__ import annotations
 
@@ -127,6 +130,11 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     use = ground & (med.max(axis=-1) < CLIPPED)
     if use.sum() < 100:
         return None
+    burnt = np.flatnonzero((ground & ~use).reshape(-1))
+    if len(burnt) > MAX_CELLS // 3:
+        burnt = burnt[np.linspace(0, len(burnt) - 1, MAX_CELLS // 3).astype(int)]
+    pts_c = points.reshape(-1, 3)[burnt]
+    y_c = med.reshape(-1, 3)[burnt].astype(np.float64) @ LUMA  # at least this bright
     idx = np.flatnonzero(use.reshape(-1))
     if len(idx) > MAX_CELLS:
         idx = idx[np.linspace(0, len(idx) - 1, MAX_CELLS).astype(int)]
@@ -146,6 +154,9 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
         cands = _lattice(np.asarray(foot, np.float64), e1, e2, n, REACH_M, COARSE_M, np.asarray(HEIGHTS_M))
         for _ in range(2):
             a, b, res = _fit(y, _design(pts, cands, n, aim))
+            if len(burnt):  # a burnt-out cell must come out at least as bright as it shows
+                short = y_c[None, :] - (a[:, None] + b[:, None] * _design(pts_c, cands, n, aim))
+                res = res + (np.maximum(short, 0.0) ** 2).sum(axis=1)
             res = np.where((b > 0) & (a >= 0), res, np.inf)
             k = int(np.argmin(res))
             if not np.isfinite(res[k]):
