@@ -47,6 +47,11 @@ MIN_R2 = 0.6
 MIN_SHARE = 0.35
 """The source's part of the irradiance at the product's foot, at least: a faint far lamp is
 ambient light, and the environment map carries it."""
+MIN_CONTRAST = 2.5
+"""The fitted pool must be this much brighter at its brightest than at its darkest over the
+ground the plate shows: a gentle gradient (vignetting, exposure, the sky's brightness across a
+lawn) is fitted by a far lamp just as well (the light benchmark's lawn under a made-up camera:
+1.9, with R2 0.83), a pool is not (the accepted interiors: 3.7 to 3.8)."""
 SOFT_SIZE_M = 0.6
 """Size of the source in the render (a point light's radius is half of it): a window, a
 softbox or a lampshade is a large source, and its shadows are soft."""
@@ -64,6 +69,7 @@ class LocalSource:
     r2: float
     share: float  # the source's part of the irradiance at the product's foot
     kind: str = "point"  # "point" (a lamp: every way alike) or "area" (a panel facing the product: a window, a softbox)
+    contrast: float = 1.0  # brightest over darkest fitted ground: how much of a pool the plate shows
     why: str = ""
 
 
@@ -173,14 +179,18 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     r2 = 1.0 - res / sst
     x = _design(pts, pos[None], n, aim)[0]
     amb, gain = _colours(rgb, a, b, x)
+    xs = np.concatenate([x, _design(pts_c, pos[None], n, aim)[0]]) if len(burnt) else x
+    contrast = float((a + b * xs.max()) / max(a + b * xs.min(), 1e-9))
     at_foot = float(_design(np.asarray(foot, np.float64)[None], pos[None], n, aim)[0, 0])
     share = b * at_foot / max(a + b * at_foot, 1e-9)
     # ground radiance = albedo / pi * irradiance; a point light of power P gives P / (4 pi) H / d^3,
     # a panel P / pi cos_s H / d^3 (Blender's point and area lights, measured in Cycles)
     power = (4.0 if kind == "point" else 1.0) * math.pi**2 * gain / albedo
-    out = LocalSource(pos, power, amb, r2, share, kind)
+    out = LocalSource(pos, power, amb, r2, share, kind, contrast)
     if r2 < MIN_R2:
         out.why = f"the ground's falloff fits a local source poorly (R2 {r2:.2f})"
+    elif contrast < MIN_CONTRAST:
+        out.why = f"the ground's brightness varies too little ({contrast:.1f}x) to be a local source's pool"
     elif share < MIN_SHARE:
         out.why = f"a local source {np.linalg.norm(pos - foot):.1f} m off gives only {share:.0%} of the light at the product"
     else:
@@ -190,7 +200,7 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
 
 
 def accepted(src: LocalSource | None) -> bool:
-    return src is not None and src.r2 >= MIN_R2 and src.share >= MIN_SHARE
+    return src is not None and src.r2 >= MIN_R2 and src.share >= MIN_SHARE and src.contrast >= MIN_CONTRAST
 
 
 def fit_from_grid(grid, classes, foot: np.ndarray) -> LocalSource | None:

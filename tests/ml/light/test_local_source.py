@@ -70,3 +70,12 @@ def test_a_burnt_out_pool_centre_is_left_out_of_the_fit():
     med = np.minimum(med * 3.0, 1.0)  # the plate clips the pool's centre
     fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
     assert accepted(fit) and np.linalg.norm(fit.position - src) < 0.6, (fit.position, fit.why)
+
+
+def test_a_gentle_gradient_is_not_a_pool():
+    """A floor 1.6x brighter on one side than the other (vignetting, exposure, the sky across a
+    lawn): a far high lamp fits it, but it shows no pool; no local source."""
+    pts = _ground()
+    med = (0.15 * (1.0 + 0.3 * pts[..., 0] / HALF))[..., None] * np.ones(3)
+    fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
+    assert fit is not None and not accepted(fit) and fit.contrast < 2.5, fit.why
