@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -97,14 +98,13 @@ def _lattice(centre: np.ndarray, e1: np.ndarray, e2: np.ndarray, n: np.ndarray, 
 
 def _fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Least squares y = A + B x per row of ``x`` (M x N): (A, B, residual sum of squares)."""
-    n = y.shape[0]
     mx, my = x.mean(axis=1), y.mean()
     sxx = ((x - mx[:, None]) ** 2).sum(axis=1)
     sxy = ((x - mx[:, None]) * (y - my)[None, :]).sum(axis=1)
     b = np.where(sxx > 1e-12, sxy / np.maximum(sxx, 1e-12), 0.0)
     a = my - b * mx
     res = ((y[None, :] - a[:, None] - b[:, None] * x) ** 2).sum(axis=1)
-    return a, b, res if n else res
+    return a, b, res
 
 
 def _colours(rgb: np.ndarray, a: float, b: float, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +203,7 @@ def accepted(src: LocalSource | None) -> bool:
     return src is not None and src.r2 >= MIN_R2 and src.share >= MIN_SHARE and src.contrast >= MIN_CONTRAST
 
 
-def fit_from_grid(grid, classes, foot: np.ndarray) -> LocalSource | None:
+def fit_from_grid(grid: Any, classes: Any, foot: np.ndarray) -> LocalSource | None:
     """``fit_local_source`` on the light estimate's rectified ground (key.GroundGrid and its
     GroundClasses): its steady flat ground, the albedo prior of its colour."""
     from .envmap import albedo_prior
