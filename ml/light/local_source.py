@@ -29,6 +29,8 @@ import numpy as np
 
 from shotcache.schema import Light
 
+from .envmap import albedo_prior
+
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 REACH_M = 4.0
 """Candidate positions: within this of the product on the ground plane."""
@@ -206,8 +208,6 @@ def accepted(src: LocalSource | None) -> bool:
 def fit_from_grid(grid: Any, classes: Any, foot: np.ndarray) -> LocalSource | None:
     """``fit_local_source`` on the light estimate's rectified ground (key.GroundGrid and its
     GroundClasses): its steady flat ground, the albedo prior of its colour."""
-    from .envmap import albedo_prior
-
     use = classes.ground & classes.steady
     if use.sum() < 100:
         return None
