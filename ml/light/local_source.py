@@ -176,15 +176,15 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
             cands = _lattice(top - hgt * n, e1, e2, n, COARSE_M, LATTICE_M, np.clip(hgt + np.array([-0.3, -0.15, 0.0, 0.15, 0.3]), HEIGHTS_M[0], None))
     if best is None:
         return None
-    res, pos, a, b, kind = best
+    res_best, pos, a_best, b_best, kind = best
     aim = centre if kind == "area" else None
-    r2 = 1.0 - res / sst
+    r2 = 1.0 - res_best / sst
     x = _design(pts, pos[None], n, aim)[0]
-    amb, gain = _colours(rgb, a, b, x)
+    amb, gain = _colours(rgb, a_best, b_best, x)
     xs = np.concatenate([x, _design(pts_c, pos[None], n, aim)[0]]) if len(burnt) else x
-    contrast = float((a + b * xs.max()) / max(a + b * xs.min(), 1e-9))
+    contrast = float((a_best + b_best * xs.max()) / max(a_best + b_best * xs.min(), 1e-9))
     at_foot = float(_design(np.asarray(foot, np.float64)[None], pos[None], n, aim)[0, 0])
-    share = b * at_foot / max(a + b * at_foot, 1e-9)
+    share = b_best * at_foot / max(a_best + b_best * at_foot, 1e-9)
     # ground radiance = albedo / pi * irradiance; a point light of power P gives P / (4 pi) H / d^3,
     # a panel P / pi cos_s H / d^3 (Blender's point and area lights, measured in Cycles)
     power = (4.0 if kind == "point" else 1.0) * math.pi**2 * gain / albedo

@@ -61,11 +61,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
         clamp_ratio(key)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
+    lamp = source if source is not None and local_source.accepted(source) else None
     prior: np.ndarray | None = None
     if key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-    elif local_source.accepted(source):  # the unseen sky from the ground the pool's source does not light
-        prior = sky_from_ground(source.ambient_rgb)
+    elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
+        prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
     env_map = env.result(sky_prior=prior)
@@ -77,9 +78,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
     if source is not None:
         notes.append(source.why)
-    if local_source.accepted(source):
-        lights.append(local_source.as_light(source, foot, n))
-        seen_ground = source.ambient_rgb
+    if lamp is not None:
+        lights.append(local_source.as_light(lamp, foot, n))
+        seen_ground = lamp.ambient_rgb
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient))
