@@ -80,14 +80,17 @@ class EdgeBlur:
 
 
 def _luma(rgb_linear: np.ndarray) -> np.ndarray:
-    srgb = linear_to_srgb(np.clip(rgb_linear, 0.0, 1.0))
-    return (srgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)).astype(np.float32)
+    """Display-encoded luminance (one sRGB curve on the linear luminance: a third of the cost
+    of encoding every channel, and edges are where they were)."""
+    y = np.clip(rgb_linear.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32), 0.0, 1.0)
+    return linear_to_srgb(y).astype(np.float32)
 
 
 def _noise_sigma(luma: np.ndarray) -> float:
-    """White-noise std of a luma image (Immerkaer), robust to edges via the median."""
+    """White-noise std of a luma image (Immerkaer), robust to edges via the median (of every
+    third row and column: plenty of samples, a ninth of the cost)."""
     k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    r = np.abs(cv2.filter2D(luma, -1, k, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    r = np.abs(cv2.filter2D(luma, -1, k, borderType=cv2.BORDER_REFLECT))[1:-1:3, 1:-1:3]
     return float(np.median(r) / (0.6745 * 6.0)) if r.size else 0.0
 
 
