@@ -45,6 +45,7 @@ import numpy as np
 from shotcache.schema import FrameCamera
 
 from .key_shadow import KeyShadowMap, visibility_from_ground
+from .masked import masked_blur
 
 GRID_M = 2.5
 """Half-size of the rectified ground patch around the product (metres)."""
@@ -175,12 +176,6 @@ def _same_material(med: np.ndarray, ground: np.ndarray, max_dist: float = 0.45) 
     return np.linalg.norm(chroma - ref, axis=-1) < max_dist
 
 
-def _smooth_masked(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
-    num = cv2.GaussianBlur(np.where(valid, x, 0).astype(np.float32), (0, 0), sigma)
-    den = cv2.GaussianBlur(valid.astype(np.float32), (0, 0), sigma)
-    return num / np.maximum(den, 1e-4)
-
-
 def _otsu(values: np.ndarray) -> float:
     v8 = np.clip((values - values.min()) / max(float(np.ptp(values)), 1e-6) * 255, 0, 255).astype(np.uint8)
     t, _ = cv2.threshold(v8.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -222,7 +217,7 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
     same = _same_material(med, ground)
     objects = (enough & ~same) | off_plane
     ground &= same
-    smooth = _smooth_masked(np.log(np.maximum(_lum(med), 1e-4)), ground, 0.1 / grid.metres_per_px)
+    smooth = masked_blur(np.log(np.maximum(_lum(med), 1e-4)), ground, 0.1 / grid.metres_per_px, eps=1e-4)[0]
     if ground.sum() < 200:
         return "too little flat ground seen"
     t = _otsu(smooth[ground])
@@ -240,8 +235,8 @@ def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tupl
     its own ratio instead of shifting the shadow's. The profile between the two samples gives
     the edge's width (the penumbra)."""
     sigma = 0.75
-    fine = _smooth_masked(np.log(np.maximum(_lum(c.med), 1e-4)), c.ground, sigma)
-    rgb = np.stack([_smooth_masked(c.med[..., i], c.ground, sigma) for i in range(3)], -1)
+    fine = masked_blur(np.log(np.maximum(_lum(c.med), 1e-4)), c.ground, sigma, eps=1e-4)[0]
+    rgb = np.stack([masked_blur(c.med[..., i], c.ground, sigma, eps=1e-4)[0] for i in range(3)], -1)
     gy, gx = np.gradient(c.smooth)
     mag = np.where(c.ground, np.hypot(gx, gy), 0).astype(np.float32)
     ridge = (mag >= 0.8 * cv2.dilate(mag, np.ones((5, 5), np.uint8))) & (mag > math.log(1.3) / (0.25 / m_per_px))

@@ -31,6 +31,8 @@ import numpy as np
 
 from shotcache.layout import atomic_write
 
+from .masked import masked_blur
+
 MAP_FILE = "light/key_shadow.png"
 """16-bit grey, 0 = in the key's shadow, 65535 = lit: exact enough, and readable anywhere."""
 EDGE_SIGMA_M = 0.03
@@ -102,15 +104,6 @@ def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float) -> 
     return np.where(off, outside, out).astype(np.float32)
 
 
-def _smooth(x: np.ndarray, valid: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised convolution: the mean of ``x`` over ``valid`` cells nearby, and their weight."""
-    v = valid.astype(np.float32)
-    vv = v[..., None] if x.ndim == 3 else v
-    num = cv2.GaussianBlur(np.where(vv > 0, x, 0).astype(np.float32), (0, 0), sigma_px)
-    den = cv2.GaussianBlur(v, (0, 0), sigma_px)
-    return num / np.maximum(den[..., None] if x.ndim == 3 else den, 1e-6), den
-
-
 def _chroma(rgb: np.ndarray) -> np.ndarray:
     x = np.log(np.maximum(np.asarray(rgb, np.float32), 1e-4))
     return x - (x @ np.array([0.2126, 0.7152, 0.0722], np.float32))[..., None]
@@ -124,15 +117,15 @@ def visibility_from_ground(med: np.ndarray, ground: np.ndarray, shadow_rgb: np.n
     lum = lambda x: np.asarray(x, np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # noqa: E731
     sh, lit = float(lum(shadow_rgb)), float(lum(lit_rgb))
     sigma = max(EDGE_SIGMA_M / metres_per_px, 0.5)
-    level, _ = _smooth(np.log(np.maximum(lum(med), 1e-4)), ground, sigma)
+    level, _ = masked_blur(np.log(np.maximum(lum(med), 1e-4)), ground, sigma)
     vis = np.clip((level - math.log(max(sh, 1e-4))) / max(math.log(max(lit / max(sh, 1e-4), 1.0001)), 1e-3), 0.0, 1.0)
     cs, cl = _chroma(np.asarray(shadow_rgb)), _chroma(np.asarray(lit_rgb))
     shift = cs - cl
     if float(np.linalg.norm(shift)) > MIN_SHADOW_TINT:
-        chroma, _ = _smooth(_chroma(med), ground, sigma)
+        chroma, _ = masked_blur(_chroma(med), ground, sigma)
         shadowlike = np.clip(((chroma - cl) @ shift) / float(shift @ shift), 0.0, 1.0)
         vis = np.maximum(vis, 1.0 - shadowlike)
-    filled, weight = _smooth(vis, ground, FILL_SIGMA_M / metres_per_px)
+    filled, weight = masked_blur(vis, ground, FILL_SIGMA_M / metres_per_px)
     out = np.where(ground, vis, np.where(weight < 0.05, 1.0, filled))
     return out.astype(np.float32)
 
