@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ml.io.colour import linear_to_srgb
+from ml.io.colour import linear_to_srgb, luminance
+
+from .noise import estimate_noise
 
 REBLUR_SIGMA = 1.5
 """s0, px: large enough that a 4 px blur still loses a measurable part of its gradient, small
@@ -82,16 +84,7 @@ class EdgeBlur:
 def _luma(rgb_linear: np.ndarray) -> np.ndarray:
     """Display-encoded luminance (one sRGB curve on the linear luminance: a third of the cost
     of encoding every channel, and edges are where they were)."""
-    y = np.clip(rgb_linear.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32), 0.0, 1.0)
-    return linear_to_srgb(y).astype(np.float32)
-
-
-def _noise_sigma(luma: np.ndarray) -> float:
-    """White-noise std of a luma image (Immerkaer), robust to edges via the median (of every
-    third row and column: plenty of samples, a ninth of the cost)."""
-    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    r = np.abs(cv2.filter2D(luma, -1, k, borderType=cv2.BORDER_REFLECT))[1:-1:3, 1:-1:3]
-    return float(np.median(r) / (0.6745 * 6.0)) if r.size else 0.0
+    return linear_to_srgb(np.clip(luminance(rgb_linear), 0.0, 1.0)).astype(np.float32)
 
 
 def edge_blur(rgb_linear: np.ndarray, region: np.ndarray | None = None) -> EdgeBlur:
@@ -102,7 +95,7 @@ def edge_blur(rgb_linear: np.ndarray, region: np.ndarray | None = None) -> EdgeB
     bx, by = cv2.Sobel(yb, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(yb, cv2.CV_32F, 0, 1, ksize=3)
     mag, magb = np.hypot(gx, gy), np.hypot(bx, by)
     # Sobel's gain on a unit step is 4; its noise gain sqrt(12)
-    lo = max(4.0 * MIN_CONTRAST, NOISE_MARGIN * math.sqrt(12.0) * _noise_sigma(y))
+    lo = max(4.0 * MIN_CONTRAST, NOISE_MARGIN * math.sqrt(12.0) * float(estimate_noise(y[..., None], stride=3)[0]))
     dx, dy = np.rint(gx * 255).astype(np.int16), np.rint(gy * 255).astype(np.int16)
     edges = cv2.Canny(dx, dy, lo * 255 * 0.5, lo * 255, L2gradient=True) > 0
     edges &= mag >= lo

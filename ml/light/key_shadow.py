@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ml.io.colour import luminance
 from shotcache.layout import atomic_write
 
 from .masked import masked_blur
@@ -106,7 +107,7 @@ def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray, outside: float) -> 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:
     x = np.log(np.maximum(np.asarray(rgb, np.float32), 1e-4))
-    return x - (x @ np.array([0.2126, 0.7152, 0.0722], np.float32))[..., None]
+    return x - luminance(x)[..., None]
 
 
 def visibility_from_ground(med: np.ndarray, ground: np.ndarray, shadow_rgb: np.ndarray, lit_rgb: np.ndarray, metres_per_px: float) -> np.ndarray:
@@ -114,10 +115,9 @@ def visibility_from_ground(med: np.ndarray, ground: np.ndarray, shadow_rgb: np.n
     cells that are flat ground): 0 at the shadow's level, 1 at the lit level, filled off the
     ground. Where the key and the sky differ in colour (a shadow is bluer), a dark cell of the
     lit ground's colour is dark ground (mortar, a stain), not shadow, and stays lit."""
-    lum = lambda x: np.asarray(x, np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # noqa: E731
-    sh, lit = float(lum(shadow_rgb)), float(lum(lit_rgb))
+    sh, lit = float(luminance(np.asarray(shadow_rgb))), float(luminance(np.asarray(lit_rgb)))
     sigma = max(EDGE_SIGMA_M / metres_per_px, 0.5)
-    level, _ = masked_blur(np.log(np.maximum(lum(med), 1e-4)), ground, sigma)
+    level, _ = masked_blur(np.log(np.maximum(luminance(med), 1e-4)), ground, sigma)
     vis = np.clip((level - math.log(max(sh, 1e-4))) / max(math.log(max(lit / max(sh, 1e-4), 1.0001)), 1e-3), 0.0, 1.0)
     cs, cl = _chroma(np.asarray(shadow_rgb)), _chroma(np.asarray(lit_rgb))
     shift = cs - cl
