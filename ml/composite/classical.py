@@ -53,8 +53,10 @@ def linear_to_oklab(rgb: np.ndarray) -> np.ndarray:
 
 
 def oklab_to_linear(lab: np.ndarray) -> np.ndarray:
-    lms = (lab @ _M2_INV.T) ** 3
-    return (lms @ _M1_INV.T).astype(np.float32)
+    """Inverse of linear_to_oklab. The cube is two products: numpy's ``** 3`` on float32 goes
+    through pow() and cost 140 ms on a 1080p product crop, half the stage."""
+    lms = lab.astype(np.float32, copy=False) @ _M2_INV.T
+    return ((lms * lms * lms) @ _M1_INV.T).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
