@@ -21,6 +21,7 @@ import numpy as np
 
 from shotcache.schema import FrameCamera
 
+LUMA = np.array([0.2126, 0.7152, 0.0722])
 ENV_SIZE = (128, 64)
 """(width, height) of the lat-long map: enough for diffuse and glossy light, cheap to build."""
 
@@ -99,16 +100,40 @@ class EnvAccumulator:
     def coverage(self) -> float:
         return float((self.count > 0).mean())
 
-    def result(self, sky_prior: np.ndarray | None = None) -> np.ndarray:
+    def result(self, sky_prior: np.ndarray | None = None, clear_sky: bool = True) -> np.ndarray:
         """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
-        sky's radiance where no frame saw any of it (see ``sky_from_ground``)."""
+        sky's radiance where no frame saw any of it (see ``sky_from_ground``), no brighter than
+        ``sky_ceiling`` allows (``clear_sky``: a sun or lamps cast hard shadows)."""
         seen = self.count > 0
         mean = np.where(seen[..., None], self.sum / np.maximum(self.count, 1)[..., None], 0.0)
+        if sky_prior is not None:
+            sky_prior = sky_ceiling(mean, seen, self.below, np.asarray(sky_prior, np.float64), clear_sky)
         fill = _row_fill(mean, seen, self.below, sky_prior)
         if not seen.any():
             return fill.astype(np.float32)
         wgt = np.clip(2.0 * cv2.GaussianBlur(seen.astype(np.float32), (0, 0), 1.5), 0, 1) * seen  # feathered seam
         return (mean * wgt[..., None] + fill * (1 - wgt[..., None])).astype(np.float32)
+
+
+ZENITH_OVER_HORIZON = {True: 1.0, False: 3.0}
+"""How much brighter the sky above can be than at the horizon: a clear sky (and a night sky)
+is darkest at the zenith; an overcast one is up to 3 times brighter there (CIE overcast sky)."""
+
+
+def sky_ceiling(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, prior: np.ndarray, clear_sky: bool) -> np.ndarray:
+    """``prior`` (the unseen sky's radiance, read from the ground) dimmed, keeping its tint, to
+    at most ZENITH_OVER_HORIZON times the median of what the frames saw above the horizon.
+    Frames that see only a sliver above the horizon (too little to fill the sky from, see
+    _row_fill) still bound it: the ground under lamps or a window is bright, and the sky read
+    from it made a night sky 5-10 times too bright (eval insert, night: a metal sphere that
+    mirrors a grey sky where the truth's is black) and a room's ceiling brighter than its walls."""
+    up = seen & ~below
+    if up.sum() < 2:
+        return prior
+    seen_lum = float(np.median(mean[up] @ LUMA))
+    limit = ZENITH_OVER_HORIZON[bool(clear_sky)] * seen_lum
+    lum = float(prior @ LUMA)
+    return prior * min(1.0, limit / lum) if lum > 0 else prior
 
 
 def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:

@@ -69,7 +69,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
-    env_map = env.result(sky_prior=prior)
+    env_map = env.result(sky_prior=prior, clear_sky=key.hard)
     ambient = upper_irradiance(env_map, n)
     notes = [f"environment coverage {env.coverage():.0%}", key.why]
     light, shadow_ratio, note = key_light(key, ambient)

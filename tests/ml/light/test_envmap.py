@@ -7,7 +7,7 @@ import numpy as np
 
 from shotcache.schema import FrameCamera
 
-from ml.light.envmap import EnvAccumulator, direction_to_pixel, directions, sky_from_ground, upper_irradiance
+from ml.light.envmap import LUMA, EnvAccumulator, direction_to_pixel, directions, sky_from_ground, upper_irradiance
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: float = 120.0) -> FrameCamera:
@@ -65,6 +65,35 @@ def test_projection_puts_ground_below_and_fills_the_sky():
     assert np.allclose(env[2], (0.8, 0.8, 0.9), atol=1e-5)
     e_up = upper_irradiance(env)
     assert 0.5 * math.pi * 0.8 < e_up[0] < 1.1 * math.pi * 0.8  # the upper hemisphere is mostly sky
+
+
+def _sliver_night(clear_sky: bool) -> tuple[np.ndarray, float]:
+    """Frames that see a sliver of a dark night sky above a ground lit by lamps, the sky
+    prior read from that bright ground: (environment map, the sliver's luminance)."""
+    w, h = 160, 90
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]))
+    night = np.array([0.01, 0.012, 0.02])
+    for a in np.linspace(-0.3, 0.3, 4):
+        eye = np.array([-2.0 * math.cos(a), -2.0 * math.sin(a), 0.8])
+        cam = look_at(eye, np.array([0.0, 0.0, 0.3]), w, h)  # the top rows see just past the horizon (2 rows of the map)
+        acc.add(render_plane(cam, w, h, (0.3, 0.25, 0.15), night), cam)
+    assert 0 < (acc.count[: acc.height // 2] > 0).sum()
+    return acc.result(sky_prior=np.array([0.9, 0.75, 0.5]), clear_sky=clear_sky), float(night @ LUMA)
+
+
+def test_a_sliver_of_night_sky_keeps_the_unseen_sky_dark():
+    env, sliver = _sliver_night(clear_sky=True)
+    zenith = float(env[0].mean(axis=0) @ LUMA)
+    assert zenith <= sliver * 1.05  # not the prior's 0.77: no brighter than the sky seen at the horizon
+    assert zenith > 0.5 * sliver
+    tint = env[0, 0] / env[0, 0].sum()
+    assert np.allclose(tint, np.array([0.9, 0.75, 0.5]) / 2.15, atol=1e-3)  # the prior's colour is kept
+
+
+def test_an_overcast_sky_may_be_brighter_above_than_at_the_horizon():
+    env, sliver = _sliver_night(clear_sky=False)
+    zenith = float(env[0].mean(axis=0) @ LUMA)
+    assert 2.9 * sliver <= zenith <= 3.05 * sliver
 
 
 def test_sky_from_ground_is_ground_over_albedo_with_half_its_tint():
