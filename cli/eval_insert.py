@@ -63,6 +63,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants to score")
     p.add_argument("--json", type=Path, default=Path("out/eval_insert.json"))
     p.add_argument("--blender", default=None, help="Blender binary (default: the bpy module)")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="an earlier report of the same protocol: print each set's change against it (and keep it in the report)")
     return p.parse_args(argv)
 
 
@@ -96,7 +98,49 @@ def validate(a: argparse.Namespace) -> list[str]:
         raise CLIError(f"--resolution {a.resolution!r}: expected WxH, e.g. 320x180") from None
     if a.frames < 1 or a.samples < 1 or a.render_samples < 1:
         raise CLIError("--frames, --samples and --render-samples must be >= 1")
+    if a.baseline is not None:
+        load_baseline(a)
     return sets
+
+
+PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples")
+"""What two reports must share for their numbers to be compared set by set."""
+
+
+def load_baseline(a: argparse.Namespace) -> dict[str, Any]:
+    """The ``--baseline`` report, checked before anything is rendered: a report of another
+    seed, size or sample count scores other pictures, and its differences would mean nothing."""
+    try:
+        base = json.loads(a.baseline.read_text(encoding="utf-8"))
+        assert isinstance(base, dict) and isinstance(base.get("sets"), dict)
+    except (OSError, ValueError, AssertionError):
+        raise CLIError(f"--baseline {a.baseline}: not a readable `vanelia eval insert` report (its --json output)") from None
+    ours = {"seed": a.seed, "frames": a.frames, "resolution": a.resolution, "truth_samples": a.samples, "render_samples": a.render_samples}
+    differ = [f"{k} {base.get(k)!r} here {ours[k]!r}" for k in PROTOCOL if base.get(k) != ours[k]]
+    if differ:
+        raise CLIError(f"--baseline {a.baseline}: another protocol ({'; '.join(differ)}); compare reports of the same seed, size and samples")
+    return base
+
+
+def compare(report: dict[str, Any], base: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per set and variant present in both reports: this run's PSNR minus the baseline's, dB,
+    in the insert, product and shadow regions."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, entry in report["sets"].items():
+        old = base["sets"].get(name, {}).get("scores", {})
+        rows = {v: {k: float(r[f"psnr_{k}"] - old[v][f"psnr_{k}"]) for k in ("insert", "product", "shadow")}
+                for v, r in entry["scores"].items() if v in old}
+        if rows:
+            out[name] = rows
+    return out
+
+
+def compare_table(delta: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [f"{'set':28s} {'variant':24s} {'d ins':>7s} {'d prod':>7s} {'d shad':>7s}  (dB against --baseline)"]
+    for name, rows in delta.items():
+        for v, d in rows.items():
+            lines.append(f"{name:28s} {v:24s} {d['insert']:+7.2f} {d['product']:+7.2f} {d['shadow']:+7.2f}")
+    return "\n".join(lines)
 
 
 def generate(a: argparse.Namespace, sets: list[str], log: Callable[[str], None]) -> list[Path]:
@@ -239,10 +283,12 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
         for v, r in mean.items():
             r["gain_insert_db"] = r["psnr_insert"] - base["psnr_insert"]
             r["gain_product_db"] = r["psnr_product"] - base["psnr_product"]
-    report = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
+    report: dict[str, Any] = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
               "truth_samples": a.samples, "render_samples": a.render_samples,
               "timings_s": {"generate": t_gen, "vanelia_render": t_render, "composite_and_score": t_score},
               "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
+    if a.baseline is not None:
+        report["against_baseline"] = {"report": str(a.baseline), "psnr_db": compare(report, load_baseline(a))}
     atomic_write_json(a.json, report)
     return report
 
@@ -251,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(list(sys.argv[1:] if argv is None else argv))
     report = run(a)
     print(table(report))
+    if "against_baseline" in report:
+        print(compare_table(report["against_baseline"]["psnr_db"]))
     print(f"report: {a.json}")
     return 0
 

@@ -23,6 +23,35 @@ def test_bad_set_name_is_refused_before_rendering(tmp_path: Path):
     assert not (tmp_path / "c").exists()
 
 
+def _report(seed: int, product_db: float) -> dict:
+    scores = {"psnr_insert": 20.0, "psnr_product": product_db, "psnr_shadow": 25.0}
+    return {"seed": seed, "frames": 6, "resolution": "320x180", "truth_samples": 24, "render_samples": 16,
+            "sets": {f"interior_wood_diffuse-s{seed}": {"scores": {"paste": dict(scores, psnr_product=18.0), "classical|plate-light": scores}}}}
+
+
+def test_a_baseline_of_another_protocol_is_refused_before_rendering(tmp_path: Path):
+    base = tmp_path / "old.json"
+    base.write_text(json.dumps(_report(seed=3, product_db=17.0)))
+    r = vanelia("eval", "insert", "--seed", "5", "--baseline", str(base), "--cache", str(tmp_path / "c"))
+    assert r.returncode == 2 and "seed 3" in r.stderr and "here 5" in r.stderr
+    assert not (tmp_path / "c").exists()
+    base.write_text("{not json")
+    r = vanelia("eval", "insert", "--seed", "3", "--baseline", str(base), "--cache", str(tmp_path / "c"))
+    assert r.returncode == 2 and "not a readable" in r.stderr and not (tmp_path / "c").exists()
+
+
+def test_each_set_is_compared_with_the_baseline():
+    from cli.eval_insert import compare, compare_table
+
+    new, old = _report(seed=3, product_db=19.5), _report(seed=3, product_db=17.0)
+    new["sets"]["night_asphalt_metal-s3"] = new["sets"]["interior_wood_diffuse-s3"]  # not in the baseline: left out
+    delta = compare(new, old)
+    assert list(delta) == ["interior_wood_diffuse-s3"]
+    assert delta["interior_wood_diffuse-s3"]["classical|plate-light"] == {"insert": 0.0, "product": 2.5, "shadow": 0.0}
+    assert delta["interior_wood_diffuse-s3"]["paste"]["product"] == 0.0
+    assert "+2.50" in compare_table(delta)
+
+
 @pytest.mark.slow
 def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     from ml.io.images import read_rgb8
@@ -50,5 +79,10 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
 
     samples = list(iter_insert_samples(cache))  # the same sets as training data
     assert [x.frame for x in samples] == [1, 2] and samples[0].alpha.max() > 0.9 and samples[0].truth.shape == (54, 96, 3)
-    r = vanelia(*args)  # the sets are cached: nothing rendered again
-    assert r.returncode == 0 and "cached" in r.stdout
+    out2 = tmp_path / "again.json"
+    again = [out2 if x == str(out) else x for x in args]
+    r = vanelia(*map(str, again), "--baseline", str(out))  # the sets are cached: nothing rendered again
+    assert r.returncode == 0 and "cached" in r.stdout and "against --baseline" in r.stdout
+    delta = json.loads(out2.read_text())["against_baseline"]["psnr_db"]["sun_high_tiles_diffuse-s1"]
+    assert set(delta) == {"paste", "classical", "classical|plate-light"}
+    assert all(abs(d) < 0.5 for row in delta.values() for d in row.values())  # the same protocol twice: the same pictures
