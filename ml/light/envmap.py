@@ -22,8 +22,12 @@ import numpy as np
 from shotcache.schema import FrameCamera
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])
-ENV_SIZE = (128, 64)
-"""(width, height) of the lat-long map: enough for diffuse and glossy light, cheap to build."""
+ENV_SIZE = (256, 128)
+"""(width, height) of the lat-long map, 1.4 degrees a pixel. What a glossy, metal or glass
+product mirrors or refracts is this map: at 128 x 64 (2.8 degrees) the horizon and the props
+came out smeared (eval insert, 256 against 128: glass duck of seed 3 +2.8 dB on the product,
+glossy duck of seed 2 +3.3 dB; 512 x 256 added nothing more), and it still costs no time to
+build (bench_light: 0.60 s CPU either way)."""
 
 
 def directions(width: int, height: int) -> np.ndarray:

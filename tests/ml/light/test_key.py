@@ -8,6 +8,7 @@ import pytest
 
 from shotcache.schema import FrameCamera
 
+from ml.light.envmap import ENV_SIZE
 from ml.light.key import GroundGrid, estimate_key
 from ml.light.shot import estimate_light
 
@@ -68,7 +69,7 @@ def test_hard_shadow_gives_a_key_soft_ground_does_not():
 def test_estimate_light_record():
     imgs = [(plate(cam, band), cam) for cam in cameras()]
     env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-    assert env.shape == (64, 128, 3) and np.isfinite(env).all()
+    assert env.shape == (ENV_SIZE[1], ENV_SIZE[0], 3) and np.isfinite(env).all()
     assert lighting.method == "plate" and lighting.estimated
     assert len(lighting.lights) == 1 and lighting.lights[0].type == "sun"
     sun = lighting.lights[0]
