@@ -7,7 +7,7 @@ import numpy as np
 
 from shotcache.schema import FrameCamera
 
-from ml.light.envmap import LUMA, EnvAccumulator, direction_to_pixel, directions, sky_from_ground, upper_irradiance
+from ml.light.envmap import LUMA, EnvAccumulator, direction_to_pixel, directions, sky_ceiling, sky_from_ground, upper_irradiance
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: float = 120.0) -> FrameCamera:
@@ -67,19 +67,31 @@ def test_projection_puts_ground_below_and_fills_the_sky():
     assert 0.5 * math.pi * 0.8 < e_up[0] < 1.1 * math.pi * 0.8  # the upper hemisphere is mostly sky
 
 
-def _sliver_night(clear_sky: bool) -> tuple[np.ndarray, float]:
-    """Frames that see a sliver of a dark night sky above a ground lit by lamps, the sky
-    prior read from that bright ground: (environment map, the sliver's luminance)."""
+NIGHT = np.array([0.01, 0.012, 0.02])
+
+
+def _sliver_night_frames() -> list:
+    """Frames that see a sliver of a dark night sky above a ground lit by lamps."""
     w, h = 160, 90
-    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]))
-    night = np.array([0.01, 0.012, 0.02])
+    out = []
     for a in np.linspace(-0.3, 0.3, 4):
         eye = np.array([-2.0 * math.cos(a), -2.0 * math.sin(a), 0.8])
-        cam = look_at(eye, np.array([0.0, 0.0, 0.18]), w, h)  # the top rows see just past the horizon (2 rows of the map)
-        acc.add(render_plane(cam, w, h, (0.3, 0.25, 0.15), night), cam)
+        cam = look_at(eye, np.array([0.0, 0.0, 0.18]), w, h)  # the top rows see just past the horizon
+        out.append((render_plane(cam, w, h, (0.3, 0.25, 0.15), NIGHT), cam))
+    return out
+
+
+def _sliver_night(clear_sky: bool) -> tuple[np.ndarray, float]:
+    """The environment of those frames, the sky prior read from their bright ground: (map, the
+    sliver's luminance)."""
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]))
+    for img, cam in _sliver_night_frames():
+        acc.add(img, cam)
     upper = acc.count[: acc.height // 2] > 0
     assert upper.any() and (upper.mean(axis=1) >= 0.1).sum() < 3  # a sliver: too little to fill the sky from
-    return acc.result(sky_prior=np.array([0.9, 0.75, 0.5]), clear_sky=clear_sky), float(night @ LUMA)
+    assert abs(acc.horizon_luminance() - float(NIGHT @ LUMA)) < 1e-3
+    prior = sky_ceiling(np.array([0.9, 0.75, 0.5]), acc.horizon_luminance(), clear_sky)
+    return acc.result(sky_prior=prior), float(NIGHT @ LUMA)
 
 
 def test_a_sliver_of_night_sky_keeps_the_unseen_sky_dark():
@@ -95,6 +107,15 @@ def test_an_overcast_sky_may_be_brighter_above_than_at_the_horizon():
     env, sliver = _sliver_night(clear_sky=False)
     zenith = float(env[0].mean(axis=0) @ LUMA)
     assert 2.9 * sliver <= zenith <= 3.05 * sliver
+
+
+def test_the_light_record_says_when_the_sky_was_dimmed():
+    from ml.light.shot import estimate_light
+
+    env, _key, lighting = estimate_light(_sliver_night_frames(), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert "unseen sky dimmed" in lighting.notes
+    assert float(env[0].mean(axis=0) @ LUMA) <= 3.05 * float(NIGHT @ LUMA)
+    assert sky_ceiling(np.array([0.2, 0.2, 0.2]), None, True).tolist() == [0.2, 0.2, 0.2]  # nothing seen above: the prior stands
 
 
 def test_sky_from_ground_is_ground_over_albedo_with_half_its_tint():
