@@ -70,13 +70,13 @@ def test_projection_puts_ground_below_and_fills_the_sky():
 NIGHT = np.array([0.01, 0.012, 0.02])
 
 
-def _sliver_night_frames() -> list:
+def _sliver_night_frames(aim_z: float = 0.18) -> list:
     """Frames that see a sliver of a dark night sky above a ground lit by lamps."""
     w, h = 160, 90
     out = []
     for a in np.linspace(-0.3, 0.3, 4):
         eye = np.array([-2.0 * math.cos(a), -2.0 * math.sin(a), 0.8])
-        cam = look_at(eye, np.array([0.0, 0.0, 0.18]), w, h)  # the top rows see just past the horizon
+        cam = look_at(eye, np.array([0.0, 0.0, aim_z]), w, h)  # the top rows see just past the horizon
         out.append((render_plane(cam, w, h, (0.3, 0.25, 0.15), NIGHT), cam))
     return out
 
@@ -107,6 +107,19 @@ def test_an_overcast_sky_may_be_brighter_above_than_at_the_horizon():
     env, sliver = _sliver_night(clear_sky=False)
     zenith = float(env[0].mean(axis=0) @ LUMA)
     assert 2.9 * sliver <= zenith <= 3.05 * sliver
+
+
+def test_whether_a_sky_was_seen_does_not_depend_on_the_maps_size():
+    """About 5 degrees above the horizon seen: 2 rows of a 128 x 64 map, 4 of a 256 x 128 one;
+    a sliver at either size, so the sky comes from the prior (here a bright one)."""
+    zeniths = []
+    for w, h in ((128, 64), (256, 128), (512, 256)):
+        acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]),
+                             width=w, height=h)
+        for img, cam in _sliver_night_frames(aim_z=0.25):
+            acc.add(img, cam)
+        zeniths.append(float(acc.result(sky_prior=np.array([0.5, 0.5, 0.5]))[0].mean(axis=0) @ LUMA))
+    assert np.allclose(zeniths, 0.5, atol=1e-3), zeniths
 
 
 def test_the_light_record_says_when_the_sky_was_dimmed():
