@@ -104,16 +104,9 @@ class EnvAccumulator:
     def coverage(self) -> float:
         return float((self.count > 0).mean())
 
-    def horizon_luminance(self) -> float | None:
-        """Median luminance of what the frames saw above the horizon (None: nothing)."""
-        up = (self.count > 0) & ~self.below
-        if up.sum() < 2:
-            return None
-        return float(np.median((self.sum[up] / self.count[up][:, None]) @ LUMA))
-
     def result(self, sky_prior: np.ndarray | None = None) -> np.ndarray:
         """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
-        sky's radiance where no frame saw enough of it (see ``sky_from_ground``, ``sky_ceiling``)."""
+        sky's radiance where no frame saw enough of it (see ``sky_from_ground``)."""
         seen = self.count > 0
         mean = np.where(seen[..., None], self.sum / np.maximum(self.count, 1)[..., None], 0.0)
         fill = _row_fill(mean, seen, self.below, sky_prior)
@@ -125,32 +118,9 @@ class EnvAccumulator:
 
 MIN_SKY_SEEN_DEG = 8.0
 """Elevation span of sky the frames must show for the sky to be filled from it; less is a
-sliver at the horizon (a room's walls, a street's far end), which only bounds the sky
-(sky_ceiling). In degrees, not rows: counted in rows, the map's finer rows (256 x 128) took
-4 degrees of a room's curtains for its sky (eval insert interiors, seeds 3 and 6: -4.5 and
--6.4 dB on the product)."""
-
-
-ZENITH_OVER_HORIZON = {True: 1.0, False: 3.0}
-"""How much brighter the sky above can be than at the horizon: a clear sky (and a night sky)
-is darkest at the zenith; an overcast one is up to 3 times brighter there (CIE overcast sky)."""
-
-
-def sky_ceiling(prior: np.ndarray, horizon_lum: float | None, clear_sky: bool) -> np.ndarray:
-    """``prior`` (the unseen sky's radiance, read from the ground) dimmed, keeping its tint, to
-    at most ZENITH_OVER_HORIZON times ``horizon_lum``, the luminance of what the frames saw
-    above the horizon (``EnvAccumulator.horizon_luminance``; ``clear_sky``: a sun or lamps
-    cast hard shadows). Frames that see only a sliver above the horizon, too little to fill
-    the sky from (see _row_fill), still bound it: the ground under lamps or a window is bright,
-    and the sky read from it came out 5-10 times brighter than the night sky or the room's
-    walls the frames show. Measured (eval insert, seeds 2-4 and 6): the product of interiors
-    and of a sun set whose duck stands in shadow gains 3-4 dB; night sets, lit by lamps the
-    dimmer sky no longer stands in for, lose 0.5-0.9 dB."""
-    if horizon_lum is None:
-        return prior
-    limit = ZENITH_OVER_HORIZON[bool(clear_sky)] * horizon_lum
-    lum = float(np.asarray(prior, np.float64) @ LUMA)
-    return np.asarray(prior, np.float64) * min(1.0, limit / lum) if lum > 0 else np.asarray(prior, np.float64)
+sliver at the horizon (a room's walls, a street's far end), not a sky to extrapolate to the
+zenith. In degrees, not rows: counted in rows (3), the finer map (256 x 128) took 4 degrees of
+a room's curtains for its sky."""
 
 
 def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:
@@ -221,9 +191,9 @@ def sky_from_ground(ground_rgb: np.ndarray, albedo: float | None = None) -> np.n
     albedo, so only half of its tint is kept. ``albedo`` defaults to ``albedo_prior``."""
     g = np.asarray(ground_rgb, np.float64)
     albedo = albedo_prior(g) if albedo is None else albedo
-    lum = float(g @ np.array([0.2126, 0.7152, 0.0722]))
+    lum = float(g @ LUMA)
     tint = g / max(lum, 1e-6)
-    tint = 0.5 + 0.5 * tint / max(float(tint @ np.array([0.2126, 0.7152, 0.0722])), 1e-6)
+    tint = 0.5 + 0.5 * tint / max(float(tint @ LUMA), 1e-6)
     return lum / albedo * tint
 
 
@@ -236,6 +206,6 @@ def sky_from_shadow(shadow_rgb: np.ndarray, lit_rgb: np.ndarray, albedo: float |
     sh = np.maximum(np.asarray(shadow_rgb, np.float64), 1e-6)
     albedo = albedo_prior(np.asarray(lit_rgb, np.float64)) if albedo is None else albedo
     r = np.maximum(np.asarray(lit_rgb, np.float64) / sh - 1.0, 0.05)
-    w = np.array([0.2126, 0.7152, 0.0722])
+    w = LUMA
     tint = np.clip((1.0 / r) / float((1.0 / r) @ w), 1 / 3, 3.0)
     return float(sh @ w) / albedo * tint / float(tint @ w)

@@ -19,7 +19,7 @@ from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, sky_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
+from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
 from . import key_shadow, local_source
 from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
 
@@ -70,12 +70,6 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
     notes = [f"environment coverage {env.coverage():.0%}", key.why]
-    if prior is not None:
-        capped = sky_ceiling(prior, env.horizon_luminance(), clear_sky=key.hard)
-        if float(capped.sum()) < 0.99 * float(np.sum(prior)):
-            notes.append(f"unseen sky dimmed to {float(capped.sum()) / float(np.sum(prior)):.0%} of the ground's reading: "
-                         "no brighter than the frames show above the horizon")
-        prior = capped
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
     light, shadow_ratio, note = key_light(key, ambient)
