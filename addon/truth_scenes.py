@@ -34,7 +34,7 @@ from . import compat, demo_scene, product
 
 Progress = Callable[[str], None]
 
-LIGHTINGS = ("sun_high", "sun_low", "overcast", "interior", "night", "mixed")
+LIGHTINGS = ("sun_high", "sun_low", "overcast", "interior", "ceiling", "night", "mixed")
 GROUNDS = ("tiles", "concrete", "grass", "wood", "asphalt", "sand")
 MATERIALS = ("diffuse", "glossy", "metal", "glass")
 
@@ -45,9 +45,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     "interior_wood_diffuse": {"light": "interior", "ground": "wood", "material": "diffuse", "shape": "duck"},
     "night_asphalt_metal": {"light": "night", "ground": "asphalt", "material": "metal", "shape": "sphere"},
     "mixed_sand_glass": {"light": "mixed", "ground": "sand", "material": "glass", "shape": "duck"},
+    "ceiling_tiles_glossy": {"light": "ceiling", "ground": "tiles", "material": "glossy", "shape": "duck"},
 }
 """The standard sets: every light setup, ground and product material at least once."""
 
+CEILING_M = 2.8
+"""Height of a room's walls, and of the ceiling that holds the panels of a ceiling-lit room."""
 PRODUCT_SIZE_M = 0.42
 PRODUCT_CLEAR_M = 0.35
 """Clearance round the product's standing axis kept free of props along every line of sight:
@@ -227,6 +230,17 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
         fill = (-2.4 * math.cos(a + 0.6), -2.4 * math.sin(a + 0.6), 2.2)
         lights.append(_light(scene, "AREA", "Truth Fill", 80.0, (0.7, 0.8, 1.0), location=fill, towards=fill, size=2.5))
         hard = False
+    elif kind == "ceiling":
+        # a shop, office or gym: panels in a ceiling the low cameras never see, no daylight
+        gradient_world(scene, (0.05, 0.05, 0.06), (0.04, 0.04, 0.05), 1.0)
+        a = math.radians(az)
+        along, across = np.array([math.cos(a), math.sin(a)]), np.array([-math.sin(a), math.cos(a)])
+        shift = rng.uniform(-0.8, 0.8, 2)
+        for i, (u, v) in enumerate(((-1.6, -0.8), (-1.6, 0.8), (0.0, -0.8), (0.0, 0.8), (1.6, -0.8), (1.6, 0.8))):
+            xy = (u + shift[0]) * along + (v + shift[1]) * across
+            p = (float(xy[0]), float(xy[1]), CEILING_M - 0.05)
+            lights.append(_light(scene, "AREA", f"Truth Panel {i}", 25.0, (1.0, 0.96, 0.9), location=p, towards=(0.0, 0.0, 1.0), size=0.6))
+        hard = False
     elif kind == "night":
         gradient_world(scene, (0.012, 0.014, 0.022), (0.004, 0.005, 0.01), 1.0)
         for i in range(3):
@@ -267,11 +281,15 @@ def build_set(scene: Any, ground_kind: str, light_kind: str, rng: np.random.Gene
             foot = rad
         obj = demo_scene._add_mesh_object(scene, f"Prop {i}", shape[0], shape[1], demo_scene._material(f"Prop {i}", build), (r * math.cos(ang), r * math.sin(ang), 0), float(rng.uniform(0, 3)))
         props.append((obj, foot))
-    if light_kind == "interior":
+    if light_kind in ("interior", "ceiling"):
         wall = demo_scene._material("Wall", demo_scene._wave_colour((0.7, 0.68, 0.62)))
         for i, (loc, rot) in enumerate((((0, 3.5, 0), 0.0), ((-3.5, 0, 0), math.pi / 2), ((3.5, 0, 0), math.pi / 2), ((0, -3.5, 0), 0.0))):
-            v, f = demo_scene._box(7.0, 0.1, 2.8)
+            v, f = demo_scene._box(7.0, 0.1, CEILING_M)
             demo_scene._add_mesh_object(scene, f"Wall {i}", v, f, wall, loc, rot)
+    if light_kind == "ceiling":
+        ceiling = demo_scene._material("Ceiling", demo_scene._wave_colour((0.8, 0.8, 0.78)))
+        demo_scene._add_mesh_object(scene, "Ceiling", [(-3.5, -3.5, CEILING_M), (3.5, -3.5, CEILING_M), (3.5, 3.5, CEILING_M), (-3.5, 3.5, CEILING_M)],
+                                    [(0, 3, 2, 1)], ceiling, (0, 0, 0))
     return props
 
 
