@@ -27,9 +27,13 @@ What is done and why (each step is a plain function below):
   rigid scene to no camera;
 * tracks with a large reprojection error (above 3 px, then above 3x the median) are
   deleted and the camera solved again;
-* footage without parallax (a pan on a tripod): libmv finds no keyframe pair, or the full
-  solve fails or is poor; the tripod solver is tried then, wins when it fits about as well,
-  and the result says so (tracker ``blender-tripod``).
+* footage without parallax (a pan on a tripod): libmv finds no keyframe pair, the full solve
+  fails or is poor, or the tracks' motion model (GRIC, shotcache.motion_model) says the
+  camera only rotated; the tripod solver is tried then, wins when it fits about as well, and
+  the result says so (tracker ``blender-tripod``). The motion model counts on its own: on a
+  loaded machine libmv sometimes found a keyframe pair in a pure pan and its full solve
+  "fitted" (1 run in 20 of tests/addon/test_tracking.py's pan), any depths fitting a camera
+  that does not move.
 
 Tracker settings (measured on the generated plates): Perspective motion model matched
 against the keyframe (no drift, follows the floor's perspective change), brute-force
@@ -654,18 +658,18 @@ def track_and_solve(
             raise TrackingError(f"{path}: only {n} usable tracks (too few features: a blank wall?); "
                                 "give a camera track or try the colmap tracker")
         sv = Solver(clip, opts)
+        motion = select_motion(marker_tracks(clip, W, H), (W, H)).get("model", "unknown")  # before any cleaning
         best, tracker = solve_full(sv, focal_mm), "blender"
-        if not math.isfinite(best.error) or best.error > opts.max_error_px or sv.auto_failed:
+        if not math.isfinite(best.error) or best.error > opts.max_error_px or sv.auto_failed or motion == "rotation":
             why = ("failed" if not math.isfinite(best.error) else f"is poor ({best.error:.2f} px)" if best.error > opts.max_error_px
-                   else "found no keyframes with parallax")
+                   else "found no keyframes with parallax" if sv.auto_failed else "fits, but the tracks show a rotation only")
             progress(f"[vanelia] track: the full solve {why}; trying the tripod (rotation only) solver")
-            motion = select_motion(marker_tracks(clip, W, H), (W, H)).get("model", "unknown")  # before the tripod cleaning
             tri = solve_tripod(sv, focal_mm)
             sv.tripod_note = (f"the full solve {why}; tripod solve: " +
                               (f"{tri.error:.3f} px at {tri.focal_mm:.2f} mm" if math.isfinite(tri.error) else "failed") +
                               (f" vs full {best.error:.3f} px" if math.isfinite(best.error) else ""))
             sv.tripod_note += f"; motion model by GRIC: {motion}"
-            if prefer_tripod(best, tri, sv.auto_failed, motion):
+            if prefer_tripod(best, tri, sv.auto_failed or motion == "rotation", motion):
                 best, tracker = tri, "blender-tripod"
             elif math.isfinite(best.error):
                 best = sv.keep(best)

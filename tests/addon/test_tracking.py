@@ -246,7 +246,7 @@ def test_tripod_pan_uses_the_tripod_solver(tracking, plate: Path, tmp_path: Path
     f_px = 2 * TRUE_FOCAL_PX
     rots = make_pan(src, tmp_path / "pan", FRAMES, f_px)
     doc = tracking.track_and_solve(str(tmp_path / "pan"), progress=lambda s: None)
-    assert doc["tracker"] == "blender-tripod"
+    assert doc["tracker"] == "blender-tripod", doc["notes"]
     assert any("tripod solver" in n for n in doc["notes"]), doc["notes"]
     cams = {int(f): np.asarray(c["c2w"])[:3, :3] for f, c in doc["cameras"].items()}
     assert sorted(cams) == list(range(1, FRAMES + 1))
