@@ -51,3 +51,30 @@ def test_generator_version_is_part_of_the_cache_key(ext, tmp_path):
         assert calls == [name]  # the current one is reused
     finally:
         ts.make_set = ts_make
+
+
+def test_a_ceiling_lit_room_has_panels_overhead_shining_down(ext):
+    """The ceiling set: panels in a ceiling the low cameras never see, walls round the room;
+    the light kind the window-lit interior does not stand for (a shop, an office, a gym)."""
+    import bpy
+
+    ts = _module(ext)
+    scene = bpy.data.scenes.new("ceiling-test")
+    try:
+        rng = np.random.default_rng(3)
+        rec = ts.build_lights(scene, "ceiling", rng)
+        assert rec["kind"] == "ceiling" and not rec["hard_key"] and len(rec["lights"]) == 6
+        for light in rec["lights"]:
+            assert light["type"] == "area" and abs(light["position"][2] - (ts.CEILING_M - 0.05)) < 1e-6
+            assert light["direction"][2] > 0.999  # towards the light: up, so it shines down
+        ts.build_set(scene, "tiles", "ceiling", rng)
+        names = {o.name for o in scene.collection.objects}
+        assert any(n.startswith("Ceiling") for n in names) and sum(n.startswith("Wall") for n in names) == 4
+        ceiling = next(o for o in scene.collection.objects if o.name.startswith("Ceiling"))
+        zs = [(ceiling.matrix_world @ v.co).z for v in ceiling.data.vertices]
+        assert max(abs(z - ts.CEILING_M) for z in zs) < 1e-5
+        assert "ceiling_tiles_glossy" in ts.RECIPES and ts.RECIPES["ceiling_tiles_glossy"]["light"] in ts.LIGHTINGS
+    finally:
+        for o in list(scene.collection.objects):
+            bpy.data.objects.remove(o)
+        bpy.data.scenes.remove(scene)
