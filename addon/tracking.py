@@ -660,7 +660,8 @@ def track_and_solve(
         sv = Solver(clip, opts)
         motion = select_motion(marker_tracks(clip, W, H), (W, H)).get("model", "unknown")  # before any cleaning
         best, tracker = solve_full(sv, focal_mm), "blender"
-        if not math.isfinite(best.error) or best.error > opts.max_error_px or sv.auto_failed or motion == "rotation":
+        no_parallax = sv.auto_failed or motion == "rotation"
+        if not math.isfinite(best.error) or best.error > opts.max_error_px or no_parallax:
             why = ("failed" if not math.isfinite(best.error) else f"is poor ({best.error:.2f} px)" if best.error > opts.max_error_px
                    else "found no keyframes with parallax" if sv.auto_failed else "fits, but the tracks show a rotation only")
             progress(f"[vanelia] track: the full solve {why}; trying the tripod (rotation only) solver")
@@ -669,7 +670,7 @@ def track_and_solve(
                               (f"{tri.error:.3f} px at {tri.focal_mm:.2f} mm" if math.isfinite(tri.error) else "failed") +
                               (f" vs full {best.error:.3f} px" if math.isfinite(best.error) else ""))
             sv.tripod_note += f"; motion model by GRIC: {motion}"
-            if prefer_tripod(best, tri, sv.auto_failed or motion == "rotation", motion):
+            if prefer_tripod(best, tri, no_parallax, motion):
                 best, tracker = tri, "blender-tripod"
             elif math.isfinite(best.error):
                 best = sv.keep(best)

@@ -31,9 +31,14 @@ def uint8_to_linear(img: np.ndarray) -> np.ndarray:
     return srgb_to_linear(np.asarray(img, dtype=np.float32) / 255.0)
 
 
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])
+"""Rec.709 luminance weights of linear RGB (float64: for fits that need the precision)."""
+
+
 def luminance(lin_rgb: np.ndarray) -> np.ndarray:
-    """Rec.709 luminance of linear RGB."""
-    return (lin_rgb[..., 0] * 0.2126 + lin_rgb[..., 1] * 0.7152 + lin_rgb[..., 2] * 0.0722).astype(np.float32)
+    """Rec.709 luminance of linear RGB (float32)."""
+    w = REC709_LUMA
+    return (lin_rgb[..., 0] * w[0] + lin_rgb[..., 1] * w[1] + lin_rgb[..., 2] * w[2]).astype(np.float32)
 
 
 def srgb_to_linear_torch(x: "torch.Tensor") -> "torch.Tensor":

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ml.io.colour import REC709_LUMA as LUMA
 from shotcache.schema import FrameCamera
 
-LUMA = np.array([0.2126, 0.7152, 0.0722])
 ENV_SIZE = (256, 128)
 """(width, height) of the lat-long map, 1.4 degrees a pixel: what a glossy, metal or glass
 product mirrors is this map, and at 128 x 64 (2.8 degrees) a prop's edge or the horizon spread
@@ -207,6 +207,5 @@ def sky_from_shadow(shadow_rgb: np.ndarray, lit_rgb: np.ndarray, albedo: float |
     sh = np.maximum(np.asarray(shadow_rgb, np.float64), 1e-6)
     albedo = albedo_prior(np.asarray(lit_rgb, np.float64)) if albedo is None else albedo
     r = np.maximum(np.asarray(lit_rgb, np.float64) / sh - 1.0, 0.05)
-    w = LUMA
-    tint = np.clip((1.0 / r) / float((1.0 / r) @ w), 1 / 3, 3.0)
-    return float(sh @ w) / albedo * tint / float(tint @ w)
+    tint = np.clip((1.0 / r) / float((1.0 / r) @ LUMA), 1 / 3, 3.0)
+    return float(sh @ LUMA) / albedo * tint / float(tint @ LUMA)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ml.io.colour import REC709_LUMA as LUMA
 from shotcache.schema import FrameCamera
 
 from .key_shadow import KeyShadowMap, visibility_from_ground
@@ -163,7 +164,7 @@ class GroundGrid:
 
 
 def _lum(x: np.ndarray) -> np.ndarray:
-    return x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
+    return x[..., 0] * LUMA[0] + x[..., 1] * LUMA[1] + x[..., 2] * LUMA[2]
 
 
 def _same_material(med: np.ndarray, ground: np.ndarray, max_dist: float = 0.45) -> np.ndarray:
@@ -363,7 +364,7 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bo
     if shown.sum() < max(5, disc.sum() / 3):
         return False
     d = np.log(np.maximum(c.med[shown], 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
-    level = d @ np.array([0.2126, 0.7152, 0.0722])
+    level = d @ LUMA
     like = (np.abs(level) < 0.3) & (np.abs(d - level[:, None]).max(axis=1) < 0.12)
     return float(like.mean()) >= IN_SHADOW_VOTE
 

@@ -167,9 +167,8 @@ def key_fraction(rgba: np.ndarray, key: np.ndarray) -> np.ndarray:
     product: the light-group pass is not denoised, the product's colour is; the share varies
     with the shading, slowly, so smoothing it takes the noise and keeps the denoised texture."""
     a = rgba[..., 3]
-    sigma = KEY_SMOOTH_PX
-    num = cv2.GaussianBlur(key[..., :3].astype(np.float32), (0, 0), sigma)  # premultiplied, as written
-    den = cv2.GaussianBlur((rgba[..., :3] * a[..., None]).astype(np.float32), (0, 0), sigma)
+    num = cv2.GaussianBlur(key[..., :3].astype(np.float32), (0, 0), KEY_SMOOTH_PX)  # premultiplied, as written
+    den = cv2.GaussianBlur((rgba[..., :3] * a[..., None]).astype(np.float32), (0, 0), KEY_SMOOTH_PX)
     return np.where(a[..., None] > 1e-4, np.clip(num / np.maximum(den, 1e-5), 0.0, 1.0), 0.0).astype(np.float32)
 
 

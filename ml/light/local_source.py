@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from ml.io.colour import REC709_LUMA as LUMA
 from shotcache.schema import Light
 
 from .envmap import albedo_prior
 
-LUMA = np.array([0.2126, 0.7152, 0.0722])
 REACH_M = 4.0
 """Candidate positions: within this of the product on the ground plane."""
 COARSE_M = 0.5

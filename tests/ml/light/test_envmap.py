@@ -7,7 +7,8 @@ import numpy as np
 
 from shotcache.schema import FrameCamera
 
-from ml.light.envmap import LUMA, EnvAccumulator, direction_to_pixel, directions, sky_from_ground, upper_irradiance
+from ml.io.colour import REC709_LUMA as LUMA
+from ml.light.envmap import EnvAccumulator, direction_to_pixel, directions, sky_from_ground, upper_irradiance
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: float = 120.0) -> FrameCamera:
