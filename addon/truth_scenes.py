@@ -430,8 +430,7 @@ def _setup_render(scene: Any, resolution: tuple[int, int], samples: int, seed: i
     c.use_animated_seed = False
     c.use_adaptive_sampling = True
     c.adaptive_threshold = 0.02
-    c.use_denoising = True
-    c.denoising_prefilter = "FAST"
+    compat.set_denoiser(scene, True)  # OIDN where the build has it (Debian's Blender has none: denoising on failed the render)
     c.max_bounces = 6
     c.transmission_bounces = 6
     c.caustics_reflective = False
