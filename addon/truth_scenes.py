@@ -46,8 +46,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "night_asphalt_metal": {"light": "night", "ground": "asphalt", "material": "metal", "shape": "sphere"},
     "mixed_sand_glass": {"light": "mixed", "ground": "sand", "material": "glass", "shape": "duck"},
     "ceiling_tiles_glossy": {"light": "ceiling", "ground": "tiles", "material": "glossy", "shape": "duck"},
+    "sun_low_grass_diffuse_blur": {"light": "sun_low", "ground": "grass", "material": "diffuse", "shape": "duck", "shutter": 0.5},
 }
-"""The standard sets: every light setup, ground and product material at least once."""
+"""The standard sets: every light setup, ground and product material at least once. A recipe's
+``shutter`` (frames) films it with camera motion blur, as a 180-degree video camera does: the
+plate is streaked, and a product rendered without the same blur reads as pasted on."""
 
 CEILING_M = 2.8
 """Height of a room's walls, and of the ceiling that holds the panels of a ceiling-lit room."""
@@ -463,7 +466,12 @@ def make_set(out_dir: str | os.PathLike[str], name: str, recipe: dict[str, Any],
         cam.matrix_world = m
         cam.keyframe_insert("location", frame=i)
         cam.keyframe_insert("rotation_quaternion", frame=i)
-    compat.set_constant_interpolation(cam)
+    shutter = float(recipe.get("shutter", 0.0))
+    compat.set_constant_interpolation(cam, mode="LINEAR" if shutter > 0 else "CONSTANT")
+    scene.render.use_motion_blur = shutter > 0
+    if shutter > 0:  # the camera moves while the shutter is open, centred on each frame
+        scene.render.motion_blur_shutter = shutter
+        scene.render.motion_blur_position = "CENTER"
     moved = _clear_props(props, eyes)
     progress(f"{name}: plate ({frames} frames {resolution[0]}x{resolution[1]}, {samples} samples)")
     _render_sequence(scene, out / "plate", frames)

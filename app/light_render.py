@@ -7,6 +7,10 @@ environment map), and ``render-shot`` renders with it. ``light="legacy"`` is the
 Blender step of before (plate mean + a sun through the brightest block), kept for comparison.
 ``light="shot"`` renders with the light the shot folder already records (an artist's edit in
 the panel's Light box, method ``user``): the set-up step's own estimate is replaced by it.
+
+The camera's motion blur goes the same way: a shutter the artist gives (``--motion-blur``) is
+passed to the set-up step; by default ("auto") it is measured from the plate's own motion blur
+(ml.camera.shutter) between the set-up and the render, and recorded in shot.json.
 """
 from __future__ import annotations
 
@@ -20,17 +24,42 @@ from shotcache.schema import Lighting, SchemaError
 
 from .blender import PREFIX, run_batch
 
+MOTION_BLUR_AUTO = "auto"
+MAX_SHUTTER = 2.0
+"""A longer shutter than two frames is no video camera's: a typo, refused."""
+
 LIGHT_CHOICES = ("plate", "legacy", "shot")
 """--light of `vanelia run` / `vanelia render`: estimated from the plate, the legacy sun, or
 the shot folder's recorded light (the artist's)."""
 
 
+def parse_motion_blur(value: str | float | None) -> float | None:
+    """--motion-blur: 'auto' or None -> None (measured from the plate), 'off' -> 0, else a
+    shutter in frames (0.5 = 180 degrees) between 0 and MAX_SHUTTER."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == MOTION_BLUR_AUTO):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return 0.0
+    try:
+        shutter = float(value)
+    except ValueError:
+        raise UsageError(f"--motion-blur {value!r}: give auto (measured from the plate), off, or a shutter in frames "
+                         "such as 0.5 (a 180-degree shutter)") from None
+    if not 0.0 <= shutter <= MAX_SHUTTER:
+        raise UsageError(f"--motion-blur {value!r}: a shutter is 0 to {MAX_SHUTTER:g} frames (0.5 = 180 degrees)")
+    return shutter
+
+
 def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate", blender: str | None = None,
-                    log: Callable[[str], None] = print, ray: str | None = None) -> dict | None:
+                    log: Callable[[str], None] = print, ray: str | None = None, motion_blur: float | None = None) -> dict | None:
     """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light;
-    with ``ray`` the frames render as Blender tasks on that Ray cluster (farm.ray)."""
+    with ``ray`` the frames render as Blender tasks on that Ray cluster (farm.ray).
+    ``motion_blur``: the shutter in frames, None to measure it from the plate (not with the
+    legacy light, which renders in one step: off unless given)."""
     if light not in LIGHT_CHOICES:
         raise UsageError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
+    if motion_blur is not None:
+        render_args = [*render_args, f"--motion-blur={motion_blur!r}"]
     if light == "legacy" and not ray:
         run_batch("render", render_args, blender=blender)
         return None
@@ -48,6 +77,13 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
 
         info = estimate_shot(shot_dir)
         log(f"{PREFIX} light from the plate in {info['seconds']:.1f}s: {info['notes']}")
+    if motion_blur is None and light != "legacy":
+        from ml.camera.shutter import estimate_shot as estimate_shutter
+
+        shutter = estimate_shutter(shot_dir)
+        log(f"{PREFIX} motion blur from the plate in {shutter['seconds']:.1f}s: {shutter['why']}")
+    elif motion_blur is not None:
+        _note_given_shutter(shot_dir, motion_blur)
     if ray:
         from farm.ray.runner import render_shot
 
@@ -72,3 +108,10 @@ def recorded_light(shot_dir: Path) -> Lighting:
         raise UsageError(f"--light shot: the environment map {paths.root / lighting.environment} recorded in "
                          f"{paths.shot_json} is missing; use --light plate to estimate the light again")
     return lighting
+
+
+def _note_given_shutter(shot_dir: Path, motion_blur: float) -> None:
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    shot.render.motion_blur_note = f"given: --motion-blur {motion_blur:g}" if motion_blur > 0 else "given: --motion-blur off"
+    paths.save_shot(shot)

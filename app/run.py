@@ -28,7 +28,7 @@ from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot
 
 from . import blender, encode, place, preflight, qc, stages
-from .light_render import recorded_light, render_shot_lit
+from .light_render import parse_motion_blur, recorded_light, render_shot_lit
 from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
@@ -101,6 +101,9 @@ class RunOptions:
     """png | exr for an image-sequence output (default: from the pattern's extension, else png)."""
     sequence: bool = False
     """``output`` is an image sequence (a folder or a #-pattern), not a video (app.sequence)."""
+    motion_blur: str | float = "auto"
+    """Camera motion blur: 'auto' (the shutter measured from the plate's own motion blur,
+    ml.camera.shutter), 'off', or a shutter in frames (0.5 = 180 degrees)."""
 
 
 # ---------------------------------------------------------------------------
@@ -118,6 +121,7 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
         raise InputError(f"--model {opts.model}: no such file; give the product .glb")
     if opts.camera is not None and not opts.camera.exists():
         raise InputError(f"--camera {opts.camera}: no such file or folder")
+    parse_motion_blur(opts.motion_blur)
     if opts.light == "shot":
         if opts.keep is None:
             raise UsageError("--light shot renders with the light a shot folder records: give that folder with --keep")
@@ -325,7 +329,8 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
                                                          max(res) if res else 0, log)
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)" + (f" on Ray ({opts.ray})" if opts.ray else ""))
-        render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray)
+        render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray,
+                        motion_blur=parse_motion_blur(opts.motion_blur))
         timings["render_s"] = time.perf_counter() - t0
         paths = ShotPaths(shot_dir)
         rendered = paths.load_shot()

@@ -63,6 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants to score")
     p.add_argument("--json", type=Path, default=Path("out/eval_insert.json"))
     p.add_argument("--blender", default=None, help="Blender binary (default: the bpy module)")
+    p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
+                   help="Vanelia's camera motion blur, as `vanelia run --motion-blur` (default auto: measured from the plate); "
+                        "off or a shutter to score without the measurement")
     p.add_argument("--baseline", type=Path, default=None,
                    help="an earlier report of the same protocol: print each set's change against it (and keep it in the report)")
     return p.parse_args(argv)
@@ -98,6 +101,9 @@ def validate(a: argparse.Namespace) -> list[str]:
         raise CLIError(f"--resolution {a.resolution!r}: expected WxH, e.g. 320x180") from None
     if a.frames < 1 or a.samples < 1 or a.render_samples < 1:
         raise CLIError("--frames, --samples and --render-samples must be >= 1")
+    from app.light_render import parse_motion_blur
+
+    parse_motion_blur(a.motion_blur)
     if a.baseline is not None:
         load_baseline(a)
     return sets
@@ -151,8 +157,9 @@ def generate(a: argparse.Namespace, sets: list[str], log: Callable[[str], None])
     return [a.cache / f"{s}-s{a.seed}" for s in sets]
 
 
-def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None) -> None:
-    """Vanelia's render of the set's product from its plate, camera and placement."""
+def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None, motion_blur: float | None = None) -> None:
+    """Vanelia's render of the set's product from its plate, camera and placement (``motion_blur``
+    None: the shutter measured from the plate, as `vanelia run` does)."""
     from app.light_render import render_shot_lit
 
     meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
@@ -161,7 +168,7 @@ def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blend
     args = ["--plate", str(set_dir / "plate"), "--model", str(set_dir / "product.glb"), "--camera", str(set_dir / "transforms.json"),
             "--shot", str(shot_dir), f"--samples={samples}", "--product-matrix=" + ",".join(repr(float(v)) for row in m for v in row),
             "--ground=" + ",".join(str(float(v)) for v in [*g["point"], *g["normal"]])]
-    render_shot_lit(args, shot_dir, light=mode, blender=blender)
+    render_shot_lit(args, shot_dir, light=mode, blender=blender, motion_blur=motion_blur)
 
 
 def composite_variant(state: Any, name: str, runner: Any, compositor: Any = None) -> np.ndarray:
@@ -251,9 +258,11 @@ def table(report: dict[str, Any]) -> str:
 
 
 def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from app.light_render import parse_motion_blur
     from ml.pipeline.runner import PipelineRunner
 
     sets = validate(a)
+    shutter = parse_motion_blur(a.motion_blur)
     variants = a.variants.split(",")
     modes = sorted({VARIANTS[v][0] for v in variants})
     t0 = time.perf_counter()
@@ -269,14 +278,18 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             t1 = time.perf_counter()
             shots[mode] = work / sd.name / mode
             log(f"[vanelia] eval insert: {sd.name}: Vanelia render ({mode} light)")
-            render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender)
+            render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender, shutter)
             t_render += time.perf_counter() - t1
         t1 = time.perf_counter()
         scores, pictures = score_set(sd, shots, variants, runner)
         t_score += time.perf_counter() - t1
         write_contact(a.json.with_name(f"{a.json.stem}_{sd.name}.png"), pictures)
         light = json.loads((shots["plate"] / "shot.json").read_text())["lighting"] if "plate" in shots else None
-        per_set[sd.name] = {"scores": scores, "estimated_light": light, "true_light": json.loads((sd / "set.json").read_text())["light"]}
+        rendered = json.loads((shots[modes[0]] / "shot.json").read_text())["render"]
+        truth = json.loads((sd / "set.json").read_text())
+        per_set[sd.name] = {"scores": scores, "estimated_light": light, "true_light": truth["light"],
+                            "motion_blur": {"used": rendered.get("motion_blur", 0.0), "note": rendered.get("motion_blur_note", ""),
+                                            "true": float(truth["recipe"].get("shutter", 0.0))}}
     mean = {v: {k: float(np.nanmean([per_set[s]["scores"][v][k] for s in per_set])) for k in per_set[next(iter(per_set))]["scores"][v]} for v in variants}
     base = mean.get("paste")
     if base:
@@ -284,7 +297,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             r["gain_insert_db"] = r["psnr_insert"] - base["psnr_insert"]
             r["gain_product_db"] = r["psnr_product"] - base["psnr_product"]
     report: dict[str, Any] = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
-              "truth_samples": a.samples, "render_samples": a.render_samples,
+              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur,
               "timings_s": {"generate": t_gen, "vanelia_render": t_render, "composite_and_score": t_score},
               "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
     if a.baseline is not None:

@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "file holding a 4x4 list, e.g. qc.placement.matrix_world of `vanelia track --place`; "
                    "with --product-size its scale is replaced to give that size")
     p.add_argument("--light-dir", help="key light direction 'x,y,z' (default: estimated from the plate)")
-    p.add_argument("--motion-blur", type=float, help="camera motion blur: shutter in frames (0.5 = 180 degrees; default off)")
+    p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
+                   help="camera motion blur: auto (default: the shutter measured from the plate's own motion blur; off "
+                        "with --light legacy), off, or a shutter in frames (0.5 = 180 degrees)")
     p.add_argument("--light", choices=LIGHT_CHOICES, default="plate",
                    help="plate: environment + key light estimated from the footage (default); legacy: plate mean + a sun "
                         "through the brightest block; shot: the light the shot folder records (edited in the panel)")
@@ -51,7 +53,7 @@ def render_args(a: argparse.Namespace) -> list[str]:
     args = ["--plate", str(a.plate), "--model", str(a.model), "--camera", str(a.camera), "--shot", str(a.shot)]
     for flag, key in (("--frames", "frames"), ("--resolution", "resolution"), ("--samples", "samples"), ("--passes", "passes"),
                       ("--ground", "ground"), ("--product-size", "product_size"), ("--product-matrix", "product_matrix"),
-                      ("--light-dir", "light_dir"), ("--blend", "blend"), ("--motion-blur", "motion_blur"),
+                      ("--light-dir", "light_dir"), ("--blend", "blend"),
                       ("--camera-height", "camera_height")):
         val = getattr(a, key, None)
         if val is not None:
@@ -63,14 +65,15 @@ def render_args(a: argparse.Namespace) -> list[str]:
 
 
 def _run(a: argparse.Namespace) -> int:
+    from app.light_render import parse_motion_blur, recorded_light, render_shot_lit
+
+    shutter = parse_motion_blur(a.motion_blur)
     preflight.check_model(Path(a.model))  # the files first: Blender's decode and import take long
     preflight.probe_plate(Path(a.plate), "--plate")
     preflight.check_camera(Path(a.camera))
-    from app.light_render import recorded_light, render_shot_lit
-
     if a.light == "shot":
         recorded_light(Path(a.shot))
 
-    render_shot_lit(render_args(a), Path(a.shot), light=a.light, blender=a.blender)
+    render_shot_lit(render_args(a), Path(a.shot), light=a.light, blender=a.blender, motion_blur=shutter)
     print(f"{PREFIX} shot cache ready: {Path(a.shot).resolve()}", flush=True)
     return 0

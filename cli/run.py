@@ -77,7 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
-    p.add_argument("--motion-blur", type=float, default=None, help="camera motion blur: shutter in frames (0.5 = 180 degrees; render option, default off)")
+    p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
+                   help="camera motion blur: auto (default: the shutter measured from the plate's own motion blur), off, "
+                        "or a shutter in frames (0.5 = 180 degrees)")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: video tracks + COLMAP's mapper for clips, Blender's tracker when that solve is weak or upside down, COLMAP on SIFT matches for stills; blender: Blender's tracker only)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
@@ -134,7 +136,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         render_extra=_render_extra(args), tracker=args.tracker, focal_mm=args.focal_mm,
         camera_height=args.camera_height, known_size=args.known_size, place=args.place, force=args.force,
         place_prompt=args.place_prompt, clipseg=args.clipseg, light=args.light, product_matrix=args.product_matrix,
-        output_format=args.output_format, sequence=_is_sequence(str(args.output)),
+        output_format=args.output_format, sequence=_is_sequence(str(args.output)), motion_blur=args.motion_blur,
     )
 
 
@@ -147,7 +149,7 @@ def _is_sequence(raw: str) -> bool:
 
 def _render_extra(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
-    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir"), ("--motion-blur", "motion_blur")):
+    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir")):
         val = getattr(args, key, None)
         if val is not None:
             out.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'

@@ -236,6 +236,9 @@ class RenderSettings:
     """Hash of every input of a frame's render; a re-run skips frames whose hash is unchanged."""
     motion_blur: float = 0.0
     """Shutter in frames (0.5 = a 180 degree shutter) for camera motion blur; 0 = off."""
+    motion_blur_note: str = ""
+    """Where ``motion_blur`` comes from: given by the artist, or measured from the plate's own
+    motion blur (ml/camera/shutter.py) and why; empty: set up without either."""
 
 
 @dataclass
