@@ -285,7 +285,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
         t_score += time.perf_counter() - t1
         write_contact(a.json.with_name(f"{a.json.stem}_{sd.name}.png"), pictures)
         light = json.loads((shots["plate"] / "shot.json").read_text())["lighting"] if "plate" in shots else None
-        rendered = json.loads((shots[modes[0]] / "shot.json").read_text())["render"]
+        rendered = json.loads((shots["plate" if "plate" in shots else modes[0]] / "shot.json").read_text())["render"]
         truth = json.loads((sd / "set.json").read_text())
         per_set[sd.name] = {"scores": scores, "estimated_light": light, "true_light": truth["light"],
                             "motion_blur": {"used": rendered.get("motion_blur", 0.0), "note": rendered.get("motion_blur_note", ""),

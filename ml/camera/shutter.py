@@ -159,7 +159,7 @@ def patch_curves(gray: np.ndarray, v: np.ndarray, ok: np.ndarray) -> Patches:
     along, across = curves
     keep = (good >= 0.85) & (mean >= MIN_PATCH_SPEED_PX) & (spread <= 0.1 * mean + 0.3) & (along[:, 0] > 1e-7) & (across[:, 0] > 1e-7)
     return Patches(mean[keep].astype(np.float64), along[keep] / along[keep, :1], across[keep] / across[keep, :1],
-                   (along[keep, 0] + across[keep, 0]))
+                   np.minimum(along[keep, 0], across[keep, 0]))
 
 
 def _streak_ac(length: np.ndarray) -> np.ndarray:

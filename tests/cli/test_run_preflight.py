@@ -198,6 +198,18 @@ def test_render_checks_its_files_before_blender(demo, tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+def test_a_bad_motion_blur_is_refused_before_any_work(demo, tmp_path):
+    """--motion-blur takes auto, off or a shutter of 0-2 frames; anything else is one message."""
+    common = ["--input", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera", str(demo / "transforms.json"),
+              "--output", str(tmp_path / "o.mp4"), "--samples", "1"]
+    refused_before_work(vanelia("run", *common, "--motion-blur", "fast"), "--motion-blur 'fast'", "auto")
+    refused_before_work(vanelia("run", *common, "--motion-blur", "5"), "--motion-blur '5'", "0 to 2 frames")
+    r = vanelia("render", "--plate", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera",
+                str(demo / "transforms.json"), "--shot", str(tmp_path / "s"), "--motion-blur", "-1")
+    refused_before_work(r, "--motion-blur '-1'")
+    assert not (tmp_path / "s").exists() and not (tmp_path / "o.mp4").exists()
+
+
 # ---- the artist's light --------------------------------------------------------------------------
 def test_light_shot_needs_a_set_up_shot_folder(demo, tmp_path):
     """--light shot renders with the light a shot folder records (the panel's edit): without
