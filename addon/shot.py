@@ -452,6 +452,24 @@ def sync_lighting(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
     return True
 
 
+def sync_motion_blur(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
+    """Keep the artist's motion blur: when the shot's scene's camera motion blur (on/off, the
+    shutter; the panel's Render box) differs from shot.json's, write it there, noted as
+    edited. True when it changed; the scene is then set up again from shot.json before the
+    render, so the camera's keys interpolate as motion blur needs (addon/render.py)."""
+    paths = ShotPaths(os.path.abspath(shot_dir))
+    if not paths.shot_json.is_file():
+        return False
+    shot = paths.load_shot()
+    now = float(scene.render.motion_blur_shutter) if scene.render.use_motion_blur else 0.0
+    if abs(now - shot.render.motion_blur) < 1e-4:
+        return False
+    shot.render.motion_blur = now
+    shot.render.motion_blur_note = f"edited in Blender: shutter {now:g}" if now > 0 else "edited in Blender: off"
+    paths.save_shot(shot)
+    return True
+
+
 def sync_placement(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
     """Keep where the artist moved the product with the gizmos: write the product root's
     matrix in the shot's scene into shot.json (placement ``explicit``). True when it changed,

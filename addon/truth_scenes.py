@@ -46,11 +46,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "night_asphalt_metal": {"light": "night", "ground": "asphalt", "material": "metal", "shape": "sphere"},
     "mixed_sand_glass": {"light": "mixed", "ground": "sand", "material": "glass", "shape": "duck"},
     "ceiling_tiles_glossy": {"light": "ceiling", "ground": "tiles", "material": "glossy", "shape": "duck"},
-    "sun_low_grass_diffuse_blur": {"light": "sun_low", "ground": "grass", "material": "diffuse", "shape": "duck", "shutter": 0.5},
+    "sun_low_grass_diffuse_blur": {"light": "sun_low", "ground": "grass", "material": "diffuse", "shape": "duck", "shutter": 0.5,
+                                   "drift_m": 0.5},
 }
 """The standard sets: every light setup, ground and product material at least once. A recipe's
 ``shutter`` (frames) films it with camera motion blur, as a 180-degree video camera does: the
-plate is streaked, and a product rendered without the same blur reads as pasted on."""
+plate is streaked, and a product rendered without the same blur reads as pasted on. Its
+``drift_m`` pans the aim past the product, so that the product streaks too."""
 
 CEILING_M = 2.8
 """Height of a room's walls, and of the ceiling that holds the panels of a ceiling-lit room."""
@@ -340,8 +342,10 @@ def clear_line_of_sight(props: list[tuple[float, float, float]], eyes: list[tupl
     return out
 
 
-def camera_path(frames: int, rng: np.random.Generator) -> list[Matrix]:
-    """A short arc round the product, slowly rising: parallax for the eye, a moving camera."""
+def camera_path(frames: int, rng: np.random.Generator, drift_m: float = 0.0) -> list[Matrix]:
+    """A short arc round the product, slowly rising: parallax for the eye, a moving camera.
+    ``drift_m``: the aim slides this far sideways over the shot, so the product crosses the
+    frame instead of staying centred (a camera aimed at the product never streaks it)."""
     start = float(rng.uniform(-180, 180))
     sweep = float(rng.uniform(10, 18))
     radius = float(rng.uniform(1.5, 1.9))
@@ -352,6 +356,9 @@ def camera_path(frames: int, rng: np.random.Generator) -> list[Matrix]:
         ang = math.radians(start + sweep * t)
         eye = Vector((radius * math.cos(ang), radius * math.sin(ang), height + 0.1 * t))
         target = Vector((0.0, 0.0, 0.22))
+        if drift_m:
+            side = Vector((-math.sin(ang), math.cos(ang), 0.0))  # along the arc, the way the camera moves
+            target = target + side * (drift_m * (t - 0.5))
         rot = (target - eye).to_track_quat("-Z", "Y").to_matrix().to_4x4()
         out.append(Matrix.Translation(eye[:]) @ rot)
     return out
@@ -460,7 +467,7 @@ def make_set(out_dir: str | os.PathLike[str], name: str, recipe: dict[str, Any],
     scene.collection.objects.link(cam)
     scene.camera = cam
     cam.rotation_mode = "QUATERNION"
-    path = camera_path(frames, rng)
+    path = camera_path(frames, rng, drift_m=float(recipe.get("drift_m", 0.0)))
     eyes = [(float(m.translation.x), float(m.translation.y)) for m in path]
     for i, m in enumerate(path, start=1):
         cam.matrix_world = m

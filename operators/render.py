@@ -59,6 +59,8 @@ class VANELIA_OT_render_shot(bpy.types.Operator):
                 self.report({"INFO"}, "kept the product where you placed it")
             if own and shot_mod.sync_lighting(scene, shot_dir):
                 self.report({"INFO"}, "kept your light edits (shot.json lighting: user)")
+            if own and shot_mod.sync_motion_blur(scene, shot_dir):
+                self.report({"INFO"}, "kept your motion blur (shot.json render.motion_blur)")
             job = shot_mod.ShotRenderer(shot_dir, scene if own else None, force=self.force)
             task = tasks.run_steps("render", scene, render_steps(job))
         except (ValueError, OSError, RuntimeError) as exc:

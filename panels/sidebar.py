@@ -339,8 +339,19 @@ def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     found = _settings(context)
     if found is None:
         return
-    _scene, s = found
+    scene, s = found
     layout.prop(s, "samples")
+    shot_dir = shot_scene.shot_dir_of(scene)
+    if shot_dir:  # the shot's own scene: its camera motion blur, as measured or edited
+        row = layout.row(align=True)
+        row.prop(scene.render, "use_motion_blur", text="Motion Blur")
+        sub = row.row(align=True)
+        sub.enabled = scene.render.use_motion_blur
+        sub.prop(scene.render, "motion_blur_shutter", text="Shutter")
+        rec = _doc(os.path.join(shot_dir, "shot.json")).get("render")
+        note = str(rec.get("motion_blur_note", "")) if isinstance(rec, dict) else ""
+        for line in _wrap(note, _chars(context))[:3]:
+            layout.label(text=line)
     layout.operator("vanelia.render_shot", icon="RENDER_ANIMATION")
     layout.label(text="Unchanged frames are skipped", icon="INFO")
 

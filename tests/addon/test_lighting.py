@@ -109,3 +109,35 @@ def test_shadow_catcher_takes_the_estimated_ground_albedo(ext, empty_scene):
     assert bpy.data.objects[product.GROUND_NAME].is_shadow_catcher
     product.make_shadow_catcher(empty_scene, Ground(), [])
     assert tuple(bsdf()["Base Color"].default_value)[:3] == pytest.approx((0.8, 0.8, 0.8))
+
+
+def test_an_artists_motion_blur_edit_is_kept_and_sets_the_camera_up_for_it(ext, tmp_path):
+    """The panel's Render box shows the shot's camera motion blur; turning it on (or changing
+    the shutter) is written into shot.json by Render Shot (sync_motion_blur), noted as edited,
+    and the shot set up again from it interpolates the camera for the blur."""
+    import bpy
+
+    from vanelia_addon.addon import compat, render, shot
+    from vanelia_addon.shotcache.layout import ShotPaths
+
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    inputs = make_inputs(tmp_path / "in")
+    shot_dir = tmp_path / "shot"
+    shot.setup_shot(shot_dir, inputs["plate"], inputs["model"], inputs["camera"], frames="1:2", samples=4, product_size_m=0.5)
+    paths = ShotPaths(shot_dir)
+    scene = next(sc for sc in bpy.data.scenes if shot.shot_scene.shot_dir_of(sc))
+    assert not scene.render.use_motion_blur and not shot.sync_motion_blur(scene, shot_dir)
+    before = paths.load_shot()
+    scene.render.use_motion_blur = True
+    scene.render.motion_blur_shutter = 0.3
+    assert shot.sync_motion_blur(scene, shot_dir)
+    after = paths.load_shot()
+    assert abs(after.render.motion_blur - 0.3) < 1e-6 and after.render.motion_blur_note == "edited in Blender: shutter 0.3"
+    assert render.frame_hash(after, 1, after.product.sha256) != render.frame_hash(before, 1, before.product.sha256)
+    fresh = bpy.data.scenes.new("rebuilt")
+    shot.build_scene(fresh, after, str(shot_dir))
+    assert fresh.render.use_motion_blur and abs(fresh.render.motion_blur_shutter - 0.3) < 1e-6
+    assert {kp.interpolation for fc in compat.action_fcurves(fresh.camera) for kp in fc.keyframe_points} == {"LINEAR"}
+    scene.render.use_motion_blur = False
+    assert shot.sync_motion_blur(scene, shot_dir) and paths.load_shot().render.motion_blur == 0.0
+    assert paths.load_shot().render.motion_blur_note == "edited in Blender: off"
