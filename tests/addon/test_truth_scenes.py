@@ -78,3 +78,24 @@ def test_a_ceiling_lit_room_has_panels_overhead_shining_down(ext):
         for o in list(scene.collection.objects):
             bpy.data.objects.remove(o)
         bpy.data.scenes.remove(scene)
+
+
+def test_the_blur_set_pans_past_the_product_while_the_others_keep_it_centred(ext):
+    """A camera aimed at the product never streaks it: the motion-blur set drifts its aim so
+    the product crosses the frame; the other sets' paths are unchanged (same random draws)."""
+    ts = _module(ext)
+
+    def product_x(path) -> np.ndarray:  # the product's horizontal angle in each camera, degrees
+        out = []
+        for m in path:
+            p = np.linalg.inv(np.array(m)) @ np.array([0.0, 0.0, 0.22, 1.0])
+            out.append(math.degrees(math.atan2(p[0], -p[2])))
+        return np.array(out)
+
+    recipe = ts.RECIPES["sun_low_grass_diffuse_blur"]
+    assert recipe["shutter"] > 0 and recipe["drift_m"] > 0
+    still = product_x(ts.camera_path(6, np.random.default_rng(4)))
+    moving = product_x(ts.camera_path(6, np.random.default_rng(4), drift_m=recipe["drift_m"]))
+    assert np.abs(still).max() < 0.5
+    per_frame = np.abs(np.diff(moving))
+    assert per_frame.min() > 2.0 and np.abs(moving).max() < 15.0  # streaks, and stays well inside a 62-degree view
