@@ -21,13 +21,17 @@ def _world(seed: int, stripes: bool = False) -> np.ndarray:
     horizontal planks, a texture far longer along the pan than across it)."""
     r = np.random.default_rng(seed)
     big = np.full((H, W * 4), 0.5, np.float32)
-    if stripes:
+    if stripes:  # planks: rows of boards of random length, a faint grain along each
         y = 0
         while y < H:
-            h = int(r.integers(3, 12))
-            big[y:y + h] = r.uniform(0.1, 0.9)
+            h, x = min(int(r.integers(6, 16)), H - y), 0
+            while x < W * 4:
+                n = min(int(r.integers(30, 120)), W * 4 - x)
+                grain = r.normal(0, 0.03, (h, 1)) + r.normal(0, 0.01, (h, n))
+                big[y:y + h, x:x + n] = r.uniform(0.25, 0.75) + cv2.GaussianBlur(grain.astype(np.float32), (0, 0), 3.0)[:, :n]
+                x += n
             y += h
-        return cv2.GaussianBlur(big, (0, 0), 0.4)
+        return np.clip(big, 0, 1)
     for _ in range(700):
         x, y = int(r.integers(0, W * 4 - 40)), int(r.integers(0, H - 40))
         big[y:y + int(r.integers(5, 45)), x:x + int(r.integers(5, 45))] = r.uniform(0.05, 0.95)
@@ -90,10 +94,13 @@ def test_a_followed_sharp_subject_does_not_hide_the_streaked_background():
 
 
 def test_planks_along_the_pan_are_not_motion_blur():
-    """A texture much longer along the motion than across it (wood planks, tiles' grout in a
-    pan along them) looks like a streak to an edge-width measure; sharp, it must read off."""
-    est = estimate_shutter(_pan(12.0, 0.0, stripes=True))
-    assert est.shutter == 0.0, est.why
+    """Boards along the pan: a texture much longer along the motion than across it. Sharp,
+    it reads off; streaked, the shutter is still read (the first-derivative measure read 0.30
+    for 0.5 here; on the sharp wood of the truth interiors it read up to 0.93: docs/NUMBERS.md)."""
+    sharp = estimate_shutter(_pan(12.0, 0.0, stripes=True))
+    assert sharp.measured and sharp.shutter == 0.0, sharp.why
+    streaked = estimate_shutter(_pan(12.0, 0.5, stripes=True))
+    assert abs(streaked.shutter - 0.5) <= 0.15, streaked.why
 
 
 def test_a_still_camera_has_no_shutter_to_read():
