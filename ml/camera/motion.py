@@ -274,7 +274,7 @@ def score(res: np.ndarray) -> np.ndarray:
     return (res / max(MIN_RESIDUAL_PX, SIGMA_K * sigma)).astype(np.float32)
 
 
-class _Flow:
+class DenseFlow:
     """One DIS instance (it keeps buffers between calls) at the medium preset: about 20 ms
     a direction at 640x360, accurate to a fraction of a pixel on textured ground."""
 
@@ -285,7 +285,7 @@ class _Flow:
         return self.dis.calc(a, b, None)  # type: ignore[call-overload]  # None: a new flow (the stubs want one)
 
 
-def pair_scores(a: np.ndarray, b: np.ndarray, motion: CameraMotion, flow: _Flow) -> tuple[np.ndarray, np.ndarray]:
+def pair_scores(a: np.ndarray, b: np.ndarray, motion: CameraMotion, flow: DenseFlow) -> tuple[np.ndarray, np.ndarray]:
     """Scores of a's pixels (towards b) and of b's pixels (towards a) under ``motion``."""
     f_ab, f_ba = flow(a, b), flow(b, a)
     s_a, s_b = score(residual(f_ab, motion)), score(residual(f_ba, motion.inverse()))
@@ -375,7 +375,7 @@ def moving_masks(frames: Mapping[int, Frame], log: Log | None = None, max_side: 
     if len(order) < 2:
         return {f: np.zeros(size, bool) for f, size in zip(order, sizes)}
     motions = choose_motions([fit_models(*_matches(a, b)) for a, b in zip(grays, grays[1:])])
-    flow = _Flow()
+    flow = DenseFlow()
     raw: list[np.ndarray] = []
     back: np.ndarray | None = None
     for i, motion in enumerate(motions):

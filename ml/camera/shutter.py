@@ -39,7 +39,7 @@ from ml.io.colour import linear_to_srgb, luminance
 from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 
-from .motion import occluded
+from .motion import DenseFlow, occluded
 
 FLOW_WIDTH = 480
 """Frames are reduced to this width for the flow."""
@@ -100,9 +100,9 @@ def velocity(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, gaps: tuple[int
     """Per-pixel velocity of ``cur`` (px/frame, HxWx2) from its flow to both neighbours (8-bit
     gray, ``gaps`` frames away), and where that is trustworthy: both flows return to the
     pixel (no occlusion) and agree on one velocity."""
-    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    fwd, back = dis.calc(cur, nxt, None), dis.calc(nxt, cur, None)
-    bwd, back2 = dis.calc(cur, prev, None), dis.calc(prev, cur, None)
+    flow = DenseFlow()
+    fwd, back = flow(cur, nxt), flow(nxt, cur)
+    bwd, back2 = flow(cur, prev), flow(prev, cur)
     v = (fwd / gaps[1] - bwd / gaps[0]) / 2.0
     agree = np.hypot(*(fwd / gaps[1] + bwd / gaps[0]).transpose(2, 0, 1)) <= 0.5 + 0.25 * np.hypot(v[..., 0], v[..., 1])
     ok = agree & ~occluded(fwd, back) & ~occluded(bwd, back2)
@@ -222,7 +222,7 @@ def estimate_shutter(triplets: Sequence[tuple[tuple[np.ndarray, np.ndarray, np.n
         return ShutterEstimate(0.0, False, "fewer than 3 frames: no motion to read a shutter from")
     width = triplets[0][0][1].shape[1]
     fw = min(FLOW_WIDTH, width)
-    flows = [(velocity(*(_gray(f, fw) for f in frames), gaps), frames[1]) for frames, gaps in triplets]
+    flows = [(velocity(_gray(frames[0], fw), _gray(frames[1], fw), _gray(frames[2], fw), gaps), frames[1]) for frames, gaps in triplets]
     speeds = np.concatenate([np.hypot(v[..., 0], v[..., 1])[ok] for (v, ok), _ in flows] or [np.zeros(1)])
     mw = measuring_width(float(np.percentile(speeds, 90)) if speeds.size else 0.0, fw, width)
     parts = []

@@ -378,14 +378,15 @@ def test_panels_reference_real_properties_and_operators(addon) -> None:
             if node.func.attr == "prop" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
                 if isinstance(first, ast.Name) and first.id == "s":  # the scene's Vanelia settings
                     props.add(node.args[1].value)
-                else:  # the Light box edits Blender's own light and world data
+                else:  # the Light and Render boxes edit Blender's own light, world and render data
                     native.add(node.args[1].value)
             if node.func.attr == "operator" and isinstance(first, ast.Constant):
                 ops.add(first.value)
     assert props and ops
     assert props - settings_props == set()
     rna = set(bpy.types.SunLight.bl_rna.properties.keys()) | set(bpy.types.AreaLight.bl_rna.properties.keys()) \
-        | set(bpy.types.NodeSocketFloat.bl_rna.properties.keys())
+        | set(bpy.types.NodeSocketFloat.bl_rna.properties.keys()) \
+        | set(bpy.types.RenderSettings.bl_rna.properties.keys())  # the Render box: the shot's motion blur
     assert native and native - rna == set(), native - rna
     for idname in ops:
         group, name = idname.split(".")
