@@ -260,7 +260,7 @@ def estimate_shot(shot_dir: str | Path) -> dict:
 
     est = estimate_shutter([((frame(a), frame(b), frame(c)), (b - a, c - b)) for a, b, c in picked])
     shot.render.motion_blur = float(est.shutter)
-    shot.render.motion_blur_note = "measured: " + est.why
+    shot.render.motion_blur_note = ("measured: " if est.measured else "auto, not measurable: ") + est.why
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "shutter": est.shutter, "measured": est.measured, "why": est.why,
             "frames_used": len(picked)}

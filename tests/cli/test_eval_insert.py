@@ -74,6 +74,8 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     assert meta["light"]["hard_key"] and len(meta["product_matrix"]) == 4
     est = rep["sets"]["sun_high_tiles_diffuse-s1"]["estimated_light"]
     assert est["method"] == "plate" and est["environment"]
+    blur = rep["sets"]["sun_high_tiles_diffuse-s1"]["motion_blur"]  # auto: 2 frames have no neighbours on both sides
+    assert blur["true"] == 0.0 and blur["used"] == 0.0 and blur["note"].startswith("auto, not measurable: fewer than 3 frames")
     assert (tmp_path / "eval_sun_high_tiles_diffuse-s1.png").is_file()
     from ml.composite.insert_data import iter_insert_samples
 
