@@ -105,6 +105,13 @@ class EnvAccumulator:
     def coverage(self) -> float:
         return float((self.count > 0).mean())
 
+    def horizon_luminance(self) -> float | None:
+        """Median luminance of what the frames saw above the horizon (None: nothing)."""
+        up = (self.count > 0) & ~self.below
+        if up.sum() < 2:
+            return None
+        return float(np.median((self.sum[up] / self.count[up][:, None]) @ LUMA))
+
     def result(self, sky_prior: np.ndarray | None = None) -> np.ndarray:
         """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
         sky's radiance where no frame saw enough of it (see ``sky_from_ground``)."""
@@ -122,6 +129,21 @@ MIN_SKY_SEEN_DEG = 8.0
 sliver at the horizon (a room's walls, a street's far end), not a sky to extrapolate to the
 zenith. In degrees, not rows: counted in rows (3), the finer map (256 x 128) took 4 degrees of
 a room's curtains for its sky."""
+
+
+def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: float) -> np.ndarray:
+    """``prior`` (the unseen sky's radiance, read from a sunlit ground's shadow over an albedo
+    prior) dimmed, keeping its tint, to the luminance of what the frames saw above the horizon,
+    when that is daylight: brighter than the sunlit ground. A clear sky is darkest at the zenith
+    (CIE clear sky), so the horizon bounds it; the albedo prior alone read the truth sun sets'
+    skies 0.9-2.7 times too bright (their tiles, concrete and sand are brighter than 0.35).
+    Not under lamps, a window or a gym's ceiling lights: there what the frames show above the
+    horizon (a night sky, walls) is darker than the lit ground, and it bounds nothing (the real
+    judo clip, a gym lit from its unseen ceiling, turned muddy brown when it was applied there)."""
+    if horizon_lum is None or horizon_lum < lit_lum:
+        return np.asarray(prior, np.float64)
+    lum = float(np.asarray(prior, np.float64) @ LUMA)
+    return np.asarray(prior, np.float64) * min(1.0, horizon_lum / lum) if lum > 0 else np.asarray(prior, np.float64)
 
 
 def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:

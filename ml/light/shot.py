@@ -14,12 +14,13 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from ml.io.colour import REC709_LUMA as LUMA
 from ml.io.exr import write_rgb
 from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, sky_from_ground, sky_from_shadow, upper_irradiance
+from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
 from . import key_shadow, local_source
 from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
 
@@ -63,13 +64,19 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     prior: np.ndarray | None = None
+    daylight_note = ""
     if key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+        capped = daylight_ceiling(prior, env.horizon_luminance(), float(np.asarray(key.lit_rgb) @ LUMA))
+        if float(capped.sum()) < 0.99 * float(prior.sum()):
+            daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the shadow's reading: "
+                             "no brighter than the daylight the frames show above the horizon")
+        prior = capped
     elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
-    notes = [f"environment coverage {env.coverage():.0%}", key.why]
+    notes = [f"environment coverage {env.coverage():.0%}", key.why, daylight_note]
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
     light, shadow_ratio, note = key_light(key, ambient)
