@@ -12,18 +12,23 @@ shutter:
 
 * The dense optical flow to both neighbours gives every pixel's velocity ``v`` (px/frame);
   patches whose flow is trustworthy and uniform are kept.
-* In each patch, the autocorrelation of the image's derivative along the motion, at lags
-  along the motion, is the same curve across the motion (the lens, the texture: taken as
+* In each patch, the autocorrelation of the image's second derivative along the motion, at
+  lags along the motion, is the same curve across the motion (the lens, the texture: taken as
   isotropic) widened by the streak: convolved with a box's autocorrelation, a triangle
   ``s |v|`` wide. The curve across the motion is the control, so the lens's blur, the
-  texture's scale and compression cancel.
-* One ``s`` for all patches of the sampled frames: the one whose prediction fits best.
+  texture's scale and compression cancel. Patches weigh by their weaker direction's energy:
+  an isolated edge has no texture across it to compare with.
+* One ``s`` for all patches of the sampled frames: the one whose predicted curves are most
+  alike (cosine) to the measured ones; used when it fits MIN_GAIN better than no blur.
 
-A plain edge-width measure was tried first and dropped: a streak longer than a thin feature
-(a bar, a branch, a blade of grass) leaves a short, faint ramp that reads sharp, and it read
-a 180-degree shutter on a 12 px/frame pan as 0.18 (synthetic pans, tests/ml/camera/test_shutter.py).
+Tried and dropped (docs/NUMBERS.md, stop 23): edge widths across and along the motion (a
+streak longer than a thin feature - a bar, a branch, a blade of grass - leaves a short faint
+ramp that reads sharp: a 180-degree shutter on a 12 px/frame pan read 0.18), and the first
+derivative's autocorrelation (wood grain and tiles along the pan read as streaks on the sharp
+truth interiors, up to 0.93; the second derivative's reads all 39 sharp truth plates off).
 A camera moving under ``MIN_SPEED_PX`` px per frame has no motion blur worth matching: the
-answer is then "off", with the reason.
+answer is then "off", with the reason. Smooth plates (CG, denoised grass) give no texture to
+compare against, and read off too: a false positive streaks a product on a sharp plate.
 """
 from __future__ import annotations
 
@@ -117,9 +122,9 @@ def velocity(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, gaps: tuple[int
 
 @dataclass
 class Patches:
-    """Moving patches of one or more frames: speed (px/frame, measuring scale), the derivative's
-    autocorrelation along and across the motion at lags 0..MAX_LAG (normalised to 1 at 0),
-    and a weight (the patch's gradient energy)."""
+    """Moving patches of one or more frames: speed (px/frame, measuring scale), the second
+    derivative's autocorrelation along and across the motion at lags 0..MAX_LAG (normalised to
+    1 at lag 0), and a weight (the energy of the weaker of the two directions)."""
 
     speed: np.ndarray
     along: np.ndarray
