@@ -24,6 +24,7 @@ from ..shotcache.schema import (
     CameraTrack,
     FrameCamera,
     Ground,
+    MOTION_BLUR_EDITED,
     Lighting,
     Plate,
     Product,
@@ -465,7 +466,7 @@ def sync_motion_blur(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
     if abs(now - shot.render.motion_blur) < 1e-4:
         return False
     shot.render.motion_blur = now
-    shot.render.motion_blur_note = f"edited in Blender: shutter {now:g}" if now > 0 else "edited in Blender: off"
+    shot.render.motion_blur_note = f"{MOTION_BLUR_EDITED}: shutter {now:g}" if now > 0 else f"{MOTION_BLUR_EDITED}: off"
     paths.save_shot(shot)
     return True
 

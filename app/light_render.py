@@ -20,7 +20,7 @@ from typing import Callable
 from shotcache.errors import UsageError
 
 from shotcache.layout import ShotPaths
-from shotcache.schema import Lighting, SchemaError
+from shotcache.schema import MOTION_BLUR_EDITED, Lighting, SchemaError
 
 from .blender import PREFIX, run_batch
 
@@ -64,6 +64,7 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
         run_batch("render", render_args, blender=blender)
         return None
     kept = recorded_light(shot_dir) if light == "shot" else None
+    edited = edited_motion_blur(shot_dir) if motion_blur is None else None
     run_batch("render", [*render_args, "--setup-only"], blender=blender)
     info = None
     if kept is not None:
@@ -77,7 +78,11 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
 
         info = estimate_shot(shot_dir)
         log(f"{PREFIX} light from the plate in {info['seconds']:.1f}s: {info['notes']}")
-    if motion_blur is None and light != "legacy":
+    if edited is not None and light != "legacy":
+        _set_motion_blur(shot_dir, *edited)
+        log(f"{PREFIX} motion blur as recorded in the shot folder ({edited[1]}); --motion-blur auto measures it again only "
+            "in a fresh shot folder, give --motion-blur to change it")
+    elif motion_blur is None and light != "legacy":
         from ml.camera.shutter import estimate_shot as estimate_shutter
 
         shutter = estimate_shutter(shot_dir)
@@ -110,8 +115,26 @@ def recorded_light(shot_dir: Path) -> Lighting:
     return lighting
 
 
-def _note_given_shutter(shot_dir: Path, motion_blur: float) -> None:
+def edited_motion_blur(shot_dir: Path) -> tuple[float, str] | None:
+    """The motion blur an artist set in the panel for this shot folder (shutter, note), which a
+    re-run with ``--motion-blur auto`` keeps as ``--light shot`` keeps an edited light; None
+    when there is none (no shot yet, or a measured or given one)."""
+    paths = ShotPaths(shot_dir)
+    if not paths.shot_json.is_file():
+        return None
+    try:
+        render = paths.load_shot().render
+    except SchemaError:
+        return None
+    return (render.motion_blur, render.motion_blur_note) if render.motion_blur_note.startswith(MOTION_BLUR_EDITED) else None
+
+
+def _set_motion_blur(shot_dir: Path, shutter: float, note: str) -> None:
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
-    shot.render.motion_blur_note = f"given: --motion-blur {motion_blur:g}" if motion_blur > 0 else "given: --motion-blur off"
+    shot.render.motion_blur, shot.render.motion_blur_note = float(shutter), note
     paths.save_shot(shot)
+
+
+def _note_given_shutter(shot_dir: Path, motion_blur: float) -> None:
+    _set_motion_blur(shot_dir, motion_blur, f"given: --motion-blur {motion_blur:g}" if motion_blur > 0 else "given: --motion-blur off")

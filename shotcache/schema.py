@@ -225,6 +225,11 @@ class Lighting:
     "e1", "e2", "normal" (the patch's frame, world), "half_m"}. Empty: no hard key."""
 
 
+MOTION_BLUR_EDITED = "edited in Blender"
+"""How ``RenderSettings.motion_blur_note`` starts when the artist set the motion blur in the
+panel: a re-run of the shot folder with ``--motion-blur auto`` keeps it (app/light_render.py)."""
+
+
 @dataclass
 class RenderSettings:
     samples: int = 32

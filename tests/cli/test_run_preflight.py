@@ -210,6 +210,37 @@ def test_a_bad_motion_blur_is_refused_before_any_work(demo, tmp_path):
     assert not (tmp_path / "s").exists() and not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
+def test_motion_blur_auto_is_measured_given_or_kept_as_the_artist_set_it(demo, tmp_path):
+    """vanelia render: auto measures the shutter (the demo's Cycles plate has no blur: off, with
+    the reason); a given one is recorded as given; an artist's panel edit survives a re-run
+    with auto, as an edited light survives --light shot."""
+    from shotcache.layout import ShotPaths
+    from shotcache.schema import MOTION_BLUR_EDITED
+
+    shot_dir = tmp_path / "s"
+    common = ["render", "--plate", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera",
+              str(demo / "transforms.json"), "--shot", str(shot_dir), "--frames", "1:4", "--samples", "1"]
+    r = vanelia(*common, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    paths = ShotPaths(shot_dir)
+    rec = paths.load_shot().render
+    assert "motion blur from the plate" in r.stdout and rec.motion_blur == 0.0
+    assert rec.motion_blur_note.startswith(("measured: ", "auto, not measurable: ")) and rec.motion_blur_note.endswith(
+        ("off", "no motion blur", "no motion blur to match")), rec.motion_blur_note
+    r = vanelia(*common, "--motion-blur", "0.5", timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = paths.load_shot().render
+    assert rec.motion_blur == 0.5 and rec.motion_blur_note == "given: --motion-blur 0.5"
+    shot = paths.load_shot()
+    shot.render.motion_blur, shot.render.motion_blur_note = 0.3, f"{MOTION_BLUR_EDITED}: shutter 0.3"
+    paths.save_shot(shot)
+    r = vanelia(*common, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = paths.load_shot().render
+    assert "motion blur as recorded" in r.stdout and rec.motion_blur == 0.3 and rec.motion_blur_note.startswith(MOTION_BLUR_EDITED)
+
+
 # ---- the artist's light --------------------------------------------------------------------------
 def test_light_shot_needs_a_set_up_shot_folder(demo, tmp_path):
     """--light shot renders with the light a shot folder records (the panel's edit): without
