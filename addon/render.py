@@ -35,6 +35,13 @@ class RenderError(RuntimeError):
     """A frame that could not be rendered/written; the message says which and why."""
 
 
+MIN_DENOISE_SAMPLES = 4
+"""Denoise (where the build has OpenImageDenoise) from this many samples up. At 4 samples a
+product comes out speckled without it and clean with it (real clips dog-lawn and judo, 360 and
+240 lines: docs/NUMBERS.md, stop 23), for about 1 s more a 640x360 frame on 2 cores; under 4
+there is too little to guide it."""
+
+
 def check_passes(passes: list[str]) -> list[str]:
     unknown = [p for p in passes if p not in PASSES]
     if unknown:
@@ -56,7 +63,7 @@ def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO",
     cyc = scene.cycles
     cyc.samples = int(samples)
     cyc.use_adaptive_sampling = True
-    compat.set_denoiser(scene, bool(samples >= 16) if denoise is None else denoise)  # off when the build has no denoiser
+    compat.set_denoiser(scene, bool(samples >= MIN_DENOISE_SAMPLES) if denoise is None else denoise)  # off when the build has no denoiser
     cyc.adaptive_threshold = 0.02
     cyc.use_light_tree = False  # one sun + a uniform world: the tree only adds overhead
     cyc.max_bounces = 8  # diffuse and glossy paths stop at 2; glass needs 4+ interfaces (in, out, back in, out) or it renders black

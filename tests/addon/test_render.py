@@ -163,3 +163,19 @@ def test_key_pass_is_the_key_lights_share_of_the_product(rendered):
     facing = p["normal"][prod] @ d
     k = key[prod].mean(-1)
     assert k[facing > 0.5].mean() > 2 * max(k[facing < -0.2].mean(), 1e-3)  # lit where the product faces the key (bounce: not 0 behind)
+
+
+def test_low_sample_renders_are_denoised_where_the_build_can(ext, empty_scene):
+    """From MIN_DENOISE_SAMPLES up, Cycles denoises (OpenImageDenoise, where the build has it:
+    the bpy module does; Debian's binary does not and renders noisy instead of failing);
+    under it, there is too little to guide the denoiser."""
+    from vanelia_addon.addon import compat, render
+
+    scene = empty_scene
+    can = bool(compat.set_denoiser(scene, True))
+    render.configure(scene, render.MIN_DENOISE_SAMPLES, ["rgba"], device="CPU")
+    assert scene.cycles.use_denoising is can
+    render.configure(scene, render.MIN_DENOISE_SAMPLES - 1, ["rgba"], device="CPU")
+    assert scene.cycles.use_denoising is False
+    render.configure(scene, 1, ["rgba"], device="CPU", denoise=True)  # asked for: on where the build can
+    assert scene.cycles.use_denoising is can
