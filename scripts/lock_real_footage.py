@@ -100,7 +100,8 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeou
         row.update(verdict=qc.get("verdict", ""), reasons=qc.get("reasons", []), slide_mean_px=qc.get("slide_mean_px"),
                    slide_max_px=qc.get("slide_max_px"), lock_coverage=(qc.get("lock") or {}).get("coverage"),
                    scale_source=qc.get("scale_source", ""), render_h=doc["resolution"][1], tracker=cam.get("tracker", ""),
-                   track_median_px=cam.get("median_error_px"), checks={k: v.get("ok") for k, v in (qc.get("checks") or {}).items()})
+                   track_median_px=cam.get("median_error_px"), checks={k: v.get("ok") for k, v in (qc.get("checks") or {}).items()},
+                   shutter=(doc.get("render") or {}).get("motion_blur", 0.0))
         # the targets are at the clip's resolution up to 720p; the QC judges there already
         # when its lock reports a measured_size (shot.json with the plate's native size)
         judged = "measured_size" in (qc.get("lock") or {})
@@ -113,7 +114,8 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeou
 
 
 def table(rows: list[dict]) -> str:
-    head = "| clip | size (render) | exit | verdict | slide mean / max px at render size (at clip size ≤ 720p) | coverage | scale source | tracker (median px) | wall s | reason |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    head = ("| clip | size (render) | exit | verdict | slide mean / max px at render size (at clip size ≤ 720p) | coverage | scale source | "
+            "tracker (median px) | shutter | wall s | reason |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         slide = (f"{r['slide_mean_px']:.2f} / {r['slide_max_px']:.2f} ({r['slide_mean_px_720']:.2f} / {r['slide_max_px_720']:.2f})"
@@ -122,7 +124,7 @@ def table(rows: list[dict]) -> str:
         trk = f"{r.get('tracker', '')} ({med:.2f})" if isinstance(med, (int, float)) else r.get("tracker", "")
         why = "; ".join(r.get("reasons") or []) or ""
         lines.append(f"| {r['clip']} | {r['size']} ({r['render']}) | {r['rc']} | {r.get('verdict', '')} | {slide} | "
-                     f"{r.get('lock_coverage', '–')} | {r.get('scale_source', '')} | {trk} | {r['wall_s']} | {why[:300]} |")
+                     f"{r.get('lock_coverage', '–')} | {r.get('scale_source', '')} | {trk} | {r.get('shutter', '–')} | {r['wall_s']} | {why[:300]} |")
     return head + "\n".join(lines) + "\n"
 
 
