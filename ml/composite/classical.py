@@ -199,17 +199,28 @@ insert` on seeds 0, 2 and 3 (truth after stop 19's light pass): 0.15 -> 0 gains 
 An explicit ``harmonize`` still applies."""
 
 
+SHADOW_BODY_PERCENTILE = 25.0
+"""Which of the render's shadowed pixels stand for its cast shadow's body, the part the plate's
+own shadow/lit ratio is measured on (the key blocked, the sky open). Not the darkest (it was the
+2nd percentile): that is the contact, where the product also hides the sky, and matching it to
+the plate's cast shadows lightened the whole shadow, contact and all (the real dog-lawn clip:
+no readable contact shadow in the grass). Measured with `vanelia eval insert`, seeds 2 and 4,
+against the 2nd percentile: insert +0.05 to +0.29 dB on the 7 of 12 sets with a matched shadow
+(sun, mixed, night), never a loss; the shadow region -0.12 once, up to +0.80."""
+
+
 def match_shadow_density(mult: np.ndarray, target: Any) -> np.ndarray:
-    """Rescale a shadow multiplier (1 = unshadowed) so its umbra has the plate's own
-    shadowed/lit ratio per channel (density and colour of the footage's shadows); penumbra
-    and falloff keep their shape. A shadow without an umbra (soft light) is left alone."""
+    """Rescale a shadow multiplier (1 = unshadowed) so its body (SHADOW_BODY_PERCENTILE) has
+    the plate's own shadowed/lit ratio per channel (density and colour of the footage's
+    shadows); penumbra, contact and falloff keep their shape. A shadow whose body is faint (soft
+    light, or a contact shadow alone) is left alone."""
     t = np.clip(np.asarray(target, np.float32).reshape(-1)[:3], 0.02, 1.0)
     m = mult if mult.ndim == 3 else np.repeat(mult[..., None], 3, axis=-1)
     shaded = m.min(axis=-1) < 0.97
     if shaded.sum() < 16:
         return mult
-    umbra = np.percentile(m[shaded], 2, axis=0)
-    if float(umbra.mean()) > 0.8:
+    umbra = np.percentile(m[shaded], SHADOW_BODY_PERCENTILE, axis=0)
+    if float(umbra.mean()) > 0.8:  # no body to speak of: a soft shadow, or a contact alone
         return mult
     scale = np.clip((1.0 - t) / np.maximum(1.0 - umbra, 1e-3), 0.3, 3.0)
     return np.clip(1.0 - (1.0 - m) * scale, 0.0, 1.0).astype(np.float32)

@@ -118,6 +118,12 @@ def test_shadow_density_and_colour_follow_the_plates_own_shadows():
     assert np.allclose(out[0, 0], 1.0)
     soft = np.full((40, 40, 3), 0.9, np.float32)  # an occlusion-only shadow: no umbra, untouched
     assert np.array_equal(match_shadow_density(soft, target), soft)
+    contact = np.ones((40, 40, 3), np.float32)
+    contact[10:30, 6:34] = 0.4  # a cast shadow's body...
+    contact[28:30, 14:26] = 0.05  # ...and the product's contact, where it hides the sky too
+    out = match_shadow_density(contact, target)
+    assert np.allclose(out[15, 20], target, atol=0.03)  # the body takes the plate's density
+    assert (out[29, 20] < out[15, 20] - 0.15).all()  # the contact stays darker (matching it lifted it to the target)
     lit = Lighting(method="plate", shadow_ratio=target)
     p = plate_light_defaults(lit, {"grain": 0})
     assert p["shadow_match"] == target and p["harmonize"] < 0.5 and p["grain"] == 0
