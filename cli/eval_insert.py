@@ -284,8 +284,9 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
         scores, pictures = score_set(sd, shots, variants, runner)
         t_score += time.perf_counter() - t1
         write_contact(a.json.with_name(f"{a.json.stem}_{sd.name}.png"), pictures)
-        light = json.loads((shots["plate"] / "shot.json").read_text())["lighting"] if "plate" in shots else None
-        rendered = json.loads((shots["plate" if "plate" in shots else modes[0]] / "shot.json").read_text())["render"]
+        shot_doc = json.loads((shots["plate" if "plate" in shots else modes[0]] / "shot.json").read_text())
+        light = shot_doc["lighting"] if "plate" in shots else None
+        rendered = shot_doc["render"]
         truth = json.loads((sd / "set.json").read_text())
         per_set[sd.name] = {"scores": scores, "estimated_light": light, "true_light": truth["light"],
                             "motion_blur": {"used": rendered.get("motion_blur", 0.0), "note": rendered.get("motion_blur_note", ""),

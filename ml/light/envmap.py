@@ -140,10 +140,11 @@ def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: floa
     Not under lamps, a window or a gym's ceiling lights: there what the frames show above the
     horizon (a night sky, walls) is darker than the lit ground, and it bounds nothing (the real
     judo clip, a gym lit from its unseen ceiling, turned muddy brown when it was applied there)."""
+    p = np.asarray(prior, np.float64)
     if horizon_lum is None or horizon_lum < lit_lum:
-        return np.asarray(prior, np.float64)
-    lum = float(np.asarray(prior, np.float64) @ LUMA)
-    return np.asarray(prior, np.float64) * min(1.0, horizon_lum / lum) if lum > 0 else np.asarray(prior, np.float64)
+        return p
+    lum = float(p @ LUMA)
+    return p * min(1.0, horizon_lum / lum) if lum > 0 else p
 
 
 def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:
