@@ -3,7 +3,8 @@
 1. Truth sets (addon/truth_scenes.py, Cycles through the ``insert-truth`` batch step, cached
    in ``--cache``): each set's plate without the product, the truth with it, the product's
    alpha (seen whole: no prop stands between a camera and it), the exact camera and the
-   product's placement.
+   product's placement. ``--film-crf`` films plate and truth through H.264 4:2:0 first, as a
+   camera records them (``filmed_set``), for the match to compressed footage.
 2. Vanelia renders the product from the plate-without-product, the camera and the placement,
    twice: with the legacy light (plate mean + a sun through the brightest block) and with the
    light estimated from the plate (ml/light).
@@ -45,6 +46,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "classical|plate-light|harmonize=0": ("plate", (), {"harmonize": 0.0}),
     "classical|plate-light|light_wrap=0": ("plate", (), {"light_wrap": 0.0}),
     "classical|plate-light|grain=0": ("plate", (), {"grain": 0.0}),
+    "classical|plate-light|chroma=off": ("plate", (), {"chroma": "off"}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
 
@@ -66,6 +68,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
                    help="Vanelia's camera motion blur, as `vanelia run --motion-blur` (default auto: measured from the plate); "
                         "off or a shutter to score without the measurement")
+    p.add_argument("--film-crf", type=int, default=None, metavar="CRF",
+                   help="film every set through H.264 4:2:0 at this CRF first (plate and truth, as a camera records them): "
+                        "scores the match to a compressed plate; the sets are kept beside the originals")
     p.add_argument("--baseline", type=Path, default=None,
                    help="an earlier report of the same protocol: print each set's change against it (and keep it in the report)")
     return p.parse_args(argv)
@@ -104,12 +109,14 @@ def validate(a: argparse.Namespace) -> list[str]:
     from app.light_render import parse_motion_blur
 
     parse_motion_blur(a.motion_blur)
+    if a.film_crf is not None and not 0 <= a.film_crf <= 51:
+        raise CLIError(f"--film-crf {a.film_crf}: H.264's CRF runs from 0 (lossless) to 51; cameras record at about 18-28")
     if a.baseline is not None:
         load_baseline(a)
     return sets
 
 
-PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples")
+PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples", "film_crf")
 """What two reports must share for their numbers to be compared set by set."""
 
 
@@ -121,7 +128,8 @@ def load_baseline(a: argparse.Namespace) -> dict[str, Any]:
         assert isinstance(base, dict) and isinstance(base.get("sets"), dict)
     except (OSError, ValueError, AssertionError):
         raise CLIError(f"--baseline {a.baseline}: not a readable `vanelia eval insert` report (its --json output)") from None
-    ours = {"seed": a.seed, "frames": a.frames, "resolution": a.resolution, "truth_samples": a.samples, "render_samples": a.render_samples}
+    ours = {"seed": a.seed, "frames": a.frames, "resolution": a.resolution, "truth_samples": a.samples, "render_samples": a.render_samples,
+            "film_crf": a.film_crf}
     differ = [f"{k} {base.get(k)!r} here {ours[k]!r}" for k in PROTOCOL if base.get(k) != ours[k]]
     if differ:
         raise CLIError(f"--baseline {a.baseline}: another protocol ({'; '.join(differ)}); compare reports of the same seed, size and samples")
@@ -155,6 +163,54 @@ def generate(a: argparse.Namespace, sets: list[str], log: Callable[[str], None])
     run_batch("insert-truth", ["--output", str(a.cache), "--sets", ",".join(sets), "--model", str(a.model), "--frames", str(a.frames),
                                "--resolution", a.resolution, "--samples", str(a.samples), "--seed", str(a.seed)], blender=a.blender)
     return [a.cache / f"{s}-s{a.seed}" for s in sets]
+
+
+FILMED_FILE = "filmed.json"
+"""In a filmed set: the source set.json's hash and the CRF, so a changed source is filmed again."""
+
+
+def filmed_set(set_dir: Path, crf: int) -> Path:
+    """The set filmed through H.264 4:2:0 at ``crf``: its plate and its truth each encoded as a
+    video and decoded back as `vanelia run` decodes a plate (ml.io.video), beside the original
+    (``<set>-h264crfN``); the mask, camera and product are the original's. Made once per source."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    from ml.io.images import read_rgb8, write_rgb8
+    from ml.io.video import iter_frames, write_mp4
+
+    out = set_dir.with_name(f"{set_dir.name}-h264crf{crf}")
+    stamp = {"source": hashlib.sha256((set_dir / "set.json").read_bytes()).hexdigest()[:16], "crf": crf, "from": set_dir.name}
+    try:
+        if json.loads((out / FILMED_FILE).read_text(encoding="utf-8")) == stamp:
+            return out
+    except (OSError, ValueError):
+        pass
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=set_dir.parent))
+    try:
+        for name in ("set.json", "transforms.json", "product.glb"):
+            shutil.copy2(set_dir / name, tmp / name)
+        shutil.copytree(set_dir / "mask", tmp / "mask")
+        for part in ("plate", "truth"):
+            names = sorted(p.name for p in (set_dir / part).glob("*.png"))
+            video = tmp / f"{part}.mp4"
+            write_mp4(video, (read_rgb8(set_dir / part / n) for n in names), 24, crf=crf)
+            decoded = list(iter_frames(video))
+            if len(decoded) != len(names):
+                raise CLIError(f"{video}: {len(decoded)} frames decoded of {len(names)} encoded")
+            (tmp / part).mkdir()
+            for n, img in zip(names, decoded):
+                write_rgb8(tmp / part / n, img)
+            video.unlink()
+        (tmp / FILMED_FILE).write_text(json.dumps(stamp), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None, motion_blur: float | None = None) -> None:
@@ -200,11 +256,15 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
     mid = frames[len(frames) // 2]
     pictures: dict[str, np.ndarray] = {}
     compositors = {v: create("composite", "classical") for v in variants}  # one sequence each, as a run has
+    source = region_source(set_dir)
     for f in frames:
         plate = read_rgb8(set_dir / "plate" / f"{f:06d}.png").astype(np.float32) / 255
         truth = read_rgb8(set_dir / "truth" / f"{f:06d}.png").astype(np.float32) / 255
         alpha = read_rgb8_alpha(set_dir / "mask" / f"{f:06d}.png")
-        reg = sc.regions(plate, truth, alpha)
+        if source == set_dir:
+            reg = sc.regions(plate, truth, alpha)
+        else:
+            reg = sc.regions(*(read_rgb8(source / part / f"{f:06d}.png").astype(np.float32) / 255 for part in ("plate", "truth")), alpha)
         states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
         for v in variants:
             out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner, compositors[v])), 0, 1)
@@ -215,6 +275,16 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
         if f == mid:
             pictures = {"plate": plate, "truth": truth, "regions": _region_picture(reg), **pictures}
     return {v: sc.mean_scores(rows) for v, rows in per.items()}, pictures
+
+
+def region_source(set_dir: Path) -> Path:
+    """The set whose plate and truth say where the product changed the picture: a filmed set's
+    source (plate and truth are filmed apart, and their codec noise differs everywhere)."""
+    try:
+        src = set_dir.with_name(json.loads((set_dir / FILMED_FILE).read_text(encoding="utf-8"))["from"])
+    except (OSError, ValueError, KeyError):
+        return set_dir
+    return src if (src / "truth").is_dir() else set_dir
 
 
 def read_rgb8_alpha(path: Path) -> np.ndarray:
@@ -267,6 +337,9 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     modes = sorted({VARIANTS[v][0] for v in variants})
     t0 = time.perf_counter()
     set_dirs = generate(a, sets, log)
+    if a.film_crf is not None:
+        log(f"[vanelia] eval insert: filming the sets through H.264 4:2:0, CRF {a.film_crf}")
+        set_dirs = [filmed_set(sd, a.film_crf) for sd in set_dirs]
     t_gen = time.perf_counter() - t0
     work = a.work or a.cache.parent / "insert_work"
     runner = PipelineRunner(device="cpu")
@@ -298,7 +371,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             r["gain_insert_db"] = r["psnr_insert"] - base["psnr_insert"]
             r["gain_product_db"] = r["psnr_product"] - base["psnr_product"]
     report: dict[str, Any] = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
-              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur,
+              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur, "film_crf": a.film_crf,
               "timings_s": {"generate": t_gen, "vanelia_render": t_render, "composite_and_score": t_score},
               "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
     if a.baseline is not None:

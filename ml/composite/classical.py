@@ -11,13 +11,15 @@ All maths in linear light (float32), as the renders and the engine contract are:
 4. light wrap background light bleeding over the product's edges;
 5. over       product over the shadowed plate with straight alpha;
 6. grain      the plate's own noise level (estimated) added to the product where the render is
-              cleaner than the plate, seeded per frame so a re-run is identical.
+              cleaner than the plate, seeded per frame so a re-run is identical;
+7. chroma     on a plate decoded from 4:2:0 video, the composite's colour averaged over the
+              codec's 2 x 2 blocks wherever it changed the plate (chroma.py), as the codec did.
 
 Parameters (engine params / Compositor kwargs), all optional:
 ``strength`` (1.0) scales harmonize and light wrap; ``harmonize`` (0.5); ``shadow`` (1.0);
 ``light_wrap`` (0.35); ``wrap_px`` (auto); ``grain`` (1.0, multiplier on the matched level);
 ``defocus`` ("auto" | 0 = off | sigma px); ``focus_m`` + ``defocus_px`` (depth-matched blur);
-``ring_px`` (auto); ``seed``.
+``ring_px`` (auto); ``seed``; ``chroma`` ("auto": as the plate's subsampling | "off").
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import numpy as np
 from ml.io.colour import linear_to_srgb, srgb_to_linear
 from ml.stages.base import Engine, FrameState, declare_params, register
 
-from . import blur_match
+from . import blur_match, chroma
 from .noise import estimate_noise, noise_correlation
 
 # ---------------------------------------------------------------------------
@@ -188,6 +190,7 @@ DEFAULTS: dict[str, Any] = {
     "ring_px": None,
     "seed": 12345,
     "shadow_match": None,
+    "chroma": "auto",
 }
 
 PLATE_LIT_HARMONIZE = 0.0
@@ -296,7 +299,7 @@ def composite_classical(
             mult = mult[..., None]
         bg = bg * (1.0 + (mult - 1.0) * float(p["shadow"]))
     if rgba is None or float(rgba[..., 3].max(initial=0.0)) <= 0:
-        return bg
+        return _as_coded(bg, plate, p, info)
     ring_px = int(p["ring_px"] or max(6, round(diag * 0.04)))
     wrap_px = float(p["wrap_px"] or max(2.0, diag * 0.006))
     blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else AUTO_BLUR_MARGIN_PX)
@@ -337,7 +340,20 @@ def composite_classical(
         rng = np.random.default_rng([int(p["seed"]) & 0xFFFFFFFF, int(frame_index) & 0xFFFFFFFF])
         out_c = add_grain(out_c, alpha, add, rng, corr)
     bg[box] = out_c  # bg is our own copy of the plate (astype copies)
-    return bg
+    return _as_coded(bg, plate, p, info, None if shadow is not None else box)
+
+
+def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[str, Any] | None, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """The codec's last step (chroma.py) on a 4:2:0 plate, unless ``chroma`` is "off"."""
+    mode = p.get("chroma", "auto")
+    if mode in ("off", False, None, 0):
+        return out
+    if mode != "auto" and mode is not True:
+        raise ValueError(f"composite param chroma={mode!r}: use auto or off")
+    sub = chroma.is_subsampled(plate)
+    if info is not None:
+        info["chroma"] = "4:2:0: colour averaged over the codec's blocks" if sub else "full resolution"
+    return chroma.subsample_like_plate(out, plate, box) if sub else out
 
 
 def plate_light_defaults(lighting: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -88,3 +88,60 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     delta = json.loads(out2.read_text())["against_baseline"]["psnr_db"]["sun_high_tiles_diffuse-s1"]
     assert set(delta) == {"paste", "classical", "classical|plate-light"}
     assert all(abs(d) < 0.5 for row in delta.values() for d in row.values())  # the same protocol twice: the same pictures
+
+
+def test_a_crf_out_of_range_is_refused_before_rendering(tmp_path: Path):
+    r = vanelia("eval", "insert", "--film-crf", "60", "--cache", str(tmp_path / "c"))
+    assert r.returncode == 2 and "--film-crf 60" in r.stderr and not (tmp_path / "c").exists()
+
+
+def _fake_set(root: Path) -> Path:
+    """A set folder as the generator leaves it, with textured 8-bit plate and truth frames."""
+    from ml.io.images import write_rgb8
+
+    s = root / "sun_high_tiles_diffuse-s9"
+    for part in ("plate", "truth", "mask"):
+        (s / part).mkdir(parents=True)
+    rng = np.random.default_rng(9)
+    yy, xx = np.mgrid[0:48, 0:64]
+    for f in (1, 2, 3):
+        img = np.stack([120 + 60 * np.sin(xx / (3.0 + c) + f) * np.cos(yy / 4.0) for c in range(3)], -1) + rng.normal(0, 6, (48, 64, 3))
+        img = np.clip(img, 10, 245).astype(np.uint8)
+        write_rgb8(s / "plate" / f"{f:06d}.png", img)
+        truth = img.copy()
+        truth[20:30, 25:40] = (230, 200, 20)  # the product
+        write_rgb8(s / "truth" / f"{f:06d}.png", truth)
+        write_rgb8(s / "mask" / f"{f:06d}.png", np.zeros((48, 64, 3), np.uint8))
+    (s / "set.json").write_text(json.dumps({"recipe": {"light": "sun_high"}}))
+    (s / "transforms.json").write_text("{}")
+    (s / "product.glb").write_bytes(b"glTF")
+    return s
+
+
+def test_a_set_is_filmed_through_h264_once(tmp_path: Path):
+    """The filmed set: the same frames, names and product, its plate and truth 4:2:0 as a camera
+    records them (the chroma test reads them so), not re-encoded while its source is unchanged,
+    re-encoded when the source changes."""
+    from cli.eval_insert import filmed_set
+    from ml.composite.chroma import is_subsampled
+    from ml.io.colour import srgb_to_linear
+    from ml.io.images import read_rgb8
+
+    src = _fake_set(tmp_path)
+    out = filmed_set(src, 23)
+    assert out.name == "sun_high_tiles_diffuse-s9-h264crf23" and (out / "product.glb").read_bytes() == b"glTF"
+    for part in ("plate", "truth"):
+        assert sorted(p.name for p in (out / part).iterdir()) == ["000001.png", "000002.png", "000003.png"]
+        a, b = read_rgb8(src / part / "000002.png"), read_rgb8(out / part / "000002.png")
+        assert a.shape == b.shape and 0 < np.abs(a.astype(int) - b.astype(int)).mean() < 12  # coded, not another picture
+        assert is_subsampled(srgb_to_linear(b.astype(np.float32) / 255))
+        assert not is_subsampled(srgb_to_linear(a.astype(np.float32) / 255))
+    from cli.eval_insert import region_source
+
+    assert region_source(out) == src and region_source(src) == src  # where the product changed the picture: the source says
+    before = (out / "plate" / "000001.png").stat().st_mtime_ns
+    assert filmed_set(src, 23) == out and (out / "plate" / "000001.png").stat().st_mtime_ns == before
+    (src / "set.json").write_text(json.dumps({"recipe": {"light": "sun_low"}}))
+    filmed_set(src, 23)
+    assert json.loads((out / "set.json").read_text())["recipe"]["light"] == "sun_low"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
