@@ -30,8 +30,9 @@ BLOCK = 2
 """4:2:0: one colour per 2 x 2 block, aligned to the frame's top-left corner."""
 SUBSAMPLED_BELOW = 0.002
 """Chroma spread inside the blocks over the luma's, below which the plate is 4:2:0."""
-TILE = 256
-"""The test reads up to five tiles of this size (corners and centre): the blocks are everywhere."""
+TILE = 128
+"""The test reads up to five tiles of this size (corners and centre): the blocks are everywhere,
+and a coded plate reads 0 on any of them."""
 _KR, _KB = 0.2126, 0.0722  # BT.709 (HD video)
 
 
@@ -47,12 +48,6 @@ def _rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b], axis=-1)
 
 
-def _blocks(x: np.ndarray) -> np.ndarray:
-    """H x W (even) -> (H/2) x 2 x (W/2) x 2."""
-    h, w = x.shape[:2]
-    return x.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, *x.shape[2:])
-
-
 def _tiles(img: np.ndarray) -> list[np.ndarray]:
     h, w = img.shape[:2]
     if h <= 2 * TILE or w <= 2 * TILE:
@@ -61,25 +56,33 @@ def _tiles(img: np.ndarray) -> list[np.ndarray]:
     return [img[y : y + TILE, x : x + TILE] for y, x in ((0, 0), (y1, 0), (y1 // 2 & ~1, x1 // 2 & ~1), (0, x1), (y1, x1))]
 
 
+def _corners(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The four pixels of every aligned 2 x 2 block, as four (H/2) x (W/2) arrays."""
+    return x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
+
+
+def _spread(c: np.ndarray) -> np.ndarray:
+    """Variance inside every aligned 2 x 2 block."""
+    q = _corners(c)
+    m = (q[0] + q[1] + q[2] + q[3]) * 0.25
+    return ((q[0] - m) ** 2 + (q[1] - m) ** 2 + (q[2] - m) ** 2 + (q[3] - m) ** 2) * 0.25
+
+
 def block_spread_ratio(plate: np.ndarray) -> float:
     """The chroma's variance inside the aligned 2 x 2 blocks over the luma's (linear plate in;
     8-bit sRGB levels, as decoded), over unclipped blocks of up to five tiles. 0 for 4:2:0."""
-    srgb = np.round(linear_to_srgb(plate[..., :3]) * 255.0)
     num = den = 0.0
-    for t in _tiles(srgb):
-        h, w = t.shape[0] // BLOCK * BLOCK, t.shape[1] // BLOCK * BLOCK
-        t = t[:h, :w]
+    for tile in _tiles(plate[..., :3]):
+        h, w = tile.shape[0] // BLOCK * BLOCK, tile.shape[1] // BLOCK * BLOCK
         if h == 0 or w == 0:
             continue
-        ok = ~((_blocks(t.min(axis=-1)) <= 2) | (_blocks(t.max(axis=-1)) >= 253)).any(axis=(1, 3))
+        t = np.round(linear_to_srgb(tile[:h, :w]) * 255.0)
+        lo = np.minimum(np.minimum(t[..., 0], t[..., 1]), t[..., 2])  # not .min(axis=-1): slow over 3 channels
+        hi = np.maximum(np.maximum(t[..., 0], t[..., 1]), t[..., 2])
+        ok = ~np.logical_or.reduce([(a <= 2) | (b >= 253) for a, b in zip(_corners(lo), _corners(hi))])
         y, cb, cr = _ycbcr(t)
-
-        def spread(c: np.ndarray) -> np.ndarray:
-            b = _blocks(c)
-            return ((b - b.mean(axis=(1, 3), keepdims=True)) ** 2).mean(axis=(1, 3))
-
-        num += float(((spread(cb) + spread(cr)) / 2.0)[ok].sum())
-        den += float(spread(y)[ok].sum())
+        num += float(((_spread(cb) + _spread(cr)) * 0.5)[ok].sum())
+        den += float(_spread(y)[ok].sum())
     return num / den if den > 0 else float("nan")
 
 
@@ -89,17 +92,31 @@ def is_subsampled(plate: np.ndarray) -> bool:
     return bool(np.isfinite(r) and r < SUBSAMPLED_BELOW)
 
 
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The box round the True cells of an H x W (x C) mask; None when there are none. Reduced
+    along rows and columns, never over a 3-channel axis first (slow in numpy)."""
+    rows, cols = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)), mask.any(axis=0)
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(cols.any(axis=-1) if cols.ndim == 2 else cols)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def join(a: tuple[slice, slice] | None, b: tuple[slice, slice] | None) -> tuple[slice, slice] | None:
+    """The box round two boxes (explicit bounds), either of which may be None."""
+    if a is None or b is None:
+        return a if b is None else b
+    return (slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop)), slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop)))
+
+
 def subsample_like_plate(out: np.ndarray, plate: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
-    """``out`` (linear HxWx3, the composite) with its colour averaged over the aligned 2 x 2
-    blocks wherever it differs from ``plate``, brightness per pixel; blocks the composite left
-    as the plate are untouched. ``box``: where the composite may differ (default: found)."""
+    """``out`` (linear HxWx3, the composite; changed in place) with its colour averaged over the
+    aligned 2 x 2 blocks wherever it differs from ``plate``, brightness per pixel; blocks the
+    composite left as the plate are untouched. ``box``: where the composite may differ (default: found)."""
     h, w = out.shape[:2]
+    box = box if box is not None else bounding_box(np.abs(out - plate[..., :3]) > 1e-6)
     if box is None:
-        diff = np.abs(out - plate[..., :3]).max(axis=-1) > 1e-6
-        rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
-        if not len(rows):
-            return out
-        box = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+        return out
     ys, xs = box
     y0, x0 = (ys.start or 0) // BLOCK * BLOCK, (xs.start or 0) // BLOCK * BLOCK
     y1 = min(h // BLOCK * BLOCK, -(-(ys.stop if ys.stop is not None else h) // BLOCK) * BLOCK)
@@ -107,14 +124,17 @@ def subsample_like_plate(out: np.ndarray, plate: np.ndarray, box: tuple[slice, s
     if y1 <= y0 or x1 <= x0:
         return out
     o, p = out[y0:y1, x0:x1], plate[y0:y1, x0:x1, :3]
-    changed = _blocks(np.abs(o - p).max(axis=-1) > 1e-6).any(axis=(1, 3))
+    d = np.abs(o - p) > 1e-6
+    d = d[..., 0] | d[..., 1] | d[..., 2]
+    changed = np.logical_or.reduce(_corners(d))  # per block
     if not changed.any():
         return out
     y, cb, cr = _ycbcr(linear_to_srgb(o))
-    sel = np.repeat(np.repeat(changed, BLOCK, axis=0), BLOCK, axis=1)
     for c in (cb, cr):
-        mean = _blocks(c).mean(axis=(1, 3))
-        c[sel] = np.repeat(np.repeat(mean, BLOCK, axis=0), BLOCK, axis=1)[sel]
-    res = out.copy()
-    res[y0:y1, x0:x1] = np.where(sel[..., None], srgb_to_linear(np.clip(_rgb(y, cb, cr), 0.0, None)), o)
-    return res
+        q = _corners(c)
+        mean = (q[0] + q[1] + q[2] + q[3]) * 0.25
+        for part in q:  # views into c: each block's four pixels take its mean
+            np.copyto(part, mean, where=changed)
+    sel = np.repeat(np.repeat(changed, BLOCK, axis=0), BLOCK, axis=1)
+    out[y0:y1, x0:x1] = np.where(sel[..., None], srgb_to_linear(np.clip(_rgb(y, cb, cr), 0.0, None)), o)
+    return out

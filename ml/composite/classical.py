@@ -291,15 +291,17 @@ def composite_classical(
     h, w = plate.shape[:2]
     diag = float(np.hypot(h, w))
     bg = plate.astype(np.float32)
+    shaded: tuple[slice, slice] | None = None  # where the shadow changed the plate
     if shadow is not None and float(p["shadow"]) > 0:
         mult = np.clip(np.asarray(shadow, np.float32), 0.0, 1.0)
+        shaded = chroma.bounding_box(mult < 1.0 - 1e-6)
         if p["shadow_match"]:
             mult = match_shadow_density(mult, p["shadow_match"])
         if mult.ndim == 2:
             mult = mult[..., None]
         bg = bg * (1.0 + (mult - 1.0) * float(p["shadow"]))
     if rgba is None or float(rgba[..., 3].max(initial=0.0)) <= 0:
-        return _as_coded(bg, plate, p, info)
+        return _as_coded(bg, plate, p, info, shaded)
     ring_px = int(p["ring_px"] or max(6, round(diag * 0.04)))
     wrap_px = float(p["wrap_px"] or max(2.0, diag * 0.006))
     blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else AUTO_BLUR_MARGIN_PX)
@@ -340,11 +342,12 @@ def composite_classical(
         rng = np.random.default_rng([int(p["seed"]) & 0xFFFFFFFF, int(frame_index) & 0xFFFFFFFF])
         out_c = add_grain(out_c, alpha, add, rng, corr)
     bg[box] = out_c  # bg is our own copy of the plate (astype copies)
-    return _as_coded(bg, plate, p, info, None if shadow is not None else box)
+    return _as_coded(bg, plate, p, info, chroma.join(box, shaded))
 
 
-def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[str, Any] | None, box: tuple[slice, slice] | None = None) -> np.ndarray:
-    """The codec's last step (chroma.py) on a 4:2:0 plate, unless ``chroma`` is "off"."""
+def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[str, Any] | None, box: tuple[slice, slice] | None) -> np.ndarray:
+    """The codec's last step (chroma.py) on a 4:2:0 plate, unless ``chroma`` is "off"; ``box``:
+    where the composite changed the plate (None: nowhere)."""
     mode = p.get("chroma", "auto")
     if mode in ("off", False, None, 0):
         return out
@@ -353,7 +356,7 @@ def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[
     sub = chroma.is_subsampled(plate)
     if info is not None:
         info["chroma"] = "4:2:0: colour averaged over the codec's blocks" if sub else "full resolution"
-    return chroma.subsample_like_plate(out, plate, box) if sub else out
+    return chroma.subsample_like_plate(out, plate, box) if sub and box is not None else out
 
 
 def plate_light_defaults(lighting: Any, params: dict[str, Any]) -> dict[str, Any]:
