@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     w, h = (int(v) for v in a.size.split("x"))
     full, rgba, shadow = frame(w, h)
-    coded = chroma.subsample_like_plate(full, np.zeros_like(full))  # every block differs from black: all averaged
+    grain = np.random.default_rng(1).normal(1.0, 0.15, full.shape).astype(np.float32)  # texture the chroma test can read
+    coded = chroma.subsample_like_plate(full * grain, np.zeros_like(full))  # every block differs from black: all averaged
+    assert chroma.is_subsampled(coded) and not chroma.is_subsampled(full * grain)
     rows = {}
     for name, (params, subsampled) in CASES.items():
         plate = coded if subsampled else full

@@ -1,20 +1,24 @@
 """The plate's chroma subsampling, given to the product: colour at the codec's resolution.
 
 Video from cameras and phones is stored 4:2:0: one colour (Cb, Cr) per 2 x 2 block of pixels,
-brightness (Y') per pixel. Decoded the way Vanelia decodes a plate (PyAV to RGB, the chroma
-replicated over its block), a plate's colour is constant over every aligned 2 x 2 block; a
+brightness (Y') per pixel. Decoded the way Vanelia decodes a plate (Blender's movie strip for
+`vanelia run`, PyAV in ml/io/video.py: each chroma sample repeated over its block), a plate's
+colour is constant over every aligned 2 x 2 block, to 8-bit rounding; a
 render's is not, so a saturated product's edge keeps a crisp one-pixel colour edge that nothing
 else in the frame has (a yellow duck on a lawn). The codec acts last in the camera, so this
 runs last in the composite: wherever the composite differs from the plate, each block's colour
 is averaged as the codec's would be, and its brightness kept per pixel.
 
 Whether the plate is subsampled is read off its pixels, not its container, because a plate
-can reach the compositor as images: the chroma's spread inside the blocks against the luma's
-(blocks with a clipped pixel left out: clipping breaks a block's colour when it is converted
-back to RGB). Every 4:2:0 clip in ``../shared/data/video`` reads 0.0000 (rounding only), the
-path-traced truth plates (4:4:4) 0.02-0.07, so the threshold sits a factor 10 from both. A plate
-scaled after decoding (the real-clip script's --max-height) has lost its blocks: its colour is
-full resolution at that size and it is left alone, which is right.
+can reach the compositor as images: the chroma's variance inside the blocks against the luma's,
+over textured, unclipped blocks (clipping breaks a block's colour when it is converted back to
+RGB, and in flat blocks the 8-bit rounding of Blender's decode is all there is). The 10 real
+clips given as video, decoded through Blender as `vanelia run` decodes a plate (addon/plate.py),
+read 0.0000-0.0006, and 0.0000 decoded with PyAV (ml/io/video.py); the path-traced truth plates
+(4:4:4 PNG) read 0.0076-0.090. The threshold sits between, a factor 3 from both. A plate scaled
+after decoding (the real-clip script's --max-height) has lost its blocks, and JPEG frames are
+decoded with smooth ("fancy") chroma upsampling (judo, bmx-trees, car-shadow-street: 0.003-0.036):
+both read full resolution and are left alone.
 
 Not matched: the codec's loss of fine, low-contrast luma detail. Its residual noise is what the
 grain matches (noise.py measures the decoded plate), and a rendered product has little fine
@@ -29,10 +33,12 @@ from ml.io.colour import linear_to_srgb, srgb_to_linear
 BLOCK = 2
 """4:2:0: one colour per 2 x 2 block, aligned to the frame's top-left corner."""
 SUBSAMPLED_BELOW = 0.002
-"""Chroma spread inside the blocks over the luma's, below which the plate is 4:2:0."""
+"""Chroma spread inside the textured blocks over the luma's, below which the plate is 4:2:0."""
+TEXTURED_VAR = 16.0
+"""A block is textured when its luma varies by more than this (8-bit levels squared: 4 levels)."""
 TILE = 128
-"""The test reads up to five tiles of this size (corners and centre): the blocks are everywhere,
-and a coded plate reads 0 on any of them."""
+"""The test reads up to five tiles of this size (corners and centre): the blocks are everywhere.
+Where none of them is textured (a plain wall, a night sky) the plate reads full resolution."""
 _KR, _KB = 0.2126, 0.0722  # BT.709 (HD video)
 
 
@@ -70,7 +76,8 @@ def _spread(c: np.ndarray) -> np.ndarray:
 
 def block_spread_ratio(plate: np.ndarray) -> float:
     """The chroma's variance inside the aligned 2 x 2 blocks over the luma's (linear plate in;
-    8-bit sRGB levels, as decoded), over unclipped blocks of up to five tiles. 0 for 4:2:0."""
+    8-bit sRGB levels, as decoded), over textured, unclipped blocks of up to five tiles: about 0
+    for 4:2:0, NaN when no block is textured."""
     num = den = 0.0
     for tile in _tiles(plate[..., :3]):
         h, w = tile.shape[0] // BLOCK * BLOCK, tile.shape[1] // BLOCK * BLOCK
@@ -81,8 +88,10 @@ def block_spread_ratio(plate: np.ndarray) -> float:
         hi = np.maximum(np.maximum(t[..., 0], t[..., 1]), t[..., 2])
         ok = ~np.logical_or.reduce([(a <= 2) | (b >= 253) for a, b in zip(_corners(lo), _corners(hi))])
         y, cb, cr = _ycbcr(t)
+        sy = _spread(y)
+        ok &= sy > TEXTURED_VAR
         num += float(((_spread(cb) + _spread(cr)) * 0.5)[ok].sum())
-        den += float(_spread(y)[ok].sum())
+        den += float(sy[ok].sum())
     return num / den if den > 0 else float("nan")
 
 
@@ -123,12 +132,16 @@ def subsample_like_plate(out: np.ndarray, plate: np.ndarray, box: tuple[slice, s
     x1 = min(w // BLOCK * BLOCK, -(-(xs.stop if xs.stop is not None else w) // BLOCK) * BLOCK)
     if y1 <= y0 or x1 <= x0:
         return out
-    o, p = out[y0:y1, x0:x1], plate[y0:y1, x0:x1, :3]
-    d = np.abs(o - p) > 1e-6
+    d = np.abs(out[y0:y1, x0:x1] - plate[y0:y1, x0:x1, :3]) > 1e-6
     d = d[..., 0] | d[..., 1] | d[..., 2]
     changed = np.logical_or.reduce(_corners(d))  # per block
-    if not changed.any():
+    tight = bounding_box(changed)  # the crop round a product has margins the composite left alone
+    if tight is None:
         return out
+    by, bx = tight
+    y0, y1, x0, x1 = y0 + BLOCK * by.start, y0 + BLOCK * by.stop, x0 + BLOCK * bx.start, x0 + BLOCK * bx.stop
+    changed = changed[by, bx]
+    o = out[y0:y1, x0:x1]
     y, cb, cr = _ycbcr(linear_to_srgb(o))
     for c in (cb, cr):
         q = _corners(c)

@@ -241,6 +241,30 @@ def test_video_plate_decodes_to_same_pixels(ext, empty_scene, inputs, tmp_path):
         assert diff.mean() < 2.0, f"frame {f}: mean abs diff {diff.mean():.2f} vs PyAV"
 
 
+def test_a_video_plate_keeps_its_4_2_0_blocks_for_the_compositor(ext, empty_scene, tmp_path):
+    """Blender's decode of a 4:2:0 MP4 repeats each chroma sample over its 2 x 2 block, as the
+    compositor's chroma test expects (ml/composite/chroma.py); the same frames as PNGs are
+    full resolution."""
+    from ml.composite.chroma import is_subsampled
+    from ml.io import video
+    from ml.io.colour import srgb_to_linear
+    from vanelia_addon.addon import plate
+
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:96, 0:128]
+    frames = [np.clip(np.stack([128 + 70 * np.sin(xx / (2.5 + c) + i) * np.cos(yy / 3.0) for c in range(3)], -1)
+                      + rng.normal(0, 8, (96, 128, 3)), 20, 235).astype(np.uint8) for i in range(2)]
+    mp4 = video.write_mp4(tmp_path / "plate.mp4", frames, fps=25.0, crf=18)
+    pngs = tmp_path / "pngs"
+    pngs.mkdir()
+    for i, f in enumerate(frames, 1):
+        cv2.imwrite(str(pngs / f"{i:06d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    for source, coded in ((mp4, True), (pngs, False)):
+        plate.decode(source, tmp_path / source.stem)
+        got = cv2.cvtColor(cv2.imread(str(tmp_path / source.stem / "plate" / "000001.png")), cv2.COLOR_BGR2RGB)
+        assert is_subsampled(srgb_to_linear(got.astype(np.float32) / 255)) is coded, source
+
+
 def test_undistort_on_request(ext, empty_scene, inputs, tmp_path):
     from vanelia_addon.addon import shot
 
