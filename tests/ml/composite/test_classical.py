@@ -124,6 +124,10 @@ def test_shadow_density_and_colour_follow_the_plates_own_shadows():
     out = match_shadow_density(contact, target)
     assert np.allclose(out[15, 20], target, atol=0.03)  # the body takes the plate's density
     assert (out[29, 20] < out[15, 20] - 0.15).all()  # the contact stays darker (matching it lifted it to the target)
+    pale = np.ones((40, 40, 3), np.float32)
+    pale[10:30, 10:30] = 0.7  # a render shadow lighter than the plate's...
+    pale[28:30, 14:26] = 0.3
+    assert np.array_equal(match_shadow_density(pale, [0.2, 0.2, 0.2]), pale)  # ...is not deepened (it crushed a real clip's to black)
     lit = Lighting(method="plate", shadow_ratio=target)
     p = plate_light_defaults(lit, {"grain": 0})
     assert p["shadow_match"] == target and p["harmonize"] < 0.5 and p["grain"] == 0
