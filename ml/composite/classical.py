@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.stages.base import Engine, FrameState, declare_params, register
+from ml.stages.base import Engine, EngineError, FrameState, declare_params, register
 
 from . import blur_match, chroma
 from .noise import estimate_noise, noise_correlation
@@ -362,7 +362,7 @@ def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[
     if mode in ("off", False, None, 0):
         return out
     if mode != "auto" and mode is not True:
-        raise ValueError(f"composite param chroma={mode!r}: use auto or off")
+        raise EngineError(f"composite param chroma={mode!r}: use auto (as the plate's chroma) or off")
     sub = chroma.is_subsampled(plate)
     if info is not None:
         info["chroma"] = "4:2:0: colour averaged over the codec's blocks" if sub else "full resolution"

@@ -99,5 +99,7 @@ def test_a_bad_chroma_param_is_refused():
     plate = linear(textured())
     rgba = np.zeros((*plate.shape[:2], 4), np.float32)
     rgba[10:20, 10:20] = 0.5
-    with pytest.raises(ValueError, match="chroma"):
+    from ml.stages.base import EngineError
+
+    with pytest.raises(EngineError, match="chroma='yes'"):
         composite_classical(plate, rgba, params={"chroma": "yes"})
