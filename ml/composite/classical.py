@@ -193,6 +193,9 @@ DEFAULTS: dict[str, Any] = {
     "chroma": "auto",
 }
 
+CHROMA_MODES = ("auto", "off")
+"""``chroma``: as the plate's subsampling (chroma.py), or never."""
+
 PLATE_LIT_HARMONIZE = 0.0
 """Harmonize amount when the render was lit by the light estimated from the plate: none. The
 product is already in the plate's light; pulling it to the ring's statistics washes it out
@@ -359,10 +362,10 @@ def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[
     """The codec's last step (chroma.py) on a 4:2:0 plate, unless ``chroma`` is "off"; ``box``:
     where the composite changed the plate (None: nowhere)."""
     mode = p.get("chroma", "auto")
-    if mode in ("off", False, None, 0):
-        return out
-    if mode != "auto" and mode is not True:
+    if mode not in CHROMA_MODES:
         raise EngineError(f"composite param chroma={mode!r}: use auto (as the plate's chroma) or off")
+    if mode == "off":
+        return out
     sub = chroma.is_subsampled(plate)
     if info is not None:
         info["chroma"] = "4:2:0: colour averaged over the codec's blocks" if sub else "full resolution"
@@ -390,6 +393,7 @@ class ClassicalCompositor(Engine):
     stage = "composite"
     name = "classical"
     Params = declare_params("ClassicalParams", DEFAULTS)
+    choices = {"chroma": CHROMA_MODES}
     needs = ("plate", "rgba")
 
     def __init__(self) -> None:

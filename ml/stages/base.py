@@ -86,6 +86,9 @@ class Engine:
     """Set by ``register`` from the catalogue: the stage's classical engine (None for it)."""
     Params: ClassVar[type | None] = None
     """A dataclass of the engine's own parameters (per-stage job params); None = not declared."""
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    """Parameters that take one of a few values: checked with the names (``check_params``), before
+    any work, not when the engine first runs after the render."""
     default_checkpoint: ClassVar[Path | None] = None
     """Where a learned engine finds its weights when none are configured (checkpoints/...)."""
 
@@ -169,6 +172,10 @@ def check_params(stage: str, names: str | list[str], params: dict[str, Any]) -> 
     if unknown:
         raise EngineError(f"{stage} engine {' / '.join(label)} has no parameter(s) {', '.join(unknown)}; "
                           f"known parameters: {', '.join(sorted(known))}")
+    for name in [names] if isinstance(names, str) else names:
+        for key, allowed in engines(stage)[(stage, name)].choices.items():
+            if key in params and params[key] not in allowed:
+                raise EngineError(f"{stage} engine '{name}': {key}={params[key]!r} is not one of {', '.join(map(str, allowed))}")
 
 
 def declare_params(name: str, defaults: dict[str, Any]) -> type:

@@ -91,3 +91,6 @@ def test_unknown_param_lists_the_known_ones(tmp_path):
     with pytest.raises(base.EngineError, match=r"no parameter\(s\) grian.*grain"):
         runner.run(spec, shot.root, version=version)
     base.check_params("composite", "classical", {"grain": 0.5, "seed": 1})  # known keys pass
+    base.check_params("composite", "classical", {"chroma": "off"})
+    with pytest.raises(base.EngineError, match=r"chroma='yes' is not one of auto, off"):  # a value of a few, before any work
+        base.check_params("composite", "classical", {"chroma": "yes"})
