@@ -102,6 +102,7 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeou
                    scale_source=qc.get("scale_source", ""), render_h=doc["resolution"][1], tracker=cam.get("tracker", ""),
                    track_median_px=cam.get("median_error_px"), checks={k: v.get("ok") for k, v in (qc.get("checks") or {}).items()},
                    shutter=(doc.get("render") or {}).get("motion_blur", 0.0))
+        row["chroma"] = chroma_matched(shot)
         # the targets are at the clip's resolution up to 720p; the QC judges there already
         # when its lock reports a measured_size (shot.json with the plate's native size)
         judged = "measured_size" in (qc.get("lock") or {})
@@ -113,9 +114,20 @@ def run_clip(name: str, out: Path, frames: int, samples: int, max_h: int, timeou
     return row
 
 
+def chroma_matched(shot: Path) -> str:
+    """How many of the composite's frames took the plate's 4:2:0 chroma (ml/composite/chroma.py):
+    it acts only at the decoded size, so a run scaled by --max-height shows 0."""
+    try:
+        frames = json.loads((shot / "v001" / "params.json").read_text()).get("frames", {})
+    except (OSError, ValueError):
+        return "–"
+    said = [str((f.get("composite") or {}).get("chroma", "")) for f in frames.values()]
+    return f"{sum(c.startswith('4:2:0') for c in said)}/{len(said)}" if said else "–"
+
+
 def table(rows: list[dict]) -> str:
     head = ("| clip | size (render) | exit | verdict | slide mean / max px at render size (at clip size ≤ 720p) | coverage | scale source | "
-            "tracker (median px) | shutter | wall s | reason |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "tracker (median px) | shutter | 4:2:0 frames | wall s | reason |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         slide = (f"{r['slide_mean_px']:.2f} / {r['slide_max_px']:.2f} ({r['slide_mean_px_720']:.2f} / {r['slide_max_px_720']:.2f})"
@@ -124,7 +136,7 @@ def table(rows: list[dict]) -> str:
         trk = f"{r.get('tracker', '')} ({med:.2f})" if isinstance(med, (int, float)) else r.get("tracker", "")
         why = "; ".join(r.get("reasons") or []) or ""
         lines.append(f"| {r['clip']} | {r['size']} ({r['render']}) | {r['rc']} | {r.get('verdict', '')} | {slide} | "
-                     f"{r.get('lock_coverage', '–')} | {r.get('scale_source', '')} | {trk} | {r.get('shutter', '–')} | {r['wall_s']} | {why[:300]} |")
+                     f"{r.get('lock_coverage', '–')} | {r.get('scale_source', '')} | {trk} | {r.get('shutter', '–')} | {r.get('chroma', '–')} | {r['wall_s']} | {why[:300]} |")
     return head + "\n".join(lines) + "\n"
 
 
