@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.io.colour import linear_to_srgb, srgb_to_linear
+from ml.io.colour import REC709_LUMA as LUMA, linear_to_srgb, srgb_to_linear
 
 BLOCK = 2
 """4:2:0: one colour per 2 x 2 block, aligned to the frame's top-left corner."""
@@ -39,7 +39,7 @@ TEXTURED_VAR = 16.0
 TILE = 128
 """The test reads up to five tiles of this size (corners and centre): the blocks are everywhere.
 Where none of them is textured (a plain wall, a night sky) the plate reads full resolution."""
-_KR, _KB = 0.2126, 0.0722  # BT.709 (HD video)
+_KR, _KB = float(LUMA[0]), float(LUMA[2])  # BT.709 (HD video)
 
 
 def _ycbcr(srgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

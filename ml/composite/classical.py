@@ -304,17 +304,16 @@ def composite_classical(
     h, w = plate.shape[:2]
     diag = float(np.hypot(h, w))
     bg = plate.astype(np.float32)
-    shaded: tuple[slice, slice] | None = None  # where the shadow changed the plate
+    mult: np.ndarray | None = None
     if shadow is not None and float(p["shadow"]) > 0:
         mult = np.clip(np.asarray(shadow, np.float32), 0.0, 1.0)
-        shaded = chroma.bounding_box(mult < 1.0 - 1e-6)
         if p["shadow_match"]:
             mult = match_shadow_density(mult, p["shadow_match"])
         if mult.ndim == 2:
             mult = mult[..., None]
         bg = bg * (1.0 + (mult - 1.0) * float(p["shadow"]))
     if rgba is None or float(rgba[..., 3].max(initial=0.0)) <= 0:
-        return _as_coded(bg, plate, p, info, shaded)
+        return _as_coded(bg, plate, p, info, None, mult)
     ring_px = int(p["ring_px"] or max(6, round(diag * 0.04)))
     wrap_px = float(p["wrap_px"] or max(2.0, diag * 0.006))
     blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else AUTO_BLUR_MARGIN_PX)
@@ -355,12 +354,14 @@ def composite_classical(
         rng = np.random.default_rng([int(p["seed"]) & 0xFFFFFFFF, int(frame_index) & 0xFFFFFFFF])
         out_c = add_grain(out_c, alpha, add, rng, corr)
     bg[box] = out_c  # bg is our own copy of the plate (astype copies)
-    return _as_coded(bg, plate, p, info, chroma.join(box, shaded))
+    return _as_coded(bg, plate, p, info, box, mult)
 
 
-def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[str, Any] | None, box: tuple[slice, slice] | None) -> np.ndarray:
-    """The codec's last step (chroma.py) on a 4:2:0 plate, unless ``chroma`` is "off"; ``box``:
-    where the composite changed the plate (None: nowhere)."""
+def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[str, Any] | None, box: tuple[slice, slice] | None,
+              mult: np.ndarray | None) -> np.ndarray:
+    """The codec's last step (chroma.py) on a 4:2:0 plate, unless ``chroma`` is "off". Where the
+    composite changed the plate: the product's crop ``box`` and wherever the shadow multiplier
+    ``mult`` is under 1 (looked for only on a 4:2:0 plate)."""
     mode = p.get("chroma", "auto")
     if mode not in CHROMA_MODES:
         raise EngineError(f"composite param chroma={mode!r}: use auto (as the plate's chroma) or off")
@@ -369,7 +370,10 @@ def _as_coded(out: np.ndarray, plate: np.ndarray, p: dict[str, Any], info: dict[
     sub = chroma.is_subsampled(plate)
     if info is not None:
         info["chroma"] = "4:2:0: colour averaged over the codec's blocks" if sub else "full resolution"
-    return chroma.subsample_like_plate(out, plate, box) if sub and box is not None else out
+    if not sub:
+        return out
+    changed = chroma.join(box, None if mult is None else chroma.bounding_box(mult < 1.0 - 1e-6))
+    return chroma.subsample_like_plate(out, plate, changed) if changed is not None else out
 
 
 def plate_light_defaults(lighting: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -160,20 +160,20 @@ def check_params(stage: str, names: str | list[str], params: dict[str, Any]) -> 
     or the candidates when the default is not decided yet) declares, listing the known ones.
     An engine that declares no ``Params`` accepts anything."""
     known: set[str] = set(GLOBAL_PARAMS)
-    label = []
+    found: dict[str, type[Engine]] = {}
     for name in [names] if isinstance(names, str) else names:
         cls = engines(stage).get((stage, name))
         keys = param_names(cls) if cls is not None else None
-        if keys is None:
+        if cls is None or keys is None:
             return
         known.update(keys)
-        label.append(f"'{name}'")
+        found[name] = cls
     unknown = sorted(k for k in params if k not in known)
     if unknown:
-        raise EngineError(f"{stage} engine {' / '.join(label)} has no parameter(s) {', '.join(unknown)}; "
+        raise EngineError(f"{stage} engine {' / '.join(repr(n) for n in found)} has no parameter(s) {', '.join(unknown)}; "
                           f"known parameters: {', '.join(sorted(known))}")
-    for name in [names] if isinstance(names, str) else names:
-        for key, allowed in engines(stage)[(stage, name)].choices.items():
+    for name, cls in found.items():
+        for key, allowed in cls.choices.items():
             if key in params and params[key] not in allowed:
                 raise EngineError(f"{stage} engine '{name}': {key}={params[key]!r} is not one of {', '.join(map(str, allowed))}")
 
