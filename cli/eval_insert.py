@@ -6,8 +6,10 @@
    product's placement. ``--film-crf`` films plate and truth through H.264 4:2:0 first, as a
    camera records them (``filmed_set``), for the match to compressed footage.
 2. Vanelia renders the product from the plate-without-product, the camera and the placement,
-   twice: with the legacy light (plate mean + a sun through the brightest block) and with the
-   light estimated from the plate (ml/light).
+   once per light mode the variants need: the legacy light (plate mean + a sun through the
+   brightest block), the light estimated from the plate (ml/light), and that estimate given
+   the truth's key direction as an artist gives one (``--light-dir``): what a right
+   direction alone is worth.
 3. Every variant is composited from the same inputs and scored in the truth's insert, product
    and shadow regions (ml/composite/insert_score.py): the naive alpha-over paste, the current
    classical composite, the relight engines before it, and the plate-lit variants.
@@ -32,7 +34,9 @@ from shotcache.layout import ShotPaths, atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DUCK = ROOT.parent / "shared" / "data" / "models" / "Duck.glb"
-LIGHT_MODES = ("legacy", "plate")
+LIGHT_MODES = ("legacy", "plate", "given-key")
+"""How Vanelia's render is lit: "given-key" is the plate's estimate with the truth's key direction
+given (``--light-dir``; sets whose truth has no sun are lit as "plate")."""
 
 # name -> (light mode of the render, stages before composite, composite engine params)
 VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
@@ -47,6 +51,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "classical|plate-light|light_wrap=0": ("plate", (), {"light_wrap": 0.0}),
     "classical|plate-light|grain=0": ("plate", (), {"grain": 0.0}),
     "classical|plate-light|chroma=off": ("plate", (), {"chroma": "off"}),
+    "classical|given-key": ("given-key", (), {}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
 
@@ -224,7 +229,17 @@ def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blend
     args = ["--plate", str(set_dir / "plate"), "--model", str(set_dir / "product.glb"), "--camera", str(set_dir / "transforms.json"),
             "--shot", str(shot_dir), f"--samples={samples}", "--product-matrix=" + ",".join(repr(float(v)) for row in m for v in row),
             "--ground=" + ",".join(str(float(v)) for v in [*g["point"], *g["normal"]])]
-    render_shot_lit(args, shot_dir, light=mode, blender=blender, motion_blur=motion_blur)
+    sun = true_key_direction(meta["light"]) if mode == "given-key" else None
+    if sun is not None:
+        args.append("--light-dir=" + ",".join(repr(float(v)) for v in sun))
+    render_shot_lit(args, shot_dir, light="legacy" if mode == "legacy" else "plate", blender=blender, motion_blur=motion_blur)
+
+
+def true_key_direction(light: dict[str, Any]) -> list[float] | None:
+    """The truth's sun direction (towards the light), or None where its key is not a sun (soft
+    light, lamps): only a sun has one direction an artist could give."""
+    suns = [l for l in light.get("lights", []) if l.get("type") == "sun"]
+    return list(suns[0]["direction"]) if suns else None
 
 
 def composite_variant(state: Any, name: str, runner: Any, compositor: Any = None) -> np.ndarray:

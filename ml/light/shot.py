@@ -40,11 +40,14 @@ def sample_frames(frames: list[int], n: int = MAX_FRAMES) -> list[int]:
     return [frames[i] for i in idx]
 
 
-def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray) -> tuple[np.ndarray, KeyEstimate, Lighting]:
+def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
+                   given_direction: list[float] | None = None) -> tuple[np.ndarray, KeyEstimate, Lighting]:
     """(environment map, key estimate, Lighting record without the environment path).
 
     ``images``: linear HxWx3 frames at the cameras' resolution or reduced (the scale is taken
-    from the width), each with its camera."""
+    from the width), each with its camera. ``given_direction``: the key's direction as the
+    artist or the track gave it; a hard key found on the plate takes it, elevation included,
+    before its strength is worked out (lit = ambient + key sin(elevation))."""
     n = np.asarray(ground_normal, np.float64)
     n /= np.linalg.norm(n)
     p = np.asarray(product_point, np.float64)
@@ -61,6 +64,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.direction, key.elevation_source = sun.tolist(), "sun in view"
         key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
         clamp_ratio(key)
+    if given_direction is not None and key.hard:
+        set_given_direction(key, np.asarray(given_direction, np.float64), n)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     prior: np.ndarray | None = None
@@ -92,6 +97,17 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient))
     return env_map, key, lighting
+
+
+def set_given_direction(key: KeyEstimate, direction: np.ndarray, normal: np.ndarray) -> None:
+    """The key points where it was given: its elevation is then known (not assumed), so the
+    strength is read at that elevation and a product in the plate's shadow keeps its key where
+    the shadow map lets it, as with a sun in view."""
+    d = direction / max(float(np.linalg.norm(direction)), 1e-9)
+    key.direction = d.tolist()
+    key.elevation_deg = math.degrees(math.asin(float(np.clip(d @ normal, -1.0, 1.0))))
+    key.elevation_source = "given"
+    clamp_ratio(key)
 
 
 def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list[float], str]:
@@ -148,12 +164,11 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     frames = sample_frames(shot.frames)
     m = np.asarray(shot.product.matrix_world, np.float64)
     images = ((_reduced(paths.plate_frame(f)), shot.camera.frames[f]) for f in frames)
-    env_map, key, lighting = estimate_light(images, m[:3, 3], np.asarray(shot.ground.point), np.asarray(shot.ground.normal))
     given = shot.lighting.lights if not shot.lighting.estimated and shot.lighting.method != "plate" else []
+    env_map, key, lighting = estimate_light(images, m[:3, 3], np.asarray(shot.ground.point), np.asarray(shot.ground.normal),
+                                            given_direction=list(given[0].direction) if given else None)
     if given:  # a key direction the artist (--light-dir) or the track gave wins over ours
-        if lighting.lights:
-            lighting.lights[0].direction = list(given[0].direction)
-        else:
+        if not key.hard:  # the plate showed no hard key: the given light is the key, as given
             lighting.lights = [given[0]]
         lighting.notes += "; key direction as given"
     write_rgb(paths.root / ENV_FILE, env_map)

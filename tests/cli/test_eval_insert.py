@@ -59,11 +59,11 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     cache, out = tmp_path / "sets", tmp_path / "eval.json"
     args = ["eval", "insert", "--sets", "sun_high_tiles_diffuse", "--frames", "2", "--resolution", "96x54", "--samples", "4",
             "--render-samples", "4", "--cache", str(cache), "--json", str(out), "--model", str(shared_data / "models" / "Duck.glb"),
-            "--variants", "paste,classical,classical|plate-light"]
+            "--variants", "paste,classical,classical|plate-light,classical|given-key"]
     r = vanelia(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
-    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light"}
+    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light", "classical|given-key"}
     for v in rep["mean"].values():
         assert np.isfinite(v["psnr_insert"]) and np.isfinite(v["psnr_product"]) and 0 < v["ssim_insert"] <= 1
     assert rep["mean"]["paste"]["gain_insert_db"] == 0.0
@@ -74,6 +74,9 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     assert meta["light"]["hard_key"] and len(meta["product_matrix"]) == 4
     est = rep["sets"]["sun_high_tiles_diffuse-s1"]["estimated_light"]
     assert est["method"] == "plate" and est["environment"]
+    given = json.loads((tmp_path / "insert_work" / "sun_high_tiles_diffuse-s1" / "given-key" / "shot.json").read_text())["lighting"]
+    sun = meta["light"]["lights"][0]["direction"]  # the truth's sun, given as an artist gives one
+    assert "key direction as given" in given["notes"] and given["lights"][0]["direction"] == pytest.approx(sun, abs=1e-6)
     blur = rep["sets"]["sun_high_tiles_diffuse-s1"]["motion_blur"]  # auto: 2 frames have no neighbours on both sides
     assert blur["true"] == 0.0 and blur["used"] == 0.0 and blur["note"].startswith("auto, not measurable: fewer than 3 frames")
     assert (tmp_path / "eval_sun_high_tiles_diffuse-s1.png").is_file()
@@ -86,8 +89,17 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     r = vanelia(*map(str, again), "--baseline", str(out))  # the sets are cached: nothing rendered again
     assert r.returncode == 0 and "cached" in r.stdout and "against --baseline" in r.stdout
     delta = json.loads(out2.read_text())["against_baseline"]["psnr_db"]["sun_high_tiles_diffuse-s1"]
-    assert set(delta) == {"paste", "classical", "classical|plate-light"}
+    assert set(delta) == {"paste", "classical", "classical|plate-light", "classical|given-key"}
     assert all(abs(d) < 0.5 for row in delta.values() for d in row.values())  # the same protocol twice: the same pictures
+
+
+def test_only_a_true_sun_is_given_as_the_key_direction():
+    from cli.eval_insert import true_key_direction
+
+    sun = {"type": "sun", "direction": [0.1, 0.4, 0.9]}
+    assert true_key_direction({"lights": [{"type": "point", "position": [1, 0, 2]}, sun]}) == [0.1, 0.4, 0.9]
+    assert true_key_direction({"lights": [{"type": "area", "direction": [0, 0, -1]}]}) is None  # a window: no one direction
+    assert true_key_direction({"lights": []}) is None
 
 
 def test_a_crf_out_of_range_is_refused_before_rendering(tmp_path: Path):

@@ -349,3 +349,25 @@ def test_a_product_in_shadow_keeps_a_measured_key_without_a_second_shadow():
     est.product_in_shadow = False
     light, _, _ = key_light(est, np.ones(3))
     assert light is not None and light.shadow
+
+
+def test_a_given_key_direction_sets_the_elevation_its_strength_is_read_at():
+    """A direction the artist gave (--light-dir, the panel, the track) is the key's, elevation
+    included: the same lit/shadow ratio at 70 deg instead of the assumed 45 deg needs a weaker
+    sun (lit = ambient + key sin(elevation)), and a product in the plate's shadow keeps its key
+    where the shadow map lets it, as under a sun in view."""
+    imgs = [(plate(cam, band), cam) for cam in cameras()]
+    up = np.array([0.0, 0.0, 1.0])
+    _env, est, assumed = estimate_light(imgs, np.zeros(3), np.zeros(3), up)
+    given = [math.cos(math.radians(70)), 0.0, math.sin(math.radians(70))]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=given)
+    assert key.elevation_source == "given" and key.elevation_deg == pytest.approx(70.0)
+    assert lighting.lights[0].direction == pytest.approx(given) and "(given)" in lighting.notes
+    ratio = math.sin(math.radians(45)) / math.sin(math.radians(70))
+    assert est.elevation_source == "assumed"
+    assert lighting.lights[0].intensity == pytest.approx(assumed.lights[0].intensity * ratio, rel=1e-6)
+
+    over = lambda x, y: (np.abs(y) < 0.25) & (x > -1.5) & (x < 1.5)
+    shaded = [(plate(c, over), c) for c in cameras()]
+    _env, key, lighting = estimate_light(shaded, np.zeros(3), np.zeros(3), up, given_direction=given)
+    assert key.product_in_shadow and len(lighting.lights) == 1 and not lighting.lights[0].shadow, key.why
