@@ -119,12 +119,18 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
             data.shadow_soft_size = light.angle_deg
         obj = bpy.data.objects.new(name, data)
         scene.collection.objects.link(obj)
-        obj.rotation_mode = "QUATERNION"
-        obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(light.direction))
+        point_at(obj, light.direction)
         obj.location = light.position
         obj.visible_camera = False  # a lamp or window panel inside the frame must not show as a shape
         if i == 0:
             obj.lightgroup = KEY_GROUP  # its share of the product is the "key" pass
+
+
+def point_at(obj: Any, direction: Any) -> None:
+    """Turn a light so that it shines from ``direction`` (towards the light): a Blender light
+    shines down its local -Z, so its +Z goes to the direction (``capture`` reads it back)."""
+    obj.rotation_mode = "QUATERNION"
+    obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(direction))
 
 
 def world_environment(world: Any, path: Path) -> None:

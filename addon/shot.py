@@ -17,6 +17,7 @@ from typing import Any, Callable, cast
 
 import bpy
 import numpy as np
+from mathutils import Vector
 
 from ..shotcache.camera_ground import ground_from_cameras, world_ground_plausible
 from ..shotcache.layout import ShotPaths, check_writable, file_sha256
@@ -38,6 +39,7 @@ from ..shotcache.areas import parse_area
 from ..shotcache.errors import InputError
 from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
+from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, check_in_frame, direction_from_pick
 from . import lighting, plate, product, render, shot_scene
 from .shot_scene import SHOT_PROP
 
@@ -142,6 +144,7 @@ def setup_shot(
     product_yaw_deg: float = 0.0,
     place_area: str | None = None,
     light_direction: list[float] | None = None,
+    key_pick: ShadowPick | None = None,
     light_intensity: float = 3.0,
     camera_height_m: float | None = None,
     undistort: bool = False,
@@ -161,14 +164,15 @@ def setup_shot(
         return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
                            product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
                            light_intensity, undistort, fps, device, progress, place_area=place_area, motion_blur=motion_blur,
-                           camera_height_m=camera_height_m)
+                           camera_height_m=camera_height_m, key_pick=key_pick)
 
 
 def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
                 resolution: Any, samples: int, passes: list[str] | None, product_matrix: Any, ground: Any,
                 product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
                 light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress,
-                *, place_area: str | None = None, motion_blur: float = 0.0, camera_height_m: float | None = None) -> Shot:
+                *, place_area: str | None = None, motion_blur: float = 0.0, camera_height_m: float | None = None,
+                key_pick: ShadowPick | None = None) -> Shot:
     """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
@@ -186,7 +190,11 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     scene.render.resolution_x, scene.render.resolution_y = width, height
     track, data = _camera_track(source, str(camera) if isinstance(camera, os.PathLike) else camera, info)
     points = data.points if data is not None else None
-    if light_direction is None and data is not None and data.light_direction is not None:
+    if key_pick is not None and light_direction is not None:
+        raise InputError(f"{KEY_PICK_OPTION} and a light direction both give the key's direction; give one")
+    if key_pick is not None:
+        check_in_frame(key_pick, native[0], native[1], info.frames)
+    if light_direction is None and key_pick is None and data is not None and data.light_direction is not None:
         light_direction = data.light_direction
     size_given = isinstance(ground, Ground) or (isinstance(ground, dict) and "size_m" in ground)
     if isinstance(ground, dict):
@@ -208,6 +216,15 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         product_size_m = product_size_m / unit if product_size_m else None
     elif ground is None:
         ground = Ground()
+    picked = None
+    if key_pick is not None:  # the artist's shadow, measured with this frame's solved camera on this ground
+        pick_cam = track.frames.get(key_pick.frame)
+        if pick_cam is None:
+            raise InputError(f"{KEY_PICK_OPTION} {key_pick.text()!r}: the camera track has no camera at frame {key_pick.frame}; "
+                             "pick the shadow in a tracked frame")
+        picked = direction_from_pick(pick_cam, ground.point, ground.normal, key_pick, scale=width / native[0], lens=track.distortion)
+        light_direction = picked.direction
+        progress(picked.note(key_pick))
     # 2. the product (a GLB Blender can't import fails here, before any file is written)
     sha = file_sha256(glb)
     root = product.import_glb(scene, glb)
@@ -238,6 +255,8 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
             progress("undistorting plate frames")
             plate.undistort(str(paths.root), info.frames, first_cam, track.distortion)
     light = lighting.estimate(str(paths.root), info.frames, track.frames, ground.normal, light_direction, light_intensity)
+    if picked is not None and key_pick is not None:
+        light.notes = picked.note(key_pick)
     shot = Shot(
         name=paths.root.name,
         resolution=[width, height],
@@ -451,6 +470,42 @@ def sync_lighting(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
     paths.save_shot(shot)
     scene[SETUP_PROP] = _setup_key(shot, str(paths.root))  # the scene already shows it: no rebuild
     return True
+
+
+def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPick) -> KeyFromShadow:
+    """Point the shot's key where a shadow picked in one of its frames says (the panel's Key
+    From Shadow; shotcache/key_pick.py measures it with that frame's solved camera) and keep it
+    in shot.json as the artist's light, as a viewport edit is kept. The key's strength was read
+    off the plate's lit/shadow ratio at its old elevation (lit = ambient + key sin(elevation)),
+    so it is rescaled to give the plate's lit ground at the new one. ``pick`` is in the pixels
+    of the plate as it is on disk. InputError for a pick that cannot be measured, or a shot
+    whose light has no key (soft light: nothing to point)."""
+    paths = ShotPaths(os.path.abspath(shot_dir))
+    shot = paths.load_shot()
+    native = shot.plate.native_size or shot.resolution
+    check_in_frame(pick, native[0], native[1], shot.frames)
+    cam = shot.camera.frames.get(pick.frame)
+    if cam is None:
+        raise InputError(f"{KEY_PICK_OPTION} {pick.text()!r}: the shot has no camera at frame {pick.frame}")
+    lens = None if shot.plate.undistorted else shot.camera.distortion
+    picked = direction_from_pick(cam, shot.ground.point, shot.ground.normal, pick, scale=shot.resolution[0] / native[0], lens=lens)
+    key = next((o for o in scene.objects if o.name == lighting.SUN_NAME and o.type == "LIGHT"), None)
+    if key is None:
+        raise InputError(f"{paths.root}: the shot's light has no key light (soft light, lit by the environment alone): a "
+                         "shadow's direction has no key to point; add one with --light-dir or render with --light legacy")
+    n = np.asarray(shot.ground.normal, np.float64)
+    n /= np.linalg.norm(n)
+    old = key.matrix_basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))  # as lighting.capture reads it
+    sin_old = max(float(np.dot(np.asarray(old.normalized(), np.float64), n)), 0.05)
+    sin_new = max(float(np.dot(np.asarray(picked.direction), n)), 0.05)
+    data: Any = key.data
+    data.energy = float(data.energy) * sin_old / sin_new
+    lighting.point_at(key, picked.direction)
+    sync_lighting(scene, paths.root)
+    shot = paths.load_shot()
+    shot.lighting.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + picked.note(pick)
+    paths.save_shot(shot)
+    return picked
 
 
 def sync_motion_blur(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from shotcache.errors import InputError, UserError
+from shotcache.errors import InputError, UsageError, UserError
 from shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, frame_number, list_images, numbered
 from shotcache.imagesize import image_size
 from shotcache.layout import check_writable
@@ -258,6 +258,22 @@ class RunInputs:
     plate: PlateFacts
     frames: list[int]
     masks: dict[int, Path] | None
+
+
+def check_key_options(light_dir: str | None, key_from_shadow: str | None, plate: PlateFacts | None = None,
+                      frames: list[int] | None = None) -> None:
+    """--light-dir and --key-from-shadow both give the key's direction: one at most, well
+    formed, the pick's frame one of the shot's and its pixels inside the plate (the solved
+    camera checks the rest, before the render)."""
+    from shotcache.key_pick import OPTION, check_in_frame, parse_pick
+
+    if key_from_shadow is None:
+        return
+    if light_dir is not None:
+        raise UsageError(f"--light-dir and {OPTION} both give the key light's direction; give one")
+    pick = parse_pick(key_from_shadow)
+    if plate is not None and plate.size is not None:
+        check_in_frame(pick, plate.size[0], plate.size[1], frames if frames is not None else plate.frames)
 
 
 def check_run(*, plate: Path, model: Path, output: Path, camera: Path | None = None, masks: Path | None = None,

@@ -7,6 +7,7 @@ from pathlib import Path
 from app import preflight
 from app.blender import PREFIX, run_batch
 from app.light_render import LIGHT_CHOICES
+from shotcache.key_pick import FORMAT as KEY_PICK_FORMAT, HELP as KEY_PICK_HELP
 
 # ---------------------------------------------------------------------------
 # vanelia render
@@ -34,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "file holding a 4x4 list, e.g. qc.placement.matrix_world of `vanelia track --place`; "
                    "with --product-size its scale is replaced to give that size")
     p.add_argument("--light-dir", help="key light direction 'x,y,z' (default: estimated from the plate)")
+    p.add_argument("--key-from-shadow", metavar=KEY_PICK_FORMAT, help=KEY_PICK_HELP)
     p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
                    help="camera motion blur: auto (default: the shutter measured from the plate's own motion blur; off "
                         "with --light legacy), off, or a shutter in frames (0.5 = 180 degrees)")
@@ -53,7 +55,7 @@ def render_args(a: argparse.Namespace) -> list[str]:
     args = ["--plate", str(a.plate), "--model", str(a.model), "--camera", str(a.camera), "--shot", str(a.shot)]
     for flag, key in (("--frames", "frames"), ("--resolution", "resolution"), ("--samples", "samples"), ("--passes", "passes"),
                       ("--ground", "ground"), ("--product-size", "product_size"), ("--product-matrix", "product_matrix"),
-                      ("--light-dir", "light_dir"), ("--blend", "blend"),
+                      ("--light-dir", "light_dir"), ("--key-from-shadow", "key_from_shadow"), ("--blend", "blend"),
                       ("--camera-height", "camera_height")):
         val = getattr(a, key, None)
         if val is not None:
@@ -69,7 +71,8 @@ def _run(a: argparse.Namespace) -> int:
 
     shutter = parse_motion_blur(a.motion_blur)
     preflight.check_model(Path(a.model))  # the files first: Blender's decode and import take long
-    preflight.probe_plate(Path(a.plate), "--plate")
+    facts = preflight.probe_plate(Path(a.plate), "--plate")
+    preflight.check_key_options(a.light_dir, a.key_from_shadow, facts)
     preflight.check_camera(Path(a.camera))
     if a.light == "shot":
         recorded_light(Path(a.shot))

@@ -18,6 +18,7 @@ from shotcache.areas import PLACEMENT_AREAS
 from shotcache.camera_ground import KNOWN_SIZE_HELP
 from shotcache.errors import UsageError
 from shotcache.engines import ENGINES
+from shotcache.key_pick import FORMAT as KEY_PICK_FORMAT, HELP as KEY_PICK_HELP
 from shotcache.schema import STAGES, TRACKERS
 
 COMPOSITOR_TYPES = ENGINES["composite"]
@@ -77,6 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--product-size", type=float, default=None, help="largest product dimension in metres (render option)")
     p.add_argument("--ground", default=None, help="ground plane 'px,py,pz,nx,ny,nz' (render option)")
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' (render option; default estimated)")
+    p.add_argument("--key-from-shadow", default=None, metavar=KEY_PICK_FORMAT, help=KEY_PICK_HELP + " (render option)")
     p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
                    help="camera motion blur: auto (default: the shutter measured from the plate's own motion blur), off, "
                         "or a shutter in frames (0.5 = 180 degrees)")
@@ -149,7 +151,8 @@ def _is_sequence(raw: str) -> bool:
 
 def _render_extra(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
-    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir")):
+    for flag, key in (("--product-size", "product_size"), ("--ground", "ground"), ("--light-dir", "light_dir"),
+                      ("--key-from-shadow", "key_from_shadow")):
         val = getattr(args, key, None)
         if val is not None:
             out.append(f"{flag}={val}")  # '=' form: values such as '-0.2,0.6,0.7' start with '-'

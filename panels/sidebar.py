@@ -325,7 +325,9 @@ def draw_light(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
             box.prop(data, "size", text="Size")
         box.prop(data, "color", text="")
         box.prop(obj, "rotation_quaternion" if obj.rotation_mode == "QUATERNION" else "rotation_euler", text="Direction")
-    if not keys:
+    if keys:
+        layout.operator("vanelia.key_from_shadow", icon="LIGHT_SUN")
+    else:
         layout.label(text="No key light: soft light from the environment", icon="INFO")
     world = scene.world
     tree = world.node_tree if world is not None else None

@@ -127,6 +127,7 @@ def render(argv: list[str]) -> int:
     p.add_argument("--place", default=None, help="stand the product on the ground in this part of the first frame: "
                    + addon("shotcache.areas").HELP)
     p.add_argument("--light-dir", default=None, help="key light direction 'x,y,z' towards the light (default: estimated)")
+    p.add_argument("--key-from-shadow", default=None, help=addon("shotcache.key_pick").HELP)
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
     p.add_argument("--blend", default=None, help="save the set-up scene as this .blend")
@@ -140,6 +141,8 @@ def render(argv: list[str]) -> int:
         kw["ground"] = {"point": g[:3], "normal": g[3:]}
     if a.light_dir:
         kw["light_direction"] = _floats(a.light_dir, 3, "--light-dir")
+    if a.key_from_shadow:
+        kw["key_pick"] = addon("shotcache.key_pick").parse_pick(a.key_from_shadow)
     camera = a.camera
     if camera is None and bpy.context.scene.camera is None:
         raise shot.InputError("no --camera given and the scene has no camera; give a transforms.json or a COLMAP model")

@@ -170,7 +170,7 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     if given:  # a key direction the artist (--light-dir) or the track gave wins over ours
         if not key.hard:  # the plate showed no hard key: the given light is the key, as given
             lighting.lights = [given[0]]
-        lighting.notes += "; key direction as given"
+        lighting.notes += "; key direction as given" + (f" ({shot.lighting.notes})" if shot.lighting.notes else "")
     write_rgb(paths.root / ENV_FILE, env_map)
     lighting.environment = ENV_FILE
     if key.shadow_map is not None and lighting.lights and lighting.lights[0].type == "sun" and not lighting.lights[0].shadow:

@@ -333,7 +333,7 @@ def expect_lifecycle(d: dict[str, Any]) -> None:
     assert inst["cache_root"].startswith(inst["user_dir"]) and os.path.isdir(inst["cache_root"])
     assert not inst["cache_root"].startswith(inst["package_path"])
     assert inst["scene_prop"] is True
-    for op in ("setup_shot", "render_shot", "send_to_sidecar", "cancel", "load_version", "swap_version", "load_plate"):
+    for op in ("setup_shot", "render_shot", "key_from_shadow", "send_to_sidecar", "cancel", "load_version", "swap_version", "load_plate"):
         assert op in inst["operators"], op
     for pt in ("VANELIA_PT_view3d_main", "VANELIA_PT_sequencer_main", "VANELIA_PT_view3d_results", "VANELIA_PT_sequencer_sidecar"):
         assert pt in inst["types"], pt

@@ -364,6 +364,66 @@ def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> Non
     assert sorted(os.listdir(shot / "render")) == ["000001.exr", "000002.exr", "000003.exr"]
 
 
+def test_key_from_shadow_points_the_key_and_keeps_it_in_shot_json(addon, tmp_path: Path) -> None:
+    """The Light box's Key From Shadow, typed as headless runs it: a 0.4 m pole's foot, top and
+    shadow tip in frame 2 point the shot's key along the sun that cast it; its strength is
+    rescaled so the plate's lit ground stays as bright (sin of the elevation); shot.json keeps
+    it as the artist's light with the measurement in its notes. A pick the shot cannot measure
+    is an error report and changes nothing. Clicks map to plate pixels through the camera
+    frame as the viewport draws it."""
+    import math
+    from importlib import import_module
+
+    import numpy as np
+
+    demo = import_module(f"{addon.__name__}.addon.demo_scene")
+    light_ops = import_module(f"{addon.__name__}.operators.light")
+    glb = tmp_path / "product.glb"
+    demo.make_product(glb)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    for f in (1, 2, 3):
+        checks.write_png(tmp_path / "plate" / f"{f:06d}.png", 64, 36, (120, 130, 140))
+    scene = bpy.context.scene
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler = (0.0, -3.0, 1.0), (math.radians(75), 0.0, 0.0)
+    s = scene.vanelia
+    shot = tmp_path / "shot"
+    s.shot_dir, s.plate_path, s.product_path = str(shot), str(tmp_path / "plate"), str(glb)
+    s.camera_source, s.camera_object = "SCENE", cam
+    s.placement, s.product_location, s.samples = "EXPLICIT", (0.0, 0.0, 0.0), 1
+    assert bpy.ops.vanelia.setup_shot() == {"FINISHED"}
+    before = json.loads((shot / "shot.json").read_text())
+    key = bpy.context.scene.objects["Vanelia Key"]
+    energy = key.data.energy
+    sin_old = float(np.asarray(before["lighting"]["lights"][0]["direction"]) @ [0, 0, 1])
+    view = before["camera"]["frames"]["2"]
+    c2w = np.asarray(view["c2w"])
+    e, a = math.radians(35.0), math.radians(-60.0)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    foot = np.array([0.3, 0.4, 0.0])
+    top = foot + [0.0, 0.0, 0.4]
+    px = []
+    for p in (foot, top, top - light * (0.4 / light[2])):
+        q = (p - c2w[:3, 3]) @ c2w[:3, :3]
+        px.append((view["fx"] * q[0] / q[2] + view["cx"], view["fy"] * q[1] / q[2] + view["cy"]))
+    assert all(0 < x < 64 and 0 < y < 36 for x, y in px)
+    pick = "2:" + ":".join(f"{x:.4f},{y:.4f}" for x, y in px)
+    assert bpy.ops.vanelia.key_from_shadow(pick=pick) == {"FINISHED"}
+    after = json.loads((shot / "shot.json").read_text())["lighting"]
+    direction = np.asarray(after["lights"][0]["direction"])
+    assert after["method"] == "user" and "key from the shadow picked in frame 2: elevation 35 deg" in after["notes"]
+    assert math.degrees(math.acos(min(1.0, float(direction @ light)))) < 0.5
+    assert key.data.energy == pytest.approx(energy * sin_old / math.sin(e), rel=1e-3)
+    with pytest.raises(RuntimeError, match="frame 9 is not one of the shot's frames"):
+        bpy.ops.vanelia.key_from_shadow(pick="9" + pick[1:])
+    assert json.loads((shot / "shot.json").read_text())["lighting"] == after
+    corners = [(300.0, 250.0), (300.0, 70.0), (40.0, 70.0), (40.0, 250.0)]  # the frame in the region, y up
+    assert light_ops.region_to_plate((40.0, 250.0), corners, (64, 36)) == (0.0, 0.0)  # top-left corner
+    assert light_ops.region_to_plate((170.0, 160.0), corners, (64, 36)) == pytest.approx((32.0, 18.0))
+    assert light_ops.region_to_plate((20.0, 160.0), corners, (64, 36)) is None  # beside the frame
+
+
 def test_panels_reference_real_properties_and_operators(addon) -> None:
     """Panels can't draw headless; check every name they draw exists (a typo there only
     shows up as a broken sidebar in the UI)."""

@@ -350,3 +350,35 @@ def test_a_levelled_track_keeps_its_ground_over_its_points(ext, empty_scene, inp
             assert np.allclose(n / np.linalg.norm(n), [0, 0, 1], atol=1e-6)   # the track's own ground
         else:
             assert abs(n[2]) < 0.5                                        # no record: the points' plane (the wall)
+
+
+def test_the_key_is_measured_from_a_shadow_picked_in_a_frame(ext, empty_scene, inputs, tmp_path):
+    """--key-from-shadow: the foot, top and shadow tip of a 0.6 m pole, picked on the (lens-
+    distorted) plate of frame 2, set the key's direction - elevation included - with that
+    frame's solved camera, at the shot's working resolution; a frame the shot does not render is
+    refused before anything is written."""
+    from vanelia_addon.addon import shot
+    from vanelia_addon.shotcache.errors import InputError
+    from vanelia_addon.shotcache.key_pick import ShadowPick
+    from shotcache.lens import project
+    from shotcache.tracks import load_track
+
+    track = load_track(inputs["camera"])
+    cam = track.frames[2]
+    e, a = math.radians(30.0), math.radians(150.0)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    foot = np.array([0.3, 0.2, 0.0])
+    top = foot + [0.0, 0.0, 0.6]
+    tip = top - light * (0.6 / light[2])
+    c2w = np.asarray(cam.c2w)
+    px = [tuple(project(cam, track.distortion, ((p - c2w[:3, 3]) @ c2w[:3, :3])[None])[0]) for p in (foot, top, tip)]
+    assert all(0 < x < SIZE[0] and 0 < y < SIZE[1] for x, y in px)
+    s = shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="1:3", resolution="48x27",
+                        samples=4, key_pick=ShadowPick(2, *px))
+    sun = s.lighting.lights[0]
+    assert np.degrees(np.arccos(np.clip(np.dot(sun.direction, light), -1, 1))) < 1.0
+    assert "key from the shadow picked in frame 2: elevation 30 deg" in s.lighting.notes and not s.lighting.estimated
+    with pytest.raises(InputError, match="frame 7 is not one of the shot's frames"):
+        shot.setup_shot(tmp_path / "t", inputs["plate"], inputs["model"], inputs["camera"], frames="1:3", samples=4,
+                        key_pick=ShadowPick(7, *px))
+    assert not (tmp_path / "t").exists()

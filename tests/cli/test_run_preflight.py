@@ -210,6 +210,23 @@ def test_a_bad_motion_blur_is_refused_before_any_work(demo, tmp_path):
     assert not (tmp_path / "s").exists() and not (tmp_path / "o.mp4").exists()
 
 
+def test_a_bad_key_from_shadow_is_refused_before_any_work(demo, tmp_path):
+    """--key-from-shadow: well formed, a frame of the plate, pixels inside it, and not with
+    --light-dir (both give the key's direction)."""
+    common = ["--input", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera", str(demo / "transforms.json"),
+              "--output", str(tmp_path / "o.mp4"), "--samples", "1"]
+    refused_before_work(vanelia("run", *common, "--key-from-shadow", "3:80,60:82"), "--key-from-shadow '3:80,60:82'",
+                        "FRAME:FOOTX,FOOTY:TOPX,TOPY:TIPX,TIPY")
+    refused_before_work(vanelia("run", *common, "--key-from-shadow", "9:80,60:82,30:60,70"), "frame 9 is not one of the shot's frames")
+    refused_before_work(vanelia("run", *common, "--key-from-shadow", "3:80,60:82,300:60,70"), "outside the 160x90 frame")
+    refused_before_work(vanelia("run", *common, "--key-from-shadow", "3:80,60:82,30:60,70", "--light-dir=0,0,1"),
+                        "--light-dir and --key-from-shadow")
+    r = vanelia("render", "--plate", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera",
+                str(demo / "transforms.json"), "--shot", str(tmp_path / "s"), "--key-from-shadow", "2:80,60")
+    refused_before_work(r, "--key-from-shadow '2:80,60'")
+    assert not (tmp_path / "s").exists() and not (tmp_path / "o.mp4").exists()
+
+
 @pytest.mark.slow
 def test_motion_blur_auto_is_measured_given_or_kept_as_the_artist_set_it(demo, tmp_path):
     """vanelia render: auto measures the shutter (the demo's Cycles plate has no blur: off, with
