@@ -120,3 +120,28 @@ def test_artist_loop_in_the_gui(blender_bin, blender_env, demo, display, tmp_pat
     view = (slice(150, 700), slice(400, 1200))
     assert float(np.abs(shots["05_preview_eevee_over_plate"][view].astype(int) - shots["01_panel_empty"][view].astype(int)).mean()) > 10
     print(f"screenshots in {out}", file=sys.stderr)
+
+
+def test_key_from_shadow_clicked_in_the_camera_view(blender_bin, blender_env, demo, display, tmp_path) -> None:
+    """The Light box's Key From Shadow in a real window: three clicks (simulated events) on a
+    pole's foot, top and shadow tip in the shot camera's view turn into the sun that cast it,
+    kept in shot.json as the artist's light (tests/binary/key_pick_gui.py drives it)."""
+    out = tmp_path / "key_pick"
+    (tmp_path / "user").mkdir()
+    env = dict(blender_env, DISPLAY=display, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
+    run_blender(blender_bin, env, "--python-expr", "import bpy; bpy.context.preferences.view.show_splash = False; "
+                "bpy.context.preferences.use_preferences_save = False; bpy.ops.wm.save_userpref()")
+    cmd = [blender_bin, "--enable-event-simulate", "--python-exit-code", "1", "--python",
+           str(Path(__file__).with_name("key_pick_gui.py")), "--", str(out), str(demo)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=str(ROOT))
+    log = json.loads((out / "steps.json").read_text()) if (out / "steps.json").is_file() else []
+    assert res.returncode == 0 and log and log[-1]["step"] == "finish", (res.stdout + res.stderr)[-4000:]
+    assert not [s for s in log if s["step"] == "error"], [s for s in log if s["step"] == "error"]
+    assert _step(log, "setup")["result"] == ["FINISHED"] and _step(log, "started")["result"] == ["RUNNING_MODAL"]
+    result = _step(log, "result")
+    assert result["method"] == "user" and "key from the shadow picked in frame 2: elevation 35 deg" in result["notes"], result
+    assert result["off_deg"] < 2.0, result  # a click lands on a whole pixel of the window
+    import cv2
+
+    img = cv2.imread(result["png"])
+    assert img is not None and img.shape == (1080, 1920, 3) and float(img.std()) > 10
