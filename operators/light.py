@@ -78,15 +78,17 @@ class VANELIA_OT_key_from_shadow(bpy.types.Operator):
                               f"{picked.length_m:.2f} m shadow (kept in shot.json)")
         return {"FINISHED"}
 
-    def invoke(self, context: bpy.types.Context, event: Any) -> OpResult:
+    def invoke(self, context: bpy.types.Context | None, event: Any) -> OpResult:
         if self.pick:
             return self.execute(context)
-        if context.area is None or context.area.type != "VIEW_3D" or _frame_corners(context, context.scene) is None:
+        if context is None or context.area is None or context.area.type != "VIEW_3D" or _frame_corners(context, context.scene) is None:
             self.report({"ERROR"}, "look through the shot's camera in a 3D view (Numpad 0), then click the shadow; "
                                    f"or type the pick ({FORMAT})")
             return {"CANCELLED"}
         self._points: list[tuple[float, float]] = []
-        context.window_manager.modal_handler_add(self)
+        wm = context.window_manager
+        assert wm is not None  # an invoked operator runs in a window
+        wm.modal_handler_add(self)
         self._say(context)
         return {"RUNNING_MODAL"}
 
@@ -94,17 +96,21 @@ class VANELIA_OT_key_from_shadow(bpy.types.Operator):
         if context.area is not None:
             context.area.header_text_set(f"Key From Shadow: click {STEPS[len(self._points)]} (Esc cancels)")
 
-    def modal(self, context: bpy.types.Context, event: Any) -> OpResult:
+    def modal(self, context: bpy.types.Context | None, event: Any) -> OpResult:
+        if context is None:
+            return {"CANCELLED"}
         if event.type in {"ESC", "RIGHTMOUSE"} and event.value == "PRESS":
             if context.area is not None:
                 context.area.header_text_set(None)
             return {"CANCELLED"}
         if event.type != "LEFTMOUSE" or event.value != "PRESS":
             return {"PASS_THROUGH"}
-        scene = context.scene
-        corners = _frame_corners(context, scene)
         found = shot_of(context)
-        native = _plate_size(found[1]) if found is not None else None
+        if found is None:
+            return {"CANCELLED"}
+        scene = found[0]
+        corners = _frame_corners(context, scene)
+        native = _plate_size(found[1])
         px = region_to_plate((event.mouse_region_x, event.mouse_region_y), corners, native) if corners and native else None
         if px is None:
             self.report({"WARNING"}, "click inside the camera frame")
