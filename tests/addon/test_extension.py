@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import bpy
 import pytest
@@ -315,14 +316,12 @@ def test_send_starts_local_sidecar_and_loads_result(addon, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------
 
 
-def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> None:
+def panel_shot(demo: Any, tmp_path: Path, tilt_deg: float) -> tuple[Path, Any]:
+    """A 3-frame 64x36 shot set up through the panel's operator: a generated bottle stood at the
+    origin, seen by a scene camera 3 m back and 1 m up, tilted ``tilt_deg`` from looking down.
+    Returns the shot folder and the artist's scene it was set up from."""
     import math
-    from importlib import import_module
 
-    demo = import_module(f"{addon.__name__}.addon.demo_scene")
-    render_ops = import_module(f"{addon.__name__}.operators.render")
-    shot_mod = import_module(f"{addon.__name__}.addon.shot")
-    tasks = _tasks(addon)
     glb = tmp_path / "product.glb"
     demo.make_product(glb)  # generated PBR bottle (resets the scene)
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
@@ -331,13 +330,26 @@ def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> Non
     scene = bpy.context.scene
     cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
     scene.collection.objects.link(cam)
-    cam.location, cam.rotation_euler = (0.0, -3.0, 1.0), (math.radians(80), 0.0, 0.0)
+    cam.location, cam.rotation_euler = (0.0, -3.0, 1.0), (math.radians(tilt_deg), 0.0, 0.0)
     s = scene.vanelia
     shot = tmp_path / "shot"
     s.shot_dir, s.plate_path, s.product_path = str(shot), str(tmp_path / "plate"), str(glb)
     s.camera_source, s.camera_object = "SCENE", cam
     s.placement, s.product_location, s.samples = "EXPLICIT", (0.0, 0.0, 0.0), 1
     assert bpy.ops.vanelia.setup_shot() == {"FINISHED"}
+    return shot, scene
+
+
+def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> None:
+    import math
+    from importlib import import_module
+
+    demo = import_module(f"{addon.__name__}.addon.demo_scene")
+    render_ops = import_module(f"{addon.__name__}.operators.render")
+    shot_mod = import_module(f"{addon.__name__}.addon.shot")
+    tasks = _tasks(addon)
+    shot, scene = panel_shot(demo, tmp_path, tilt_deg=80.0)
+    s = scene.vanelia
     saved = json.loads((shot / "shot.json").read_text())
     assert saved["frames"] == [1, 2, 3] and saved["resolution"] == [64, 36] and saved["product"]["placement"] == "explicit"
     # the shot was built in its own scene, which the window now shows; the artist's scene kept only its camera
@@ -378,21 +390,7 @@ def test_key_from_shadow_points_the_key_and_keeps_it_in_shot_json(addon, tmp_pat
 
     demo = import_module(f"{addon.__name__}.addon.demo_scene")
     light_ops = import_module(f"{addon.__name__}.operators.light")
-    glb = tmp_path / "product.glb"
-    demo.make_product(glb)
-    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
-    for f in (1, 2, 3):
-        checks.write_png(tmp_path / "plate" / f"{f:06d}.png", 64, 36, (120, 130, 140))
-    scene = bpy.context.scene
-    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
-    scene.collection.objects.link(cam)
-    cam.location, cam.rotation_euler = (0.0, -3.0, 1.0), (math.radians(75), 0.0, 0.0)
-    s = scene.vanelia
-    shot = tmp_path / "shot"
-    s.shot_dir, s.plate_path, s.product_path = str(shot), str(tmp_path / "plate"), str(glb)
-    s.camera_source, s.camera_object = "SCENE", cam
-    s.placement, s.product_location, s.samples = "EXPLICIT", (0.0, 0.0, 0.0), 1
-    assert bpy.ops.vanelia.setup_shot() == {"FINISHED"}
+    shot, _user_scene = panel_shot(demo, tmp_path, tilt_deg=75.0)
     before = json.loads((shot / "shot.json").read_text())
     key = bpy.context.scene.objects["Vanelia Key"]
     energy = key.data.energy
