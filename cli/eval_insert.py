@@ -349,7 +349,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     sets = validate(a)
     shutter = parse_motion_blur(a.motion_blur)
     variants = a.variants.split(",")
-    modes = sorted({VARIANTS[v][0] for v in variants})
+    modes = sorted({VARIANTS[v][0] for v in variants}, key=LIGHT_MODES.index)  # "plate" before "given-key"
     t0 = time.perf_counter()
     set_dirs = generate(a, sets, log)
     if a.film_crf is not None:
@@ -362,7 +362,11 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     t_render = t_score = 0.0
     for sd in set_dirs:
         shots = {}
+        sun = true_key_direction(json.loads((sd / "set.json").read_text(encoding="utf-8"))["light"])
         for mode in modes:
+            if mode == "given-key" and sun is None and "plate" in shots:
+                shots[mode] = shots["plate"]  # no sun to give: the plate's own estimate, rendered once
+                continue
             t1 = time.perf_counter()
             shots[mode] = work / sd.name / mode
             log(f"[vanelia] eval insert: {sd.name}: Vanelia render ({mode} light)")
