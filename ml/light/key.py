@@ -112,6 +112,10 @@ class KeyEstimate:
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
     shadow_map: KeyShadowMap | None = None
     """The plate's cast shadows as the key's visibility round the product, for a hard key."""
+    measured: bool = False
+    """The lit/shadow ratio and the edges' width were read off enough shadow-edge pairs (even
+    where they did not make a hard key): with a direction given by the artist they are the
+    key's strength and size (``take_given_direction``)."""
     classes: GroundClasses | None = field(default=None, repr=False)
     """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""
@@ -301,7 +305,7 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     est.ratio = float(np.exp(np.median(lr[good])))
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     pen = float(np.median(width[good]))
-    est.penumbra_m = pen
+    est.penumbra_m, est.measured = pen, True
     if pen > HARD_PENUMBRA_M:
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
         return est
@@ -328,6 +332,34 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
         est.product_in_shadow = True
         est.why += "; the product stands in a cast shadow"
     return est
+
+
+def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray) -> bool:
+    """The key points where the artist or the track says (``--light-dir``, ``--key-from-shadow``,
+    the panel): its elevation is then known, not assumed, so the strength is read at it, and a
+    product in the plate's shadow keeps its key where the shadow map lets it. Where the plate's
+    shadows were measured but made no hard key - no elongated shadow to give a direction, a
+    ratio under HARD_RATIO, edges too wide - the artist's direction says there is a key: it
+    gets the measured ratio (its strength) and edge width (its size). With nothing measured
+    (too few shadow edges) there is no key of the plate's: the given light is used as given.
+    True when the estimate has a hard key now."""
+    if not est.hard and not (est.measured and est.classes is not None):
+        return False
+    d = np.asarray(direction, np.float64)
+    d = d / max(float(np.linalg.norm(d)), 1e-9)
+    est.direction = d.tolist()
+    est.elevation_deg = math.degrees(math.asin(float(np.clip(d @ grid.n, -1.0, 1.0))))
+    est.elevation_source = "given"
+    if not est.hard:
+        assert est.classes is not None
+        est.hard = True
+        est.angle_deg = _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
+        est.why += "; the given direction makes it a key"
+        vis = visibility_from_ground(est.classes.med, est.classes.ground, np.asarray(est.shadow_rgb), np.asarray(est.lit_rgb), grid.metres_per_px)
+        est.shadow_map = KeyShadowMap(vis, grid.centre, grid.e1, grid.e2, grid.n, grid.half_m)
+        est.product_in_shadow = _in_shadow(est.classes, grid, np.asarray(est.shadow_rgb))
+    clamp_ratio(est)
+    return True
 
 
 def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:

@@ -22,7 +22,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
 from . import key_shadow, local_source
-from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key
+from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key, take_given_direction
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -46,8 +46,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
 
     ``images``: linear HxWx3 frames at the cameras' resolution or reduced (the scale is taken
     from the width), each with its camera. ``given_direction``: the key's direction as the
-    artist or the track gave it; a hard key found on the plate takes it, elevation included,
-    before its strength is worked out (lit = ambient + key sin(elevation))."""
+    artist or the track gave it (``key.take_given_direction``), before the key's strength is
+    worked out (lit = ambient + key sin(elevation))."""
     n = np.asarray(ground_normal, np.float64)
     n /= np.linalg.norm(n)
     p = np.asarray(product_point, np.float64)
@@ -64,8 +64,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.direction, key.elevation_source = sun.tolist(), "sun in view"
         key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
         clamp_ratio(key)
-    if given_direction is not None and key.hard:
-        set_given_direction(key, np.asarray(given_direction, np.float64), n)
+    if given_direction is not None:
+        take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     prior: np.ndarray | None = None
@@ -97,17 +97,6 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient))
     return env_map, key, lighting
-
-
-def set_given_direction(key: KeyEstimate, direction: np.ndarray, normal: np.ndarray) -> None:
-    """The key points where it was given: its elevation is then known (not assumed), so the
-    strength is read at that elevation and a product in the plate's shadow keeps its key where
-    the shadow map lets it, as with a sun in view."""
-    d = direction / max(float(np.linalg.norm(direction)), 1e-9)
-    key.direction = d.tolist()
-    key.elevation_deg = math.degrees(math.asin(float(np.clip(d @ normal, -1.0, 1.0))))
-    key.elevation_source = "given"
-    clamp_ratio(key)
 
 
 def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list[float], str]:

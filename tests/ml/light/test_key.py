@@ -371,3 +371,20 @@ def test_a_given_key_direction_sets_the_elevation_its_strength_is_read_at():
     shaded = [(plate(c, over), c) for c in cameras()]
     _env, key, lighting = estimate_light(shaded, np.zeros(3), np.zeros(3), up, given_direction=given)
     assert key.product_in_shadow and len(lighting.lights) == 1 and not lighting.lights[0].shadow, key.why
+
+
+def test_a_given_direction_makes_a_round_sharp_shadow_a_hard_key():
+    """The round patch above gives a sun's ratio but no direction: with the direction given (the
+    artist's three clicks) it is a key at that direction and the measured ratio. A plate with no
+    shadow edges at all has nothing to measure: no key of its own."""
+    up = np.array([0.0, 0.0, 1.0])
+    given = [math.cos(math.radians(30)), 0.0, math.sin(math.radians(30))]
+    pool = lambda x, y: np.hypot(x - 0.9, y - 0.6) < 0.5
+    imgs = [(plate(c, pool), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=given)
+    assert key.hard and key.elevation_source == "given" and "the given direction makes it a key" in key.why
+    assert len(lighting.lights) == 1 and lighting.lights[0].direction == pytest.approx(given) and lighting.lights[0].intensity > 0
+    assert lighting.shadow_ratio and all(0.2 < r < 0.6 for r in lighting.shadow_ratio)  # the plate's own density
+    soft = [(plate(c, lambda x, y: np.zeros_like(x, bool), texture=0.15), c) for c in cameras()]
+    _env, key, lighting = estimate_light(soft, np.zeros(3), np.zeros(3), up, given_direction=given)
+    assert not key.hard and not lighting.lights
