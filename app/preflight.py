@@ -261,12 +261,17 @@ class RunInputs:
 
 
 def check_key_options(light_dir: str | None, key_from_shadow: str | None, plate: PlateFacts | None = None,
-                      frames: list[int] | None = None) -> None:
+                      frames: list[int] | None = None, light: str = "plate") -> None:
     """--light-dir and --key-from-shadow both give the key's direction: one at most, well
     formed, the pick's frame one of the shot's and its pixels inside the plate (the solved
-    camera checks the rest, before the render)."""
+    camera checks the rest, before the render); neither with --light shot, which renders the
+    light the shot folder records as it is."""
     from shotcache.key_pick import OPTION, check_in_frame, parse_pick
 
+    given = [f for f, v in (("--light-dir", light_dir), (OPTION, key_from_shadow)) if v is not None]
+    if light == "shot" and given:
+        raise UsageError(f"{given[0]} with --light shot: the shot's recorded light is rendered as it is; give the direction "
+                         "without --light shot (or edit the key in the panel)")
     if key_from_shadow is None:
         return
     if light_dir is not None:

@@ -176,7 +176,7 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
     if known is not None and inputs.plate.size is not None:
         known.check_frame(inputs.plate.size[0], inputs.plate.size[1], inputs.frames)
     extra = dict(a.split("=", 1) for a in opts.render_extra if a.startswith("--") and "=" in a)
-    preflight.check_key_options(extra.get("--light-dir"), extra.get("--key-from-shadow"), inputs.plate, inputs.frames)
+    preflight.check_key_options(extra.get("--light-dir"), extra.get("--key-from-shadow"), inputs.plate, inputs.frames, light=opts.light)
     return inputs
 
 

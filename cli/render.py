@@ -72,7 +72,7 @@ def _run(a: argparse.Namespace) -> int:
     shutter = parse_motion_blur(a.motion_blur)
     preflight.check_model(Path(a.model))  # the files first: Blender's decode and import take long
     facts = preflight.probe_plate(Path(a.plate), "--plate")
-    preflight.check_key_options(a.light_dir, a.key_from_shadow, facts)
+    preflight.check_key_options(a.light_dir, a.key_from_shadow, facts, light=a.light)
     preflight.check_camera(Path(a.camera))
     if a.light == "shot":
         recorded_light(Path(a.shot))

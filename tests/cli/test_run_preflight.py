@@ -224,6 +224,9 @@ def test_a_bad_key_from_shadow_is_refused_before_any_work(demo, tmp_path):
     r = vanelia("render", "--plate", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera",
                 str(demo / "transforms.json"), "--shot", str(tmp_path / "s"), "--key-from-shadow", "2:80,60")
     refused_before_work(r, "--key-from-shadow '2:80,60'")
+    r = vanelia("render", "--plate", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"), "--camera",
+                str(demo / "transforms.json"), "--shot", str(tmp_path / "s"), "--key-from-shadow", "3:80,60:82,30:60,70", "--light", "shot")
+    refused_before_work(r, "--key-from-shadow with --light shot")  # the recorded light would ignore it
     assert not (tmp_path / "s").exists() and not (tmp_path / "o.mp4").exists()
 
 
