@@ -54,7 +54,7 @@ class VANELIA_OT_key_from_shadow(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     pick: StringProperty(name="Pick", description=f"{FORMAT} in the plate's pixels (empty: click them in the camera view)",
-                         default="")
+                         default="", options={"SKIP_SAVE"})  # not remembered: the next click on the button asks for new clicks
 
     @classmethod
     def poll(cls, context: bpy.types.Context | None) -> bool:
