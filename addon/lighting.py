@@ -133,6 +133,13 @@ def point_at(obj: Any, direction: Any) -> None:
     obj.rotation_quaternion = Vector((0.0, 0.0, 1.0)).rotation_difference(Vector(direction))
 
 
+def shining_from(obj: Any) -> np.ndarray:
+    """Unit direction towards the light of a Vanelia light object, from its own transform now
+    (matrix_world waits for a depsgraph update): the inverse of ``point_at``."""
+    d = obj.matrix_basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))
+    return np.asarray(d.normalized(), np.float64)
+
+
 def world_environment(world: Any, path: Path) -> None:
     """Feed an equirectangular image into the world's Background node (linear EXR)."""
     tree = world.node_tree
@@ -160,10 +167,10 @@ def capture(scene: Any, base: Lighting) -> Lighting:
     for obj in sorted((o for o in scene.objects if o.name.startswith(SUN_NAME) and o.type == "LIGHT"), key=lambda o: o.name):
         data: Any = obj.data
         kind = {"SUN": "sun", "POINT": "point", "AREA": "area", "SPOT": "point"}.get(data.type, "sun")
-        basis = obj.matrix_basis  # from the object's own transform now (matrix_world waits for a depsgraph update)
-        direction = basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))
+        basis = obj.matrix_basis
+        direction = shining_from(obj)
         size = math.degrees(data.angle) if kind == "sun" else float(data.shadow_soft_size if data.type == "POINT" else getattr(data, "size", 0.0) or 0.0)
-        lights.append(Light(type=kind, direction=[float(v) for v in direction.normalized()],
+        lights.append(Light(type=kind, direction=[float(v) for v in direction],
                             position=[float(v) for v in basis.translation], color=[float(c) for c in data.color],
                             intensity=float(data.energy), angle_deg=float(size), shadow=bool(data.use_shadow)))
     strength = base.world_strength

@@ -17,7 +17,6 @@ from typing import Any, Callable, cast
 
 import bpy
 import numpy as np
-from mathutils import Vector
 
 from ..shotcache.camera_ground import ground_from_cameras, world_ground_plausible
 from ..shotcache.layout import ShotPaths, check_writable, file_sha256
@@ -39,7 +38,7 @@ from ..shotcache.areas import parse_area
 from ..shotcache.errors import InputError
 from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
-from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, check_in_frame, direction_from_pick
+from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, measure_in_track
 from . import lighting, plate, product, render, shot_scene
 from .shot_scene import SHOT_PROP
 
@@ -192,8 +191,6 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     points = data.points if data is not None else None
     if key_pick is not None and light_direction is not None:
         raise InputError(f"{KEY_PICK_OPTION} and a light direction both give the key's direction; give one")
-    if key_pick is not None:
-        check_in_frame(key_pick, native[0], native[1], info.frames)
     if light_direction is None and key_pick is None and data is not None and data.light_direction is not None:
         light_direction = data.light_direction
     size_given = isinstance(ground, Ground) or (isinstance(ground, dict) and "size_m" in ground)
@@ -216,15 +213,11 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         product_size_m = product_size_m / unit if product_size_m else None
     elif ground is None:
         ground = Ground()
-    picked = None
+    pick_note = ""
     if key_pick is not None:  # the artist's shadow, measured with this frame's solved camera on this ground
-        pick_cam = track.frames.get(key_pick.frame)
-        if pick_cam is None:
-            raise InputError(f"{KEY_PICK_OPTION} {key_pick.text()!r}: the camera track has no camera at frame {key_pick.frame}; "
-                             "pick the shadow in a tracked frame")
-        picked = direction_from_pick(pick_cam, ground.point, ground.normal, key_pick, scale=width / native[0], lens=track.distortion)
-        light_direction = picked.direction
-        progress(picked.note(key_pick))
+        picked = measure_in_track(key_pick, track.frames, info.frames, ground.point, ground.normal, native, width, track.distortion)
+        light_direction, pick_note = picked.direction, picked.note(key_pick)
+        progress(pick_note)
     # 2. the product (a GLB Blender can't import fails here, before any file is written)
     sha = file_sha256(glb)
     root = product.import_glb(scene, glb)
@@ -255,8 +248,8 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
             progress("undistorting plate frames")
             plate.undistort(str(paths.root), info.frames, first_cam, track.distortion)
     light = lighting.estimate(str(paths.root), info.frames, track.frames, ground.normal, light_direction, light_intensity)
-    if picked is not None and key_pick is not None:
-        light.notes = picked.note(key_pick)
+    if pick_note:
+        light.notes = pick_note
     shot = Shot(
         name=paths.root.name,
         resolution=[width, height],
@@ -452,7 +445,7 @@ def render_shot(
     return done
 
 
-def sync_lighting(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
+def sync_lighting(scene: Any, shot_dir: str | os.PathLike[str], note: str = "edited in Blender") -> bool:
     """Keep the artist's light: when the Vanelia lights or the world strength in the shot's
     scene differ from shot.json's record, write them there as method ``user`` (the panel's
     Light box edits them). True when it changed; the next render redoes the frames whose
@@ -465,7 +458,7 @@ def sync_lighting(scene: Any, shot_dir: str | os.PathLike[str]) -> bool:
     if not now.lights or not lighting.edited(shot.lighting, now):
         return False
     now.method = "user"
-    now.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + "edited in Blender"
+    now.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + note
     shot.lighting = now
     paths.save_shot(shot)
     scene[SETUP_PROP] = _setup_key(shot, str(paths.root))  # the scene already shows it: no rebuild
@@ -482,29 +475,21 @@ def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPi
     whose light has no key (soft light: nothing to point)."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     shot = paths.load_shot()
-    native = shot.plate.native_size or shot.resolution
-    check_in_frame(pick, native[0], native[1], shot.frames)
-    cam = shot.camera.frames.get(pick.frame)
-    if cam is None:
-        raise InputError(f"{KEY_PICK_OPTION} {pick.text()!r}: the shot has no camera at frame {pick.frame}")
-    lens = None if shot.plate.undistorted else shot.camera.distortion
-    picked = direction_from_pick(cam, shot.ground.point, shot.ground.normal, pick, scale=shot.resolution[0] / native[0], lens=lens)
+    lens = None if shot.plate.undistorted else shot.camera.distortion  # the viewport shows the shot's plate
+    picked = measure_in_track(pick, shot.camera.frames, shot.frames, shot.ground.point, shot.ground.normal,
+                              shot.plate.native_size or shot.resolution, shot.resolution[0], lens)
     key = next((o for o in scene.objects if o.name == lighting.SUN_NAME and o.type == "LIGHT"), None)
     if key is None:
         raise InputError(f"{paths.root}: the shot's light has no key light (soft light, lit by the environment alone): a "
                          "shadow's direction has no key to point; add one with --light-dir or render with --light legacy")
     n = np.asarray(shot.ground.normal, np.float64)
     n /= np.linalg.norm(n)
-    old = key.matrix_basis.to_3x3().normalized() @ Vector((0.0, 0.0, 1.0))  # as lighting.capture reads it
-    sin_old = max(float(np.dot(np.asarray(old.normalized(), np.float64), n)), 0.05)
+    sin_old = max(float(np.dot(lighting.shining_from(key), n)), 0.05)
     sin_new = max(float(np.dot(np.asarray(picked.direction), n)), 0.05)
     data: Any = key.data
     data.energy = float(data.energy) * sin_old / sin_new
     lighting.point_at(key, picked.direction)
-    sync_lighting(scene, paths.root)
-    shot = paths.load_shot()
-    shot.lighting.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + picked.note(pick)
-    paths.save_shot(shot)
+    sync_lighting(scene, paths.root, note="edited in Blender; " + picked.note(pick))
     return picked
 
 

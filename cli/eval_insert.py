@@ -362,7 +362,8 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     t_render = t_score = 0.0
     for sd in set_dirs:
         shots = {}
-        sun = true_key_direction(json.loads((sd / "set.json").read_text(encoding="utf-8"))["light"])
+        truth = json.loads((sd / "set.json").read_text(encoding="utf-8"))
+        sun = true_key_direction(truth["light"])
         for mode in modes:
             if mode == "given-key" and sun is None and "plate" in shots:
                 shots[mode] = shots["plate"]  # no sun to give: the plate's own estimate, rendered once
@@ -379,7 +380,6 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
         shot_doc = json.loads((shots["plate" if "plate" in shots else modes[0]] / "shot.json").read_text())
         light = shot_doc["lighting"] if "plate" in shots else None
         rendered = shot_doc["render"]
-        truth = json.loads((sd / "set.json").read_text())
         per_set[sd.name] = {"scores": scores, "estimated_light": light, "true_light": truth["light"],
                             "motion_blur": {"used": rendered.get("motion_blur", 0.0), "note": rendered.get("motion_blur_note", ""),
                                             "true": float(truth["recipe"].get("shutter", 0.0))}}

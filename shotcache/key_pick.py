@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -99,6 +99,20 @@ def check_in_frame(pick: ShadowPick, width: int, height: int, frames: Sequence[i
     for name, (x, y) in (("foot", pick.foot), ("top", pick.top), ("tip", pick.tip)):
         if x > width or y > height:
             raise InputError(f"{OPTION} {pick.text()!r}: the {name} ({x:g},{y:g}) is outside the {width}x{height} frame")
+
+
+def measure_in_track(pick: ShadowPick, cameras: Mapping[int, Any], frames: Sequence[int], ground_point: Sequence[float],
+                     ground_normal: Sequence[float], plate_size: Sequence[int], working_width: int,
+                     lens: Distortion | None) -> KeyFromShadow:
+    """``direction_from_pick`` with the pick's frame's camera out of a shot's track: the frame
+    one of ``frames``, the pixels inside the plate (``plate_size``, as on disk), scaled to the
+    cameras' ``working_width``. The set-up (--key-from-shadow) and the panel both measure so."""
+    check_in_frame(pick, int(plate_size[0]), int(plate_size[1]), frames)
+    cam = cameras.get(pick.frame)
+    if cam is None:
+        raise InputError(f"{OPTION} {pick.text()!r}: the camera track has no camera at frame {pick.frame}; "
+                         "pick the shadow in a tracked frame")
+    return direction_from_pick(cam, ground_point, ground_normal, pick, scale=working_width / plate_size[0], lens=lens)
 
 
 def _ray(cam: Any, pixel: tuple[float, float], scale: float, lens: Distortion | None) -> tuple[np.ndarray, np.ndarray]:

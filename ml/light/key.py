@@ -323,6 +323,13 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
                    "from: a local source's pool of light (a window, a lamp); environment only")
         est.direction = est.elevation_deg = None
         return est
+    _make_hard(grid, c, est)
+    return est
+
+
+def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:
+    """A hard key from the measured levels: the plate's shadows as its visibility map, the
+    ratio kept within what a sun makes, and whether the product stands in a cast shadow."""
     est.hard = True
     # the map reads the plate's levels as they are, before the ratio is clamped for the render
     vis = visibility_from_ground(c.med, c.ground, np.asarray(est.shadow_rgb), np.asarray(est.lit_rgb), grid.metres_per_px)
@@ -331,7 +338,6 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
         est.product_in_shadow = True
         est.why += "; the product stands in a cast shadow"
-    return est
 
 
 def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray) -> bool:
@@ -350,15 +356,13 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     est.direction = d.tolist()
     est.elevation_deg = math.degrees(math.asin(float(np.clip(d @ grid.n, -1.0, 1.0))))
     est.elevation_source = "given"
-    if not est.hard:
+    if est.hard:
+        clamp_ratio(est)  # at the given elevation
+    else:
         assert est.classes is not None
-        est.hard = True
         est.angle_deg = _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
         est.why += "; the given direction makes it a key"
-        vis = visibility_from_ground(est.classes.med, est.classes.ground, np.asarray(est.shadow_rgb), np.asarray(est.lit_rgb), grid.metres_per_px)
-        est.shadow_map = KeyShadowMap(vis, grid.centre, grid.e1, grid.e2, grid.n, grid.half_m)
-        est.product_in_shadow = _in_shadow(est.classes, grid, np.asarray(est.shadow_rgb))
-    clamp_ratio(est)
+        _make_hard(grid, est.classes, est)
     return True
 
 
