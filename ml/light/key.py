@@ -66,9 +66,12 @@ NEAR_GROUND_M = 0.6
 """Ground whose light is the product's: under a soft source (a window's pool of light, a lamp)
 the ground a few metres off is lit differently; what lights the ground next to the product
 lights the product."""
-CONTACT_RADIUS_M = 0.25
-"""Ground around the product's standing point (about its footprint) that tells whether the key
-reaches it: a cast shadow that darkens the product darkens the ground it stands on."""
+BODY_HEIGHTS_M = (0.05, 0.1, 0.15, 0.2, 0.25)
+"""Heights on the product whose rays away from the light tell whether the key reaches it (a
+product's body, about the size of its footprint)."""
+BODY_HALF_WIDTH_M = 0.1
+ASSUMED_ELEVATIONS_DEG = (25.0, 45.0, 65.0)
+"""Elevations a key of unmeasured elevation plausibly has (a sun between morning and noon)."""
 STEADY_TOLERANCE = 0.2
 """A ground cell is shown as ground when its frames agree with their median within this
 (relative luminance) in STEADY_FRACTION of them: an object nearer the camera covers a cell in
@@ -269,14 +272,48 @@ def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000) -> tupl
     return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width, np.stack([xs, ys], 1)
 
 
-def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, half_width: float = 0.15) -> np.ndarray:
-    """Mask of the pairs around the densest (weighted) log-ratio: one sun makes one ratio on one
-    ground; the pairs of stains, smears and albedo edges scatter around it or form other modes."""
+def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.ndarray, half_width: float = 0.15) -> tuple[np.ndarray, str]:
+    """Mask of the pairs around the key's shadow ratio, and a note when it is not the densest.
+
+    One key makes one lit/shadow ratio on one ground, so the pairs pile up round it; the pairs
+    of stains, smears and albedo edges scatter round it or form other modes. The densest
+    (weighted) mode wins - unless a deeper mode with SKY_MODE_SHARE of its weight is lit by a
+    clearly bluer ambient (SKY_BLUE_MIN, and SKY_BLUER times bluer than the densest). The
+    ambient a mode implies is 1 / (lit/shadow - 1) per channel: what lights the shadowed side
+    relative to what the key adds. A cast shadow is lit by the sky (and fill) alone, which is
+    bluer than a sun; a band of darker material (mortar, paving, a stain) darkens all light
+    alike and implies an ambient of the key's own colour. Measured: the sun sets' shadows imply
+    a blue/red of 2.0-2.8, the tiles' mortar 1.0-1.3."""
     bins = np.arange(0.0, float(log_ratio.max()) + 0.1, 0.025)
     hist, _ = np.histogram(log_ratio, bins, weights=weight)
     dens = np.convolve(hist, np.ones(int(2 * half_width / 0.025) + 1), mode="same")
-    peak = bins[int(np.argmax(dens))] + 0.0125
-    return np.abs(log_ratio - peak) <= half_width
+    top = int(np.argmax(dens))
+    around = lambda i: np.abs(log_ratio - (bins[i] + 0.0125)) <= half_width
+    best, note = around(top), ""
+    blue = _implied_ambient_blue(per_channel[best])
+    for i in range(top + 1, len(dens) - 1):
+        if not (dens[i] >= dens[i - 1] and dens[i] > dens[i + 1] and dens[i] >= SKY_MODE_SHARE * dens[top]):
+            continue
+        m = around(i)
+        b = _implied_ambient_blue(per_channel[m])
+        if m.sum() >= MIN_PAIRS and b >= SKY_BLUE_MIN and b >= SKY_BLUER * blue:
+            best, note, blue = m, (f"; shadow ratio {math.exp(bins[i] + 0.0125):.2f} taken over the commoner "
+                                   f"{math.exp(bins[top] + 0.0125):.2f} (its shade is sky-blue, the other a darker material's)"), b
+    return best, note
+
+
+SKY_MODE_SHARE = 0.25
+SKY_BLUE_MIN = 1.5
+"""Blue/red of the ambient a cast shadow under open sky implies (clear sky against a sun: 1.5-3)."""
+SKY_BLUER = 1.2
+
+
+def _implied_ambient_blue(per: np.ndarray) -> float:
+    """Blue over red of the light a mode's shadowed side gets, relative to the key's colour."""
+    if len(per) == 0:
+        return 0.0
+    q = np.maximum(np.median(per, axis=0) - 1.0, 1e-3)
+    return float(q[0] / q[2])
 
 
 def estimate_key(grid: GroundGrid) -> KeyEstimate:
@@ -299,32 +336,40 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     # a cast shadow starts at its occluder: edges near what stands on the ground count most
     # (an albedo edge - tile and mortar, a stain - lies anywhere)
     near = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < OCCLUDER_NEAR_M
-    good &= _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT))
+    mode, mode_note = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per)
+    good &= mode
     sh_rgb = np.median(dark[good], axis=0)
     ratio_rgb = np.median(per[good], axis=0)
     est.ratio = float(np.exp(np.median(lr[good])))
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
-    pen = float(np.median(width[good]))
-    est.penumbra_m, est.measured = pen, True
+    est.penumbra_m, est.measured = float(np.median(width[good])), True
+    _judge_hard(grid, c, est, int(good.sum()))
+    est.why += mode_note
+    return est
+
+
+def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int) -> None:
+    """Hard key or soft light from the measured levels (ratio, edge width, shadowed fraction)
+    and the shadows' shapes (direction); the reason goes in ``est.why``."""
+    pen, frac = est.penumbra_m, est.shadow_fraction
     if pen > HARD_PENUMBRA_M:
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
-        return est
+        return
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
-        est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {int(good.sum())} edge pairs, shadowed fraction {frac:.2f}"
-        return est
+        est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
+        return
     if not _direction(grid, est, _shadow_cells(c, est), c.objects):
-        est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {int(good.sum())} edge pairs): nothing gives a hard key's "
+        est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
-        return est
+        return
     top = _sun_sky_limit(est.elevation_deg)
     if est.ratio > top and est.side_source == "assumed":
         est.why = (f"lit/shadow {est.ratio:.2f}, more than a sun and its sky make ({top:.2f}), and no occluder says where it comes "
                    "from: a local source's pool of light (a window, a lamp); environment only")
         est.direction = est.elevation_deg = None
-        return est
+        return
     _make_hard(grid, c, est)
-    return est
 
 
 def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:
@@ -335,9 +380,20 @@ def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:
     vis = visibility_from_ground(c.med, c.ground, np.asarray(est.shadow_rgb), np.asarray(est.lit_rgb), grid.metres_per_px)
     est.shadow_map = KeyShadowMap(vis, grid.centre, grid.e1, grid.e2, grid.n, grid.half_m)
     clamp_ratio(est)
-    if _in_shadow(c, grid, np.asarray(est.shadow_rgb)):
-        est.product_in_shadow = True
-        est.why += "; the product stands in a cast shadow"
+    judge_in_shadow(grid, est)
+
+
+IN_SHADOW_NOTE = "; the product stands in a cast shadow"
+
+
+def judge_in_shadow(grid: GroundGrid, est: KeyEstimate) -> None:
+    """Whether the product stands in the plate's cast shadow, for the key's present direction
+    (again when a given or seen direction replaces the estimate's: the ground that says it lies
+    away from the light)."""
+    est.why = est.why.replace(IN_SHADOW_NOTE, "")
+    est.product_in_shadow = est.classes is not None and est.direction is not None and _in_shadow(est.classes, grid, est)
+    if est.product_in_shadow:
+        est.why += IN_SHADOW_NOTE
 
 
 def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray) -> bool:
@@ -358,6 +414,7 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     est.elevation_source = "given"
     if est.hard:
         clamp_ratio(est)  # at the given elevation
+        judge_in_shadow(grid, est)
     else:
         assert est.classes is not None
         est.angle_deg = _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
@@ -383,26 +440,52 @@ def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
     return c.ground & (c.smooth < level)
 
 
-def _in_shadow(c: GroundClasses, grid: GroundGrid, shadow_rgb: np.ndarray) -> bool:
-    """Whether the ground the product stands on is in the key's shadow.
+def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:
+    """Whether the product's body is in the key's shadow.
 
-    Looked at on the ground round the contact point (CONTACT_RADIUS_M) that the plate shows as
-    ground - flat, of the ground's material and steady over the frames - not at whatever
-    covers the spot: an object between the camera and the spot (a prop, a passer-by) covers it
-    in some frames and its neighbours in others. A cell reads as shadow when it has the
+    A point of the body at height h is lit exactly when the ground where its ray away from the
+    light lands - h cot(elevation) beyond the contact point, on the side away from the light -
+    is lit (that ray, followed back, reaches the light unblocked). So the ground that says it is
+    the strip the body's shadow rays land on (BODY_HEIGHTS_M across BODY_HALF_WIDTH_M), not the
+    ground all round the contact point: a product standing at a shadow's edge with its shadow
+    side towards the light is lit. With the elevation assumed, the strip spans the elevations a
+    key plausibly has (ASSUMED_ELEVATIONS_DEG). Only ground the plate shows as ground is read -
+    flat, of the ground's material and steady over the frames - not whatever covers it in some
+    frames (an object between the camera and the spot). A cell reads as shadow when it has the
     shadow's level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's
     per-channel ratio; a dark material such as mortar is dark without that shift). In shadow
-    when IN_SHADOW_VOTE of that ground does, and it covers a third of the contact disc at
-    least; too little ground seen there: not in shadow (the key is kept)."""
-    yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
-    disc = np.hypot(xx, yy) <= CONTACT_RADIUS_M / grid.metres_per_px
-    shown = disc & c.ground & c.steady
-    if shown.sum() < max(5, disc.sum() / 3):
+    when IN_SHADOW_VOTE of the strip's shown cells do, and a third of it is shown at least; too
+    little shown: not in shadow (the key is kept)."""
+    d = np.asarray(est.direction, np.float64)
+    away = -(d - grid.n * (d @ grid.n))
+    if np.linalg.norm(away) < 1e-6:  # the light straight overhead: the body's rays land under it
+        away = grid.e1.copy()
+        offsets = np.zeros(1)
+    else:
+        away /= np.linalg.norm(away)
+        elevations = [est.elevation_deg] if est.elevation_source != "assumed" and est.elevation_deg else ASSUMED_ELEVATIONS_DEG
+        offsets = np.array([h / math.tan(math.radians(max(float(e), 5.0))) for e in elevations for h in BODY_HEIGHTS_M])
+    side = np.cross(grid.n, away)
+    across = np.linspace(-BODY_HALF_WIDTH_M, BODY_HALF_WIDTH_M, 5)
+    pts = grid.centre + offsets[:, None, None] * away + across[None, :, None] * side
+    col, row = _grid_cells(grid, pts.reshape(-1, 3))
+    inside = (col >= 0) & (col < grid.size) & (row >= 0) & (row < grid.size)
+    col, row = col[inside], row[inside]
+    shown = c.ground[row, col] & c.steady[row, col]
+    if shown.sum() < max(5, inside.size / 3):
         return False
-    d = np.log(np.maximum(c.med[shown], 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
-    level = d @ LUMA
-    like = (np.abs(level) < 0.3) & (np.abs(d - level[:, None]).max(axis=1) < 0.12)
+    dev = np.log(np.maximum(c.med[row[shown], col[shown]], 1e-4)) - np.log(np.maximum(np.asarray(est.shadow_rgb), 1e-4))
+    level = dev @ LUMA
+    like = (np.abs(level) < 0.3) & (np.abs(dev - level[:, None]).max(axis=1) < 0.12)
     return float(like.mean()) >= IN_SHADOW_VOTE
+
+
+def _grid_cells(grid: GroundGrid, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(col, row) integer cells of world points' feet on the grid (may lie outside it)."""
+    d = pts - grid.centre
+    col = np.floor((d @ grid.e1 + grid.half_m) / grid.metres_per_px).astype(int)
+    row = np.floor((grid.half_m - d @ grid.e2) / grid.metres_per_px).astype(int)
+    return col, row
 
 
 def _sun_sky_limit(elevation_deg: float | None) -> float:
