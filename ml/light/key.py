@@ -11,7 +11,8 @@ solved camera onto a top-down grid on the ground plane. On that grid:
 * the lit/shadow ratio is read on pairs of samples straddling the ground's luminance edges
   (the same ground just outside and just inside): the densest ratio, edges near occluders
   weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
-  anywhere), clamped to what a sun and its sky can make (MAX_SUN_SKY);
+  anywhere), unless a deeper ratio's shade is sky-blue where the densest's is the key's own
+  colour (a band of darker material), clamped to what a sun and its sky can make (MAX_SUN_SKY);
 * hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
   a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M). A window's pool of light
   fades over decimetres: soft, no key, the light stays in the environment map;
@@ -24,11 +25,12 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   ambient, per channel, with the ambient irradiance measured on the environment map;
 * size (angular diameter) from the edges' width beyond the plate's own blur over the
   occluder-to-shadow distance;
-* a product whose ground has the shadow's level and colour stands in a cast shadow (that
-  ground is the steady flat ground round the contact point, so an object between the camera
-  and the spot, covering different ground in every frame, is not read as a shadow): no key
-  while the elevation is assumed; with it measured, the key stays, casts no second shadow,
-  and reaches the parts of the product the plate's shadow map lets it (key_shadow.py);
+* a product stands in a cast shadow when the ground its body's rays away from the light land
+  on has the shadow's level and colour (the steady flat ground there, so an object between
+  the camera and the spot, covering different ground in every frame, is not read as a
+  shadow; a product at a shadow's end with its body looking away from it is lit): no key
+  while the elevation is assumed; with it measured or given, the key stays, casts no second
+  shadow, and reaches the parts of the product the plate's shadow map lets it (key_shadow.py);
 * under a soft light, the ground within NEAR_GROUND_M of the product is what the unseen sky
   and the ground's albedo are read from (a window's pool of light a metre off is not the
   product's light).
@@ -78,7 +80,7 @@ STEADY_TOLERANCE = 0.2
 some frames only (parallax), a cast shadow on the ground covers it in all."""
 STEADY_FRACTION = 0.8
 IN_SHADOW_VOTE = 0.6
-"""Fraction of the steady ground round the contact point that must read as shadow."""
+"""Fraction of the shown ground under the body's rays away from the light that must read as shadow."""
 OCCLUDER_NEAR_M = 0.6
 FAR_EDGE_WEIGHT = 0.05
 """Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
@@ -343,14 +345,15 @@ def estimate_key(grid: GroundGrid) -> KeyEstimate:
     est.ratio = float(np.exp(np.median(lr[good])))
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     est.penumbra_m, est.measured = float(np.median(width[good])), True
-    _judge_hard(grid, c, est, int(good.sum()))
+    _judge_hard(grid, c, est, int(good.sum()), sky_shade=bool(mode_note))
     est.why += mode_note
     return est
 
 
-def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int) -> None:
+def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, sky_shade: bool = False) -> None:
     """Hard key or soft light from the measured levels (ratio, edge width, shadowed fraction)
-    and the shadows' shapes (direction); the reason goes in ``est.why``."""
+    and the shadows' shapes (direction); the reason goes in ``est.why``. ``sky_shade``: the
+    shadow was told from darker material by its colour, and its cells are too."""
     pen, frac = est.penumbra_m, est.shadow_fraction
     if pen > HARD_PENUMBRA_M:
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
@@ -358,7 +361,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
         return
-    if not _direction(grid, est, _shadow_cells(c, est), c.objects):
+    if not _direction(grid, est, _shadow_cells(c, est, by_colour=sky_shade), c.objects):
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
@@ -431,13 +434,22 @@ def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:
     return np.median(c.med[near if near.sum() >= 50 else c.ground], axis=0)
 
 
-def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
+def _shadow_cells(c: GroundClasses, est: KeyEstimate, by_colour: bool = False) -> np.ndarray:
     """Flat ground below the midpoint (in log) of the shadow and lit levels the edge pairs
     measured: the cast shadows, whose shapes give the direction. A stain much darker than the
     shadows takes Otsu's dark class over on its own; it stays in this class, but as a blob of
-    its own beside the shadows."""
+    its own beside the shadows. ``by_colour`` (the shadow's shade was told from a darker
+    material's by its sky-blue colour): the cells must also have at least half the shadow's
+    colour shift, so the bands of darker material (mortar) do not give the direction."""
     level = math.log(max(float(_lum(np.asarray(est.shadow_rgb))), 1e-4)) + 0.5 * math.log(max(est.ratio, 1.0))
-    return c.ground & (c.smooth < level)
+    cells = c.ground & (c.smooth < level)
+    if by_colour:
+        shift = np.log(np.maximum(np.asarray(est.lit_rgb), 1e-4)) - np.log(np.maximum(np.asarray(est.shadow_rgb), 1e-4))
+        tint = shift - shift.mean()
+        chroma = np.log(np.maximum(est.lit_rgb, 1e-4)) - np.log(np.maximum(c.med, 1e-4))
+        chroma -= chroma.mean(axis=-1, keepdims=True)
+        cells &= chroma @ tint >= 0.5 * float(tint @ tint)
+    return cells
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:

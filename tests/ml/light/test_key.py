@@ -388,3 +388,46 @@ def test_a_given_direction_makes_a_round_sharp_shadow_a_hard_key():
     soft = [(plate(c, lambda x, y: np.zeros_like(x, bool), texture=0.15), c) for c in cameras()]
     _env, key, lighting = estimate_light(soft, np.zeros(3), np.zeros(3), up, given_direction=given)
     assert not key.hard and not lighting.lights
+
+
+def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_shadow():
+    """The product stands at the end of a cast shadow (the shadow covers the ground round its
+    foot). What lights its body is the ground its rays away from the light land on: with the
+    light on the shadow's side those rays land on the lit ground past the shadow's end (lit,
+    the key stays and casts its shadow); with the light beyond the end they land in the shadow
+    (in shadow, as under the old contact-disc rule for both)."""
+    up = np.array([0.0, 0.0, 1.0])
+    end = lambda x, y: (np.abs(y) < 0.5) & (x > -1.5) & (x < 0.12)
+    imgs = [(plate(c, end), c) for c in cameras()]
+    e = math.radians(40)
+    from_shadow_side = [-math.cos(e), 0.0, math.sin(e)]  # rays away from it go to +x: past the end
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_shadow_side)
+    assert key.hard and not key.product_in_shadow, key.why
+    assert len(lighting.lights) == 1 and lighting.lights[0].shadow
+    from_beyond = [math.cos(e), 0.0, math.sin(e)]  # rays away from it go to -x: into the shadow
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_beyond)
+    assert key.product_in_shadow and "cast shadow" in key.why
+    assert len(lighting.lights) == 1 and not lighting.lights[0].shadow
+
+
+def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
+    """Neutral dark bands (mortar, paving: 1.8x darker, every channel alike) cross the ground
+    and run under the product; one cast shadow band, 3x darker and lit by a blue sky, lies
+    beside it. The mortar's edges outnumber the shadow's, but a darker material implies an
+    ambient of the key's own colour, the shadow a sky-blue one: the key's ratio is the
+    shadow's, and the product on the mortar does not stand in a cast shadow."""
+    shade = np.array([1 / 3.0, 1.12 / 3.0, 1.55 / 3.0])  # lit by the sky alone: bluer
+
+    def tiles(cam):
+        x, y = _hits(cam)
+        img = plate(cam, lambda a, b: np.zeros_like(a, bool))
+        mortar = (np.abs(((x + 0.15) % 2.0) - 0.15) < 0.15) | (np.abs(((y + 0.15) % 2.0) - 0.15) < 0.15)
+        img = img * np.where(mortar[..., None], 1 / 1.8, 1.0)
+        cast = (np.abs(y - 0.7) < 0.25) & (x > -2.4) & (x < 2.4)
+        return np.where(cast[..., None], img * shade, img).astype(np.float32)
+
+    imgs = [(tiles(c), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and 2.4 < key.ratio < 3.6, key.why
+    assert "sky-blue" in key.why
+    assert not key.product_in_shadow and len(lighting.lights) == 1, key.why
