@@ -58,7 +58,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
-    key = estimate_key(grid)
+    key = estimate_key(grid, horizon_lum=env.horizon_luminance())
     sun = env.sun_in_view() if key.hard else None
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
         key.direction, key.elevation_source = sun.tolist(), "sun in view"

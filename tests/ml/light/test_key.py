@@ -431,3 +431,7 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
     assert key.hard and 2.4 < key.ratio < 3.6, key.why
     assert "sky-blue" in key.why
     assert not key.product_in_shadow and len(lighting.lights) == 1, key.why
+    # under a night sky (seen far darker than the lit ground) a blue shade is no sky's: the
+    # commoner ratio stands
+    night = estimate_key(grid_of(lambda cam: tiles(cam)), horizon_lum=0.01)
+    assert "sky-blue" not in night.why and night.ratio < 2.2, night.why
