@@ -72,6 +72,8 @@ BODY_HEIGHTS_M = (0.05, 0.1, 0.15, 0.2, 0.25)
 """Heights on the product whose rays away from the light tell whether the key reaches it (a
 product's body, about the size of its footprint)."""
 BODY_HALF_WIDTH_M = 0.1
+CONTACT_RADIUS_M = 0.25
+"""Ground round the product's standing point (about its footprint)."""
 ASSUMED_ELEVATIONS_DEG = (25.0, 45.0, 65.0)
 """Elevations a key of unmeasured elevation plausibly has (a sun between morning and noon)."""
 STEADY_TOLERANCE = 0.2
@@ -80,7 +82,8 @@ STEADY_TOLERANCE = 0.2
 some frames only (parallax), a cast shadow on the ground covers it in all."""
 STEADY_FRACTION = 0.8
 IN_SHADOW_VOTE = 0.6
-"""Fraction of the shown ground under the body's rays away from the light that must read as shadow."""
+"""Fraction of the shown ground (under the body's rays away from the light; round the contact
+point) that must read as shadow."""
 OCCLUDER_NEAR_M = 0.6
 FAR_EDGE_WEIGHT = 0.05
 """Weight of an edge farther than OCCLUDER_NEAR_M from anything standing on the ground."""
@@ -468,35 +471,50 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:
     A point of the body at height h is lit exactly when the ground where its ray away from the
     light lands - h cot(elevation) beyond the contact point, on the side away from the light -
     is lit (that ray, followed back, reaches the light unblocked). So the ground that says it is
-    the strip the body's shadow rays land on (BODY_HEIGHTS_M across BODY_HALF_WIDTH_M), not the
-    ground all round the contact point: a product standing at a shadow's edge with its shadow
-    side towards the light is lit. With the elevation assumed, the strip spans the elevations a
-    key plausibly has (ASSUMED_ELEVATIONS_DEG). Only ground the plate shows as ground is read -
-    flat, of the ground's material and steady over the frames - not whatever covers it in some
-    frames (an object between the camera and the spot). A cell reads as shadow when it has the
-    shadow's level *and* colour (a shadow is lit by the sky alone, so it is bluer by the key's
-    per-channel ratio; a dark material such as mortar is dark without that shift). In shadow
-    when IN_SHADOW_VOTE of the strip's shown cells do, and a third of it is shown at least; too
-    little shown: not in shadow (the key is kept)."""
+    the strip the body's rays land on (BODY_HEIGHTS_M across BODY_HALF_WIDTH_M): a product
+    standing at a shadow's end with its body looking away from the shadow is lit. With the
+    elevation assumed, the strip spans the elevations a key plausibly has
+    (ASSUMED_ELEVATIONS_DEG). The ground round the contact point (CONTACT_RADIUS_M) must read
+    as shadow too: a darker ground beside the product (a mat, a paving band) that the estimate
+    took for shadow would otherwise put a product standing on lit ground in shadow; a shadow
+    over the body and not at its foot needs an overhang, which is rare.
+
+    Only ground the plate shows as ground is read - flat, of the ground's material and steady
+    over the frames - not whatever covers it in some frames (an object between the camera and
+    the spot). A cell reads as shadow when it has the shadow's level *and* colour (a shadow is
+    lit by the sky alone, so it is bluer by the key's per-channel ratio; a dark material such
+    as mortar is dark without that shift). Each of the two reads shadow when IN_SHADOW_VOTE of
+    its shown cells do, and a third of it is shown at least; too little shown: not in shadow
+    (the key is kept)."""
     d = np.asarray(est.direction, np.float64)
     away = -(d - grid.n * (d @ grid.n))
     if np.linalg.norm(away) < 1e-6:  # the light straight overhead: the body's rays land under it
-        away = grid.e1.copy()
-        offsets = np.zeros(1)
+        away, offsets = grid.e1.copy(), np.zeros(1)
     else:
         away /= np.linalg.norm(away)
         elevations = [est.elevation_deg] if est.elevation_source != "assumed" and est.elevation_deg else ASSUMED_ELEVATIONS_DEG
         offsets = np.array([h / math.tan(math.radians(max(float(e), 5.0))) for e in elevations for h in BODY_HEIGHTS_M])
     side = np.cross(grid.n, away)
     across = np.linspace(-BODY_HALF_WIDTH_M, BODY_HALF_WIDTH_M, 5)
-    pts = grid.centre + offsets[:, None, None] * away + across[None, :, None] * side
-    col, row = _grid_cells(grid, pts.reshape(-1, 3))
-    inside = (col >= 0) & (col < grid.size) & (row >= 0) & (row < grid.size)
-    col, row = col[inside], row[inside]
+    strip = grid.centre + offsets[:, None, None] * away + across[None, :, None] * side
+    r = np.linspace(-CONTACT_RADIUS_M, CONTACT_RADIUS_M, 11)
+    dx, dy = np.meshgrid(r, r)
+    inside = np.hypot(dx, dy) <= CONTACT_RADIUS_M
+    contact = grid.centre + dx[inside][:, None] * grid.e1 + dy[inside][:, None] * grid.e2
+    shadow = np.asarray(est.shadow_rgb)
+    return _reads_as_shadow(c, grid, strip.reshape(-1, 3), shadow) and _reads_as_shadow(c, grid, contact, shadow)
+
+
+def _reads_as_shadow(c: GroundClasses, grid: GroundGrid, pts: np.ndarray, shadow_rgb: np.ndarray) -> bool:
+    """IN_SHADOW_VOTE of the ground the plate shows at these points has the shadow's level and
+    colour (see ``_in_shadow``); False when under a third of them is shown."""
+    col, row = _grid_cells(grid, pts)
+    ok = (col >= 0) & (col < grid.size) & (row >= 0) & (row < grid.size)
+    col, row = col[ok], row[ok]
     shown = c.ground[row, col] & c.steady[row, col]
-    if shown.sum() < max(5, inside.size / 3):
+    if shown.sum() < max(5, len(pts) / 3):
         return False
-    dev = np.log(np.maximum(c.med[row[shown], col[shown]], 1e-4)) - np.log(np.maximum(np.asarray(est.shadow_rgb), 1e-4))
+    dev = np.log(np.maximum(c.med[row[shown], col[shown]], 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
     level = dev @ LUMA
     like = (np.abs(level) < 0.3) & (np.abs(dev - level[:, None]).max(axis=1) < 0.12)
     return float(like.mean()) >= IN_SHADOW_VOTE

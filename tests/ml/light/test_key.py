@@ -395,7 +395,8 @@ def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_sha
     foot). What lights its body is the ground its rays away from the light land on: with the
     light on the shadow's side those rays land on the lit ground past the shadow's end (lit,
     the key stays and casts its shadow); with the light beyond the end they land in the shadow
-    (in shadow, as under the old contact-disc rule for both)."""
+    (in shadow, as under the old contact-disc rule for both). Both the foot's ground and the
+    body's must read as shadow."""
     up = np.array([0.0, 0.0, 1.0])
     end = lambda x, y: (np.abs(y) < 0.5) & (x > -1.5) & (x < 0.12)
     imgs = [(plate(c, end), c) for c in cameras()]
@@ -408,6 +409,12 @@ def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_sha
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_beyond)
     assert key.product_in_shadow and "cast shadow" in key.why
     assert len(lighting.lights) == 1 and not lighting.lights[0].shadow
+    # standing on lit ground with the dark patch just beyond it, away from the light (a darker
+    # mat the estimate reads as shadow): the foot is lit, and nothing overhangs it: lit
+    beside = lambda x, y: (np.abs(y) < 0.5) & (x > -1.5) & (x < -0.12)
+    imgs = [(plate(c, beside), c) for c in cameras()]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_beyond)
+    assert key.hard and not key.product_in_shadow and lighting.lights[0].shadow, key.why
 
 
 def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
