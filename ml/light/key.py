@@ -11,8 +11,10 @@ solved camera onto a top-down grid on the ground plane. On that grid:
 * the lit/shadow ratio is read on pairs of samples straddling the ground's luminance edges
   (the same ground just outside and just inside): the densest ratio, edges near occluders
   weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
-  anywhere), unless a deeper ratio's shade is sky-blue where the densest's is the key's own
-  colour (a band of darker material), clamped to what a sun and its sky can make (MAX_SUN_SKY);
+  anywhere), unless by daylight a deeper ratio's shade is sky-blue where the densest's is the
+  key's own colour (bands of darker material: mortar, paving), clamped to what a sun and its
+  sky can make (MAX_SUN_SKY); on such banded ground the shadows' shapes give no direction (the
+  bands' would win), so the key waits for a given direction;
 * hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
   a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M). A window's pool of light
   fades over decimetres: soft, no key, the light stays in the environment map;
@@ -366,7 +368,10 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
 def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, sky_shade: bool = False) -> None:
     """Hard key or soft light from the measured levels (ratio, edge width, shadowed fraction)
     and the shadows' shapes (direction); the reason goes in ``est.why``. ``sky_shade``: the
-    shadow was told from darker material by its colour, and its cells are too."""
+    shadow was told from bands of darker material by its colour; its cells cannot be told from
+    the bands by level, and the bands' long straight shapes would give the direction (sun_high
+    seeds 3 and 5: 17 and 79 degrees off, -0.8 and -3.9 dB against no key): no direction of
+    the plate's, but the ratio and edge width are measured for a given direction."""
     pen, frac = est.penumbra_m, est.shadow_fraction
     if pen > HARD_PENUMBRA_M:
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
@@ -374,7 +379,11 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
         return
-    if not _direction(grid, est, _shadow_cells(c, est, by_colour=sky_shade), c.objects):
+    if sky_shade:
+        est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told by their sky-blue shade) "
+                   "mix with its bands, so their shapes give no direction; environment only until a direction is given")
+        return
+    if not _direction(grid, est, _shadow_cells(c, est), c.objects):
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
@@ -447,22 +456,13 @@ def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:
     return np.median(c.med[near if near.sum() >= 50 else c.ground], axis=0)
 
 
-def _shadow_cells(c: GroundClasses, est: KeyEstimate, by_colour: bool = False) -> np.ndarray:
+def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
     """Flat ground below the midpoint (in log) of the shadow and lit levels the edge pairs
     measured: the cast shadows, whose shapes give the direction. A stain much darker than the
     shadows takes Otsu's dark class over on its own; it stays in this class, but as a blob of
-    its own beside the shadows. ``by_colour`` (the shadow's shade was told from a darker
-    material's by its sky-blue colour): the cells must also have at least half the shadow's
-    colour shift, so the bands of darker material (mortar) do not give the direction."""
+    its own beside the shadows."""
     level = math.log(max(float(_lum(np.asarray(est.shadow_rgb))), 1e-4)) + 0.5 * math.log(max(est.ratio, 1.0))
-    cells = c.ground & (c.smooth < level)
-    if by_colour:
-        shift = np.log(np.maximum(np.asarray(est.lit_rgb), 1e-4)) - np.log(np.maximum(np.asarray(est.shadow_rgb), 1e-4))
-        tint = shift - shift.mean()
-        chroma = np.log(np.maximum(est.lit_rgb, 1e-4)) - np.log(np.maximum(c.med, 1e-4))
-        chroma -= chroma.mean(axis=-1, keepdims=True)
-        cells &= chroma @ tint >= 0.5 * float(tint @ tint)
-    return cells
+    return c.ground & (c.smooth < level)
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:
