@@ -73,9 +73,13 @@ lights the product."""
 BODY_HEIGHTS_M = (0.05, 0.1, 0.15, 0.2, 0.25)
 """Heights on the product whose rays away from the light tell whether the key reaches it (a
 product's body, about the size of its footprint)."""
-BODY_HALF_WIDTH_M = 0.1
+BODY_RADIUS_M = 0.1
 CONTACT_RADIUS_M = 0.25
 """Ground round the product's standing point (about its footprint)."""
+PARTLY_SHADOWED = 0.2
+"""Share of the ground round the foot or under the body's rays in shadow from which part of the
+product may be: with the elevation known the plate's shadow map shades it, and its own shadow is
+still cast."""
 ASSUMED_ELEVATIONS_DEG = (25.0, 45.0, 65.0)
 """Elevations a key of unmeasured elevation plausibly has (a sun between morning and noon)."""
 STEADY_TOLERANCE = 0.2
@@ -120,6 +124,8 @@ class KeyEstimate:
     or "assumed" (behind the camera)."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
+    product_partly_in_shadow: bool = False
+    """Some of the ground round its foot or its body's rays land on is (a shadow's edge crosses it)."""
     shadow_map: KeyShadowMap | None = None
     """The plate's cast shadows as the key's visibility round the product, for a hard key."""
     measured: bool = False
@@ -409,16 +415,19 @@ def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:
 
 
 IN_SHADOW_NOTE = "; the product stands in a cast shadow"
+PARTLY_NOTE = "; part of the product is in a cast shadow"
 
 
 def judge_in_shadow(grid: GroundGrid, est: KeyEstimate) -> None:
     """Whether the product stands in the plate's cast shadow, for the key's present direction
     (again when a given or seen direction replaces the estimate's: the ground that says it lies
     away from the light)."""
-    est.why = est.why.replace(IN_SHADOW_NOTE, "")
-    est.product_in_shadow = est.classes is not None and est.direction is not None and _in_shadow(est.classes, grid, est)
-    if est.product_in_shadow:
-        est.why += IN_SHADOW_NOTE
+    est.why = est.why.replace(IN_SHADOW_NOTE, "").replace(PARTLY_NOTE, "")
+    if est.classes is None or est.direction is None:
+        est.product_in_shadow = est.product_partly_in_shadow = False
+        return
+    est.product_in_shadow, est.product_partly_in_shadow = _in_shadow(est.classes, grid, est)
+    est.why += IN_SHADOW_NOTE if est.product_in_shadow else PARTLY_NOTE if est.product_partly_in_shadow else ""
 
 
 def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray) -> bool:
@@ -465,13 +474,13 @@ def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
     return c.ground & (c.smooth < level)
 
 
-def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:
-    """Whether the product's body is in the key's shadow.
+def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> tuple[bool, bool]:
+    """Whether the product's body is in the key's shadow, and whether part of it is.
 
     A point of the body at height h is lit exactly when the ground where its ray away from the
     light lands - h cot(elevation) beyond the contact point, on the side away from the light -
     is lit (that ray, followed back, reaches the light unblocked). So the ground that says it is
-    the strip the body's rays land on (BODY_HEIGHTS_M across BODY_HALF_WIDTH_M): a product
+    where the body's rays land (an upright cylinder: BODY_HEIGHTS_M, BODY_RADIUS_M): a product
     standing at a shadow's end with its body looking away from the shadow is lit. With the
     elevation assumed, the strip spans the elevations a key plausibly has
     (ASSUMED_ELEVATIONS_DEG). The ground round the contact point (CONTACT_RADIUS_M) must read
@@ -485,7 +494,9 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:
     lit by the sky alone, so it is bluer by the key's per-channel ratio; a dark material such
     as mortar is dark without that shift). Each of the two reads shadow when IN_SHADOW_VOTE of
     its shown cells do, and a third of it is shown at least; too little shown: not in shadow
-    (the key is kept)."""
+    (the key is kept). Part of it may be when PARTLY_SHADOWED of either is: a shadow's edge
+    runs through its foot or its body's ground, and the plate's shadow map (exact where the
+    elevation is known) says which parts."""
     d = np.asarray(est.direction, np.float64)
     away = -(d - grid.n * (d @ grid.n))
     if np.linalg.norm(away) < 1e-6:  # the light straight overhead: the body's rays land under it
@@ -495,29 +506,33 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> bool:
         elevations = [est.elevation_deg] if est.elevation_source != "assumed" and est.elevation_deg else ASSUMED_ELEVATIONS_DEG
         offsets = np.array([h / math.tan(math.radians(max(float(e), 5.0))) for e in elevations for h in BODY_HEIGHTS_M])
     side = np.cross(grid.n, away)
-    across = np.linspace(-BODY_HALF_WIDTH_M, BODY_HALF_WIDTH_M, 5)
-    strip = grid.centre + offsets[:, None, None] * away + across[None, :, None] * side
+    # the body as an upright cylinder: each of its points lands h cot(e) beyond itself
+    u, v = np.meshgrid(np.linspace(-BODY_RADIUS_M, BODY_RADIUS_M, 5), np.linspace(-BODY_RADIUS_M, BODY_RADIUS_M, 5))
+    disc = np.hypot(u, v) <= BODY_RADIUS_M + 1e-9
+    base = grid.centre + u[disc][:, None] * away + v[disc][:, None] * side
+    strip = base[None] + offsets[:, None, None] * away
     r = np.linspace(-CONTACT_RADIUS_M, CONTACT_RADIUS_M, 11)
     dx, dy = np.meshgrid(r, r)
     inside = np.hypot(dx, dy) <= CONTACT_RADIUS_M
     contact = grid.centre + dx[inside][:, None] * grid.e1 + dy[inside][:, None] * grid.e2
     shadow = np.asarray(est.shadow_rgb)
-    return _reads_as_shadow(c, grid, strip.reshape(-1, 3), shadow) and _reads_as_shadow(c, grid, contact, shadow)
+    body, foot = _shadow_share(c, grid, strip.reshape(-1, 3), shadow), _shadow_share(c, grid, contact, shadow)
+    return body >= IN_SHADOW_VOTE and foot >= IN_SHADOW_VOTE, max(body, foot) >= PARTLY_SHADOWED
 
 
-def _reads_as_shadow(c: GroundClasses, grid: GroundGrid, pts: np.ndarray, shadow_rgb: np.ndarray) -> bool:
-    """IN_SHADOW_VOTE of the ground the plate shows at these points has the shadow's level and
-    colour (see ``_in_shadow``); False when under a third of them is shown."""
+def _shadow_share(c: GroundClasses, grid: GroundGrid, pts: np.ndarray, shadow_rgb: np.ndarray) -> float:
+    """Share of the ground the plate shows at these points with the shadow's level and colour
+    (see ``_in_shadow``); 0 when under a third of them is shown."""
     col, row = _grid_cells(grid, pts)
     ok = (col >= 0) & (col < grid.size) & (row >= 0) & (row < grid.size)
     col, row = col[ok], row[ok]
     shown = c.ground[row, col] & c.steady[row, col]
     if shown.sum() < max(5, len(pts) / 3):
-        return False
+        return 0.0
     dev = np.log(np.maximum(c.med[row[shown], col[shown]], 1e-4)) - np.log(np.maximum(shadow_rgb, 1e-4))
     level = dev @ LUMA
     like = (np.abs(level) < 0.3) & (np.abs(dev - level[:, None]).max(axis=1) < 0.12)
-    return float(like.mean()) >= IN_SHADOW_VOTE
+    return float(like.mean())
 
 
 def _grid_cells(grid: GroundGrid, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -126,6 +126,17 @@ def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list
     return light, ratio, note
 
 
+def uses_shadow_map(key: KeyEstimate, sun: Light) -> bool:
+    """Whether the plate's shadows shade the product (key_shadow.py): when it stands in them
+    under a measured key (its key casts no shadow), and when a shadow's edge crosses its body
+    under a measured or given key (it casts its own shadow, faded where the plate's ground is
+    already shadowed). Not for a product in the light: a darker band of ground the map reads as
+    shadow (another material, a low occluder's shadow) darkened the product and faded its
+    shadow, which measured worse (eval insert sun_high seed 0: -0.8 dB on the product); nor
+    with the elevation assumed, where the map's projection lands in the wrong place."""
+    return not sun.shadow or (key.product_partly_in_shadow and key.elevation_source != "assumed")
+
+
 def ground_albedo(radiance: np.ndarray, ambient: np.ndarray) -> list[float]:
     """Albedo that makes a Lambertian ground lit by the environment alone (``ambient``, its
     irradiance) send the ``radiance`` the plate shows where only the environment lights it
@@ -163,11 +174,7 @@ def estimate_shot(shot_dir: str | Path) -> dict:
         lighting.notes += "; key direction as given" + (f" ({shot.lighting.notes})" if shot.lighting.notes else "")
     write_rgb(paths.root / ENV_FILE, env_map)
     lighting.environment = ENV_FILE
-    if key.shadow_map is not None and lighting.lights and lighting.lights[0].type == "sun" and not lighting.lights[0].shadow:
-        # only for a product in the plate's shadow under a measured key: where the product
-        # stands in the light, a darker band of ground the map reads as shadow (another
-        # material, a low occluder's shadow) darkened the product and faded its shadow, which
-        # measured worse (eval insert sun_high seed 0: -0.8 dB on the product)
+    if key.shadow_map is not None and lighting.lights and lighting.lights[0].type == "sun" and uses_shadow_map(key, lighting.lights[0]):
         lighting.key_shadow = key_shadow.save(paths.root, key.shadow_map)
     shot.lighting = lighting
     paths.save_shot(shot)

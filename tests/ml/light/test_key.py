@@ -10,7 +10,7 @@ from shotcache.schema import FrameCamera
 
 from ml.light.envmap import ENV_SIZE
 from ml.light.key import GroundGrid, estimate_key
-from ml.light.shot import estimate_light
+from ml.light.shot import estimate_light, uses_shadow_map
 
 W, H = 200, 120
 
@@ -405,6 +405,12 @@ def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_sha
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_shadow_side)
     assert key.hard and not key.product_in_shadow, key.why
     assert len(lighting.lights) == 1 and lighting.lights[0].shadow
+    # the shadow's end runs through its foot: the plate's shadow map shades what it reaches
+    # (the elevation is given), and the product still casts its own shadow
+    assert key.product_partly_in_shadow and "part of the product" in key.why
+    assert uses_shadow_map(key, lighting.lights[0])
+    key.elevation_source = "assumed"  # where the map's projection is a guess: not used
+    assert not uses_shadow_map(key, lighting.lights[0])
     from_beyond = [math.cos(e), 0.0, math.sin(e)]  # rays away from it go to -x: into the shadow
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_beyond)
     assert key.product_in_shadow and "cast shadow" in key.why
