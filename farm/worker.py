@@ -40,11 +40,22 @@ Packed = dict[str, bytes]
 
 
 def frame_files(paths: ShotPaths, frames: list[int] | tuple[int, ...]) -> list[Path]:
-    """The input files a chunk's frames need (those that exist): plate, render, mask."""
-    out = [paths.shot_json]
+    """The input files a chunk's frames need (those that exist): shot.json first, the shot-wide
+    files the stages read (``shot_wide_files``), then each frame's plate, render, mask and
+    holdout matte. A file left out here is silently missing on the farm: the chunk's frames
+    then differ from a run on one machine (the product unoccluded, unshaded)."""
+    out = [paths.shot_json, *shot_wide_files(paths)]
     for f in frames:
-        out += [p for p in (paths.plate_frame(f), paths.render_frame(f), paths.mask_frame(f)) if p.is_file()]
+        out += [p for p in (paths.plate_frame(f), paths.render_frame(f), paths.mask_frame(f), paths.holdout_frame(f)) if p.is_file()]
     return out
+
+
+def shot_wide_files(paths: ShotPaths) -> list[Path]:
+    """Files of the whole shot the stages read besides shot.json: the plate's shadow map that
+    shades the product (lighting.key_shadow)."""
+    rec = paths.load_shot().lighting.key_shadow if paths.shot_json.is_file() else {}
+    path = paths.root / rec["path"] if rec and rec.get("path") else None
+    return [path] if path is not None and path.is_file() else []
 
 
 def pack(shot_dir: Path, frames: list[int] | tuple[int, ...]) -> Packed:

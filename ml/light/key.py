@@ -124,6 +124,9 @@ class KeyEstimate:
     or "assumed" (behind the camera)."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
+    promoted: bool = False
+    """The plate's shadows made no hard key; a given direction made one of their measured levels
+    (``take_given_direction``): the plate's dark ground may be albedo as much as shadow."""
     product_partly_in_shadow: bool = False
     """Some of the ground round its foot or its body's rays land on is (a shadow's edge crosses it)."""
     shadow_map: KeyShadowMap | None = None
@@ -453,6 +456,7 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
         assert est.classes is not None
         est.angle_deg = _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
         est.why += "; the given direction makes it a key"
+        est.promoted = True
         _make_hard(grid, est.classes, est)
     return True
 

@@ -133,8 +133,10 @@ def uses_shadow_map(key: KeyEstimate, sun: Light) -> bool:
     already shadowed). Not for a product in the light: a darker band of ground the map reads as
     shadow (another material, a low occluder's shadow) darkened the product and faded its
     shadow, which measured worse (eval insert sun_high seed 0: -0.8 dB on the product); nor
-    with the elevation assumed, where the map's projection lands in the wrong place."""
-    return not sun.shadow or (key.product_partly_in_shadow and key.elevation_source != "assumed")
+    with the elevation assumed, where the map's projection lands in the wrong place; nor for a
+    key the plate's shadows did not make on their own (the demo's checkered floor, read as a
+    soft light's shadows, shaded its product)."""
+    return not sun.shadow or (key.product_partly_in_shadow and key.elevation_source != "assumed" and not key.promoted)
 
 
 def ground_albedo(radiance: np.ndarray, ambient: np.ndarray) -> list[float]:

@@ -81,3 +81,37 @@ def test_overlap_gives_the_single_run_result(tmp_path: Path):
     cold = tmp_path / "cold"
     shutil.copytree(shot12, cold, ignore=shutil.ignore_patterns("v0*", "cache"))
     assert _chunked(cold, Overlap(align=2), packed=False) != whole
+
+
+def test_chunks_carry_the_holdout_mattes_and_the_plates_shadow_map(tmp_path: Path):
+    """A chunk's scratch shot holds every input the stages read, not only plate, render and
+    mask: each frame's holdout matte and the shot's shadow map (lighting.key_shadow). Without
+    them a farm run composites the product unoccluded and unshaded while a run on one machine
+    does not (found with `vanelia run --ray local` on the demo, whose key shades the product)."""
+    import cv2
+    import numpy as np
+
+    from farm.worker import build_scratch, frame_files, pack
+
+    shot = masked_shot(tmp_path / "shot", frames=4)
+    paths = ShotPaths(shot)
+    doc = paths.load_shot()
+    w, h = doc.resolution
+    for f in doc.frames:
+        paths.holdout_frame(f).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(paths.holdout_frame(f)), np.full((h, w), 255, np.uint8))
+    (shot / "light").mkdir()
+    cv2.imwrite(str(shot / "light" / "key_shadow.png"), np.full((8, 8), 65535, np.uint16))
+    doc.lighting.key_shadow = {"path": "light/key_shadow.png", "centre": [0, 0, 0], "e1": [1, 0, 0], "e2": [0, 1, 0], "normal": [0, 0, 1],
+                               "half_m": 2.5}
+    paths.save_shot(doc)
+    files = {p.relative_to(shot).as_posix() for p in frame_files(paths, (doc.frames[1],))}
+    assert "light/key_shadow.png" in files and paths.holdout_frame(doc.frames[1]).relative_to(shot).as_posix() in files
+    for packed in (None, pack(shot, (doc.frames[1],))):
+        (where := tmp_path / ("scratch_packed" if packed else "scratch_linked")).mkdir()
+        scratch = build_scratch(where, shot, (doc.frames[1],), packed)
+        assert (scratch.root / "light" / "key_shadow.png").is_file() and scratch.holdout_frame(doc.frames[1]).is_file()
+    # a matte over the whole frame hides the product: the chunked frames are the plate's, as the whole run's
+    linked = tmp_path / "copy"
+    shutil.copytree(shot, linked, ignore=shutil.ignore_patterns("v0*", "cache"))
+    assert _chunked(linked, None, packed=False) == _whole(shot)

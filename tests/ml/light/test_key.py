@@ -398,7 +398,7 @@ def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_sha
     (in shadow, as under the old contact-disc rule for both). Both the foot's ground and the
     body's must read as shadow."""
     up = np.array([0.0, 0.0, 1.0])
-    end = lambda x, y: (np.abs(y) < 0.5) & (x > -1.5) & (x < 0.12)
+    end = lambda x, y: (np.abs(y) < 0.35) & (x > -1.5) & (x < 0.15)
     imgs = [(plate(c, end), c) for c in cameras()]
     e = math.radians(40)
     from_shadow_side = [-math.cos(e), 0.0, math.sin(e)]  # rays away from it go to +x: past the end
@@ -407,9 +407,11 @@ def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_sha
     assert len(lighting.lights) == 1 and lighting.lights[0].shadow
     # the shadow's end runs through its foot: the plate's shadow map shades what it reaches
     # (the elevation is given), and the product still casts its own shadow
-    assert key.product_partly_in_shadow and "part of the product" in key.why
+    assert key.product_partly_in_shadow and "part of the product" in key.why and not key.promoted
     assert uses_shadow_map(key, lighting.lights[0])
     key.elevation_source = "assumed"  # where the map's projection is a guess: not used
+    assert not uses_shadow_map(key, lighting.lights[0])
+    key.elevation_source, key.promoted = "given", True  # a key the plate's shadows did not make: not used
     assert not uses_shadow_map(key, lighting.lights[0])
     from_beyond = [math.cos(e), 0.0, math.sin(e)]  # rays away from it go to -x: into the shadow
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_beyond)
@@ -417,7 +419,7 @@ def test_a_product_at_a_shadows_end_is_lit_when_its_body_looks_away_from_the_sha
     assert len(lighting.lights) == 1 and not lighting.lights[0].shadow
     # standing on lit ground with the dark patch just beyond it, away from the light (a darker
     # mat the estimate reads as shadow): the foot is lit, and nothing overhangs it: lit
-    beside = lambda x, y: (np.abs(y) < 0.5) & (x > -1.5) & (x < -0.12)
+    beside = lambda x, y: (np.abs(y) < 0.35) & (x > -1.5) & (x < -0.12)
     imgs = [(plate(c, beside), c) for c in cameras()]
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=from_beyond)
     assert key.hard and not key.product_in_shadow and lighting.lights[0].shadow, key.why
