@@ -124,9 +124,6 @@ class KeyEstimate:
     or "assumed" (behind the camera)."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""
-    sunlit: bool = False
-    """The plate's shadows are a sun's (a hard key, or banded ground's sky-blue shadows whose
-    direction could not be read): the unseen sky is read from their shade."""
     promoted: bool = False
     """The plate's shadows made no hard key; a given direction made one of their measured levels
     (``take_given_direction``): the plate's dark ground may be albedo as much as shadow."""
@@ -393,7 +390,6 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
         return
     if sky_shade:
-        est.sunlit = True
         est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told by their sky-blue shade) "
                    "mix with its bands, so their shapes give no direction; environment only until a direction is given")
         return
@@ -414,7 +410,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
 def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:
     """A hard key from the measured levels: the plate's shadows as its visibility map, the
     ratio kept within what a sun makes, and whether the product stands in a cast shadow."""
-    est.hard = est.sunlit = True
+    est.hard = True
     # the map reads the plate's levels as they are, before the ratio is clamped for the render
     vis = visibility_from_ground(c.med, c.ground, np.asarray(est.shadow_rgb), np.asarray(est.lit_rgb), grid.metres_per_px)
     est.shadow_map = KeyShadowMap(vis, grid.centre, grid.e1, grid.e2, grid.n, grid.half_m)

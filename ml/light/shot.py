@@ -67,11 +67,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         judge_in_shadow(grid, key)
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
-    source = None if key.sunlit or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
+    source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     prior: np.ndarray | None = None
     daylight_note = ""
-    if key.sunlit:  # a sun's shadows: the sky is what lights them
+    if key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
         capped = daylight_ceiling(prior, env.horizon_luminance(), float(np.asarray(key.lit_rgb) @ LUMA))
         if float(capped.sum()) < 0.99 * float(prior.sum()):
@@ -88,7 +88,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     light, shadow_ratio, note = key_light(key, ambient)
     lights = [light] if light is not None else []
     notes.append(note)
-    seen_ground = np.asarray(key.shadow_rgb if key.sunlit else key.ground_rgb)
+    seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
     if source is not None:
         notes.append(source.why)
     if lamp is not None:
