@@ -502,27 +502,33 @@ def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> tuple[bo
     (the key is kept). Part of it may be when PARTLY_SHADOWED of either is: a shadow's edge
     runs through its foot or its body's ground, and the plate's shadow map (exact where the
     elevation is known) says which parts."""
+    shadow = np.asarray(est.shadow_rgb)
+    body = _shadow_share(c, grid, _body_ground(grid, est), shadow)
+    foot = _shadow_share(c, grid, _disc(grid, grid.e1, CONTACT_RADIUS_M, 11), shadow)
+    return body >= IN_SHADOW_VOTE and foot >= IN_SHADOW_VOTE, max(body, foot) >= PARTLY_SHADOWED
+
+
+def _disc(grid: GroundGrid, axis: np.ndarray, radius: float, n: int) -> np.ndarray:
+    """Points (M x 3) of an n x n lattice within ``radius`` of the product's foot, ``axis`` one
+    of its directions on the ground."""
+    side = np.cross(grid.n, axis)
+    u, v = np.meshgrid(np.linspace(-radius, radius, n), np.linspace(-radius, radius, n))
+    inside = np.hypot(u, v) <= radius + 1e-9
+    return grid.centre + u[inside][:, None] * axis + v[inside][:, None] * side
+
+
+def _body_ground(grid: GroundGrid, est: KeyEstimate) -> np.ndarray:
+    """Where the body's rays away from the light land on the ground: the body an upright
+    cylinder (BODY_RADIUS_M, BODY_HEIGHTS_M), each point h cot(elevation) beyond itself; the
+    elevations ASSUMED_ELEVATIONS_DEG while the key's is assumed."""
     d = np.asarray(est.direction, np.float64)
     away = -(d - grid.n * (d @ grid.n))
     if np.linalg.norm(away) < 1e-6:  # the light straight overhead: the body's rays land under it
-        away, offsets = grid.e1.copy(), np.zeros(1)
-    else:
-        away /= np.linalg.norm(away)
-        elevations = [est.elevation_deg] if est.elevation_source != "assumed" and est.elevation_deg else ASSUMED_ELEVATIONS_DEG
-        offsets = np.array([h / math.tan(math.radians(max(float(e), 5.0))) for e in elevations for h in BODY_HEIGHTS_M])
-    side = np.cross(grid.n, away)
-    # the body as an upright cylinder: each of its points lands h cot(e) beyond itself
-    u, v = np.meshgrid(np.linspace(-BODY_RADIUS_M, BODY_RADIUS_M, 5), np.linspace(-BODY_RADIUS_M, BODY_RADIUS_M, 5))
-    disc = np.hypot(u, v) <= BODY_RADIUS_M + 1e-9
-    base = grid.centre + u[disc][:, None] * away + v[disc][:, None] * side
-    strip = base[None] + offsets[:, None, None] * away
-    r = np.linspace(-CONTACT_RADIUS_M, CONTACT_RADIUS_M, 11)
-    dx, dy = np.meshgrid(r, r)
-    inside = np.hypot(dx, dy) <= CONTACT_RADIUS_M
-    contact = grid.centre + dx[inside][:, None] * grid.e1 + dy[inside][:, None] * grid.e2
-    shadow = np.asarray(est.shadow_rgb)
-    body, foot = _shadow_share(c, grid, strip.reshape(-1, 3), shadow), _shadow_share(c, grid, contact, shadow)
-    return body >= IN_SHADOW_VOTE and foot >= IN_SHADOW_VOTE, max(body, foot) >= PARTLY_SHADOWED
+        return _disc(grid, grid.e1, BODY_RADIUS_M, 5)
+    away /= np.linalg.norm(away)
+    elevations = [est.elevation_deg] if est.elevation_source != "assumed" and est.elevation_deg else ASSUMED_ELEVATIONS_DEG
+    offsets = np.array([h / math.tan(math.radians(max(float(e), 5.0))) for e in elevations for h in BODY_HEIGHTS_M])
+    return (_disc(grid, away, BODY_RADIUS_M, 5)[None] + offsets[:, None, None] * away).reshape(-1, 3)
 
 
 def _shadow_share(c: GroundClasses, grid: GroundGrid, pts: np.ndarray, shadow_rgb: np.ndarray) -> float:
