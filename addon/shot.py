@@ -480,8 +480,10 @@ def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPi
                               shot.plate.native_size or shot.resolution, shot.resolution[0], lens)
     key = next((o for o in scene.objects if o.name == lighting.SUN_NAME and o.type == "LIGHT"), None)
     if key is None:
-        raise InputError(f"{paths.root}: the shot's light has no key light (soft light, lit by the environment alone): a "
-                         "shadow's direction has no key to point; add one with --light-dir or render with --light legacy")
+        raise InputError(f"{paths.root}: the shot's light has no key light (a soft light, a product in the plate's shadow, or "
+                         "ground banded with a darker material: see the Light box's notes), so a shadow's direction has no key "
+                         "to point here; give the same pick to `vanelia render --key-from-shadow FRAME:FOOTX,FOOTY:TOPX,TOPY:TIPX,TIPY` "
+                         "(it is measured before the light is estimated, which then makes the key), or --light-dir")
     n = np.asarray(shot.ground.normal, np.float64)
     n /= np.linalg.norm(n)
     sin_old = max(float(np.dot(lighting.shining_from(key), n)), 0.05)

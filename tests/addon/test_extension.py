@@ -420,6 +420,10 @@ def test_key_from_shadow_points_the_key_and_keeps_it_in_shot_json(addon, tmp_pat
     assert light_ops.region_to_plate((40.0, 250.0), corners, (64, 36)) == (0.0, 0.0)  # top-left corner
     assert light_ops.region_to_plate((170.0, 160.0), corners, (64, 36)) == pytest.approx((32.0, 18.0))
     assert light_ops.region_to_plate((20.0, 160.0), corners, (64, 36)) is None  # beside the frame
+    bpy.data.objects.remove(key)  # a shot whose light placed no key: the pick goes to the CLI, measured before the estimate
+    with pytest.raises(RuntimeError, match="vanelia render --key-from-shadow"):
+        bpy.ops.vanelia.key_from_shadow(pick=pick)
+    assert json.loads((shot / "shot.json").read_text())["lighting"] == after
 
 
 def test_panels_reference_real_properties_and_operators(addon) -> None:
