@@ -39,6 +39,7 @@ from ..shotcache.errors import InputError
 from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
 from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, measure_in_track
+from ..shotcache.key_strength import sun_for_ratio
 from . import lighting, plate, product, render, shot_scene
 from .shot_scene import SHOT_PROP
 
@@ -471,17 +472,21 @@ def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPi
     in shot.json as the artist's light, as a viewport edit is kept. The key's strength was read
     off the plate's lit/shadow ratio at its old elevation (lit = ambient + key sin(elevation)),
     so it is rescaled to give the plate's lit ground at the new one. ``pick`` is in the pixels
-    of the plate as it is on disk. InputError for a pick that cannot be measured, or a shot
-    whose light has no key (soft light: nothing to point)."""
+    of the plate as it is on disk. A shot whose light placed no key but measured one (the
+    plate's shadows gave no direction: shot.json ``lighting.unplaced_key``) gets that key at
+    the picked direction. InputError for a pick that cannot be measured, or a shot with no key
+    and none measured."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     shot = paths.load_shot()
     lens = None if shot.plate.undistorted else shot.camera.distortion  # the viewport shows the shot's plate
     picked = measure_in_track(pick, shot.camera.frames, shot.frames, shot.ground.point, shot.ground.normal,
                               shot.plate.native_size or shot.resolution, shot.resolution[0], lens)
     key = next((o for o in scene.objects if o.name == lighting.SUN_NAME and o.type == "LIGHT"), None)
+    if key is None and shot.lighting.unplaced_key:
+        return _place_measured_key(scene, paths, shot, picked, pick)
     if key is None:
-        raise InputError(f"{paths.root}: the shot's light has no key light (a soft light, a product in the plate's shadow, or "
-                         "ground banded with a darker material: see the Light box's notes), so a shadow's direction has no key "
+        raise InputError(f"{paths.root}: the shot's light has no key light and none measured to place (no shadow edges in the "
+                         "plate, or the product stands in its shadow: see the Light box's notes), so a shadow's direction has no key "
                          "to point here; give the same pick to `vanelia render --key-from-shadow FRAME:FOOTX,FOOTY:TOPX,TOPY:TIPX,TIPY` "
                          "(it is measured before the light is estimated, which then makes the key), or --light-dir")
     n = np.asarray(shot.ground.normal, np.float64)
@@ -492,6 +497,24 @@ def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPi
     data.energy = float(data.energy) * sin_old / sin_new
     lighting.point_at(key, picked.direction)
     sync_lighting(scene, paths.root, note="edited in Blender; " + picked.note(pick))
+    return picked
+
+
+def _place_measured_key(scene: Any, paths: ShotPaths, shot: Shot, picked: KeyFromShadow, pick: ShadowPick) -> KeyFromShadow:
+    """The key the plate measured but could not direct (shot.json ``lighting.unplaced_key``),
+    placed at the picked direction with the strength that gives the plate's lit/shadow ratio
+    there (shotcache/key_strength.py), and kept as the artist's light."""
+    rec = shot.lighting.unplaced_key
+    n = np.asarray(shot.ground.normal, np.float64)
+    sin_e = float(np.dot(np.asarray(picked.direction), n) / max(float(np.linalg.norm(n)), 1e-12))
+    sun = sun_for_ratio(rec["ratio"], rec["ambient"], picked.direction, sin_e, float(rec["angle_deg"]))
+    shot.lighting.lights = [sun]
+    shot.lighting.shadow_ratio = np.clip(1.0 / np.maximum(np.asarray(rec["ratio"], np.float64), 1e-4), 0.02, 1.0).tolist()
+    shot.lighting.method = "user"
+    shot.lighting.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + "key placed in Blender; " + picked.note(pick)
+    paths.save_shot(shot)
+    lighting.apply(scene, shot.lighting, str(paths.root))
+    scene[SETUP_PROP] = _setup_key(shot, str(paths.root))
     return picked
 
 

@@ -223,6 +223,11 @@ class Lighting:
     """The plate's cast shadows on the ground round the product, as the key's visibility
     (ml/light/key_shadow.py): {"path": the map (16-bit PNG, relative to the shot folder), "centre",
     "e1", "e2", "normal" (the patch's frame, world), "half_m"}. Empty: no hard key."""
+    unplaced_key: dict[str, Any] = field(default_factory=dict)
+    """A key the plate's shadows measured but could not direct (banded ground, no elongated
+    shadow, edges too wide for a sun): {"ratio": lit/shadow per channel, "ambient": the
+    environment's irradiance on the ground per channel, "angle_deg"}. The panel's Key From
+    Shadow places it at the picked direction (shotcache/key_strength.py). Empty: none."""
 
 
 MOTION_BLUR_EDITED = "edited in Blender"

@@ -455,11 +455,17 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
         judge_in_shadow(grid, est)
     else:
         assert est.classes is not None
-        est.angle_deg = _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
+        est.angle_deg = measured_angle_deg(est)
         est.why += "; the given direction makes it a key"
         est.promoted = True
         _make_hard(grid, est.classes, est)
     return True
+
+
+def measured_angle_deg(est: KeyEstimate) -> float:
+    """A key's size (angular diameter) from the measured edges' width, for a key whose shadows
+    gave no length (its direction given): over SHORT_SHADOW_M."""
+    return _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
 
 
 def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:

@@ -17,12 +17,13 @@ import numpy as np
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.io.exr import write_rgb
 from ml.pipeline.fastio import read_linear
+from shotcache.key_strength import sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
 from . import key_shadow, local_source
-from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key, judge_in_shadow, take_given_direction
+from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key, judge_in_shadow, measured_angle_deg, take_given_direction
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -96,7 +97,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         seen_ground = lamp.ambient_rgb
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
-                        ground_albedo=ground_albedo(seen_ground, ambient))
+                        ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
 
 
@@ -112,18 +113,27 @@ def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list
         return None, [], ("no key light: the product stands in the plate's cast shadow, and with the key's elevation assumed "
                           "the shadows cannot say which parts of it the key still reaches (sky and bounce light only)")
     lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
-    sin_e = max(math.sin(math.radians(key.elevation_deg or 40.0)), 0.2)
-    irr = np.clip(lit / sh - 1.0, 0.0, 50.0) * ambient / sin_e  # per channel, W/m2 like a sun's strength
-    strength = float(irr.max())
-    colour = (irr / max(strength, 1e-9)).tolist()
-    light = Light(type="sun", direction=list(key.direction), color=colour, intensity=strength, angle_deg=float(key.angle_deg),
-                  shadow=not key.product_in_shadow)
+    light = sun_for_ratio(lit / sh, ambient, key.direction, math.sin(math.radians(key.elevation_deg or 40.0)), key.angle_deg,
+                          shadow=not key.product_in_shadow)
+    strength = light.intensity
     ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
     note = (f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, "
             f"angle {key.angle_deg:.1f} deg")
     if key.product_in_shadow:
         note = "the product stands in the plate's cast shadow: the key reaches it only where the plate's shadows let it; " + note
     return light, ratio, note
+
+
+def unplaced_key(key: KeyEstimate, ambient: np.ndarray, lights: list[Light]) -> dict:
+    """The key the plate measured but could not direct, for the panel's Key From Shadow to
+    place (shotcache/key_strength.py): its lit/shadow ratio, the ambient it adds to and its
+    size. Empty when a light was placed, or nothing was measured, or the product stands in
+    the plate's shadow (a key there needs the shadow map, which a direction given before the
+    estimate brings: --key-from-shadow)."""
+    if lights or not key.measured or key.hard:
+        return {}
+    ratio = np.asarray(key.lit_rgb) / np.maximum(np.asarray(key.shadow_rgb), 1e-4)
+    return {"ratio": ratio.tolist(), "ambient": np.asarray(ambient, np.float64).tolist(), "angle_deg": measured_angle_deg(key)}
 
 
 def uses_shadow_map(key: KeyEstimate, sun: Light) -> bool:

@@ -420,10 +420,22 @@ def test_key_from_shadow_points_the_key_and_keeps_it_in_shot_json(addon, tmp_pat
     assert light_ops.region_to_plate((40.0, 250.0), corners, (64, 36)) == (0.0, 0.0)  # top-left corner
     assert light_ops.region_to_plate((170.0, 160.0), corners, (64, 36)) == pytest.approx((32.0, 18.0))
     assert light_ops.region_to_plate((20.0, 160.0), corners, (64, 36)) is None  # beside the frame
-    bpy.data.objects.remove(key)  # a shot whose light placed no key: the pick goes to the CLI, measured before the estimate
+    bpy.data.objects.remove(key)  # a shot whose light placed no key and measured none: the pick goes to the CLI
     with pytest.raises(RuntimeError, match="vanelia render --key-from-shadow"):
         bpy.ops.vanelia.key_from_shadow(pick=pick)
     assert json.loads((shot / "shot.json").read_text())["lighting"] == after
+    # one the plate measured but could not direct (banded ground): placed at the pick, with the
+    # strength that makes the plate's lit/shadow ratio there
+    doc = json.loads((shot / "shot.json").read_text())
+    doc["lighting"].update(lights=[], unplaced_key={"ratio": [3.0, 2.8, 2.2], "ambient": [0.8, 0.9, 1.1], "angle_deg": 2.5})
+    (shot / "shot.json").write_text(json.dumps(doc))
+    assert bpy.ops.vanelia.key_from_shadow(pick=pick) == {"FINISHED"}
+    placed = json.loads((shot / "shot.json").read_text())["lighting"]
+    sun = bpy.context.scene.objects["Vanelia Key"]
+    assert len(placed["lights"]) == 1 and placed["method"] == "user" and "key placed in Blender" in placed["notes"]
+    assert math.degrees(math.acos(min(1.0, float(np.asarray(placed["lights"][0]["direction"]) @ light)))) < 0.5
+    assert sun.data.energy == pytest.approx(max(2.0 * 0.8, 1.8 * 0.9, 1.2 * 1.1) / math.sin(e), rel=1e-3)
+    assert sun.data.angle == pytest.approx(math.radians(2.5)) and placed["shadow_ratio"] == pytest.approx([1 / 3.0, 1 / 2.8, 1 / 2.2])
 
 
 def test_panels_reference_real_properties_and_operators(addon) -> None:

@@ -449,6 +449,10 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
     assert key.measured and 2.4 < key.ratio < 3.6 and "sky-blue" in key.why, key.why
     # the bands' straight shapes would give the direction: none of the plate's, no key yet
     assert not key.hard and key.direction is None and not lighting.lights
+    # what it measured waits in shot.json for the panel's Key From Shadow to place
+    rec = lighting.unplaced_key
+    assert 2.4 < float(np.dot(rec["ratio"], [0.2126, 0.7152, 0.0722])) < 3.6 and rec["ratio"][0] > rec["ratio"][2]
+    assert len(rec["ambient"]) == 3 and min(rec["ambient"]) > 0 and rec["angle_deg"] >= 1.0
     given = [0.0, -math.cos(math.radians(50)), math.sin(math.radians(50))]  # the artist's clicks
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=given)
     assert key.hard and 2.4 < key.ratio < 3.6 and not key.product_in_shadow and len(lighting.lights) == 1, key.why

@@ -1,0 +1,32 @@
+"""The key light's strength from the plate's lit/shadow ratio: one formula for both sides.
+
+lit = ambient + key sin(elevation), shadow = ambient, per channel: the plate's ground lit by
+the key and its cast shadow differ by the key's irradiance on that ground. So a key at a
+given direction that makes the plate's ratio has irradiance (lit/shadow - 1) x ambient /
+sin(elevation). The estimate (ml/light/shot.py) places its key with it; the panel's Key From
+Shadow (addon/shot.py) places a key the plate measured but could not direct with it, at the
+picked direction.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .schema import Light
+
+MIN_SIN_ELEVATION = 0.2
+"""A key grazing the ground (under ~12 deg) is read as if at this: its sin would blow the
+strength up on the plate's noise."""
+
+
+def sun_for_ratio(ratio_rgb: Sequence[float], ambient_rgb: Sequence[float], direction: Sequence[float], sin_elevation: float,
+                  angle_deg: float, shadow: bool = True) -> Light:
+    """A sun shining from ``direction`` (towards the light; ``sin_elevation`` its sine over the
+    ground) that gives the ground under the ``ambient`` irradiance the plate's lit/shadow
+    ``ratio_rgb``; its colour is the per-channel irradiance over the largest."""
+    sin_e = max(float(sin_elevation), MIN_SIN_ELEVATION)
+    irr = np.clip(np.asarray(ratio_rgb, np.float64) - 1.0, 0.0, 50.0) * np.asarray(ambient_rgb, np.float64) / sin_e
+    strength = float(irr.max())
+    return Light(type="sun", direction=[float(v) for v in direction], color=(irr / max(strength, 1e-9)).tolist(), intensity=strength,
+                 angle_deg=float(angle_deg), shadow=shadow)
