@@ -9,9 +9,8 @@ picked direction.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .schema import Light
 
@@ -20,7 +19,7 @@ MIN_SIN_ELEVATION = 0.2
 strength up on the plate's noise."""
 
 
-def sun_for_ratio(ratio_rgb: Sequence[float], ambient_rgb: Sequence[float], direction: Sequence[float], sin_elevation: float,
+def sun_for_ratio(ratio_rgb: ArrayLike, ambient_rgb: ArrayLike, direction: ArrayLike, sin_elevation: float,
                   angle_deg: float, shadow: bool = True) -> Light:
     """A sun shining from ``direction`` (towards the light; ``sin_elevation`` its sine over the
     ground) that gives the ground under the ``ambient`` irradiance the plate's lit/shadow
@@ -28,5 +27,5 @@ def sun_for_ratio(ratio_rgb: Sequence[float], ambient_rgb: Sequence[float], dire
     sin_e = max(float(sin_elevation), MIN_SIN_ELEVATION)
     irr = np.clip(np.asarray(ratio_rgb, np.float64) - 1.0, 0.0, 50.0) * np.asarray(ambient_rgb, np.float64) / sin_e
     strength = float(irr.max())
-    return Light(type="sun", direction=[float(v) for v in direction], color=(irr / max(strength, 1e-9)).tolist(), intensity=strength,
-                 angle_deg=float(angle_deg), shadow=shadow)
+    return Light(type="sun", direction=[float(v) for v in np.asarray(direction, np.float64).ravel()],
+                 color=(irr / max(strength, 1e-9)).tolist(), intensity=strength, angle_deg=float(angle_deg), shadow=shadow)
