@@ -481,18 +481,18 @@ def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPi
     lens = None if shot.plate.undistorted else shot.camera.distortion  # the viewport shows the shot's plate
     picked = measure_in_track(pick, shot.camera.frames, shot.frames, shot.ground.point, shot.ground.normal,
                               shot.plate.native_size or shot.resolution, shot.resolution[0], lens)
+    n = np.asarray(shot.ground.normal, np.float64)
+    n /= np.linalg.norm(n)
+    sin_new = max(float(np.dot(np.asarray(picked.direction), n)), 0.05)
     key = next((o for o in scene.objects if o.name == lighting.SUN_NAME and o.type == "LIGHT"), None)
     if key is None and shot.lighting.unplaced_key:
-        return _place_measured_key(scene, paths, shot, picked, pick)
+        return _place_measured_key(scene, paths, shot, picked, pick, sin_new)
     if key is None:
         raise InputError(f"{paths.root}: the shot's light has no key light and none measured to place (no shadow edges in the "
                          "plate, or the product stands in its shadow: see the Light box's notes), so a shadow's direction has no key "
                          "to point here; give the same pick to `vanelia render --key-from-shadow FRAME:FOOTX,FOOTY:TOPX,TOPY:TIPX,TIPY` "
                          "(it is measured before the light is estimated, which then makes the key), or --light-dir")
-    n = np.asarray(shot.ground.normal, np.float64)
-    n /= np.linalg.norm(n)
     sin_old = max(float(np.dot(lighting.shining_from(key), n)), 0.05)
-    sin_new = max(float(np.dot(np.asarray(picked.direction), n)), 0.05)
     data: Any = key.data
     data.energy = float(data.energy) * sin_old / sin_new
     lighting.point_at(key, picked.direction)
@@ -500,14 +500,13 @@ def key_from_shadow(scene: Any, shot_dir: str | os.PathLike[str], pick: ShadowPi
     return picked
 
 
-def _place_measured_key(scene: Any, paths: ShotPaths, shot: Shot, picked: KeyFromShadow, pick: ShadowPick) -> KeyFromShadow:
+def _place_measured_key(scene: Any, paths: ShotPaths, shot: Shot, picked: KeyFromShadow, pick: ShadowPick,
+                        sin_elevation: float) -> KeyFromShadow:
     """The key the plate measured but could not direct (shot.json ``lighting.unplaced_key``),
     placed at the picked direction with the strength that gives the plate's lit/shadow ratio
     there (shotcache/key_strength.py), and kept as the artist's light."""
     rec = shot.lighting.unplaced_key
-    n = np.asarray(shot.ground.normal, np.float64)
-    sin_e = float(np.dot(np.asarray(picked.direction), n) / max(float(np.linalg.norm(n)), 1e-12))
-    sun = sun_for_ratio(rec["ratio"], rec["ambient"], picked.direction, sin_e, float(rec["angle_deg"]))
+    sun = sun_for_ratio(rec["ratio"], rec["ambient"], picked.direction, sin_elevation, float(rec["angle_deg"]))
     shot.lighting.lights = [sun]
     shot.lighting.shadow_ratio = np.clip(1.0 / np.maximum(np.asarray(rec["ratio"], np.float64), 1e-4), 0.02, 1.0).tolist()
     shot.lighting.method = "user"

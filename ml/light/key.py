@@ -165,7 +165,8 @@ class GroundGrid:
         self.cam_height: list[float] = []
 
     def to_grid(self, p: np.ndarray) -> np.ndarray:
-        """(col, row) of a world point's foot on the grid."""
+        """(col, row) of a world point's foot on the grid (cell centres at integers); for N
+        points (N x 3), a 2 x N array."""
         d = np.asarray(p, np.float64) - self.centre
         return np.array([(d @ self.e1 + self.half_m) / self.metres_per_px - 0.5, (self.half_m - d @ self.e2) / self.metres_per_px - 0.5])
 
@@ -434,7 +435,7 @@ def judge_in_shadow(grid: GroundGrid, est: KeyEstimate) -> None:
     est.why += IN_SHADOW_NOTE if est.product_in_shadow else PARTLY_NOTE if est.product_partly_in_shadow else ""
 
 
-def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray) -> bool:
+def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray, source: str = "given") -> bool:
     """The key points where the artist or the track says (``--light-dir``, ``--key-from-shadow``,
     the panel): its elevation is then known, not assumed, so the strength is read at it, and a
     product in the plate's shadow keeps its key where the shadow map lets it. Where the plate's
@@ -442,14 +443,15 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     ratio under HARD_RATIO, edges too wide - the artist's direction says there is a key: it
     gets the measured ratio (its strength) and edge width (its size). With nothing measured
     (too few shadow edges) there is no key of the plate's: the given light is used as given.
-    True when the estimate has a hard key now."""
+    ``source``: how the direction is known ("given", "sun in view"). True when the estimate
+    has a hard key now."""
     if not est.hard and not (est.measured and est.classes is not None):
         return False
     d = np.asarray(direction, np.float64)
     d = d / max(float(np.linalg.norm(d)), 1e-9)
     est.direction = d.tolist()
     est.elevation_deg = math.degrees(math.asin(float(np.clip(d @ grid.n, -1.0, 1.0))))
-    est.elevation_source = "given"
+    est.elevation_source = source
     if est.hard:
         clamp_ratio(est)  # at the given elevation
         judge_in_shadow(grid, est)
@@ -540,7 +542,7 @@ def _body_ground(grid: GroundGrid, est: KeyEstimate) -> np.ndarray:
 def _shadow_share(c: GroundClasses, grid: GroundGrid, pts: np.ndarray, shadow_rgb: np.ndarray) -> float:
     """Share of the ground the plate shows at these points with the shadow's level and colour
     (see ``_in_shadow``); 0 when under a third of them is shown."""
-    col, row = _grid_cells(grid, pts)
+    col, row = np.floor(grid.to_grid(pts) + 0.5).astype(int)  # the cell each point's foot falls in
     ok = (col >= 0) & (col < grid.size) & (row >= 0) & (row < grid.size)
     col, row = col[ok], row[ok]
     shown = c.ground[row, col] & c.steady[row, col]
@@ -550,14 +552,6 @@ def _shadow_share(c: GroundClasses, grid: GroundGrid, pts: np.ndarray, shadow_rg
     level = dev @ LUMA
     like = (np.abs(level) < 0.3) & (np.abs(dev - level[:, None]).max(axis=1) < 0.12)
     return float(like.mean())
-
-
-def _grid_cells(grid: GroundGrid, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(col, row) integer cells of world points' feet on the grid (may lie outside it)."""
-    d = pts - grid.centre
-    col = np.floor((d @ grid.e1 + grid.half_m) / grid.metres_per_px).astype(int)
-    row = np.floor((grid.half_m - d @ grid.e2) / grid.metres_per_px).astype(int)
-    return col, row
 
 
 def _sun_sky_limit(elevation_deg: float | None) -> float:

@@ -23,7 +23,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
 from . import key_shadow, local_source
-from .key import GroundGrid, KeyEstimate, clamp_ratio, estimate_key, judge_in_shadow, measured_angle_deg, take_given_direction
+from .key import GroundGrid, KeyEstimate, estimate_key, measured_angle_deg, take_given_direction
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -62,10 +62,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     key = estimate_key(grid, horizon_lum=env.horizon_luminance())
     sun = env.sun_in_view() if key.hard else None
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
-        key.direction, key.elevation_source = sun.tolist(), "sun in view"
-        key.elevation_deg = math.degrees(math.asin(float(np.clip(sun @ n, -1, 1))))
-        clamp_ratio(key)
-        judge_in_shadow(grid, key)
+        take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
