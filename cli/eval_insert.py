@@ -52,8 +52,17 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "classical|plate-light|grain=0": ("plate", (), {"grain": 0.0}),
     "classical|plate-light|chroma=off": ("plate", (), {"chroma": "off"}),
     "classical|given-key": ("given-key", (), {}),
+    "learned|plate-light": ("plate", (), {}),
+    "learned|given-key": ("given-key", (), {}),
 }
-"""paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults."""
+"""paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults. "learned"
+variants composite with the learned compositor (``--composite-checkpoint``); the others with
+the classical engine."""
+
+
+def variant_engine(name: str) -> str:
+    """The composite engine of a variant."""
+    return "photorealistic" if name.startswith("learned") else "classical"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -67,7 +76,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=24, help="Cycles samples of the truth renders")
     p.add_argument("--render-samples", type=int, default=16, help="Cycles samples of Vanelia's renders")
     p.add_argument("--model", type=Path, default=DUCK, help="the Duck GLB (products of duck shape)")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants to score")
+    p.add_argument("--variants", default=",".join(v for v in VARIANTS if variant_engine(v) == "classical"),
+                   help="comma-separated variants to score (default: all but the learned ones)")
     p.add_argument("--json", type=Path, default=Path("out/eval_insert.json"))
     p.add_argument("--blender", default=None, help="Blender binary (default: the bpy module)")
     p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
@@ -76,6 +86,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--film-crf", type=int, default=None, metavar="CRF",
                    help="film every set through H.264 4:2:0 at this CRF first (plate and truth, as a camera records them): "
                         "scores the match to a compressed plate; the sets are kept beside the originals")
+    p.add_argument("--composite-checkpoint", type=Path, default=None,
+                   help="the learned compositor of the 'learned' variants (default: the repository's checkpoints/composite)")
+    p.add_argument("--pairs-out", type=Path, default=None,
+                   help="also write every set's (classical composite, mask, truth) crops here: training pairs of `vanelia train composite --insert-pairs`")
     p.add_argument("--baseline", type=Path, default=None,
                    help="an earlier report of the same protocol: print each set's change against it (and keep it in the report)")
     return p.parse_args(argv)
@@ -102,6 +116,13 @@ def validate(a: argparse.Namespace) -> list[str]:
     bad = [v for v in a.variants.split(",") if v not in VARIANTS]
     if bad:
         raise CLIError(f"--variants: unknown {bad}; variants are {', '.join(VARIANTS)}")
+    if any(variant_engine(v) != "classical" for v in a.variants.split(",")):
+        from ml.composite.photorealistic_engine import resolve_checkpoint
+
+        ckpt = resolve_checkpoint(a.composite_checkpoint)
+        if not ckpt.is_file():
+            raise CLIError(f"the learned variants need a compositor checkpoint: {ckpt} is missing; give --composite-checkpoint "
+                           "PATH (vanelia train composite --insert-pairs ...)")
     if not a.model.is_file():
         raise CLIError(f"--model {a.model}: the Duck GLB is missing; give its path (glTF sample model Duck.glb)")
     try:
@@ -258,7 +279,7 @@ def composite_variant(state: Any, name: str, runner: Any, compositor: Any = None
     return (compositor or runner.engine("composite", "classical")).process(st, dict(params))
 
 
-def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner: Any) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner: Any, checkpoint: Path | None = None) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     from ml.composite import insert_score as sc
     from ml.io.colour import linear_to_srgb
     from ml.io.images import read_rgb8
@@ -270,7 +291,10 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
     frames = loaded[next(iter(loaded))][1].frames
     mid = frames[len(frames) // 2]
     pictures: dict[str, np.ndarray] = {}
-    compositors = {v: create("composite", "classical") for v in variants}  # one sequence each, as a run has
+    compositors = {v: create("composite", variant_engine(v)) for v in variants}  # one sequence each, as a run has
+    for v, eng in compositors.items():
+        if eng.learned:
+            eng.setup("cpu", None if checkpoint is None else str(checkpoint))
     source = region_source(set_dir)
     for f in frames:
         plate = read_rgb8(set_dir / "plate" / f"{f:06d}.png").astype(np.float32) / 255
@@ -344,6 +368,7 @@ def table(report: dict[str, Any]) -> str:
 
 def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
     from app.light_render import parse_motion_blur
+    from ml.composite.insert_data import composite_pairs, save_pairs
     from ml.pipeline.runner import PipelineRunner
 
     sets = validate(a)
@@ -359,6 +384,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     work = a.work or a.cache.parent / "insert_work"
     runner = PipelineRunner(device="cpu")
     per_set: dict[str, Any] = {}
+    pairs: list[Any] = []
     t_render = t_score = 0.0
     for sd in set_dirs:
         shots = {}
@@ -374,7 +400,10 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender, shutter)
             t_render += time.perf_counter() - t1
         t1 = time.perf_counter()
-        scores, pictures = score_set(sd, shots, variants, runner)
+        scores, pictures = score_set(sd, shots, variants, runner, a.composite_checkpoint)
+        if a.pairs_out is not None:
+            pairs += [p for mode in ("plate", "given-key") if mode in shots and (mode == "plate" or shots[mode] != shots.get("plate"))
+                      for p in composite_pairs(sd, shots[mode])]
         t_score += time.perf_counter() - t1
         write_contact(a.json.with_name(f"{a.json.stem}_{sd.name}.png"), pictures)
         shot_doc = json.loads((shots["plate" if "plate" in shots else modes[0]] / "shot.json").read_text())
@@ -395,6 +424,9 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
               "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
     if a.baseline is not None:
         report["against_baseline"] = {"report": str(a.baseline), "psnr_db": compare(report, load_baseline(a))}
+    if a.pairs_out is not None:
+        save_pairs(a.pairs_out, pairs)
+        log(f"[vanelia] eval insert: {len(pairs)} training pairs -> {a.pairs_out}")
     atomic_write_json(a.json, report)
     return report
 

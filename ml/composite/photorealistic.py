@@ -53,6 +53,10 @@ class CompositorConfig:
     attention_max_tokens: int = 8192
     net_size: int = 256
     """Side of the square the engine resizes an object crop to before the network."""
+    base: str = ""
+    """The composite engine whose output this network corrects ("classical": trained on
+    `vanelia eval insert` pairs, classical composite -> path-traced truth); "" = it harmonizes
+    the raw render over the plate (trained on perturbed-frame pairs)."""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

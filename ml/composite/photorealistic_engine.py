@@ -213,33 +213,54 @@ class PhotorealisticEngine(Engine):
         self.cnum: int | None = None
         self.model: PhotorealisticNet | None = None
         self._coef_fn: CoefFn | None = None
+        self.base: Engine | None = None
 
     def setup(self, device: str = "cpu", checkpoint: str | None = None) -> None:
+        from ml.stages.base import create
+
         self.model, path = load_model(checkpoint, self.cnum, device)
         super().setup(device, str(path))
         self.cnum = self.model.config.cnum
         self._coef_fn = torch_coef_fn(self.model, device)
         self._on_device = device.startswith("cuda")  # the work around the network on the GPU too
+        if self.model.config.base:  # a network that corrects another engine's composite runs after it
+            self.base = create("composite", self.model.config.base)
+            self.base.setup(device)
+
+    def reset(self) -> None:
+        if self.base is not None:
+            self.base.reset()
+
+    def _inputs(self, frame: FrameState) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(plate, rgba, shadow) the network works on: the frame's own, or, for a network
+        trained on a base engine's composites, that composite as both plate and object, the
+        object being the render's pixels with alpha > 0.5 (the mask it learnt on)."""
+        assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
+        if self.base is None:
+            return frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
+        comp = np.asarray(self.base.process(frame, {}), np.float32)
+        mask = (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
+        return comp, np.concatenate([comp, mask[..., None]], axis=-1), None
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         if self._coef_fn is None or self.model is None:
             raise EngineUnavailable("photorealistic engine used before setup(); call setup(device, checkpoint)")
         self.check_inputs(frame)
-        assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
+        plate, rgba, shadow = self._inputs(frame)
         p = {**DEFAULTS, **params}
         cfg = self.model.config
         if getattr(self, "_on_device", False):
             from .photorealistic_device import composite_on_device
 
-            out = composite_on_device(self.model, frame.plate, frame.rgba, frame.passes.get("shadow_catcher"),
+            out = composite_on_device(self.model, plate, rgba, shadow,
                                       float(p["strength"]), int(p["net_size"] or cfg.net_size), self.model.size_multiple,
                                       float(p["crop_scale"]), device=self.device)
             return out.cpu().numpy()
         return composite_photorealistic(
             self._coef_fn,
-            frame.plate,
-            frame.rgba,
-            shadow=frame.passes.get("shadow_catcher"),
+            plate,
+            rgba,
+            shadow=shadow,
             strength=float(p["strength"]),
             net_size=int(p["net_size"] or cfg.net_size),
             multiple=self.model.size_multiple,
@@ -247,7 +268,7 @@ class PhotorealisticEngine(Engine):
         )
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "cnum": self.cnum}
+        return {**super().describe(), "cnum": self.cnum, "base": self.base.name if self.base is not None else None}
 
 
 class PhotorealisticCompositor(Compositor):

@@ -24,6 +24,7 @@ import torch
 from shotcache.layout import atomic_write, atomic_write_json
 
 from .data import PairSampler, load_frames
+from .insert_data import InsertPairSampler, load_pairs
 from ml.losses import VGGPerceptual, ms_ssim_loss
 
 from .losses import PatchCritic, gradient_penalty, masked_l1
@@ -32,7 +33,12 @@ from .photorealistic import CompositorConfig, PhotorealisticNet, apply_coefficie
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vanelia train composite", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", nargs="+", required=True, help="folders of frames (searched recursively; masks/ beside frames are used)")
+    p.add_argument("--data", nargs="+", default=None, help="folders of frames (searched recursively; masks/ beside frames are used)")
+    p.add_argument("--insert-pairs", nargs="+", default=None,
+                   help="pair files of `vanelia eval insert --pairs-out` instead of --data: learn to correct the base engine's composite towards path-traced truth")
+    p.add_argument("--val-pairs", nargs="+", default=None, help="pair files scored every --val-every steps; the best step is saved as best.safetensors")
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--base", default="classical", help="with --insert-pairs: the composite engine the pairs were made with")
     p.add_argument("--out", default="runs/composite", help="output folder (checkpoints, plots)")
     p.add_argument("--cnum", type=int, default=32, help="base width (32 / 48 / 64)")
     p.add_argument("--size", type=int, default=128, help="training crop size (multiple of 8)")
@@ -68,10 +74,14 @@ def to_tensors(batch: tuple[np.ndarray, np.ndarray, np.ndarray], device: str) ->
 class Trainer:
     """One training run: model, optimizer, loss terms, history; step() does one update."""
 
-    def __init__(self, args: argparse.Namespace, sampler: PairSampler):
+    def __init__(self, args: argparse.Namespace, sampler: "PairSampler | InsertPairSampler"):
         self.args = args
         self.sampler = sampler
-        self.model = PhotorealisticNet(CompositorConfig(cnum=args.cnum)).to(args.device)
+        config = CompositorConfig(cnum=args.cnum)
+        if args.insert_pairs:  # the network corrects the base engine's composite, at the size it learnt on
+            config = CompositorConfig(cnum=args.cnum, net_size=args.size, base=args.base)
+        self.model = PhotorealisticNet(config).to(args.device)
+        self.best: float | None = None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.vgg = VGGPerceptual(args.vgg_weights).to(args.device) if args.vgg_weights else None
         self.critic = PatchCritic().to(args.device) if args.gan else None
@@ -136,6 +146,22 @@ class Trainer:
         self.history.append(rec)
         self.step_no += 1
         return rec
+
+    def validate(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray], chunk: int = 32) -> dict[str, float]:
+        """Product-region PSNR (dB, sRGB) of the network's output and of its input on a fixed
+        batch: whether the correction helps on pairs it does not train on."""
+        self.model.eval()
+        err = err_in = area = 0.0
+        with torch.no_grad():
+            for i in range(0, len(batch[0]), chunk):
+                comp, mask, real = to_tensors(tuple(b[i:i + chunk] for b in batch), self.args.device)  # type: ignore[arg-type]
+                fine, coarse = self.forward(comp, mask)
+                pred = (coarse if fine is None else fine).clamp(0, 1)
+                err += float((((pred - real) ** 2) * mask).sum())
+                err_in += float((((comp - real) ** 2) * mask).sum())
+                area += float(mask.sum()) * 3
+        psnr = lambda e: float(10 * np.log10(area / max(e, 1e-12)))  # noqa: E731
+        return {"val_psnr": psnr(err), "val_psnr_input": psnr(err_in)}
 
     # ---------------------------------------------------------------- persistence
     def save(self, out: Path) -> None:
@@ -209,6 +235,33 @@ def plot_losses(history: list[dict[str, float | str]], path: Path) -> None:
     plt.close(fig)
 
 
+def make_sampler(args: argparse.Namespace) -> PairSampler | InsertPairSampler:
+    """Perturbed-frame pairs (--data) or insert pairs (--insert-pairs), one of the two."""
+    if bool(args.data) == bool(args.insert_pairs):
+        raise SystemExit("give either --data FRAMES_DIR (harmonization pairs) or --insert-pairs FILE (eval insert pairs)")
+    if args.insert_pairs:
+        pairs = load_pairs(args.insert_pairs)
+        print(f"train composite: {len(pairs)} insert pairs (base {args.base}), cnum={args.cnum}, size={args.size}", flush=True)
+        return InsertPairSampler(pairs, args.size)
+    frames, silhouettes = load_frames(args.data, split=args.split, max_side=args.max_side)
+    print(f"train composite: {len(frames)} frames ({sum(bool(f.masks) for f in frames)} with object masks), "
+          f"{len(silhouettes)} silhouettes, cnum={args.cnum}, size={args.size}", flush=True)
+    return PairSampler(frames, silhouettes, args.size)
+
+
+def keep_best(trainer: Trainer, val: tuple[np.ndarray, np.ndarray, np.ndarray], out: Path) -> None:
+    """Score the validation pairs; the best step so far is written to best.safetensors."""
+    rec = trainer.validate(val)
+    trainer.history[-1].update(rec)
+    better = trainer.best is None or rec["val_psnr"] > trainer.best
+    if better:
+        trainer.best = rec["val_psnr"]
+        save_checkpoint(out / "best.safetensors", trainer.model, {"step": str(trainer.step_no), "trained_by": "vanelia train composite",
+                                                                   "val_psnr": f"{rec['val_psnr']:.3f}", "val_psnr_input": f"{rec['val_psnr_input']:.3f}"})
+    print(f"validation at step {trainer.step_no}: product PSNR {rec['val_psnr']:.2f} dB (input {rec['val_psnr_input']:.2f})"
+          + (" best" if better else ""), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.size % 8:
@@ -216,10 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     out = Path(args.out)
-    frames, silhouettes = load_frames(args.data, split=args.split, max_side=args.max_side)
-    print(f"train composite: {len(frames)} frames ({sum(bool(f.masks) for f in frames)} with object masks), "
-          f"{len(silhouettes)} silhouettes, cnum={args.cnum}, size={args.size}", flush=True)
-    trainer = Trainer(args, PairSampler(frames, silhouettes, args.size))
+    trainer = Trainer(args, make_sampler(args))
+    val = InsertPairSampler(load_pairs(args.val_pairs), args.size).fixed() if args.val_pairs else None
     if args.resume:
         trainer.resume(out)
         print(f"resumed at step {trainer.step_no}", flush=True)
@@ -237,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(input {mean('fmse_input'):.1f}) {time.time() - t0:.0f}s", flush=True)
         if done % args.save_every == 0:
             trainer.save(out)
+        if val is not None and (done % args.val_every == 0 or done == total):
+            keep_best(trainer, val, out)
         if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
             print(f"stopping at step {done}: --max-minutes {args.max_minutes} reached", flush=True)
             break

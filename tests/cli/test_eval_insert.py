@@ -86,11 +86,36 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     assert [x.frame for x in samples] == [1, 2] and samples[0].alpha.max() > 0.9 and samples[0].truth.shape == (54, 96, 3)
     out2 = tmp_path / "again.json"
     again = [out2 if x == str(out) else x for x in args]
-    r = vanelia(*map(str, again), "--baseline", str(out))  # the sets are cached: nothing rendered again
+    pairs = tmp_path / "pairs.npz"
+    r = vanelia(*map(str, again), "--baseline", str(out), "--pairs-out", str(pairs))  # the sets are cached: nothing rendered again
     assert r.returncode == 0 and "cached" in r.stdout and "against --baseline" in r.stdout
     delta = json.loads(out2.read_text())["against_baseline"]["psnr_db"]["sun_high_tiles_diffuse-s1"]
     assert set(delta) == {"paste", "classical", "classical|plate-light", "classical|given-key"}
     assert all(abs(d) < 0.5 for row in delta.values() for d in row.values())  # the same protocol twice: the same pictures
+    _learned_variant_on_its_own_pairs(args, pairs, tmp_path)
+
+
+def _learned_variant_on_its_own_pairs(args: list[str], pairs: Path, tmp_path: Path) -> None:
+    """The run's pairs (both light modes, both frames) train the learned compositor, which the
+    'learned' variant then scores on the same set; without a checkpoint it is refused first."""
+    from ml.composite.insert_data import load_pairs
+    from ml.composite.train import main as train
+
+    got = load_pairs(pairs)
+    assert sorted(p.name for p in got) == [f"sun_high_tiles_diffuse-s1/{m}/{f}" for m in ("given-key", "plate") for f in (1, 2)]
+    assert all(p.comp.shape == p.real.shape and p.mask.sum() > 0 for p in got)
+    assert train(["--insert-pairs", str(pairs), "--cnum", "8", "--size", "32", "--batch", "2", "--coarse-steps", "2",
+                  "--fine-steps", "1", "--out", str(tmp_path / "run")]) == 0
+    learned = list(args)
+    learned[learned.index("--variants") + 1] = "classical|plate-light,learned|plate-light"
+    learned[learned.index("--json") + 1] = str(tmp_path / "learned.json")
+    r = vanelia(*learned, "--composite-checkpoint", str(tmp_path / "none.safetensors"))
+    assert r.returncode == 2 and "none.safetensors" in r.stderr and not (tmp_path / "learned.json").exists()
+    r = vanelia(*learned, "--composite-checkpoint", str(tmp_path / "run" / "last.safetensors"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    mean = json.loads((tmp_path / "learned.json").read_text())["mean"]
+    assert np.isfinite(mean["learned|plate-light"]["psnr_product"])
+    assert mean["learned|plate-light"]["psnr_shadow"] == pytest.approx(mean["classical|plate-light"]["psnr_shadow"], abs=1e-6)
 
 
 def test_only_a_true_sun_is_given_as_the_key_direction():
