@@ -171,19 +171,38 @@ def crop_pair(pair: InsertPair, scale: float, size: int, shift: tuple[float, flo
     return rs(comp, interp), (rs(mask, cv2.INTER_LINEAR) > 0.5).astype(np.float32), rs(real, interp)
 
 
+def recolour(comp: np.ndarray, real: np.ndarray, order: np.ndarray, exposure: float) -> tuple[np.ndarray, np.ndarray]:
+    """The same pair in another world: channels permuted and exposure scaled (in linear light),
+    alike in the composite and the truth, product and plate. Why: the correction a pair asks
+    for then still follows from the plate around the product (its light is permuted and scaled
+    with it), but no longer from the product's own colour. The generated sets hold one product,
+    a yellow duck; unaugmented, the network learnt "make yellow products brighter and more
+    saturated", which it then did to every product of real clips."""
+    from ml.io.colour import linear_to_srgb, srgb_to_linear
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return np.clip(linear_to_srgb(srgb_to_linear(x[..., order]) * exposure), 0.0, 1.0).astype(np.float32)
+
+    return f(comp), f(real)
+
+
 class InsertPairSampler:
     """Random crops of insert pairs at the training size: 1.1x (what the engine crops) up to
-    the stored context, centre jittered, mirrored half the time. Same ``batch`` as PairSampler."""
+    the stored context, centre jittered, mirrored half the time; with ``augment``, recoloured
+    (``recolour``: any channel order, exposure 0.5-1.6x). Same ``batch`` as PairSampler."""
 
-    def __init__(self, pairs: list[InsertPair], size: int = 128, context: float = PAIR_CONTEXT):
+    def __init__(self, pairs: list[InsertPair], size: int = 128, context: float = PAIR_CONTEXT, augment: bool = False):
         if not pairs:
             raise UserError("no insert pairs to train on; write them with `vanelia eval insert --pairs-out FILE`")
-        self.pairs, self.size, self.context = pairs, size, context
+        self.pairs, self.size, self.context, self.augment = pairs, size, context, augment
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pair = self.pairs[int(rng.integers(len(self.pairs)))]
         shift = (float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.08, 0.08)))
-        return crop_pair(pair, float(rng.uniform(1.1, self.context)), self.size, shift, bool(rng.random() < 0.5))
+        comp, mask, real = crop_pair(pair, float(rng.uniform(1.1, self.context)), self.size, shift, bool(rng.random() < 0.5))
+        if self.augment:
+            comp, real = recolour(comp, real, rng.permutation(3), float(np.exp(rng.uniform(np.log(0.5), np.log(1.6)))))
+        return comp, mask, real
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         items = [self.sample(rng) for _ in range(n)]

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pair files of `vanelia eval insert --pairs-out` instead of --data: learn to correct the base engine's composite towards path-traced truth")
     p.add_argument("--val-pairs", nargs="+", default=None, help="pair files scored every --val-every steps; the best step is saved as best.safetensors")
     p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--augment", action="store_true", help="with --insert-pairs: recolour pairs (channel order, exposure) so the product's own colour teaches nothing")
     p.add_argument("--base", default="classical", help="with --insert-pairs: the composite engine the pairs were made with")
     p.add_argument("--out", default="runs/composite", help="output folder (checkpoints, plots)")
     p.add_argument("--cnum", type=int, default=32, help="base width (32 / 48 / 64)")
@@ -242,7 +243,7 @@ def make_sampler(args: argparse.Namespace) -> PairSampler | InsertPairSampler:
     if args.insert_pairs:
         pairs = load_pairs(args.insert_pairs)
         print(f"train composite: {len(pairs)} insert pairs (base {args.base}), cnum={args.cnum}, size={args.size}", flush=True)
-        return InsertPairSampler(pairs, args.size)
+        return InsertPairSampler(pairs, args.size, augment=args.augment)
     frames, silhouettes = load_frames(args.data, split=args.split, max_side=args.max_side)
     print(f"train composite: {len(frames)} frames ({sum(bool(f.masks) for f in frames)} with object masks), "
           f"{len(silhouettes)} silhouettes, cnum={args.cnum}, size={args.size}", flush=True)

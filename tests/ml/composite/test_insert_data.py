@@ -126,3 +126,20 @@ def test_training_needs_one_source_of_pairs(tmp_path: Path):
 
     with pytest.raises(SystemExit, match="either --data"):
         main(["--out", str(tmp_path / "run")])
+
+
+def test_recolouring_changes_composite_and_truth_alike():
+    from ml.composite.insert_data import recolour
+    from ml.io.colour import linear_to_srgb, srgb_to_linear
+
+    p = _pair(1)
+    comp, real = p.comp.astype(np.float32) / 255, p.real.astype(np.float32) / 255
+    c2, r2 = recolour(comp, real, np.array([2, 0, 1]), 0.7)
+    assert np.allclose(c2, linear_to_srgb(srgb_to_linear(comp[..., [2, 0, 1]]) * 0.7), atol=1e-5)
+    # the correction a pair asks for (truth / composite, in linear light) moves with the channels
+    gain = srgb_to_linear(real).sum((0, 1)) / srgb_to_linear(comp).sum((0, 1))
+    gain2 = srgb_to_linear(r2).sum((0, 1)) / srgb_to_linear(c2).sum((0, 1))
+    assert np.allclose(gain2, gain[[2, 0, 1]], rtol=1e-3)
+    s = InsertPairSampler([p], size=32, augment=True)
+    a, b = s.sample(np.random.default_rng(3)), s.sample(np.random.default_rng(4))
+    assert not np.allclose(a[0].mean((0, 1)), b[0].mean((0, 1)), atol=0.01)
