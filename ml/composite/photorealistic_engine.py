@@ -231,14 +231,18 @@ class PhotorealisticEngine(Engine):
         if self.base is not None:
             self.base.reset()
 
-    def _inputs(self, frame: FrameState) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _inputs(self, frame: FrameState, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(plate, rgba, shadow) the network works on: the frame's own, or, for a network
         trained on a base engine's composites, that composite as both plate and object, the
-        object being the render's pixels with alpha > 0.5 (the mask it learnt on)."""
+        object being the render's pixels with alpha > 0.5 (the mask it learnt on). The base
+        engine gets the parameters it declares (an artist's grain=0 still reaches it)."""
+        from ml.stages.base import param_names
+
         assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
         if self.base is None:
             return frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
-        comp = np.asarray(self.base.process(frame, {}), np.float32)
+        own = param_names(type(self.base)) or set()
+        comp = np.asarray(self.base.process(frame, {k: v for k, v in params.items() if k in own and k not in DEFAULTS}), np.float32)
         mask = (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
         return comp, np.concatenate([comp, mask[..., None]], axis=-1), None
 
@@ -246,7 +250,7 @@ class PhotorealisticEngine(Engine):
         if self._coef_fn is None or self.model is None:
             raise EngineUnavailable("photorealistic engine used before setup(); call setup(device, checkpoint)")
         self.check_inputs(frame)
-        plate, rgba, shadow = self._inputs(frame)
+        plate, rgba, shadow = self._inputs(frame, params)
         p = {**DEFAULTS, **params}
         cfg = self.model.config
         if getattr(self, "_on_device", False):

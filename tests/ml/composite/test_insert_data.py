@@ -89,6 +89,9 @@ def test_a_network_trained_on_classical_composites_runs_after_classical(tmp_path
     eng.setup("cpu", str(_checkpoint(tmp_path / "zero.safetensors")))
     assert eng.describe()["base"] == "classical"
     assert np.allclose(eng.process(_frame(), {}), classical, atol=1e-5)  # untrained: the classical composite
+    artist = {"harmonize": 0.0, "light_wrap": 0.0, "strength": 1.0}  # classical's own parameters reach it
+    plain = create("composite", "classical").process(_frame(), artist)
+    assert not np.allclose(plain, classical, atol=1e-3) and np.allclose(eng.process(_frame(), artist), plain, atol=1e-5)
     eng = create("composite", "photorealistic")
     eng.setup("cpu", str(_checkpoint(tmp_path / "bright.safetensors", bias=0.1)))
     out = eng.process(_frame(), {})
