@@ -28,3 +28,13 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def default_composite() -> str:
+    """The composite engine a job that names none runs: the learned one when its checkpoint
+    ships (checkpoints/composite), else classical - the catalogue's rule, not a second copy."""
+    from ml.pipeline.runner import PipelineRunner
+    from shotcache.schema import JobSpec
+
+    return PipelineRunner().default_engine(JobSpec(shot="x", stages=["composite"]), "composite")

@@ -31,9 +31,10 @@ import numpy as np
 import torch
 
 from ml.io.colour import linear_to_srgb, srgb_to_linear
-from ml.stages.base import Engine, EngineUnavailable, FrameState, declare_params, register
+from ml.stages.base import Engine, EngineError, EngineUnavailable, FrameState, declare_params, register
 
 from .api import Compositor
+from .classical import DEFAULTS as BASE_DEFAULTS
 from .photorealistic import CheckpointError, PhotorealisticNet, load_checkpoint, make_input
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -204,7 +205,9 @@ class PhotorealisticEngine(Engine):
 
     stage = "composite"
     name = "photorealistic"
-    Params = declare_params("PhotorealisticParams", DEFAULTS)
+    Params = declare_params("PhotorealisticParams", {**BASE_DEFAULTS, **DEFAULTS})
+    """Its own parameters and those of the engine a checkpoint may run first (classical: the
+    only base there is), which reach that engine; a checkpoint without a base refuses them."""
     needs = ("plate", "rgba")
     default_checkpoint = DEFAULT_CHECKPOINT
 
@@ -236,13 +239,16 @@ class PhotorealisticEngine(Engine):
         trained on a base engine's composites, that composite as both plate and object, the
         object being the render's pixels with alpha > 0.5 (the mask it learnt on). The base
         engine gets the parameters it declares (an artist's grain=0 still reaches it)."""
-        from ml.stages.base import param_names
+        from ml.stages.base import GLOBAL_PARAMS
 
         assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
+        base_keys = sorted(k for k in params if k in BASE_DEFAULTS and k not in DEFAULTS and k not in GLOBAL_PARAMS)
         if self.base is None:
+            if base_keys:
+                raise EngineError(f"composite engine 'photorealistic': {', '.join(base_keys)} belong to the classical engine, "
+                                  f"and the checkpoint {self.checkpoint} does not run it first; use --compositor-type classical")
             return frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
-        own = param_names(type(self.base)) or set()
-        comp = np.asarray(self.base.process(frame, {k: v for k, v in params.items() if k in own and k not in DEFAULTS}), np.float32)
+        comp = np.asarray(self.base.process(frame, {k: v for k, v in params.items() if k in BASE_DEFAULTS and k not in DEFAULTS}), np.float32)
         mask = (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
         return comp, np.concatenate([comp, mask[..., None]], axis=-1), None
 

@@ -42,7 +42,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: Path):
+def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: Path, default_composite: str):
     from ml.io.images import read_rgb8
     from ml.io.video import iter_frames, probe
 
@@ -57,7 +57,7 @@ def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: 
     sheet = read_rgb8(tmp_path / "final_contact.png")
     assert sheet.shape[1] > 3 * 160 * 0.9
     params = json.loads((shot / "v001" / "params.json").read_text())
-    assert params["frames"]["3"]["composite"]["engine"] == "classical" and params["state"] == "done"
+    assert params["frames"]["3"]["composite"]["engine"] == default_composite and params["state"] == "done"
     # the composite differs from the plate where the product is
     from ml.io.exr import read_passes
 
@@ -96,7 +96,7 @@ def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: 
     assert np.abs(linear_to_srgb(rgb.astype(np.float32)) - png).max() < 0.01
 
 
-def test_stages_through_a_real_sidecar(tmp_path: Path):
+def test_stages_through_a_real_sidecar(tmp_path: Path, default_composite: str):
     """--server: by path inside the sidecar's shot roots, else upload + download."""
     pytest.importorskip("server.local")
     from ml.pipeline.synthetic import make_shot
@@ -115,7 +115,7 @@ def test_stages_through_a_real_sidecar(tmp_path: Path):
             version, job = run_stages_server(JobSpec(shot=str(shot.root), frames=[1, 2]), shot.root, url, None)
             assert job["state"] == "done"
             assert sorted(p.name for p in (shot.root / version / "frames").iterdir()) == ["000001.png", "000002.png"]
-            assert json.loads((shot.root / version / "params.json").read_text())["frames"]["2"]["composite"]["engine"] == "classical"
+            assert json.loads((shot.root / version / "params.json").read_text())["frames"]["2"]["composite"]["engine"] == default_composite
 
 
 @pytest.mark.slow

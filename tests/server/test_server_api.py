@@ -14,7 +14,7 @@ from shotcache.layout import ShotPaths
 from shotcache.schema import PROTOCOL_VERSION
 
 
-def test_health_and_capabilities(client):
+def test_health_and_capabilities(client, default_composite):
     info = client.health()
     assert info["status"] == "ok" and info["protocol"] == PROTOCOL_VERSION
     caps = client.capabilities()
@@ -25,7 +25,7 @@ def test_health_and_capabilities(client):
     assert caps["gpu_memory"] == {} or all("free" in v for v in caps["gpu_memory"].values())
     client.wait(client.submit({"shot": "b", "stages": ["composite"], "frames": [1], "seed": 100}), poll=0.05)
     loaded = client.capabilities()["engines_loaded"]["cpu"]
-    assert {"stage": "composite", "name": "classical"}.items() <= next(e for e in loaded if e["name"] == "classical").items()
+    assert {"stage": "composite", "name": default_composite}.items() <= next(e for e in loaded if e["name"] == default_composite).items()
 
 
 def test_openapi_served(client):

@@ -97,7 +97,7 @@ def test_track_job_scales_from_a_known_size_and_refuses_bad_ones(sidecar):
 
 
 @pytest.mark.slow
-def test_run_job_renders_the_whole_pipeline(sidecar):
+def test_run_job_renders_the_whole_pipeline(sidecar, default_composite):
     """The whole run on the sidecar: demo plate + GLB + track -> MP4 and contact sheet."""
     from app.blender import run_batch
     from ml.io.video import probe
@@ -114,4 +114,4 @@ def test_run_job_renders_the_whole_pipeline(sidecar):
     info = probe(root / "demo_out" / "final.mp4")
     assert (info["width"], info["height"], info["frames"]) == (128, 72, 4)
     assert (root / "demo_out" / "final_contact.png").is_file()
-    assert job["result"]["engines"]["composite"] == "classical" and job["result"]["frames_written"] == 4
+    assert job["result"]["engines"]["composite"] == default_composite and job["result"]["frames_written"] == 4

@@ -146,3 +146,14 @@ def test_recolouring_changes_composite_and_truth_alike():
     s = InsertPairSampler([p], size=32, augment=True)
     a, b = s.sample(np.random.default_rng(3)), s.sample(np.random.default_rng(4))
     assert not np.allclose(a[0].mean((0, 1)), b[0].mean((0, 1)), atol=0.01)
+
+
+def test_classical_parameters_on_a_network_without_a_base_are_refused(tmp_path: Path):
+    from ml.stages.base import EngineError
+
+    path = save_checkpoint(tmp_path / "plain.safetensors", PhotorealisticNet(CompositorConfig(cnum=8, net_size=32)))
+    eng = create("composite", "photorealistic")
+    eng.setup("cpu", str(path))
+    with pytest.raises(EngineError, match="grain.*classical"):
+        eng.process(_frame(), {"grain": 0.0})
+    assert eng.process(_frame(), {"strength": 0.5}).shape == (60, 80, 3)
