@@ -65,6 +65,14 @@ def variant_engine(name: str) -> str:
     return "photorealistic" if name.startswith("learned") else "classical"
 
 
+def default_variants(checkpoint: Path | None) -> list[str]:
+    """Every variant; the learned ones only when their checkpoint is there (given, or shipped)."""
+    from ml.composite.photorealistic_engine import resolve_checkpoint
+
+    learned = resolve_checkpoint(checkpoint).is_file()
+    return [v for v in VARIANTS if learned or variant_engine(v) == "classical"]
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="vanelia eval insert", description=__doc__.split("\n\n")[0])
     p.add_argument("--cache", type=Path, default=Path("out/insert_sets"), help="truth sets are generated here once and reused")
@@ -76,8 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=24, help="Cycles samples of the truth renders")
     p.add_argument("--render-samples", type=int, default=16, help="Cycles samples of Vanelia's renders")
     p.add_argument("--model", type=Path, default=DUCK, help="the Duck GLB (products of duck shape)")
-    p.add_argument("--variants", default=",".join(v for v in VARIANTS if variant_engine(v) == "classical"),
-                   help="comma-separated variants to score (default: all but the learned ones)")
+    p.add_argument("--variants", default=None,
+                   help="comma-separated variants to score (default: all; the learned ones only where a compositor checkpoint is)")
     p.add_argument("--json", type=Path, default=Path("out/eval_insert.json"))
     p.add_argument("--blender", default=None, help="Blender binary (default: the bpy module)")
     p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
@@ -113,6 +121,8 @@ def validate(a: argparse.Namespace) -> list[str]:
     bad = [s for s in sets if s not in names]
     if bad:
         raise CLIError(f"--sets: unknown set(s) {bad}; sets are {', '.join(names)}")
+    if a.variants is None:
+        a.variants = ",".join(default_variants(a.composite_checkpoint))
     bad = [v for v in a.variants.split(",") if v not in VARIANTS]
     if bad:
         raise CLIError(f"--variants: unknown {bad}; variants are {', '.join(VARIANTS)}")

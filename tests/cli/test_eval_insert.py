@@ -182,3 +182,11 @@ def test_a_set_is_filmed_through_h264_once(tmp_path: Path):
     filmed_set(src, 23)
     assert json.loads((out / "set.json").read_text())["recipe"]["light"] == "sun_low"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_default_variants_hold_the_learned_ones_only_with_a_checkpoint(tmp_path: Path):
+    from cli.eval_insert import VARIANTS, default_variants, variant_engine
+
+    assert default_variants(tmp_path / "missing.safetensors") == [v for v in VARIANTS if variant_engine(v) == "classical"]
+    (tmp_path / "c.safetensors").write_bytes(b"x")
+    assert default_variants(tmp_path / "c.safetensors") == list(VARIANTS)
