@@ -157,3 +157,22 @@ def test_classical_parameters_on_a_network_without_a_base_are_refused(tmp_path: 
     with pytest.raises(EngineError, match="grain.*classical"):
         eng.process(_frame(), {"grain": 0.0})
     assert eng.process(_frame(), {"strength": 0.5}).shape == (60, 80, 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_shipped_checkpoint_gives_the_same_composite_on_cuda():
+    """Classical on the CPU, then the network and the work around it on the GPU (the device
+    path): within an 8-bit level of the all-CPU engine, on the product and everywhere else."""
+    from ml.composite.photorealistic_engine import DEFAULT_CHECKPOINT
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip(f"no shipped checkpoint at {DEFAULT_CHECKPOINT}")
+    out = {}
+    for device in ("cpu", "cuda"):
+        eng = create("composite", "photorealistic")
+        eng.setup(device, None)
+        out[device] = eng.process(_frame(), {})
+    from ml.io.colour import linear_to_srgb
+
+    diff = np.abs(linear_to_srgb(out["cpu"]) - linear_to_srgb(out["cuda"])) * 255
+    assert diff.max() < 1.5 and diff.mean() < 0.2
