@@ -141,7 +141,7 @@ class VaneliaPreferences(bpy.types.AddonPreferences):
     checkpoint_dir: StringProperty(
         update=_restart_sidecar,
         name="Checkpoints",
-        description="Folder with learned-engine checkpoints (.safetensors); empty = classical engines only",
+        description="Folder with learned-engine checkpoints (.safetensors); empty = the ones shipped in checkpoints/ (classical where none ships)",
         default="",
         subtype="DIR_PATH",
     )
