@@ -1,5 +1,12 @@
 """`vanelia train composite --data DIRS ...`: train the photorealistic compositor.
 
+Two sources of pairs: perturbed frames (``--data``, ml/composite/data.py: harmonize a raw
+render) or `vanelia eval insert --pairs-out` files (``--insert-pairs``: correct the classical
+composite towards path-traced truth; the checkpoint records ``base="classical"`` and the
+engine runs classical first). ``--val-pairs`` keeps the best validated step as
+``best.safetensors``; ``--augment`` recolours insert pairs (channel order, exposure) so the
+product's own colour teaches nothing.
+
 Coarse generator first (``--coarse-steps``), then the whole coarse-to-fine network
 (``--fine-steps``, loss on the fine output plus half the coarse loss). Pairs come from
 ml.composite.data (the 'train' split of each clip; evaluation uses the held-out part).
