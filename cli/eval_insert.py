@@ -326,6 +326,16 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
     return {v: sc.mean_scores(rows) for v, rows in per.items()}, pictures
 
 
+def set_pairs(set_dir: Path, shots: dict[str, Path]) -> list[Any]:
+    """The set's training pairs from each shot lit from the plate: its own estimate and, where
+    the truth has a sun, the one with its direction given (without a sun that is the same shot)."""
+    from ml.composite.insert_data import composite_pairs
+
+    modes = [m for m in ("plate", "given-key") if m in shots]
+    unique = [m for m in modes if m == "plate" or shots[m] != shots.get("plate")]
+    return [p for m in unique for p in composite_pairs(set_dir, shots[m])]
+
+
 def region_source(set_dir: Path) -> Path:
     """The set whose plate and truth say where the product changed the picture: a filmed set's
     source (plate and truth are filmed apart, and their codec noise differs everywhere)."""
@@ -378,7 +388,7 @@ def table(report: dict[str, Any]) -> str:
 
 def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
     from app.light_render import parse_motion_blur
-    from ml.composite.insert_data import composite_pairs, save_pairs
+    from ml.composite.insert_data import save_pairs
     from ml.pipeline.runner import PipelineRunner
 
     sets = validate(a)
@@ -412,8 +422,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
         t1 = time.perf_counter()
         scores, pictures = score_set(sd, shots, variants, runner, a.composite_checkpoint)
         if a.pairs_out is not None:
-            pairs += [p for mode in ("plate", "given-key") if mode in shots and (mode == "plate" or shots[mode] != shots.get("plate"))
-                      for p in composite_pairs(sd, shots[mode])]
+            pairs += set_pairs(sd, shots)
         t_score += time.perf_counter() - t1
         write_contact(a.json.with_name(f"{a.json.stem}_{sd.name}.png"), pictures)
         shot_doc = json.loads((shots["plate" if "plate" in shots else modes[0]] / "shot.json").read_text())
