@@ -39,7 +39,7 @@ from ..shotcache.errors import InputError
 from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
 from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, measure_in_track
-from ..shotcache.key_strength import sun_for_ratio
+from ..shotcache.key_strength import shadow_ratio, sun_for_ratio
 from . import lighting, plate, product, render, shot_scene
 from .shot_scene import SHOT_PROP
 
@@ -508,7 +508,7 @@ def _place_measured_key(scene: Any, paths: ShotPaths, shot: Shot, picked: KeyFro
     rec = shot.lighting.unplaced_key
     sun = sun_for_ratio(rec["ratio"], rec["ambient"], picked.direction, sin_elevation, float(rec["angle_deg"]))
     shot.lighting.lights = [sun]
-    shot.lighting.shadow_ratio = np.clip(1.0 / np.maximum(np.asarray(rec["ratio"], np.float64), 1e-4), 0.02, 1.0).tolist()
+    shot.lighting.shadow_ratio = shadow_ratio(rec["ratio"])
     shot.lighting.method = "user"
     shot.lighting.notes = (shot.lighting.notes + "; " if shot.lighting.notes else "") + "key placed in Blender; " + picked.note(pick)
     paths.save_shot(shot)

@@ -29,3 +29,9 @@ def sun_for_ratio(ratio_rgb: ArrayLike, ambient_rgb: ArrayLike, direction: Array
     strength = float(irr.max())
     return Light(type="sun", direction=[float(v) for v in np.asarray(direction, np.float64).ravel()],
                  color=(irr / max(strength, 1e-9)).tolist(), intensity=strength, angle_deg=float(angle_deg), shadow=shadow)
+
+
+def shadow_ratio(ratio_rgb: ArrayLike) -> list[float]:
+    """shot.json's ``lighting.shadow_ratio`` for a key making the plate's lit/shadow ratio: the
+    density the product's own shadow is given (shadow / lit, per channel, 0.02-1)."""
+    return np.clip(1.0 / np.maximum(np.asarray(ratio_rgb, np.float64), 1e-4), 0.02, 1.0).tolist()

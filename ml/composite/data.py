@@ -212,13 +212,15 @@ def perturb(rgb: np.ndarray, mask: np.ndarray, ref: np.ndarray, rng: np.random.G
 
 # ---------------------------------------------------------------- pairs
 
-def square_box(mask: np.ndarray, scale: float) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1): a square of side scale x the mask bounds' longer side, kept in the frame."""
+def square_box(mask: np.ndarray, scale: float, shift: tuple[float, float] = (0.0, 0.0)) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): a square of side scale x the mask bounds' longer side, its centre moved
+    by ``shift`` x its side, kept in the frame."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask > 0.5)
-    cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
     side = int(round(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) * scale))
     side = max(8, min(side, h, w))
+    cy = (ys.min() + ys.max() + 1) / 2 + shift[0] * side
+    cx = (xs.min() + xs.max() + 1) / 2 + shift[1] * side
     y0 = int(np.clip(round(cy - side / 2), 0, h - side))
     x0 = int(np.clip(round(cx - side / 2), 0, w - side))
     return y0, y0 + side, x0, x0 + side

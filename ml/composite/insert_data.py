@@ -152,16 +152,12 @@ def load_pairs(paths: list[str | Path] | str | Path) -> list[InsertPair]:
 def crop_pair(pair: InsertPair, scale: float, size: int, shift: tuple[float, float] = (0.0, 0.0), flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(comp, mask, real) float32 at ``size``: a square of ``scale`` x the product's bounds,
     its centre moved by ``shift`` x its side (kept inside the stored crop)."""
+    from ml.composite.data import square_box
+
     m = pair.mask.astype(np.float32)
-    h, w = m.shape
-    ys, xs = np.nonzero(m)
-    side = int(round(max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) * scale))
-    side = max(8, min(side, h, w))
-    cy = (ys.min() + ys.max() + 1) / 2 + shift[0] * side
-    cx = (xs.min() + xs.max() + 1) / 2 + shift[1] * side
-    y0 = int(np.clip(round(cy - side / 2), 0, h - side))
-    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
-    sl = (slice(y0, y0 + side), slice(x0, x0 + side))
+    y0, y1, x0, x1 = square_box(m, scale, shift)
+    side = y1 - y0
+    sl = (slice(y0, y1), slice(x0, x1))
     comp, real = pair.comp[sl].astype(np.float32) / 255, pair.real[sl].astype(np.float32) / 255
     mask = m[sl]
     if flip:

@@ -239,16 +239,17 @@ class PhotorealisticEngine(Engine):
         trained on a base engine's composites, that composite as both plate and object, the
         object being the render's pixels with alpha > 0.5 (the mask it learnt on). The base
         engine gets the parameters it declares (an artist's grain=0 still reaches it)."""
-        from ml.stages.base import GLOBAL_PARAMS
+        from ml.stages.base import GLOBAL_PARAMS, param_names
 
         assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
-        base_keys = sorted(k for k in params if k in BASE_DEFAULTS and k not in DEFAULTS and k not in GLOBAL_PARAMS)
         if self.base is None:
+            base_keys = sorted(k for k in params if k in BASE_DEFAULTS and k not in DEFAULTS and k not in GLOBAL_PARAMS)
             if base_keys:
                 raise EngineError(f"composite engine 'photorealistic': {', '.join(base_keys)} belong to the classical engine, "
                                   f"and the checkpoint {self.checkpoint} does not run it first; use --compositor-type classical")
             return frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
-        comp = np.asarray(self.base.process(frame, {k: v for k, v in params.items() if k in BASE_DEFAULTS and k not in DEFAULTS}), np.float32)
+        declared = set(param_names(type(self.base)) or ())  # what the base engine itself declares
+        comp = np.asarray(self.base.process(frame, {k: v for k, v in params.items() if k in declared and k not in DEFAULTS}), np.float32)
         mask = (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
         return comp, np.concatenate([comp, mask[..., None]], axis=-1), None
 

@@ -17,7 +17,7 @@ import numpy as np
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.io.exr import write_rgb
 from ml.pipeline.fastio import read_linear
-from shotcache.key_strength import sun_for_ratio
+from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
@@ -113,7 +113,7 @@ def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list
     light = sun_for_ratio(lit / sh, ambient, key.direction, math.sin(math.radians(key.elevation_deg or 40.0)), key.angle_deg,
                           shadow=not key.product_in_shadow)
     strength = light.intensity
-    ratio = np.clip(sh / np.maximum(lit, 1e-4), 0.02, 1.0).tolist()
+    ratio = shadow_density(lit / sh)
     note = (f"key: elevation {key.elevation_deg:.0f} deg ({key.elevation_source}), lit/shadow {key.ratio:.2f}, strength {strength:.2f}, "
             f"angle {key.angle_deg:.1f} deg")
     if key.product_in_shadow:
