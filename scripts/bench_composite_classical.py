@@ -4,8 +4,11 @@ A 1920x1080 plate (smoothed noise: edges everywhere) and a 300 px product; the d
 parameters against the same with the matched blur off (``defocus: 0``), so the cost of
 measuring the plate's blur (ml/composite/blur_match.py) is printed on its own; and the default
 on the same plate as decoded from 4:2:0 video, where the composite's colour is averaged over
-the codec's blocks (ml/composite/chroma.py), against that with ``chroma: off``. CPU and wall
-time, median of ``--repeat`` runs after one warm-up. Prints a table and writes JSON.
+the codec's blocks (ml/composite/chroma.py), against that with ``chroma: off``. And the default
+composite engine when the repository ships a compositor checkpoint (the learned one: classical
+first, then the network on the product's crop), as the stage runs it, against classical run the
+same way: what the learned default adds to a frame. CPU and wall time, median of ``--repeat``
+runs after one warm-up. Prints a table and writes JSON.
 
     python scripts/bench_composite_classical.py [--json out/bench/composite_classical.json]
 """
@@ -40,6 +43,35 @@ def frame(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return plate, rgba, np.ones((h, w, 3), np.float32)
 
 
+def learned_rows(plate: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, repeat: int) -> dict[str, dict[str, float]]:
+    """Both engines through the stage interface, alternating frame by frame (a machine busy
+    with something else slows both alike); nothing when no checkpoint ships."""
+    from ml.composite.photorealistic_engine import DEFAULT_CHECKPOINT
+    from ml.stages.base import FrameState, create
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        print(f"no learned compositor row: {DEFAULT_CHECKPOINT} is missing")
+        return {}
+    engines = {}
+    for name in ("classical", "photorealistic"):
+        engines[name] = create("composite", name)
+        engines[name].setup("cpu")
+    times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in engines}
+    for i in range(repeat + 1):
+        for name, eng in engines.items():
+            frame = FrameState(index=i, plate=plate, rgba=rgba, passes={"shadow_catcher": shadow})
+            c0, w0 = time.process_time(), time.perf_counter()
+            eng.process(frame, {})
+            if i:  # the first round warms up
+                times[name][0].append(time.process_time() - c0)
+                times[name][1].append(time.perf_counter() - w0)
+    rows = {}
+    for name, (cpu, wall) in times.items():
+        rows[f"engine: {name}"] = {"cpu_ms": 1000 * statistics.median(cpu), "wall_ms": 1000 * statistics.median(wall)}
+        print(f"{'engine: ' + name:24s} {rows[f'engine: {name}']['cpu_ms']:7.1f} ms CPU  {rows[f'engine: {name}']['wall_ms']:7.1f} ms wall")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", default="1920x1080")
@@ -63,10 +95,16 @@ def main(argv: list[str] | None = None) -> int:
             wall.append(time.perf_counter() - w0)
         rows[name] = {"cpu_ms": 1000 * statistics.median(cpu), "wall_ms": 1000 * statistics.median(wall)}
         print(f"{name:24s} {rows[name]['cpu_ms']:7.1f} ms CPU  {rows[name]['wall_ms']:7.1f} ms wall")
+    learned = learned_rows(full, rgba, shadow, a.repeat)
+    rows.update(learned)
     extra = rows["default (matched blur)"]["wall_ms"] - rows["matched blur off"]["wall_ms"]
     coding = rows["default, 4:2:0 plate"]["wall_ms"] - rows["4:2:0 plate, chroma off"]["wall_ms"]
     print(f"matched blur costs {extra:.1f} ms wall per {a.size} frame; the 4:2:0 chroma {coding:.1f} ms")
-    atomic_write_json(a.json, {"size": a.size, "repeat": a.repeat, "cases": rows, "blur_extra_wall_ms": extra, "chroma_extra_wall_ms": coding})
+    doc = {"size": a.size, "repeat": a.repeat, "cases": rows, "blur_extra_wall_ms": extra, "chroma_extra_wall_ms": coding}
+    if learned:
+        doc["learned_extra_cpu_ms"] = rows["engine: photorealistic"]["cpu_ms"] - rows["engine: classical"]["cpu_ms"]
+        print(f"the learned default adds {doc['learned_extra_cpu_ms']:.1f} ms CPU per {a.size} frame to classical")
+    atomic_write_json(a.json, doc)
     return 0
 
 

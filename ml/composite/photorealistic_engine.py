@@ -125,21 +125,39 @@ def composite_photorealistic(
     """Linear plate (HxWx3) + straight-alpha linear render (HxWx4) [+ shadow] -> linear HxWx3."""
     if rgba.shape[:2] != plate.shape[:2]:
         raise ValueError(f"render is {rgba.shape[1]}x{rgba.shape[0]} but the plate is {plate.shape[1]}x{plate.shape[0]}")
-    bg = plate.astype(np.float32)
+    bg = plate.astype(np.float32)  # our own copy: the object goes over it in place
     shadow1 = None
     if shadow is not None:
         mult = np.clip(np.asarray(shadow, np.float32), 0.0, 1.0)
         mult = mult if mult.ndim == 3 else mult[..., None]
-        bg = bg * mult
+        bg *= mult
         shadow1 = mult.mean(axis=2)
-    alpha = np.clip(rgba[..., 3].astype(np.float32), 0.0, 1.0)
-    obj = np.clip(rgba[..., :3].astype(np.float32), 0.0, None)
-    if not (alpha > 0.5).any():  # nothing opaque in frame: plain over (= the plate when alpha is 0)
-        return (bg * (1.0 - alpha[..., None]) + obj * alpha[..., None]).astype(np.float32)
+    return harmonize_over(coef_fn, bg, rgba[..., :3], rgba[..., 3], shadow1, strength, net_size, multiple, crop_scale)
 
+
+def harmonize_over(
+    coef_fn: CoefFn,
+    bg: np.ndarray,
+    obj: np.ndarray,
+    alpha: np.ndarray,
+    shadow1: np.ndarray | None = None,
+    strength: float = 1.0,
+    net_size: int = 256,
+    multiple: int = 8,
+    crop_scale: float = 1.1,
+) -> np.ndarray:
+    """The harmonized object (linear HxWx3, straight ``alpha`` HxW) over ``bg`` (linear float32
+    HxWx3, written in place and returned). Everything after finding the object's box works on
+    the box: on a 1080p frame the full-frame copies and clips had cost more than the network."""
+    if not (alpha > 0.5).any():  # nothing opaque in frame: plain over (= the plate when alpha is 0)
+        a = np.clip(alpha.astype(np.float32), 0.0, 1.0)[..., None]
+        if (a > 0).any():
+            bg[...] = bg * (1.0 - a) + np.clip(obj.astype(np.float32), 0.0, None) * a
+        return bg
     y0, y1, x0, x1 = object_box(alpha, crop_scale)
-    a = alpha[y0:y1, x0:x1]
-    bg_c, obj_c = bg[y0:y1, x0:x1], obj[y0:y1, x0:x1]
+    a = np.clip(alpha[y0:y1, x0:x1].astype(np.float32), 0.0, 1.0)
+    obj_c = np.clip(obj[y0:y1, x0:x1].astype(np.float32), 0.0, None)
+    bg_c = bg[y0:y1, x0:x1]
     ch, cw = a.shape
     nh, nw = network_dims(ch, cw, net_size, multiple)
     bg_s = linear_to_srgb(np.clip(bg_c, 0.0, 1.0))
@@ -158,9 +176,8 @@ def composite_photorealistic(
     # keep HDR highlights above 1: only the in-range part is re-coloured
     harm = np.where(obj_c > 1.0, obj_c * harm / np.maximum(srgb_to_linear(obj_s), 1e-6), harm)
     fg = obj_c + float(strength) * (harm - obj_c)
-    out = bg.copy()
-    out[y0:y1, x0:x1] = bg_c * (1.0 - a[..., None]) + fg * a[..., None]
-    return out.astype(np.float32)
+    bg[y0:y1, x0:x1] = bg_c * (1.0 - a[..., None]) + fg * a[..., None]
+    return bg
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike[str] | None) -> Path:
@@ -234,49 +251,51 @@ class PhotorealisticEngine(Engine):
         if self.base is not None:
             self.base.reset()
 
-    def _inputs(self, frame: FrameState, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(plate, rgba, shadow) the network works on: the frame's own, or, for a network
-        trained on a base engine's composites, that composite as both plate and object, the
-        object being the render's pixels with alpha > 0.5 (the mask it learnt on). The base
-        engine gets the parameters it declares (an artist's grain=0 still reaches it)."""
-        from ml.stages.base import GLOBAL_PARAMS, param_names
+    def _base_composite(self, frame: FrameState, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(composite, mask) for a network trained on a base engine's composites: the base
+        engine's composite (a new array, the network's plate and object at once) and the mask it
+        learnt on, the render's pixels with alpha > 0.5. The base engine gets the parameters it
+        declares (an artist's grain=0 still reaches it)."""
+        from ml.stages.base import param_names
 
-        assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
-        if self.base is None:
-            base_keys = sorted(k for k in params if k in BASE_DEFAULTS and k not in DEFAULTS and k not in GLOBAL_PARAMS)
-            if base_keys:
-                raise EngineError(f"composite engine 'photorealistic': {', '.join(base_keys)} belong to the classical engine, "
-                                  f"and the checkpoint {self.checkpoint} does not run it first; use --compositor-type classical")
-            return frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
+        assert self.base is not None and frame.rgba is not None
         declared = set(param_names(type(self.base)) or ())  # what the base engine itself declares
         comp = np.asarray(self.base.process(frame, {k: v for k, v in params.items() if k in declared and k not in DEFAULTS}), np.float32)
-        mask = (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
-        return comp, np.concatenate([comp, mask[..., None]], axis=-1), None
+        if not comp.flags.writeable or np.shares_memory(comp, frame.plate):
+            comp = comp.copy()  # the object goes over it in place
+        return comp, (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
+
+    def _refuse_base_params(self, params: dict[str, Any]) -> None:
+        """A checkpoint without a base engine has no use for the classical engine's parameters."""
+        from ml.stages.base import GLOBAL_PARAMS
+
+        base_keys = sorted(k for k in params if k in BASE_DEFAULTS and k not in DEFAULTS and k not in GLOBAL_PARAMS)
+        if base_keys:
+            raise EngineError(f"composite engine 'photorealistic': {', '.join(base_keys)} belong to the classical engine, "
+                              f"and the checkpoint {self.checkpoint} does not run it first; use --compositor-type classical")
 
     def process(self, frame: FrameState, params: dict[str, Any]) -> np.ndarray:
         if self._coef_fn is None or self.model is None:
             raise EngineUnavailable("photorealistic engine used before setup(); call setup(device, checkpoint)")
         self.check_inputs(frame)
-        plate, rgba, shadow = self._inputs(frame, params)
+        assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
         p = {**DEFAULTS, **params}
-        cfg = self.model.config
+        net_size, multiple, scale = int(p["net_size"] or self.model.config.net_size), self.model.size_multiple, float(p["crop_scale"])
+        if self.base is None:
+            self._refuse_base_params(params)
+            plate, rgba, shadow = frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
+        else:
+            comp, mask = self._base_composite(frame, params)
+            if not getattr(self, "_on_device", False):
+                return harmonize_over(self._coef_fn, comp, comp, mask, None, float(p["strength"]), net_size, multiple, scale)
+            plate, rgba, shadow = comp, np.concatenate([comp, mask[..., None]], axis=-1), None
         if getattr(self, "_on_device", False):
             from .photorealistic_device import composite_on_device
 
-            out = composite_on_device(self.model, plate, rgba, shadow,
-                                      float(p["strength"]), int(p["net_size"] or cfg.net_size), self.model.size_multiple,
-                                      float(p["crop_scale"]), device=self.device)
+            out = composite_on_device(self.model, plate, rgba, shadow, float(p["strength"]), net_size, multiple, scale, device=self.device)
             return out.cpu().numpy()
-        return composite_photorealistic(
-            self._coef_fn,
-            plate,
-            rgba,
-            shadow=shadow,
-            strength=float(p["strength"]),
-            net_size=int(p["net_size"] or cfg.net_size),
-            multiple=self.model.size_multiple,
-            crop_scale=float(p["crop_scale"]),
-        )
+        return composite_photorealistic(self._coef_fn, plate, rgba, shadow=shadow, strength=float(p["strength"]), net_size=net_size,
+                                        multiple=multiple, crop_scale=scale)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "cnum": self.cnum, "base": self.base.name if self.base is not None else None}

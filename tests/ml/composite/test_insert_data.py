@@ -94,7 +94,9 @@ def test_a_network_trained_on_classical_composites_runs_after_classical(tmp_path
     assert not np.allclose(plain, classical, atol=1e-3) and np.allclose(eng.process(_frame(), artist), plain, atol=1e-5)
     eng = create("composite", "photorealistic")
     eng.setup("cpu", str(_checkpoint(tmp_path / "bright.safetensors", bias=0.1)))
-    out = eng.process(_frame(), {})
+    frame = _frame()
+    out = eng.process(frame, {})
+    assert np.array_equal(frame.plate, _frame().plate) and np.array_equal(frame.rgba, _frame().rgba)  # composited in place on its own copy
     product = _frame().rgba[..., 3] > 0.5
     assert (out[product].mean(0) > classical[product].mean(0) + 0.02).all()  # the product is corrected
     assert np.array_equal(out[~product], classical[~product])  # the rest is classical's, shadow and edges included

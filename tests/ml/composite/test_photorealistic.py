@@ -115,7 +115,9 @@ def test_object_box_holds_object_and_stays_in_frame() -> None:
 def test_paste_back_changes_only_the_object(ckpt: Path) -> None:
     comp = PhotorealisticCompositor(checkpoint_path=ckpt)
     plate, rgba = _scene()
+    kept = plate.copy()
     out = comp.process_frame(plate, rgba)
+    assert np.array_equal(plate, kept)  # the object goes over a copy, never the caller's plate
     outside = rgba[..., 3] == 0
     assert np.array_equal(out[outside], plate[outside])
     plain = plate * (1 - rgba[..., 3:]) + rgba[..., :3] * rgba[..., 3:]
