@@ -208,14 +208,22 @@ def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
     )
 
 
-def render_frame(scene: Any, frame: int, target: str | os.PathLike[str]) -> dict[str, float]:
-    """Render ``frame`` and move its EXR to ``target``; returns wall and CPU timings in s."""
+def render_frame(scene: Any, frame: int, target: str | os.PathLike[str], border: tuple[float, float, float, float] | None = None) -> dict[str, float]:
+    """Render ``frame`` and move its EXR to ``target``; returns wall and CPU timings in s.
+    ``border`` (x_min, x_max, y_min, y_max; fractions of the frame, y up): only that rectangle
+    is path-traced, the EXR keeps the frame's size and is zero outside it (addon/render_region.py);
+    the scene's own border settings are put back afterwards."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     node = _output_node(scene)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+    r = scene.render
+    kept = (r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y)
     try:
         _set_output_dir(node, tmp)
+        if border is not None:
+            r.use_border, r.use_crop_to_border = True, False
+            r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = border
         scene.frame_set(frame)
         t0, c0 = time.perf_counter(), time.process_time()
         res = bpy.ops.render.render(write_still=False, scene=scene.name)
@@ -229,4 +237,5 @@ def render_frame(scene: Any, frame: int, target: str | os.PathLike[str]) -> dict
         os.replace(produced[0], target)
         return {"render_s": t1 - t0, "write_s": time.perf_counter() - t1, "render_cpu_s": c1 - c0, "write_cpu_s": time.process_time() - c1}
     finally:
+        r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = kept
         shutil.rmtree(tmp, ignore_errors=True)

@@ -40,7 +40,7 @@ from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_res
 from ..shotcache.ground import ground_from_points
 from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, measure_in_track
 from ..shotcache.key_strength import shadow_ratio, sun_for_ratio
-from . import lighting, plate, product, render, shot_scene
+from . import lighting, plate, product, render, render_region, shot_scene
 from .shot_scene import SHOT_PROP
 
 Progress = Callable[[str], None]
@@ -387,6 +387,7 @@ class ShotRenderer:
         self.pending = [f for f in wanted if force or not self.is_current(f)]
         self.skipped = [f for f in wanted if f not in self.pending]
         self.timings: list[dict[str, float]] = []
+        self.regions = render_region.RegionPlanner(self.scene, self.shot, self.paths.root) if self.pending else None
 
     def is_current(self, frame: int) -> bool:
         return self.shot.render.frame_hashes.get(frame) == self.hashes[frame] and self.paths.render_frame(frame).is_file()
@@ -396,7 +397,9 @@ class ShotRenderer:
         if not self.pending:
             return None
         frame = self.pending.pop(0)
-        t = render.render_frame(self.scene, frame, self.paths.render_frame(frame))
+        border = self.regions.region(frame) if self.regions is not None else None
+        t = render.render_frame(self.scene, frame, self.paths.render_frame(frame), border=border)
+        t["share"] = render_region.share(border)
         self.timings.append(t)
         self.shot.render.frame_hashes[frame] = self.hashes[frame]
         self.paths.save_shot(self.shot)
@@ -442,7 +445,8 @@ def render_shot(
         assert frame is not None
         done.append(frame)
         t = job.timings[-1]
-        progress(f"frame {len(done) + len(job.skipped)}/{total} (#{frame}) rendered in {t['render_s']:.2f}s")
+        region = f" ({t['share']:.0%} of the frame: the product and its shadows)" if t["share"] < 1 else ""
+        progress(f"frame {len(done) + len(job.skipped)}/{total} (#{frame}) rendered in {t['render_s']:.2f}s{region}")
     return done
 
 

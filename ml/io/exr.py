@@ -73,6 +73,7 @@ def read_passes(
             if name is None:
                 continue
             found.setdefault(name, {})[letter] = np.asarray(chan.pixels, dtype=np.float32)
+    unrendered = _outside_region(found)
     out: dict[str, np.ndarray] = {}
     for name in want or found.keys():
         if name not in found:
@@ -88,6 +89,8 @@ def read_passes(
         else:
             raise PassError(f"{path}: pass '{name}' has channels {sorted(chans)}, expected {list(order)}")
         arr = np.stack(planes, axis=-1)
+        if unrendered is not None and name in NOT_RENDERED:
+            arr[unrendered] = NOT_RENDERED[name]
         if check_finite and not np.isfinite(arr if name != "depth" else np.where(arr > 1e9, 0, arr)).all():
             raise PassError(f"{path}: pass '{name}' contains NaN or Inf; re-render this frame")
         out[name] = arr
@@ -95,6 +98,32 @@ def read_passes(
     if len(shapes) > 1:
         raise PassError(f"{path}: passes have different sizes {sorted(shapes)}")
     return out
+
+
+NOT_RENDERED = {"shadow_catcher": 1.0}
+"""What a pixel outside a border render reads as: no shadow. The other passes need nothing: Cycles
+writes them 0 there (no product) and depth past the background's 1e9."""
+
+
+def _outside_region(found: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:
+    """Pixels a border render left out (addon/render_region.py), or None when all were rendered.
+    The shadow catcher pass is the tell: Cycles writes it 0 in every channel outside the border,
+    and inside it is about 1 wherever nothing is shadowed (the sky, the ground) - the rendered
+    pixels' bounding rectangle is the border."""
+    sc = found.get("shadow_catcher")
+    if not sc:
+        return None
+    zero = np.logical_and.reduce([c == 0.0 for k, c in sc.items() if k in "RGB"])
+    if not zero.any():
+        return None
+    rendered = ~zero
+    rows, cols = np.flatnonzero(rendered.any(axis=1)), np.flatnonzero(rendered.any(axis=0))
+    if len(rows) == 0:
+        return None
+    inside = np.zeros_like(zero)
+    inside[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
+    out = zero & ~inside
+    return out if out.any() else None
 
 
 def write_passes(path: str | os.PathLike[str], passes: dict[str, np.ndarray]) -> Path:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
+from shotcache.latlong import direction_to_pixel, directions  # noqa: F401  (the layout's home; re-exported)
 from shotcache.schema import FrameCamera
 
 ENV_SIZE = (256, 128)
@@ -29,22 +30,6 @@ over several pixels. Measured on eval insert (stop 22, seeds 0 and 2-6, with MIN
 change beyond 0.1 dB on the product of any set but one (night seed 6, +2.6 dB, where 7 degrees
 of dark sky were seen: filled from at 128 x 64, a sliver now). Building it costs nothing
 measurable (bench_light: 0.60 s CPU either way)."""
-
-
-def directions(width: int, height: int) -> np.ndarray:
-    """HxWx3 unit world directions of the lat-long pixel centres (Blender's layout)."""
-    theta = np.pi * (np.arange(height) + 0.5) / height
-    phi = np.pi - 2 * np.pi * (np.arange(width) + 0.5) / width
-    st, ct = np.sin(theta)[:, None], np.cos(theta)[:, None]
-    return np.stack([st * np.cos(phi)[None, :], st * np.sin(phi)[None, :], np.broadcast_to(ct, (height, width))], -1).astype(np.float64)
-
-
-def direction_to_pixel(d: np.ndarray, width: int, height: int) -> tuple[float, float]:
-    """(column, row) in the lat-long image of a world direction (the inverse of ``directions``)."""
-    d = np.asarray(d, np.float64) / np.linalg.norm(d)
-    u = 0.5 - np.arctan2(d[1], d[0]) / (2 * np.pi)
-    theta = np.arccos(np.clip(d[2], -1, 1))
-    return float(u % 1.0 * width), float(theta / np.pi * height)
 
 
 @dataclass

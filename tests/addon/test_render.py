@@ -179,3 +179,35 @@ def test_low_sample_renders_are_denoised_where_the_build_can(ext, empty_scene):
     assert scene.cycles.use_denoising is False
     render.configure(scene, 1, ["rgba"], device="CPU", denoise=True)  # asked for: on where the build can
     assert scene.cycles.use_denoising is can
+
+
+def test_a_small_product_is_rendered_in_its_region_and_reads_as_the_whole_frame(ext, tmp_path, monkeypatch):
+    """A border render (addon/render_region.py) path-traces the product and its shadows only;
+    read back, its passes are the whole-frame render's: the product whole, its shadow whole,
+    nothing shadowed outside (the reader's fill, ml/io/exr.py)."""
+    import bpy
+    import cv2
+    from ml.io.exr import read_passes
+    from vanelia_addon.addon import shot
+
+    inputs = make_inputs(tmp_path / "in")
+    out = {}
+    for name in ("whole", "region"):
+        if name == "whole":
+            monkeypatch.setenv("VANELIA_FULL_FRAME", "1")
+        else:
+            monkeypatch.delenv("VANELIA_FULL_FRAME")
+        bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+        d = tmp_path / name
+        shot.setup_shot(d, inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=16, product_size_m=0.25,
+                        light_direction=LIGHT)
+        job = shot.ShotRenderer(d)
+        assert job.render_next() == 1
+        out[name] = (read_passes(d / "render" / "000001.exr"), job.timings[-1]["share"])
+    (whole, one), (region, share) = out["whole"], out["region"]
+    assert one == 1.0 and 0.05 < share < 0.6
+    assert np.abs(whole["rgba"][..., 3] - region["rgba"][..., 3]).max() < 0.05  # the product, whole
+    s_whole, s_region = whole["shadow_catcher"].mean(-1), region["shadow_catcher"].mean(-1)
+    assert s_whole.min() < 0.7  # there is a shadow to lose
+    assert np.abs(cv2.GaussianBlur(s_whole - s_region, (0, 0), 2)).max() < 0.03  # and it is all there
+    assert (s_region == 1.0).mean() > 0.3  # the frame outside the region reads unshadowed

@@ -1,0 +1,102 @@
+"""Which rectangle of each frame Cycles renders: the product and its shadows, through the camera.
+
+The rule (what the rectangle holds, when it is the whole frame) is shotcache/render_region.py;
+this module gathers its inputs from the shot's scene - the product's bounding box, the shot's
+lights and environment map - and projects them through the scene camera at the frame (and at
+the shutter's open and close with motion blur). ``VANELIA_FULL_FRAME=1`` in the environment
+renders every frame whole (benchmarks compare the two).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+from bpy_extras.object_utils import world_to_camera_view
+from mathutils import Vector
+
+from ..shotcache import render_region as rule
+from ..shotcache.schema import Shot
+from . import product, shot_scene
+
+Box = tuple[float, float, float, float]
+
+
+def load_env(path: Path) -> np.ndarray | None:
+    """The lat-long environment map as H x W x 3 (row 0 the zenith), or None when unreadable."""
+    try:
+        img = bpy.data.images.load(str(path), check_existing=True)
+    except RuntimeError:
+        return None
+    w, h = img.size
+    if w == 0 or h == 0:
+        return None
+    buf = np.empty(w * h * img.channels, np.float32)
+    img.pixels.foreach_get(buf)
+    return buf.reshape(h, w, img.channels)[::-1, :, :3]  # Blender stores rows bottom-up
+
+
+class RegionPlanner:
+    """The border of each frame of a shot's render (None: the whole frame)."""
+
+    def __init__(self, scene: Any, shot: Shot, shot_dir: str | os.PathLike[str]):
+        self.scene = scene
+        self.shutter = float(shot.render.motion_blur)
+        self.points: np.ndarray | None = None
+        self.why = ""
+        if os.environ.get("VANELIA_FULL_FRAME"):
+            self.why = "VANELIA_FULL_FRAME is set"
+            return
+        if "depth" not in shot.render.passes:
+            self.why = "no depth pass: a region's outside could not be told from the render"
+            return
+        root = shot_scene.find(scene, product.PRODUCT_ROOT)
+        if root is None:
+            self.why = "no product in the scene"
+            return
+        corners = rule.box_corners(*product.mesh_bounds(root))
+        g, n = shot.ground.point, shot.ground.normal
+        casters = [l for l in shot.lighting.lights if l.shadow]
+        suns = [l.direction for l in casters if l.type == "sun"]
+        lamps = [l.position for l in casters if l.type != "sun"]
+        if shot.lighting.environment:
+            env = load_env(Path(shot_dir) / shot.lighting.environment)
+            if env is None:
+                self.why = "the environment map could not be read"
+                return
+            suns += rule.env_casters(env, n)
+        shadows = rule.shadow_points(corners, g, n, suns, lamps)
+        if shadows is None:
+            self.why = "a light low enough to throw a shadow across the frame"
+            return
+        self.points = np.concatenate([shadows, rule.soft_points(corners, g, n)])
+
+    def instants(self, frame: int) -> list[tuple[int, float]]:
+        """(frame, subframe) of the frame and, with motion blur, of the shutter's open and close."""
+        if self.shutter <= 0:
+            return [(frame, 0.0)]
+        out = []
+        for t in (frame - self.shutter / 2, frame, frame + self.shutter / 2):
+            f = math.floor(t)
+            out.append((int(f), float(t - f)))
+        return out
+
+    def region(self, frame: int) -> Box | None:
+        """The frame's border (x_min, x_max, y_min, y_max; fractions, y up) or None."""
+        if self.points is None:
+            return None
+        cam = self.scene.camera
+        boxes = []
+        for f, sub in self.instants(frame):
+            self.scene.frame_set(f, subframe=sub)
+            uvz = np.array([tuple(world_to_camera_view(self.scene, cam, Vector(p))) for p in self.points])
+            boxes.append(rule.screen_box(uvz))
+        return rule.union(boxes)
+
+
+def share(box: Box | None) -> float:
+    """The part of the frame a border renders (1 for the whole frame)."""
+    return 1.0 if box is None else (box[1] - box[0]) * (box[3] - box[2])
