@@ -54,6 +54,8 @@ PASSES: dict[str, tuple[str, ...]] = {
 """Semantics: rgba = Combined, linear, straight alpha, shadow excluded.
 normal, position = world space. albedo = Diffuse Color. depth = planar camera-axis depth in
 metres (background >= 1e9). shadow_catcher = multiplier for the plate, 1 = unshadowed.
+A frame rendered in its region only (shotcache/render_region.py) is zero outside it in every
+pass, depth past 1e9; the reader (ml/io/exr.py) reads the shadow catcher there as 1.
 key = the key light's share of rgba (Cycles light group "key"), linear, premultiplied by
 alpha as Blender writes it: what the plate's own cast shadows take off the product."""
 
