@@ -199,6 +199,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         ground = Ground(**ground)
     first_cam = track.frames[info.frames[0]]
     levelled = data.qc.get("ground") if data is not None else None
+    unit = 1.0  # metres per scene unit
     if ground is None and isinstance(levelled, dict) and "normal" in levelled:
         # `vanelia track` levelled the world on the ground it chose (with the plate's verticals,
         # below the cameras): its record wins over a fresh fit of the points it also carries
@@ -273,7 +274,10 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
             pass
     build_scene(scene, shot, str(paths.root))
     paths.save_shot(shot)
-    progress(f"shot ready: {len(shot.frames)} frames {width}x{height} in {paths.root}")
+    lo, hi = product.mesh_bounds(root)
+    dims = " x ".join(f"{v:.2f}" for v in (hi - lo) * unit)
+    sized = f"--product-size {product_size_m * unit:g} m" if product_size_m else "as modelled (glTF units are metres; --product-size scales it)"
+    progress(f"shot ready: {len(shot.frames)} frames {width}x{height} in {paths.root}; the product is {dims} m, {sized}")
     return shot
 
 

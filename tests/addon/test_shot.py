@@ -382,3 +382,17 @@ def test_the_key_is_measured_from_a_shadow_picked_in_a_frame(ext, empty_scene, i
         shot.setup_shot(tmp_path / "t", inputs["plate"], inputs["model"], inputs["camera"], frames="1:3", samples=4,
                         key_pick=ShadowPick(7, *px))
     assert not (tmp_path / "t").exists()
+
+
+def test_setup_says_how_big_the_product_is(ext, empty_scene, inputs, tmp_path):
+    """A GLB is in metres: the glTF sample duck is 1.6 m as modelled, which the log must say
+    (a new user's first run put a 1.6 m duck on a lawn without a word)."""
+    from vanelia_addon.addon import shot
+
+    said: list[str] = []
+    shot.setup_shot(tmp_path / "s", inputs["plate"], inputs["model"], inputs["camera"], frames="1:1", samples=4, product_size_m=0.4,
+                    progress=said.append)
+    ready = [m for m in said if m.startswith("shot ready")]
+    assert ready and "--product-size 0.4 m" in ready[0]
+    dims = [float(v) for v in ready[0].split("the product is ")[1].split(" m")[0].split(" x ")]
+    assert max(dims) == pytest.approx(0.4, rel=0.02)
