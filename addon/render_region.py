@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bpy
 import numpy as np
@@ -28,10 +28,10 @@ Box = tuple[float, float, float, float]
 def load_env(path: Path) -> np.ndarray | None:
     """The lat-long environment map as H x W x 3 (row 0 the zenith), or None when unreadable."""
     try:
-        img = bpy.data.images.load(str(path), check_existing=True)
+        img: Any = bpy.data.images.load(str(path), check_existing=True)
     except RuntimeError:
         return None
-    w, h = img.size
+    w, h = int(img.size[0]), int(img.size[1])
     if w == 0 or h == 0:
         return None
     buf = np.empty(w * h * img.channels, np.float32)
@@ -60,8 +60,8 @@ class RegionPlanner:
         corners = rule.box_corners(*product.mesh_bounds(root))
         g, n = shot.ground.point, shot.ground.normal
         casters = [l for l in shot.lighting.lights if l.shadow]
-        suns = [l.direction for l in casters if l.type == "sun"]
-        lamps = [l.position for l in casters if l.type != "sun"]
+        suns: list[Any] = [l.direction for l in casters if l.type == "sun"]
+        lamps: list[Any] = [l.position for l in casters if l.type != "sun"]
         if shot.lighting.environment:
             env = load_env(Path(shot_dir) / shot.lighting.environment)
             if env is None:
@@ -92,7 +92,7 @@ class RegionPlanner:
         boxes = []
         for f, sub in self.instants(frame):
             self.scene.frame_set(f, subframe=sub)
-            uvz = np.array([tuple(world_to_camera_view(self.scene, cam, Vector(p))) for p in self.points])
+            uvz = np.array([list(cast(Any, world_to_camera_view(self.scene, cam, Vector(p)))) for p in self.points])
             boxes.append(rule.screen_box(uvz))
         return rule.union(boxes)
 

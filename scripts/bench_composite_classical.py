@@ -48,12 +48,13 @@ def learned_rows(plate: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, repeat
     with something else slows both alike); nothing when no checkpoint ships."""
     from ml.composite.photorealistic_engine import DEFAULT_CHECKPOINT
     from ml.stages.base import FrameState, create
+    from shotcache.engines import CLASSICAL, LEARNED_DEFAULT
 
     if not DEFAULT_CHECKPOINT.is_file():
         print(f"no learned compositor row: {DEFAULT_CHECKPOINT} is missing")
         return {}
     engines = {}
-    for name in ("classical", "photorealistic"):
+    for name in (CLASSICAL["composite"], LEARNED_DEFAULT["composite"]):
         engines[name] = create("composite", name)
         engines[name].setup("cpu")
     times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in engines}
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matched blur costs {extra:.1f} ms wall per {a.size} frame; the 4:2:0 chroma {coding:.1f} ms")
     doc = {"size": a.size, "repeat": a.repeat, "cases": rows, "blur_extra_wall_ms": extra, "chroma_extra_wall_ms": coding}
     if learned:
-        doc["learned_extra_cpu_ms"] = rows["engine: photorealistic"]["cpu_ms"] - rows["engine: classical"]["cpu_ms"]
+        cpu_classical, cpu_learned = (row["cpu_ms"] for row in learned.values())  # in catalogue order
+        doc["learned_extra_cpu_ms"] = cpu_learned - cpu_classical
         print(f"the learned default adds {doc['learned_extra_cpu_ms']:.1f} ms CPU per {a.size} frame to classical")
     atomic_write_json(a.json, doc)
     return 0
