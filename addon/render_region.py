@@ -1,8 +1,8 @@
 """Which rectangle of each frame Cycles renders: the product and its shadows, through the camera.
 
 The rule (what the rectangle holds, when it is the whole frame) is shotcache/render_region.py;
-this module gathers its inputs from the shot's scene - the product's bounding box, the shot's
-lights and environment map - and projects them through the scene camera at the frame (and at
+this module gathers its inputs from the shot's scene - the product's bounding box, the scene's
+lights (the shot's and any an artist added), the shot's environment map - and projects them through the scene camera at the frame (and at
 the shutter's open and close with motion blur). ``VANELIA_FULL_FRAME=1`` in the environment
 renders every frame whole (benchmarks compare the two).
 """
@@ -39,6 +39,22 @@ def load_env(path: Path) -> np.ndarray | None:
     return buf.reshape(h, w, img.channels)[::-1, :, :3]  # Blender stores rows bottom-up
 
 
+def scene_lights(scene: Any) -> tuple[list[Any], list[Any]]:
+    """(sun directions towards the light, lamp positions) of every light Cycles will render in
+    ``scene``: the shot's, and any an artist added in Blender (shot.json does not know those)."""
+    suns: list[Any] = []
+    lamps: list[Any] = []
+    for obj in scene.objects:
+        if obj.type != "LIGHT" or obj.hide_render:
+            continue
+        m = obj.matrix_world
+        if cast(Any, obj.data).type == "SUN":  # a sun shines along its -Z: the light is towards +Z
+            suns.append(np.asarray((m.to_3x3() @ Vector((0.0, 0.0, 1.0))).normalized()[:]))
+        else:
+            lamps.append(np.asarray(m.translation[:]))
+    return suns, lamps
+
+
 class RegionPlanner:
     """The border of each frame of a shot's render (None: the whole frame)."""
 
@@ -59,9 +75,7 @@ class RegionPlanner:
             return
         corners = rule.box_corners(*product.mesh_bounds(root))
         g, n = shot.ground.point, shot.ground.normal
-        casters = [l for l in shot.lighting.lights if l.shadow]
-        suns: list[Any] = [l.direction for l in casters if l.type == "sun"]
-        lamps: list[Any] = [l.position for l in casters if l.type != "sun"]
+        suns, lamps = scene_lights(scene)
         if shot.lighting.environment:
             env = load_env(Path(shot_dir) / shot.lighting.environment)
             if env is None:

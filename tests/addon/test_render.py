@@ -211,3 +211,25 @@ def test_a_small_product_is_rendered_in_its_region_and_reads_as_the_whole_frame(
     assert s_whole.min() < 0.7  # there is a shadow to lose
     assert np.abs(cv2.GaussianBlur(s_whole - s_region, (0, 0), 2)).max() < 0.03  # and it is all there
     assert (s_region == 1.0).mean() > 0.3  # the frame outside the region reads unshadowed
+
+
+def test_the_region_sees_every_light_of_the_scene(ext, empty_scene):
+    """A light an artist adds in Blender casts a shadow shot.json knows nothing of: the region
+    takes the scene's lights (a sun by where its -Z shines from, a lamp by its position)."""
+    import bpy
+    from mathutils import Euler
+    from vanelia_addon.addon import render_region
+
+    scene = bpy.context.scene
+    sun = bpy.data.objects.new("sun", bpy.data.lights.new("sun", "SUN"))
+    sun.rotation_euler = Euler((0.0, np.radians(60.0), 0.0))  # tilted towards +x: the light is up and to +x
+    lamp = bpy.data.objects.new("lamp", bpy.data.lights.new("lamp", "POINT"))
+    lamp.location = (1.0, 2.0, 3.0)
+    hidden = bpy.data.objects.new("off", bpy.data.lights.new("off", "POINT"))
+    hidden.hide_render = True
+    for obj in (sun, lamp, hidden):
+        scene.collection.objects.link(obj)
+    bpy.context.view_layer.update()
+    suns, lamps = render_region.scene_lights(scene)
+    assert len(suns) == 1 and np.allclose(suns[0], [np.sin(np.radians(60.0)), 0.0, np.cos(np.radians(60.0))], atol=1e-6)
+    assert len(lamps) == 1 and np.allclose(lamps[0], [1.0, 2.0, 3.0])
