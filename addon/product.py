@@ -106,6 +106,18 @@ def mesh_bounds(root: Any) -> tuple[np.ndarray, np.ndarray]:
     return arr.min(axis=0), arr.max(axis=0)
 
 
+def dimensions(root: Any) -> np.ndarray:
+    """The product's size along its own axes as placed (scale included, rotation not): what
+    ``--product-size`` sets the largest of. ``mesh_bounds`` is the world box, larger for a
+    product turned on the ground."""
+    lo, hi = mesh_bounds(root)  # also brings the children's matrices up to date
+    to_root = root.matrix_world.inverted()
+    pts = [(to_root @ obj.matrix_world @ Vector(c))[:] for obj in root.children_recursive if obj.type == "MESH" for c in obj.bound_box]
+    local = np.asarray(pts, dtype=np.float64)
+    scale = np.linalg.norm(np.asarray(root.matrix_world, dtype=np.float64)[:3, :3], axis=0)
+    return (local.max(axis=0) - local.min(axis=0)) * scale
+
+
 def _basis_from_normal(normal: np.ndarray) -> np.ndarray:
     """A rotation whose z axis is the ground normal (x kept as close to world x as possible)."""
     z = normal / np.linalg.norm(normal)

@@ -274,8 +274,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
             pass
     build_scene(scene, shot, str(paths.root))
     paths.save_shot(shot)
-    lo, hi = product.mesh_bounds(root)
-    dims = " x ".join(f"{v:.2f}" for v in (hi - lo) * unit)
+    dims = " x ".join(f"{v:.2f}" for v in product.dimensions(root) * unit)
     sized = f"--product-size {product_size_m * unit:g} m" if product_size_m else "as modelled (glTF units are metres; --product-size scales it)"
     progress(f"shot ready: {len(shot.frames)} frames {width}x{height} in {paths.root}; the product is {dims} m, {sized}")
     return shot
