@@ -1,0 +1,44 @@
+"""A frame rendered in its region only reads as the whole frame would (ml/io/exr.read_passes)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("OpenEXR")
+
+from ml.io.exr import read_passes, write_passes  # noqa: E402
+
+
+def _region_frame(h: int = 40, w: int = 60) -> dict[str, np.ndarray]:
+    """Passes as Cycles writes a border render: zero outside rows 10-29, columns 20-49."""
+    rgba = np.zeros((h, w, 4), np.float32)
+    shadow = np.zeros((h, w, 3), np.float32)
+    depth = np.full((h, w, 1), 1e11, np.float32)
+    shadow[10:30, 20:50] = 1.0
+    depth[10:30, 20:50] = 1e10
+    rgba[15:25, 30:40] = [0.8, 0.6, 0.1, 1.0]
+    depth[15:25, 30:40] = 2.0
+    shadow[25:28, 28:42] = 0.4  # the product's shadow
+    shadow[24, 35] = 0.0  # a contact pixel every sample found blocked: a real zero inside the region
+    return {"rgba": rgba, "shadow_catcher": shadow, "depth": depth}
+
+
+def test_outside_the_region_reads_unshadowed_and_inside_as_rendered(tmp_path: Path):
+    p = _region_frame()
+    write_passes(tmp_path / "f.exr", p)
+    got = read_passes(tmp_path / "f.exr")
+    outside = np.ones((40, 60), bool)
+    outside[10:30, 20:50] = False
+    assert (got["shadow_catcher"][outside] == 1.0).all()  # not rendered: no shadow
+    assert np.array_equal(got["shadow_catcher"][~outside], p["shadow_catcher"][~outside])  # rendered: as written
+    assert got["shadow_catcher"][24, 35].max() == 0.0  # a real zero inside stays
+    assert np.array_equal(got["rgba"], p["rgba"]) and (got["depth"][outside] >= 1e9).all()
+
+
+def test_a_whole_frame_is_read_as_written(tmp_path: Path):
+    p = _region_frame()
+    p["shadow_catcher"][:] = np.where(p["shadow_catcher"] == 0.0, 0.9, p["shadow_catcher"])  # rendered everywhere
+    write_passes(tmp_path / "f.exr", p)
+    assert np.array_equal(read_passes(tmp_path / "f.exr")["shadow_catcher"], p["shadow_catcher"])
