@@ -89,12 +89,18 @@ def remove_product(scene: Any) -> None:
     shot_scene.remove_objects([*root.children_recursive, root])
 
 
+def _update_matrices(root: Any) -> None:
+    """Children's matrix_world follow their parent only after a view layer update (in every
+    scene the product is in: the shot's scene need not be the context's)."""
+    scenes: Any = root.users_scene or (bpy.context.scene,)
+    for scene in scenes:
+        for layer in scene.view_layers:
+            layer.update()
+
+
 def mesh_bounds(root: Any) -> tuple[np.ndarray, np.ndarray]:
     """World-space (min, max) corners over all meshes under ``root``."""
-    scenes: Any = root.users_scene or (bpy.context.scene,)
-    for scene in scenes:  # the shot's scene need not be the context's
-        for layer in scene.view_layers:
-            layer.update()  # children's matrix_world follow their parent only after an update
+    _update_matrices(root)
     pts: list[tuple[float, ...]] = []
     for obj in root.children_recursive:
         if obj.type == "MESH":
@@ -110,7 +116,7 @@ def dimensions(root: Any) -> np.ndarray:
     """The product's size along its own axes as placed (scale included, rotation not): what
     ``--product-size`` sets the largest of. ``mesh_bounds`` is the world box, larger for a
     product turned on the ground."""
-    lo, hi = mesh_bounds(root)  # also brings the children's matrices up to date
+    _update_matrices(root)
     to_root = root.matrix_world.inverted()
     pts = [(to_root @ obj.matrix_world @ Vector(c))[:] for obj in root.children_recursive if obj.type == "MESH" for c in obj.bound_box]
     local = np.asarray(pts, dtype=np.float64)

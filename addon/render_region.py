@@ -61,30 +61,20 @@ class RegionPlanner:
     def __init__(self, scene: Any, shot: Shot, shot_dir: str | os.PathLike[str]):
         self.scene = scene
         self.shutter = float(shot.render.motion_blur)
-        self.points: np.ndarray | None = None
-        self.why = ""
-        if os.environ.get("VANELIA_FULL_FRAME"):
-            self.why = "VANELIA_FULL_FRAME is set"
-            return
-        if "depth" not in shot.render.passes:
-            self.why = "no depth pass: a region's outside could not be told from the render"
-            return
+        self.points: np.ndarray | None = None  # None: every frame whole
         root = shot_scene.find(scene, product.PRODUCT_ROOT)
-        if root is None:
-            self.why = "no product in the scene"
+        if os.environ.get("VANELIA_FULL_FRAME") or root is None:
             return
         corners = rule.box_corners(*product.mesh_bounds(root))
         g, n = shot.ground.point, shot.ground.normal
         suns, lamps = scene_lights(scene)
         if shot.lighting.environment:
             env = load_env(Path(shot_dir) / shot.lighting.environment)
-            if env is None:
-                self.why = "the environment map could not be read"
+            if env is None:  # where its light comes from is unknown
                 return
             suns += rule.env_casters(env, n)
         shadows = rule.shadow_points(corners, g, n, suns, lamps)
-        if shadows is None:
-            self.why = "a light low enough to throw a shadow across the frame"
+        if shadows is None:  # a light low enough to throw a shadow across the frame
             return
         self.points = np.concatenate([shadows, rule.soft_points(corners, g, n)])
 

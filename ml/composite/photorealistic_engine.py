@@ -281,15 +281,16 @@ class PhotorealisticEngine(Engine):
         assert frame.rgba is not None  # check_inputs raised MissingInput otherwise
         p = {**DEFAULTS, **params}
         net_size, multiple, scale = int(p["net_size"] or self.model.config.net_size), self.model.size_multiple, float(p["crop_scale"])
+        on_device = getattr(self, "_on_device", False)
         if self.base is None:
             self._refuse_base_params(params)
             plate, rgba, shadow = frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
         else:
             comp, mask = self._base_composite(frame, params)
-            if not getattr(self, "_on_device", False):
+            if not on_device:
                 return harmonize_over(self._coef_fn, comp, comp, mask, None, float(p["strength"]), net_size, multiple, scale)
             plate, rgba, shadow = comp, np.concatenate([comp, mask[..., None]], axis=-1), None
-        if getattr(self, "_on_device", False):
+        if on_device:
             from .photorealistic_device import composite_on_device
 
             out = composite_on_device(self.model, plate, rgba, shadow, float(p["strength"]), net_size, multiple, scale, device=self.device)
