@@ -98,7 +98,7 @@ def make_contact_sheet(
     QC); the QC verdict heads the sheet and each composite carries its frame's slide."""
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
-    have = [f for f in shot.frames if version and paths.version_frame(version, f).is_file()]
+    have = [f for f in shot.frames if version and paths.delivered_frame(version, f).is_file()]
     chosen = frames or pick_frames(have or shot.frames, n)
     w, h = shot.resolution
     scale = min(1.0, max_tile_width / float(w))
@@ -107,7 +107,7 @@ def make_contact_sheet(
     for f in chosen:
         plate = read_rgb8(paths.plate_frame(f)) if paths.plate_frame(f).is_file() else np.zeros((h, w, 3), np.uint8)
         render = render_tile(paths.render_frame(f), (w, h))
-        out_path = paths.version_frame(version, f) if version else None
+        out_path = paths.delivered_frame(version, f) if version else None
         done = out_path is not None and out_path.is_file()
         comp = read_rgb8(out_path) if done and out_path is not None else np.full((h, w, 3), 32, np.uint8)
         slide = shot.qc.slide_per_frame.get(str(f))

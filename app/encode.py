@@ -18,7 +18,7 @@ def encode(shot: ShotPaths, version: str, frames: list[int], output: Path, fps: 
 
     def gen() -> Iterator[Any]:
         for f in frames:
-            p = shot.version_frame(version, f)
+            p = shot.delivered_frame(version, f)
             if p.is_file():
                 yield read_rgb8(p)
             else:

@@ -41,6 +41,11 @@ class PlateFacts:
     size: tuple[int, int] | None  # (width, height) when known
     rate: Fraction | None = None
     """A video's exact average frame rate; the output MP4 keeps it."""
+    codec: str | None = None
+    """A video's codec (FFmpeg's name: h264, hevc, prores ...)."""
+    bits_per_pixel: float | None = None
+    """A video's mean rate: its packets' bits per frame over the frame's pixels (the codec
+    match measures the plate's quality from it, ml.composite.codec_match)."""
 
 
 # ---- plate ---------------------------------------------------------------------------------
@@ -96,7 +101,9 @@ def _probe_video(path: Path, what: str) -> PlateFacts:
             st = box.streams.video[0]
             declared, size = int(st.frames or 0), (st.codec_context.width, st.codec_context.height)
             rate = st.average_rate or st.guessed_rate
-            present = sum(1 for pkt in box.demux(st) if pkt.size)
+            codec = st.codec_context.name
+            sizes = [pkt.size for pkt in box.demux(st) if pkt.size]
+            present = len(sizes)
     except PreflightError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -111,7 +118,8 @@ def _probe_video(path: Path, what: str) -> PlateFacts:
                              "declares are in the file. Copy or export it again")
     if not rate:
         raise PreflightError(f"{what} {path}: the video states no frame rate; re-encode it with one")
-    return PlateFacts(path, "video", list(range(1, (declared or present) + 1)), size, Fraction(rate))
+    bpp = 8.0 * sum(sizes) / present / max(size[0] * size[1], 1)
+    return PlateFacts(path, "video", list(range(1, (declared or present) + 1)), size, Fraction(rate), codec, bpp)
 
 
 def _image_size(path: Path, what: str) -> tuple[int, int]:

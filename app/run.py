@@ -29,6 +29,7 @@ from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot
 
 from . import blender, encode, place, preflight, qc, stages
 from .light_render import parse_motion_blur, recorded_light, render_shot_lit
+from .codec_match import match_version, parse_codec_match
 from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
@@ -37,6 +38,10 @@ DEFAULT_PLACE = "bottom_right"
 Log = Callable[[str], None]
 OnProgress = Callable[[str, int, int], None]
 """``on_progress(step, done, total)``: step is 'stages' (frames) for now."""
+
+
+def _quiet_log(_msg: str) -> None:
+    pass
 
 
 def _quiet(*_a: Any) -> None:
@@ -104,6 +109,10 @@ class RunOptions:
     motion_blur: str | float = "auto"
     """Camera motion blur: 'auto' (the shutter measured from the plate's own motion blur,
     ml.camera.shutter), 'off', or a shutter in frames (0.5 = 180 degrees)."""
+    codec_match: str | float = "auto"
+    """The product through the plate's codec (app.codec_match): 'auto' (the quality measured
+    from a video plate's rate; nothing for an image-sequence plate), 'off', or an x264 CRF.
+    Never for an EXR sequence, which is delivered clean for compositing."""
 
 
 # ---------------------------------------------------------------------------
@@ -122,6 +131,7 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
     if opts.camera is not None and not opts.camera.exists():
         raise InputError(f"--camera {opts.camera}: no such file or folder")
     parse_motion_blur(opts.motion_blur)
+    opts.codec_match = parse_codec_match(opts.codec_match)
     if opts.light == "shot":
         if opts.keep is None:
             raise UsageError("--light shot renders with the light a shot folder records: give that folder with --keep")
@@ -370,6 +380,13 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             log(f"[vanelia] run: skipped frame {f}: {why}")
         t0 = time.perf_counter()
         rate = inputs.plate.rate or shot.fps  # a video plate's exact rate, not Blender's float of it
+        clean = opts.sequence and opts.output_format == "exr"
+        if clean and opts.codec_match != "off":
+            log("[vanelia] codec match: none (an EXR sequence is delivered clean, for compositing)")
+        codec_crf = match_version(paths, version, shot.frames, "off" if clean else opts.codec_match, inputs.plate, rate,
+                                  log=_quiet_log if clean else log)
+        timings["codec_match_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         if opts.sequence:
             assert opts.output_format is not None
             written, missing = write_sequence(shot_dir, version, shot.frames, opts.output, opts.output_format)
@@ -386,7 +403,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         log(f"[vanelia] run: contact sheet {sheet}")
         return {
             "output": str(opts.output), "contact_sheet": str(sheet), "shot": str(shot_dir) if opts.keep else None,
-            "version": version, "engines": used, "frames": shot.frames, "frames_written": written,
+            "version": version, "engines": used, "frames": shot.frames, "frames_written": written, "codec_crf": codec_crf,
             "skipped": skipped, "timings": timings, "device": device, "qc": verdict, "holdout": holdout,
         }
     finally:

@@ -52,7 +52,7 @@ def write_sequence(shot_dir: Path, version: str, frames: list[int], output: Path
     paths = ShotPaths(shot_dir)
     missing: list[int] = []
     for f in frames:
-        src = paths.version_frame(version, f)
+        src = paths.delivered_frame(version, f)
         if not src.is_file():
             missing.append(f)
             src = paths.plate_frame(f)

@@ -54,10 +54,15 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "classical|given-key": ("given-key", (), {}),
     "learned|plate-light": ("plate", (), {}),
     "learned|given-key": ("given-key", (), {}),
+    "classical|plate-light|codec-match": ("plate", (), {}),
+    "learned|plate-light|codec-match": ("plate", (), {}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults. "learned"
 variants composite with the learned compositor (``--composite-checkpoint``); the others with
-the classical engine."""
+the classical engine. "|codec-match" variants put the composite sequence through the plate's
+codec, at the quality measured from the filmed plate's rate (app.codec_match, as `vanelia run`
+does): they differ from their base only on sets filmed with ``--film-crf``."""
+CODEC_MATCH = "|codec-match"
 
 
 def variant_engine(name: str) -> str:
@@ -213,13 +218,15 @@ def filmed_set(set_dir: Path, crf: int) -> Path:
     import shutil
     import tempfile
 
+    from app.preflight import probe_plate
     from ml.io.images import read_rgb8, write_rgb8
     from ml.io.video import iter_frames, write_mp4
 
     out = set_dir.with_name(f"{set_dir.name}-h264crf{crf}")
-    stamp = {"source": hashlib.sha256((set_dir / "set.json").read_bytes()).hexdigest()[:16], "crf": crf, "from": set_dir.name}
+    stamp: dict[str, Any] = {"source": hashlib.sha256((set_dir / "set.json").read_bytes()).hexdigest()[:16], "crf": crf, "from": set_dir.name}
     try:
-        if json.loads((out / FILMED_FILE).read_text(encoding="utf-8")) == stamp:
+        rec = json.loads((out / FILMED_FILE).read_text(encoding="utf-8"))
+        if all(rec.get(k) == v for k, v in stamp.items()) and "plate_codec" in rec:
             return out
     except (OSError, ValueError):
         pass
@@ -232,6 +239,9 @@ def filmed_set(set_dir: Path, crf: int) -> Path:
             names = sorted(p.name for p in (set_dir / part).glob("*.png"))
             video = tmp / f"{part}.mp4"
             write_mp4(video, (read_rgb8(set_dir / part / n) for n in names), 24, crf=crf)
+            if part == "plate":  # what a run learns of a video plate without decoding it
+                facts = probe_plate(video)
+                stamp["plate_codec"] = {"codec": facts.codec, "bits_per_pixel": facts.bits_per_pixel}
             decoded = list(iter_frames(video))
             if len(decoded) != len(names):
                 raise CLIError(f"{video}: {len(decoded)} frames decoded of {len(names)} encoded")
@@ -291,6 +301,7 @@ def composite_variant(state: Any, name: str, runner: Any, compositor: Any = None
 
 def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner: Any, checkpoint: Path | None = None) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     from ml.composite import insert_score as sc
+    from ml.composite.codec_match import match_sequence
     from ml.io.colour import linear_to_srgb
     from ml.io.images import read_rgb8
     from ml.pipeline.frames import load_frame
@@ -306,24 +317,49 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
         if eng.learned:
             eng.setup("cpu", None if checkpoint is None else str(checkpoint))
     source = region_source(set_dir)
+    plates8: list[np.ndarray] = []
+    outs: dict[str, list[np.ndarray]] = {v: [] for v in variants}
     for f in frames:
-        plate = read_rgb8(set_dir / "plate" / f"{f:06d}.png").astype(np.float32) / 255
+        plates8.append(read_rgb8(set_dir / "plate" / f"{f:06d}.png"))
+        states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
+        for v in variants:
+            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner, compositors[v])), 0, 1)
+            outs[v].append(np.round(out * 255).astype(np.uint8))  # what a PNG of it holds
+    codec_crf = set_codec_crf(set_dir, plates8) if any(v.endswith(CODEC_MATCH) for v in variants) else None
+    for v in variants:
+        if v.endswith(CODEC_MATCH) and codec_crf is not None:
+            seq = outs[v]
+            outs[v] = list(match_sequence(lambda: iter(seq), lambda: iter(plates8), codec_crf, 24))
+    for i, f in enumerate(frames):
+        plate = plates8[i].astype(np.float32) / 255
         truth = read_rgb8(set_dir / "truth" / f"{f:06d}.png").astype(np.float32) / 255
         alpha = read_rgb8_alpha(set_dir / "mask" / f"{f:06d}.png")
         if source == set_dir:
             reg = sc.regions(plate, truth, alpha)
         else:
             reg = sc.regions(*(read_rgb8(source / part / f"{f:06d}.png").astype(np.float32) / 255 for part in ("plate", "truth")), alpha)
-        states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
         for v in variants:
-            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner, compositors[v])), 0, 1)
-            out = np.round(out * 255) / 255  # what a PNG of it holds
+            out = outs[v][i].astype(np.float32) / 255
             per[v].append(sc.score(out, truth, reg))
             if f == mid:
                 pictures[v] = out
         if f == mid:
             pictures = {"plate": plate, "truth": truth, "regions": _region_picture(reg), **pictures}
     return {v: sc.mean_scores(rows) for v, rows in per.items()}, pictures
+
+
+def set_codec_crf(set_dir: Path, plates8: list[np.ndarray]) -> float | None:
+    """The quality a run would match on this set's plate: measured from the filmed plate's rate
+    (``--film-crf``), as `vanelia run --codec-match auto` does; None for an unfilmed set."""
+    from ml.composite.codec_match import equivalent_crf
+
+    try:
+        rec = json.loads((set_dir / FILMED_FILE).read_text(encoding="utf-8")).get("plate_codec") or {}
+    except (OSError, ValueError):
+        rec = {}
+    h, w = plates8[0].shape[:2]
+    bits = rec.get("bits_per_pixel")
+    return equivalent_crf(plates8, bits * w * h if bits else None, rec.get("codec")).crf
 
 
 def set_pairs(set_dir: Path, shots: dict[str, Path]) -> list[Any]:

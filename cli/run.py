@@ -82,6 +82,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--motion-blur", default="auto", metavar="auto|off|SHUTTER",
                    help="camera motion blur: auto (default: the shutter measured from the plate's own motion blur), off, "
                         "or a shutter in frames (0.5 = 180 degrees)")
+    p.add_argument("--codec-match", default="auto", metavar="auto|off|CRF",
+                   help="the product through the plate's codec, so it is compressed as the plate was: auto (default: the quality "
+                        "measured from a video plate's rate; nothing for image sequences), off, or an H.264 CRF (about 18-28 "
+                        "for cameras). Never for an EXR sequence")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: video tracks + COLMAP's mapper for clips, Blender's tracker when that solve is weak or upside down, COLMAP on SIFT matches for stills; blender: Blender's tracker only)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
@@ -139,6 +143,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         camera_height=args.camera_height, known_size=args.known_size, place=args.place, force=args.force,
         place_prompt=args.place_prompt, clipseg=args.clipseg, light=args.light, product_matrix=args.product_matrix,
         output_format=args.output_format, sequence=_is_sequence(str(args.output)), motion_blur=args.motion_blur,
+        codec_match=args.codec_match,
     )
 
 

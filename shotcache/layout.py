@@ -107,6 +107,17 @@ class ShotPaths:
     def version_frame(self, version: str, frame: int, ext: str = "png") -> Path:
         return self.version_dir(version) / "frames" / frame_name(frame, ext)
 
+    def codec_dir(self, version: str) -> Path:
+        """The version's frames as delivered: through the plate's codec where the composite
+        changed the plate (app/codec_match.py); absent when nothing was matched."""
+        return self.version_dir(version) / "codec"
+
+    def delivered_frame(self, version: str, frame: int) -> Path:
+        """The frame a run delivers (MP4, image sequence, contact sheet): the codec-matched one
+        when the version has it, else the stages' own."""
+        coded = self.codec_dir(version) / frame_name(frame, "png")
+        return coded if coded.is_file() else self.version_frame(version, frame)
+
     # ---- shot.json ---------------------------------------------------------
     def load_shot(self) -> Shot:
         if not self.shot_json.is_file():
