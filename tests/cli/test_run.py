@@ -52,6 +52,7 @@ def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: 
               "--camera", str(demo_data / "transforms.json"), "--samples", "4", "--keep", str(shot)]
     r = vanelia("run", *common, "--output", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "[vanelia] codec match: " in r.stdout  # the plate is H.264: its quality is measured and said
     info = probe(out)
     assert (info["width"], info["height"], info["frames"]) == (160, 90, 6) and abs(info["fps"] - 24) < 0.01
     sheet = read_rgb8(tmp_path / "final_contact.png")
@@ -83,6 +84,7 @@ def test_run_end_to_end_and_rerun_with_changed_param(demo_data: Path, tmp_path: 
     seq = tmp_path / "seq"
     r = vanelia("run", *common, "--output", f"{seq}/", "--format", "exr", "--param", "composite.grain=0")
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "EXR sequence is delivered clean" in r.stdout and not (shot / "v002" / "codec").exists()
     import OpenEXR
 
     exrs = sorted(seq.glob("*.exr"))

@@ -1,4 +1,4 @@
-"""`vanelia run`'s codec match (app/codec_match.py) on a real shot folder and a real H.264 plate."""
+"""`vanelia run`'s codec match step (app/codec_match.py) on a real shot folder and a real H.264 plate."""
 from __future__ import annotations
 
 from pathlib import Path
