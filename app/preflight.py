@@ -44,8 +44,8 @@ class PlateFacts:
     codec: str | None = None
     """A video's codec (FFmpeg's name: h264, hevc, prores ...)."""
     bits_per_pixel: float | None = None
-    """A video's mean rate: its packets' bits per frame over the frame's pixels (the codec
-    match measures the plate's quality from it, ml.composite.codec_match)."""
+    """A video's rate: its predicted frames' mean bits over the frame's pixels (the codec match
+    measures the plate's quality from it: ml.composite.codec_match.inter_bits)."""
 
 
 # ---- plate ---------------------------------------------------------------------------------
@@ -94,6 +94,8 @@ def _probe_folder(path: Path, what: str) -> PlateFacts:
 def _probe_video(path: Path, what: str) -> PlateFacts:
     import av
 
+    from ml.composite.codec_match import inter_bits
+
     try:
         with av.open(str(path)) as box:
             if not box.streams.video:
@@ -102,8 +104,8 @@ def _probe_video(path: Path, what: str) -> PlateFacts:
             declared, size = int(st.frames or 0), (st.codec_context.width, st.codec_context.height)
             rate = st.average_rate or st.guessed_rate
             codec = st.codec_context.name
-            sizes = [pkt.size for pkt in box.demux(st) if pkt.size]
-            present = len(sizes)
+            packets = [(pkt.size, bool(pkt.is_keyframe)) for pkt in box.demux(st) if pkt.size]
+            present = len(packets)
     except PreflightError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -118,7 +120,7 @@ def _probe_video(path: Path, what: str) -> PlateFacts:
                              "declares are in the file. Copy or export it again")
     if not rate:
         raise PreflightError(f"{what} {path}: the video states no frame rate; re-encode it with one")
-    bpp = 8.0 * sum(sizes) / present / max(size[0] * size[1], 1)
+    bpp = inter_bits(packets) / max(size[0] * size[1], 1)
     return PlateFacts(path, "video", list(range(1, (declared or present) + 1)), size, Fraction(rate), codec, bpp)
 
 

@@ -12,11 +12,14 @@ changed the plate (the product, its edge, its shadow; dilated a little, for the 
 around an edge); elsewhere the plate's own pixels stay as they were decoded, compressed once.
 
 The equivalent quality is measured, not assumed: the decoded plate is encoded again at a few
-constant rate factors (CRF), and the one whose rate equals the source's own (its video packets'
-size per frame, known without decoding) is the plate's quality in x264's terms. A decoded plate
+constant rate factors (CRF), and the one whose rate equals the source's own (its predicted
+frames' mean packet size, known without decoding; key frames left out on both sides, since
+how often they come is the encoder's choice, not its quality) is the plate's quality in
+x264's terms. A decoded plate
 has already lost what its codec threw away, so the same CRF makes a little less rate from it
-than from the original: the CRF found errs on the clean side (less degradation than the plate
-had), the side that cannot add artefacts the plate lacks. Codecs other than H.264 have their
+than from the original: the CRF found tends to the clean side (less degradation than the plate
+had), the side that cannot add artefacts the plate lacks (x264-filmed plates at CRF 18-38:
+0-2.3 under, 0.1 over at most; tests/ml/composite/test_codec_match.py, the benchmark). Codecs other than H.264 have their
 rate scaled by what they save against it (CODEC_EFFICIENCY); others (ProRes, DNxHD, MJPEG,
 lossless) are no delivery codec, and nothing is matched.
 """
@@ -66,14 +69,15 @@ def _even(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
-def encode(frames: Iterable[np.ndarray], crf: float, fps: Fraction | float = 24) -> tuple[bytes, int, int]:
+def encode(frames: Iterable[np.ndarray], crf: float, fps: Fraction | float = 24) -> tuple[bytes, int, list[tuple[int, bool]]]:
     """H.264 (x264, 4:2:0) of uint8 RGB frames at ``crf`` in memory: (the MP4's bytes, frames,
-    bytes of its video packets - the rate without the container's own)."""
+    its video packets' sizes in bytes and whether each is a key frame)."""
     import av
 
     rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
     buf = io.BytesIO()
-    n = payload = 0
+    n = 0
+    packets: list[tuple[int, bool]] = []
     with av.open(buf, mode="w", format="mp4") as box:
         stream: Any = None
         for img in frames:
@@ -84,15 +88,15 @@ def encode(frames: Iterable[np.ndarray], crf: float, fps: Fraction | float = 24)
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": f"{crf:.2f}", "preset": PRESET}
             for pkt in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                payload += pkt.size
+                packets.append((pkt.size, bool(pkt.is_keyframe)))
                 box.mux(pkt)
             n += 1
         if stream is None:
             raise ValueError("no frames to encode")
         for pkt in stream.encode():
-            payload += pkt.size
+            packets.append((pkt.size, bool(pkt.is_keyframe)))
             box.mux(pkt)
-    return buf.getvalue(), n, payload
+    return buf.getvalue(), n, packets
 
 
 def decode(data: bytes) -> Iterator[np.ndarray]:
@@ -104,14 +108,24 @@ def decode(data: bytes) -> Iterator[np.ndarray]:
             yield fr.to_ndarray(format="rgb24")
 
 
+def inter_bits(packets: list[tuple[int, bool]]) -> float:
+    """Mean bits of a stream's predicted frames (its key frames' when it has no others). Key
+    frames cost many times a predicted one and come every few seconds or once per file, so
+    the mean over all frames depends on the clip's length and the encoder's key interval more
+    than on its quality; the predicted frames' does not."""
+    inter = [size for size, key in packets if not key and size]
+    return 8.0 * float(np.mean(inter if inter else [size for size, _key in packets]))
+
+
 def bits_per_frame(frames: list[np.ndarray], crf: float) -> float:
-    _data, n, payload = encode(frames, crf)
-    return 8.0 * payload / max(n, 1)
+    """Mean bits of a predicted frame of x264 at ``crf`` over these frames (``inter_bits``)."""
+    return inter_bits(encode(frames, crf)[2])
 
 
 def equivalent_crf(plate: list[np.ndarray], source_bits_per_frame: float | None, codec: str | None) -> CodecQuality:
     """The CRF at which x264 spends the source's rate on the decoded ``plate`` frames (a sample
-    of the shot's, PROBE_FRAMES at most), or no match with the reason."""
+    of the shot's, PROBE_FRAMES at most), or no match with the reason. Rates are those of the
+    predicted frames on both sides (``inter_bits``; the source's from its container)."""
     if not source_bits_per_frame or not codec:
         return CodecQuality(None, "the plate is an image sequence: its codec is unknown, nothing to match")
     if codec not in CODEC_EFFICIENCY:
@@ -143,6 +157,24 @@ def changed_weight(composite: np.ndarray, plate: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(grown, (0, 0), 1.0)
 
 
+def _blend(comp: np.ndarray, plate: np.ndarray, coded: np.ndarray) -> np.ndarray:
+    """``comp`` with ``coded`` where it changed ``plate`` (``changed_weight``), worked on the
+    changed pixels' box only (a product is a small part of a frame)."""
+    changed = np.abs(comp.astype(np.int16) - plate.astype(np.int16)).max(axis=-1) > CHANGED * 255
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    if len(rows) == 0:
+        return comp
+    pad = DILATE_PX + 4
+    y0, y1 = max(rows[0] - pad, 0), rows[-1] + pad + 1
+    x0, x1 = max(cols[0] - pad, 0), cols[-1] + pad + 1
+    h, w = comp.shape[:2]
+    c, p, k = comp[y0:y1, x0:x1], plate[y0:y1, x0:x1], coded[:h, :w][y0:y1, x0:x1]  # coded: padded to even sizes
+    wgt = changed_weight(c, p)[..., None]
+    out = comp.copy()
+    out[y0:y1, x0:x1] = np.clip(np.round(c.astype(np.float32) * (1 - wgt) + k.astype(np.float32) * wgt), 0, 255).astype(np.uint8)
+    return out
+
+
 def match_sequence(composites: Callable[[], Iterable[np.ndarray]], plates: Callable[[], Iterable[np.ndarray]], crf: float,
                    fps: Fraction | float = 24) -> Iterator[np.ndarray]:
     """The composite frames (uint8 RGB), each with the codec's version of what it changed.
@@ -150,14 +182,10 @@ def match_sequence(composites: Callable[[], Iterable[np.ndarray]], plates: Calla
     ``composites`` and ``plates`` are called to iterate the frames (twice for the composites:
     once to encode the whole sequence, as the codec's motion search sees it, once to blend), so
     no sequence is held in memory."""
-    data, n, _payload = encode(composites(), crf, fps)
+    data, n, _packets = encode(composites(), crf, fps)
     count = 0
     for coded, comp, plate in zip(decode(data), composites(), plates()):
-        h, w = comp.shape[:2]
-        coded = coded[:h, :w]
-        wgt = changed_weight(comp, plate)[..., None]
-        out = comp.astype(np.float32) * (1 - wgt) + coded.astype(np.float32) * wgt
         count += 1
-        yield np.clip(np.round(out), 0, 255).astype(np.uint8)
+        yield _blend(comp, plate, coded)
     if count != n:
         raise RuntimeError(f"codec match: {count} frames decoded of {n} encoded")

@@ -74,3 +74,16 @@ def test_the_product_gets_the_codec_and_the_plate_stays_as_decoded(tmp_path: Pat
         detail = lambda img: float(np.abs(cv2.Laplacian(img[..., 0].astype(np.float32), cv2.CV_32F))[inner].mean())
         assert detail(o) < 0.8 * detail(c)  # the crisp texture lost what x264 at CRF 32 loses
         assert np.abs(o[disc].astype(float) - c[disc].astype(float)).mean() < 25  # still the product
+
+
+def test_odd_sized_frames_and_a_product_at_the_edge(tmp_path: Path):
+    """4:2:0 pads an odd frame; the match gives back the frame's own size, product at its edge."""
+    frames = [f[:95, :171] for f in _scene(6)]
+    comps = []
+    for f in frames:
+        c = f.copy()
+        c[80:, 150:] = (250, 220, 30)
+        comps.append(c)
+    out = list(match_sequence(lambda: iter(comps), lambda: iter(frames), 30.0, 24))
+    assert all(o.shape == (95, 171, 3) for o in out)
+    assert all(np.array_equal(o[:60, :120], c[:60, :120]) for o, c in zip(out, comps))
