@@ -464,6 +464,35 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     return True
 
 
+SUN_AXIS_DEG = 30.0
+"""A clipped blob of sky is the sun only if it lies within this of the azimuth the plate's cast
+shadows give (their axis; and on their side when occluders told it)."""
+
+
+def sun_disagrees(est: KeyEstimate, sun: np.ndarray, normal: np.ndarray) -> str:
+    """Why a clipped blob of sky (``EnvAccumulator.sun_in_view``) cannot be the sun that casts
+    the plate's shadows, or "" when it can. A gap of burnt-out sky between leaves, a white
+    cloud edge or a window passes for a sun disc by its look alone; the shadows say where the
+    sun is: along their axis, and on the side their occluders are on when they touch them
+    (park-market-sun: a patch of sky 175 degrees from the shadows' light made a 9 degree
+    "sun" whose shadows ran the length of the path). With the side assumed, a blob along the
+    axis is the better evidence of it."""
+    if est.direction is None:
+        return ""
+    n = np.asarray(normal, np.float64)
+    d, s = np.asarray(est.direction, np.float64), np.asarray(sun, np.float64)
+    hd, hs = d - n * (d @ n), s - n * (s @ n)
+    if np.linalg.norm(hd) < 1e-6 or np.linalg.norm(hs) < 1e-6:
+        return ""
+    cos = float(hd @ hs / (np.linalg.norm(hd) * np.linalg.norm(hs)))
+    off = math.degrees(math.acos(np.clip(cos, -1.0, 1.0)))
+    if min(off, 180.0 - off) > SUN_AXIS_DEG:
+        return f"a clipped patch of sky {off:.0f} deg off the shadows' azimuth is not their sun"
+    if off > 90.0 and est.side_source == "occluder":
+        return f"a clipped patch of sky on the other side of the shadows' occluders ({off:.0f} deg off) is not their sun"
+    return ""
+
+
 def measured_angle_deg(est: KeyEstimate) -> float:
     """A key's size (angular diameter) from the measured edges' width, for a key whose shadows
     gave no length (its direction given): over SHORT_SHADOW_M."""

@@ -23,7 +23,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
 from . import key_shadow, local_source
-from .key import GroundGrid, KeyEstimate, estimate_key, measured_angle_deg, take_given_direction
+from .key import GroundGrid, KeyEstimate, estimate_key, measured_angle_deg, sun_disagrees, take_given_direction
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -61,7 +61,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         grid.add(img, cam, scale)
     key = estimate_key(grid, horizon_lum=env.horizon_luminance())
     sun = env.sun_in_view() if key.hard else None
-    if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
+    not_sun = sun_disagrees(key, sun, n) if sun is not None else ""
+    if sun is not None and not not_sun:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
@@ -80,7 +81,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
-    notes = [f"environment coverage {env.coverage():.0%}", key.why, daylight_note]
+    notes = [f"environment coverage {env.coverage():.0%}", key.why, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
     light, shadow_ratio, note = key_light(key, ambient)

@@ -9,7 +9,7 @@ import pytest
 from shotcache.schema import FrameCamera
 
 from ml.light.envmap import ENV_SIZE
-from ml.light.key import GroundGrid, estimate_key
+from ml.light.key import GroundGrid, KeyEstimate, estimate_key, sun_disagrees
 from ml.light.shot import estimate_light, uses_shadow_map
 
 W, H = 200, 120
@@ -460,3 +460,39 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
     # commoner ratio stands
     night = estimate_key(grid_of(lambda cam: tiles(cam)), horizon_lum=0.01)
     assert "sky-blue" not in night.why and night.ratio < 2.2, night.why
+
+
+def _with_sky_blob(cam, img, direction, radius_deg=3.0):
+    """``img`` with the sky clipped to white within ``radius_deg`` of ``direction``: a sun disc,
+    or a burnt-out gap of sky that looks like one."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    img[rays @ direction > math.cos(math.radians(radius_deg))] = 1.0
+    return img
+
+
+def test_a_clipped_patch_of_sky_across_the_shadows_is_not_taken_for_the_sun():
+    """The band's shadows lie along x; a burnt-out blob of sky at azimuth 90 (across them) is
+    no sun: the key keeps the shadows' azimuth and its assumed elevation, and the notes say why."""
+    blob = np.array([0.0, math.cos(math.radians(15)), math.sin(math.radians(15))])
+    cams = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.6]), W, H, 80.0) for a in np.linspace(-0.25, 0.25, 5)]
+    cams = [look_at(np.asarray(c.c2w)[:3, 3], np.array([0.0, 1.5, 0.4]), W, H, 80.0) for c in cams]
+    imgs = [(_with_sky_blob(cam, plate(cam, band), blob), cam) for cam in cams]
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.elevation_source == "assumed", key.why
+    horiz = np.asarray(key.direction)[:2]
+    assert abs(horiz[1]) / np.linalg.norm(horiz) < 0.35  # still along the band
+    assert "not their sun" in lighting.notes
+
+
+def test_sun_disagrees_on_the_axis_and_on_the_occluders_side():
+    n = np.array([0.0, 0.0, 1.0])
+    est = KeyEstimate(True, 3.0, direction=[0.7, 0.0, 0.7], side_source="occluder")
+    low = lambda az: np.array([math.cos(math.radians(az)) * 0.96, math.sin(math.radians(az)) * 0.96, 0.28])
+    assert sun_disagrees(est, low(20), n) == ""  # along the shadows, on their light's side
+    assert "not their sun" in sun_disagrees(est, low(75), n)  # across them
+    assert "other side" in sun_disagrees(est, low(185), n)  # behind the occluders' shadows
+    est.side_source = "assumed"
+    assert sun_disagrees(est, low(185), n) == ""  # the side was a guess: the sun tells it
