@@ -28,8 +28,8 @@ from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot
 
 from . import blender, encode, place, preflight, qc, stages
-from .light_render import parse_motion_blur, recorded_light, render_shot_lit
 from .codec_match import match_version, parse_codec_match
+from .light_render import parse_motion_blur, recorded_light, render_shot_lit
 from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
