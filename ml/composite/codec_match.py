@@ -139,13 +139,13 @@ def equivalent_crf(plate: list[np.ndarray], source_bits_per_frame: float | None,
     # rate falls with CRF: interpolate log rate, extrapolating a little past the probes
     order = np.argsort(logs)
     crf = float(np.interp(math.log(target), logs[order], crfs[order], left=np.nan, right=np.nan))
-    mbit = source_bits_per_frame / 1e6
+    kbit = source_bits_per_frame / 1e3
     if not np.isfinite(crf):
         crf = float(crfs[0] if math.log(target) > logs.max() else crfs[-1])
     if crf <= CLEAN_CRF:
-        return CodecQuality(None, f"the plate is near lossless ({codec}, {mbit:.2f} Mbit a frame: x264 CRF {crf:.1f} or better): nothing to match")
+        return CodecQuality(None, f"the plate is near lossless ({codec}, {kbit:.0f} kbit a frame: x264 CRF {crf:.1f} or better): nothing to match")
     crf = min(crf, MAX_CRF)
-    return CodecQuality(crf, f"{codec} at {mbit:.3f} Mbit a frame: x264 CRF {crf:.1f} on this plate")
+    return CodecQuality(crf, f"{codec} at {kbit:.1f} kbit a frame: x264 CRF {crf:.1f} on this plate")
 
 
 def changed_weight(composite: np.ndarray, plate: np.ndarray) -> np.ndarray:
