@@ -136,7 +136,7 @@ def equivalent_crf(plate: list[np.ndarray], source_bits_per_frame: float | None,
     sample = plate[:PROBE_FRAMES]
     crfs = np.array(PROBE_CRFS)
     logs = np.array([math.log(bits_per_frame(sample, c)) for c in crfs])
-    # rate falls with CRF: interpolate log rate, extrapolating a little past the probes
+    # rate falls with CRF: interpolate in log rate; beyond the probes, the nearest probe's CRF
     order = np.argsort(logs)
     crf = float(np.interp(math.log(target), logs[order], crfs[order], left=np.nan, right=np.nan))
     kbit = source_bits_per_frame / 1e3
