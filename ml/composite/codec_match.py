@@ -148,28 +148,32 @@ def equivalent_crf(plate: list[np.ndarray], source_bits_per_frame: float | None,
     return CodecQuality(crf, f"{codec} at {kbit:.1f} kbit a frame: x264 CRF {crf:.1f} on this plate")
 
 
-def changed_weight(composite: np.ndarray, plate: np.ndarray) -> np.ndarray:
-    """HxW in 0..1: where the composite changed the plate (CHANGED), grown by DILATE_PX and
-    feathered, so the codec's pixels blend into the plate's."""
-    diff = np.abs(composite.astype(np.int16) - plate.astype(np.int16)).max(axis=-1) > CHANGED * 255
+def changed(composite: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """HxW bool: where the composite changed the plate by more than CHANGED in any channel."""
+    return np.abs(composite.astype(np.int16) - plate.astype(np.int16)).max(axis=-1) > CHANGED * 255
+
+
+def changed_weight(mask: np.ndarray) -> np.ndarray:
+    """HxW in 0..1: the ``changed`` mask grown by DILATE_PX and feathered, so the codec's pixels
+    blend into the plate's."""
     k = 2 * DILATE_PX + 1
-    grown = cv2.dilate(diff.astype(np.uint8), np.ones((k, k), np.uint8)).astype(np.float32)
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((k, k), np.uint8)).astype(np.float32)
     return cv2.GaussianBlur(grown, (0, 0), 1.0)
 
 
 def _blend(comp: np.ndarray, plate: np.ndarray, coded: np.ndarray) -> np.ndarray:
     """``comp`` with ``coded`` where it changed ``plate`` (``changed_weight``), worked on the
     changed pixels' box only (a product is a small part of a frame)."""
-    changed = np.abs(comp.astype(np.int16) - plate.astype(np.int16)).max(axis=-1) > CHANGED * 255
-    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    mask = changed(comp, plate)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if len(rows) == 0:
         return comp
     pad = DILATE_PX + 4
     y0, y1 = max(rows[0] - pad, 0), rows[-1] + pad + 1
     x0, x1 = max(cols[0] - pad, 0), cols[-1] + pad + 1
     h, w = comp.shape[:2]
-    c, p, k = comp[y0:y1, x0:x1], plate[y0:y1, x0:x1], coded[:h, :w][y0:y1, x0:x1]  # coded: padded to even sizes
-    wgt = changed_weight(c, p)[..., None]
+    c, k = comp[y0:y1, x0:x1], coded[:h, :w][y0:y1, x0:x1]  # coded: padded to even sizes
+    wgt = changed_weight(mask[y0:y1, x0:x1])[..., None]
     out = comp.copy()
     out[y0:y1, x0:x1] = np.clip(np.round(c.astype(np.float32) * (1 - wgt) + k.astype(np.float32) * wgt), 0, 255).astype(np.uint8)
     return out
