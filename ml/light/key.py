@@ -340,6 +340,12 @@ def _implied_ambient_blue(per: np.ndarray) -> float:
     return float(q[0] / q[2])
 
 
+def is_daylight(horizon_lum: float, classes: GroundClasses) -> bool:
+    """Whether what the frames saw above the horizon (its median luminance) is a daylight sky:
+    at least DAYLIGHT_SKY of the lit ground's (its 90th percentile), not a night sky or a room's walls."""
+    return horizon_lum >= DAYLIGHT_SKY * float(np.percentile(_lum(classes.med[classes.ground]), 90))
+
+
 def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstimate:
     """The key light from the rectified frames (see the module docstring). ``horizon_lum``:
     the median luminance the frames saw above the horizon (None: no sky seen); a sky darker
@@ -362,8 +368,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     # a cast shadow starts at its occluder: edges near what stands on the ground count most
     # (an albedo edge - tile and mortar, a stain - lies anywhere)
     near = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < OCCLUDER_NEAR_M
-    lit_lum = float(np.percentile(_lum(c.med[c.ground]), 90))
-    daylight = horizon_lum is None or horizon_lum >= DAYLIGHT_SKY * lit_lum
+    daylight = horizon_lum is None or is_daylight(horizon_lum, c)
     mode, mode_note = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight)
     good &= mode
     sh_rgb = np.median(dark[good], axis=0)

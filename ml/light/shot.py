@@ -21,9 +21,9 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, upper_irradiance
+from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import key_shadow, local_source
-from .key import GroundGrid, KeyEstimate, estimate_key, measured_angle_deg, sun_disagrees, take_given_direction
+from .key import GroundGrid, KeyEstimate, estimate_key, is_daylight, measured_angle_deg, sun_disagrees, take_given_direction
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -81,6 +81,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
+    if prior is not None and not key.hard and lamp is None and daylight_seen(env, key):
+        prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
     notes = [f"environment coverage {env.coverage():.0%}", key.why, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
@@ -97,6 +99,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+def daylight_seen(env: EnvAccumulator, key: KeyEstimate) -> bool:
+    """Whether the frames saw a daylight sky above the horizon (key.is_daylight)."""
+    horizon = env.horizon_luminance()
+    return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and is_daylight(horizon, key.classes)
 
 
 def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list[float], str]:

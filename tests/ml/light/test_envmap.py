@@ -96,10 +96,42 @@ def test_whether_a_sky_was_seen_does_not_depend_on_the_maps_size():
 
 
 def test_sky_from_ground_is_ground_over_albedo_with_half_its_tint():
-    sky = sky_from_ground(np.array([0.05, 0.1, 0.02]), albedo=0.25)
-    lum = 0.2126 * 0.05 + 0.7152 * 0.1 + 0.0722 * 0.02
+    ground = np.array([0.12, 0.08, 0.04])  # a warm floor, not vegetation
+    sky = sky_from_ground(ground, albedo=0.25)
+    lum = float(ground @ [0.2126, 0.7152, 0.0722])
     assert abs(float(sky @ [0.2126, 0.7152, 0.0722]) - lum / 0.25) < 0.05 * lum / 0.25
-    assert sky[1] > sky[2] and sky.min() > 0.3 * sky.max()  # green-ish, but far less than grass
+    assert sky[0] > sky[1] > sky[2] and sky.min() > 0.5 * sky.max()  # warm, but far less than the floor (1/3)
+
+
+def test_a_lawn_lights_the_sky_grey_not_green():
+    """A lawn's green is its albedo (chlorophyll), not its light: the sky read off it is grey,
+    at the luminance a dark vegetation albedo gives (an overcast sky came out green before)."""
+    grass = np.array([0.05, 0.1, 0.02])
+    sky = sky_from_ground(grass)
+    lum = float(grass @ [0.2126, 0.7152, 0.0722])
+    assert np.allclose(sky, lum / 0.25)
+
+
+def test_the_unseen_sky_takes_the_colour_of_the_sky_seen():
+    """A sliver of sky at a street's end (too little to fill the sky from) gives the unseen
+    sky its colour, at the level read off the ground; nothing seen keeps the prior."""
+    from ml.light.envmap import MIN_SKY_TINT_PX, sky_with_seen_tint
+
+    prior = np.array([0.9, 0.7, 0.5])  # a warm prior from a warm ground
+    seen = np.array([0.45, 0.5, 0.6])  # a pale blue sliver
+    got = sky_with_seen_tint(prior, seen)
+    w = np.array([0.2126, 0.7152, 0.0722])
+    assert abs(float(got @ w) - float(prior @ w)) < 1e-9
+    assert np.allclose(got / got[1], seen / seen[1])
+    assert np.array_equal(sky_with_seen_tint(prior, None), prior)
+
+    w, h = 160, 90
+    cam = look_at(np.array([-2.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.9]), w, h)  # level: the horizon mid-frame
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]))
+    acc.add(render_plane(cam, w, h, (0.2, 0.2, 0.2), seen), cam)
+    assert acc.seen_sky_rgb() is not None and np.allclose(acc.seen_sky_rgb(), seen, atol=0.02)
+    assert acc.seen_sky_rgb(min_px=10**6) is None
+    assert MIN_SKY_TINT_PX > 1
 
 
 def test_unseen_sky_colour_from_the_shadow_ratio():

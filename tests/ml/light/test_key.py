@@ -496,3 +496,26 @@ def test_sun_disagrees_on_the_axis_and_on_the_occluders_side():
     assert "other side" in sun_disagrees(est, low(185), n)  # behind the occluders' shadows
     est.side_source = "assumed"
     assert sun_disagrees(est, low(185), n) == ""  # the side was a guess: the sun tells it
+
+
+def sky_plate(cam, ground=(0.5, 0.4, 0.3), sky=(0.55, 0.65, 0.9)):
+    """Evenly lit ground (soft light) of ``ground``'s colour, and ``sky`` above the horizon."""
+    img = soft_plate(cam, lambda x, y: np.zeros_like(x), lit=ground)
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    img[rays[..., 2] >= -1e-3] = sky
+    return img
+
+
+@pytest.mark.parametrize("sky,blue", [((0.55, 0.65, 0.9), True), ((0.01, 0.012, 0.02), False)])
+def test_a_daylight_sky_seen_at_the_horizon_colours_the_unseen_sky(sky, blue):
+    """Soft light on a warm ground with a strip of sky at the top of the frames: by day the
+    unseen sky is the strip's blue, not the ground's warmth; a night sky (darker than half the
+    ground) says nothing of what lights the product, and the ground's tint stays."""
+    cams = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.05]), W, H, 90.0) for a in np.linspace(-0.25, 0.25, 5)]  # a sliver of sky
+    env, key, _lighting = estimate_light([(sky_plate(c, sky=sky), c) for c in cams], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert not key.hard
+    zenith = env[0].mean(axis=0)  # no frame saw the zenith: the filled sky
+    assert (zenith[2] > zenith[1] > zenith[0]) == blue, zenith
+    assert (zenith[0] > zenith[2]) == (not blue), zenith
