@@ -148,6 +148,22 @@ def test_unseen_sky_colour_from_the_shadow_ratio():
     assert np.allclose(got, truth, rtol=0.02), (got, truth)
 
 
+def test_a_ratio_no_sun_and_sky_make_reads_the_sky_off_the_shadow_instead():
+    """Grey tiles beside pink ones under a room's white ceiling lights, read as shadow and lit
+    ground: 1 / (lit/shadow - 1) is green, and no sky is. The sky then takes the shadowed
+    ground's luminance and half its tint (``sky_from_ground``), at the same level."""
+    from ml.light.envmap import is_sky_tint, sky_from_shadow
+
+    shadow, lit = np.array([0.2, 0.2, 0.19]), np.array([0.36, 0.3, 0.31])
+    r = lit / shadow - 1.0
+    assert not is_sky_tint((1 / r) / float((1 / r) @ LUMA))
+    sky = sky_from_shadow(shadow, lit, albedo=0.35)
+    assert np.allclose(sky, sky_from_ground(shadow, albedo=0.35))
+    assert sky[1] <= max(sky[0], sky[2])  # not green
+    assert is_sky_tint(np.array([0.7, 1.0, 1.8])) and is_sky_tint(np.ones(3))
+    assert not is_sky_tint(np.array([1.1, 1.0, 0.8]))  # warm: a lamp's, not a sky's
+
+
 def test_a_green_ground_is_read_as_dark_vegetation_not_grey_world():
     """Grass and a grey ground sending the same luminance: grass is a low albedo (0.25), so the
     sky that lights it is brighter than the grey-world prior (0.35) reads off the grey one."""
