@@ -327,6 +327,9 @@ SKY_BLUE_MIN = 1.8
 """Blue/red of the ambient a cast shadow under open sky implies (the truth sets: 2.0-2.8; their
 mortar 1.0-1.7, a window-lit room 1.54)."""
 SKY_BLUER = 1.2
+ENV_ONLY = "; environment only"
+"""Said of a soft light with no key; shot.py drops it where a window (window.py) gives one."""
+
 DAYLIGHT_SKY = 0.5
 """A sky seen at less than this of the lit ground's luminance (90th percentile) is no daylight
 (the truth sets: daylight 1.0-3.8, night 0.23-0.29, rooms' walls 0.36-0.54)."""
@@ -390,7 +393,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     the plate's, but the ratio and edge width are measured for a given direction."""
     pen, frac = est.penumbra_m, est.shadow_fraction
     if pen > HARD_PENUMBRA_M:
-        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun; environment only"
+        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
         return
     if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"

@@ -23,7 +23,8 @@ from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import key_shadow, local_source
-from .key import GroundGrid, KeyEstimate, estimate_key, is_daylight, measured_angle_deg, sun_disagrees, take_given_direction
+from .window import WINDOW_ANGLE_DEG, Window, find_window
+from .key import ENV_ONLY, GroundGrid, KeyEstimate, estimate_key, is_daylight, measured_angle_deg, sun_disagrees, take_given_direction
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -68,9 +69,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
+    window = find_window(grid, key, env.horizon_luminance(), foot) if lamp is None else None
     prior: np.ndarray | None = None
     daylight_note = ""
-    if key.hard:
+    if window is not None:  # the unseen room from the ground the window does not light
+        prior = sky_from_ground(np.asarray(key.shadow_rgb))
+    elif key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
         capped = daylight_ceiling(prior, env.horizon_luminance(), float(np.asarray(key.lit_rgb) @ LUMA))
         if float(capped.sum()) < 0.99 * float(prior.sum()):
@@ -83,10 +87,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(np.asarray(key.ground_rgb))
     if prior is not None and not key.hard and lamp is None and daylight_seen(env, key):
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
-    notes = [f"environment coverage {env.coverage():.0%}", key.why, not_sun, daylight_note]
+    key_note = key.why.replace(ENV_ONLY, "") if window is not None else key.why
+    notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior)
     ambient = upper_irradiance(env_map, n)
-    light, shadow_ratio, note = key_light(key, ambient)
+    light, shadow_ratio, note = key_light(key, ambient) if window is None else window_light(key, window, ambient, n)
     lights = [light] if light is not None else []
     notes.append(note)
     seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
@@ -128,6 +133,15 @@ def key_light(key: KeyEstimate, ambient: np.ndarray) -> tuple[Light | None, list
     if key.product_in_shadow:
         note = "the product stands in the plate's cast shadow: the key reaches it only where the plate's shadows let it; " + note
     return light, ratio, note
+
+
+def window_light(key: KeyEstimate, window: Window, ambient: np.ndarray, normal: np.ndarray) -> tuple[Light, list[float], str]:
+    """A window (window.py) as a wide, soft sun from its side, as strong as the soft shadows'
+    lit/shadow ratio says (lit = ambient + key sin(elevation), as ``key_light``); it casts the
+    product's shadow at that ratio's density."""
+    lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
+    light = sun_for_ratio(lit / sh, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), WINDOW_ANGLE_DEG)
+    return light, shadow_density(lit / sh), f"{window.why}, lit/shadow {key.ratio:.2f}, strength {light.intensity:.2f}"
 
 
 def unplaced_key(key: KeyEstimate, ambient: np.ndarray, lights: list[Light]) -> dict:

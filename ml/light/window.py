@@ -1,0 +1,97 @@
+"""A window's light from the slope of the ground it falls on.
+
+A room lit through a window has soft shadows (the window is a large source: no hard key) and a
+floor that brightens towards the window. The pool-of-light fit (local_source.py) places such a
+source when the floor's falloff fits one; on a grained wooden floor it often does not (eval
+insert interiors: R2 0.01 to -1.92), and the room got the environment only: a product lit
+evenly from above, with no side brighter and no shadow thrown away from the window. The floor's
+log-luminance, fitted by a plane (robustly: the grain, the furniture's shadows), still says which
+way the light comes from: on the interiors of seeds 7, 14 and 16 the slope pointed 27, 16 and 1
+degrees from the window, where the soft shadows' own direction had been 24 to 171 degrees off.
+
+The window is then a wide, soft key from that side, low over the floor (WINDOW_ELEVATION_DEG),
+as strong as the plate's lit/shadow ratio across the soft shadows' edges says (the same formula
+as a sun's: shotcache/key_strength.py).
+
+Only where one window is the likely source: soft light that the pool fit did not explain, a
+measured lit/shadow ratio, a slope steeper than a sky's gradient (WINDOW_SLOPE_PER_M), and walls
+about as bright as the floor (WALLS_OVER_FLOOR). Under ceiling lights the walls are darker than
+the floor they face, and at night the sky is; there the light comes from several sources or from
+above, and a slope's direction is not a source's (night seed 14: 95 degrees off).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ml.io.colour import REC709_LUMA as LUMA
+
+WINDOW_SLOPE_PER_M = 0.15
+"""Least slope of the floor's log-luminance towards the light, per metre: the interiors of
+seeds 7 and 14-16 read 0.20-0.29, overcast lawns 0.03-0.06 and sunlit grounds 0.01-0.02."""
+WALLS_OVER_FLOOR = 0.85
+"""Least luminance of what the frames show above the horizon over the floor's median: a window
+lights the walls as it lights the floor (1.08-1.67 in the eval's rooms); ceiling lights leave
+them darker (0.55-0.68), a night sky is darker still (0.37-0.52)."""
+WINDOW_ELEVATION_DEG = 30.0
+"""Elevation of a window's light over the floor at the product: a window's middle 1-2 m up,
+a few metres away."""
+WINDOW_ANGLE_DEG = 30.0
+"""Angular size of the window seen from the product (1.4 m at 2.6 m): its shadows are soft."""
+MIN_RATIO = 1.05
+"""A lit/shadow ratio nearer 1 than this gives the window no strength to speak of."""
+ROBUST_ITERATIONS = 5
+HUBER_K = 1.5
+
+
+@dataclass
+class Window:
+    direction: np.ndarray  # towards the light, unit, world
+    slope_per_m: float
+    why: str
+
+
+def floor_slope(grid: Any, classes: Any, foot: np.ndarray) -> tuple[np.ndarray, float]:
+    """(unit vector on the ground towards the brighter floor, slope of the floor's log-luminance
+    per metre): a plane fitted to the steady, unclipped floor round the product, reweighted
+    (Huber) so the grain and the shadows of what stands on it do not tilt it."""
+    use = classes.ground & classes.steady & (classes.med.max(axis=-1) < 0.95)
+    rel = grid.points[use] - np.asarray(foot, np.float64)
+    y = np.log(np.maximum(classes.med[use] @ LUMA, 1e-4))
+    u, v = rel @ grid.e1, rel @ grid.e2
+    x = np.stack([np.ones_like(u), u, v], axis=1)
+    w = np.ones(len(y))
+    coef = np.zeros(3)
+    for _ in range(ROBUST_ITERATIONS):
+        coef = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)[0]
+        r = y - x @ coef
+        scale = 1.4826 * float(np.median(np.abs(r))) + 1e-6
+        w = 1.0 / np.maximum(1.0, np.abs(r) / (HUBER_K * scale))
+    slope = float(np.hypot(coef[1], coef[2]))
+    towards = (coef[1] * grid.e1 + coef[2] * grid.e2) / max(slope, 1e-9)
+    return towards, slope
+
+
+def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray) -> Window | None:
+    """The window a soft-lit room's floor points to, or None where the plate does not say one
+    lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard)."""
+    c = key.classes
+    if key.hard or c is None or not key.measured or key.ratio < MIN_RATIO or horizon_lum is None:
+        return None
+    floor = c.ground & c.steady
+    if floor.sum() < 100:
+        return None
+    floor_lum = float(np.median(c.med[floor] @ LUMA))
+    if horizon_lum < WALLS_OVER_FLOOR * floor_lum:
+        return None
+    towards, slope = floor_slope(grid, c, foot)
+    if slope < WINDOW_SLOPE_PER_M:
+        return None
+    el = math.radians(WINDOW_ELEVATION_DEG)
+    d = math.cos(el) * towards + math.sin(el) * np.asarray(grid.n, np.float64)
+    why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and the walls are lit like the floor; "
+           f"a soft key {WINDOW_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed)")
+    return Window(d / np.linalg.norm(d), slope, why)

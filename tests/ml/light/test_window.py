@@ -1,0 +1,74 @@
+"""A window's light from the slope of the floor it falls on (ml/light/window.py)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ml.light.shot import estimate_light
+from ml.light.window import WINDOW_ANGLE_DEG, WINDOW_ELEVATION_DEG
+from shotcache.schema import FrameCamera
+
+W, H = 200, 120
+
+
+def level_camera(eye: np.ndarray, target: np.ndarray, f: float = 90.0) -> FrameCamera:
+    fwd = (target - eye) / np.linalg.norm(target - eye)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, np.cross(fwd, right), fwd, eye
+    return FrameCamera(f, f, W / 2, H / 2, c2w.tolist())
+
+
+def room_plate(cam, walls: float, window_az_deg: float = 60.0) -> np.ndarray:
+    """A wooden floor brightening 1.19x a metre towards a window at ``window_az_deg`` (too
+    gently over the floor seen for a lamp's pool: local_source.MIN_CONTRAST), with the
+    soft-edged shadow of a bench (lit/shadow 1.4, edges ~0.3 m), and walls above the horizon
+    ``walls`` times the floor's brightness at the product."""
+    c2w = np.asarray(cam.c2w)
+    ys, xs = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    down = rays[..., 2] < -1e-3
+    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
+    hit = c2w[:3, 3] + rays * t[..., None]
+    a = math.radians(window_az_deg)
+    along = np.clip(hit[..., 0] * math.cos(a) + hit[..., 1] * math.sin(a), -6.0, 6.0)
+    grain = 1 + 0.12 * np.sin(hit[..., 0] * 31 + 3 * np.sin(hit[..., 1] * 5))
+    bench = 1 / (1 + np.exp(-(0.3 - np.clip(np.abs(hit[..., 1] + 0.9), 0, 6)) / 0.08))  # a soft band of shadow
+    lum = np.exp(0.17 * along) * grain * (1 - bench * (1 - 1 / 1.4))
+    floor = np.array([0.42, 0.3, 0.2], np.float32)
+    img = (floor * lum[..., None]).astype(np.float32)
+    img[~down] = floor * walls
+    return img
+
+
+def room_cameras(n: int = 5):
+    """Level cameras 2.2 m off, looking at the product's foot: a sliver of wall above the horizon."""
+    return [level_camera(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.05])) for a in np.linspace(-0.25, 0.25, n)]
+
+
+def test_a_room_lit_from_the_side_gets_a_soft_key_from_the_window():
+    _env, key, lighting = estimate_light([(room_plate(c, walls=1.2), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
+                                         np.array([0.0, 0.0, 1.0]))
+    assert not key.hard, key.why
+    assert len(lighting.lights) == 1 and lighting.lights[0].type == "sun", lighting.notes
+    sun = lighting.lights[0]
+    d = np.asarray(sun.direction)
+    az = math.degrees(math.atan2(d[1], d[0]))
+    assert abs(az - 60.0) < 20.0, (az, lighting.notes)
+    assert abs(math.degrees(math.asin(d[2])) - WINDOW_ELEVATION_DEG) < 1e-6
+    assert sun.angle_deg == WINDOW_ANGLE_DEG and sun.shadow and sun.intensity > 0
+    assert "window" in lighting.notes and "environment only" not in lighting.notes
+    assert len(lighting.shadow_ratio) == 3 and all(0.5 < r < 0.95 for r in lighting.shadow_ratio)
+
+
+@pytest.mark.parametrize("walls", [0.3, 0.6])
+def test_walls_darker_than_the_floor_say_the_light_is_not_a_window(walls):
+    """Ceiling lights leave the walls darker than the floor, a night street's sky is darker
+    still: the floor's slope then comes of several sources, and no key is made of it."""
+    _env, key, lighting = estimate_light([(room_plate(c, walls=walls), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
+                                         np.array([0.0, 0.0, 1.0]))
+    assert not key.hard
+    assert all(l.type != "sun" for l in lighting.lights), lighting.notes
