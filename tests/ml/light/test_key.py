@@ -12,6 +12,8 @@ from ml.light.envmap import ENV_SIZE
 from ml.light.key import GroundGrid, KeyEstimate, estimate_key, sun_disagrees
 from ml.light.shot import estimate_light, uses_shadow_map
 
+from ground_plates import camera_rays, ground_hits
+
 W, H = 200, 120
 
 
@@ -27,12 +29,7 @@ def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: f
 
 def plate(cam, shadow_fn, lit=(0.5, 0.45, 0.35), ratio=3.0, texture=0.0, seed=0):
     """A ground plane image; ``shadow_fn(x, y)`` True where the key is blocked."""
-    c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
-    down = rays[..., 2] < -1e-3
-    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
-    hit = c2w[:3, 3] + rays * t[..., None]
+    hit, down = ground_hits(cam, W, H)
     base = np.asarray(lit, np.float32) * (1 + texture * np.sin(hit[..., 0] * 40)[..., None] * np.cos(hit[..., 1] * 37)[..., None])
     shade = np.where(shadow_fn(hit[..., 0], hit[..., 1])[..., None], np.array([1 / ratio, 1 / ratio, 1.2 / ratio]), 1.0)
     img = (base * shade).astype(np.float32)
@@ -79,12 +76,7 @@ def test_estimate_light_record():
 
 def soft_plate(cam, frac_fn, lit=(0.5, 0.45, 0.35), ratio=3.0):
     """Like ``plate`` but ``frac_fn(x, y)`` is the fraction of the key blocked (0..1): soft edges."""
-    c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
-    down = rays[..., 2] < -1e-3
-    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
-    hit = c2w[:3, 3] + rays * t[..., None]
+    hit, down = ground_hits(cam, W, H)
     f = frac_fn(hit[..., 0], hit[..., 1])[..., None]
     img = (np.asarray(lit, np.float32) * (1 + f * (1 / ratio - 1))).astype(np.float32)
     img[~down] = (0.6, 0.7, 0.9)
@@ -115,11 +107,7 @@ def test_ratio_is_robust_to_a_dark_patch_of_the_grounds_own_colour():
 
 
 def _hits(cam):
-    c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
-    t = -c2w[2, 3] / np.where(rays[..., 2] < -1e-3, rays[..., 2], -1)
-    hit = c2w[:3, 3] + rays * t[..., None]
+    hit, _down = ground_hits(cam, W, H)
     return hit[..., 0], hit[..., 1]
 
 
@@ -202,9 +190,7 @@ def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
     imgs = []
     for cam in cams:
         img = plate(cam, band)
-        c2w = np.asarray(cam.c2w)
-        ys, xs = np.mgrid[0:H, 0:W] + 0.5
-        rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+        rays = camera_rays(cam, W, H)
         rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
         img[rays @ sun > math.cos(math.radians(3))] = 1.0
         imgs.append((img, cam))
@@ -218,8 +204,7 @@ def with_panel(cam, img, colour):
     """A textured panel (x = -0.7, |y| < 0.3, 0 < z < 0.5, vertical stripes 3 cm wide) drawn over
     the image: it stands between the cameras and the product's spot."""
     c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    rays = camera_rays(cam, W, H)
     t = (-0.7 - c2w[0, 3]) / np.where(np.abs(rays[..., 0]) > 1e-6, rays[..., 0], 1e-6)
     hit = c2w[:3, 3] + rays * t[..., None]
     on = (t > 0) & (np.abs(hit[..., 1]) < 0.3) & (hit[..., 2] > 0) & (hit[..., 2] < 0.5)
@@ -278,8 +263,7 @@ def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15,
     """Ground plus upright boxes (centre x, y, half size, height), ray-cast; the ground is in
     shadow where its ray towards ``light`` hits a box."""
     c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    rays = camera_rays(cam, W, H)
     o = c2w[:3, 3]
 
     def box_t(orig, d, box):
@@ -465,9 +449,7 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
 def _with_sky_blob(cam, img, direction, radius_deg=3.0):
     """``img`` with the sky clipped to white within ``radius_deg`` of ``direction``: a sun disc,
     or a burnt-out gap of sky that looks like one."""
-    c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
+    rays = camera_rays(cam, W, H)
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
     img[rays @ direction > math.cos(math.radians(radius_deg))] = 1.0
     return img
@@ -501,10 +483,8 @@ def test_sun_disagrees_on_the_axis_and_on_the_occluders_side():
 def sky_plate(cam, ground=(0.5, 0.4, 0.3), sky=(0.55, 0.65, 0.9)):
     """Evenly lit ground (soft light) of ``ground``'s colour, and ``sky`` above the horizon."""
     img = soft_plate(cam, lambda x, y: np.zeros_like(x), lit=ground)
-    c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
-    img[rays[..., 2] >= -1e-3] = sky
+    _hit, down = ground_hits(cam, W, H)
+    img[~down] = sky
     return img
 
 

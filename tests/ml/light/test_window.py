@@ -10,6 +10,8 @@ from ml.light.shot import estimate_light
 from ml.light.window import WINDOW_ANGLE_DEG, WINDOW_ELEVATION_DEG
 from shotcache.schema import FrameCamera
 
+from ground_plates import ground_hits
+
 W, H = 200, 120
 
 
@@ -27,12 +29,7 @@ def room_plate(cam, walls: float, window_az_deg: float = 60.0) -> np.ndarray:
     gently over the floor seen for a lamp's pool: local_source.MIN_CONTRAST), with the
     soft-edged shadow of a bench (lit/shadow 1.4, edges ~0.3 m), and walls above the horizon
     ``walls`` times the floor's brightness at the product."""
-    c2w = np.asarray(cam.c2w)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5
-    rays = np.stack([(xs - cam.cx) / cam.fx, (ys - cam.cy) / cam.fy, np.ones_like(xs)], -1) @ c2w[:3, :3].T
-    down = rays[..., 2] < -1e-3
-    t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
-    hit = c2w[:3, 3] + rays * t[..., None]
+    hit, down = ground_hits(cam, W, H)
     a = math.radians(window_az_deg)
     along = np.clip(hit[..., 0] * math.cos(a) + hit[..., 1] * math.sin(a), -6.0, 6.0)
     grain = 1 + 0.12 * np.sin(hit[..., 0] * 31 + 3 * np.sin(hit[..., 1] * 5))
