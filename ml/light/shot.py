@@ -94,7 +94,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     light, shadow_ratio, note = key_light(key, ambient) if window is None else window_light(key, window, ambient, n)
     lights = [light] if light is not None else []
     notes.append(note)
-    seen_ground = np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)
+    seen_ground = np.asarray(key.shadow_rgb if key.hard or window is not None else key.ground_rgb)  # ground the key does not reach
     if source is not None:
         notes.append(source.why)
     if lamp is not None:
