@@ -263,9 +263,10 @@ SKY_ORDER_TOLERANCE = 0.97
 def is_sky_tint(tint: np.ndarray) -> bool:
     """Whether a colour could be a daylight sky's: scattered daylight is at least as blue as it
     is green, and as green as it is red. The tint ``sky_from_shadow`` reads off a sun's shadows
-    is (eval insert, the sun, mixed and window sets of seeds 7 and 14-16: blue 1.27-2.03 of the
-    luminance, green 0.95-1.08, red 0.64-0.94); a green or red one comes of shadows that are
-    not a sun's - a floor's darker tiles under a room's ceiling lights (0.70/1.10/0.90), a
-    street's lamps (0.93/1.03/0.91), tile bands read as a shadow (1.07/0.97/1.08)."""
+    is (eval insert, seeds 7 and 14-16, every sun, mixed and window set whose shadows were a sun's
+    or a window's: blue 1.27-2.03 of the luminance, green 0.95-1.08, red 0.64-0.94); a green or
+    red one comes of shadows that are not: a floor's darker tiles under a room's ceiling lights
+    (0.70/1.10/0.90), a street's lamps (0.93/1.03/0.91), tile bands read as a shadow under a high
+    sun (1.07/0.97/1.08)."""
     r, g, b = (float(v) for v in np.asarray(tint, np.float64)[:3])
     return b >= SKY_ORDER_TOLERANCE * g and g >= SKY_ORDER_TOLERANCE * r
