@@ -45,7 +45,7 @@ class PlateFacts:
     """A video's codec (FFmpeg's name: h264, hevc, prores ...)."""
     bits_per_pixel: float | None = None
     """A video's rate: its predicted frames' mean bits over the frame's pixels (the codec match
-    measures the plate's quality from it: ml.composite.codec_match.inter_bits)."""
+    measures the plate's quality from it: ml.io.video.inter_bits)."""
 
 
 # ---- plate ---------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def _probe_folder(path: Path, what: str) -> PlateFacts:
 def _probe_video(path: Path, what: str) -> PlateFacts:
     import av
 
-    from ml.composite.codec_match import inter_bits
+    from ml.io.video import inter_bits
 
     try:
         with av.open(str(path)) as box:

@@ -40,10 +40,6 @@ OnProgress = Callable[[str, int, int], None]
 """``on_progress(step, done, total)``: step is 'stages' (frames) for now."""
 
 
-def _quiet_log(_msg: str) -> None:
-    pass
-
-
 def _quiet(*_a: Any) -> None:
     pass
 
@@ -384,7 +380,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         if clean and opts.codec_match != "off":
             log("[vanelia] codec match: none (an EXR sequence is delivered clean, for compositing)")
         codec_crf = match_version(paths, version, shot.frames, "off" if clean else opts.codec_match, inputs.plate, rate,
-                                  log=_quiet_log if clean else log)
+                                  log=_quiet if clean else log)
         timings["codec_match_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if opts.sequence:

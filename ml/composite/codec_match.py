@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
+from ml.io.video import X264_PRESET, inter_bits
+
 CODEC_EFFICIENCY = {"h264": 1.0, "hevc": 1.6, "vp9": 1.5, "av1": 1.9, "mpeg4": 0.7, "mpeg2video": 0.5}
 """Rate H.264 needs for the same picture over what each codec needs (about: HEVC saves 35-40 %
 at equal quality, AV1 about half): the source's rate times this is its H.264 equivalent."""
@@ -45,8 +47,6 @@ PROBE_FRAMES = 24
 CLEAN_CRF = 16.0
 """At or under this the plate is near lossless: there is nothing to match."""
 MAX_CRF = 40.0
-PRESET = "medium"
-"""x264 preset of the match: the final encode's (ml.io.video.write_mp4)."""
 CHANGED = 2.0 / 255
 """A pixel the composite changed by more than this (any channel, display values) gets the codec."""
 DILATE_PX = 3
@@ -86,7 +86,7 @@ def encode(frames: Iterable[np.ndarray], crf: float, fps: Fraction | float = 24)
                 stream = box.add_stream("libx264", rate=rate)
                 stream.height, stream.width = img.shape[:2]
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": f"{crf:.2f}", "preset": PRESET}
+                stream.options = {"crf": f"{crf:.2f}", "preset": X264_PRESET}
             for pkt in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 packets.append((pkt.size, bool(pkt.is_keyframe)))
                 box.mux(pkt)
@@ -106,15 +106,6 @@ def decode(data: bytes) -> Iterator[np.ndarray]:
     with av.open(io.BytesIO(data), mode="r") as box:
         for fr in box.decode(video=0):
             yield fr.to_ndarray(format="rgb24")
-
-
-def inter_bits(packets: list[tuple[int, bool]]) -> float:
-    """Mean bits of a stream's predicted frames (its key frames' when it has no others). Key
-    frames cost many times a predicted one and come every few seconds or once per file, so
-    the mean over all frames depends on the clip's length and the encoder's key interval more
-    than on its quality; the predicted frames' does not."""
-    inter = [size for size, key in packets if not key and size]
-    return 8.0 * float(np.mean(inter if inter else [size for size, _key in packets]))
 
 
 def bits_per_frame(frames: list[np.ndarray], crf: float) -> float:

@@ -72,6 +72,21 @@ def frame_rate(path: str | os.PathLike[str]) -> Fraction:
     return Fraction(rate)
 
 
+X264_PRESET = "medium"
+"""x264 preset of every H.264 this project writes: the delivered MP4 and the codec match's
+re-encode (ml/composite/codec_match.py), so the match sees the encoder the delivery uses."""
+
+
+def inter_bits(packets: list[tuple[int, bool]]) -> float:
+    """Mean bits of a stream's predicted frames (its key frames' when it has no others), from
+    its packets (size in bytes, whether a key frame). Key frames cost many times a predicted one
+    and come every few seconds or once per file, so the mean over all frames depends on the
+    clip's length and the encoder's key interval more than on its quality; the predicted
+    frames' does not."""
+    inter = [size for size, key in packets if not key and size]
+    return 8.0 * float(np.mean(inter if inter else [size for size, _key in packets]))
+
+
 def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: float | Fraction, crf: int = 18) -> Path:
     """Encode uint8 RGB frames as H.264 (yuv420p) MP4 at the plate frame rate, atomically.
 
@@ -93,7 +108,7 @@ def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps: f
                     stream.time_base = stream.codec_context.time_base = tick
                     stream.width, stream.height = w - w % 2, h - h % 2
                     stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(crf), "preset": "medium"}
+                    stream.options = {"crf": str(crf), "preset": X264_PRESET}
                 img = img[: stream.height, : stream.width]
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                 frame.pts, frame.time_base = n * rate.denominator, tick

@@ -327,6 +327,7 @@ SKY_BLUE_MIN = 1.8
 """Blue/red of the ambient a cast shadow under open sky implies (the truth sets: 2.0-2.8; their
 mortar 1.0-1.7, a window-lit room 1.54)."""
 SKY_BLUER = 1.2
+
 ENV_ONLY = "; environment only"
 """Said of a soft light with no key; shot.py drops it where a window (window.py) gives one."""
 

@@ -60,7 +60,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
-    key = estimate_key(grid, horizon_lum=env.horizon_luminance())
+    horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
+    key = estimate_key(grid, horizon_lum=horizon)
     sun = env.sun_in_view() if key.hard else None
     not_sun = sun_disagrees(key, sun, n) if sun is not None else ""
     if sun is not None and not not_sun:  # the sun itself is in frame: its direction is measured, not assumed
@@ -69,14 +70,14 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
-    window = find_window(grid, key, env.horizon_luminance(), foot) if lamp is None else None
+    window = find_window(grid, key, horizon, foot) if lamp is None else None
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
         prior = sky_from_ground(np.asarray(key.shadow_rgb))
     elif key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-        capped = daylight_ceiling(prior, env.horizon_luminance(), float(np.asarray(key.lit_rgb) @ LUMA))
+        capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA))
         if float(capped.sum()) < 0.99 * float(prior.sum()):
             daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the shadow's reading: "
                              "no brighter than the daylight the frames show above the horizon")
@@ -85,7 +86,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
         prior = sky_from_ground(np.asarray(key.ground_rgb))
-    if prior is not None and not key.hard and lamp is None and daylight_seen(env, key):
+    if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
     key_note = key.why.replace(ENV_ONLY, "") if window is not None else key.why
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
@@ -106,9 +107,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     return env_map, key, lighting
 
 
-def daylight_seen(env: EnvAccumulator, key: KeyEstimate) -> bool:
-    """Whether the frames saw a daylight sky above the horizon (key.is_daylight)."""
-    horizon = env.horizon_luminance()
+def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:
+    """Whether the frames saw a daylight sky above the horizon (key.is_daylight); ``horizon``:
+    its median luminance (EnvAccumulator.horizon_luminance)."""
     return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and is_daylight(horizon, key.classes)
 
 

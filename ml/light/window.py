@@ -29,6 +29,8 @@ import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
 
+from .local_source import CLIPPED
+
 WINDOW_SLOPE_PER_M = 0.15
 """Least slope of the floor's log-luminance towards the light, per metre: the interiors of
 seeds 7 and 14-16 read 0.20-0.29, overcast lawns 0.03-0.06 and sunlit grounds 0.01-0.02."""
@@ -58,7 +60,7 @@ def floor_slope(grid: Any, classes: Any, foot: np.ndarray) -> tuple[np.ndarray, 
     """(unit vector on the ground towards the brighter floor, slope of the floor's log-luminance
     per metre): a plane fitted to the steady, unclipped floor round the product, reweighted
     (Huber) so the grain and the shadows of what stands on it do not tilt it."""
-    use = classes.ground & classes.steady & (classes.med.max(axis=-1) < 0.95)
+    use = classes.ground & classes.steady & (classes.med.max(axis=-1) < CLIPPED)  # a burnt-out pool has no slope
     rel = grid.points[use] - np.asarray(foot, np.float64)
     y = np.log(np.maximum(classes.med[use] @ LUMA, 1e-4))
     u, v = rel @ grid.e1, rel @ grid.e2
