@@ -20,7 +20,8 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   fades over decimetres: soft, no key, the light stays in the environment map;
 * direction: a shadow points away from the light, starting at its occluder, so the azimuth
   is the mean direction from the touching occluder to the shadow, reversed; the elevation
-  is DEFAULT_ELEVATION_DEG, recorded as assumed (occluder heights are not measured); no
+  is DEFAULT_ELEVATION_DEG, recorded as assumed, until an occluder's height and shadow length
+  read through the cameras measure it (elevation.py, by daylight: shot.py); no
   elongated shadow, no direction evidence: no key (soft or unknown light stays in the
   environment map);
 * strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
@@ -620,8 +621,9 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     foot, so the light is on the side of the shadow where an occluder's base touches it
     (``_occluder_bases``); a shadow too short to be elongated (a high sun) still says where the
     light is by that side alone. With no such evidence, the light is taken to be behind the
-    camera (the commonest framing) and the note says so. The elevation is not measurable this
-    way (the occluders' heights are unknown): DEFAULT_ELEVATION_DEG."""
+    camera (the commonest framing) and the note says so. The elevation is not measurable on
+    the ground alone (the occluders' heights are not on it): DEFAULT_ELEVATION_DEG, until
+    elevation.py reads heights and lengths off the frames."""
     n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
     bases = _occluder_bases(grid, objects)
     axis_sum = np.zeros(2)
@@ -684,22 +686,49 @@ BASE_BAND_M = 0.3
 the cameras."""
 
 
-def _occluder_bases(grid: GroundGrid, objects: np.ndarray) -> np.ndarray:
-    """Cells where what stands on the ground meets it: rectified onto the ground, an object
-    smears away from the cameras (its higher points project farther along their rays), so its
-    foot is the end of its smear nearest the cameras' feet. A shadow that touches the side of
-    a smear - the object seen over it - does not touch the object's foot."""
+def _base_bands(grid: GroundGrid, objects: np.ndarray) -> list[np.ndarray]:
+    """Each object's base (a mask per object): rectified onto the ground, an object smears
+    away from the cameras (its higher points project farther along their rays), so its foot is
+    the end of its smear nearest the cameras' feet (within BASE_BAND_M of it)."""
     n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(objects.astype(np.uint8), connectivity=8)
     cam = np.mean(grid.cam_xy, axis=0)
     yy, xx = np.mgrid[0 : grid.size, 0 : grid.size]
     dist = np.hypot(xx - cam[0], yy - cam[1])
-    base = np.zeros_like(objects, bool)
+    bands = []
     for i in range(1, n_lab):
         if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
             continue
         comp = lab == i
-        base |= comp & (dist <= dist[comp].min() + BASE_BAND_M / grid.metres_per_px)
+        bands.append(comp & (dist <= dist[comp].min() + BASE_BAND_M / grid.metres_per_px))
+    return bands
+
+
+def _occluder_bases(grid: GroundGrid, objects: np.ndarray) -> np.ndarray:
+    """Cells where what stands on the ground meets it (``_base_bands``). A shadow that touches
+    the side of a smear - the object seen over it - does not touch the object's foot."""
+    base = np.zeros_like(objects, bool)
+    for band in _base_bands(grid, objects):
+        base |= band
     return base
+
+
+def on_cells(grid: GroundGrid, mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Which ground points (N x 3) fall on the grid's cells in ``mask``; points off the grid: False."""
+    col, row = np.floor(grid.to_grid(points) + 0.5).astype(int)
+    ok = (col >= 0) & (col < grid.size) & (row >= 0) & (row < grid.size)
+    out = np.zeros(len(points), bool)
+    out[ok] = mask[row[ok], col[ok]]
+    return out
+
+
+def occluder_feet(grid: GroundGrid, objects: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(world point, base band) of each object standing on the rectified ground: the middle of
+    its base band (``_base_bands``), on its side nearest the cameras, inside its footprint."""
+    feet = []
+    for band in _base_bands(grid, objects):
+        rows, cols = np.nonzero(band)
+        feet.append((grid.points[rows, cols].mean(axis=0), band))
+    return feet
 
 
 def _pull_to_base(shadow: np.ndarray, centre: np.ndarray, bases: np.ndarray, grid: GroundGrid) -> np.ndarray | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -22,9 +23,10 @@ from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
-from . import key_shadow, local_source
+from . import elevation, key_shadow, local_source
 from .window import WINDOW_ANGLE_DEG, Window, find_window
-from .key import ENV_ONLY, GroundGrid, KeyEstimate, estimate_key, is_daylight, measured_angle_deg, sun_disagrees, take_given_direction
+from .key import (ENV_ONLY, GroundGrid, KeyEstimate, estimate_key, is_daylight, measured_angle_deg, occluder_feet, on_cells,
+                  sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -56,10 +58,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     foot = p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
     env = EnvAccumulator(centre=foot + n * CENTRE_HEIGHT_M, ground_point=foot, ground_normal=n)
     grid = GroundGrid(centre=foot, normal=n)
+    views: list[elevation.View] = []
     for img, cam in images:
         scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
+        views.append((img, cam, scale))
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     key = estimate_key(grid, horizon_lum=horizon)
     sun = env.sun_in_view() if key.hard else None
@@ -68,6 +72,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
+    elif key.hard and key.elevation_source == "assumed" and daylight_seen(horizon, key):
+        measure_elevation(views, grid, key)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     window = find_window(grid, key, horizon, foot) if lamp is None else None
@@ -105,6 +111,25 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:
+    """The key's elevation from its occluders' heights over their shadows' lengths
+    (elevation.py), kept at its azimuth, when an occluder shows both; else it stays assumed."""
+    assert key.classes is not None and key.direction is not None
+    objects = key.classes.objects
+    standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
+                for foot, band in occluder_feet(grid, objects)]
+    found = elevation.combine(elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb),
+                                                       np.asarray(key.lit_rgb)))
+    if found is None:
+        return
+    e, why = math.radians(found[0]), found[1]
+    d = np.asarray(key.direction, np.float64)
+    horiz = d - grid.n * (d @ grid.n)
+    horiz /= np.linalg.norm(horiz)
+    take_given_direction(grid, key, horiz * math.cos(e) + grid.n * math.sin(e), source="shadow length")
+    key.why += f"; {why}"
 
 
 def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from shotcache.schema import FrameCamera
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: float = 120.0) -> FrameCamera:
+    fwd = (target - eye) / np.linalg.norm(target - eye)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, down, fwd, eye
+    return FrameCamera(f, f, w / 2, h / 2, c2w.tolist())
+
+
+
 
 def camera_rays(cam, w: int, h: int) -> np.ndarray:
     """World directions (h x w x 3, unnormalised) through the pixels' centres."""
@@ -19,3 +33,30 @@ def ground_hits(cam, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     down = rays[..., 2] < -1e-3
     t = -c2w[2, 3] / np.where(down, rays[..., 2], -1)
     return c2w[:3, 3] + rays * t[..., None], down
+
+
+def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15, 0.2, 0.45), ratio=3.0, w: int = 200, h: int = 120):
+    """Ground plus upright boxes (centre x, y, half size, height), ray-cast; the ground is in
+    shadow where its ray towards ``light`` hits a box."""
+    c2w = np.asarray(cam.c2w)
+    rays = camera_rays(cam, w, h)
+    o = c2w[:3, 3]
+
+    def box_t(orig, d, box):
+        bx, by, half, top = box
+        lo, hi = np.array([bx - half, by - half, 0.0]), np.array([bx + half, by + half, top])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1, t2 = (lo - orig) / d, (hi - orig) / d
+        tn, tf = np.nanmax(np.minimum(t1, t2), -1), np.nanmin(np.maximum(t1, t2), -1)
+        return np.where((tf >= tn) & (tf > 1e-4), np.maximum(tn, 0), np.inf)
+
+    down = rays[..., 2] < -1e-3
+    t_ground = np.where(down, -o[2] / np.where(down, rays[..., 2], -1), np.inf)
+    t_box = np.min([box_t(o, rays, b) for b in boxes], axis=0)
+    hit = o + rays * t_ground[..., None]
+    lvec = np.broadcast_to(np.asarray(light, np.float64), hit.shape)
+    shaded = np.min([box_t(hit, lvec, b) for b in boxes], axis=0) < np.inf
+    img = np.where(shaded[..., None], np.array(ground) * np.array([1 / ratio, 1 / ratio, 1.2 / ratio]), np.array(ground))
+    img = np.where((t_box < t_ground)[..., None], np.array(box_rgb), img)
+    img[~down & ~(t_box < np.inf)] = (0.6, 0.7, 0.9)
+    return img.astype(np.float32)

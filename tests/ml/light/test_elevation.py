@@ -1,0 +1,73 @@
+"""The key's elevation from an occluder's height over its shadow's length, read through the cameras."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ml.light.elevation import Occluder, combine
+from ml.light.shot import estimate_light
+
+from ground_plates import look_at, plate_with_boxes
+
+W, H = 320, 180
+
+
+def cameras(n=5):
+    """A slow arc 3 m from the product, 1.4 m up, looking over it: boxes 1-2 m off are seen
+    whole, and a strip of sky above the horizon (daylight)."""
+    return [look_at(np.array([-3.0 * math.cos(a), -3.0 * math.sin(a), 1.4]), np.array([0.0, 0.0, 0.5]), W, H, 220.0)
+            for a in np.linspace(-0.2, 0.2, n)]
+
+
+def sky_plate(cam, light, boxes):
+    """Boxes on a ground under a sun, with a bright daylight sky above the horizon."""
+    img = plate_with_boxes(cam, light, boxes, w=W, h=H)
+    sky = np.all(np.abs(img - np.array([0.6, 0.7, 0.9], np.float32)) < 1e-6, axis=-1)
+    img[sky] = (0.9, 1.0, 1.25)
+    return img
+
+
+def light_at(elev_deg, az_deg=-20.0):
+    """A sun beyond the boxes (the cameras look along +x): their shadows run towards the cameras."""
+    e, a = math.radians(elev_deg), math.radians(az_deg)
+    return np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+
+
+BOXES = [(0.9, 0.8, 0.12, 0.45), (0.8, -0.9, 0.12, 0.35), (1.5, 0.1, 0.12, 0.5)]
+
+
+def estimate(light, boxes=BOXES):
+    images = [(sky_plate(cam, light, boxes), cam) for cam in cameras()]
+    return estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+
+
+@pytest.mark.parametrize("elev", [25.0, 50.0])
+def test_boxes_shadows_give_the_suns_elevation(elev):
+    """Boxes of 35-50 cm whose tops and shadows the cameras see: the elevation is measured, not
+    the assumed 45 degrees, and within a few degrees of the sun's (the foot of a box lies
+    inside its footprint, so the read shadow is a little short or long)."""
+    key = estimate(light_at(elev))
+    assert key.hard, key.why
+    assert key.elevation_source == "shadow length", key.why
+    assert abs(key.elevation_deg - elev) < 6.0, (key.elevation_deg, key.why)
+    horiz = np.asarray(key.direction)[:2]
+    true = light_at(elev)[:2]
+    assert horiz @ true / (np.linalg.norm(horiz) * np.linalg.norm(true)) > 0.95  # the azimuth is kept
+
+
+def test_boxes_cut_by_the_frame_leave_the_elevation_assumed():
+    """Boxes taller than the frames show (their tops out of every frame): no height, so no
+    measurement; the elevation stays assumed rather than read off a bound."""
+    tall = [(x, y, half, 4.0) for x, y, half, _ in BOXES]
+    key = estimate(light_at(60.0), tall)
+    assert key.hard, key.why
+    assert key.elevation_source == "assumed", key.why
+
+
+def test_combine_uses_only_occluders_with_both_read():
+    assert combine([Occluder(0.5, True, 1.0, False), Occluder(0.9, False, 0.5, True)]) is None
+    e, why = combine([Occluder(0.5, True, 0.5, True), Occluder(0.5, True, 0.5 / math.tan(math.radians(35)), True),
+                      Occluder(0.4, False, 3.0, True)])
+    assert 35.0 <= e <= 45.0 and "2 occluder" in why
