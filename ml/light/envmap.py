@@ -130,20 +130,12 @@ zenith. In degrees, not rows: counted in rows (3), the finer map (256 x 128) too
 a room's curtains for its sky."""
 
 
-CLEAR_SKY_OVER_HORIZON = 2.0 / 3.0
-"""A clear sky's irradiance on the ground over pi times its radiance at the horizon: a clear
-sky is darkest overhead (CIE clear sky: the zenith at a third to a half of the horizon away
-from the sun), and with the radiance falling linearly in sin(elevation) from L_h to L_z the
-irradiance is pi (L_h / 3 + 2 L_z / 3), 0.56-0.67 pi L_h. The upper end, as a ceiling."""
-
-
 def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: float) -> np.ndarray:
     """``prior`` (the unseen sky's radiance, read from a sunlit ground's shadow over an albedo
-    prior) dimmed, keeping its tint, to CLEAR_SKY_OVER_HORIZON of the luminance of what the
-    frames saw above the horizon, when that is daylight: brighter than the sunlit ground. A
-    clear sky is darkest at the zenith, so the horizon bounds it; the albedo prior alone read
-    the truth sun sets' skies 1.2-2.8 times too bright (their tiles, concrete and sand are
-    brighter than 0.35), and bounded by the horizon itself they stayed 1.38 times too bright.
+    prior) dimmed, keeping its tint, to the luminance of what the frames saw above the horizon,
+    when that is daylight: brighter than the sunlit ground. A clear sky is darkest at the zenith
+    (CIE clear sky), so the horizon bounds it; the albedo prior alone read the truth sun sets'
+    skies 0.9-2.7 times too bright (their tiles, concrete and sand are brighter than 0.35).
     Not under lamps, a window or a gym's ceiling lights: there what the frames show above the
     horizon (a night sky, walls) is darker than the lit ground, and it bounds nothing (the real
     judo clip, a gym lit from its unseen ceiling, turned muddy brown when it was applied there)."""
@@ -151,7 +143,7 @@ def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: floa
     if horizon_lum is None or horizon_lum < lit_lum:
         return p
     lum = float(p @ LUMA)
-    return p * min(1.0, CLEAR_SKY_OVER_HORIZON * horizon_lum / lum) if lum > 0 else p
+    return p * min(1.0, horizon_lum / lum) if lum > 0 else p
 
 
 def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None) -> np.ndarray:
