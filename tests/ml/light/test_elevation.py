@@ -21,11 +21,11 @@ def cameras(n=5):
             for a in np.linspace(-0.2, 0.2, n)]
 
 
-def sky_plate(cam, light, boxes):
+def sky_plate(cam, light, boxes, sky_rgb=(0.9, 1.0, 1.25)):
     """Boxes on a ground under a sun, with a bright daylight sky above the horizon."""
     img = plate_with_boxes(cam, light, boxes, w=W, h=H)
     sky = np.all(np.abs(img - np.array([0.6, 0.7, 0.9], np.float32)) < 1e-6, axis=-1)
-    img[sky] = (0.9, 1.0, 1.25)
+    img[sky] = sky_rgb
     return img
 
 
@@ -38,8 +38,8 @@ def light_at(elev_deg, az_deg=-20.0):
 BOXES = [(0.9, 0.8, 0.12, 0.45), (0.8, -0.9, 0.12, 0.35), (1.5, 0.1, 0.12, 0.5)]
 
 
-def estimate(light, boxes=BOXES):
-    images = [(sky_plate(cam, light, boxes), cam) for cam in cameras()]
+def estimate(light, boxes=BOXES, sky_rgb=(0.9, 1.0, 1.25)):
+    images = [(sky_plate(cam, light, boxes, sky_rgb), cam) for cam in cameras()]
     return estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
 
 
@@ -62,6 +62,14 @@ def test_boxes_cut_by_the_frame_leave_the_elevation_assumed():
     measurement; the elevation stays assumed rather than read off a bound."""
     tall = [(x, y, half, 4.0) for x, y, half, _ in BOXES]
     key = estimate(light_at(60.0), tall)
+    assert key.hard, key.why
+    assert key.elevation_source == "assumed", key.why
+
+
+def test_no_elevation_is_read_under_a_night_sky():
+    """The same boxes and shadows under a night sky: a lamp's direction differs from occluder to
+    product, so the occluders' shadows do not measure the key's elevation."""
+    key = estimate(light_at(25.0), sky_rgb=(0.01, 0.012, 0.02))
     assert key.hard, key.why
     assert key.elevation_source == "assumed", key.why
 
