@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-from shotcache.schema import FrameCamera
 
 from ml.light.envmap import ENV_SIZE
 from ml.light.key import GroundGrid, KeyEstimate, estimate_key, sun_disagrees
