@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-
 from ml.light.envmap import ENV_SIZE
 from ml.light.key import GroundGrid, KeyEstimate, estimate_key, sun_disagrees
 from ml.light.shot import estimate_light, uses_shadow_map
