@@ -5,20 +5,10 @@ import math
 
 import numpy as np
 
-from shotcache.schema import FrameCamera
-
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.envmap import EnvAccumulator, daylight_ceiling, direction_to_pixel, directions, sky_from_ground, upper_irradiance
 
-
-def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: float = 120.0) -> FrameCamera:
-    fwd = (target - eye) / np.linalg.norm(target - eye)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(fwd, right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, down, fwd, eye
-    return FrameCamera(f, f, w / 2, h / 2, c2w.tolist())
+from ground_plates import look_at
 
 
 def render_plane(cam, w: int, h: int, ground_rgb, sky_rgb) -> np.ndarray:
