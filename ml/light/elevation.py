@@ -43,6 +43,10 @@ HEIGHT_STEP_M = 0.02
 MAX_HEIGHT_M = 2.5
 SHADOW_STEP_M = 0.02
 MAX_SHADOW_M = 6.0
+MIN_SHADOW_M = 0.25
+"""A read shadow shorter than this measures nothing: each of its ends is found to a sample or
+two (2-4 cm), and a 6 cm dark rim at a 54 cm occluder's foot (a room's contact shadow, eval
+insert interior seed 18) read as an 84-degree sun."""
 SHADOW_START_M = 1.2
 """The shadow must begin this close to the foot (past the occluder's own footprint)."""
 TOP_STEP = math.log(1.3)
@@ -183,10 +187,10 @@ def shadow_length(views: list[View], standing: Standing, away: np.ndarray, shado
 
 def combine(occluders: list[Occluder]) -> tuple[float, str] | None:
     """(elevation, how it was found) from the occluders whose height and shadow length were
-    both read: their median. None without one. Bounds alone (a top or a tip out of view) are
+    both read, the shadow at least MIN_SHADOW_M long: their median. None without one. Bounds alone (a top or a tip out of view) are
     not used: on banded ground a band running out of view bounded a high sun to 19 degrees,
     and a short dark patch at a tall occluder's foot a sun of 37 to 79 (eval insert seeds 14-15)."""
-    exact = [o.elevation_deg() for o in occluders if o.height_exact and o.length_exact]
+    exact = [o.elevation_deg() for o in occluders if o.height_exact and o.length_exact and o.length >= MIN_SHADOW_M]
     if not exact:
         return None
     e = float(np.clip(np.median(exact), MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))

@@ -79,3 +79,4 @@ def test_combine_uses_only_occluders_with_both_read():
     e, why = combine([Occluder(0.5, True, 0.5, True), Occluder(0.5, True, 0.5 / math.tan(math.radians(35)), True),
                       Occluder(0.4, False, 3.0, True)])
     assert 35.0 <= e <= 45.0 and "2 occluder" in why
+    assert combine([Occluder(0.5, True, 0.06, True)]) is None  # a dark rim at the foot is no shadow to measure
