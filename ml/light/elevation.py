@@ -10,17 +10,17 @@ fit on the 5 m ground grid:
   it stays the occluder's up to its top and then changes (sky, far ground, its lit top face).
   A line that leaves the frames before any such change gives a lower bound only;
 * the shadow's length: the ground line from the same foot away from the light is sampled the
-  same way; each sample is shadow or lit ground by its colour (the plate's measured shadow
-  or lit ground's level and chromaticity), anything else (the occluder itself seen over the ground, another
-  object) is neither. The shadow starts within a footprint of the foot and its tip is the
-  last shadow sample before lit ground; a line that leaves the frames in shadow is a lower
-  bound.
+  same way. Each sample is shadow or lit ground by its colour (the level and chromaticity the
+  plate's shadows and lit ground were measured at), or neither (another object, a stain); the
+  ground objects hide from the cameras is not read. The shadow runs from where it starts to
+  its last sample before lit ground; leaving the frames in shadow, or starting out of sight
+  behind the occluder, makes its length a lower bound.
 
-The elevation is the median over the occluders with both read; bounds are not used (``combine``).
-Evidence for eval insert (where the
-elevation was assumed 45 degrees and the truth's low suns stand at 20-28): with the truth's
-elevation and the estimated azimuth the low-sun sets gained 2.7-5.7 dB (seeds 14 and 17).
-Daylight only: under a lamp the direction differs from occluder to product.
+The elevation is the median over the occluders with both read exactly; bounds are not used
+(``combine``). Evidence (eval insert, where the elevation was assumed 45 degrees and the
+truth's low suns stand at 20-28): given the truth's elevation at the estimated azimuth, the
+low-sun sets gained 2.7-5.7 dB (seeds 14 and 17). Daylight only (shot.py): under a lamp the
+direction differs from occluder to product.
 """
 from __future__ import annotations
 
