@@ -54,6 +54,11 @@ TOP_STEP = math.log(1.3)
 line showed over the REFERENCE_M below, for TOP_RUN samples in a row."""
 REFERENCE_M = 0.15
 TOP_RUN = 3
+MIN_HEIGHT_M = 0.3
+"""A top found lower than this is not trusted: over the first REFERENCE_M the line has barely
+shown the occluder, and on real footage (park-market-sun, bear-rocks) a textured or moving
+object's colour departed there from nearly every foot (a "top" at 18 cm, the first height
+tested)."""
 LIT_RUN = 3
 """Lit samples in a row that end a shadow."""
 LEVEL_TOLERANCE = 0.35
@@ -101,7 +106,8 @@ def _seen(count: np.ndarray, n_views: int) -> np.ndarray:
 def occluder_height(views: list[View], foot: np.ndarray, up: np.ndarray) -> tuple[float, bool] | None:
     """(height, exact) of the occluder standing at ``foot``: where the colour up the vertical
     line first departs from the occluder's for good; (last height seen, False) when the line
-    leaves the frames first; None when too little of it is seen."""
+    leaves the frames first; None when too little of it is seen or the top is under
+    MIN_HEIGHT_M."""
     ts = np.arange(0.03, MAX_HEIGHT_M, HEIGHT_STEP_M)
     med, count = profile(views, foot[None] + ts[:, None] * up[None])
     seen = _seen(count, len(views))
@@ -120,7 +126,8 @@ def occluder_height(views: list[View], foot: np.ndarray, up: np.ndarray) -> tupl
         ref = np.median(below, axis=0)
         run = logc[k : k + TOP_RUN]
         if seen[k : k + TOP_RUN].all() and (np.abs(run - ref).max(axis=1) > TOP_STEP).all():
-            return float(ts[k] - 0.5 * HEIGHT_STEP_M), True  # the top halfway between its samples
+            top = float(ts[k] - 0.5 * HEIGHT_STEP_M)  # halfway between its samples
+            return (top, True) if top >= MIN_HEIGHT_M else None
     return float(ts[last]), False
 
 

@@ -66,6 +66,15 @@ def test_boxes_cut_by_the_frame_leave_the_elevation_assumed():
     assert key.elevation_source == "assumed", key.why
 
 
+def test_occluders_lower_than_a_hand_measure_nothing():
+    """Boxes 20 cm high throw clear shadows, but a top read that low is not told from an
+    object's texture (real footage's smears "ended" at 18 cm): the elevation stays assumed."""
+    low = [(x, y, half, 0.2) for x, y, half, _ in BOXES]
+    key = estimate(light_at(20.0), low)
+    assert key.hard, key.why
+    assert key.elevation_source == "assumed", key.why
+
+
 def test_no_elevation_is_read_under_a_night_sky():
     """The same boxes and shadows under a night sky: a lamp's direction differs from occluder to
     product, so the occluders' shadows do not measure the key's elevation."""
