@@ -181,22 +181,6 @@ def blur_premultiplied(rgb: np.ndarray, alpha: np.ndarray, cov: np.ndarray) -> t
     return (pre / np.maximum(a, 1e-5)[..., None]).astype(np.float32), np.clip(a, 0.0, 1.0).astype(np.float32)
 
 
-def blur_alpha(alpha: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """``alpha`` (HxW) blurred by ``cov``, as ``blur_premultiplied`` blurs a product's: only
-    round its non-zero pixels (a kernel's reach around them), so a small product on a large
-    frame costs what the product does."""
-    k = kernel(cov)
-    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
-    if k is None or not (a > 0).any():
-        return a
-    r = k.shape[0] // 2
-    ys, xs = np.nonzero(a > 0)
-    y0, y1, x0, x1 = max(0, ys.min() - r), min(a.shape[0], ys.max() + r + 1), max(0, xs.min() - r), min(a.shape[1], xs.max() + r + 1)
-    out = np.zeros_like(a)
-    out[y0:y1, x0:x1] = np.clip(cv2.filter2D(a[y0:y1, x0:x1], -1, k, borderType=cv2.BORDER_CONSTANT), 0.0, 1.0)
-    return out
-
-
 class BlurTracker:
     """Running estimate of the extra blur over one sequence (EMA_WEIGHT per new frame)."""
 

@@ -47,11 +47,9 @@ def _bounds(alpha: torch.Tensor) -> tuple[int, int, int, int] | None:
 @torch.inference_mode()
 def composite_on_device(model: PhotorealisticNet, plate: Any, rgba: Any, shadow: Any = None, strength: float = 1.0,
                         net_size: int = 256, multiple: int = 8, crop_scale: float = 1.1,
-                        device: str | torch.device = "cuda", half: bool = False, blend_alpha: Any = None) -> torch.Tensor:
+                        device: str | torch.device = "cuda", half: bool = False) -> torch.Tensor:
     """Linear plate (HxWx3) + straight-alpha linear render (HxWx4) [+ shadow] -> linear HxWx3
-    tensor on ``device``. Inputs may be numpy arrays or tensors (moved once). ``blend_alpha``
-    (HxW): what the harmonized object is blended in with instead of the render's alpha
-    (photorealistic_engine.blend_alpha)."""
+    tensor on ``device``. Inputs may be numpy arrays or tensors (moved once)."""
     dev = torch.device(device)
 
     def t(a: Any) -> torch.Tensor:
@@ -91,8 +89,6 @@ def composite_on_device(model: PhotorealisticNet, plate: Any, rgba: Any, shadow:
     # keep HDR highlights above 1: only the in-range part is re-coloured
     harm = torch.where(obj_c > 1.0, obj_c * harm / srgb_to_linear_torch(obj_s).clamp_min(1e-6), harm)
     fg = obj_c + float(strength) * (harm - obj_c)
-    if blend_alpha is not None:
-        a = t(blend_alpha)[y0:y1, x0:x1].clamp(0.0, 1.0)
     out = bg.clone()
     out[y0:y1, x0:x1] = bg_c * (1.0 - a[..., None]) + fg * a[..., None]
     return out

@@ -33,7 +33,6 @@ import torch
 from ml.io.colour import linear_to_srgb, srgb_to_linear
 from ml.stages.base import Engine, EngineError, EngineUnavailable, FrameState, declare_params, register
 
-from . import blur_match
 from .api import Compositor
 from .classical import DEFAULTS as BASE_DEFAULTS
 from .photorealistic import CheckpointError, PhotorealisticNet, load_checkpoint, make_input
@@ -146,14 +145,10 @@ def harmonize_over(
     net_size: int = 256,
     multiple: int = 8,
     crop_scale: float = 1.1,
-    blend_alpha: np.ndarray | None = None,
 ) -> np.ndarray:
     """The harmonized object (linear HxWx3, straight ``alpha`` HxW) over ``bg`` (linear float32
     HxWx3, written in place and returned). Everything after finding the object's box works on
-    the box: on a 1080p frame the full-frame copies and clips had cost more than the network.
-    ``blend_alpha`` (HxW): what the harmonized object is blended in with, where it is not
-    ``alpha`` (the mask the network reads): the mask blurred as the base engine blurred the
-    product to match a soft plate (``blend_alpha``, below)."""
+    the box: on a 1080p frame the full-frame copies and clips had cost more than the network."""
     if not (alpha > 0.5).any():  # nothing opaque in frame: plain over (= the plate when alpha is 0)
         a = np.clip(alpha.astype(np.float32), 0.0, 1.0)[..., None]
         if (a > 0).any():
@@ -181,20 +176,8 @@ def harmonize_over(
     # keep HDR highlights above 1: only the in-range part is re-coloured
     harm = np.where(obj_c > 1.0, obj_c * harm / np.maximum(srgb_to_linear(obj_s), 1e-6), harm)
     fg = obj_c + float(strength) * (harm - obj_c)
-    if blend_alpha is not None:
-        a = np.clip(blend_alpha[y0:y1, x0:x1].astype(np.float32), 0.0, 1.0)
     bg[y0:y1, x0:x1] = bg_c * (1.0 - a[..., None]) + fg * a[..., None]
     return bg
-
-
-def blend_alpha(mask: np.ndarray, base_blur: np.ndarray | None) -> np.ndarray | None:
-    """The alpha a network trained on a base engine's composites blends its object in with:
-    its sharp mask (alpha > 0.5) blurred as the base engine blurred the product to match a soft
-    plate (``base_blur``, a 2x2 covariance in px^2), or None (the mask itself) with no blur.
-    Blended with the sharp mask, the harmonized object drew a crisp edge round a defocused
-    product (eval insert sun_low_grass_blur seed 20: its product 4 dB under the classical
-    composite's)."""
-    return None if base_blur is None else blur_match.blur_alpha(mask, base_blur)
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike[str] | None) -> Path:
@@ -282,12 +265,6 @@ class PhotorealisticEngine(Engine):
             comp = comp.copy()  # the object goes over it in place
         return comp, (np.asarray(frame.rgba[..., 3]) > 0.5).astype(np.float32)
 
-    def _base_blur(self) -> np.ndarray | None:
-        """The blur the base engine matched the product to the plate with on this frame (its
-        running estimate), or None: no base engine, or no blur."""
-        tracker = getattr(self.base, "blur", None)
-        return tracker.cov if isinstance(tracker, blur_match.BlurTracker) else None
-
     def _refuse_base_params(self, params: dict[str, Any]) -> None:
         """A checkpoint without a base engine has no use for the classical engine's parameters."""
         from ml.stages.base import GLOBAL_PARAMS
@@ -305,22 +282,18 @@ class PhotorealisticEngine(Engine):
         p = {**DEFAULTS, **params}
         net_size, multiple, scale = int(p["net_size"] or self.model.config.net_size), self.model.size_multiple, float(p["crop_scale"])
         on_device = getattr(self, "_on_device", False)
-        blend = None
         if self.base is None:
             self._refuse_base_params(params)
             plate, rgba, shadow = frame.plate, frame.rgba, frame.passes.get("shadow_catcher")
         else:
             comp, mask = self._base_composite(frame, params)
-            blend = blend_alpha(mask, self._base_blur())
             if not on_device:
-                return harmonize_over(self._coef_fn, comp, comp, mask, None, float(p["strength"]), net_size, multiple, scale,
-                                      blend_alpha=blend)
+                return harmonize_over(self._coef_fn, comp, comp, mask, None, float(p["strength"]), net_size, multiple, scale)
             plate, rgba, shadow = comp, np.concatenate([comp, mask[..., None]], axis=-1), None
         if on_device:
             from .photorealistic_device import composite_on_device
 
-            out = composite_on_device(self.model, plate, rgba, shadow, float(p["strength"]), net_size, multiple, scale, device=self.device,
-                                      blend_alpha=blend)
+            out = composite_on_device(self.model, plate, rgba, shadow, float(p["strength"]), net_size, multiple, scale, device=self.device)
             return out.cpu().numpy()
         return composite_photorealistic(self._coef_fn, plate, rgba, shadow=shadow, strength=float(p["strength"]), net_size=net_size,
                                         multiple=multiple, crop_scale=scale)

@@ -110,16 +110,3 @@ def test_the_tracker_keeps_the_blur_steady_over_a_sequence():
     assert np.allclose(t.update(None), after_outlier)  # a frame without edges keeps the estimate
     t.reset()
     assert t.cov is None
-
-
-def test_blur_alpha_is_the_products_blurred_alpha_and_costs_only_round_it():
-    """An alpha blurred alone (for a learned compositor's blend) is the alpha the product's own
-    premultiplied blur gives, computed only within a kernel's reach of the product."""
-    a = np.zeros((120, 200), np.float32)
-    a[50:70, 80:110] = 1.0
-    cov = np.array([[4.0, 1.0], [1.0, 2.0]])
-    ref = bm.blur_premultiplied(np.ones((120, 200, 3), np.float32), a, cov)[1]
-    out = bm.blur_alpha(a, cov)
-    assert np.abs(out - ref).max() < 1e-5
-    assert 0.0 < out[49, 95] < 1.0 and out[0, 0] == 0.0  # a soft edge, nothing far away
-    assert np.array_equal(bm.blur_alpha(a, np.eye(2) * 0.01), a)  # no visible blur: unchanged

@@ -57,26 +57,3 @@ def test_nothing_opaque_is_a_plain_over(net) -> None:
     out = composite_on_device(net, plate, rgba, device="cpu").numpy()
     ref = composite_photorealistic(torch_coef_fn(net), plate, rgba)
     assert np.abs(out - ref).max() < 1e-6
-
-
-def test_a_blurred_blend_alpha_softens_the_edge_on_both_paths(net) -> None:
-    """A learned compositor over a base composite whose product was blurred to match a soft
-    plate blends its harmonized object with the mask blurred the same: pixels just outside the
-    sharp mask change (a soft edge), where with the sharp mask they were the base composite's
-    exactly; the device path does the same."""
-    from ml.composite.blur_match import blur_alpha
-    from ml.composite.photorealistic_engine import harmonize_over
-
-    plate, rgba, _ = _frame(120, 200)
-    mask = (rgba[..., 3] > 0.5).astype(np.float32)
-    comp = plate * (1 - mask[..., None]) + rgba[..., :3] * mask[..., None]
-    blend = blur_alpha(mask, np.eye(2) * 9.0)
-    sharp = harmonize_over(torch_coef_fn(net), comp.copy(), comp, mask, None, 1.0, 64, 8)
-    soft = harmonize_over(torch_coef_fn(net), comp.copy(), comp, mask, None, 1.0, 64, 8, blend_alpha=blend)
-    ring = (mask == 0) & (blend > 0.2)
-    assert ring.any()
-    assert np.abs(sharp[ring] - comp[ring]).max() < 1e-6
-    assert np.abs(soft[ring] - comp[ring]).mean() > 1e-3
-    dev = composite_on_device(net, comp, np.concatenate([comp, mask[..., None]], -1), None, 1.0, 64, 8, device="cpu",
-                              blend_alpha=blend).numpy()
-    assert np.abs(dev - soft).mean() < 2e-3 and np.abs(dev[ring] - soft[ring]).mean() < 0.2 * np.abs(soft[ring] - comp[ring]).mean()
