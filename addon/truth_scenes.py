@@ -168,8 +168,10 @@ def override_material(kind: str, base: Any | None) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def gradient_world(scene: Any, horizon: tuple, zenith: tuple, strength: float) -> None:
-    """A sky that is brighter at the horizon (by elevation of the view direction)."""
+def gradient_world(scene: Any, horizon: tuple, zenith: tuple, strength: float) -> dict:
+    """A sky that is brighter at the horizon (by elevation of the view direction): the ramp's
+    factor is the view direction's z, clamped to 0..1. Returns its record for set.json (the
+    truth-light eval rebuilds the sky from it)."""
     world = bpy.data.worlds.new("Truth Sky")
     scene.world = world
     compat.world_background(world, horizon, strength)
@@ -183,6 +185,7 @@ def gradient_world(scene: Any, horizon: tuple, zenith: tuple, strength: float) -
     tree.links.new(coord.outputs["Generated"], sep.inputs[0])
     tree.links.new(sep.outputs["Z"], ramp.inputs["Fac"])
     tree.links.new(ramp.outputs["Color"], bg.inputs["Color"])
+    return {"horizon": list(horizon), "zenith": list(zenith), "strength": float(strength)}
 
 
 def _light(scene: Any, kind: str, name: str, energy: float, colour: tuple, location: tuple = (0, 0, 0), towards: tuple | None = None, size: float = 0.0, angle_deg: float = 0.0) -> dict:
@@ -212,12 +215,13 @@ def _sun_dir(elev_deg: float, az_deg: float) -> tuple:
 
 
 def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
-    """World + lights of one of LIGHTINGS; returns the truth record (soft: no hard key)."""
+    """World + lights of one of LIGHTINGS; returns the truth record (soft: no hard key; the
+    world's sky gradient as ``gradient_world`` records it)."""
     az = float(rng.uniform(-180, 180))
     lights: list[dict] = []
     if kind in ("sun_high", "sun_low", "mixed"):
         elev = {"sun_high": 62.0, "sun_low": 24.0, "mixed": 35.0}[kind] + float(rng.uniform(-4, 4))
-        gradient_world(scene, (0.55, 0.62, 0.72), (0.2, 0.35, 0.7), 1.0)
+        world = gradient_world(scene, (0.55, 0.62, 0.72), (0.2, 0.35, 0.7), 1.0)
         warm = (1.0, 0.92, 0.8) if kind != "sun_high" else (1.0, 0.97, 0.92)
         lights.append(_light(scene, "SUN", "Truth Sun", 2.6 if kind != "mixed" else 2.0, warm, towards=_sun_dir(elev, az), angle_deg=1.5))
         if kind == "mixed":
@@ -225,10 +229,10 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
             lights.append(_light(scene, "POINT", "Truth Practical", 120.0, (0.7, 0.8, 1.0), location=p, size=0.1))
         hard = True
     elif kind == "overcast":
-        gradient_world(scene, (0.8, 0.8, 0.82), (0.62, 0.64, 0.68), 1.2)
+        world = gradient_world(scene, (0.8, 0.8, 0.82), (0.62, 0.64, 0.68), 1.2)
         hard = False
     elif kind == "interior":
-        gradient_world(scene, (0.05, 0.05, 0.06), (0.04, 0.04, 0.05), 1.0)
+        world = gradient_world(scene, (0.05, 0.05, 0.06), (0.04, 0.04, 0.05), 1.0)
         a = math.radians(az)
         win = (2.6 * math.cos(a), 2.6 * math.sin(a), 1.6)
         lights.append(_light(scene, "AREA", "Truth Window", 500.0, (1.0, 0.85, 0.65), location=win, towards=win, size=1.4))
@@ -237,7 +241,7 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
         hard = False
     elif kind == "ceiling":
         # a shop, office or gym: panels in a ceiling the low cameras never see, no daylight
-        gradient_world(scene, (0.05, 0.05, 0.06), (0.04, 0.04, 0.05), 1.0)
+        world = gradient_world(scene, (0.05, 0.05, 0.06), (0.04, 0.04, 0.05), 1.0)
         a = math.radians(az)
         along, across = np.array([math.cos(a), math.sin(a)]), np.array([-math.sin(a), math.cos(a)])
         shift = rng.uniform(-0.8, 0.8, 2)
@@ -247,7 +251,7 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
             lights.append(_light(scene, "AREA", f"Truth Panel {i}", 25.0, (1.0, 0.96, 0.9), location=p, towards=(0.0, 0.0, 1.0), size=0.6))
         hard = False
     elif kind == "night":
-        gradient_world(scene, (0.012, 0.014, 0.022), (0.004, 0.005, 0.01), 1.0)
+        world = gradient_world(scene, (0.012, 0.014, 0.022), (0.004, 0.005, 0.01), 1.0)
         for i in range(3):
             a = math.radians(az + 120 * i + float(rng.uniform(-20, 20)))
             r = float(rng.uniform(1.4, 2.4))
@@ -255,7 +259,7 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
         hard = True
     else:
         raise ValueError(f"unknown lighting {kind!r}; choose from {', '.join(LIGHTINGS)}")
-    return {"kind": kind, "hard_key": hard, "lights": lights}
+    return {"kind": kind, "hard_key": hard, "lights": lights, "world": world}
 
 
 # ---------------------------------------------------------------------------

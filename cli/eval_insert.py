@@ -9,7 +9,8 @@
    once per light mode the variants need: the legacy light (plate mean + a sun through the
    brightest block), the light estimated from the plate (ml/light), and that estimate given
    the truth's key direction as an artist gives one (``--light-dir``): what a right
-   direction alone is worth.
+   direction alone is worth; and the truth's own light (``truth_lighting``: the set's lights
+   and sky over the estimate's ground), the bound on what a better estimate is worth.
 3. Every variant is composited from the same inputs and scored in the truth's insert, product
    and shadow regions (ml/composite/insert_score.py): the naive alpha-over paste, the current
    classical composite, the relight engines before it, and the plate-lit variants.
@@ -34,9 +35,10 @@ from shotcache.layout import ShotPaths, atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DUCK = ROOT.parent / "shared" / "data" / "models" / "Duck.glb"
-LIGHT_MODES = ("legacy", "plate", "given-key")
+LIGHT_MODES = ("legacy", "plate", "given-key", "truth-light")
 """How Vanelia's render is lit: "given-key" is the plate's estimate with the truth's key direction
-given (``--light-dir``; sets whose truth has no sun are lit as "plate")."""
+given (``--light-dir``; sets whose truth has no sun are lit as "plate"); "truth-light" the
+truth's lights and sky over the plate estimate's ground (``truth_lighting``)."""
 
 # name -> (light mode of the render, stages before composite, composite engine params)
 VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
@@ -54,6 +56,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "classical|given-key": ("given-key", (), {}),
     "learned|plate-light": ("plate", (), {}),
     "learned|given-key": ("given-key", (), {}),
+    "classical|truth-light": ("truth-light", (), {}),
+    "learned|truth-light": ("truth-light", (), {}),
     "classical|plate-light|codec-match": ("plate", (), {}),
     "learned|plate-light|codec-match": ("plate", (), {}),
 }
@@ -259,21 +263,83 @@ def filmed_set(set_dir: Path, crf: int) -> Path:
     return out
 
 
+def _render_args(set_dir: Path, shot_dir: Path, samples: int) -> list[str]:
+    """The `render` step's arguments for the set's product, plate, camera and placement."""
+    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
+    m, g = meta["product_matrix"], meta["ground"]
+    return ["--plate", str(set_dir / "plate"), "--model", str(set_dir / "product.glb"), "--camera", str(set_dir / "transforms.json"),
+            "--shot", str(shot_dir), f"--samples={samples}", "--product-matrix=" + ",".join(repr(float(v)) for row in m for v in row),
+            "--ground=" + ",".join(str(float(v)) for v in [*g["point"], *g["normal"]])]
+
+
 def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None, motion_blur: float | None = None) -> None:
     """Vanelia's render of the set's product from its plate, camera and placement (``motion_blur``
     None: the shutter measured from the plate, as `vanelia run` does)."""
     from app.light_render import render_shot_lit
 
     meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
-    m = meta["product_matrix"]
-    g = meta["ground"]
-    args = ["--plate", str(set_dir / "plate"), "--model", str(set_dir / "product.glb"), "--camera", str(set_dir / "transforms.json"),
-            "--shot", str(shot_dir), f"--samples={samples}", "--product-matrix=" + ",".join(repr(float(v)) for row in m for v in row),
-            "--ground=" + ",".join(str(float(v)) for v in [*g["point"], *g["normal"]])]
+    args = _render_args(set_dir, shot_dir, samples)
     sun = true_key_direction(meta["light"]) if mode == "given-key" else None
     if sun is not None:
         args.append("--light-dir=" + ",".join(repr(float(v)) for v in sun))
     render_shot_lit(args, shot_dir, light="legacy" if mode == "legacy" else "plate", blender=blender, motion_blur=motion_blur)
+
+
+def truth_lighting(estimated: Any, truth: dict[str, Any], env: np.ndarray) -> tuple[Any, np.ndarray]:
+    """(Lighting, environment map) of the truth's own light for a shot the plate's estimate set
+    up: the set's lights as they were rendered, and above the horizon the set's sky gradient
+    (``gradient_world``: horizon to zenith linearly in the view direction's z); below it, the
+    ground and everything else the estimate read off the plate (its albedo, the shadows'
+    density for the composite) stays. The plate's shadow map is dropped: the truth's lights
+    cast their own shadows - but only the product's, since the set's props are not in Vanelia's
+    scene: where the product stands partly in a prop's shadow (sun_low_grass seed 19) the
+    truth's sun lights all of it, and this is no upper bound there."""
+    from dataclasses import replace
+
+    from shotcache.latlong import directions
+    from shotcache.schema import Light
+
+    world = truth["world"]
+    h, w = env.shape[:2]
+    z = np.clip(directions(w, h)[..., 2], 0.0, 1.0)[..., None]
+    sky = (np.asarray(world["horizon"]) * (1.0 - z) + np.asarray(world["zenith"]) * z) * float(world["strength"])
+    out = np.where(z > 0, sky, env).astype(np.float32)
+    lights = [Light(type=l["type"], direction=list(l["direction"] or [0.0, 0.0, 1.0]), position=list(l["position"]), color=list(l["color"]),
+                    intensity=float(l["energy"]), angle_deg=float(l["angle_deg"] if l["type"] == "sun" else l["size"]), shadow=True)
+              for l in truth["lights"]]
+    notes = f"the truth's light: {len(lights)} light(s) and its sky over the plate estimate's ground"
+    return replace(estimated, lights=lights, key_shadow={}, unplaced_key={}, notes=notes), out
+
+
+def render_truth_lit(set_dir: Path, plate_shot: Path, shot_dir: Path, samples: int, blender: str | None) -> None:
+    """Vanelia's render lit by the truth's own light (``truth_lighting``): the plate-lit shot's
+    record and environment, edited, rendered again as a recorded light (`--light shot`)."""
+    import shutil
+
+    from app.light_render import render_shot_lit
+    from ml.io.exr import read_rgb, write_rgb
+
+    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
+    shot_dir.mkdir(parents=True, exist_ok=True)
+    (shot_dir / "light").mkdir(exist_ok=True)
+    shutil.copy2(plate_shot / "shot.json", shot_dir / "shot.json")
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    env = read_rgb(plate_shot / shot.lighting.environment)
+    shot.lighting, env = truth_lighting(shot.lighting, meta["light"], env)
+    write_rgb(shot_dir / shot.lighting.environment, env)
+    paths.save_shot(shot)
+    render_shot_lit(_render_args(set_dir, shot_dir, samples), shot_dir, light="shot", blender=blender,
+                    motion_blur=float(shot.render.motion_blur))
+
+
+def check_truth_world(set_dirs: list[Path]) -> None:
+    """The truth-light variants need each set's sky, recorded by the generator since stop 31;
+    refuse before any render when a cached set predates it."""
+    old = [sd.name for sd in set_dirs if "world" not in json.loads((sd / "set.json").read_text(encoding="utf-8"))["light"]]
+    if old:
+        raise CLIError(f"the truth-light variants need the truth's sky, which set(s) {', '.join(old)} do not record (generated "
+                       "before it was); delete their folders in --cache to generate them again, or leave the truth-light variants out")
 
 
 def true_key_direction(light: dict[str, Any]) -> list[float] | None:
@@ -430,13 +496,17 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     sets = validate(a)
     shutter = parse_motion_blur(a.motion_blur)
     variants = a.variants.split(",")
-    modes = sorted({VARIANTS[v][0] for v in variants}, key=LIGHT_MODES.index)  # "plate" before "given-key"
+    needed = {VARIANTS[v][0] for v in variants}
+    needed |= {"plate"} if "truth-light" in needed else set()  # the truth's light goes over the plate estimate's shot
+    modes = sorted(needed, key=LIGHT_MODES.index)  # "plate" before "given-key" and "truth-light"
     t0 = time.perf_counter()
     set_dirs = generate(a, sets, log)
     if a.film_crf is not None:
         log(f"[vanelia] eval insert: filming the sets through H.264 4:2:0, CRF {a.film_crf}")
         set_dirs = [filmed_set(sd, a.film_crf) for sd in set_dirs]
     t_gen = time.perf_counter() - t0
+    if "truth-light" in modes:
+        check_truth_world(set_dirs)
     work = a.work or a.cache.parent / "insert_work"
     runner = PipelineRunner(device="cpu")
     per_set: dict[str, Any] = {}
@@ -453,7 +523,10 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             t1 = time.perf_counter()
             shots[mode] = work / sd.name / mode
             log(f"[vanelia] eval insert: {sd.name}: Vanelia render ({mode} light)")
-            render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender, shutter)
+            if mode == "truth-light":
+                render_truth_lit(sd, shots["plate"], shots[mode], a.render_samples, a.blender)
+            else:
+                render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender, shutter)
             t_render += time.perf_counter() - t1
         t1 = time.perf_counter()
         scores, pictures = score_set(sd, shots, variants, runner, a.composite_checkpoint)

@@ -162,6 +162,22 @@ def write_passes(path: str | os.PathLike[str], passes: dict[str, np.ndarray]) ->
     return atomic_write(path, _w)
 
 
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Linear HxWx3 float32 of a plain R, G, B EXR (what ``write_rgb`` writes: an environment
+    map, a composite)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PassError(f"{path}: EXR missing")
+    OpenEXR = openexr(path)
+    try:
+        channels = OpenEXR.File(str(path), separate_channels=True).channels()
+    except Exception as exc:  # OpenEXR raises plain RuntimeError/OSError on corrupt files
+        raise PassError(f"{path}: not a readable EXR ({exc})") from exc
+    if not all(c in channels for c in "RGB"):
+        raise PassError(f"{path}: expected channels R, G, B, found {', '.join(sorted(channels)) or 'none'}")
+    return np.stack([np.asarray(channels[c].pixels, np.float32) for c in "RGB"], axis=-1)
+
+
 def write_rgb(path: str | os.PathLike[str], rgb: np.ndarray, half: bool = False) -> Path:
     """Write linear RGB as a plain EXR (channels R, G, B; ZIP; float32 or half), atomically.
 

@@ -59,11 +59,11 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     cache, out = tmp_path / "sets", tmp_path / "eval.json"
     args = ["eval", "insert", "--sets", "sun_high_tiles_diffuse", "--frames", "2", "--resolution", "96x54", "--samples", "4",
             "--render-samples", "4", "--cache", str(cache), "--json", str(out), "--model", str(shared_data / "models" / "Duck.glb"),
-            "--variants", "paste,classical,classical|plate-light,classical|given-key"]
+            "--variants", "paste,classical,classical|plate-light,classical|given-key,classical|truth-light"]
     r = vanelia(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
-    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light", "classical|given-key"}
+    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light", "classical|given-key", "classical|truth-light"}
     for v in rep["mean"].values():
         assert np.isfinite(v["psnr_insert"]) and np.isfinite(v["psnr_product"]) and 0 < v["ssim_insert"] <= 1
     assert rep["mean"]["paste"]["gain_insert_db"] == 0.0
@@ -77,6 +77,9 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     given = json.loads((tmp_path / "insert_work" / "sun_high_tiles_diffuse-s1" / "given-key" / "shot.json").read_text())["lighting"]
     sun = meta["light"]["lights"][0]["direction"]  # the truth's sun, given as an artist gives one
     assert "key direction as given" in given["notes"] and given["lights"][0]["direction"] == pytest.approx(sun, abs=1e-6)
+    truth_lit = json.loads((tmp_path / "insert_work" / "sun_high_tiles_diffuse-s1" / "truth-light" / "shot.json").read_text())["lighting"]
+    assert meta["light"]["world"]["zenith"] and truth_lit["notes"].startswith("the truth's light")  # the generator records its sky
+    assert [l["intensity"] for l in truth_lit["lights"]] == [l["energy"] for l in meta["light"]["lights"]]
     blur = rep["sets"]["sun_high_tiles_diffuse-s1"]["motion_blur"]  # auto: 2 frames have no neighbours on both sides
     assert blur["true"] == 0.0 and blur["used"] == 0.0 and blur["note"].startswith("auto, not measurable: fewer than 3 frames")
     assert (tmp_path / "eval_sun_high_tiles_diffuse-s1.png").is_file()
@@ -90,7 +93,7 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     r = vanelia(*map(str, again), "--baseline", str(out), "--pairs-out", str(pairs))  # the sets are cached: nothing rendered again
     assert r.returncode == 0 and "cached" in r.stdout and "against --baseline" in r.stdout
     delta = json.loads(out2.read_text())["against_baseline"]["psnr_db"]["sun_high_tiles_diffuse-s1"]
-    assert set(delta) == {"paste", "classical", "classical|plate-light", "classical|given-key"}
+    assert set(delta) == {"paste", "classical", "classical|plate-light", "classical|given-key", "classical|truth-light"}
     assert all(abs(d) < 0.5 for row in delta.values() for d in row.values())  # the same protocol twice: the same pictures
     _learned_variant_on_its_own_pairs(args, pairs, tmp_path)
 
@@ -190,3 +193,41 @@ def test_default_variants_hold_the_learned_ones_only_with_a_checkpoint(tmp_path:
     assert default_variants(tmp_path / "missing.safetensors") == [v for v in VARIANTS if variant_engine(v) == "classical"]
     (tmp_path / "c.safetensors").write_bytes(b"x")
     assert default_variants(tmp_path / "c.safetensors") == list(VARIANTS)
+
+
+def test_the_truths_light_replaces_the_estimates_lights_and_sky_but_not_its_ground():
+    """The truth-light bound: the set's own lights (as rendered) and its sky gradient above the
+    horizon; below it the estimate's ground stays, and so does what the composite reads off
+    the plate (the shadows' density)."""
+    from shotcache.latlong import directions
+    from shotcache.schema import Light, Lighting
+
+    from cli.eval_insert import truth_lighting
+
+    est = Lighting(lights=[Light()], estimated=True, method="plate", environment="light/env.exr", shadow_ratio=[0.4, 0.45, 0.6],
+                   key_shadow={"file": "light/key_shadow.npz"}, unplaced_key={"ratio": [2.0, 2.0, 2.0]})
+    env = np.full((32, 64, 3), 0.3, np.float32)
+    truth = {"kind": "sun_low", "hard_key": True, "world": {"horizon": [0.6, 0.6, 0.7], "zenith": [0.2, 0.3, 0.7], "strength": 2.0},
+             "lights": [{"type": "sun", "direction": [0.0, 0.9, 0.43], "position": [0, 0, 0], "color": [1.0, 0.9, 0.8], "energy": 2.6,
+                         "angle_deg": 1.5, "size": 0.0},
+                        {"type": "area", "direction": [0.0, 0.0, 1.0], "position": [1.0, 0.0, 2.5], "color": [1.0, 1.0, 1.0], "energy": 25.0,
+                         "angle_deg": 0.0, "size": 0.6}]}
+    lit, out = truth_lighting(est, truth, env)
+    assert [(l.type, l.intensity, l.angle_deg) for l in lit.lights] == [("sun", 2.6, 1.5), ("area", 25.0, 0.6)]
+    assert lit.lights[1].position == [1.0, 0.0, 2.5] and lit.shadow_ratio == [0.4, 0.45, 0.6] and lit.environment == "light/env.exr"
+    assert lit.key_shadow == {} and lit.unplaced_key == {}
+    z = directions(64, 32)[..., 2]
+    top, low = np.unravel_index(np.argmax(z), z.shape), z < 0
+    assert np.allclose(out[top], np.array([0.2, 0.3, 0.7]) * 2.0, atol=0.1)  # the zenith's colour overhead
+    assert np.allclose(out[low], 0.3)  # the estimate's ground below the horizon
+
+
+def test_the_truth_light_variants_refuse_sets_that_do_not_record_the_sky(tmp_path: Path):
+    from cli.eval_insert import CLIError, check_truth_world
+
+    for name, light in (("new", {"kind": "overcast", "lights": [], "world": {}}), ("old", {"kind": "overcast", "lights": []})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "set.json").write_text(json.dumps({"light": light}))
+    check_truth_world([tmp_path / "new"])
+    with pytest.raises(CLIError, match="old.*delete their folders"):
+        check_truth_world([tmp_path / "new", tmp_path / "old"])
