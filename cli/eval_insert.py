@@ -429,11 +429,12 @@ def set_codec_crf(set_dir: Path, plates8: list[np.ndarray]) -> float | None:
 
 
 def set_pairs(set_dir: Path, shots: dict[str, Path]) -> list[Any]:
-    """The set's training pairs from each shot lit from the plate: its own estimate and, where
-    the truth has a sun, the one with its direction given (without a sun that is the same shot)."""
-    from ml.composite.insert_data import composite_pairs
+    """The set's training pairs from each shot the variants rendered of ``insert_data.PAIR_MODES``:
+    the plate's estimate, where the truth has a sun the one with its direction given (without a
+    sun that is the same shot), and the truth's own light."""
+    from ml.composite.insert_data import PAIR_MODES, composite_pairs
 
-    modes = [m for m in ("plate", "given-key") if m in shots]
+    modes = [m for m in PAIR_MODES if m in shots]
     unique = [m for m in modes if m == "plate" or shots[m] != shots.get("plate")]
     return [p for m in unique for p in composite_pairs(set_dir, shots[m])]
 

@@ -105,7 +105,14 @@ def composite_pairs(set_dir: Path, shot_dir: Path, base: str = "classical", cont
     return pairs
 
 
-def export_pairs(cache: str | Path, work: str | Path, modes: tuple[str, ...] = ("plate", "given-key"), base: str = "classical") -> list[InsertPair]:
+PAIR_MODES = ("plate", "given-key", "truth-light")
+"""The eval's light modes whose shots make training pairs: the plate's estimate, it with the
+truth's key direction, and the truth's own light (a compositor that learns only the estimate's
+errors corrects colours that are right: stop 31, seed 20, 3.4 dB under the classical engine
+under the truth's light)."""
+
+
+def export_pairs(cache: str | Path, work: str | Path, modes: tuple[str, ...] = PAIR_MODES, base: str = "classical") -> list[InsertPair]:
     """Every set of ``cache`` that `vanelia eval insert --work WORK` rendered, in each light
     mode it rendered (a set with no sun has no given-key shot)."""
     pairs: list[InsertPair] = []

@@ -99,13 +99,13 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
 
 
 def _learned_variant_on_its_own_pairs(args: list[str], pairs: Path, tmp_path: Path) -> None:
-    """The run's pairs (both light modes, both frames) train the learned compositor, which the
+    """The run's pairs (its three light modes, both frames) train the learned compositor, which the
     'learned' variant then scores on the same set; without a checkpoint it is refused first."""
     from ml.composite.insert_data import load_pairs
     from ml.composite.train import main as train
 
     got = load_pairs(pairs)
-    assert sorted(p.name for p in got) == [f"sun_high_tiles_diffuse-s1/{m}/{f}" for m in ("given-key", "plate") for f in (1, 2)]
+    assert sorted(p.name for p in got) == [f"sun_high_tiles_diffuse-s1/{m}/{f}" for m in ("given-key", "plate", "truth-light") for f in (1, 2)]
     assert all(p.comp.shape == p.real.shape and p.mask.sum() > 0 for p in got)
     assert train(["--insert-pairs", str(pairs), "--cnum", "8", "--size", "32", "--batch", "2", "--coarse-steps", "2",
                   "--fine-steps", "1", "--out", str(tmp_path / "run")]) == 0
