@@ -263,9 +263,8 @@ def filmed_set(set_dir: Path, crf: int) -> Path:
     return out
 
 
-def _render_args(set_dir: Path, shot_dir: Path, samples: int) -> list[str]:
-    """The `render` step's arguments for the set's product, plate, camera and placement."""
-    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
+def _render_args(set_dir: Path, meta: dict[str, Any], shot_dir: Path, samples: int) -> list[str]:
+    """The `render` step's arguments for the set's product, plate, camera and placement (``meta``: its set.json)."""
     m, g = meta["product_matrix"], meta["ground"]
     return ["--plate", str(set_dir / "plate"), "--model", str(set_dir / "product.glb"), "--camera", str(set_dir / "transforms.json"),
             "--shot", str(shot_dir), f"--samples={samples}", "--product-matrix=" + ",".join(repr(float(v)) for row in m for v in row),
@@ -278,7 +277,7 @@ def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blend
     from app.light_render import render_shot_lit
 
     meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
-    args = _render_args(set_dir, shot_dir, samples)
+    args = _render_args(set_dir, meta, shot_dir, samples)
     sun = true_key_direction(meta["light"]) if mode == "given-key" else None
     if sun is not None:
         args.append("--light-dir=" + ",".join(repr(float(v)) for v in sun))
@@ -329,7 +328,7 @@ def render_truth_lit(set_dir: Path, plate_shot: Path, shot_dir: Path, samples: i
     shot.lighting, env = truth_lighting(shot.lighting, meta["light"], env)
     write_rgb(shot_dir / shot.lighting.environment, env)
     paths.save_shot(shot)
-    render_shot_lit(_render_args(set_dir, shot_dir, samples), shot_dir, light="shot", blender=blender,
+    render_shot_lit(_render_args(set_dir, meta, shot_dir, samples), shot_dir, light="shot", blender=blender,
                     motion_blur=float(shot.render.motion_blur))
 
 

@@ -750,13 +750,21 @@ OCCLUDER_TOUCH_M = 0.2
 blur and the classification's margins)."""
 
 
+def at_elevation(towards: np.ndarray, normal: np.ndarray, elevation_deg: float) -> np.ndarray:
+    """Unit world vector towards a light at ``towards``'s azimuth (any vector; its part along
+    the ground's ``normal`` is dropped) and ``elevation_deg`` over the ground."""
+    n = np.asarray(normal, np.float64)
+    d = np.asarray(towards, np.float64)
+    horiz = d - n * (d @ n)
+    horiz /= max(float(np.linalg.norm(horiz)), 1e-9)
+    e = math.radians(elevation_deg)
+    return horiz * math.cos(e) + n * math.sin(e)
+
+
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
     """Grid direction (col right = e1, row down = -e2) towards the light -> world unit vector."""
-    horiz = towards_grid[0] * grid.e1 - towards_grid[1] * grid.e2
-    horiz /= max(np.linalg.norm(horiz), 1e-9)
-    e = math.radians(DEFAULT_ELEVATION_DEG)
     est.elevation_deg = DEFAULT_ELEVATION_DEG
-    est.direction = (horiz * math.cos(e) + grid.n * math.sin(e)).tolist()
+    est.direction = at_elevation(towards_grid[0] * grid.e1 - towards_grid[1] * grid.e2, grid.n, DEFAULT_ELEVATION_DEG).tolist()
 
 
 def _penumbra_angle(penumbra_m: float, occluder_dist_m: float) -> float:

@@ -25,7 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import elevation, key_shadow, local_source
 from .window import WINDOW_ANGLE_DEG, Window, find_window
-from .key import (ENV_ONLY, GroundGrid, KeyEstimate, estimate_key, is_daylight, measured_angle_deg, occluder_feet, on_cells,
+from .key import (ENV_ONLY, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight, measured_angle_deg, occluder_feet, on_cells,
                   sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
@@ -124,12 +124,8 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
                                                        np.asarray(key.lit_rgb)))
     if found is None:
         return
-    e, why = math.radians(found[0]), found[1]
-    d = np.asarray(key.direction, np.float64)
-    horiz = d - grid.n * (d @ grid.n)
-    horiz /= np.linalg.norm(horiz)
-    take_given_direction(grid, key, horiz * math.cos(e) + grid.n * math.sin(e), source="shadow length")
-    key.why += f"; {why}"
+    take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source="shadow length")
+    key.why += f"; {found[1]}"
 
 
 def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
 
+from .key import at_elevation
 from .local_source import CLIPPED
 
 WINDOW_SLOPE_PER_M = 0.15
@@ -92,8 +93,6 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     towards, slope = floor_slope(grid, c, foot)
     if slope < WINDOW_SLOPE_PER_M:
         return None
-    el = math.radians(WINDOW_ELEVATION_DEG)
-    d = math.cos(el) * towards + math.sin(el) * np.asarray(grid.n, np.float64)
     why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and the walls are lit like the floor; "
            f"a soft key {WINDOW_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed)")
-    return Window(d / np.linalg.norm(d), slope, why)
+    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), slope, why)
