@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this wall time; 0 = no limit")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors + OUT/train_state.pt")
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint's weights and config (fine-tune it on new pairs; a fresh optimizer); "
+                        "with --val-pairs its own score is step 0's, so best.safetensors is never worse than it")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -88,7 +91,7 @@ class Trainer:
         config = CompositorConfig(cnum=args.cnum)
         if args.insert_pairs:  # the network corrects the base engine's composite, at the size it learnt on
             config = CompositorConfig(cnum=args.cnum, net_size=args.size, base=args.base)
-        self.model = PhotorealisticNet(config).to(args.device)
+        self.model = self.initial_model(config).to(args.device)
         self.best: float | None = None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.vgg = VGGPerceptual(args.vgg_weights).to(args.device) if args.vgg_weights else None
@@ -96,6 +99,18 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=args.lr, betas=(0.5, 0.999)) if self.critic else None
         self.step_no = 0
         self.history: list[dict[str, float | str]] = []
+
+    def initial_model(self, config: CompositorConfig) -> PhotorealisticNet:
+        """A fresh network, or with --init the given checkpoint's: its config must be the one
+        this run would train (same width, crop size and base engine), so a fine-tune cannot
+        silently change what the engine does with the file."""
+        if not self.args.init:
+            return PhotorealisticNet(config)
+        model = load_checkpoint(self.args.init)
+        if model.config != config:
+            raise SystemExit(f"--init {self.args.init}: its config {model.config} differs from this run's {config}; "
+                             "pass the --cnum/--size/--base it was trained with")
+        return model
 
     @property
     def phase(self) -> str:
@@ -260,7 +275,8 @@ def make_sampler(args: argparse.Namespace) -> PairSampler | InsertPairSampler:
 def keep_best(trainer: Trainer, val: tuple[np.ndarray, np.ndarray, np.ndarray], out: Path) -> None:
     """Score the validation pairs; the best step so far is written to best.safetensors."""
     rec = trainer.validate(val)
-    trainer.history[-1].update(rec)
+    if trainer.history:  # before the first step (--init's own score) there is no step to note it on
+        trainer.history[-1].update(rec)
     better = trainer.best is None or rec["val_psnr"] > trainer.best
     if better:
         trainer.best = rec["val_psnr"]
@@ -284,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed at step {trainer.step_no}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "args.json", vars(args))
+    if val is not None and args.init and not args.resume:  # the starting weights are the score to beat
+        keep_best(trainer, val, out)
     total = args.coarse_steps + args.fine_steps
     t0 = time.time()
     while trainer.step_no < total:

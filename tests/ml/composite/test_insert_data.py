@@ -126,6 +126,32 @@ def test_training_on_pairs_keeps_the_best_validated_step(tmp_path: Path):
     assert cfg.base == "classical" and cfg.net_size == 32
 
 
+def test_fine_tuning_starts_from_the_given_weights_and_never_keeps_worse(tmp_path: Path):
+    """--init: the starting checkpoint is scored before the first step, so a fine-tune on new
+    pairs keeps it unless a step beats it; a fresh network would score the input's PSNR there."""
+    import json
+
+    from ml.composite.photorealistic import read_checkpoint_metadata
+    from ml.composite.train import main
+
+    save_pairs(tmp_path / "train.npz", [_pair(i) for i in range(4)])
+    save_pairs(tmp_path / "val.npz", [_pair(i) for i in range(4, 6)])
+    common = ["--insert-pairs", str(tmp_path / "train.npz"), "--val-pairs", str(tmp_path / "val.npz"),
+              "--cnum", "8", "--size", "32", "--batch", "4", "--fine-steps", "0"]
+    assert main(common + ["--coarse-steps", "12", "--val-every", "12", "--lr", "3e-3", "--out", str(tmp_path / "first")]) == 0
+    first = read_checkpoint_metadata(tmp_path / "first" / "best.safetensors")
+    assert float(first["val_psnr"]) > float(first["val_psnr_input"]) + 0.5
+    # a fine-tune whose steps are useless (a learning rate that wrecks the weights) keeps the start
+    assert main(common + ["--coarse-steps", "4", "--val-every", "2", "--lr", "0.3", "--init", str(tmp_path / "first" / "best.safetensors"),
+                          "--out", str(tmp_path / "tuned")]) == 0
+    tuned = read_checkpoint_metadata(tmp_path / "tuned" / "best.safetensors")
+    assert tuned["step"] == "0" and float(tuned["val_psnr"]) == pytest.approx(float(first["val_psnr"]), abs=1e-3)
+    hist = json.loads((tmp_path / "tuned" / "history.json").read_text())
+    assert all(h["val_psnr"] < float(tuned["val_psnr"]) for h in hist if "val_psnr" in h)  # its steps were worse, and were not kept
+    with pytest.raises(SystemExit, match="--cnum"):
+        main(common + ["--coarse-steps", "1", "--cnum", "16", "--init", str(tmp_path / "first" / "best.safetensors"), "--out", str(tmp_path / "x")])
+
+
 def test_training_needs_one_source_of_pairs(tmp_path: Path):
     from ml.composite.train import main
 
