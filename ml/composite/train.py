@@ -35,7 +35,7 @@ from .insert_data import InsertPairSampler, load_pairs
 from ml.losses import VGGPerceptual, ms_ssim_loss
 
 from .losses import PatchCritic, gradient_penalty, masked_l1
-from .photorealistic import CompositorConfig, PhotorealisticNet, apply_coefficients, load_checkpoint, make_input, save_checkpoint
+from .photorealistic import CompositorConfig, PhotorealisticNet, apply_coefficients, load_checkpoint, make_input, read_checkpoint_metadata, save_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +111,14 @@ class Trainer:
             raise SystemExit(f"--init {self.args.init}: its config {model.config} differs from this run's {config}; "
                              "pass the --cnum/--size/--base it was trained with")
         return model
+
+    def provenance(self) -> dict[str, str]:
+        """Who made the weights; a fine-tune also names the file it started from and that
+        file's own step (its ``step`` counts the fine-tune's steps only)."""
+        rec = {"trained_by": "vanelia train composite"}
+        if self.args.init:
+            rec["fine_tuned_from"] = f"{Path(self.args.init).name} (step {read_checkpoint_metadata(self.args.init).get('step', '?')})"
+        return rec
 
     @property
     def phase(self) -> str:
@@ -189,7 +197,7 @@ class Trainer:
     # ---------------------------------------------------------------- persistence
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(out / "last.safetensors", self.model, {"step": str(self.step_no), "phase": self.phase, "trained_by": "vanelia train composite"})
+        save_checkpoint(out / "last.safetensors", self.model, {"step": str(self.step_no), "phase": self.phase, **self.provenance()})
         state = {"step": self.step_no, "opt": self.opt.state_dict(), "history": self.history}
         if self.critic is not None and self.opt_d is not None:
             state["critic"] = self.critic.state_dict()
@@ -280,7 +288,7 @@ def keep_best(trainer: Trainer, val: tuple[np.ndarray, np.ndarray, np.ndarray], 
     better = trainer.best is None or rec["val_psnr"] > trainer.best
     if better:
         trainer.best = rec["val_psnr"]
-        save_checkpoint(out / "best.safetensors", trainer.model, {"step": str(trainer.step_no), "trained_by": "vanelia train composite",
+        save_checkpoint(out / "best.safetensors", trainer.model, {"step": str(trainer.step_no), **trainer.provenance(),
                                                                    "val_psnr": f"{rec['val_psnr']:.3f}", "val_psnr_input": f"{rec['val_psnr_input']:.3f}"})
     print(f"validation at step {trainer.step_no}: product PSNR {rec['val_psnr']:.2f} dB (input {rec['val_psnr_input']:.2f})"
           + (" best" if better else ""), flush=True)

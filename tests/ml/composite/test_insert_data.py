@@ -145,6 +145,7 @@ def test_fine_tuning_starts_from_the_given_weights_and_never_keeps_worse(tmp_pat
     assert main(common + ["--coarse-steps", "4", "--val-every", "2", "--lr", "0.3", "--init", str(tmp_path / "first" / "best.safetensors"),
                           "--out", str(tmp_path / "tuned")]) == 0
     tuned = read_checkpoint_metadata(tmp_path / "tuned" / "best.safetensors")
+    assert tuned["fine_tuned_from"] == f"best.safetensors (step {first['step']})" and "fine_tuned_from" not in first
     assert tuned["step"] == "0" and float(tuned["val_psnr"]) == pytest.approx(float(first["val_psnr"]), abs=1e-3)
     hist = json.loads((tmp_path / "tuned" / "history.json").read_text())
     assert all(h["val_psnr"] < float(tuned["val_psnr"]) for h in hist if "val_psnr" in h)  # its steps were worse, and were not kept
