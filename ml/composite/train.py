@@ -5,7 +5,8 @@ render) or `vanelia eval insert --pairs-out` files (``--insert-pairs``: correct 
 composite towards path-traced truth; the checkpoint records ``base="classical"`` and the
 engine runs classical first). ``--val-pairs`` keeps the best validated step as
 ``best.safetensors``; ``--augment`` recolours insert pairs (channel order, exposure) so the
-product's own colour teaches nothing.
+product's own colour teaches nothing. ``--init CKPT`` fine-tunes a checkpoint (as the estimate
+it corrects changes) and scores it before the first step, so the kept file is never worse.
 
 Coarse generator first (``--coarse-steps``), then the whole coarse-to-fine network
 (``--fine-steps``, loss on the fine output plus half the coarse loss). Pairs come from
