@@ -271,12 +271,12 @@ def _render_args(set_dir: Path, meta: dict[str, Any], shot_dir: Path, samples: i
             "--ground=" + ",".join(str(float(v)) for v in [*g["point"], *g["normal"]])]
 
 
-def render_vanelia(set_dir: Path, shot_dir: Path, mode: str, samples: int, blender: str | None, motion_blur: float | None = None) -> None:
-    """Vanelia's render of the set's product from its plate, camera and placement (``motion_blur``
-    None: the shutter measured from the plate, as `vanelia run` does)."""
+def render_vanelia(set_dir: Path, meta: dict[str, Any], shot_dir: Path, mode: str, samples: int, blender: str | None,
+                   motion_blur: float | None = None) -> None:
+    """Vanelia's render of the set's product from its plate, camera and placement (``meta``: its
+    set.json; ``motion_blur`` None: the shutter measured from the plate, as `vanelia run` does)."""
     from app.light_render import render_shot_lit
 
-    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
     args = _render_args(set_dir, meta, shot_dir, samples)
     sun = true_key_direction(meta["light"]) if mode == "given-key" else None
     if sun is not None:
@@ -310,15 +310,15 @@ def truth_lighting(estimated: Any, truth: dict[str, Any], env: np.ndarray) -> tu
     return replace(estimated, lights=lights, key_shadow={}, unplaced_key={}, notes=notes), out
 
 
-def render_truth_lit(set_dir: Path, plate_shot: Path, shot_dir: Path, samples: int, blender: str | None) -> None:
-    """Vanelia's render lit by the truth's own light (``truth_lighting``): the plate-lit shot's
-    record and environment, edited, rendered again as a recorded light (`--light shot`)."""
+def render_truth_lit(set_dir: Path, meta: dict[str, Any], plate_shot: Path, shot_dir: Path, samples: int, blender: str | None) -> None:
+    """Vanelia's render lit by the truth's own light (``truth_lighting``; ``meta``: the set's
+    set.json): the plate-lit shot's record and environment, edited, rendered again as a recorded
+    light (`--light shot`)."""
     import shutil
 
     from app.light_render import render_shot_lit
     from ml.io.exr import read_rgb, write_rgb
 
-    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
     shot_dir.mkdir(parents=True, exist_ok=True)
     (shot_dir / "light").mkdir(exist_ok=True)
     shutil.copy2(plate_shot / "shot.json", shot_dir / "shot.json")
@@ -524,9 +524,9 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             shots[mode] = work / sd.name / mode
             log(f"[vanelia] eval insert: {sd.name}: Vanelia render ({mode} light)")
             if mode == "truth-light":
-                render_truth_lit(sd, shots["plate"], shots[mode], a.render_samples, a.blender)
+                render_truth_lit(sd, truth, shots["plate"], shots[mode], a.render_samples, a.blender)
             else:
-                render_vanelia(sd, shots[mode], mode, a.render_samples, a.blender, shutter)
+                render_vanelia(sd, truth, shots[mode], mode, a.render_samples, a.blender, shutter)
             t_render += time.perf_counter() - t1
         t1 = time.perf_counter()
         scores, pictures = score_set(sd, shots, variants, runner, a.composite_checkpoint)

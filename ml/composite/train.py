@@ -93,6 +93,11 @@ class Trainer:
         if args.insert_pairs:  # the network corrects the base engine's composite, at the size it learnt on
             config = CompositorConfig(cnum=args.cnum, net_size=args.size, base=args.base)
         self.model = self.initial_model(config).to(args.device)
+        self.provenance = {"trained_by": "vanelia train composite"}
+        """Who made the weights, in every file saved; a fine-tune also names the file it started
+        from and that file's own step (its ``step`` counts the fine-tune's steps only)."""
+        if args.init:
+            self.provenance["fine_tuned_from"] = f"{Path(args.init).name} (step {read_checkpoint_metadata(args.init).get('step', '?')})"
         self.best: float | None = None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr, betas=(0.5, 0.999))
         self.vgg = VGGPerceptual(args.vgg_weights).to(args.device) if args.vgg_weights else None
@@ -112,14 +117,6 @@ class Trainer:
             raise SystemExit(f"--init {self.args.init}: its config {model.config} differs from this run's {config}; "
                              "pass the --cnum/--size/--base it was trained with")
         return model
-
-    def provenance(self) -> dict[str, str]:
-        """Who made the weights; a fine-tune also names the file it started from and that
-        file's own step (its ``step`` counts the fine-tune's steps only)."""
-        rec = {"trained_by": "vanelia train composite"}
-        if self.args.init:
-            rec["fine_tuned_from"] = f"{Path(self.args.init).name} (step {read_checkpoint_metadata(self.args.init).get('step', '?')})"
-        return rec
 
     @property
     def phase(self) -> str:
@@ -198,7 +195,7 @@ class Trainer:
     # ---------------------------------------------------------------- persistence
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(out / "last.safetensors", self.model, {"step": str(self.step_no), "phase": self.phase, **self.provenance()})
+        save_checkpoint(out / "last.safetensors", self.model, {"step": str(self.step_no), "phase": self.phase, **self.provenance})
         state = {"step": self.step_no, "opt": self.opt.state_dict(), "history": self.history}
         if self.critic is not None and self.opt_d is not None:
             state["critic"] = self.critic.state_dict()
@@ -289,7 +286,7 @@ def keep_best(trainer: Trainer, val: tuple[np.ndarray, np.ndarray, np.ndarray], 
     better = trainer.best is None or rec["val_psnr"] > trainer.best
     if better:
         trainer.best = rec["val_psnr"]
-        save_checkpoint(out / "best.safetensors", trainer.model, {"step": str(trainer.step_no), **trainer.provenance(),
+        save_checkpoint(out / "best.safetensors", trainer.model, {"step": str(trainer.step_no), **trainer.provenance,
                                                                    "val_psnr": f"{rec['val_psnr']:.3f}", "val_psnr_input": f"{rec['val_psnr_input']:.3f}"})
     print(f"validation at step {trainer.step_no}: product PSNR {rec['val_psnr']:.2f} dB (input {rec['val_psnr_input']:.2f})"
           + (" best" if better else ""), flush=True)
