@@ -36,6 +36,7 @@ STAGE_VERBS: dict[tuple[str, str], str] = {
     ("eval", "relight"): "ml.relight.evaluate",
     ("eval", "track"): "cli.track_eval",
     ("eval", "insert"): "cli.eval_insert",
+    ("eval", "light"): "cli.eval_light",
     ("bench", "pipeline"): "cli.bench_pipeline",
     ("bench", "inpaint"): "ml.inpaint.bench",
     ("bench", "composite"): "ml.composite.bench",
