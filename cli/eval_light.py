@@ -137,6 +137,8 @@ def evaluate_set(set_dir: Path) -> dict[str, Any]:
     sun = next((l for l in lighting.lights if l.type == "sun" and l.angle_deg < WINDOW_ANGLE_DEG), None)
     key_dir = np.asarray(sun.direction if sun is not None else key.direction, np.float64) if (sun is not None or key.direction) else None
     out = score(key_dir, sun is not None, truth_sun(meta), normal)
+    if key_dir is not None:
+        out["elevation_source"] = key.elevation_source
     out.update(kind=meta.get("light", {}).get("kind", "?"), seed=int(meta.get("seed", -1)), notes=lighting.notes)
     return out
 

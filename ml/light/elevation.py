@@ -204,6 +204,24 @@ def combine(occluders: list[Occluder]) -> tuple[float, str] | None:
     return e, f"elevation {e:.0f} deg measured: {len(exact)} occluder(s)' height over shadow length"
 
 
+def upper_bound(occluders: list[Occluder]) -> tuple[float, str] | None:
+    """(elevation, note) at most what an occluder of exact height allows whose shadow runs out
+    of view (its length a lower bound, at least MIN_SHADOW_M): the sun is no higher than the
+    elevation that throws a shadow that long, and the lowest such bound holds. None without one.
+
+    Only an upper bound is used: a lower bound comes of a height cut by the frame over an exact
+    length, and a short dark patch read as the whole shadow made lower bounds of 33-60 degrees
+    for suns of 23-37 (eval insert seeds 14-24); the upper bounds held on every set where the
+    sun was lit, from 2 to 13 degrees over the truth. It replaces an assumed elevation only
+    where it is lower (shot.py): a low sun's long shadows are the ones that leave the frames,
+    and assumed at 45 degrees the low-sun sets lost 6-15 dB to their truth's light."""
+    bounds = [o.elevation_deg() for o in occluders if o.height_exact and not o.length_exact and o.length >= MIN_SHADOW_M]
+    if not bounds:
+        return None
+    e = float(np.clip(min(bounds), MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
+    return e, f"elevation at most {e:.0f} deg: {len(bounds)} occluder(s)' height over a shadow running out of view"
+
+
 def read_occluders(views: list[View], standing: list[Standing], up: np.ndarray, towards: np.ndarray,
                    shadow_rgb: np.ndarray, lit_rgb: np.ndarray) -> list[Occluder]:
     """What each object standing on the ground says (its height and its shadow's length);

@@ -25,8 +25,8 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import elevation, key_shadow, local_source
 from .window import WINDOW_ANGLE_DEG, Window, find_window
-from .key import (ENV_ONLY, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight, measured_angle_deg, occluder_feet, on_cells,
-                  sun_disagrees, take_given_direction)
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundGrid, KeyEstimate, at_elevation, clamp_ratio, estimate_key, is_daylight, judge_in_shadow,
+                  measured_angle_deg, occluder_feet, on_cells, sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -72,7 +72,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
-    elif key.hard and key.elevation_source == "assumed" and daylight_seen(horizon, key):
+    elif key.hard and key.elevation_source == "assumed" and not dark_above(horizon, key):
         measure_elevation(views, grid, key)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
@@ -80,6 +80,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
+        prior = sky_from_ground(np.asarray(key.shadow_rgb))
+    elif key.hard and dark_above(horizon, key):
         prior = sky_from_ground(np.asarray(key.shadow_rgb))
     elif key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
@@ -120,12 +122,36 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     objects = key.classes.objects
     standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
                 for foot, band in occluder_feet(grid, objects)]
-    found = elevation.combine(elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb),
-                                                       np.asarray(key.lit_rgb)))
+    occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    found = elevation.combine(occluders)
     if found is None:
+        bound = elevation.upper_bound(occluders)
+        if bound is not None and bound[0] < float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
+            lower_assumed_elevation(grid, key, bound[0])
+            key.why += f"; {bound[1]}"
         return
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source="shadow length")
     key.why += f"; {found[1]}"
+
+
+def dark_above(horizon: float | None, key: KeyEstimate) -> bool:
+    """Whether the frames saw above the horizon and it was no daylight sky (walls, a night sky):
+    the unseen upper hemisphere is then a room's ceiling or a night, not a sky a sun shines
+    through, so the shadows' lit/shadow ratio says nothing of its colour (``sky_from_shadow``
+    reads a sun over a blue sky into it). Under a room's ceiling lights the tile mortar's
+    ratio read that way made the ceiling a blue sky, and the duck under it green (eval insert
+    ceiling sets). Nothing seen above the horizon says nothing either way."""
+    return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and not is_daylight(horizon, key.classes)
+
+
+def lower_assumed_elevation(grid: GroundGrid, key: KeyEstimate, elevation_deg: float) -> None:
+    """The key brought down to ``elevation_deg`` at its azimuth, its elevation still assumed (a
+    bound is no measurement: the shadow map is not trusted with it, and a product in the
+    plate's shadow keeps no key); its ratio clamp and the ground its body's rays land on follow."""
+    key.direction = at_elevation(np.asarray(key.direction), grid.n, elevation_deg).tolist()
+    key.elevation_deg = elevation_deg
+    clamp_ratio(key)
+    judge_in_shadow(grid, key)
 
 
 def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from ml.light.elevation import Occluder, combine
+from ml.light.elevation import Occluder, combine, upper_bound
+from ml.light.envmap import sky_from_ground, sky_from_shadow
 from ml.light.shot import estimate_light
 
 from ground_plates import look_at, plate_with_boxes
@@ -89,3 +90,36 @@ def test_combine_uses_only_occluders_with_both_read():
                       Occluder(0.4, False, 3.0, True)])
     assert 35.0 <= e <= 45.0 and "2 occluder" in why
     assert combine([Occluder(0.5, True, 0.06, True)]) is None  # a dark rim at the foot is no shadow to measure
+
+
+def test_under_walls_the_unseen_ceiling_is_lit_like_the_ground_not_a_blue_sky():
+    """The boxes' shadows are bluer than their lit ground, as a sun's under a blue sky; but the
+    frames see dim walls above the horizon, not a daylight sky. The ratio then says nothing of
+    the unseen ceiling's colour (read as a sun over a sky it made a room's ceiling blue, and the
+    duck under it green: eval insert ceiling sets): it takes the shadowed ground's light, and
+    no elevation is read off occluders that a room's lamps may light from anywhere."""
+    walls = (0.08, 0.07, 0.06)
+    images = [(sky_plate(cam, light_at(30.0), BOXES, walls), cam) for cam in cameras()]
+    env, key, _lighting = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.elevation_source == "assumed", key.why
+    zenith = env[0].mean(axis=0)
+    assert np.allclose(zenith, sky_from_ground(np.asarray(key.shadow_rgb)), rtol=1e-3), zenith
+    sun_sky = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    assert sun_sky[2] / sun_sky[0] > 1.2 > zenith[2] / zenith[0]  # what the same shadows make under a daylight sky
+
+
+def test_a_shadow_running_out_of_view_bounds_the_elevation_from_above():
+    """One box of 45 cm under a 10-12 degree sun: its shadow (2.1-2.6 m) runs out of the frames,
+    so its length is a lower bound and the elevation is not measured. The box's height over
+    that bound still says the sun is no higher than about 13 degrees: the assumed 45 comes down
+    to the bound, which holds the truth, and stays assumed (no shadow map is trusted with it)."""
+    box = [BOXES[0]]
+    for elev in (10.0, 12.0):
+        key = estimate(light_at(elev), box)
+        assert key.hard and key.elevation_source == "assumed", key.why
+        assert elev <= key.elevation_deg <= elev + 6.0 and "at most" in key.why, (key.elevation_deg, key.why)
+    assert upper_bound([Occluder(0.5, True, 1.0, True)]) is None  # both read exactly: combine's, not a bound
+    assert upper_bound([Occluder(0.5, False, 1.0, False)]) is None  # the height a lower bound too: nothing
+    assert upper_bound([Occluder(0.5, True, 0.1, False)]) is None  # a dark rim at the foot
+    e, why = upper_bound([Occluder(0.5, True, 1.0, False), Occluder(0.5, True, 2.0, False)])
+    assert e == pytest.approx(math.degrees(math.atan2(0.5, 2.0))) and "2 occluder" in why  # the lowest bound holds
