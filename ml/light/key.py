@@ -136,6 +136,8 @@ class KeyEstimate:
     """The lit/shadow ratio and the edges' width were read off enough shadow-edge pairs (even
     where they did not make a hard key): with a direction given by the artist they are the
     key's strength and size (``take_given_direction``)."""
+    elongated: int = 0
+    """Elongated shadows the azimuth was read from (0: from the sides of short ones alone, or given)."""
     classes: GroundClasses | None = field(default=None, repr=False)
     """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""
@@ -666,6 +668,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; no occluder base seen, light assumed behind the camera"
     _set_direction(grid, est, towards)
+    est.elongated = len(lengths)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M))
     return True
 

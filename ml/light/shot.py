@@ -72,7 +72,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
-    elif key.hard and key.elevation_source == "assumed" and not dark_above(horizon, key):
+    elif elevation_readable(horizon, key):
         measure_elevation(views, grid, key)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
@@ -113,6 +113,19 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+def elevation_readable(horizon: float | None, key: KeyEstimate) -> bool:
+    """Whether the occluders may measure the key's elevation (``measure_elevation``): a hard key
+    of assumed elevation, under a daylight sky the frames saw (a lamp's direction differs from
+    occluder to product), or, where the frames saw nothing above the horizon, one whose azimuth
+    came from elongated shadows. A camera looking down at a lawn shows no sky, and its sun's long
+    shadows bounded the elevation to within 12 degrees of the truth (eval insert sun_low_grass
+    seed 21: +1.8 dB); a night street's lamp, voted an azimuth by the sides of short shadows
+    alone, was bounded to 15 degrees and lit the product from the horizon (night seed 22: -0.8)."""
+    if not key.hard or key.elevation_source != "assumed":
+        return False
+    return daylight_seen(horizon, key) or (horizon is None and key.elongated > 0)
 
 
 def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from ml.light.elevation import Occluder, combine, upper_bound
 from ml.light.envmap import sky_from_ground, sky_from_shadow
-from ml.light.shot import estimate_light
+from ml.light.key import KeyEstimate
+from ml.light.shot import elevation_readable, estimate_light
 
 from ground_plates import look_at, plate_with_boxes
 
@@ -123,3 +124,22 @@ def test_a_shadow_running_out_of_view_bounds_the_elevation_from_above():
     assert upper_bound([Occluder(0.5, True, 0.1, False)]) is None  # a dark rim at the foot
     e, why = upper_bound([Occluder(0.5, True, 1.0, False), Occluder(0.5, True, 2.0, False)])
     assert e == pytest.approx(math.degrees(math.atan2(0.5, 2.0))) and "2 occluder" in why  # the lowest bound holds
+
+
+def test_with_no_sky_in_frame_only_elongated_shadows_read_the_elevation():
+    """Cameras looking down at the ground see no sky: nothing says daylight or night. A sun's
+    elongated shadow (the box's, running out of view) still bounds its elevation; a key whose
+    azimuth only the sides of short shadows voted for (a night street's lamp) reads none."""
+    cams = [look_at(np.array([-3.0 * math.cos(a), -3.0 * math.sin(a), 1.4]), np.array([0.0, 0.0, 0.0]), W, H, 220.0)
+            for a in np.linspace(-0.2, 0.2, 5)]
+    images = [(sky_plate(cam, light_at(11.0), [BOXES[0]]), cam) for cam in cams]
+    assert all(not (np.abs(img - np.array([0.9, 1.0, 1.25], np.float32)).max(axis=-1) < 1e-6).any() for img, _ in images)
+    _env, key, _lighting = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.elongated >= 1 and "at most" in key.why and 11.0 <= key.elevation_deg <= 17.0, key.why
+    lamp = KeyEstimate(True, 3.5, direction=[0.5, 0.0, 0.87], elevation_deg=60.0, elongated=0)
+    assert not elevation_readable(None, lamp)
+    lamp.elongated = 2
+    assert elevation_readable(None, lamp)
+    lamp.elevation_source = "shadow length"  # measured already
+    assert not elevation_readable(None, lamp)
+    assert not elevation_readable(None, KeyEstimate(False, 1.2, elongated=2))  # no hard key
