@@ -476,6 +476,17 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     return True
 
 
+def lower_assumed_elevation(grid: GroundGrid, est: KeyEstimate, elevation_deg: float) -> None:
+    """The key brought down to ``elevation_deg`` at its azimuth (an upper bound on it: elevation.py),
+    its elevation still assumed: a bound is no measurement, so the shadow map is not trusted with
+    it and a product in the plate's shadow keeps no key. Its ratio clamp and the ground its body's
+    rays land on follow the new elevation."""
+    est.direction = at_elevation(np.asarray(est.direction), grid.n, elevation_deg).tolist()
+    est.elevation_deg = elevation_deg
+    clamp_ratio(est)
+    judge_in_shadow(grid, est)
+
+
 SUN_AXIS_DEG = 30.0
 """A clipped blob of sky is the sun only if it lies within this of the azimuth the plate's cast
 shadows give (their axis; and on their side when occluders told it)."""

@@ -25,7 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import elevation, key_shadow, local_source
 from .window import WINDOW_ANGLE_DEG, Window, find_window
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundGrid, KeyEstimate, at_elevation, clamp_ratio, estimate_key, is_daylight, judge_in_shadow,
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight, lower_assumed_elevation,
                   measured_angle_deg, occluder_feet, on_cells, sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
@@ -155,16 +155,6 @@ def dark_above(horizon: float | None, key: KeyEstimate) -> bool:
     ratio read that way made the ceiling a blue sky, and the duck under it green (eval insert
     ceiling sets). Nothing seen above the horizon says nothing either way."""
     return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and not is_daylight(horizon, key.classes)
-
-
-def lower_assumed_elevation(grid: GroundGrid, key: KeyEstimate, elevation_deg: float) -> None:
-    """The key brought down to ``elevation_deg`` at its azimuth, its elevation still assumed (a
-    bound is no measurement: the shadow map is not trusted with it, and a product in the
-    plate's shadow keeps no key); its ratio clamp and the ground its body's rays land on follow."""
-    key.direction = at_elevation(np.asarray(key.direction), grid.n, elevation_deg).tolist()
-    key.elevation_deg = elevation_deg
-    clamp_ratio(key)
-    judge_in_shadow(grid, key)
 
 
 def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:
