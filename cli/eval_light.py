@@ -14,6 +14,8 @@ as a shot's would, and what it says is compared with the light the set was rende
 * the key's azimuth and elevation error, in degrees, against the truth's sun; also where the
   estimate read a direction and then dropped the key (``dropped_direction``: the product judged
   in a cast shadow), since a wrong direction there is a wrong call waiting;
+* where the truth's key is a window (an area light from the side, no sun) and the estimate
+  placed a window's wide soft key, that key's azimuth error (``window_azimuth_error_deg``);
 * the estimate's own reason (its notes), so a wrong call can be read without rerunning it.
 
 No Blender, no rendering: a regression in the estimate shows here before a 16-minute eval.
@@ -113,6 +115,25 @@ def truth_sun(meta: dict[str, Any]) -> np.ndarray | None:
     return None
 
 
+WINDOW_MAX_ELEVATION_DEG = 80.0
+"""An area light higher than this over the ground is a ceiling's panel, straight above: it has no side."""
+
+
+def truth_window(meta: dict[str, Any]) -> np.ndarray | None:
+    """The direction of the truth's first area light that comes from a side (a window), where the
+    set has no sun; None otherwise (a sun, a ceiling's panels, lamps, an overcast sky)."""
+    lights = meta.get("light", {}).get("lights", [])
+    if truth_sun(meta) is not None:
+        return None
+    for light in lights:
+        if light.get("type") == "area" and light.get("direction") is not None:
+            d = np.asarray(light["direction"], np.float64)
+            d = d / max(float(np.linalg.norm(d)), 1e-9)
+            if math.degrees(math.asin(float(np.clip(d[2], -1.0, 1.0)))) < WINDOW_MAX_ELEVATION_DEG:
+                return d
+    return None
+
+
 def score(key_dir: np.ndarray | None, placed: bool, sun: np.ndarray | None, normal: np.ndarray) -> dict[str, Any]:
     """The key call and the direction's errors, for one set (see the module docstring)."""
     call = ("right" if placed else "missed") if sun is not None else ("spurious" if placed else "right")
@@ -137,6 +158,10 @@ def evaluate_set(set_dir: Path) -> dict[str, Any]:
     sun = next((l for l in lighting.lights if l.type == "sun" and l.angle_deg < WINDOW_ANGLE_DEG), None)
     key_dir = np.asarray(sun.direction if sun is not None else key.direction, np.float64) if (sun is not None or key.direction) else None
     out = score(key_dir, sun is not None, truth_sun(meta), normal)
+    window = next((l for l in lighting.lights if l.type == "sun" and l.angle_deg >= WINDOW_ANGLE_DEG), None)
+    truth_win = truth_window(meta)
+    if window is not None and truth_win is not None:
+        out["window_azimuth_error_deg"] = round(azimuth_deg(np.asarray(window.direction, np.float64), truth_win, normal), 1)
     if key_dir is not None:
         out["elevation_source"] = key.elevation_source
     out.update(kind=meta.get("light", {}).get("kind", "?"), seed=int(meta.get("seed", -1)), notes=lighting.notes)
@@ -154,19 +179,23 @@ def summarise(sets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for kind, rs in groups.items():
         az = [r["azimuth_error_deg"] for r in rs if "azimuth_error_deg" in r and r["key"] == "placed"]
         suns = [r for r in rs if r["truth"] == "sun"]
+        win = [r["window_azimuth_error_deg"] for r in rs if "window_azimuth_error_deg" in r]
         out[kind] = {"sets": len(rs), "right_call": sum(r["call"] == "right" for r in rs), "missed": sum(r["call"] == "missed" for r in rs),
                      "spurious": sum(r["call"] == "spurious" for r in rs), "sun_sets": len(suns),
                      "sun_key_within_30deg": sum(r.get("azimuth_error_deg", 999.0) <= RIGHT_AZIMUTH_DEG and r["key"] == "placed" for r in suns),
-                     "median_azimuth_error_deg": round(float(np.median(az)), 1) if az else None}
+                     "median_azimuth_error_deg": round(float(np.median(az)), 1) if az else None,
+                     "windows_placed": len(win), "window_within_30deg": sum(e <= RIGHT_AZIMUTH_DEG for e in win),
+                     "median_window_azimuth_error_deg": round(float(np.median(win)), 1) if win else None}
     return out
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{'light':<10} {'sets':>4} {'right':>5} {'missed':>6} {'spur.':>5} {'sun<=30':>8} {'med az':>7}"]
+    lines = [f"{'light':<10} {'sets':>4} {'right':>5} {'missed':>6} {'spur.':>5} {'sun<=30':>8} {'med az':>7} {'win<=30':>8} {'win az':>7}"]
     for kind, s in report["summary"].items():
         med = "-" if s["median_azimuth_error_deg"] is None else f"{s['median_azimuth_error_deg']:.0f}"
+        wmed = "-" if s["median_window_azimuth_error_deg"] is None else f"{s['median_window_azimuth_error_deg']:.0f}"
         lines.append(f"{kind:<10} {s['sets']:>4} {s['right_call']:>5} {s['missed']:>6} {s['spurious']:>5} "
-                     f"{s['sun_key_within_30deg']:>4}/{s['sun_sets']:<3} {med:>7}")
+                     f"{s['sun_key_within_30deg']:>4}/{s['sun_sets']:<3} {med:>7} {s['window_within_30deg']:>4}/{s['windows_placed']:<3} {wmed:>7}")
     return "\n".join(lines)
 
 
@@ -184,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     report = run(a)
     for name, r in report["sets"].items():
         err = f"az {r['azimuth_error_deg']:5.1f} el {r['elevation_error_deg']:+5.1f}" if "azimuth_error_deg" in r else " " * 19
+        if "window_azimuth_error_deg" in r:
+            err = f"window az {r['window_azimuth_error_deg']:5.1f}".ljust(19)
         print(f"{name:<36} {r['call']:<8} {r['key']:<6} {err}  {r['notes'][:90]}")
     print(table(report))
     print(f"report: {a.json}")

@@ -79,7 +79,8 @@ def test_the_estimate_is_scored_against_each_sets_own_light(cache: Path, tmp_pat
     assert sets["overcast_grass_glossy-s3"]["call"] == "spurious"
     s = report["summary"]
     assert s["sun_low"] == {"sets": 2, "right_call": 2, "missed": 0, "spurious": 0, "sun_sets": 2, "sun_key_within_30deg": 1,
-                            "median_azimuth_error_deg": pytest.approx((right["azimuth_error_deg"] + turned["azimuth_error_deg"]) / 2, abs=0.11)}
+                            "median_azimuth_error_deg": pytest.approx((right["azimuth_error_deg"] + turned["azimuth_error_deg"]) / 2, abs=0.11),
+                            "windows_placed": 0, "window_within_30deg": 0, "median_window_azimuth_error_deg": None}
     assert s["all"]["sets"] == 3 and s["all"]["spurious"] == 1 and s["overcast"]["sun_sets"] == 0
     printed = capsys.readouterr().out
     assert "sun_low_concrete_metal-s3" in printed and "spurious" in printed and str(out) in printed
@@ -107,3 +108,18 @@ def test_bad_selections_are_refused_with_what_to_do(cache: Path, tmp_path: Path)
         eval_light.main(["--cache", str(cache), "--seeds", "three", "--json", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()
     assert eval_light.parse_seeds("14-16,20") == {14, 15, 16, 20}
+
+
+def test_a_window_is_the_truths_side_area_light_and_its_error_is_summarised():
+    """A room's window (an area light from the side) is its key; a ceiling's panels point straight
+    down and have no side; a sun set's key is its sun. The windows the estimate placed are
+    counted and their azimuth errors summarised per kind."""
+    side, fill = sun_at(31.0, 40.0), sun_at(42.0, 200.0)
+    room = {"light": {"lights": [{"type": "area", "direction": side}, {"type": "area", "direction": fill}]}}
+    assert np.allclose(eval_light.truth_window(room), side)
+    assert eval_light.truth_window({"light": {"lights": [{"type": "area", "direction": [0, 0, 1]}] * 3}}) is None
+    assert eval_light.truth_window({"light": {"lights": [{"type": "sun", "direction": side}, {"type": "area", "direction": fill}]}}) is None
+    rows = {f"interior-s{i}": {"kind": "interior", "truth": "none", "key": "none", "call": "right", "window_azimuth_error_deg": e}
+            for i, e in enumerate([10.0, 50.0, 80.0])}
+    s = eval_light.summarise(rows)["interior"]
+    assert s["windows_placed"] == 3 and s["window_within_30deg"] == 1 and s["median_window_azimuth_error_deg"] == 50.0
