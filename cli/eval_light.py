@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -32,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from cli.eval_insert import true_key_direction
+from ml.light.key import azimuth_between_deg, elevation_of_deg
 from ml.light.shot import estimate_light, sample_frames
 from ml.light.window import WINDOW_ANGLE_DEG
 from ml.pipeline.fastio import read_linear
@@ -93,44 +94,26 @@ def find_sets(cache: Path, seeds: set[int] | None, recipes: list[str] | None) ->
     return [d for _s, _r, d in sorted(found)]
 
 
-def azimuth_deg(a: np.ndarray, b: np.ndarray, normal: np.ndarray) -> float:
-    """Angle between two directions' ground projections (0-180)."""
-    ha, hb = a - normal * (a @ normal), b - normal * (b @ normal)
-    na, nb = float(np.linalg.norm(ha)), float(np.linalg.norm(hb))
-    if na < 1e-6 or nb < 1e-6:
-        return 0.0
-    return math.degrees(math.acos(float(np.clip(ha @ hb / (na * nb), -1.0, 1.0))))
-
-
-def elevation_deg(d: np.ndarray, normal: np.ndarray) -> float:
-    return math.degrees(math.asin(float(np.clip(d @ normal / max(float(np.linalg.norm(d)), 1e-9), -1.0, 1.0))))
-
-
-def truth_sun(meta: dict[str, Any]) -> np.ndarray | None:
-    """The truth's sun direction (towards it), or None where the set has no sun."""
-    for light in meta.get("light", {}).get("lights", []):
-        if light.get("type") == "sun" and light.get("direction") is not None:
-            d = np.asarray(light["direction"], np.float64)
-            return d / max(float(np.linalg.norm(d)), 1e-9)
-    return None
-
-
 WINDOW_MAX_ELEVATION_DEG = 80.0
 """An area light higher than this over the ground is a ceiling's panel, straight above: it has no side."""
 
 
-def truth_window(meta: dict[str, Any]) -> np.ndarray | None:
+def truth_sun(meta: dict[str, Any]) -> np.ndarray | None:
+    """The truth's sun direction (towards it, unit), or None where the set has no sun."""
+    d = true_key_direction(meta.get("light", {}))
+    return None if d is None else np.asarray(d, np.float64) / max(float(np.linalg.norm(d)), 1e-9)
+
+
+def truth_window(meta: dict[str, Any], normal: np.ndarray) -> np.ndarray | None:
     """The direction of the truth's first area light that comes from a side (a window), where the
     set has no sun; None otherwise (a sun, a ceiling's panels, lamps, an overcast sky)."""
-    lights = meta.get("light", {}).get("lights", [])
     if truth_sun(meta) is not None:
         return None
-    for light in lights:
+    for light in meta.get("light", {}).get("lights", []):
         if light.get("type") == "area" and light.get("direction") is not None:
             d = np.asarray(light["direction"], np.float64)
-            d = d / max(float(np.linalg.norm(d)), 1e-9)
-            if math.degrees(math.asin(float(np.clip(d[2], -1.0, 1.0)))) < WINDOW_MAX_ELEVATION_DEG:
-                return d
+            if elevation_of_deg(d, normal) < WINDOW_MAX_ELEVATION_DEG:
+                return d / max(float(np.linalg.norm(d)), 1e-9)
     return None
 
 
@@ -139,8 +122,8 @@ def score(key_dir: np.ndarray | None, placed: bool, sun: np.ndarray | None, norm
     call = ("right" if placed else "missed") if sun is not None else ("spurious" if placed else "right")
     out: dict[str, Any] = {"truth": "sun" if sun is not None else "none", "key": "placed" if placed else "none", "call": call}
     if key_dir is not None and sun is not None:
-        out["azimuth_error_deg"] = round(azimuth_deg(key_dir, sun, normal), 1)
-        out["elevation_error_deg"] = round(elevation_deg(key_dir, normal) - elevation_deg(sun, normal), 1)
+        out["azimuth_error_deg"] = round(azimuth_between_deg(key_dir, sun, normal), 1)
+        out["elevation_error_deg"] = round(elevation_of_deg(key_dir, normal) - elevation_of_deg(sun, normal), 1)
         out["dropped_direction"] = not placed
     return out
 
@@ -155,13 +138,15 @@ def evaluate_set(set_dir: Path) -> dict[str, Any]:
     normal /= np.linalg.norm(normal)
     product = np.asarray(meta["product_matrix"], np.float64)[:3, 3]
     _env, key, lighting = estimate_light(images, product, np.asarray(meta["ground"]["point"], np.float64), normal)
-    sun = next((l for l in lighting.lights if l.type == "sun" and l.angle_deg < WINDOW_ANGLE_DEG), None)
-    key_dir = np.asarray(sun.direction if sun is not None else key.direction, np.float64) if (sun is not None or key.direction) else None
+    suns = [l for l in lighting.lights if l.type == "sun"]
+    sun = next((l for l in suns if l.angle_deg < WINDOW_ANGLE_DEG), None)
+    window = next((l for l in suns if l.angle_deg >= WINDOW_ANGLE_DEG), None)
+    read = sun.direction if sun is not None else key.direction  # a dropped key's direction is scored too
+    key_dir = None if read is None else np.asarray(read, np.float64)
     out = score(key_dir, sun is not None, truth_sun(meta), normal)
-    window = next((l for l in lighting.lights if l.type == "sun" and l.angle_deg >= WINDOW_ANGLE_DEG), None)
-    truth_win = truth_window(meta)
+    truth_win = truth_window(meta, normal)
     if window is not None and truth_win is not None:
-        out["window_azimuth_error_deg"] = round(azimuth_deg(np.asarray(window.direction, np.float64), truth_win, normal), 1)
+        out["window_azimuth_error_deg"] = round(azimuth_between_deg(window.direction, truth_win, normal), 1)
     if key_dir is not None:
         out["elevation_source"] = key.elevation_source
     out.update(kind=meta.get("light", {}).get("kind", "?"), seed=int(meta.get("seed", -1)), notes=lighting.notes)

@@ -462,7 +462,7 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     d = np.asarray(direction, np.float64)
     d = d / max(float(np.linalg.norm(d)), 1e-9)
     est.direction = d.tolist()
-    est.elevation_deg = math.degrees(math.asin(float(np.clip(d @ grid.n, -1.0, 1.0))))
+    est.elevation_deg = elevation_of_deg(d, grid.n)
     est.elevation_source = source
     if est.hard:
         clamp_ratio(est)  # at the given elevation
@@ -502,13 +502,7 @@ def sun_disagrees(est: KeyEstimate, sun: np.ndarray, normal: np.ndarray) -> str:
     axis is the better evidence of it."""
     if est.direction is None:
         return ""
-    n = np.asarray(normal, np.float64)
-    d, s = np.asarray(est.direction, np.float64), np.asarray(sun, np.float64)
-    hd, hs = d - n * (d @ n), s - n * (s @ n)
-    if np.linalg.norm(hd) < 1e-6 or np.linalg.norm(hs) < 1e-6:
-        return ""
-    cos = float(hd @ hs / (np.linalg.norm(hd) * np.linalg.norm(hs)))
-    off = math.degrees(math.acos(np.clip(cos, -1.0, 1.0)))
+    off = azimuth_between_deg(est.direction, sun, normal)  # 0 for a sun overhead: no azimuth to disagree with
     if min(off, 180.0 - off) > SUN_AXIS_DEG:
         return f"a clipped patch of sky {off:.0f} deg off the shadows' azimuth is not their sun"
     if off > 90.0 and est.side_source == "occluder":
@@ -773,6 +767,24 @@ def at_elevation(towards: np.ndarray, normal: np.ndarray, elevation_deg: float) 
     horiz /= max(float(np.linalg.norm(horiz)), 1e-9)
     e = math.radians(elevation_deg)
     return horiz * math.cos(e) + n * math.sin(e)
+
+
+def azimuth_between_deg(a: np.ndarray | list[float], b: np.ndarray | list[float], normal: np.ndarray) -> float:
+    """Angle (0-180 degrees) between two directions' projections on the ground of ``normal``; 0
+    where either is straight up or down (it has no azimuth)."""
+    n = np.asarray(normal, np.float64)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ha, hb = a - n * (a @ n), b - n * (b @ n)
+    na, nb = float(np.linalg.norm(ha)), float(np.linalg.norm(hb))
+    if na < 1e-6 or nb < 1e-6:
+        return 0.0
+    return math.degrees(math.acos(float(np.clip(ha @ hb / (na * nb), -1.0, 1.0))))
+
+
+def elevation_of_deg(direction: np.ndarray | list[float], normal: np.ndarray) -> float:
+    """A direction's elevation (degrees) over the ground of ``normal``."""
+    d = np.asarray(direction, np.float64)
+    return math.degrees(math.asin(float(np.clip(d @ np.asarray(normal, np.float64) / max(float(np.linalg.norm(d)), 1e-9), -1.0, 1.0))))
 
 
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:

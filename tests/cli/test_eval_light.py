@@ -116,9 +116,10 @@ def test_a_window_is_the_truths_side_area_light_and_its_error_is_summarised():
     counted and their azimuth errors summarised per kind."""
     side, fill = sun_at(31.0, 40.0), sun_at(42.0, 200.0)
     room = {"light": {"lights": [{"type": "area", "direction": side}, {"type": "area", "direction": fill}]}}
-    assert np.allclose(eval_light.truth_window(room), side)
-    assert eval_light.truth_window({"light": {"lights": [{"type": "area", "direction": [0, 0, 1]}] * 3}}) is None
-    assert eval_light.truth_window({"light": {"lights": [{"type": "sun", "direction": side}, {"type": "area", "direction": fill}]}}) is None
+    up = np.array([0.0, 0.0, 1.0])
+    assert np.allclose(eval_light.truth_window(room, up), side)
+    assert eval_light.truth_window({"light": {"lights": [{"type": "area", "direction": [0, 0, 1]}] * 3}}, up) is None
+    assert eval_light.truth_window({"light": {"lights": [{"type": "sun", "direction": side}, {"type": "area", "direction": fill}]}}, up) is None
     rows = {f"interior-s{i}": {"kind": "interior", "truth": "none", "key": "none", "call": "right", "window_azimuth_error_deg": e}
             for i, e in enumerate([10.0, 50.0, 80.0])}
     s = eval_light.summarise(rows)["interior"]
