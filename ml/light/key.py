@@ -339,6 +339,13 @@ DAYLIGHT_SKY = 0.5
 (the truth sets: daylight 1.0-3.8, night 0.23-0.29, rooms' walls 0.36-0.54)."""
 
 
+NIGHT_SKY = 0.35
+"""What the frames saw above the horizon is a night (a dark sky over lamp-lit streets and
+fronts) when its median is under this of the lit ground's luminance (90th percentile). The
+truth sets: night 0.11-0.33, rooms lit from the ceiling 0.37-0.48, window-lit rooms 0.5-0.98,
+daylight 0.6 and more; the night-street clip 0.24, the darkest daylight clip (bear-rocks) 0.58."""
+
+
 def _implied_ambient_blue(per: np.ndarray) -> float:
     """Blue over red of the light a mode's shadowed side gets, relative to the key's colour."""
     if len(per) == 0:
@@ -351,6 +358,12 @@ def is_daylight(horizon_lum: float, classes: GroundClasses) -> bool:
     """Whether what the frames saw above the horizon (its median luminance) is a daylight sky:
     at least DAYLIGHT_SKY of the lit ground's (its 90th percentile), not a night sky or a room's walls."""
     return horizon_lum >= DAYLIGHT_SKY * float(np.percentile(_lum(classes.med[classes.ground]), 90))
+
+
+def is_night(horizon_lum: float, classes: GroundClasses) -> bool:
+    """Whether what the frames saw above the horizon is a night sky (NIGHT_SKY): darker than a
+    room's walls, as well as no daylight."""
+    return horizon_lum < NIGHT_SKY * float(np.percentile(_lum(classes.med[classes.ground]), 90))
 
 
 def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstimate:

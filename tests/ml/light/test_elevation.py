@@ -85,6 +85,22 @@ def test_no_elevation_is_read_under_a_night_sky():
     assert key.elevation_source == "assumed", key.why
 
 
+def test_under_a_night_sky_a_hard_key_of_assumed_elevation_is_not_placed():
+    """Under a night sky the same hard shadows are street lamps': near, each lighting the street
+    from its own side. A sun from their mean azimuth at an assumed elevation is not placed (the
+    environment carries the light); the measured key is offered for the artist to place, and a
+    direction the artist gives places it. Under a daylight sky the same shadows place a sun."""
+    night = [(sky_plate(cam, light_at(25.0), BOXES, (0.01, 0.012, 0.02)), cam) for cam in cameras()]
+    _env, key, lighting = estimate_light(night, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.hard and key.elevation_source == "assumed", key.why
+    assert lighting.lights == [] and "night sky" in lighting.notes, lighting.notes
+    assert lighting.unplaced_key and lighting.unplaced_key["ratio"][1] > 1.5, lighting.unplaced_key
+    given = estimate_light(night, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]), given_direction=light_at(25.0).tolist())[2]
+    assert [l.type for l in given.lights] == ["sun"], given.notes
+    day = [(sky_plate(cam, light_at(25.0), BOXES), cam) for cam in cameras()]
+    assert [l.type for l in estimate_light(day, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[2].lights] == ["sun"]
+
+
 def test_combine_uses_only_occluders_with_both_read():
     assert combine([Occluder(0.5, True, 1.0, False), Occluder(0.9, False, 0.5, True)]) is None
     e, why = combine([Occluder(0.5, True, 0.5, True), Occluder(0.5, True, 0.5 / math.tan(math.radians(35)), True),
