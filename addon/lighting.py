@@ -17,6 +17,7 @@ from mathutils import Vector
 
 from pathlib import Path
 
+from ..shotcache.colour import REC709_LUMA
 from ..shotcache.layout import ShotPaths
 from ..shotcache.schema import FrameCamera, Light, Lighting
 from . import compat, plate
@@ -65,7 +66,7 @@ def _lift(direction: np.ndarray, up: np.ndarray) -> np.ndarray:
 def estimate_key_direction(shot_dir: str, frame: int, cam: FrameCamera, up: list[float]) -> tuple[list[float], bool]:
     """(direction towards the light, estimated?) from one plate frame."""
     img = plate.read_pixels(ShotPaths(shot_dir).plate_frame(frame))[..., :3]
-    lum = srgb_to_linear(img) @ np.array([0.2126, 0.7152, 0.0722])
+    lum = srgb_to_linear(img) @ np.array(REC709_LUMA)
     h, w = lum.shape
     k = max(1, min(h, w) // 16)  # box-blur by block averaging: robust to single hot pixels
     hb, wb = h // k, w // k

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shotcache.colour import REC709_LUMA as SHARED_LUMA
+
 if TYPE_CHECKING:
     import torch
 
@@ -31,8 +33,8 @@ def uint8_to_linear(img: np.ndarray) -> np.ndarray:
     return srgb_to_linear(np.asarray(img, dtype=np.float32) / 255.0)
 
 
-REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])
-"""Rec.709 luminance weights of linear RGB (float64: for fits that need the precision)."""
+REC709_LUMA = np.array(SHARED_LUMA)
+"""Rec.709 luminance weights of linear RGB (float64: for fits that need the precision); shotcache/colour.py."""
 
 
 def luminance(lin_rgb: np.ndarray) -> np.ndarray:
