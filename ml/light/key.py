@@ -395,9 +395,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     ratio_rgb = np.median(per[good], axis=0)
     est.ratio = float(np.exp(np.median(lr[good])))
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
-    # the mean, not the median: each pair's width counts whole samples of its profile (3 cm), and
-    # their median sat at the 15 cm limit for edges of 14-20 cm (window-lit rooms read hard)
-    est.penumbra_m, est.measured = float(np.mean(width[good])), True
+    est.penumbra_m, est.measured = float(np.median(width[good])), True
     _judge_hard(grid, c, est, int(good.sum()), sky_shade=bool(mode_note))
     est.why += mode_note
     return est

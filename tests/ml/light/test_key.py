@@ -109,20 +109,6 @@ def test_soft_edged_bright_patch_gets_no_hard_key():
     assert est.direction is None
 
 
-def test_the_edges_width_is_resolved_between_the_profiles_samples():
-    """Each edge pair's width is counted in whole samples of its profile (3 cm on the grid), so
-    their median sat at 15 cm - the hard/soft limit - for edges of 14 to 20 cm alike, and a
-    window-lit room's soft shadows made a hard sun (eval insert interiors 15, 19). Their mean
-    follows the edge: a 20 cm fade reads soft, a 13 cm one stays hard and reads narrower."""
-    def band(scale):
-        return lambda x, y: 1 / (1 + np.exp(-(0.3 - np.abs(y - 0.6)) / scale)) * ((x > -1.5) & (x < 1.5))
-
-    narrow = estimate_key(grid_of(soft_plate, frac_fn=band(0.03), ratio=3.0))  # 10-90 % over 13 cm
-    wide = estimate_key(grid_of(soft_plate, frac_fn=band(0.045), ratio=3.0))  # over 20 cm
-    assert narrow.hard and not wide.hard, (narrow.why, wide.why)
-    assert narrow.penumbra_m < 0.135 < 0.15 < wide.penumbra_m, (narrow.penumbra_m, wide.penumbra_m)
-
-
 def test_window_falloff_gets_no_hard_key():
     """The floor lit by a window on the +y side: 2.5x brighter towards it, fading over ~0.6 m:
     no sun (its hard shadow would be wrong). What light there is, is a soft local source on
