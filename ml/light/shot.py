@@ -25,8 +25,8 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import elevation, key_shadow, local_source
 from .window import WINDOW_ANGLE_DEG, Window, find_window
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight, is_night, lower_assumed_elevation,
-                  measured_angle_deg, occluder_feet, on_cells, sun_disagrees, take_given_direction)
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight,
+                  is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -154,18 +154,29 @@ def dark_above(horizon: float | None, key: KeyEstimate) -> bool:
     reads a sun over a blue sky into it). Under a room's ceiling lights the tile mortar's
     ratio read that way made the ceiling a blue sky, and the duck under it green (eval insert
     ceiling sets). Nothing seen above the horizon says nothing either way."""
-    return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and not is_daylight(horizon, key.classes)
+    seen = _sky_over_ground(horizon, key)
+    return seen is not None and not is_daylight(*seen)
 
 
 def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:
     """Whether the frames saw a daylight sky above the horizon (key.is_daylight); ``horizon``:
     its median luminance (EnvAccumulator.horizon_luminance)."""
-    return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and is_daylight(horizon, key.classes)
+    seen = _sky_over_ground(horizon, key)
+    return seen is not None and is_daylight(*seen)
 
 
 def night_seen(horizon: float | None, key: KeyEstimate) -> bool:
     """Whether the frames saw a night sky above the horizon (key.is_night)."""
-    return horizon is not None and key.classes is not None and bool(key.classes.ground.any()) and is_night(horizon, key.classes)
+    seen = _sky_over_ground(horizon, key)
+    return seen is not None and is_night(*seen)
+
+
+def _sky_over_ground(horizon: float | None, key: KeyEstimate) -> tuple[float, GroundClasses] | None:
+    """(what the frames saw above the horizon, the flat ground to compare it with), or None
+    when they showed no sky or no flat ground."""
+    if horizon is None or key.classes is None or not key.classes.ground.any():
+        return None
+    return horizon, key.classes
 
 
 NIGHT_NOTE = ("no key light: under a night sky the hard shadows are street lamps', near and each from its own side, and a sun "
@@ -179,8 +190,8 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
     placed: a lamp's light comes from a different side for every point of the street, and a
     sun from the shadows' mean azimuth at 45 degrees lit the product where the lamps did not
     (eval insert night seeds 15 and 16, classical: +0.1 and +1.3 dB on the insert without it;
-    the night-street clip's lamps and shop fronts made a hard sun over a dark sky). Strength and colour: lit = ambient + key sin(elevation), shadow =
-    ambient, per channel. A product standing in the plate's cast shadow keeps its key only
+    the night-street clip's lamps and shop fronts made a hard sun over a dark sky). Strength
+    and colour: lit = ambient + key sin(elevation), shadow = ambient, per channel. A product standing in the plate's cast shadow keeps its key only
     when the elevation was measured: the shadow map (key_shadow.py) then says which parts of
     it the key still reaches, and the key casts no second shadow on ground already shadowed."""
     if not key.hard or key.direction is None:
