@@ -434,7 +434,8 @@ def test_key_from_shadow_points_the_key_and_keeps_it_in_shot_json(addon, tmp_pat
     sun = bpy.context.scene.objects["Vanelia Key"]
     assert len(placed["lights"]) == 1 and placed["method"] == "user" and "key placed in Blender" in placed["notes"]
     assert math.degrees(math.acos(min(1.0, float(np.asarray(placed["lights"][0]["direction"]) @ light)))) < 0.5
-    assert sun.data.energy == pytest.approx(max(2.0 * 0.8, 1.8 * 0.9, 1.2 * 1.1) / math.sin(e), rel=1e-3)
+    light_colour = import_module(f"{addon.__name__}.shotcache.key_strength").light_colour  # green kept between red and blue
+    assert sun.data.energy == pytest.approx(max(light_colour([2.0 * 0.8, 1.8 * 0.9, 1.2 * 1.1])) / math.sin(e), rel=1e-3)
     assert sun.data.angle == pytest.approx(math.radians(2.5)) and placed["shadow_ratio"] == pytest.approx([1 / 3.0, 1 / 2.8, 1 / 2.2])
 
 
