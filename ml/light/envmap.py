@@ -80,7 +80,8 @@ class EnvAccumulator:
 
     def sun_in_view(self, min_elevation_deg: float = 3.0) -> np.ndarray | None:
         """Direction of the sun when a frame saw it: a compact blob of the seen sky clipped in
-        every channel (no sky is that bright but the sun; a clipped cloud is not compact)."""
+        every channel (a clipped cloud is not compact). A roof or a wall clips as well:
+        sun_disc.not_the_sun checks the candidate in the frames themselves."""
         seen = self.count > 0
         sky = seen & ~self.below & (self.dirs @ self.up > np.sin(np.radians(min_elevation_deg)))
         if sky.sum() < 20:

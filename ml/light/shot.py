@@ -23,7 +23,7 @@ from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
-from . import elevation, key_shadow, local_source
+from . import elevation, key_shadow, local_source, sun_disc
 from .window import WINDOW_ANGLE_DEG, Window, find_window
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight,
                   is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, sun_disagrees, take_given_direction)
@@ -66,8 +66,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         views.append((img, cam, scale))
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     key = estimate_key(grid, horizon_lum=horizon)
-    sun = env.sun_in_view() if key.hard else None
-    not_sun = sun_disagrees(key, sun, n) if sun is not None else ""
+    # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
+    # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
+    sun = env.sun_in_view() if key.hard or (key.measured and daylight_seen(horizon, key)) else None
+    not_sun = (sun_disagrees(key, sun, n) or sun_disc.not_the_sun(views, sun)) if sun is not None else ""
     if sun is not None and not not_sun:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:

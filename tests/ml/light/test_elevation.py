@@ -11,7 +11,7 @@ from ml.light.envmap import sky_from_ground, sky_from_shadow
 from ml.light.key import KeyEstimate
 from ml.light.shot import elevation_readable, estimate_light
 
-from ground_plates import look_at, plate_with_boxes
+from ground_plates import camera_rays, look_at, plate_with_boxes
 
 W, H = 320, 180
 
@@ -99,6 +99,32 @@ def test_under_a_night_sky_a_hard_key_of_assumed_elevation_is_not_placed():
     assert [l.type for l in given.lights] == ["sun"], given.notes
     day = [(sky_plate(cam, light_at(25.0), BOXES), cam) for cam in cameras()]
     assert [l.type for l in estimate_light(day, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[2].lights] == ["sun"]
+
+
+def test_a_sun_in_frame_makes_a_key_of_shadows_read_soft():
+    """Shadows too faint to make a hard key on their own (lit/shadow 1.45): with the sun itself
+    in frame, small and in its glare, the measured key is placed at it (a low sun's backlit
+    plate: beach-sunset's pebbles read soft). Without the sun in frame there is no key."""
+    light = light_at(12.0, az_deg=0.0)  # ahead of the cameras, in frame
+
+    def frame(cam, with_sun):
+        img = plate_with_boxes(cam, light, BOXES, ratio=1.45, w=W, h=H)
+        if with_sun:
+            rays = camera_rays(cam, W, H)
+            a = np.degrees(np.arccos(np.clip(rays / np.linalg.norm(rays, axis=-1, keepdims=True) @ light, -1, 1)))[..., None]
+            img = np.maximum(img, np.where(a < 0.8, 1.2, np.exp(-np.maximum(a - 0.8, 0.0) / 4.0))).astype(np.float32)
+        return img
+
+    level = [look_at(np.array([-3.0 * math.cos(a), -3.0 * math.sin(a), 1.0]), np.array([0.0, 0.0, 0.75]), W, H, 220.0)
+             for a in np.linspace(-0.2, 0.2, 5)]  # looking nearly level: the sun 12 degrees up is in frame
+    for with_sun in (True, False):
+        images = [(frame(cam, with_sun), cam) for cam in level]
+        _env, key, lighting = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        if with_sun:
+            assert [l.type for l in lighting.lights] == ["sun"] and key.elevation_source == "sun in view", lighting.notes
+            assert float(np.asarray(lighting.lights[0].direction) @ light) > math.cos(math.radians(3.0))
+        else:
+            assert lighting.lights == [] and not key.hard, lighting.notes
 
 
 def test_combine_uses_only_occluders_with_both_read():

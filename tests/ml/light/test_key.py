@@ -171,7 +171,7 @@ def test_product_standing_in_a_cast_shadow_is_shadowed_by_the_map_but_dark_morta
 
 
 def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
-    """Wide cameras that see the sky with a clipped sun disc at 15 deg elevation: the key's
+    """Wide cameras that see the sky with a clipped sun disc in its glare at 15 deg elevation: the key's
     elevation (and direction) are the sun's, recorded as seen, not the 45 deg assumption."""
     sun = np.array([math.cos(math.radians(15)) * math.cos(math.radians(20)), math.cos(math.radians(15)) * math.sin(math.radians(20)), math.sin(math.radians(15))])
     cams = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.6]), W, H, 80.0) for a in np.linspace(-0.25, 0.25, 5)]
@@ -180,7 +180,8 @@ def test_sun_in_view_sets_the_key_direction_instead_of_the_assumed_elevation():
         img = plate(cam, band)
         rays = camera_rays(cam, W, H)
         rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-        img[rays @ sun > math.cos(math.radians(3))] = 1.0
+        a = np.degrees(np.arccos(np.clip(rays @ sun, -1.0, 1.0)))[..., None]
+        img = np.maximum(img, np.where(a < 0.8, 1.0, np.exp(-(a - 0.8) / 4.0))).astype(np.float32)  # a disc in its glare
         imgs.append((img, cam))
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert key.hard and key.elevation_source == "sun in view", key.why
