@@ -78,21 +78,6 @@ class EnvAccumulator:
         self.sum[ok] += sampled[ok]
         self.count[ok] += 1
 
-    def sun_in_view(self, min_elevation_deg: float = 3.0) -> np.ndarray | None:
-        """Direction of the sun when a frame saw it: a compact blob of the seen sky clipped in
-        every channel (a clipped cloud is not compact). A roof or a wall clips as well:
-        sun_disc.not_the_sun checks the candidate in the frames themselves."""
-        seen = self.count > 0
-        sky = seen & ~self.below & (self.dirs @ self.up > np.sin(np.radians(min_elevation_deg)))
-        if sky.sum() < 20:
-            return None
-        mean = self.sum / np.maximum(self.count, 1)[..., None]
-        hot = sky & (mean.min(axis=-1) >= 0.98)
-        if not hot.any() or hot.sum() > 0.05 * sky.sum():
-            return None
-        d = self.dirs[hot].mean(axis=0)
-        return d / np.linalg.norm(d)
-
     def coverage(self) -> float:
         return float((self.count > 0).mean())
 

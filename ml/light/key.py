@@ -506,7 +506,7 @@ shadows give (their axis; and on their side when occluders told it)."""
 
 
 def sun_disagrees(est: KeyEstimate, sun: np.ndarray, normal: np.ndarray) -> str:
-    """Why a clipped blob of sky (``EnvAccumulator.sun_in_view``) cannot be the sun that casts
+    """Why a sun the frames show (``sun_disc.find_sun``) cannot be the sun that casts
     the plate's shadows, or "" when it can. A gap of burnt-out sky between leaves, a white
     cloud edge or a window passes for a sun disc by its look alone; the shadows say where the
     sun is: along their axis, and on the side their occluders are on when they touch them

@@ -68,8 +68,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     key = estimate_key(grid, horizon_lum=horizon)
     # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
     # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
-    sun = env.sun_in_view() if key.hard or (key.measured and daylight_seen(horizon, key)) else None
-    not_sun = (sun_disagrees(key, sun, n) or sun_disc.not_the_sun(views, sun)) if sun is not None else ""
+    sun, not_sun = sun_disc.find_sun(views, n) if key.hard or (key.measured and daylight_seen(horizon, key)) else (None, "")
+    not_sun = sun_disagrees(key, sun, n) if sun is not None else not_sun
     if sun is not None and not not_sun:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:

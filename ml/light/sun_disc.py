@@ -1,17 +1,22 @@
-"""Whether a clipped patch of sky the frames saw is the sun: a small disc inside its own glare.
+"""The sun, when the frames show it: a small clipped disc above the horizon, inside its own glare.
 
-``EnvAccumulator.sun_in_view`` finds a compact clipped blob above the horizon on the 2.8-degree
-environment map; a white tent roof, a bright cloud or a room's sunlit curtain clips there as
-well (park-market-sun: a 9-degree "sun" of tent roofs; eval insert interior seed 24: a clipped
-wall at 6 degrees). The sun differs in the frames themselves, at their own resolution:
+Found in the frames themselves, at their own resolution. On the environment map (2.8-degree
+pixels, each sampled at its centre) a half-degree sun clips one pixel or none, depending on how
+the solve lands the pixel grid (beach-sunset: one run found it, the next did not), while a white
+tent roof or a sunlit curtain clips a compact patch as well (park-market-sun: a 9-degree "sun"
+of tent roofs; eval insert interior seed 24: a clipped wall at 6 degrees). In a frame the sun
+differs from those:
 
 * it is small: its disc is half a degree, and with the lens's bloom it clips over at most
   MAX_RADIUS_DEG; a roof or a wall clips over many degrees;
-* it sits in its own glare: the sky round it (the aureole) and the lens's flare keep the
-  ring GLARE_RING radii out from the clipped core near clipping (GLARE_MIN of it); round a
-  clipped roof or wall lie the darker things beside it.
+* it sits in its own glare: the sky round it (the aureole) and the lens's flare keep the ring
+  GLARE_RING radii out from the clipped core near clipping (GLARE_MIN of it); round a clipped
+  roof or wall lie the darker things beside it;
+* it is above the horizon (MIN_ELEVATION_DEG; glints on water are below it) and at the sky's
+  distance: every frame that shows it sees it along the same direction.
 
-Each frame that shows the candidate direction is read; the sun needs most of them to agree.
+Measured on the frames: beach-sunset's sun 0.5 degrees in radius, glare 0.92; park3's tent roofs
+3.4 degrees, glare 0.32-0.44; interior seed 24's curtain 1.6-3.9 degrees, glare 0.57-0.68.
 """
 from __future__ import annotations
 
@@ -20,68 +25,89 @@ import math
 import cv2
 import numpy as np
 
-from ml.camera.point_occlusion import project
 from ml.io.colour import luminance
 
 from .elevation import View
 
 CLIP = 0.98
-"""Linear level every channel reaches where the plate is clipped (as sun_in_view)."""
+"""Linear level every channel reaches where the plate is clipped."""
 MAX_RADIUS_DEG = 3.0
 """Largest angular radius of a clipped sun with its bloom (the disc is 0.27 degrees)."""
 GLARE_RING = (1.5, 3.0)
 """The ring round the clipped core that its glare fills: these multiples of its radius."""
 GLARE_MIN = 0.75
-"""Median luminance of that ring, over the clip level, for glare (beach-sunset: 0.92; tent
-roofs 0.32-0.44, a sunlit curtain 0.56-0.67)."""
-SEARCH_PX = 6
-"""How far from the projected direction the clipped core may lie (the map's 2.8 degrees)."""
+"""Median luminance of that ring, over the clip level, for glare."""
+MIN_ELEVATION_DEG = 3.0
+"""The sun is above the horizon by this at least (what clips below it is glints and highlights)."""
+AGREE_DEG = 2.0
+"""Frames that show the sun see it along directions this close (it is at the sky's distance)."""
 
 
-def _reading(img: np.ndarray, u: float, v: float, fx: float) -> tuple[float, float] | None:
-    """(angular radius of the clipped core at (u, v) in degrees, its glare ring's median over
-    the clip level), or None when nothing clipped lies there."""
-    clip = img.min(axis=-1) >= CLIP
-    n, lab, stats, centres = cv2.connectedComponentsWithStats(clip.astype(np.uint8), connectivity=8)
+def _ray(cam, u: float, v: float, scale: float) -> np.ndarray:
+    """Unit world direction through pixel (u, v) of a frame reduced by ``scale``."""
+    x, y = (u + 0.5) / scale, (v + 0.5) / scale
+    d = np.asarray(cam.c2w, np.float64)[:3, :3] @ np.array([(x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0])
+    return d / np.linalg.norm(d)
+
+
+def _glare(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius: float) -> float:
+    """Median luminance, over the clip level, of the unclipped ring GLARE_RING radii round a core."""
     h, w = clip.shape
-    x0, x1 = max(0, int(u) - SEARCH_PX), min(w, int(u) + SEARCH_PX + 1)
-    y0, y1 = max(0, int(v) - SEARCH_PX), min(h, int(v) + SEARCH_PX + 1)
-    ids = np.unique(lab[y0:y1, x0:x1])
-    ids = ids[ids > 0]
-    if len(ids) == 0:
-        return None
-    i = int(ids[np.argmax(stats[ids, cv2.CC_STAT_AREA])])
-    r = max(math.sqrt(stats[i, cv2.CC_STAT_AREA] / math.pi), 1.0)
-    yy, xx = np.mgrid[0:h, 0:w]
-    d = np.hypot(xx - centres[i][0], yy - centres[i][1])
-    ring = (d >= GLARE_RING[0] * r) & (d < GLARE_RING[1] * r) & ~clip
+    reach = int(math.ceil(GLARE_RING[1] * radius)) + 1
+    x0, x1 = max(0, int(centre[0]) - reach), min(w, int(centre[0]) + reach + 1)
+    y0, y1 = max(0, int(centre[1]) - reach), min(h, int(centre[1]) + reach + 1)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    d = np.hypot(xx - centre[0], yy - centre[1])
+    ring = (d >= GLARE_RING[0] * radius) & (d < GLARE_RING[1] * radius) & ~clip[y0:y1, x0:x1]
     if ring.sum() < 8:
-        return None
-    return math.degrees(math.atan2(r, fx)), float(np.median(luminance(img[ring]))) / CLIP
+        return 0.0
+    return float(np.median(luminance(img[y0:y1, x0:x1][ring]))) / CLIP
 
 
-def not_the_sun(views: list[View], direction: np.ndarray) -> str:
-    """Why the clipped patch of sky towards ``direction`` is not the sun ("" when it is): too
-    wide, or without glare, in most of the frames that show it; "" too when no frame shows a
-    clipped core there to read (the map's own evidence stands)."""
-    d = np.asarray(direction, np.float64) / np.linalg.norm(direction)
-    readings = []
-    for img, cam, scale in views:
-        far = np.asarray(cam.c2w, np.float64)[:3, 3] + d * 1e4
-        uv, z = project(cam, far[None])
-        u, v = uv[0, 0] * scale - 0.5, uv[0, 1] * scale - 0.5
-        h, w = img.shape[:2]
-        if z[0] <= 0 or not (-SEARCH_PX <= u < w + SEARCH_PX and -SEARCH_PX <= v < h + SEARCH_PX):
+def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """(direction of the sun this frame shows, or None; why a clipped patch above the horizon is
+    not the sun, "" when there was none)."""
+    clip = img.min(axis=-1) >= CLIP
+    if not clip.any():
+        return None, ""
+    n, _lab, stats, centres = cv2.connectedComponentsWithStats(clip.astype(np.uint8), connectivity=8)
+    fx = cam.fx * scale
+    best: tuple[float, np.ndarray] | None = None
+    why = ""
+    for i in range(1, n):
+        d = _ray(cam, float(centres[i][0]), float(centres[i][1]), scale)
+        if math.degrees(math.asin(float(np.clip(d @ up, -1.0, 1.0)))) < MIN_ELEVATION_DEG:
             continue
-        got = _reading(img, float(np.clip(u, 0, w - 1)), float(np.clip(v, 0, h - 1)), cam.fx * scale)
-        if got is not None:
-            readings.append(got)
-    if not readings:
-        return ""
-    radius = float(np.median([r for r, _ in readings]))
-    glare = float(np.median([g for _, g in readings]))
-    if radius > MAX_RADIUS_DEG:
-        return f"a clipped patch of sky {radius:.1f} deg in radius in the frames is too wide for the sun"
-    if glare < GLARE_MIN:
-        return f"a clipped patch of sky without the sun's glare round it ({glare:.2f} of clipping) is not the sun"
-    return ""
+        r = max(math.sqrt(stats[i, cv2.CC_STAT_AREA] / math.pi), 1.0)
+        radius_deg = math.degrees(math.atan2(r, fx))
+        if radius_deg > MAX_RADIUS_DEG:
+            why = f"a clipped patch of sky {radius_deg:.1f} deg in radius is too wide for the sun"
+            continue
+        glare = _glare(img, clip, (float(centres[i][0]), float(centres[i][1])), r)
+        if glare < GLARE_MIN:
+            why = f"a clipped patch of sky without the sun's glare round it ({glare:.2f} of clipping) is not the sun"
+            continue
+        if best is None or glare > best[0]:
+            best = (glare, d)
+    return (best[1], "") if best is not None else (None, why)
+
+
+def find_sun(views: list[View], up: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """(direction of the sun when the frames show it, else None; why a clipped patch of sky the
+    frames show is not the sun, "" when none was). The frames that show a sun must agree on its
+    direction (AGREE_DEG): a near bright object moves against the sky as the camera moves."""
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    found, why = [], ""
+    for img, cam, scale in views:
+        d, w = sun_in_frame(img, cam, scale, u)
+        if d is not None:
+            found.append(d)
+        why = why or w
+    if not found:
+        return None, why
+    mean = np.mean(found, axis=0)
+    mean /= np.linalg.norm(mean)
+    spread = max(math.degrees(math.acos(float(np.clip(d @ mean, -1.0, 1.0)))) for d in found)
+    if spread > AGREE_DEG:
+        return None, f"clipped patches of sky {spread:.1f} deg apart from frame to frame: something near or several things, not the sun"
+    return mean, ""

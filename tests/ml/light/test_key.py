@@ -408,13 +408,13 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
     assert "sky-blue" not in night.why and night.ratio < 2.2, night.why
 
 
-def _with_sky_blob(cam, img, direction, radius_deg=3.0):
-    """``img`` with the sky clipped to white within ``radius_deg`` of ``direction``: a sun disc,
-    or a burnt-out gap of sky that looks like one."""
+def _with_sky_blob(cam, img, direction, radius_deg=0.8):
+    """``img`` with a clipped disc of ``radius_deg`` in its glare towards ``direction``: a sun, or
+    a burnt-out gap of sky that looks like one in every way the frames show."""
     rays = camera_rays(cam, W, H)
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-    img[rays @ direction > math.cos(math.radians(radius_deg))] = 1.0
-    return img
+    a = np.degrees(np.arccos(np.clip(rays @ direction, -1.0, 1.0)))[..., None]
+    return np.maximum(img, np.where(a < radius_deg, 1.0, np.exp(-(a - radius_deg) / 4.0))).astype(np.float32)
 
 
 def test_a_clipped_patch_of_sky_across_the_shadows_is_not_taken_for_the_sun():
