@@ -115,8 +115,9 @@ def measure_in_track(pick: ShadowPick, cameras: Mapping[int, Any], frames: Seque
     return direction_from_pick(cam, ground_point, ground_normal, pick, scale=working_width / plate_size[0], lens=lens)
 
 
-def _ray(cam: Any, pixel: tuple[float, float], scale: float, lens: Distortion | None) -> tuple[np.ndarray, np.ndarray]:
-    """World ray of a plate pixel: the plate is seen through the lens, so its pixel names the
+def pixel_ray(cam: Any, pixel: tuple[float, float], scale: float, lens: Distortion | None) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, unit direction) of the world ray through a plate pixel (corner convention, times
+    ``scale`` to the camera's pixels): the plate is seen through the lens, so its pixel names the
     undistorted direction (shotcache/lens.py)."""
     c2w = np.asarray(cam.c2w, np.float64)
     x, y = (pixel[0] * scale - cam.cx) / cam.fx, (pixel[1] * scale - cam.cy) / cam.fy
@@ -129,7 +130,7 @@ def _ray(cam: Any, pixel: tuple[float, float], scale: float, lens: Distortion | 
 
 def _on_ground(cam: Any, pixel: tuple[float, float], scale: float, lens: Distortion | None, p0: np.ndarray, n: np.ndarray, name: str,
                pick: ShadowPick) -> np.ndarray:
-    o, d = _ray(cam, pixel, scale, lens)
+    o, d = pixel_ray(cam, pixel, scale, lens)
     denom = float(d @ n)
     t = float((p0 - o) @ n) / denom if abs(denom) > 1e-9 else -1.0
     if t <= 0:
@@ -149,7 +150,7 @@ def direction_from_pick(cam: Any, ground_point: Sequence[float], ground_normal: 
     p0 = np.asarray(ground_point, np.float64)
     foot = _on_ground(cam, pick.foot, scale, lens, p0, n, "foot", pick)
     tip = _on_ground(cam, pick.tip, scale, lens, p0, n, "shadow's tip", pick)
-    o, d = _ray(cam, pick.top, scale, lens)
+    o, d = pixel_ray(cam, pick.top, scale, lens)
     # closest points of the vertical foot + h n and the top's ray o + t d
     w = foot - o
     b = float(n @ d)

@@ -3,9 +3,9 @@
 lit = ambient + key sin(elevation), shadow = ambient, per channel: the plate's ground lit by
 the key and its cast shadow differ by the key's irradiance on that ground. So a key at a
 given direction that makes the plate's ratio has irradiance (lit/shadow - 1) x ambient /
-sin(elevation), its colour kept to a light's (``light_colour``). The estimate (ml/light/shot.py) places its key with it; the panel's Key From
-Shadow (addon/shot.py) places a key the plate measured but could not direct with it, at the
-picked direction.
+sin(elevation), its colour kept to a light's (``light_colour``). The estimate (ml/light/shot.py)
+places its key with it; the panel's Key From Shadow (addon/shot.py) places a key the plate
+measured but could not direct with it, at the picked direction.
 """
 from __future__ import annotations
 

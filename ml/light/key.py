@@ -357,13 +357,19 @@ def _implied_ambient_blue(per: np.ndarray) -> float:
 def is_daylight(horizon_lum: float, classes: GroundClasses) -> bool:
     """Whether what the frames saw above the horizon (its median luminance) is a daylight sky:
     at least DAYLIGHT_SKY of the lit ground's (its 90th percentile), not a night sky or a room's walls."""
-    return horizon_lum >= DAYLIGHT_SKY * float(np.percentile(_lum(classes.med[classes.ground]), 90))
+    return horizon_lum >= DAYLIGHT_SKY * _lit_ground_lum(classes)
 
 
 def is_night(horizon_lum: float, classes: GroundClasses) -> bool:
     """Whether what the frames saw above the horizon is a night sky (NIGHT_SKY): darker than a
     room's walls, as well as no daylight."""
-    return horizon_lum < NIGHT_SKY * float(np.percentile(_lum(classes.med[classes.ground]), 90))
+    return horizon_lum < NIGHT_SKY * _lit_ground_lum(classes)
+
+
+def _lit_ground_lum(classes: GroundClasses) -> float:
+    """The lit ground's luminance (the flat ground's 90th percentile): what the sky seen above the
+    horizon is measured against."""
+    return float(np.percentile(_lum(classes.med[classes.ground]), 90))
 
 
 def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstimate:

@@ -69,7 +69,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
     # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
     sun, not_sun = sun_disc.find_sun(views, n) if key.hard or (key.measured and daylight_seen(horizon, key)) else (None, "")
-    not_sun = sun_disagrees(key, sun, n) if sun is not None else not_sun
+    if sun is not None:
+        not_sun = sun_disagrees(key, sun, n)
     if sun is not None and not not_sun:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
@@ -193,9 +194,10 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
     sun from the shadows' mean azimuth at 45 degrees lit the product where the lamps did not
     (eval insert night seeds 15 and 16, classical: +0.1 and +1.3 dB on the insert without it;
     the night-street clip's lamps and shop fronts made a hard sun over a dark sky). Strength
-    and colour: lit = ambient + key sin(elevation), shadow = ambient, per channel. A product standing in the plate's cast shadow keeps its key only
-    when the elevation was measured: the shadow map (key_shadow.py) then says which parts of
-    it the key still reaches, and the key casts no second shadow on ground already shadowed."""
+    and colour: lit = ambient + key sin(elevation), shadow = ambient, per channel. A product
+    standing in the plate's cast shadow keeps its key only when the elevation was measured: the
+    shadow map (key_shadow.py) then says which parts of it the key still reaches, and the key
+    casts no second shadow on ground already shadowed."""
     if not key.hard or key.direction is None:
         return None, [], ""
     if night and key.elevation_source == "assumed":

@@ -26,8 +26,10 @@ import cv2
 import numpy as np
 
 from ml.io.colour import luminance
+from shotcache.key_pick import pixel_ray
 
 from .elevation import View
+from .key import elevation_of_deg
 
 CLIP = 0.98
 """Linear level every channel reaches where the plate is clipped."""
@@ -41,13 +43,6 @@ MIN_ELEVATION_DEG = 3.0
 """The sun is above the horizon by this at least (what clips below it is glints and highlights)."""
 AGREE_DEG = 2.0
 """Frames that show the sun see it along directions this close (it is at the sky's distance)."""
-
-
-def _ray(cam, u: float, v: float, scale: float) -> np.ndarray:
-    """Unit world direction through pixel (u, v) of a frame reduced by ``scale``."""
-    x, y = (u + 0.5) / scale, (v + 0.5) / scale
-    d = np.asarray(cam.c2w, np.float64)[:3, :3] @ np.array([(x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0])
-    return d / np.linalg.norm(d)
 
 
 def _glare(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius: float) -> float:
@@ -75,8 +70,9 @@ def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np
     best: tuple[float, np.ndarray] | None = None
     why = ""
     for i in range(1, n):
-        d = _ray(cam, float(centres[i][0]), float(centres[i][1]), scale)
-        if math.degrees(math.asin(float(np.clip(d @ up, -1.0, 1.0)))) < MIN_ELEVATION_DEG:
+        # the centroid is in pixel-index coordinates (centres at i); the ray takes corners at i
+        d = pixel_ray(cam, (float(centres[i][0]) + 0.5, float(centres[i][1]) + 0.5), 1.0 / scale, None)[1]
+        if elevation_of_deg(d, up) < MIN_ELEVATION_DEG:
             continue
         r = max(math.sqrt(stats[i, cv2.CC_STAT_AREA] / math.pi), 1.0)
         radius_deg = math.degrees(math.atan2(r, fx))
