@@ -23,6 +23,8 @@ from ml.io.colour import REC709_LUMA as LUMA
 from shotcache.latlong import direction_to_pixel, directions  # noqa: F401  (the layout's home; re-exported)
 from shotcache.schema import FrameCamera
 
+from . import clear_sky
+
 ENV_SIZE = (256, 128)
 """(width, height) of the lat-long map, 1.4 degrees a pixel: what a glossy, metal or glass
 product mirrors is this map, and at 128 x 64 (2.8 degrees) a prop's edge or the horizon spread
@@ -97,12 +99,18 @@ class EnvAccumulator:
             return None
         return np.median(self.sum[up] / self.count[up][:, None], axis=0)
 
-    def result(self, sky_prior: np.ndarray | None = None) -> np.ndarray:
+    def result(self, sky_prior: np.ndarray | None = None, sun: np.ndarray | None = None) -> np.ndarray:
         """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
-        sky's radiance where no frame saw enough of it (see ``sky_from_ground``)."""
+        sky's radiance where no frame saw enough of it (see ``sky_from_ground``). ``sun``: the
+        direction of a sun the frames show; the sky is then filled round it as a clear sky
+        (clear_sky.py) and its glare left to the key light."""
         seen = self.count > 0
         mean = np.where(seen[..., None], self.sum / np.maximum(self.count, 1)[..., None], 0.0)
         fill = _row_fill(mean, seen, self.below, sky_prior)
+        round_sun = None if sun is None else clear_sky.fill_round_sun(mean, seen, self.below, self.dirs, self.up, sun)
+        if round_sun is not None:
+            fill = np.where(self.below[..., None], fill, round_sun[0])
+            seen = round_sun[1]
         if not seen.any():
             return fill.astype(np.float32)
         wgt = np.clip(2.0 * cv2.GaussianBlur(seen.astype(np.float32), (0, 0), 1.5), 0, 1) * seen  # feathered seam

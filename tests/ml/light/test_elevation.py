@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ml.light.elevation import Occluder, combine, upper_bound
-from ml.light.envmap import sky_from_ground, sky_from_shadow
+from ml.io.colour import REC709_LUMA as LUMA
+from ml.light.envmap import direction_to_pixel, sky_from_ground, sky_from_shadow
 from ml.light.key import KeyEstimate
 from ml.light.shot import elevation_readable, estimate_light
 
@@ -119,10 +120,13 @@ def test_a_sun_in_frame_makes_a_key_of_shadows_read_soft():
              for a in np.linspace(-0.2, 0.2, 5)]  # looking nearly level: the sun 12 degrees up is in frame
     for with_sun in (True, False):
         images = [(frame(cam, with_sun), cam) for cam in level]
-        _env, key, lighting = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        env, key, lighting = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
         if with_sun:
             assert [l.type for l in lighting.lights] == ["sun"] and key.elevation_source == "sun in view", lighting.notes
             assert float(np.asarray(lighting.lights[0].direction) @ light) > math.cos(math.radians(3.0))
+            # the sky round a sun in view falls away from it (clear_sky.py): behind the cameras it is darker
+            ahead, behind = (direction_to_pixel(np.array([x, 0.0, 0.5]) / math.sqrt(1.25), env.shape[1], env.shape[0]) for x in (1.0, -1.0))
+            assert env[int(behind[1]), int(behind[0])] @ LUMA < 0.5 * (env[int(ahead[1]), int(ahead[0])] @ LUMA)
         else:
             assert lighting.lights == [] and not key.hard, lighting.notes
 
