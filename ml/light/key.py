@@ -507,25 +507,25 @@ def lower_assumed_elevation(grid: GroundGrid, est: KeyEstimate, elevation_deg: f
 
 
 SUN_AXIS_DEG = 30.0
-"""A clipped blob of sky is the sun only if it lies within this of the azimuth the plate's cast
-shadows give (their axis; and on their side when occluders told it)."""
+"""A clipped blob of sky is the sun only if it lies within this of the axis the plate's cast
+shadows give (either side: the sun in view tells which)."""
 
 
 def sun_disagrees(est: KeyEstimate, sun: np.ndarray, normal: np.ndarray) -> str:
     """Why a sun the frames show (``sun_disc.find_sun``) cannot be the sun that casts
-    the plate's shadows, or "" when it can. A gap of burnt-out sky between leaves, a white
-    cloud edge or a window passes for a sun disc by its look alone; the shadows say where the
-    sun is: along their axis, and on the side their occluders are on when they touch them
-    (park-market-sun: a patch of sky 175 degrees from the shadows' light made a 9 degree
-    "sun" whose shadows ran the length of the path). With the side assumed, a blob along the
-    axis is the better evidence of it."""
+    the plate's shadows, or "" when it can: it must lie along their axis. On that axis the sun
+    in view tells the side, also against the occluders' bases: find_sun's disc is small, in
+    its glare and at the sky's distance in every frame that shows it, where a base is the
+    near end of a smear (beach-sunset, 8 frames: the pebbles' bases put the light behind the
+    camera, 167 degrees from the sun the frames show ahead of it, and the duck was lit from
+    the front against a backlit plate). Stop 34's blob on the environment map needed the
+    bases' side to refuse park-market-sun's clipped tent roofs (175 degrees off); find_sun
+    refuses them itself (38-41 degrees apart from frame to frame)."""
     if est.direction is None:
         return ""
     off = azimuth_between_deg(est.direction, sun, normal)  # 0 for a sun overhead: no azimuth to disagree with
     if min(off, 180.0 - off) > SUN_AXIS_DEG:
         return f"a clipped patch of sky {off:.0f} deg off the shadows' azimuth is not their sun"
-    if off > 90.0 and est.side_source == "occluder":
-        return f"a clipped patch of sky on the other side of the shadows' occluders ({off:.0f} deg off) is not their sun"
     return ""
 
 

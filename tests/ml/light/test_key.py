@@ -431,13 +431,13 @@ def test_a_clipped_patch_of_sky_across_the_shadows_is_not_taken_for_the_sun():
     assert "not their sun" in lighting.notes
 
 
-def test_sun_disagrees_on_the_axis_and_on_the_occluders_side():
+def test_a_sun_in_view_must_lie_on_the_shadows_axis_and_then_tells_their_side():
     n = np.array([0.0, 0.0, 1.0])
     est = KeyEstimate(True, 3.0, direction=[0.7, 0.0, 0.7], side_source="occluder")
     low = lambda az: np.array([math.cos(math.radians(az)) * 0.96, math.sin(math.radians(az)) * 0.96, 0.28])
     assert sun_disagrees(est, low(20), n) == ""  # along the shadows, on their light's side
     assert "not their sun" in sun_disagrees(est, low(75), n)  # across them
-    assert "other side" in sun_disagrees(est, low(185), n)  # behind the occluders' shadows
+    assert sun_disagrees(est, low(185), n) == ""  # on the axis the sun in view tells the side, against the bases too
     est.side_source = "assumed"
     assert sun_disagrees(est, low(185), n) == ""  # the side was a guess: the sun tells it
 
