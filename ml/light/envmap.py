@@ -10,7 +10,9 @@ seen take the nearest seen row above the horizon (sky) or the mean seen ground b
 
 Lat-long layout is Blender's (Cycles ``direction_to_equirectangular``): row 0 is the zenith,
 column u maps to azimuth phi = pi - 2 pi u (u = 0.5 looks along +x); world z is up. Values are
-linear plate radiance; clipped highlights stay clipped (the key light carries the sun).
+linear plate radiance; clipped highlights stay clipped (the key light carries the sun). Round a
+sun the frames show, the sky is filled as a clear sky instead, and the sun's glare is left out
+(clear_sky.py).
 """
 from __future__ import annotations
 
