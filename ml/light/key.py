@@ -425,7 +425,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told by their sky-blue shade) "
                    "mix with its bands, so their shapes give no direction; environment only until a direction is given")
         return
-    if not _direction(grid, est, _shadow_cells(c, est), c.objects):
+    if not _direction(grid, est, _textured_shadows(c, _shadow_cells(c, est), grid), c.objects):
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
@@ -550,6 +550,45 @@ def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
     its own beside the shadows."""
     level = math.log(max(float(_lum(np.asarray(est.shadow_rgb))), 1e-4)) + 0.5 * math.log(max(est.ratio, 1.0))
     return c.ground & (c.smooth < level)
+
+
+FLAT_SHADOW = 0.5
+"""A dark blob whose fine texture (median high-pass of the log luminance) is under this share of
+the lit ground's round it is not that ground in shadow: a cast shadow scales the ground's light,
+so in log its texture stays (the sun sets' shadows keep 0.70-6.6 of their ring's, real plates'
+0.64-1.8). A flat one is something else on the ground grid: a tall, evenly coloured box's
+rectified smear, steady enough over the frames to pass for ground (eval insert overcast seed
+25: 0.27, read as an elongated shadow, a spurious sun at -7 dB), or a band of flat material
+(sun_high tiles: 0.02-0.05)."""
+TEXTURE_MIN = 0.01
+"""Least texture of the lit ring for the test: smooth rendered tiles and floors (0.002-0.009)
+have none to keep, and their ratio is noise."""
+
+
+def _textured_shadows(c: GroundClasses, dark: np.ndarray, grid: GroundGrid) -> np.ndarray:
+    """``dark`` without the blobs that lost the ground's texture (FLAT_SHADOW): those are not
+    cast shadows, and their shapes would give the key a direction."""
+    log_lum = np.log(np.maximum(_lum(c.med), 1e-4)).astype(np.float32)
+    g = c.ground & c.steady
+    # each side's texture against its own smooth level: the edge between them is no texture
+    texture = np.zeros_like(log_lum)
+    for side in (g & dark, g & ~dark):
+        texture = np.where(side, np.abs(log_lum - masked_blur(log_lum, side, 2.0, eps=1e-3)[0]), texture)
+    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
+    keep = dark.copy()
+    for i in range(1, n_lab):
+        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
+            continue
+        comp = (lab == i).astype(np.uint8)
+        inner = cv2.erode(comp, np.ones((5, 5), np.uint8)).astype(bool) & g
+        near = cv2.dilate(comp, np.ones((5, 5), np.uint8)).astype(bool)
+        ring = cv2.dilate(comp, np.ones((15, 15), np.uint8)).astype(bool) & ~near & g & ~dark
+        if inner.sum() < 20 or ring.sum() < 20:
+            continue
+        t_ring = float(np.median(texture[ring]))
+        if t_ring >= TEXTURE_MIN and float(np.median(texture[inner])) < FLAT_SHADOW * t_ring:
+            keep &= lab != i
+    return keep
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> tuple[bool, bool]:

@@ -223,6 +223,32 @@ def test_a_round_dark_patch_gives_no_direction_so_no_hard_key():
     assert "no elongated cast shadow" in key.why
 
 
+def test_a_flat_dark_strip_on_textured_ground_is_no_cast_shadow():
+    """A cast shadow scales the ground's light and keeps its texture; a dark strip of one flat
+    colour (a tall, evenly coloured box's rectified smear: eval insert overcast seed 25's
+    spurious sun) has lost it. On a textured ground the flat strip gives no direction, the
+    same strip as a shadow does, and the flat one is not read beside a real shadow."""
+    def with_flat(cam, img, strip):
+        hit, down = ground_hits(cam, W, H)
+        flat = strip(hit[..., 0], hit[..., 1]) & down
+        img[flat] = np.asarray((0.5, 0.45, 0.35), np.float32) * np.array([1 / 3.0, 1 / 3.0, 1.2 / 3.0], np.float32)
+        return img
+
+    across = lambda x, y: (np.abs(x - 0.9) < 0.2) & (y > -1.5) & (y < 1.5)  # noqa: E731  (along y)
+    none = lambda x, y: np.zeros_like(x, bool)  # noqa: E731
+    flat_only = [(with_flat(c, plate(c, none, texture=0.3), across), c) for c in cameras()]
+    _env, key, lighting = estimate_light(flat_only, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert not lighting.lights and key.direction is None, key.why
+    as_shadow = [(plate(c, across, texture=0.3), c) for c in cameras()]
+    key = estimate_light(as_shadow, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+    assert key.hard and abs(np.asarray(key.direction)[0]) / np.linalg.norm(np.asarray(key.direction)[:2]) < 0.35, key.why
+    apart = lambda x, y: (np.abs(x + 1.0) < 0.2) & (y > -1.5) & (y < 0.1)  # noqa: E731  (along y, clear of the band)
+    both = [(with_flat(c, plate(c, band, texture=0.3), apart), c) for c in cameras()]
+    key = estimate_light(both, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+    horiz = np.asarray(key.direction)[:2]
+    assert key.hard and abs(horiz[1]) / np.linalg.norm(horiz) < 0.35, key.why  # along the shadow band (x), not the strip (y)
+
+
 def test_ground_albedo_makes_the_catcher_look_like_the_plates_ground():
     """The shadow catcher lit by the estimate (environment + key) sends what the plate shows:
     the shadow's radiance out of the key, the lit ground's in it."""
