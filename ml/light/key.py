@@ -7,7 +7,8 @@ solved camera onto a top-down grid on the ground plane. On that grid:
 * the temporal spread marks what is *not* on the plane (objects smear differently in every
   frame): the occluders;
 * shadows are the dark class of the median's smoothed log luminance (Otsu); their geometry
-  gives the direction;
+  gives the direction, where they keep the ground's texture (a shadow scales the ground's
+  light; an evenly coloured object's rectified smear is flat: FLAT_SHADOW);
 * the lit/shadow ratio is read on pairs of samples straddling the ground's luminance edges
   (the same ground just outside and just inside): the densest ratio, edges near occluders
   weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
