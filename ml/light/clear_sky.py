@@ -30,14 +30,14 @@ import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
 
+from .sun_disc import CLIP  # a map pixel this high in every channel is clipped: it says nothing of the sky's level
+
 GRADATION = (-1.0, -0.32)
 """(a, b): the CIE clear sky's darkening towards the zenith."""
 INDICATRIX = (10.0, -3.0, 0.45)
 """(c, d, e): its brightening towards the sun (aureole) and the back-scatter term."""
 GLARE_DEG = 6.0
 """The sun's disc, bloom and glare on the map (1.4-degree pixels): the key light is this."""
-CLIP = 0.98
-"""A map pixel with every channel this high is clipped: it says nothing of the sky's level."""
 MIN_SKY_PX = 20
 """Seen, unclipped sky pixels outside the glare needed to fit the model's scale."""
 

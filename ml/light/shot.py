@@ -69,11 +69,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
     # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
     sun, not_sun = sun_disc.find_sun(views, n) if key.hard or (key.measured and daylight_seen(horizon, key)) else (None, "")
-    if sun is not None:
-        not_sun = sun_disagrees(key, sun, n)
-    sun_seen = sun if sun is not None and not not_sun else None
-    if sun_seen is not None:  # the sun itself is in frame: its direction is measured, not assumed
-        take_given_direction(grid, key, sun_seen, source="sun in view")
+    if sun is not None and (not_sun := sun_disagrees(key, sun, n)):
+        sun = None
+    if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
+        take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     elif elevation_readable(horizon, key):
@@ -102,7 +101,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
     key_note = key.why.replace(ENV_ONLY, "") if window is not None else key.why
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
-    env_map = env.result(sky_prior=prior, sun=sun_seen)  # round a sun in view: a clear sky (clear_sky.py)
+    env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
     light, shadow_ratio, note = key_light(key, ambient, night_seen(horizon, key)) if window is None else window_light(key, window, ambient, n)
     lights = [light] if light is not None else []
