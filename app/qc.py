@@ -116,3 +116,67 @@ def check_qc(camera: Path, qc: dict[str, Any], force: bool, log: Callable[[str],
         raise UsageError(f"{what}. Re-shoot or re-track (another --tracker, a known --focal-mm, a shorter --frames range), "
                          "or give --force to use it anyway")
     log(f"[vanelia] run: WARNING: {what}; going on because of --force")
+
+
+GATE_FRAMES = 5
+"""Plate frames read for the placement gate's vertical lines (as ml.camera.plausibility.UP_FRAMES)."""
+
+
+def known_ground(camera: Path, render_extra: list[str]) -> tuple[list[float], list[float]] | None:
+    """The ground the render will stand the product on, when it is known before the render: a
+    ``--ground=p,n`` render option, else the ground `vanelia track` levelled the world on. None
+    otherwise (the Blender side then fits it from the track's points or cameras)."""
+    for arg in reversed(render_extra):
+        if arg.startswith("--ground="):
+            try:
+                vals = [float(v) for v in arg.split("=", 1)[1].split(",")]
+            except ValueError:
+                return None
+            return (vals[:3], vals[3:]) if len(vals) == 6 else None
+    ground = read_qc(camera).get("ground")
+    if isinstance(ground, dict) and "normal" in ground:
+        return [float(v) for v in ground.get("point", [0.0, 0.0, 0.0])], [float(v) for v in ground["normal"]]
+    return None
+
+
+def placement_gate(plate: Path, camera: Path, matrix: list[list[float]] | None, render_extra: list[str],
+                   force: bool, log: Callable[[str], None], masks: Path | None = None) -> dict[str, Any] | None:
+    """Judge the placement before the render (ml.camera.shotqc.geometry_checks: the cameras
+    above the ground, the ground below the horizon, "up" along the plate's vertical lines,
+    the product upright and within reach), and refuse it as the shot's QC would (UsageError,
+    exit 2) unless ``force``: a tilted ground found after a 20-minute render costs the render.
+    None when the camera, the ground or the placement is not known before the render (the
+    shot's QC after it still judges everything)."""
+    import tempfile
+
+    import numpy as np
+
+    from ml.camera.footage import FootageError, extract_frames, match_masks
+    from ml.camera.shotqc import geometry_checks
+    from ml.camera.solve import read_solve
+
+    path = transforms_file(camera)
+    ground = known_ground(camera, render_extra) if path is not None and matrix is not None else None
+    if path is None or matrix is None or ground is None:
+        return None
+    solve = read_solve(path)
+    frames = sorted(solve.cameras)
+    picks = {frames[i] for i in np.linspace(0, len(frames) - 1, min(GATE_FRAMES, len(frames))).round().astype(int)}
+    with tempfile.TemporaryDirectory(prefix="vanelia-gate-") as tmp:
+        try:
+            plates: dict[int, Any] = extract_frames(plate, Path(tmp), only=picks)
+        except FootageError:
+            plates = {}
+        user = ({f: m for f, m in match_masks(masks, {f: Path() for f in frames}).items() if f in plates}
+                if masks is not None and plates else None)  # paired over the whole solve, as the shot's QC pairs them
+        checks = geometry_checks(solve, np.asarray(ground[0]), np.asarray(ground[1]), np.asarray(matrix), plates, user)
+    failed = [c["detail"] for c in checks.values() if c["ok"] is False]
+    for name, check in checks.items():
+        state = "ok" if check["ok"] else ("FAILED" if check["ok"] is False else "n/a")
+        log(f"[vanelia] run: placement check {name}: {state} - {check['detail']}")
+    if failed and not force:
+        raise UsageError(f"refused before the render: {'; '.join(failed)}. Nothing was rendered. Fix the camera or placement "
+                         "(another --tracker, --focal-mm, --place, --camera-height, --ground) or give --force to render anyway")
+    if failed:
+        log(f"[vanelia] run: WARNING: the placement checks failed ({'; '.join(failed)}); rendering anyway because of --force")
+    return checks

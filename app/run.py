@@ -335,6 +335,8 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             res = parse_resolution(opts.resolution)
             matrix, extra_ground = place.refine_on_plate(opts.input, camera, matrix, parse_frame_range(opts.frames),
                                                          max(res) if res else 0, log)
+        qc.placement_gate(opts.input, camera, matrix, list(opts.render_extra) + ([extra_ground] if extra_ground else []),
+                          opts.force, log, opts.holdout or opts.mask)
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)" + (f" on Ray ({opts.ray})" if opts.ray else ""))
         render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray,

@@ -1,9 +1,10 @@
 """Plate frames for a tracker: decode once, check sizes, detect blank or static footage."""
 from __future__ import annotations
 
-from shotcache.errors import UserError
-
+from collections.abc import Collection
 from pathlib import Path
+
+from shotcache.errors import UserError
 
 import cv2
 import numpy as np
@@ -16,8 +17,10 @@ class FootageError(UserError, ValueError):
     pass
 
 
-def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = None, max_side: int = 0) -> dict[int, Path]:
-    """Frames of a video or image folder as JPEGs in out_dir, numbered from 1 (or their own numbers)."""
+def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = None, max_side: int = 0,
+                   only: Collection[int] | None = None) -> dict[int, Path]:
+    """Frames of a video or image folder as JPEGs in out_dir, numbered from 1 (or their own
+    numbers); ``only``: just these frame numbers (a few frames to look at, not a clip to track)."""
     plate = Path(plate)
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict[int, Path] = {}
@@ -30,7 +33,7 @@ def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = 
         elif rgb.shape[:2] != size:
             raise FootageError(f"{src}: frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the first frame's "
                                f"{size[1]}x{size[0]}; all plate frames must have one size")
-        if frames and not (frames[0] <= num <= frames[1]):
+        if (frames and not (frames[0] <= num <= frames[1])) or (only is not None and num not in only):
             return
         if max_side and max(rgb.shape[:2]) > max_side:
             s = max_side / max(rgb.shape[:2])
@@ -50,6 +53,8 @@ def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = 
             keep(i + 1, rgb, f"{plate} frame {i + 1}")
     else:
         raise FootageError(f"{plate}: no such video file or frame folder")
+    if only is not None:
+        return result  # a few frames to look at: whichever of them the plate has
     if len(result) < 3:
         raise FootageError(f"{plate}: {len(result)} frame(s) selected: too short to track (need >= 3 frames)")
     return result

@@ -56,7 +56,8 @@ def _gray(img: Path | np.ndarray) -> np.ndarray:
     return out
 
 
-def _mask(path: Path | np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+def frame_mask(path: Path | np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """A frame's mask (a file or a uint8 array, white = ignore) as booleans of ``shape`` (h, w); None without one."""
     if path is None:
         return None
     m = path if isinstance(path, np.ndarray) else cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
@@ -225,7 +226,7 @@ def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: n
 
     def anchor_at(f: int, gray: np.ndarray, spot: np.ndarray) -> _Anchor | None:
         allowed = ground_side_mask(solve, f, normal, size)
-        user = _mask(masks.get(f), (gray.shape[0], gray.shape[1])) if masks else None
+        user = frame_mask(masks.get(f), (gray.shape[0], gray.shape[1])) if masks else None
         if user is not None:
             allowed &= ~cv2.dilate(user.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
         pts = _corners(gray, spot, radius, allowed)

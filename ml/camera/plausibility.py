@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .lock import frame_mask
 from .solve import Solve
 
 MAX_UP_ANGLE_DEG = 12.0
@@ -108,11 +109,22 @@ def _consistent(v: np.ndarray, mid: np.ndarray, dirs: np.ndarray, tol_deg: float
     return cos > np.cos(np.radians(tol_deg))
 
 
+def _on_moving(seg: np.ndarray, mask: Path | np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """Segments (in ``shape``'s pixels) whose midpoint lies on a moving object's mask: a
+    person's limbs, a paraglider's lines and a swinging cable are no vertical of the world."""
+    m = frame_mask(mask, shape)
+    if m is None:
+        return np.zeros(len(seg), bool)
+    mid = ((seg[:, :2] + seg[:, 2:]) / 2).astype(int)
+    return m[np.clip(mid[:, 1], 0, shape[0] - 1), np.clip(mid[:, 0], 0, shape[1] - 1)]
+
+
 def vertical_directions(solve: Solve, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
-                        seed: int = 0) -> dict[int, np.ndarray]:
+                        seed: int = 0, masks: Mapping[int, Path | np.ndarray] | None = None) -> dict[int, np.ndarray]:
     """World directions of the plate's vertical vanishing point in a few frames (unit,
     unsigned: lines do not tell up from down), keyed by frame. From the plate's own lines
-    (walls, posts, trees, door frames) and each frame's camera rotation and intrinsics."""
+    (walls, posts, trees, door frames) and each frame's camera rotation and intrinsics;
+    segments on ``masks`` (moving objects, white) are left out."""
     rng = np.random.default_rng(seed)
     frames = [f for f in sorted(images) if f in solve.cameras]
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(n_frames, len(frames))).round().astype(int)] if frames else []
@@ -121,8 +133,10 @@ def vertical_directions(solve: Solve, images: Mapping[int, Path | np.ndarray], n
         img = images[f]
         gray = cv2.imread(str(img), cv2.IMREAD_GRAYSCALE) if not isinstance(img, np.ndarray) else (
             img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+        seg = _segments(gray)
+        seg = seg[~_on_moving(seg, (masks or {}).get(f), (gray.shape[0], gray.shape[1]))]
         sx, sy = solve.width / gray.shape[1], solve.height / gray.shape[0]
-        seg = _segments(gray) * np.array([sx, sy, sx, sy])
+        seg = seg * np.array([sx, sy, sx, sy])
         v, inl, cand = vertical_vanishing_point(seg, rng)
         if v is None or inl < 8 or inl < 0.4 * cand:
             continue
@@ -130,12 +144,19 @@ def vertical_directions(solve: Solve, images: Mapping[int, Path | np.ndarray], n
     return out
 
 
-def plate_up(solve: Solve, images: Mapping[int, Path | np.ndarray], n_frames: int = 5,
-             agree_deg: float = 5.0) -> np.ndarray | None:
+UP_FRAMES = 5
+"""Frames whose vertical lines are read for the plate's "up"."""
+AGREE_DEG = 5.0
+"""How closely those frames' vertical vanishing directions must agree for an "up"."""
+
+
+def plate_up(solve: Solve, images: Mapping[int, Path | np.ndarray], n_frames: int = UP_FRAMES,
+             agree_deg: float = AGREE_DEG, masks: Mapping[int, Path | np.ndarray] | None = None) -> np.ndarray | None:
     """World "up" from the plate's vertical lines, when at least two frames agree within
     ``agree_deg``; signed towards the cameras' own up (a camera is not held upside down).
-    None when the plate has too few verticals (a beach, a lawn) to say."""
-    dirs = list(vertical_directions(solve, images, n_frames).values())
+    None when the plate has too few verticals (a beach, a lawn) to say, or its frames
+    disagree (lines that move with the camera's subject: cords, limbs)."""
+    dirs = list(vertical_directions(solve, images, n_frames, masks=masks).values())
     if len(dirs) < 2:
         return None
     cam_up = _unit(np.mean([-solve.c2w(f)[:3, 1] for f in solve.cameras], axis=0))
@@ -145,22 +166,23 @@ def plate_up(solve: Solve, images: Mapping[int, Path | np.ndarray], n_frames: in
     return up if float(np.median(spread)) <= agree_deg else None
 
 
-def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping[int, Path | np.ndarray], n_frames: int = 3,
-                             seed: int = 0) -> dict:
-    """Angle between the solved "up" and the plate's vertical vanishing direction.
+def up_agrees_with_verticals(solve: Solve, g_normal: np.ndarray, images: Mapping[int, Path | np.ndarray],
+                             masks: Mapping[int, Path | np.ndarray] | None = None) -> dict:
+    """Angle between the solved "up" and the plate's "up" from its vertical lines
+    (``plate_up``, the rule the track's ground fit uses: two frames or more must agree).
 
     Lines are undirected, so this cannot tell up from down (ground_below_horizon does); it
-    catches a ground tilted against the walls, posts and trees of the plate."""
-    found = vertical_directions(solve, images, n_frames, seed)
+    catches a ground tilted against the walls, posts and trees of the plate. One frame's
+    lines are no evidence: on a paraglider's launch the lines of its wing, in one frame of
+    three, refused a level hillside as 82 degrees off."""
+    up = plate_up(solve, images, masks=masks)
+    if up is None:
+        return {"ok": None, "detail": "the plate's vertical lines are too few, or disagree between frames, to check 'up'"}
     n = _unit(np.asarray(g_normal, dtype=np.float64))
-    angles = [float(np.degrees(np.arccos(min(1.0, abs(d @ n))))) for d in found.values()]
-    used = sorted(found)
-    if not angles:
-        return {"ok": None, "detail": "too few vertical lines in the plate to check 'up'"}
-    ang = float(np.median(angles))
+    ang = float(np.degrees(np.arccos(min(1.0, abs(float(up @ n))))))
     if ang > MAX_UP_ANGLE_DEG:
         return {"ok": False, "angle_deg": ang, "detail": f"the solved 'up' is {ang:.1f} deg off the plate's vertical lines "
-                                                         f"(frames {used}; limit {MAX_UP_ANGLE_DEG} deg): the ground is tilted"}
+                                                         f"(limit {MAX_UP_ANGLE_DEG} deg): the ground is tilted"}
     return {"ok": True, "angle_deg": ang, "detail": f"'up' within {ang:.1f} deg of the plate's vertical lines"}
 
 

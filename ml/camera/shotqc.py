@@ -29,11 +29,17 @@ def shot_solve(shot: Shot) -> Solve:
     return Solve(width=int(w), height=int(h), cameras=dict(shot.camera.frames), tracker=shot.camera.kind, distortion=d)
 
 
-def contact_point(shot: Shot) -> np.ndarray:
+def ground_contact(matrix_world: np.ndarray, g_point: np.ndarray, g_normal: np.ndarray) -> np.ndarray:
     """Where the product meets the ground: its origin dropped onto the ground plane."""
-    t = np.asarray(shot.product.matrix_world, dtype=np.float64)[:3, 3]
-    p, n = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
+    t = np.asarray(matrix_world, dtype=np.float64)[:3, 3]
+    p, n = np.asarray(g_point, dtype=np.float64), np.asarray(g_normal, dtype=np.float64)
+    n = n / (np.linalg.norm(n) + 1e-12)
     return t - ((t - p) @ n) * n
+
+
+def contact_point(shot: Shot) -> np.ndarray:
+    """Where the shot's product meets its ground (``ground_contact``)."""
+    return ground_contact(np.asarray(shot.product.matrix_world), np.asarray(shot.ground.point), _normal(shot))
 
 
 JUDGE_MAX_LINES = 720
@@ -76,6 +82,26 @@ def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None) -> di
     return out
 
 
+def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, matrix_world: np.ndarray,
+                    plates: Mapping[int, Path | np.ndarray], masks: Mapping[int, Path | np.ndarray] | None = None) -> dict[str, dict]:
+    """The checks a placement can fail before anything is rendered: the cameras above the
+    ground, the ground below the horizon, "up" along the plate's vertical lines, the product
+    upright and within reach. `vanelia run` makes them before the render (app.qc.placement_gate)
+    and again on the rendered shot, so a tilted ground costs no render."""
+    g_point, g_normal = np.asarray(g_point, dtype=np.float64), np.asarray(g_normal, dtype=np.float64)
+    g_normal = g_normal / (np.linalg.norm(g_normal) + 1e-12)
+    M = np.asarray(matrix_world, dtype=np.float64)
+    contact = ground_contact(M, g_point, g_normal)
+    med_h = float(np.median(list(pl.camera_heights(solve, g_point, g_normal).values())))
+    return {
+        "cameras_above_ground": pl.cameras_above_ground(solve, g_point, g_normal),
+        "ground_below_horizon": pl.ground_below_horizon(solve, g_normal),
+        "up_vs_vertical_lines": pl.up_agrees_with_verticals(solve, g_normal, plates, masks=masks),
+        "product_upright": pl.product_upright(solve, M, g_normal, 0.2 * abs(med_h)),
+        "distance": pl.plausible_distance(solve, contact, g_point, g_normal),
+    }
+
+
 def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | None = None, scale_source: str = "",
                lock_frames: list[int] | None = None) -> ShotQC:
     """Measure and judge a rendered shot; returns the ShotQC (verdict accepted | refused).
@@ -90,14 +116,8 @@ def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | No
     contact = contact_point(shot)
     alphas = _alphas(paths, shot.frames, shot)
     plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
-    heights = pl.camera_heights(solve, g_point, g_normal)
-    med_h = float(np.median(list(heights.values())))
     checks = {
-        "cameras_above_ground": pl.cameras_above_ground(solve, g_point, g_normal),
-        "ground_below_horizon": pl.ground_below_horizon(solve, g_normal),
-        "up_vs_vertical_lines": pl.up_agrees_with_verticals(solve, g_normal, plates),
-        "product_upright": pl.product_upright(solve, np.asarray(shot.product.matrix_world), g_normal, 0.2 * abs(med_h)),
-        "distance": pl.plausible_distance(solve, contact, g_point, g_normal),
+        **geometry_checks(solve, g_point, g_normal, np.asarray(shot.product.matrix_world), plates, masks),
         "product_rendered": pl.alpha_in_frame(solve, contact, alphas),
         "product_on_contact": pl.product_on_contact(solve, contact, alphas),
     }

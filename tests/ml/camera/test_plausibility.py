@@ -56,6 +56,38 @@ def test_up_against_the_plates_vertical_lines(dolly):
     assert blank["ok"] is None  # nothing to tell by: not a failure
 
 
+def _tilted_poles(solve, frame, rng, tilt_deg=25.0):
+    """Poles leaning ``tilt_deg`` (a wing's lines, a person's limbs) and the mask that covers them."""
+    img = np.full((solve.height, solve.width), 90, np.uint8)
+    mask = np.zeros_like(img)
+    t = np.radians(tilt_deg)
+    for _ in range(40):
+        base = np.array([rng.uniform(-2.5, 2.5), rng.uniform(0.5, 4.0), 0.0])
+        (a, b), z = solve.project(frame, np.stack([base, base + rng.uniform(0.8, 2.5) * np.array([np.sin(t), 0.0, np.cos(t)])]))
+        if (z > 0).all():
+            pa, pb = tuple(int(v) for v in a), tuple(int(v) for v in b)
+            cv2.line(img, pa, pb, 230, 3, cv2.LINE_AA)
+            cv2.line(mask, pa, pb, 255, 9)
+    return img, mask
+
+
+def test_one_frames_lines_or_a_moving_objects_are_no_evidence(dolly):
+    """The plate's "up" needs two frames that agree (plate_up, as the track's ground fit); lines
+    on moving objects are left out. A paraglider's lines in one frame refused a level hill."""
+    s = dolly(n=5)
+    rng = np.random.default_rng(3)
+    first = min(s.cameras)
+    one = {f: (_poles_plate(s, f, rng) if f == first else np.full((s.height, s.width), 90, np.uint8)) for f in s.cameras}
+    t = np.radians(20)
+    assert pl.up_agrees_with_verticals(s, np.array([0.0, np.sin(t), np.cos(t)]), one)["ok"] is None
+    drawn = {f: _tilted_poles(s, f, rng) for f in s.cameras}
+    plates = {f: img for f, (img, _m) in drawn.items()}
+    unmasked = pl.up_agrees_with_verticals(s, UP, plates)
+    assert unmasked["ok"] is False and unmasked["angle_deg"] > 12, unmasked  # the leaning lines, taken for the world's
+    masked = pl.up_agrees_with_verticals(s, UP, plates, masks={f: m for f, (_i, m) in drawn.items()})
+    assert masked["ok"] is None, masked
+
+
 def test_product_upright_and_distance(dolly):
     s = dolly(n=6)
     M = np.eye(4)
