@@ -1,8 +1,10 @@
-"""QC at the doors of a run: the track's QC before the render, the shot's QC after it.
+"""QC at the doors of a run: the track's QC and the placement's before the render, the shot's QC after it.
 
 A composite can't hide a camera that slides, so `vanelia run` (and the sidecar's run job)
 refuses a transforms.json whose ``qc.usable`` is false, naming the reason and the unreliable
-frames, unless the user forces it. After the render, ``shot_gate`` judges what will really be
+frames, unless the user forces it. Once the product is placed, ``placement_gate`` makes the
+physical checks that need no render (a tilted or flipped ground, an upside-down or distant
+product) so they cost no render. After the render, ``shot_gate`` judges what will really be
 composited (ml.camera.shotqc: the lock of the product on the plate's ground, physical
 plausibility, the rendered alpha) and refuses it the same way; a product missing from every
 frame is refused even when forced: the run never succeeds without the product.
