@@ -59,7 +59,13 @@ GRID_M = 2.5
 GRID_PX = 160
 HARD_RATIO = 1.5
 """Lit/shadow luminance ratio above which shadows are hard enough to call for a key light."""
-DEFAULT_ELEVATION_DEG = 45.0
+DEFAULT_ELEVATION_DEG = 30.0
+"""The key's elevation while nothing measures it: about the median of the sun's elevation over
+the daylight hours of a year at latitudes 35-52 degrees (31, 25 and 22 degrees; the sun stands
+above 45 degrees only 16-28 % of the day), and shadows long enough to read an azimuth from are
+more often a low sun's. 45 degrees (until stop 36) lit the low-sun sets' products from too high
+(their shadows half as long, their sides too dark): eval insert, training seeds 14-19, the
+low-sun sets +2 to +5 dB; see docs/NUMBERS.md, stop 36."""
 MAX_SUN_SKY = 9.0
 """Largest direct-normal over diffuse-horizontal irradiance of a clear sky (about 900 over 100
 W/m2 with the sun high; haze, cloud and bounce light only lower it): a ground's lit/shadow ratio

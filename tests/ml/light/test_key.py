@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml.light.envmap import ENV_SIZE
-from ml.light.key import GroundGrid, KeyEstimate, estimate_key, sun_disagrees
+from ml.light.key import DEFAULT_ELEVATION_DEG, GroundGrid, KeyEstimate, estimate_key, sun_disagrees
 from ml.light.shot import estimate_light, uses_shadow_map
 
 from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
@@ -325,7 +325,7 @@ def test_a_product_in_shadow_keeps_a_measured_key_without_a_second_shadow():
 
 def test_a_given_key_direction_sets_the_elevation_its_strength_is_read_at():
     """A direction the artist gave (--light-dir, the panel, the track) is the key's, elevation
-    included: the same lit/shadow ratio at 70 deg instead of the assumed 45 deg needs a weaker
+    included: the same lit/shadow ratio at 70 deg instead of the assumed one needs a weaker
     sun (lit = ambient + key sin(elevation)), and a product in the plate's shadow keeps its key
     where the shadow map lets it, as under a sun in view."""
     imgs = [(plate(cam, band), cam) for cam in cameras()]
@@ -335,8 +335,8 @@ def test_a_given_key_direction_sets_the_elevation_its_strength_is_read_at():
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=given)
     assert key.elevation_source == "given" and key.elevation_deg == pytest.approx(70.0)
     assert lighting.lights[0].direction == pytest.approx(given) and "(given)" in lighting.notes
-    ratio = math.sin(math.radians(45)) / math.sin(math.radians(70))
-    assert est.elevation_source == "assumed"
+    ratio = math.sin(math.radians(est.elevation_deg)) / math.sin(math.radians(70))
+    assert est.elevation_source == "assumed" and est.elevation_deg == pytest.approx(DEFAULT_ELEVATION_DEG)
     assert lighting.lights[0].intensity == pytest.approx(assumed.lights[0].intensity * ratio, rel=1e-6)
 
     over = lambda x, y: (np.abs(y) < 0.25) & (x > -1.5) & (x < 1.5)
