@@ -120,10 +120,6 @@ def check_qc(camera: Path, qc: dict[str, Any], force: bool, log: Callable[[str],
     log(f"[vanelia] run: WARNING: {what}; going on because of --force")
 
 
-GATE_FRAMES = 5
-"""Plate frames read for the placement gate's vertical lines (as ml.camera.plausibility.UP_FRAMES)."""
-
-
 def known_ground(camera: Path, render_extra: list[str]) -> tuple[list[float], list[float]] | None:
     """The ground the render will stand the product on, when it is known before the render: a
     ``--ground=p,n`` render option, else the ground `vanelia track` levelled the world on. None
@@ -154,6 +150,7 @@ def placement_gate(plate: Path, camera: Path, matrix: list[list[float]] | None, 
     import numpy as np
 
     from ml.camera.footage import FootageError, extract_frames, match_masks
+    from ml.camera.plausibility import UP_FRAMES
     from ml.camera.shotqc import geometry_checks
     from ml.camera.solve import read_solve
 
@@ -163,7 +160,7 @@ def placement_gate(plate: Path, camera: Path, matrix: list[list[float]] | None, 
         return None
     solve = read_solve(path)
     frames = sorted(solve.cameras)
-    picks = {frames[i] for i in np.linspace(0, len(frames) - 1, min(GATE_FRAMES, len(frames))).round().astype(int)}
+    picks = {frames[i] for i in np.linspace(0, len(frames) - 1, min(UP_FRAMES, len(frames))).round().astype(int)}  # the frames plate_up reads
     with tempfile.TemporaryDirectory(prefix="vanelia-gate-") as tmp:
         try:
             plates: dict[int, Any] = extract_frames(plate, Path(tmp), only=picks)

@@ -4,13 +4,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from shotcache.errors import UserError
-
 import cv2
 import numpy as np
 
 from ml.io import images as imgio
 from ml.io import video
+from shotcache.errors import UserError
 
 
 class FootageError(UserError, ValueError):
