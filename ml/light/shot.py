@@ -25,8 +25,9 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_with_seen_tint, upper_irradiance
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WINDOW_ANGLE_DEG, Window, find_window
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key, is_daylight,
-                  is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, sun_disagrees, take_given_direction)
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
+                  is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
+                  sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -66,6 +67,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         views.append((img, cam, scale))
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     key = estimate_key(grid, horizon_lum=horizon)
+    if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
+        wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M)
+        for img, cam, scale in views:
+            wide.add(img, cam, scale)
+        side_from_wider_ground(wide, key)
     # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
     # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
     sun, not_sun = sun_disc.find_sun(views, n) if key.hard or (key.measured and daylight_seen(horizon, key)) else (None, "")

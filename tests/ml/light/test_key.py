@@ -292,6 +292,26 @@ def test_shadow_side_is_read_from_the_occluders_foot_not_assumed(towards):
     assert "occluder base" in est.why
 
 
+def test_shadows_crossing_the_grid_are_sided_by_their_occluders_beyond_it():
+    """A backlit low sun: tall boxes 3 m beyond the product throw shadows over the whole near
+    grid, towards the cameras, and no base lies on it, so the near grid assumes the light behind
+    the camera. The wider ground sees where the same shadows start, and the key goes ahead of
+    the cameras, to the boxes' side (eval insert sun_low_grass seed 25: -3.0 -> +5.4 dB)."""
+    e = math.radians(20)
+    light = np.array([math.cos(e), 0.0, math.sin(e)])  # ahead: the cameras look along +x
+    boxes = [(3.0, 0.6, 0.15, 1.2), (3.0, -0.7, 0.15, 1.2)]
+    imgs = [(plate_with_boxes(c, light, boxes), c) for c in cameras()]
+    near = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for img, cam in imgs:
+        near.add(img, cam)
+    alone = estimate_key(near)
+    assert alone.hard and alone.side_source == "assumed" and alone.direction[0] < 0, alone.why
+    _env, key, _lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    horiz = np.asarray(key.direction)[:2]
+    assert key.side_source == "occluder" and horiz[0] / np.linalg.norm(horiz) > 0.9, key.why
+    assert "up to 6 m out" in key.why
+
+
 def test_a_pool_brighter_than_any_sun_with_no_occluder_is_not_a_hard_key():
     """Ground 12x brighter than next to it, along an elongated edge, with nothing standing
     there to cast it: a window's or a lamp's pool of light, not a sun (a sun and its sky make
