@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -698,18 +699,12 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     camera (the commonest framing) and the note says so. The elevation is not measurable on
     the ground alone (the occluders' heights are not on it): DEFAULT_ELEVATION_DEG, until
     elevation.py reads heights and lengths off the frames."""
-    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
     bases = _occluder_bases(grid, objects)
     axis_sum = np.zeros(2)
     pull_sum = np.zeros(2)  # one unit vote per attached shadow: a light's falloff makes large dark regions too
     n_pulls = 0
     lengths = []
-    for i in range(1, n_lab):
-        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
-            continue
-        comp = lab == i
-        ys, xs = np.nonzero(comp)
-        pts = np.stack([xs, ys], 1).astype(np.float64)
+    for comp, pts in _shadow_blobs(grid, dark):
         mean = pts.mean(axis=0)
         pull = _pull_to_base(comp, mean, bases, grid)
         if pull is not None:
@@ -754,6 +749,17 @@ SHORT_SHADOW_M = 0.3
 
 def _min_blob_cells(grid: GroundGrid) -> float:
     return (MIN_BLOB_M / grid.metres_per_px) ** 2
+
+
+def _shadow_blobs(grid: GroundGrid, dark: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each dark blob of at least MIN_BLOB_M a side: its mask and its cells as (col, row) points."""
+    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
+    for i in range(1, n_lab):
+        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
+            continue
+        comp = lab == i
+        ys, xs = np.nonzero(comp)
+        yield comp, np.stack([xs, ys], 1).astype(np.float64)
 
 
 BASE_BAND_M = 0.3
@@ -828,15 +834,17 @@ blur and the classification's margins)."""
 WIDE_GRID_M = 6.0
 """Half-size of the wider ground looked at for the occluders of shadows that cross the near
 grid (GRID_M) whole: a low sun's shadows run metres, and their occluder can stand beyond it."""
+
+
 def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     """The key's side, where its shadows touch no occluder on the near grid (``side_source``
     "assumed"): the shadows on the wider ground ``wide`` (centred as the near grid,
     WIDE_GRID_M) followed to the occluders' feet they start at, by _direction's rule (each
     shadow that starts at a base votes its side). The azimuth stays the near shadows'; only
-    their side can change. False (nothing changed) when no shadow along that
-    axis touches a base there. Eval insert sun_low_grass seed 25: a backlit low sun's shadows
-    crossed the near grid whole, from a box and a pillar standing 3-5 m off, and the key was
-    assumed behind the camera, lighting the product's dark side (-3.0 dB against the paste)."""
+    their side can change. False (nothing changed) when no shadow there touches a base.
+    Eval insert sun_low_grass seed 25: a backlit low sun's shadows crossed the near grid whole,
+    from a box and a pillar standing 3-6 m off, and the key was assumed behind the camera,
+    lighting the product's dark side (-3.0 dB against the paste)."""
     if est.direction is None or est.side_source != "assumed":
         return False
     c = classify(wide)
@@ -849,14 +857,9 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     axis /= np.linalg.norm(axis)
     dark = _textured_shadows(c, _shadow_cells(c, est), wide)
     bases = _occluder_bases(wide, c.objects)
-    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
     vote, n_pulls = 0.0, 0
-    for i in range(1, n_lab):  # as _direction: one vote per shadow that starts at a base
-        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(wide):
-            continue
-        comp = lab == i
-        ys, xs = np.nonzero(comp)
-        pull = _pull_to_base(comp, np.array([xs.mean(), ys.mean()]), bases, wide)
+    for comp, pts in _shadow_blobs(wide, dark):  # as _direction: one vote per shadow that starts at a base
+        pull = _pull_to_base(comp, pts.mean(axis=0), bases, wide)
         if pull is not None:
             vote += float(pull @ axis)
             n_pulls += 1
