@@ -124,13 +124,14 @@ def known_ground(camera: Path, render_extra: list[str]) -> tuple[list[float], li
     """The ground the render will stand the product on, when it is known before the render: a
     ``--ground=p,n`` render option, else the ground `vanelia track` levelled the world on. None
     otherwise (the Blender side then fits it from the track's points or cameras)."""
+    from shotcache.ground import parse_ground_option
+
     for arg in reversed(render_extra):
         if arg.startswith("--ground="):
             try:
-                vals = [float(v) for v in arg.split("=", 1)[1].split(",")]
+                return parse_ground_option(arg.split("=", 1)[1])
             except ValueError:
-                return None
-            return (vals[:3], vals[3:]) if len(vals) == 6 else None
+                return None  # the render step refuses it, before any render
     ground = read_qc(camera).get("ground")
     if isinstance(ground, dict) and "normal" in ground:
         return [float(v) for v in ground.get("point", [0.0, 0.0, 0.0])], [float(v) for v in ground["normal"]]

@@ -137,8 +137,11 @@ def render(argv: list[str]) -> int:
     a = p.parse_args(argv)
     kw: dict = {}
     if a.ground:
-        g = _floats(a.ground, 6, "--ground")
-        kw["ground"] = {"point": g[:3], "normal": g[3:]}
+        try:
+            point, normal = addon("shotcache.ground").parse_ground_option(a.ground)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        kw["ground"] = {"point": point, "normal": normal}
     if a.light_dir:
         kw["light_direction"] = _floats(a.light_dir, 3, "--light-dir")
     if a.key_from_shadow:

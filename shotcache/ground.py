@@ -19,6 +19,19 @@ from .errors import UserError
 from .schema import Ground
 
 
+def parse_ground_option(text: str) -> tuple[list[float], list[float]]:
+    """A ground plane as ``--ground`` gives it, 'px,py,pz,nx,ny,nz': (point, normal). The one
+    reading of the option, for the render batch step and the run's placement checks;
+    ValueError naming the option otherwise."""
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != 6:
+        raise ValueError(f"--ground: expected 6 comma-separated numbers, got {text!r}")
+    return vals[:3], vals[3:]
+
+
 class GroundError(UserError, RuntimeError):
     """No ground plane can be fitted; the message says what to give instead."""
 

@@ -46,9 +46,13 @@ def extract_frames(plate: Path, out_dir: Path, frames: tuple[int, int] | None = 
         if not files:
             raise FootageError(f"{plate}: no image frames in this folder")
         for num, f in files.items():
-            keep(num, imgio.read_rgb8(f), str(f))
+            if only is None or num in only:  # a few frames to look at: the others are not read
+                keep(num, imgio.read_rgb8(f), str(f))
     elif plate.is_file():
+        last = max(only, default=0) if only is not None else None
         for i, rgb in enumerate(video.iter_frames(plate)):
+            if last is not None and i + 1 > last:
+                break  # past the last frame asked for: the rest of the video is not decoded
             keep(i + 1, rgb, f"{plate} frame {i + 1}")
     else:
         raise FootageError(f"{plate}: no such video file or frame folder")

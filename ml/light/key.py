@@ -433,7 +433,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told by their sky-blue shade) "
                    "mix with its bands, so their shapes give no direction; environment only until a direction is given")
         return
-    if not _direction(grid, est, _textured_shadows(c, _shadow_cells(c, est), grid), c.objects):
+    if not _direction(grid, est, _cast_shadows(c, est, grid), c.objects):
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
@@ -584,12 +584,9 @@ def _textured_shadows(c: GroundClasses, dark: np.ndarray, grid: GroundGrid) -> n
     texture = np.zeros_like(log_lum)
     for side in (g & dark, g & ~dark):
         texture = np.where(side, np.abs(log_lum - masked_blur(log_lum, side, 2.0, eps=1e-3)[0]), texture)
-    n_lab, lab, stats, _c = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
     keep = dark.copy()
-    for i in range(1, n_lab):
-        if stats[i, cv2.CC_STAT_AREA] < _min_blob_cells(grid):
-            continue
-        comp = (lab == i).astype(np.uint8)  # inside 6 cm from its edge; the ring 6-21 cm out
+    for blob, _pts in _shadow_blobs(grid, dark):
+        comp = blob.astype(np.uint8)  # inside 6 cm from its edge; the ring 6-21 cm out
         inner = cv2.erode(comp, np.ones((5, 5), np.uint8)).astype(bool) & g
         near = cv2.dilate(comp, np.ones((5, 5), np.uint8)).astype(bool)
         ring = cv2.dilate(comp, np.ones((15, 15), np.uint8)).astype(bool) & ~near & g & ~dark
@@ -597,8 +594,14 @@ def _textured_shadows(c: GroundClasses, dark: np.ndarray, grid: GroundGrid) -> n
             continue
         t_ring = float(np.median(texture[ring]))
         if t_ring >= TEXTURE_MIN and float(np.median(texture[inner])) < FLAT_SHADOW * t_ring:
-            keep &= lab != i
+            keep &= ~blob
     return keep
+
+
+def _cast_shadows(c: GroundClasses, est: KeyEstimate, grid: GroundGrid) -> np.ndarray:
+    """The ground's cast shadows, whose shapes and occluders give the key's direction: the
+    shadow-level cells (``_shadow_cells``) that keep the ground's texture (``_textured_shadows``)."""
+    return _textured_shadows(c, _shadow_cells(c, est), grid)
 
 
 def _in_shadow(c: GroundClasses, grid: GroundGrid, est: KeyEstimate) -> tuple[bool, bool]:
@@ -733,13 +736,15 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {n_pulls} occluder base(s)"
     else:
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
-        est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; no occluder base seen, light assumed behind the camera"
+        est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; {SIDE_ASSUMED}"
     _set_direction(grid, est, towards)
     est.elongated = len(lengths)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M))
     return True
 
 
+SIDE_ASSUMED = "no occluder base seen, light assumed behind the camera"
+"""The note of a key whose side no occluder told (``side_source`` "assumed")."""
 MIN_BLOB_M = 0.15
 """Side of the smallest shadow or occluder that counts (a speck - an interpolation seam, a leaf -
 is neither)."""
@@ -855,7 +860,7 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     if np.linalg.norm(axis) < 1e-6:
         return False
     axis /= np.linalg.norm(axis)
-    dark = _textured_shadows(c, _shadow_cells(c, est), wide)
+    dark = _cast_shadows(c, est, wide)
     bases = _occluder_bases(wide, c.objects)
     vote, n_pulls = 0.0, 0
     for comp, pts in _shadow_blobs(wide, dark):  # as _direction: one vote per shadow that starts at a base
@@ -867,8 +872,7 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
         return False
     _set_direction(wide, est, axis if vote > 0 else -axis)
     est.side_source = "occluder"
-    est.why = est.why.replace("no occluder base seen, light assumed behind the camera",
-                              f"side from {n_pulls} occluder base(s) on the ground up to {WIDE_GRID_M:g} m out")
+    est.why = est.why.replace(SIDE_ASSUMED, f"side from {n_pulls} occluder base(s) on the ground up to {WIDE_GRID_M:g} m out")
     return True
 
 
