@@ -79,21 +79,50 @@ def ground_hidden(solve: Solve, frame: int, px: tuple[float, float], ground_pt: 
     return n if n >= min_points else 0
 
 
+GROUND_SHARE = 0.6
+"""A spot is ground the plate shows when at least this share of the reconstructed points seen
+round it lie on the plane there. Why a share and not a count: at a crest or a table's edge the
+plane goes on past where the plate's ground ends, and the points seen just beyond the spot
+belong to the valley or the floor below. On paragliding-hill the default spot stood on the
+crest (4 of 8 points round it on the plane, the rest the valley's), and the duck's shadow hung
+over the valley; the slope below it shows 12-23 of 18-36 (0.52-0.91: a near-nodal solve is
+noisy even on good ground). On the generated dolly every spot is 1.0."""
+MIN_GROUND_POINTS = 3
+"""...and at least this many of them (fewer is no evidence either way)."""
+
+
+def ground_evidence(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
+                    projected: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, int] | None:
+    """(reconstructed points on the plane at about the spot's depth, all points in front of
+    the camera) that the frame shows within ``radius_px`` of ``px``. None for solves without
+    points (nodal, static: no evidence either way)."""
+    if not len(solve.points):
+        return None
+    uv, z = projected if projected is not None else _points_in(solve, frame)
+    _, z_ground = solve.project(frame, np.asarray(ground_pt, dtype=np.float64)[None])
+    cam_h = abs(float(solve.c2w(frame)[2, 3]))
+    near = (np.hypot(uv[:, 0] - px[0], uv[:, 1] - px[1]) < radius_px) & (z > 0)
+    on_plane = np.abs(solve.points[:, 2]) < 0.05 * max(cam_h, 1e-6)
+    same_depth = np.abs(z - z_ground[0]) < 0.25 * z_ground[0]
+    return int((near & on_plane & same_depth).sum()), int(near.sum())
+
+
 def ground_support(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
                    projected: tuple[np.ndarray, np.ndarray] | None = None) -> int | None:
     """How many reconstructed *ground* points (on the plane, at about the spot's depth) the
     frame shows around ``px``: positive evidence that the plate shows ground there, where an
     empty neighbourhood (a textureless lap, a wall) only means the plane was extended into
     it. None for solves without points (nodal, static: no evidence either way)."""
-    if not len(solve.points):
-        return None
-    uv, z = projected if projected is not None else _points_in(solve, frame)
-    _, z_ground = solve.project(frame, np.asarray(ground_pt, dtype=np.float64)[None])
-    cam_h = abs(float(solve.c2w(frame)[2, 3]))
-    near = np.hypot(uv[:, 0] - px[0], uv[:, 1] - px[1]) < radius_px
-    on_plane = np.abs(solve.points[:, 2]) < 0.05 * max(cam_h, 1e-6)
-    same_depth = np.abs(z - z_ground[0]) < 0.25 * z_ground[0]
-    return int((near & on_plane & same_depth & (z > 0)).sum())
+    found = ground_evidence(solve, frame, px, ground_pt, radius_px, projected)
+    return None if found is None else found[0]
+
+
+def is_ground(evidence: tuple[int, int] | None) -> bool:
+    """Whether ``ground_evidence`` says the plate shows the plane's ground there (GROUND_SHARE)."""
+    if evidence is None:
+        return False
+    on, seen = evidence
+    return on >= MIN_GROUND_POINTS and on >= GROUND_SHARE * seen
 
 
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
@@ -141,17 +170,24 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         margin, frac = visibility(solve, p, radius, height)
         dist = float(np.hypot((px[0] - centre[0]) / W, (px[1] - centre[1]) / H))
         hidden = ground_hidden(solve, ref, px, p, 0.04 * W, projected=projected)
-        support = ground_support(solve, ref, px, p, 0.06 * W, projected=projected)
-        # rank: in view all shot with room to spare, then on ground the plate shows (no
-        # reconstructed thing in front of it, reconstructed ground around it), then the
-        # share of frames in view, then closeness to the area's centre
-        scored.append(((min(margin, enough_margin), -hidden, min(support or 0, 3), frac, -dist), margin, frac, p, px,
-                       hidden, support))
+        evidence = ground_evidence(solve, ref, px, p, 0.06 * W, projected=projected)
+        support = None if evidence is None else evidence[0]
+        # rank: in view all shot with room to spare, then on ground the plate shows (most
+        # points round it on the plane, none reconstructed in front of it, some ground
+        # round it), then the share of frames in view, then closeness to the area's centre
+        scored.append(((min(margin, enough_margin), is_ground(evidence), -hidden, min(support or 0, 3), frac, -dist),
+                       margin, frac, p, px, hidden, evidence))
     if not scored:
         raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
-    _, margin, frac, p, px, hidden, support = max(scored, key=lambda t: t[0])
+    best, margin, frac, p, px, hidden, evidence = max(scored, key=lambda t: t[0])
+    support = None if evidence is None else evidence[0]
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
+    if evidence and support and not best[1] and not hidden:
+        out["warning"] = (f"--place {area}: only {support} of the {evidence[1]} reconstructed points round "
+                          f"the spot in frame {ref} lie on the ground plane: the plate's ground may end there (a "
+                          "crest, a table's edge) or something stands on it; check the contact sheet or choose "
+                          "another area")
     if support == 0 and not hidden:
         out["warning"] = (f"--place {area}: no reconstructed ground point near the spot in frame {ref}: the plate may "
                           "show no ground there (a person, a wall, a cloth); check the contact sheet or choose another area")

@@ -52,3 +52,31 @@ def test_ground_with_reconstructed_points_is_preferred_and_bare_plane_is_flagged
     assert "no reconstructed ground point near the spot" in bare.get("warning", ""), bare
     solve.points = np.zeros((0, 3))  # a nodal solve: no evidence either way, no warning
     assert ground_support(solve, ref, bare["pixel"], np.array(bare["point"]), 10.0) is None
+
+
+def _crest(solve, ref, edge_y, rng):
+    """The ground ends at y = ``edge_y`` (a crest, a table's edge): the plateau's points up to
+    it, and beyond it a valley 2 m lower, of which ``ref`` sees only what the plateau does not
+    hide (points whose ray crosses z = 0 beyond the edge, so they show just above it)."""
+    plateau = np.c_[rng.uniform(-3, 4, 800), rng.uniform(-3.5, edge_y, 800), np.zeros(800)]
+    valley = np.c_[rng.uniform(-4, 6, 3000), rng.uniform(edge_y, edge_y + 12, 3000), np.full(3000, -2.0)]
+    o = solve.c2w(ref)[:3, 3]
+    crossing_y = o[1] + o[2] / (o[2] - valley[:, 2]) * (valley[:, 1] - o[1])
+    return np.vstack([plateau, valley[crossing_y > edge_y]])
+
+
+def test_a_spot_at_the_edge_of_the_ground_is_avoided_and_an_explicit_one_is_flagged(dolly):
+    from ml.camera.placement import ground_evidence, is_ground
+
+    solve = dolly(n=8)
+    first = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    ref, px, spot = first["ref_frame"], first["pixel"], np.array(first["point"])
+    edge_y = spot[1] + 0.1
+    solve.points = _crest(solve, ref, edge_y, np.random.default_rng(2))
+    at_edge = ground_evidence(solve, ref, px, spot, 0.06 * solve.width)
+    assert at_edge is not None and at_edge[0] >= 3 and not is_ground(at_edge), at_edge  # ground below, valley above
+    moved = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    assert moved["point"][1] < edge_y - 0.2 and "warning" not in moved, moved
+    assert is_ground(ground_evidence(solve, ref, moved["pixel"], np.array(moved["point"]), 0.06 * solve.width))
+    kept = choose_placement(solve, f"{px[0]},{px[1]}", radius=0.1, height=0.2)
+    assert kept["pixel"] == [px[0], px[1]] and "ground may end there" in kept.get("warning", ""), kept
