@@ -85,13 +85,26 @@ def run_batch(
         for line in proc.stdout:
             on_line(line.rstrip("\n"))
         rc = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (shotcache.errors.Terminated): the step stops with us
+        stop_child(proc)
         raise
     t.join(timeout=10)
     if rc != 0:
         raise BatchError(_error_message(step, rc, err_lines), rc)
+
+
+CHILD_GRACE_S = 10.0
+"""How long a stopped Blender step gets to exit before it is killed."""
+
+
+def stop_child(proc: subprocess.Popen) -> None:
+    """Terminate a Blender step and wait for it; kill it when it does not exit in CHILD_GRACE_S."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=CHILD_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _which(name: str) -> str | None:

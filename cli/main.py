@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from shotcache.errors import UsageError, exit_code
+from shotcache.errors import Terminated, UsageError, exit_code
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("cli.render", "build a shot cache: plate + camera track + product -> EXR passes"),
@@ -92,7 +92,23 @@ def _missing(module: str) -> int:
     return 2
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"stopped by signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread, so a cancelled
+    command stops its Blender step and exits 143 instead of dying with the step orphaned."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process's own command line: the process is ours to stop (not a caller's)
+        stop_on_sigterm()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in ("train", "eval", "bench", "export"):
@@ -107,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_code(exc)
         if code is None:
             raise
-        print("vanelia: interrupted" if isinstance(exc, KeyboardInterrupt) else f"vanelia: error: {exc}", file=sys.stderr)
+        print(("vanelia: terminated" if isinstance(exc, Terminated) else "vanelia: interrupted") if isinstance(exc, KeyboardInterrupt)
+              else f"vanelia: error: {exc}", file=sys.stderr)
         return code
 
 

@@ -59,6 +59,18 @@ class PlacementError(UserError, ValueError):
     """A product placement (area, pixel, box) that can't be used or can't be satisfied."""
 
 
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM: a render farm cancelling the task, a service
+    manager, ``kill``). A KeyboardInterrupt, so every ``except KeyboardInterrupt`` that stops a
+    child process (the Blender step, app.blender.run_batch) runs for it too; left to Python's
+    default, SIGTERM ended the CLI at once and its Blender child rendered on, orphaned, into
+    the output folder."""
+
+
+TERMINATED_EXIT_CODE = 143
+"""128 + SIGTERM, what a shell reports for a process the signal ended."""
+
+
 OS_USER_ERRORS: tuple[type[Exception], ...] = (FileNotFoundError, FileExistsError, PermissionError,
                                                    NotADirectoryError, IsADirectoryError)
 """OS errors that name a path the user gave: user errors too (their message names the file)."""
@@ -73,6 +85,8 @@ def is_user_error(exc: BaseException) -> bool:
 
 def exit_code(exc: BaseException) -> int | None:
     """The CLI's exit status for ``exc``: 2 for a user error, None for a bug (let it raise)."""
+    if isinstance(exc, Terminated):
+        return TERMINATED_EXIT_CODE
     if isinstance(exc, KeyboardInterrupt):
         return 130
     return USER_EXIT_CODE if is_user_error(exc) else None
