@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
-from shotcache.errors import UsageError, UserError
+from shotcache.errors import Cancelled, UsageError, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SCRIPT = ROOT / "scripts" / "vanelia_batch.py"
@@ -54,10 +55,15 @@ def run_batch(
     blender: str | None = None,
     on_line: Callable[[str], None] | None = None,
     blend: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> None:
     """Run a batch step to completion; raise BatchError with the script's message on failure.
 
     ``on_line`` gets every stdout line (default: print the ``[vanelia]`` progress lines).
+    ``should_stop`` (a cancelled sidecar job) is polled while the step runs: when it turns
+    true the step is terminated and Cancelled raised, so a cancel does not wait for the
+    render to end. Whatever ends this call early (Ctrl-C, SIGTERM, an exception from
+    ``on_line``) terminates the step first: it never renders on, orphaned.
     """
     if blender and not (Path(blender).is_file() or _which(blender)):
         raise UsageError(f"{blender}: Blender binary not found; give the path of the blender executable")
@@ -80,15 +86,18 @@ def run_batch(
 
     t = threading.Thread(target=pump_stderr, daemon=True)
     t.start()
+    stopped = _watch_stop(proc, should_stop)
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
             on_line(line.rstrip("\n"))
         rc = proc.wait()
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (shotcache.errors.Terminated): the step stops with us
+    except BaseException:  # Ctrl-C, SIGTERM (shotcache.errors.Terminated), on_line raising: the step stops with us
         stop_child(proc)
         raise
     t.join(timeout=10)
+    if stopped.is_set():
+        raise Cancelled(f"the Blender step '{step}' was stopped: the job was cancelled")
     if rc != 0:
         raise BatchError(_error_message(step, rc, err_lines), rc)
 
@@ -105,6 +114,28 @@ def stop_child(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+STOP_POLL_S = 0.25
+"""How often a running step asks ``should_stop``."""
+
+
+def _watch_stop(proc: subprocess.Popen, should_stop: Callable[[], bool] | None) -> threading.Event:
+    """An event set when ``should_stop`` turned true and the step was stopped for it."""
+    stopped = threading.Event()
+    if should_stop is None:
+        return stopped
+
+    def watch() -> None:
+        while proc.poll() is None:
+            if should_stop():
+                stopped.set()
+                stop_child(proc)
+                return
+            time.sleep(STOP_POLL_S)
+
+    threading.Thread(target=watch, daemon=True, name="vanelia-stop-watch").start()
+    return stopped
 
 
 def _which(name: str) -> str | None:

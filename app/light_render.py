@@ -51,21 +51,23 @@ def parse_motion_blur(value: str | float | None) -> float | None:
 
 
 def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate", blender: str | None = None,
-                    log: Callable[[str], None] = print, ray: str | None = None, motion_blur: float | None = None) -> dict | None:
+                    log: Callable[[str], None] = print, ray: str | None = None, motion_blur: float | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> dict | None:
     """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light;
     with ``ray`` the frames render as Blender tasks on that Ray cluster (farm.ray).
     ``motion_blur``: the shutter in frames, None to measure it from the plate (not with the
-    legacy light, which renders in one step: off unless given)."""
+    legacy light, which renders in one step: off unless given). ``should_stop``: a cancelled
+    job's test, handed to each Blender step (app.blender.run_batch)."""
     if light not in LIGHT_CHOICES:
         raise UsageError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
     if motion_blur is not None:
         render_args = [*render_args, f"--motion-blur={motion_blur!r}"]
     if light == "legacy" and not ray:
-        run_batch("render", render_args, blender=blender)
+        run_batch("render", render_args, blender=blender, should_stop=should_stop)
         return None
     kept = recorded_light(shot_dir) if light == "shot" else None
     edited = edited_motion_blur(shot_dir) if motion_blur is None else None
-    run_batch("render", [*render_args, "--setup-only"], blender=blender)
+    run_batch("render", [*render_args, "--setup-only"], blender=blender, should_stop=should_stop)
     info = None
     if kept is not None:
         paths = ShotPaths(shot_dir)
@@ -95,7 +97,7 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
         render_shot(ray, shot_dir, blender=blender)
     else:
         args = ["--shot", str(shot_dir)] + (["--force"] if "--force" in render_args else [])
-        run_batch("render-shot", args, blender=blender)
+        run_batch("render-shot", args, blender=blender, should_stop=should_stop)
     return info
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from shotcache.areas import parse_area
 from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, check_scale_options, parse_known_size, scale_source
-from shotcache.errors import InputError, UsageError
+from shotcache.errors import Cancelled, InputError, UsageError
 from shotcache.frames import VIDEO_OUTPUT_EXTS, parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot
@@ -310,8 +310,17 @@ def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float
 # ---------------------------------------------------------------------------
 
 
-def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _quiet) -> dict[str, Any]:
-    """Run everything; returns a summary (paths, version, engines, timings, skipped frames)."""
+def _stop_if(should_stop: Callable[[], bool] | None, where: str) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled(f"the run was stopped {where}: the job was cancelled")
+
+
+def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _quiet,
+                 should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run everything; returns a summary (paths, version, engines, timings, skipped frames).
+
+    ``should_stop`` (a sidecar job's cancel): checked between steps and handed to the Blender
+    steps and the stage runner, so a cancel stops the run within seconds, mid-render too."""
     inputs = check_inputs(opts)
     checkpoints = stages.find_checkpoints(opts.checkpoints, opts.checkpoint_dir)
     engines = choose_engines(opts)
@@ -329,6 +338,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         t0 = time.perf_counter()
         camera = opts.camera or track_camera(opts, shot_dir, log)
         timings["track_s"] = time.perf_counter() - t0
+        _stop_if(should_stop, "after the track")
         matrix = None if opts.product_matrix else _product_matrix(opts, camera, log)
         extra_ground = None
         if matrix is not None and opts.refine_contact and not any(a.startswith("--ground") for a in opts.render_extra):
@@ -340,8 +350,9 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)" + (f" on Ray ({opts.ray})" if opts.ray else ""))
         render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray,
-                        motion_blur=parse_motion_blur(opts.motion_blur))
+                        motion_blur=parse_motion_blur(opts.motion_blur), should_stop=should_stop)
         timings["render_s"] = time.perf_counter() - t0
+        _stop_if(should_stop, "after the render")
         paths = ShotPaths(shot_dir)
         rendered = paths.load_shot()
         _lens_note(paths, rendered, log)
@@ -371,7 +382,8 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             skipped = {int(k): v for k, v in (info.get("skipped") or {}).items()}
             used = engines
         else:
-            version, result = stages.run_stages_local(spec, shot_dir, device, checkpoints, step_progress, ray=opts.ray)
+            version, result = stages.run_stages_local(spec, shot_dir, device, checkpoints, step_progress, ray=opts.ray,
+                                                      should_stop=should_stop)
             skipped, used = result.skipped, result.engines
         timings["stages_s"] = time.perf_counter() - t0
         for f, why in sorted(skipped.items()):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from shotcache.errors import InputError, UsageError
+from shotcache.errors import Cancelled, InputError, UsageError
 from shotcache.layout import ShotPaths
 from shotcache.net import needs_upload
 from shotcache.schema import STAGES, JobSpec
@@ -129,9 +129,11 @@ def auto_holdout(shot: ShotPaths, frames: list[int], user_holdout_present: bool,
 
 
 def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: dict[str, str],
-                     on_progress: OnProgress = _quiet, ray: str | None = None) -> tuple[str, Any]:
+                     on_progress: OnProgress = _quiet, ray: str | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> tuple[str, Any]:
     """Run the job's stages here, or on a Ray cluster with ``ray`` (same runner API,
-    farm/ray/runner.py); returns (version, RunResult)."""
+    farm/ray/runner.py); returns (version, RunResult). ``should_stop`` is the runner's
+    ``should_cancel``: checked between frames; Cancelled when it stopped the stages."""
     from ml.pipeline.runner import PipelineRunner
 
     runner: Any = PipelineRunner(device=device, checkpoints=checkpoints)
@@ -142,7 +144,11 @@ def run_stages_local(spec: JobSpec, shot_dir: Path, device: str, checkpoints: di
     version = runner.prepare(spec, shot_dir)
     total = len(spec.frames or ShotPaths(shot_dir).load_shot().frames)
     on_progress(0, total)
-    result = runner.run(spec, shot_dir, version=version, on_frame=lambda frame, done, tot: on_progress(done, tot))
+    result = runner.run(spec, shot_dir, version=version, on_frame=lambda frame, done, tot: on_progress(done, tot),
+                        should_cancel=should_stop)
+    if getattr(result, "cancelled", False):
+        raise Cancelled(f"the stages of {shot_dir} were stopped with {len(result.frames_done)} frame(s) done: "
+                        "the job was cancelled")
     return version, result
 
 

@@ -62,8 +62,11 @@ def _run_options(body: dict[str, Any]) -> Any:
     return RunOptions(**kw, progress=False)
 
 
-def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress: OnProgress) -> dict[str, Any]:
-    """Run a queued track/run job; returns its result (the track's QC, the run's summary)."""
+def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress: OnProgress,
+            should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run a queued track/run job; returns its result (the track's QC, the run's summary).
+    ``should_stop``: the job's cancel, which stops a run between steps and mid-render
+    (app.run.run_pipeline); a track runs to its end."""
     if kind == "track":
         from app.track import track_plate
         from shotcache.frames import parse_frame_range
@@ -76,5 +79,5 @@ def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress:
 
     opts = _run_options(body)
     opts.device = device
-    summary = run_pipeline(opts, log=log, on_progress=on_progress)
+    summary = run_pipeline(opts, log=log, on_progress=on_progress, should_stop=should_stop)
     return {**summary, "skipped": {str(k): v for k, v in summary.get("skipped", {}).items()}}

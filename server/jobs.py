@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from shotcache.errors import Conflict, NotFound, SchemaError, job_error_kind
+from shotcache.errors import Cancelled, Conflict, NotFound, SchemaError, job_error_kind
 from shotcache.layout import ShotPaths
 from shotcache.schema import JobSpec
 
@@ -437,12 +437,20 @@ class Worker(threading.Thread):
         def log_line(line: str) -> None:
             log.info("job %s: %s", job_id, line)
 
+        def should_stop() -> bool:
+            return queue.stopping.is_set() or job_id in queue.cancelled
+
         try:
-            result = app_jobs.execute(row["kind"], json.loads(row["spec"]), self.device, log_line, on_progress)
+            result = app_jobs.execute(row["kind"], json.loads(row["spec"]), self.device, log_line, on_progress, should_stop)
             if job_id in queue.cancelled:
                 store.finish(job_id, "cancelled", error="cancelled by a client")
             else:
                 store.finish(job_id, "done", result=result, skipped=result.get("skipped"), engines=result.get("engines"))
+        except Cancelled:
+            if job_id in queue.cancelled:
+                store.finish(job_id, "cancelled", error="cancelled by a client")
+            else:  # the sidecar is stopping: the run starts again when it comes back (its shot cache, if kept, helps)
+                store.requeue(job_id)
         except Exception as exc:  # a job failing must never take the worker down
             kind = _error_kind(exc)
             if kind == "internal":

@@ -67,6 +67,12 @@ class Terminated(KeyboardInterrupt):
     the output folder."""
 
 
+class Cancelled(Exception):
+    """A job its client cancelled, stopped where it stood: between steps, or with its Blender
+    step terminated mid-render. Neither the user's input nor a bug; the sidecar records the
+    job as cancelled (or queues it again when the sidecar itself is stopping)."""
+
+
 TERMINATED_EXIT_CODE = 143
 """128 + SIGTERM, what a shell reports for a process the signal ended."""
 

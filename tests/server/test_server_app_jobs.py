@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import cv2
@@ -115,3 +117,50 @@ def test_run_job_renders_the_whole_pipeline(sidecar, default_composite):
     assert (info["width"], info["height"], info["frames"]) == (128, 72, 4)
     assert (root / "demo_out" / "final_contact.png").is_file()
     assert job["result"]["engines"]["composite"] == default_composite and job["result"]["frames_written"] == 4
+
+
+def _steps_of_this_process(step: str) -> list[int]:
+    """This process's children running the Blender batch ``step`` (the in-process sidecar's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"vanelia_batch.py" in b" ".join(cmd) and step.encode() in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
+    """A cancel reaches the Blender render under way: the job ends cancelled in seconds, its
+    Blender step is gone, and no output is written (it used to render to the end first)."""
+    from app.blender import run_batch
+
+    url, root = sidecar
+    run_batch("demo-data", ["--output", str(root / "demo_cancel"), "--frames", "4", "--resolution", "160x90", "--samples", "2"],
+              on_line=lambda s: None)
+    client = SidecarClient(url, timeout=20)
+    job_id = client.run({"input": "demo_cancel/plate.mp4", "model": "demo_cancel/product.glb",
+                         "camera": "demo_cancel/transforms.json", "output": "cancel_out/final.mp4", "samples": 4096})
+    deadline, steps = time.monotonic() + 300, []
+    while not steps and time.monotonic() < deadline:
+        steps = _steps_of_this_process("render-shot")
+        assert client.status(job_id)["state"] in ("queued", "running"), client.status(job_id)
+        time.sleep(0.2)
+    assert steps, "the run never started its render"
+    time.sleep(2.0)  # the render is under way (4096 samples: minutes a frame)
+    t0 = time.monotonic()
+    client.cancel(job_id)
+    while client.status(job_id)["state"] not in ("cancelled", "done", "failed") and time.monotonic() - t0 < 60:
+        time.sleep(0.2)
+    job = client.status(job_id)
+    assert job["state"] == "cancelled", job
+    assert time.monotonic() - t0 < 10, time.monotonic() - t0
+    assert not _steps_of_this_process("render-shot")
+    assert not (root / "cancel_out" / "final.mp4").exists()
