@@ -18,7 +18,7 @@ Routes::
     POST /track, POST /run             TrackRequest / RunRequest -> {id, ...} (app.track, app.run)
     GET  /jobs, GET /jobs/{id}         state, per-frame progress, version, engines, error
     GET  /jobs/{id}/events             server-sent events until the job ends
-    POST /jobs/{id}/cancel
+    POST /jobs/{id}/cancel             stage jobs stop at the next frame; a run stops at once, its Blender step too
     POST /uploads                      tar/zip body -> {shot: "upload:<id>"}
     GET  /jobs/{id}/results            finished frames of the job's version
     GET  /jobs/{id}/results/{frame}    one PNG
