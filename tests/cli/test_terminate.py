@@ -8,31 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from child_processes import alive, children
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_sigterm_stops_the_blender_step_and_exits_143(tmp_path: Path):
@@ -42,7 +20,7 @@ def test_sigterm_stops_the_blender_step_and_exits_143(tmp_path: Path):
     try:
         deadline, steps = time.monotonic() + 120, []
         while not steps and time.monotonic() < deadline and cli.poll() is None:
-            steps = _children(cli.pid)
+            steps = children(cli.pid)
             time.sleep(0.2)
         assert steps, "the demo never started its Blender step"
         time.sleep(1.0)  # the step is under way (importing bpy, rendering)
@@ -51,7 +29,7 @@ def test_sigterm_stops_the_blender_step_and_exits_143(tmp_path: Path):
     finally:
         if cli.poll() is None:
             cli.kill()
-    orphans = [pid for pid in steps if _alive(pid)]
+    orphans = [pid for pid in steps if alive(pid)]
     for pid in orphans:
         os.kill(pid, signal.SIGKILL)
     assert not orphans, f"the Blender step(s) {orphans} outlived the cancelled command"

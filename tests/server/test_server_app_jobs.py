@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from child_processes import children
 
 from server.config import ServerConfig
 from server.local import BackgroundServer
@@ -119,23 +120,6 @@ def test_run_job_renders_the_whole_pipeline(sidecar, default_composite):
     assert job["result"]["engines"]["composite"] == default_composite and job["result"]["frames_written"] == 4
 
 
-def _steps_of_this_process(step: str) -> list[int]:
-    """This process's children running the Blender batch ``step`` (the in-process sidecar's)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"vanelia_batch.py" in b" ".join(cmd) and step.encode() in cmd:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.slow
 def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
     """A cancel reaches the Blender render under way: the job ends cancelled in seconds, its
@@ -150,7 +134,7 @@ def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
                          "camera": "demo_cancel/transforms.json", "output": "cancel_out/final.mp4", "samples": 4096})
     deadline, steps = time.monotonic() + 300, []
     while not steps and time.monotonic() < deadline:
-        steps = _steps_of_this_process("render-shot")
+        steps = children(os.getpid(), "render-shot")
         assert client.status(job_id)["state"] in ("queued", "running"), client.status(job_id)
         time.sleep(0.2)
     assert steps, "the run never started its render"
@@ -162,5 +146,5 @@ def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
     job = client.status(job_id)
     assert job["state"] == "cancelled", job
     assert time.monotonic() - t0 < 10, time.monotonic() - t0
-    assert not _steps_of_this_process("render-shot")
+    assert not children(os.getpid(), "render-shot")
     assert not (root / "cancel_out" / "final.mp4").exists()
