@@ -94,7 +94,7 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
     if ray:
         from farm.ray.runner import render_shot
 
-        render_shot(ray, shot_dir, blender=blender)
+        render_shot(ray, shot_dir, blender=blender, should_stop=should_stop)
     else:
         args = ["--shot", str(shot_dir)] + (["--force"] if "--force" in render_args else [])
         run_batch("render-shot", args, blender=blender, should_stop=should_stop)

@@ -27,6 +27,7 @@ from farm.ray import cluster
 from farm.worker import job_overlap, pack, write_returned_frame
 from ml.pipeline.runner import OnFrame, PipelineRunner, RunResult, ShouldCancel
 from shotcache import params as version_params
+from shotcache.errors import Cancelled
 from shotcache.layout import SHOT_FILE, ShotPaths, atomic_write_bytes
 from shotcache.params import VersionRecord
 from shotcache.schema import PROTOCOL_VERSION, JobSpec, SchemaError
@@ -257,12 +258,15 @@ def _write(vdir: Path, record: VersionRecord, state: str) -> None:
 
 def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, workers: int | None = None,
                 shared: bool | None = None, frames: list[int] | None = None, chunk_frames: int | None = None,
-                on_frame: Callable[[int, str], None] | None = None) -> dict[str, Any]:
+                on_frame: Callable[[int, str], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Render a set-up shot's frames (``render --setup-only`` done) as Blender tasks on the cluster.
 
     Frames whose inputs did not change are skipped by the batch step itself; the driver is
     the only writer of shot.json (the frame hashes the render nodes report). Returns which
-    node rendered which frame, and what was lost and redone."""
+    node rendered which frame, and what was lost and redone. ``should_stop`` (a cancelled
+    job): no chunk starts once it is true, the frames already back are kept, and Cancelled is
+    raised."""
     from farm.chunks import Overlap
     from farm.ray.dispatch import Dispatch, Slot
     from farm.ray.remote import render_chunk
@@ -314,12 +318,15 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
                 packed[shot.lighting.environment] = (paths.root / shot.lighting.environment).read_bytes()
         return render_chunk.options(num_returns="streaming").remote(str(shot_dir), c.keep, packed, blender)
 
-    disp = Dispatch(chunks, replan, sink)
+    disp = Dispatch(chunks, replan, sink, should_stop)
     t0 = time.perf_counter()
     try:
         disp.run([Slot(f"render-{i}", launch, dies_with_work=False) for i in range(lanes)])
     finally:
         if hashes:
             save_hashes()
+    if disp.cancelled:
+        raise Cancelled(f"the render of {shot_dir} on the cluster was stopped with {len(nodes)} of {len(frames)} frame(s) "
+                        "back: the job was cancelled")
     return {"rendered": sorted(nodes), "nodes": {str(k): v for k, v in sorted(nodes.items())}, "lanes": lanes,
             "chunks": state["n"], "lost": disp.lost, "wall_s": round(time.perf_counter() - t0, 3), "shared_storage": shared}

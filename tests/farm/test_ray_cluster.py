@@ -187,3 +187,22 @@ def test_killed_worker_loses_no_frame(cluster, tmp_path: Path):
         assert _node_id(rec["frames"][str(f)]["node"]) == cluster.worker_id
     for f in lost[0]["replanned"]:  # retried on the node that is left
         assert _node_id(rec["frames"][str(f)]["node"]) == cluster.head_id
+
+
+def test_a_cancelled_render_starts_no_new_chunk_and_keeps_what_came_back(cluster, tmp_path: Path):
+    from cli.render import run_batch
+    from farm.ray.runner import render_shot
+    from shotcache.errors import Cancelled
+
+    data, shot = tmp_path / "data", tmp_path / "shot"
+    run_batch("demo-data", ["--output", str(data), "--frames", "8", "--resolution", "96x54", "--samples", "2"], on_line=lambda s: None)
+    run_batch("render", ["--plate", str(data / "plate.mp4"), "--model", str(data / "product.glb"), "--camera",
+                         str(data / "transforms.json"), "--samples", "2", "--shot", str(shot), "--setup-only"], on_line=lambda s: None)
+    back: list[int] = []
+    with pytest.raises(Cancelled, match="of 8 frame"):
+        render_shot(cluster.address, shot, chunk_frames=1, on_frame=lambda f, node: back.append(f),
+                    should_stop=lambda: len(back) >= 1)
+    on_disk = sorted(int(p.stem) for p in (shot / "render").glob("*.exr"))
+    assert 1 <= len(back) < 8 and on_disk == sorted(back)  # the chunks in flight finished; none started after
+    hashes = json.loads((shot / "shot.json").read_text())["render"]["frame_hashes"]
+    assert sorted(map(int, hashes)) == sorted(back)  # what came back is recorded, so a re-run skips it
