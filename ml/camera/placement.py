@@ -99,8 +99,11 @@ good ground shows 0.33-0.5 round the kept real shots' spots (beach-sunset 26 of 
 def ground_evidence(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
                     projected: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, int] | None:
     """(reconstructed points on the plane at about the spot's depth, all points in front of
-    the camera) that the frame shows within ``radius_px`` of ``px``. None for solves without
-    points (nodal, static: no evidence either way)."""
+    the camera) that the frame shows within ``radius_px`` of ``px``. The first is positive
+    evidence that the plate shows ground there, where an empty neighbourhood (a textureless
+    lap, a wall) only means the plane was extended into it; the second says how much else
+    the plate shows there (GROUND_SHARE). None for solves without points (nodal, static: no
+    evidence either way)."""
     if not len(solve.points):
         return None
     uv, z = projected if projected is not None else _points_in(solve, frame)
@@ -112,22 +115,19 @@ def ground_evidence(solve: Solve, frame: int, px: tuple[float, float], ground_pt
     return int((near & on_plane & same_depth).sum()), int(near.sum())
 
 
-def ground_support(solve: Solve, frame: int, px: tuple[float, float], ground_pt: np.ndarray, radius_px: float,
-                   projected: tuple[np.ndarray, np.ndarray] | None = None) -> int | None:
-    """How many reconstructed *ground* points (on the plane, at about the spot's depth) the
-    frame shows around ``px``: positive evidence that the plate shows ground there, where an
-    empty neighbourhood (a textureless lap, a wall) only means the plane was extended into
-    it. None for solves without points (nodal, static: no evidence either way)."""
-    found = ground_evidence(solve, frame, px, ground_pt, radius_px, projected)
-    return None if found is None else found[0]
-
-
 def is_ground(evidence: tuple[int, int] | None) -> bool:
     """Whether ``ground_evidence`` says the plate shows the plane's ground there (GROUND_SHARE)."""
     if evidence is None:
         return False
     on, seen = evidence
     return on >= MIN_GROUND_POINTS and on >= GROUND_SHARE * seen
+
+
+def is_off_ground(evidence: tuple[int, int]) -> bool:
+    """Whether ``ground_evidence`` says the ground may end at the spot, clearly enough to warn
+    (OFF_GROUND_SHARE); no point on the plane at all has its own warning."""
+    on, seen = evidence
+    return 0 < on < OFF_GROUND_SHARE * seen and seen >= 2 * MIN_GROUND_POINTS
 
 
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
@@ -188,8 +188,8 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     support = None if evidence is None else evidence[0]
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
-    if evidence and support and evidence[1] >= 2 * MIN_GROUND_POINTS and support < OFF_GROUND_SHARE * evidence[1] and not hidden:
-        out["warning"] = (f"--place {area}: only {support} of the {evidence[1]} reconstructed points round "
+    if evidence is not None and is_off_ground(evidence) and not hidden:
+        out["warning"] = (f"--place {area}: only {evidence[0]} of the {evidence[1]} reconstructed points round "
                           f"the spot in frame {ref} lie on the ground plane: the plate's ground may end there (a "
                           "crest, a table's edge) or something stands on it; check the contact sheet or choose "
                           "another area")

@@ -39,19 +39,19 @@ def test_an_explicit_pixel_behind_a_person_is_kept_with_a_warning(dolly):
 
 
 def test_ground_with_reconstructed_points_is_preferred_and_bare_plane_is_flagged(dolly):
-    from ml.camera.placement import ground_support
+    from ml.camera.placement import ground_evidence
 
     solve = dolly(n=8)
     chosen = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
     ref = chosen["ref_frame"]
-    assert ground_support(solve, ref, chosen["pixel"], np.array(chosen["point"]), 0.06 * solve.width) > 0
+    assert ground_evidence(solve, ref, chosen["pixel"], np.array(chosen["point"]), 0.06 * solve.width)[0] > 0
     # the plane goes on where nothing was reconstructed: keep only a strip of floor on the right
     solve.points = solve.points[(solve.points[:, 2] == 0) & (solve.points[:, 0] > 2.5)]
     bare = choose_placement(solve, "bottom_left", radius=0.1, height=0.2)
-    assert ground_support(solve, ref, bare["pixel"], np.array(bare["point"]), 0.06 * solve.width) == 0
+    assert ground_evidence(solve, ref, bare["pixel"], np.array(bare["point"]), 0.06 * solve.width)[0] == 0
     assert "no reconstructed ground point near the spot" in bare.get("warning", ""), bare
     solve.points = np.zeros((0, 3))  # a nodal solve: no evidence either way, no warning
-    assert ground_support(solve, ref, bare["pixel"], np.array(bare["point"]), 10.0) is None
+    assert ground_evidence(solve, ref, bare["pixel"], np.array(bare["point"]), 10.0) is None
 
 
 def _crest(solve, ref, edge_y, rng):
