@@ -90,7 +90,8 @@ def is_user_error(exc: BaseException) -> bool:
 
 
 def exit_code(exc: BaseException) -> int | None:
-    """The CLI's exit status for ``exc``: 2 for a user error, None for a bug (let it raise)."""
+    """The CLI's exit status for ``exc``: 2 for a user error, 130 for Ctrl-C, 143 for SIGTERM,
+    None for a bug (let it raise)."""
     if isinstance(exc, Terminated):
         return TERMINATED_EXIT_CODE
     if isinstance(exc, KeyboardInterrupt):
