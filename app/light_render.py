@@ -52,12 +52,14 @@ def parse_motion_blur(value: str | float | None) -> float | None:
 
 def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate", blender: str | None = None,
                     log: Callable[[str], None] = print, ray: str | None = None, motion_blur: float | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> dict | None:
+                    should_stop: Callable[[], bool] | None = None, before_render: Callable[[], None] | None = None) -> dict | None:
     """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light;
     with ``ray`` the frames render as Blender tasks on that Ray cluster (farm.ray).
     ``motion_blur``: the shutter in frames, None to measure it from the plate (not with the
     legacy light, which renders in one step: off unless given). ``should_stop``: a cancelled
-    job's test, handed to each Blender step (app.blender.run_batch)."""
+    job's test, handed to each Blender step (app.blender.run_batch). ``before_render``: called
+    once the shot is set up and lit, before the frames render (the lock QC, which needs no
+    render: app.qc.lock_gate); not with the legacy light, set up and rendered in one step."""
     if light not in LIGHT_CHOICES:
         raise UsageError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
     if motion_blur is not None:
@@ -91,6 +93,8 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
         log(f"{PREFIX} motion blur from the plate in {shutter['seconds']:.1f}s: {shutter['why']}")
     elif motion_blur is not None:
         _note_given_shutter(shot_dir, motion_blur)
+    if before_render is not None:
+        before_render()
     if ray:
         from farm.ray.runner import render_shot
 

@@ -39,13 +39,16 @@ def read_qc(camera: Path) -> dict[str, Any]:
 
 
 def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignore: Path | None, contact_frames: int,
-              log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None) -> dict[str, Any]:
+              log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None,
+              rendered: bool = True, lock: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure and judge the rendered shot; refuse (UsageError, exit 2) with its reasons and
     a contact sheet of plate and render, unless ``force``. ``ignore``: a folder of masks
     (occluders, removed objects) that are no ground to measure the lock on; with
     ``auto_masks`` what moves on its own in the plate (people walking over the product's
     spot) is added to them (see lock_masks); ``moving``: those masks when the caller made
-    them already (the run shares them with the automatic holdout)."""
+    them already (the run shares them with the automatic holdout). ``rendered`` False: the
+    shot is set up and not rendered yet (``lock_gate``); ``lock``: the lock ``lock_gate``
+    measured, not measured again."""
     import dataclasses
 
     from ml.camera.footage import match_masks
@@ -57,23 +60,37 @@ def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignor
     frames = ShotPaths(shot_dir).load_shot().frames
     user = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
     masks = lock_masks(shot_dir, frames, user, log, moving) if auto_masks else user
-    verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source)
-    log(f"[vanelia] run: QC {summary(verdict)}")
+    verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source, rendered=rendered, lock=lock)
+    when = "QC" if rendered else "QC before the render:"
+    log(f"[vanelia] run: {when} {summary(verdict)}")
     for name, check in verdict.checks.items():
         state = "ok" if check["ok"] else ("FAILED" if check["ok"] is False else "n/a")
-        log(f"[vanelia] run: QC {name}: {state} - {check['detail']}")
+        log(f"[vanelia] run: {when} {name}: {state} - {check['detail']}")
     if verdict.verdict == "refused":
         made = make_contact_sheet(shot_dir, None, sheet, n=contact_frames)
         what = "; ".join(verdict.reasons)
-        never = verdict.checks["product_rendered"].get("frames_with_product", 0) == 0
+        never = rendered and verdict.checks["product_rendered"].get("frames_with_product", 0) == 0
         if not force or never:
-            raise UsageError(f"refused by the QC: {what}. Contact sheet: {made}. "
+            raise UsageError(f"refused by the QC{'' if rendered else ' before the render (nothing was rendered)'}: {what}. "
+                             f"Contact sheet: {made}. "
                              + ("The product would be missing from the video, so --force cannot override this."
                                 if force else "Fix the camera or placement (another --tracker, --focal-mm, --place, "
                                               "--camera-height) or give --force to composite anyway"))
-        mark_forced(shot_dir)
+        if rendered:
+            mark_forced(shot_dir)
         log(f"[vanelia] run: WARNING: the QC refused this shot ({what}); going on because of --force")
     return dataclasses.asdict(verdict)
+
+
+def lock_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignore: Path | None, contact_frames: int,
+              log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None) -> dict[str, Any]:
+    """The shot's QC on a shot set up but not rendered: the lock of the product's contact
+    point on the plate's ground, which the solved cameras and the plate frames alone decide,
+    and the geometry checks; a sliding camera is refused before the render (tea-table: 20
+    minutes of render for a refusal it could have had in one). Returns the lock as
+    measured (with its frames), for the QC after the render (``shot_gate(lock=)``)."""
+    verdict = shot_gate(shot_dir, sheet, force, scale_source, ignore, contact_frames, log, auto_masks, moving, rendered=False)
+    return {**verdict["lock"], "per_frame": verdict["slide_per_frame"]}
 
 
 def lock_masks(shot_dir: Path, frames: list[int], user: Mapping[int, Path] | None,

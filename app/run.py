@@ -349,18 +349,29 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
                           opts.force, log, opts.holdout or opts.mask)
         t0 = time.perf_counter()
         log(f"[vanelia] run: rendering {opts.model.name} into {shot_dir} ({opts.light} light)" + (f" on Ray ({opts.ray})" if opts.ray else ""))
-        render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray,
-                        motion_blur=parse_motion_blur(opts.motion_blur), should_stop=should_stop)
-        timings["render_s"] = time.perf_counter() - t0
-        _stop_if(should_stop, "after the render")
         paths = ShotPaths(shot_dir)
+        sheet_path = contact_sheet_path(opts)
+        before: dict[str, Any] = {}
+
+        def lock_first() -> None:  # the shot is set up: a sliding camera is refused before the render
+            t1 = time.perf_counter()
+            frames = paths.load_shot().frames
+            before["moving"] = stages.plate_motion(paths, frames, log) if opts.auto_masks or opts.auto_holdout else None
+            before["lock"] = qc.lock_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
+                                          opts.contact_frames, log, auto_masks=opts.auto_masks, moving=before["moving"])
+            timings["qc_before_render_s"] = time.perf_counter() - t1
+
+        render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray,
+                        motion_blur=parse_motion_blur(opts.motion_blur), should_stop=should_stop, before_render=lock_first)
+        timings["render_s"] = time.perf_counter() - t0 - timings.get("qc_before_render_s", 0.0)
+        _stop_if(should_stop, "after the render")
         rendered = paths.load_shot()
         _lens_note(paths, rendered, log)
         t0 = time.perf_counter()
-        sheet_path = contact_sheet_path(opts)
-        moving = stages.plate_motion(paths, rendered.frames, log) if opts.auto_masks or opts.auto_holdout else None
+        moving = before["moving"] if "moving" in before else (
+            stages.plate_motion(paths, rendered.frames, log) if opts.auto_masks or opts.auto_holdout else None)
         verdict = qc.shot_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
-                               opts.contact_frames, log, auto_masks=opts.auto_masks, moving=moving)
+                               opts.contact_frames, log, auto_masks=opts.auto_masks, moving=moving, lock=before.get("lock"))
         timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()
         if opts.mask is not None:

@@ -103,27 +103,31 @@ def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, mat
 
 
 def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | None = None, scale_source: str = "",
-               lock_frames: list[int] | None = None) -> ShotQC:
-    """Measure and judge a rendered shot; returns the ShotQC (verdict accepted | refused).
+               lock_frames: list[int] | None = None, rendered: bool = True, lock: dict[str, Any] | None = None) -> ShotQC:
+    """Measure and judge a shot; returns the ShotQC (verdict accepted | refused).
 
     ``masks``: masks (white = a moving object / to ignore; files or uint8 arrays) by frame
     for the lock;
-    ``lock_frames``: limit the lock to these frames (default all)."""
+    ``lock_frames``: limit the lock to these frames (default all);
+    ``rendered``: False for a shot set up but not rendered yet. The lock is measured on the
+    plate frames alone (the plate's ground texture at the contact point, through the solved
+    cameras), so it and the geometry checks can refuse a sliding camera before the render
+    (app.qc.lock_gate); only the checks of the rendered alpha wait for the render;
+    ``lock``: the lock measured before the render of the same shot, not measured again."""
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
     solve = shot_solve(shot)
     g_point, g_normal = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
     contact = contact_point(shot)
-    alphas = _alphas(paths, shot.frames, shot)
     plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
-    checks = {
-        **geometry_checks(solve, g_point, g_normal, np.asarray(shot.product.matrix_world), plates, masks),
-        "product_rendered": pl.alpha_in_frame(solve, contact, alphas),
-        "product_on_contact": pl.product_on_contact(solve, contact, alphas),
-    }
-    lock: dict[str, Any] = measure_lock(plates, solve, contact, normal=g_normal, masks=masks,
-                                        judge_scale=judge_scale(shot)) if plates else \
-        {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
+    checks = geometry_checks(solve, g_point, g_normal, np.asarray(shot.product.matrix_world), plates, masks)
+    if rendered:
+        alphas = _alphas(paths, shot.frames, shot)
+        checks["product_rendered"] = pl.alpha_in_frame(solve, contact, alphas)
+        checks["product_on_contact"] = pl.product_on_contact(solve, contact, alphas)
+    if lock is None:
+        lock = measure_lock(plates, solve, contact, normal=g_normal, masks=masks, judge_scale=judge_scale(shot)) if plates else \
+            {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     reasons = [c["detail"] for c in checks.values() if c["ok"] is False]
     if not lock["ok"]:
         reasons.append(f"lock: {lock['reason']}")

@@ -156,14 +156,19 @@ def test_run_hides_the_product_behind_user_and_automatic_holdouts(demo_data: Pat
             out[f] = m
         return out
 
-    monkeypatch.setattr(motion, "moving_masks", fake_moving)
     user = tmp_path / "holdout"
     user.mkdir()
     cv2.imwrite(str(user / "000002.png"), np.full((90, 160), 255, np.uint8))  # frame 2: everything is in front
+
+    def run(log) -> dict:
+        return run_pipeline(RunOptions(input=demo_data / "plate.mp4", model=demo_data / "product.glb", output=tmp_path / "o.mp4",
+                                       camera=demo_data / "transforms.json", samples=4, keep=shot, holdout=user, force=True,
+                                       progress=False), log=log)
+
+    run(lambda s: None)  # rendered first: the moving masks are made before the render, and the fake ones read its alpha
+    monkeypatch.setattr(motion, "moving_masks", fake_moving)
     lines: list[str] = []
-    res = run_pipeline(RunOptions(input=demo_data / "plate.mp4", model=demo_data / "product.glb", output=tmp_path / "o.mp4",
-                                  camera=demo_data / "transforms.json", samples=4, keep=shot, holdout=user, force=True,
-                                  progress=False), log=lines.append)
+    res = run(lines.append)
     assert res["holdout"]["occluded_frames"] == [4], res["holdout"]
     assert any("automatic holdout: an occluder covers the product in 1/6 frames" in s for s in lines), lines
     assert sorted(p.name for p in (shot / "holdout").glob("*.png")) == ["000002.png", "000004.png", "000005.png"]

@@ -185,15 +185,17 @@ def wrong_focal(demo: Path, factor: float) -> Path:
 
 @pytest.mark.slow
 def test_shot_qc_refuses_a_sliding_camera_and_force_composites_it(demo_data: Path, tmp_path: Path):
-    """After the render the lock is measured on the plate: a 40 % wrong focal slides, so the
-    run refuses (exit 2, the reason, a contact sheet, no video); --force composites it and
-    shot.json records the forced verdict. The exact track is accepted (test_run.py)."""
+    """Once the shot is set up the lock is measured on the plate: a 40 % wrong focal slides,
+    so the run refuses before the render (exit 2, the reason, a contact sheet, no video, no
+    frame rendered); --force renders and composites it and shot.json records the forced
+    verdict. The exact track is accepted (test_run.py)."""
     camera = wrong_focal(demo_data, 1.4)
     shot, out = tmp_path / "shot", tmp_path / "final.mp4"
     r = vanelia(*run_args(demo_data, camera, shot, out))
     assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "refused by the QC" in r.stderr and "slides over the ground" in r.stderr and "--force" in r.stderr
+    assert "refused by the QC before the render" in r.stderr and "slides over the ground" in r.stderr and "--force" in r.stderr
     assert not out.exists() and (tmp_path / "final_contact.png").is_file()
+    assert not list((shot / "render").glob("*.exr")), "the refused shot was rendered"
     qc = json.loads((shot / "shot.json").read_text())["qc"]
     assert qc["verdict"] == "refused" and qc["slide_max_px"] > 3.0 and qc["slide_per_frame"]
     r = vanelia(*run_args(demo_data, camera, shot, out), "--force")
