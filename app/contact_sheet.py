@@ -46,6 +46,25 @@ def render_tile(render_exr: Path, size: tuple[int, int]) -> np.ndarray:
     return linear_to_uint8(rgba[..., :3] * a + bg * (1 - a))
 
 
+def spot_tile(plate: np.ndarray, shot: Any, frame: int) -> np.ndarray | None:
+    """The plate with the product's contact point ringed, for a frame with no render (a shot
+    refused before the render): where the lock was measured, and how it moves over the
+    sheet's frames. None when the frame has no camera or the point is behind it."""
+    from ml.camera.shotqc import contact_point, shot_solve
+
+    if frame not in shot.camera.frames:
+        return None
+    px, z = shot_solve(shot).project(frame, contact_point(shot)[None])
+    if z[0] <= 0:
+        return None
+    img = plate.copy()
+    r = max(6, img.shape[0] // 40)
+    centre = (int(round(px[0, 0])), int(round(px[0, 1])))
+    cv2.circle(img, centre, r, (255, 64, 64), max(2, r // 4), cv2.LINE_AA)
+    cv2.drawMarker(img, centre, (255, 64, 64), cv2.MARKER_CROSS, r // 2, max(1, r // 8), cv2.LINE_AA)
+    return img
+
+
 def _label(img: np.ndarray, text: str) -> np.ndarray:
     img = img.copy()
     scale = max(0.35, img.shape[0] / 480.0)
@@ -106,7 +125,8 @@ def make_contact_sheet(
     rows = []
     for f in chosen:
         plate = read_rgb8(paths.plate_frame(f)) if paths.plate_frame(f).is_file() else np.zeros((h, w, 3), np.uint8)
-        render = render_tile(paths.render_frame(f), (w, h))
+        spot = None if paths.render_frame(f).is_file() else spot_tile(plate, shot, f)
+        render = render_tile(paths.render_frame(f), (w, h)) if spot is None else spot
         out_path = paths.delivered_frame(version, f) if version else None
         done = out_path is not None and out_path.is_file()
         comp = read_rgb8(out_path) if done and out_path is not None else np.full((h, w, 3), 32, np.uint8)
@@ -114,7 +134,8 @@ def make_contact_sheet(
         name = (f"composite {version}" if done else ("skipped" if version else "not composited"))
         name += f"  slide {slide:.2f} px" if slide is not None else ""
         tiles = []
-        for img, name in ((plate, f"plate {f}"), (render, "product render"), (comp, name)):
+        for img, name in ((plate, f"plate {f}"), (render, "product render" if spot is None else "the product's spot (not rendered)"),
+                          (comp, name)):
             img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA) if img.shape[:2] != (th, tw) else img
             tiles.append(_label(img, name))
         gap = np.full((th, 4, 3), 255, np.uint8)

@@ -50,3 +50,33 @@ def test_sheet_carries_the_qc_verdict_and_slide(tmp_path: Path):
     first = banner + 4
     assert np.array_equal(sheet[first + 30:first + 48, 0:64], read_rgb8(shot.plate_frame(1))[30:48])
     assert sheet[first + 30:first + 48, 136:200].max() < 60  # no composite drawn
+
+
+def test_a_shot_refused_before_the_render_shows_the_products_spot(tmp_path: Path):
+    """No render (refused before it): the middle tile is the plate with the product's
+    contact point ringed where the solved camera projects it, so the artist sees the spot
+    the lock was measured at; a rendered frame keeps its product render."""
+    from ml.camera.shotqc import contact_point, shot_solve
+
+    shot = make_shot(tmp_path / "shot", frames=3, size=(64, 48))
+    s = shot.load_shot()
+    forward = np.array([0.0, 3.0, -1.5]) / np.linalg.norm([0.0, 3.0, -1.5])  # from (0, -3, 1.5) at the product's foot
+    right = np.array([1.0, 0.0, 0.0])
+    c2w = np.eye(4)
+    c2w[:3, :3] = np.stack([right, np.cross(forward, right), forward], axis=1)  # x right, y down, z forward
+    c2w[:3, 3] = [0.0, -3.0, 1.5]
+    for cam in s.camera.frames.values():
+        cam.c2w = c2w.tolist()
+    shot.save_shot(s)
+    shot.render_frame(1).unlink()
+    sheet = read_rgb8(make_contact_sheet(shot.root, None, tmp_path / "sheet.png", n=3))
+    (u, v), = shot_solve(s).project(1, contact_point(s)[None])[0]
+    assert 8 < u < 56 and 8 < v < 40, (u, v)  # the synthetic product stands in view
+    middle = sheet[0:48, 68:132].astype(int)
+    plate = read_rgb8(shot.plate_frame(1)).astype(int)
+    ring = (middle[..., 0] > 200) & (middle[..., 1] < 120) & (middle[..., 2] < 120) & (np.abs(middle - plate).sum(-1) > 60)
+    ys, xs = np.nonzero(ring)
+    assert len(ys) > 10 and abs(xs.mean() - u) < 3 and abs(ys.mean() - v) < 3, (xs.mean(), ys.mean(), u, v)
+    from app.contact_sheet import render_tile
+
+    assert np.array_equal(sheet[52 + 30:100, 68:132], render_tile(shot.render_frame(2), (64, 48))[30:48])  # frame 2 is rendered
