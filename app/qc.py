@@ -6,9 +6,10 @@ frames, unless the user forces it. Once the product is placed, ``placement_gate`
 physical checks that need no render (a tilted or flipped ground, an upside-down or distant
 product) so they cost no render. Once the shot is set up, ``lock_gate`` measures the lock
 (the plate frames and the solved cameras decide it) before any frame renders. After the
-render, ``shot_gate`` judges what will really be composited (ml.camera.shotqc: the lock of the product on the plate's ground, physical
-plausibility, the rendered alpha) and refuses it the same way; a product missing from every
-frame is refused even when forced: the run never succeeds without the product.
+render, ``shot_gate`` judges what will really be composited (ml.camera.shotqc: the lock of
+the product on the plate's ground, physical plausibility, the rendered alpha) and refuses it
+the same way; a product missing from every frame is refused even when forced: the run never
+succeeds without the product.
 """
 from __future__ import annotations
 
