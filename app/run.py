@@ -235,7 +235,7 @@ def render_args(opts: RunOptions, camera: Path, shot_dir: Path, product_matrix: 
     return args + list(opts.render_extra)
 
 
-def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
+def track_camera(opts: RunOptions, shot_dir: Path, log: Log, should_stop: Callable[[], bool] | None = None) -> Path:
     """No camera given: solve one into the shot folder (app.track).
 
     The placement is chosen afterwards (``place.place_product``), not by the tracker: a solve
@@ -249,7 +249,7 @@ def track_camera(opts: RunOptions, shot_dir: Path, log: Log) -> Path:
     track_plate(opts.input, out, tracker=opts.tracker, focal_mm=opts.focal_mm, camera_height=opts.camera_height,
                 masks=opts.mask,  # what is to be removed is no ground to track
                 frames=parse_frame_range(opts.frames), max_side=max(res) if res else 0,  # the working resolution
-                log=log, known_size=opts.known_size, auto_masks=opts.auto_masks)
+                log=log, known_size=opts.known_size, auto_masks=opts.auto_masks, should_stop=should_stop)
     return out
 
 
@@ -336,7 +336,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
     shot_dir = shot_dir.resolve()
     try:
         t0 = time.perf_counter()
-        camera = opts.camera or track_camera(opts, shot_dir, log)
+        camera = opts.camera or track_camera(opts, shot_dir, log, should_stop)
         timings["track_s"] = time.perf_counter() - t0
         _stop_if(should_stop, "after the track")
         matrix = None if opts.product_matrix else _product_matrix(opts, camera, log)

@@ -37,7 +37,7 @@ from ml.camera.scale import rescale_ground_info, scale_to_known_size
 from ml.camera.solve import STATIONARY_TRACKERS, Solve, solve_from_dict, write_solve
 from ml.camera.video import is_continuous, solve_clip
 from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, KnownSize, check_scale_options, scale_source
-from shotcache.errors import InputError, UserError
+from shotcache.errors import Cancelled, InputError, UserError
 from shotcache.schema import FrameCamera
 from shotcache.tracks import input_file_paths
 
@@ -89,7 +89,8 @@ def check_track_inputs(plate: Path, frames: tuple[int, int] | None = None, camer
 def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: float | None = None,
                 frames: tuple[int, int] | None = None, camera_height: float | None = None, max_image_size: int = 1280,
                 place: str | None = None, masks: Path | None = None, max_side: int = 0, auto_masks: bool = True,
-                log: Log = print, known_size: str | KnownSize | None = None) -> dict:
+                log: Log = print, known_size: str | KnownSize | None = None,
+                should_stop: Callable[[], bool] | None = None) -> dict:
     """Solve, level and QC the camera of a plate; write transforms.json; return its QC.
 
     ``masks`` (a folder, white = a moving object such as a person) keep the tracker off
@@ -102,7 +103,9 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
     (a run's working resolution; intrinsics scale back to any plate size). The scale:
     ``camera_height`` (metres), ``known_size`` ('X1,Y1,X2,Y2=METRES[@FRAME]', see
     ``shotcache.camera_ground.parse_known_size``; not with ``camera_height``) or the typical
-    camera height when neither is given.
+    camera height when neither is given. ``should_stop`` (a cancelled sidecar job) stops
+    Blender's tracker mid-solve and the solvers between attempts (Cancelled); COLMAP, which
+    runs in this process, finishes its attempt first.
     """
     facts, known = check_track_inputs(plate, frames, camera_height, known_size)
     height = camera_height if camera_height is not None else TYPICAL_CAMERA_HEIGHT_M
@@ -122,10 +125,10 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
             mask_files, masked = tracking_masks(imgs, user_masks, auto_masks, Path(tmp) / "masks", log)
             mask_dir = Path(tmp) / "masks" if mask_files else None
             if tracker == "blender":
-                solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm, mask_dir)
+                solve = _blender_solve(Path(tmp) / "frames", Path(tmp), focal_mm, mask_dir, should_stop)
             else:
                 solve = solve_footage(imgs, mask_files, focal_mm, height, max_image_size, Path(tmp), log,
-                                      tracker=tracker, mask_dir=mask_dir)
+                                      tracker=tracker, mask_dir=mask_dir, should_stop=should_stop)
         plate_size = facts.size or footage.frame_size(first)
         doc_qc = level_and_qc(solve, sorted(imgs), height, known=known, plate_size=plate_size,
                               given_height=camera_height, images=imgs)
@@ -194,7 +197,7 @@ SOLVER_LABEL = {"video": "video-track (COLMAP mapper)", "blender": "Blender trac
 
 def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm: float | None, camera_height: float,
                   max_image_size: int, tmp: Path, log: Log, tracker: str = "colmap",
-                  mask_dir: Path | None = None) -> Solve:
+                  mask_dir: Path | None = None, should_stop: Callable[[], bool] | None = None) -> Solve:
     """The camera of footage, from the solvers SOLVER_ORDER lists for ``tracker`` (``auto``:
     the video tracks, then Blender's tracker, then stills; ``colmap``: no Blender). A solve is kept
     when it covers the clip within 1.5 px (``_weak_solve``) and its world is physically
@@ -207,13 +210,15 @@ def solve_footage(imgs: dict[int, Path], masks: dict[int, Path] | None, focal_mm
         return solve_images(imgs, workdir=tmp / "colmap", focal_px=focal_px, max_image_size=max_image_size, masks=masks)
     solvers: dict[str, Callable[[], Solve]] = {
         "video": lambda: solve_clip(imgs, masks, focal_px, camera_height, workdir=tmp / "colmap", tracks=tracks, log=log),
-        "blender": lambda: _blender_solve(tmp / "frames", tmp, focal_mm, mask_dir),
+        "blender": lambda: _blender_solve(tmp / "frames", tmp, focal_mm, mask_dir, should_stop),
         "stills": lambda: solve_images(imgs, workdir=tmp / "colmap_stills", focal_px=focal_px,
                                        max_image_size=max_image_size, masks=masks),
     }
     tried: list[tuple[Solve, bool]] = []
     rejected: list[str] = []
     for name in SOLVER_ORDER[tracker]:
+        if should_stop is not None and should_stop():
+            raise Cancelled(f"the track was stopped before the {SOLVER_LABEL[name]} solve: the job was cancelled")
         if rejected:
             log(f"[vanelia] track: {rejected[-1]}; trying {SOLVER_LABEL[name]}")
         try:
@@ -307,10 +312,11 @@ def _solve_rank(solve: Solve, n_frames: int) -> tuple[bool, int, float]:
     return (not _weak_solve(solve, n_frames), len(solve.cameras), -solve.median_error())
 
 
-def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None, mask_dir: Path | None = None) -> Solve:
+def _blender_solve(plate: Path, tmp: Path, focal_mm: float | None, mask_dir: Path | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> Solve:
     out = tmp / "blender_track.json"
     run_batch("track", ["--input", str(plate), "--output", str(out)] + (["--focal-mm", str(focal_mm)] if focal_mm else [])
-              + (["--masks", str(mask_dir)] if mask_dir else []))
+              + (["--masks", str(mask_dir)] if mask_dir else []), should_stop=should_stop)
     return solve_from_dict(json.loads(out.read_text()))
 
 

@@ -66,14 +66,16 @@ def execute(kind: str, body: dict[str, Any], device: str, log: Log, on_progress:
             should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run a queued track/run job; returns its result (the track's QC, the run's summary).
     ``should_stop``: the job's cancel, which stops a run between steps and mid-render
-    (app.run.run_pipeline); a track runs to its end."""
+    (app.run.run_pipeline), a track mid-way through Blender's tracker or between solvers
+    (app.track.track_plate)."""
     if kind == "track":
         from app.track import track_plate
         from shotcache.frames import parse_frame_range
 
         qc = track_plate(Path(body["input"]), Path(body["output"]), body["tracker"], body.get("focal_mm"),
                          parse_frame_range(body.get("frames")), body.get("camera_height"), place=body.get("place"),
-                         masks=Path(body["masks"]) if body.get("masks") else None, log=log, known_size=body.get("known_size"))
+                         masks=Path(body["masks"]) if body.get("masks") else None, log=log, known_size=body.get("known_size"),
+                         should_stop=should_stop)
         return {"output": body["output"], "qc": qc}
     from app.run import run_pipeline
 

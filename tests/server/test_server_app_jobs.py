@@ -148,3 +148,30 @@ def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
     assert time.monotonic() - t0 < 10, time.monotonic() - t0
     assert not children(os.getpid(), "render-shot")
     assert not (root / "cancel_out" / "final.mp4").exists()
+
+
+@pytest.mark.slow
+def test_cancelling_a_track_job_stops_blenders_tracker(sidecar):
+    """A cancel reaches Blender's tracker under way: the track job ends cancelled, the step is
+    gone and no transforms.json is written."""
+    from app.blender import run_batch
+
+    url, root = sidecar
+    run_batch("demo-data", ["--output", str(root / "demo_track"), "--frames", "16", "--resolution", "320x180", "--samples", "2"],
+              on_line=lambda s: None)
+    client = SidecarClient(url, timeout=20)
+    job_id = client.track({"input": "demo_track/plate.mp4", "output": "track_out/transforms.json", "tracker": "blender"})
+    deadline, steps = time.monotonic() + 300, []
+    while not steps and time.monotonic() < deadline and client.status(job_id)["state"] in ("queued", "running"):
+        steps = children(os.getpid(), "track")
+        time.sleep(0.1)
+    assert steps, f"Blender's tracker never ran: {client.status(job_id)}"
+    t0 = time.monotonic()
+    client.cancel(job_id)
+    while client.status(job_id)["state"] not in ("cancelled", "done", "failed") and time.monotonic() - t0 < 60:
+        time.sleep(0.2)
+    job = client.status(job_id)
+    assert job["state"] == "cancelled", job
+    assert time.monotonic() - t0 < 10, time.monotonic() - t0
+    assert not children(os.getpid(), "track")
+    assert not (root / "track_out" / "transforms.json").exists()
