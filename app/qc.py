@@ -61,7 +61,8 @@ def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignor
 
     frames = ShotPaths(shot_dir).load_shot().frames
     user = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
-    masks = lock_masks(shot_dir, frames, user, log, moving) if auto_masks else user
+    # the masks' line was logged with the lock it was measured for (lock_gate), before the render
+    masks = lock_masks(shot_dir, frames, user, log if lock is None else (lambda _m: None), moving) if auto_masks else user
     verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source, rendered=rendered, lock=lock)
     when = "QC" if rendered else "QC before the render:"
     log(f"[vanelia] run: {when} {summary(verdict)}")
