@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from shotcache.errors import InputError, UsageError
+from shotcache.schema import ShotQC
 
 
 def transforms_file(camera: Path) -> Path | None:
@@ -42,15 +43,15 @@ def read_qc(camera: Path) -> dict[str, Any]:
 
 def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignore: Path | None, contact_frames: int,
               log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None,
-              rendered: bool = True, lock: dict[str, Any] | None = None) -> dict[str, Any]:
+              rendered: bool = True, before: ShotQC | None = None) -> dict[str, Any]:
     """Measure and judge the rendered shot; refuse (UsageError, exit 2) with its reasons and
     a contact sheet of plate and render, unless ``force``. ``ignore``: a folder of masks
     (occluders, removed objects) that are no ground to measure the lock on; with
     ``auto_masks`` what moves on its own in the plate (people walking over the product's
     spot) is added to them (see lock_masks); ``moving``: those masks when the caller made
     them already (the run shares them with the automatic holdout). ``rendered`` False: the
-    shot is set up and not rendered yet (``lock_gate``); ``lock``: the lock ``lock_gate``
-    measured, not measured again."""
+    shot is set up and not rendered yet (``lock_gate``); ``before``: the ShotQC ``lock_gate``
+    returned, whose lock and geometry checks stand (no masks are made again)."""
     import dataclasses
 
     from ml.camera.footage import match_masks
@@ -59,11 +60,12 @@ def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignor
 
     from .contact_sheet import make_contact_sheet
 
-    frames = ShotPaths(shot_dir).load_shot().frames
-    user = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
-    # the masks' line was logged with the lock it was measured for (lock_gate), before the render
-    masks = lock_masks(shot_dir, frames, user, log if lock is None else (lambda _m: None), moving) if auto_masks else user
-    verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source, rendered=rendered, lock=lock)
+    masks = None
+    if before is None:
+        frames = ShotPaths(shot_dir).load_shot().frames  # what the lock and the vertical lines must not take for ground
+        user = match_masks(ignore, {f: Path() for f in frames}) if ignore is not None else None
+        masks = lock_masks(shot_dir, frames, user, log, moving) if auto_masks else user
+    verdict = check_shot(shot_dir, masks=masks, scale_source=scale_source, rendered=rendered, before=before)
     when = "QC" if rendered else "QC before the render:"
     log(f"[vanelia] run: {when} {summary(verdict)}")
     for name, check in verdict.checks.items():
@@ -86,14 +88,14 @@ def shot_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignor
 
 
 def lock_gate(shot_dir: Path, sheet: Path, force: bool, scale_source: str, ignore: Path | None, contact_frames: int,
-              log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None) -> dict[str, Any]:
+              log: Callable[[str], None], auto_masks: bool = True, moving: Mapping[int, Any] | None = None) -> ShotQC:
     """The shot's QC on a shot set up but not rendered: the lock of the product's contact
     point on the plate's ground, which the solved cameras and the plate frames alone decide,
     and the geometry checks; a sliding camera is refused before the render (tea-table: 20
-    minutes of render for a refusal it could have had in one). Returns the lock as
-    measured (with its frames), for the QC after the render (``shot_gate(lock=)``)."""
-    verdict = shot_gate(shot_dir, sheet, force, scale_source, ignore, contact_frames, log, auto_masks, moving, rendered=False)
-    return {**verdict["lock"], "per_frame": verdict["slide_per_frame"]}
+    minutes of render for a refusal it could have had in one). Returns the verdict (a
+    ShotQC), for the QC after the render (``shot_gate(before=)``)."""
+    return ShotQC(**shot_gate(shot_dir, sheet, force, scale_source, ignore, contact_frames, log, auto_masks, moving,
+                              rendered=False))
 
 
 def lock_masks(shot_dir: Path, frames: list[int], user: Mapping[int, Path] | None,

@@ -357,7 +357,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             t1 = time.perf_counter()
             frames = paths.load_shot().frames
             before["moving"] = stages.plate_motion(paths, frames, log) if opts.auto_masks or opts.auto_holdout else None
-            before["lock"] = qc.lock_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
+            before["qc"] = qc.lock_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
                                           opts.contact_frames, log, auto_masks=opts.auto_masks, moving=before["moving"])
             timings["qc_before_render_s"] = time.perf_counter() - t1
 
@@ -371,7 +371,7 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
         moving = before["moving"] if "moving" in before else (
             stages.plate_motion(paths, rendered.frames, log) if opts.auto_masks or opts.auto_holdout else None)
         verdict = qc.shot_gate(shot_dir, sheet_path, opts.force, _scale_source(opts, camera), opts.holdout or opts.mask,
-                               opts.contact_frames, log, auto_masks=opts.auto_masks, moving=moving, lock=before.get("lock"))
+                               opts.contact_frames, log, auto_masks=opts.auto_masks, moving=moving, before=before.get("qc"))
         timings["qc_s"] = time.perf_counter() - t0
         shot = paths.load_shot()
         if opts.mask is not None:

@@ -103,7 +103,7 @@ def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, mat
 
 
 def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | None = None, scale_source: str = "",
-               lock_frames: list[int] | None = None, rendered: bool = True, lock: dict[str, Any] | None = None) -> ShotQC:
+               lock_frames: list[int] | None = None, rendered: bool = True, before: ShotQC | None = None) -> ShotQC:
     """Measure and judge a shot; returns the ShotQC (verdict accepted | refused).
 
     ``masks``: masks (white = a moving object / to ignore; files or uint8 arrays) by frame
@@ -113,21 +113,25 @@ def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | No
     plate frames alone (the plate's ground texture at the contact point, through the solved
     cameras), so it and the geometry checks can refuse a sliding camera before the render
     (app.qc.lock_gate); only the checks of the rendered alpha wait for the render;
-    ``lock``: the lock measured before the render of the same shot, not measured again."""
+    ``before``: this shot's verdict before the render: its lock and geometry checks are kept
+    (nothing they read has changed), and only the rendered alpha is judged."""
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
     solve = shot_solve(shot)
-    g_point, g_normal = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
     contact = contact_point(shot)
-    plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
-    checks = geometry_checks(solve, g_point, g_normal, np.asarray(shot.product.matrix_world), plates, masks)
+    if before is not None:
+        checks = dict(before.checks)
+        lock: dict[str, Any] = {**before.lock, "per_frame": dict(before.slide_per_frame)}
+    else:
+        g_point, g_normal = np.asarray(shot.ground.point, dtype=np.float64), _normal(shot)
+        plates = {f: paths.plate_frame(f) for f in (lock_frames or shot.frames) if paths.plate_frame(f).is_file()}
+        checks = geometry_checks(solve, g_point, g_normal, np.asarray(shot.product.matrix_world), plates, masks)
+        lock = measure_lock(plates, solve, contact, normal=g_normal, masks=masks, judge_scale=judge_scale(shot)) if plates else \
+            {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     if rendered:
         alphas = _alphas(paths, shot.frames, shot)
         checks["product_rendered"] = pl.alpha_in_frame(solve, contact, alphas)
         checks["product_on_contact"] = pl.product_on_contact(solve, contact, alphas)
-    if lock is None:
-        lock = measure_lock(plates, solve, contact, normal=g_normal, masks=masks, judge_scale=judge_scale(shot)) if plates else \
-            {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     reasons = [c["detail"] for c in checks.values() if c["ok"] is False]
     if not lock["ok"]:
         reasons.append(f"lock: {lock['reason']}")

@@ -120,6 +120,25 @@ def test_run_job_renders_the_whole_pipeline(sidecar, default_composite):
     assert job["result"]["engines"]["composite"] == default_composite and job["result"]["frames_written"] == 4
 
 
+def _under_way(client: SidecarClient, job_id: str, step: str, poll: float) -> list[int]:
+    """The in-process sidecar's Blender ``step`` processes once the job has started them
+    (the job still queued or running while we wait)."""
+    deadline, steps = time.monotonic() + 300, []
+    while not steps and time.monotonic() < deadline and client.status(job_id)["state"] in ("queued", "running"):
+        steps = children(os.getpid(), step)
+        time.sleep(poll)
+    return steps
+
+
+def _cancel(client: SidecarClient, job_id: str) -> tuple[dict, float]:
+    """Cancel the job and wait for it to end: (its last status, seconds from the cancel)."""
+    t0 = time.monotonic()
+    client.cancel(job_id)
+    while client.status(job_id)["state"] not in ("cancelled", "done", "failed") and time.monotonic() - t0 < 60:
+        time.sleep(0.2)
+    return client.status(job_id), time.monotonic() - t0
+
+
 @pytest.mark.slow
 def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
     """A cancel reaches the Blender render under way: the job ends cancelled in seconds, its
@@ -132,20 +151,11 @@ def test_cancelling_a_run_job_stops_its_render_at_once(sidecar):
     client = SidecarClient(url, timeout=20)
     job_id = client.run({"input": "demo_cancel/plate.mp4", "model": "demo_cancel/product.glb",
                          "camera": "demo_cancel/transforms.json", "output": "cancel_out/final.mp4", "samples": 4096})
-    deadline, steps = time.monotonic() + 300, []
-    while not steps and time.monotonic() < deadline:
-        steps = children(os.getpid(), "render-shot")
-        assert client.status(job_id)["state"] in ("queued", "running"), client.status(job_id)
-        time.sleep(0.2)
-    assert steps, "the run never started its render"
+    assert _under_way(client, job_id, "render-shot", 0.2), f"the run never started its render: {client.status(job_id)}"
     time.sleep(2.0)  # the render is under way (4096 samples: minutes a frame)
-    t0 = time.monotonic()
-    client.cancel(job_id)
-    while client.status(job_id)["state"] not in ("cancelled", "done", "failed") and time.monotonic() - t0 < 60:
-        time.sleep(0.2)
-    job = client.status(job_id)
+    job, seconds = _cancel(client, job_id)
     assert job["state"] == "cancelled", job
-    assert time.monotonic() - t0 < 10, time.monotonic() - t0
+    assert seconds < 10, seconds
     assert not children(os.getpid(), "render-shot")
     assert not (root / "cancel_out" / "final.mp4").exists()
 
@@ -161,17 +171,9 @@ def test_cancelling_a_track_job_stops_blenders_tracker(sidecar):
               on_line=lambda s: None)
     client = SidecarClient(url, timeout=20)
     job_id = client.track({"input": "demo_track/plate.mp4", "output": "track_out/transforms.json", "tracker": "blender"})
-    deadline, steps = time.monotonic() + 300, []
-    while not steps and time.monotonic() < deadline and client.status(job_id)["state"] in ("queued", "running"):
-        steps = children(os.getpid(), "track")
-        time.sleep(0.1)
-    assert steps, f"Blender's tracker never ran: {client.status(job_id)}"
-    t0 = time.monotonic()
-    client.cancel(job_id)
-    while client.status(job_id)["state"] not in ("cancelled", "done", "failed") and time.monotonic() - t0 < 60:
-        time.sleep(0.2)
-    job = client.status(job_id)
+    assert _under_way(client, job_id, "track", 0.1), f"Blender's tracker never ran: {client.status(job_id)}"
+    job, seconds = _cancel(client, job_id)
     assert job["state"] == "cancelled", job
-    assert time.monotonic() - t0 < 10, time.monotonic() - t0
+    assert seconds < 10, seconds
     assert not children(os.getpid(), "track")
     assert not (root / "track_out" / "transforms.json").exists()
