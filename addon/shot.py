@@ -302,7 +302,7 @@ def _centre_catcher(root: Any, ground: Ground, size_given: bool) -> Ground:
     foot = (lo + hi) / 2.0
     foot = foot - n * ((foot - np.asarray(ground.point, dtype=np.float64)) @ n)
     size = ground.size_m if size_given else max(1.0, 6.0 * float(max(hi - lo)))
-    return Ground(point=foot.tolist(), normal=n.tolist(), size_m=float(size))
+    return Ground(point=foot.tolist(), normal=n.tolist(), size_m=float(size), cover_m=ground.cover_m)
 
 
 def _plate_is_current(paths: ShotPaths, source: Any, frames: list[int], size: tuple[int, int], undistorted: bool) -> bool:

@@ -52,24 +52,30 @@ def parse_motion_blur(value: str | float | None) -> float | None:
 
 def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate", blender: str | None = None,
                     log: Callable[[str], None] = print, ray: str | None = None, motion_blur: float | None = None,
-                    should_stop: Callable[[], bool] | None = None, before_render: Callable[[], None] | None = None) -> dict | None:
+                    should_stop: Callable[[], bool] | None = None, before_render: Callable[[], None] | None = None,
+                    ground_cover: float | None = None) -> dict | None:
     """Run the Blender render of ``render_args`` (the `render` step's) with the chosen light;
     with ``ray`` the frames render as Blender tasks on that Ray cluster (farm.ray).
     ``motion_blur``: the shutter in frames, None to measure it from the plate (not with the
     legacy light, which renders in one step: off unless given). ``should_stop``: a cancelled
     job's test, handed to each Blender step (app.blender.run_batch). ``before_render``: called
     once the shot is set up and lit, before the frames render (the lock QC, which needs no
-    render: app.qc.lock_gate); not with the legacy light, set up and rendered in one step."""
+    render: app.qc.lock_gate); not with the legacy light, set up and rendered in one step.
+    ``ground_cover``: the grass's height round the product (metres, shot.json ground.cover_m);
+    None keeps what the shot folder records (an earlier run's, the panel's), else bare ground."""
     if light not in LIGHT_CHOICES:
         raise UsageError(f"--light {light!r}: choose {' or '.join(LIGHT_CHOICES)}")
     if motion_blur is not None:
         render_args = [*render_args, f"--motion-blur={motion_blur!r}"]
+    cover = recorded_cover(shot_dir) if ground_cover is None else ground_cover
     if light == "legacy" and not ray:
         run_batch("render", render_args, blender=blender, should_stop=should_stop)
+        _set_cover(shot_dir, cover, log)
         return None
     kept = recorded_light(shot_dir) if light == "shot" else None
     edited = edited_motion_blur(shot_dir) if motion_blur is None else None
     run_batch("render", [*render_args, "--setup-only"], blender=blender, should_stop=should_stop)
+    _set_cover(shot_dir, cover, log)
     info = None
     if kept is not None:
         paths = ShotPaths(shot_dir)
@@ -103,6 +109,29 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
         args = ["--shot", str(shot_dir)] + (["--force"] if "--force" in render_args else [])
         run_batch("render-shot", args, blender=blender, should_stop=should_stop)
     return info
+
+
+def recorded_cover(shot_dir: Path) -> float:
+    """The ground cover a shot folder records (0 when there is no readable shot yet): the
+    `render` step sets the ground up again from the track, so it is carried over."""
+    paths = ShotPaths(shot_dir)
+    if not paths.shot_json.is_file():
+        return 0.0
+    try:
+        return paths.load_shot().ground.cover_m
+    except SchemaError:
+        return 0.0
+
+
+def _set_cover(shot_dir: Path, cover_m: float, log: Callable[[str], None]) -> None:
+    """Record the ground cover in the freshly set-up shot (shot.json ground.cover_m)."""
+    if cover_m <= 0:
+        return
+    paths = ShotPaths(shot_dir)
+    shot = paths.load_shot()
+    shot.ground.cover_m = float(cover_m)
+    paths.save_shot(shot)
+    log(f"{PREFIX} ground cover {cover_m:g} m: the product's base is hidden in it up to about that height")
 
 
 def recorded_light(shot_dir: Path) -> Lighting:

@@ -25,7 +25,7 @@ from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, check_scale_options
 from shotcache.errors import Cancelled, InputError, UsageError
 from shotcache.frames import VIDEO_OUTPUT_EXTS, parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
-from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot
+from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot, check_cover_m
 
 from . import blender, encode, place, preflight, qc, stages
 from .codec_match import match_version, parse_codec_match
@@ -105,6 +105,9 @@ class RunOptions:
     motion_blur: str | float = "auto"
     """Camera motion blur: 'auto' (the shutter measured from the plate's own motion blur,
     ml.camera.shutter), 'off', or a shutter in frames (0.5 = 180 degrees)."""
+    ground_cover: float | None = None
+    """Height (metres) of the grass round the product, which hides its base (shot.json
+    ground.cover_m, ml/pipeline/ground_cover.py); None keeps what a kept shot folder records."""
     codec_match: str | float = "auto"
     """The product through the plate's codec (app.codec_match): 'auto' (the quality measured
     from a video plate's rate; nothing for an image-sequence plate), 'off', or an x264 CRF.
@@ -127,6 +130,8 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
     if opts.camera is not None and not opts.camera.exists():
         raise InputError(f"--camera {opts.camera}: no such file or folder")
     parse_motion_blur(opts.motion_blur)
+    if opts.ground_cover is not None:
+        opts.ground_cover = check_cover_m(opts.ground_cover, f"--ground-cover {opts.ground_cover}")
     opts.codec_match = parse_codec_match(opts.codec_match)
     if opts.light == "shot":
         if opts.keep is None:
@@ -362,7 +367,8 @@ def run_pipeline(opts: RunOptions, log: Log = print, on_progress: OnProgress = _
             timings["qc_before_render_s"] = time.perf_counter() - t1
 
         render_shot_lit(render_args(opts, camera, shot_dir, matrix) + ([extra_ground] if extra_ground else []), shot_dir, light=opts.light, blender=opts.blender, log=log, ray=opts.ray,
-                        motion_blur=parse_motion_blur(opts.motion_blur), should_stop=should_stop, before_render=lock_first)
+                        motion_blur=parse_motion_blur(opts.motion_blur), should_stop=should_stop, before_render=lock_first,
+                        ground_cover=opts.ground_cover)
         timings["render_s"] = time.perf_counter() - t0 - timings.get("qc_before_render_s", 0.0)
         _stop_if(should_stop, "after the render")
         rendered = paths.load_shot()

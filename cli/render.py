@@ -8,6 +8,7 @@ from app import preflight
 from app.blender import PREFIX, run_batch
 from app.light_render import LIGHT_CHOICES
 from shotcache.key_pick import FORMAT as KEY_PICK_FORMAT, HELP as KEY_PICK_HELP
+from shotcache.schema import GROUND_COVER_HELP, check_cover_m
 
 # ---------------------------------------------------------------------------
 # vanelia render
@@ -44,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "through the brightest block; shot: the light the shot folder records (edited in the panel)")
     p.add_argument("--camera-height", type=float, help="metres: the scale of an imported track without points or ground "
                    "(default: a typical camera height, 1.5 m)")
+    p.add_argument("--ground-cover", type=float, default=None, metavar="METRES",
+                   help=GROUND_COVER_HELP + " (default: what the shot folder records, else bare ground)")
     p.add_argument("--undistort", action="store_true", help="undistort the plate with the track's lens coefficients")
     p.add_argument("--force", action="store_true", help="re-render every frame")
     p.add_argument("--blend", help="also save the set-up scene as this .blend")
@@ -77,6 +80,7 @@ def _run(a: argparse.Namespace) -> int:
     if a.light == "shot":
         recorded_light(Path(a.shot))
 
-    render_shot_lit(render_args(a), Path(a.shot), light=a.light, blender=a.blender, motion_blur=shutter)
+    cover = None if a.ground_cover is None else check_cover_m(a.ground_cover, f"--ground-cover {a.ground_cover}")
+    render_shot_lit(render_args(a), Path(a.shot), light=a.light, blender=a.blender, motion_blur=shutter, ground_cover=cover)
     print(f"{PREFIX} shot cache ready: {Path(a.shot).resolve()}", flush=True)
     return 0

@@ -19,7 +19,7 @@ from shotcache.camera_ground import KNOWN_SIZE_HELP
 from shotcache.errors import UsageError
 from shotcache.engines import ENGINES
 from shotcache.key_pick import FORMAT as KEY_PICK_FORMAT, HELP as KEY_PICK_HELP
-from shotcache.schema import STAGES, TRACKERS
+from shotcache.schema import GROUND_COVER_HELP, STAGES, TRACKERS
 
 COMPOSITOR_TYPES = ENGINES["composite"]
 
@@ -86,6 +86,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the product through the plate's codec, so it is compressed as the plate was: auto (default: the quality "
                         "measured from a video plate's rate; nothing for image sequences), off, or an H.264 CRF (about 18-28 "
                         "for cameras). Never for an EXR sequence")
+    p.add_argument("--ground-cover", type=float, default=None, metavar="METRES",
+                   help=GROUND_COVER_HELP + " (default: what a --keep folder records, else bare ground)")
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="camera solver when no --camera is given (auto: video tracks + COLMAP's mapper for clips, Blender's tracker when that solve is weak or upside down, COLMAP on SIFT matches for stills; blender: Blender's tracker only)")
     p.add_argument("--focal-mm", type=float, default=None, help="known focal length in mm (36 mm sensor width) for the solve")
@@ -143,7 +145,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         camera_height=args.camera_height, known_size=args.known_size, place=args.place, force=args.force,
         place_prompt=args.place_prompt, clipseg=args.clipseg, light=args.light, product_matrix=args.product_matrix,
         output_format=args.output_format, sequence=_is_sequence(str(args.output)), motion_blur=args.motion_blur,
-        codec_match=args.codec_match,
+        codec_match=args.codec_match, ground_cover=args.ground_cover,
     )
 
 

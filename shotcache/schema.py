@@ -179,6 +179,23 @@ class Ground:
     point: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     normal: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])
     size_m: float = 20.0
+    cover_m: float = 0.0
+    """Height of what grows on the ground round the product (grass, leaves, gravel): its base is
+    hidden up to about it (ml/pipeline/ground_cover.py); 0 = bare ground. Applied to the passes
+    after the render, so it is no part of a frame's render hash."""
+
+
+GROUND_COVER_HELP = ("height in metres of the grass (leaves, gravel) round the product: its base is hidden in it, "
+                     "with a ragged edge, e.g. 0.04 for a lawn, 0.3 for a meadow; 0 = bare ground")
+MAX_COVER_M = 1.0
+"""Tallest ground cover taken (a meadow's grass): more hides anything a product shot shows."""
+
+
+def check_cover_m(value: Any, where: str) -> float:
+    """A ground cover's height in metres, 0 to MAX_COVER_M; SchemaError naming ``where`` else."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and 0.0 <= value <= MAX_COVER_M
+    _check(ok, f"{where}: the ground cover's height must be 0 to {MAX_COVER_M:g} m (grass round the product's base), got {value!r}")
+    return float(value)
 
 
 @dataclass
@@ -367,6 +384,7 @@ class Shot:
         _check(isinstance(self.frames, (list, tuple)) and all(isinstance(f, numbers.Integral) and not isinstance(f, bool) for f in self.frames),
                f"{where}: frames must be a list of frame numbers (integers), got {str(self.frames)[:80]}")
         self.frames = [int(f) for f in self.frames]
+        self.ground.cover_m = check_cover_m(self.ground.cover_m, f"{where}: ground.cover_m")
         _check(len(set(self.frames)) == len(self.frames), f"{where}: frame list has duplicates")
         if self.camera.frames:
             missing = [f for f in self.frames if f not in self.camera.frames]
@@ -494,9 +512,13 @@ class RunRequest:
     force: bool = False
     auto_holdout: bool = True
     """Hide the product behind moving things in front of it (vanelia run --no-auto-holdout turns it off)."""
+    ground_cover: float | None = None
+    """Metres of grass round the product, which hides its base (vanelia run --ground-cover)."""
 
     def validate(self) -> None:
         _check(bool(self.input) and bool(self.model) and bool(self.output), "run: give 'input', 'model' and 'output'")
+        if self.ground_cover is not None:
+            check_cover_m(self.ground_cover, "run.ground_cover")
         bad = [s for s in self.stages if s not in STAGES]
         _check(not bad, f"run: unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
         _check(self.tracker in TRACKERS, f"run: tracker {self.tracker!r}; choose {', '.join(TRACKERS)}")

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ml.io.exr import PassError, read_passes
+from ml.pipeline.ground_cover import apply_cover
 from ml.pipeline.lens import needs_lens, to_plate_lens
 from ml.io.images import read_mask
 from ml.light import key_shadow
@@ -85,6 +86,7 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
         rgba, passes = to_plate_lens(rgba, passes, cam, shot.camera.distortion)  # the plate's lens (ml/pipeline/lens.py)
     if rgba is not None:
         rgba = apply_holdout(paths, frame, rgba, passes, (pw, ph))
+        rgba = cover_base(shot, frame, rgba, passes)
     mask = None
     mask_path = paths.mask_frame(frame)
     if mask_path.is_file():
@@ -104,6 +106,17 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
         camera=cam,
         lighting=shot.lighting,
     )
+
+
+def cover_base(shot: Shot, frame: int, rgba: np.ndarray, passes: dict[str, np.ndarray]) -> np.ndarray:
+    """The ground cover (shot.json ground.cover_m: grass round the product) hides the product's
+    base, as a holdout every stage respects (ml/pipeline/ground_cover.py)."""
+    if shot.ground.cover_m <= 0:
+        return rgba
+    if "position" not in passes:
+        raise FrameSkip(f"frame {frame}: the shot's ground cover ({shot.ground.cover_m:g} m) needs the render's position pass; "
+                        "render it (the default passes) or set the cover to 0")
+    return apply_cover(rgba, passes["position"], shot.ground.point, shot.ground.normal, shot.ground.cover_m)
 
 
 def apply_holdout(paths: ShotPaths, frame: int, rgba: np.ndarray, passes: dict[str, np.ndarray], size: tuple[int, int]) -> np.ndarray:

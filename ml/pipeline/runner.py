@@ -306,6 +306,7 @@ class PipelineRunner:
                 file_stamp(paths.holdout_frame(f)),
                 shot.camera.frames[f].__dict__ if f in shot.camera.frames else None,
                 shot.lighting,
+                *([shot.ground.cover_m] if shot.ground.cover_m else []),  # hides the product's base (frames.cover_base)
             ]
         )[:12]
 
