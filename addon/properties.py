@@ -109,6 +109,10 @@ class VaneliaShotSettings(bpy.types.PropertyGroup):
     product_scale_m: FloatProperty(
         name="Size (m)", description="Largest dimension of the product in metres; 0 = as modelled", default=0.0, min=0.0, soft_max=10.0
     )
+    ground_cover_m: FloatProperty(
+        name="Ground Cover (m)", description="Height of the grass (leaves, gravel) round the product: its base is hidden in it "
+        "with a ragged edge, e.g. 0.04 for a lawn; 0 = bare ground", default=0.0, min=0.0, max=1.0, soft_max=0.5,
+    )
     frame_start: IntProperty(name="Start", description="First plate frame; 0 = from the first", default=0, min=0)
     frame_end: IntProperty(name="End", description="Last plate frame; 0 = to the last", default=0, min=0)
     resolution_x: IntProperty(name="Width", description="Render width; 0 = plate width", default=0, min=0)

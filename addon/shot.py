@@ -31,6 +31,7 @@ from ..shotcache.schema import (
     RenderSettings,
     SchemaError,
     Shot,
+    check_cover_m,
 )
 from . import camera as cam_mod
 from ..shotcache import tracks
@@ -151,20 +152,22 @@ def setup_shot(
     fps: float | None = None,
     device: str = "AUTO",
     motion_blur: float = 0.0,
+    ground_cover_m: float = 0.0,
     progress: Progress = _noop,
 ) -> Shot:
     """Build (or update) the shot folder and the shot's own scene; returns the saved Shot.
 
     ``source_scene`` (default: the context's) is where a .blend camera is looked up and
     whose Vanelia settings the shot's scene gets; it is never modified. The shot's scene is
-    ``shot_scene.scene_of(shot_dir)`` afterwards.
+    ``shot_scene.scene_of(shot_dir)`` afterwards. ``ground_cover_m``: the grass round the
+    product (shot.json ground.cover_m), which the stages hide its base in.
     """
     source = source_scene or bpy.context.scene
     with shot_scene.building(os.path.abspath(shot_dir), settings_from=source) as scene:
         return _setup_into(scene, source, shot_dir, plate_source, model, camera, frames, resolution, samples, passes,
                            product_matrix, ground, product_scale, product_size_m, product_yaw_deg, light_direction,
                            light_intensity, undistort, fps, device, progress, place_area=place_area, motion_blur=motion_blur,
-                           camera_height_m=camera_height_m, key_pick=key_pick)
+                           camera_height_m=camera_height_m, key_pick=key_pick, ground_cover_m=ground_cover_m)
 
 
 def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model: Any, camera: Any, frames: Any,
@@ -172,11 +175,12 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
                 product_scale: float, product_size_m: float | None, product_yaw_deg: float, light_direction: Any,
                 light_intensity: float, undistort: bool, fps: float | None, device: str, progress: Progress,
                 *, place_area: str | None = None, motion_blur: float = 0.0, camera_height_m: float | None = None,
-                key_pick: ShadowPick | None = None) -> Shot:
+                key_pick: ShadowPick | None = None, ground_cover_m: float = 0.0) -> Shot:
     """setup_shot's work, into the fresh ``scene``."""
     paths = ShotPaths(os.path.abspath(shot_dir))
     # 1. validate every input before touching the shot folder
     check_shot_writable(paths.root)
+    cover = check_cover_m(ground_cover_m, "ground cover")
     passes = render.check_passes(list(passes) if passes is not None else list(render.PASSES))
     glb = product.check_glb(model)
     frame_range = parse_frames(frames)
@@ -237,6 +241,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
         mat, scale = product.place_on_ground(root, ground, point, product_scale, product_size_m, product_yaw_deg)
         placement = "ground"
     ground = _centre_catcher(root, ground, size_given)
+    ground.cover_m = cover
     # 3. write: plate frames (once), then the scene, then shot.json
     paths.root.mkdir(parents=True, exist_ok=True)
     undistorted = bool(undistort and not track.distortion.is_zero())

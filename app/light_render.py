@@ -68,14 +68,15 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
     if motion_blur is not None:
         render_args = [*render_args, f"--motion-blur={motion_blur!r}"]
     cover = recorded_cover(shot_dir) if ground_cover is None else ground_cover
+    if cover > 0:
+        render_args = [*render_args, f"--ground-cover={cover!r}"]
+        log(f"{PREFIX} ground cover {cover:g} m: the product's base is hidden in it up to about that height")
     if light == "legacy" and not ray:
         run_batch("render", render_args, blender=blender, should_stop=should_stop)
-        _set_cover(shot_dir, cover, log)
         return None
     kept = recorded_light(shot_dir) if light == "shot" else None
     edited = edited_motion_blur(shot_dir) if motion_blur is None else None
     run_batch("render", [*render_args, "--setup-only"], blender=blender, should_stop=should_stop)
-    _set_cover(shot_dir, cover, log)
     info = None
     if kept is not None:
         paths = ShotPaths(shot_dir)
@@ -113,7 +114,7 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
 
 def recorded_cover(shot_dir: Path) -> float:
     """The ground cover a shot folder records (0 when there is no readable shot yet): the
-    `render` step sets the ground up again from the track, so it is carried over."""
+    `render` step sets the ground up again from the track, so it is handed on to it."""
     paths = ShotPaths(shot_dir)
     if not paths.shot_json.is_file():
         return 0.0
@@ -121,17 +122,6 @@ def recorded_cover(shot_dir: Path) -> float:
         return paths.load_shot().ground.cover_m
     except SchemaError:
         return 0.0
-
-
-def _set_cover(shot_dir: Path, cover_m: float, log: Callable[[str], None]) -> None:
-    """Record the ground cover in the freshly set-up shot (shot.json ground.cover_m)."""
-    if cover_m <= 0:
-        return
-    paths = ShotPaths(shot_dir)
-    shot = paths.load_shot()
-    shot.ground.cover_m = float(cover_m)
-    paths.save_shot(shot)
-    log(f"{PREFIX} ground cover {cover_m:g} m: the product's base is hidden in it up to about that height")
 
 
 def recorded_light(shot_dir: Path) -> Lighting:

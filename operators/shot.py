@@ -34,6 +34,7 @@ def setup_kwargs(scene: bpy.types.Scene, shot_dir: str) -> dict[str, Any]:
         "samples": int(s.samples),
         "source_scene": scene,
         "product_size_m": float(s.product_scale_m) or None,
+        "ground_cover_m": float(s.ground_cover_m),
     }
     if s.placement == "AREA":
         kw["place_area"] = str(s.placement_area).lower()

@@ -275,6 +275,7 @@ def draw_shot(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         col.prop(s, "product_location")
         col.prop(s, "product_rotation")
     _field(col, s, "product_scale_m", "Size in metres", "0 = as modelled")
+    _field(col, s, "ground_cover_m", "Grass round the base (m)", "0 = bare ground")
     col.label(text="Frames  (0 = whole plate)")
     row = col.row(align=True)
     row.prop(s, "frame_start")

@@ -132,6 +132,7 @@ def render(argv: list[str]) -> int:
     p.add_argument("--force", action="store_true", help="re-render frames whose inputs did not change")
     p.add_argument("--blend", default=None, help="save the set-up scene as this .blend")
     p.add_argument("--motion-blur", type=float, default=0.0, help="camera motion blur: shutter in frames (0.5 = 180 degrees; default 0 = off)")
+    p.add_argument("--ground-cover", type=float, default=0.0, help=addon("shotcache.schema").GROUND_COVER_HELP)
     p.add_argument("--setup-only", action="store_true", help="write the shot (shot.json, plate/) without rendering: "
                    "the light is estimated from it next, or a farm renders the frames; then `render-shot` renders")
     a = p.parse_args(argv)
@@ -156,6 +157,7 @@ def render(argv: list[str]) -> int:
         a.shot, a.plate, a.model, camera, frames=a.frames, resolution=a.resolution, samples=a.samples,
         passes=a.passes.split(",") if a.passes else None, device=a.device, undistort=a.undistort,
         product_size_m=a.product_size, product_scale=a.product_scale, place_area=a.place, motion_blur=a.motion_blur,
+        ground_cover_m=a.ground_cover,
         camera_height_m=a.camera_height, progress=log, **kw,
     )
     if a.blend:

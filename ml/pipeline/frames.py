@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ml.io.exr import PassError, read_passes
-from ml.pipeline.ground_cover import apply_cover
+from ml.pipeline.ground_cover import apply_cover, shade_under_cover
 from ml.pipeline.lens import needs_lens, to_plate_lens
 from ml.io.images import read_mask
 from ml.light import key_shadow
@@ -116,7 +116,10 @@ def cover_base(shot: Shot, frame: int, rgba: np.ndarray, passes: dict[str, np.nd
     if "position" not in passes:
         raise FrameSkip(f"frame {frame}: the shot's ground cover ({shot.ground.cover_m:g} m) needs the render's position pass; "
                         "render it (the default passes) or set the cover to 0")
-    return apply_cover(rgba, passes["position"], shot.ground.point, shot.ground.normal, shot.ground.cover_m)
+    covered = apply_cover(rgba, passes["position"], shot.ground.point, shot.ground.normal, shot.ground.cover_m)
+    if "shadow_catcher" in passes:
+        passes["shadow_catcher"] = shade_under_cover(passes["shadow_catcher"], rgba[..., 3], covered)
+    return covered.rgba
 
 
 def apply_holdout(paths: ShotPaths, frame: int, rgba: np.ndarray, passes: dict[str, np.ndarray], size: tuple[int, int]) -> np.ndarray:

@@ -13,7 +13,9 @@ holdout mattes are (ml/pipeline/frames.py), so every compositor respects it:
 * that height varies from blade to blade by a noise fixed on the ground plane, so the edge is
   ragged and keeps its shape as the camera moves (it does not boil from frame to frame);
 * above the edge the product darkens towards the cover: the blades take the sky's light from
-  its base.
+  its base;
+* the grass that now shows where the base was is in the product's shadow: the render saw the
+  product there, not the ground, so the shadow catcher is filled in from the ground round it.
 
 The height is the artist's (``vanelia run --ground-cover``, shot.json ``ground.cover_m``): the
 grass's height cannot be read off a solve whose points lie on the blades. A first version let
@@ -22,11 +24,16 @@ the blades are a few soft pixels wide and it read as dirt on the product (stop 3
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
-BLADE_M = 0.015
-"""Spacing of the cover's blades on the ground (a lawn's blades and tufts, 1-2 cm apart)."""
+BLADE_M = 0.004
+"""Width of a blade (or a strand of a tuft) on the ground: at 2-3 mm a pixel (a 30 cm product
+a few metres off at 480-720 px) one or two pixels, so the edge reads as strands, not a bite."""
+TUFT_M = 0.03
+"""Size of the tufts the blades stand in: the level of the cover varies over a few centimetres."""
 RAGGED = 0.6
 """Share of the cover's height its edge varies by: the blades stand between (1 - RAGGED) and
 all of the cover's height (a lawn is never cut level)."""
@@ -37,6 +44,13 @@ SHADE_FALLOFF = 0.5
 """Height (a share of the cover's) over which that darkening fades out above the edge."""
 EDGE_PX = 0.6
 """Softness of the edge (pixels, Gaussian): the cover's blades are anti-aliased as the render is."""
+UNDER_SHADE = 0.85
+"""Largest shadow multiplier of the grass where it hides the base: the product takes part of
+the sky from the blades in front of it even where its cast shadow does not fall."""
+CONTACT_PX = 3
+"""The catcher's ring this close round the silhouette is the contact shadow under the base's
+rim, darker than the blades in front of it are: their light is read beyond it (their cast
+shadow from the product, or none)."""
 
 
 def _hash01(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
@@ -60,30 +74,61 @@ def _value_noise(u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
 
 def blade_heights(points: np.ndarray, ground_point: np.ndarray, normal: np.ndarray, cover_m: float) -> np.ndarray:
     """The cover's height (metres) at the ground under each point (N x 3): between (1 - RAGGED)
-    and all of ``cover_m``, blade to blade (BLADE_M), in tufts twice that size."""
+    and all of ``cover_m``; one height per blade (BLADE_M, no blending: a blade's tip is a
+    step), its tuft's level (TUFT_M, smooth) under it."""
     n = normal / max(float(np.linalg.norm(normal)), 1e-9)
     e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(n, e1)
     rel = points - ground_point
-    u, v = (rel @ e1) / BLADE_M, (rel @ e2) / BLADE_M
-    blades = 0.65 * _value_noise(u, v, 1) + 0.35 * _value_noise(0.5 * u, 0.5 * v, 2)
-    return cover_m * (1.0 - RAGGED + RAGGED * blades)
+    u, v = rel @ e1, rel @ e2
+    blade = _hash01(np.floor(u / BLADE_M), np.floor(v / BLADE_M), 1)
+    tuft = _value_noise(u / TUFT_M, v / TUFT_M, 2)
+    return cover_m * (1.0 - RAGGED + RAGGED * (0.5 * blade + 0.5 * tuft))
 
 
-def apply_cover(rgba: np.ndarray, position: np.ndarray, ground_point: list[float], ground_normal: list[float], cover_m: float) -> np.ndarray:
+SOLID_ALPHA = 0.98
+"""Alpha from which a pixel's position is the product's own: at the silhouette's anti-aliased
+edge the position pass holds zeros or a mix with the empty background (para38: half the edge
+pixels read 0), which would put the edge on the ground and under the cover."""
+
+
+def _solid_positions(position: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The position pass with each pixel of the product's edge (alpha under SOLID_ALPHA, or no
+    position) given the position of the nearest solid pixel of the product."""
+    solid = (alpha >= SOLID_ALPHA) & (np.abs(position).max(axis=-1) > 0)
+    if solid.all() or not solid.any():
+        return position
+    _dist, labels = cv2.distanceTransformWithLabels((~solid).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(solid)  # label k (1-based) is the k-th solid pixel in row-major order
+    nearest = labels - 1
+    return position[ys[nearest], xs[nearest]]
+
+
+class Covered(NamedTuple):
+    rgba: np.ndarray
+    """The product with its base hidden (straight alpha)."""
+    hidden: np.ndarray
+    """HxW: the alpha the cover took."""
+    level: np.ndarray
+    """HxW: height of the product's surface over the ground as a share of the cover's (0-1)."""
+
+
+def apply_cover(rgba: np.ndarray, position: np.ndarray, ground_point: list[float], ground_normal: list[float],
+                cover_m: float) -> Covered:
     """The product (straight-alpha RGBA) with its base hidden by a ground cover of ``cover_m``
-    metres (see the module's docstring); ``position`` the world-space position pass. Returns a
-    new array; the input is returned as is when there is no cover."""
+    metres (see the module's docstring); ``position`` the world-space position pass. With no
+    cover the input comes back as is."""
+    none = Covered(rgba, np.zeros(rgba.shape[:2], np.float32), np.ones(rgba.shape[:2], np.float32))
     if cover_m <= 0:
-        return rgba
+        return none
     on = rgba[..., 3] > 0
     if not on.any():
-        return rgba
+        return none
     n = np.asarray(ground_normal, np.float64)
     n /= max(float(np.linalg.norm(n)), 1e-9)
     g = np.asarray(ground_point, np.float64)
-    pts = position[..., :3].reshape(-1, 3)[on.reshape(-1)].astype(np.float64)
+    pts = _solid_positions(position[..., :3], rgba[..., 3])[on].astype(np.float64)
     height = (pts - g) @ n
     edge = blade_heights(pts, g, n, cover_m)
     shown = np.zeros(on.shape, np.float32)
@@ -96,4 +141,59 @@ def apply_cover(rgba: np.ndarray, position: np.ndarray, ground_point: list[float
     out = rgba.astype(np.float32).copy()
     out[..., :3] *= np.where(on, 1.0 - SHADE * np.exp(-3.0 * above), 1.0)[..., None]
     out[..., 3] *= np.where(on, keep, 1.0)
+    level = np.ones(on.shape, np.float32)
+    level[on] = np.clip(height / cover_m, 0.0, 1.0)
+    return Covered(out, (rgba[..., 3] - out[..., 3]).astype(np.float32), level)
+
+
+def _fill_from(img: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """``img`` (HxWxC) where ``seen`` is 0 filled from the seen pixels nearest round it: the
+    narrowest of a few Gaussian averages (normalised by what they saw) that saw enough there,
+    so a hole's rim takes its neighbours' values and its middle a wider mean (no overshoot:
+    every fill is a weighted mean of seen values)."""
+    out = img.copy()
+    todo = seen < 0.5
+    for sigma in (2.0, 5.0, 12.0, 30.0):
+        w = cv2.GaussianBlur(seen, (0, 0), sigma)
+        ok = todo & (w > 0.05)
+        if ok.any():
+            num = cv2.GaussianBlur(img * seen[..., None], (0, 0), sigma)
+            out[ok] = num[ok] / w[ok][:, None]
+            todo &= ~ok
+        if not todo.any():
+            break
+    return out
+
+
+def shade_under_cover(catcher: np.ndarray, alpha: np.ndarray, covered: Covered) -> np.ndarray:
+    """The shadow catcher (HxWx3 multiplier) where the cover now shows the plate in place of the
+    product's base (``alpha`` the render's alpha, before the cover).
+
+    The render saw the product there, not the ground, so the catcher reads unshadowed inside a
+    ring of contact shadow. The blades there are shaded as the ground just beyond that ring is
+    (the product's cast shadow, or none: filled in over the silhouette) at their foot, and by
+    UNDER_SHADE at the cover's top (the product takes part of the sky from them). The contact
+    ring itself (CONTACT_PX) next to the hidden base lies at the ground, behind the blades: it
+    is lightened to that same level, so no dark outline of the hidden base stays."""
+    hidden = covered.hidden
+    if float(hidden.max(initial=0.0)) <= 1e-3:
+        return catcher
+    ys, xs = np.nonzero(alpha > 1e-3)
+    pad = 3 * CONTACT_PX
+    y0, y1 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, alpha.shape[0])
+    x0, x1 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, alpha.shape[1])
+    box = (slice(y0, y1), slice(x0, x1))
+    kernel = np.ones((2 * CONTACT_PX + 1, 2 * CONTACT_PX + 1), np.uint8)
+    seen = 1.0 - cv2.dilate((alpha[box] > 1e-3).astype(np.uint8), kernel).astype(np.float32)
+    crop = np.ascontiguousarray(catcher[box], np.float32)
+    beyond = _fill_from(crop, seen)
+    level = covered.level[box][..., None]
+    filled = np.clip(beyond * (1.0 - level) + UNDER_SHADE * level, 0.0, UNDER_SHADE)
+    share = np.clip(hidden[box] / np.maximum(alpha[box], 1e-3), 0.0, 1.0)[..., None]
+    out_c = crop * (1.0 - share) + filled * share
+    near = cv2.dilate((hidden[box] > 0.05).astype(np.uint8), kernel).astype(np.float32)
+    near = (cv2.GaussianBlur(near, (0, 0), 1.0) * (1.0 - np.clip(alpha[box], 0.0, 1.0)))[..., None]
+    out_c = np.maximum(out_c, crop + (np.maximum(beyond, crop) - crop) * near)  # the contact ring: only lighter
+    out = catcher.copy()
+    out[box] = out_c
     return out

@@ -48,6 +48,32 @@ def test_vanelia_render_builds_the_shot(rendered_shot, capfd):
     assert sorted(doc["render"]["frame_hashes"]) == ["1", "2"]
 
 
+def test_the_ground_cover_is_recorded_kept_and_renders_nothing_again(inputs, rendered_shot, tmp_path, capsys):
+    """`vanelia render --ground-cover` records the grass's height in shot.json without
+    re-rendering (the cover hides the base after the render); a re-run without the option keeps
+    it; 0 takes it away; a height out of range is refused before Blender starts."""
+    import shutil
+
+    from cli.main import main
+
+    shot = tmp_path / "shot"
+    shutil.copytree(rendered_shot[0], shot)
+    base = ["render", "--plate", str(inputs["plate"]), "--model", str(inputs["model"]), "--camera", str(inputs["camera"]),
+            "--shot", str(shot), "--samples", "4"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in (shot / "render").iterdir()}
+
+    def cover() -> float:
+        return json.loads((shot / "shot.json").read_text())["ground"]["cover_m"]
+
+    assert main([*base, "--ground-cover", "0.05"]) == 0 and cover() == 0.05
+    assert {p.name: p.stat().st_mtime_ns for p in (shot / "render").iterdir()} == stamps  # nothing rendered again
+    assert main(base) == 0 and cover() == 0.05
+    assert main([*base, "--ground-cover", "0"]) == 0 and cover() == 0.0
+    capsys.readouterr()
+    assert main([*base, "--ground-cover", "2"]) == 2
+    assert "--ground-cover 2" in capsys.readouterr().err and cover() == 0.0
+
+
 def test_success_exit_code_and_progress_lines(rendered_shot):
     shot, _ = rendered_shot
     res = run_script("render-shot", "--shot", str(shot), "--force")

@@ -39,6 +39,8 @@ def test_bad_input_is_a_clear_error(tmp_path: Path):
     assert r.returncode == 2 and "--mask" in r.stderr
     r = vanelia("run", "--input", str(plate), "--model", str(glb), "--output", str(tmp_path / "o.mp4"), "--stages", "blur")
     assert r.returncode == 2 and "unknown stage" in r.stderr
+    r = vanelia("run", "--input", str(plate), "--model", str(glb), "--output", str(tmp_path / "o.mp4"), "--ground-cover=3")
+    assert r.returncode == 2 and "--ground-cover 3" in r.stderr and "0 to 1 m" in r.stderr
 
 
 @pytest.mark.slow

@@ -45,13 +45,13 @@ def _cylinder(cam_x: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_bare_ground_changes_nothing():
     rgba, pos = _cylinder()
-    assert apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], 0.0) is rgba
+    assert apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], 0.0)[0] is rgba
 
 
 def test_the_cover_hides_the_base_with_a_ragged_edge_and_darkens_above_it():
     rgba, pos = _cylinder()
     cover = 0.08
-    out = apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], cover)
+    out, hidden, _level = apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], cover)
     z = pos[..., 2]
     on = rgba[..., 3] > 0
     low = on & (z < (1 - RAGGED) * cover - 0.01)
@@ -80,7 +80,7 @@ def test_the_edge_stays_on_the_ground_as_the_camera_moves():
     seen = []
     for cam_x in (0.0, 0.3):
         rgba, pos = _cylinder(cam_x)
-        out = apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], cover)
+        out, hidden, _level = apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], cover)
         on = rgba[..., 3] > 0
         seen.append((pos[on], out[..., 3][on]))
     (p0, a0), (p1, a1) = seen
