@@ -193,7 +193,7 @@ def shade_under_cover(catcher: np.ndarray, alpha: np.ndarray, covered: Covered) 
     out_c = crop * (1.0 - share) + filled * share
     near = cv2.dilate((hidden[box] > 0.05).astype(np.uint8), kernel).astype(np.float32)
     near = (cv2.GaussianBlur(near, (0, 0), 1.0) * (1.0 - np.clip(alpha[box], 0.0, 1.0)))[..., None]
-    out_c = np.maximum(out_c, crop + (np.maximum(beyond, crop) - crop) * near)  # the contact ring: only lighter
+    out_c = out_c + (np.maximum(beyond, crop) - crop) * near  # the contact ring, outside the silhouette: only lighter
     out = catcher.copy()
     out[box] = out_c
     return out

@@ -10,7 +10,7 @@ import pytest
 
 from ml.io.exr import read_passes, write_passes
 from ml.pipeline.frames import FrameSkip, load_frame
-from ml.pipeline.ground_cover import RAGGED, SHADE, apply_cover, blade_heights
+from ml.pipeline.ground_cover import RAGGED, SHADE, UNDER_SHADE, apply_cover, blade_heights, shade_under_cover
 from ml.pipeline.synthetic import make_shot
 from shotcache.schema import SchemaError, Shot, check_cover_m
 
@@ -128,3 +128,29 @@ def test_a_shot_loads_with_its_cover_and_every_stage_sees_the_base_hidden(tmp_pa
     data["ground"]["cover_m"] = 3.0
     with pytest.raises(SchemaError, match="ground.cover_m"):
         Shot.from_dict(data)
+
+
+def test_the_grass_where_the_base_was_is_shaded_and_its_contact_outline_goes():
+    """The render's catcher reads 1 under the product and dark in a contact ring round it. Where
+    the cover shows the grass in place of the base, that grass is shaded (at most UNDER_SHADE,
+    the ground beyond the ring being unshadowed here); the ring next to the hidden base is
+    lightened to the ground beyond it, and the ring by the parts still shown stays as rendered."""
+    import cv2
+
+    rgba, pos = _cylinder()
+    alpha = rgba[..., 3]
+    sil = (alpha > 0).astype(np.uint8)
+    ring = cv2.dilate(sil, np.ones((5, 5), np.uint8)).astype(bool) & ~sil.astype(bool)
+    catcher = np.ones((H, W, 3), np.float32)
+    catcher[ring] = 0.2
+    covered = apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], 0.08)
+    out = shade_under_cover(catcher, alpha, covered)
+    gone = covered.hidden > 0.99
+    assert gone.sum() > 50
+    assert np.allclose(out[gone], UNDER_SHADE, atol=0.02)  # shaded, not the render's unshadowed 1
+    ys, _xs = np.nonzero(sil)
+    below = ring & (np.arange(H)[:, None] > ys.max() - 2)  # the ring under the hidden base
+    above = ring & (np.arange(H)[:, None] < ys.min() + 20)  # the ring round the top, far from the cover
+    assert below.any() and above.any()
+    assert out[below].mean() > 0.8 and np.allclose(out[above], 0.2)
+    assert np.array_equal(shade_under_cover(catcher, alpha, apply_cover(rgba, pos, [0, 0, 0], [0, 0, 1], 0.0)), catcher)
