@@ -193,7 +193,7 @@ MAX_COVER_M = 1.0
 
 def check_cover_m(value: Any, where: str) -> float:
     """A ground cover's height in metres, 0 to MAX_COVER_M; SchemaError naming ``where`` else."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and 0.0 <= value <= MAX_COVER_M
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value)) and 0.0 <= float(value) <= MAX_COVER_M
     _check(ok, f"{where}: the ground cover's height must be 0 to {MAX_COVER_M:g} m (grass round the product's base), got {value!r}")
     return float(value)
 

@@ -316,7 +316,7 @@ def test_send_starts_local_sidecar_and_loads_result(addon, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------
 
 
-def panel_shot(demo: Any, tmp_path: Path, tilt_deg: float) -> tuple[Path, Any]:
+def panel_shot(demo: Any, tmp_path: Path, tilt_deg: float, cover_m: float = 0.0) -> tuple[Path, Any]:
     """A 3-frame 64x36 shot set up through the panel's operator: a generated bottle stood at the
     origin, seen by a scene camera 3 m back and 1 m up, tilted ``tilt_deg`` from looking down.
     Returns the shot folder and the artist's scene it was set up from."""
@@ -336,8 +336,18 @@ def panel_shot(demo: Any, tmp_path: Path, tilt_deg: float) -> tuple[Path, Any]:
     s.shot_dir, s.plate_path, s.product_path = str(shot), str(tmp_path / "plate"), str(glb)
     s.camera_source, s.camera_object = "SCENE", cam
     s.placement, s.product_location, s.samples = "EXPLICIT", (0.0, 0.0, 0.0), 1
+    s.ground_cover_m = cover_m
     assert bpy.ops.vanelia.setup_shot() == {"FINISHED"}
     return shot, scene
+
+
+def test_the_panels_ground_cover_is_the_shots(addon, tmp_path: Path) -> None:
+    """The Setup box's ground cover goes into shot.json (ground.cover_m), where the stages read it."""
+    from importlib import import_module
+
+    demo = import_module(f"{addon.__name__}.addon.demo_scene")
+    shot, _scene = panel_shot(demo, tmp_path, tilt_deg=80.0, cover_m=0.05)
+    assert json.loads((shot / "shot.json").read_text())["ground"]["cover_m"] == pytest.approx(0.05)
 
 
 def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> None:
