@@ -48,11 +48,18 @@ RECIPES: dict[str, dict[str, Any]] = {
     "ceiling_tiles_glossy": {"light": "ceiling", "ground": "tiles", "material": "glossy", "shape": "duck"},
     "sun_low_grass_diffuse_blur": {"light": "sun_low", "ground": "grass", "material": "diffuse", "shape": "duck", "shutter": 0.5,
                                    "drift_m": 0.5},
+    "overcast_meadow_diffuse": {"light": "overcast", "ground": "grass", "material": "diffuse", "shape": "duck", "cover_m": 0.08},
 }
 """The standard sets: every light setup, ground and product material at least once. A recipe's
 ``shutter`` (frames) films it with camera motion blur, as a 180-degree video camera does: the
 plate is streaked, and a product rendered without the same blur reads as pasted on. Its
-``drift_m`` pans the aim past the product, so that the product streaks too."""
+``drift_m`` pans the aim past the product, so that the product streaks too. Its ``cover_m``
+grows blades of grass that tall round the product (``grow_grass``): they hide its base in the
+truth, as `vanelia run --ground-cover` is to."""
+GRASS_HALF_M = 1.5
+"""Half-size of the patch of grass round the product (its lines of sight from the cameras)."""
+GRASS_PER_M2 = 20000
+"""Blades per square metre (a lawn has 10-40 thousand)."""
 
 CEILING_M = 2.8
 """Height of a room's walls, and of the ceiling that holds the panels of a ceiling-lit room."""
@@ -302,6 +309,37 @@ def build_set(scene: Any, ground_kind: str, light_kind: str, rng: np.random.Gene
     return props
 
 
+def grow_grass(scene: Any, cover_m: float, rng: np.random.Generator) -> Any:
+    """Blades of grass up to ``cover_m`` tall on a patch round the origin (hair strands on an
+    emitter that does not render itself), coloured from the grass ground's palette strand by
+    strand; returns the emitter."""
+    h = GRASS_HALF_M
+    mat = bpy.data.materials.new("Grass blades")
+    tree = compat.material_nodes(mat)
+    bsdf = _bsdf(mat)
+    bsdf.inputs["Roughness"].default_value = 0.8
+    info = tree.nodes.new("ShaderNodeHairInfo")
+    ramp = tree.nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements[0].color = (0.07, 0.15, 0.035, 1)
+    ramp.color_ramp.elements[1].color = (0.24, 0.34, 0.08, 1)
+    tree.links.new(info.outputs["Random"], ramp.inputs["Fac"])
+    tree.links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+    emitter = demo_scene._add_mesh_object(scene, "Grass", [(-h, -h, 0), (h, -h, 0), (h, h, 0), (-h, h, 0)], [(0, 1, 2, 3)], mat, (0, 0, 0))
+    st = emitter.modifiers.new("Grass", "PARTICLE_SYSTEM").particle_system.settings
+    emitter.particle_systems[0].seed = int(rng.integers(0, 2**31 - 1))
+    st.type = "HAIR"
+    st.count = int(GRASS_PER_M2 * (2 * h) ** 2)
+    st.hair_length = cover_m
+    st.length_random = 0.5  # blades between half and all of the cover's height
+    st.factor_random = 0.25 * cover_m  # leaning a little, each its own way
+    st.emit_from, st.distribution, st.use_emit_random = "FACE", "RAND", True
+    emitter.show_instancer_for_render = False  # the blades render, not the patch they grow on
+    st.radius_scale, st.root_radius, st.tip_radius = 0.0015, 1.0, 0.1
+    st.render_step = 3
+    st.material = 1
+    return emitter
+
+
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     ab = b - a
     t = float(np.clip((p - a) @ ab / max(float(ab @ ab), 1e-12), 0.0, 1.0))
@@ -484,6 +522,8 @@ def make_set(out_dir: str | os.PathLike[str], name: str, recipe: dict[str, Any],
         scene.render.motion_blur_shutter = shutter
         scene.render.motion_blur_position = "CENTER"
     moved = _clear_props(props, eyes)
+    if float(recipe.get("cover_m", 0.0)) > 0:
+        grow_grass(scene, float(recipe["cover_m"]), rng)
     progress(f"{name}: plate ({frames} frames {resolution[0]}x{resolution[1]}, {samples} samples)")
     _render_sequence(scene, out / "plate", frames)
     root = build_product(scene, recipe["shape"], recipe["material"], model, out / "product.glb")

@@ -60,6 +60,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "learned|truth-light": ("truth-light", (), {}),
     "classical|plate-light|codec-match": ("plate", (), {}),
     "learned|plate-light|codec-match": ("plate", (), {}),
+    "classical|plate-light|cover": ("plate", (), {}),
+    "learned|plate-light|cover": ("plate", (), {}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults. "learned"
 variants composite with the learned compositor (``--composite-checkpoint``); the others with
@@ -67,6 +69,24 @@ the classical engine. "|codec-match" variants put the composite sequence through
 codec, at the quality measured from the filmed plate's rate (app.codec_match, as `vanelia run`
 does): they differ from their base only on sets filmed with ``--film-crf``."""
 CODEC_MATCH = "|codec-match"
+COVER = "|cover"
+"""Variants whose frames are loaded with the set's own ground cover (its recipe's ``cover_m``:
+grass that hides the product's base in the truth), as `vanelia run --ground-cover` gives it:
+the artist's knowledge, as the camera and the placement are given. The same as their base on
+sets without grass."""
+
+
+def set_cover(set_dir: Path) -> float:
+    """The height of the grass the set's truth grew round the product (0: none)."""
+    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
+    return float(meta.get("recipe", {}).get("cover_m", 0.0))
+
+
+def with_cover(shot: Any, cover_m: float) -> Any:
+    """A copy of a loaded shot with this ground cover (shot.json ground.cover_m)."""
+    from dataclasses import replace
+
+    return replace(shot, ground=replace(shot.ground, cover_m=cover_m))
 
 
 def variant_engine(name: str) -> str:
@@ -384,11 +404,15 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
     source = region_source(set_dir)
     plates8: list[np.ndarray] = []
     outs: dict[str, list[np.ndarray]] = {v: [] for v in variants}
+    cover = set_cover(set_dir) if any(v.endswith(COVER) for v in variants) else 0.0
+    covered = {mode: (p, with_cover(s, cover)) for mode, (p, s) in loaded.items()} if cover > 0 else loaded
     for f in frames:
         plates8.append(read_rgb8(set_dir / "plate" / f"{f:06d}.png"))
         states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
+        states_covered = {mode: load_frame(p, s, f) for mode, (p, s) in covered.items()} if cover > 0 else states
         for v in variants:
-            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner, compositors[v])), 0, 1)
+            st = (states_covered if v.endswith(COVER) else states)[VARIANTS[v][0]]
+            out = np.clip(linear_to_srgb(composite_variant(st, v, runner, compositors[v])), 0, 1)
             outs[v].append(np.round(out * 255).astype(np.uint8))  # what a PNG of it holds
     codec_crf = set_codec_crf(set_dir, plates8) if any(v.endswith(CODEC_MATCH) for v in variants) else None
     for v in variants:

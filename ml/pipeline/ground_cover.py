@@ -186,7 +186,10 @@ def shade_under_cover(catcher: np.ndarray, alpha: np.ndarray, covered: Covered) 
     kernel = np.ones((2 * CONTACT_PX + 1, 2 * CONTACT_PX + 1), np.uint8)
     seen = 1.0 - cv2.dilate((alpha[box] > 1e-3).astype(np.uint8), kernel).astype(np.float32)
     crop = np.ascontiguousarray(catcher[box], np.float32)
-    beyond = _fill_from(crop, seen)
+    # under the silhouette the render's catcher is no ground's (Cycles leaves values over 1 there,
+    # bright specks once the base is gone): at most unshadowed, as the ground beyond
+    crop = np.where((alpha[box] > 0)[..., None], np.minimum(crop, 1.0), crop)
+    beyond = np.minimum(_fill_from(crop, seen), 1.0)
     level = covered.level[box][..., None]
     filled = np.clip(beyond * (1.0 - level) + UNDER_SHADE * level, 0.0, UNDER_SHADE)
     share = np.clip(hidden[box] / np.maximum(alpha[box], 1e-3), 0.0, 1.0)[..., None]
