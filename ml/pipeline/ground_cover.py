@@ -192,11 +192,14 @@ def shade_under_cover(catcher: np.ndarray, alpha: np.ndarray, covered: Covered) 
     beyond = np.minimum(_fill_from(crop, seen), 1.0)
     level = covered.level[box][..., None]
     filled = np.clip(beyond * (1.0 - level) + UNDER_SHADE * level, 0.0, UNDER_SHADE)
-    share = np.clip(hidden[box] / np.maximum(alpha[box], 1e-3), 0.0, 1.0)[..., None]
-    out_c = crop * (1.0 - share) + filled * share
     near = cv2.dilate((hidden[box] > 0.05).astype(np.uint8), kernel).astype(np.float32)
-    near = (cv2.GaussianBlur(near, (0, 0), 1.0) * (1.0 - np.clip(alpha[box], 0.0, 1.0)))[..., None]
-    out_c = out_c + (np.maximum(beyond, crop) - crop) * near  # the contact ring, outside the silhouette: only lighter
+    near = cv2.GaussianBlur(near, (0, 0), 1.0)[..., None]
+    ground = crop + (np.maximum(beyond, crop) - crop) * near  # the contact ring by the hidden base: only lighter
+    # each pixel's plate: the ground the render saw (1 - alpha before) and the grass the cover shows (hidden)
+    a0 = np.clip(alpha[box], 0.0, 1.0)[..., None]
+    hid = np.clip(hidden[box], 0.0, 1.0)[..., None]
+    seen_now = 1.0 - a0 + hid
+    out_c = np.where(seen_now > 1e-3, (ground * (1.0 - a0) + filled * hid) / np.maximum(seen_now, 1e-3), ground)
     out = catcher.copy()
     out[box] = out_c
     return out

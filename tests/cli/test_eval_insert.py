@@ -59,11 +59,13 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     cache, out = tmp_path / "sets", tmp_path / "eval.json"
     args = ["eval", "insert", "--sets", "sun_high_tiles_diffuse", "--frames", "2", "--resolution", "96x54", "--samples", "4",
             "--render-samples", "4", "--cache", str(cache), "--json", str(out), "--model", str(shared_data / "models" / "Duck.glb"),
-            "--variants", "paste,classical,classical|plate-light,classical|given-key,classical|truth-light"]
+            "--variants", "paste,classical,classical|plate-light,classical|given-key,classical|truth-light,classical|plate-light|cover"]
     r = vanelia(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
-    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light", "classical|given-key", "classical|truth-light"}
+    assert set(rep["mean"]) == {"paste", "classical", "classical|plate-light", "classical|given-key", "classical|truth-light",
+                                "classical|plate-light|cover"}
+    assert rep["mean"]["classical|plate-light|cover"] == rep["mean"]["classical|plate-light"]  # no grass in this set
     for v in rep["mean"].values():
         assert np.isfinite(v["psnr_insert"]) and np.isfinite(v["psnr_product"]) and 0 < v["ssim_insert"] <= 1
     assert rep["mean"]["paste"]["gain_insert_db"] == 0.0
@@ -93,7 +95,8 @@ def test_eval_insert_on_one_tiny_set(shared_data: Path, tmp_path: Path):
     r = vanelia(*map(str, again), "--baseline", str(out), "--pairs-out", str(pairs))  # the sets are cached: nothing rendered again
     assert r.returncode == 0 and "cached" in r.stdout and "against --baseline" in r.stdout
     delta = json.loads(out2.read_text())["against_baseline"]["psnr_db"]["sun_high_tiles_diffuse-s1"]
-    assert set(delta) == {"paste", "classical", "classical|plate-light", "classical|given-key", "classical|truth-light"}
+    assert set(delta) == {"paste", "classical", "classical|plate-light", "classical|given-key", "classical|truth-light",
+                          "classical|plate-light|cover"}
     assert all(abs(d) < 0.5 for row in delta.values() for d in row.values())  # the same protocol twice: the same pictures
     _learned_variant_on_its_own_pairs(args, pairs, tmp_path)
 
@@ -119,6 +122,34 @@ def _learned_variant_on_its_own_pairs(args: list[str], pairs: Path, tmp_path: Pa
     mean = json.loads((tmp_path / "learned.json").read_text())["mean"]
     assert np.isfinite(mean["learned|plate-light"]["psnr_product"])
     assert mean["learned|plate-light"]["psnr_shadow"] == pytest.approx(mean["classical|plate-light"]["psnr_shadow"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_the_meadow_hides_the_base_in_its_truth_and_the_cover_variant_hides_it_too(shared_data: Path, tmp_path: Path):
+    """The meadow set grows blades round the product: in its truth the product's lowest rows are
+    mostly grass, its upper rows product. Its |cover variant loads the frames with the set's
+    cover, so its composite shows the plate there, where the plain variant shows the product."""
+    from cli.eval_insert import read_rgb8_alpha, set_cover
+    from ml.io.images import read_rgb8
+
+    cache, out = tmp_path / "sets", tmp_path / "eval.json"
+    r = vanelia("eval", "insert", "--sets", "overcast_meadow_diffuse", "--frames", "1", "--resolution", "320x180", "--samples", "8",
+                "--render-samples", "4", "--cache", str(cache), "--json", str(out), "--model", str(shared_data / "models" / "Duck.glb"),
+                "--variants", "classical|plate-light,classical|plate-light|cover")
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = cache / "overcast_meadow_diffuse-s1"
+    assert set_cover(s) == 0.08
+    plate, truth = (read_rgb8(s / part / "000001.png").astype(float) for part in ("plate", "truth"))
+    alpha = read_rgb8_alpha(s / "mask" / "000001.png")
+    rows = np.nonzero((alpha > 0.5).any(axis=1))[0]
+    low, mid = rows[-2:], rows[len(rows) // 2 - 1 : len(rows) // 2 + 1]
+    def changed(band):  # how far the truth is from the plate there: the product shows
+        m = np.zeros_like(alpha, bool)
+        m[band] = alpha[band] > 0.5
+        return np.abs(truth - plate)[m].mean()
+    assert changed(low) < 0.5 * changed(mid)
+    mean = json.loads(out.read_text())["mean"]
+    assert mean["classical|plate-light|cover"]["psnr_product"] != mean["classical|plate-light"]["psnr_product"]
 
 
 def test_only_a_true_sun_is_given_as_the_key_direction():
