@@ -17,7 +17,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..shotcache.schema import FrameCamera, Ground
+from ..shotcache.schema import FrameCamera, Ground, cover_floor_m
 from . import compat, shot_scene
 from ..shotcache.errors import InputError
 
@@ -242,8 +242,10 @@ def make_shadow_catcher(scene: Any, ground: Ground, albedo: list[float] | None =
     obj = bpy.data.objects.new(GROUND_NAME, mesh)
     scene.collection.objects.link(obj)
     m = np.eye(4)
-    m[:3, :3] = _basis_from_normal(np.asarray(ground.normal, float))
-    m[:3, 3] = ground.point
+    n = np.asarray(ground.normal, float)
+    m[:3, :3] = _basis_from_normal(n)
+    # on grass the catcher is the blades the camera sees, not the soil (shotcache/schema.py COVER_FLOOR)
+    m[:3, 3] = np.asarray(ground.point, float) + n / max(float(np.linalg.norm(n)), 1e-9) * cover_floor_m(ground.cover_m)
     obj.matrix_world = Matrix(m.tolist())
     obj.is_shadow_catcher = True
     return obj

@@ -198,7 +198,7 @@ def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
             "resolution": shot.resolution,
             "product": {k: v for k, v in d["product"].items() if k != "source"},
             "glb": glb_sha256,
-            "ground": {k: v for k, v in d["ground"].items() if k != "cover_m"},  # applied after the render
+            "ground": {k: v for k, v in d["ground"].items() if k != "cover_m" or v},  # bare ground: the hashes of before the cover
             "lighting": d["lighting"],
             "samples": shot.render.samples,
             "motion_blur": shot.render.motion_blur,

@@ -35,10 +35,11 @@ from shotcache.layout import ShotPaths, atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DUCK = ROOT.parent / "shared" / "data" / "models" / "Duck.glb"
-LIGHT_MODES = ("legacy", "plate", "given-key", "truth-light")
+LIGHT_MODES = ("legacy", "plate", "plate-cover", "given-key", "truth-light")
 """How Vanelia's render is lit: "given-key" is the plate's estimate with the truth's key direction
 given (``--light-dir``; sets whose truth has no sun are lit as "plate"); "truth-light" the
-truth's lights and sky over the plate estimate's ground (``truth_lighting``)."""
+truth's lights and sky over the plate estimate's ground (``truth_lighting``); "plate-cover" the
+plate's estimate with the set's ground cover given (``set_cover``; sets without grass: "plate")."""
 
 # name -> (light mode of the render, stages before composite, composite engine params)
 VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
@@ -60,33 +61,25 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...], dict[str, Any] | None]] = {
     "learned|truth-light": ("truth-light", (), {}),
     "classical|plate-light|codec-match": ("plate", (), {}),
     "learned|plate-light|codec-match": ("plate", (), {}),
-    "classical|plate-light|cover": ("plate", (), {}),
-    "learned|plate-light|cover": ("plate", (), {}),
+    "classical|plate-light|cover": ("plate-cover", (), {}),
+    "learned|plate-light|cover": ("plate-cover", (), {}),
 }
 """paste = alpha-over of Vanelia's render, no shadow; {} = the engine's defaults. "learned"
 variants composite with the learned compositor (``--composite-checkpoint``); the others with
 the classical engine. "|codec-match" variants put the composite sequence through the plate's
 codec, at the quality measured from the filmed plate's rate (app.codec_match, as `vanelia run`
-does): they differ from their base only on sets filmed with ``--film-crf``."""
+does): they differ from their base only on sets filmed with ``--film-crf``. "|cover" variants are
+rendered and composited with the set's ground cover (the "plate-cover" light mode): the same as
+their base on sets without grass."""
 CODEC_MATCH = "|codec-match"
-COVER = "|cover"
-"""Variants whose frames are loaded with the set's own ground cover (its recipe's ``cover_m``:
-grass that hides the product's base in the truth), as `vanelia run --ground-cover` gives it:
-the artist's knowledge, as the camera and the placement are given. The same as their base on
-sets without grass."""
 
 
 def set_cover(set_dir: Path) -> float:
-    """The height of the grass the set's truth grew round the product (0: none)."""
+    """The height of the grass the set's truth grew round the product (0: none): what the
+    "plate-cover" renders are given, as `vanelia run --ground-cover` (the artist's knowledge,
+    as the camera and the placement are given)."""
     meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
     return float(meta.get("recipe", {}).get("cover_m", 0.0))
-
-
-def with_cover(shot: Any, cover_m: float) -> Any:
-    """A copy of a loaded shot with this ground cover (shot.json ground.cover_m)."""
-    from dataclasses import replace
-
-    return replace(shot, ground=replace(shot.ground, cover_m=cover_m))
 
 
 def variant_engine(name: str) -> str:
@@ -301,7 +294,9 @@ def render_vanelia(set_dir: Path, meta: dict[str, Any], shot_dir: Path, mode: st
     sun = true_key_direction(meta["light"]) if mode == "given-key" else None
     if sun is not None:
         args.append("--light-dir=" + ",".join(repr(float(v)) for v in sun))
-    render_shot_lit(args, shot_dir, light="legacy" if mode == "legacy" else "plate", blender=blender, motion_blur=motion_blur)
+    cover = set_cover(set_dir) if mode == "plate-cover" else 0.0
+    render_shot_lit(args, shot_dir, light="legacy" if mode == "legacy" else "plate", blender=blender, motion_blur=motion_blur,
+                    ground_cover=cover)
 
 
 def truth_lighting(estimated: Any, truth: dict[str, Any], env: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -404,15 +399,11 @@ def score_set(set_dir: Path, shots: dict[str, Path], variants: list[str], runner
     source = region_source(set_dir)
     plates8: list[np.ndarray] = []
     outs: dict[str, list[np.ndarray]] = {v: [] for v in variants}
-    cover = set_cover(set_dir) if any(v.endswith(COVER) for v in variants) else 0.0
-    covered = {mode: (p, with_cover(s, cover)) for mode, (p, s) in loaded.items()} if cover > 0 else loaded
     for f in frames:
         plates8.append(read_rgb8(set_dir / "plate" / f"{f:06d}.png"))
         states = {mode: load_frame(p, s, f) for mode, (p, s) in loaded.items()}
-        states_covered = {mode: load_frame(p, s, f) for mode, (p, s) in covered.items()} if cover > 0 else states
         for v in variants:
-            st = (states_covered if v.endswith(COVER) else states)[VARIANTS[v][0]]
-            out = np.clip(linear_to_srgb(composite_variant(st, v, runner, compositors[v])), 0, 1)
+            out = np.clip(linear_to_srgb(composite_variant(states[VARIANTS[v][0]], v, runner, compositors[v])), 0, 1)
             outs[v].append(np.round(out * 255).astype(np.uint8))  # what a PNG of it holds
     codec_crf = set_codec_crf(set_dir, plates8) if any(v.endswith(CODEC_MATCH) for v in variants) else None
     for v in variants:
@@ -543,6 +534,9 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
         for mode in modes:
             if mode == "given-key" and sun is None and "plate" in shots:
                 shots[mode] = shots["plate"]  # no sun to give: the plate's own estimate, rendered once
+                continue
+            if mode == "plate-cover" and set_cover(sd) <= 0 and "plate" in shots:
+                shots[mode] = shots["plate"]  # no grass: the plate's own estimate, rendered once
                 continue
             t1 = time.perf_counter()
             shots[mode] = work / sd.name / mode

@@ -181,14 +181,24 @@ class Ground:
     size_m: float = 20.0
     cover_m: float = 0.0
     """Height of what grows on the ground round the product (grass, leaves, gravel): its base is
-    hidden up to about it (ml/pipeline/ground_cover.py); 0 = bare ground. Applied to the passes
-    after the render, so it is no part of a frame's render hash."""
+    hidden up to about it (ml/pipeline/ground_cover.py, applied to the passes after the render),
+    and the shadow catcher stands on the grass (``cover_floor_m``); 0 = bare ground."""
 
 
 GROUND_COVER_HELP = ("height in metres of the grass (leaves, gravel) round the product: its base is hidden in it, "
                      "with a ragged edge, e.g. 0.04 for a lawn, 0.3 for a meadow; 0 = bare ground")
 MAX_COVER_M = 1.0
 """Tallest ground cover taken (a meadow's grass): more hides anything a product shot shows."""
+COVER_FLOOR = 0.4
+"""Share of a ground cover's height that hides everything (its shortest blades stand that
+tall: ml/pipeline/ground_cover.py). The render's shadow catcher stands there, on the grass the
+camera sees, not on the soil under it, where the product would take most of the sky from the
+contact shadow (addon/product.py); the product below it, cut off by the catcher, is hidden anyway."""
+
+
+def cover_floor_m(cover_m: float) -> float:
+    """Height over the ground plane below which a ground cover of ``cover_m`` hides everything."""
+    return COVER_FLOOR * float(cover_m)
 
 
 def check_cover_m(value: Any, where: str) -> float:

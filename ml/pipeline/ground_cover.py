@@ -29,14 +29,17 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from shotcache.schema import COVER_FLOOR
+
 BLADE_M = 0.004
 """Width of a blade (or a strand of a tuft) on the ground: at 2-3 mm a pixel (a 30 cm product
 a few metres off at 480-720 px) one or two pixels, so the edge reads as strands, not a bite."""
 TUFT_M = 0.03
 """Size of the tufts the blades stand in: the level of the cover varies over a few centimetres."""
-RAGGED = 0.6
-"""Share of the cover's height its edge varies by: the blades stand between (1 - RAGGED) and
-all of the cover's height (a lawn is never cut level)."""
+RAGGED = 1.0 - COVER_FLOOR
+"""Share of the cover's height its edge varies by: the blades stand between COVER_FLOOR (where
+the render's shadow catcher stands, shotcache/schema.py) and all of the cover's height (a lawn
+is never cut level)."""
 SHADE = 0.45
 """Darkening of the product just above the cover: the blades round its base take most of the
 sky's light from there (an object in grass is darkest where it meets the grass)."""

@@ -48,10 +48,11 @@ def test_vanelia_render_builds_the_shot(rendered_shot, capfd):
     assert sorted(doc["render"]["frame_hashes"]) == ["1", "2"]
 
 
-def test_the_ground_cover_is_recorded_kept_and_renders_nothing_again(inputs, rendered_shot, tmp_path, capsys):
-    """`vanelia render --ground-cover` records the grass's height in shot.json without
-    re-rendering (the cover hides the base after the render); a re-run without the option keeps
-    it; 0 takes it away; a height out of range is refused before Blender starts."""
+def test_the_ground_cover_is_recorded_kept_and_renders_again_only_when_it_changes(inputs, rendered_shot, tmp_path, capsys):
+    """`vanelia render --ground-cover` records the grass's height in shot.json and renders again
+    (the shadow catcher stands on the grass: shotcache.schema.cover_floor_m); a re-run without
+    the option keeps it and renders nothing; 0 takes it away; a height out of range is refused
+    before Blender starts."""
     import shutil
 
     from cli.main import main
@@ -60,14 +61,18 @@ def test_the_ground_cover_is_recorded_kept_and_renders_nothing_again(inputs, ren
     shutil.copytree(rendered_shot[0], shot)
     base = ["render", "--plate", str(inputs["plate"]), "--model", str(inputs["model"]), "--camera", str(inputs["camera"]),
             "--shot", str(shot), "--samples", "4"]
-    stamps = {p.name: p.stat().st_mtime_ns for p in (shot / "render").iterdir()}
+
+    def stamps() -> dict[str, int]:
+        return {p.name: p.stat().st_mtime_ns for p in (shot / "render").iterdir()}
 
     def cover() -> float:
         return json.loads((shot / "shot.json").read_text())["ground"]["cover_m"]
 
+    bare = stamps()
     assert main([*base, "--ground-cover", "0.05"]) == 0 and cover() == 0.05
-    assert {p.name: p.stat().st_mtime_ns for p in (shot / "render").iterdir()} == stamps  # nothing rendered again
-    assert main(base) == 0 and cover() == 0.05
+    covered = stamps()
+    assert all(covered[k] != bare[k] for k in bare)  # the catcher moved up onto the grass
+    assert main(base) == 0 and cover() == 0.05 and stamps() == covered  # kept, nothing rendered again
     assert main([*base, "--ground-cover", "0"]) == 0 and cover() == 0.0
     capsys.readouterr()
     assert main([*base, "--ground-cover", "2"]) == 2

@@ -346,8 +346,17 @@ def test_the_panels_ground_cover_is_the_shots(addon, tmp_path: Path) -> None:
     from importlib import import_module
 
     demo = import_module(f"{addon.__name__}.addon.demo_scene")
+    import numpy as np
+
+    product = import_module(f"{addon.__name__}.addon.product")
+    shot_mod = import_module(f"{addon.__name__}.addon.shot")
     shot, _scene = panel_shot(demo, tmp_path, tilt_deg=80.0, cover_m=0.05)
-    assert json.loads((shot / "shot.json").read_text())["ground"]["cover_m"] == pytest.approx(0.05)
+    saved = json.loads((shot / "shot.json").read_text())["ground"]
+    assert saved["cover_m"] == pytest.approx(0.05)
+    scene = shot_mod.shot_scene.scene_of(shot)
+    catcher = shot_mod.shot_scene.find(scene, product.GROUND_NAME)
+    lift = (np.asarray(catcher.matrix_world.translation) - np.asarray(saved["point"])) @ np.asarray(saved["normal"])
+    assert lift == pytest.approx(0.4 * 0.05, abs=1e-6)  # on the grass, not the soil
 
 
 def test_setup_and_render_operators_frame_by_frame(addon, tmp_path: Path) -> None:
