@@ -45,6 +45,10 @@ SHADE = 0.45
 sky's light from there (an object in grass is darkest where it meets the grass)."""
 SHADE_FALLOFF = 0.5
 """Height (a share of the cover's) over which that darkening fades out above the edge."""
+FADE = 0.3
+"""Height (a share of the cover's) over which the product fades in above each blade's tip: the
+blades near their tips are sparse, and the product shows through them more and more (the meadow
+truth set's duck is streaked with blades over its lowest centimetres, not cut into strands)."""
 EDGE_PX = 0.6
 """Softness of the edge (pixels, Gaussian): the cover's blades are anti-aliased as the render is."""
 UNDER_SHADE = 0.85
@@ -135,7 +139,7 @@ def apply_cover(rgba: np.ndarray, position: np.ndarray, ground_point: list[float
     height = (pts - g) @ n
     edge = blade_heights(pts, g, n, cover_m)
     shown = np.zeros(on.shape, np.float32)
-    shown[on] = (height > edge).astype(np.float32)
+    shown[on] = np.clip((height - edge) / (FADE * cover_m), 0.0, 1.0)
     # softened within the product only (normalised): the empty frame round it is neither grass nor product
     weight = cv2.GaussianBlur(on.astype(np.float32), (0, 0), EDGE_PX)
     keep = np.where(on, cv2.GaussianBlur(shown, (0, 0), EDGE_PX) / np.maximum(weight, 1e-6), 1.0)

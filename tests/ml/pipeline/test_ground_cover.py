@@ -10,7 +10,7 @@ import pytest
 
 from ml.io.exr import read_passes, write_passes
 from ml.pipeline.frames import FrameSkip, load_frame
-from ml.pipeline.ground_cover import RAGGED, SHADE, UNDER_SHADE, apply_cover, blade_heights, shade_under_cover
+from ml.pipeline.ground_cover import FADE, RAGGED, SHADE, UNDER_SHADE, apply_cover, blade_heights, shade_under_cover
 from ml.pipeline.synthetic import make_shot
 from shotcache.schema import SchemaError, Shot, check_cover_m
 
@@ -55,7 +55,7 @@ def test_the_cover_hides_the_base_with_a_ragged_edge_and_darkens_above_it():
     z = pos[..., 2]
     on = rgba[..., 3] > 0
     low = on & (z < (1 - RAGGED) * cover - 0.01)
-    high = on & (z > cover + 0.06)
+    high = on & (z > cover * (1 + FADE) + 0.01)
     assert low.sum() > 50 and high.sum() > 500
     assert out[..., 3][low].max() < 0.05  # below the shortest blades: grass everywhere
     assert out[..., 3][high].min() > 0.99  # well above the tallest: the product
@@ -66,9 +66,9 @@ def test_the_cover_hides_the_base_with_a_ragged_edge_and_darkens_above_it():
     # darker just above the edge than high up (the blades take the sky), never brighter
     edge = np.full(z.shape, np.inf)
     edge[on] = blade_heights(pos[on].astype(np.float64), np.zeros(3), np.array([0.0, 0.0, 1.0]), cover)
-    just_above = on & (out[..., 3] > 0.99) & (z - edge < 0.005)
-    assert just_above.sum() > 10
-    assert out[..., 0][just_above].mean() < 0.5 * (1 - 0.6 * SHADE) and out[..., 0][high].mean() > 0.49
+    fading = on & (z > edge) & (z - edge < FADE * cover)  # the product seen through the blades' tips
+    assert fading.sum() > 10 and 0.05 < out[..., 3][fading].mean() < 0.95
+    assert out[..., 0][fading].mean() < 0.5 * (1 - 0.3 * SHADE) and out[..., 0][high].mean() > 0.49
     assert (out[..., :3] <= rgba[..., :3] + 1e-6).all()
 
 
