@@ -8,14 +8,18 @@ plane reads as sitting on top of the grass (paragliding-hill, dog-lawn: docs/NUM
 The cover is a holdout made from the render's own position pass, applied where the artist's
 holdout mattes are (ml/pipeline/frames.py), so every compositor respects it:
 
-* a point of the product less than the cover's height above the ground plane is hidden (the
-  plate - the grass - shows there);
-* that height varies from blade to blade by a noise fixed on the ground plane, so the edge is
-  ragged and keeps its shape as the camera moves (it does not boil from frame to frame);
+* a point of the product lower than the blades' tips over the ground plane is hidden (the plate
+  - the grass - shows there), and it fades in over FADE of the cover above them (the tips are
+  sparse);
+* the tips' height varies from blade to blade by a noise fixed on the ground plane, so the edge
+  is ragged and keeps its shape as the camera moves (it does not boil from frame to frame);
 * above the edge the product darkens towards the cover: the blades take the sky's light from
   its base;
 * the grass that now shows where the base was is in the product's shadow: the render saw the
   product there, not the ground, so the shadow catcher is filled in from the ground round it.
+
+The render's shadow catcher stands on the grass, at the cover's floor (shotcache.schema
+.cover_floor_m: the shortest blades' height, below which everything is hidden), not on the soil.
 
 The height is the artist's (``vanelia run --ground-cover``, shot.json ``ground.cover_m``): the
 grass's height cannot be read off a solve whose points lie on the blades. A first version let
@@ -121,21 +125,30 @@ class Covered(NamedTuple):
     """HxW: height of the product's surface over the ground as a share of the cover's (0-1)."""
 
 
+def _box(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask`` grown by ``pad`` pixels, within the frame: the cover's work
+    follows the product's size, not the frame's."""
+    ys, xs = np.nonzero(mask)
+    return (slice(max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, mask.shape[0])),
+            slice(max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, mask.shape[1])))
+
+
 def apply_cover(rgba: np.ndarray, position: np.ndarray, ground_point: list[float], ground_normal: list[float],
                 cover_m: float) -> Covered:
     """The product (straight-alpha RGBA) with its base hidden by a ground cover of ``cover_m``
     metres (see the module's docstring); ``position`` the world-space position pass. With no
     cover the input comes back as is."""
-    none = Covered(rgba, np.zeros(rgba.shape[:2], np.float32), np.ones(rgba.shape[:2], np.float32))
-    if cover_m <= 0:
-        return none
-    on = rgba[..., 3] > 0
-    if not on.any():
-        return none
+    hidden = np.zeros(rgba.shape[:2], np.float32)
+    level = np.ones(rgba.shape[:2], np.float32)
+    if cover_m <= 0 or not (rgba[..., 3] > 0).any():
+        return Covered(rgba, hidden, level)
+    box = _box(rgba[..., 3] > 0, 3)
+    crop = rgba[box].astype(np.float32)
+    on = crop[..., 3] > 0
     n = np.asarray(ground_normal, np.float64)
     n /= max(float(np.linalg.norm(n)), 1e-9)
     g = np.asarray(ground_point, np.float64)
-    pts = _solid_positions(position[..., :3], rgba[..., 3])[on].astype(np.float64)
+    pts = _solid_positions(position[box][..., :3], crop[..., 3])[on].astype(np.float64)
     height = (pts - g) @ n
     edge = blade_heights(pts, g, n, cover_m)
     shown = np.zeros(on.shape, np.float32)
@@ -145,12 +158,14 @@ def apply_cover(rgba: np.ndarray, position: np.ndarray, ground_point: list[float
     keep = np.where(on, cv2.GaussianBlur(shown, (0, 0), EDGE_PX) / np.maximum(weight, 1e-6), 1.0)
     above = np.zeros(on.shape, np.float32)
     above[on] = np.clip((height - edge) / (SHADE_FALLOFF * cover_m), 0.0, None)
-    out = rgba.astype(np.float32).copy()
-    out[..., :3] *= np.where(on, 1.0 - SHADE * np.exp(-3.0 * above), 1.0)[..., None]
-    out[..., 3] *= np.where(on, keep, 1.0)
-    level = np.ones(on.shape, np.float32)
-    level[on] = np.clip(height / cover_m, 0.0, 1.0)
-    return Covered(out, (rgba[..., 3] - out[..., 3]).astype(np.float32), level)
+    out = rgba.astype(np.float32)  # a copy: the caller's render stays as it was
+    covered = crop.copy()
+    covered[..., :3] *= np.where(on, 1.0 - SHADE * np.exp(-3.0 * above), 1.0)[..., None]
+    covered[..., 3] *= np.where(on, keep, 1.0)
+    out[box] = covered
+    hidden[box] = crop[..., 3] - covered[..., 3]
+    level[box][on] = np.clip(height / cover_m, 0.0, 1.0)
+    return Covered(out, hidden, level)
 
 
 def _fill_from(img: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -185,11 +200,7 @@ def shade_under_cover(catcher: np.ndarray, alpha: np.ndarray, covered: Covered) 
     hidden = covered.hidden
     if float(hidden.max(initial=0.0)) <= 1e-3:
         return catcher
-    ys, xs = np.nonzero(alpha > 1e-3)
-    pad = 3 * CONTACT_PX
-    y0, y1 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, alpha.shape[0])
-    x0, x1 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, alpha.shape[1])
-    box = (slice(y0, y1), slice(x0, x1))
+    box = _box(alpha > 1e-3, 3 * CONTACT_PX)
     kernel = np.ones((2 * CONTACT_PX + 1, 2 * CONTACT_PX + 1), np.uint8)
     seen = 1.0 - cv2.dilate((alpha[box] > 1e-3).astype(np.uint8), kernel).astype(np.float32)
     crop = np.ascontiguousarray(catcher[box], np.float32)
