@@ -86,3 +86,22 @@ def test_atomic_write_gives_normal_file_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(p.stat().st_mode) == 0o644
+
+
+def test_a_ground_cover_is_checked_wherever_it_comes_in():
+    """The cover's height (0-1 m) is refused, naming where it came from, in shot.json, in a
+    sidecar's run request and from the command line (check_cover_m, the one rule)."""
+    from shotcache.schema import MAX_COVER_M, RunRequest, SchemaError, Shot, check_cover_m, cover_floor_m
+
+    assert check_cover_m(0.05, "x") == 0.05 and check_cover_m(0, "x") == 0.0
+    assert cover_floor_m(0.1) == pytest.approx(0.04)
+    RunRequest(input="a", model="b", output="c.mp4", ground_cover=0.3).validate()
+    with pytest.raises(SchemaError, match="run.ground_cover"):
+        RunRequest(input="a", model="b", output="c.mp4", ground_cover=MAX_COVER_M + 0.5).validate()
+    doc = Shot().to_dict()
+    assert doc["ground"]["cover_m"] == 0.0
+    doc["ground"]["cover_m"] = -0.1
+    with pytest.raises(SchemaError, match="ground.cover_m"):
+        Shot.from_dict(doc)
+    del doc["ground"]["cover_m"]  # a shot.json of before the cover: bare ground
+    assert Shot.from_dict(doc).ground.cover_m == 0.0
