@@ -210,8 +210,8 @@ def shade_under_cover(catcher: np.ndarray, alpha: np.ndarray, covered: Covered) 
     beyond = np.minimum(_fill_from(crop, seen), 1.0)
     level = covered.level[box][..., None]
     filled = np.clip(beyond * (1.0 - level) + UNDER_SHADE * level, 0.0, UNDER_SHADE)
-    near = cv2.dilate((hidden[box] > 0.05).astype(np.uint8), kernel).astype(np.float32)
-    near = cv2.GaussianBlur(near, (0, 0), 1.0)[..., None]
+    ring = cv2.dilate((hidden[box] > 0.05).astype(np.uint8), kernel).astype(np.float32)
+    near = cv2.GaussianBlur(ring, (0, 0), 1.0)[..., None]
     ground = crop + (np.maximum(beyond, crop) - crop) * near  # the contact ring by the hidden base: only lighter
     # each pixel's plate: the ground the render saw (1 - alpha before) and the grass the cover shows (hidden)
     a0 = np.clip(alpha[box], 0.0, 1.0)[..., None]
