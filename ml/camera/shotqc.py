@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from shotcache.layout import ShotPaths
-from shotcache.schema import Distortion, Shot, ShotQC
+from shotcache.schema import Distortion, Shot, ShotQC, cover_floor_m
 
 from . import plausibility as pl
 from .lock import measure_lock
@@ -62,20 +62,26 @@ def _normal(shot: Shot) -> np.ndarray:
     return n / (np.linalg.norm(n) + 1e-12)
 
 
-def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None) -> dict[int, np.ndarray]:
-    """The product's alpha per frame, in the plate's lens when the shot has one."""
+def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None, covered: bool = False) -> dict[int, np.ndarray]:
+    """The product's alpha per frame, in the plate's lens when the shot has one; ``covered``:
+    with the shot's ground cover taken off it, as the stages see it (ml/pipeline/ground_cover.py)."""
     from ml.io.exr import PassError, read_passes
+    from ml.pipeline.ground_cover import apply_cover
     from ml.pipeline.lens import needs_lens, to_plate_lens
 
     lens_d = shot.camera.distortion if shot is not None else Distortion()
     cams = shot.camera.frames if shot is not None and needs_lens(lens_d, shot.plate.undistorted) else None
+    cover = shot.ground.cover_m if shot is not None and covered else 0.0
     out = {}
     for f in frames:
         try:
-            rgba = read_passes(paths.render_frame(f), ["rgba"])["rgba"]
+            got = read_passes(paths.render_frame(f), ["rgba", "position"] if cover > 0 else ["rgba"])
+            rgba, passes = got["rgba"], {k: v for k, v in got.items() if k != "rgba"}
             if cams is not None and f in cams:  # the render in the plate's lens, as the stages see it
-                warped = to_plate_lens(rgba, {}, cams[f], lens_d)[0]
+                warped, passes = to_plate_lens(rgba, passes, cams[f], lens_d)
                 rgba = rgba if warped is None else warped
+            if cover > 0 and shot is not None:
+                rgba = apply_cover(rgba, passes["position"], shot.ground.point, shot.ground.normal, cover).rgba
             out[f] = rgba[..., 3]
         except (FileNotFoundError, PassError):
             out[f] = np.zeros((1, 1), np.float32)
@@ -130,8 +136,14 @@ def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | No
             {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     if rendered:
         alphas = _alphas(paths, shot.frames, shot)
-        checks["product_rendered"] = pl.alpha_in_frame(solve, contact, alphas)
-        checks["product_on_contact"] = pl.product_on_contact(solve, contact, alphas)
+        cover = shot.ground.cover_m
+        shown = _alphas(paths, shot.frames, shot, covered=True) if cover > 0 else alphas  # what the video will show
+        checks["product_rendered"] = pl.alpha_in_frame(solve, contact, shown)
+        if cover > 0 and not checks["product_rendered"]["ok"]:
+            checks["product_rendered"]["detail"] += f" once the ground cover of {cover:g} m hides its base (lower --ground-cover)"
+        # the render's product starts where its shadow catcher stands: on the grass of a cover
+        foot = contact + _normal(shot) * cover_floor_m(cover)
+        checks["product_on_contact"] = pl.product_on_contact(solve, foot, alphas)
     reasons = [c["detail"] for c in checks.values() if c["ok"] is False]
     if not lock["ok"]:
         reasons.append(f"lock: {lock['reason']}")

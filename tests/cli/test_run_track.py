@@ -214,3 +214,16 @@ def test_a_run_without_the_product_never_succeeds(demo_data: Path, tmp_path: Pat
     assert not out.exists()
     checks = json.loads((shot / "shot.json").read_text())["qc"]["checks"]
     assert checks["cameras_above_ground"]["ok"] is False and checks["product_rendered"]["frames_with_product"] == 0
+
+
+def test_a_ground_cover_taller_than_the_product_never_succeeds(demo_data: Path, tmp_path: Path):
+    """The 33 cm bottle in 50 cm of grass: the render shows its top (the catcher stands on the
+    grass at 20 cm), but the cover hides all of it; the QC judges what the video would show,
+    refuses, and --force cannot turn that into an exit 0."""
+    shot, out = tmp_path / "shot", tmp_path / "final.mp4"
+    r = vanelia(*run_args(demo_data, demo_data / "transforms.json", shot, out), "--ground-cover", "0.5", "--force")
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "ground cover of 0.5 m" in r.stderr and "--force cannot override" in r.stderr
+    assert not out.exists()
+    checks = json.loads((shot / "shot.json").read_text())["qc"]["checks"]
+    assert checks["product_rendered"]["frames_with_product"] == 0
