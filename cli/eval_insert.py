@@ -496,10 +496,13 @@ def write_contact(path: Path, pictures: dict[str, np.ndarray]) -> None:
 
 
 def table(report: dict[str, Any]) -> str:
+    """The report's mean scores, a row per variant; "vs paste" is n/a when the naive paste was not
+    among the variants scored (a +0.00 there read as a tie)."""
     lines = [f"{'variant':24s} {'PSNR ins':>8s} {'prod':>6s} {'shad':>6s} {'SSIM ins':>8s} {'prod':>6s} {'shad':>6s} {'vs paste':>8s}"]
     for v, r in report["mean"].items():
+        gain = f"{r['gain_insert_db']:+8.2f}" if "gain_insert_db" in r else f"{'n/a':>8s}"
         lines.append(f"{v:24s} {r['psnr_insert']:8.2f} {r['psnr_product']:6.2f} {r['psnr_shadow']:6.2f} "
-                     f"{r['ssim_insert']:8.4f} {r['ssim_product']:6.4f} {r['ssim_shadow']:6.4f} {r.get('gain_insert_db', 0.0):+8.2f}")
+                     f"{r['ssim_insert']:8.4f} {r['ssim_product']:6.4f} {r['ssim_shadow']:6.4f} {gain}")
     return "\n".join(lines)
 
 

@@ -262,3 +262,11 @@ def test_the_truth_light_variants_refuse_sets_that_do_not_record_the_sky(tmp_pat
     check_truth_world([tmp_path / "new"])
     with pytest.raises(CLIError, match="old.*delete their folders"):
         check_truth_world([tmp_path / "new", tmp_path / "old"])
+
+
+def test_the_table_says_na_against_a_paste_that_was_not_scored():
+    from cli.eval_insert import table
+
+    row = {"psnr_insert": 20.0, "psnr_product": 19.0, "psnr_shadow": 30.0, "ssim_insert": 0.9, "ssim_product": 0.8, "ssim_shadow": 0.95}
+    assert table({"mean": {"classical|plate-light": dict(row)}}).splitlines()[1].endswith("n/a")
+    assert table({"mean": {"paste": {**row, "gain_insert_db": 0.0}, "classical": {**row, "gain_insert_db": 1.5}}}).splitlines()[2].endswith("+1.50")
