@@ -74,11 +74,10 @@ their base on sets without grass."""
 CODEC_MATCH = "|codec-match"
 
 
-def set_cover(set_dir: Path) -> float:
-    """The height of the grass the set's truth grew round the product (0: none): what the
-    "plate-cover" renders are given, as `vanelia run --ground-cover` (the artist's knowledge,
-    as the camera and the placement are given)."""
-    meta = json.loads((set_dir / "set.json").read_text(encoding="utf-8"))
+def set_cover(meta: dict[str, Any]) -> float:
+    """The height of the grass the set's truth grew round the product (0: none; ``meta``: its
+    set.json): what the "plate-cover" renders are given, as `vanelia run --ground-cover` (the
+    artist's knowledge, as the camera and the placement are given)."""
     return float(meta.get("recipe", {}).get("cover_m", 0.0))
 
 
@@ -294,7 +293,7 @@ def render_vanelia(set_dir: Path, meta: dict[str, Any], shot_dir: Path, mode: st
     sun = true_key_direction(meta["light"]) if mode == "given-key" else None
     if sun is not None:
         args.append("--light-dir=" + ",".join(repr(float(v)) for v in sun))
-    cover = set_cover(set_dir) if mode == "plate-cover" else 0.0
+    cover = set_cover(meta) if mode == "plate-cover" else 0.0
     render_shot_lit(args, shot_dir, light="legacy" if mode == "legacy" else "plate", blender=blender, motion_blur=motion_blur,
                     ground_cover=cover)
 
@@ -538,7 +537,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             if mode == "given-key" and sun is None and "plate" in shots:
                 shots[mode] = shots["plate"]  # no sun to give: the plate's own estimate, rendered once
                 continue
-            if mode == "plate-cover" and set_cover(sd) <= 0 and "plate" in shots:
+            if mode == "plate-cover" and set_cover(truth) <= 0 and "plate" in shots:
                 shots[mode] = shots["plate"]  # no grass: the plate's own estimate, rendered once
                 continue
             t1 = time.perf_counter()

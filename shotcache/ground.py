@@ -32,6 +32,17 @@ def parse_ground_option(text: str) -> tuple[list[float], list[float]]:
     return vals[:3], vals[3:]
 
 
+def plane_axes(normal: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit axes (e1, e2) on the plane of ``normal`` with e1 x e2 along it: the one choice of
+    axes on the ground (whatever lies on it - the render region's ring, a lamp's pool, a ground
+    cover's blades - is laid out in them)."""
+    n = np.asarray(normal, np.float64)
+    n = n / max(float(np.linalg.norm(n)), 1e-12)
+    e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(n, e1)
+
+
 class GroundError(UserError, RuntimeError):
     """No ground plane can be fitted; the message says what to give instead."""
 

@@ -31,6 +31,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .ground import plane_axes
 from .latlong import directions, solid_angles
 
 SOFT_REACH = 1.75
@@ -119,8 +120,7 @@ def soft_points(corners: np.ndarray, ground_point: ArrayLike, normal: ArrayLike,
     c = np.asarray(corners, np.float64)
     feet = c - ((c - g) @ n)[:, None] * n
     size = float(np.max(np.ptp(c, axis=0)))
-    e1 = _unit(np.cross(n, [1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.cross(n, [0.0, 1.0, 0.0]))
-    e2 = np.cross(n, e1)
+    e1, e2 = plane_axes(n)
     ring = [math.cos(a) * e1 + math.sin(a) * e2 for a in np.linspace(0, 2 * math.pi, 8, endpoint=False)]
     return np.concatenate([feet + reach * size * r / math.cos(math.pi / 8) for r in ring])  # the octagon holds the circle
 

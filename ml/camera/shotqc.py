@@ -62,17 +62,18 @@ def _normal(shot: Shot) -> np.ndarray:
     return n / (np.linalg.norm(n) + 1e-12)
 
 
-def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None, covered: bool = False) -> dict[int, np.ndarray]:
-    """The product's alpha per frame, in the plate's lens when the shot has one; ``covered``:
-    with the shot's ground cover taken off it, as the stages see it (ml/pipeline/ground_cover.py)."""
+def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """The product's alpha per frame, in the plate's lens when the shot has one: as rendered,
+    and as the video will show it, with the shot's ground cover taken off (ml/pipeline/
+    ground_cover.py; the same dict without a cover). Each render is read once."""
     from ml.io.exr import PassError, read_passes
     from ml.pipeline.ground_cover import apply_cover
     from ml.pipeline.lens import needs_lens, to_plate_lens
 
     lens_d = shot.camera.distortion if shot is not None else Distortion()
     cams = shot.camera.frames if shot is not None and needs_lens(lens_d, shot.plate.undistorted) else None
-    cover = shot.ground.cover_m if shot is not None and covered else 0.0
-    out = {}
+    cover = shot.ground.cover_m if shot is not None else 0.0
+    rendered, shown = {}, {}
     for f in frames:
         try:
             got = read_passes(paths.render_frame(f), ["rgba", "position"] if cover > 0 else ["rgba"])
@@ -80,12 +81,12 @@ def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None, cover
             if cams is not None and f in cams:  # the render in the plate's lens, as the stages see it
                 warped, passes = to_plate_lens(rgba, passes, cams[f], lens_d)
                 rgba = rgba if warped is None else warped
+            rendered[f] = shown[f] = rgba[..., 3]
             if cover > 0 and shot is not None:
-                rgba = apply_cover(rgba, passes["position"], shot.ground.point, shot.ground.normal, cover).rgba
-            out[f] = rgba[..., 3]
+                shown[f] = apply_cover(rgba, passes["position"], shot.ground.point, shot.ground.normal, cover).rgba[..., 3]
         except (FileNotFoundError, PassError):
-            out[f] = np.zeros((1, 1), np.float32)
-    return out
+            rendered[f] = shown[f] = np.zeros((1, 1), np.float32)
+    return rendered, shown
 
 
 def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, matrix_world: np.ndarray,
@@ -135,9 +136,8 @@ def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | No
         lock = measure_lock(plates, solve, contact, normal=g_normal, masks=masks, judge_scale=judge_scale(shot)) if plates else \
             {"ok": False, "reason": "no plate frames in the shot to measure the lock on", "slide_px": None, "per_frame": {}}
     if rendered:
-        alphas = _alphas(paths, shot.frames, shot)
+        alphas, shown = _alphas(paths, shot.frames, shot)  # as rendered; as the video will show it
         cover = shot.ground.cover_m
-        shown = _alphas(paths, shot.frames, shot, covered=True) if cover > 0 else alphas  # what the video will show
         checks["product_rendered"] = pl.alpha_in_frame(solve, contact, shown)
         if cover > 0 and not checks["product_rendered"]["ok"]:
             checks["product_rendered"]["detail"] += f" once the ground cover of {cover:g} m hides its base (lower --ground-cover)"

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
+from shotcache.ground import plane_axes
 from shotcache.schema import Light
 
 from .envmap import albedo_prior
@@ -152,9 +153,7 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     sst = float(((y - y.mean()) ** 2).sum())
     if sst <= 1e-12:
         return None
-    e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(n, e1)
+    e1, e2 = plane_axes(n)
     centre = np.asarray(foot, np.float64) + n * AIM_HEIGHT_M
     best: tuple[float, np.ndarray, float, float, str] | None = None
     for kind, aim in (("point", None), ("area", centre)):

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from shotcache.ground import plane_axes
 from shotcache.schema import COVER_FLOOR
 
 BLADE_M = 0.004
@@ -87,10 +88,7 @@ def blade_heights(points: np.ndarray, ground_point: np.ndarray, normal: np.ndarr
     """The cover's height (metres) at the ground under each point (N x 3): between (1 - RAGGED)
     and all of ``cover_m``; one height per blade (BLADE_M, no blending: a blade's tip is a
     step), its tuft's level (TUFT_M, smooth) under it."""
-    n = normal / max(float(np.linalg.norm(normal)), 1e-9)
-    e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(n, e1)
+    e1, e2 = plane_axes(normal)
     rel = points - ground_point
     u, v = rel @ e1, rel @ e2
     blade = _hash01(np.floor(u / BLADE_M), np.floor(v / BLADE_M), 1)

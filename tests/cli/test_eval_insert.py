@@ -138,7 +138,7 @@ def test_the_meadow_hides_the_base_in_its_truth_and_the_cover_variant_hides_it_t
                 "--variants", "classical|plate-light,classical|plate-light|cover")
     assert r.returncode == 0, r.stderr[-3000:]
     s = cache / "overcast_meadow_diffuse-s1"
-    assert set_cover(s) == 0.08
+    assert set_cover(json.loads((s / "set.json").read_text())) == 0.08
     plate, truth = (read_rgb8(s / part / "000001.png").astype(float) for part in ("plate", "truth"))
     alpha = read_rgb8_alpha(s / "mask" / "000001.png")
     rows = np.nonzero((alpha > 0.5).any(axis=1))[0]
