@@ -507,3 +507,30 @@ def test_a_daylight_sky_seen_at_the_horizon_colours_the_unseen_sky(sky, blue):
     zenith = env[0].mean(axis=0)  # no frame saw the zenith: the filled sky
     assert (zenith[2] > zenith[1] > zenith[0]) == blue, zenith
     assert (zenith[0] > zenith[2]) == (not blue), zenith
+
+
+def test_shadows_starting_at_the_occluders_feet_win_over_commoner_bluish_bands():
+    """Bands of a darker, bluish paving (1.7x darker, as blue as the shade) cross under the
+    product, past boxes standing on them; the boxes cast 2.6x shadows from their feet. The
+    bands' edges outnumber the shadows' and their colour cannot tell them apart (sun_high seeds
+    20-22), but a cast shadow starts where its occluder stands: the key's ratio is the shadows'.
+    The product on the band does not stand in a cast shadow, so a given direction keeps its key
+    (it was judged in shadow, and the given sun held back: eval insert sun_high seed 20,
+    20.17 -> 31.17 dB)."""
+    e = math.radians(35)
+    light = np.array([math.cos(e), 0.3, math.sin(e)])
+    boxes = [(0.7, 0.6, 0.12, 0.6), (0.2, -0.7, 0.12, 0.6), (1.2, -0.5, 0.12, 0.6)]
+    tint = np.array([1 / 1.7, 1 / 1.7, 1.2 / 1.7])
+
+    def paving(cam):
+        x, y = _hits(cam)
+        img = plate_with_boxes(cam, light, boxes, ratio=2.6)
+        bands = (np.abs(y) < 0.15) | (np.abs(x + 0.5) < 0.15)
+        return np.where(bands[..., None] & (img[..., 2:3] < 0.5), img * tint, img).astype(np.float32)
+
+    up = np.array([0.0, 0.0, 1.0])
+    imgs = [(paving(c), c) for c in cameras()]
+    _env, key, _lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up)
+    assert key.measured and 2.2 < key.ratio < 3.2 and "occluders' feet" in key.why, key.why
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=light.tolist())
+    assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
