@@ -760,6 +760,8 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     if axis_sum.any():
         ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
         axis = np.array([math.cos(ang), math.sin(ang)])
+    if axis_sum.any() and not _across_pulls(axis, pull_sum):
+        pass
     elif n_pulls and np.linalg.norm(pull_sum) > 1e-9:
         axis = pull_sum / np.linalg.norm(pull_sum)  # short shadows: the side is the direction
     else:
@@ -775,6 +777,19 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     est.elongated = len(lengths)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M))
     return True
+
+
+def _across_pulls(axis: np.ndarray, pull_sum: np.ndarray) -> bool:
+    """Whether the shadows' elongation runs across the way they start at their occluders (over
+    ACROSS_PULL_DEG from the pulls' sum): a shadow reaches from its occluder's foot away from
+    the light, so its length lies along that pull. Across it, the length is not the shadow's -
+    a high sun's short shadow hugging its occluder's smear, a band it merges with - and the
+    pulls alone say where the light is (sun_high seed 40: 96 degrees off along the smears)."""
+    n = float(np.linalg.norm(pull_sum))
+    return n > 1e-9 and abs(float(axis @ pull_sum)) / n < math.cos(math.radians(ACROSS_PULL_DEG))
+
+
+ACROSS_PULL_DEG = 60.0
 
 
 SIDE_ASSUMED = "no occluder base seen, light assumed behind the camera"
