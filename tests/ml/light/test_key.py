@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml.light.envmap import ENV_SIZE
-from ml.light.key import DEFAULT_ELEVATION_DEG, GroundGrid, KeyEstimate, estimate_key, sun_disagrees
+from ml.light.key import DEFAULT_ELEVATION_DEG, GroundGrid, KeyEstimate, _direction, azimuth_between_deg, estimate_key, sun_disagrees
 from ml.light.shot import estimate_light, uses_shadow_map
 
 from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
@@ -534,3 +534,20 @@ def test_shadows_starting_at_the_occluders_feet_win_over_commoner_bluish_bands()
     assert key.measured and 2.2 < key.ratio < 3.2 and "occluders' feet" in key.why, key.why
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=light.tolist())
     assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
+
+
+def test_a_short_shadow_stretched_across_its_occluders_pull_is_sided_by_its_foot():
+    """A high sun's short shadow beside its occluder's foot, stretched along the occluder's
+    smear (its rim, a band it merges with): its length runs across the way it starts at the
+    foot, so it is not the shadow's length. The pull from the shadow to the foot gives the light
+    (sun_high seed 40: the length put the key 96 degrees off, the pull 13)."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    g.cam_xy = [np.array([80.0, 220.0])]  # the cameras stand below the grid (rows grow towards them)
+    objects = np.zeros((g.size, g.size), bool)
+    objects[40:80, 76:84] = True  # an occluder's smear, away from the cameras: its foot at rows 70-80
+    dark = np.zeros_like(objects)
+    dark[64:86, 84:92] = True  # its shadow to its right, stretched along the foot
+    est = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert _direction(g, est, dark, objects), est.why
+    towards = np.asarray(est.direction)
+    assert azimuth_between_deg(towards, -g.e1, g.n) < 30.0, (towards, est.why)
