@@ -760,7 +760,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     if axis_sum.any():
         ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
         axis = np.array([math.cos(ang), math.sin(ang)])
-    if axis_sum.any() and not _across_pulls(axis, pull_sum):
+    if axis_sum.any() and not _across_pulls(axis, pull_sum, lengths):
         pass
     elif n_pulls and np.linalg.norm(pull_sum) > 1e-9:
         axis = pull_sum / np.linalg.norm(pull_sum)  # short shadows: the side is the direction
@@ -779,17 +779,22 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     return True
 
 
-def _across_pulls(axis: np.ndarray, pull_sum: np.ndarray) -> bool:
+def _across_pulls(axis: np.ndarray, pull_sum: np.ndarray, lengths: list[float]) -> bool:
     """Whether the shadows' elongation runs across the way they start at their occluders (over
     ACROSS_PULL_DEG from the pulls' sum): a shadow reaches from its occluder's foot away from
     the light, so its length lies along that pull. Across it, the length is not the shadow's -
     a high sun's short shadow hugging its occluder's smear, a band it merges with - and the
     pulls alone say where the light is (sun_high seed 40: 96 degrees off along the smears)."""
     n = float(np.linalg.norm(pull_sum))
-    return n > 1e-9 and abs(float(axis @ pull_sum)) / n < math.cos(math.radians(ACROSS_PULL_DEG))
+    return n > 1e-9 and max(lengths, default=0.0) <= ACROSS_MAX_LENGTH_M and abs(float(axis @ pull_sum)) / n < math.cos(math.radians(ACROSS_PULL_DEG))
 
 
 ACROSS_PULL_DEG = 60.0
+ACROSS_MAX_LENGTH_M = 0.7
+"""The rule holds for short shadows only (a high sun's: none longer than this). Long ones are
+their length (a low sun's); their feet can mislead - pebbles' bases at the near end of their
+smears (beach-sunset: 0.2-4.4 m shadows, the pulls put the key 68 degrees off the sun in view),
+a shadow crossing a band (sun_low_grass seed 42: 3 -> 91 degrees off without this bound)."""
 
 
 SIDE_ASSUMED = "no occluder base seen, light assumed behind the camera"

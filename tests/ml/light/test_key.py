@@ -546,7 +546,7 @@ def test_a_short_shadow_stretched_across_its_occluders_pull_is_sided_by_its_foot
     objects = np.zeros((g.size, g.size), bool)
     objects[40:80, 76:84] = True  # an occluder's smear, away from the cameras: its foot at rows 70-80
     dark = np.zeros_like(objects)
-    dark[64:86, 84:92] = True  # its shadow to its right, stretched along the foot
+    dark[66:84, 84:92] = True  # its shadow to its right, stretched along the foot
     est = KeyEstimate(False, 2.5, penumbra_m=0.05)
     assert _direction(g, est, dark, objects), est.why
     towards = np.asarray(est.direction)
