@@ -13,14 +13,16 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   (the same ground just outside and just inside): the densest ratio, edges near occluders
   weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
   anywhere), unless by daylight a deeper ratio's shade is sky-blue where the densest's is the
-  key's own colour (bands of darker material: mortar, paving), clamped to what a sun and its
+  key's own colour (bands of darker material: mortar, paving), or another ratio holds most of
+  the edges at the occluders' feet (a cast shadow starts there; a band runs past), clamped to what a sun and its
   sky can make (MAX_SUN_SKY); on such banded ground the shadows' shapes give no direction (the
   bands' would win), so the key waits for a given direction;
 * hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
   a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M). A window's pool of light
   fades over decimetres: soft, no key, the light stays in the environment map;
 * direction: a shadow points away from the light, starting at its occluder, so the azimuth
-  is the mean direction from the touching occluder to the shadow, reversed; the elevation
+  is the mean direction from the touching occluder to the shadow, reversed (the way from the
+  shadows to their feet alone where short shadows stretch across it); the elevation
   is DEFAULT_ELEVATION_DEG, recorded as assumed, until an occluder's height and shadow length
   read through the cameras measure it (elevation.py, by daylight: shot.py); no
   elongated shadow, no direction evidence: no key (soft or unknown light stays in the
