@@ -14,9 +14,9 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
   anywhere), unless by daylight a deeper ratio's shade is sky-blue where the densest's is the
   key's own colour (bands of darker material: mortar, paving), or another ratio holds most of
-  the edges at the occluders' feet (a cast shadow starts there; a band runs past), clamped to what a sun and its
-  sky can make (MAX_SUN_SKY); on such banded ground the shadows' shapes give no direction (the
-  bands' would win), so the key waits for a given direction;
+  the edges at the occluders' feet (a cast shadow starts there; a band runs past), clamped
+  to what a sun and its sky can make (MAX_SUN_SKY); on such banded ground the shadows' shapes
+  give no direction (the bands' would win), so the key waits for a given direction;
 * hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
   a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M). A window's pool of light
   fades over decimetres: soft, no key, the light stays in the environment map;
@@ -325,9 +325,10 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
       is), and the densest's edges are a material's, sharp (HARD_PENUMBRA_M; a soft light's
       wide gradient is no band, and the feet of a room's furniture hold their contact shade:
       interior seed 40, 2.8 against the floor's 1.9). A cast shadow begins where its occluder
-      stands on the ground; a band of paving runs past a pillar only where it happens to. Where the bands are themselves a bluish grey, the
-      colour cannot tell them (sun_high seeds 20-22: bands 1.68, shade blue/red 2.1; the
-      pillars' shadows 2.5 at their feet, 104 pairs there against 27)."""
+      stands on the ground; a band of paving runs past a pillar only where it happens to.
+      Where the bands are themselves a bluish grey, the colour cannot tell them (sun_high
+      seeds 20-22: bands 1.68, shade blue/red 2.1; the pillars' shadows 2.5 at their feet, 104
+      pairs there against 27)."""
     bins = np.arange(0.0, float(log_ratio.max()) + 0.1, 0.025)
     smooth = lambda w: np.convolve(np.histogram(log_ratio, bins, weights=w)[0], np.ones(int(2 * half_width / 0.025) + 1), mode="same")
     dens = smooth(weight)
@@ -759,19 +760,19 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         axis_sum += w * np.array([math.cos(ang), math.sin(ang)])
         t = (pts - mean) @ ax
         lengths.append(float(np.percentile(t, 97) - np.percentile(t, 3)) * grid.metres_per_px)
-    if axis_sum.any():
-        ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
-        axis = np.array([math.cos(ang), math.sin(ang)])
-    if axis_sum.any() and not _across_pulls(axis, pull_sum, lengths):
-        pass
-    elif n_pulls and np.linalg.norm(pull_sum) > 1e-9:
-        axis = pull_sum / np.linalg.norm(pull_sum)  # short shadows: the side is the direction
-    else:
-        return False
+    ang = 0.5 * math.atan2(axis_sum[1], axis_sum[0])
+    axis = np.array([math.cos(ang), math.sin(ang)])
+    from_feet = not axis_sum.any() or _across_pulls(axis, pull_sum, lengths)
+    if from_feet:  # short shadows: the way to their feet is the direction
+        if not n_pulls or np.linalg.norm(pull_sum) < 1e-9:
+            return False
+        axis = pull_sum / np.linalg.norm(pull_sum)
     if abs(float(pull_sum @ axis)) > 1e-9:
         towards = axis if pull_sum @ axis > 0 else -axis  # from the shadows to their occluders: towards the light
         est.side_source = "occluder"
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {n_pulls} occluder base(s)"
+        if from_feet and axis_sum.any():
+            est.why += " (their length runs across the way to their feet: the azimuth is that way)"
     else:
         towards = axis if axis @ (np.mean(grid.cam_xy, axis=0) - grid.size / 2) >= 0 else -axis
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; {SIDE_ASSUMED}"
