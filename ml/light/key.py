@@ -434,10 +434,11 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     lr = np.log(_lum(lit) / np.maximum(_lum(dark), 1e-4))
     # a cast shadow starts at its occluder: edges near what stands on the ground count most
     # (an albedo edge - tile and mortar, a stain - lies anywhere)
-    near = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < OCCLUDER_NEAR_M
+    near = _within(grid, c.objects, at, OCCLUDER_NEAR_M)
     daylight = horizon_lum is None or is_daylight(horizon_lum, c)
-    foot = cv2.distanceTransform((~_occluder_bases(grid, c.objects)).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < FOOT_EDGE_M
-    mode, mode_note = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight, foot=foot, width=width)
+    foot = _within(grid, _occluder_bases(grid, c.objects), at, FOOT_EDGE_M)
+    mode, mode_note = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight,
+                                    foot=foot, width=width)
     good &= mode
     sh_rgb = np.median(dark[good], axis=0)
     ratio_rgb = np.median(per[good], axis=0)
@@ -447,6 +448,11 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     _judge_hard(grid, c, est, int(good.sum()), sky_shade=bool(mode_note))
     est.why += mode_note
     return est
+
+
+def _within(grid: GroundGrid, mask: np.ndarray, at: np.ndarray, metres: float) -> np.ndarray:
+    """Which grid cells ``at`` ((col, row), N x 2) lie within ``metres`` of ``mask`` on the ground."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < metres
 
 
 def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, sky_shade: bool = False) -> None:
