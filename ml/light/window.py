@@ -15,7 +15,7 @@ as a sun's: shotcache/key_strength.py).
 
 Only where one window is the likely source: soft light that the pool fit did not explain, a
 measured lit/shadow ratio, a slope steeper than a sky's gradient (WINDOW_SLOPE_PER_M), and walls
-about as bright as the floor (WALLS_OVER_FLOOR). Under ceiling lights the walls are darker than
+about as bright as the floor (WALLS_OVER_FLOOR), not an open sky far brighter (WALLS_OVER_FLOOR_MAX). Under ceiling lights the walls are darker than
 the floor they face, and at night the sky is; there the light comes from several sources or from
 above, and a slope's direction is not a source's (night seed 14: 95 degrees off).
 """
@@ -39,6 +39,12 @@ WALLS_OVER_FLOOR = 0.85
 """Least luminance of what the frames show above the horizon over the floor's median: a window
 lights the walls as it lights the floor (1.08-1.67 in the eval's rooms); ceiling lights leave
 them darker (0.55-0.68), a night sky is darker still (0.37-0.52)."""
+WALLS_OVER_FLOOR_MAX = 4.0
+"""Most luminance of what the frames show above the horizon over the floor's median for walls
+lit like the floor: more is an open sky over a dark ground (the meadow truth set 13.5-14.3, a
+flat lawn 5.4; the eval's rooms 1.03-1.67, hotel-corridor's lamp-lit walls 2.3), whose gradient
+on the grass is the blades' shading, not a window's (a window found on the meadow lit the duck
+from a side the overcast truth has not)."""
 WINDOW_ELEVATION_DEG = 30.0
 """Elevation of a window's light over the floor at the product: a window's middle 1-2 m up,
 a few metres away."""
@@ -88,7 +94,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     if floor.sum() < 100:
         return None
     floor_lum = float(np.median(c.med[floor] @ LUMA))
-    if horizon_lum < WALLS_OVER_FLOOR * floor_lum:
+    if not WALLS_OVER_FLOOR * floor_lum <= horizon_lum <= WALLS_OVER_FLOOR_MAX * floor_lum:
         return None
     towards, slope = floor_slope(grid, c, foot)
     if slope < WINDOW_SLOPE_PER_M:

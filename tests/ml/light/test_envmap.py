@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
-from ml.light.envmap import EnvAccumulator, daylight_ceiling, direction_to_pixel, directions, sky_from_ground, upper_irradiance
+from ml.light.envmap import EnvAccumulator, daylight_ceiling, direction_to_pixel, directions, sky_from_ground, sky_over_canopy, upper_irradiance
 
 from ground_plates import look_at
 
@@ -179,3 +179,16 @@ def test_a_daylight_horizon_bounds_the_unseen_sky_and_a_dark_one_does_not():
     assert np.allclose(daylight_ceiling(prior, horizon_lum=0.05, lit_lum=0.35), prior)  # night, or walls under lamps
     assert np.allclose(daylight_ceiling(prior, horizon_lum=None, lit_lum=0.35), prior)  # nothing seen above the horizon
     assert np.allclose(daylight_ceiling(prior, horizon_lum=3.0, lit_lum=0.35), prior)  # a bright horizon never brightens it
+
+
+def test_a_sky_far_brighter_than_a_canopy_raises_the_sky_read_off_it():
+    """A meadow's blades shade each other: the ground reads 0.06 under a sky the frames see at
+    0.95 (the meadow truth set), and the lawn's albedo prior makes a sky of 0.24 of it. Seen 16x
+    the ground, the sky is the horizon's level (its tint kept); a flat lawn seen 5.6x under
+    it keeps the prior, and a sky that was not seen raises nothing."""
+    prior = sky_from_ground(np.array([0.04, 0.07, 0.03]))
+    raised = sky_over_canopy(prior, 0.95, 0.06)
+    assert abs(float(raised @ LUMA) - 0.95) < 1e-6 and np.allclose(raised / raised.sum(), prior / prior.sum())
+    assert np.array_equal(sky_over_canopy(prior, 0.95, 0.17), prior)
+    assert np.array_equal(sky_over_canopy(prior, None, 0.06), prior)
+    assert np.array_equal(sky_over_canopy(prior * 10, 0.95, 0.06), prior * 10)  # never lowered

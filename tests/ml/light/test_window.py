@@ -69,3 +69,15 @@ def test_walls_darker_than_the_floor_say_the_light_is_not_a_window(walls):
                                          np.array([0.0, 0.0, 1.0]))
     assert not key.hard
     assert all(l.type != "sun" for l in lighting.lights), lighting.notes
+
+
+def test_an_open_sky_far_brighter_than_the_ground_is_no_window():
+    """The same brightening ground under a sky ten times brighter than it (an overcast sky over
+    a lawn: the meadow truth set reads 13.5-14.3) is outdoors: the gradient is the grass's
+    shading, and no window's key is made of it. The ground is darker than its albedo prior
+    says: the unseen sky is the seen one's level, not read off it."""
+    _env, key, lighting = estimate_light([(room_plate(c, walls=10.0), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
+                                         np.array([0.0, 0.0, 1.0]))
+    assert not key.hard
+    assert "window" not in lighting.notes and all(l.type != "sun" for l in lighting.lights), lighting.notes
+    assert "unseen sky raised" in lighting.notes, lighting.notes
