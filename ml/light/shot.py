@@ -105,11 +105,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         prior = sky_from_ground(np.asarray(key.ground_rgb))
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
-        raised = sky_over_canopy(prior, horizon, float(np.asarray(key.ground_rgb) @ LUMA)) if window is None else prior
-        if float(raised.sum()) > 1.01 * float(prior.sum()):
-            daylight_note = (f"unseen sky raised {float(raised.sum()) / float(prior.sum()):.1f}x to the daylight the frames show above "
-                             "the horizon: the ground is a canopy, darker than a lawn's albedo")
-        prior = raised
+        if window is None:  # read off the ground near the product: a canopy reads too dark
+            raised = sky_over_canopy(prior, horizon, float(np.asarray(key.ground_rgb) @ LUMA))
+            if float(raised.sum()) > 1.01 * float(prior.sum()):
+                daylight_note = (f"unseen sky raised {float(raised.sum()) / float(prior.sum()):.1f}x to the daylight the frames show "
+                                 "above the horizon: the ground is a canopy, darker than a lawn's albedo")
+            prior = raised
     key_note = key.why.replace(ENV_ONLY, "") if window is not None else key.why
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
