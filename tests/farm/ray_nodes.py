@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,12 +82,13 @@ def start_node(tmp: Path, name: str, *, head_address: str | None = None, port: i
     return Node(proc, name, log)
 
 
-def wait_for_nodes(address: str, n: int, timeout: float = 120) -> None:
-    import ray
-
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if len([x for x in ray.nodes() if x.get("Alive")]) >= n:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"the Ray cluster at {address} did not reach {n} nodes in {timeout} s")
+def drive(scenario: str, timeout: float = 600, **args: object) -> dict:
+    """Run one scenario of ray_driver.py in its own process (the Ray driver never lives in the
+    pytest worker); its JSON answer, or a failure that carries the driver's own output."""
+    cmd = [sys.executable, str(Path(__file__).with_name("ray_driver.py")), scenario, json.dumps(args)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", RAY_AUTH_MODE="disabled")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
+    lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
+    if r.returncode != 0 or not lines:
+        raise AssertionError(f"ray_driver {scenario} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
+    return json.loads(lines[-1])
