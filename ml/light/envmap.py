@@ -226,6 +226,13 @@ blades shade each other, and a canopy's effective albedo is 0.05-0.1 (the meadow
 13.5-14.3; a flat lawn 5.4, a room's walls 1.0-2.3)."""
 
 
+def open_sky(horizon_lum: float | None, ground_lum: float) -> bool:
+    """Whether the frames show an open daylight sky CANOPY_SKY_OVER_GROUND times the ground next
+    to the product or more: outdoors under the whole sky, where no lamp's pool of light matters
+    and the ground reads darker than its albedo prior."""
+    return horizon_lum is not None and ground_lum > 0 and horizon_lum >= CANOPY_SKY_OVER_GROUND * ground_lum
+
+
 def sky_over_canopy(prior: np.ndarray, horizon_lum: float | None, ground_lum: float) -> np.ndarray:
     """The unseen sky ``prior`` raised, keeping its tint, to the luminance the frames saw above
     the horizon where that is CANOPY_SKY_OVER_GROUND times the ground's or more: read off a
@@ -235,7 +242,7 @@ def sky_over_canopy(prior: np.ndarray, horizon_lum: float | None, ground_lum: fl
     truth (overcast_grass_glossy seed 23: -4.65 dB, stop 38)."""
     p = np.asarray(prior, np.float64)
     lum = float(p @ LUMA)
-    if horizon_lum is None or lum <= 0 or horizon_lum < CANOPY_SKY_OVER_GROUND * ground_lum:
+    if horizon_lum is None or lum <= 0 or not open_sky(horizon_lum, ground_lum):
         return p
     return p * max(1.0, horizon_lum / lum)
 

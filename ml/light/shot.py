@@ -22,7 +22,8 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import EnvAccumulator, daylight_ceiling, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint, upper_irradiance
+from .envmap import (EnvAccumulator, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
+                     upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WINDOW_ANGLE_DEG, Window, find_window
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
@@ -85,6 +86,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         measure_elevation(views, grid, key)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
+    ground_lum = float(np.asarray(key.ground_rgb) @ LUMA)
+    if lamp is not None and open_sky(horizon, ground_lum):  # a canopy's texture fits a pool as well
+        source.why = (f"no local lamp under an open sky {(horizon or 0.0) / ground_lum:.0f}x the ground "
+                      f"(a pool fitted, R2 {source.r2:.2f}: the canopy's texture)")
+        lamp = None
     window = find_window(grid, key, horizon, foot) if lamp is None else None
     prior: np.ndarray | None = None
     daylight_note = ""
@@ -106,7 +112,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
         if window is None:  # read off the ground near the product: a canopy reads too dark
-            raised = sky_over_canopy(prior, horizon, float(np.asarray(key.ground_rgb) @ LUMA))
+            raised = sky_over_canopy(prior, horizon, ground_lum)
             if float(raised.sum()) > 1.01 * float(prior.sum()):
                 daylight_note = (f"unseen sky raised {float(raised.sum()) / float(prior.sum()):.1f}x to the daylight the frames show "
                                  "above the horizon: the ground is a canopy, darker than a lawn's albedo")

@@ -12,10 +12,20 @@ differs from those:
 * it sits in its own glare: the sky round it (the aureole) and the lens's flare keep the ring
   GLARE_RING radii out from the clipped core near clipping (GLARE_MIN of it); round a clipped
   roof or wall lie the darker things beside it;
-* it is above the horizon (MIN_ELEVATION_DEG; glints on water are below it) and at the sky's
-  distance: every frame that shows it sees it along the same direction.
+* its glare falls off: the sky SKY_RING radii out either side stays below OPEN_SKY_MAX of
+  clipping. An
+  overcast or overexposed sky near clipping everywhere clips in specks of a pixel, each "in
+  its glare" (eval insert meadow seed 22: specks 3.5 degrees up, the glare 0.96 and the sky
+  beyond 0.97, made a low "sun" that cast a hard shadow under an overcast sky);
+* it is above the horizon (MIN_ELEVATION_DEG) and at the sky's distance: every frame that
+  shows it sees it along the same direction;
+* it is above its glints: the sun's reflections on water lie below it in the same glare, and
+  a solve's ground a few degrees off the sea puts them above the horizon too (beach-sunset:
+  the glints clip at 4-6 degrees with glare 0.99-1.0, the sun at 17.6 degrees with glare 0.94),
+  so of the candidates in a frame the highest is taken, not the one with the most glare.
 
-Measured on the frames: beach-sunset's sun 0.5 degrees in radius, glare 0.92; park3's tent roofs
+Measured on the frames: beach-sunset's sun 0.5-0.8 degrees in radius, glare 0.92-0.94, the sky
+either side beyond 0.85; park3's tent roofs
 3.4 degrees, glare 0.32-0.44; interior seed 24's curtain 1.6-3.9 degrees, glare 0.57-0.68.
 """
 from __future__ import annotations
@@ -39,21 +49,36 @@ GLARE_RING = (1.5, 3.0)
 """The ring round the clipped core that its glare fills: these multiples of its radius."""
 GLARE_MIN = 0.75
 """Median luminance of that ring, over the clip level, for glare."""
+SKY_RING = (6.0, 12.0)
+"""The ring of open sky beyond the glare: these multiples of the clipped core's radius."""
+OPEN_SKY_MAX = 0.91
+"""Median luminance of that ring, over the clip level, above which the sky is near clipping
+everywhere and a clipped speck in it is no sun (the sun's own: 0.85 on beach-sunset; an
+overcast meadow's: 0.97)."""
 MIN_ELEVATION_DEG = 3.0
 """The sun is above the horizon by this at least (what clips below it is glints and highlights)."""
 AGREE_DEG = 2.0
 """Frames that show the sun see it along directions this close (it is at the sky's distance)."""
+SEEN_SHARE = 0.5
+"""Of the frames that look where the sun is, more than this share see it clipped there: a speck
+of an overcast sky near clipping flickers in and out with the noise (meadow seed 23: a speck in
+a frame's corner, in one of the two frames that look there), the sun does not."""
 
 
-def _glare(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius: float) -> float:
-    """Median luminance, over the clip level, of the unclipped ring GLARE_RING radii round a core."""
+def _ring(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius: float,
+          ring_radii: tuple[float, float] = GLARE_RING, sideways: bool = False) -> float:
+    """Median luminance, over the clip level, of the unclipped ring ``ring_radii`` radii round a
+    core; ``sideways``: only its quarters left and right, at the core's own height in the sky
+    (a speck just over the horizon has ground below it and nothing but sky either side)."""
     h, w = clip.shape
-    reach = int(math.ceil(GLARE_RING[1] * radius)) + 1
+    reach = int(math.ceil(ring_radii[1] * radius)) + 1
     x0, x1 = max(0, int(centre[0]) - reach), min(w, int(centre[0]) + reach + 1)
     y0, y1 = max(0, int(centre[1]) - reach), min(h, int(centre[1]) + reach + 1)
     yy, xx = np.mgrid[y0:y1, x0:x1]
     d = np.hypot(xx - centre[0], yy - centre[1])
-    ring = (d >= GLARE_RING[0] * radius) & (d < GLARE_RING[1] * radius) & ~clip[y0:y1, x0:x1]
+    ring = (d >= ring_radii[0] * radius) & (d < ring_radii[1] * radius) & ~clip[y0:y1, x0:x1]
+    if sideways:
+        ring &= np.abs(yy - centre[1]) <= np.abs(xx - centre[0])
     if ring.sum() < 8:
         return 0.0
     return float(np.median(luminance(img[y0:y1, x0:x1][ring]))) / CLIP
@@ -72,26 +97,33 @@ def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np
     for i in range(1, n):
         # the centroid is in pixel-index coordinates (centres at i); the ray takes corners at i
         d = pixel_ray(cam, (float(centres[i][0]) + 0.5, float(centres[i][1]) + 0.5), 1.0 / scale, None)[1]
-        if elevation_of_deg(d, up) < MIN_ELEVATION_DEG:
+        height = elevation_of_deg(d, up)
+        if height < MIN_ELEVATION_DEG:
             continue
         r = max(math.sqrt(stats[i, cv2.CC_STAT_AREA] / math.pi), 1.0)
         radius_deg = math.degrees(math.atan2(r, fx))
         if radius_deg > MAX_RADIUS_DEG:
             why = f"a clipped patch of sky {radius_deg:.1f} deg in radius is too wide for the sun"
             continue
-        glare = _glare(img, clip, (float(centres[i][0]), float(centres[i][1])), r)
+        centre = (float(centres[i][0]), float(centres[i][1]))
+        glare = _ring(img, clip, centre, r)
         if glare < GLARE_MIN:
             why = f"a clipped patch of sky without the sun's glare round it ({glare:.2f} of clipping) is not the sun"
             continue
-        if best is None or glare > best[0]:
-            best = (glare, d)
+        beyond = _ring(img, clip, centre, r, SKY_RING, sideways=True)
+        if beyond > OPEN_SKY_MAX:
+            why = f"a clipped speck in a sky near clipping all round ({beyond:.2f} of clipping) is not the sun"
+            continue
+        if best is None or height > best[0]:
+            best = (height, d)
     return (best[1], "") if best is not None else (None, why)
 
 
 def find_sun(views: list[View], up: np.ndarray) -> tuple[np.ndarray | None, str]:
     """(direction of the sun when the frames show it, else None; why a clipped patch of sky the
     frames show is not the sun, "" when none was). The frames that show a sun must agree on its
-    direction (AGREE_DEG): a near bright object moves against the sky as the camera moves."""
+    direction (AGREE_DEG): a near bright object moves against the sky as the camera moves; and
+    most frames that look where it is must see it (SEEN_SHARE)."""
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
     found, why = [], ""
     for img, cam, scale in views:
@@ -106,4 +138,18 @@ def find_sun(views: list[View], up: np.ndarray) -> tuple[np.ndarray | None, str]
     spread = max(math.degrees(math.acos(float(np.clip(d @ mean, -1.0, 1.0)))) for d in found)
     if spread > AGREE_DEG:
         return None, f"clipped patches of sky {spread:.1f} deg apart from frame to frame: something near or several things, not the sun"
+    looking = sum(_looks_at(img, cam, scale, mean) for img, cam, scale in views)
+    if len(found) <= SEEN_SHARE * looking:
+        return None, (f"a clipped speck of sky in {len(found)} of the {looking} frames that look where it is: "
+                      "a flicker of the sky, not the sun")
     return mean, ""
+
+
+def _looks_at(img: np.ndarray, cam, scale: float, d: np.ndarray) -> bool:
+    """Whether direction ``d`` falls inside this frame (the plate's own pixels, lens aside)."""
+    v = np.asarray(cam.c2w, np.float64)[:3, :3].T @ d
+    if v[2] <= 0:
+        return False
+    x, y = (cam.fx * v[0] / v[2] + cam.cx) / scale, (cam.fy * v[1] / v[2] + cam.cy) / scale
+    h, w = img.shape[:2]
+    return bool(0 <= x < w and 0 <= y < h)

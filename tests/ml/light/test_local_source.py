@@ -79,3 +79,36 @@ def test_a_gentle_gradient_is_not_a_pool():
     med = (0.15 * (1.0 + 0.3 * pts[..., 0] / HALF))[..., None] * np.ones(3)
     fit = fit_local_source(med.astype(np.float32), np.ones((S, S), bool), pts, FOOT, N, ALBEDO)
     assert fit is not None and not accepted(fit) and fit.contrast < 2.5, fit.why
+
+
+def _pool_plates(above: float):
+    """Frames of a floor lit by a lamp 1.9 m up beside the product, seen from 2.2 m off by level
+    cameras, with ``above`` times the floor's median luminance above the horizon."""
+    from ground_plates import ground_hits, look_at
+
+    src = np.array([0.8, 1.0, 1.9])
+    out = []
+    for a in np.linspace(-0.25, 0.25, 5):
+        cam = look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.05]), 200, 120, 90.0)
+        hit, down = ground_hits(cam, 200, 120)
+        d = np.linalg.norm(hit - src, axis=-1)
+        lum = ALBEDO / math.pi * (0.3 + 60.0 / (4 * math.pi) * src[2] / d**3)
+        img = np.repeat(np.minimum(lum, 0.9)[..., None], 3, axis=-1).astype(np.float32)
+        img[~down] = above * float(np.median(lum[down]))
+        out.append((img, cam))
+    return out
+
+
+@pytest.mark.parametrize("above", [1.0, 14.0])
+def test_a_pool_under_an_open_sky_is_no_lamp(above):
+    """The same pool on the ground is a lamp under a room's walls (what the frames show above the
+    horizon as bright as the floor), and no lamp under an open sky 14 times the ground (meadow
+    seed 22: the canopy's texture fitted a lamp 2.9 m up that took 95% of the light from the sky)."""
+    from ml.light.shot import estimate_light
+
+    _env, _key, lighting = estimate_light(_pool_plates(above), FOOT, FOOT, N)
+    points = [l for l in lighting.lights if l.type == "point"]
+    if above < 2:
+        assert len(points) == 1 and "local lamp" in lighting.notes, lighting.notes
+    else:
+        assert not points and "no local lamp under an open sky" in lighting.notes, lighting.notes

@@ -82,3 +82,26 @@ def test_glints_below_the_horizon_are_not_the_sun():
     """Clipped glints with glare on water below the horizon: not looked at."""
     low = np.array([math.cos(math.radians(-8.0)), 0.0, math.sin(math.radians(-8.0))])
     assert find_sun(views(lambda rays, eye: disc_in_glare(rays, low)), UP) == (None, "")
+
+
+def test_a_clipped_speck_in_a_sky_near_clipping_all_round_is_not_the_sun():
+    """An overcast sky exposed near clipping (0.96 of it) clips in one-pixel specks here and
+    there; each sits "in its glare", but the sky beyond is as bright: no sun (meadow seed 22)."""
+    def draw(rays, eye):
+        overcast = np.where(rays[..., 2:3] > 0, np.full(rays.shape, 0.96 * 0.98), sky(rays))
+        return np.where(angle_to(rays, SUN) < 0.3, 1.2, overcast)
+    sun, why = find_sun(views(draw), UP)
+    assert sun is None and "near clipping all round" in why
+
+
+def test_the_sun_is_found_above_its_glints_in_the_same_glare():
+    """Glints of the sun on water clip below it, each in brighter glare than the sun's own; the
+    sun is the highest of them (beach-sunset)."""
+    glint = np.array([math.cos(math.radians(5.0)), 0.0, math.sin(math.radians(5.0))])
+
+    def draw(rays, eye):
+        a = angle_to(rays, glint)
+        glitter = np.where(a < 0.4, 1.2, np.exp(-np.maximum(a - 0.4, 0.0) / 6.0) * 1.05)
+        return np.maximum(disc_in_glare(rays, SUN), glitter)
+    sun, why = find_sun(views(draw), UP)
+    assert sun is not None and float(sun @ SUN) > math.cos(math.radians(0.5))
