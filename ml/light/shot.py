@@ -22,7 +22,7 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import (EnvAccumulator, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
+from .envmap import (EnvAccumulator, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WINDOW_ANGLE_DEG, Window, find_window
@@ -108,12 +108,16 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
-        prior = sky_from_ground(np.asarray(key.ground_rgb))
+        canopy = canopy_albedo(np.asarray(key.ground_rgb), np.asarray(key.lit_rgb), np.asarray(key.shadow_rgb)) if key.measured else None
+        prior = sky_from_ground(np.asarray(key.ground_rgb), canopy)
+        if canopy is not None:
+            daylight_note = (f"unseen sky read at a canopy's albedo {canopy:g}: the ground's shade is less blue than its lit "
+                             "blades (light through leaves)")
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
         if window is None:  # read off the ground near the product: a canopy reads too dark
             raised = sky_over_canopy(prior, horizon, ground_lum)
-            if float(raised.sum()) > 1.01 * float(prior.sum()):
+            if float(raised.sum()) > 1.05 * float(prior.sum()):
                 daylight_note = (f"unseen sky raised {float(raised.sum()) / float(prior.sum()):.1f}x to the daylight the frames show "
                                  "above the horizon: the ground is a canopy, darker than a lawn's albedo")
             prior = raised

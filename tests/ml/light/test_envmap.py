@@ -192,3 +192,53 @@ def test_a_sky_far_brighter_than_a_canopy_raises_the_sky_read_off_it():
     assert np.array_equal(sky_over_canopy(prior, 0.95, 0.17), prior)
     assert np.array_equal(sky_over_canopy(prior, None, 0.06), prior)
     assert np.array_equal(sky_over_canopy(prior * 10, 0.95, 0.06), prior * 10)  # never lowered
+
+
+def test_a_canopy_is_told_by_its_shade_less_blue_than_its_lit_blades():
+    """Inside a canopy the shade is lit through leaves, which absorb blue: its lit/shade ratio is
+    highest in blue (the meadow truth sets: 2.27 against 1.93 and 1.79). The unseen sky is then
+    read at a canopy's albedo. A cast shadow on a lawn is sky-lit, bluer than the lit grass (its
+    blue ratio the lowest), and a brown ground is no vegetation: neither is a canopy."""
+    from ml.light.envmap import CANOPY_ALBEDO, VEGETATION_ALBEDO, canopy_albedo
+
+    grass = np.array([0.05, 0.08, 0.023])
+    shade = grass / np.array([1.93, 1.79, 2.27])
+    assert canopy_albedo(grass, grass, shade) == CANOPY_ALBEDO
+    sky = sky_from_ground(grass, canopy_albedo(grass, grass, shade))
+    assert abs(float(sky @ LUMA) / float(sky_from_ground(grass) @ LUMA) - VEGETATION_ALBEDO / CANOPY_ALBEDO) < 1e-6
+    assert canopy_albedo(grass, grass, grass / np.array([2.66, 2.06, 1.76])) is None  # a sun's shadow on a lawn
+    soil = np.array([0.3, 0.25, 0.15])
+    assert canopy_albedo(soil, soil, soil / np.array([1.93, 1.79, 2.27])) is None
+
+
+def _canopy_plates(shade_ratio: np.ndarray):
+    """Cameras looking down at grass (no sky in frame) with soft blotches of shade whose
+    lit/shade ratio per channel is ``shade_ratio`` at their deepest."""
+    from ground_plates import ground_hits
+
+    grass, out = np.array([0.05, 0.08, 0.023]), []
+    for a in np.linspace(-0.25, 0.25, 5):
+        cam = look_at(np.array([-1.6 * math.cos(a), -1.6 * math.sin(a), 1.6]), np.zeros(3), 200, 120, 110.0)
+        hit, down = ground_hits(cam, 200, 120)
+        x, y = hit[..., 0], hit[..., 1]
+        z = np.sin(x * 2.1 + 0.5) + np.sin(y * 1.7 + 1.3 * np.sin(x * 0.9)) + 0.6 * np.sin((x + y) * 3.1)
+        shade = 1 / (1 + np.exp(-z / 0.35))
+        img = grass * (1.0 / shade_ratio) ** (1.6 * shade[..., None])
+        img[~down] = 0.0
+        out.append((img.astype(np.float32), cam))
+    return out
+
+
+def test_the_sky_over_a_canopy_no_frame_shows_is_read_at_the_canopys_albedo():
+    """The cameras look down at a meadow and show no sky (meadow seeds 21, 45, 47): its shade,
+    less blue than its lit blades, says canopy, and the unseen sky is read at a canopy's albedo,
+    about 3.5 times the lawn's reading the same ground under blotches of bluer shade gets."""
+    from ml.light.shot import estimate_light
+
+    lit = {}
+    for name, ratio in (("canopy", np.array([1.93, 1.79, 2.27])), ("lawn", np.array([2.27, 1.79, 1.6]))):
+        _env, key, lighting = estimate_light(_canopy_plates(ratio), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        assert not key.hard and not lighting.lights, lighting.notes
+        assert ("canopy's albedo" in lighting.notes) == (name == "canopy"), lighting.notes
+        lit[name] = float(np.asarray(lighting.world_color) @ LUMA)
+    assert 2.5 < lit["canopy"] / lit["lawn"] < 4.5, lit
