@@ -13,20 +13,20 @@ differs from those:
   GLARE_RING radii out from the clipped core near clipping (GLARE_MIN of it); round a clipped
   roof or wall lie the darker things beside it;
 * its glare falls off: the sky SKY_RING radii out either side stays below OPEN_SKY_MAX of
-  clipping. An
-  overcast or overexposed sky near clipping everywhere clips in specks of a pixel, each "in
-  its glare" (eval insert meadow seed 22: specks 3.5 degrees up, the glare 0.96 and the sky
-  beyond 0.97, made a low "sun" that cast a hard shadow under an overcast sky);
+  clipping. An overcast or overexposed sky near clipping everywhere clips in specks of a
+  pixel, each "in its glare" (eval insert meadow seed 22: specks 3.5 degrees up, the glare
+  0.96 and the sky beyond 0.97, made a low "sun" that cast a hard shadow under an overcast sky);
 * it is above the horizon (MIN_ELEVATION_DEG) and at the sky's distance: every frame that
-  shows it sees it along the same direction;
+  shows it sees it along the same direction, and most frames that look there see it
+  (SEEN_SHARE: a speck flickers with the noise);
 * it is above its glints: the sun's reflections on water lie below it in the same glare, and
   a solve's ground a few degrees off the sea puts them above the horizon too (beach-sunset:
   the glints clip at 4-6 degrees with glare 0.99-1.0, the sun at 17.6 degrees with glare 0.94),
   so of the candidates in a frame the highest is taken, not the one with the most glare.
 
 Measured on the frames: beach-sunset's sun 0.5-0.8 degrees in radius, glare 0.92-0.94, the sky
-either side beyond 0.85; park3's tent roofs
-3.4 degrees, glare 0.32-0.44; interior seed 24's curtain 1.6-3.9 degrees, glare 0.57-0.68.
+either side beyond 0.85; park3's tent roofs 3.4 degrees, glare 0.32-0.44; interior seed 24's
+curtain 1.6-3.9 degrees, glare 0.57-0.68.
 """
 from __future__ import annotations
 
