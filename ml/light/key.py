@@ -62,6 +62,12 @@ GRID_M = 2.5
 GRID_PX = 160
 HARD_RATIO = 1.5
 """Lit/shadow luminance ratio above which shadows are hard enough to call for a key light."""
+MIN_SHADOWED, MAX_SHADOWED = 0.02, 0.95
+"""Share of the flat ground in shadow for a hard key: some, and not all of it. A ground dark all
+over is its own texture's shade, not a cast shadow (beach-sunset's pebbles: 0.98); a low sun's
+long shadows can cover nine tenths of the ground round the product (eval insert
+sun_low_concrete seed 42: 0.90, lit/shadow 1.72 over 762 sharp edge pairs, read soft under the
+former bound of 0.9)."""
 DEFAULT_ELEVATION_DEG = 30.0
 """The key's elevation while nothing measures it: about the median of the sun's elevation over
 the daylight hours of a year at latitudes 35-52 degrees (31, 25 and 22 degrees; the sun stands
@@ -469,7 +475,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     if pen > HARD_PENUMBRA_M:
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
         return
-    if est.ratio < HARD_RATIO or not 0.02 <= frac <= 0.9:
+    if est.ratio < HARD_RATIO or not MIN_SHADOWED <= frac <= MAX_SHADOWED:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
         return
     if sky_shade:

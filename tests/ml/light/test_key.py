@@ -551,3 +551,24 @@ def test_a_short_shadow_stretched_across_its_occluders_pull_is_sided_by_its_foot
     assert _direction(g, est, dark, objects), est.why
     towards = np.asarray(est.direction)
     assert azimuth_between_deg(towards, -g.e1, g.n) < 30.0, (towards, est.why)
+
+
+@pytest.mark.parametrize("shadowed, hard", [(0.92, True), (0.98, False)])
+def test_long_shadows_over_most_of_the_ground_still_make_a_key(shadowed, hard):
+    """A low sun's long shadows can cover nine tenths of the ground round the product (eval
+    insert sun_low_concrete seed 42: 0.90 over 762 sharp edge pairs, read as soft light under a
+    bound of 0.9, -4.1 dB); a ground dark all over is its texture's own shade (beach-sunset's
+    pebbles: 0.98). The same measured levels and shadows, judged at those shares."""
+    from ml.light.key import _judge_hard
+
+    e = math.radians(35)
+    light = np.array([math.cos(e), 0.0, math.sin(e)])
+    boxes = [(0.9, 0.75, 0.15, 0.5), (0.9, -0.8, 0.15, 0.5), (1.6, 0.1, 0.15, 0.5)]
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for cam in cameras():
+        g.add(plate_with_boxes(cam, light, boxes), cam)
+    est = estimate_key(g)
+    assert est.hard, est.why
+    est.hard, est.direction, est.shadow_fraction = False, None, shadowed
+    _judge_hard(g, est.classes, est, 100)
+    assert est.hard == hard, est.why
