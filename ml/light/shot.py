@@ -88,8 +88,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     lamp = source if source is not None and local_source.accepted(source) else None
     ground_lum = float(np.asarray(key.ground_rgb) @ LUMA)
     if lamp is not None and open_sky(horizon, ground_lum):  # a canopy's texture fits a pool as well
-        source.why = (f"no local lamp under an open sky {(horizon or 0.0) / ground_lum:.0f}x the ground "
-                      f"(a pool fitted, R2 {source.r2:.2f}: the canopy's texture)")
+        lamp.why = (f"no local lamp under an open sky {(horizon or 0.0) / ground_lum:.0f}x the ground "
+                    f"(a pool fitted, R2 {lamp.r2:.2f}: the canopy's texture)")  # lamp is source: its note changes
         lamp = None
     window = find_window(grid, key, horizon, foot) if lamp is None else None
     prior: np.ndarray | None = None

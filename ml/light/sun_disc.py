@@ -146,10 +146,11 @@ def find_sun(views: list[View], up: np.ndarray) -> tuple[np.ndarray | None, str]
 
 
 def _looks_at(img: np.ndarray, cam, scale: float, d: np.ndarray) -> bool:
-    """Whether direction ``d`` falls inside this frame (the plate's own pixels, lens aside)."""
+    """Whether direction ``d`` falls inside this frame (``img``: the camera's pixels times
+    ``scale``, as ``sun_in_frame`` reads them; lens aside)."""
     v = np.asarray(cam.c2w, np.float64)[:3, :3].T @ d
     if v[2] <= 0:
         return False
-    x, y = (cam.fx * v[0] / v[2] + cam.cx) / scale, (cam.fy * v[1] / v[2] + cam.cy) / scale
+    x, y = (cam.fx * v[0] / v[2] + cam.cx) * scale, (cam.fy * v[1] / v[2] + cam.cy) * scale
     h, w = img.shape[:2]
     return bool(0 <= x < w and 0 <= y < h)

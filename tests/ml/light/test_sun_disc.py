@@ -105,3 +105,27 @@ def test_the_sun_is_found_above_its_glints_in_the_same_glare():
         return np.maximum(disc_in_glare(rays, SUN), glitter)
     sun, why = find_sun(views(draw), UP)
     assert sun is not None and float(sun @ SUN) > math.cos(math.radians(0.5))
+
+
+def test_a_sun_in_one_frame_of_those_that_look_there_is_a_flicker_at_any_resolution():
+    """A clipped disc in its glare in one frame only, though all three look where it is: a
+    flicker, not the sun. The frames are read at half the cameras' resolution (as the light
+    estimate reads a plate), so where a direction falls must be found in the reduced frame."""
+    from shotcache.schema import FrameCamera
+
+    out = []
+    for i, (_img, cam, _scale) in enumerate(views(sky)):
+        half = FrameCamera(cam.fx / 2, cam.fy / 2, cam.cx / 2, cam.cy / 2, cam.c2w)
+        rays = camera_rays(half, W // 2, H // 2)
+        rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+        small = (disc_in_glare(rays, SUN) if i == 0 else sky(rays)).astype(np.float32)
+        out.append((small, cam, 0.5))
+    sun, why = find_sun(out, UP)
+    assert sun is None and "flicker" in why
+    whole = [(disc_in_glare(camera_rays_unit(cam), SUN).astype(np.float32), cam, 1.0) for _img, cam, _s in views(sky)]
+    assert find_sun(whole, UP)[0] is not None
+
+
+def camera_rays_unit(cam):
+    rays = camera_rays(cam, W, H)
+    return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
