@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml.light.envmap import ENV_SIZE
-from ml.light.key import DEFAULT_ELEVATION_DEG, GroundGrid, KeyEstimate, _direction, azimuth_between_deg, estimate_key, sun_disagrees
+from ml.light.key import DEFAULT_ELEVATION_DEG, GroundGrid, KeyEstimate, _direction, _judge_hard, azimuth_between_deg, estimate_key, sun_disagrees
 from ml.light.shot import estimate_light, uses_shadow_map
 
 from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
@@ -553,14 +553,9 @@ def test_a_short_shadow_stretched_across_its_occluders_pull_is_sided_by_its_foot
     assert azimuth_between_deg(towards, -g.e1, g.n) < 30.0, (towards, est.why)
 
 
-@pytest.mark.parametrize("shadowed, hard", [(0.92, True), (0.98, False)])
-def test_long_shadows_over_most_of_the_ground_still_make_a_key(shadowed, hard):
-    """A low sun's long shadows can cover nine tenths of the ground round the product (eval
-    insert sun_low_concrete seed 42: 0.90 over 762 sharp edge pairs, read as soft light under a
-    bound of 0.9, -4.1 dB); a ground dark all over is its texture's own shade (beach-sunset's
-    pebbles: 0.98). The same measured levels and shadows, judged at those shares."""
-    from ml.light.key import _judge_hard
-
+def _measured_hard_key():
+    """(grid, estimate) of three boxes' shadows under a sun 35 degrees up: a hard key, whose
+    measured levels the tests below judge again with one measure changed."""
     e = math.radians(35)
     light = np.array([math.cos(e), 0.0, math.sin(e)])
     boxes = [(0.9, 0.75, 0.15, 0.5), (0.9, -0.8, 0.15, 0.5), (1.6, 0.1, 0.15, 0.5)]
@@ -569,6 +564,27 @@ def test_long_shadows_over_most_of_the_ground_still_make_a_key(shadowed, hard):
         g.add(plate_with_boxes(cam, light, boxes), cam)
     est = estimate_key(g)
     assert est.hard, est.why
+    return g, est
+
+
+@pytest.mark.parametrize("shadowed, hard", [(0.92, True), (0.98, False)])
+def test_long_shadows_over_most_of_the_ground_still_make_a_key(shadowed, hard):
+    """A low sun's long shadows can cover nine tenths of the ground round the product (eval
+    insert sun_low_concrete seed 42: 0.90 over 762 sharp edge pairs, read as soft light under a
+    bound of 0.9, -4.1 dB); a ground dark all over is its texture's own shade (beach-sunset's
+    pebbles: 0.98). The same measured levels and shadows, judged at those shares."""
+    g, est = _measured_hard_key()
     est.hard, est.direction, est.shadow_fraction = False, None, shadowed
     _judge_hard(g, est.classes, est, 100)
+    assert est.hard == hard, est.why
+
+
+@pytest.mark.parametrize("night, hard", [(False, False), (True, True)])
+def test_edges_a_window_blurs_are_soft_light_by_day_but_a_lamps_blur_at_night(night, hard):
+    """Shadow edges 15 cm wide: by day a window's (eval insert interior seed 47: read as a hard
+    key 150 degrees off the window, -5.3 dB); under a night sky the lights are small lamps and
+    the width is the plate's blur (night seed 40). The same levels and shadows, judged both ways."""
+    g, est = _measured_hard_key()
+    est.hard, est.direction, est.penumbra_m = False, None, 0.15
+    _judge_hard(g, est.classes, est, 100, night=night)
     assert est.hard == hard, est.why
