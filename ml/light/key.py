@@ -488,6 +488,10 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     if est.ratio < HARD_RATIO or not MIN_SHADOWED <= frac <= MAX_SHADOWED:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
         return
+    if _grass_own_shade(est):
+        est.why = (f"soft light: the darker patches of the lawn (lit/shadow {est.ratio:.2f}) are greener than the rest, not bluer: "
+                   f"the grass's own, not cast shadows{ENV_ONLY}")
+        return
     if sky_shade:
         est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told from them by their shade or their occluders' feet) "
                    "mix with its bands, so their shapes give no direction; environment only until a direction is given")
@@ -504,6 +508,21 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         est.direction = est.elevation_deg = None
         return
     _make_hard(grid, c, est)
+
+
+def _grass_own_shade(est: KeyEstimate) -> bool:
+    """Whether the shade the edge pairs measured on a green lawn is no bluer than its lit grass,
+    relative to green (lit/shadow in blue at least that in green): a cast shadow on grass is lit
+    by the sky, and its lit/shadow ratio is lowest in blue (the sun truth sets on grass: blue
+    1.37-1.84 against green 1.73-2.06); patches of denser or greener grass darken red and blue
+    more (dog-lawn: lit/shadow 1.63, 1.50, 1.60 made a hard key of them, and the duck cast a
+    hard shadow on an overcast lawn)."""
+    from .envmap import VEGETATION_ALBEDO, albedo_prior  # envmap -> clear_sky -> key: imported when called
+
+    if albedo_prior(np.asarray(est.ground_rgb)) != VEGETATION_ALBEDO:
+        return False
+    ratio = np.asarray(est.lit_rgb, np.float64) / np.maximum(np.asarray(est.shadow_rgb, np.float64), 1e-6)
+    return bool(ratio[2] >= ratio[1])
 
 
 def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:

@@ -588,3 +588,30 @@ def test_edges_a_window_blurs_are_soft_light_by_day_but_a_lamps_blur_at_night(ni
     est.hard, est.direction, est.penumbra_m = False, None, 0.15
     _judge_hard(g, est.classes, est, 100, night=night)
     assert est.hard == hard, est.why
+
+
+def _lawn_plates(patch_ratio: np.ndarray):
+    """A lawn seen by the five cameras with elongated patches darker by ``patch_ratio`` per
+    channel, sharp-edged, and nothing standing on it."""
+    grass, out = np.array([0.12, 0.26, 0.07]), []
+    for cam in cameras():
+        hit, down = ground_hits(cam, W, H)
+        x, y = hit[..., 0], hit[..., 1]
+        patch = (((x - 0.4) / 0.9) ** 2 + ((y - 0.7) / 0.25) ** 2 < 1) | (((x + 0.5) / 0.8) ** 2 + ((y + 0.6) / 0.22) ** 2 < 1)
+        img = np.where(patch[..., None], grass / patch_ratio, grass)
+        img[~down] = (0.6, 0.7, 0.9)
+        out.append((img.astype(np.float32), cam))
+    return out
+
+
+@pytest.mark.parametrize("ratio, hard", [((1.63, 1.50, 1.60), False), ((1.75, 1.65, 1.40), True)])
+def test_greener_patches_of_a_lawn_are_no_cast_shadows(ratio, hard):
+    """Patches of a lawn darker in red and blue more than in green are the grass's own (dog-lawn:
+    lit/shadow 1.63, 1.50, 1.60 made a hard key and a hard shadow on an overcast lawn); the same
+    patches bluer than the lit grass, as a sky-lit cast shadow is, still make a key."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for img, cam in _lawn_plates(np.asarray(ratio)):
+        g.add(img, cam)
+    est = estimate_key(g)
+    assert est.measured and est.hard == hard, est.why
+    assert ("the grass's own" in est.why) == (not hard), est.why
