@@ -89,6 +89,8 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
 
         info = estimate_shot(shot_dir)
         log(f"{PREFIX} light from the plate in {info['seconds']:.1f}s: {info['notes']}")
+        if hint := ground_cover_hint(bool(info.get("canopy")), cover):
+            log(f"{PREFIX} {hint}")
     if edited is not None and light != "legacy":
         _set_motion_blur(shot_dir, *edited)
         log(f"{PREFIX} motion blur as recorded in the shot folder ({edited[1]}); --motion-blur auto measures it again only "
@@ -110,6 +112,18 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
         args = ["--shot", str(shot_dir)] + (["--force"] if "--force" in render_args else [])
         run_batch("render-shot", args, blender=blender, should_stop=should_stop)
     return info
+
+
+def ground_cover_hint(canopy: bool, cover_m: float) -> str:
+    """What to tell the artist when the plate's ground reads as a canopy of grass (the light
+    estimate's ``canopy``) and no ground cover was given: a product stood on the blades' tips
+    reads as set on top of them, and the cover, which hides its base among them, was worth 3-5
+    dB on the eval insert meadows. Its height is the artist's (ml/pipeline/ground_cover.py);
+    empty otherwise."""
+    if not canopy or cover_m > 0:
+        return ""
+    return ("the ground reads as a canopy of grass blades: give --ground-cover HEIGHT (metres, the blades' height, "
+            "e.g. 0.05) so they hide the product's base, as they would hide a real one's")
 
 
 def recorded_cover(shot_dir: Path) -> float:

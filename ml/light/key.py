@@ -162,6 +162,9 @@ class KeyEstimate:
     key's strength and size (``take_given_direction``)."""
     elongated: int = 0
     """Elongated shadows the azimuth was read from (0: from the sides of short ones alone, or given)."""
+    canopy: bool = False
+    """The ground reads as a canopy of blades (envmap.canopy_albedo, set by shot.estimate_light):
+    a product put down there stands among them (``vanelia run --ground-cover``)."""
     classes: GroundClasses | None = field(default=None, repr=False)
     """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""

@@ -110,6 +110,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif any(key.ground_rgb):
         canopy = canopy_albedo(np.asarray(key.ground_rgb), np.asarray(key.lit_rgb), np.asarray(key.shadow_rgb)) if key.measured else None
         prior = sky_from_ground(np.asarray(key.ground_rgb), canopy)
+        key.canopy = canopy is not None
         if canopy is not None:
             daylight_note = (f"unseen sky read at a canopy's albedo {canopy:g}: the ground's shade is less blue than its lit "
                              "blades (light through leaves)")
@@ -315,4 +316,4 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     shot.lighting = lighting
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "frames_used": len(frames), "hard_key": key.hard, "notes": lighting.notes,
-            "lights": [l.__dict__ for l in lighting.lights]}
+            "lights": [l.__dict__ for l in lighting.lights], "canopy": key.canopy}

@@ -31,3 +31,13 @@ def test_only_an_artists_edit_is_kept_on_a_rerun(tmp_path):
         shot.render.motion_blur, shot.render.motion_blur_note = 0.3, note
         paths.save_shot(shot)
         assert (edited_motion_blur(paths.root) == (0.3, note)) is kept, note
+
+
+def test_a_canopy_without_a_ground_cover_gets_a_hint():
+    """The light estimate read the ground as a canopy of blades: without --ground-cover the run
+    says to give one (the product stands on the blades' tips); with one, or on other ground,
+    nothing is said."""
+    from app.light_render import ground_cover_hint
+
+    assert "--ground-cover" in ground_cover_hint(True, 0.0)
+    assert ground_cover_hint(True, 0.05) == "" and ground_cover_hint(False, 0.0) == ""

@@ -239,6 +239,6 @@ def test_the_sky_over_a_canopy_no_frame_shows_is_read_at_the_canopys_albedo():
     for name, ratio in (("canopy", np.array([1.93, 1.79, 2.27])), ("lawn", np.array([2.27, 1.79, 1.6]))):
         _env, key, lighting = estimate_light(_canopy_plates(ratio), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
         assert not key.hard and not lighting.lights, lighting.notes
-        assert ("canopy's albedo" in lighting.notes) == (name == "canopy"), lighting.notes
+        assert ("canopy's albedo" in lighting.notes) == (name == "canopy") == key.canopy, lighting.notes
         lit[name] = float(np.asarray(lighting.world_color) @ LUMA)
     assert 2.5 < lit["canopy"] / lit["lawn"] < 4.5, lit
