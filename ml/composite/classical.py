@@ -271,7 +271,7 @@ def plate_blur(plate: np.ndarray, box: tuple[slice, slice], product: np.ndarray,
     camera's motion, is in the render already (Cycles' motion blur from the solved camera at
     the shutter the plate's blur measured, ml/camera/shutter.py). Added whole, the estimate's
     one-sided streaks on sharp plates blurred the product: 0.6-3.3 px along one axis and
-    nothing across on 20 of 25 eval insert truth plates, all as sharp as the render (interior
+    nothing across on 14 of 18 eval insert truth plates probed, all as sharp as the render (interior
     seed 47: the duck smeared 3 px sideways)."""
     outside = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
     cov = blur_match.extra_blur(plate[box], outside, product, alpha)

@@ -207,15 +207,22 @@ shadow's shade, lit by the sky, is bluer than the lit ground: there the blue rat
 (the sun truth sets: lit/shadow blue 1.4-2.4 against red 1.6-3.4)."""
 
 
+def vegetation_shade_ratio(ground_rgb: np.ndarray, lit_rgb: np.ndarray, shade_rgb: np.ndarray) -> np.ndarray | None:
+    """Lit over shade per channel where the ground is green vegetation (``albedo_prior``), else
+    None: how much bluer or greener than the lit grass its shade is says what shades it (a cast
+    shadow is sky-lit, a canopy's shade leaf-lit)."""
+    if albedo_prior(ground_rgb) != VEGETATION_ALBEDO:
+        return None
+    return np.asarray(lit_rgb, np.float64) / np.maximum(np.asarray(shade_rgb, np.float64), 1e-6)
+
+
 def canopy_albedo(ground_rgb: np.ndarray, lit_rgb: np.ndarray, shade_rgb: np.ndarray) -> float | None:
     """CANOPY_ALBEDO where the ground is green vegetation whose shade is less blue than its lit
     parts (CANOPY_SHADE_LESS_BLUE): a canopy of blades, not a flat lawn; else None. Read off a
     canopy at a lawn's albedo prior, an unseen sky came out a third of the truth's (eval insert
     meadow seeds 21, 45 and 47, whose cameras show no sky: the duck a third as bright)."""
-    if albedo_prior(ground_rgb) != VEGETATION_ALBEDO:
-        return None
-    ratio = np.asarray(lit_rgb, np.float64) / np.maximum(np.asarray(shade_rgb, np.float64), 1e-6)
-    if ratio[2] < CANOPY_SHADE_LESS_BLUE * max(ratio[0], ratio[1]):
+    ratio = vegetation_shade_ratio(ground_rgb, lit_rgb, shade_rgb)
+    if ratio is None or ratio[2] < CANOPY_SHADE_LESS_BLUE * max(ratio[0], ratio[1]):
         return None
     return CANOPY_ALBEDO
 

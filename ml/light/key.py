@@ -520,12 +520,10 @@ def _grass_own_shade(est: KeyEstimate) -> bool:
     1.37-1.84 against green 1.73-2.06); patches of denser or greener grass darken red and blue
     more (dog-lawn: lit/shadow 1.63, 1.50, 1.60 made a hard key of them, and the duck cast a
     hard shadow on an overcast lawn)."""
-    from .envmap import VEGETATION_ALBEDO, albedo_prior  # envmap -> clear_sky -> sun_disc -> key: imported when called
+    from .envmap import vegetation_shade_ratio  # envmap -> clear_sky -> sun_disc -> key: imported when called
 
-    if albedo_prior(np.asarray(est.ground_rgb)) != VEGETATION_ALBEDO:
-        return False
-    ratio = np.asarray(est.lit_rgb, np.float64) / np.maximum(np.asarray(est.shadow_rgb, np.float64), 1e-6)
-    return bool(ratio[2] >= ratio[1])
+    ratio = vegetation_shade_ratio(np.asarray(est.ground_rgb), np.asarray(est.lit_rgb), np.asarray(est.shadow_rgb))
+    return ratio is not None and bool(ratio[2] >= ratio[1])
 
 
 def _make_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate) -> None:

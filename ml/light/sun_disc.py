@@ -35,6 +35,7 @@ import math
 import cv2
 import numpy as np
 
+from ml.camera.point_occlusion import project
 from ml.io.colour import luminance
 from shotcache.key_pick import pixel_ray
 
@@ -148,9 +149,7 @@ def find_sun(views: list[View], up: np.ndarray) -> tuple[np.ndarray | None, str]
 def _looks_at(img: np.ndarray, cam, scale: float, d: np.ndarray) -> bool:
     """Whether direction ``d`` falls inside this frame (``img``: the camera's pixels times
     ``scale``, as ``sun_in_frame`` reads them; lens aside)."""
-    v = np.asarray(cam.c2w, np.float64)[:3, :3].T @ d
-    if v[2] <= 0:
-        return False
-    x, y = (cam.fx * v[0] / v[2] + cam.cx) * scale, (cam.fy * v[1] / v[2] + cam.cy) * scale
+    uv, z = project(cam, (np.asarray(cam.c2w, np.float64)[:3, 3] + d)[None])
+    x, y = uv[0] * scale
     h, w = img.shape[:2]
-    return bool(0 <= x < w and 0 <= y < h)
+    return bool(z[0] > 0 and 0 <= x < w and 0 <= y < h)

@@ -15,9 +15,10 @@ as a sun's: shotcache/key_strength.py).
 
 Only where one window is the likely source: soft light that the pool fit did not explain, a
 measured lit/shadow ratio, a slope steeper than a sky's gradient (WINDOW_SLOPE_PER_M), and walls
-about as bright as the floor (WALLS_OVER_FLOOR), not an open sky far brighter (WALLS_OVER_FLOOR_MAX).
-Under ceiling lights the walls are darker than the floor they face, and at night the sky is; there the light comes from several sources or from
-above, and a slope's direction is not a source's (night seed 14: 95 degrees off).
+about as bright as the floor (WALLS_OVER_FLOOR), not an open sky far brighter
+(WALLS_OVER_FLOOR_MAX). Under ceiling lights the walls are darker than the floor they face, and
+at night the sky is; there the light comes from several sources or from above, and a slope's
+direction is not a source's (night seed 14: 95 degrees off).
 """
 from __future__ import annotations
 
