@@ -81,7 +81,8 @@ def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: 
             return None
         log(f"[vanelia] run: note: {path} was not levelled by `vanelia track`; --place assumes its ground is the plane z = 0")
     try:
-        chosen = choose_placement(read_solve(path), area)
+        moving = qc.get("moving_masks", {}).get("coverage") if isinstance(qc.get("moving_masks"), dict) else None
+        chosen = choose_placement(read_solve(path), area, moving=moving)
     except PlacementError as exc:
         if required:
             raise PlacementError(f"{exc} (camera {path})") from None

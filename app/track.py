@@ -29,7 +29,7 @@ from ml.camera import footage
 from ml.camera.colmap import solve_images
 from ml.camera.ground import GroundError, fit_ground, level_world
 from ml.camera.klt import track_frames
-from ml.camera.motion import mask_stats, moving_masks, write_masks
+from ml.camera.motion import coverage_grid, mask_stats, moving_masks, write_masks
 from ml.camera.nodal import level_tripod
 from ml.camera.placement import choose_placement
 from ml.camera.qc import track_qc
@@ -135,7 +135,7 @@ def track_plate(plate: Path, output: Path, tracker: str = "auto", focal_mm: floa
         if masked is not None:
             doc_qc["moving_masks"] = masked
         if place:
-            doc_qc["placement"] = choose_placement(solve, place)
+            doc_qc["placement"] = choose_placement(solve, place, moving=(masked or {}).get("coverage"))
         write_solve(output, solve, _file_paths(plate, output, imgs), qc=doc_qc)
     log(f"[vanelia] track: {len(solve.cameras)}/{len(imgs)} frames solved ({solve.tracker}), median reprojection error "
         f"{doc_qc['median_error_px']:.3f} px, {len(doc_qc['unreliable_frames'])} unreliable frame(s) -> {output}")
@@ -154,18 +154,19 @@ def tracking_masks(imgs: dict[int, Path], user: dict[int, Path] | None, auto: bo
     """The moving-object masks every tracker gets, as images in ``folder`` named by frame
     number (000012.png, white = moving): the user's (``user``, matched to the frames) when
     given, else automatic ones when ``auto``, else none. Returns {frame: mask file} and
-    what the track's QC records."""
+    what the track's QC records (with the grid of how often each part of the frame moves,
+    ``coverage_grid``, which the placement keeps off)."""
     if user is not None:
         folder.mkdir(parents=True, exist_ok=True)
         files = {}
         for f, src in user.items():
             files[f] = folder / f"{f:06d}{src.suffix.lower()}"
             shutil.copyfile(src, files[f])
-        return files, {"source": "user", "frames": len(files)}
+        return files, {"source": "user", "frames": len(files), "coverage": coverage_grid(files)}
     if not auto:
         return None, None
     found = moving_masks(imgs, log=log)
-    return write_masks(found, folder), {"source": "auto", **mask_stats(found)}
+    return write_masks(found, folder), {"source": "auto", **mask_stats(found), "coverage": coverage_grid(found)}
 
 
 def _file_paths(plate: Path, output: Path, imgs: dict[int, Path]) -> dict[int, str] | None:

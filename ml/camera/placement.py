@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -130,6 +131,25 @@ def is_off_ground(evidence: tuple[int, int]) -> bool:
     return 0 < on < OFF_GROUND_SHARE * seen and seen >= 2 * MIN_GROUND_POINTS
 
 
+MOVING_SHARE = 0.25
+"""A spot is on something that moves (a person, a car) when the track's masks cover any point
+of the product's footprint there in more than this share of the frames."""
+
+
+def moving_share(solve: Solve, frame: int, p: np.ndarray, radius: float, height: float,
+                 coverage: np.ndarray | None) -> float:
+    """How often the track's moving-object masks cover the product's footprint at ``p`` (the
+    most of its points, seen from ``frame``); 0 without masks. ``coverage``: the share of
+    frames each cell of a grid over the frame is moving (ml.camera.motion.coverage_grid)."""
+    if coverage is None or not coverage.size:
+        return 0.0
+    px, z = solve.project(frame, _footprint(p, radius, height))
+    rows, cols = coverage.shape
+    u = np.clip((px[:, 0] / solve.width * cols).astype(int), 0, cols - 1)
+    v = np.clip((px[:, 1] / solve.height * rows).astype(int), 0, rows - 1)
+    return float(coverage[v[z > 0], u[z > 0]].max(initial=0.0))
+
+
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
     """Product matrix_world at p, yawed so its front (-Y after glTF import) faces the cameras."""
     d = solve.centres().mean(0) - p
@@ -142,7 +162,8 @@ def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray
 
 
 def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0.15, height: float = 0.3,
-                     ref_frame: int | None = None, grid: int = 9, enough_margin: float = 0.04) -> dict:
+                     ref_frame: int | None = None, grid: int = 9, enough_margin: float = 0.04,
+                     moving: Sequence[Sequence[float]] | np.ndarray | None = None) -> dict:
     """Best ground point for the product (world must be levelled: ground z = 0).
 
     Candidates are pixels of the target area in the reference frame (middle of the shot),
@@ -152,8 +173,12 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     right, not the corner of that quadrant nearest the frame centre. When no candidate stays
     in frame the whole shot (a long pan), the one in view for the most frames is taken and
     the result carries a warning (an error under a quarter of the shot). An explicit pixel is
-    used as given, and refused if the product would leave the frame.
+    used as given, and refused if the product would leave the frame. ``moving``: the track's
+    grid of how often each part of the frame moves (ml.camera.motion.coverage_grid); a spot a
+    person or a car covers in more than MOVING_SHARE of the frames ranks after every other
+    spot in view, and is taken only with a warning.
     """
+    cover = np.asarray(moving, dtype=np.float64) if moving is not None and len(moving) else None
     frames = sorted(solve.cameras)
     ref = ref_frame if ref_frame is not None else frames[len(frames) // 2]
     parsed = parse_area(area)
@@ -177,14 +202,15 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         hidden = ground_hidden(solve, ref, px, p, 0.04 * W, projected=projected)
         evidence = ground_evidence(solve, ref, px, p, 0.06 * W, projected=projected)
         support = None if evidence is None else evidence[0]
-        # rank: in view all shot with room to spare, then on ground the plate shows (most
+        busy = moving_share(solve, ref, p, radius, height, cover)
+        # rank: in view all shot with room to spare, off what moves, then on ground the plate shows (most
         # points round it on the plane, none reconstructed in front of it, some ground
         # round it), then the share of frames in view, then closeness to the area's centre
-        scored.append(((min(margin, enough_margin), is_ground(evidence), -hidden, min(support or 0, 3), frac, -dist),
-                       margin, frac, p, px, hidden, evidence))
+        scored.append(((min(margin, enough_margin), busy <= MOVING_SHARE, is_ground(evidence), -hidden,
+                        min(support or 0, 3), frac, -dist), margin, frac, p, px, hidden, evidence, busy))
     if not scored:
         raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
-    best, margin, frac, p, px, hidden, evidence = max(scored, key=lambda t: t[0])
+    best, margin, frac, p, px, hidden, evidence, busy = max(scored, key=lambda t: t[0])
     support = None if evidence is None else evidence[0]
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
@@ -200,6 +226,10 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         out["warning"] = (f"--place {area}: {hidden} reconstructed point(s) stand in front of the ground there in frame "
                           f"{ref} (a person or an object on the ground?); the product will stand behind them - "
                           "choose another area, or give --holdout mattes")
+    if busy > MOVING_SHARE:
+        out["warning"] = (f"--place {area}: something moving (a person, a car) covers the spot in {busy:.0%} of the frames"
+                          + ("" if kind == "pixel" else " and no spot of the area in view stays clear of it")
+                          + "; the product will stand under it - choose another area, or give --holdout mattes")
     if margin < 0:
         if kind == "pixel" or frac < 0.25:
             raise PlacementError(

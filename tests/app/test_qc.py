@@ -8,7 +8,7 @@ import pytest
 
 from app.qc import known_ground, placement_gate
 from ml.camera.solve import write_solve
-from posts_world import posts_world
+from posts_world import POSTS, posts_world
 from shotcache.errors import UsageError
 
 LEVEL = {"point": [0.0, 0.0, 0.0], "normal": [0.0, 0.0, 1.0]}
@@ -19,6 +19,8 @@ STANDING[:3, 3] = [0.0, 1.0, 0.0]
 def _shot(tmp_path, ground=LEVEL):
     """A transforms.json levelled on ``ground`` (as `vanelia track` leaves it) and its plate frames."""
     solve, images = posts_world()
+    floor = np.array([(x, y, 0.0) for x in np.linspace(-3, 3, 13) for y in np.linspace(-1, 4, 11)])
+    solve.points = np.vstack([floor, [(x, y, h) for x, y in POSTS for h in (0.5, 1.5, 2.5)]])  # as a track reconstructs them
     plate = tmp_path / "plate"
     plate.mkdir()
     for f, img in images.items():
@@ -34,18 +36,29 @@ def test_a_level_ground_and_an_upright_product_pass(tmp_path):
     assert checks is not None and all(c["ok"] is not False for c in checks.values()), checks
     assert checks["up_vs_vertical_lines"]["ok"] is True and checks["up_vs_vertical_lines"]["angle_deg"] < 2.0
     assert any("placement check up_vs_vertical_lines: ok" in line for line in lines)
+    assert checks["view_above_ground"]["ok"] is True  # the solve's points: the floor in front lies on it
 
 
 def test_a_tilted_ground_is_refused_before_anything_is_rendered(tmp_path):
     plate, camera = _shot(tmp_path)
     t = math.radians(20)
     tilted = f"--ground=0,0,0,0,{math.sin(t)},{math.cos(t)}"
-    with pytest.raises(UsageError, match="refused before the render: the solved 'up' is 2[0-9.]+ deg off"):
+    with pytest.raises(UsageError, match="refused before the render: .*the solved 'up' is 2[0-9.]+ deg off"):
         placement_gate(plate, camera, STANDING.tolist(), [tilted], False, lambda _m: None)
     lines = []
     forced = placement_gate(plate, camera, STANDING.tolist(), [tilted], True, lines.append)
     assert forced is not None and forced["up_vs_vertical_lines"]["ok"] is False
     assert any("rendering anyway because of --force" in line for line in lines)
+
+
+def test_a_ground_the_camera_sees_through_is_refused(tmp_path):
+    """A plane rising away from the cameras (a solve's ground along the line of sight): the
+    floor the camera sees nearest lies under it. Refused before the render, with what to give."""
+    plate, camera = _shot(tmp_path)
+    t = math.radians(10)
+    rising = f"--ground=0,2,0,0,{math.sin(t)},{math.cos(t)}"
+    with pytest.raises(UsageError, match="lower third of the frame lie under the solved ground.*--focal-mm"):
+        placement_gate(plate, camera, STANDING.tolist(), [rising], False, lambda _m: None)
 
 
 def test_an_upside_down_product_is_refused(tmp_path):

@@ -176,6 +176,8 @@ def test_track_plate_keeps_klt_tracks_off_the_moving_object(tmp_path: Path, monk
     assert seen["masks"] and len(seen["masks"]) == len(frames)
     qc = json.loads(out.read_text())["qc"]["moving_masks"]
     assert qc["source"] == "auto" and qc["frames"] >= 12 and 0.02 < qc["mean_area"] < 0.2
+    cover = np.asarray(qc["coverage"])  # where the card moves, for the placement to keep off
+    assert cover.shape[1] == 64 and cover.max() >= 0.5 and (cover == 0).mean() > 0.5, cover
     track.track_plate(plate, out, tracker="colmap", auto_masks=False, log=lambda s: None)
     plain_share = on_object(seen["tracks"])
     assert seen["masks"] is None and "moving_masks" not in json.loads(out.read_text())["qc"]
@@ -194,7 +196,8 @@ def test_user_masks_win_over_automatic_ones(tmp_path: Path) -> None:
     from ml.camera.footage import match_masks
 
     files, qc = tracking_masks(imgs, match_masks(user, imgs), True, tmp_path / "masks", lambda s: None)
-    assert qc == {"source": "user", "frames": 2}
+    assert qc is not None and {k: qc[k] for k in ("source", "frames")} == {"source": "user", "frames": 2}
+    assert np.asarray(qc["coverage"]).min() == 1.0  # all white in both frames
     assert files is not None and sorted(p.name for p in files.values()) == ["000005.png", "000006.png"]
     assert tracking_masks(imgs, None, False, tmp_path / "none", lambda s: None) == (None, None)
 

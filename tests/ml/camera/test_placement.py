@@ -80,3 +80,44 @@ def test_a_spot_at_the_edge_of_the_ground_is_avoided_and_an_explicit_one_is_flag
     assert is_ground(ground_evidence(solve, ref, moved["pixel"], np.array(moved["point"]), 0.06 * solve.width))
     kept = choose_placement(solve, f"{px[0]},{px[1]}", radius=0.1, height=0.2)
     assert kept["pixel"] == [px[0], px[1]] and "ground may end there" in kept.get("warning", ""), kept
+
+
+def _moving_over(solve, pixel, share=1.0, cols=64):
+    """A coverage grid (ml.camera.motion.coverage_grid) with a person-sized block round
+    ``pixel`` moving in ``share`` of the frames."""
+    rows = round(cols * solve.height / solve.width)
+    grid = np.zeros((rows, cols))
+    u, v = int(pixel[0] / solve.width * cols), int(pixel[1] / solve.height * rows)
+    grid[max(0, v - 6):v + 7, max(0, u - 5):u + 6] = share
+    return grid.tolist()
+
+
+def test_a_spot_on_something_moving_is_avoided_and_an_explicit_one_is_flagged(dolly):
+    """tea-table: the default spot stood on the sleeve of a woman masked as moving in every frame."""
+    solve = dolly(n=8)
+    first = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    px = first["pixel"]
+    person = _moving_over(solve, px)
+    moved = choose_placement(solve, "bottom_right", radius=0.1, height=0.2, moving=person)
+    assert np.hypot(moved["pixel"][0] - px[0], moved["pixel"][1] - px[1]) > 0.05 * solve.width, moved["pixel"]
+    assert "warning" not in moved, moved
+    passing = choose_placement(solve, "bottom_right", radius=0.1, height=0.2, moving=_moving_over(solve, px, share=0.2))
+    assert passing["pixel"] == px  # something crossing the spot now and then is no reason to move
+    x, y = px
+    kept = choose_placement(solve, f"{x},{y}", radius=0.1, height=0.2, moving=person)
+    assert kept["pixel"] == [x, y] and "something moving (a person, a car) covers the spot in 100%" in kept["warning"]
+
+
+def test_the_coverage_grid_counts_frames_per_cell(tmp_path):
+    import cv2
+
+    from ml.camera.motion import coverage_grid
+
+    a = np.zeros((90, 160), bool)
+    a[:45, :80] = True  # top-left quarter moving in frame 1
+    b = np.zeros((90, 160), bool)
+    b[:, :80] = True  # left half in frame 2
+    cv2.imwrite(str(tmp_path / "000002.png"), b.astype(np.uint8) * 255)
+    grid = np.array(coverage_grid({1: a, 2: tmp_path / "000002.png"}, cols=16))
+    assert grid.shape == (9, 16)
+    assert grid[1, 2] == 1.0 and grid[7, 2] == 0.5 and grid[4, 12] == 0.0

@@ -32,6 +32,23 @@ def test_cameras_above_ground_and_ground_below_horizon(dolly):
     assert bad["ok"] is False and "upside down" in bad["detail"]
 
 
+def test_the_near_view_must_not_lie_under_the_ground(dolly):
+    """A ground the camera sees through (its nearest points under the plane) fails; the true
+    floor, and a solve without points, pass or cannot tell."""
+    s = dolly(n=6)
+    good = pl.view_above_ground(s, ORIGIN, UP)
+    assert good["ok"] is True and good["below_share"] == 0.0, good
+    t = np.radians(10)  # a plane rising away from the cameras: the floor in front of them lies under it
+    tilted = pl.view_above_ground(s, np.array([0.0, 2.0, 0.0]), np.array([0.0, np.sin(t), np.cos(t)]))
+    assert tilted["ok"] is False and tilted["below_share"] > 0.9 and "see through it" in tilted["detail"], tilted
+    bare = copy.deepcopy(s)
+    bare.points = np.zeros((0, 3))
+    assert pl.view_above_ground(bare, ORIGIN, UP)["ok"] is None
+    clutter_only = copy.deepcopy(s)
+    clutter_only.points = s.points[s.points[:, 2] > 0.1][:10]
+    assert pl.view_above_ground(clutter_only, ORIGIN, UP)["ok"] is None
+
+
 def _poles_plate(solve, frame, rng):
     """A plate of vertical poles standing on the ground, drawn through the true camera."""
     img = np.full((solve.height, solve.width), 90, np.uint8)
