@@ -418,7 +418,7 @@ def coverage_grid(masks: Mapping[int, np.ndarray | Path], cols: int = COVERAGE_C
         acc = cell.astype(np.float32) if acc is None else acc + cell
     if acc is None:
         return []
-    return np.round(acc / len(masks), 2).tolist()
+    return np.round(acc.astype(np.float64) / len(masks), 2).tolist()
 
 
 def write_masks(masks: Mapping[int, np.ndarray], folder: Path) -> dict[int, Path]:

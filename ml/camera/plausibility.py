@@ -107,8 +107,8 @@ def view_above_ground(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray) -
         return {"ok": False, "below_share": share,
                 "detail": f"{share:.0%} of the points the camera sees in the lower third of the frame lie under the solved "
                           "ground: the camera would see through it. The ground is tilted against the plate or is another "
-                          "surface (too little parallax for the solve, or a wrong focal length): give --focal-mm, "
-                          "--ground or --camera"}
+                          "surface (a camera that moved too little for the solve to measure depth, or a wrong focal "
+                          "length): give a camera solved elsewhere (--camera), the lens (--focal-mm) or the ground (--ground)"}
     return {"ok": True, "below_share": share,
             "detail": f"the near view lies on or above the ground ({share:.0%} of its {seen} points under it)"}
 

@@ -57,7 +57,7 @@ def test_a_ground_the_camera_sees_through_is_refused(tmp_path):
     plate, camera = _shot(tmp_path)
     t = math.radians(10)
     rising = f"--ground=0,2,0,0,{math.sin(t)},{math.cos(t)}"
-    with pytest.raises(UsageError, match="lower third of the frame lie under the solved ground.*--focal-mm"):
+    with pytest.raises(UsageError, match="lower third of the frame lie under the solved ground.*--camera"):
         placement_gate(plate, camera, STANDING.tolist(), [rising], False, lambda _m: None)
 
 
