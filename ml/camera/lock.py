@@ -274,6 +274,35 @@ def measure_lock(frames: Mapping[int, Path | np.ndarray], solve: Solve, point: n
     return rep
 
 
+MIN_LOCKED_RUN = 8
+"""Fewest consecutive frames worth offering as the part of a refused shot that holds the lock."""
+
+
+def locked_run(measured: dict[int, float], in_view: list[int], ref: int | None) -> tuple[int, int] | None:
+    """The longest run of consecutive frames in view (the reference frame, the lock's anchor,
+    at 0 px) whose slide meets both limits, when it is at least MIN_LOCKED_RUN frames and not
+    the whole shot; None otherwise. A frame in view but not measured ends a run.
+
+    Why: a solve often drifts only where the camera moves fastest, at a shot's head or tail
+    (beach-sunset: 103 px on its first frames, 0.2-1.9 px from frame 9 on); the refusal then
+    says which frames would hold, and the artist can trim the shot to them (--frames A:B)."""
+    frames = sorted(set(in_view) | ({ref} if ref is not None else set()))
+    slide = {f: (0.0 if f == ref else measured.get(f)) for f in frames}
+    best: tuple[int, int] | None = None
+    for i in range(len(frames)):
+        total = 0.0
+        for j in range(i, len(frames)):
+            v = slide[frames[j]]
+            if v is None or v > MAX_MAX_PX or (j > i and frames[j] != frames[j - 1] + 1):
+                break
+            total += v
+            if total / (j - i + 1) <= MAX_MEAN_PX and (best is None or j - i > best[1] - best[0]):
+                best = (i, j)
+    if best is None or best[1] - best[0] + 1 < MIN_LOCKED_RUN or best[1] - best[0] + 1 == len(frames):
+        return None
+    return frames[best[0]], frames[best[1]]
+
+
 def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], ref: int | None,
             size: tuple[int, int], why: str, judge_scale: float = 1.0) -> dict:
     measured = {f: v * judge_scale for f, v in measured.items()}
@@ -290,6 +319,10 @@ def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], 
         worst = max(measured, key=lambda k: measured[k])
         ok, why = False, (f"the product slides over the ground: {stats['mean']:.2f} px mean, {stats['max']:.2f} px max "
                           f"(frame {worst}) at {judged[0]}x{judged[1]}; limits {MAX_MEAN_PX} / {MAX_MAX_PX} px")
+        if run := locked_run(measured, in_view, ref):
+            part = [measured.get(f, 0.0) for f in range(run[0], run[1] + 1)]
+            why += (f"; frames {run[0]}-{run[1]} hold it ({float(np.mean(part)):.2f} px mean, {max(part):.2f} max): "
+                    f"--frames {run[0]}:{run[1]} composites those")
     else:
         ok = True
     return {"ok": ok, "reason": why, "ref_frame": ref, "size": judged, "measured_size": list(size), "frames_in_view": len(in_view),

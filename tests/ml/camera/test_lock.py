@@ -110,3 +110,34 @@ def test_slide_is_judged_at_the_clip_resolution_not_the_working_size(tmp_path, d
     assert raw["slide_px"]["mean"] < 0.7 * full["slide_px"]["mean"]
     assert abs(judged["slide_px"]["mean"] - full["slide_px"]["mean"]) < 0.3 * full["slide_px"]["mean"], (judged, full)
     assert judged["size"] == [solve.width, solve.height] and judged["measured_size"] == [solve.width // 2, solve.height // 2]
+
+
+def test_a_refusal_names_the_frames_that_hold_the_lock(tmp_path, dolly, floor_frames):
+    """A solve that drifts only over the shot's first frames (beach-sunset: the camera's
+    fastest move) is refused, and the reason offers the frames that hold as --frames A:B."""
+    solve = dolly(n=12)
+    frames = floor_frames(solve, tmp_path)
+    place = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    point, ref = np.array(place["point"]), place["ref_frame"]
+    drifting = copy.deepcopy(solve)
+    for f in (1, 2, 3):  # the head of the shot: the camera a little further off each frame back
+        c2w = np.asarray(drifting.cameras[f].c2w)
+        c2w[0, 3] += 0.06 * (4 - f)
+        drifting.cameras[f].c2w = c2w.tolist()
+    rep = measure_lock(frames, drifting, point, ref)
+    assert not rep["ok"] and max(rep["per_frame"][str(f)] for f in (1, 2)) > 3.0, rep["per_frame"]
+    assert "--frames 3:12 composites those" in rep["reason"] or "--frames 4:12 composites those" in rep["reason"], rep["reason"]
+    assert "composites those" not in measure_lock(frames, solve, point, ref)["reason"]  # nothing to offer when it holds
+
+
+def test_the_locked_run_is_the_longest_that_meets_both_limits():
+    from ml.camera.lock import locked_run
+
+    slide = {f: 0.3 for f in range(1, 21)}
+    slide.update({1: 40.0, 2: 12.0, 15: 2.9, 16: 2.9, 17: 2.9})  # a bad head; a tail within the max, over the mean
+    run = locked_run(slide, [f for f in slide if f != 10], 10)
+    assert run is not None and run[0] == 3 and 15 <= run[1] <= 20
+    part = [slide[f] for f in range(run[0], run[1] + 1)]
+    assert np.mean(part) <= 1.0 and max(part) <= 3.0
+    assert locked_run({f: 0.3 for f in range(1, 21)}, list(range(1, 21)), 10) is None  # the whole shot holds
+    assert locked_run({1: 9.0, 2: 0.2, 3: 0.2, 4: 9.0}, [1, 2, 3, 4], 2) is None  # too short to offer
