@@ -89,7 +89,7 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
 
         info = estimate_shot(shot_dir)
         log(f"{PREFIX} light from the plate in {info['seconds']:.1f}s: {info['notes']}")
-        if hint := ground_cover_hint(bool(info.get("canopy")), cover):
+        if hint := ground_cover_hint(bool(info.get("canopy")), cover, vegetation=bool(info.get("vegetation"))):
             log(f"{PREFIX} {hint}")
     if edited is not None and light != "legacy":
         _set_motion_blur(shot_dir, *edited)
@@ -114,16 +114,20 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
     return info
 
 
-def ground_cover_hint(canopy: bool, cover_m: float) -> str:
+def ground_cover_hint(canopy: bool, cover_m: float, vegetation: bool = False) -> str:
     """What to tell the artist when the plate's ground reads as a canopy of grass (the light
     estimate's ``canopy``) and no ground cover was given: a product stood on the blades' tips
     reads as set on top of them, and the cover, which hides its base among them, was worth 3-5
-    dB on the eval insert meadows. Its height is the artist's (ml/pipeline/ground_cover.py);
-    empty otherwise."""
-    if not canopy or cover_m > 0:
+    dB on the eval insert meadows. Any other green ground (``vegetation``: a lawn, clover) gets
+    the milder hint: on dog-lawn the duck sat on the clover, not in it. Its height is the
+    artist's (ml/pipeline/ground_cover.py); empty otherwise."""
+    if cover_m > 0 or not (canopy or vegetation):
         return ""
-    return ("the ground reads as a canopy of grass blades: give --ground-cover HEIGHT (metres, the blades' height, "
-            "e.g. 0.05) so they hide the product's base, as they would hide a real one's")
+    if canopy:
+        return ("the ground reads as a canopy of grass blades: give --ground-cover HEIGHT (metres, the blades' height, "
+                "e.g. 0.05) so they hide the product's base, as they would hide a real one's")
+    return ("the ground is green vegetation (grass, clover): a real product's base would sit among its leaves, not on "
+            "them; give --ground-cover HEIGHT (metres, e.g. 0.02-0.03 for a mown lawn) to hide it among them")
 
 
 def recorded_cover(shot_dir: Path) -> float:

@@ -22,7 +22,7 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import (EnvAccumulator, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
+from .envmap import (VEGETATION_ALBEDO, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WINDOW_ANGLE_DEG, Window, find_window
@@ -316,4 +316,5 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     shot.lighting = lighting
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "frames_used": len(frames), "hard_key": key.hard, "notes": lighting.notes,
-            "lights": [l.__dict__ for l in lighting.lights], "canopy": key.canopy}
+            "lights": [l.__dict__ for l in lighting.lights], "canopy": key.canopy,
+            "vegetation": bool(key.ground_rgb) and albedo_prior(np.asarray(key.ground_rgb)) == VEGETATION_ALBEDO}

@@ -41,3 +41,5 @@ def test_a_canopy_without_a_ground_cover_gets_a_hint():
 
     assert "--ground-cover" in ground_cover_hint(True, 0.0)
     assert ground_cover_hint(True, 0.05) == "" and ground_cover_hint(False, 0.0) == ""
+    lawn = ground_cover_hint(False, 0.0, vegetation=True)  # a lawn that is no canopy: the milder hint
+    assert "--ground-cover" in lawn and "green vegetation" in lawn and ground_cover_hint(False, 0.03, vegetation=True) == ""
