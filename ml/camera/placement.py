@@ -140,7 +140,9 @@ def moving_share(solve: Solve, frame: int, p: np.ndarray, radius: float, height:
                  coverage: np.ndarray | None) -> float:
     """How often the track's moving-object masks cover the product's footprint at ``p`` (the
     most of its points, seen from ``frame``); 0 without masks. ``coverage``: the share of
-    frames each cell of a grid over the frame is moving (ml.camera.motion.coverage_grid)."""
+    frames each cell of a grid over the frame is moving (ml.camera.motion.coverage_grid). The
+    grid is the frame's, not the world's: exact for a still camera, a guide for one that moves
+    (what a person covers drifts across the frame with the camera's turn)."""
     if coverage is None or not coverage.size:
         return 0.0
     px, z = solve.project(frame, _footprint(p, radius, height))
