@@ -33,7 +33,8 @@ from .light_render import parse_motion_blur, recorded_light, render_shot_lit
 from .sequence import write_sequence
 
 DEFAULT_PLACE = "bottom_right"
-"""Where the product stands when we solved the camera ourselves and no place was given."""
+"""Where the product stands when no place was given and the camera is levelled on its ground (a
+track solved here or by `vanelia track`); a camera without a ground puts it at the view's centre."""
 
 Log = Callable[[str], None]
 OnProgress = Callable[[str, int, int], None]
@@ -304,7 +305,9 @@ def _scale_source(opts: RunOptions, camera: Path) -> str:
 def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float]] | None:
     track_qc = qc.read_qc(camera)
     qc.check_qc(camera, track_qc, opts.force, log)
-    area = opts.place or (DEFAULT_PLACE if opts.camera is None else None)
+    # a track `vanelia track` levelled gets the same default spot as one solved here (off people,
+    # on ground the solve shows), unless it carries its own placement (`vanelia track --place`)
+    area = opts.place or (None if opts.camera is not None and isinstance(track_qc.get("placement"), dict) else DEFAULT_PLACE)
     if opts.place_prompt:
         area = place.text_guided_pixel(opts.input, camera, opts.place_prompt, area or "full", opts.clipseg, opts.device, log)
     return place.place_product(camera, track_qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
