@@ -25,7 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import (VEGETATION_ALBEDO, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
-from .window import WINDOW_ANGLE_DEG, Window, find_window
+from .window import KEY_ANGLE_DEG, Window, find_window, full_ratio
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
@@ -241,12 +241,15 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
 
 
 def window_light(key: KeyEstimate, window: Window, ambient: np.ndarray, normal: np.ndarray) -> tuple[Light, list[float], str]:
-    """A window (window.py) as a wide, soft sun from its side, as strong as the soft shadows'
-    lit/shadow ratio says (lit = ambient + key sin(elevation), as ``key_light``); it casts the
-    product's shadow at that ratio's density."""
+    """A window (window.py) as a wide, soft sun from its side (KEY_ANGLE_DEG), as strong as the
+    soft shadows' lit/shadow ratio says under the whole window (``window.full_ratio``; then lit =
+    ambient + key sin(elevation), as ``key_light``); it casts the product's shadow at that ratio's
+    density."""
     lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
-    light = sun_for_ratio(lit / sh, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), WINDOW_ANGLE_DEG)
-    return light, shadow_density(lit / sh), f"{window.why}, lit/shadow {key.ratio:.2f}, strength {light.intensity:.2f}"
+    full = full_ratio(lit / sh)
+    light = sun_for_ratio(full, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), KEY_ANGLE_DEG)
+    return light, shadow_density(full), (f"{window.why}, lit/shadow {key.ratio:.2f} across its soft edges "
+                                         f"({float(full_ratio(key.ratio)):.2f} under the whole window), strength {light.intensity:.2f}")
 
 
 def unplaced_key(key: KeyEstimate, ambient: np.ndarray, lights: list[Light]) -> dict:

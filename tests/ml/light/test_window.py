@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml.light.shot import estimate_light
-from ml.light.window import WINDOW_ANGLE_DEG, WINDOW_ELEVATION_DEG
+from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, full_ratio
 from shotcache.schema import FrameCamera
 
 from ground_plates import ground_hits
@@ -56,9 +56,19 @@ def test_a_room_lit_from_the_side_gets_a_soft_key_from_the_window():
     az = math.degrees(math.atan2(d[1], d[0]))
     assert abs(az - 60.0) < 20.0, (az, lighting.notes)
     assert abs(math.degrees(math.asin(d[2])) - WINDOW_ELEVATION_DEG) < 1e-6
-    assert sun.angle_deg == WINDOW_ANGLE_DEG and sun.shadow and sun.intensity > 0
+    assert sun.angle_deg == KEY_ANGLE_DEG and sun.shadow and sun.intensity > 0
     assert "window" in lighting.notes and "environment only" not in lighting.notes
-    assert len(lighting.shadow_ratio) == 3 and all(0.5 < r < 0.95 for r in lighting.shadow_ratio)
+    assert "under the whole window" in lighting.notes, lighting.notes
+    # the product's shadow as dense as the whole window makes it: denser than the pairs' 1/ratio
+    measured = np.asarray(key.lit_rgb) / np.asarray(key.shadow_rgb)
+    assert np.allclose(lighting.shadow_ratio, 1.0 / full_ratio(measured), atol=1e-6), (lighting.shadow_ratio, measured)
+    assert all(0.3 < r < 0.9 for r in lighting.shadow_ratio) and all(np.asarray(lighting.shadow_ratio) < 1.0 / measured)
+
+
+def test_the_whole_windows_ratio_from_its_soft_edges():
+    """Edge pairs across a window's wide penumbra read PENUMBRA_SHARE of its contrast."""
+    assert PENUMBRA_SHARE == 0.5
+    assert np.allclose(full_ratio([1.3, 1.2, 1.0]), [1.6, 1.4, 1.0])
 
 
 @pytest.mark.parametrize("walls", [0.3, 0.6])
