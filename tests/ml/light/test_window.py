@@ -81,6 +81,16 @@ def test_walls_darker_than_the_floor_say_the_light_is_not_a_window(walls):
     assert all(l.type != "sun" for l in lighting.lights), lighting.notes
 
 
+def test_a_view_outdoors_three_times_the_ground_is_no_window():
+    """park-market: tents, trees and sky over a sunlit path read 3.05 times the path (the rooms
+    1.03-1.72): outdoors, its brightening path is no window's."""
+    _env, key, lighting = estimate_light([(room_plate(c, walls=3.0), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
+                                         np.array([0.0, 0.0, 1.0]))
+    assert "window" not in lighting.notes and all(l.type != "sun" for l in lighting.lights), lighting.notes
+    inside = estimate_light([(room_plate(c, walls=1.7), c) for c in room_cameras()], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[2]
+    assert "a window's light" in inside.notes, inside.notes
+
+
 def test_an_open_sky_far_brighter_than_the_ground_is_no_window():
     """The same brightening ground under a sky ten times brighter than it (an overcast sky over
     a lawn: the meadow truth set reads 13.5-14.3) is outdoors: the gradient is the grass's
