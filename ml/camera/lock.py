@@ -289,18 +289,50 @@ def locked_run(measured: dict[int, float], in_view: list[int], ref: int | None) 
     frames = sorted(set(in_view) | ({ref} if ref is not None else set()))
     slide = {f: (0.0 if f == ref else measured.get(f)) for f in frames}
     best: tuple[int, int] | None = None
-    for i in range(len(frames)):
-        total = 0.0
-        for j in range(i, len(frames)):
-            v = slide[frames[j]]
-            if v is None or v > MAX_MAX_PX or (j > i and frames[j] != frames[j - 1] + 1):
-                break
-            total += v
-            if total / (j - i + 1) <= MAX_MEAN_PX and (best is None or j - i > best[1] - best[0]):
-                best = (i, j)
+    for seg in _segments_under_max(frames, slide):
+        run = _longest_under_mean([slide[f] or 0.0 for f in seg])
+        if run is not None and (best is None or run[1] - run[0] > best[1] - best[0]):
+            best = (seg[run[0]], seg[run[1]])
     if best is None or best[1] - best[0] + 1 < MIN_LOCKED_RUN or best[1] - best[0] + 1 == len(frames):
         return None
-    return frames[best[0]], frames[best[1]]
+    return best
+
+
+def _segments_under_max(frames: list[int], slide: dict[int, float | None]) -> list[list[int]]:
+    """Maximal runs of consecutive frames, each measured and within MAX_MAX_PX."""
+    out: list[list[int]] = []
+    for f in frames:
+        v = slide[f]
+        if v is None or v > MAX_MAX_PX:
+            out.append([])
+        elif out and out[-1] and out[-1][-1] == f - 1:
+            out[-1].append(f)
+        else:
+            out.append([f])
+    return [seg for seg in out if seg]
+
+
+def _longest_under_mean(values: list[float]) -> tuple[int, int] | None:
+    """(first, last) index of the longest stretch whose mean is at most MAX_MEAN_PX: the
+    longest i < j with prefix[j] <= prefix[i] over the excess (value - MAX_MEAN_PX). A start
+    is only worth trying where the prefix is higher than at every earlier start, so each end
+    finds its farthest start by bisection over those: O(n log n) for a shot of any length."""
+    prefix = np.concatenate([[0.0], np.cumsum(np.asarray(values, np.float64) - MAX_MEAN_PX)])
+    starts: list[int] = []  # indices of the running maxima of the prefix, increasing prefix
+    best: tuple[int, int] | None = None
+    for j in range(len(prefix)):
+        if not starts or prefix[j] > prefix[starts[-1]]:
+            starts.append(j)
+        lo, hi = 0, len(starts)  # the first start whose prefix reaches prefix[j]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if prefix[starts[mid]] >= prefix[j] - 1e-12:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < len(starts) and starts[lo] < j and (best is None or j - starts[lo] > best[1] - best[0] + 1):
+            best = (starts[lo], j - 1)
+    return best
 
 
 def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], ref: int | None,
