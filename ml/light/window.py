@@ -15,7 +15,8 @@ the plate's lit/shadow ratio across the soft shadows' edges says once the penumb
 taken out (PENUMBRA_SHARE; then the same formula as a sun's: shotcache/key_strength.py).
 
 Only where one window is the likely source: soft light that the pool fit did not explain, a
-measured lit/shadow ratio, a slope steeper than a sky's gradient (WINDOW_SLOPE_PER_M), and walls
+measured lit/shadow ratio, a slope steeper than a sky's gradient (WINDOW_SLOPE_PER_M) but gentler
+than a nearby lamp's pool (WINDOW_SLOPE_MAX_PER_M), and walls
 about as bright as the floor (WALLS_OVER_FLOOR), not an open sky far brighter
 (WALLS_OVER_FLOOR_MAX). Under ceiling lights the walls are darker than the floor they face, and
 at night the sky is; there the light comes from several sources or from above, and a slope's
@@ -37,6 +38,12 @@ from .local_source import CLIPPED
 WINDOW_SLOPE_PER_M = 0.15
 """Least slope of the floor's log-luminance towards the light, per metre: the interiors of
 seeds 7 and 14-16 read 0.20-0.29, overcast lawns 0.03-0.06 and sunlit grounds 0.01-0.02."""
+WINDOW_SLOPE_MAX_PER_M = 0.47
+"""Most slope of a window's light on the floor in view, per metre (1.6x a metre): a window stands
+metres away and the room's bounce light fills in, so its light falls gently (the eval's rooms
+1.16-1.36x a metre, seeds 20-63). A steeper slope is a nearby source's pool: night-street's wet
+asphalt under lamps and headlights brightens 2.07x a metre, and its lit facades and lights read
+as "walls lit like the floor"; a window's key there lit the product from a street lamp's side."""
 WALLS_OVER_FLOOR = 0.85
 """Least luminance of what the frames show above the horizon over the floor's median: a window
 lights the walls as it lights the floor (1.08-1.67 in the eval's rooms); ceiling lights leave
@@ -115,7 +122,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     if not WALLS_OVER_FLOOR * floor_lum <= horizon_lum <= WALLS_OVER_FLOOR_MAX * floor_lum:
         return None
     towards, slope = floor_slope(grid, c, foot)
-    if slope < WINDOW_SLOPE_PER_M:
+    if not WINDOW_SLOPE_PER_M <= slope <= WINDOW_SLOPE_MAX_PER_M:
         return None
     why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and the walls are lit like the floor; "
            f"a soft key {KEY_ANGLE_DEG:.0f} deg wide from that side (the window's {WINDOW_ANGLE_DEG:.0f} and the side's "

@@ -24,7 +24,7 @@ def level_camera(eye: np.ndarray, target: np.ndarray, f: float = 90.0) -> FrameC
     return FrameCamera(f, f, W / 2, H / 2, c2w.tolist())
 
 
-def room_plate(cam, walls: float, window_az_deg: float = 60.0) -> np.ndarray:
+def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.17, stains: float = 0.0) -> np.ndarray:
     """A wooden floor brightening 1.19x a metre towards a window at ``window_az_deg`` (too
     gently over the floor seen for a lamp's pool: local_source.MIN_CONTRAST), with the
     soft-edged shadow of a bench (lit/shadow 1.4, edges ~0.3 m), and walls above the horizon
@@ -34,7 +34,8 @@ def room_plate(cam, walls: float, window_az_deg: float = 60.0) -> np.ndarray:
     along = np.clip(hit[..., 0] * math.cos(a) + hit[..., 1] * math.sin(a), -6.0, 6.0)
     grain = 1 + 0.12 * np.sin(hit[..., 0] * 31 + 3 * np.sin(hit[..., 1] * 5))
     bench = 1 / (1 + np.exp(-(0.3 - np.clip(np.abs(hit[..., 1] + 0.9), 0, 6)) / 0.08))  # a soft band of shadow
-    lum = np.exp(0.17 * along) * grain * (1 - bench * (1 - 1 / 1.4))
+    stain = 1 + stains * np.sin(hit[..., 0] * 2.3 + 1.0) * np.sin(hit[..., 1] * 1.7)  # broad blotches (wet asphalt's sheen)
+    lum = np.exp(slope * along) * grain * stain * (1 - bench * (1 - 1 / 1.4))
     floor = np.array([0.42, 0.3, 0.2], np.float32)
     img = (floor * lum[..., None]).astype(np.float32)
     img[~down] = floor * walls
@@ -79,6 +80,15 @@ def test_walls_darker_than_the_floor_say_the_light_is_not_a_window(walls):
                                          np.array([0.0, 0.0, 1.0]))
     assert not key.hard
     assert all(l.type != "sun" for l in lighting.lights), lighting.notes
+
+
+def test_a_floor_brightening_steeply_is_a_nearby_pool_not_a_window():
+    """night-street: wet asphalt under lamps and headlights brightens 2.07x a metre (the rooms
+    1.16-1.36x) under lit facades that read as walls lit like the floor, and its sheen's blotches
+    leave no lamp's pool to fit: no window's key either."""
+    _env, key, lighting = estimate_light([(room_plate(c, walls=1.2, slope=0.73, stains=0.5), c) for c in room_cameras()],
+                                         np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert "a window's light" not in lighting.notes and all(l.type != "sun" for l in lighting.lights), lighting.notes
 
 
 def test_a_view_outdoors_three_times_the_ground_is_no_window():
