@@ -116,7 +116,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                              "blades (light through leaves)")
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
-        if window is None:  # read off the ground near the product: a canopy reads too dark
+        # read off the ground near the product, a canopy of blades reads too dark; a canopy is
+        # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
+        # windows read 8-25x darker than what the frames show above, and no sky is behind that
+        if window is None and albedo_prior(np.asarray(key.ground_rgb)) == VEGETATION_ALBEDO:
             raised = sky_over_canopy(prior, horizon, ground_lum)
             if float(raised.sum()) > 1.05 * float(prior.sum()):
                 daylight_note = (f"unseen sky raised {float(raised.sum()) / float(prior.sum()):.1f}x to the daylight the frames show "

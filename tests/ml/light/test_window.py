@@ -24,7 +24,8 @@ def level_camera(eye: np.ndarray, target: np.ndarray, f: float = 90.0) -> FrameC
     return FrameCamera(f, f, W / 2, H / 2, c2w.tolist())
 
 
-def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.17, stains: float = 0.0) -> np.ndarray:
+def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.17, stains: float = 0.0,
+               floor: tuple[float, float, float] = (0.42, 0.3, 0.2)) -> np.ndarray:
     """A wooden floor brightening 1.19x a metre towards a window at ``window_az_deg`` (too
     gently over the floor seen for a lamp's pool: local_source.MIN_CONTRAST), with the
     soft-edged shadow of a bench (lit/shadow 1.4, edges ~0.3 m), and walls above the horizon
@@ -36,9 +37,9 @@ def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.
     bench = 1 / (1 + np.exp(-(0.3 - np.clip(np.abs(hit[..., 1] + 0.9), 0, 6)) / 0.08))  # a soft band of shadow
     stain = 1 + stains * np.sin(hit[..., 0] * 2.3 + 1.0) * np.sin(hit[..., 1] * 1.7)  # broad blotches (wet asphalt's sheen)
     lum = np.exp(slope * along) * grain * stain * (1 - bench * (1 - 1 / 1.4))
-    floor = np.array([0.42, 0.3, 0.2], np.float32)
-    img = (floor * lum[..., None]).astype(np.float32)
-    img[~down] = floor * walls
+    colour = np.array(floor, np.float32)
+    img = (colour * lum[..., None]).astype(np.float32)
+    img[~down] = colour * walls
     return img
 
 
@@ -106,8 +107,14 @@ def test_an_open_sky_far_brighter_than_the_ground_is_no_window():
     a lawn: the meadow truth set reads 13.5-14.3) is outdoors: the gradient is the grass's
     shading, and no window's key is made of it. The ground is darker than its albedo prior
     says: the unseen sky is the seen one's level, not read off it."""
-    _env, key, lighting = estimate_light([(room_plate(c, walls=10.0), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
-                                         np.array([0.0, 0.0, 1.0]))
+    lawn = (0.12, 0.3, 0.08)
+    _env, key, lighting = estimate_light([(room_plate(c, walls=10.0, floor=lawn), c) for c in room_cameras()], np.zeros(3),
+                                         np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert not key.hard
     assert "window" not in lighting.notes and all(l.type != "sun" for l in lighting.lights), lighting.notes
     assert "unseen sky raised" in lighting.notes, lighting.notes
+    # the same on wood or asphalt is no canopy: a dark floor under bright lights (night-street,
+    # tea-table's windows) keeps the sky its ground reads
+    wood = estimate_light([(room_plate(c, walls=10.0), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
+                          np.array([0.0, 0.0, 1.0]))[2]
+    assert "window" not in wood.notes and "unseen sky raised" not in wood.notes, wood.notes
