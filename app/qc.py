@@ -160,6 +160,23 @@ def known_ground(camera: Path, render_extra: list[str]) -> tuple[list[float], li
     return None
 
 
+def _solved_ground(camera: Path, ground: tuple[list[float], list[float]]) -> tuple[Any, Any] | None:
+    """The track's own ground when the product's ``ground`` is parallel to it (the contact check
+    moved the plane to a step at the spot: night-street's duck stands on a pavement 0.2 m above
+    the road): the near view is judged against the solve's ground, not the step's, whose road
+    lies under it. None (judge against ``ground``) otherwise."""
+    import math
+
+    import numpy as np
+
+    track = known_ground(camera, [])
+    if track is None:
+        return None
+    n_track, n_given = np.asarray(track[1], np.float64), np.asarray(ground[1], np.float64)
+    cos = float(n_track @ n_given) / max(float(np.linalg.norm(n_track) * np.linalg.norm(n_given)), 1e-12)
+    return (np.asarray(track[0], np.float64), n_track) if cos > math.cos(math.radians(1.0)) else None
+
+
 def placement_gate(plate: Path, camera: Path, matrix: list[list[float]] | None, render_extra: list[str],
                    force: bool, log: Callable[[str], None], masks: Path | None = None) -> dict[str, Any] | None:
     """Judge the placement before the render (ml.camera.shotqc.geometry_checks: the cameras
@@ -191,7 +208,8 @@ def placement_gate(plate: Path, camera: Path, matrix: list[list[float]] | None, 
             plates = {}
         user = ({f: m for f, m in match_masks(masks, {f: Path() for f in frames}).items() if f in plates}
                 if masks is not None and plates else None)  # paired over the whole solve, as the shot's QC pairs them
-        checks = geometry_checks(solve, np.asarray(ground[0]), np.asarray(ground[1]), np.asarray(matrix), plates, user)
+        checks = geometry_checks(solve, np.asarray(ground[0]), np.asarray(ground[1]), np.asarray(matrix), plates, user,
+                                 view_ground=_solved_ground(camera, ground))
     failed = [c["detail"] for c in checks.values() if c["ok"] is False]
     for name, check in checks.items():
         state = "ok" if check["ok"] else ("FAILED" if check["ok"] is False else "n/a")

@@ -90,12 +90,15 @@ def _alphas(paths: ShotPaths, frames: list[int], shot: Shot | None = None) -> tu
 
 
 def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, matrix_world: np.ndarray,
-                    plates: Mapping[int, Path | np.ndarray], masks: Mapping[int, Path | np.ndarray] | None = None) -> dict[str, dict]:
+                    plates: Mapping[int, Path | np.ndarray], masks: Mapping[int, Path | np.ndarray] | None = None,
+                    view_ground: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, dict]:
     """The checks a placement can fail before anything is rendered: the cameras above the
     ground, the ground below the horizon, the near view not under the ground (with a
     solve's points), "up" along the plate's vertical lines, the product
     upright and within reach. `vanelia run` makes them before the render (app.qc.placement_gate)
-    and again on the rendered shot, so a tilted ground costs no render."""
+    and again on the rendered shot, so a tilted ground costs no render. ``view_ground``: the
+    plane (point, normal) the near view is judged against when it is not the product's (the
+    solve's ground, where the product stands on a step of it: a kerb, a pavement)."""
     g_point, g_normal = np.asarray(g_point, dtype=np.float64), np.asarray(g_normal, dtype=np.float64)
     g_normal = g_normal / (np.linalg.norm(g_normal) + 1e-12)
     M = np.asarray(matrix_world, dtype=np.float64)
@@ -104,7 +107,7 @@ def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, mat
     checks = {
         "cameras_above_ground": pl.cameras_above_ground(solve, g_point, g_normal),
         "ground_below_horizon": pl.ground_below_horizon(solve, g_normal),
-        "view_above_ground": pl.view_above_ground(solve, g_point, g_normal),
+        "view_above_ground": pl.view_above_ground(solve, *(view_ground or (g_point, g_normal))),
         "up_vs_vertical_lines": pl.up_agrees_with_verticals(solve, g_normal, plates, masks=masks),
         "product_upright": pl.product_upright(solve, M, g_normal, 0.2 * abs(med_h)),
         "distance": pl.plausible_distance(solve, contact, g_point, g_normal),

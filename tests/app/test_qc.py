@@ -75,3 +75,13 @@ def test_an_unknown_ground_is_left_to_the_shots_qc(tmp_path):
     assert placement_gate(plate, camera, STANDING.tolist(), [], False, lambda _m: None) is None
     assert known_ground(camera, ["--ground=0,0,1,0,0,1"]) == ([0.0, 0.0, 1.0], [0.0, 0.0, 1.0])
     assert placement_gate(plate, camera, None, [], False, lambda _m: None) is None  # no placement chosen yet
+
+
+def test_a_product_on_a_step_is_judged_against_the_solved_ground(tmp_path):
+    """The contact check stands the product on a step of the ground (night-street: a pavement
+    0.2 m above the road, `--ground` raised at the spot): the road in the near view lies under
+    that step, not under the solve's ground, and the placement is not refused for it."""
+    plate, camera = _shot(tmp_path)
+    step = "--ground=0,1,0.2,0,0,1"
+    checks = placement_gate(plate, camera, STANDING.tolist(), [step], False, lambda _m: None)
+    assert checks is not None and checks["view_above_ground"]["ok"] is True, checks["view_above_ground"]
