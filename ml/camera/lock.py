@@ -353,8 +353,8 @@ def _report(measured: dict[int, float], in_view: list[int], anchors: list[int], 
                           f"(frame {worst}) at {judged[0]}x{judged[1]}; limits {MAX_MEAN_PX} / {MAX_MAX_PX} px")
         if run := locked_run(measured, in_view, ref):
             part = [measured.get(f, 0.0) for f in range(run[0], run[1] + 1)]
-            why += (f"; frames {run[0]}-{run[1]} hold it ({float(np.mean(part)):.2f} px mean, {max(part):.2f} max): "
-                    f"--frames {run[0]}:{run[1]} composites those")
+            why += (f"; frames {run[0]}-{run[1]} held it here ({float(np.mean(part)):.2f} px mean, {max(part):.2f} max): "
+                    f"try --frames {run[0]}:{run[1]} (a shorter shot is solved and measured again, from its own middle frame)")
     else:
         ok = True
     return {"ok": ok, "reason": why, "ref_frame": ref, "size": judged, "measured_size": list(size), "frames_in_view": len(in_view),
