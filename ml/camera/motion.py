@@ -408,8 +408,8 @@ def coverage_grid(masks: Mapping[int, np.ndarray | Path], cols: int = COVERAGE_C
     (masks as arrays or image files, white = moving), rounded to 0.01 for a track's QC.
 
     Why: the placement is chosen on the solved cameras after the masks that kept the tracker
-    off people are gone; tea-table's default spot stood on the sleeve of a woman masked as
-    moving in 24 of 24 frames. This small grid is what placement needs of them."""
+    off people are gone, and stood the product where a person walks or a dog runs (dog-lawn's
+    default spot was beside the dog's paws). This small grid is what placement needs of them."""
     acc: np.ndarray | None = None
     for m in masks.values():
         img = cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127 if isinstance(m, Path) else np.asarray(m) > 0
