@@ -104,17 +104,16 @@ def geometry_checks(solve: Solve, g_point: np.ndarray, g_normal: np.ndarray, mat
     M = np.asarray(matrix_world, dtype=np.float64)
     contact = ground_contact(M, g_point, g_normal)
     med_h = float(np.median(list(pl.camera_heights(solve, g_point, g_normal).values())))
-    checks = {
+    # a shot's cameras carry no points: the near view was judged by the track's own gate
+    near_view = {"view_above_ground": pl.view_above_ground(solve, *(view_ground or (g_point, g_normal)))} if len(solve.points) else {}
+    return {
         "cameras_above_ground": pl.cameras_above_ground(solve, g_point, g_normal),
         "ground_below_horizon": pl.ground_below_horizon(solve, g_normal),
-        "view_above_ground": pl.view_above_ground(solve, *(view_ground or (g_point, g_normal))),
+        **near_view,
         "up_vs_vertical_lines": pl.up_agrees_with_verticals(solve, g_normal, plates, masks=masks),
         "product_upright": pl.product_upright(solve, M, g_normal, 0.2 * abs(med_h)),
         "distance": pl.plausible_distance(solve, contact, g_point, g_normal),
     }
-    if not len(solve.points):  # a shot's cameras carry no points: the track's own gate made this check
-        del checks["view_above_ground"]
-    return checks
 
 
 def check_shot(shot_dir: str | Path, masks: Mapping[int, Path | np.ndarray] | None = None, scale_source: str = "",

@@ -211,7 +211,7 @@ def vegetation_shade_ratio(ground_rgb: np.ndarray, lit_rgb: np.ndarray, shade_rg
     """Lit over shade per channel where the ground is green vegetation (``albedo_prior``), else
     None: how much bluer or greener than the lit grass its shade is says what shades it (a cast
     shadow is sky-lit, a canopy's shade leaf-lit)."""
-    if albedo_prior(ground_rgb) != VEGETATION_ALBEDO:
+    if not is_vegetation(ground_rgb):
         return None
     return np.asarray(lit_rgb, np.float64) / np.maximum(np.asarray(shade_rgb, np.float64), 1e-6)
 
@@ -227,11 +227,20 @@ def canopy_albedo(ground_rgb: np.ndarray, lit_rgb: np.ndarray, shade_rgb: np.nda
     return CANOPY_ALBEDO
 
 
+def is_vegetation(ground_rgb: np.ndarray) -> bool:
+    """Whether the ground's colour is green vegetation's: green well above red and blue, in
+    linear light (False for no colour at all)."""
+    rgb = np.asarray(ground_rgb, np.float64).ravel()
+    if rgb.size < 3:
+        return False
+    r, g, b = (float(v) for v in rgb[:3])
+    return g > 1.2 * r and g > 1.5 * b
+
+
 def albedo_prior(ground_rgb: np.ndarray) -> float:
-    """The ground's likely albedo from its colour: vegetation (green well above red and blue,
-    in linear light) is dark; anything else takes the grey-world prior."""
-    r, g, b = (float(v) for v in np.asarray(ground_rgb, np.float64)[:3])
-    return VEGETATION_ALBEDO if g > 1.2 * r and g > 1.5 * b else GROUND_ALBEDO_PRIOR
+    """The ground's likely albedo from its colour: vegetation (``is_vegetation``) is dark;
+    anything else takes the grey-world prior."""
+    return VEGETATION_ALBEDO if is_vegetation(ground_rgb) else GROUND_ALBEDO_PRIOR
 
 
 def sky_from_ground(ground_rgb: np.ndarray, albedo: float | None = None) -> np.ndarray:
@@ -240,7 +249,7 @@ def sky_from_ground(ground_rgb: np.ndarray, albedo: float | None = None) -> np.n
     does not reach (its shadows) when there is one. The ground's own colour is mostly its
     albedo, so only half of its tint is kept. ``albedo`` defaults to ``albedo_prior``."""
     g = np.asarray(ground_rgb, np.float64)
-    vegetation = albedo_prior(g) == VEGETATION_ALBEDO
+    vegetation = is_vegetation(g)
     albedo = albedo_prior(g) if albedo is None else albedo
     lum = float(g @ LUMA)
     if vegetation:  # a lawn's green is its albedo, not its light: no sky is green

@@ -22,8 +22,8 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import (VEGETATION_ALBEDO, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
-                     upper_irradiance)
+from .envmap import (EnvAccumulator, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
+                     is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import KEY_ANGLE_DEG, Window, find_window, full_ratio
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
@@ -119,7 +119,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         # read off the ground near the product, a canopy of blades reads too dark; a canopy is
         # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
         # windows read 8-25x darker than what the frames show above, and no sky is behind that
-        if window is None and albedo_prior(np.asarray(key.ground_rgb)) == VEGETATION_ALBEDO:
+        if window is None and is_vegetation(np.asarray(key.ground_rgb)):
             raised = sky_over_canopy(prior, horizon, ground_lum)
             if float(raised.sum()) > 1.05 * float(prior.sum()):
                 daylight_note = (f"unseen sky raised {float(raised.sum()) / float(prior.sum()):.1f}x to the daylight the frames show "
@@ -323,4 +323,4 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "frames_used": len(frames), "hard_key": key.hard, "notes": lighting.notes,
             "lights": [l.__dict__ for l in lighting.lights], "canopy": key.canopy,
-            "vegetation": bool(key.ground_rgb) and albedo_prior(np.asarray(key.ground_rgb)) == VEGETATION_ALBEDO}
+            "vegetation": is_vegetation(np.asarray(key.ground_rgb))}
