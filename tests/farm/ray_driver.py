@@ -44,7 +44,7 @@ def nodes(a: dict[str, Any]) -> dict[str, Any]:
         alive = {n["NodeID"][:8]: n for n in ray.nodes() if n.get("Alive")}
         if len(alive) >= a.get("want", 1):
             break
-        if time.monotonic() - t0 > 150:
+        if time.monotonic() - t0 > a.get("wait_s", 150):
             raise TimeoutError(f"the Ray cluster at {a['address']} has {len(alive)} nodes, not {a['want']}")
         time.sleep(0.5)
     head = next(k for k, n in alive.items() if "node:__internal_head__" in n.get("Resources", {}))

@@ -14,10 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 
 FAST_FAILURE_DETECTION = {
-    # a killed node is noticed in about a second instead of tens of seconds
+    # A killed node refuses the check at once and is noticed in about a second instead of tens
+    # of seconds. A live one on a loaded machine gets 1.5 s to answer each of three checks in a
+    # row (it had 0.3 s, and a busy CI machine may have declared a worker that had joined dead).
     "RAY_health_check_initial_delay_ms": "0",
     "RAY_health_check_period_ms": "300",
-    "RAY_health_check_timeout_ms": "300",
+    "RAY_health_check_timeout_ms": "1500",
     "RAY_health_check_failure_threshold": "3",
 }
 
@@ -80,6 +82,32 @@ def start_node(tmp: Path, name: str, *, head_address: str | None = None, port: i
     log = tmp / name / "start.log"
     proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=str(ROOT))
     return Node(proc, name, log)
+
+
+def start_cluster(tmp: Path, port: int, *, resources: dict | None = None, attempts: int = 3) -> tuple[Node, Node, dict]:
+    """A head, then one worker that has joined it: (head, worker, the ``nodes`` answer).
+
+    The worker dials the head only once the head answers, and a worker that has not joined in
+    two minutes is stopped and started again: on a loaded 2-core machine (CI runs Blender and
+    torch in the other pytest worker) a worker started beside a head still coming up can give
+    up on it and leave a one-node cluster behind."""
+    address = f"127.0.0.1:{port}"
+    head = start_node(tmp, "head", port=port, resources=resources)
+    try:
+        drive("nodes", address=address, want=1)
+        failures = []
+        for attempt in range(attempts):
+            worker = start_node(tmp, f"worker{attempt}", head_address=address, resources=resources)
+            try:
+                return head, worker, drive("nodes", address=address, want=2, wait_s=120)
+            except AssertionError as exc:
+                worker.stop()
+                tail = worker.log.read_text(errors="replace")[-1500:] if worker.log.exists() else "(no log)"
+                failures.append(f"attempt {attempt + 1}: {str(exc)[-1500:]}\nworker log: {tail}")
+        raise AssertionError(f"no worker joined the head at {address}:\n" + "\n".join(failures))
+    except BaseException:
+        head.stop()
+        raise
 
 
 def drive(scenario: str, timeout: float = 600, **args: object) -> dict:

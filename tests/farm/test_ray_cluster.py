@@ -21,7 +21,7 @@ pytest.importorskip("ray")
 
 from farm_shots import masked_shot, read_version  # noqa: E402
 from ray_driver import SPEC  # noqa: E402
-from ray_nodes import ROOT, drive, free_ports, start_node  # noqa: E402
+from ray_nodes import ROOT, drive, free_ports, start_cluster  # noqa: E402
 
 from ml.pipeline.runner import PipelineRunner  # noqa: E402
 from shotcache.schema import JobSpec  # noqa: E402
@@ -42,10 +42,13 @@ def cluster(tmp_path_factory):
     tmp = Path(tempfile.mkdtemp(prefix="vray-", dir="/tmp"))
     port = free_ports(1)[0]
     address = f"127.0.0.1:{port}"
-    head = start_node(tmp, "head", port=port, resources={"blender": 1})
-    worker = start_node(tmp, "worker", head_address=address, resources={"blender": 1})
     try:
-        ids = drive("nodes", address=address, want=2)
+        head, worker, ids = start_cluster(tmp, port, resources={"blender": 1})
+    except BaseException:
+        os.environ.pop(FRAME_DELAY_ENV, None)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
         assert len(ids["worker_ids"]) == 1, ids
         yield SimpleNamespace(address=address, head=head, worker=worker, head_id=ids["head_id"], worker_id=ids["worker_ids"][0])
     finally:
@@ -152,16 +155,16 @@ def test_sidecar_front_door_runs_jobs_on_the_cluster(cluster, tmp_path: Path):
 
 
 def test_killed_worker_loses_no_frame(cluster, tmp_path: Path):
-    shot = masked_shot(tmp_path / "shot", frames=16, size=(96, 60))
+    shot = masked_shot(tmp_path / "shot", frames=24, size=(96, 60))
     ref = tmp_path / "ref"
     shutil.copytree(shot, ref)
     want = _plain(ref)
     # the whole worker node (its process group), mid-chunk, the first time it makes a frame
-    res = drive("stages", address=cluster.address, shot=str(shot), chunk_frames=8, shared=False,
+    res = drive("stages", address=cluster.address, shot=str(shot), chunk_frames=12, shared=False,
                 kill_pgid=cluster.worker.pid, kill_node=cluster.worker_id)
     v = res["version"]
     assert res["killed"], "the worker node never made a frame"
-    assert res["frames_done"] == list(range(1, 17)) and not res["skipped"]
+    assert res["frames_done"] == list(range(1, 25)) and not res["skipped"]
     assert read_version(shot, v) == want  # identical to one machine
     assert all(len(n) == 1 for n in res["made"].values()), "a finished frame was made twice"
     lost = res["lost"]
