@@ -25,7 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import (EnvAccumulator, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
-from .window import KEY_ANGLE_DEG, Window, find_window, full_ratio
+from .window import KEY_ANGLE_DEG, Window, find_window
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
@@ -95,7 +95,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
-        prior = sky_from_ground(np.asarray(key.shadow_rgb))
+        prior = sky_from_ground(window.unlit_rgb)
     elif key.hard and dark_above(horizon, key):
         prior = sky_from_ground(np.asarray(key.shadow_rgb))
     elif key.hard:
@@ -129,10 +129,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
-    light, shadow_ratio, note = key_light(key, ambient, night_seen(horizon, key)) if window is None else window_light(key, window, ambient, n)
+    light, shadow_ratio, note = key_light(key, ambient, night_seen(horizon, key)) if window is None else window_light(window, ambient, n)
     lights = [light] if light is not None else []
     notes.append(note)
-    seen_ground = np.asarray(key.shadow_rgb if key.hard or window is not None else key.ground_rgb)  # ground the key does not reach
+    seen_ground = window.unlit_rgb if window is not None else np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)  # ground the key does not reach
     if source is not None:
         notes.append(source.why)
     if lamp is not None:
@@ -243,16 +243,12 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
     return light, ratio, note
 
 
-def window_light(key: KeyEstimate, window: Window, ambient: np.ndarray, normal: np.ndarray) -> tuple[Light, list[float], str]:
-    """A window (window.py) as a wide, soft sun from its side (KEY_ANGLE_DEG), as strong as the
-    soft shadows' lit/shadow ratio says under the whole window (``window.full_ratio``; then lit =
-    ambient + key sin(elevation), as ``key_light``); it casts the product's shadow at that ratio's
-    density."""
-    lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
-    full = full_ratio(lit / sh)
-    light = sun_for_ratio(full, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), KEY_ANGLE_DEG)
-    return light, shadow_density(full), (f"{window.why}, lit/shadow {key.ratio:.2f} across its soft edges "
-                                         f"({float(full_ratio(key.ratio)):.2f} under the whole window), strength {light.intensity:.2f}")
+def window_light(window: Window, ambient: np.ndarray, normal: np.ndarray) -> tuple[Light, list[float], str]:
+    """A window (window.py) as a wide, soft sun from its side (KEY_ANGLE_DEG), as strong as its
+    lit/shadow ratio under the whole window says (then lit = ambient + key sin(elevation), as
+    ``key_light``); it casts the product's shadow at that ratio's density."""
+    light = sun_for_ratio(window.ratio, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), KEY_ANGLE_DEG)
+    return light, shadow_density(window.ratio), f"{window.why}, strength {light.intensity:.2f}"
 
 
 def unplaced_key(key: KeyEstimate, ambient: np.ndarray, lights: list[Light]) -> dict:

@@ -9,6 +9,10 @@ log-luminance, fitted by a plane (robustly: the grain, the furniture's shadows),
 way the light comes from: on the interiors of seeds 7, 14 and 16 the slope pointed 27, 16 and 1
 degrees from the window, where the soft shadows' own direction had been 24 to 171 degrees off.
 
+Where the window's light burns out a pool of floor near the product (every channel clipped: no
+slope to read there), the pool's side is the window's (``burnt_pool``), and the clip bounds the
+key's strength from below (``pool_ratio``).
+
 The window is then a wide, soft key from that side, low over the floor (WINDOW_ELEVATION_DEG),
 wider than the window (KEY_ANGLE_DEG: the slope's side is often 30-90 degrees off), as strong as
 the plate's lit/shadow ratio across the soft shadows' edges says once the penumbra's share is
@@ -32,7 +36,7 @@ import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
 
-from .key import at_elevation
+from .key import MAX_SUN_SKY, at_elevation
 from .local_source import CLIPPED
 
 WINDOW_SLOPE_PER_M = 0.15
@@ -75,59 +79,142 @@ throws penumbras half a metre wide or more from what stands a metre tall, where 
 0.19 m (15-18 cm on every room of eval insert): the shade sample sits mid-penumbra, about half
 occluded, and the pair reads about half the key's contrast. On the same rooms a key of 1.5x the
 pairs' excess gained +0.28 dB, 2x +0.62, and on seeds 20, 21 and 40 3x and 4x fell back."""
+WINDOW_RATIO_MAX = 1.0 + MAX_SUN_SKY * math.sin(math.radians(WINDOW_ELEVATION_DEG))
+"""No window lights the floor more over the room's own light than the sun through it would over
+its sky (key.MAX_SUN_SKY at the window's elevation): a pool's soft edges read across the clip
+(s70: lit/shadow 7.98, 15 under the whole window) made a key of strength 238."""
 MIN_RATIO = 1.05
 """A lit/shadow ratio nearer 1 than this gives the window no strength to speak of."""
 ROBUST_ITERATIONS = 5
+ENVELOPE_ITERATIONS = 8
+"""Rounds of the upper envelope's fit: cells drop out as it tilts, and it needs more to settle
+(5 rounds left two rooms 41 and 32 degrees further off)."""
 HUBER_K = 1.5
+SHADOW_K = 0.5
+"""Cells this many robust deviations under the floor's plane are left out of the side's fit: a
+shadow only ever darkens the floor, and the furniture's soft shadows lie on the side away from
+the window, so a fit that keeps them (symmetric, Huber) is pulled off the window's side. On the
+18 rooms of seeds 20-63 the symmetric fit pointed a median 48 degrees from the window (mean 55,
+worst 146), the upper envelope (SHADOW_K 0.5) 32 (mean 35, worst 76). Leaving out the darker of
+the plate's two ground classes instead flipped two rooms (178 and 146 degrees): on a steep
+window gradient the darker class is the far floor itself."""
+
+
+POOL_MIN_M2 = 0.3
+"""Least area of burnt-out floor (every channel clipped) that is a window's pool of light."""
+POOL_MAX_M = 1.3
+"""Farthest the pool's middle may lie from the product. A pool round the product, or beside it,
+lies on the window's side: on the eval's rooms (seeds 20-71) the ones within 1.3 m pointed 0-23
+degrees from the window (s51, s56-58, s61, s70), where the slope was 36-74 degrees off or no
+window was found at all. Farther off the patch is cut by the edge of the floor the estimate
+reads (2.5 m round the product), and its middle says where that edge is: 56-131 degrees off
+(s53, s55, s60, s62, s63, s69; s50 at 1.39 m was 5 degrees off)."""
+POOL_MAX_SHARE = 0.5
+"""Most of the floor seen that a pool may cover: a floor burnt out all over is an exposure, not
+a pool, and its middle is the product's."""
 
 
 @dataclass
 class Window:
     direction: np.ndarray  # towards the light, unit, world
-    slope_per_m: float
+    ratio: np.ndarray  # lit/shadow under the whole window, per channel
+    unlit_rgb: np.ndarray  # the floor the window does not reach: the room's own light
     why: str
+
+
+def _plane(x: np.ndarray, y: np.ndarray, shadow_k: float | None = None, iterations: int = ROBUST_ITERATIONS) -> np.ndarray:
+    """Coefficients of a plane fitted to ``y`` (Huber reweighted); with ``shadow_k``, cells that
+    many robust deviations under it get no weight (the upper envelope)."""
+    w = np.ones(len(y))
+    coef = np.zeros(x.shape[1])
+    for _ in range(iterations):
+        coef = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)[0]
+        r = y - x @ coef
+        scale = 1.4826 * float(np.median(np.abs(r))) + 1e-6
+        w = 1.0 / np.maximum(1.0, np.abs(r) / (HUBER_K * scale))
+        if shadow_k is not None:
+            w[r < -shadow_k * scale] = 0.0
+    return coef
 
 
 def floor_slope(grid: Any, classes: Any, foot: np.ndarray) -> tuple[np.ndarray, float]:
     """(unit vector on the ground towards the brighter floor, slope of the floor's log-luminance
-    per metre): a plane fitted to the steady, unclipped floor round the product, reweighted
-    (Huber) so the grain and the shadows of what stands on it do not tilt it."""
+    per metre) of the steady, unclipped floor round the product. The slope is a plane's fitted
+    robustly (Huber: the grain), which the bounds of ``find_window`` were set on; the side is
+    the upper envelope's (SHADOW_K: the shadows of what stands on the floor left out)."""
     use = classes.ground & classes.steady & (classes.med.max(axis=-1) < CLIPPED)  # a burnt-out pool has no slope
     rel = grid.points[use] - np.asarray(foot, np.float64)
     y = np.log(np.maximum(classes.med[use] @ LUMA, 1e-4))
     u, v = rel @ grid.e1, rel @ grid.e2
     x = np.stack([np.ones_like(u), u, v], axis=1)
-    w = np.ones(len(y))
-    coef = np.zeros(3)
-    for _ in range(ROBUST_ITERATIONS):
-        coef = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)[0]
-        r = y - x @ coef
-        scale = 1.4826 * float(np.median(np.abs(r))) + 1e-6
-        w = 1.0 / np.maximum(1.0, np.abs(r) / (HUBER_K * scale))
+    coef = _plane(x, y)
+    side = _plane(x, y, SHADOW_K, ENVELOPE_ITERATIONS)
     slope = float(np.hypot(coef[1], coef[2]))
-    towards = (coef[1] * grid.e1 + coef[2] * grid.e2) / max(slope, 1e-9)
-    return towards, slope
+    towards = side[1] * grid.e1 + side[2] * grid.e2
+    return towards / max(float(np.linalg.norm(towards)), 1e-9), slope
+
+
+def burnt_pool(grid: Any, classes: Any, foot: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray] | None:
+    """(unit vector on the ground towards the pool's middle, its area in m2, the middle's
+    distance, the median of the floor round it) of the floor burnt out near the product by a
+    window's light (POOL_MIN_M2, POOL_MAX_M, POOL_MAX_SHARE), or None."""
+    seen = classes.med.max(axis=-1) > 0
+    burnt = seen & (classes.med.min(axis=-1) >= CLIPPED)
+    area = float(burnt.sum()) * grid.metres_per_px**2
+    rest = classes.ground & classes.steady & ~burnt
+    if area < POOL_MIN_M2 or burnt.sum() > POOL_MAX_SHARE * seen.sum() or rest.sum() < 100:
+        return None
+    mid = (grid.points[burnt] - np.asarray(foot, np.float64)).mean(axis=0)
+    mid -= grid.n * (mid @ grid.n)
+    dist = float(np.linalg.norm(mid))
+    if dist > POOL_MAX_M or dist < 1e-6:
+        return None
+    return mid / dist, area, dist, np.median(classes.med[rest], axis=0)
+
+
+def pool_ratio(unlit_rgb: np.ndarray) -> np.ndarray:
+    """The lit/shadow ratio a pool says at least: its floor reaches the clip where the floor round
+    it is ``unlit_rgb``. One ratio for every channel (luminance): the clip has no colour."""
+    lum = float(np.asarray(unlit_rgb, np.float64) @ LUMA)
+    return np.full(3, max(CLIPPED / max(lum, 1e-4), MIN_RATIO))
 
 
 def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray) -> Window | None:
     """The window a soft-lit room's floor points to, or None where the plate does not say one
-    lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard)."""
+    lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard).
+    A pool of burnt-out floor near the product (``burnt_pool``) says the side first; else the
+    floor's slope, where the walls are lit like the floor."""
     c = key.classes
-    if key.hard or c is None or not key.measured or key.ratio < MIN_RATIO or horizon_lum is None:
+    if key.hard or c is None:
         return None
     floor = c.ground & c.steady
     if floor.sum() < 100:
         return None
     floor_lum = float(np.median(c.med[floor] @ LUMA))
-    if not WALLS_OVER_FLOOR * floor_lum <= horizon_lum <= WALLS_OVER_FLOOR_MAX * floor_lum:
+    if horizon_lum is not None and horizon_lum > WALLS_OVER_FLOOR_MAX * floor_lum:
+        return None  # a view outdoors
+    pool = burnt_pool(grid, c, foot)
+    if pool is not None:
+        towards, area, dist, unlit = pool
+        ratio = pool_ratio(unlit)
+        if key.measured and key.ratio >= MIN_RATIO:  # the soft edges may say more than the clip
+            ratio = np.maximum(ratio, full_ratio(np.asarray(key.lit_rgb) / np.maximum(np.asarray(key.shadow_rgb), 1e-4)))
+        why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
+               f"{KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
+               f"{float(ratio @ LUMA):.2f} (the pool reaches the clip; the soft edges' {key.ratio:.2f} under the whole window "
+               f"{float(full_ratio(key.ratio)):.2f})")
+        return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(ratio, WINDOW_RATIO_MAX), unlit, why)
+    if not key.measured or key.ratio < MIN_RATIO or horizon_lum is None or horizon_lum < WALLS_OVER_FLOOR * floor_lum:
         return None
     towards, slope = floor_slope(grid, c, foot)
     if not WINDOW_SLOPE_PER_M <= slope <= WINDOW_SLOPE_MAX_PER_M:
         return None
+    lit, sh = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
     why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and the walls are lit like the floor; "
            f"a soft key {KEY_ANGLE_DEG:.0f} deg wide from that side (the window's {WINDOW_ANGLE_DEG:.0f} and the side's "
-           f"doubt), {WINDOW_ELEVATION_DEG:.0f} deg up (assumed)")
-    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), slope, why)
+           f"doubt), {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow {key.ratio:.2f} across its soft edges "
+           f"({float(full_ratio(key.ratio)):.2f} under the whole window)")
+    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(full_ratio(lit / sh), WINDOW_RATIO_MAX), sh, why)
 
 
 def full_ratio(measured_rgb: Any) -> np.ndarray:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from ml.light.shot import estimate_light
-from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, full_ratio
+from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, _plane, burnt_pool, floor_slope, full_ratio
 from shotcache.schema import FrameCamera
 
 from ground_plates import ground_hits
@@ -25,11 +26,12 @@ def level_camera(eye: np.ndarray, target: np.ndarray, f: float = 90.0) -> FrameC
 
 
 def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.17, stains: float = 0.0,
-               floor: tuple[float, float, float] = (0.42, 0.3, 0.2)) -> np.ndarray:
+               floor: tuple[float, float, float] = (0.42, 0.3, 0.2), pool: tuple[float, float, float] | None = None) -> np.ndarray:
     """A wooden floor brightening 1.19x a metre towards a window at ``window_az_deg`` (too
     gently over the floor seen for a lamp's pool: local_source.MIN_CONTRAST), with the
     soft-edged shadow of a bench (lit/shadow 1.4, edges ~0.3 m), and walls above the horizon
-    ``walls`` times the floor's brightness at the product."""
+    ``walls`` times the floor's brightness at the product. ``pool`` (x, y, radius in metres):
+    a patch of floor the window's light burns out (every channel at the clip)."""
     hit, down = ground_hits(cam, W, H)
     a = math.radians(window_az_deg)
     along = np.clip(hit[..., 0] * math.cos(a) + hit[..., 1] * math.sin(a), -6.0, 6.0)
@@ -40,6 +42,8 @@ def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.
     colour = np.array(floor, np.float32)
     img = (colour * lum[..., None]).astype(np.float32)
     img[~down] = colour * walls
+    if pool is not None:
+        img[down & (np.hypot(hit[..., 0] - pool[0], hit[..., 1] - pool[1]) < pool[2])] = 1.0
     return img
 
 
@@ -118,3 +122,78 @@ def test_an_open_sky_far_brighter_than_the_ground_is_no_window():
     wood = estimate_light([(room_plate(c, walls=10.0), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
                           np.array([0.0, 0.0, 1.0]))[2]
     assert "window" not in wood.notes and "unseen sky raised" not in wood.notes, wood.notes
+
+
+def pool_room(az_deg: float, dist: float, radius: float = 0.45, **kw):
+    a = math.radians(az_deg)
+    frames = [(room_plate(c, walls=1.2, slope=0.05, pool=(dist * math.cos(a), dist * math.sin(a), radius), **kw), c) for c in room_cameras()]
+    return estimate_light(frames, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+
+
+@pytest.mark.parametrize("az", [90.0, 180.0, -120.0])
+def test_floor_burnt_out_beside_the_product_says_the_windows_side(az):
+    """The rooms the floor's slope misses: a window's light burns out a pool of floor beside the
+    product (seeds 56, 57, 61, 70: 0-13 degrees from the window) while the rest of the floor is
+    flat. The key comes from the pool's side, as strong as the clip says at least."""
+    _env, key, lighting = pool_room(az, 0.9)
+    assert "burnt out" in lighting.notes, lighting.notes
+    sun = lighting.lights[0]
+    d = np.asarray(sun.direction)
+    got = math.degrees(math.atan2(d[1], d[0]))
+    assert abs((got - az + 180.0) % 360.0 - 180.0) < 15.0, (got, lighting.notes)
+    assert abs(math.degrees(math.asin(d[2])) - WINDOW_ELEVATION_DEG) < 1e-6 and sun.angle_deg == KEY_ANGLE_DEG
+    assert sun.intensity > 0 and all(r < 0.9 for r in lighting.shadow_ratio)
+
+
+def test_a_pool_far_off_is_no_side():
+    """A pool 2 m off is cut by the edge of the floor read: its middle is where that edge is."""
+    far = pool_room(90.0, 2.2)[2]
+    assert "burnt out" not in far.notes, far.notes
+
+
+def test_a_floor_burnt_out_over_most_of_it_is_an_exposure_not_a_pool():
+    grid, classes = shadowed_floor(0.0, 180.0)
+    grid.n, grid.metres_per_px = np.array([0.0, 0.0, 1.0]), 4 / 64
+    xy = grid.points[..., :2]
+    for radius, found in ((0.6, True), (1.8, False)):  # 9% and 64% of the floor seen
+        med = classes.med.copy()
+        med[np.hypot(xy[..., 0] - 0.5, xy[..., 1] + 0.2) < radius] = 1.0
+        pool = burnt_pool(grid, SimpleNamespace(ground=classes.ground, steady=classes.steady, med=med), np.zeros(3))
+        assert (pool is not None) == found, (radius, pool)
+        if found:
+            towards, area, dist, unlit = pool
+            assert abs(math.degrees(math.atan2(towards[1], towards[0])) + 21.8) < 3 and abs(dist - 0.54) < 0.05
+            assert abs(area - math.pi * 0.36) < 0.1 and unlit.max() < 0.9
+
+
+def shadowed_floor(window_az: float, shadow_az: float, seed: int = 0):
+    """A 4 m floor grid (key.GroundGrid's fields) brightening 1.22x a metre towards
+    ``window_az``, with grain, and the soft shadows of five things standing on it thrown towards
+    ``shadow_az`` (half as bright at their middle, 0.45 m wide)."""
+    rng = np.random.default_rng(seed)
+    t = (np.arange(64) + 0.5) / 64 * 4 - 2
+    gx, gy = np.meshgrid(t, -t)
+    a, b = math.radians(window_az), math.radians(shadow_az)
+    lum = np.exp(0.2 * (gx * math.cos(a) + gy * math.sin(a))) * (1 + 0.1 * rng.standard_normal(gx.shape))
+    for k in range(5):
+        r, off = 0.6 + 0.25 * k, 0.25 * (k - 2)
+        lum *= 1 - 0.5 * np.exp(-((gx - r * math.cos(b + off)) ** 2 + (gy - r * math.sin(b + off)) ** 2) / (2 * 0.45**2))
+    grid = SimpleNamespace(points=np.stack([gx, gy, np.zeros_like(gx)], -1), e1=np.array([1.0, 0, 0]), e2=np.array([0, 1.0, 0]))
+    every = np.ones(gx.shape, bool)
+    return grid, SimpleNamespace(ground=every, steady=every, med=0.3 * lum[..., None] * np.array([1.0, 0.8, 0.6]))
+
+
+@pytest.mark.parametrize("window_az", [0.0, 60.0, 150.0, 270.0])
+def test_the_windows_side_is_read_over_the_shadows_of_the_furniture(window_az):
+    """Shadows only darken the floor, and they lie away from the window and off to one side:
+    a fit that keeps them (the symmetric one) is pulled 10 degrees or more off the window; the
+    upper envelope is not."""
+    grid, classes = shadowed_floor(window_az, window_az + 240.0)
+    towards, slope = floor_slope(grid, classes, np.zeros(3))
+    off = lambda x, y: abs((math.degrees(math.atan2(y, x)) - window_az + 180.0) % 360.0 - 180.0)  # noqa: E731
+    assert off(towards[0], towards[1]) < 8.0
+    assert 0.15 < slope < 0.47  # the gate reads the whole floor's slope
+    pts = grid.points.reshape(-1, 3)
+    x = np.stack([np.ones(len(pts)), pts[:, 0], pts[:, 1]], 1)
+    coef = _plane(x, np.log(classes.med.reshape(-1, 3) @ np.array([0.2126, 0.7152, 0.0722])))
+    assert off(coef[1], coef[2]) > 9.0  # the case the envelope is for
