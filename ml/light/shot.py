@@ -22,7 +22,7 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import (EnvAccumulator, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
+from .envmap import (EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import KEY_ANGLE_DEG, Window, find_window
@@ -138,6 +138,14 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if lamp is not None:
         lights.append(local_source.as_light(lamp, foot, n))
         seen_ground = lamp.ambient_rgb
+    k = exposure_from_ground(seen_ground, ambient)
+    if k > 1.0:  # the seen sky cannot light the ground as bright as the plate shows it
+        env_map, ambient = (env_map * k).astype(np.float32), ambient * k
+        for lt in lights:
+            lt.intensity *= k
+        notes.append(f"light raised {k:.1f}x: the sky the frames show would light the ground they show only at an albedo of "
+                     f"{math.pi * float(seen_ground @ LUMA) / float(ambient @ LUMA) * k:.1f} (more light than falls on it); the "
+                     f"ground's albedo prior {albedo_prior(seen_ground):g} sets the exposure")
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
@@ -276,6 +284,26 @@ def uses_shadow_map(key: KeyEstimate, sun: Light) -> bool:
     return not sun.shadow or (key.product_partly_in_shadow and key.elevation_source != "assumed" and not key.promoted)
 
 
+GROUND_ALBEDO_MAX = 0.9
+"""Most albedo a ground may be read at (fresh snow); beyond it the estimate's light, not the
+ground, is wrong."""
+
+
+def exposure_from_ground(radiance: np.ndarray, ambient: np.ndarray) -> float:
+    """How many times the whole estimate (environment and lights) is raised so the ground the key
+    does not reach (``radiance``) reads at its albedo prior (envmap.albedo_prior) under it; 1
+    unless it would read over GROUND_ALBEDO_MAX as estimated. The frames' sky fixes the light's
+    level only where it could light the ground they show: beach-sunset's backlit frames (the sun
+    at 6 degrees, the clear sky's scale fitted to a sliver of dusk) lit its pebbles' shade as if
+    they were albedo 1.9, and the duck came out a dark brown stone beside them. The truth sets
+    read 0.2-0.69 (seeds 40-71) and the other real clips 0.07-0.49: untouched."""
+    r, e = float(np.asarray(radiance, np.float64) @ LUMA), float(np.asarray(ambient, np.float64) @ LUMA)
+    if r <= 0 or e <= 1e-6:
+        return 1.0
+    implied = math.pi * r / e
+    return implied / albedo_prior(np.asarray(radiance, np.float64)) if implied > GROUND_ALBEDO_MAX else 1.0
+
+
 def ground_albedo(radiance: np.ndarray, ambient: np.ndarray) -> list[float]:
     """Albedo that makes a Lambertian ground lit by the environment alone (``ambient``, its
     irradiance) send the ``radiance`` the plate shows where only the environment lights it
@@ -285,7 +313,7 @@ def ground_albedo(radiance: np.ndarray, ambient: np.ndarray) -> list[float]:
     r, e = np.asarray(radiance, np.float64), np.asarray(ambient, np.float64)
     if not (r > 0).any() or not (e > 1e-6).all():
         return []
-    return np.clip(math.pi * r / e, 0.02, 0.9).tolist()
+    return np.clip(math.pi * r / e, 0.02, GROUND_ALBEDO_MAX).tolist()
 
 
 def _reduced(path: Path) -> np.ndarray:

@@ -615,3 +615,22 @@ def test_greener_patches_of_a_lawn_are_no_cast_shadows(ratio, hard):
     est = estimate_key(g)
     assert est.measured and est.hard == hard, est.why
     assert ("the grass's own" in est.why) == (not hard), est.why
+
+
+def test_a_sky_too_dark_for_the_ground_it_lights_raises_the_whole_light():
+    """Ground read brighter than albedo 0.9 under the estimated light (beach-sunset's backlit
+    pebbles: 1.7) means the light, not the ground, is wrong: it is raised until the ground reads
+    at its albedo prior. Ground that reads plausibly keeps the estimate as it is."""
+    from ml.light.envmap import GROUND_ALBEDO_PRIOR, VEGETATION_ALBEDO
+    from ml.light.shot import GROUND_ALBEDO_MAX, exposure_from_ground
+
+    pebbles = np.array([0.0416, 0.0165, 0.0097])
+    lum = float(pebbles @ np.array([0.2126, 0.7152, 0.0722]))
+    ambient = np.full(3, math.pi * lum / 1.7)  # reads at albedo 1.7
+    assert exposure_from_ground(pebbles, ambient) == pytest.approx(1.7 / GROUND_ALBEDO_PRIOR, rel=1e-6)
+    assert exposure_from_ground(pebbles, np.full(3, math.pi * lum / (GROUND_ALBEDO_MAX - 0.01))) == 1.0
+    assert exposure_from_ground(pebbles, np.full(3, math.pi * lum / 0.3)) == 1.0
+    lawn = np.array([0.02, 0.05, 0.01])
+    lawn_lum = float(lawn @ np.array([0.2126, 0.7152, 0.0722]))
+    assert exposure_from_ground(lawn, np.full(3, math.pi * lawn_lum / 2.0)) == pytest.approx(2.0 / VEGETATION_ALBEDO, rel=1e-6)
+    assert exposure_from_ground(np.zeros(3), ambient) == 1.0 and exposure_from_ground(pebbles, np.zeros(3)) == 1.0
