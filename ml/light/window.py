@@ -205,8 +205,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
         ratio = pool_ratio(unlit)
         why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
                f"{KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
-               f"{float(ratio @ LUMA):.2f} (the pool reaches the clip; the soft edges' {key.ratio:.2f} under the whole window "
-               f"{float(full_ratio(key.ratio)):.2f})")
+               f"{float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
         return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(ratio, WINDOW_RATIO_MAX), unlit, why)
     if not key.measured or key.ratio < MIN_RATIO or horizon_lum is None or horizon_lum < WALLS_OVER_FLOOR * floor_lum:
         return None
