@@ -144,8 +144,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         for lt in lights:
             lt.intensity *= k
         notes.append(f"light raised {k:.1f}x: the sky the frames show would light the ground they show only at an albedo of "
-                     f"{math.pi * float(seen_ground @ LUMA) / float(ambient @ LUMA) * k:.1f} (more light than falls on it); the "
-                     f"ground's albedo prior {albedo_prior(seen_ground):g} sets the exposure")
+                     f"{math.pi * float(seen_ground @ LUMA) / float(ambient @ LUMA) * k:.2f} (over {GROUND_ALBEDO_MAX:g}, fresh "
+                     f"snow's); the ground's albedo prior {albedo_prior(seen_ground):g} sets the exposure")
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
