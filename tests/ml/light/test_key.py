@@ -553,6 +553,26 @@ def test_a_short_shadow_stretched_across_its_occluders_pull_is_sided_by_its_foot
     assert azimuth_between_deg(towards, -g.e1, g.n) < 30.0, (towards, est.why)
 
 
+def test_one_short_shadow_at_one_foot_directs_no_key_two_agreeing_do():
+    """A round dark blob against one object's foot (no shadow long enough to be elongated) is as
+    often the object's own dark foot or the edge of a window's pool as a high sun's shadow: the
+    rooms keyed so (eval insert s66, s75, s90) were all spurious. Two such shadows that start at
+    their occluders on the same side say where a high sun is."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    g.cam_xy = [np.array([80.0, 220.0])]
+    objects = np.zeros((g.size, g.size), bool)
+    dark = np.zeros_like(objects)
+    objects[40:52, 40:52] = True
+    dark[40:52, 52:64] = True  # a square shade right of its foot
+    one = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert not _direction(g, one, dark, objects), one.why
+    objects[100:112, 90:102] = True
+    dark[100:112, 102:114] = True  # a second occluder, shaded on the same side
+    two = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert _direction(g, two, dark, objects), two.why
+    assert azimuth_between_deg(np.asarray(two.direction), -g.e1, g.n) < 30.0, (two.direction, two.why)
+
+
 def _measured_hard_key():
     """(grid, estimate) of three boxes' shadows under a sun 35 degrees up: a hard key, whose
     measured levels the tests below judge again with one measure changed."""
