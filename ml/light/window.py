@@ -71,7 +71,9 @@ what the floor's slope does not know of its side. On the eval's rooms the slope 
 degrees from the window (median 69 on seeds 50-55), and a 30-degree key from the wrong side
 lit the product's wrong flank. Chosen on the rooms of seeds 20, 21, 40, 47, 48, 50-53 and 55
 (with PENUMBRA_SHARE; mean gain over the stop-40 key, learned composite): 30 degrees +0.37
-dB, 60 +0.59, 120 +0.62 (7 up, 3 down, worst -0.32), 180 +0.31."""
+dB, 60 +0.59, 120 +0.62 (7 up, 3 down, worst -0.32), 180 +0.31. With the upper envelope's side
+(stop 42) 60 degrees gained +0.86 on the same rooms but lost four of ten (worst -2.92), 120
++0.45 and lost two (s47 -2.03): kept."""
 PENUMBRA_SHARE = 0.5
 """How much of a window's shadow the shade side of an edge pair sees. A window 30 degrees wide
 throws penumbras half a metre wide or more from what stands a metre tall, where the pairs lie
@@ -95,7 +97,7 @@ SHADOW_K = 0.5
 shadow only ever darkens the floor, and the furniture's soft shadows lie on the side away from
 the window, so a fit that keeps them (symmetric, Huber) is pulled off the window's side. On the
 18 rooms of seeds 20-63 the symmetric fit pointed a median 48 degrees from the window (mean 55,
-worst 146), the upper envelope (SHADOW_K 0.5) 32 (mean 35, worst 76). Leaving out the darker of
+worst 146), the upper envelope (SHADOW_K 0.5) 34 (mean 38, worst 74). Leaving out the darker of
 the plate's two ground classes instead flipped two rooms (178 and 146 degrees): on a steep
 window gradient the darker class is the far floor itself."""
 
