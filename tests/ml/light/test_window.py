@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ml.light.shot import estimate_light
-from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, _plane, burnt_pool, floor_slope, full_ratio
+from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, _plane, burnt_pool, find_window, floor_slope, full_ratio
 from shotcache.schema import FrameCamera
 
 from ground_plates import ground_hits
@@ -122,6 +122,30 @@ def test_an_open_sky_far_brighter_than_the_ground_is_no_window():
     wood = estimate_light([(room_plate(c, walls=10.0), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
                           np.array([0.0, 0.0, 1.0]))[2]
     assert "window" not in wood.notes and "unseen sky raised" not in wood.notes, wood.notes
+
+
+def _room_key(floor: tuple[float, float, float]):
+    from ml.light.key import GroundGrid, estimate_key
+
+    grid = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for c in room_cameras():
+        grid.add(room_plate(c, walls=1.2, floor=floor), c)
+    return grid, estimate_key(grid)
+
+
+def test_a_floor_seen_with_no_wall_in_view_still_finds_its_window():
+    """Nine rooms of seeds 46-91 are filmed looking down: nothing above the horizon, so the
+    walls cannot say the floor is a room's, and the slope alone makes the window (insert +1.41
+    dB on them). A green floor seen so is a lawn's: no window."""
+    grid, key = _room_key((0.42, 0.3, 0.2))
+    window = find_window(grid, key, None, np.zeros(3))
+    assert window is not None
+    assert abs(math.degrees(math.atan2(window.direction[1], window.direction[0])) - 60.0) < 20.0, window.why
+    grid, key = _room_key((0.12, 0.3, 0.08))
+    assert not key.hard and key.measured, key.why
+    assert find_window(grid, key, None, np.zeros(3)) is None
+    assert find_window(grid, key, 1.2 * float(np.median(key.classes.med[key.classes.ground] @ np.array([0.2126, 0.7152, 0.0722]))),
+                       np.zeros(3)) is not None  # the same lawn's slope with walls in view: the walls decide
 
 
 def pool_room(az_deg: float, dist: float, radius: float = 0.45, **kw):
