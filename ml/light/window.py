@@ -187,7 +187,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     """The window a soft-lit room's floor points to, or None where the plate does not say one
     lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard).
     A pool of burnt-out floor near the product (``burnt_pool``) says the side first; else the
-    floor's slope, where the walls are lit like the floor."""
+    floor's slope, where the walls are lit like the floor or no wall is in view."""
     c = key.classes
     if key.hard or c is None:
         return None
@@ -199,30 +199,43 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
         return None  # a view outdoors
     pool = burnt_pool(grid, c, foot)
     if pool is not None:
-        towards, area, dist, unlit = pool
-        if key.measured and key.ratio >= MIN_RATIO:
-            # the room's own light is the soft edges' shade: the floor round a pool is lit by the
-            # window too (median 0.42-0.97 in luminance on seeds 51-82), and read as the room's it
-            # lit the product's shaded side as bright as its lit one (product -0.74 dB on nine
-            # pool rooms; with the shade +1.41)
-            unlit = np.asarray(key.shadow_rgb, np.float64)
-        ratio = pool_ratio(unlit)
-        why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
-               f"{KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
-               f"{float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
-        return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(ratio, WINDOW_RATIO_MAX), unlit, why)
+        return _pool_window(grid, key, *pool)
     if not key.measured or key.ratio < MIN_RATIO:
         return None
     if horizon_lum is None:
         if is_vegetation(np.median(c.med[floor], axis=0)):
-            return None
+            return None  # a lawn's blades shade each other
+        walls = "no wall is in view"
     elif horizon_lum < WALLS_OVER_FLOOR * floor_lum:
         return None
-    towards, slope = floor_slope(grid, c, foot)
+    else:
+        walls = "the walls are lit like the floor"
+    return _slope_window(grid, key, foot, walls)
+
+
+def _pool_window(grid: Any, key: Any, towards: np.ndarray, area: float, dist: float, unlit: np.ndarray) -> Window:
+    """The window on the pool's side, at least as strong as the clip says over the room's own
+    light. That light is the soft edges' shade where they were read: the floor round a pool is
+    lit by the window too (median 0.42-0.97 in luminance on seeds 51-82), and read as the room's
+    it lit the product's shaded side as bright as its lit one (product -0.74 dB on nine pool
+    rooms; with the shade +1.41)."""
+    if key.measured and key.ratio >= MIN_RATIO:
+        unlit = np.asarray(key.shadow_rgb, np.float64)
+    ratio = pool_ratio(unlit)
+    why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
+           f"{KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
+           f"{float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
+    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(ratio, WINDOW_RATIO_MAX), unlit, why)
+
+
+def _slope_window(grid: Any, key: Any, foot: np.ndarray, walls: str) -> Window | None:
+    """The window the floor brightens towards (``floor_slope``), as strong as the soft edges'
+    ratio under the whole window; None where the slope is a sky's or a lamp's."""
+    towards, slope = floor_slope(grid, key.classes, foot)
     if not WINDOW_SLOPE_PER_M <= slope <= WINDOW_SLOPE_MAX_PER_M:
         return None
     lit, sh = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
-    why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and the walls are lit like the floor; "
+    why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and {walls}; "
            f"a soft key {KEY_ANGLE_DEG:.0f} deg wide from that side (the window's {WINDOW_ANGLE_DEG:.0f} and the side's "
            f"doubt), {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow {key.ratio:.2f} across its soft edges "
            f"({float(full_ratio(key.ratio)):.2f} under the whole window)")
