@@ -140,12 +140,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         seen_ground = lamp.ambient_rgb
     k = exposure_from_ground(seen_ground, ambient)
     if k > 1.0:  # the seen sky cannot light the ground as bright as the plate shows it
+        notes.append(f"light raised {k:.1f}x: the sky the frames show would light the ground they show only at an albedo of "
+                     f"{implied_albedo(seen_ground, ambient):.2f} (over {GROUND_ALBEDO_MAX:g}, fresh snow's); the ground's "
+                     f"albedo prior {albedo_prior(seen_ground):g} sets the exposure")
         env_map, ambient = (env_map * k).astype(np.float32), ambient * k
         for lt in lights:
             lt.intensity *= k
-        notes.append(f"light raised {k:.1f}x: the sky the frames show would light the ground they show only at an albedo of "
-                     f"{math.pi * float(seen_ground @ LUMA) / float(ambient @ LUMA) * k:.2f} (over {GROUND_ALBEDO_MAX:g}, fresh "
-                     f"snow's); the ground's albedo prior {albedo_prior(seen_ground):g} sets the exposure")
     lighting = Lighting(world_color=env_map.reshape(-1, 3).mean(axis=0).tolist(), world_strength=1.0, lights=lights, estimated=True,
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
@@ -289,6 +289,13 @@ GROUND_ALBEDO_MAX = 0.9
 ground, is wrong."""
 
 
+def implied_albedo(radiance: np.ndarray, ambient: np.ndarray) -> float:
+    """The albedo (luminance) a Lambertian ground lit by ``ambient`` alone must have to send the
+    ``radiance`` the plate shows: pi L / E; 0 where either is empty."""
+    r, e = float(np.asarray(radiance, np.float64) @ LUMA), float(np.asarray(ambient, np.float64) @ LUMA)
+    return math.pi * r / e if r > 0 and e > 1e-6 else 0.0
+
+
 def exposure_from_ground(radiance: np.ndarray, ambient: np.ndarray) -> float:
     """How many times the whole estimate (environment and lights) is raised so the ground the key
     does not reach (``radiance``) reads at its albedo prior (envmap.albedo_prior) under it; 1
@@ -297,11 +304,8 @@ def exposure_from_ground(radiance: np.ndarray, ambient: np.ndarray) -> float:
     at 6 degrees, the clear sky's scale fitted to a sliver of dusk) lit its pebbles' shade as if
     they were albedo 1.9, and the duck came out a dark brown stone beside them. The truth sets
     read 0.2-0.69 (seeds 40-99) and the other real clips 0.07-0.49: untouched. Held-out room s105
-read 1.79 under a bright wall taken for the sun in view: raised 5.1x, +4.7 dB."""
-    r, e = float(np.asarray(radiance, np.float64) @ LUMA), float(np.asarray(ambient, np.float64) @ LUMA)
-    if r <= 0 or e <= 1e-6:
-        return 1.0
-    implied = math.pi * r / e
+    read 1.79 under a bright wall taken for the sun in view: raised 5.1x, +4.7 dB."""
+    implied = implied_albedo(radiance, ambient)
     return implied / albedo_prior(np.asarray(radiance, np.float64)) if implied > GROUND_ALBEDO_MAX else 1.0
 
 

@@ -75,7 +75,9 @@ what the floor's slope does not know of its side. On the eval's rooms the slope 
 degrees from the window (median 69 on seeds 50-55), and a 30-degree key from the wrong side
 lit the product's wrong flank. Chosen on the rooms of seeds 20, 21, 40, 47, 48, 50-53 and 55
 (with PENUMBRA_SHARE; mean gain over the stop-40 key, learned composite): 30 degrees +0.37
-dB, 60 +0.59, 120 +0.62 (7 up, 3 down, worst -0.32), 180 +0.31."""
+dB, 60 +0.59, 120 +0.62 (7 up, 3 down, worst -0.32), 180 +0.31. With the upper envelope's side
+(stop 42) 60 degrees gained +0.86 on the same rooms but lost four of ten (worst -2.92), 120
++0.45 and lost two (s47 -2.03): kept."""
 PENUMBRA_SHARE = 0.5
 """How much of a window's shadow the shade side of an edge pair sees. A window 30 degrees wide
 throws penumbras half a metre wide or more from what stands a metre tall, where the pairs lie
@@ -99,7 +101,7 @@ SHADOW_K = 0.5
 shadow only ever darkens the floor, and the furniture's soft shadows lie on the side away from
 the window, so a fit that keeps them (symmetric, Huber) is pulled off the window's side. On the
 18 rooms of seeds 20-63 the symmetric fit pointed a median 48 degrees from the window (mean 55,
-worst 146), the upper envelope (SHADOW_K 0.5) 32 (mean 35, worst 76). Leaving out the darker of
+worst 146), the upper envelope (SHADOW_K 0.5) 34 (mean 38, worst 74). Leaving out the darker of
 the plate's two ground classes instead flipped two rooms (178 and 146 degrees): on a steep
 window gradient the darker class is the far floor itself."""
 
@@ -121,9 +123,12 @@ a pool, and its middle is the product's."""
 @dataclass
 class Window:
     direction: np.ndarray  # towards the light, unit, world
-    ratio: np.ndarray  # lit/shadow under the whole window, per channel
+    ratio: np.ndarray  # lit/shadow under the whole window, per channel (at most WINDOW_RATIO_MAX)
     unlit_rgb: np.ndarray  # the floor the window does not reach: the room's own light
     why: str
+
+    def __post_init__(self) -> None:
+        self.ratio = np.minimum(np.asarray(self.ratio, np.float64), WINDOW_RATIO_MAX)
 
 
 def _plane(x: np.ndarray, y: np.ndarray, shadow_k: float | None = None, iterations: int = ROBUST_ITERATIONS) -> np.ndarray:
@@ -225,7 +230,7 @@ def _pool_window(grid: Any, key: Any, towards: np.ndarray, area: float, dist: fl
     why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
            f"{KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
            f"{float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
-    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(ratio, WINDOW_RATIO_MAX), unlit, why)
+    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), ratio, unlit, why)
 
 
 def _slope_window(grid: Any, key: Any, foot: np.ndarray, walls: str) -> Window | None:
@@ -239,7 +244,7 @@ def _slope_window(grid: Any, key: Any, foot: np.ndarray, walls: str) -> Window |
            f"a soft key {KEY_ANGLE_DEG:.0f} deg wide from that side (the window's {WINDOW_ANGLE_DEG:.0f} and the side's "
            f"doubt), {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow {key.ratio:.2f} across its soft edges "
            f"({float(full_ratio(key.ratio)):.2f} under the whole window)")
-    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), np.minimum(full_ratio(lit / sh), WINDOW_RATIO_MAX), sh, why)
+    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), full_ratio(lit / sh), sh, why)
 
 
 def full_ratio(measured_rgb: Any) -> np.ndarray:
