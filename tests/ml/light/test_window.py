@@ -133,19 +133,18 @@ def _room_key(floor: tuple[float, float, float]):
     return grid, estimate_key(grid)
 
 
-def test_a_floor_seen_with_no_wall_in_view_still_finds_its_window():
-    """Nine rooms of seeds 46-91 are filmed looking down: nothing above the horizon, so the
-    walls cannot say the floor is a room's, and the slope alone makes the window (insert +1.41
-    dB on them). A green floor seen so is a lawn's: no window."""
+def test_a_floor_seen_with_no_wall_in_view_makes_no_window():
+    """With nothing above the horizon in view the walls cannot tell a window's room from one lit
+    by its ceiling, whose floor brightens as gently (ceiling_tiles_glossy seeds 40, 97, 98: a
+    window read there cost 6.5-7.7 dB): no window from the slope alone. The same floor with its
+    walls in view, lit like it, makes one."""
     grid, key = _room_key((0.42, 0.3, 0.2))
-    window = find_window(grid, key, None, np.zeros(3))
-    assert window is not None
-    assert abs(math.degrees(math.atan2(window.direction[1], window.direction[0])) - 60.0) < 20.0, window.why
-    grid, key = _room_key((0.12, 0.3, 0.08))
     assert not key.hard and key.measured, key.why
     assert find_window(grid, key, None, np.zeros(3)) is None
-    assert find_window(grid, key, 1.2 * float(np.median(key.classes.med[key.classes.ground] @ np.array([0.2126, 0.7152, 0.0722]))),
-                       np.zeros(3)) is not None  # the same lawn's slope with walls in view: the walls decide
+    floor_lum = float(np.median(key.classes.med[key.classes.ground] @ np.array([0.2126, 0.7152, 0.0722])))
+    window = find_window(grid, key, 1.2 * floor_lum, np.zeros(3))
+    assert window is not None
+    assert abs(math.degrees(math.atan2(window.direction[1], window.direction[0])) - 60.0) < 20.0, window.why
 
 
 def pool_room(az_deg: float, dist: float, radius: float = 0.45, **kw):
