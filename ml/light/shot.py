@@ -91,6 +91,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = (f"no local lamp under an open sky {(horizon or 0.0) / ground_lum:.0f}x the ground "
                     f"(a pool fitted, R2 {lamp.r2:.2f}: the canopy's texture)")  # lamp is source: its note changes
         lamp = None
+    if lamp is not None and _canopy(key) is not None:  # a canopy looks brighter towards grazing views
+        lamp.why = (f"no local lamp over a canopy of blades (a pool fitted, R2 {lamp.r2:.2f}: blades seen "
+                    "edge-on far off read brighter, as under a lamp)")
+        lamp = None
     window = find_window(grid, key, horizon, foot) if lamp is None else None
     prior: np.ndarray | None = None
     daylight_note = ""
@@ -108,7 +112,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
-        canopy = canopy_albedo(np.asarray(key.ground_rgb), np.asarray(key.lit_rgb), np.asarray(key.shadow_rgb)) if key.measured else None
+        canopy = _canopy(key)
         prior = sky_from_ground(np.asarray(key.ground_rgb), canopy)
         key.canopy = canopy is not None
         if canopy is not None:
@@ -150,6 +154,14 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+def _canopy(key: KeyEstimate) -> float | None:
+    """The canopy's albedo where the soft-lit ground is a canopy of blades (envmap.canopy_albedo:
+    green, its shade less blue than its lit blades), else None."""
+    if not key.measured:
+        return None
+    return canopy_albedo(np.asarray(key.ground_rgb), np.asarray(key.lit_rgb), np.asarray(key.shadow_rgb))
 
 
 def elevation_readable(horizon: float | None, key: KeyEstimate) -> bool:
