@@ -115,6 +115,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--film-crf", type=int, default=None, metavar="CRF",
                    help="film every set through H.264 4:2:0 at this CRF first (plate and truth, as a camera records them): "
                         "scores the match to a compressed plate; the sets are kept beside the originals")
+    p.add_argument("--film-soft", type=float, default=None, metavar="SIGMA",
+                   help="film every set through a lens this soft first (a Gaussian of SIGMA px at the set's size, in linear "
+                        "light, on plate and truth alike, before --film-crf): scores how the product is matched to a soft plate")
     p.add_argument("--composite-checkpoint", type=Path, default=None,
                    help="the learned compositor of the 'learned' variants (default: the repository's checkpoints/composite)")
     p.add_argument("--pairs-out", type=Path, default=None,
@@ -168,12 +171,14 @@ def validate(a: argparse.Namespace) -> list[str]:
     parse_motion_blur(a.motion_blur)
     if a.film_crf is not None and not 0 <= a.film_crf <= 51:
         raise CLIError(f"--film-crf {a.film_crf}: H.264's CRF runs from 0 (lossless) to 51; cameras record at about 18-28")
+    if a.film_soft is not None and not 0 < a.film_soft <= 8:
+        raise CLIError(f"--film-soft {a.film_soft}: a lens softness is a Gaussian of 0-8 px (soft phone footage: about 0.7-2)")
     if a.baseline is not None:
         load_baseline(a)
     return sets
 
 
-PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples", "film_crf")
+PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples", "film_crf", "film_soft")
 """What two reports must share for their numbers to be compared set by set."""
 
 
@@ -186,7 +191,7 @@ def load_baseline(a: argparse.Namespace) -> dict[str, Any]:
     except (OSError, ValueError, AssertionError):
         raise CLIError(f"--baseline {a.baseline}: not a readable `vanelia eval insert` report (its --json output)") from None
     ours = {"seed": a.seed, "frames": a.frames, "resolution": a.resolution, "truth_samples": a.samples, "render_samples": a.render_samples,
-            "film_crf": a.film_crf}
+            "film_crf": a.film_crf, "film_soft": a.film_soft}
     differ = [f"{k} {base.get(k)!r} here {ours[k]!r}" for k in PROTOCOL if base.get(k) != ours[k]]
     if differ:
         raise CLIError(f"--baseline {a.baseline}: another protocol ({'; '.join(differ)}); compare reports of the same seed, size and samples")
@@ -222,27 +227,65 @@ def generate(a: argparse.Namespace, sets: list[str], log: Callable[[str], None])
     return [a.cache / f"{s}-s{a.seed}" for s in sets]
 
 
+def _lens(rgb8: np.ndarray, soft: float | None) -> np.ndarray:
+    """A frame through a lens ``soft`` px soft: a Gaussian in linear light (None: as it is)."""
+    if not soft:
+        return rgb8
+    import cv2
+
+    from ml.io.colour import linear_to_uint8, uint8_to_linear
+
+    return linear_to_uint8(cv2.GaussianBlur(uint8_to_linear(rgb8), (0, 0), soft))
+
+
+def _film_codec(tmp: Path, part: str, frames: dict[str, np.ndarray], crf: int | None) -> dict[str, Any] | None:
+    """Write ``frames`` (by file name) into ``tmp/part``, through H.264 4:2:0 at ``crf`` first
+    when one is given; the plate's codec facts a run would probe (None without a codec)."""
+    from ml.io.images import write_rgb8
+    from ml.io.video import iter_frames, write_mp4
+
+    facts = None
+    if crf is not None:
+        from app.preflight import probe_plate
+
+        video = tmp / f"{part}.mp4"
+        write_mp4(video, iter(frames.values()), 24, crf=crf)
+        probed = probe_plate(video)
+        facts = {"codec": probed.codec, "bits_per_pixel": probed.bits_per_pixel}
+        decoded = list(iter_frames(video))
+        video.unlink()
+        if len(decoded) != len(frames):
+            raise CLIError(f"{video}: {len(decoded)} frames decoded of {len(frames)} encoded")
+        frames = dict(zip(frames, decoded))
+    (tmp / part).mkdir()
+    for name, img in frames.items():
+        write_rgb8(tmp / part / name, img)
+    return facts
+
+
 FILMED_FILE = "filmed.json"
 """In a filmed set: the source set.json's hash and the CRF, so a changed source is filmed again."""
 
 
-def filmed_set(set_dir: Path, crf: int) -> Path:
-    """The set filmed through H.264 4:2:0 at ``crf``: its plate and its truth each encoded as a
-    video and decoded back as `vanelia run` decodes a plate (ml.io.video), beside the original
-    (``<set>-h264crfN``); the mask, camera and product are the original's. Made once per source."""
+def filmed_set(set_dir: Path, crf: int | None, soft: float | None = None) -> Path:
+    """The set filmed as a camera records it: through a lens ``soft`` px soft (a Gaussian in
+    linear light) and then H.264 4:2:0 at ``crf``, either or both; its plate and its truth alike,
+    each encoded as a video and decoded back as `vanelia run` decodes a plate (ml.io.video),
+    beside the original (``<set>-softS``, ``<set>-h264crfN``, ``<set>-softS-h264crfN``); the mask,
+    camera and product are the original's. Made once per source."""
     import hashlib
     import shutil
     import tempfile
 
-    from app.preflight import probe_plate
-    from ml.io.images import read_rgb8, write_rgb8
-    from ml.io.video import iter_frames, write_mp4
+    from ml.io.images import read_rgb8
 
-    out = set_dir.with_name(f"{set_dir.name}-h264crf{crf}")
-    stamp: dict[str, Any] = {"source": hashlib.sha256((set_dir / "set.json").read_bytes()).hexdigest()[:16], "crf": crf, "from": set_dir.name}
+    suffix = (f"-soft{soft:g}" if soft else "") + (f"-h264crf{crf}" if crf is not None else "")
+    out = set_dir.with_name(f"{set_dir.name}{suffix}")
+    stamp: dict[str, Any] = {"source": hashlib.sha256((set_dir / "set.json").read_bytes()).hexdigest()[:16], "crf": crf, "soft": soft,
+                             "from": set_dir.name}
     try:
         rec = json.loads((out / FILMED_FILE).read_text(encoding="utf-8"))
-        if all(rec.get(k) == v for k, v in stamp.items()) and "plate_codec" in rec:
+        if all(rec.get(k) == v for k, v in stamp.items()) and ("plate_codec" in rec or crf is None):
             return out
     except (OSError, ValueError):
         pass
@@ -253,18 +296,10 @@ def filmed_set(set_dir: Path, crf: int) -> Path:
         shutil.copytree(set_dir / "mask", tmp / "mask")
         for part in ("plate", "truth"):
             names = sorted(p.name for p in (set_dir / part).glob("*.png"))
-            video = tmp / f"{part}.mp4"
-            write_mp4(video, (read_rgb8(set_dir / part / n) for n in names), 24, crf=crf)
-            if part == "plate":  # what a run learns of a video plate without decoding it
-                facts = probe_plate(video)
-                stamp["plate_codec"] = {"codec": facts.codec, "bits_per_pixel": facts.bits_per_pixel}
-            decoded = list(iter_frames(video))
-            if len(decoded) != len(names):
-                raise CLIError(f"{video}: {len(decoded)} frames decoded of {len(names)} encoded")
-            (tmp / part).mkdir()
-            for n, img in zip(names, decoded):
-                write_rgb8(tmp / part / n, img)
-            video.unlink()
+            frames = [_lens(read_rgb8(set_dir / part / n), soft) for n in names]
+            codec = _film_codec(tmp, part, dict(zip(names, frames)), crf)
+            if part == "plate" and codec is not None:  # what a run learns of a video plate without decoding it
+                stamp["plate_codec"] = codec
         (tmp / FILMED_FILE).write_text(json.dumps(stamp), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -518,9 +553,10 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     modes = sorted(needed, key=LIGHT_MODES.index)  # "plate" before "given-key" and "truth-light"
     t0 = time.perf_counter()
     set_dirs = generate(a, sets, log)
-    if a.film_crf is not None:
-        log(f"[vanelia] eval insert: filming the sets through H.264 4:2:0, CRF {a.film_crf}")
-        set_dirs = [filmed_set(sd, a.film_crf) for sd in set_dirs]
+    if a.film_crf is not None or a.film_soft:
+        log(f"[vanelia] eval insert: filming the sets through a lens {a.film_soft or 0:g} px soft, "
+            + (f"H.264 4:2:0 at CRF {a.film_crf}" if a.film_crf is not None else "no codec"))
+        set_dirs = [filmed_set(sd, a.film_crf, a.film_soft) for sd in set_dirs]
     t_gen = time.perf_counter() - t0
     if "truth-light" in modes:
         check_truth_world(set_dirs)
@@ -567,7 +603,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             r["gain_insert_db"] = r["psnr_insert"] - base["psnr_insert"]
             r["gain_product_db"] = r["psnr_product"] - base["psnr_product"]
     report: dict[str, Any] = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
-              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur, "film_crf": a.film_crf,
+              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur, "film_crf": a.film_crf, "film_soft": a.film_soft,
               "timings_s": {"generate": t_gen, "vanelia_render": t_render, "composite_and_score": t_score},
               "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
     if a.baseline is not None:

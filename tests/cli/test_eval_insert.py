@@ -218,6 +218,32 @@ def test_a_set_is_filmed_through_h264_once(tmp_path: Path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
+def test_a_set_is_filmed_through_a_soft_lens(tmp_path: Path):
+    """``--film-soft``: plate and truth alike through a Gaussian lens of the given width, in
+    linear light, without a codec unless one is asked for; a step edge comes out as wide as the
+    lens makes it, and the set is filmed once."""
+    from cli.eval_insert import filmed_set
+    from ml.io.colour import srgb_to_linear
+    from ml.io.images import read_rgb8, write_rgb8
+
+    src = _fake_set(tmp_path)
+    step = np.zeros((64, 96, 3), np.uint8)
+    step[:, 48:] = 200
+    for part in ("plate", "truth"):
+        write_rgb8(src / part / "000002.png", step)
+    out = filmed_set(src, None, 1.5)
+    assert out.name == "sun_high_tiles_diffuse-s9-soft1.5" and (out / "mask").is_dir()
+    for part in ("plate", "truth"):
+        assert sorted(p.name for p in (out / part).iterdir()) == ["000001.png", "000002.png", "000003.png"]
+        row = srgb_to_linear(read_rgb8(out / part / "000002.png")[32, :, 1].astype(np.float32) / 255)
+        top = float(srgb_to_linear(np.float32(200 / 255)))
+        ramp = np.nonzero((row > 0.1 * top) & (row < 0.9 * top))[0]
+        assert 2 <= len(ramp) <= 5, row[40:56]  # 10-90% of a 1.5 px Gaussian edge: 3.8 px
+    before = (out / "plate" / "000001.png").stat().st_mtime_ns
+    assert filmed_set(src, None, 1.5) == out and (out / "plate" / "000001.png").stat().st_mtime_ns == before
+    assert filmed_set(src, 23, 1.5).name == "sun_high_tiles_diffuse-s9-soft1.5-h264crf23"
+
+
 def test_default_variants_hold_the_learned_ones_only_with_a_checkpoint(tmp_path: Path):
     from cli.eval_insert import VARIANTS, default_variants, variant_engine
 
