@@ -136,3 +136,25 @@ def test_the_composite_adds_the_plates_round_softness_not_a_streak(scene):
     softened = composite_classical(soft, rgba, params=auto)
     for axis in (0, 1):
         assert energy(softened, axis) < 0.93 * energy(composite_classical(soft, rgba, params=crisp), axis)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0])
+def test_a_whole_plates_own_blur_is_read_beyond_a_renders(sigma):
+    """``lens_blur_px``: the plate's blur beyond what a render as sharp as it shows: nothing on
+    the drawn plate as it is, the lens's sigma on the plate softened by one."""
+    plate = _draw(3)
+    blur = bm.lens_blur_px(cv2.GaussianBlur(plate, (0, 0), sigma) if sigma else plate)
+    assert blur is not None
+    assert abs(blur - sigma) < 0.35 if sigma else blur < 0.5, blur
+
+
+def test_texture_and_halos_do_not_read_as_a_sharp_plate(scene):
+    """A plate softened 1.5 px and then sharpened as a phone does (halos a pixel wide) and
+    covered in fine grain: the edges whose width two re-blurs agree on still give most of the
+    lens's blur (the low percentile of every edge read it as under 0.6 px)."""
+    plate, prod, alpha, outside = scene
+    soft = cv2.GaussianBlur(plate, (0, 0), 1.5)
+    sharpened = np.clip(soft + 0.8 * (soft - cv2.GaussianBlur(soft, (0, 0), 1.0)), 0, 1)
+    grain = sharpened * (1 + 0.04 * np.random.default_rng(2).standard_normal(sharpened.shape[:2]))[..., None]
+    _, minor, _ = _sigmas(bm.extra_blur(grain.astype(np.float32), outside, prod, alpha))
+    assert minor > 0.9, minor
