@@ -81,6 +81,11 @@ SHARP_PLATE_PX = 0.9
 """The typical width (sigma, px) this estimator reads over a whole plate as sharp as a render:
 Cycles truth plates read 0.84-0.99 (one room 0.54); the same through a 1.2 px lens 1.44-1.56."""
 
+MIN_LENS_EDGES = 200
+"""Step edges a whole frame needs for its blur to be read: a frame of nothing but soft shading
+(a pool of light, a horizon) has a few dozen, all as wide as the shading, not the lens (truth
+plates at 320x180 have 500-1800, real ones at 480 px wide 7000-9500)."""
+
 ROUND_PRIOR = 0.1
 """Weight of 'the blur is round' against one orientation bin's median (weight 1)."""
 
@@ -159,7 +164,7 @@ def lens_blur_px(rgb_linear: np.ndarray) -> float | None:
     typical width of all its step edges; None with too few edges to say. Whole frames give
     thousands of edges, so one number is steady where the product's crop needs orientations."""
     samples = edge_blur(rgb_linear)
-    if len(samples) < MIN_EDGES_PER_BIN:
+    if len(samples) < MIN_LENS_EDGES:
         return None
     return math.sqrt(max(typical_width2(samples.sigma2) - SHARP_PLATE_PX**2, 0.0))
 
