@@ -143,6 +143,9 @@ class KeyEstimate:
     ground_rgb: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     """Median colour (linear) of the steady flat ground within NEAR_GROUND_M of the product."""
     penumbra_m: float = 0.0
+    lens_m: float = 0.0
+    """The part of the edges' width the plate's own blur makes (GroundGrid.lens_width_m): a
+    sun's shadow filmed through a soft lens reads wider without being a larger source."""
     elevation_source: str = "assumed"
     """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
     side_source: str = "assumed"
@@ -315,12 +318,11 @@ def classify(grid: GroundGrid) -> GroundClasses | str:
 
 
 def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000,
-               grid: GroundGrid | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               grid: GroundGrid | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Paired samples across the ground's luminance edges: (bright-side colour, N x 3;
-    dark-side colour, N x 3; 10-90 % width of the edge in metres, N; (col, row) of the edge, N x 2).
-    With the ``grid`` the widths are net of the plate's own blur (``GroundGrid.lens_width_m``):
-    a sun's shadow filmed through a soft lens is no wider a penumbra (eval insert through a
-    1.2 px lens: sun_low_concrete seed 110's edges read 15 cm, soft light, -7 dB).
+    dark-side colour, N x 3; 10-90 % width of the edge in metres, N; (col, row) of the edge,
+    N x 2; the part of that width the plate's own blur makes there, N: ``GroundGrid.lens_width_m``
+    with the ``grid``, else zeros).
 
     The same ground just inside and just outside a cast shadow's edge (PAIR_OFFSET_M either
     side, along the luminance gradient) differs only by the light: such a pair's ratio is the
@@ -349,15 +351,14 @@ def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000,
     ix, iy = np.clip(np.round(px), 0, s - 1).astype(int), np.clip(np.round(py), 0, s - 1).astype(int)
     ends &= c.ground[iy, ix].all(axis=1)  # the whole profile on flat ground: no object crossed
     if not ends.any():
-        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 2))
+        return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 2)), np.zeros(0)
     px, py, ix, iy, xs, ys = px[ends], py[ends], ix[ends], iy[ends], xs[ends], ys[ends]
     prof = cv2.remap(fine.astype(np.float32), px, py, cv2.INTER_LINEAR)
     step = prof[:, -1:] - prof[:, :1]
     frac = (prof - prof[:, :1]) / np.where(np.abs(step) > 1e-6, step, 1e-6)
     width = ((frac > 0.1) & (frac < 0.9)).sum(axis=1) * (steps[1] - steps[0]) * m_per_px
-    if grid is not None:
-        width = np.sqrt(np.maximum(width**2 - grid.lens_width_m(xs, ys, g[ends]) ** 2, 0.0))
-    return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width, np.stack([xs, ys], 1)
+    lens = grid.lens_width_m(xs, ys, g[ends]) if grid is not None else np.zeros(len(xs))
+    return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width, np.stack([xs, ys], 1), lens
 
 
 def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.ndarray, sky_shade: bool = True,
@@ -480,7 +481,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
         return KeyEstimate(False, 1.0, why=c)
     frac = float(c.dark.sum() / c.ground.sum())
     ground_rgb = _near_ground(c, grid)
-    lit, dark, width, at = edge_pairs(c, grid.metres_per_px, grid=grid)
+    lit, dark, width, at, lens = edge_pairs(c, grid.metres_per_px, grid=grid)
     per = lit / np.maximum(dark, 1e-4)
     # a shadow darkens the same ground in every channel (a warm key, a bluer fill: a moderate
     # spread); a dark object or material of another colour does not
@@ -503,6 +504,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     est.ratio = float(np.exp(np.median(lr[good])))
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     est.penumbra_m, est.measured = float(np.median(width[good])), True
+    est.lens_m = float(np.median(lens[good]))
     night = horizon_lum is not None and is_night(horizon_lum, c)
     _judge_hard(grid, c, est, int(good.sum()), sky_shade=bool(mode_note), night=night)
     est.why += mode_note
@@ -512,6 +514,26 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
 def _within(grid: GroundGrid, mask: np.ndarray, at: np.ndarray, metres: float) -> np.ndarray:
     """Which grid cells ``at`` ((col, row), N x 2) lie within ``metres`` of ``mask`` on the ground."""
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < metres
+
+
+SATURATED_PENUMBRA_M = 0.17
+"""Edge widths reach 0.18 m and no further (the pair's profile, 2 x PAIR_OFFSET_M, in 3 cm
+steps): an edge read that wide may be any wider, a window's as well as a lens-blurred sun's,
+so the plate's blur never lifts the bound to it (interior seed 110 through a 1.2 px lens: its
+window's 18 cm edges, less the lens, passed for a sun's: -1.1 dB)."""
+
+
+LENS_NOTE_M = 0.02
+"""The plate's own part of the edges' width is named in the note from this on (sharp plates read
+a few millimetres)."""
+
+
+def hard_bound(est: KeyEstimate, night: bool = False) -> float:
+    """The widest shadow edges a sun's (by night a lamp's) make in this plate: HARD_PENUMBRA_M
+    (NIGHT_PENUMBRA_M) and the plate's own blur in quadrature (``est.lens_m``), never as wide
+    as the edges' saturated reading (SATURATED_PENUMBRA_M)."""
+    base = NIGHT_PENUMBRA_M if night else HARD_PENUMBRA_M
+    return max(base, min(math.hypot(base, est.lens_m), SATURATED_PENUMBRA_M))
 
 
 def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, sky_shade: bool = False, night: bool = False) -> None:
@@ -526,8 +548,9 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     degrees off at an assumed 30 degrees against the truth's 59): -6.0 and -5.2 dB against no key.
     ``night``: the frames saw a night sky (the edges' bound is NIGHT_PENUMBRA_M)."""
     pen, frac = est.penumbra_m, est.shadow_fraction
-    if pen > (NIGHT_PENUMBRA_M if night else HARD_PENUMBRA_M):
-        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
+    if pen > hard_bound(est, night):
+        lens = f", {est.lens_m * 100:.0f} of them the plate's own blur" if est.lens_m >= LENS_NOTE_M else ""
+        est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide{lens} (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
         return
     if est.ratio < HARD_RATIO or not MIN_SHADOWED <= frac <= MAX_SHADOWED:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
@@ -660,7 +683,7 @@ def sun_disagrees(est: KeyEstimate, sun: np.ndarray, normal: np.ndarray) -> str:
 def measured_angle_deg(est: KeyEstimate) -> float:
     """A key's size (angular diameter) from the measured edges' width, for a key whose shadows
     gave no length (its direction given): over SHORT_SHADOW_M."""
-    return _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M)
+    return _penumbra_angle(est.penumbra_m, SHORT_SHADOW_M, est.lens_m)
 
 
 def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:
@@ -868,7 +891,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; {SIDE_ASSUMED}"
     _set_direction(grid, est, towards)
     est.elongated = len(lengths)
-    est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M))
+    est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M), est.lens_m)
     return True
 
 
@@ -1058,8 +1081,9 @@ def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray)
     est.direction = at_elevation(towards_grid[0] * grid.e1 - towards_grid[1] * grid.e2, grid.n, DEFAULT_ELEVATION_DEG).tolist()
 
 
-def _penumbra_angle(penumbra_m: float, occluder_dist_m: float) -> float:
+def _penumbra_angle(penumbra_m: float, occluder_dist_m: float, lens_m: float = 0.0) -> float:
     """Angular size (degrees) from the shadow edges' width less what the plate itself blurs
-    (RESOLVED_PENUMBRA_M): a sun's real penumbra is below what a plate resolves on the ground."""
-    excess = max(penumbra_m - RESOLVED_PENUMBRA_M, 0.0)
+    (RESOLVED_PENUMBRA_M, and a soft lens's ``lens_m`` in quadrature): a sun's real penumbra is
+    below what a plate resolves on the ground."""
+    excess = max(math.sqrt(max(penumbra_m**2 - lens_m**2, 0.0)) - RESOLVED_PENUMBRA_M, 0.0)
     return float(np.clip(math.degrees(math.atan2(excess, max(occluder_dist_m, 0.3))), 1.0, 10.0))
