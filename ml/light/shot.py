@@ -25,7 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import (EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
-from .window import KEY_ANGLE_DEG, Window, find_window
+from .window import KEY_ANGLE_DEG, Window, find_window, floor_luminance, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
@@ -76,6 +76,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
     # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
     sun, not_sun = sun_disc.find_sun(views, n) if key.hard or (key.measured and daylight_seen(horizon, key)) else (None, "")
+    if sun is not None and not key.hard and walls_above(horizon, key.classes):
+        sun, not_sun = None, (f"no sun in view under walls lit like the floor ({(horizon or 0.0) / floor_luminance(key.classes):.1f}x it): "
+                              "the clipped patch is a window or a lamp")
     if sun is not None and (not_sun := sun_disagrees(key, sun, n)):
         sun = None
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed

@@ -187,6 +187,23 @@ def pool_ratio(unlit_rgb: np.ndarray) -> np.ndarray:
     return np.full(3, max(CLIPPED / max(lum, 1e-4), MIN_RATIO))
 
 
+def floor_luminance(classes: Any) -> float:
+    """Median luminance of the steady flat ground (key.GroundClasses; 0 without any)."""
+    if classes is None or not (classes.ground & classes.steady).any():
+        return 0.0
+    return float(np.median(classes.med[classes.ground & classes.steady] @ LUMA))
+
+
+def walls_above(horizon_lum: float | None, classes: Any) -> bool:
+    """Whether what the frames saw above the horizon is lit like the floor (no more than
+    WALLS_OVER_FLOOR_MAX of it): a room's walls, or trees and facades, not an open sky. Under a
+    soft light there the brightest clipped patch is a window or a lamp, not the sun (eval insert
+    interior seeds 105 and 112, walls 1.86x the floor: a "sun in view" 3 degrees up made a key
+    of the room's soft shadows; beach-sunset's sky is 9.5x its pebbles)."""
+    floor = floor_luminance(classes)
+    return horizon_lum is not None and floor > 0 and horizon_lum <= WALLS_OVER_FLOOR_MAX * floor
+
+
 def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray) -> Window | None:
     """The window a soft-lit room's floor points to, or None where the plate does not say one
     lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard).
@@ -195,10 +212,9 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     c = key.classes
     if key.hard or c is None:
         return None
-    floor = c.ground & c.steady
-    if floor.sum() < 100:
+    if (c.ground & c.steady).sum() < 100:
         return None
-    floor_lum = float(np.median(c.med[floor] @ LUMA))
+    floor_lum = floor_luminance(c)
     if horizon_lum is not None and horizon_lum > WALLS_OVER_FLOOR_MAX * floor_lum:
         return None  # a view outdoors
     pool = burnt_pool(grid, c, foot)

@@ -682,3 +682,25 @@ def test_a_soft_lens_does_not_turn_a_suns_shadows_into_a_large_sources():
         soft.hard, soft.direction, soft.penumbra_m = False, None, width
         _judge_hard(g, soft.classes, soft, 100)
         assert soft.hard == hard, (width, soft.lens_m, soft.why)
+
+
+@pytest.mark.parametrize("above, sun_seen", [(1.8, False), (9.0, True)])
+def test_a_clipped_patch_above_walls_lit_like_the_floor_is_no_sun(above, sun_seen):
+    """Soft shadows (edges half a metre wide) and a clipped disc in its glare 4 degrees up. Above
+    an open sky 9 times the ground it is the low sun, which makes a key of those shadows
+    (beach-sunset: sky 9.5x its pebbles); above walls 1.8 times the floor it is a window or a
+    lamp (eval insert interior seeds 105 and 112: walls 1.86x the floor, a "sun in view" 3
+    degrees up keyed the room's soft shadows from it)."""
+    sun = np.array([math.cos(math.radians(4)) * math.cos(math.radians(20)), math.cos(math.radians(4)) * math.sin(math.radians(20)), math.sin(math.radians(4))])
+    soft_band = lambda x, y: 1 / (1 + np.exp(np.clip(-(0.25 - np.abs(y - 0.6)) / 0.12, -50, 50)))
+    cams = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.6]), W, H, 80.0) for a in np.linspace(-0.25, 0.25, 5)]
+    imgs = []
+    floor = 0.7 / above  # the sky as bright as the other sun-in-view tests', the floor darker under an open sky
+    for cam in cams:
+        img = soft_plate(cam, soft_band, lit=(1.15 * floor, floor, 0.8 * floor), ratio=2.0)
+        _hit, down = ground_hits(cam, W, H)
+        img[~down] = (0.6, 0.7, 0.9)
+        imgs.append((_with_sky_blob(cam, img, sun), cam))
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert (key.elevation_source == "sun in view") == sun_seen, lighting.notes
+    assert ("no sun in view under walls lit like the floor" in lighting.notes) == (not sun_seen), lighting.notes
