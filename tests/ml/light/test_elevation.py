@@ -105,11 +105,13 @@ def test_under_a_night_sky_a_hard_key_of_assumed_elevation_is_not_placed():
 def test_a_sun_in_frame_makes_a_key_of_shadows_read_soft():
     """Shadows too faint to make a hard key on their own (lit/shadow 1.45): with the sun itself
     in frame, small and in its glare, the measured key is placed at it (a low sun's backlit
-    plate: beach-sunset's pebbles read soft). Without the sun in frame there is no key."""
+    plate: beach-sunset's pebbles read soft). Without the sun in frame there is no key. The
+    ground is dark against the sky round a low sun, as a backlit ground is (beach-sunset's sky
+    9.5x its pebbles; under walls lit like the floor a clipped patch is no sun: test_key)."""
     light = light_at(12.0, az_deg=0.0)  # ahead of the cameras, in frame
 
     def frame(cam, with_sun):
-        img = plate_with_boxes(cam, light, BOXES, ratio=1.45, w=W, h=H)
+        img = plate_with_boxes(cam, light, BOXES, ground=(0.2, 0.18, 0.14), ratio=1.45, w=W, h=H)
         if with_sun:
             rays = camera_rays(cam, W, H)
             a = np.degrees(np.arccos(np.clip(rays / np.linalg.norm(rays, axis=-1, keepdims=True) @ light, -1, 1)))[..., None]
