@@ -60,3 +60,22 @@ def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15,
     img = np.where((t_box < t_ground)[..., None], np.array(box_rgb), img)
     img[~down & ~(t_box < np.inf)] = (0.6, 0.7, 0.9)
     return img.astype(np.float32)
+
+
+def canopy_plates(shade_ratio: np.ndarray, brightness=None) -> list:
+    """Frames of cameras looking down at grass (no sky in frame) with soft blotches of shade
+    whose lit/shade ratio per channel is ``shade_ratio`` at their deepest; ``brightness(hit)``
+    (ground points H x W x 3 -> H x W) scales the light over the ground (a pool, a gradient)."""
+    grass, out = np.array([0.05, 0.08, 0.023]), []
+    for a in np.linspace(-0.25, 0.25, 5):
+        cam = look_at(np.array([-1.6 * np.cos(a), -1.6 * np.sin(a), 1.6]), np.zeros(3), 200, 120, 110.0)
+        hit, down = ground_hits(cam, 200, 120)
+        x, y = hit[..., 0], hit[..., 1]
+        z = np.sin(x * 2.1 + 0.5) + np.sin(y * 1.7 + 1.3 * np.sin(x * 0.9)) + 0.6 * np.sin((x + y) * 3.1)
+        shade = 1 / (1 + np.exp(-z / 0.35))
+        img = grass * (1.0 / shade_ratio) ** (1.6 * shade[..., None])
+        if brightness is not None:
+            img = img * brightness(hit)[..., None]
+        img[~down] = 0.0
+        out.append((np.minimum(img, 0.9).astype(np.float32), cam))
+    return out

@@ -212,21 +212,9 @@ def test_a_canopy_is_told_by_its_shade_less_blue_than_its_lit_blades():
 
 
 def _canopy_plates(shade_ratio: np.ndarray):
-    """Cameras looking down at grass (no sky in frame) with soft blotches of shade whose
-    lit/shade ratio per channel is ``shade_ratio`` at their deepest."""
-    from ground_plates import ground_hits
+    from ground_plates import canopy_plates
 
-    grass, out = np.array([0.05, 0.08, 0.023]), []
-    for a in np.linspace(-0.25, 0.25, 5):
-        cam = look_at(np.array([-1.6 * math.cos(a), -1.6 * math.sin(a), 1.6]), np.zeros(3), 200, 120, 110.0)
-        hit, down = ground_hits(cam, 200, 120)
-        x, y = hit[..., 0], hit[..., 1]
-        z = np.sin(x * 2.1 + 0.5) + np.sin(y * 1.7 + 1.3 * np.sin(x * 0.9)) + 0.6 * np.sin((x + y) * 3.1)
-        shade = 1 / (1 + np.exp(-z / 0.35))
-        img = grass * (1.0 / shade_ratio) ** (1.6 * shade[..., None])
-        img[~down] = 0.0
-        out.append((img.astype(np.float32), cam))
-    return out
+    return canopy_plates(shade_ratio)
 
 
 def test_the_sky_over_a_canopy_no_frame_shows_is_read_at_the_canopys_albedo():

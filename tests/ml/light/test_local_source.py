@@ -115,24 +115,12 @@ def test_a_pool_under_an_open_sky_is_no_lamp(above):
 
 
 def _meadow_pool_plates(shade_ratio: np.ndarray):
-    """Cameras looking down at grass (no sky in frame) with soft blotches of shade whose
-    lit/shade ratio per channel is ``shade_ratio``, brightening into a pool 1.3 m off the product
-    (what a canopy's blades seen edge-on far off look like on the rectified ground)."""
-    from ground_plates import ground_hits, look_at
+    """Grass filmed looking down (``ground_plates.canopy_plates``) brightening into a pool 1.3 m
+    off the product: what a canopy's blades seen edge-on far off look like on the rectified ground."""
+    from ground_plates import canopy_plates
 
-    grass, src, out = np.array([0.05, 0.08, 0.023]), np.array([0.6, 1.2, 1.9]), []
-    for a in np.linspace(-0.25, 0.25, 5):
-        cam = look_at(np.array([-1.6 * math.cos(a), -1.6 * math.sin(a), 1.6]), np.zeros(3), 200, 120, 110.0)
-        hit, down = ground_hits(cam, 200, 120)
-        x, y = hit[..., 0], hit[..., 1]
-        z = np.sin(x * 2.1 + 0.5) + np.sin(y * 1.7 + 1.3 * np.sin(x * 0.9)) + 0.6 * np.sin((x + y) * 3.1)
-        shade = 1 / (1 + np.exp(-z / 0.35))
-        d = np.linalg.norm(hit - src, axis=-1)
-        pool = (0.1 + 60.0 / (4 * math.pi) * src[2] / d**3) / 0.8
-        img = grass * pool[..., None] * (1.0 / shade_ratio) ** (1.6 * shade[..., None])
-        img[~down] = 0.0
-        out.append((np.minimum(img, 0.9).astype(np.float32), cam))
-    return out
+    src = np.array([0.6, 1.2, 1.9])
+    return canopy_plates(shade_ratio, lambda hit: (0.1 + 60.0 / (4 * math.pi) * src[2] / np.linalg.norm(hit - src, axis=-1) ** 3) / 0.8)
 
 
 def test_a_pool_over_a_canopy_is_no_lamp():
