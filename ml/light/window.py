@@ -215,7 +215,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     if (c.ground & c.steady).sum() < 100:
         return None
     floor_lum = floor_luminance(c)
-    if horizon_lum is not None and horizon_lum > WALLS_OVER_FLOOR_MAX * floor_lum:
+    if horizon_lum is not None and not walls_above(horizon_lum, c):
         return None  # a view outdoors
     pool = burnt_pool(grid, c, foot)
     if pool is not None:
