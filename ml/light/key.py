@@ -182,6 +182,9 @@ class GroundGrid:
     normal: np.ndarray
     half_m: float = GRID_M
     size: int = GRID_PX
+    lens: bool = True
+    """Read each frame's own blur and pixel footprint (``lens_width_m``): the shadow edges' width
+    needs them; a grid read only for the shadows' shapes (the wider ground) does not."""
 
     def __post_init__(self) -> None:
         n = self.normal / np.linalg.norm(self.normal)
@@ -221,6 +224,8 @@ class GroundGrid:
         self.frames.append(rect)
         self.cam_xy.append(self.to_grid(c2w[:3, 3]))
         self.cam_height.append(float((c2w[:3, 3] - self.centre) @ self.n))
+        if not self.lens:
+            return
         self.footprints.append(np.where(ok[..., None], _pixel_footprint(u, v), np.nan))
         blur = lens_blur_px(image)
         if blur is not None:

@@ -69,7 +69,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     key = estimate_key(grid, horizon_lum=horizon)
     if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
-        wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M)
+        wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
             wide.add(img, cam, scale)
         side_from_wider_ground(wide, key)
