@@ -43,7 +43,7 @@ HEIGHT_STEP_M = 0.02
 MAX_HEIGHT_M = 2.5
 SHADOW_STEP_M = 0.02
 MAX_SHADOW_M = 6.0
-MIN_SHADOW_M = 0.25
+MIN_SHADOW_M = 0.15
 """A read shadow shorter than this measures nothing: each of its ends is found to a sample or
 two (2-4 cm), and a 6 cm dark rim at a 54 cm occluder's foot (a room's contact shadow, eval
 insert interior seed 18) read as an 84-degree sun."""
@@ -141,6 +141,15 @@ def _like(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return (np.abs(level) < LEVEL_TOLERANCE) & (np.abs(dev - level[:, None]).max(axis=1) < CHROMA_TOLERANCE)
 
 
+def _brighter(rgb: np.ndarray, shadow_rgb: np.ndarray) -> np.ndarray:
+    """Samples clearly brighter than the shadow (beyond LEVEL_TOLERANCE): ground the key lights,
+    of the lit ground's material or another (a lit band of darker paving). Counted as lit, they
+    end a shadow where it ends; read as neither, a band beyond the tip put the shadow's end
+    halfway across it (sun_high seed 112: a 27 cm shadow read 54 cm, a 65 degree sun 49)."""
+    level = np.log(np.maximum(rgb, 1e-4)) @ LUMA - float(np.log(np.maximum(np.asarray(shadow_rgb, np.float64), 1e-4)) @ LUMA)
+    return level >= LEVEL_TOLERANCE
+
+
 @dataclass
 class Standing:
     """An object standing on the ground: its foot (a world point inside its footprint, on the
@@ -169,7 +178,7 @@ def shadow_length(views: list[View], standing: Standing, away: np.ndarray, shado
     hidden = standing.hidden(points)
     seen = _seen(count, len(views)) & ~hidden
     shadow = seen & _like(med, shadow_rgb)
-    lit = seen & _like(med, lit_rgb)
+    lit = seen & (_like(med, lit_rgb) | _brighter(med, shadow_rgb))
     start = np.nonzero(shadow[: int(SHADOW_START_M / SHADOW_STEP_M)])[0]
     if len(start) == 0 or lit[: start[0]].any():  # lit ground between the foot and the shadow: not its shadow
         return None

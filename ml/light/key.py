@@ -165,7 +165,12 @@ class KeyEstimate:
     where they did not make a hard key): with a direction given by the artist they are the
     key's strength and size (``take_given_direction``)."""
     elongated: int = 0
+    bases: int = 0
+    """Occluder bases whose shadows told the key's side (``_direction``)."""
     """Elongated shadows the azimuth was read from (0: from the sides of short ones alone, or given)."""
+    banded: bool = False
+    """The direction was read off the shadows below a darker material's bands (``_below_bands``):
+    kept only where an occluder's height over its shadow's length confirms it (shot.py)."""
     canopy: bool = False
     """The ground reads as a canopy of blades (envmap.canopy_albedo, set by shot.estimate_light):
     a product put down there stands among them (``vanelia run --ground-cover``)."""
@@ -367,8 +372,9 @@ def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000,
 
 
 def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.ndarray, sky_shade: bool = True,
-                  half_width: float = 0.15, foot: np.ndarray | None = None, width: np.ndarray | None = None) -> tuple[np.ndarray, str]:
-    """Mask of the pairs around the key's shadow ratio, and a note when it is not the densest.
+                  half_width: float = 0.15, foot: np.ndarray | None = None, width: np.ndarray | None = None) -> tuple[np.ndarray, str, float | None]:
+    """Mask of the pairs around the key's shadow ratio, a note when it is not the densest, and
+    then the densest's ratio (the bands': ``_below_bands``), else None.
 
     One key makes one lit/shadow ratio on one ground, so the pairs pile up round it; the pairs
     of stains, smears and albedo edges scatter round it or form other modes. The densest
@@ -408,7 +414,7 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
         m = around(i)
         b = _implied_ambient_blue(per_channel[m])
         if m.sum() >= MIN_PAIRS and b >= SKY_BLUE_MIN and b >= SKY_BLUER * blue:
-            best, note, blue = m, (f"; shadow ratio {ratio_at(i):.2f} taken over the commoner "
+            best, note, blue = m, (f"{MODE_NOTE} {ratio_at(i):.2f} taken over the commoner "
                                    f"{ratio_at(top):.2f} (its shade is sky-blue, the other a darker material's)"), b
     if sky_shade and not note and foot is not None and width is not None and float(np.median(width[best])) <= HARD_PENUMBRA_M:
         on_foot = foot & (weight > 0)
@@ -416,11 +422,13 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
         m = around(i)
         if (abs(i - top) * 0.025 > 2 * half_width and (m & on_foot).sum() >= MIN_PAIRS
                 and (best & on_foot).sum() < FOOT_SHARE * (m & on_foot).sum() and _implied_ambient_blue(per_channel[m]) >= FOOT_BLUE_MIN):
-            best, note = m, (f"; shadow ratio {ratio_at(i):.2f} taken over the commoner {ratio_at(top):.2f} (its edges start at "
+            best, note = m, (f"{MODE_NOTE} {ratio_at(i):.2f} taken over the commoner {ratio_at(top):.2f} (its edges start at "
                              "the occluders' feet, the other's are a darker material's)")
-    return best, note
+    return best, note, (ratio_at(top) if note else None)
 
 
+MODE_NOTE = "; shadow ratio"
+"""How the note of a shadow ratio taken over the commoner one begins."""
 FOOT_EDGE_M = 0.3
 """A shadow-edge pair lies at an occluder's foot within this of its base (``_occluder_bases``)."""
 FOOT_SHARE = 0.5
@@ -501,7 +509,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     near = _within(grid, c.objects, at, OCCLUDER_NEAR_M)
     daylight = horizon_lum is None or is_daylight(horizon_lum, c)
     foot = _within(grid, _occluder_bases(grid, c.objects), at, FOOT_EDGE_M)
-    mode, mode_note = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight,
+    mode, mode_note, band_ratio = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight,
                                     foot=foot, width=width)
     good &= mode
     sh_rgb = np.median(dark[good], axis=0)
@@ -511,7 +519,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     est.penumbra_m, est.measured = float(np.median(width[good])), True
     est.lens_m = float(np.median(lens[good]))
     night = horizon_lum is not None and is_night(horizon_lum, c)
-    _judge_hard(grid, c, est, int(good.sum()), sky_shade=bool(mode_note), night=night)
+    _judge_hard(grid, c, est, int(good.sum()), band_ratio=band_ratio, night=night)
     est.why += mode_note
     return est
 
@@ -541,7 +549,7 @@ def hard_bound(est: KeyEstimate, night: bool = False) -> float:
     return max(base, min(math.hypot(base, est.lens_m), SATURATED_PENUMBRA_M))
 
 
-def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, sky_shade: bool = False, night: bool = False) -> None:
+def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, band_ratio: float | None = None, night: bool = False) -> None:
     """Hard key or soft light from the measured levels (ratio, edge width, shadowed fraction)
     and the shadows' shapes (direction); the reason goes in ``est.why``. ``sky_shade``: the
     shadow was told from bands of darker material (by its colour or its occluders' feet:
@@ -564,11 +572,13 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         est.why = (f"soft light: the darker patches of the lawn (lit/shadow {est.ratio:.2f}) are greener than the rest, not bluer: "
                    f"the grass's own, not cast shadows{ENV_ONLY}")
         return
-    if sky_shade:
-        est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told from them by their shade or their occluders' feet) "
-                   "mix with its bands, so their shapes give no direction; environment only until a direction is given")
-        return
-    if not _direction(grid, est, _cast_shadows(c, est, grid), c.objects):
+    if band_ratio is not None:
+        if not _direction(grid, est, _below_bands(c, est, band_ratio), c.objects, min_bases=1) or est.side_source != "occluder":
+            _no_banded_direction(est)
+            return
+        est.banded = True
+        est.why = f"ground banded with a darker material (lit/{band_ratio:.2f}), shadows read below its level: " + est.why
+    elif not _direction(grid, est, _cast_shadows(c, est, grid), c.objects):
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
@@ -651,6 +661,31 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     return True
 
 
+def _no_banded_direction(est: KeyEstimate, why: str = "") -> None:
+    """No key of the plate's on banded ground: its measured ratio and edges wait for a given direction."""
+    mode = est.why[est.why.find(MODE_NOTE):] if MODE_NOTE in est.why else ""  # which ratio was taken, said by estimate_key
+    est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told from them by their shade or "
+               f"their occluders' feet) mix with its bands, so their shapes give no direction{why}; environment only until a "
+               f"direction is given{mode}")
+    est.direction = est.elevation_deg = est.shadow_map = None
+    est.hard = est.banded = est.product_in_shadow = est.product_partly_in_shadow = False
+
+
+MIN_BANDED_BASES = 2
+"""Occluder bases that confirm a direction read below the bands' level (``confirm_banded``)."""
+
+
+def confirm_banded(est: KeyEstimate) -> None:
+    """Keep a key read off the shadows below a darker material's bands (``_below_bands``) only
+    where two occluders' feet (MIN_BANDED_BASES) or an occluder's height over its shadow's length
+    (elevation.py) confirm it; else no key, as before it was read. A band's end, a band in an
+    occluder's shadow or one base's dark foot still passes for a shadow there (sun_high seed
+    123: one base, 41 degrees off at an assumed 30, -0.9 dB against the paste). Called once the
+    elevation was measured or not."""
+    if est.banded and est.elevation_source == "assumed" and est.bases < MIN_BANDED_BASES:
+        _no_banded_direction(est, f" (read at {est.bases} occluder base(s), under {MIN_BANDED_BASES}, and no shadow's length confirms it)")
+
+
 def lower_assumed_elevation(grid: GroundGrid, est: KeyEstimate, elevation_deg: float) -> None:
     """The key brought down to ``elevation_deg`` at its azimuth (an upper bound on it: elevation.py),
     its elevation still assumed: a bound is no measurement, so the shadow map is not trusted with
@@ -697,6 +732,14 @@ def _near_ground(c: GroundClasses, grid: GroundGrid) -> np.ndarray:
     yy, xx = np.mgrid[0 : grid.size, 0 : grid.size] - (grid.size - 1) / 2
     near = c.ground & c.steady & (np.hypot(xx, yy) * grid.metres_per_px <= NEAR_GROUND_M)
     return np.median(c.med[near if near.sum() >= 50 else c.ground], axis=0)
+
+
+def _below_bands(c: GroundClasses, est: KeyEstimate, band_ratio: float) -> np.ndarray:
+    """Flat ground darker than the midpoint (in log) of a darker material's level and the cast
+    shadows' (both against the lit ground): the shadows on the lit ground and on the bands, not
+    the bands in the light."""
+    lit = math.log(max(float(_lum(np.asarray(est.lit_rgb))), 1e-4))
+    return c.ground & (c.smooth < lit - 0.5 * (math.log(max(band_ratio, 1.0)) + math.log(max(est.ratio, 1.0))))
 
 
 def _shadow_cells(c: GroundClasses, est: KeyEstimate) -> np.ndarray:
@@ -843,7 +886,7 @@ of window light: on the eval's rooms (seeds 20-95) every key made so (s66, s75, 
 spurious, 170 degrees from the window on s66, and no outdoor set was keyed so."""
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray) -> bool:
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray, min_bases: int = MIN_BASES_ALONE) -> bool:
     """Azimuth from the shadows' orientation, signed by the occluders they start at; size from
     the penumbra. False when no shadow gives a direction: a window's pool of light or a dark
     patch, where a key of assumed direction and size would cast a hard shadow the plate does not
@@ -882,7 +925,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     axis = np.array([math.cos(ang), math.sin(ang)])
     from_feet = not axis_sum.any() or _across_pulls(axis, pull_sum, lengths)
     if from_feet:  # short shadows: the way to their feet is the direction
-        if n_pulls < (1 if lengths else MIN_BASES_ALONE) or np.linalg.norm(pull_sum) < 1e-9:
+        if n_pulls < (1 if lengths else min_bases) or np.linalg.norm(pull_sum) < 1e-9:
             return False
         axis = pull_sum / np.linalg.norm(pull_sum)
     if abs(float(pull_sum @ axis)) > 1e-9:
@@ -896,6 +939,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation; {SIDE_ASSUMED}"
     _set_direction(grid, est, towards)
     est.elongated = len(lengths)
+    est.bases = n_pulls if est.side_source == "occluder" else 0
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M), est.lens_m)
     return True
 

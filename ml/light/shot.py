@@ -26,7 +26,7 @@ from .envmap import (EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceili
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import KEY_ANGLE_DEG, Window, find_window, floor_luminance, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, estimate_key,
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
 
@@ -87,6 +87,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     elif elevation_readable(horizon, key):
         measure_elevation(views, grid, key)
+    confirm_banded(key)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     ground_lum = float(np.asarray(key.ground_rgb) @ LUMA)

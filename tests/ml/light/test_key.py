@@ -121,10 +121,11 @@ def test_window_falloff_gets_no_hard_key():
     assert all(l.position[1] > 0 and l.angle_deg >= 0.25 for l in lighting.lights)
 
 
-def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
+def test_implausible_ratio_is_clamped_and_elevation_then_measured():
     """Boxes' shadows 20x darker than the lit ground are beyond any sun and sky: clamped to
-    1 + MAX_SUN_SKY sin(elevation); the elevation is the assumed default and says so. (The
-    same ratio with no occluder is a pool of light: test_a_pool_brighter_than_any_sun...)"""
+    1 + MAX_SUN_SKY sin(elevation) at the assumed default elevation; the boxes' heights over
+    their shadows' lengths then measure it (35 degrees). (The same ratio with no occluder is a
+    pool of light: test_a_pool_brighter_than_any_sun...)"""
     from ml.light.key import DEFAULT_ELEVATION_DEG, MAX_SUN_SKY
 
     light = np.array([math.cos(math.radians(35)), 0.0, math.sin(math.radians(35))])
@@ -137,8 +138,8 @@ def test_implausible_ratio_is_clamped_and_elevation_recorded_as_assumed():
     assert est.hard, est.why
     top = 1 + MAX_SUN_SKY * math.sin(math.radians(DEFAULT_ELEVATION_DEG))
     assert abs(est.ratio - top) < 1e-6 and "clamped" in est.why
-    _env, _key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-    assert "assumed" in lighting.notes
+    _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.elevation_source == "shadow length" and abs(key.elevation_deg - 35.0) < 6.0, lighting.notes
 
 
 def test_product_standing_in_a_cast_shadow_is_shadowed_by_the_map_but_dark_mortar_is_not_a_shadow():
@@ -514,7 +515,8 @@ def test_shadows_starting_at_the_occluders_feet_win_over_commoner_bluish_bands()
     product, past boxes standing on them; the boxes cast 2.6x shadows from their feet. The
     bands' edges outnumber the shadows' and their colour cannot tell them apart (sun_high seeds
     20-22), but a cast shadow starts where its occluder stands: the key's ratio is the shadows'.
-    The product on the band does not stand in a cast shadow, so a given direction keeps its key
+    The shadows below the bands' level give the direction and the boxes their elevation. The
+    product on the band does not stand in a cast shadow, so a given direction keeps its key
     (it was judged in shadow, and the given sun held back: eval insert sun_high seed 20,
     20.17 -> 31.17 dB)."""
     e = math.radians(35)
@@ -532,6 +534,11 @@ def test_shadows_starting_at_the_occluders_feet_win_over_commoner_bluish_bands()
     imgs = [(paving(c), c) for c in cameras()]
     _env, key, _lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up)
     assert key.measured and 2.2 < key.ratio < 3.2 and "occluders' feet" in key.why, key.why
+    # the ground darker than the bands in the light is the shadows' (on the lit paving and on
+    # the bands): their shapes at the boxes' feet direct the key, and the boxes' heights over
+    # those shadows' lengths measure its elevation
+    assert key.hard and key.banded and azimuth_between_deg(key.direction, light, up) < 10.0, key.why
+    assert key.elevation_source == "shadow length" and abs(key.elevation_deg - math.degrees(math.asin(light[2] / np.linalg.norm(light)))) < 5.0
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up, given_direction=light.tolist())
     assert key.hard and not key.product_in_shadow and len(lighting.lights) == 1, key.why
 
