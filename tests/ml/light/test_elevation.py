@@ -191,3 +191,37 @@ def test_with_no_sky_in_frame_only_elongated_shadows_read_the_elevation():
     lamp.elevation_source = "shadow length"  # measured already
     assert not elevation_readable(None, lamp)
     assert not elevation_readable(None, KeyEstimate(False, 1.2, elongated=2))  # no hard key
+
+
+def test_a_shadow_ends_where_lit_ground_of_another_material_begins():
+    """Past a box's shadow the ground turns to a band of darker paving (1.7x darker, lit): the
+    shadow ends at its tip, not halfway across the band (neither the shadow's colour nor the lit
+    ground's; sun_high seed 112 read a 27 cm shadow 54 cm, a 65 degree sun 49)."""
+    from ml.light.elevation import Standing, shadow_length
+
+    light = light_at(55.0)
+    bx, by, half, top = 1.0, 0.0, 0.12, 0.5
+    foot = np.array([bx - half, by, 0.0])  # the box's face towards the cameras, where its shadow starts
+    away = -np.array([light[0], light[1], 0.0]) / math.hypot(light[0], light[1])
+    inside = lambda p: (np.abs(p[:, 0] - bx) <= half) & (np.abs(p[:, 1] - by) <= half)
+    standing = Standing(foot, own=inside, hidden=inside)
+    ground = np.array([0.5, 0.45, 0.35])
+    shadow, lit = ground * np.array([1 / 3, 1 / 3, 1.2 / 3]), ground
+
+    def views(band_from):
+        out = []
+        for cam in cameras():
+            img = plate_with_boxes(cam, light, [(bx, by, half, top)], w=W, h=H)
+            rays, o = camera_rays(cam, W, H), np.asarray(cam.c2w)[:3, 3]
+            down = rays[..., 2] < -1e-3
+            hit = o + rays * np.where(down, -o[2] / np.where(down, rays[..., 2], -1), 0.0)[..., None]
+            along = (hit[..., :2] - foot[:2]) @ away[:2]
+            band = down & (along > band_from) & (along < band_from + 0.6) & np.all(np.abs(img - lit) < 1e-6, axis=-1)
+            img[band] = img[band] / 1.7
+            out.append((img, cam, 1.0))
+        return out
+
+    plain = shadow_length(views(10.0), standing, away, shadow, lit)  # no band in view
+    assert plain is not None and plain[1], plain
+    banded = shadow_length(views(plain[0] + 0.03), standing, away, shadow, lit)
+    assert banded is not None and banded[1] and abs(banded[0] - plain[0]) <= 0.05, (plain, banded)

@@ -711,3 +711,17 @@ def test_a_clipped_patch_above_walls_lit_like_the_floor_is_no_sun(above, sun_see
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert (key.elevation_source == "sun in view") == sun_seen, lighting.notes
     assert ("no sun in view under walls lit like the floor" in lighting.notes) == (not sun_seen), lighting.notes
+
+
+@pytest.mark.parametrize("bases,source,kept", [(1, "assumed", False), (2, "assumed", True), (1, "shadow length", True), (0, "assumed", False)])
+def test_a_key_read_below_the_bands_needs_two_feet_or_a_shadows_length(bases, source, kept):
+    """On banded ground a band's end or one occluder's dark foot still passes for a shadow: a key
+    read there at one base with its elevation unmeasured is dropped, with its ratio kept for a
+    given direction (sun_high seed 123: 41 degrees off, under the paste)."""
+    from ml.light.key import confirm_banded
+
+    est = KeyEstimate(True, 2.6, direction=[0.5, 0.0, 0.866], elevation_deg=60.0, banded=True, bases=bases, elevation_source=source, measured=True,
+                      why="ground banded with a darker material (lit/1.70), shadows read below its level: ...; shadow ratio 2.60 taken over the commoner 1.70")
+    confirm_banded(est)
+    assert est.hard == kept and (est.direction is not None) == kept, est.why
+    assert kept or ("no direction" in est.why and "taken over the commoner 1.70" in est.why and est.ratio == 2.6)
