@@ -210,7 +210,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     A pool of burnt-out floor near the product (``burnt_pool``) says the side first; else the
     floor's slope, where the walls are lit like the floor."""
     c = key.classes
-    if key.hard or c is None:
+    if key.hard or c is None or key.sky_shade:  # shadows lit by an open sky: outdoors (sun_high seed 116's tiles)
         return None
     if (c.ground & c.steady).sum() < 100:
         return None

@@ -439,7 +439,7 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
     imgs = [(tiles(c), c) for c in cameras()]
     up = np.array([0.0, 0.0, 1.0])
     _env, key, lighting = estimate_light(imgs, np.zeros(3), np.zeros(3), up)
-    assert key.measured and 2.4 < key.ratio < 3.6 and "sky-blue" in key.why, key.why
+    assert key.measured and 2.4 < key.ratio < 3.6 and "sky-blue" in key.why and key.sky_shade, key.why
     # the bands' straight shapes would give the direction: none of the plate's, no key yet
     assert not key.hard and key.direction is None and not lighting.lights
     # what it measured waits in shot.json for the panel's Key From Shadow to place
@@ -713,14 +713,15 @@ def test_a_clipped_patch_above_walls_lit_like_the_floor_is_no_sun(above, sun_see
     assert ("no sun in view under walls lit like the floor" in lighting.notes) == (not sun_seen), lighting.notes
 
 
-@pytest.mark.parametrize("bases,source,kept", [(1, "assumed", False), (2, "assumed", True), (1, "shadow length", True), (0, "assumed", False)])
-def test_a_key_read_below_the_bands_needs_two_feet_or_a_shadows_length(bases, source, kept):
-    """On banded ground a band's end or one occluder's dark foot still passes for a shadow: a key
-    read there at one base with its elevation unmeasured is dropped, with its ratio kept for a
-    given direction (sun_high seed 123: 41 degrees off, under the paste)."""
+@pytest.mark.parametrize("source,kept", [("assumed", False), ("shadow length", True), ("sun in view", True)])
+def test_a_key_read_below_the_bands_needs_its_shadows_length(source, kept):
+    """On banded ground a band's end or an occluder's dark foot still passes for a shadow, and a
+    high sun at the assumed elevation lights the product's sides: a key read there with its
+    elevation unmeasured is dropped, its ratio kept for a given direction (sun_high seed 124,
+    held out: 21.53 -> 17.23 dB with it)."""
     from ml.light.key import confirm_banded
 
-    est = KeyEstimate(True, 2.6, direction=[0.5, 0.0, 0.866], elevation_deg=60.0, banded=True, bases=bases, elevation_source=source, measured=True,
+    est = KeyEstimate(True, 2.6, direction=[0.5, 0.0, 0.866], elevation_deg=60.0, banded=True, elevation_source=source, measured=True,
                       why="ground banded with a darker material (lit/1.70), shadows read below its level: ...; shadow ratio 2.60 taken over the commoner 1.70")
     confirm_banded(est)
     assert est.hard == kept and (est.direction is not None) == kept, est.why

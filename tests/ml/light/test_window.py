@@ -147,6 +147,18 @@ def test_a_floor_seen_with_no_wall_in_view_makes_no_window():
     assert abs(math.degrees(math.atan2(window.direction[1], window.direction[0])) - 60.0) < 20.0, window.why
 
 
+def test_shadows_lit_by_an_open_sky_make_no_window():
+    """Bright sunlit paving under a pale sky reads like walls lit like the floor, and its
+    brightening like a window's; but shadows told from darker bands by their sky-blue shade are
+    lit by an open sky: outdoors, no window (sun_high seed 116: a window 120 degrees wide put
+    its insert at 13.45 dB, under the paste's 17.29)."""
+    grid, key = _room_key((0.42, 0.3, 0.2))
+    floor_lum = float(np.median(key.classes.med[key.classes.ground] @ np.array([0.2126, 0.7152, 0.0722])))
+    assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3)) is not None
+    key.sky_shade = True
+    assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3)) is None
+
+
 def pool_room(az_deg: float, dist: float, radius: float = 0.45, **kw):
     a = math.radians(az_deg)
     frames = [(room_plate(c, walls=1.2, slope=0.05, pool=(dist * math.cos(a), dist * math.sin(a), radius), **kw), c) for c in room_cameras()]
