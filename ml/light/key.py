@@ -374,10 +374,24 @@ def edge_pairs(c: GroundClasses, m_per_px: float, max_pairs: int = 3000,
     return rgb[iy[:, -1], ix[:, -1]], rgb[iy[:, 0], ix[:, 0]], width, np.stack([xs, ys], 1), lens
 
 
+@dataclass
+class Mode:
+    """The key's shadow ratio among the edge pairs (``_mode_cluster``)."""
+
+    pairs: np.ndarray
+    """Mask of the pairs around it."""
+    note: str = ""
+    """Said when it is not the densest ratio."""
+    band_ratio: float | None = None
+    """The densest ratio then (a darker material's bands: ``_below_bands``)."""
+    sky_shade: bool = False
+    """It was taken for its shade lit by an open sky."""
+
+
 def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.ndarray, sky_shade: bool = True,
-                  half_width: float = 0.15, foot: np.ndarray | None = None, width: np.ndarray | None = None) -> tuple[np.ndarray, str, float | None]:
-    """Mask of the pairs around the key's shadow ratio, a note when it is not the densest, and
-    then the densest's ratio (the bands': ``_below_bands``), else None.
+                  half_width: float = 0.15, foot: np.ndarray | None = None, width: np.ndarray | None = None) -> Mode:
+    """The pairs around the key's shadow ratio, and when it is not the densest, why and the
+    densest's ratio (``Mode``).
 
     One key makes one lit/shadow ratio on one ground, so the pairs pile up round it; the pairs
     of stains, smears and albedo edges scatter round it or form other modes. The densest
@@ -410,6 +424,7 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
     ratio_at = lambda i: math.exp(bins[i] + 0.0125)
     best = around(top)
     note = ""
+    sky = False
     blue = _implied_ambient_blue(per_channel[best])
     for i in range(top + 1, len(dens) - 1 if sky_shade else 0):
         if not (dens[i] >= dens[i - 1] and dens[i] > dens[i + 1] and dens[i] >= SKY_MODE_SHARE * dens[top]):
@@ -417,8 +432,8 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
         m = around(i)
         b = _implied_ambient_blue(per_channel[m])
         if m.sum() >= MIN_PAIRS and b >= SKY_BLUE_MIN and b >= SKY_BLUER * blue:
-            best, note, blue = m, (f"{MODE_NOTE} {ratio_at(i):.2f} taken over the commoner "
-                                   f"{ratio_at(top):.2f} ({SKY_SHADE_NOTE}, the other a darker material's)"), b
+            best, note, blue, sky = m, (f"{MODE_NOTE} {ratio_at(i):.2f} taken over the commoner "
+                                        f"{ratio_at(top):.2f} (its shade is sky-blue, the other a darker material's)"), b, True
     if sky_shade and not note and foot is not None and width is not None and float(np.median(width[best])) <= HARD_PENUMBRA_M:
         on_foot = foot & (weight > 0)
         i = int(np.argmax(smooth(on_foot.astype(np.float64))))
@@ -427,13 +442,11 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
                 and (best & on_foot).sum() < FOOT_SHARE * (m & on_foot).sum() and _implied_ambient_blue(per_channel[m]) >= FOOT_BLUE_MIN):
             best, note = m, (f"{MODE_NOTE} {ratio_at(i):.2f} taken over the commoner {ratio_at(top):.2f} (its edges start at "
                              "the occluders' feet, the other's are a darker material's)")
-    return best, note, (ratio_at(top) if note else None)
+    return Mode(best, note, ratio_at(top) if note else None, sky)
 
 
 MODE_NOTE = "; shadow ratio"
 """How the note of a shadow ratio taken over the commoner one begins."""
-SKY_SHADE_NOTE = "its shade is sky-blue"
-"""Said of a shadow ratio taken for its shade lit by an open sky (``KeyEstimate.sky_shade``)."""
 FOOT_EDGE_M = 0.3
 """A shadow-edge pair lies at an occluder's foot within this of its base (``_occluder_bases``)."""
 FOOT_SHARE = 0.5
@@ -514,9 +527,8 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     near = _within(grid, c.objects, at, OCCLUDER_NEAR_M)
     daylight = horizon_lum is None or is_daylight(horizon_lum, c)
     foot = _within(grid, _occluder_bases(grid, c.objects), at, FOOT_EDGE_M)
-    mode, mode_note, band_ratio = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight,
-                                    foot=foot, width=width)
-    good &= mode
+    mode = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight, foot=foot, width=width)
+    good &= mode.pairs
     sh_rgb = np.median(dark[good], axis=0)
     ratio_rgb = np.median(per[good], axis=0)
     est.ratio = float(np.exp(np.median(lr[good])))
@@ -524,9 +536,9 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     est.penumbra_m, est.measured = float(np.median(width[good])), True
     est.lens_m = float(np.median(lens[good]))
     night = horizon_lum is not None and is_night(horizon_lum, c)
-    _judge_hard(grid, c, est, int(good.sum()), band_ratio=band_ratio, night=night)
-    est.why += mode_note
-    est.sky_shade = SKY_SHADE_NOTE in mode_note
+    _judge_hard(grid, c, est, int(good.sum()), band_ratio=mode.band_ratio, night=night)
+    est.why += mode.note
+    est.sky_shade = mode.sky_shade
     return est
 
 
