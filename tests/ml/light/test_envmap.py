@@ -230,3 +230,45 @@ def test_the_sky_over_a_canopy_no_frame_shows_is_read_at_the_canopys_albedo():
         assert ("canopy's albedo" in lighting.notes) == (name == "canopy") == key.canopy, lighting.notes
         lit[name] = float(np.asarray(lighting.world_color) @ LUMA)
     assert 2.5 < lit["canopy"] / lit["lawn"] < 4.5, lit
+
+
+def _room_map(walls: float, unseen: float, seen_up_deg: float = 20.0):
+    """A 256 x 128 map of a room seen by low cameras: floor below the horizon, walls seen up to
+    ``seen_up_deg``, the rest of the upper hemisphere unseen and filled at ``unseen``."""
+    from ml.light.envmap import ENV_SIZE
+
+    w, h = ENV_SIZE
+    d = directions(w, h)
+    below = d[..., 2] < 0
+    seen = below | (d[..., 2] < math.sin(math.radians(seen_up_deg))) | (seen_up_deg >= 90.0)
+    env = np.empty((h, w, 3), np.float32)
+    env[below] = (0.3, 0.28, 0.25)
+    env[seen & ~below] = walls
+    env[~seen] = unseen
+    return env, seen, below, d
+
+
+def test_a_ceilings_light_is_gathered_overhead_keeping_the_floors_irradiance():
+    from ml.light.envmap import CEILING_CAP_DEG, overhead_cap
+
+    up = np.array([0.0, 0.0, 1.0])
+    env, seen, below, d = _room_map(walls=0.2, unseen=0.9)
+    got = overhead_cap(env, seen, below, up)
+    assert got is not None
+    assert np.allclose(upper_irradiance(got, up), upper_irradiance(env, up), rtol=1e-4)  # the exposure stands
+    elev = np.degrees(np.arcsin(np.clip(d[..., 2], -1, 1)))
+    cap, rest = elev > 90 - CEILING_CAP_DEG + 2, ~seen & (elev < 90 - CEILING_CAP_DEG - 2)
+    assert np.allclose(got[rest], 0.2) and float(got[cap].min()) > 1.5 * 0.9  # light from above, walls' level beside it
+    assert np.array_equal(got[seen], env[seen])  # what the frames saw is kept
+    side = np.array([1.0, 0.0, 0.0])  # a product's flank sees less of it than under the uniform dome
+    assert float(upper_irradiance(got, side) @ LUMA) < 0.8 * float(upper_irradiance(env, side) @ LUMA)
+
+
+def test_no_ceiling_light_where_the_walls_alone_light_the_room_or_nothing_is_unseen():
+    from ml.light.envmap import overhead_cap
+
+    up = np.array([0.0, 0.0, 1.0])
+    env, seen, below, _ = _room_map(walls=0.5, unseen=0.3)  # walls brighter than what the fill put overhead
+    assert overhead_cap(env, seen, below, up) is None
+    env, seen, below, _ = _room_map(walls=0.2, unseen=0.9, seen_up_deg=90.0)
+    assert overhead_cap(env, seen, below, up) is None

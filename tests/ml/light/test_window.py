@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.shot import estimate_light
 from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, _plane, burnt_pool, find_window, floor_slope, full_ratio
 from shotcache.schema import FrameCamera
@@ -232,3 +233,15 @@ def test_the_windows_side_is_read_over_the_shadows_of_the_furniture(window_az):
     x = np.stack([np.ones(len(pts)), pts[:, 0], pts[:, 1]], 1)
     coef = _plane(x, np.log(classes.med.reshape(-1, 3) @ np.array([0.2126, 0.7152, 0.0722])))
     assert off(coef[1], coef[2]) > 9.0  # the case the envelope is for
+
+
+@pytest.mark.parametrize("walls, ceiling", [(0.6, True), (1.2, False), (0.2, False)])
+def test_a_room_with_walls_darker_than_its_floor_is_lit_from_its_ceiling(walls, ceiling):
+    """Walls darker than the floor they face (no window lights them) but no night: the room's
+    light is over the cameras, and the environment gathers the unseen light round the zenith;
+    not in a window's room (the walls lit like the floor) nor under a night sky."""
+    env, key, lighting = estimate_light([(room_plate(c, walls=walls), c) for c in room_cameras()], np.zeros(3), np.zeros(3),
+                                        np.array([0.0, 0.0, 1.0]))
+    assert ("a ceiling's light" in lighting.notes) == ceiling, lighting.notes
+    top, beside = env[:8].mean(axis=(0, 1)) @ LUMA, env[40:44].mean(axis=(0, 1)) @ LUMA  # the zenith's rows, 35 deg up
+    assert (top > 3 * beside) == ceiling, (top, beside, lighting.notes)
