@@ -25,7 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
-from .window import KEY_ANGLE_DEG, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, walls_above
+from .window import WALLS_OVER_FLOOR, Window, find_window, floor_luminance, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
@@ -88,6 +88,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif elevation_readable(horizon, key):
         measure_elevation(views, grid, key)
     confirm_banded(key)
+    if key.hard and key.elevation_source == "assumed" and ceiling_lit(horizon, key):
+        key.hard = False  # the ground and the room read as soft-lit from here on (the unseen light, no key)
+        key.why += "; " + CEILING_NOTE
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = source if source is not None and local_source.accepted(source) else None
     ground_lum = float(np.asarray(key.ground_rgb) @ LUMA)
@@ -98,6 +101,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if lamp is not None and _canopy(key) is not None:  # a canopy looks brighter towards grazing views
         lamp.why = (f"no local lamp over a canopy of blades (a pool fitted, R2 {lamp.r2:.2f}: blades seen "
                     "edge-on far off read brighter, as under a lamp)")
+        lamp = None
+    if lamp is not None and ceiling_lit(horizon, key) and (seen_at := lamp_elevation_deg(lamp.position, foot, n)) < CEILING_LAMP_MIN_DEG:
+        lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product under a room's ceiling lights (walls darker than the floor: "
+                    f"the light is overhead; a pool fitted, R2 {lamp.r2:.2f}: the floor's pattern)")
         lamp = None
     window = find_window(grid, key, horizon, foot) if lamp is None else None
     prior: np.ndarray | None = None
@@ -256,6 +263,27 @@ NIGHT_NOTE = ("no key light: under a night sky the hard shadows are street lamps
               "or Key From Shadow to place one)")
 
 
+CEILING_LAMP_MIN_DEG = 30.0
+"""Lowest a local source may be seen from the product in a room lit from its ceiling
+(``ceiling_lit``): a ceiling light 2.4 m up or more and within 4 m is 31 degrees up or more. A
+pool fitted lower and farther is the floor's pattern, and its lamp lit the product from the side,
+bright and saturated (eval insert ceiling seed 111: 1.1 m up, 3.0 m off, 20 degrees, 64% of the
+light; held-out s124 of stop 44: 1.5 m up, 3.6 m off, 23 degrees, 67%). A standing lamp beside
+the product is seen high and stays."""
+
+
+def lamp_elevation_deg(position: np.ndarray, foot: np.ndarray, normal: np.ndarray) -> float:
+    """Elevation of a light at ``position`` over the ground seen from the product's foot."""
+    rel = np.asarray(position, np.float64) - np.asarray(foot, np.float64)
+    up = float(rel @ normal)
+    return math.degrees(math.atan2(up, float(np.linalg.norm(rel - up * normal))))
+
+
+CEILING_NOTE = ("no hard key under a room's ceiling lights: its shadows' elevation was only assumed, and the \"shadows\" of "
+                "such a room are mostly a tiled floor's bands; a sun there lit the product from the side and read the room's "
+                "light off the darker bands (eval insert ceiling seed 111)")
+
+
 def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tuple[Light | None, list[float], str]:
     """The key as a Blender sun (None without a hard key), the plate's shadow/lit ratio per
     channel, and a note. Under a night sky (``night``) a hard key of assumed elevation is not
@@ -287,10 +315,10 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
 
 
 def window_light(window: Window, ambient: np.ndarray, normal: np.ndarray) -> tuple[Light, list[float], str]:
-    """A window (window.py) as a wide, soft sun from its side (KEY_ANGLE_DEG), as strong as its
+    """A window (window.py) as a wide, soft sun from its side (its ``angle_deg``), as strong as its
     lit/shadow ratio under the whole window says (then lit = ambient + key sin(elevation), as
     ``key_light``); it casts the product's shadow at that ratio's density."""
-    light = sun_for_ratio(window.ratio, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), KEY_ANGLE_DEG)
+    light = sun_for_ratio(window.ratio, ambient, window.direction, float(window.direction @ np.asarray(normal, np.float64)), window.angle_deg)
     return light, shadow_density(window.ratio), f"{window.why}, strength {light.intensity:.2f}"
 
 

@@ -77,6 +77,15 @@ lit the product's wrong flank. Chosen on the rooms of seeds 20, 21, 40, 47, 48, 
 dB, 60 +0.59, 120 +0.62 (7 up, 3 down, worst -0.32), 180 +0.31. With the upper envelope's side
 (stop 42) 60 degrees gained +0.86 on the same rooms but lost four of ten (worst -2.92), 120
 +0.45 and lost two (s47 -2.03): kept."""
+POOL_KEY_ANGLE_DEG = 45.0
+"""Angular size of the key that stands for a window whose side a burnt-out pool says
+(``_pool_window``): the window's own 30 degrees widened only by the pool's doubt of its side
+(0-23 degrees on the rooms of seeds 20-71), not by the slope's (KEY_ANGLE_DEG). At 120 degrees
+the pool rooms' product cast no shadow where the truth's lies long and clear on the burnt-out
+floor. On the pool rooms of seeds 110, 116 and 120 (learned composite, insert / product, mean
+dB): 120 degrees 15.29 / 19.95, 60 17.67 / 19.58, 45 18.29 / 19.46, 30 18.36 / 19.35. The
+shadow comes back at every width under 120; the product loses half a dB where the window is
+behind it (s116, s120: its front lit by the truth's fill, which no estimate has)."""
 PENUMBRA_SHARE = 0.5
 """How much of a window's shadow the shade side of an edge pair sees. A window 30 degrees wide
 throws penumbras half a metre wide or more from what stands a metre tall, where the pairs lie
@@ -125,6 +134,7 @@ class Window:
     ratio: np.ndarray  # lit/shadow under the whole window, per channel (at most WINDOW_RATIO_MAX)
     unlit_rgb: np.ndarray  # the floor the window does not reach: the room's own light
     why: str
+    angle_deg: float = KEY_ANGLE_DEG  # the key's angular size (POOL_KEY_ANGLE_DEG where a pool says the side)
 
     def __post_init__(self) -> None:
         self.ratio = np.minimum(np.asarray(self.ratio, np.float64), WINDOW_RATIO_MAX)
@@ -237,9 +247,9 @@ def _pool_window(grid: Any, key: Any, towards: np.ndarray, area: float, dist: fl
         unlit = np.asarray(key.shadow_rgb, np.float64)
     ratio = pool_ratio(unlit)
     why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
-           f"{KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
+           f"{POOL_KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
            f"{float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
-    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), ratio, unlit, why)
+    return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), ratio, unlit, why, POOL_KEY_ANGLE_DEG)
 
 
 def _slope_window(grid: Any, key: Any, foot: np.ndarray) -> Window | None:

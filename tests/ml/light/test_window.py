@@ -9,7 +9,8 @@ import pytest
 
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.shot import estimate_light
-from ml.light.window import KEY_ANGLE_DEG, PENUMBRA_SHARE, WINDOW_ELEVATION_DEG, _plane, burnt_pool, find_window, floor_slope, full_ratio
+from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, _plane, burnt_pool, find_window, floor_luminance,
+                             floor_slope, full_ratio)
 from shotcache.schema import FrameCamera
 
 from ground_plates import ground_hits
@@ -177,7 +178,8 @@ def test_floor_burnt_out_beside_the_product_says_the_windows_side(az):
     d = np.asarray(sun.direction)
     got = math.degrees(math.atan2(d[1], d[0]))
     assert abs((got - az + 180.0) % 360.0 - 180.0) < 15.0, (got, lighting.notes)
-    assert abs(math.degrees(math.asin(d[2])) - WINDOW_ELEVATION_DEG) < 1e-6 and sun.angle_deg == KEY_ANGLE_DEG
+    # as wide as the window and the pool's doubt of its side, narrower than a slope's key: its shadow shows
+    assert abs(math.degrees(math.asin(d[2])) - WINDOW_ELEVATION_DEG) < 1e-6 and sun.angle_deg == POOL_KEY_ANGLE_DEG < KEY_ANGLE_DEG
     assert sun.intensity > 0 and all(r < 0.9 for r in lighting.shadow_ratio)
 
 
@@ -245,3 +247,36 @@ def test_a_room_with_walls_darker_than_its_floor_is_lit_from_its_ceiling(walls, 
     assert ("a ceiling's light" in lighting.notes) == ceiling, lighting.notes
     top, beside = env[:8].mean(axis=(0, 1)) @ LUMA, env[40:44].mean(axis=(0, 1)) @ LUMA  # the zenith's rows, 35 deg up
     assert (top > 3 * beside) == ceiling, (top, beside, lighting.notes)
+
+
+def lamp_lit_room(src: tuple[float, float, float], power: float) -> list:
+    """``room_plate`` frames (no slope; walls 1.2x the unlit floor) with a lamp's pool on the floor:
+    lit 1 + power * height / d^3 times, clipped like a plate."""
+    out = []
+    for c in room_cameras():
+        img = room_plate(c, walls=1.2, slope=0.0)
+        hit, down = ground_hits(c, W, H)
+        d = np.linalg.norm(hit - np.asarray(src), axis=-1)
+        img[down] *= (1 + power * src[2] / d**3)[down][:, None]
+        out.append((np.minimum(img, 0.95).astype(np.float32), c))
+    return out
+
+
+@pytest.mark.parametrize("src, kept", [((2.2, 0.6, 1.0), False), ((0.8, 1.0, 1.9), True)])
+def test_a_lamp_seen_low_under_a_ceiling_is_the_floors_pattern(src, kept):
+    """Walls darker than the floor they face (a room lit from its ceiling): a pool fitted to a
+    source seen low from the product (1 m up, 2.3 m off: 24 degrees) is refused and the room's
+    light gathered overhead; a lamp high beside the product (1.9 m up, 1.3 m off) stays."""
+    from ml.light.key import is_night
+    from ml.light.shot import CEILING_LAMP_MIN_DEG, lamp_elevation_deg
+
+    _env, key, lighting = estimate_light(lamp_lit_room(src, 10.0), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    walls = float(np.array([0.42, 0.3, 0.2]) * 1.2 @ LUMA)
+    assert walls < 0.85 * floor_luminance(key.classes) and not is_night(walls, key.classes)  # the room reads ceiling-lit
+    seen_at = lamp_elevation_deg(np.asarray(src), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert (seen_at >= CEILING_LAMP_MIN_DEG) == kept
+    points = [l for l in lighting.lights if l.type == "point"]
+    if kept:
+        assert len(points) == 1, lighting.notes
+    else:
+        assert not points and "under a room's ceiling lights" in lighting.notes and "a ceiling's light" in lighting.notes, lighting.notes
