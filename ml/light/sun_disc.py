@@ -19,6 +19,10 @@ differs from those:
 * it is above the horizon (MIN_ELEVATION_DEG) and at the sky's distance: every frame that
   shows it sees it along the same direction, and most frames that look there see it
   (SEEN_SHARE: a speck flickers with the noise);
+* it is whole in the frame: a clipped patch that touches the frame's edge may be larger than
+  the frame shows, and its rings are cut off there, so its size and glare cannot be read
+  (eval insert overcast meadow seed 140: a 2-pixel speck in a frame's corner 4 degrees up,
+  its rings mostly off the frame, made a low "sun" and a hard shadow under an overcast sky);
 * it is above its glints: the sun's reflections on water lie below it in the same glare, and
   a solve's ground a few degrees off the sea puts them above the horizon too (beach-sunset:
   the glints clip at 4-6 degrees with glare 0.99-1.0, the sun at 17.6 degrees with glare 0.94),
@@ -85,6 +89,12 @@ def _ring(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius
     return float(np.median(luminance(img[y0:y1, x0:x1][ring]))) / CLIP
 
 
+def _at_edge(stat: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether a connected component (its cv2 stats row) touches the frame's border."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    return x == 0 or y == 0 or x + w >= shape[1] or y + h >= shape[0]
+
+
 def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np.ndarray | None, str]:
     """(direction of the sun this frame shows, or None; why a clipped patch above the horizon is
     not the sun, "" when there was none)."""
@@ -100,6 +110,9 @@ def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np
         d = pixel_ray(cam, (float(centres[i][0]) + 0.5, float(centres[i][1]) + 0.5), 1.0 / scale, None)[1]
         height = elevation_of_deg(d, up)
         if height < MIN_ELEVATION_DEG:
+            continue
+        if _at_edge(stats[i], clip.shape):
+            why = why or "a clipped patch of sky at the frame's edge cannot be told from the sun (its size and glare are cut off)"
             continue
         r = max(math.sqrt(stats[i, cv2.CC_STAT_AREA] / math.pi), 1.0)
         radius_deg = math.degrees(math.atan2(r, fx))
