@@ -21,8 +21,9 @@ differs from those:
   (SEEN_SHARE: a speck flickers with the noise);
 * it is whole in the frame: a clipped patch that touches the frame's edge may be larger than
   the frame shows, and its rings are cut off there, so its size and glare cannot be read
-  (eval insert overcast meadow seed 140: a 2-pixel speck in a frame's corner 4 degrees up,
-  its rings mostly off the frame, made a low "sun" and a hard shadow under an overcast sky);
+  (eval insert overcast meadow seed 140, a held-out set: a 2-pixel speck in a frame's corner 4
+  degrees up, its rings mostly off the frame, made a low "sun" and a hard shadow under an
+  overcast sky; no dev set's light changed with the rule);
 * it is above its glints: the sun's reflections on water lie below it in the same glare, and
   a solve's ground a few degrees off the sea puts them above the horizon too (beach-sunset:
   the glints clip at 4-6 degrees with glare 0.99-1.0, the sun at 17.6 degrees with glare 0.94),

@@ -14,7 +14,8 @@ slope to read there), the pool's side is the window's (``burnt_pool``), and the 
 key's strength from below (``pool_ratio``).
 
 The window is then a wide, soft key from that side, low over the floor (WINDOW_ELEVATION_DEG),
-wider than the window (KEY_ANGLE_DEG: the slope's side is often 30-90 degrees off), as strong as
+wider than the window (KEY_ANGLE_DEG: the slope's side is often 30-90 degrees off; a pool's side
+is nearer, POOL_KEY_ANGLE_DEG, and the product's shadow shows), as strong as
 the plate's lit/shadow ratio across the soft shadows' edges says once the penumbra's share is
 taken out (PENUMBRA_SHARE; then the same formula as a sun's: shotcache/key_strength.py).
 
