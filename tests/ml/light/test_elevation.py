@@ -225,3 +225,19 @@ def test_a_shadow_ends_where_lit_ground_of_another_material_begins():
     assert plain is not None and plain[1], plain
     banded = shadow_length(views(plain[0] + 0.03), standing, away, shadow, lit)
     assert banded is not None and banded[1] and abs(banded[0] - plain[0]) <= 0.05, (plain, banded)
+
+
+def test_under_ceiling_lights_a_hard_key_of_assumed_elevation_is_not_placed():
+    """The same boxes' shadows under walls darker than the ground they face but no night (0.44x
+    the lit ground): a room lit from its ceiling. Its hard "shadows" are more often a tiled floor's
+    bands, and a sun at an assumed elevation lit the product from the side: the key is dropped,
+    the room read as soft-lit and its unseen light gathered overhead; a direction the artist
+    gives still places a sun."""
+    walls = (0.21, 0.2, 0.18)
+    images = [(sky_plate(cam, light_at(25.0), BOXES, walls), cam) for cam in cameras()]
+    _env, key, lighting = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert not key.hard and key.elevation_source == "assumed", key.why
+    assert lighting.lights == [] and "no hard key under a room's ceiling lights" in lighting.notes, lighting.notes
+    assert "a ceiling's light" in lighting.notes, lighting.notes
+    given = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]), given_direction=light_at(25.0).tolist())[2]
+    assert [l.type for l in given.lights] == ["sun"], given.notes
