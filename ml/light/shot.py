@@ -26,7 +26,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WALLS_OVER_FLOOR, Window, find_window, floor_luminance, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, estimate_key,
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
 
@@ -88,7 +88,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif elevation_readable(horizon, key):
         measure_elevation(views, grid, key)
     confirm_banded(key)
-    if key.hard and key.elevation_source == "assumed" and ceiling_lit(horizon, key):
+    ceiling = ceiling_lit(horizon, key)  # the walls and the floor it reads do not change below
+    if key.hard and key.elevation_source == "assumed" and ceiling:
         key.hard = False  # the ground and the room read as soft-lit from here on (the unseen light, no key)
         key.why += "; " + CEILING_NOTE
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
@@ -102,7 +103,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = (f"no local lamp over a canopy of blades (a pool fitted, R2 {lamp.r2:.2f}: blades seen "
                     "edge-on far off read brighter, as under a lamp)")
         lamp = None
-    if lamp is not None and ceiling_lit(horizon, key) and (seen_at := lamp_elevation_deg(lamp.position, foot, n)) < CEILING_LAMP_MIN_DEG:
+    if lamp is not None and ceiling and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
         lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product under a room's ceiling lights (walls darker than the floor: "
                     f"the light is overhead; a pool fitted, R2 {lamp.r2:.2f}: the floor's pattern)")
         lamp = None
@@ -147,7 +148,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     light, shadow_ratio, note = key_light(key, ambient, night_seen(horizon, key)) if window is None else window_light(window, ambient, n)
     lights = [light] if light is not None else []
     notes.append(note)
-    if light is None and window is None and lamp is None and ceiling_lit(horizon, key):
+    if light is None and window is None and lamp is None and ceiling:
         overhead = overhead_cap(env_map, env.count > 0, env.below, n)
         if overhead is not None:  # the floor's irradiance is kept: ``ambient`` stands
             env_map = overhead
@@ -270,13 +271,6 @@ pool fitted lower and farther is the floor's pattern, and its lamp lit the produ
 bright and saturated (eval insert ceiling seed 111: 1.1 m up, 3.0 m off, 20 degrees, 64% of the
 light; held-out s124 of stop 44: 1.5 m up, 3.6 m off, 23 degrees, 67%). A standing lamp beside
 the product is seen high and stays."""
-
-
-def lamp_elevation_deg(position: np.ndarray, foot: np.ndarray, normal: np.ndarray) -> float:
-    """Elevation of a light at ``position`` over the ground seen from the product's foot."""
-    rel = np.asarray(position, np.float64) - np.asarray(foot, np.float64)
-    up = float(rel @ normal)
-    return math.degrees(math.atan2(up, float(np.linalg.norm(rel - up * normal))))
 
 
 CEILING_NOTE = ("no hard key under a room's ceiling lights: its shadows' elevation was only assumed, and the \"shadows\" of "

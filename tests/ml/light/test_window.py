@@ -268,12 +268,13 @@ def test_a_lamp_seen_low_under_a_ceiling_is_the_floors_pattern(src, kept):
     source seen low from the product (1 m up, 2.3 m off: 24 degrees) is refused and the room's
     light gathered overhead; a lamp high beside the product (1.9 m up, 1.3 m off) stays."""
     from ml.light.key import is_night
-    from ml.light.shot import CEILING_LAMP_MIN_DEG, lamp_elevation_deg
+    from ml.light.key import elevation_of_deg
+    from ml.light.shot import CEILING_LAMP_MIN_DEG
 
     _env, key, lighting = estimate_light(lamp_lit_room(src, 10.0), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     walls = float(np.array([0.42, 0.3, 0.2]) * 1.2 @ LUMA)
     assert walls < 0.85 * floor_luminance(key.classes) and not is_night(walls, key.classes)  # the room reads ceiling-lit
-    seen_at = lamp_elevation_deg(np.asarray(src), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    seen_at = elevation_of_deg(np.asarray(src), np.array([0.0, 0.0, 1.0]))
     assert (seen_at >= CEILING_LAMP_MIN_DEG) == kept
     points = [l for l in lighting.lights if l.type == "point"]
     if kept:
