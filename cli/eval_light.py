@@ -45,6 +45,10 @@ SET_DIR = re.compile(r"^(?P<recipe>[a-z_]+)-s(?P<seed>\d+)$")
 RIGHT_AZIMUTH_DEG = 30.0
 """A key within this of the truth sun's azimuth counts as right in the summary: its shadow falls
 on the truth's side of the product."""
+REVERSED_AZIMUTH_DEG = 90.0
+"""A placed key more than this from the truth sun's azimuth is reversed in the summary: the
+product's shadow falls on the side the plate's shadows point away from, the most visible way a
+light can be wrong (held-out sun_low_concrete s141 of stop 45: 175 degrees, its call "right")."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -155,7 +159,8 @@ def evaluate_set(set_dir: Path) -> dict[str, Any]:
 
 def summarise(sets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per light kind and overall: sets, calls, sun sets whose placed key is within
-    RIGHT_AZIMUTH_DEG, and the median azimuth error of the placed keys."""
+    RIGHT_AZIMUTH_DEG or reversed (over REVERSED_AZIMUTH_DEG), and the median azimuth error of
+    the placed keys."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in sets.values():
         groups.setdefault(r["kind"], []).append(r)
@@ -168,6 +173,7 @@ def summarise(sets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out[kind] = {"sets": len(rs), "right_call": sum(r["call"] == "right" for r in rs), "missed": sum(r["call"] == "missed" for r in rs),
                      "spurious": sum(r["call"] == "spurious" for r in rs), "sun_sets": len(suns),
                      "sun_key_within_30deg": sum(r.get("azimuth_error_deg", 999.0) <= RIGHT_AZIMUTH_DEG and r["key"] == "placed" for r in suns),
+                     "sun_key_reversed": sum(r.get("azimuth_error_deg", 0.0) > REVERSED_AZIMUTH_DEG and r["key"] == "placed" for r in suns),
                      "median_azimuth_error_deg": round(float(np.median(az)), 1) if az else None,
                      "windows_placed": len(win), "window_within_30deg": sum(e <= RIGHT_AZIMUTH_DEG for e in win),
                      "median_window_azimuth_error_deg": round(float(np.median(win)), 1) if win else None}
@@ -175,12 +181,12 @@ def summarise(sets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{'light':<10} {'sets':>4} {'right':>5} {'missed':>6} {'spur.':>5} {'sun<=30':>8} {'med az':>7} {'win<=30':>8} {'win az':>7}"]
+    lines = [f"{'light':<10} {'sets':>4} {'right':>5} {'missed':>6} {'spur.':>5} {'sun<=30':>8} {'rev.':>4} {'med az':>7} {'win<=30':>8} {'win az':>7}"]
     for kind, s in report["summary"].items():
         med = "-" if s["median_azimuth_error_deg"] is None else f"{s['median_azimuth_error_deg']:.0f}"
         wmed = "-" if s["median_window_azimuth_error_deg"] is None else f"{s['median_window_azimuth_error_deg']:.0f}"
         lines.append(f"{kind:<10} {s['sets']:>4} {s['right_call']:>5} {s['missed']:>6} {s['spurious']:>5} "
-                     f"{s['sun_key_within_30deg']:>4}/{s['sun_sets']:<3} {med:>7} {s['window_within_30deg']:>4}/{s['windows_placed']:<3} {wmed:>7}")
+                     f"{s['sun_key_within_30deg']:>4}/{s['sun_sets']:<3} {s['sun_key_reversed']:>4} {med:>7} {s['window_within_30deg']:>4}/{s['windows_placed']:<3} {wmed:>7}")
     return "\n".join(lines)
 
 

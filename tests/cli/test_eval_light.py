@@ -78,12 +78,15 @@ def test_the_estimate_is_scored_against_each_sets_own_light(cache: Path, tmp_pat
     # a hard sun placed where the truth has an overcast sky
     assert sets["overcast_grass_glossy-s3"]["call"] == "spurious"
     s = report["summary"]
-    assert s["sun_low"] == {"sets": 2, "right_call": 2, "missed": 0, "spurious": 0, "sun_sets": 2, "sun_key_within_30deg": 1,
+    assert s["sun_low"] == {"sets": 2, "right_call": 2, "missed": 0, "spurious": 0, "sun_sets": 2, "sun_key_within_30deg": 1, "sun_key_reversed": 1,
                             "median_azimuth_error_deg": pytest.approx((right["azimuth_error_deg"] + turned["azimuth_error_deg"]) / 2, abs=0.11),
                             "windows_placed": 0, "window_within_30deg": 0, "median_window_azimuth_error_deg": None}
     assert s["all"]["sets"] == 3 and s["all"]["spurious"] == 1 and s["overcast"]["sun_sets"] == 0
     printed = capsys.readouterr().out
     assert "sun_low_concrete_metal-s3" in printed and "spurious" in printed and str(out) in printed
+    header = next(l for l in printed.splitlines() if l.startswith("light ")).split()
+    row = next(l for l in printed.splitlines() if l.startswith("sun_low ")).split()
+    assert row[header.index("rev.")] == "1", printed  # the turned sun's key is counted reversed
 
 
 def test_a_dropped_key_is_a_missed_sun_with_its_direction_still_scored():
