@@ -224,6 +224,25 @@ def test_a_round_dark_patch_gives_no_direction_so_no_hard_key():
     assert "no elongated cast shadow" in key.why
 
 
+def test_a_flat_dark_strip_on_gently_textured_ground_is_no_cast_shadow():
+    """The same strip on a lawn of fine, faint texture (overcast_grass seed 142: a ring of 0.0096,
+    under the former TEXTURE_MIN): still no direction from the strip, and a cast shadow there
+    still makes a hard key (it keeps the ground's texture)."""
+    def with_flat(cam, img, strip):
+        hit, down = ground_hits(cam, W, H)
+        img[strip(hit[..., 0], hit[..., 1]) & down] = np.asarray((0.5, 0.45, 0.35), np.float32) * np.array([1 / 3.0, 1 / 3.0, 1.2 / 3.0], np.float32)
+        return img
+
+    across = lambda x, y: (np.abs(x - 0.9) < 0.2) & (y > -1.5) & (y < 1.5)  # noqa: E731  (along y)
+    none = lambda x, y: np.zeros_like(x, bool)  # noqa: E731
+    flat_only = [(with_flat(c, plate(c, none, texture=0.015), across), c) for c in cameras()]
+    _env, key, lighting = estimate_light(flat_only, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert not lighting.lights and key.direction is None, key.why
+    as_shadow = [(plate(c, across, texture=0.015), c) for c in cameras()]
+    key = estimate_light(as_shadow, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+    assert key.hard and key.direction is not None, key.why
+
+
 def test_a_flat_dark_strip_on_textured_ground_is_no_cast_shadow():
     """A cast shadow scales the ground's light and keeps its texture; a dark strip of one flat
     colour (a tall, evenly coloured box's rectified smear: eval insert overcast seed 25's
