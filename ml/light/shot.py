@@ -107,7 +107,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product under a room's ceiling lights (walls darker than the floor: "
                     f"the light is overhead; a pool fitted, R2 {lamp.r2:.2f}: the floor's pattern)")
         lamp = None
-    window = find_window(grid, key, horizon, foot) if lamp is None else None
+    window = find_window(grid, key, horizon, foot, env.seen_sky_rgb()) if lamp is None else None
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light

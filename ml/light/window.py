@@ -43,9 +43,14 @@ from ml.io.colour import REC709_LUMA as LUMA
 from .key import MAX_SUN_SKY, at_elevation
 from .local_source import CLIPPED
 
-WINDOW_SLOPE_PER_M = 0.15
+WINDOW_SLOPE_PER_M = 0.10
 """Least slope of the floor's log-luminance towards the light, per metre: the interiors of
-seeds 7 and 14-16 read 0.20-0.29, overcast lawns 0.03-0.06 and sunlit grounds 0.01-0.02."""
+seeds 7 and 14-16 read 0.20-0.29, overcast lawns 0.03-0.06 and sunlit grounds 0.01-0.02. Set
+at 0.15 on those, it left four of the 13 rooms with walls in view of seeds 110-143 unlit by a
+window (0.115-0.147: s111, s114, s119, s143), whose slopes point 1-37 degrees from the window;
+at 0.10 they gained +1.6 to +2.1 dB on the insert and +1.2 to +2.0 on the product (learned
+composite). The sunlit grounds that read as steep (sun_high's tiles, 0.106 and 0.111) show an
+open sky above their horizon (SKY_BLUE_OVER_RED), not walls."""
 WINDOW_SLOPE_MAX_PER_M = 0.47
 """Most slope of a window's light on the floor in view, per metre (1.6x a metre): a window stands
 metres away and the room's bounce light fills in, so its light falls gently (the eval's rooms
@@ -64,6 +69,13 @@ walls 2.3. More is a view outdoors: park-market's tents, trees and sky over its 
 more (the meadow truth set 13.5-14.3, a flat lawn 5.4), whose gradient on the grass is the
 blades' shading, not a window's (a window found on the meadow lit the duck from a side the
 overcast truth has not)."""
+SKY_BLUE_OVER_RED = 1.15
+"""What the frames show above the horizon is an open sky, not a room's walls, where its blue is
+this much over its red: the clear skies of seeds 110-143 read 1.32-1.38 (a night's 1.8), the
+rooms' walls 0.43-0.63 under their warm windows; white walls and an overcast sky (1.02-1.04)
+read near 1 and are told apart by their level (WALLS_OVER_FLOOR_MAX). Under a clear sky a floor
+brightening across the view is no window's (sun_high seed 142's tiles, slope 0.111: a window
+there cost 6.5 dB on the insert and 7.0 on the product)."""
 WINDOW_ELEVATION_DEG = 30.0
 """Elevation of a window's light over the floor at the product: a window's middle 1-2 m up,
 a few metres away."""
@@ -205,6 +217,14 @@ def floor_luminance(classes: Any) -> float:
     return float(np.median(classes.med[classes.ground & classes.steady] @ LUMA))
 
 
+def sky_above(above_rgb: np.ndarray | None) -> bool:
+    """Whether the colour seen above the horizon is an open sky's (SKY_BLUE_OVER_RED)."""
+    if above_rgb is None:
+        return False
+    rgb = np.asarray(above_rgb, np.float64)
+    return float(rgb[2]) >= SKY_BLUE_OVER_RED * max(float(rgb[0]), 1e-6)
+
+
 def walls_above(horizon_lum: float | None, classes: Any) -> bool:
     """Whether what the frames saw above the horizon is lit like the floor (no more than
     WALLS_OVER_FLOOR_MAX of it): a room's walls, or trees and facades, not an open sky. Under a
@@ -215,18 +235,19 @@ def walls_above(horizon_lum: float | None, classes: Any) -> bool:
     return horizon_lum is not None and floor > 0 and horizon_lum <= WALLS_OVER_FLOOR_MAX * floor
 
 
-def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray) -> Window | None:
+def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray, above_rgb: np.ndarray | None = None) -> Window | None:
     """The window a soft-lit room's floor points to, or None where the plate does not say one
     lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard).
     A pool of burnt-out floor near the product (``burnt_pool``) says the side first; else the
-    floor's slope, where the walls are lit like the floor."""
+    floor's slope, where the walls are lit like the floor. ``above_rgb``: the colour the frames
+    saw above the horizon (None: unread); a sky's blue there is a view outdoors (``sky_above``)."""
     c = key.classes
     if key.hard or c is None or key.sky_shade:  # shadows lit by an open sky: outdoors (sun_high seed 116's tiles)
         return None
     if (c.ground & c.steady).sum() < 100:
         return None
     floor_lum = floor_luminance(c)
-    if horizon_lum is not None and not walls_above(horizon_lum, c):
+    if horizon_lum is not None and not walls_above(horizon_lum, c) or sky_above(above_rgb):
         return None  # a view outdoors
     pool = burnt_pool(grid, c, foot)
     if pool is not None:

@@ -161,6 +161,30 @@ def test_shadows_lit_by_an_open_sky_make_no_window():
     assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3)) is None
 
 
+def test_a_gentle_window_slope_under_walls_makes_a_window_but_not_under_a_clear_sky():
+    """A floor brightening only 1.13x a metre (slope 0.12: eval insert interiors s111, s114, s119,
+    s143 read 0.115-0.147, each 1-37 degrees from its window) under walls lit like it is a
+    window's room; the same floor under a clear sky's blue is sunlit paving outdoors (sun_high
+    seed 142: slope 0.111, a window there cost 7 dB on the product)."""
+    from ml.light.key import GroundGrid, estimate_key
+    from ml.light.window import sky_above
+
+    grid = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for c in room_cameras():
+        grid.add(room_plate(c, walls=1.2, slope=0.12), c)
+    key = estimate_key(grid)
+    assert not key.hard and key.measured, key.why
+    floor_lum = float(np.median(key.classes.med[key.classes.ground] @ np.array([0.2126, 0.7152, 0.0722])))
+    assert 0.10 < floor_slope(grid, key.classes, np.zeros(3))[1] < 0.15
+    warm_walls, white_walls, clear_sky = np.array([0.6, 0.45, 0.3]), np.array([0.5, 0.5, 0.52]), np.array([0.55, 0.62, 0.72])
+    assert not sky_above(warm_walls) and not sky_above(white_walls) and sky_above(clear_sky) and not sky_above(None)
+    window = find_window(grid, key, 1.2 * floor_lum, np.zeros(3), warm_walls)
+    assert window is not None
+    assert abs(math.degrees(math.atan2(window.direction[1], window.direction[0])) - 60.0) < 25.0, window.why
+    assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3), white_walls) is not None
+    assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3), clear_sky) is None
+
+
 def pool_room(az_deg: float, dist: float, radius: float = 0.45, **kw):
     a = math.radians(az_deg)
     frames = [(room_plate(c, walls=1.2, slope=0.05, pool=(dist * math.cos(a), dist * math.sin(a), radius), **kw), c) for c in room_cameras()]
