@@ -247,8 +247,8 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     if (c.ground & c.steady).sum() < 100:
         return None
     floor_lum = floor_luminance(c)
-    if horizon_lum is not None and not walls_above(horizon_lum, c) or sky_above(above_rgb):
-        return None  # a view outdoors
+    if (horizon_lum is not None and not walls_above(horizon_lum, c)) or sky_above(above_rgb):
+        return None  # a view outdoors: an open sky far brighter than the floor, or a clear sky's blue
     pool = burnt_pool(grid, c, foot)
     if pool is not None:
         return _pool_window(grid, key, *pool)

@@ -224,22 +224,34 @@ def test_a_round_dark_patch_gives_no_direction_so_no_hard_key():
     assert "no elongated cast shadow" in key.why
 
 
+def with_flat(cam, img, strip):
+    """``img`` with the ground in ``strip`` one flat dark colour (the shadow's level, no texture)."""
+    hit, down = ground_hits(cam, W, H)
+    img[strip(hit[..., 0], hit[..., 1]) & down] = np.asarray((0.5, 0.45, 0.35), np.float32) * np.array([1 / 3.0, 1 / 3.0, 1.2 / 3.0], np.float32)
+    return img
+
+
+def across(x, y):
+    """A strip along y beside the product."""
+    return (np.abs(x - 0.9) < 0.2) & (y > -1.5) & (y < 1.5)
+
+
+def _strip_flat_and_as_shadow(texture: float):
+    """(key, lighting) of the strip painted flat on the ground, and the key of the same strip as
+    a cast shadow, on ground of this ``texture``."""
+    none = lambda x, y: np.zeros_like(x, bool)  # noqa: E731
+    flat_only = [(with_flat(c, plate(c, none, texture=texture), across), c) for c in cameras()]
+    _env, flat_key, lighting = estimate_light(flat_only, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    as_shadow = [(plate(c, across, texture=texture), c) for c in cameras()]
+    return flat_key, lighting, estimate_light(as_shadow, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+
+
 def test_a_flat_dark_strip_on_gently_textured_ground_is_no_cast_shadow():
     """The same strip on a lawn of fine, faint texture (overcast_grass seed 142: a ring of 0.0096,
     under the former TEXTURE_MIN): still no direction from the strip, and a cast shadow there
     still makes a hard key (it keeps the ground's texture)."""
-    def with_flat(cam, img, strip):
-        hit, down = ground_hits(cam, W, H)
-        img[strip(hit[..., 0], hit[..., 1]) & down] = np.asarray((0.5, 0.45, 0.35), np.float32) * np.array([1 / 3.0, 1 / 3.0, 1.2 / 3.0], np.float32)
-        return img
-
-    across = lambda x, y: (np.abs(x - 0.9) < 0.2) & (y > -1.5) & (y < 1.5)  # noqa: E731  (along y)
-    none = lambda x, y: np.zeros_like(x, bool)  # noqa: E731
-    flat_only = [(with_flat(c, plate(c, none, texture=0.015), across), c) for c in cameras()]
-    _env, key, lighting = estimate_light(flat_only, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-    assert not lighting.lights and key.direction is None, key.why
-    as_shadow = [(plate(c, across, texture=0.015), c) for c in cameras()]
-    key = estimate_light(as_shadow, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+    flat_key, lighting, key = _strip_flat_and_as_shadow(0.015)
+    assert not lighting.lights and flat_key.direction is None, flat_key.why
     assert key.hard and key.direction is not None, key.why
 
 
@@ -248,19 +260,8 @@ def test_a_flat_dark_strip_on_textured_ground_is_no_cast_shadow():
     colour (a tall, evenly coloured box's rectified smear: eval insert overcast seed 25's
     spurious sun) has lost it. On a textured ground the flat strip gives no direction, the
     same strip as a shadow does, and the flat one is not read beside a real shadow."""
-    def with_flat(cam, img, strip):
-        hit, down = ground_hits(cam, W, H)
-        flat = strip(hit[..., 0], hit[..., 1]) & down
-        img[flat] = np.asarray((0.5, 0.45, 0.35), np.float32) * np.array([1 / 3.0, 1 / 3.0, 1.2 / 3.0], np.float32)
-        return img
-
-    across = lambda x, y: (np.abs(x - 0.9) < 0.2) & (y > -1.5) & (y < 1.5)  # noqa: E731  (along y)
-    none = lambda x, y: np.zeros_like(x, bool)  # noqa: E731
-    flat_only = [(with_flat(c, plate(c, none, texture=0.3), across), c) for c in cameras()]
-    _env, key, lighting = estimate_light(flat_only, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-    assert not lighting.lights and key.direction is None, key.why
-    as_shadow = [(plate(c, across, texture=0.3), c) for c in cameras()]
-    key = estimate_light(as_shadow, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
+    flat_key, lighting, key = _strip_flat_and_as_shadow(0.3)
+    assert not lighting.lights and flat_key.direction is None, flat_key.why
     assert key.hard and abs(np.asarray(key.direction)[0]) / np.linalg.norm(np.asarray(key.direction)[:2]) < 0.35, key.why
     apart = lambda x, y: (np.abs(x + 1.0) < 0.2) & (y > -1.5) & (y < 0.1)  # noqa: E731  (along y, clear of the band)
     both = [(with_flat(c, plate(c, band, texture=0.3), apart), c) for c in cameras()]
