@@ -67,6 +67,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         grid.add(img, cam, scale)
         views.append((img, cam, scale))
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
+    above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
     key = estimate_key(grid, horizon_lum=horizon)
     if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
@@ -107,7 +108,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product under a room's ceiling lights (walls darker than the floor: "
                     f"the light is overhead; a pool fitted, R2 {lamp.r2:.2f}: the floor's pattern)")
         lamp = None
-    window = find_window(grid, key, horizon, foot, env.seen_sky_rgb()) if lamp is None else None
+    window = find_window(grid, key, horizon, foot, above_rgb) if lamp is None else None
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
@@ -131,7 +132,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
             daylight_note = (f"unseen sky read at a canopy's albedo {canopy:g}: the ground's shade is less blue than its lit "
                              "blades (light through leaves)")
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
-        prior = sky_with_seen_tint(prior, env.seen_sky_rgb())
+        prior = sky_with_seen_tint(prior, above_rgb)
         # read off the ground near the product, a canopy of blades reads too dark; a canopy is
         # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
         # windows read 8-25x darker than what the frames show above, and no sky is behind that

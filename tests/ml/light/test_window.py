@@ -174,7 +174,7 @@ def test_a_gentle_window_slope_under_walls_makes_a_window_but_not_under_a_clear_
         grid.add(room_plate(c, walls=1.2, slope=0.12), c)
     key = estimate_key(grid)
     assert not key.hard and key.measured, key.why
-    floor_lum = float(np.median(key.classes.med[key.classes.ground] @ np.array([0.2126, 0.7152, 0.0722])))
+    floor_lum = float(np.median(key.classes.med[key.classes.ground] @ LUMA))
     assert 0.10 < floor_slope(grid, key.classes, np.zeros(3))[1] < 0.15
     warm_walls, white_walls, clear_sky = np.array([0.6, 0.45, 0.3]), np.array([0.5, 0.5, 0.52]), np.array([0.55, 0.62, 0.72])
     assert not sky_above(warm_walls) and not sky_above(white_walls) and sky_above(clear_sky) and not sky_above(None)
@@ -291,8 +291,7 @@ def test_a_lamp_seen_low_under_a_ceiling_is_the_floors_pattern(src, kept):
     """Walls darker than the floor they face (a room lit from its ceiling): a pool fitted to a
     source seen low from the product (1 m up, 2.3 m off: 24 degrees) is refused and the room's
     light gathered overhead; a lamp high beside the product (1.9 m up, 1.3 m off) stays."""
-    from ml.light.key import is_night
-    from ml.light.key import elevation_of_deg
+    from ml.light.key import elevation_of_deg, is_night
     from ml.light.shot import CEILING_LAMP_MIN_DEG
 
     _env, key, lighting = estimate_light(lamp_lit_room(src, 10.0), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
