@@ -10,8 +10,10 @@ way the light comes from: on the interiors of seeds 7, 14 and 16 the slope point
 degrees from the window, where the soft shadows' own direction had been 24 to 171 degrees off.
 
 Where the window's light burns out a pool of floor near the product (every channel clipped: no
-slope to read there), the pool's side is the window's (``burnt_pool``), and the clip bounds the
-key's strength from below (``pool_ratio``).
+slope to read there), the pool's side is the window's (``burnt_pool``). The pool lies nearer the
+window than the product, so its clip only bounds the light there from below (``pool_ratio``);
+the floor round the product's foot says how strong it is where the product stands
+(``ratio_at_foot``).
 
 The window is then a wide, soft key from that side, low over the floor (WINDOW_ELEVATION_DEG),
 wider than the window (KEY_ANGLE_DEG: the slope's side is often 30-90 degrees off; a pool's side
@@ -139,6 +141,13 @@ reads (2.5 m round the product), and its middle says where that edge is: 56-131 
 POOL_MAX_SHARE = 0.5
 """Most of the floor seen that a pool may cover: a floor burnt out all over is an exposure, not
 a pool, and its middle is the product's."""
+FOOT_M = 0.5
+"""Radius of the floor round the product's foot whose light says how strong a pooled window is
+at the product (``ratio_at_foot``). The pool lies 0.9-1.25 m off on the eval's rooms, nearer the
+window: read there, the clip's bound lit the product 2.2x the truth on interior seed 145 (its
+foot's floor 2.2x the room's own light, the pool's clip 5.1x)."""
+FOOT_MIN_CELLS = 20
+"""Fewest unclipped floor cells round the foot that give the ratio there."""
 
 
 @dataclass
@@ -251,7 +260,7 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
         return None  # a view outdoors: an open sky far brighter than the floor, or a clear sky's blue
     pool = burnt_pool(grid, c, foot)
     if pool is not None:
-        return _pool_window(grid, key, *pool)
+        return _pool_window(grid, key, foot, *pool)
     if not key.measured or key.ratio < MIN_RATIO:
         return None
     if horizon_lum is None or horizon_lum < WALLS_OVER_FLOOR * floor_lum:
@@ -259,19 +268,39 @@ def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray
     return _slope_window(grid, key, foot)
 
 
-def _pool_window(grid: Any, key: Any, towards: np.ndarray, area: float, dist: float, unlit: np.ndarray) -> Window:
-    """The window on the pool's side, at least as strong as the clip says over the room's own
-    light. That light is the soft edges' shade where they were read: the floor round a pool is
+def _pool_window(grid: Any, key: Any, foot: np.ndarray, towards: np.ndarray, area: float, dist: float, unlit: np.ndarray) -> Window:
+    """The window on the pool's side, as strong as the floor at the product's foot says
+    (``ratio_at_foot``), else at least as strong as the clip says, over the room's own light. That light is the soft edges' shade where they were read: the floor round a pool is
     lit by the window too (median 0.42-0.97 in luminance on seeds 51-82), and read as the room's
     it lit the product's shaded side as bright as its lit one (product -0.74 dB on nine pool
     rooms; with the shade +1.41)."""
     if key.measured and key.ratio >= MIN_RATIO:
         unlit = np.asarray(key.shadow_rgb, np.float64)
     ratio = pool_ratio(unlit)
+    level = (f"lit/shadow at least {float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
+    at_foot = ratio_at_foot(grid, key.classes, foot, unlit)
+    if at_foot is not None and at_foot < float(ratio @ LUMA):
+        level = (f"lit/shadow {at_foot:.2f} at the product's foot (the pool, nearer the window, reaches the clip: at least "
+                 f"{float(ratio @ LUMA):.2f})")
+        ratio = np.full(3, at_foot)
     why = (f"a window's light: {area:.1f} m2 of floor burnt out by it {dist:.1f} m from the product; a soft key "
-           f"{POOL_KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow at least "
-           f"{float(ratio @ LUMA):.2f} (the pool reaches the clip over the room's own light)")
+           f"{POOL_KEY_ANGLE_DEG:.0f} deg wide from that side, {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), {level}")
     return Window(at_elevation(towards, grid.n, WINDOW_ELEVATION_DEG), ratio, unlit, why, POOL_KEY_ANGLE_DEG)
+
+
+def ratio_at_foot(grid: Any, classes: Any, foot: np.ndarray, unlit_rgb: np.ndarray) -> float | None:
+    """The floor's light within FOOT_M of the product's foot over the room's own (``unlit_rgb``),
+    in luminance: what the window adds where the product stands, which a pool nearer the window
+    only bounds from below. None where the floor there is mostly burnt out (the clip's bound is
+    all there is) or too little of it is seen."""
+    rel = grid.points - np.asarray(foot, np.float64)
+    near = np.linalg.norm(rel - (rel @ grid.n)[..., None] * grid.n, axis=-1) < FOOT_M
+    seen = near & classes.ground & (classes.med.max(axis=-1) > 0)
+    unclipped = seen & classes.steady & (classes.med.min(axis=-1) < CLIPPED)
+    if unclipped.sum() < max(FOOT_MIN_CELLS, 0.5 * seen.sum()):
+        return None
+    lum = float(np.median(classes.med[unclipped] @ LUMA))
+    return max(lum / max(float(np.asarray(unlit_rgb, np.float64) @ LUMA), 1e-4), MIN_RATIO)
 
 
 def _slope_window(grid: Any, key: Any, foot: np.ndarray) -> Window | None:

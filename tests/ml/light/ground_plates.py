@@ -35,9 +35,11 @@ def ground_hits(cam, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     return c2w[:3, 3] + rays * t[..., None], down
 
 
-def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15, 0.2, 0.45), ratio=3.0, w: int = 200, h: int = 120):
+def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15, 0.2, 0.45), ratio=3.0, w: int = 200, h: int = 120,
+                     above=(0.6, 0.7, 0.9)):
     """Ground plus upright boxes (centre x, y, half size, height), ray-cast; the ground is in
-    shadow where its ray towards ``light`` hits a box."""
+    shadow where its ray towards ``light`` hits a box. ``above``: what is seen over the horizon
+    (a clear sky's blue by default)."""
     c2w = np.asarray(cam.c2w)
     rays = camera_rays(cam, w, h)
     o = c2w[:3, 3]
@@ -58,7 +60,7 @@ def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15,
     shaded = np.min([box_t(hit, lvec, b) for b in boxes], axis=0) < np.inf
     img = np.where(shaded[..., None], np.array(ground) * np.array([1 / ratio, 1 / ratio, 1.2 / ratio]), np.array(ground))
     img = np.where((t_box < t_ground)[..., None], np.array(box_rgb), img)
-    img[~down & ~(t_box < np.inf)] = (0.6, 0.7, 0.9)
+    img[~down & ~(t_box < np.inf)] = above
     return img.astype(np.float32)
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from ml.io.colour import REC709_LUMA as LUMA
+from ml.light.local_source import CLIPPED
 from ml.light.shot import estimate_light
-from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, _plane, burnt_pool, find_window, floor_luminance,
+from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, WINDOW_RATIO_MAX, _plane, burnt_pool, find_window, floor_luminance,
                              floor_slope, full_ratio)
 from shotcache.schema import FrameCamera
 
@@ -207,6 +208,35 @@ def test_floor_burnt_out_beside_the_product_says_the_windows_side(az):
     assert sun.intensity > 0 and all(r < 0.9 for r in lighting.shadow_ratio)
 
 
+def _pool_key(pool: tuple[float, float, float]):
+    from ml.light.key import GroundGrid, estimate_key
+
+    grid = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for c in room_cameras():
+        grid.add(room_plate(c, walls=1.2, slope=0.05, pool=pool), c)
+    return grid, estimate_key(grid)
+
+
+def test_a_pooled_window_is_as_strong_at_the_product_as_the_floor_there_says():
+    """The pool lies nearer the window than the product: its clip only bounds the window's light
+    from below, and read as the key it lit interior seed 145's duck 2.2x the truth (the floor at
+    its foot 2.2x the room's own light, the clip 5.1x). The floor round the foot says the ratio
+    where the product stands; where that floor is itself burnt out, the clip's bound stays."""
+    grid, key = _pool_key((0.0, 0.9, 0.45))
+    assert not key.hard and key.measured, key.why
+    floor_lum = float(np.median(key.classes.med[key.classes.ground] @ LUMA))
+    beside = find_window(grid, key, 1.2 * floor_lum, np.zeros(3))
+    assert beside is not None and "at the product's foot" in beside.why, None if beside is None else beside.why
+    clip = CLIPPED / float(np.asarray(key.shadow_rgb) @ LUMA)
+    foot = float(np.median(key.classes.med[key.classes.ground & (np.linalg.norm(grid.points[..., :2], axis=-1) < 0.5)] @ LUMA))
+    assert float(beside.ratio @ LUMA) == pytest.approx(foot / float(np.asarray(key.shadow_rgb) @ LUMA), rel=0.05)
+    assert float(beside.ratio @ LUMA) < 0.6 * clip
+    grid, key = _pool_key((0.0, 0.3, 0.75))  # the product stands in the pool
+    under = find_window(grid, key, 1.2 * floor_lum, np.zeros(3))
+    assert under is not None and "at least" in under.why and "at the product's foot" not in under.why, None if under is None else under.why
+    assert float(under.ratio @ LUMA) == pytest.approx(min(CLIPPED / float(np.asarray(key.shadow_rgb) @ LUMA), float(WINDOW_RATIO_MAX)), rel=0.05)
+
+
 def test_a_pool_far_off_is_no_side():
     """A pool 2 m off is cut by the edge of the floor read: its middle is where that edge is."""
     far = pool_room(90.0, 2.2)[2]
@@ -304,3 +334,21 @@ def test_a_lamp_seen_low_under_a_ceiling_is_the_floors_pattern(src, kept):
         assert len(points) == 1, lighting.notes
     else:
         assert not points and "under a room's ceiling lights" in lighting.notes and "a ceiling's light" in lighting.notes, lighting.notes
+
+
+@pytest.mark.parametrize("above, hard", [((0.6, 0.7, 0.9), True), ((0.55, 0.45, 0.35), False)])
+def test_one_sharp_shadow_in_a_room_places_no_sun(above, hard):
+    """A tall pillar's one narrow shadow, of an elevation it cannot measure (its top out of view):
+    under a clear sky's blue a sun is placed; under warm walls lit like the floor it is a room's
+    window or lamp, soft, read narrow near its occluder (interior seed 144: a sun 117 degrees
+    from the window lit the duck 2.4x the truth)."""
+    from ground_plates import plate_with_boxes
+
+    e = math.radians(30.0)
+    light = np.array([math.cos(e), 0.3, math.sin(e)])
+    light /= np.linalg.norm(light)
+    frames = [(plate_with_boxes(c, light, [(0.6, 0.9, 0.25, 2.5)], ratio=1.7, w=W, h=H, above=above), c) for c in room_cameras()]
+    _env, key, lighting = estimate_light(frames, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert key.elongated == 1 and key.elevation_source == "assumed", key.why
+    assert key.hard == hard and ("no hard key from one shadow in a room" in lighting.notes) != hard, lighting.notes
+    assert any(lt.type == "sun" and lt.angle_deg < 5.0 for lt in lighting.lights) == hard, lighting.lights
