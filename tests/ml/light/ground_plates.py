@@ -17,6 +17,11 @@ def look_at(eye: np.ndarray, target: np.ndarray, w: int = 160, h: int = 90, f: f
     return FrameCamera(f, f, w / 2, h / 2, c2w.tolist())
 
 
+def room_cameras(n: int = 5, w: int = 200, h: int = 120) -> list[FrameCamera]:
+    """Level cameras 2.2 m off, looking at the product's foot: a sliver of what stands above the
+    horizon (a room's walls, a sky) is in view."""
+    return [look_at(np.array([-2.2 * np.cos(a), -2.2 * np.sin(a), 1.2]), np.array([0.0, 0.0, 0.05]), w, h, 90.0) for a in np.linspace(-0.25, 0.25, n)]
+
 
 
 def camera_rays(cam, w: int, h: int) -> np.ndarray:

@@ -12,20 +12,10 @@ from ml.light.local_source import CLIPPED
 from ml.light.shot import estimate_light
 from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, WINDOW_RATIO_MAX, _plane, burnt_pool, find_window, floor_luminance,
                              floor_slope, full_ratio)
-from shotcache.schema import FrameCamera
 
-from ground_plates import ground_hits
+from ground_plates import ground_hits, room_cameras
 
 W, H = 200, 120
-
-
-def level_camera(eye: np.ndarray, target: np.ndarray, f: float = 90.0) -> FrameCamera:
-    fwd = (target - eye) / np.linalg.norm(target - eye)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, np.cross(fwd, right), fwd, eye
-    return FrameCamera(f, f, W / 2, H / 2, c2w.tolist())
 
 
 def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.17, stains: float = 0.0,
@@ -48,11 +38,6 @@ def room_plate(cam, walls: float, window_az_deg: float = 60.0, slope: float = 0.
     if pool is not None:
         img[down & (np.hypot(hit[..., 0] - pool[0], hit[..., 1] - pool[1]) < pool[2])] = 1.0
     return img
-
-
-def room_cameras(n: int = 5):
-    """Level cameras 2.2 m off, looking at the product's foot: a sliver of wall above the horizon."""
-    return [level_camera(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.05])) for a in np.linspace(-0.25, 0.25, n)]
 
 
 def test_a_room_lit_from_the_side_gets_a_soft_key_from_the_window():
