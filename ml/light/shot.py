@@ -111,7 +111,13 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product under a room's ceiling lights (walls darker than the floor: "
                     f"the light is overhead; a pool fitted, R2 {lamp.r2:.2f}: the floor's pattern)")
         lamp = None
-    window = find_window(grid, key, horizon, foot, above_rgb) if lamp is None else None
+    refused_low = False  # a pool refused as too low a lamp is no window's slope either
+    if lamp is not None and window_room(horizon, key, above_rgb) and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
+        lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product in a room whose walls are lit like its floor (a pool "
+                    f"fitted, R2 {lamp.r2:.2f}, low and far: its height is the fit's least certain; the same pool is no window's "
+                    f"slope either)")
+        lamp, refused_low = None, True
+    window = find_window(grid, key, horizon, foot, above_rgb) if lamp is None and not refused_low else None
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
@@ -256,7 +262,14 @@ def one_shadow_in_a_room(horizon: float | None, key: KeyEstimate, above_rgb: np.
     light 2.6 m off, threw one shadow 12 cm wide at its occluder's foot (a sun's bound is 13):
     a sun from an assumed elevation, 117 degrees from the window, lit the duck 2.4x the truth.
     The real clips' suns rest on 3 and 7 shadows (lady, bear: trees and facades above)."""
-    if key.elongated > ROOM_SHADOWS_MAX or not walls_above(horizon, key.classes) or night_seen(horizon, key):
+    return key.elongated <= ROOM_SHADOWS_MAX and window_room(horizon, key, above_rgb)
+
+
+def window_room(horizon: float | None, key: KeyEstimate, above_rgb: np.ndarray | None) -> bool:
+    """Whether the frames show a room lit like a window's: what they see above the horizon is
+    lit like the floor (window.walls_above), with no open sky's blue (window.sky_above), by no
+    night."""
+    if not walls_above(horizon, key.classes) or night_seen(horizon, key):
         return False
     return above_rgb is not None and not sky_above(above_rgb)
 

@@ -288,12 +288,12 @@ def test_a_room_with_walls_darker_than_its_floor_is_lit_from_its_ceiling(walls, 
     assert (top > 3 * beside) == ceiling, (top, beside, lighting.notes)
 
 
-def lamp_lit_room(src: tuple[float, float, float], power: float) -> list:
-    """``room_plate`` frames (no slope; walls 1.2x the unlit floor) with a lamp's pool on the floor:
-    lit 1 + power * height / d^3 times, clipped like a plate."""
+def lamp_lit_room(src: tuple[float, float, float], power: float, walls: float = 1.2) -> list:
+    """``room_plate`` frames (no slope; walls ``walls`` x the unlit floor) with a lamp's pool on
+    the floor: lit 1 + power * height / d^3 times, clipped like a plate."""
     out = []
     for c in room_cameras():
-        img = room_plate(c, walls=1.2, slope=0.0)
+        img = room_plate(c, walls=walls, slope=0.0)
         hit, down = ground_hits(c, W, H)
         d = np.linalg.norm(hit - np.asarray(src), axis=-1)
         img[down] *= (1 + power * src[2] / d**3)[down][:, None]
@@ -319,6 +319,31 @@ def test_a_lamp_seen_low_under_a_ceiling_is_the_floors_pattern(src, kept):
         assert len(points) == 1, lighting.notes
     else:
         assert not points and "under a room's ceiling lights" in lighting.notes and "a ceiling's light" in lighting.notes, lighting.notes
+
+
+@pytest.mark.parametrize("src, kept", [((2.2, 0.6, 1.0), False), ((0.8, 1.0, 1.9), True)])
+def test_a_lamp_seen_low_in_a_window_room_is_neither_lamp_nor_window(src, kept):
+    """Walls lit like the floor, warm (a window's room, no sky's blue): a pool fitted to a source
+    seen low from the product (24 degrees) is refused, and the same pool is read as no window's
+    slope either (interior seed 146 and ceiling seed 134: a lamp fitted 3-4 m off, 15-20 degrees
+    up, lit the duck from the side 2-3 dB under the paste); a lamp high beside the product stays."""
+    from ml.light.key import elevation_of_deg
+    from ml.light.shot import CEILING_LAMP_MIN_DEG
+    from ml.light.window import WALLS_OVER_FLOOR, WALLS_OVER_FLOOR_MAX, sky_above
+
+    _env, key, lighting = estimate_light(lamp_lit_room(src, 10.0, walls=2.5), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    walls = float(np.array([0.42, 0.3, 0.2]) * 2.5 @ LUMA)
+    floor = floor_luminance(key.classes)
+    assert WALLS_OVER_FLOOR * floor <= walls <= WALLS_OVER_FLOOR_MAX * floor  # the walls lit like the floor: no ceiling room
+    assert not sky_above(np.array([0.42, 0.3, 0.2]))
+    assert (elevation_of_deg(np.asarray(src), np.array([0.0, 0.0, 1.0])) >= CEILING_LAMP_MIN_DEG) == kept
+    points = [l for l in lighting.lights if l.type == "point"]
+    areas = [l for l in lighting.lights if l.type == "area"]
+    if kept:
+        assert len(points) == 1, lighting.notes
+    else:
+        assert not points and not areas and "in a room whose walls are lit like its floor" in lighting.notes, lighting.notes
+        assert "a window's light" not in lighting.notes and not lighting.lights, lighting.notes  # the pool's slope is no window
 
 
 @pytest.mark.parametrize("above, hard", [((0.6, 0.7, 0.9), True), ((0.55, 0.45, 0.35), False)])
