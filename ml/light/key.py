@@ -886,6 +886,13 @@ def _sun_sky_limit(elevation_deg: float | None) -> float:
     return 1.0 + MAX_SUN_SKY * math.sin(math.radians(elevation_deg or DEFAULT_ELEVATION_DEG))
 
 
+def least_elevation_deg(ratio: float) -> float:
+    """The lowest elevation at which a sun and its sky make this lit/shadow ratio (the inverse of
+    ``_sun_sky_limit``): a bound from below that the ground's many shadow edges give, where a
+    dark material read as shadow only raises it."""
+    return math.degrees(math.asin(min(1.0, max(0.0, (ratio - 1.0) / MAX_SUN_SKY))))
+
+
 def clamp_ratio(est: KeyEstimate) -> None:
     """Keep the lit/shadow ratio within what a sun and its sky can make at this elevation."""
     top = _sun_sky_limit(est.elevation_deg)

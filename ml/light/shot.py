@@ -26,7 +26,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key,
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   sun_disagrees, take_given_direction)
 
@@ -217,11 +217,24 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     if found is None:
         bound = elevation.upper_bound(occluders)
         if bound is not None and bound[0] < float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
-            lower_assumed_elevation(grid, key, bound[0])
-            key.why += f"; {bound[1]}"
+            if bound[0] < BOUND_SLACK * (least := least_elevation_deg(key.ratio)):
+                key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"
+            else:
+                lower_assumed_elevation(grid, key, bound[0])
+                key.why += f"; {bound[1]}"
         return
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source="shadow length")
     key.why += f"; {found[1]}"
+
+
+BOUND_SLACK = 0.5
+"""An occluder's bound on the elevation gives way to the ground's lit/shadow ratio
+(``key.least_elevation_deg``) where it is under this share of what the ratio needs: sun_high
+seed 148, a high sun's band from a tall occluder out of view ran past a 0.7 m object's foot and
+out of the frames, bounding the sun to 7 degrees against the truth's 64 (its ratio, 4.28, needs
+21); the product was lit 2.2x the truth from the side. The slack is for a dark material read as
+shadow, which raises the ratio, and for skies bluer than MAX_SUN_SKY's."""
+BOUND_NOTE = "the long shadow is an unseen occluder's, crossing a short one's foot"
 
 
 def dark_above(horizon: float | None, key: KeyEstimate) -> bool:

@@ -24,9 +24,9 @@ def cameras(n=5):
             for a in np.linspace(-0.2, 0.2, n)]
 
 
-def sky_plate(cam, light, boxes, sky_rgb=(0.9, 1.0, 1.25)):
-    """Boxes on a ground under a sun, with a bright daylight sky above the horizon."""
-    img = plate_with_boxes(cam, light, boxes, w=W, h=H)
+def sky_plate(cam, light, boxes, sky_rgb=(0.9, 1.0, 1.25), ratio=3.0):
+    """Boxes on a ground under a sun (lit/shadow ``ratio``), with a bright daylight sky above the horizon."""
+    img = plate_with_boxes(cam, light, boxes, w=W, h=H, ratio=ratio)
     sky = np.all(np.abs(img - np.array([0.6, 0.7, 0.9], np.float32)) < 1e-6, axis=-1)
     img[sky] = sky_rgb
     return img
@@ -41,8 +41,8 @@ def light_at(elev_deg, az_deg=-20.0):
 BOXES = [(0.9, 0.8, 0.12, 0.45), (0.8, -0.9, 0.12, 0.35), (1.5, 0.1, 0.12, 0.5)]
 
 
-def estimate(light, boxes=BOXES, sky_rgb=(0.9, 1.0, 1.25)):
-    images = [(sky_plate(cam, light, boxes, sky_rgb), cam) for cam in cameras()]
+def estimate(light, boxes=BOXES, sky_rgb=(0.9, 1.0, 1.25), ratio=3.0):
+    images = [(sky_plate(cam, light, boxes, sky_rgb, ratio), cam) for cam in cameras()]
     return estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[1]
 
 
@@ -172,6 +172,22 @@ def test_a_shadow_running_out_of_view_bounds_the_elevation_from_above():
     assert upper_bound([Occluder(0.5, True, 0.1, False)]) is None  # a dark rim at the foot
     e, why = upper_bound([Occluder(0.5, True, 1.0, False), Occluder(0.5, True, 2.0, False)])
     assert e == pytest.approx(math.degrees(math.atan2(0.5, 2.0))) and "2 occluder" in why  # the lowest bound holds
+
+
+def test_an_unseen_occluders_band_past_a_short_ones_foot_bounds_no_high_sun():
+    """A 55 degree sun (lit/shadow 5) and a tower out of view beside the cameras: its shadow, a
+    band 8 m long, runs past a 45 cm box's foot and out of the frames. Read as the box's shadow
+    it bounds the sun to 7 degrees, which a ratio of 5 cannot be (it needs 26): the bound is not
+    used and the elevation stays assumed (sun_high seed 148: 7 for the truth's 64)."""
+    from ml.light.key import least_elevation_deg
+    from ml.light.shot import BOUND_SLACK
+
+    e = math.radians(55.0)
+    light = np.array([0.0, math.cos(e), math.sin(e)])
+    key = estimate(light, [BOXES[0], (0.9, 4.0, 0.3, 12.0)], ratio=5.0)
+    assert key.hard and key.elevation_source == "assumed" and "at most" in key.why and "not used" in key.why, key.why
+    assert key.elevation_deg == pytest.approx(30.0) and key.ratio > 4.0, key.why
+    assert least_elevation_deg(key.ratio) * BOUND_SLACK > 10.0 > least_elevation_deg(1.9)  # a low sun's ratio bounds nothing
 
 
 def test_with_no_sky_in_frame_only_elongated_shadows_read_the_elevation():
