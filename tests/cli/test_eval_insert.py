@@ -17,6 +17,17 @@ def vanelia(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+def empty_glb(path: Path) -> Path:
+    """A valid glTF binary with an empty scene: a --model that exists wherever the shared data
+    does not (the refusals below must not hinge on the Duck GLB's presence)."""
+    import struct
+
+    doc = json.dumps({"asset": {"version": "2.0"}, "scenes": [{"nodes": []}], "scene": 0}).encode()
+    doc += b" " * (-len(doc) % 4)
+    path.write_bytes(b"glTF" + struct.pack("<II", 2, 12 + 8 + len(doc)) + struct.pack("<I", len(doc)) + b"JSON" + doc)
+    return path
+
+
 def test_bad_set_name_is_refused_before_rendering(tmp_path: Path):
     r = vanelia("eval", "insert", "--sets", "moon_base", "--cache", str(tmp_path / "c"))
     assert r.returncode == 2 and "moon_base" in r.stderr and "sun_high_tiles_diffuse" in r.stderr
@@ -32,11 +43,12 @@ def _report(seed: int, product_db: float) -> dict:
 def test_a_baseline_of_another_protocol_is_refused_before_rendering(tmp_path: Path):
     base = tmp_path / "old.json"
     base.write_text(json.dumps(_report(seed=3, product_db=17.0)))
-    r = vanelia("eval", "insert", "--seed", "5", "--baseline", str(base), "--cache", str(tmp_path / "c"))
+    model = empty_glb(tmp_path / "product.glb")
+    r = vanelia("eval", "insert", "--seed", "5", "--baseline", str(base), "--cache", str(tmp_path / "c"), "--model", str(model))
     assert r.returncode == 2 and "seed 3" in r.stderr and "here 5" in r.stderr
     assert not (tmp_path / "c").exists()
     base.write_text("{not json")
-    r = vanelia("eval", "insert", "--seed", "3", "--baseline", str(base), "--cache", str(tmp_path / "c"))
+    r = vanelia("eval", "insert", "--seed", "3", "--baseline", str(base), "--cache", str(tmp_path / "c"), "--model", str(model))
     assert r.returncode == 2 and "not a readable" in r.stderr and not (tmp_path / "c").exists()
 
 
@@ -162,7 +174,7 @@ def test_only_a_true_sun_is_given_as_the_key_direction():
 
 
 def test_a_crf_out_of_range_is_refused_before_rendering(tmp_path: Path):
-    r = vanelia("eval", "insert", "--film-crf", "60", "--cache", str(tmp_path / "c"))
+    r = vanelia("eval", "insert", "--film-crf", "60", "--cache", str(tmp_path / "c"), "--model", str(empty_glb(tmp_path / "product.glb")))
     assert r.returncode == 2 and "--film-crf 60" in r.stderr and not (tmp_path / "c").exists()
 
 
