@@ -107,16 +107,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = (f"no local lamp over a canopy of blades (a pool fitted, R2 {lamp.r2:.2f}: blades seen "
                     "edge-on far off read brighter, as under a lamp)")
         lamp = None
-    if lamp is not None and ceiling and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
-        lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product under a room's ceiling lights (walls darker than the floor: "
-                    f"the light is overhead; a pool fitted, R2 {lamp.r2:.2f}: the floor's pattern)")
-        lamp = None
-    refused_low = False  # a pool refused as too low a lamp is no window's slope either
-    if lamp is not None and window_room(horizon, key, above_rgb) and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
-        lamp.why = (f"no local lamp {seen_at:.0f} deg up from the product in a room whose walls are lit like its floor (a pool "
-                    f"fitted, R2 {lamp.r2:.2f}, low and far: its height is the fit's least certain; the same pool is no window's "
-                    f"slope either)")
-        lamp, refused_low = None, True
+    refused_low = False  # a pool refused in a window's room as too low a lamp is no window's slope either
+    room = LOW_LAMP_UNDER_CEILING if ceiling else LOW_LAMP_IN_WINDOW_ROOM if window_room(horizon, key, above_rgb) else ""
+    if lamp is not None and room and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
+        lamp.why = f"no local lamp {seen_at:.0f} deg up from the product " + room.format(r2=lamp.r2)
+        lamp, refused_low = None, not ceiling
     window = find_window(grid, key, horizon, foot, above_rgb) if lamp is None and not refused_low else None
     prior: np.ndarray | None = None
     daylight_note = ""
@@ -266,6 +261,16 @@ ROOM_SHADOWS_MAX = 1
 ROOM_NOTE = ("no hard key from one shadow in a room (walls lit like the floor, no sky's blue above the horizon): a sun through a "
              "window burns a patch far over the room's light and throws many edges; one darker strip is a window's or a "
              "lamp's soft shadow read narrow near its occluder (eval insert interior seed 144)")
+
+
+LOW_LAMP_UNDER_CEILING = ("under a room's ceiling lights (walls darker than the floor: the light is overhead; a pool fitted, "
+                          "R2 {r2:.2f}: the floor's pattern)")
+LOW_LAMP_IN_WINDOW_ROOM = ("in a room whose walls are lit like its floor (a pool fitted, R2 {r2:.2f}, low and far: its height is "
+                           "the fit's least certain; the same pool is no window's slope either)")
+"""Why a lamp fitted under CEILING_LAMP_MIN_DEG from the product is refused, by room: lit from
+its ceiling (``ceiling_lit``), or lit like a window's (``window_room``: interior seed 146 and
+ceiling seed 134, a lamp 15-20 degrees up lit the duck from the side 2-5 dB under the paste; its
+pool then makes no slope window either)."""
 
 
 def one_shadow_in_a_room(horizon: float | None, key: KeyEstimate, above_rgb: np.ndarray | None) -> bool:
