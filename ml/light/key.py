@@ -567,6 +567,12 @@ def hard_bound(est: KeyEstimate, night: bool = False) -> float:
     return max(base, min(math.hypot(base, est.lens_m), SATURATED_PENUMBRA_M))
 
 
+def soft_edges(est: KeyEstimate, night: bool = False) -> bool:
+    """Whether the plate's measured shadow edges are wider than a sun's (a lamp's by night)
+    make (``hard_bound``): whatever lights the ground is a large source."""
+    return est.measured and est.penumbra_m > hard_bound(est, night)
+
+
 def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, band_ratio: float | None = None, night: bool = False) -> None:
     """Hard key or soft light from the measured levels (ratio, edge width, shadowed fraction)
     and the shadows' shapes (direction); the reason goes in ``est.why``. ``band_ratio``: the
@@ -579,7 +585,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     sun_high seeds 20 and 23, and 4.3 on seed 124). Sun_high seed 112: 21.50 -> 24.68 dB.
     ``night``: the frames saw a night sky (the edges' bound is NIGHT_PENUMBRA_M)."""
     pen, frac = est.penumbra_m, est.shadow_fraction
-    if pen > hard_bound(est, night):
+    if soft_edges(est, night):
         lens = f", {est.lens_m * 100:.0f} of them the plate's own blur" if est.lens_m >= LENS_NOTE_M else ""
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide{lens} (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
         return

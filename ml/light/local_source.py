@@ -59,6 +59,11 @@ lawn) is fitted by a far lamp just as well (the light benchmark's lawn under a m
 SOFT_SIZE_M = 0.6
 """Size of the source in the render (a point light's radius is half of it): a window, a
 softbox or a lampshade is a large source, and its shadows are soft."""
+SOFT_EDGES_ANGLE_DEG = 30.0
+"""Angular size, seen from the product, of a source whose pool lies on ground where the plate's
+own shadow edges read soft (key.soft_edges): a window's or a softbox's, not a bulb's. At
+SOFT_SIZE_M a lamp fitted 5 m off is 7 degrees across, and the real apple-countertop clip's duck
+cast a hard, dense shadow beside the apple's broad, faint one."""
 MIN_CHANNEL = 0.35
 """Weakest channel of a source's colour against its strongest (a candle's blue is about 0.3)."""
 AIM_HEIGHT_M = 0.15
@@ -214,9 +219,19 @@ def fit_from_grid(grid: Any, classes: Any, foot: np.ndarray) -> LocalSource | No
     return fit_local_source(classes.med, use, grid.points, foot, grid.n, albedo)
 
 
-def as_light(src: LocalSource, foot: np.ndarray, normal: np.ndarray) -> Light:
+def size_for_soft_edges(src: LocalSource, foot: np.ndarray, soft: bool) -> float:
+    """The source's size (metres across): SOFT_SIZE_M, or where the plate's shadow edges read
+    soft (``soft``) at least SOFT_EDGES_ANGLE_DEG across as seen from the product's foot, so
+    the product's shadow is as soft as the plate's own."""
+    if not soft:
+        return SOFT_SIZE_M
+    dist = float(np.linalg.norm(np.asarray(src.position, np.float64) - np.asarray(foot, np.float64)))
+    return max(SOFT_SIZE_M, 2.0 * dist * math.tan(math.radians(SOFT_EDGES_ANGLE_DEG / 2.0)))
+
+
+def as_light(src: LocalSource, foot: np.ndarray, normal: np.ndarray, size_m: float = SOFT_SIZE_M) -> Light:
     """The source as a Blender light: a point light (a lamp) or an area light facing the
-    product (a panel), SOFT_SIZE_M across. Its colour: the fit's per-channel gain over the
+    product (a panel), ``size_m`` across (``size_for_soft_edges``). Its colour: the fit's per-channel gain over the
     ambient ground's tint (the ground's colour is its albedo under an ambient taken as white),
     no channel below MIN_CHANNEL of the strongest."""
     gain = np.maximum(src.power_rgb, 0.0)
@@ -226,6 +241,6 @@ def as_light(src: LocalSource, foot: np.ndarray, normal: np.ndarray) -> Light:
     power = float(gain @ LUMA) / max(float(colour @ LUMA), 1e-9)
     toward = np.asarray(src.position, np.float64) - (np.asarray(foot, np.float64) + AIM_HEIGHT_M * np.asarray(normal, np.float64))
     toward /= max(float(np.linalg.norm(toward)), 1e-9)
-    size = SOFT_SIZE_M if src.kind == "area" else SOFT_SIZE_M / 2
+    size = size_m if src.kind == "area" else size_m / 2
     return Light(type=src.kind, direction=toward.tolist(), position=np.asarray(src.position).tolist(), color=colour.tolist(),
                  intensity=power, angle_deg=size)

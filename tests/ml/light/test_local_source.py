@@ -137,3 +137,45 @@ def test_a_pool_over_a_canopy_is_no_lamp():
             assert not points and "no local lamp over a canopy" in lighting.notes, lighting.notes
         else:
             assert points and "pool of light fitted" in lighting.notes, lighting.notes
+
+
+def _soft_shadowed_pool_plates(edge_m: float):
+    """``_pool_plates`` (a room's walls above) with three round shadows on the floor whose edges
+    fall off over ``edge_m``: what a large source's shadows look like."""
+    from ground_plates import ground_hits, look_at
+
+    src = np.array([0.8, 1.0, 1.9])
+    centres = [np.array([-0.9, 0.7]), np.array([-0.6, -0.9]), np.array([0.9, -0.6])]
+    out = []
+    for a in np.linspace(-0.25, 0.25, 5):
+        cam = look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 1.2]), np.array([0.0, 0.0, 0.05]), 200, 120, 90.0)
+        hit, down = ground_hits(cam, 200, 120)
+        lum = ALBEDO / math.pi * (0.3 + 60.0 / (4 * math.pi) * src[2] / np.linalg.norm(hit - src, axis=-1) ** 3)
+        shade = np.ones(lum.shape)
+        for c in centres:
+            t = np.clip((np.linalg.norm(hit[..., :2] - c, axis=-1) - 0.25) / edge_m + 0.5, 0.0, 1.0)
+            shade = np.minimum(shade, 0.35 + 0.65 * t * t * (3 - 2 * t))
+        img = np.repeat(np.minimum(lum * shade, 0.9)[..., None], 3, axis=-1).astype(np.float32)
+        img[~down] = float(np.median(lum[down]))
+        out.append((img, cam))
+    return out
+
+
+def test_a_lamp_over_soft_shadows_is_as_large_as_they_say():
+    """Where the plate's own shadow edges read soft (a window's, a softbox's), the lamp fitted to
+    the pool is a large source, SOFT_EDGES_ANGLE_DEG across from the product, so the product's
+    shadow is as soft as theirs (the real apple-countertop clip: a lamp 0.6 m across, 5 m off,
+    cast a hard dense duck shadow beside the apple's broad faint one). A pool alone keeps the
+    lamp's default size."""
+    from ml.light.local_source import SOFT_EDGES_ANGLE_DEG, SOFT_SIZE_M
+    from ml.light.shot import estimate_light
+
+    _env, key, lighting = estimate_light(_soft_shadowed_pool_plates(0.35), FOOT, FOOT, N)
+    (lamp,) = [l for l in lighting.lights if l.type == "point"]
+    dist = float(np.linalg.norm(np.asarray(lamp.position) - FOOT))
+    assert "shadow edges" in lighting.notes and "soft" in lighting.notes, lighting.notes
+    assert lamp.angle_deg == pytest.approx(dist * math.tan(math.radians(SOFT_EDGES_ANGLE_DEG / 2)), rel=0.01)  # a point light's radius
+    assert lamp.angle_deg > SOFT_SIZE_M / 2 * 1.5
+    _env, _key, plain = estimate_light(_pool_plates(1.0), FOOT, FOOT, N)
+    (bulb,) = [l for l in plain.lights if l.type == "point"]
+    assert bulb.angle_deg == pytest.approx(SOFT_SIZE_M / 2)
