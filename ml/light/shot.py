@@ -163,7 +163,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if source is not None:
         notes.append(source.why)
     if lamp is not None:
-        size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key, night_seen(horizon, key)))
+        night = night_seen(horizon, key)  # by night wide edges are the plate's blur of small lamps' shadows (NIGHT_PENUMBRA_M)
+        size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key, night) and not night)
         if size > local_source.SOFT_SIZE_M:
             notes.append(f"the lamp {size:.1f} m across ({local_source.SOFT_EDGES_ANGLE_DEG:g} deg from the product): "
                          "the plate's shadow edges are soft")

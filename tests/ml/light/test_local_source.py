@@ -139,9 +139,10 @@ def test_a_pool_over_a_canopy_is_no_lamp():
             assert points and "pool of light fitted" in lighting.notes, lighting.notes
 
 
-def _soft_shadowed_pool_plates(edge_m: float):
-    """``_pool_plates`` (a room's walls above) with three round shadows on the floor whose edges
-    fall off over ``edge_m``: what a large source's shadows look like."""
+def _soft_shadowed_pool_plates(edge_m: float, above: float | None = None):
+    """``_pool_plates`` (a room's walls above, or ``above``: a sky of that luminance) with three
+    round shadows on the floor whose edges fall off over ``edge_m``: what a large source's
+    shadows look like."""
     from ground_plates import ground_hits, look_at
 
     src = np.array([0.8, 1.0, 1.9])
@@ -156,7 +157,7 @@ def _soft_shadowed_pool_plates(edge_m: float):
             t = np.clip((np.linalg.norm(hit[..., :2] - c, axis=-1) - 0.25) / edge_m + 0.5, 0.0, 1.0)
             shade = np.minimum(shade, 0.35 + 0.65 * t * t * (3 - 2 * t))
         img = np.repeat(np.minimum(lum * shade, 0.9)[..., None], 3, axis=-1).astype(np.float32)
-        img[~down] = float(np.median(lum[down]))
+        img[~down] = float(np.median(lum[down])) if above is None else np.array([0.6, 0.7, 1.0]) * above
         out.append((img, cam))
     return out
 
@@ -179,3 +180,15 @@ def test_a_lamp_over_soft_shadows_is_as_large_as_they_say():
     _env, _key, plain = estimate_light(_pool_plates(1.0), FOOT, FOOT, N)
     (bulb,) = [l for l in plain.lights if l.type == "point"]
     assert bulb.angle_deg == pytest.approx(SOFT_SIZE_M / 2)
+
+
+def test_a_lamp_under_a_night_sky_stays_small_whatever_its_shadows_edges():
+    """Under a night sky wide shadow edges are the plate's blur of a street lamp's small source
+    (key.NIGHT_PENUMBRA_M), not a large source: the lamp keeps its default size."""
+    from ml.light.local_source import SOFT_SIZE_M
+    from ml.light.shot import estimate_light
+
+    _env, _key, lighting = estimate_light(_soft_shadowed_pool_plates(0.35, above=0.004), FOOT, FOOT, N)
+    lamps = [l for l in lighting.lights if l.type == "point"]
+    assert lamps and "local lamp" in lighting.notes, lighting.notes
+    assert all(l.angle_deg == pytest.approx(SOFT_SIZE_M / 2) for l in lamps), lighting.notes
