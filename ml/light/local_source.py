@@ -231,9 +231,9 @@ def size_for_soft_edges(src: LocalSource, foot: np.ndarray, soft: bool) -> float
 
 def as_light(src: LocalSource, foot: np.ndarray, normal: np.ndarray, size_m: float = SOFT_SIZE_M) -> Light:
     """The source as a Blender light: a point light (a lamp) or an area light facing the
-    product (a panel), ``size_m`` across (``size_for_soft_edges``). Its colour: the fit's per-channel gain over the
-    ambient ground's tint (the ground's colour is its albedo under an ambient taken as white),
-    no channel below MIN_CHANNEL of the strongest."""
+    product (a panel), ``size_m`` across (``size_for_soft_edges``). Its colour: the fit's
+    per-channel gain over the ambient ground's tint (the ground's colour is its albedo under an
+    ambient taken as white), no channel below MIN_CHANNEL of the strongest."""
     gain = np.maximum(src.power_rgb, 0.0)
     ground_tint = np.maximum(src.ambient_rgb, 1e-6) / max(float(src.ambient_rgb @ LUMA), 1e-6)
     colour = gain / ground_tint

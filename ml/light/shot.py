@@ -26,9 +26,9 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .window import WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg, soft_edges,
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
-                  sun_disagrees, take_given_direction)
+                  soft_edges, sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -163,8 +163,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if source is not None:
         notes.append(source.why)
     if lamp is not None:
-        night = night_seen(horizon, key)  # by night wide edges are the plate's blur of small lamps' shadows (NIGHT_PENUMBRA_M)
-        size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key, night) and not night)
+        # by night wide edges are the plate's blur of small lamps' shadows (key.NIGHT_PENUMBRA_M): no large lamp
+        size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key) and not night_seen(horizon, key))
         if size > local_source.SOFT_SIZE_M:
             notes.append(f"the lamp {size:.1f} m across ({local_source.SOFT_EDGES_ANGLE_DEG:g} deg from the product): "
                          "the plate's shadow edges are soft")
