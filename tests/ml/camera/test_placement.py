@@ -121,3 +121,28 @@ def test_the_coverage_grid_counts_frames_per_cell(tmp_path):
     grid = np.array(coverage_grid({1: a, 2: tmp_path / "000002.png"}, cols=16))
     assert grid.shape == (9, 16)
     assert grid[1, 2] == 1.0 and grid[7, 2] == 0.5 and grid[4, 12] == 0.0
+
+
+def test_a_spot_past_a_tables_edge_with_nothing_beyond_is_avoided_and_an_explicit_one_is_flagged(dolly):
+    """tea-table: the default spot stood on a woman's plain robe just past the table's edge; all
+    the points round it were the table's (on the plane, at its depth), so the share test passed.
+    Here the floor's points end 0.15 m before the default spot and nothing is reconstructed beyond
+    (a textureless robe or wall): the spot has the plane's points on one side only. Further past
+    the edge they thin out under ONE_SIDE_MIN_POINTS, too few to tell either way: the pick may
+    still land there (on the real tea-table solve it lands on the table)."""
+    from ml.camera.placement import ground_evidence, ground_surrounds, is_ground
+
+    solve = dolly(n=8)
+    first = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    ref, px, spot = first["ref_frame"], first["pixel"], np.array(first["point"])
+    rng = np.random.default_rng(3)
+    edge_y = spot[1] - 0.15
+    solve.points = np.c_[rng.uniform(-3, 4, 8000), rng.uniform(-3.5, edge_y, 8000), np.zeros(8000)]
+    w = 0.06 * solve.width
+    at_edge = ground_evidence(solve, ref, px, spot, w)
+    assert is_ground(at_edge) and ground_surrounds(solve, ref, px, spot, w) is False, at_edge  # the share test alone passes it
+    moved = choose_placement(solve, "bottom_right", radius=0.1, height=0.2)
+    assert moved["pixel"] != px and "warning" not in moved, moved
+    assert ground_surrounds(solve, ref, moved["pixel"], np.array(moved["point"]), w) is not False
+    kept = choose_placement(solve, f"{px[0]},{px[1]}", radius=0.1, height=0.2)
+    assert kept["pixel"] == [px[0], px[1]] and "lies to one side of it" in kept.get("warning", ""), kept
