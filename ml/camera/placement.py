@@ -266,7 +266,7 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
                           "another area")
     if surrounded is False and not hidden and "warning" not in out:
         out["warning"] = (f"--place {area}: the reconstructed ground round the spot in frame {ref} lies to one side of it: "
-                          "the plate's ground may end before it (a table's edge, a crest) and something else show there; "
+                          "the plate's ground may end before it (a table's edge, a crest) and something else shows there; "
                           "check the contact sheet or choose another area")
     if support == 0 and not hidden:
         out["warning"] = (f"--place {area}: no reconstructed ground point near the spot in frame {ref}: the plate may "
