@@ -172,9 +172,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         seen_ground = lamp.ambient_rgb
     k = exposure_from_ground(seen_ground, ambient)
     if k > 1.0:  # the seen sky cannot light the ground as bright as the plate shows it
+        implied = implied_albedo(seen_ground, ambient)
         notes.append(f"light raised {k:.1f}x: the sky the frames show would light the ground they show only at an albedo of "
-                     f"{implied_albedo(seen_ground, ambient):.2f} (over {GROUND_ALBEDO_MAX:g}, fresh snow's); it now reads at "
-                     f"{implied_albedo(seen_ground, ambient) / k:.2f} (its albedo prior {albedo_prior(seen_ground):g} from "
+                     f"{implied:.2f} (over {GROUND_ALBEDO_MAX:g}, fresh snow's); it now reads at "
+                     f"{implied / k:.2f} (its albedo prior {albedo_prior(seen_ground):g} from "
                      f"{ALBEDO_FULL_DOUBT * GROUND_ALBEDO_MAX:g} on)")
         env_map, ambient = (env_map * k).astype(np.float32), ambient * k
         for lt in lights:
