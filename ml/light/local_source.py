@@ -22,7 +22,7 @@ lit the duck from behind at a fifth of the truth's power, and left it dark).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,13 @@ MAX_CELLS = 1500
 CLIPPED = 0.95
 """A cell whose brightest channel reaches this (linear) may be clipped in the plate."""
 MIN_R2 = 0.6
-"""The fit must explain this share of the ground's luminance variance."""
+"""The fit must explain this share of the ground's luminance variance (the middle of the ramp,
+R2_RAMP)."""
+R2_RAMP = 0.05
+"""The source's weight (``weight``) rises from nothing at MIN_R2 - R2_RAMP to whole at MIN_R2 +
+R2_RAMP: a lamp on a threshold made the same clip's look flip between runs (apple-countertop,
+solved at two sizes: R2 0.61 lit the product by a lamp with a soft shadow, 0.60 by the
+environment alone, flat and floating)."""
 MIN_SHARE = 0.35
 """The source's part of the irradiance at the product's foot, at least: a faint far lamp is
 ambient light, and the environment map carries it."""
@@ -193,7 +199,7 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     # a panel P / pi cos_s H / d^3 (Blender's point and area lights, measured in Cycles)
     power = (4.0 if kind == "point" else 1.0) * math.pi**2 * gain / albedo
     out = LocalSource(pos, power, amb, r2, share, kind, contrast)
-    if r2 < MIN_R2:
+    if r2 <= MIN_R2 - R2_RAMP:
         out.why = f"the ground's falloff fits a local source poorly (R2 {r2:.2f})"
     elif contrast < MIN_CONTRAST:
         out.why = f"the ground's brightness varies too little ({contrast:.1f}x) to be a local source's pool"
@@ -205,8 +211,29 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     return out
 
 
+def weight(src: LocalSource | None) -> float:
+    """How much of the fitted source to trust (0 to 1): nothing where its pool is too faint
+    (MIN_CONTRAST) or its share at the product too small (MIN_SHARE), else its R2 on the ramp
+    round MIN_R2 (R2_RAMP)."""
+    if src is None or src.share < MIN_SHARE or src.contrast < MIN_CONTRAST:
+        return 0.0
+    return float(np.clip((src.r2 - (MIN_R2 - R2_RAMP)) / (2.0 * R2_RAMP), 0.0, 1.0))
+
+
 def accepted(src: LocalSource | None) -> bool:
-    return src is not None and src.r2 >= MIN_R2 and src.share >= MIN_SHARE and src.contrast >= MIN_CONTRAST
+    return weight(src) > 0.0
+
+
+def weighted(src: LocalSource, ground_rgb: np.ndarray) -> LocalSource:
+    """The source at its ``weight`` w: its power times w, and the ambient ground it leaves
+    between its own fit's (w = 1) and all of the ground ``ground_rgb`` (w = 0, as with no source:
+    the environment carries all the light), so the product's light changes smoothly with R2."""
+    w = weight(src)
+    if w >= 1.0:
+        return src
+    amb = w * np.asarray(src.ambient_rgb, np.float64) + (1.0 - w) * np.asarray(ground_rgb, np.float64)
+    return replace(src, power_rgb=np.asarray(src.power_rgb, np.float64) * w, ambient_rgb=amb,
+                   why=src.why + f"; at {w:.0%} of its fitted power (R2 near {MIN_R2:g}), the rest of its light left to the environment")
 
 
 def fit_from_grid(grid: Any, classes: Any, foot: np.ndarray) -> LocalSource | None:

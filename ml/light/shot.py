@@ -97,7 +97,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.hard = False  # the room's window or lamps, soft: find_window below may place one
         key.why += "; " + ROOM_NOTE
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
-    lamp = source if source is not None and local_source.accepted(source) else None
+    lamp = None
+    if source is not None and local_source.accepted(source):  # the lamp is the source at its weight: refusals below note on it
+        lamp = source = local_source.weighted(source, np.asarray(key.ground_rgb))
     ground_lum = float(np.asarray(key.ground_rgb) @ LUMA)
     if lamp is not None and open_sky(horizon, ground_lum):  # a canopy's texture fits a pool as well
         lamp.why = (f"no local lamp under an open sky {(horizon or 0.0) / ground_lum:.0f}x the ground "
