@@ -22,7 +22,7 @@ from ..shotcache.layout import ShotPaths, frame_name
 from ..shotcache.schema import Distortion, FrameCamera
 from . import compat
 from ..shotcache.errors import InputError
-from ..shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, frame_number, list_images  # noqa: F401
+from ..shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, check_resolution, frame_number, list_images  # noqa: F401
 
 Progress = Callable[[str], None]
 
@@ -49,19 +49,6 @@ def _select(frames: list[int], wanted: tuple[int, int] | None, source: str) -> l
     if not out:
         raise InputError(f"{source}: no plate frames in the range {a}:{b} (the plate has {frames[0]}..{frames[-1]})")
     return out
-
-
-def _check_resolution(native: tuple[int, int], wanted: tuple[int, int] | None, source: str) -> tuple[int, int]:
-    if wanted is None:
-        return native
-    w, h = native
-    tw, th = wanted
-    if abs(w * th - h * tw) > max(w, tw):
-        raise InputError(
-            f"{source}: plate is {w}x{h} but resolution {tw}x{th} was asked (different aspect); "
-            f"choose a resolution with the plate's aspect, e.g. {tw}x{round(tw * h / w)}"
-        )
-    return tw, th
 
 
 def probe(source: str | os.PathLike[str]) -> PlateInfo:
@@ -140,7 +127,7 @@ def decode(
 ) -> PlateInfo:
     """Decode the plate into ``shot_dir/plate/NNNNNN.png``; returns the decoded frames' info."""
     info = probe(source)
-    width, height = _check_resolution((info.width, info.height), resolution, str(source))
+    width, height = check_resolution((info.width, info.height), resolution, str(source))
     info.frames = _select(info.frames, frames, str(source))
     paths = ShotPaths(shot_dir)
     paths.plate_dir.mkdir(parents=True, exist_ok=True)

@@ -189,7 +189,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     info = plate.probe(plate_source)
     info.frames = plate._select(info.frames, frame_range, str(plate_source))
     native = [int(info.width), int(info.height)]  # the footage's own size, before --resolution
-    width, height = plate._check_resolution((info.width, info.height), res, str(plate_source))
+    width, height = plate.check_resolution((info.width, info.height), res, str(plate_source))
     info.width, info.height = width, height
     scene.render.resolution_x, scene.render.resolution_y = width, height
     track, data = _camera_track(source, str(camera) if isinstance(camera, os.PathLike) else camera, info)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from shotcache.areas import parse_area
 from shotcache.camera_ground import TYPICAL_CAMERA_HEIGHT_M, check_scale_options, parse_known_size, scale_source
 from shotcache.errors import Cancelled, InputError, UsageError
-from shotcache.frames import VIDEO_OUTPUT_EXTS, parse_frame_range, parse_resolution
+from shotcache.frames import VIDEO_OUTPUT_EXTS, check_resolution, parse_frame_range, parse_resolution
 from shotcache.layout import ShotPaths, check_writable
 from shotcache.schema import ENGINES, STAGES, TRACKERS, JobSpec, Shot, check_cover_m
 
@@ -185,6 +185,8 @@ def check_inputs(opts: RunOptions) -> preflight.RunInputs:
                              f"{opts.camera} is not a transforms.json")
     inputs = preflight.check_run(plate=opts.input, model=opts.model, output=opts.output, camera=opts.camera, masks=opts.mask,
                                  frame_range=parse_frame_range(opts.frames), keep=opts.keep)
+    if inputs.plate.size is not None:  # before the solve, not at the render after it
+        check_resolution(inputs.plate.size, parse_resolution(opts.resolution), f"--input {opts.input}")
     if known is not None and inputs.plate.size is not None:
         known.check_frame(inputs.plate.size[0], inputs.plate.size[1], inputs.frames)
     extra = dict(a.split("=", 1) for a in opts.render_extra if a.startswith("--") and "=" in a)

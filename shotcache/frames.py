@@ -122,3 +122,19 @@ def parse_resolution(value: Any, what: str = "--resolution", minimum: int = 1) -
     if w < max(1, minimum) or h < max(1, minimum):
         raise InputError(f"{what} {w}x{h}: too small (at least {max(1, minimum)}x{max(1, minimum)})")
     return w, h
+
+
+def check_resolution(native: tuple[int, int], wanted: tuple[int, int] | None, source: str) -> tuple[int, int]:
+    """The frame size to work at: ``wanted`` (``parse_resolution``'s) where it has the plate's
+    aspect (to a pixel), the plate's ``native`` size where none is asked. A size of another
+    aspect would stretch the plate under a camera solved on it: refused, with a size that fits."""
+    if wanted is None:
+        return native
+    w, h = native
+    tw, th = wanted
+    if abs(w * th - h * tw) > max(w, tw):
+        raise InputError(
+            f"{source}: plate is {w}x{h} but resolution {tw}x{th} was asked (different aspect); "
+            f"choose a resolution with the plate's aspect, e.g. {tw}x{round(tw * h / w)}"
+        )
+    return tw, th

@@ -117,6 +117,16 @@ def test_text_file_named_glb_refused_before_the_solve(demo, tmp_path):
     refused_before_work(r, "not a valid GLB", str(fake))
 
 
+# ---- resolution ------------------------------------------------------------------------------------
+def test_a_resolution_of_another_aspect_is_refused_before_the_solve(demo, tmp_path):
+    """The plate is 160x90; 160x160 would stretch it. Found on the real apple-countertop clip
+    (1296x720 asked at 640x360): the camera was solved first, and the run refused at the render."""
+    r = vanelia("run", "--input", str(demo / "plate.mp4"), "--model", str(demo / "product.glb"),
+                "--output", str(tmp_path / "o.mp4"), "--resolution", "160x160", timeout=240)
+    refused_before_work(r, "different aspect", "160x90", "e.g. 160x90")
+    assert not (tmp_path / "o.mp4").exists()
+
+
 # ---- truncated plate ------------------------------------------------------------------------------
 def test_truncated_mp4_is_one_message_and_exit_2(demo, tmp_path):
     import av
