@@ -47,13 +47,13 @@ MAX_CELLS = 1500
 CLIPPED = 0.95
 """A cell whose brightest channel reaches this (linear) may be clipped in the plate."""
 MIN_R2 = 0.6
-"""The fit must explain this share of the ground's luminance variance (the middle of the ramp,
-R2_RAMP)."""
-R2_RAMP = 0.05
-"""The source's weight (``weight``) rises from nothing at MIN_R2 - R2_RAMP to whole at MIN_R2 +
-R2_RAMP: a lamp on a threshold made the same clip's look flip between runs (apple-countertop,
-solved at two sizes: R2 0.61 lit the product by a lamp with a soft shadow, 0.60 by the
-environment alone, flat and floating)."""
+"""The fit must explain this share of the ground's luminance variance for the whole source; from
+MIN_R2 - R2_RAMP up to it, the source's weight rises from nothing (``weight``)."""
+R2_RAMP = 0.1
+"""Width of that ramp: a lamp on a threshold made the same clip's look flip between runs
+(apple-countertop solved at two sizes: R2 0.61 lit the product by a lamp with a soft shadow,
+0.60 by the environment alone, flat and floating). Below MIN_R2 only, so a source accepted
+whole before keeps its light; fits under MIN_R2 - R2_RAMP are the ground's texture."""
 MIN_SHARE = 0.35
 """The source's part of the irradiance at the product's foot, at least: a faint far lamp is
 ambient light, and the environment map carries it."""
@@ -214,10 +214,10 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
 def weight(src: LocalSource | None) -> float:
     """How much of the fitted source to trust (0 to 1): nothing where its pool is too faint
     (MIN_CONTRAST) or its share at the product too small (MIN_SHARE), else its R2 on the ramp
-    round MIN_R2 (R2_RAMP)."""
+    up to MIN_R2 (R2_RAMP)."""
     if src is None or src.share < MIN_SHARE or src.contrast < MIN_CONTRAST:
         return 0.0
-    return float(np.clip((src.r2 - (MIN_R2 - R2_RAMP)) / (2.0 * R2_RAMP), 0.0, 1.0))
+    return float(np.clip((src.r2 - (MIN_R2 - R2_RAMP)) / R2_RAMP, 0.0, 1.0))
 
 
 def accepted(src: LocalSource | None) -> bool:
@@ -233,7 +233,7 @@ def weighted(src: LocalSource, ground_rgb: np.ndarray) -> LocalSource:
         return src
     amb = w * np.asarray(src.ambient_rgb, np.float64) + (1.0 - w) * np.asarray(ground_rgb, np.float64)
     return replace(src, power_rgb=np.asarray(src.power_rgb, np.float64) * w, ambient_rgb=amb,
-                   why=src.why + f"; at {w:.0%} of its fitted power (R2 near {MIN_R2:g}), the rest of its light left to the environment")
+                   why=src.why + f"; at {w:.0%} of its fitted power (R2 under {MIN_R2:g}), the rest of its light left to the environment")
 
 
 def fit_from_grid(grid: Any, classes: Any, foot: np.ndarray) -> LocalSource | None:
