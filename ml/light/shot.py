@@ -114,7 +114,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if lamp is not None and room and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
         lamp.why = f"no local lamp {seen_at:.0f} deg up from the product " + room.format(r2=lamp.r2)
         lamp, refused_low = None, not ceiling
-    window = find_window(grid, key, horizon, foot, above_rgb) if lamp is None and not refused_low else None
+    partial = lamp is not None and local_source.weight(lamp) < 1.0
+    window = find_window(grid, key, horizon, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
+    if window is not None and lamp is not None:  # under MIN_R2 a window read off the floor stands, as before the ramp
+        lamp.why += f"; not placed: under R2 {local_source.MIN_R2:g} the window the floor points to stands"
+        lamp = None
     prior: np.ndarray | None = None
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light

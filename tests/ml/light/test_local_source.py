@@ -242,3 +242,22 @@ def test_a_lamp_fitted_half_way_up_the_ramp_lights_at_half_its_power(monkeypatch
     assert not [l for l in none.lights if l.type == "point"], none.notes
     lo, hi = sorted([float(env_full.mean()), float(env_none.mean())])
     assert lo < float(env_half.mean()) < hi
+
+
+def test_a_window_the_floor_points_to_stands_over_a_lamp_weighted_under_its_ramp(monkeypatch):
+    """A lamp's pool whose middle the plate burns out, under walls lit like the floor: fitted
+    whole (R2 at MIN_R2 or more) the lamp lights the product; weighted on the ramp under MIN_R2
+    the window that the burnt floor points to stands instead, as it did before the ramp (a lamp
+    refused under MIN_R2 left the room to the window), rather than a faint lamp hiding it."""
+    from ml.light import local_source as ls
+    from ml.light.shot import estimate_light
+
+    frames = [(np.minimum(img * 8, 1.0), cam) for img, cam in _pool_plates(1.0)]  # exposed up: the pool's middle clips
+    assert all((img.min(axis=-1) >= 0.95).mean() > 0.02 for img, _cam in frames)
+    _env, _key, whole = estimate_light(frames, FOOT, FOOT, N)
+    assert [l.type for l in whole.lights] == ["point"] and "pool of light fitted" in whole.notes, whole.notes
+    r2 = float(whole.notes.split("pool of light fitted, R2 ")[1][:4])
+    monkeypatch.setattr(ls, "MIN_R2", r2 + ls.R2_RAMP / 2)
+    _env, _key, weighted = estimate_light(frames, FOOT, FOOT, N)
+    assert [l.type for l in weighted.lights] == ["sun"] and "burnt out" in weighted.notes, weighted.notes
+    assert "the window the floor points to stands" in weighted.notes
