@@ -22,7 +22,8 @@ from ..shotcache.layout import ShotPaths, frame_name
 from ..shotcache.schema import Distortion, FrameCamera
 from . import compat
 from ..shotcache.errors import InputError
-from ..shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, check_resolution, frame_number, list_images  # noqa: F401
+from ..shotcache.frames import check_resolution
+from ..shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, frame_number, list_images  # noqa: F401
 
 Progress = Callable[[str], None]
 

@@ -37,7 +37,7 @@ from . import camera as cam_mod
 from ..shotcache import tracks
 from ..shotcache.areas import parse_area
 from ..shotcache.errors import InputError
-from ..shotcache.frames import parse_frame_range, parse_resolution as _parse_resolution
+from ..shotcache.frames import check_resolution, parse_frame_range, parse_resolution as _parse_resolution
 from ..shotcache.ground import ground_from_points
 from ..shotcache.key_pick import OPTION as KEY_PICK_OPTION, KeyFromShadow, ShadowPick, measure_in_track
 from ..shotcache.key_strength import shadow_ratio, sun_for_ratio
@@ -189,7 +189,7 @@ def _setup_into(scene: Any, source: Any, shot_dir: Any, plate_source: Any, model
     info = plate.probe(plate_source)
     info.frames = plate._select(info.frames, frame_range, str(plate_source))
     native = [int(info.width), int(info.height)]  # the footage's own size, before --resolution
-    width, height = plate.check_resolution((info.width, info.height), res, str(plate_source))
+    width, height = check_resolution((info.width, info.height), res, str(plate_source))
     info.width, info.height = width, height
     scene.render.resolution_x, scene.render.resolution_y = width, height
     track, data = _camera_track(source, str(camera) if isinstance(camera, os.PathLike) else camera, info)

@@ -568,8 +568,8 @@ def hard_bound(est: KeyEstimate, night: bool = False) -> float:
 
 
 def soft_edges(est: KeyEstimate, night: bool = False) -> bool:
-    """Whether the plate's measured shadow edges are wider than a sun's (a lamp's by night)
-    make (``hard_bound``): whatever lights the ground is a large source."""
+    """Whether the plate's measured shadow edges are wider than a sun's make (a street lamp's by
+    night; ``hard_bound``): whatever lights the ground is a large source."""
     return est.measured and est.penumbra_m > hard_bound(est, night)
 
 
