@@ -415,14 +415,25 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
       stands on the ground; a band of paving runs past a pillar only where it happens to.
       Where the bands are themselves a bluish grey, the colour cannot tell them (sun_high
       seeds 20-22: bands 1.68, shade blue/red 2.1; the pillars' shadows 2.5 at their feet, 104
-      pairs there against 27)."""
+      pairs there against 2).
+
+    By daylight a mode whose shade is warmer than its light (WARM_SHADE_BLUE) is passed over
+    first, whatever its density: a sky-lit shadow is never warmer than the sun."""
     bins = np.arange(0.0, float(log_ratio.max()) + 0.1, 0.025)
     smooth = lambda w: np.convolve(np.histogram(log_ratio, bins, weights=w)[0], np.ones(int(2 * half_width / 0.025) + 1), mode="same")
-    dens = smooth(weight)
-    top = int(np.argmax(dens))
     around = lambda i: np.abs(log_ratio - (bins[i] + 0.0125)) <= half_width
     ratio_at = lambda i: math.exp(bins[i] + 0.0125)
-    best = around(top)
+    dens = smooth(weight)
+    top = int(np.argmax(dens))
+    warm_note = ""
+    while sky_shade and _implied_ambient_blue(per_channel[around(top) & (weight > 0)]) < WARM_SHADE_BLUE:
+        rest = np.where(around(top), 0.0, weight)  # a warm material's edges: not the sky-lit shadows
+        if (rest > 0).sum() < MIN_PAIRS:
+            break
+        warm_note = warm_note or f"; a warmer shade at lit/shadow {ratio_at(top):.2f} passed over (a warm material's edges, not the sky's shadows)"
+        weight, dens = rest, smooth(rest)
+        top = int(np.argmax(dens))
+    best = around(top) & (weight > 0) if warm_note else around(top)
     note = ""
     sky = False
     blue = _implied_ambient_blue(per_channel[best])
@@ -442,7 +453,7 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
                 and (best & on_foot).sum() < FOOT_SHARE * (m & on_foot).sum() and _implied_ambient_blue(per_channel[m]) >= FOOT_BLUE_MIN):
             best, note = m, (f"{MODE_NOTE} {ratio_at(i):.2f} taken over the commoner {ratio_at(top):.2f} (its edges start at "
                              "the occluders' feet, the other's are a darker material's)")
-    return Mode(best, note, ratio_at(top) if note else None, sky)
+    return Mode(best, note + warm_note, ratio_at(top) if note else None, sky)
 
 
 MODE_NOTE = "; shadow ratio"
@@ -456,6 +467,13 @@ daylight a shade is bluer than the key (the sky); the dark lower parts of object
 the ground at their feet, imply 0.8-0.9 (sun_high seed 20)."""
 
 
+WARM_SHADE_BLUE = 0.8
+"""By daylight, a mode whose shade implies an ambient this much warmer than the key (blue/red
+relative to it; ``_implied_ambient_blue``) is no cast shadow: a shadow is lit by the sky, bluer
+than the sun. Sun_high seed 113: its densest mode (lit/shadow 3.28, blue/red 0.45) was a warm
+material's edges; keyed from it at strength 7.7 in cyan (the per-channel ratio inverted), its
+duck lit flat; the shadows' own mode lay at 1.76 (blue/red 1.75). The dark feet of objects
+smeared onto the ground imply 0.8-0.9 (FOOT_BLUE_MIN)."""
 SKY_MODE_SHARE = 0.25
 SKY_BLUE_MIN = 1.8
 """Blue/red of the ambient a cast shadow under open sky implies (the truth sets: 2.0-2.8; their

@@ -475,6 +475,31 @@ def test_a_sky_blue_shadow_wins_over_commoner_bands_of_darker_material():
     assert "sky-blue" not in night.why and night.ratio < 2.2, night.why
 
 
+def test_a_warm_material_commoner_than_the_shadows_is_passed_over_by_daylight():
+    """Stripes of a warm, dark material (terracotta: 2x darker in red, 3.6x in blue) cross the
+    ground in numbers; one cast shadow band, lit by the blue sky (1.8x darker, least in blue),
+    lies beside the product. The material's edges are the commoner, but its shade is warmer
+    than its light, which no sky-lit shadow is: by daylight its ratio is passed over, and the
+    key's per-channel ratio is a sun's (deepest in red), not inverted into a cyan key. Under a
+    night sky the commoner ratio stands (a lamp's pool may be any colour)."""
+    shade = np.array([1 / 2.0, 1.12 / 2.0, 1.4 / 2.0])  # lit by the sky alone: bluer
+
+    def ground(cam):
+        x, y = _hits(cam)
+        img = plate(cam, lambda a, b: np.zeros_like(a, bool))
+        warm = (np.abs(((x + 0.1) % 0.9) - 0.1) < 0.1) & (y < 0.2)
+        img = img * np.where(warm[..., None], np.array([1 / 2.0, 1 / 3.2, 1 / 3.6]), 1.0)
+        cast = (np.abs(y - 0.7) < 0.25) & (x > -2.4) & (x < 2.4)
+        return np.where(cast[..., None], img * shade, img).astype(np.float32)
+
+    day = estimate_key(grid_of(ground), horizon_lum=10.0)
+    ratio_rgb = np.asarray(day.lit_rgb) / np.asarray(day.shadow_rgb)
+    assert day.measured and 1.5 < day.ratio < 2.3 and "warmer shade" in day.why, day.why
+    assert ratio_rgb[0] > ratio_rgb[2], ratio_rgb
+    night = estimate_key(grid_of(ground), horizon_lum=0.01)
+    assert "warmer shade" not in night.why and night.ratio > 2.4, night.why
+
+
 def _with_sky_blob(cam, img, direction, radius_deg=0.8):
     """``img`` with a clipped disc of ``radius_deg`` in its glare towards ``direction``: a sun, or
     a burnt-out gap of sky that looks like one in every way the frames show."""
