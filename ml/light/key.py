@@ -389,7 +389,8 @@ class Mode:
 
 
 def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.ndarray, sky_shade: bool = True,
-                  half_width: float = 0.15, foot: np.ndarray | None = None, width: np.ndarray | None = None) -> Mode:
+                  half_width: float = 0.15, foot: np.ndarray | None = None, width: np.ndarray | None = None,
+                  pass_warm: bool = False) -> Mode:
     """The pairs around the key's shadow ratio, and when it is not the densest, why and the
     densest's ratio (``Mode``).
 
@@ -417,8 +418,10 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
       seeds 20-22: bands 1.68, shade blue/red 2.1; the pillars' shadows 2.5 at their feet, 104
       pairs there against 2).
 
-    By daylight a mode whose shade is warmer than its light (WARM_SHADE_BLUE) is passed over
-    first, whatever its density: a sky-lit shadow is never warmer than the sun."""
+    With ``pass_warm`` (by daylight, off vegetation) a mode whose shade is warmer than its light
+    (WARM_SHADE_BLUE) is passed over first, whatever its density: a sky-lit shadow is never
+    warmer than the sun. Under leaves it may be (light through them: envmap.canopy_albedo reads
+    the canopy from that very shade)."""
     bins = np.arange(0.0, float(log_ratio.max()) + 0.1, 0.025)
     smooth = lambda w: np.convolve(np.histogram(log_ratio, bins, weights=w)[0], np.ones(int(2 * half_width / 0.025) + 1), mode="same")
     around = lambda i: np.abs(log_ratio - (bins[i] + 0.0125)) <= half_width
@@ -426,7 +429,7 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
     dens = smooth(weight)
     top = int(np.argmax(dens))
     warm_note = ""
-    while sky_shade and _implied_ambient_blue(per_channel[around(top) & (weight > 0)]) < WARM_SHADE_BLUE:
+    while pass_warm and _implied_ambient_blue(per_channel[around(top) & (weight > 0)]) < WARM_SHADE_BLUE:
         rest = np.where(around(top), 0.0, weight)  # a warm material's edges: not the sky-lit shadows
         if (rest > 0).sum() < MIN_PAIRS:
             break
@@ -473,7 +476,8 @@ relative to it; ``_implied_ambient_blue``) is no cast shadow: a shadow is lit by
 than the sun. Sun_high seed 113: its densest mode (lit/shadow 3.28, blue/red 0.45) was a warm
 material's edges; keyed from it at strength 7.7 in cyan (the per-channel ratio inverted), its
 duck lit flat; the shadows' own mode lay at 1.76 (blue/red 1.75). The dark feet of objects
-smeared onto the ground imply 0.8-0.9 (FOOT_BLUE_MIN)."""
+smeared onto the ground imply 0.8-0.9 (FOOT_BLUE_MIN). Not on vegetation: the shade under a
+canopy of blades is warmer than its lit tips, and the canopy is read from it (envmap.canopy_albedo)."""
 SKY_MODE_SHARE = 0.25
 SKY_BLUE_MIN = 1.8
 """Blue/red of the ambient a cast shadow under open sky implies (the truth sets: 2.0-2.8; their
@@ -545,7 +549,10 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     near = _within(grid, c.objects, at, OCCLUDER_NEAR_M)
     daylight = horizon_lum is None or is_daylight(horizon_lum, c)
     foot = _within(grid, _occluder_bases(grid, c.objects), at, FOOT_EDGE_M)
-    mode = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight, foot=foot, width=width)
+    from .envmap import is_vegetation  # envmap -> clear_sky -> sun_disc -> key: imported when called
+
+    mode = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight, foot=foot, width=width,
+                         pass_warm=daylight and not is_vegetation(ground_rgb))
     good &= mode.pairs
     sh_rgb = np.median(dark[good], axis=0)
     ratio_rgb = np.median(per[good], axis=0)
