@@ -94,12 +94,17 @@ def _ring(img: np.ndarray, clip: np.ndarray, centre: tuple[float, float], radius
     return float(np.median(luminance(img[y0:y1, x0:x1][ring]))) / CLIP
 
 
-def _at_edge(stat: np.ndarray, shape: tuple[int, int], margin: float = 0.0) -> bool:
-    """Whether a connected component (its cv2 stats row) comes within ``margin`` pixels of the
-    frame's border (0: touches it)."""
+def _at_edge(stat: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether a connected component (its cv2 stats row) touches the frame's border."""
     x, y, w, h = (int(v) for v in stat[:4])
-    m = int(math.ceil(margin))
-    return x <= m or y <= m or x + w + m >= shape[1] or y + h + m >= shape[0]
+    return x == 0 or y == 0 or x + w >= shape[1] or y + h >= shape[0]
+
+
+def _one_sided(centre: tuple[float, float], radius: float, width: int) -> bool:
+    """Whether the sky ring's left or right quarter (``_ring``, sideways) lies off the frame from
+    its inner edge on: the sky beside the core is then read on one side only."""
+    inner = SKY_RING[0] * radius + 1.0
+    return centre[0] - inner < 0 or centre[0] + inner >= width
 
 
 def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np.ndarray | None, str]:
@@ -126,10 +131,10 @@ def sun_in_frame(img: np.ndarray, cam, scale: float, up: np.ndarray) -> tuple[np
         if radius_deg > MAX_RADIUS_DEG:
             why = f"a clipped patch of sky {radius_deg:.1f} deg in radius is too wide for the sun"
             continue
-        if _at_edge(stats[i], clip.shape, SKY_RING[1] * r):
-            why = why or "a clipped speck of sky too near the frame's edge for the sky round it to be read"
-            continue
         centre = (float(centres[i][0]), float(centres[i][1]))
+        if _one_sided(centre, r, clip.shape[1]):
+            why = why or "a clipped speck of sky too near the frame's edge for the sky either side of it to be read"
+            continue
         glare = _ring(img, clip, centre, r)
         if glare < GLARE_MIN:
             why = f"a clipped patch of sky without the sun's glare round it ({glare:.2f} of clipping) is not the sun"
