@@ -416,7 +416,7 @@ def _mode_cluster(log_ratio: np.ndarray, weight: np.ndarray, per_channel: np.nda
       stands on the ground; a band of paving runs past a pillar only where it happens to.
       Where the bands are themselves a bluish grey, the colour cannot tell them (sun_high
       seeds 20-22: bands 1.68, shade blue/red 2.1; the pillars' shadows 2.5 at their feet, 104
-      pairs there against 2).
+      pairs there against 27).
 
     With ``pass_warm`` (by daylight, off vegetation) a mode whose shade is warmer than its light
     (WARM_SHADE_BLUE) is passed over first, whatever its density: a sky-lit shadow is never
