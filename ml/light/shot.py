@@ -25,6 +25,7 @@ from shotcache.schema import FrameCamera, Light, Lighting
 from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
+from .walls import FarView
 from .window import WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
@@ -60,11 +61,13 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     foot = p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
     env = EnvAccumulator(centre=foot + n * CENTRE_HEIGHT_M, ground_point=foot, ground_normal=n)
     grid = GroundGrid(centre=foot, normal=n)
+    far = FarView(foot=foot, normal=n)
     views: list[elevation.View] = []
     for img, cam in images:
         scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
+        far.add(img, cam, scale)
         views.append((img, cam, scale))
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
@@ -115,7 +118,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         lamp.why = f"no local lamp {seen_at:.0f} deg up from the product " + room.format(r2=lamp.r2)
         lamp, refused_low = None, not ceiling
     partial = lamp is not None and local_source.weight(lamp) < 1.0
-    window = find_window(grid, key, horizon, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
+    walls = walls_seen(horizon, far, key)
+    window = find_window(grid, key, walls, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
+    if window is not None and horizon is None:
+        window.why = window.why.replace("the walls are lit like the floor", "the walls (below the horizon, beyond the floor) are lit like it")
     if window is not None and lamp is not None:  # under MIN_R2 a window read off the floor stands, as before the ramp
         lamp.why += f"; not placed: under R2 {local_source.MIN_R2:g} the window the floor points to stands"
         lamp = None
@@ -221,15 +227,17 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
                 for foot, band in occluder_feet(grid, objects)]
     occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-    found = elevation.combine(occluders)
+    bound = elevation.upper_bound(occluders)
+    if bound is not None and bound[0] < BOUND_SLACK * (least := least_elevation_deg(key.ratio)):
+        key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"
+        bound = None
+    found = elevation.combine(occluders, bound)
     if found is None:
-        bound = elevation.upper_bound(occluders)
+        if bound is not None and (over := elevation.over_bound(occluders, bound)):
+            key.why += f"; {elevation.dropped_note(over, bound)}"
         if bound is not None and bound[0] < float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
-            if bound[0] < BOUND_SLACK * (least := least_elevation_deg(key.ratio)):
-                key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"
-            else:
-                lower_assumed_elevation(grid, key, bound[0])
-                key.why += f"; {bound[1]}"
+            lower_assumed_elevation(grid, key, bound[0])
+            key.why += f"; {bound[1]}"
         return
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source="shadow length")
     key.why += f"; {found[1]}"
@@ -332,6 +340,18 @@ NIGHT_NOTE = ("no key light: above the horizon the frames show a night sky, or w
               "or Key From Shadow to place one)")
 """Found on the real judo clip, a gym lit from its ceiling: 7 degrees of dark walls and kit above
 the horizon at 0.18 of the lit mat read as a night, and the note spoke of street lamps."""
+
+
+def walls_seen(horizon: float | None, far: FarView, key: KeyEstimate) -> float | None:
+    """Luminance of a room's walls as the frames show them, for ``find_window``: what they see
+    above the horizon, else (a camera looking down) their far view (walls.py), but only where
+    the plate's shadow edges read soft (key.soft_edges: a large source, as a window is). Sunlit
+    tiles banded with a darker material read far ground 1.13x the floor, as a room's walls do,
+    and brighten 1.11x a metre across the view (sun_high seed 150): a window there would light
+    the duck from the side under a sun whose shadows are hard."""
+    if horizon is not None:
+        return horizon
+    return far.luminance() if soft_edges(key) else None
 
 
 CEILING_LAMP_MIN_DEG = 30.0

@@ -141,6 +141,20 @@ def test_combine_uses_only_occluders_with_both_read():
     assert combine([Occluder(0.5, True, 0.06, True)]) is None  # a dark rim at the foot is no shadow to measure
 
 
+def test_a_short_shadow_over_what_a_long_one_allows_measures_nothing():
+    """Two 24-32 cm dark patches at 0.8 m occluders' feet read a 70-degree sun, where a 0.77 m
+    occluder's shadow runs out of view past 1.3 m (at most 30 degrees): the patches are dropped."""
+    occ = [Occluder(0.80, True, 0.24, True), Occluder(0.82, True, 0.32, True), Occluder(0.77, True, 1.31, False)]
+    bound = upper_bound(occ)
+    assert bound is not None and 29 < bound[0] < 31
+    assert combine(occ, bound) is None
+    e, _ = combine(occ)  # unchecked against the bound: the patches' sun
+    assert e > 65
+    near = occ + [Occluder(0.5, True, 0.5 / math.tan(math.radians(26)), True)]  # a reading the bound allows stands
+    e, why = combine(near, bound)
+    assert abs(e - 26) < 0.5 and "dropped" in why
+
+
 def test_under_walls_the_unseen_ceiling_is_lit_like_the_ground_not_a_blue_sky():
     """The boxes' shadows are bluer than their lit ground, as a sun's under a blue sky; but the
     frames see dim walls above the horizon, not a daylight sky. The ratio then says nothing of

@@ -9,11 +9,14 @@ import pytest
 
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.local_source import CLIPPED
-from ml.light.shot import estimate_light
+from ml.light.key import KeyEstimate
+from ml.light.shot import estimate_light, walls_seen
 from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, WINDOW_RATIO_MAX, _plane, burnt_pool, find_window, floor_luminance,
                              floor_slope, full_ratio)
 
-from ground_plates import ground_hits, room_cameras
+from ml.light.walls import FarView
+
+from ground_plates import camera_rays, ground_hits, look_at, room_cameras
 
 W, H = 200, 120
 
@@ -133,6 +136,61 @@ def test_a_floor_seen_with_no_wall_in_view_makes_no_window():
     window = find_window(grid, key, 1.2 * floor_lum, np.zeros(3))
     assert window is not None
     assert abs(math.degrees(math.atan2(window.direction[1], window.direction[0])) - 60.0) < 20.0, window.why
+
+
+def looking_down(n: int = 5) -> list:
+    """Cameras 2.2 m off and 1.2 m up, pitched 28 degrees down at the product: their top rows
+    fall to the ground a degree under the horizon, and nothing above it is in view."""
+    return [look_at(np.array([-2.2 * np.cos(a), -2.2 * np.sin(a), 1.2]), np.array([0.0, 0.0, 0.05]), W, H, 120.0) for a in np.linspace(-0.25, 0.25, n)]
+
+
+def walled_room_plate(cam, walls: float) -> np.ndarray:
+    """``room_plate`` in a room whose walls stand 3.5 m from the product: the pixels whose rays
+    meet the floor's plane beyond them show the walls at ``walls`` times the floor."""
+    img = room_plate(cam, walls=walls)
+    hit, down = ground_hits(cam, W, H)
+    img[down & (np.hypot(hit[..., 0], hit[..., 1]) > 3.5)] = np.array((0.42, 0.3, 0.2), np.float32) * walls
+    return img
+
+
+@pytest.mark.parametrize("walls, window", [(1.3, True), (0.6, False)])
+def test_walls_seen_below_the_horizon_tell_a_windows_room(walls, window):
+    """Cameras looking down see no wall above the horizon, only below it beyond the floor
+    (interior seeds 152 and 154: walls 1.57-1.65x the floor there, where the environment map saw
+    nothing above its horizon and the room got no window). Lit like the floor, they make the
+    floor's slope a window's; darker (a ceiling's room: 0.53-0.80), they do not."""
+    frames = [(walled_room_plate(c, walls), c) for c in looking_down()]
+    assert all((camera_rays(c, W, H)[..., 2] < 0).all() for _f, c in frames)  # nothing above the horizon in view
+    far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for img, c in frames:
+        far.add(img, c)
+    assert far.luminance() is not None and abs(far.luminance() / float(np.array((0.42, 0.3, 0.2)) @ LUMA) - walls) < 0.01
+    _env, key, lighting = estimate_light(frames, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert not key.hard, key.why
+    assert ("a window's light" in lighting.notes) == window, lighting.notes
+    if window:
+        d = np.asarray(lighting.lights[0].direction)
+        assert abs(math.degrees(math.atan2(d[1], d[0])) - 60.0) < 25.0, lighting.notes
+
+
+def test_the_far_view_stands_for_walls_only_under_soft_shadows():
+    """Sunlit tiles banded with a darker material read far ground 1.13x the floor, as a room's
+    walls do (sun_high seed 150): under hard shadow edges the far view reads no walls."""
+    far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for c in looking_down():
+        far.add(walled_room_plate(c, 1.3), c)
+    soft = KeyEstimate(hard=False, ratio=1.5, measured=True, penumbra_m=0.2)
+    hard = KeyEstimate(hard=False, ratio=1.5, measured=True, penumbra_m=0.01)
+    assert walls_seen(None, far, soft) == far.luminance() and far.luminance() is not None
+    assert walls_seen(None, far, hard) is None
+    assert walls_seen(0.4, far, hard) == 0.4  # what is seen above the horizon stands
+
+
+def test_a_camera_looking_straight_down_has_no_far_view():
+    cam = look_at(np.array([0.0, -0.01, 2.0]), np.zeros(3), W, H, 120.0)
+    far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    far.add(np.ones((H, W, 3), np.float32), cam)
+    assert far.luminance() is None
 
 
 def test_shadows_lit_by_an_open_sky_make_no_window():
