@@ -348,10 +348,14 @@ def walls_seen(horizon: float | None, far: FarView, key: KeyEstimate) -> float |
     the plate's shadow edges read soft (key.soft_edges: a large source, as a window is). Sunlit
     tiles banded with a darker material read far ground 1.13x the floor, as a room's walls do,
     and brighten 1.11x a metre across the view (sun_high seed 150): a window there would light
-    the duck from the side under a sun whose shadows are hard."""
+    the duck from the side under a sun whose shadows are hard. Nor over vegetation: a lawn seen
+    far off is its own blades edge-on, brighter (the real dog-lawn clip, looking down at grass
+    under soft light: far grass 2.25x the near, and a window lit the dog's lawn)."""
     if horizon is not None:
         return horizon
-    return far.luminance() if soft_edges(key) else None
+    if not soft_edges(key) or is_vegetation(np.asarray(key.ground_rgb)):
+        return None
+    return far.luminance()
 
 
 CEILING_LAMP_MIN_DEG = 30.0

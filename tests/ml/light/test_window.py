@@ -175,7 +175,8 @@ def test_walls_seen_below_the_horizon_tell_a_windows_room(walls, window):
 
 def test_the_far_view_stands_for_walls_only_under_soft_shadows():
     """Sunlit tiles banded with a darker material read far ground 1.13x the floor, as a room's
-    walls do (sun_high seed 150): under hard shadow edges the far view reads no walls."""
+    walls do (sun_high seed 150), and a lawn's far grass 2.25x the near (dog-lawn): under hard
+    shadow edges or over vegetation the far view reads no walls."""
     far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
     for c in looking_down():
         far.add(walled_room_plate(c, 1.3), c)
@@ -184,6 +185,8 @@ def test_the_far_view_stands_for_walls_only_under_soft_shadows():
     assert walls_seen(None, far, soft) == far.luminance() and far.luminance() is not None
     assert walls_seen(None, far, hard) is None
     assert walls_seen(0.4, far, hard) == 0.4  # what is seen above the horizon stands
+    lawn = KeyEstimate(hard=False, ratio=1.5, measured=True, penumbra_m=0.2, ground_rgb=[0.05, 0.08, 0.023])
+    assert walls_seen(None, far, lawn) is None  # far grass is the lawn's own blades seen edge-on (dog-lawn)
 
 
 def test_a_camera_looking_straight_down_has_no_far_view():
