@@ -26,7 +26,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
-from .window import WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
+from .window import WALLS_LIT, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
@@ -121,7 +121,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     walls = walls_seen(horizon, far, key)
     window = find_window(grid, key, walls, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
     if window is not None and horizon is None:
-        window.why = window.why.replace("the walls are lit like the floor", "the walls (below the horizon, beyond the floor) are lit like it")
+        window.why = window.why.replace(WALLS_LIT, "the walls (below the horizon, beyond the floor) are lit like it")
     if window is not None and lamp is not None:  # under MIN_R2 a window read off the floor stands, as before the ramp
         lamp.why += f"; not placed: under R2 {local_source.MIN_R2:g} the window the floor points to stands"
         lamp = None

@@ -303,6 +303,10 @@ def ratio_at_foot(grid: Any, classes: Any, foot: np.ndarray, unlit_rgb: np.ndarr
     return max(lum / max(float(np.asarray(unlit_rgb, np.float64) @ LUMA), 1e-4), MIN_RATIO)
 
 
+WALLS_LIT = "the walls are lit like the floor"
+"""The slope window's note on the walls (shot.py says where they were seen when below the horizon)."""
+
+
 def _slope_window(grid: Any, key: Any, foot: np.ndarray) -> Window | None:
     """The window the floor brightens towards (``floor_slope``), as strong as the soft edges'
     ratio under the whole window; None where the slope is a sky's or a lamp's."""
@@ -310,7 +314,7 @@ def _slope_window(grid: Any, key: Any, foot: np.ndarray) -> Window | None:
     if not WINDOW_SLOPE_PER_M <= slope <= WINDOW_SLOPE_MAX_PER_M:
         return None
     lit, sh = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
-    why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and the walls are lit like the floor; "
+    why = (f"a window's light: the floor brightens {math.exp(slope):.2f}x a metre towards it and {WALLS_LIT}; "
            f"a soft key {KEY_ANGLE_DEG:.0f} deg wide from that side (the window's {WINDOW_ANGLE_DEG:.0f} and the side's "
            f"doubt), {WINDOW_ELEVATION_DEG:.0f} deg up (assumed), lit/shadow {key.ratio:.2f} across its soft edges "
            f"({float(full_ratio(key.ratio)):.2f} under the whole window)")

@@ -168,6 +168,7 @@ def test_walls_seen_below_the_horizon_tell_a_windows_room(walls, window):
     _env, key, lighting = estimate_light(frames, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert not key.hard, key.why
     assert ("a window's light" in lighting.notes) == window, lighting.notes
+    assert ("(below the horizon, beyond the floor)" in lighting.notes) == window, lighting.notes
     if window:
         d = np.asarray(lighting.lights[0].direction)
         assert abs(math.degrees(math.atan2(d[1], d[0])) - 60.0) < 25.0, lighting.notes
