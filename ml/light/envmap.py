@@ -244,7 +244,8 @@ the middle of a room, 2.5-3 m up, lie within 30-45 degrees of the zenith seen fr
 (the eval's ceiling rooms: panels 1.6-2.6 m out under a 2.8 m ceiling)."""
 
 
-def overhead_cap(env: np.ndarray, seen: np.ndarray, below: np.ndarray, up: np.ndarray, cap_deg: float = CEILING_CAP_DEG) -> np.ndarray | None:
+def overhead_cap(env: np.ndarray, seen: np.ndarray, below: np.ndarray, up: np.ndarray, cap_deg: float = CEILING_CAP_DEG,
+                 walls_rgb: np.ndarray | None = None) -> np.ndarray | None:
     """``env`` with the light of its unseen upper hemisphere gathered into a cap round the zenith
     (``cap_deg``), the rest of the unseen part at the walls' level (the median of what the frames
     saw above the horizon): a room lit from a ceiling the camera never sees. The irradiance on
@@ -253,15 +254,19 @@ def overhead_cap(env: np.ndarray, seen: np.ndarray, below: np.ndarray, up: np.nd
     product from every side at once (the top no brighter than the flanks, the belly lit, no
     highlight on a glossy product, no contact shadow). None where nothing is unseen above the
     horizon, no wall was seen, or the walls alone light the floor as brightly (no ceiling light
-    to gather). ``seen``/``below``: the accumulator's masks; ``up``: the ground normal."""
+    to gather). ``seen``/``below``: the accumulator's masks; ``up``: the ground normal;
+    ``walls_rgb``: the walls' colour where the frames show them only below the horizon (walls.py),
+    used when too little is seen above it."""
     unseen = ~seen & ~below
     walls = seen & ~below
-    if not unseen.any() or walls.sum() < MIN_SKY_TINT_PX:
+    if walls.sum() >= MIN_SKY_TINT_PX:
+        walls_rgb = np.median(env[walls], axis=0)
+    if not unseen.any() or walls_rgb is None:
         return None
     h, w = env.shape[:2]
     e0 = upper_irradiance(env, up)
     out = env.astype(np.float64)
-    out[unseen] = np.median(env[walls], axis=0)
+    out[unseen] = np.asarray(walls_rgb, np.float64)
     missing = e0 - upper_irradiance(out, up)
     cap = unseen & (directions(w, h) @ np.asarray(up, np.float64) > math.cos(math.radians(cap_deg)))
     if not cap.any() or float(missing.min()) <= 0.0:

@@ -92,7 +92,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     elif elevation_readable(horizon, key):
         measure_elevation(views, grid, key)
     confirm_banded(key)
-    ceiling = ceiling_lit(horizon, key)  # the walls and the floor it reads do not change below
+    low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
+    ceiling = ceiling_lit(horizon, key) or low_walls is not None  # the walls and the floor it reads do not change below
     if key.hard and key.elevation_source == "assumed" and ceiling:
         key.hard = False  # the ground and the room read as soft-lit from here on (the unseen light, no key)
         key.why += "; " + CEILING_NOTE
@@ -166,10 +167,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     lights = [light] if light is not None else []
     notes.append(note)
     if light is None and window is None and lamp is None and ceiling:
-        overhead = overhead_cap(env_map, env.count > 0, env.below, n)
+        overhead = overhead_cap(env_map, env.count > 0, env.below, n, walls_rgb=low_walls)
         if overhead is not None:  # the floor's irradiance is kept: ``ambient`` stands
             env_map = overhead
-            notes.append(f"a ceiling's light: walls {(horizon or 0.0) / floor_luminance(key.classes):.2f}x the floor, the unseen "
+            walls_lum = horizon if horizon is not None else float(np.asarray(low_walls) @ LUMA)
+            notes.append(f"a ceiling's light: walls {walls_lum / floor_luminance(key.classes):.2f}x the floor"
+                         f"{'' if horizon is not None else ' (below the horizon, beyond the floor)'}, the unseen "
                          f"light gathered within {CEILING_CAP_DEG:g} deg of the zenith")
     seen_ground = window.unlit_rgb if window is not None else np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)  # ground the key does not reach
     if source is not None:
@@ -275,6 +278,24 @@ def ceiling_lit(horizon: float | None, key: KeyEstimate) -> bool:
         return False
     floor = floor_luminance(key.classes)
     return floor > 0 and seen[0] < WALLS_OVER_FLOOR * floor
+
+
+def ceiling_walls_below(horizon: float | None, far: FarView, key: KeyEstimate) -> np.ndarray | None:
+    """The walls' colour where the frames show nothing above the horizon and their far view
+    (walls.py) says a room lit from its ceiling: walls darker than the floor (under
+    WALLS_OVER_FLOOR of it), and no night (key.is_night). None otherwise. Soft light only: the
+    ceiling rooms made at stop 52 that see nothing above the horizon read 0.62-0.71x the floor
+    there, while sunlit sand and tiles seen the same way read 0.86-1.13x, too near to let the
+    far view take a hard key away; for soft light it only gathers the unseen light overhead
+    (``envmap.overhead_cap``): +2.9 / +2.5 dB (insert / product) on those six rooms, every one
+    up, where the uniform dome had lit the duck from every side at once."""
+    if horizon is not None or key.hard or key.classes is None or is_vegetation(np.asarray(key.ground_rgb)):
+        return None
+    walls, rgb = far.luminance(), far.rgb()
+    floor = floor_luminance(key.classes)
+    if walls is None or rgb is None or floor <= 0 or is_night(walls, key.classes) or walls >= WALLS_OVER_FLOOR * floor:
+        return None
+    return rgb
 
 
 ROOM_SHADOWS_MAX = 1

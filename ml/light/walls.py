@@ -12,7 +12,8 @@ So the pixels whose rays meet the ground's plane more than FAR_M from the produc
 the frames' far view: walls in a room (interior seeds 113, 152 and 154 read 1.25-1.65x the
 floor; the ceiling-lit rooms 0.53-0.80, as their walls above the horizon read), open ground or
 a meadow's far grass outdoors. It stands in for the view above the horizon where the frames
-show none (``FarView.luminance``).
+show none (``FarView.luminance``, ``FarView.rgb``): for the window a room's floor points to
+(shot.walls_seen) and for a room lit from its ceiling (shot.ceiling_walls_below).
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class FarView:
     foot: np.ndarray
     normal: np.ndarray
     far_m: float = FAR_M
-    _lum: list[np.ndarray] = field(default_factory=list)
+    _rgb: list[np.ndarray] = field(default_factory=list)
 
     def add(self, image: np.ndarray, cam: FrameCamera, scale: float = 1.0) -> None:
         """The far pixels of one linear HxWx3 frame; ``scale`` = its size over the camera's."""
@@ -57,9 +58,18 @@ class FarView:
         rel = origin + ray * t[..., None] - np.asarray(self.foot, np.float64)
         dist = np.linalg.norm(rel - (rel @ n)[..., None] * n, axis=-1)
         far = falls & (t > 0) & (dist > self.far_m)
-        self._lum.append(img[far].astype(np.float64) @ LUMA)
+        self._rgb.append(img[far].astype(np.float64))
+
+    def _pixels(self) -> np.ndarray | None:
+        rgb = np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3))
+        return rgb if len(rgb) >= MIN_PIXELS else None
 
     def luminance(self) -> float | None:
         """Median luminance of the far view over the shot (None: under MIN_PIXELS of it)."""
-        lum = np.concatenate(self._lum) if self._lum else np.zeros(0)
-        return float(np.median(lum)) if len(lum) >= MIN_PIXELS else None
+        rgb = self._pixels()
+        return None if rgb is None else float(np.median(rgb @ LUMA))
+
+    def rgb(self) -> np.ndarray | None:
+        """Median colour of the far view over the shot (None: under MIN_PIXELS of it)."""
+        rgb = self._pixels()
+        return None if rgb is None else np.median(rgb, axis=0)

@@ -158,7 +158,8 @@ def test_walls_seen_below_the_horizon_tell_a_windows_room(walls, window):
     """Cameras looking down see no wall above the horizon, only below it beyond the floor
     (interior seeds 152 and 154: walls 1.57-1.65x the floor there, where the environment map saw
     nothing above its horizon and the room got no window). Lit like the floor, they make the
-    floor's slope a window's; darker (a ceiling's room: 0.53-0.80), they do not."""
+    floor's slope a window's; darker (a ceiling's room: 0.53-0.80), they do not, and the room's
+    unseen light is gathered overhead as under walls darker than the floor above the horizon."""
     frames = [(walled_room_plate(c, walls), c) for c in looking_down()]
     assert all((camera_rays(c, W, H)[..., 2] < 0).all() for _f, c in frames)  # nothing above the horizon in view
     far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
@@ -168,7 +169,8 @@ def test_walls_seen_below_the_horizon_tell_a_windows_room(walls, window):
     _env, key, lighting = estimate_light(frames, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     assert not key.hard, key.why
     assert ("a window's light" in lighting.notes) == window, lighting.notes
-    assert ("(below the horizon, beyond the floor)" in lighting.notes) == window, lighting.notes
+    assert "(below the horizon, beyond the floor)" in lighting.notes, lighting.notes
+    assert ("a ceiling's light" in lighting.notes) != window, lighting.notes  # walls darker than the floor: lit from above
     if window:
         d = np.asarray(lighting.lights[0].direction)
         assert abs(math.degrees(math.atan2(d[1], d[0])) - 60.0) < 25.0, lighting.notes
