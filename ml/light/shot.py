@@ -89,7 +89,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
-    elif elevation_readable(horizon, key):
+    elif elevation_readable(horizon, key) and not night_below(horizon, far, key):  # lamps' shadows measure no sun
         measure_elevation(views, grid, key)
     confirm_banded(key)
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
@@ -163,7 +163,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
-    light, shadow_ratio, note = key_light(key, ambient, night_seen(horizon, key)) if window is None else window_light(window, ambient, n)
+    night = night_seen(horizon, key) or night_below(horizon, far, key)
+    light, shadow_ratio, note = key_light(key, ambient, night) if window is None else window_light(window, ambient, n)
+    if note == NIGHT_NOTE and horizon is None:
+        note = note.replace(NIGHT_SEEN, "the frames show a night beyond the ground (nothing above the horizon in view)")
     lights = [light] if light is not None else []
     notes.append(note)
     if light is None and window is None and lamp is None and ceiling:
@@ -179,7 +182,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         notes.append(source.why)
     if lamp is not None:
         # by night wide edges are the plate's blur of small lamps' shadows (key.NIGHT_PENUMBRA_M): no large lamp
-        size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key) and not night_seen(horizon, key))
+        size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key) and not night)
         if size > local_source.SOFT_SIZE_M:
             notes.append(f"the lamp {size:.1f} m across ({local_source.SOFT_EDGES_ANGLE_DEG:g} deg from the product): "
                          "the plate's shadow edges are soft")
@@ -280,6 +283,19 @@ def ceiling_lit(horizon: float | None, key: KeyEstimate) -> bool:
     return floor > 0 and seen[0] < WALLS_OVER_FLOOR * floor
 
 
+def night_below(horizon: float | None, far: FarView, key: KeyEstimate) -> bool:
+    """Whether frames that show nothing above the horizon show a night below it: their far view
+    (walls.py) as dark against the lit ground as a night sky is (key.is_night). The night streets
+    that see nothing above the horizon read 0.14-0.24x their floor there, the ceiling rooms
+    0.62-0.71x and sunlit ground 0.86 and more. Night s155 of stop 51, a camera looking down on
+    lamp-lit asphalt, got a sun of assumed elevation from its lamps' shadows (``key_light``
+    places none under a night sky), nor is an elevation read off such shadows (``elevation_readable``)."""
+    if horizon is not None or key.classes is None or not key.classes.ground.any():
+        return False
+    walls = far.luminance()
+    return walls is not None and is_night(walls, key.classes)
+
+
 def ceiling_walls_below(horizon: float | None, far: FarView, key: KeyEstimate) -> np.ndarray | None:
     """The walls' colour where the frames show nothing above the horizon and their far view
     (walls.py) says a room lit from its ceiling: walls darker than the floor (under
@@ -355,8 +371,8 @@ def _sky_over_ground(horizon: float | None, key: KeyEstimate) -> tuple[float, Gr
     return horizon, key.classes
 
 
-NIGHT_NOTE = ("no key light: above the horizon the frames show a night sky, or walls as dark (a few degrees of "
-              "either look alike), so the hard shadows are local lamps', near and each from its own side, and a sun "
+NIGHT_SEEN = "above the horizon the frames show a night sky, or walls as dark (a few degrees of either look alike)"
+NIGHT_NOTE = ("no key light: " + NIGHT_SEEN + ", so the hard shadows are local lamps', near and each from its own side, and a sun "
               "from an assumed elevation would cast the product's shadow where no lamp does (environment only; give --light-dir "
               "or Key From Shadow to place one)")
 """Found on the real judo clip, a gym lit from its ceiling: 7 degrees of dark walls and kit above

@@ -12,7 +12,7 @@ from ml.light.envmap import direction_to_pixel, sky_from_ground, sky_from_shadow
 from ml.light.key import KeyEstimate
 from ml.light.shot import elevation_readable, estimate_light
 
-from ground_plates import camera_rays, look_at, plate_with_boxes
+from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
 
 W, H = 320, 180
 
@@ -100,6 +100,27 @@ def test_under_a_night_sky_a_hard_key_of_assumed_elevation_is_not_placed():
     assert [l.type for l in given.lights] == ["sun"], given.notes
     day = [(sky_plate(cam, light_at(25.0), BOXES), cam) for cam in cameras()]
     assert [l.type for l in estimate_light(day, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[2].lights] == ["sun"]
+
+
+def test_a_night_beyond_the_ground_places_no_sun_of_assumed_elevation():
+    """Cameras looking down on a lamp-lit street show nothing above the horizon; the street
+    beyond the lamps' reach, dark as a night sky against the lit ground, says the night there
+    (the far view, walls.py): the lamps' hard shadows place no sun of assumed elevation (night
+    s155 of stop 51 got one). The same ground lit out to the far view places the sun."""
+    cams = [look_at(np.array([-3.0 * math.cos(a), -3.0 * math.sin(a), 1.4]), np.zeros(3), W, H, 220.0) for a in np.linspace(-0.2, 0.2, 5)]
+    assert all((camera_rays(c, W, H)[..., 2] < 0).all() for c in cams)  # nothing above the horizon in view
+
+    def street(cam, dark_beyond_m):
+        img = plate_with_boxes(cam, light_at(25.0), BOXES, w=W, h=H)
+        hit, down = ground_hits(cam, W, H)
+        img[down & (np.hypot(hit[..., 0], hit[..., 1]) > dark_beyond_m)] = (0.01, 0.01, 0.015)
+        return img
+
+    night = estimate_light([(street(c, 5.0), c) for c in cams], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    assert night[1].hard and night[1].elevation_source == "assumed", night[1].why
+    assert night[2].lights == [] and "a night beyond the ground" in night[2].notes, night[2].notes
+    lit = estimate_light([(street(c, 1e9), c) for c in cams], np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))[2]
+    assert [l.type for l in lit.lights] == ["sun"], lit.notes
 
 
 def test_a_sun_in_frame_makes_a_key_of_shadows_read_soft():
