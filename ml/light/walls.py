@@ -13,7 +13,8 @@ the frames' far view: walls in a room (interior seeds 113, 152 and 154 read 1.25
 floor; the ceiling-lit rooms 0.53-0.80, as their walls above the horizon read), open ground or
 a meadow's far grass outdoors. It stands in for the view above the horizon where the frames
 show none (``FarView.luminance``, ``FarView.rgb``): for the window a room's floor points to
-(shot.walls_seen) and for a room lit from its ceiling (shot.ceiling_walls_below).
+(shot.walls_seen), for a room lit from its ceiling (shot.ceiling_walls_below) and for a night
+(shot.night_below).
 """
 from __future__ import annotations
 
