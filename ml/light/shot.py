@@ -72,6 +72,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
     key = estimate_key(grid, horizon_lum=horizon)
+    night_low = night_below(horizon, far, key)  # a night in the far view of cameras that see no sky
     if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
@@ -89,7 +90,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
-    elif elevation_readable(horizon, key) and not night_below(horizon, far, key):  # lamps' shadows measure no sun
+    elif elevation_readable(horizon, key) and not night_low:  # lamps' shadows measure no sun
         measure_elevation(views, grid, key)
     confirm_banded(key)
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
@@ -163,7 +164,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
-    night = night_seen(horizon, key) or night_below(horizon, far, key)
+    night = night_seen(horizon, key) or night_low
     light, shadow_ratio, note = key_light(key, ambient, night) if window is None else window_light(window, ambient, n)
     if note == NIGHT_NOTE and horizon is None:
         note = note.replace(NIGHT_SEEN, "the frames show a night beyond the ground (nothing above the horizon in view)")

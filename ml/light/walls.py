@@ -62,7 +62,9 @@ class FarView:
         self._rgb.append(img[far].astype(np.float64))
 
     def _pixels(self) -> np.ndarray | None:
-        rgb = np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3))
+        if len(self._rgb) != 1:  # joined once, on the first reading (the estimate reads it several times)
+            self._rgb = [np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3))]
+        rgb = self._rgb[0]
         return rgb if len(rgb) >= MIN_PIXELS else None
 
     def luminance(self) -> float | None:
