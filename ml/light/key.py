@@ -962,17 +962,19 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     pull_sum = np.zeros(2)  # one unit vote per attached shadow: a light's falloff makes large dark regions too
     n_pulls = 0
     lengths = []
+    pulls: list[tuple[np.ndarray, np.ndarray | None]] = []  # (pull, the blob's long axis where it is elongated)
     for comp, pts in _shadow_blobs(grid, dark):
         mean = pts.mean(axis=0)
         pull = _pull_to_base(comp, mean, bases, grid)
+        evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
+        elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
+        ax = evecs[:, 1]
         if pull is not None:
             pull_sum += pull
             n_pulls += 1
-        evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
-        elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
+            pulls.append((pull, ax if elong >= 1.5 else None))
         if elong < 1.5:
             continue
-        ax = evecs[:, 1]
         w = len(pts) * (elong - 1.0)
         ang = 2 * math.atan2(ax[1], ax[0])
         axis_sum += w * np.array([math.cos(ang), math.sin(ang)])
@@ -985,6 +987,8 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         if n_pulls < (1 if lengths else min_bases) or np.linalg.norm(pull_sum) < 1e-9:
             return False
         axis = pull_sum / np.linalg.norm(pull_sum)
+    else:
+        pull_sum, n_pulls = _side_votes(pulls, axis)
     if abs(float(pull_sum @ axis)) > 1e-9:
         towards = axis if pull_sum @ axis > 0 else -axis  # from the shadows to their occluders: towards the light
         est.side_source = "occluder"
@@ -998,6 +1002,20 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     est.elongated = len(lengths)
     est.angle_deg = _penumbra_angle(est.penumbra_m, 0.5 * (float(np.median(lengths)) if lengths else SHORT_SHADOW_M), est.lens_m)
     return True
+
+
+def _side_votes(pulls: list[tuple[np.ndarray, np.ndarray | None]], axis: np.ndarray) -> tuple[np.ndarray, int]:
+    """(sum, count) of the pulls that say which side of ``axis`` the light is on: every
+    attached shadow's but an elongated one's lying across the axis (over SIDE_AXIS_DEG from
+    it). The light's own shadows lie along its azimuth; one across it is another light's (a
+    practical beside the sun) or a band's, and the occluder it touches says nothing of this
+    light's side (mixed seed 154: such a blob's pull, 169 degrees off the sun, outvoted one 34
+    degrees off and reversed the key)."""
+    kept = [p for p, ax in pulls if ax is None or abs(float(ax @ axis)) >= math.cos(math.radians(SIDE_AXIS_DEG))]
+    return (np.sum(kept, axis=0) if kept else np.zeros(2)), len(kept)
+
+
+SIDE_AXIS_DEG = 45.0
 
 
 def _across_pulls(axis: np.ndarray, pull_sum: np.ndarray, lengths: list[float]) -> bool:

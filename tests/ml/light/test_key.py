@@ -777,3 +777,23 @@ def test_a_key_read_below_the_bands_needs_its_shadows_length(source, kept):
     confirm_banded(est)
     assert est.hard == kept and (est.direction is not None) == kept, est.why
     assert kept or ("no direction" in est.why and "taken over the commoner 1.70" in est.why and est.ratio == 2.6)
+
+
+def test_shadows_lying_across_the_lights_axis_do_not_vote_its_side():
+    """The light's own shadows lie along its azimuth; a shadow elongated across it is another
+    light's (a practical beside the sun) or a band's, and the occluder it touches says nothing
+    of this light's side. One long shadow starting at its occluder's foot puts the light on
+    its left; two smaller shadows lying across, each touching an occluder on its right, would
+    outvote it one base to one vote (mixed seed 154: reversed, 170 degrees off)."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    g.cam_xy = [np.array([80.0, 220.0])]  # the cameras stand below the grid (rows grow towards them)
+    objects = np.zeros((g.size, g.size), bool)
+    dark = np.zeros_like(objects)
+    objects[60:80, 40:48] = True  # the occluder of the long shadow; its foot at rows 72-80
+    dark[72:80, 48:100] = True  # its shadow runs right from its foot: the light is on the left
+    for row in (100, 130):
+        objects[row : row + 20, 120:128] = True  # an occluder right of ...
+        dark[row : row + 20, 110:120] = True  # ... a shadow lying across the axis
+    est = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert _direction(g, est, dark, objects), est.why
+    assert azimuth_between_deg(np.asarray(est.direction), -g.e1, g.n) < 30.0, (est.direction, est.why)
