@@ -965,7 +965,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     pulls: list[tuple[np.ndarray, np.ndarray | None]] = []  # (pull, the blob's long axis where it is elongated)
     for comp, pts in _shadow_blobs(grid, dark):
         mean = pts.mean(axis=0)
-        pull = _pull_to_base(comp, mean, bases, grid)
+        pull = _pull_to_base(comp, pts, bases, grid)
         evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
         elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
         ax = evecs[:, 1]
@@ -1036,7 +1036,7 @@ smears (beach-sunset: 0.2-4.4 m shadows, the pulls put the key 68 degrees off th
 a shadow crossing a band (sun_low_grass seed 42: 3 -> 91 degrees off without this bound)."""
 
 
-SIDE_ASSUMED = "no occluder base seen, light assumed behind the camera"
+SIDE_ASSUMED = "no occluder base tells the side, light assumed behind the camera"
 """The note of a key whose side no occluder told (``side_source`` "assumed")."""
 MIN_BLOB_M = 0.15
 """Side of the smallest shadow or occluder that counts (a speck - an interpolation seam, a leaf -
@@ -1110,18 +1110,46 @@ def occluder_feet(grid: GroundGrid, objects: np.ndarray) -> list[tuple[np.ndarra
     return feet
 
 
-def _pull_to_base(shadow: np.ndarray, centre: np.ndarray, bases: np.ndarray, grid: GroundGrid) -> np.ndarray | None:
-    """Unit vector (grid) from a shadow's centre to the occluder bases it touches (within
-    OCCLUDER_TOUCH_M), or None when it touches none."""
+def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: GroundGrid) -> np.ndarray | None:
+    """Unit vector (grid) from a shadow's centre (``pts``: its cells, x y) to the occluder
+    bases it touches (within OCCLUDER_TOUCH_M), or None when it touches none, or touches one
+    at each end (``_both_ends``)."""
     if not bases.any():
         return None
     near = cv2.distanceTransform((~shadow).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < OCCLUDER_TOUCH_M
-    ys, xs = np.nonzero(bases & near)
-    if len(xs) == 0:
+    touched = bases & near
+    ys, xs = np.nonzero(touched)
+    if len(xs) == 0 or _both_ends(touched, pts):
         return None
+    centre = pts.mean(axis=0)
     v = np.array([xs.mean(), ys.mean()]) - centre
     n = float(np.linalg.norm(v))
     return v / n if n > 1.0 else None
+
+
+def _both_ends(touched: np.ndarray, pts: np.ndarray) -> bool:
+    """Whether an elongated shadow (``pts``, x y) touches one occluder's base at each of its
+    ends (beyond END_SHARE of its half-length from its centre, on opposite sides): a shadow
+    starts at its occluder, and one whose tip reaches another object's foot cannot say which
+    of the two it starts at (sun_low_grass seed 172: a box's 1.9 m shadow ending at a pillar's
+    foot, the pillar's base band the larger, and the key 180 degrees off)."""
+    mean = pts.mean(axis=0)
+    evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
+    if math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)) < 1.5:
+        return False
+    t = (pts - mean) @ evecs[:, 1]
+    half = 0.5 * float(np.percentile(t, 97) - np.percentile(t, 3))
+    n, labels = cv2.connectedComponents(touched.astype(np.uint8))
+    ends = set()
+    for k in range(1, n):
+        ys, xs = np.nonzero(labels == k)
+        along = float((np.array([xs.mean(), ys.mean()]) - mean) @ evecs[:, 1])
+        if abs(along) > END_SHARE * half:
+            ends.add(along > 0)
+    return len(ends) == 2
+
+
+END_SHARE = 0.5
 
 
 OCCLUDER_TOUCH_M = 0.2
@@ -1157,7 +1185,7 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     bases = _occluder_bases(wide, c.objects)
     vote, n_pulls = 0.0, 0
     for comp, pts in _shadow_blobs(wide, dark):  # as _direction: one vote per shadow that starts at a base
-        pull = _pull_to_base(comp, pts.mean(axis=0), bases, wide)
+        pull = _pull_to_base(comp, pts, bases, wide)
         if pull is not None:
             vote += float(pull @ axis)
             n_pulls += 1

@@ -797,3 +797,26 @@ def test_shadows_lying_across_the_lights_axis_do_not_vote_its_side():
     est = KeyEstimate(False, 2.5, penumbra_m=0.05)
     assert _direction(g, est, dark, objects), est.why
     assert azimuth_between_deg(np.asarray(est.direction), -g.e1, g.n) < 30.0, (est.direction, est.why)
+
+
+def test_a_shadow_touching_an_occluder_at_each_end_does_not_say_its_side():
+    """A shadow starts at its occluder; one whose tip reaches another object's foot touches a
+    base at each end and cannot say which it starts at. A long shadow from a small base on its
+    left, ending at a larger base on its right, once put the light on the right, where the
+    larger base pulled (sun_low_grass seed 172: 180 degrees off); now its side is not read
+    from it, and the one shadow starting at a single base elsewhere tells it."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    g.cam_xy = [np.array([80.0, 220.0])]
+    objects = np.zeros((g.size, g.size), bool)
+    dark = np.zeros_like(objects)
+    objects[66:80, 42:46] = True  # a slim occluder: its foot at rows 72-80, left of ...
+    dark[72:80, 46:110] = True  # ... its long shadow, whose tip ...
+    objects[56:86, 106:126] = True  # ... reaches a bulkier object's foot
+    est = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert _direction(g, est, dark, objects), est.why
+    assert est.side_source == "assumed", est.why  # neither base says it: the camera's side
+    objects[120:140, 40:46] = True  # a second occluder, its shadow running right from its foot
+    dark[132:140, 46:100] = True
+    est = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert _direction(g, est, dark, objects), est.why
+    assert est.side_source == "occluder" and azimuth_between_deg(np.asarray(est.direction), -g.e1, g.n) < 30.0, (est.direction, est.why)
