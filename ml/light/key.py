@@ -1007,15 +1007,22 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
 def _side_votes(pulls: list[tuple[np.ndarray, np.ndarray | None]], axis: np.ndarray) -> tuple[np.ndarray, int]:
     """(sum, count) of the pulls that say which side of ``axis`` the light is on: every
     attached shadow's but an elongated one's lying across the axis (over SIDE_AXIS_DEG from
-    it). The light's own shadows lie along its azimuth; one across it is another light's (a
+    it), and but a pull itself across the axis (over SIDE_PULL_DEG from it).
+
+    The light's own shadows lie along its azimuth; one across it is another light's (a
     practical beside the sun) or a band's, and the occluder it touches says nothing of this
     light's side (mixed seed 154: such a blob's pull, 169 degrees off the sun, outvoted one 34
-    degrees off and reversed the key)."""
-    kept = [p for p, ax in pulls if ax is None or abs(float(ax @ axis)) >= math.cos(math.radians(SIDE_AXIS_DEG))]
+    degrees off and reversed the key). A base beside a shadow, not at an end of it, says as
+    little: mixed seed 172's only pull stood 90 degrees off the sun, and its small share along
+    the axis reversed the key (176 degrees off; the shadows' lengths then read a 77-degree sun
+    for the truth's 32, and 35 once it was sided right)."""
+    kept = [p for p, ax in pulls if (ax is None or abs(float(ax @ axis)) >= math.cos(math.radians(SIDE_AXIS_DEG)))
+            and abs(float(p @ axis)) >= math.cos(math.radians(SIDE_PULL_DEG))]
     return (np.sum(kept, axis=0) if kept else np.zeros(2)), len(kept)
 
 
 SIDE_AXIS_DEG = 45.0
+SIDE_PULL_DEG = 60.0
 
 
 def _across_pulls(axis: np.ndarray, pull_sum: np.ndarray, lengths: list[float]) -> bool:

@@ -820,3 +820,20 @@ def test_a_shadow_touching_an_occluder_at_each_end_does_not_say_its_side():
     est = KeyEstimate(False, 2.5, penumbra_m=0.05)
     assert _direction(g, est, dark, objects), est.why
     assert est.side_source == "occluder" and azimuth_between_deg(np.asarray(est.direction), -g.e1, g.n) < 30.0, (est.direction, est.why)
+
+
+def test_an_occluder_beside_a_shadow_not_at_its_end_does_not_say_its_side():
+    """A base touching a shade from the side, across the shadows' axis, pulls across it: its
+    small share along the axis once decided the side (mixed seed 172: the one pull 90 degrees
+    off the sun, and the key reversed). It no longer counts; no other base says the side, so
+    the light is taken to be on the camera's side, and the note says so."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    g.cam_xy = [np.array([80.0, 220.0])]
+    objects = np.zeros((g.size, g.size), bool)
+    dark = np.zeros_like(objects)
+    dark[72:80, 46:110] = True  # a long shadow along x, its occluder out of view
+    dark[120:132, 60:72] = True  # a round shade ...
+    objects[132:138, 62:76] = True  # ... a low object's foot just below it, towards the cameras
+    est = KeyEstimate(False, 2.5, penumbra_m=0.05)
+    assert _direction(g, est, dark, objects), est.why
+    assert est.side_source == "assumed" and "no occluder base tells the side" in est.why, est.why
