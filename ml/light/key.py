@@ -952,8 +952,9 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     Each elongated shadow lies along the light's azimuth (the axis is averaged over shadows
     with doubled angles, weighted by area and elongation). A shadow starts at its occluder's
     foot, so the light is on the side of the shadow where an occluder's base touches it
-    (``_occluder_bases``); a shadow too short to be elongated (a high sun) still says where the
-    light is by that side alone. With no such evidence, the light is taken to be behind the
+    (``_occluder_bases``; one touching a base at each end says nothing, ``_both_ends``, nor
+    does one lying across the axis or touching a base beside it, ``_side_votes``); a shadow
+    too short to be elongated (a high sun) still says where the light is by that side alone. With no such evidence, the light is taken to be behind the
     camera (the commonest framing) and the note says so. The elevation is not measurable on
     the ground alone (the occluders' heights are not on it): DEFAULT_ELEVATION_DEG, until
     elevation.py reads heights and lengths off the frames."""
