@@ -973,8 +973,8 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         if pull is not None:
             pull_sum += pull
             n_pulls += 1
-            pulls.append((pull, ax if elong >= 1.5 else None))
-        if elong < 1.5:
+            pulls.append((pull, ax if elong >= ELONGATED else None))
+        if elong < ELONGATED:
             continue
         w = len(pts) * (elong - 1.0)
         ang = 2 * math.atan2(ax[1], ax[0])
@@ -1142,22 +1142,34 @@ def _both_ends(touched: np.ndarray, pts: np.ndarray) -> bool:
     of the two it starts at (sun_low_grass seed 172: a box's 1.9 m shadow ending at a pillar's
     foot, the pillar's base band the larger, and the key 180 degrees off)."""
     mean = pts.mean(axis=0)
-    evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
-    if math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)) < 1.5:
+    axis = _long_axis(pts)
+    if axis is None:
         return False
-    t = (pts - mean) @ evecs[:, 1]
+    t = (pts - mean) @ axis
     half = 0.5 * float(np.percentile(t, 97) - np.percentile(t, 3))
     n, labels = cv2.connectedComponents(touched.astype(np.uint8))
     ends = set()
     for k in range(1, n):
         ys, xs = np.nonzero(labels == k)
-        along = float((np.array([xs.mean(), ys.mean()]) - mean) @ evecs[:, 1])
+        along = float((np.array([xs.mean(), ys.mean()]) - mean) @ axis)
         if abs(along) > END_SHARE * half:
             ends.add(along > 0)
     return len(ends) == 2
 
 
 END_SHARE = 0.5
+
+
+def _long_axis(pts: np.ndarray) -> np.ndarray | None:
+    """A blob's long axis (unit, grid x y) where it is elongated (ELONGATED), else None."""
+    mean = pts.mean(axis=0)
+    evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
+    return evecs[:, 1] if math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)) >= ELONGATED else None
+
+
+ELONGATED = 1.5
+"""Long over wide (the square root of the blob's covariance eigenvalues' ratio) from which a
+shadow is elongated: its length lies along the light's azimuth."""
 
 
 OCCLUDER_TOUCH_M = 0.2
@@ -1191,12 +1203,13 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     axis /= np.linalg.norm(axis)
     dark = _cast_shadows(c, est, wide)
     bases = _occluder_bases(wide, c.objects)
-    vote, n_pulls = 0.0, 0
+    pulls = []
     for comp, pts in _shadow_blobs(wide, dark):  # as _direction: one vote per shadow that starts at a base
         pull = _pull_to_base(comp, pts, bases, wide)
         if pull is not None:
-            vote += float(pull @ axis)
-            n_pulls += 1
+            pulls.append((pull, _long_axis(pts)))
+    pull_sum, n_pulls = _side_votes(pulls, axis)
+    vote = float(pull_sum @ axis)
     if abs(vote) < 1e-9:
         return False
     _set_direction(wide, est, axis if vote > 0 else -axis)
