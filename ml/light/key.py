@@ -954,8 +954,9 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     foot, so the light is on the side of the shadow where an occluder's base touches it
     (``_occluder_bases``; one touching a base at each end says nothing, ``_both_ends``, nor
     does one lying across the axis or touching a base beside it, ``_side_votes``); a shadow
-    too short to be elongated (a high sun) still says where the light is by that side alone. With no such evidence, the light is taken to be behind the
-    camera (the commonest framing) and the note says so. The elevation is not measurable on
+    too short to be elongated (a high sun) still says where the light is by that side alone.
+    With no such evidence, the light is taken to be behind the camera (the commonest framing)
+    and the note says so. The elevation is not measurable on
     the ground alone (the occluders' heights are not on it): DEFAULT_ELEVATION_DEG, until
     elevation.py reads heights and lengths off the frames."""
     bases = _occluder_bases(grid, objects)
@@ -1023,7 +1024,9 @@ def _side_votes(pulls: list[tuple[np.ndarray, np.ndarray | None]], axis: np.ndar
 
 
 SIDE_AXIS_DEG = 45.0
+"""An elongated shadow further than this from the shadows' axis is not this light's."""
 SIDE_PULL_DEG = 60.0
+"""A pull further than this from the axis comes from a base beside the shadow, not at its end."""
 
 
 def _across_pulls(axis: np.ndarray, pull_sum: np.ndarray, lengths: list[float]) -> bool:
@@ -1158,6 +1161,7 @@ def _both_ends(touched: np.ndarray, pts: np.ndarray) -> bool:
 
 
 END_SHARE = 0.5
+"""A touched base is at an end of its shadow beyond this share of the half-length from its centre."""
 
 
 def _long_axis(pts: np.ndarray) -> np.ndarray | None:
