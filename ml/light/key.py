@@ -967,15 +967,14 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
     pulls: list[tuple[np.ndarray, np.ndarray | None]] = []  # (pull, the blob's long axis where it is elongated)
     for comp, pts in _shadow_blobs(grid, dark):
         mean = pts.mean(axis=0)
-        pull = _pull_to_base(comp, pts, bases, grid)
-        evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
-        elong = math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9))
-        ax = evecs[:, 1]
+        elong, ax = _elongation(pts)
+        long_axis = ax if elong >= ELONGATED else None
+        pull = _pull_to_base(comp, pts, bases, grid, long_axis)
         if pull is not None:
             pull_sum += pull
             n_pulls += 1
-            pulls.append((pull, ax if elong >= ELONGATED else None))
-        if elong < ELONGATED:
+            pulls.append((pull, long_axis))
+        if long_axis is None:
             continue
         w = len(pts) * (elong - 1.0)
         ang = 2 * math.atan2(ax[1], ax[0])
@@ -1121,16 +1120,17 @@ def occluder_feet(grid: GroundGrid, objects: np.ndarray) -> list[tuple[np.ndarra
     return feet
 
 
-def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: GroundGrid) -> np.ndarray | None:
+def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: GroundGrid,
+                  long_axis: np.ndarray | None) -> np.ndarray | None:
     """Unit vector (grid) from a shadow's centre (``pts``: its cells, x y) to the occluder
-    bases it touches (within OCCLUDER_TOUCH_M), or None when it touches none, or touches one
-    at each end (``_both_ends``)."""
+    bases it touches (within OCCLUDER_TOUCH_M), or None when it touches none, or, elongated
+    along ``long_axis`` (``_long_axis``), touches one at each end (``_both_ends``)."""
     if not bases.any():
         return None
     near = cv2.distanceTransform((~shadow).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < OCCLUDER_TOUCH_M
     touched = bases & near
     ys, xs = np.nonzero(touched)
-    if len(xs) == 0 or _both_ends(touched, pts):
+    if len(xs) == 0 or (long_axis is not None and _both_ends(touched, pts, long_axis)):
         return None
     centre = pts.mean(axis=0)
     v = np.array([xs.mean(), ys.mean()]) - centre
@@ -1138,16 +1138,13 @@ def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: 
     return v / n if n > 1.0 else None
 
 
-def _both_ends(touched: np.ndarray, pts: np.ndarray) -> bool:
+def _both_ends(touched: np.ndarray, pts: np.ndarray, axis: np.ndarray) -> bool:
     """Whether an elongated shadow (``pts``, x y) touches one occluder's base at each of its
     ends (beyond END_SHARE of its half-length from its centre, on opposite sides): a shadow
     starts at its occluder, and one whose tip reaches another object's foot cannot say which
     of the two it starts at (sun_low_grass seed 172: a box's 1.9 m shadow ending at a pillar's
     foot, the pillar's base band the larger, and the key 180 degrees off)."""
     mean = pts.mean(axis=0)
-    axis = _long_axis(pts)
-    if axis is None:
-        return False
     t = (pts - mean) @ axis
     half = 0.5 * float(np.percentile(t, 97) - np.percentile(t, 3))
     n, labels = cv2.connectedComponents(touched.astype(np.uint8))
@@ -1164,16 +1161,22 @@ END_SHARE = 0.5
 """A touched base is at an end of its shadow beyond this share of the half-length from its centre."""
 
 
+def _elongation(pts: np.ndarray) -> tuple[float, np.ndarray]:
+    """(long over wide, long axis: unit, grid x y) of a blob's cells (x y): the square root of
+    its covariance's eigenvalues' ratio and the larger one's eigenvector."""
+    evals, evecs = np.linalg.eigh(np.cov((pts - pts.mean(axis=0)).T))
+    return math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)), evecs[:, 1]
+
+
 def _long_axis(pts: np.ndarray) -> np.ndarray | None:
-    """A blob's long axis (unit, grid x y) where it is elongated (ELONGATED), else None."""
-    mean = pts.mean(axis=0)
-    evals, evecs = np.linalg.eigh(np.cov((pts - mean).T))
-    return evecs[:, 1] if math.sqrt(max(evals[1], 1e-9) / max(evals[0], 1e-9)) >= ELONGATED else None
+    """A blob's long axis where it is elongated (ELONGATED), else None."""
+    elong, axis = _elongation(pts)
+    return axis if elong >= ELONGATED else None
 
 
 ELONGATED = 1.5
-"""Long over wide (the square root of the blob's covariance eigenvalues' ratio) from which a
-shadow is elongated: its length lies along the light's azimuth."""
+"""Long over wide (``_elongation``) from which a shadow is elongated: its length lies along the
+light's azimuth."""
 
 
 OCCLUDER_TOUCH_M = 0.2
@@ -1209,9 +1212,10 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     bases = _occluder_bases(wide, c.objects)
     pulls = []
     for comp, pts in _shadow_blobs(wide, dark):  # as _direction: one vote per shadow that starts at a base
-        pull = _pull_to_base(comp, pts, bases, wide)
+        long_axis = _long_axis(pts)
+        pull = _pull_to_base(comp, pts, bases, wide, long_axis)
         if pull is not None:
-            pulls.append((pull, _long_axis(pts)))
+            pulls.append((pull, long_axis))
     pull_sum, n_pulls = _side_votes(pulls, axis)
     vote = float(pull_sum @ axis)
     if abs(vote) < 1e-9:
