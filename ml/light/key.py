@@ -171,6 +171,9 @@ class KeyEstimate:
     sky_shade: bool = False
     """The shadows were told from bands of darker material by their shade, lit by an open sky
     (``_mode_cluster``): daylight outdoors, no window's (window.find_window)."""
+    clear_sky: bool = False
+    """The frames saw a clear daylight sky above the horizon (``is_clear_sky``): a sun shines,
+    and shadow edges up to the saturated reading may be its (``hard_bound``)."""
     banded: bool = False
     """The direction was read off the shadows below a darker material's bands (``_below_bands``):
     kept only where an occluder's height over its shadow's length confirms it (shot.py)."""
@@ -519,16 +522,35 @@ def is_night(horizon_lum: float, classes: GroundClasses) -> bool:
     return horizon_lum < NIGHT_SKY * _lit_ground_lum(classes)
 
 
+CLEAR_SKY_BLUE = 1.2
+"""A daylight sky seen at least this much bluer than red (median over what the frames saw above
+the horizon) is a clear sky: an overcast one is grey (the truth sets' 1.02-1.04), a clear one blue
+(1.31-1.42; paragliding-hill 2.1). A canopy of leaves (park-market-sun 0.73) or a room's walls
+(0.43-0.79) read lower, a night sky bluer (1.84) but no daylight."""
+
+
+def is_clear_sky(sky_rgb: np.ndarray | None, horizon_lum: float | None, classes: GroundClasses) -> bool:
+    """Whether the frames saw a clear daylight sky: daylight (``is_daylight``) and blue
+    (CLEAR_SKY_BLUE). Under it the sun shines; whether on the ground round the product its
+    shadows say."""
+    if sky_rgb is None or horizon_lum is None or not is_daylight(horizon_lum, classes):
+        return False
+    rgb = np.asarray(sky_rgb, np.float64)
+    return bool(rgb[2] >= CLEAR_SKY_BLUE * max(float(rgb[0]), 1e-6))
+
+
 def _lit_ground_lum(classes: GroundClasses) -> float:
     """The lit ground's luminance (the flat ground's 90th percentile): what the sky seen above the
     horizon is measured against."""
     return float(np.percentile(_lum(classes.med[classes.ground]), 90))
 
 
-def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstimate:
+def estimate_key(grid: GroundGrid, horizon_lum: float | None = None, sky_rgb: np.ndarray | None = None) -> KeyEstimate:
     """The key light from the rectified frames (see the module docstring). ``horizon_lum``:
     the median luminance the frames saw above the horizon (None: no sky seen); a sky darker
-    than DAYLIGHT_SKY of the lit ground is no daylight, and a sky-blue shade says nothing there."""
+    than DAYLIGHT_SKY of the lit ground is no daylight, and a sky-blue shade says nothing there.
+    ``sky_rgb``: its median colour (None: too little seen); a clear sky lets wider shadow edges
+    be a sun's (``is_clear_sky``, ``hard_bound``)."""
     c = classify(grid)
     if isinstance(c, str):
         return KeyEstimate(False, 1.0, why=c)
@@ -560,8 +582,11 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None) -> KeyEstim
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     est.penumbra_m, est.measured = float(np.median(width[good])), True
     est.lens_m = float(np.median(lens[good]))
+    est.clear_sky = is_clear_sky(sky_rgb, horizon_lum, c)
     night = horizon_lum is not None and is_night(horizon_lum, c)
     _judge_hard(grid, c, est, int(good.sum()), band_ratio=mode.band_ratio, night=night)
+    if est.hard and est.clear_sky and est.penumbra_m > HARD_PENUMBRA_M:
+        est.why += f"; shadow edges {est.penumbra_m * 100:.0f} cm wide under a clear sky: a sun's, through far or ragged occluders"
     est.why += mode.note
     est.sky_shade = mode.sky_shade
     return est
@@ -587,7 +612,14 @@ a few millimetres)."""
 def hard_bound(est: KeyEstimate, night: bool = False) -> float:
     """The widest shadow edges a sun's (by night a lamp's) make in this plate: HARD_PENUMBRA_M
     (NIGHT_PENUMBRA_M) and the plate's own blur in quadrature (``est.lens_m``), never as wide
-    as the edges' saturated reading (SATURATED_PENUMBRA_M)."""
+    as the edges' saturated reading (SATURATED_PENUMBRA_M). Under a clear sky (``est.clear_sky``)
+    any edge short of that reading: a sun's penumbra widens by a centimetre per metre from its
+    occluder, so a tree's crown, a hillside's tussocks or a building across the street throw
+    edges of 10-20 cm, and real footage adds its compression and lens (paragliding-hill's sunlit
+    grass reads 15 cm, as wide as a window's pool of light in a room); no window or lamp lights
+    the ground under an open blue sky as strongly as the sun does."""
+    if est.clear_sky and not night:
+        return SATURATED_PENUMBRA_M
     base = NIGHT_PENUMBRA_M if night else HARD_PENUMBRA_M
     return max(base, min(math.hypot(base, est.lens_m), SATURATED_PENUMBRA_M))
 

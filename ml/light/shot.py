@@ -71,7 +71,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         views.append((img, cam, scale))
     horizon = env.horizon_luminance()  # what the frames saw above the horizon (None: nothing)
     above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
-    key = estimate_key(grid, horizon_lum=horizon)
+    key = estimate_key(grid, horizon_lum=horizon, sky_rgb=above_rgb)
     night_low = night_below(horizon, far, key)  # a night in the far view of cameras that see no sky
     if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
