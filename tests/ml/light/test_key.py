@@ -109,6 +109,30 @@ def test_soft_edged_bright_patch_gets_no_hard_key():
     assert est.direction is None
 
 
+CLEAR_SKY, OVERCAST_SKY = np.array([0.5, 0.65, 0.9]), np.array([0.8, 0.8, 0.82])
+
+
+def test_wide_sun_edges_under_a_clear_sky_still_make_a_key():
+    """A shadow band whose edges read 15 cm (a sun's through a far tree or a hillside's grass,
+    filmed on a phone): under a clear blue daylight sky it is the sun's, a hard key; under a
+    grey sky the same edges are a large source's; a night sky, however blue, is no clear sky;
+    and a fade wider than the edges' saturated reading stays soft under any sky."""
+    def band(width):
+        return lambda x, y: (1 / (1 + np.exp(-(0.25 - np.abs(y - 0.6)) / width))) * ((x > -1.5) & (x < 1.5))
+
+    g = grid_of(soft_plate, frac_fn=band(0.04), ratio=3.0)
+    clear = estimate_key(g, horizon_lum=2.0, sky_rgb=CLEAR_SKY)
+    assert 0.13 < clear.penumbra_m < 0.17, clear.penumbra_m
+    assert clear.clear_sky and clear.hard and clear.direction is not None, clear.why
+    assert "under a clear sky" in clear.why
+    grey = estimate_key(g, horizon_lum=2.0, sky_rgb=OVERCAST_SKY)
+    assert not grey.clear_sky and not grey.hard and grey.why.startswith("soft light: shadow edges"), grey.why
+    night = estimate_key(g, horizon_lum=0.01, sky_rgb=CLEAR_SKY)
+    assert not night.clear_sky
+    pool = estimate_key(grid_of(soft_plate, frac_fn=band(0.12), ratio=3.0), horizon_lum=2.0, sky_rgb=CLEAR_SKY)
+    assert pool.clear_sky and not pool.hard and pool.penumbra_m > 0.17, pool.why
+
+
 def test_window_falloff_gets_no_hard_key():
     """The floor lit by a window on the +y side: 2.5x brighter towards it, fading over ~0.6 m:
     no sun (its hard shadow would be wrong). What light there is, is a soft local source on
