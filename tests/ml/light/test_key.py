@@ -112,15 +112,17 @@ def test_soft_edged_bright_patch_gets_no_hard_key():
 CLEAR_SKY, OVERCAST_SKY = np.array([0.5, 0.65, 0.9]), np.array([0.8, 0.8, 0.82])
 
 
+def _soft_band(width):
+    """A shadow band next to the product whose edges fade over ``width`` (a logistic's scale, m)."""
+    return lambda x, y: 0.5 * (1 + np.tanh((0.25 - np.abs(y - 0.6)) / (2 * width))) * ((x > -1.5) & (x < 1.5))
+
+
 def test_wide_sun_edges_under_a_clear_sky_still_make_a_key():
     """A shadow band whose edges read 15 cm (a sun's through a far tree or a hillside's grass,
     filmed on a phone): under a clear blue daylight sky it is the sun's, a hard key; under a
     grey sky the same edges are a large source's; a night sky, however blue, is no clear sky;
     and a fade wider than the edges' saturated reading stays soft under any sky."""
-    def band(width):
-        return lambda x, y: (1 / (1 + np.exp(-(0.25 - np.abs(y - 0.6)) / width))) * ((x > -1.5) & (x < 1.5))
-
-    g = grid_of(soft_plate, frac_fn=band(0.04), ratio=3.0)
+    g = grid_of(soft_plate, frac_fn=_soft_band(0.04), ratio=3.0)
     clear = estimate_key(g, horizon_lum=2.0, sky_rgb=CLEAR_SKY)
     assert 0.13 < clear.penumbra_m < 0.17, clear.penumbra_m
     assert clear.clear_sky and clear.hard and clear.direction is not None, clear.why
@@ -129,8 +131,29 @@ def test_wide_sun_edges_under_a_clear_sky_still_make_a_key():
     assert not grey.clear_sky and not grey.hard and grey.why.startswith("soft light: shadow edges"), grey.why
     night = estimate_key(g, horizon_lum=0.01, sky_rgb=CLEAR_SKY)
     assert not night.clear_sky
-    pool = estimate_key(grid_of(soft_plate, frac_fn=band(0.12), ratio=3.0), horizon_lum=2.0, sky_rgb=CLEAR_SKY)
+    pool = estimate_key(grid_of(soft_plate, frac_fn=_soft_band(0.12), ratio=3.0), horizon_lum=2.0, sky_rgb=CLEAR_SKY)
     assert pool.clear_sky and not pool.hard and pool.penumbra_m > 0.17, pool.why
+
+
+def test_the_sky_the_frames_see_decides_a_wide_edged_sun():
+    """The whole estimate: low cameras that see the sky over the same wide-edged band place a
+    sun under a blue sky and none under a grey one."""
+    low = [look_at(np.array([-2.2 * math.cos(a), -2.2 * math.sin(a), 0.6]), np.zeros(3), W, H, 150.0) for a in np.linspace(-0.25, 0.25, 5)]
+
+    def frames(sky):
+        out = []
+        for cam in low:
+            img = soft_plate(cam, _soft_band(0.04), ratio=3.0)
+            above = ~ground_hits(cam, W, H)[1]
+            assert above.sum() > 1000  # the sky is in view
+            img[above] = sky
+            out.append((img, cam))
+        return out
+
+    for sky, sun in ((CLEAR_SKY, True), (OVERCAST_SKY, False)):
+        _env, key, lighting = estimate_light(frames(sky), np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        assert key.clear_sky == sun and 0.13 < key.penumbra_m < 0.17, lighting.notes
+        assert any(l.type == "sun" for l in lighting.lights) == sun, lighting.notes
 
 
 def test_window_falloff_gets_no_hard_key():
