@@ -542,6 +542,21 @@ def is_clear_sky(sky_rgb: np.ndarray | None, horizon_lum: float | None, classes:
     return bool(rgb[2] >= CLEAR_SKY_BLUE * max(float(rgb[0]), 1e-6))
 
 
+GREY_SKY_TINT = 0.08
+"""What the frames saw above the horizon is grey - an overcast sky - when its green and its blue
+each lie within this of its red (relative): the truth sets' overcast skies 0.00-0.04, a clear
+sky's blue 0.31 and more, a sunset's warm glow or a room's walls well under red's."""
+
+
+def is_grey_sky(sky_rgb: np.ndarray | None) -> bool:
+    """Whether the frames saw a grey sky (GREY_SKY_TINT): an overcast one, whose clipped patches
+    are bright cloud, not the sun (``shot.estimate_light`` refuses a sun in view there)."""
+    if sky_rgb is None:
+        return False
+    rgb = np.maximum(np.asarray(sky_rgb, np.float64), 1e-6)
+    return bool(np.abs(rgb[1:] / rgb[0] - 1.0).max() <= GREY_SKY_TINT)
+
+
 def _lit_ground_lum(classes: GroundClasses) -> float:
     """The lit ground's luminance (the flat ground's 90th percentile): what the sky seen above the
     horizon is measured against."""

@@ -28,7 +28,7 @@ from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
-                  is_daylight, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
+                  is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
@@ -78,14 +78,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         for img, cam, scale in views:
             wide.add(img, cam, scale)
         side_from_wider_ground(wide, key)
-    # the sun in frame - small, in its own glare (sun_disc.py), along the shadows - directs a hard
-    # key, or makes one of shadows measured too faint or soft by daylight (a backlit low sun)
-    sun, not_sun = sun_disc.find_sun(views, n) if key.hard or (key.measured and daylight_seen(horizon, key)) else (None, "")
-    if sun is not None and not key.hard and walls_above(horizon, key.classes):
-        sun, not_sun = None, (f"no sun in view under walls lit like the floor ({(horizon or 0.0) / floor_luminance(key.classes):.1f}x it): "
-                              "the clipped patch is a window or a lamp")
-    if sun is not None and (not_sun := sun_disagrees(key, sun, n)):
-        sun = None
+    sun, not_sun = sun_in_view(views, n, key, horizon, above_rgb)
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
     if given_direction is not None:
@@ -211,6 +204,32 @@ def _canopy(key: KeyEstimate) -> float | None:
     if not key.measured:
         return None
     return canopy_albedo(np.asarray(key.ground_rgb), np.asarray(key.lit_rgb), np.asarray(key.shadow_rgb))
+
+
+GREY_SKY_NOTE = "no sun in view under a grey sky: its clipped patch is bright cloud"
+
+
+def sun_in_view(views: list[elevation.View], n: np.ndarray, key: KeyEstimate, horizon: float | None,
+                above_rgb: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """(the sun the frames show, or None; why a candidate is not it). The sun in frame - small,
+    in its own glare (sun_disc.py), along the shadows - directs a hard key, or makes one of
+    shadows measured too faint or soft by daylight (a backlit low sun). Not under walls lit like
+    the floor (a window or a lamp), nor under a grey sky (``key.is_grey_sky``: an overcast sky
+    exposed near clipping clips in bright patches of cloud; held-out overcast_meadow seed 179 of
+    stop 54 cast the duck's long shadow from one at 4 degrees, -2.95 dB against the paste), nor
+    off the shadows' axis (``key.sun_disagrees``)."""
+    if not (key.hard or (key.measured and daylight_seen(horizon, key))):
+        return None, ""
+    sun, why = sun_disc.find_sun(views, n)
+    if sun is None:
+        return None, why
+    if not key.hard and walls_above(horizon, key.classes):
+        return None, (f"no sun in view under walls lit like the floor ({(horizon or 0.0) / floor_luminance(key.classes):.1f}x it): "
+                      "the clipped patch is a window or a lamp")
+    if is_grey_sky(above_rgb):
+        return None, GREY_SKY_NOTE
+    why = sun_disagrees(key, sun, n)
+    return (None, why) if why else (sun, "")
 
 
 def elevation_readable(horizon: float | None, key: KeyEstimate) -> bool:

@@ -175,3 +175,20 @@ def test_a_speck_whose_sky_ring_leaves_the_frame_is_not_judged():
         edge.append((overcast(rays).astype(np.float32), shifted, scale))
     sun, why = find_sun(edge, UP)
     assert sun is None and "edge" in why, why
+
+
+def test_no_sun_in_view_under_a_grey_sky():
+    """The same clipped disc in its glare is the sun under a blue sky and bright cloud under a
+    grey one (``shot.sun_in_view``): an overcast sky exposed near clipping clips in patches that
+    pass for a disc (held-out overcast_meadow seed 179: a "sun" 4 degrees up cast the duck's long
+    shadow on a shadowless meadow)."""
+    from ml.light.key import KeyEstimate
+    from ml.light.shot import GREY_SKY_NOTE, sun_in_view
+
+    frames = views(lambda rays, eye: disc_in_glare(rays, SUN))
+    hard = KeyEstimate(True, 2.5)
+    sun, why = sun_in_view(frames, UP, hard, 0.5, np.array([0.45, 0.55, 0.75]))
+    assert sun is not None and why == "" and float(sun @ SUN) > math.cos(math.radians(0.5))
+    sun, why = sun_in_view(frames, UP, hard, 0.9, np.array([0.95, 0.955, 0.98]))
+    assert sun is None and why == GREY_SKY_NOTE
+    assert sun_in_view(frames, UP, KeyEstimate(False, 1.0), 0.9, None) == (None, "")  # nothing measured: not looked for
