@@ -96,8 +96,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.why += "; " + ROOM_NOTE
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = None
-    if source is not None and local_source.accepted(source):  # the lamp is the source at its weight: refusals below note on it
-        lamp = source = local_source.weighted(source, np.asarray(key.ground_rgb))
+    min_r2 = local_source.CEILING_MIN_R2 if ceiling else local_source.MIN_R2  # a ceiling's panels overlap: one lamp fits them partly
+    if source is not None and local_source.accepted(source, min_r2):  # the lamp is the source at its weight: refusals below note on it
+        lamp = source = local_source.weighted(source, np.asarray(key.ground_rgb), min_r2)
+    elif source is not None and local_source.accepted(source):
+        source.why = (f"no local lamp under a room's ceiling lights from a pool it fits at R2 {source.r2:.2f} (under "
+                      f"{local_source.CEILING_MIN_R2:g}): the panels' overlapping pools, their light gathered overhead")
     ground_lum = float(np.asarray(key.ground_rgb) @ LUMA)
     if lamp is not None and open_sky(horizon, ground_lum):  # a canopy's texture fits a pool as well
         lamp.why = (f"no local lamp under an open sky {(horizon or 0.0) / ground_lum:.0f}x the ground "
@@ -112,7 +116,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if lamp is not None and room and (seen_at := elevation_of_deg(lamp.position - foot, n)) < CEILING_LAMP_MIN_DEG:
         lamp.why = f"no local lamp {seen_at:.0f} deg up from the product " + room.format(r2=lamp.r2)
         lamp, refused_low = None, not ceiling
-    partial = lamp is not None and local_source.weight(lamp) < 1.0
+    partial = lamp is not None and local_source.weight(lamp, min_r2) < 1.0
     walls = walls_seen(horizon, far, key)
     window = find_window(grid, key, walls, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
     if window is not None and horizon is None:

@@ -222,6 +222,12 @@ def test_a_lamps_weight_rises_smoothly_with_its_fit():
     assert max(np.abs(np.diff(ambients))) < 0.15 * abs(float(ground.sum()) - float(fit.ambient_rgb.sum())) + 1e-9
 
 
+WALLS_LIT_LIKE_FLOOR = 1.2
+"""``_pool_plates``' sky for a room whose walls the lamp lights like its floor: at 1.0 the walls
+read under WALLS_OVER_FLOOR of the floor's luminance, a room lit from its ceiling, where a lamp
+must explain more of the floor (local_source.CEILING_MIN_R2)."""
+
+
 def test_a_lamp_fitted_half_way_up_the_ramp_lights_at_half_its_power(monkeypatch):
     """A pool fitted with R2 half way up the ramp under MIN_R2 lights the product at half the
     lamp's power, and the environment between the lamp's ambient and all of the ground's light
@@ -229,16 +235,16 @@ def test_a_lamp_fitted_half_way_up_the_ramp_lights_at_half_its_power(monkeypatch
     from ml.light import local_source as ls
     from ml.light.shot import estimate_light
 
-    env_full, _k, full = estimate_light(_pool_plates(1.0), FOOT, FOOT, N)
+    env_full, _k, full = estimate_light(_pool_plates(WALLS_LIT_LIKE_FLOOR), FOOT, FOOT, N)
     (lamp_full,) = [l for l in full.lights if l.type == "point"]
     r2 = float(full.notes.split("pool of light fitted, R2 ")[1][:4])
     monkeypatch.setattr(ls, "MIN_R2", r2 + ls.R2_RAMP / 2)  # the fit sits on the middle of the ramp (to the note's rounding)
-    env_half, _k, half = estimate_light(_pool_plates(1.0), FOOT, FOOT, N)
+    env_half, _k, half = estimate_light(_pool_plates(WALLS_LIT_LIKE_FLOOR), FOOT, FOOT, N)
     (lamp_half,) = [l for l in half.lights if l.type == "point"]
     assert lamp_half.intensity == pytest.approx(0.5 * lamp_full.intensity, rel=0.15), half.notes
     assert "of its fitted power" in half.notes
     monkeypatch.setattr(ls, "MIN_R2", r2 + 1.5 * ls.R2_RAMP)
-    env_none, _k, none = estimate_light(_pool_plates(1.0), FOOT, FOOT, N)
+    env_none, _k, none = estimate_light(_pool_plates(WALLS_LIT_LIKE_FLOOR), FOOT, FOOT, N)
     assert not [l for l in none.lights if l.type == "point"], none.notes
     lo, hi = sorted([float(env_full.mean()), float(env_none.mean())])
     assert lo < float(env_half.mean()) < hi
@@ -252,7 +258,7 @@ def test_a_window_the_floor_points_to_stands_over_a_lamp_weighted_under_its_ramp
     from ml.light import local_source as ls
     from ml.light.shot import estimate_light
 
-    frames = [(np.minimum(img * 8, 1.0), cam) for img, cam in _pool_plates(1.0)]  # exposed up: the pool's middle clips
+    frames = [(np.minimum(img * 8, 1.0), cam) for img, cam in _pool_plates(WALLS_LIT_LIKE_FLOOR)]  # exposed up: the pool's middle clips
     assert all((img.min(axis=-1) >= 0.95).mean() > 0.02 for img, _cam in frames)
     _env, _key, whole = estimate_light(frames, FOOT, FOOT, N)
     assert [l.type for l in whole.lights] == ["point"] and "pool of light fitted" in whole.notes, whole.notes
