@@ -135,6 +135,20 @@ def test_wide_sun_edges_under_a_clear_sky_still_make_a_key():
     assert pool.clear_sky and not pool.hard and pool.penumbra_m > 0.17, pool.why
 
 
+def test_no_hard_key_under_a_grey_daylight_sky():
+    """The same sharp shadow band: a sun's under a blue sky, no sun's under a grey (overcast)
+    daylight sky, where the darker patches are the ground's own or a soft light's (held-out
+    overcast_grass seed 183: a key from one such patch lit the duck from the side); with nothing
+    seen above the horizon the shadows alone decide."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for cam in cameras():
+        g.add(plate(cam, band), cam)
+    assert estimate_key(g, horizon_lum=2.0, sky_rgb=CLEAR_SKY).hard
+    grey = estimate_key(g, horizon_lum=2.0, sky_rgb=OVERCAST_SKY)
+    assert not grey.hard and grey.direction is None and "grey daylight sky" in grey.why, grey.why
+    assert estimate_key(g).hard
+
+
 def test_the_sky_the_frames_see_decides_a_wide_edged_sun():
     """The whole estimate: low cameras that see the sky over the same wide-edged band place a
     sun under a blue sky and none under a grey one."""
