@@ -533,11 +533,11 @@ the horizon) is a clear sky: an overcast one is grey (the truth sets' 1.02-1.04)
 (0.43-0.79) read lower, a night sky bluer (1.84) but no daylight."""
 
 
-def is_clear_sky(sky_rgb: np.ndarray | None, horizon_lum: float | None, classes: GroundClasses) -> bool:
-    """Whether the frames saw a clear daylight sky: daylight (``is_daylight``) and blue
-    (CLEAR_SKY_BLUE). Under it the sun shines; whether on the ground round the product its
-    shadows say."""
-    if sky_rgb is None or horizon_lum is None or not is_daylight(horizon_lum, classes):
+def is_clear_sky(sky_rgb: np.ndarray | None) -> bool:
+    """Whether what the frames saw above the horizon is blue (CLEAR_SKY_BLUE): by daylight
+    (``is_daylight``, the caller's to judge) a clear sky, under which the sun shines; whether on
+    the ground round the product its shadows say."""
+    if sky_rgb is None:
         return False
     rgb = np.asarray(sky_rgb, np.float64)
     return bool(rgb[2] >= CLEAR_SKY_BLUE * max(float(rgb[0]), 1e-6))
@@ -590,7 +590,8 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None, sky_rgb: np
     # a cast shadow starts at its occluder: edges near what stands on the ground count most
     # (an albedo edge - tile and mortar, a stain - lies anywhere)
     near = _within(grid, c.objects, at, OCCLUDER_NEAR_M)
-    daylight = horizon_lum is None or is_daylight(horizon_lum, c)
+    seen_daylight = horizon_lum is not None and is_daylight(horizon_lum, c)
+    daylight = horizon_lum is None or seen_daylight
     foot = _within(grid, _occluder_bases(grid, c.objects), at, FOOT_EDGE_M)
     from .envmap import is_vegetation  # envmap -> clear_sky -> sun_disc -> key: imported when called
 
@@ -603,14 +604,10 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None, sky_rgb: np
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     est.penumbra_m, est.measured = float(np.median(width[good])), True
     est.lens_m = float(np.median(lens[good]))
-    est.clear_sky = is_clear_sky(sky_rgb, horizon_lum, c)
+    est.clear_sky = seen_daylight and is_clear_sky(sky_rgb)
     night = horizon_lum is not None and is_night(horizon_lum, c)
-    _judge_hard(grid, c, est, int(good.sum()), band_ratio=mode.band_ratio, night=night)
-    if est.hard and not night and horizon_lum is not None and is_daylight(horizon_lum, c) and is_grey_sky(sky_rgb):
-        est.hard, est.direction, est.elevation_deg = False, None, None
-        est.why = f"soft light: under a grey daylight sky (overcast) no sun casts the ground's darker patches (lit/shadow {est.ratio:.2f}){ENV_ONLY}"
-    if est.hard and est.clear_sky and est.penumbra_m > HARD_PENUMBRA_M:
-        est.why += f"; shadow edges {est.penumbra_m * 100:.0f} cm wide under a clear sky: a sun's, through far or ragged occluders"
+    _judge_hard(grid, c, est, int(good.sum()), band_ratio=mode.band_ratio, night=night,
+                overcast=seen_daylight and is_grey_sky(sky_rgb))
     est.why += mode.note
     est.sky_shade = mode.sky_shade
     return est
@@ -654,7 +651,8 @@ def soft_edges(est: KeyEstimate, night: bool = False) -> bool:
     return est.measured and est.penumbra_m > hard_bound(est, night)
 
 
-def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, band_ratio: float | None = None, night: bool = False) -> None:
+def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int, band_ratio: float | None = None, night: bool = False,
+                overcast: bool = False) -> None:
     """Hard key or soft light from the measured levels (ratio, edge width, shadowed fraction)
     and the shadows' shapes (direction); the reason goes in ``est.why``. ``band_ratio``: the
     shadow was told from bands of darker material of this lit/band ratio (by its colour or its
@@ -664,7 +662,8 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     one occluder's foot on (a high sun's shadows are short), and kept only where a shadow's
     length then confirms it (``confirm_banded``; at an assumed elevation the cut cost 5-6 dB on
     sun_high seeds 20 and 23, and 4.3 on seed 124). Sun_high seed 112: 21.50 -> 24.68 dB.
-    ``night``: the frames saw a night sky (the edges' bound is NIGHT_PENUMBRA_M)."""
+    ``night``: the frames saw a night sky (the edges' bound is NIGHT_PENUMBRA_M). ``overcast``:
+    they saw a grey daylight sky (``is_grey_sky``), under which no sun casts the shadows."""
     pen, frac = est.penumbra_m, est.shadow_fraction
     if soft_edges(est, night):
         lens = f", {est.lens_m * 100:.0f} of them the plate's own blur" if est.lens_m >= LENS_NOTE_M else ""
@@ -694,7 +693,13 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
                    "from: a local source's pool of light (a window, a lamp); environment only")
         est.direction = est.elevation_deg = None
         return
+    if overcast:
+        est.why = f"soft light: under a grey daylight sky (overcast) no sun casts the ground's darker patches (lit/shadow {est.ratio:.2f}){ENV_ONLY}"
+        est.direction = est.elevation_deg = None
+        return
     _make_hard(grid, c, est)
+    if est.clear_sky and est.penumbra_m > HARD_PENUMBRA_M:
+        est.why += f"; shadow edges {est.penumbra_m * 100:.0f} cm wide under a clear sky: a sun's, through far or ragged occluders"
 
 
 def _grass_own_shade(est: KeyEstimate) -> bool:

@@ -352,15 +352,17 @@ def test_a_room_with_walls_darker_than_its_floor_is_lit_from_its_ceiling(walls, 
     assert (top > 3 * beside) == ceiling, (top, beside, lighting.notes)
 
 
-def lamp_lit_room(src: tuple[float, float, float], power: float, walls: float = 1.2) -> list:
+def lamp_lit_room(src: tuple[float, float, float], power: float, walls: float = 1.2, texture: float = 0.0) -> list:
     """``room_plate`` frames (no slope; walls ``walls`` x the unlit floor) with a lamp's pool on
-    the floor: lit 1 + power * height / d^3 times, clipped like a plate."""
+    the floor: lit 1 + power * height / d^3 times, clipped like a plate. ``texture``: the floor
+    also varies by this much (relative, a slow pattern), so one lamp's pool explains less of it."""
     out = []
     for c in room_cameras():
         img = room_plate(c, walls=walls, slope=0.0)
         hit, down = ground_hits(c, W, H)
         d = np.linalg.norm(hit - np.asarray(src), axis=-1)
-        img[down] *= (1 + power * src[2] / d**3)[down][:, None]
+        pattern = 1 + texture * np.sin(hit[..., 0] * 2.1 + 0.5) * np.cos(hit[..., 1] * 1.7)
+        img[down] *= ((1 + power * src[2] / d**3) * pattern)[down][:, None]
         out.append((np.minimum(img, 0.95).astype(np.float32), c))
     return out
 
@@ -385,20 +387,6 @@ def test_a_lamp_seen_low_under_a_ceiling_is_the_floors_pattern(src, kept):
         assert not points and "under a room's ceiling lights" in lighting.notes and "a ceiling's light" in lighting.notes, lighting.notes
 
 
-def textured_lamp_room(src: tuple[float, float, float], power: float, texture: float) -> list:
-    """``lamp_lit_room`` (a ceiling-lit room's walls) whose floor also varies by ``texture``
-    (relative, a slow pattern): the more of it, the less of the floor one lamp's pool explains."""
-    out = []
-    for c in room_cameras():
-        img = room_plate(c, walls=1.2, slope=0.0)
-        hit, down = ground_hits(c, W, H)
-        d = np.linalg.norm(hit - np.asarray(src), axis=-1)
-        pattern = 1 + texture * np.sin(hit[..., 0] * 2.1 + 0.5) * np.cos(hit[..., 1] * 1.7)
-        img[down] *= ((1 + power * src[2] / d**3) * pattern)[down][:, None]
-        out.append((np.minimum(img, 0.95).astype(np.float32), c))
-    return out
-
-
 @pytest.mark.parametrize("texture, kept", [(0.1, True), (0.2, False)])
 def test_under_a_ceiling_a_lamp_must_explain_more_of_the_floor(texture, kept):
     """Under a room's ceiling lights the panels' pools overlap, and one lamp fits them only in
@@ -407,7 +395,7 @@ def test_under_a_ceiling_a_lamp_must_explain_more_of_the_floor(texture, kept):
     explains the floor (R2 0.72) stays."""
     from ml.light.local_source import CEILING_MIN_R2, MIN_R2, R2_RAMP
 
-    _env, _key, lighting = estimate_light(textured_lamp_room((0.8, 1.0, 1.9), 10.0, texture), np.zeros(3), np.zeros(3),
+    _env, _key, lighting = estimate_light(lamp_lit_room((0.8, 1.0, 1.9), 10.0, texture=texture), np.zeros(3), np.zeros(3),
                                           np.array([0.0, 0.0, 1.0]))
     points = [l for l in lighting.lights if l.type == "point"]
     assert len(points) == int(kept), lighting.notes
