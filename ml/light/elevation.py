@@ -278,3 +278,50 @@ def read_occluders(views: list[View], standing: list[Standing], up: np.ndarray, 
             continue
         out.append(Occluder(h[0], h[1], s[0], s[1]))
     return out
+
+
+def short_shadows_bound(views: list[View], shadows: list[tuple[np.ndarray, np.ndarray]], up: np.ndarray,
+                        towards: np.ndarray) -> tuple[float, str] | None:
+    """(elevation, note) at least what the occluders' short shadows allow, or None: a sun of
+    elevation e throws an occluder's shadow H / tan(e) beyond its footprint, so a shadow seen to
+    end within R of the occluder's foot (its footprint included) says e >= atan(H / R) for its
+    exact height H (``occluder_height``). ``shadows``: (foot, the ground points of the sky-lit
+    blobs touching its base: ``key.foot_shadows``).
+
+    A high sun's shadows are short and hug their occluders' feet; on a high sun's ground the
+    line from a foot (``shadow_length``) mostly runs under the occluder or behind it, and its
+    shadow's colour changes from the paving to its darker bands, so no length reads exactly
+    there (sun_high tiles, the truth sets: 3 of 26 measured). Only where every shadow that
+    starts at an occluder ends within SHORT_REACH_M of its foot: one longer says a lower sun
+    (the low suns' truth sets: 1.1-3.3 m) or a blob of several shadows, and then no bound. A
+    blob reaching over BEHIND_M towards the light from the foot or wider than WIDE_M across it
+    is not that occluder's alone (another's long shadow crossing its foot) and is passed over.
+    The bound is the lowest reading: on the truth sets it lies 2-22 degrees under the truth
+    (the footprint's depth counts in R)."""
+    n = np.asarray(up, np.float64) / np.linalg.norm(up)
+    d = np.asarray(towards, np.float64)
+    away = -(d - n * (d @ n))
+    if np.linalg.norm(away) < 1e-6:
+        return None
+    away /= np.linalg.norm(away)
+    side = np.cross(n, away)
+    readings = []
+    for foot, pts in shadows:
+        t, across = (pts - foot) @ away, (pts - foot) @ side
+        if t.min() < -BEHIND_M or float(np.ptp(across)) > WIDE_M:
+            continue
+        reach = float(t.max())
+        if reach > SHORT_REACH_M:
+            return None
+        h = occluder_height(views, foot, n) if reach >= MIN_SHADOW_M else None
+        if h is not None and h[1]:
+            readings.append(math.degrees(math.atan2(h[0], reach)))
+    if not readings:
+        return None
+    e = float(np.clip(min(readings), MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
+    return e, f"elevation at least {e:.0f} deg: {len(readings)} occluder(s)' height over a short shadow ending near its foot"
+
+
+SHORT_REACH_M = 0.9
+BEHIND_M = 0.3
+WIDE_M = 1.0

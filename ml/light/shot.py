@@ -28,7 +28,7 @@ from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
-                  is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
+                  foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
 
 MAX_FRAMES = 16
@@ -262,6 +262,11 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"
         bound = None
     found = elevation.combine(occluders, bound)
+    source = "shadow length"
+    if found is None and bound is None and key.clear_sky:  # a high sun's short shadows, none read whole along a line
+        short = elevation.short_shadows_bound(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction))
+        if short is not None and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
+            found, source = short, "short shadows"
     if found is None:
         if bound is not None and (over := elevation.over_bound(occluders, bound)):
             key.why += f"; {elevation.dropped_note(over, bound)}"
@@ -269,7 +274,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
             lower_assumed_elevation(grid, key, bound[0])
             key.why += f"; {bound[1]}"
         return
-    take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source="shadow length")
+    take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
     key.why += f"; {found[1]}"
 
 
