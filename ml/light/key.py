@@ -175,6 +175,9 @@ class KeyEstimate:
     sky_shade: bool = False
     """The shadows were told from bands of darker material by their shade, lit by an open sky
     (``_mode_cluster``): daylight outdoors, no window's (window.find_window)."""
+    shade_blue: float = 0.0
+    """Blue over red of the light its shadows get, relative to the key's (``_implied_ambient_blue``):
+    SKY_BLUE_MIN and more, an open sky's; a darker material's bands imply the key's own colour."""
     clear_sky: bool = False
     """The frames saw a clear daylight sky above the horizon (``is_clear_sky``): a sun shines,
     and shadow edges up to the saturated reading may be its (``hard_bound``)."""
@@ -612,6 +615,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None, sky_rgb: np
     est.shadow_rgb, est.lit_rgb = sh_rgb.tolist(), (sh_rgb * ratio_rgb).tolist()
     est.penumbra_m, est.measured = float(np.median(width[good])), True
     est.lens_m = float(np.median(lens[good]))
+    est.shade_blue = _implied_ambient_blue(per[good])
     night = horizon_lum is not None and is_night(horizon_lum, c)
     _judge_hard(grid, c, est, int(good.sum()), band_ratio=mode.band_ratio, night=night,
                 overcast=seen_daylight and is_grey_sky(sky_rgb))
@@ -650,13 +654,13 @@ def _sky_blue_shadows(c: GroundClasses, grid: GroundGrid, good: np.ndarray, mode
     band in the shade (10 of the 26 truth sets, their ducks sunlit)."""
     ratio = float(np.exp(np.median(lr[good & mode.pairs])))
     lit_rgb = np.median(lit[good & mode.pairs], axis=0)
-    near = good & _within(grid, sky_shadow_cells(c, lit_rgb), at, SKY_PAIR_M)
-    if near.sum() < MIN_PAIRS or _implied_ambient_blue(per[near]) < SKY_BLUE_MIN:
+    near = good & _within(grid, sky_shadow_cells(c, lit_rgb), at, SKY_PAIR_M) & (np.abs(lr - math.log(ratio)) > MODE_HALF_WIDTH)
+    if near.sum() < MIN_PAIRS:  # (the commoner ratio's pairs beside the sky-lit cells are the bands' edges there)
         return mode
     sub = _mode_cluster(np.where(near, lr, -1.0), near.astype(np.float64), per, sky_shade=False).pairs & near
     deeper = math.exp(float(np.median(lr[sub])))
-    if math.log(deeper / ratio) <= MODE_HALF_WIDTH:  # the same mode, or the commoner is the deeper: the shadows' own, less blue
-        return mode
+    if sub.sum() < MIN_PAIRS or deeper <= ratio or _implied_ambient_blue(per[sub]) < SKY_BLUE_MIN:
+        return mode  # a shallower ratio (the commoner is the shadows' own, less blue), or no sky-lit shade
     return Mode(sub, f"{MODE_NOTE} {deeper:.2f} taken over the commoner {ratio:.2f} (its shade is sky-blue, the other a darker material's)",
                 ratio, True)
 

@@ -27,7 +27,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
+from .key import (DEFAULT_ELEVATION_DEG, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
 
@@ -263,7 +263,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         bound = None
     found = elevation.combine(occluders, bound)
     source = "shadow length"
-    if found is None and bound is None and key.clear_sky:  # a high sun's short shadows, none read whole along a line
+    if found is None and bound is None and key.clear_sky and key.shade_blue >= SKY_BLUE_MIN:  # a high sun's short shadows
         short = elevation.short_shadows_bound(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction))
         if short is not None and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
             found, source = short, "short shadows"

@@ -41,10 +41,11 @@ def ground_hits(cam, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15, 0.2, 0.45), ratio=3.0, w: int = 200, h: int = 120,
-                     above=(0.6, 0.7, 0.9)):
+                     above=(0.6, 0.7, 0.9), shade=None):
     """Ground plus upright boxes (centre x, y, half size, height), ray-cast; the ground is in
-    shadow where its ray towards ``light`` hits a box. ``above``: what is seen over the horizon
-    (a clear sky's blue by default)."""
+    shadow where its ray towards ``light`` hits a box, darkened there by ``shade`` per channel
+    (default 1 / ``ratio``, a little less in blue). ``above``: what is seen over the horizon (a
+    clear sky's blue by default)."""
     c2w = np.asarray(cam.c2w)
     rays = camera_rays(cam, w, h)
     o = c2w[:3, 3]
@@ -63,10 +64,34 @@ def plate_with_boxes(cam, light, boxes, ground=(0.5, 0.45, 0.35), box_rgb=(0.15,
     hit = o + rays * t_ground[..., None]
     lvec = np.broadcast_to(np.asarray(light, np.float64), hit.shape)
     shaded = np.min([box_t(hit, lvec, b) for b in boxes], axis=0) < np.inf
-    img = np.where(shaded[..., None], np.array(ground) * np.array([1 / ratio, 1 / ratio, 1.2 / ratio]), np.array(ground))
+    shade = np.array([1 / ratio, 1 / ratio, 1.2 / ratio]) if shade is None else np.asarray(shade)
+    img = np.where(shaded[..., None], np.array(ground) * shade, np.array(ground))
     img = np.where((t_box < t_ground)[..., None], np.array(box_rgb), img)
     img[~down & ~(t_box < np.inf)] = above
     return img.astype(np.float32)
+
+
+SKY_LIT = (1 / 2.6, 1.08 / 2.6, 1.4 / 2.6)
+"""A cast shadow's shade under a clear sky: the sun's light gone, the sky's bluer light left."""
+
+
+def high_sun_paving(light, boxes, bands: bool = True, w: int = 320, h: int = 180) -> list:
+    """Frames of boxes on pale paving under a sun along ``light`` and a clear sky (seen above the
+    horizon), their shadows sky-lit (SKY_LIT); with ``bands``, crossed by bands of a darker,
+    neutral paving (1.7x darker in every channel) every 0.8 m one way and 1 m the other, as a
+    plaza's. Cameras 3 m off, 1.4 m up, on a slow arc looking along +x."""
+    out = []
+    for a in np.linspace(-0.2, 0.2, 5):
+        cam = look_at(np.array([-3.0 * np.cos(a), -3.0 * np.sin(a), 1.4]), np.array([0.0, 0.0, 0.5]), w, h, 220.0)
+        img = plate_with_boxes(cam, light, boxes, ground=(0.5, 0.47, 0.45), w=w, h=h, above=(0.9, 1.0, 1.25), shade=SKY_LIT)
+        hit, down = ground_hits(cam, w, h)
+        x, y = hit[..., 0], hit[..., 1]
+        band = (np.abs(((y + 0.1) % 0.8) - 0.1) < 0.1) | (np.abs(((x + 0.1) % 1.0) - 0.1) < 0.1)
+        floor = down & (np.abs(img - np.array([0.9, 1.0, 1.25], np.float32)).max(axis=-1) > 1e-6)  # ground and boxes, not the sky
+        boxes_seen = np.abs(img - np.array([0.15, 0.2, 0.45], np.float32)).max(axis=-1) < 1e-6
+        img = np.where((bands & band & floor & ~boxes_seen)[..., None], img / 1.7, img)
+        out.append((img.astype(np.float32), cam))
+    return out
 
 
 def canopy_plates(shade_ratio: np.ndarray, brightness=None) -> list:

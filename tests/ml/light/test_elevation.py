@@ -292,3 +292,31 @@ def test_under_ceiling_lights_a_hard_key_of_assumed_elevation_is_not_placed():
     assert "a ceiling's light" in lighting.notes, lighting.notes
     given = estimate_light(images, np.zeros(3), np.zeros(3), np.array([0.0, 0.0, 1.0]), given_direction=light_at(25.0).tolist())[2]
     assert [l.type for l in given.lights] == ["sun"], given.notes
+
+
+SUN_HIGH_BOXES = [(0.9, 0.8, 0.2, 0.7), (0.8, -0.9, 0.2, 0.6), (1.5, 0.1, 0.2, 0.8)]
+
+
+@pytest.mark.parametrize("elev,az,bounded", [(62.0, 160.0, True), (62.0, -90.0, True), (25.0, 160.0, False), (25.0, -90.0, False)])
+def test_short_shadows_bound_a_high_sun_from_below_and_say_nothing_of_a_low_one(elev, az, bounded):
+    """Boxes 60-80 cm tall on paving under a clear sky: a 62-degree sun's shadows end within
+    their boxes' footprints and a few decimetres beyond, so the boxes' heights over how far
+    their shadows reach from their feet bound the sun from below - under the truth (the
+    footprint counts in the reach) and far over the assumed 30 degrees. A 25-degree sun's run a
+    metre and more: no bound (its elevation is not high)."""
+    from ground_plates import high_sun_paving
+    from ml.light.elevation import short_shadows_bound
+    from ml.light.key import GroundGrid, classify, foot_shadows
+
+    e, a = math.radians(elev), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    up = np.array([0.0, 0.0, 1.0])
+    grid, views = GroundGrid(centre=np.zeros(3), normal=up), []
+    for img, cam in high_sun_paving(light, SUN_HIGH_BOXES, bands=False):
+        grid.add(img, cam)
+        views.append((img, cam, 1.0))
+    shadows = foot_shadows(grid, classify(grid), np.array([0.5, 0.47, 0.45]))
+    assert len(shadows) >= 2  # the sky-lit blobs at the boxes' feet
+    bound = short_shadows_bound(views, shadows, up, light)
+    assert (bound is not None) == bounded, bound
+    assert bound is None or (45.0 < bound[0] <= elev + 2.0 and "at least" in bound[1]), bound

@@ -898,3 +898,26 @@ def test_an_occluder_beside_a_shadow_not_at_its_end_does_not_say_its_side():
     est = KeyEstimate(False, 2.5, penumbra_m=0.05)
     assert _direction(g, est, dark, objects), est.why
     assert est.side_source == "assumed" and "no occluder base tells the side" in est.why, est.why
+
+
+@pytest.mark.parametrize("az", [160.0, -90.0])
+def test_a_high_suns_sky_lit_shadows_win_over_commoner_neutral_bands(az):
+    """A plaza at noon: bands of a darker, neutral paving cross the ground, under the product
+    too; boxes cast a 62-degree sun's short, sky-lit shadows at their feet. The bands' edges
+    outnumber the shadows' and form the densest ratio, which put the product "in a cast
+    shadow" and aimed the key along the bands (eval insert sun_high, 10 of 26 sets). Under the
+    clear sky the frames see, a cast shadow is bluer than the ground it falls on and a band is
+    not: the sky-lit cells' deeper ratio is the shadows', the bands' the material's; the key's
+    direction comes from the shadows at the boxes' feet, its elevation from their heights over
+    how short the shadows are (or their lengths), and the product on a band stands in the sun."""
+    from ground_plates import high_sun_paving
+
+    e, a = math.radians(62.0), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    boxes = [(0.9, 0.8, 0.2, 0.7), (0.8, -0.9, 0.2, 0.6), (1.5, 0.1, 0.2, 0.8)]
+    up = np.array([0.0, 0.0, 1.0])
+    _env, key, lighting = estimate_light(high_sun_paving(light, boxes), np.zeros(3), np.zeros(3), up)
+    assert key.hard and key.banded and "sky-blue" in key.why and 2.1 < key.ratio < 3.0, key.why
+    assert not key.product_in_shadow and azimuth_between_deg(key.direction, light, up) < 30.0, key.why
+    assert key.elevation_source in ("short shadows", "shadow length") and 45.0 < key.elevation_deg < 72.0, key.why
+    assert [lt.type for lt in lighting.lights] == ["sun"], lighting.notes
