@@ -14,11 +14,14 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   weighing most (a cast shadow starts at its occluder; tile/mortar edges and stains lie
   anywhere), unless by daylight a deeper ratio's shade is sky-blue where the densest's is the
   key's own colour (bands of darker material: mortar, paving), or another ratio holds most of
-  the edges at the occluders' feet (a cast shadow starts there; a band runs past), clamped
-  to what a sun and its sky can make (MAX_SUN_SKY); on such banded ground the direction is read
-  off the ground darker than the bands in the light (the shadows on the lit ground and on the
-  bands), and kept only where an occluder's shadow length confirms it (``confirm_banded``),
-  else the key waits for a given direction;
+  the edges at the occluders' feet (a cast shadow starts there; a band runs past), or, under
+  a clear sky, where the densest's shade is no sky's, the deeper ratio of the pairs at the
+  sky-lit cells (``sky_shadow_cells``: bluer than the ground they lie on, as a shadow on the
+  paving or on its bands is and a band is not), clamped to what a sun and its sky can make
+  (MAX_SUN_SKY); on such banded ground the direction is read off those sky-lit cells, or the
+  ground darker than the bands in the light (the shadows on the lit ground and on the bands),
+  and kept only where an occluder's shadows confirm its elevation (``confirm_banded``: their
+  lengths, or under a clear sky how short they are), else the key waits for a given direction;
 * hard or soft: a hard key needs shadow-like pairs (every channel darker, a moderate tint),
   a ratio of HARD_RATIO or more and narrow edges (HARD_PENUMBRA_M; under a clear sky the frames
   see blue, any edge short of the saturated reading: ``hard_bound``; under a grey daylight sky,
@@ -28,7 +31,8 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   is the mean direction from the touching occluder to the shadow, reversed (the way from the
   shadows to their feet alone where short shadows stretch across it); the elevation
   is DEFAULT_ELEVATION_DEG, recorded as assumed, until an occluder's height and shadow length
-  read through the cameras measure it (elevation.py, by daylight: shot.py); no
+  read through the cameras measure it, or its height over how near its foot its short shadow
+  ends bounds it from below (elevation.py, by daylight: shot.py); no
   elongated shadow, no direction evidence: no key (soft or unknown light stays in the
   environment map);
 * strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
@@ -852,8 +856,9 @@ def _no_banded_direction(est: KeyEstimate, why: str = "") -> None:
 
 
 def confirm_banded(est: KeyEstimate) -> None:
-    """Keep a key read off the shadows below a darker material's bands (``_below_bands``) only
-    where an occluder's height over its shadow's length (elevation.py) confirms it; else no key,
+    """Keep a key read off the shadows on a darker material's bands (``_banded_direction``) only
+    where an occluder's height over its shadow's length, or over how near its foot its short
+    shadow ends (elevation.py), confirms it; else no key,
     as before it was read. A band's end or an occluder's dark foot still passes for a shadow
     there, and a high sun keyed at the assumed elevation lights the product's sides, not its top:
     on sun_high seeds 124 (held out) and 116, two occluders' feet gave azimuths 17 and 4 degrees

@@ -263,7 +263,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         bound = None
     found = elevation.combine(occluders, bound)
     source = "shadow length"
-    if found is None and bound is None and key.clear_sky and key.shade_blue >= SKY_BLUE_MIN:  # a high sun's short shadows
+    if found is None and bound is None and short_shadows_readable(key):
         short = elevation.short_shadows_bound(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction))
         if short is not None and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
             found, source = short, "short shadows"
@@ -276,6 +276,15 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         return
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
     key.why += f"; {found[1]}"
+
+
+def short_shadows_readable(key: KeyEstimate) -> bool:
+    """Whether the short shadows at the occluders' feet may bound the key's elevation from below
+    (``elevation.short_shadows_bound``): under a clear sky, where they are sky-lit
+    (``key.sky_shadow_cells``), and the key's shadows are the sky's (its shade sky-blue) or leave
+    the product in the sun. Read off a darker material's bands, a key that put the product "in
+    a cast shadow" kept it once its elevation was known, and the bands' shadow map darkened it."""
+    return key.clear_sky and (key.shade_blue >= SKY_BLUE_MIN or not key.product_in_shadow)
 
 
 BOUND_SLACK = 0.5
