@@ -77,6 +77,9 @@ over is its own texture's shade, not a cast shadow (beach-sunset's pebbles: 0.98
 long shadows can cover nine tenths of the ground round the product (eval insert
 sun_low_concrete seed 42: 0.90, lit/shadow 1.72 over 762 sharp edge pairs, read soft under the
 former bound of 0.9)."""
+MIN_SKY_LIT_SHADOWED = 0.005
+"""The least share in shadow where the shadows are sky-lit under a clear sky: a high sun over
+open paving leaves only its few occluders' short shadows (three boxes on a plaza: 1 %)."""
 DEFAULT_ELEVATION_DEG = 30.0
 """The key's elevation while nothing measures it: about the median of the sun's elevation over
 the daylight hours of a year at latitudes 35-52 degrees (31, 25 and 22 degrees; the sun stands
@@ -729,7 +732,8 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         lens = f", {est.lens_m * 100:.0f} of them the plate's own blur" if est.lens_m >= LENS_NOTE_M else ""
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide{lens} (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
         return
-    if est.ratio < HARD_RATIO or not MIN_SHADOWED <= frac <= MAX_SHADOWED:
+    least = MIN_SKY_LIT_SHADOWED if est.clear_sky and est.shade_blue >= SKY_BLUE_MIN else MIN_SHADOWED
+    if est.ratio < HARD_RATIO or not least <= frac <= MAX_SHADOWED:
         est.why = f"soft light: lit/shadow ratio {est.ratio:.2f} over {pairs} edge pairs, shadowed fraction {frac:.2f}"
         return
     if _grass_own_shade(est):

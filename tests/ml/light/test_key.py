@@ -921,3 +921,20 @@ def test_a_high_suns_sky_lit_shadows_win_over_commoner_neutral_bands(az):
     assert not key.product_in_shadow and azimuth_between_deg(key.direction, light, up) < 30.0, key.why
     assert key.elevation_source in ("short shadows", "shadow length") and 45.0 < key.elevation_deg < 72.0, key.why
     assert [lt.type for lt in lighting.lights] == ["sun"], lighting.notes
+
+
+@pytest.mark.parametrize("az", [160.0, 200.0])
+def test_a_high_suns_few_short_shadows_on_open_paving_make_a_key(az):
+    """The same plaza without its bands: three boxes' short shadows are all the shade there is
+    (1 % of the ground), which read as soft light under MIN_SHADOWED. Sky-lit under a clear sky,
+    they are the sun's: a hard key, high, from the boxes' side."""
+    from ground_plates import high_sun_paving
+
+    e, a = math.radians(62.0), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    boxes = [(0.9, 0.8, 0.2, 0.7), (0.8, -0.9, 0.2, 0.6), (1.5, 0.1, 0.2, 0.8)]
+    up = np.array([0.0, 0.0, 1.0])
+    _env, key, lighting = estimate_light(high_sun_paving(light, boxes, bands=False), np.zeros(3), np.zeros(3), up)
+    assert key.hard and key.shadow_fraction < 0.02 and not key.banded, key.why
+    assert azimuth_between_deg(key.direction, light, up) < 35.0 and key.elevation_deg > 45.0, key.why
+    assert [lt.type for lt in lighting.lights] == ["sun"], lighting.notes
