@@ -666,8 +666,9 @@ def _sky_blue_shadows(c: GroundClasses, grid: GroundGrid, good: np.ndarray, mode
         return mode
     sub = _mode_cluster(np.where(near, lr, -1.0), near.astype(np.float64), per, sky_shade=False).pairs & near
     deeper = math.exp(float(np.median(lr[sub])))
-    if sub.sum() < MIN_PAIRS or deeper <= ratio or _implied_ambient_blue(per[sub]) < SKY_BLUE_MIN:
-        return mode  # a shallower ratio (the commoner is the shadows' own, less blue), or no sky-lit shade
+    blue = _implied_ambient_blue(per[sub])
+    if sub.sum() < MIN_PAIRS or deeper <= ratio or blue < max(SKY_BLUE_MIN, SKY_BLUER * _implied_ambient_blue(per[good & mode.pairs])):
+        return mode  # a shallower ratio (the commoner is the shadows' own, less blue), or no clearly bluer, sky-lit shade
     return Mode(sub, f"{MODE_NOTE} {deeper:.2f} taken over the commoner {ratio:.2f} (its shade is sky-blue, the other a darker material's)",
                 ratio, True)
 
