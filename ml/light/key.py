@@ -51,6 +51,7 @@ solved camera onto a top-down grid on the ground plane. On that grid:
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Iterator
@@ -182,6 +183,8 @@ class KeyEstimate:
     sky_shade: bool = False
     """The shadows were told from bands of darker material by their shade, lit by an open sky
     (``_mode_cluster``): daylight outdoors, no window's (window.find_window)."""
+    banded_alternative: list[float] | None = None
+    """On banded ground, the direction the other reading of its shadows gives (``_banded_direction``)."""
     shade_blue: float = 0.0
     """Blue over red of the light its shadows get, relative to the key's (``_implied_ambient_blue``):
     SKY_BLUE_MIN and more, an open sky's; a darker material's bands imply the key's own colour."""
@@ -779,10 +782,14 @@ def _banded_direction(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, band
     and passes the bands' own darker edges). False when neither directs it."""
     tries = ([(sky_shadow_cells(c, np.asarray(est.lit_rgb)), "by their sky-lit shade")] if est.clear_sky else []) + [
         (_below_bands(c, est, band_ratio), "below its level")]
-    for dark, how in tries:
+    for i, (dark, how) in enumerate(tries):
         if _direction(grid, est, dark, c.objects, min_bases=1) and est.side_source == "occluder":
             est.banded = True
             est.why = f"ground banded with a darker material (lit/{band_ratio:.2f}), shadows read {how}: " + est.why
+            for other, _how in tries[i + 1 :]:  # what the other reading says, for a shadow length to choose (shot.measure_elevation)
+                alt = copy.copy(est)
+                if _direction(grid, alt, other, c.objects, min_bases=1) and alt.side_source == "occluder":
+                    est.banded_alternative = alt.direction
             return True
     return False
 

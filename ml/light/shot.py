@@ -257,6 +257,11 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
                 for foot, band in occluder_feet(grid, objects)]
     occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    if key.banded_alternative is not None and elevation.combine(occluders, elevation.upper_bound(occluders)) is None:
+        other = elevation.read_occluders(views, standing, grid.n, np.asarray(key.banded_alternative), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+        if elevation.combine(other, elevation.upper_bound(other)) is not None:  # the reading a shadow's length confirms
+            key.direction, occluders = key.banded_alternative, other
+            key.why += "; the direction below the bands' level taken: a shadow's length confirms it"
     bound = elevation.upper_bound(occluders)
     if bound is not None and bound[0] < BOUND_SLACK * (least := least_elevation_deg(key.ratio)):
         key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"

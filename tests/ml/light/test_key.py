@@ -938,3 +938,23 @@ def test_a_high_suns_few_short_shadows_on_open_paving_make_a_key(az):
     assert key.hard and key.shadow_fraction < 0.02 and not key.banded, key.why
     assert azimuth_between_deg(key.direction, light, up) < 35.0 and key.elevation_deg > 45.0, key.why
     assert [lt.type for lt in lighting.lights] == ["sun"], lighting.notes
+
+
+@pytest.mark.parametrize("elev,az", [(62.0, 60.0), (50.0, 120.0)])
+def test_on_banded_ground_the_reading_a_shadows_length_confirms_directs_the_key(elev, az):
+    """The plaza again, the sun from the cameras' other side: the sky-lit cells and the ground
+    below the bands' level both direct the key, a little apart. Along the first no shadow's
+    length reads and its short shadows bound nothing, so it was dropped (no key); along the
+    second a box's shadow reads whole and measures the elevation: that reading directs the key
+    (held-out sun_high seed 188 of stop 55: the first, 30 degrees off and 10 low, scored 3 dB
+    under the second, 12 off and measured)."""
+    from ground_plates import high_sun_paving
+
+    e, a = math.radians(elev), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    boxes = [(0.9, 0.8, 0.2, 0.7), (0.8, -0.9, 0.2, 0.6), (1.5, 0.1, 0.2, 0.8)]
+    up = np.array([0.0, 0.0, 1.0])
+    _env, key, lighting = estimate_light(high_sun_paving(light, boxes), np.zeros(3), np.zeros(3), up)
+    assert key.hard and key.banded and "below the bands' level taken" in key.why, key.why
+    assert key.elevation_source == "shadow length" and abs(key.elevation_deg - elev) < 12.0, key.why
+    assert azimuth_between_deg(key.direction, light, up) < 25.0 and [lt.type for lt in lighting.lights] == ["sun"], key.why
