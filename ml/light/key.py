@@ -616,7 +616,7 @@ def estimate_key(grid: GroundGrid, horizon_lum: float | None = None, sky_rgb: np
     mode = _mode_cluster(np.where(good, lr, -1.0), np.where(near, 1.0, FAR_EDGE_WEIGHT) * good, per, sky_shade=daylight, foot=foot, width=width,
                          pass_warm=daylight and not is_vegetation(ground_rgb))
     est.clear_sky = seen_daylight and is_clear_sky(sky_rgb)
-    if est.clear_sky and mode.band_ratio is None and _implied_ambient_blue(per[good & mode.pairs]) < SKY_BLUE_MIN:
+    if est.clear_sky:
         mode = _sky_blue_shadows(c, grid, good, mode, lit, lr, per, at)
     good &= mode.pairs
     sh_rgb = np.median(dark[good], axis=0)
@@ -667,15 +667,19 @@ def _sky_blue_shadows(c: GroundClasses, grid: GroundGrid, good: np.ndarray, mode
     mode held 5-11 % of the weight), and taken for the shadows they put a product standing on a
     band in the shade (10 of the 26 truth sets, their ducks sunlit). A sun's shadows filled by
     a warm practical lamp are nearly sky-blue already (held-out mixed seed 187: 1.80) and stay."""
-    ratio = float(np.exp(np.median(lr[good & mode.pairs])))
-    lit_rgb = np.median(lit[good & mode.pairs], axis=0)
+    densest = good & mode.pairs
+    densest_blue = _implied_ambient_blue(per[densest])
+    if mode.band_ratio is not None or densest_blue >= SKY_BLUE_MIN:
+        return mode
+    ratio = float(np.exp(np.median(lr[densest])))
+    lit_rgb = np.median(lit[densest], axis=0)
     near = good & _within(grid, sky_shadow_cells(c, lit_rgb), at, SKY_PAIR_M) & (np.abs(lr - math.log(ratio)) > MODE_HALF_WIDTH)
     if near.sum() < MIN_PAIRS:  # (the commoner ratio's pairs beside the sky-lit cells are the bands' edges there)
         return mode
     sub = _mode_cluster(np.where(near, lr, -1.0), near.astype(np.float64), per, sky_shade=False).pairs & near
     deeper = math.exp(float(np.median(lr[sub])))
     blue = _implied_ambient_blue(per[sub])
-    if sub.sum() < MIN_PAIRS or deeper <= ratio or blue < max(SKY_BLUE_MIN, SKY_BLUER * _implied_ambient_blue(per[good & mode.pairs])):
+    if sub.sum() < MIN_PAIRS or deeper <= ratio or blue < max(SKY_BLUE_MIN, SKY_BLUER * densest_blue):
         return mode  # a shallower ratio (the commoner is the shadows' own, less blue), or no clearly bluer, sky-lit shade
     return Mode(sub, f"{MODE_NOTE} {deeper:.2f} taken over the commoner {ratio:.2f} (its shade is sky-blue, the other a darker material's)",
                 ratio, True)
@@ -685,9 +689,14 @@ SKY_PAIR_M = 0.1
 """An edge pair belongs to a sky-lit cell this close (its dark sample lies PAIR_OFFSET_M across the edge)."""
 
 
+def _near(grid: GroundGrid, mask: np.ndarray, metres: float) -> np.ndarray:
+    """The grid cells within ``metres`` of ``mask`` on the ground."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < metres
+
+
 def _within(grid: GroundGrid, mask: np.ndarray, at: np.ndarray, metres: float) -> np.ndarray:
     """Which grid cells ``at`` ((col, row), N x 2) lie within ``metres`` of ``mask`` on the ground."""
-    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)[at[:, 1], at[:, 0]] * grid.metres_per_px < metres
+    return _near(grid, mask, metres)[at[:, 1], at[:, 0]]
 
 
 SATURATED_PENUMBRA_M = 0.17
@@ -1281,8 +1290,7 @@ def foot_shadows(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray) -> lis
     n_lab, lab = cv2.connectedComponents(sky_shadow_cells(c, lit_rgb).astype(np.uint8))
     out = []
     for foot, band in occluder_feet(grid, c.objects):
-        near = cv2.distanceTransform((~band).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < OCCLUDER_TOUCH_M
-        ids = [i for i in np.unique(lab[near]) if i]
+        ids = [i for i in np.unique(lab[_near(grid, band, OCCLUDER_TOUCH_M)]) if i]
         if ids:
             rows, cols = np.nonzero(np.isin(lab, ids))
             out.append((foot, grid.points[rows, cols]))
@@ -1296,8 +1304,7 @@ def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: 
     along ``long_axis`` (``_long_axis``), touches one at each end (``_both_ends``)."""
     if not bases.any():
         return None
-    near = cv2.distanceTransform((~shadow).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < OCCLUDER_TOUCH_M
-    touched = bases & near
+    touched = bases & _near(grid, shadow, OCCLUDER_TOUCH_M)
     ys, xs = np.nonzero(touched)
     if len(xs) == 0 or (long_axis is not None and _both_ends(touched, pts, long_axis)):
         return None

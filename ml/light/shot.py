@@ -256,17 +256,16 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     objects = key.classes.objects
     standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
                 for foot, band in occluder_feet(grid, objects)]
-    occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-    if key.banded_alternative is not None and elevation.combine(occluders, elevation.upper_bound(occluders)) is None:
-        other = elevation.read_occluders(views, standing, grid.n, np.asarray(key.banded_alternative), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-        if elevation.combine(other, elevation.upper_bound(other)) is not None:  # the reading a shadow's length confirms
-            key.direction, occluders = key.banded_alternative, other
+    occluders, bound, found = _read_elevation(views, standing, grid, key, key.direction)
+    if found is None and key.banded_alternative is not None:
+        other = _read_elevation(views, standing, grid, key, key.banded_alternative)
+        if other[2] is not None:  # the reading a shadow's length confirms
+            key.direction, (occluders, bound, found) = key.banded_alternative, other
             key.why += "; the direction below the bands' level taken: a shadow's length confirms it"
-    bound = elevation.upper_bound(occluders)
     if bound is not None and bound[0] < BOUND_SLACK * (least := least_elevation_deg(key.ratio)):
         key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"
         bound = None
-    found = elevation.combine(occluders, bound)
+        found = elevation.combine(occluders, None)
     source = "shadow length"
     if found is None and bound is None and short_shadows_readable(key):
         short = elevation.short_shadows_bound(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction))
@@ -281,6 +280,14 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         return
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
     key.why += f"; {found[1]}"
+
+
+def _read_elevation(views: list[elevation.View], standing: list[elevation.Standing], grid: GroundGrid, key: KeyEstimate,
+                    direction: list[float]) -> tuple[list[elevation.Occluder], tuple[float, str] | None, tuple[float, str] | None]:
+    """(occluders, their upper bound, the elevation they measure under it) along ``direction``."""
+    occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    bound = elevation.upper_bound(occluders)
+    return occluders, bound, elevation.combine(occluders, bound)
 
 
 def short_shadows_readable(key: KeyEstimate) -> bool:
