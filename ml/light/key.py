@@ -689,14 +689,14 @@ SKY_PAIR_M = 0.1
 """An edge pair belongs to a sky-lit cell this close (its dark sample lies PAIR_OFFSET_M across the edge)."""
 
 
-def _near(grid: GroundGrid, mask: np.ndarray, metres: float) -> np.ndarray:
+def cells_near(grid: GroundGrid, mask: np.ndarray, metres: float) -> np.ndarray:
     """The grid cells within ``metres`` of ``mask`` on the ground."""
     return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px < metres
 
 
 def _within(grid: GroundGrid, mask: np.ndarray, at: np.ndarray, metres: float) -> np.ndarray:
     """Which grid cells ``at`` ((col, row), N x 2) lie within ``metres`` of ``mask`` on the ground."""
-    return _near(grid, mask, metres)[at[:, 1], at[:, 0]]
+    return cells_near(grid, mask, metres)[at[:, 1], at[:, 0]]
 
 
 SATURATED_PENUMBRA_M = 0.17
@@ -1290,7 +1290,7 @@ def foot_shadows(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray) -> lis
     n_lab, lab = cv2.connectedComponents(sky_shadow_cells(c, lit_rgb).astype(np.uint8))
     out = []
     for foot, band in occluder_feet(grid, c.objects):
-        ids = [i for i in np.unique(lab[_near(grid, band, OCCLUDER_TOUCH_M)]) if i]
+        ids = [i for i in np.unique(lab[cells_near(grid, band, OCCLUDER_TOUCH_M)]) if i]
         if ids:
             rows, cols = np.nonzero(np.isin(lab, ids))
             out.append((foot, grid.points[rows, cols]))
@@ -1304,7 +1304,7 @@ def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: 
     along ``long_axis`` (``_long_axis``), touches one at each end (``_both_ends``)."""
     if not bases.any():
         return None
-    touched = bases & _near(grid, shadow, OCCLUDER_TOUCH_M)
+    touched = bases & cells_near(grid, shadow, OCCLUDER_TOUCH_M)
     ys, xs = np.nonzero(touched)
     if len(xs) == 0 or (long_axis is not None and _both_ends(touched, pts, long_axis)):
         return None

@@ -32,6 +32,7 @@ from shotcache.ground import plane_axes
 from shotcache.schema import Light
 
 from .envmap import albedo_prior
+from .key import cells_near
 
 REACH_M = 4.0
 """Candidate positions: within this of the product on the ground plane."""
@@ -146,12 +147,12 @@ def _colours(rgb: np.ndarray, a: float, b: float, x: np.ndarray) -> tuple[np.nda
 
 
 def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, foot: np.ndarray, normal: np.ndarray,
-                     albedo: float) -> LocalSource | None:
+                     albedo: float, kinds: tuple[str, ...] = ("point", "area")) -> LocalSource | None:
     """The local source that best explains the ground's falloff, or None when none does.
 
     ``med``: the rectified ground's colour (S x S x 3, linear); ``ground``: cells of flat ground
     to use; ``points``: their world positions (S x S x 3); ``foot``: the product's contact
-    point; ``albedo``: the ground's (albedo prior)."""
+    point; ``albedo``: the ground's (albedo prior); ``kinds``: the sources tried ("point", "area")."""
     n = np.asarray(normal, np.float64) / np.linalg.norm(normal)
     use = ground & (med.max(axis=-1) < CLIPPED)
     if use.sum() < 100:
@@ -173,7 +174,7 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     e1, e2 = plane_axes(n)
     centre = np.asarray(foot, np.float64) + n * AIM_HEIGHT_M
     best: tuple[float, np.ndarray, float, float, str] | None = None
-    for kind, aim in (("point", None), ("area", centre)):
+    for kind, aim in [(k, None if k == "point" else centre) for k in kinds]:
         # coarse lattice, then a fine one round the coarse best
         cands = _lattice(np.asarray(foot, np.float64), e1, e2, n, REACH_M, COARSE_M, np.asarray(HEIGHTS_M))
         for _ in range(2):
@@ -250,6 +251,75 @@ def fit_from_grid(grid: Any, classes: Any, foot: np.ndarray) -> LocalSource | No
         return None
     albedo = albedo_prior(np.median(classes.med[use], axis=0))
     return fit_local_source(classes.med, use, grid.points, foot, grid.n, albedo)
+
+
+BESIDE_MIN_R2 = 0.6
+"""A lamp beside a sun (``fit_beside_key``) is placed from this R2 of its pool on the sunlit ground
+(the ramp below it as ``weight``'s): the mixed truth sets' lamp 1.3 m off fits at 0.6-0.98."""
+BESIDE_MIN_CONTRAST = 1.5
+"""...and from this contrast of its pool over the sunlit ground: sunlit tiles, sand and grass with
+no lamp fit a gentle gradient of 1.1-1.3x (their texture, the sky's brightness across the ground);
+a lamp that gives a third of the light at the product 1.3 m off shows 1.7-2.8x."""
+BESIDE_MIN_SHARE = 0.2
+"""...and from this share of the sunlit ground's light at the product's foot (the sun's is in the
+rest): a fainter lamp is left to the environment, as ``MIN_SHARE`` under soft light."""
+
+BESIDE_REACH_M = 2.0
+"""...and only within this of the product: a low sun's sheen across concrete fits a lamp 2.8-6 m
+off (R2 up to 0.9, 1.4-1.7x), a broad slope over the ground seen where nothing shows a pool; a
+real lamp that far gives the product little beside a sun."""
+
+
+EDGE_BAND_M = 0.2
+"""The pool is read where the key's lit/shadow pairs are (key.PAIR_OFFSET_M either side of an edge)."""
+
+
+@dataclass
+class LampBesideKey:
+    """A lamp fitted beside a hard key (``fit_beside_key``) and what its pool adds to the key's lit reading."""
+
+    source: LocalSource
+    on_lit_rgb: np.ndarray  # the pool's median radiance on the key's lit ground by its shadows' edges
+    weight: float  # how much of it to trust (``weight_beside_key``)
+
+
+def fit_beside_key(grid: Any, classes: Any, foot: np.ndarray) -> LampBesideKey | None:
+    """A lamp lighting the ground beside a hard key (a practical, a street lamp in daylight):
+    ``fit_local_source`` on the key's lit flat ground only, where the key adds the same light
+    everywhere, so a pool over it is the lamp's. A point source: a panel's slope fits a sky's
+    brightness across open ground as well. The pool's radiance on the lit ground is what the
+    key's readings (and the sky read off its shadows) must leave out, or the lamp's light is
+    counted twice (shot.leave_out_pool)."""
+    lit = classes.lit & classes.ground & classes.steady
+    if lit.sum() < 100:
+        return None
+    albedo = albedo_prior(np.median(classes.med[lit], axis=0))
+    src = fit_local_source(classes.med, lit, grid.points, foot, grid.n, albedo, kinds=("point",))
+    if src is None:
+        return None
+    gain = np.asarray(src.power_rgb, np.float64) * albedo / (4.0 * math.pi**2)  # the pool's radiance per unit of H / d^3
+    def pool(cells: np.ndarray) -> np.ndarray:
+        """The pool's median radiance over ``cells``."""
+        if not cells.any():
+            return np.zeros(3)
+        return gain * float(np.median(_design(grid.points[cells].reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0]))
+    rel = np.asarray(src.position, np.float64) - np.asarray(foot, np.float64)
+    up = float(rel @ grid.n)
+    off = float(np.linalg.norm(rel - up * grid.n))
+    w = weight_beside_key(src) if off <= BESIDE_REACH_M else 0.0
+    reading = f"R2 {src.r2:.2f}, {src.contrast:.1f}x, {src.share:.0%} of the lit ground's light at the product"
+    src.why = (f"a lamp beside the key, {up:.1f} m up, {off:.1f} m off (its pool on the lit ground fitted, {reading})" if w > 0.0
+               else f"no lamp beside the key: a pool on the lit ground {off:.1f} m off fits at {reading}"
+               + ("" if off <= BESIDE_REACH_M else f" (over {BESIDE_REACH_M:g} m off: a gradient, not a pool)"))
+    shade = classes.dark & classes.ground & classes.steady
+    return LampBesideKey(src, pool(lit & cells_near(grid, shade, EDGE_BAND_M)), w)  # where the key's lit ground is read
+
+
+def weight_beside_key(src: LocalSource | None) -> float:
+    """``weight`` for a lamp beside a key: BESIDE_MIN_CONTRAST, BESIDE_MIN_SHARE, the ramp to BESIDE_MIN_R2."""
+    if src is None or src.share < BESIDE_MIN_SHARE or src.contrast < BESIDE_MIN_CONTRAST:
+        return 0.0
+    return float(np.clip((src.r2 - (BESIDE_MIN_R2 - R2_RAMP)) / R2_RAMP, 0.0, 1.0))
 
 
 def size_for_soft_edges(src: LocalSource, foot: np.ndarray, soft: bool) -> float:

@@ -94,6 +94,10 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if key.hard and key.elevation_source == "assumed" and one_shadow_in_a_room(horizon, key, above_rgb):
         key.hard = False  # the room's window or lamps, soft: find_window below may place one
         key.why += "; " + ROOM_NOTE
+    night = night_seen(horizon, key) or night_low
+    beside = local_source.fit_beside_key(grid, key.classes, foot) if lamp_beside_readable(key, night) else None
+    if beside is not None and beside.weight > 0.0:
+        leave_out_pool(key, beside)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = None
     min_r2 = local_source.CEILING_MIN_R2 if ceiling else local_source.MIN_R2  # a ceiling's panels overlap: one lamp fits them partly
@@ -161,7 +165,6 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
-    night = night_seen(horizon, key) or night_low
     light, shadow_ratio, note = key_light(key, ambient, night) if window is None else window_light(window, ambient, n)
     if note == NIGHT_NOTE and horizon is None:
         note = note.replace(NIGHT_SEEN, "the frames show a night beyond the ground (nothing above the horizon in view)")
@@ -178,6 +181,12 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     seen_ground = window.unlit_rgb if window is not None else np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)  # ground the key does not reach
     if source is not None:
         notes.append(source.why)
+    if beside is not None and (beside.weight > 0.0 or beside.source.contrast >= local_source.BESIDE_MIN_CONTRAST):
+        notes.append(beside.source.why)
+    if beside is not None and beside.weight > 0.0:
+        lamp_light = local_source.as_light(beside.source, foot, n)
+        lamp_light.intensity *= beside.weight
+        lights.append(lamp_light)
     if lamp is not None:
         # by night wide edges are the plate's blur of small lamps' shadows (key.NIGHT_PENUMBRA_M): no large lamp
         size = local_source.size_for_soft_edges(lamp, foot, soft_edges(key) and not night)
@@ -200,6 +209,32 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+def lamp_beside_readable(key: KeyEstimate, night: bool) -> bool:
+    """Whether a lamp beside the key may be read off its lit ground (local_source.fit_beside_key):
+    a hard key that ``key_light`` places, by day. By night the key's "lit" ground is the lamps' own
+    pools; a key refused because the product stands in its shadow leaves "lit" ground that may
+    be a room's floor between shadows (ceiling seed 167 fitted a lamp there)."""
+    placed = key.hard and key.direction is not None and not (key.product_in_shadow and key.elevation_source == "assumed")
+    return placed and key.classes is not None and not night
+
+
+BESIDE_KEPT = 0.4
+"""Least part of the key's readings left when a lamp's pool is taken out of them."""
+
+
+def leave_out_pool(key: KeyEstimate, beside: local_source.LampBesideKey) -> None:
+    """Take a lamp's pool out of the key's lit and shadowed readings (at the lamp's weight), so
+    the sun and the sky read off them are the daylight's alone: the lamp, placed as a light of
+    its own, would otherwise be counted twice. Both are scaled by the part of the lit ground's
+    light the pool is by the shadows' edges, the lit/shadow ratio kept: a shadow there may be
+    the sun's (the lamp lights it) or the lamp's own (it does not), and taking the pool out of
+    the shadows as well made a lamp's shadow on sunlit sand a sky 13 times darker than its sun
+    (mixed seed 183: a dark glass duck)."""
+    lit, sh = np.asarray(key.lit_rgb, np.float64), np.asarray(key.shadow_rgb, np.float64)
+    kept = np.clip(1.0 - beside.weight * beside.on_lit_rgb / np.maximum(lit, 1e-6), BESIDE_KEPT, 1.0)
+    key.lit_rgb, key.shadow_rgb = (lit * kept).tolist(), (sh * kept).tolist()
 
 
 def _canopy(key: KeyEstimate) -> float | None:
