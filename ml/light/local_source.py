@@ -257,17 +257,18 @@ BESIDE_MIN_R2 = 0.6
 """A lamp beside a sun (``fit_beside_key``) is placed from this R2 of its pool on the sunlit ground
 (the ramp below it as ``weight``'s): the mixed truth sets' lamp 1.3 m off fits at 0.6-0.98."""
 BESIDE_MIN_CONTRAST = 1.5
-"""...and from this contrast of its pool over the sunlit ground: sunlit tiles, sand and grass with
-no lamp fit a gentle gradient of 1.1-1.3x (their texture, the sky's brightness across the ground);
-a lamp that gives a third of the light at the product 1.3 m off shows 1.7-2.8x."""
+"""...and from this contrast of its pool over the sunlit ground: with no lamp, sunlit ground fits
+gentle gradients (eval insert: tiles under a high sun 1.1-1.3x, grass under a low sun 1.1-1.5x,
+concrete 1.4-1.7x, the last two with R2 and reach below); the mixed sets' lamp, a third of the
+lit ground's light at the product 1.3 m off, shows 1.6-2.8x."""
 BESIDE_MIN_SHARE = 0.2
 """...and from this share of the sunlit ground's light at the product's foot (the sun's is in the
 rest): a fainter lamp is left to the environment, as ``MIN_SHARE`` under soft light."""
 
 BESIDE_REACH_M = 2.0
-"""...and only within this of the product: a low sun's sheen across concrete fits a lamp 2.8-6 m
-off (R2 up to 0.9, 1.4-1.7x), a broad slope over the ground seen where nothing shows a pool; a
-real lamp that far gives the product little beside a sun."""
+"""...and only within this of the product: sunlit concrete under a low sun brightens gently across
+the ground seen (eval insert sun_low: lamps fitted 2.8-6 m off, R2 up to 0.9, 1.4-1.7x), a
+broad slope where nothing shows a pool; a real lamp that far gives the product little beside a sun."""
 
 
 EDGE_BAND_M = 0.2
