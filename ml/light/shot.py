@@ -184,7 +184,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if beside is not None and (beside.weight > 0.0 or beside.source.contrast >= local_source.BESIDE_MIN_CONTRAST):
         notes.append(beside.source.why)
     if beside is not None and beside.weight > 0.0:
-        lamp_light = local_source.as_light(beside.source, foot, n)
+        lamp_light = local_source.as_light(beside.source, foot, n, local_source.BULB_SIZE_M)
         lamp_light.intensity *= beside.weight
         lights.append(lamp_light)
     if lamp is not None:
