@@ -218,11 +218,12 @@ def fit_local_source(med: np.ndarray, ground: np.ndarray, points: np.ndarray, fo
     return out
 
 
-def weight(src: LocalSource | None, min_r2: float = MIN_R2) -> float:
+def weight(src: LocalSource | None, min_r2: float = MIN_R2, min_share: float = MIN_SHARE, min_contrast: float = MIN_CONTRAST) -> float:
     """How much of the fitted source to trust (0 to 1): nothing where its pool is too faint
-    (MIN_CONTRAST) or its share at the product too small (MIN_SHARE), else its R2 on the ramp
-    up to ``min_r2`` (R2_RAMP wide; MIN_R2, or CEILING_MIN_R2 under a room's ceiling lights)."""
-    if src is None or src.share < MIN_SHARE or src.contrast < MIN_CONTRAST:
+    (``min_contrast``) or its share at the product too small (``min_share``), else its R2 on the
+    ramp up to ``min_r2`` (R2_RAMP wide; MIN_R2, or CEILING_MIN_R2 under a room's ceiling lights,
+    or the BESIDE_ thresholds for a lamp beside a sun)."""
+    if src is None or src.share < min_share or src.contrast < min_contrast:
         return 0.0
     return float(np.clip((src.r2 - (min_r2 - R2_RAMP)) / R2_RAMP, 0.0, 1.0))
 
@@ -264,13 +265,10 @@ lit ground's light at the product 1.3 m off, shows 1.6-2.8x."""
 BESIDE_MIN_SHARE = 0.2
 """...and from this share of the sunlit ground's light at the product's foot (the sun's is in the
 rest): a fainter lamp is left to the environment, as ``MIN_SHARE`` under soft light."""
-
 BESIDE_REACH_M = 2.0
 """...and only within this of the product: sunlit concrete under a low sun brightens gently across
 the ground seen (eval insert sun_low: lamps fitted 2.8-6 m off, R2 up to 0.9, 1.4-1.7x), a
 broad slope where nothing shows a pool; a real lamp that far gives the product little beside a sun."""
-
-
 BULB_SIZE_M = 0.1
 """Size of a lamp beside a sun in the render: a bulb or a lantern in daylight, not a window or a
 softbox (SOFT_SIZE_M); its pool says nothing of its size. At SOFT_SIZE_M the rays refracted
@@ -287,7 +285,7 @@ class LampBesideKey:
 
     source: LocalSource
     on_lit_rgb: np.ndarray  # the pool's median radiance on the key's lit ground by its shadows' edges
-    weight: float  # how much of it to trust (``weight_beside_key``)
+    weight: float  # how much of it to trust (``weight`` at the BESIDE_ thresholds)
 
 
 def fit_beside_key(grid: Any, classes: Any, foot: np.ndarray) -> LampBesideKey | None:
@@ -304,29 +302,18 @@ def fit_beside_key(grid: Any, classes: Any, foot: np.ndarray) -> LampBesideKey |
     src = fit_local_source(classes.med, lit, grid.points, foot, grid.n, albedo, kinds=("point",))
     if src is None:
         return None
-    gain = np.asarray(src.power_rgb, np.float64) * albedo / (4.0 * math.pi**2)  # the pool's radiance per unit of H / d^3
-    def pool(cells: np.ndarray) -> np.ndarray:
-        """The pool's median radiance over ``cells``."""
-        if not cells.any():
-            return np.zeros(3)
-        return gain * float(np.median(_design(grid.points[cells].reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0]))
     rel = np.asarray(src.position, np.float64) - np.asarray(foot, np.float64)
     up = float(rel @ grid.n)
     off = float(np.linalg.norm(rel - up * grid.n))
-    w = weight_beside_key(src) if off <= BESIDE_REACH_M else 0.0
+    w = weight(src, BESIDE_MIN_R2, BESIDE_MIN_SHARE, BESIDE_MIN_CONTRAST) if off <= BESIDE_REACH_M else 0.0
     reading = f"R2 {src.r2:.2f}, {src.contrast:.1f}x, {src.share:.0%} of the lit ground's light at the product"
     src.why = (f"a lamp beside the key, {up:.1f} m up, {off:.1f} m off (its pool on the lit ground fitted, {reading})" if w > 0.0
                else f"no lamp beside the key: a pool on the lit ground {off:.1f} m off fits at {reading}"
                + ("" if off <= BESIDE_REACH_M else f" (over {BESIDE_REACH_M:g} m off: a gradient, not a pool)"))
-    shade = classes.dark & classes.ground & classes.steady
-    return LampBesideKey(src, pool(lit & cells_near(grid, shade, EDGE_BAND_M)), w)  # where the key's lit ground is read
-
-
-def weight_beside_key(src: LocalSource | None) -> float:
-    """``weight`` for a lamp beside a key: BESIDE_MIN_CONTRAST, BESIDE_MIN_SHARE, the ramp to BESIDE_MIN_R2."""
-    if src is None or src.share < BESIDE_MIN_SHARE or src.contrast < BESIDE_MIN_CONTRAST:
-        return 0.0
-    return float(np.clip((src.r2 - (BESIDE_MIN_R2 - R2_RAMP)) / R2_RAMP, 0.0, 1.0))
+    read = lit & cells_near(grid, classes.dark & classes.ground & classes.steady, EDGE_BAND_M)  # where the key's lit ground is read
+    x = _design(grid.points[read].reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0] if read.any() else np.zeros(1)
+    gain = np.asarray(src.power_rgb, np.float64) * albedo / (4.0 * math.pi**2)  # the pool's radiance per unit of H / d^3
+    return LampBesideKey(src, gain * float(np.median(x)), w)
 
 
 def size_for_soft_edges(src: LocalSource, foot: np.ndarray, soft: bool) -> float:
