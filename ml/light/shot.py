@@ -96,8 +96,9 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
         key.why += "; " + ROOM_NOTE
     night = night_seen(horizon, key) or night_low
     beside = local_source.fit_beside_key(grid, key.classes, foot) if lamp_beside_readable(key, night) else None
-    if beside is not None and beside.weight > 0.0:
-        leave_out_pool(key, beside)
+    placed_beside = beside if beside is not None and beside.weight > 0.0 else None
+    if placed_beside is not None:
+        leave_out_pool(key, placed_beside)
     source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = None
     min_r2 = local_source.CEILING_MIN_R2 if ceiling else local_source.MIN_R2  # a ceiling's panels overlap: one lamp fits them partly
@@ -181,11 +182,11 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     seen_ground = window.unlit_rgb if window is not None else np.asarray(key.shadow_rgb if key.hard else key.ground_rgb)  # ground the key does not reach
     if source is not None:
         notes.append(source.why)
-    if beside is not None and (beside.weight > 0.0 or beside.source.contrast >= local_source.BESIDE_MIN_CONTRAST):
+    if beside is not None and (placed_beside is not None or beside.source.contrast >= local_source.BESIDE_MIN_CONTRAST):
         notes.append(beside.source.why)
-    if beside is not None and beside.weight > 0.0:
-        lamp_light = local_source.as_light(beside.source, foot, n, local_source.BULB_SIZE_M)
-        lamp_light.intensity *= beside.weight
+    if placed_beside is not None:
+        lamp_light = local_source.as_light(placed_beside.source, foot, n, local_source.BULB_SIZE_M)
+        lamp_light.intensity *= placed_beside.weight
         lights.append(lamp_light)
     if lamp is not None:
         # by night wide edges are the plate's blur of small lamps' shadows (key.NIGHT_PENUMBRA_M): no large lamp
@@ -216,8 +217,7 @@ def lamp_beside_readable(key: KeyEstimate, night: bool) -> bool:
     a hard key that ``key_light`` places, by day. By night the key's "lit" ground is the lamps' own
     pools; a key refused because the product stands in its shadow leaves "lit" ground that may
     be a room's floor between shadows (ceiling seed 167 fitted a lamp there)."""
-    placed = key.hard and key.direction is not None and not (key.product_in_shadow and key.elevation_source == "assumed")
-    return placed and key.classes is not None and not night
+    return not night and key_refused(key) is None and key.classes is not None
 
 
 BESIDE_KEPT = 0.4
@@ -494,6 +494,18 @@ CEILING_NOTE = ("no hard key under a room's ceiling lights: its shadows' elevati
                 "light off the darker bands (eval insert ceiling seed 111)")
 
 
+def key_refused(key: KeyEstimate, night: bool = False) -> str | None:
+    """Why ``key_light`` places no key ("" where there is none to place), or None where it places one."""
+    if not key.hard or key.direction is None:
+        return ""
+    if night and key.elevation_source == "assumed":
+        return NIGHT_NOTE
+    if key.product_in_shadow and key.elevation_source == "assumed":
+        return ("no key light: the product stands in the plate's cast shadow, and with the key's elevation assumed "
+                "the shadows cannot say which parts of it the key still reaches (sky and bounce light only)")
+    return None
+
+
 def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tuple[Light | None, list[float], str]:
     """The key as a Blender sun (None without a hard key), the plate's shadow/lit ratio per
     channel, and a note. Under a night sky (``night``) a hard key of assumed elevation is not
@@ -505,13 +517,9 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
     standing in the plate's cast shadow keeps its key only when the elevation was measured: the
     shadow map (key_shadow.py) then says which parts of it the key still reaches, and the key
     casts no second shadow on ground already shadowed."""
-    if not key.hard or key.direction is None:
-        return None, [], ""
-    if night and key.elevation_source == "assumed":
-        return None, [], NIGHT_NOTE
-    if key.product_in_shadow and key.elevation_source == "assumed":
-        return None, [], ("no key light: the product stands in the plate's cast shadow, and with the key's elevation assumed "
-                          "the shadows cannot say which parts of it the key still reaches (sky and bounce light only)")
+    refused = key_refused(key, night)
+    if refused is not None or key.direction is None:  # (key_refused: a direction is there)
+        return None, [], refused or ""
     lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
     light = sun_for_ratio(lit / sh, ambient, key.direction, math.sin(math.radians(key.elevation_deg or 40.0)), key.angle_deg,
                           shadow=not key.product_in_shadow)
