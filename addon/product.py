@@ -81,6 +81,26 @@ def import_glb(scene: Any, path: str | os.PathLike[str]) -> Any:
     return root
 
 
+REFRACTING_NODES = ("ShaderNodeBsdfGlass", "ShaderNodeBsdfRefraction")
+
+
+def refracts(root: Any) -> bool:
+    """Whether any of the product's materials lets light through by refraction: a glass or
+    refraction shader, or a Principled BSDF with transmission (what the glTF importer makes of
+    KHR_materials_transmission), set or driven by a texture. What the render sees through it
+    is the ground it refracts (compat.DENOISE_PREFILTER)."""
+    for obj in [root, *root.children_recursive]:
+        for slot in getattr(obj, "material_slots", ()):
+            tree = slot.material.node_tree if slot.material is not None and slot.material.use_nodes else None
+            for node in tree.nodes if tree is not None else ():
+                if node.bl_idname in REFRACTING_NODES:
+                    return True
+                weight = node.inputs.get("Transmission Weight") if node.bl_idname == "ShaderNodeBsdfPrincipled" else None
+                if weight is not None and (weight.is_linked or float(weight.default_value) > 0.0):
+                    return True
+    return False
+
+
 def remove_product(scene: Any) -> None:
     """Remove the scene's product (root and children); other scenes' products stay."""
     root = shot_scene.find(scene, PRODUCT_ROOT)

@@ -49,12 +49,14 @@ def check_passes(passes: list[str]) -> list[str]:
     return [p for p in PASSES if p in passes] or ["rgba"]
 
 
-def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO", denoise: bool | None = None, motion_blur: float = 0.0) -> str:
+def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO", denoise: bool | None = None, motion_blur: float = 0.0,
+              refraction: bool = False) -> str:
     """Cycles with transparent film and the requested passes; returns the device used.
 
     Adaptive sampling stops converged pixels early (most of the frame is empty film or
     shadow catcher). ``motion_blur`` > 0 (shutter in frames) blurs with the solved camera's
-    motion: its keys become linear, still exact on every frame."""
+    motion: its keys become linear, still exact on every frame. ``refraction``: the product has
+    glass (product.refracts), whose denoiser guides need denoising too (compat.DENOISE_PREFILTER)."""
     passes = check_passes(passes)
     scene.render.engine = "CYCLES"
     used = compat.enable_gpu(scene) if device in ("AUTO", "GPU") else "CPU"
@@ -63,7 +65,7 @@ def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO",
     cyc = scene.cycles
     cyc.samples = int(samples)
     cyc.use_adaptive_sampling = True
-    compat.set_denoiser(scene, bool(samples >= MIN_DENOISE_SAMPLES) if denoise is None else denoise)  # off when the build has no denoiser
+    compat.set_denoiser(scene, bool(samples >= MIN_DENOISE_SAMPLES) if denoise is None else denoise, refraction)  # off when the build has no denoiser
     cyc.adaptive_threshold = 0.02
     cyc.use_light_tree = False  # one sun + a uniform world: the tree only adds overhead
     cyc.max_bounces = 8  # diffuse and glossy paths stop at 2; glass needs 4+ interfaces (in, out, back in, out) or it renders black

@@ -358,7 +358,8 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     product.place_explicit(root, shot.product.matrix_world)
     product.make_shadow_catcher(scene, shot.ground, shot.lighting.ground_albedo)
     lighting.apply(scene, shot.lighting, shot_dir)
-    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur)
+    render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur,
+                     refraction=product.refracts(root))
     scene[SHOT_PROP] = shot_dir
     scene[SETUP_PROP] = _setup_key(shot, shot_dir)
 
