@@ -518,8 +518,9 @@ def key_light(key: KeyEstimate, ambient: np.ndarray, night: bool = False) -> tup
     shadow map (key_shadow.py) then says which parts of it the key still reaches, and the key
     casts no second shadow on ground already shadowed."""
     refused = key_refused(key, night)
-    if refused is not None or key.direction is None:  # (key_refused: a direction is there)
-        return None, [], refused or ""
+    if refused is not None:
+        return None, [], refused
+    assert key.direction is not None  # key_refused refuses a key without one
     lit, sh = np.asarray(key.lit_rgb), np.maximum(np.asarray(key.shadow_rgb), 1e-4)
     light = sun_for_ratio(lit / sh, ambient, key.direction, math.sin(math.radians(key.elevation_deg or 40.0)), key.angle_deg,
                           shadow=not key.product_in_shadow)

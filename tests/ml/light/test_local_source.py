@@ -305,7 +305,7 @@ def test_a_lamp_beside_the_sun_is_read_off_its_pool_on_the_sunlit_ground(case):
 
     extra = {"lamp": _pool, "none": lambda hit: np.zeros(hit.shape[:2]),
              "sheen": lambda hit: 0.25 * np.clip((hit[..., 0] + 2.5) / 5.0, 0, 1) ** 2}[case]
-    _env, key, lighting = estimate_light(_sunlit_plates(extra), FOOT, FOOT, N)
+    env, key, lighting = estimate_light(_sunlit_plates(extra), FOOT, FOOT, N)
     suns = [l for l in lighting.lights if l.type == "sun"]
     points = [l for l in lighting.lights if l.type == "point"]
     assert len(suns) == 1, lighting.notes
@@ -314,9 +314,9 @@ def test_a_lamp_beside_the_sun_is_read_off_its_pool_on_the_sunlit_ground(case):
         return
     assert len(points) == 1 and "a lamp beside the key" in lighting.notes, lighting.notes
     assert np.linalg.norm(np.asarray(points[0].position)[:2] - LAMP[:2]) < 0.4, points[0].position
-    _e, _k, plain = estimate_light(_sunlit_plates(lambda hit: np.zeros(hit.shape[:2])), FOOT, FOOT, N)
+    env_plain, _key, plain = estimate_light(_sunlit_plates(lambda hit: np.zeros(hit.shape[:2])), FOOT, FOOT, N)
     # the sun and the sky near what they are without the lamp: its light is not counted twice
     # (the lamp's light left in the readings makes the sky 1.6x as bright)
     assert suns[0].intensity == pytest.approx(plain.lights[0].intensity, rel=0.35)
-    sky = slice(0, _env.shape[0] * 2 // 5)  # the lat-long map's upper rows: the sky, not the ground the pool lights
-    assert np.mean(_env[sky]) == pytest.approx(np.mean(_e[sky]), rel=0.15)
+    sky = slice(0, env.shape[0] * 2 // 5)  # the lat-long map's upper rows: the sky, not the ground the pool lights
+    assert np.mean(env[sky]) == pytest.approx(np.mean(env_plain[sky]), rel=0.15)
