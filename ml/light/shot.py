@@ -474,8 +474,8 @@ shadow, where the truth's is bright with a highlight from each lamp: seeds 156, 
 composite; insert +1.48 and +4.20). Fitting on a ground smoothed over 25 cm (the asphalt's grain
 out) placed a lamp on eight more night sets (R2 0.71-0.94), and on the four measured (seeds 190,
 191, 208, 209) the product lost 1.3-3.5 dB to the environment alone: a better fit of one lamp is
-not the cure; the environment (the lit ground round the
-product) is nearer the truth. The same reason as NIGHT_NOTE's for a hard key."""
+not the cure; the environment (the lit ground round the product) is nearer the truth. The same
+reason as NIGHT_NOTE's for a hard key."""
 
 
 def walls_seen(horizon: float | None, far: FarView, key: KeyEstimate) -> float | None:
