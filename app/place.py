@@ -53,16 +53,19 @@ def text_guided_pixel(plate: Path, camera: Path, prompt: str, area: str, clipseg
     return f"{found.x + 0.5},{found.y + 0.5}"  # pixel index -> corner-convention centre
 
 
-def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: bool, log: Log) -> list[list[float]] | None:
+def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: bool, log: Log,
+                  footprint: tuple[float, float] | None = None) -> list[list[float]] | None:
     """The product's matrix_world on the solved ground inside ``area`` of the frame, or None.
 
     Uses the placement already in the track's QC (chosen by `vanelia track --place`) when
     no other area is asked for, else chooses one on the track (the world must be levelled,
-    ground z = 0, as `vanelia track` leaves it). ``required`` (the user asked with --place):
-    a placement that can't be made is an error; otherwise the render's default placement
-    (on the ground at the view centre) is used with a warning.
+    ground z = 0, as `vanelia track` leaves it). ``footprint``: the product's (radius, height)
+    in metres (``product_footprint``); without it a 0.3 m product's. ``required`` (the user
+    asked with --place): a placement that can't be made is an error; otherwise the best spot
+    anywhere in view is taken with a warning, and only where there is none the render's
+    default placement (on the ground at the view centre, blind to what stands there).
     """
-    from ml.camera.placement import choose_placement
+    from ml.camera.placement import DEFAULT_HEIGHT_M, DEFAULT_RADIUS_M, choose_placement
     from ml.camera.solve import read_solve
 
     given = qc.get("placement") if isinstance(qc.get("placement"), dict) else None
@@ -80,14 +83,21 @@ def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: 
             log("[vanelia] run: the solved world has no ground plane; the product stands at the centre of the view")
             return None
         log(f"[vanelia] run: note: {path} was not levelled by `vanelia track`; --place assumes its ground is the plane z = 0")
+    moving = qc.get("moving_masks", {}).get("coverage") if isinstance(qc.get("moving_masks"), dict) else None
+    radius, height = footprint or (DEFAULT_RADIUS_M, DEFAULT_HEIGHT_M)
+    solve = read_solve(path)
     try:
-        moving = qc.get("moving_masks", {}).get("coverage") if isinstance(qc.get("moving_masks"), dict) else None
-        chosen = choose_placement(read_solve(path), area, moving=moving)
+        chosen = choose_placement(solve, area, radius=radius, height=height, moving=moving)
     except PlacementError as exc:
         if required:
             raise PlacementError(f"{exc} (camera {path})") from None
-        log(f"[vanelia] run: WARNING: {exc}; the product stands at the centre of the view instead")
-        return None
+        try:
+            chosen = choose_placement(solve, "full", radius=radius, height=height, moving=moving)
+        except PlacementError:
+            log(f"[vanelia] run: WARNING: {exc}; the product stands at the centre of the view instead")
+            return None
+        log(f"[vanelia] run: WARNING: {exc}; the product stands at the best spot in the whole view instead")
+        area = "full"
     log(f"[vanelia] run: product placed at {_fmt(chosen['point'])} on the ground, pixel {_fmt(chosen['pixel'])} "
         f"of frame {chosen['ref_frame']} ({area})")
     if chosen.get("warning"):
@@ -132,3 +142,26 @@ def refine_on_plate(plate: Path, camera: Path, matrix: list[list[float]], frame_
     M[:3, 3] = found["point"]
     ground = ",".join(f"{v:.6g}" for v in [*found["point"], 0.0, 0.0, 1.0])
     return M.tolist(), f"--ground={ground}"
+
+
+def product_footprint(model: Path, render_extra: list[str], log: Log) -> tuple[float, float] | None:
+    """The product's (radius, height) on the ground in metres, for choosing its spot: the
+    model's own box (shotcache.gltf_extent), its largest dimension scaled to ``--product-size``
+    where the render options give one. None (a 0.3 m product's default) where the model gives
+    no box. Why: the spot was chosen for a 0.3 m product whatever the product, and an 8 cm duck
+    on a countertop 0.4 m under the camera "left the frame" from every spot of the default
+    area and fell back to the view's centre, inside the apple standing there."""
+    from shotcache.gltf_extent import footprint
+
+    size = None
+    for arg in reversed(render_extra):
+        if arg.startswith("--product-size="):
+            try:
+                size = float(arg.split("=", 1)[1])
+            except ValueError:
+                return None  # the render step refuses it, before any render
+            break
+    found = footprint(model, size if size and size > 0 else None)
+    if found is not None:
+        log(f"[vanelia] run: the product stands {found[1]:.3g} m tall within {found[0]:.3g} m of its spot")
+    return found

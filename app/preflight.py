@@ -18,11 +18,9 @@ from pathlib import Path
 
 from shotcache.errors import InputError, UsageError, UserError
 from shotcache.frames import IMAGE_EXTS, VIDEO_EXTS, frame_number, list_images, numbered
+from shotcache.gltf_extent import GLB_JSON_CHUNK, GLB_MAGIC
 from shotcache.imagesize import image_size
 from shotcache.layout import check_writable
-
-GLB_MAGIC = b"glTF"
-GLB_JSON_CHUNK = 0x4E4F534A
 
 
 class PreflightError(InputError):

@@ -312,7 +312,8 @@ def _product_matrix(opts: RunOptions, camera: Path, log: Log) -> list[list[float
     area = opts.place or (None if opts.camera is not None and isinstance(track_qc.get("placement"), dict) else DEFAULT_PLACE)
     if opts.place_prompt:
         area = place.text_guided_pixel(opts.input, camera, opts.place_prompt, area or "full", opts.clipseg, opts.device, log)
-    return place.place_product(camera, track_qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log)
+    return place.place_product(camera, track_qc, area, required=opts.place is not None or bool(opts.place_prompt), log=log,
+                               footprint=place.product_footprint(opts.model, opts.render_extra, log))
 
 
 # ---------------------------------------------------------------------------

@@ -194,6 +194,29 @@ def moving_share(solve: Solve, frame: int, p: np.ndarray, radius: float, height:
     return float(coverage[v[z > 0], u[z > 0]].max(initial=0.0))
 
 
+OCCUPIED_MIN_POINTS = 2
+"""Reconstructed points inside the product's volume at a spot that say something already stands
+there (one may be a stray match)."""
+
+
+def occupied(solve: Solve, p: np.ndarray, radius: float, height: float) -> int:
+    """How many of the solve's points stand inside the product's volume at ``p`` (an upright
+    cylinder of ``radius`` and ``height`` on the ground, clear of the ground's own points):
+    something already stands there, and the product would stand inside it. Why: the ray test
+    (``ground_hidden``) sees only what stands between the camera and the spot; an object standing
+    on the spot itself - the apple of the apple-countertop clip, where the view's centre put an
+    8 cm duck through it - is at the spot's depth. Returns the count when it reaches
+    OCCUPIED_MIN_POINTS (0 otherwise, and for solves without points)."""
+    if not len(solve.points):
+        return 0
+    cam_h = float(np.median([abs(solve.c2w(f)[2, 3]) for f in solve.cameras]))
+    floor = max(0.05 * cam_h, 0.15 * height)  # above the ground's own scatter (``_round_spot``'s plane tolerance)
+    pts = solve.points
+    inside = (np.hypot(pts[:, 0] - p[0], pts[:, 1] - p[1]) < radius) & (pts[:, 2] > floor) & (pts[:, 2] < height)
+    n = int(inside.sum())
+    return n if n >= OCCUPIED_MIN_POINTS else 0
+
+
 def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray:
     """Product matrix_world at p, yawed so its front (-Y after glTF import) faces the cameras."""
     d = solve.centres().mean(0) - p
@@ -205,7 +228,11 @@ def facing_matrix(p: np.ndarray, solve: Solve, scale: float = 1.0) -> np.ndarray
     return M
 
 
-def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0.15, height: float = 0.3,
+DEFAULT_RADIUS_M, DEFAULT_HEIGHT_M = 0.15, 0.3
+"""The footprint taken where the product's own is not known: a 0.3 m product's."""
+
+
+def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = DEFAULT_RADIUS_M, height: float = DEFAULT_HEIGHT_M,
                      ref_frame: int | None = None, grid: int = 9, enough_margin: float = 0.04,
                      moving: Sequence[Sequence[float]] | np.ndarray | None = None) -> dict:
     """Best ground point for the product (world must be levelled: ground z = 0).
@@ -220,7 +247,10 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
     used as given, and refused if the product would leave the frame. ``moving``: the track's
     grid of how often each part of the frame moves (ml.camera.motion.coverage_grid); a spot a
     person or a car covers in more than MOVING_SHARE of the frames ranks after every other
-    spot in view, and is taken only with a warning.
+    spot in view, and is taken only with a warning. ``radius`` and ``height``: the product's
+    footprint on the ground (app.place gives the model's own, scaled as ``--product-size``
+    scales it); a spot where reconstructed points stand inside it (``occupied``) ranks after
+    every clear spot in view, and is taken only with a warning.
     """
     cover = np.asarray(moving, dtype=np.float64) if moving is not None and len(moving) else None
     frames = sorted(solve.cameras)
@@ -248,14 +278,16 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         support = None if evidence is None else evidence[0]
         surrounded = ground_surrounds(solve, ref, px, p, 0.06 * W, projected=projected)
         busy = moving_share(solve, ref, p, radius, height, cover)
-        # rank: in view all shot with room to spare, off what moves, then on ground the plate shows (most
-        # points round it on the plane, not all to one side of it, none reconstructed in front of it, some ground
-        # round it), then the share of frames in view, then closeness to the area's centre
-        scored.append(((min(margin, enough_margin), busy <= MOVING_SHARE, is_ground(evidence) and surrounded is not False, -hidden,
-                        min(support or 0, 3), frac, -dist), margin, frac, p, px, hidden, evidence, busy, surrounded))
+        inside = occupied(solve, p, radius, height)
+        # rank: in view all shot with room to spare, off what moves, clear of anything standing on the spot, then
+        # on ground the plate shows (most points round it on the plane, not all to one side of it, none
+        # reconstructed in front of it, some ground round it), then the share of frames in view, then closeness
+        # to the area's centre
+        scored.append(((min(margin, enough_margin), busy <= MOVING_SHARE, not inside, is_ground(evidence) and surrounded is not False,
+                        -hidden, min(support or 0, 3), frac, -dist), margin, frac, p, px, hidden, evidence, busy, surrounded, inside))
     if not scored:
         raise PlacementError(f"--place {area}: no ground visible there in frame {ref} (the ray misses the ground plane)")
-    best, margin, frac, p, px, hidden, evidence, busy, surrounded = max(scored, key=lambda t: t[0])
+    best, margin, frac, p, px, hidden, evidence, busy, surrounded, inside = max(scored, key=lambda t: t[0])
     support = None if evidence is None else evidence[0]
     out = {"point": p.tolist(), "pixel": [float(px[0]), float(px[1])], "ref_frame": ref, "margin": margin,
            "in_frame_fraction": frac, "matrix_world": facing_matrix(p, solve).tolist()}
@@ -275,6 +307,11 @@ def choose_placement(solve: Solve, area: str = "bottom_right", radius: float = 0
         out["warning"] = (f"--place {area}: {hidden} reconstructed point(s) stand in front of the ground there in frame "
                           f"{ref} (a person or an object on the ground?); the product will stand behind them - "
                           "choose another area, or give --holdout mattes")
+    if inside:
+        out["warning"] = (f"--place {area}: {inside} reconstructed point(s) stand where the product would stand "
+                          f"(within {radius:.2g} m of the spot, up to its {height:.2g} m): an object on the ground there, "
+                          "and the product would stand inside it - choose another area"
+                          + ("" if kind == "pixel" else " (no spot of this one in view is clear)"))
     if busy > MOVING_SHARE:
         out["warning"] = (f"--place {area}: something moving (a person, a car) covers the spot in {busy:.0%} of the frames"
                           + ("" if kind == "pixel" else " and no spot of the area in view stays clear of it")

@@ -100,11 +100,14 @@ def test_force_uses_the_unusable_track_and_shot_keeps_its_qc(demo_data: Path, tm
 
 @pytest.mark.slow
 def test_place_stands_the_product_inside_the_area(demo_data: Path, tmp_path: Path):
-    """The demo's world is Blender's: ground z = 0, so its exact track places directly."""
+    """The demo's world is Blender's: ground z = 0, so its exact track places directly, for
+    the product's own footprint (its GLB's box)."""
     from ml.camera.placement import choose_placement
     from ml.camera.solve import read_solve
+    from shotcache.gltf_extent import footprint
 
-    expected = choose_placement(read_solve(demo_data / "transforms.json"), "bottom_right")
+    radius, height = footprint(demo_data / "product.glb")
+    expected = choose_placement(read_solve(demo_data / "transforms.json"), "bottom_right", radius=radius, height=height)
     shot, out = tmp_path / "shot", tmp_path / "final.mp4"
     r = vanelia(*run_args(demo_data, demo_data / "transforms.json", shot, out), "--place", "bottom_right")
     assert r.returncode == 0, r.stderr[-3000:]
