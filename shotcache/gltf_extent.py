@@ -52,6 +52,21 @@ def node_matrix(node: dict) -> np.ndarray:
     return m
 
 
+NORMALIZED_MAX = {5120: 127.0, 5121: 255.0, 5122: 32767.0, 5123: 65535.0}
+"""The largest stored value of each integer component type: a normalized accessor's bounds are
+stored as such integers (KHR_mesh_quantization's positions), its values these fractions of it."""
+
+
+def _bounds(accessor: dict) -> tuple[list[float], list[float]]:
+    """An accessor's (min, max) as the values it reads as: a normalized one's stored integers
+    divided by their type's largest (NORMALIZED_MAX; signed ones no lower than -1)."""
+    lo, hi = [float(v) for v in accessor["min"]], [float(v) for v in accessor["max"]]
+    top = NORMALIZED_MAX.get(accessor.get("componentType", 5126)) if accessor.get("normalized") else None
+    if top is None:
+        return lo, hi
+    return [max(v / top, -1.0) for v in lo], [max(v / top, -1.0) for v in hi]
+
+
 def _mesh_corners(doc: dict, mesh_index: int) -> list[np.ndarray]:
     """The 8 corners of each primitive's POSITION box (homogeneous, 4 x 8)."""
     out = []
@@ -60,7 +75,7 @@ def _mesh_corners(doc: dict, mesh_index: int) -> list[np.ndarray]:
         acc = prim.get("attributes", {}).get("POSITION")
         if acc is None or acc >= len(accessors) or "min" not in accessors[acc] or "max" not in accessors[acc]:
             continue
-        lo, hi = accessors[acc]["min"], accessors[acc]["max"]
+        lo, hi = _bounds(accessors[acc])
         corners = np.array([[(lo, hi)[(k >> a) & 1][a] for a in range(3)] + [1.0] for k in range(8)], np.float64).T
         out.append(corners)
     return out

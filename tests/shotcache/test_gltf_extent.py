@@ -58,3 +58,20 @@ def test_a_file_that_is_no_model_gives_no_footprint(tmp_path):
     empty = tmp_path / "empty.gltf"
     empty.write_text('{"asset": {"version": "2.0"}, "scenes": [{"nodes": []}]}')
     assert footprint(empty) is None
+
+
+def test_a_quantized_models_normalized_bounds_are_read_as_fractions(tmp_path):
+    """KHR_mesh_quantization: positions stored as normalized shorts, their bounds the stored
+    integers, the node's scale the dequantization: 32767 x (0.5 / 32767) is half a metre, not
+    16 km."""
+    import json
+
+    doc = {"asset": {"version": "2.0"}, "extensionsUsed": ["KHR_mesh_quantization"], "scene": 0,
+           "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "scale": [0.5, 0.5, 0.5]}],
+           "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+           "accessors": [{"componentType": 5122, "normalized": True, "count": 2, "type": "VEC3",
+                          "min": [-32767, 0, -16384], "max": [32767, 32767, 16384]}]}
+    path = tmp_path / "quantized.gltf"
+    path.write_text(json.dumps(doc))
+    lo, hi = model_box(path)
+    np.testing.assert_allclose(hi - lo, [1.0, 0.5, 0.5], atol=1e-4)
