@@ -36,6 +36,16 @@ if [ -n "${VANELIA_BLENDER:-}" ]; then
 fi
 if works "$LAUNCHER"; then echo "$LAUNCHER"; exit 0; fi
 
+# One fetch at a time per folder: clones set up side by side (two CI jobs, a checkout and its
+# clean clone) share it, and a second fetch would delete the first one's half-built stage.
+# The one that waits finds the Blender the first one unpacked.
+mkdir -p "$(dirname "$DIR")"
+if command -v flock >/dev/null; then
+  exec 9>"$DIR.lock"
+  flock 9
+  if works "$LAUNCHER"; then echo "$LAUNCHER"; exit 0; fi
+fi
+
 command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "needs apt-get and dpkg (Debian/Ubuntu); set VANELIA_BLENDER to a Blender instead"
 [ "$(dpkg --print-architecture)" = amd64 ] || die "only amd64 is supported; set VANELIA_BLENDER to a Blender instead"
 
