@@ -958,3 +958,22 @@ def test_on_banded_ground_the_reading_a_shadows_length_confirms_directs_the_key(
     assert key.hard and key.banded and "below the bands' level taken" in key.why, key.why
     assert key.elevation_source == "shadow length" and abs(key.elevation_deg - elev) < 12.0, key.why
     assert azimuth_between_deg(key.direction, light, up) < 25.0 and [lt.type for lt in lighting.lights] == ["sun"], key.why
+
+
+def test_a_key_read_at_one_scale_only_is_dropped():
+    """A 16 cm shadow band 1.2-2.4 m behind the product reads as a hard key at the solve's scale,
+    but not with the world read 0.71x (the band under the smallest blob) or 1.41x (past the
+    ground grid): the estimate keeps no hard key and says why; a wide band nearer the product
+    keeps its key at every scale (``test_estimate_light_record``)."""
+    from ml.light.shot import READING_SCALES, read_light
+
+    narrow = lambda x, y: (x > 1.2) & (x < 2.4) & (np.abs(y - 0.6) < 0.08)  # noqa: E731
+    imgs = [(plate(cam, narrow), cam) for cam in cameras()]
+    n, z = np.array([0.0, 0.0, 1.0]), np.zeros(3)
+    _env, once, _lt = read_light(imgs, z, z, n)
+    assert once.hard, once.why
+    _env, key, lighting = estimate_light(imgs, z, z, n)
+    assert not key.hard and not any(l.type == "sun" for l in lighting.lights), lighting.notes
+    assert "holds at one scale only" in lighting.notes and f"{READING_SCALES[0]:.2f}x: none" in lighting.notes
+    _env, given, lit = estimate_light(imgs, z, z, n, given_direction=[0.8, 0.0, 0.6])  # an artist's direction is not re-read
+    assert given.hard and lit.lights[0].type == "sun", lit.notes
