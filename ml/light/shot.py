@@ -27,7 +27,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
                      is_vegetation, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
-from .window import WALLS_LIT, WALLS_OVER_FLOOR, Window, find_window, floor_luminance, sky_above, walls_above
+from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
@@ -110,6 +110,23 @@ def unsteady_key(views: list[elevation.View], product_point: np.ndarray, ground_
     return UNSTEADY_NOTE.format(scales=" and ".join(f"{s:.2f}x" for s in READING_SCALES), deg=STEADY_AZIMUTH_DEG, seen=", ".join(seen))
 
 
+UNSTEADY_KEY_ANGLE_DEG = WINDOW_ANGLE_DEG
+"""How wide the soft key an unsteady key leaves is (``unsteady_soft_key``): a window's, which
+``eval light`` counts as no hard key."""
+
+
+def unsteady_soft_key(key: KeyEstimate) -> Window:
+    """What an unsteady hard key leaves where nothing else (a window, a lamp) lights the shot: a
+    soft key from its side, UNSTEADY_KEY_ANGLE_DEG wide, at its lit/shadow ratio, over the shade
+    its shadows read. The plate's shadows do lean that way; only their hard edges and their
+    exact direction are in doubt. Environment alone left the real apple-countertop clip's duck,
+    beside an apple casting a soft shadow down and right, with a contact shadow only."""
+    lit, shade = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
+    why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the unsteady shadows' side, {key.elevation_deg or DEFAULT_ELEVATION_DEG:.0f} deg "
+           f"up ({key.elevation_source}), lit/shadow {key.ratio:.2f}")
+    return Window(np.asarray(key.direction, np.float64), lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
+
+
 def scaled_views(views: list[elevation.View], foot: np.ndarray, s: float) -> list[elevation.View]:
     """The same frames with their cameras moved s times as far from ``foot``: the world scaled
     about it, every picture unchanged."""
@@ -157,9 +174,11 @@ def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.nda
     elif elevation_readable(horizon, key) and not night_low:  # lamps' shadows measure no sun
         measure_elevation(views, grid, key)
     confirm_banded(key)
+    soft_key = None
     if drop_key and key.hard:
         key.hard = False  # as the room's rules below: soft-lit from here on
         key.why += "; " + drop_key
+        soft_key = unsteady_soft_key(key)
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
     ceiling = ceiling_lit(horizon, key) or low_walls is not None  # the walls and the floor it reads do not change below
     if key.hard and key.elevation_source == "assumed" and ceiling:
@@ -201,6 +220,8 @@ def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.nda
     partial = lamp is not None and local_source.weight(lamp, min_r2) < 1.0
     walls = walls_seen(horizon, far, key)
     window = find_window(grid, key, walls, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
+    if window is None and lamp is None and soft_key is not None:  # nothing else lights it: the shadows' side, softly
+        window = soft_key
     if window is not None and horizon is None:
         window.why = window.why.replace(WALLS_LIT, "the walls (below the horizon, beyond the floor) are lit like it")
     if window is not None and lamp is not None:  # under MIN_R2 a window read off the floor stands, as before the ramp

@@ -963,9 +963,9 @@ def test_on_banded_ground_the_reading_a_shadows_length_confirms_directs_the_key(
 def test_a_key_read_at_one_scale_only_is_dropped():
     """A 16 cm shadow band 1.2-2.4 m behind the product reads as a hard key at the solve's scale,
     but not with the world read 0.71x (the band under the smallest blob) or 1.41x (past the
-    ground grid): the estimate keeps no hard key and says why; a wide band nearer the product
+    ground grid): the estimate keeps no hard key and says why, and lights the product softly from that side; a wide band nearer the product
     keeps its key at every scale (``test_estimate_light_record``)."""
-    from ml.light.shot import READING_SCALES, read_light
+    from ml.light.shot import READING_SCALES, UNSTEADY_KEY_ANGLE_DEG, read_light
 
     narrow = lambda x, y: (x > 1.2) & (x < 2.4) & (np.abs(y - 0.6) < 0.08)  # noqa: E731
     imgs = [(plate(cam, narrow), cam) for cam in cameras()]
@@ -973,7 +973,11 @@ def test_a_key_read_at_one_scale_only_is_dropped():
     _env, once, _lt = read_light(imgs, z, z, n)
     assert once.hard, once.why
     _env, key, lighting = estimate_light(imgs, z, z, n)
-    assert not key.hard and not any(l.type == "sun" for l in lighting.lights), lighting.notes
+    assert not key.hard, lighting.notes
     assert "holds at one scale only" in lighting.notes and f"{READING_SCALES[0]:.2f}x: none" in lighting.notes
+    # nothing else lights the ground: the shadows' side stays, as a soft key (no hard shadow edge)
+    [soft] = lighting.lights
+    assert soft.type == "sun" and soft.angle_deg == UNSTEADY_KEY_ANGLE_DEG and soft.intensity > 0, lighting.notes
+    assert azimuth_between_deg(soft.direction, once.direction, n) < 1.0
     _env, given, lit = estimate_light(imgs, z, z, n, given_direction=[0.8, 0.0, 0.6])  # an artist's direction is not re-read
     assert given.hard and lit.lights[0].type == "sun", lit.notes
