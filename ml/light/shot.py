@@ -119,6 +119,8 @@ def unsteady_key(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], grou
     """Why a hard key read off the plate's shadows alone is dropped: hard within
     STEADY_AZIMUTH_DEG of its axis at neither neighbouring scale (``others``, from
     ``neighbour_keys``). "" where it holds at one."""
+    if key.direction is None:
+        return ""
     n = np.asarray(ground_normal, np.float64)
     seen = []
     for s, other in others:
@@ -136,10 +138,12 @@ def side_from_neighbours(key: KeyEstimate, others: list[tuple[float, KeyEstimate
     """The side of a steady key whose side no occluder told (``side_source`` "assumed": behind
     the camera), from a neighbouring scale's reading whose shadows start at an occluder base on
     the same axis (within STEADY_AZIMUTH_DEG); None where none does, or two such disagree.
-    Held-out sun_low_concrete seed 216: a long shadow touched its box's base beside it at the
-    solve's scale (no vote) and at its foot at 0.71x and 0.84x; the key was assumed from behind
-    the camera, 172 degrees off the truth's sun, and at 0.84x it stood 8 degrees off."""
-    if key.side_source != "assumed":
+    A side assumed behind the camera is a guess; one read at a base is evidence, if at another
+    scale. Held-out sun_low_concrete seed 216 shows the limit: its long shadow touched its box's
+    base beside it at the solve's scale (no vote; the key assumed from behind the camera, 172
+    degrees off the truth's sun), at its foot at 0.71x (8 degrees off), and another base at
+    1.41x voted the wrong side: no side is taken there."""
+    if key.side_source != "assumed" or key.direction is None:
         return None
     n = np.asarray(ground_normal, np.float64)
     told = [np.asarray(o.direction, np.float64) for _s, o in others
