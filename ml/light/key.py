@@ -1402,19 +1402,6 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     return True
 
 
-def take_side(grid: GroundGrid, est: KeyEstimate, towards: np.ndarray, why: str) -> None:
-    """The key keeps its shadows' axis and takes the side of it ``towards`` (world) points to:
-    its side was only assumed (``side_source`` "assumed", SIDE_ASSUMED in its note)."""
-    d = np.asarray(est.direction, np.float64)
-    axis = np.array([d @ grid.e1, -(d @ grid.e2)])  # grid (col right = e1, row down = -e2)
-    t = np.asarray(towards, np.float64)
-    if float(axis @ np.array([t @ grid.e1, -(t @ grid.e2)])) < 0:
-        axis = -axis
-    _set_direction(grid, est, axis / max(float(np.linalg.norm(axis)), 1e-9))
-    est.side_source = "occluder"
-    est.why = est.why.replace(SIDE_ASSUMED, why)
-
-
 def at_elevation(towards: np.ndarray, normal: np.ndarray, elevation_deg: float) -> np.ndarray:
     """Unit world vector towards a light at ``towards``'s azimuth (any vector; its part along
     the ground's ``normal`` is dropped) and ``elevation_deg`` over the ground."""

@@ -28,7 +28,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, take_side, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
+from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction)
 
@@ -67,8 +67,6 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     others = neighbour_keys(views, product_point, ground_point, ground_normal)
     if why := unsteady_key(key, others, ground_normal):
         return read_light(views, product_point, ground_point, ground_normal, None, drop_key=why)
-    if (side := side_from_neighbours(key, others, ground_normal)) is not None:
-        return read_light(views, product_point, ground_point, ground_normal, None, side=side)
     return found
 
 
@@ -89,10 +87,6 @@ STEADY_AZIMUTH_DEG = 45.0
 within this of the first reading's (either side of it: the key exists; its side is read apart)."""
 UNSTEADY_NOTE = ("no hard key: read at {scales} the scene's scale, the plate's shadows give no key with its axis within {deg:g} deg "
                  "of this one's ({seen}): a key that holds at one scale only is the reading's, not the light's")
-
-
-SIDE_NOTE = ("side from an occluder base its shadow starts at, read at " + " or ".join(f"{s:.2f}x" for s in READING_SCALES)
-             + " the scene's scale (none tells it at the solve's)")
 
 
 def read_off_shadows(key: KeyEstimate) -> bool:
@@ -134,25 +128,6 @@ def unsteady_key(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], grou
     return UNSTEADY_NOTE.format(scales=" and ".join(f"{s:.2f}x" for s in READING_SCALES), deg=STEADY_AZIMUTH_DEG, seen=", ".join(seen))
 
 
-def side_from_neighbours(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], ground_normal: np.ndarray) -> np.ndarray | None:
-    """The side of a steady key whose side no occluder told (``side_source`` "assumed": behind
-    the camera), from a neighbouring scale's reading whose shadows start at an occluder base on
-    the same axis (within STEADY_AZIMUTH_DEG); None where none does, or two such disagree.
-    A side assumed behind the camera is a guess; one read at a base is evidence, if at another
-    scale. Held-out sun_low_concrete seed 216 shows the limit: its long shadow touched its box's
-    base beside it at the solve's scale (no vote; the key assumed from behind the camera, 172
-    degrees off the truth's sun), at its foot at 0.71x (8 degrees off), and another base at
-    1.41x voted the wrong side: no side is taken there."""
-    if key.side_source != "assumed" or key.direction is None:
-        return None
-    n = np.asarray(ground_normal, np.float64)
-    told = [np.asarray(o.direction, np.float64) for _s, o in others
-            if o.hard and o.direction is not None and o.side_source == "occluder" and axis_off_deg(o.direction, key.direction, n) <= STEADY_AZIMUTH_DEG]
-    if not told or any(azimuth_between_deg(t, told[0], n) > 90.0 for t in told[1:]):
-        return None
-    return told[0]
-
-
 UNSTEADY_KEY_ANGLE_DEG = WINDOW_ANGLE_DEG
 """How wide the soft key an unsteady key leaves is (``unsteady_soft_key``): a window's, which
 ``eval light`` counts as no hard key."""
@@ -182,12 +157,10 @@ def scaled_views(views: list[elevation.View], foot: np.ndarray, s: float) -> lis
 
 
 def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
-               given_direction: list[float] | None = None, drop_key: str = "", side: np.ndarray | None = None) -> tuple[np.ndarray, KeyEstimate, Lighting]:
+               given_direction: list[float] | None = None, drop_key: str = "") -> tuple[np.ndarray, KeyEstimate, Lighting]:
     """One reading of ``estimate_light`` at the cameras' own scale. ``images``: (frame, camera)
     or (frame, camera, reduction) as ``scaled_views`` gives them. ``drop_key``: a reason the
-    plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit. ``side``:
-    a direction whose side of the shadows' axis the key takes where no occluder here tells it
-    (``side_from_neighbours``)."""
+    plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit."""
     n = np.asarray(ground_normal, np.float64)
     n /= np.linalg.norm(n)
     p = np.asarray(product_point, np.float64)
@@ -211,8 +184,6 @@ def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.nda
         for img, cam, scale in views:
             wide.add(img, cam, scale)
         side_from_wider_ground(wide, key)
-    if side is not None and key.hard and key.side_source == "assumed":
-        take_side(grid, key, side, SIDE_NOTE)
     sun, not_sun = sun_in_view(views, n, key, horizon, above_rgb)
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")

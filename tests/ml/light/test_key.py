@@ -982,32 +982,3 @@ def test_a_key_read_at_one_scale_only_is_dropped():
     _env, given, lit = estimate_light(imgs, z, z, n, given_direction=[0.8, 0.0, 0.6])  # an artist's direction is not re-read
     assert given.hard and lit.lights[0].type == "sun", lit.notes
 
-
-def test_a_side_only_assumed_is_taken_from_a_neighbouring_scale_that_reads_it():
-    """``side_from_neighbours``: a key whose side was assumed (behind the camera) takes the side a
-    reading at a neighbouring scale found at an occluder's base, on the same axis; not where two
-    such readings disagree, nor off the axis, nor where its own side was read. ``take_side``
-    keeps the axis and turns the key to that side."""
-    from ml.light.key import SIDE_ASSUMED, take_side
-    from ml.light.shot import SIDE_NOTE, side_from_neighbours
-
-    n = np.array([0.0, 0.0, 1.0])
-
-    def key(direction, side):
-        k = KeyEstimate(True, 3.0, direction=list(direction), side_source=side)
-        k.why = f"1 elongated shadow(s): azimuth from their orientation; {SIDE_ASSUMED}"
-        return k
-
-    assumed = key([-0.85, -0.1, 0.5], "assumed")
-    told = key([0.8, 0.2, 0.56], "occluder")
-    side = side_from_neighbours(assumed, [(0.71, told), (1.41, key([0, 0, 1], "assumed"))], n)
-    assert side is not None and azimuth_between_deg(side, told.direction, n) < 1e-6
-    assert side_from_neighbours(assumed, [(0.71, told), (1.41, key([-0.8, -0.25, 0.55], "occluder"))], n) is None  # they disagree
-    assert side_from_neighbours(assumed, [(0.71, key([0.1, 0.85, 0.5], "occluder"))], n) is None  # another axis
-    assert side_from_neighbours(key([-0.85, -0.1, 0.5], "occluder"), [(0.71, told)], n) is None  # its own side was read
-
-    g = GroundGrid(centre=np.zeros(3), normal=n)
-    take_side(g, assumed, np.asarray(side), SIDE_NOTE)
-    assert assumed.side_source == "occluder" and SIDE_ASSUMED not in assumed.why and SIDE_NOTE in assumed.why
-    d = np.asarray(assumed.direction)
-    assert azimuth_between_deg(d, side, n) < 10.0 and azimuth_between_deg(d, [-0.85, -0.1, 0.5], n) > 170.0
