@@ -59,7 +59,7 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
 
     A hard key read off the plate's shadows alone must hold at the neighbouring scales
     (``unsteady_key``): the estimate reads the ground in metres, and a solve's scale is a guess."""
-    views = [(img, cam, reduction(img, cam)) for img, cam in images]
+    views = list(images)
     found = read_light(views, product_point, ground_point, ground_normal, given_direction)
     key = found[1]
     if given_direction is not None or not read_off_shadows(key):
@@ -68,11 +68,6 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     if why := unsteady_key(key, others, ground_normal):
         return read_light(views, product_point, ground_point, ground_normal, None, drop_key=why)
     return found
-
-
-def reduction(img: np.ndarray, cam: FrameCamera) -> float:
-    """How much smaller than the camera's picture a frame is (its width against 2 cx)."""
-    return img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
 
 
 READING_SCALES = (math.sqrt(0.5), math.sqrt(2.0))
@@ -94,12 +89,18 @@ def read_off_shadows(key: KeyEstimate) -> bool:
     return key.hard and key.direction is not None and key.elevation_source not in ("sun in view", "given")
 
 
-def neighbour_keys(views: list[elevation.View], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray) -> list[tuple[float, KeyEstimate]]:
-    """(scale, key) read again with the world scaled READING_SCALES about the product's foot
-    (cameras and product; the same frames)."""
+def foot_on_ground(product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit normal, product point, the product's foot on the ground plane)."""
     n = np.asarray(ground_normal, np.float64) / np.linalg.norm(ground_normal)
     p = np.asarray(product_point, np.float64)
-    foot = p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
+    return n, p, p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
+
+
+def neighbour_keys(views: list[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray,
+                   ground_normal: np.ndarray) -> list[tuple[float, KeyEstimate]]:
+    """(scale, key) read again with the world scaled READING_SCALES about the product's foot
+    (cameras and product; the same frames)."""
+    n, p, foot = foot_on_ground(product_point, ground_point, ground_normal)
     return [(s, read_light(scaled_views(views, foot, s), foot + s * (p - foot), foot, n, None)[1]) for s in READING_SCALES]
 
 
@@ -145,32 +146,28 @@ def unsteady_soft_key(key: KeyEstimate) -> Window:
     return Window(np.asarray(key.direction, np.float64), lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
 
 
-def scaled_views(views: list[elevation.View], foot: np.ndarray, s: float) -> list[elevation.View]:
+def scaled_views(views: list[tuple[np.ndarray, FrameCamera]], foot: np.ndarray, s: float) -> list[tuple[np.ndarray, FrameCamera]]:
     """The same frames with their cameras moved s times as far from ``foot``: the world scaled
     about it, every picture unchanged."""
     out = []
-    for img, cam, scale in views:
+    for img, cam in views:
         c2w = np.array(cam.c2w, np.float64)
         c2w[:3, 3] = foot + s * (c2w[:3, 3] - foot)
-        out.append((img, replace(cam, c2w=c2w.tolist()), scale))
+        out.append((img, replace(cam, c2w=c2w.tolist())))
     return out
 
 
-def read_light(images: Iterable, product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
+def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
                given_direction: list[float] | None = None, drop_key: str = "") -> tuple[np.ndarray, KeyEstimate, Lighting]:
-    """One reading of ``estimate_light`` at the cameras' own scale. ``images``: (frame, camera)
-    or (frame, camera, reduction) as ``scaled_views`` gives them. ``drop_key``: a reason the
+    """One reading of ``estimate_light`` at the cameras' own scale. ``drop_key``: a reason the
     plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit."""
-    n = np.asarray(ground_normal, np.float64)
-    n /= np.linalg.norm(n)
-    p = np.asarray(product_point, np.float64)
-    foot = p - n * ((p - np.asarray(ground_point, np.float64)) @ n)
+    n, p, foot = foot_on_ground(product_point, ground_point, ground_normal)
     env = EnvAccumulator(centre=foot + n * CENTRE_HEIGHT_M, ground_point=foot, ground_normal=n)
     grid = GroundGrid(centre=foot, normal=n)
     far = FarView(foot=foot, normal=n)
     views: list[elevation.View] = []
-    for img, cam, *known in images:
-        scale = known[0] if known else reduction(img, cam)
+    for img, cam in images:
+        scale = img.shape[1] / max(2 * cam.cx, 1.0) if cam.cx > 0 else 1.0
         env.add(img, cam, scale)
         grid.add(img, cam, scale)
         far.add(img, cam, scale)
