@@ -243,6 +243,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         lamp.why += f"; not placed: under R2 {local_source.MIN_R2:g} the window the floor points to stands"
         lamp = None
     prior: np.ndarray | None = None
+    zenith_sky: np.ndarray | None = None  # the sky overhead, where the frames saw only its lower part
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
         prior = sky_from_ground(window.unlit_rgb)
@@ -254,7 +255,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         if float(capped.sum()) < 0.99 * float(prior.sum()):
             daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the shadow's reading: "
                              "no brighter than the daylight the frames show above the horizon")
-        prior = capped
+        prior = zenith_sky = capped  # the shadows' sky overhead too, above the rows the frames saw (envmap._row_fill)
     elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
         prior = sky_from_ground(lamp.ambient_rgb)
     elif any(key.ground_rgb):
@@ -277,7 +278,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
             prior = raised
     key_note = key.why.replace(ENV_ONLY, "") if window is not None else key.why
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
-    env_map = env.result(sky_prior=prior, sun=sun)  # round a sun in view: a clear sky (clear_sky.py)
+    env_map = env.result(sky_prior=prior, sun=sun, zenith_sky=zenith_sky)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
     light, shadow_ratio, note = key_light(key, ambient, night) if window is None else window_light(window, ambient, n)
     if note == NIGHT_NOTE and horizon is None:

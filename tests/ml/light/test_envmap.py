@@ -272,3 +272,25 @@ def test_no_ceiling_light_where_the_walls_alone_light_the_room_or_nothing_is_uns
     assert overhead_cap(env, seen, below, up) is None
     env, seen, below, _ = _room_map(walls=0.2, unseen=0.9, seen_up_deg=90.0)
     assert overhead_cap(env, seen, below, up) is None
+
+
+def test_the_sky_overhead_takes_the_shadows_sky_above_the_rows_the_frames_saw():
+    """Frames that see the lowest 10-20 degrees of a whitish sky: without ``zenith_sky`` the
+    zenith repeats the highest seen row; with it (the sky a sun's shadows read, bluer and darker)
+    the rows above take it, and the rows the frames saw keep their own colour."""
+    w, h = 160, 90
+    horizon_sky, shadows_sky = np.array([0.6, 0.62, 0.66]), np.array([0.3, 0.4, 0.6])
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=np.array([0.0, 0.0, 1.0]))
+    for a in np.linspace(-0.3, 0.3, 4):
+        eye = np.array([-2.0 * math.cos(a), -2.0 * math.sin(a), 0.8])
+        cam = look_at(eye, np.array([0.0, 0.0, 0.9]), w, h)  # level: the upper half of the frame is sky
+        acc.add(render_plane(cam, w, h, (0.3, 0.3, 0.28), horizon_sky), cam)
+    plain = acc.result(sky_prior=shadows_sky)
+    shaped = acc.result(sky_prior=shadows_sky, zenith_sky=shadows_sky)
+    rows = plain.shape[0]
+    assert np.allclose(plain[0].mean(axis=0), horizon_sky, atol=0.02)  # the seen sky spread to the zenith
+    assert np.allclose(shaped[0].mean(axis=0), shadows_sky, atol=1e-4)
+    c, r = direction_to_pixel(np.array([1.0, 0.0, 0.05]), plain.shape[1], rows)  # 3 degrees up, in view
+    assert np.allclose(shaped[int(r), int(c)], horizon_sky, atol=0.02)
+    assert np.allclose(shaped[rows - 1], plain[rows - 1])  # the ground is untouched
+    assert (upper_irradiance(shaped) / upper_irradiance(plain))[2] > (upper_irradiance(shaped) / upper_irradiance(plain))[0]
