@@ -196,9 +196,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         soft_key = unsteady_soft_key(key)
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
     ceiling = ceiling_lit(horizon, key) or low_walls is not None  # the walls and the floor it reads do not change below
-    if key.hard and ceiling and (key.elevation_source == "assumed" or low_walls is not None):  # a hard key's walls: it stands low (low_key)
+    if key.hard and ((ceiling and key.elevation_source == "assumed") or low_walls is not None):  # walls for a hard key: a low one's
         key.hard = False  # the ground and the room read as soft-lit from here on (the unseen light, no key)
-        key.why += "; " + (CEILING_NOTE if key.elevation_source == "assumed" else LOW_KEY_UNDER_CEILING.format(deg=key.elevation_deg or 0.0))
+        key.why += "; " + (CEILING_NOTE if key.elevation_source == "assumed" else LOW_KEY_UNDER_CEILING.format(deg=key.elevation_deg))
     if key.hard and key.elevation_source == "assumed" and one_shadow_in_a_room(horizon, key, above_rgb):
         key.hard = False  # the room's window or lamps, soft: find_window below may place one
         key.why += "; " + ROOM_NOTE

@@ -293,4 +293,5 @@ def test_the_sky_overhead_takes_the_shadows_sky_above_the_rows_the_frames_saw():
     c, r = direction_to_pixel(np.array([1.0, 0.0, 0.05]), plain.shape[1], rows)  # 3 degrees up, in view
     assert np.allclose(shaped[int(r), int(c)], horizon_sky, atol=0.02)
     assert np.allclose(shaped[rows - 1], plain[rows - 1])  # the ground is untouched
-    assert (upper_irradiance(shaped) / upper_irradiance(plain))[2] > (upper_irradiance(shaped) / upper_irradiance(plain))[0]
+    gain = upper_irradiance(shaped) / upper_irradiance(plain)
+    assert gain[2] > gain[0]  # bluer overhead

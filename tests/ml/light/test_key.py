@@ -983,7 +983,6 @@ def test_a_key_read_at_one_scale_only_is_dropped():
     assert given.hard and lit.lights[0].type == "sun", lit.notes
 
 
-
 def _classes_of(floor_lum: float) -> "GroundClasses":
     """Ground classes of a uniform, steady flat floor at this luminance (its lit cells as bright)."""
     from ml.light.key import GroundClasses
