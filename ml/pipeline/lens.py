@@ -3,8 +3,10 @@ real lens is distorted (its solve says how: ``shot.camera.distortion``). Before 
 sees them, the render's passes are resampled through the ST-map of ``shotcache.lens``, so
 the product, its shadow and every G-buffer pass sit where the plate's own lens puts them.
 
-Colour-like passes (rgba, premultiplied; shadow catcher; albedo; normal) are interpolated
-bilinearly; depth and position, whose values jump at the product's silhouette, take the
+Colour-like passes (rgba; shadow catcher; albedo; normal) are interpolated bilinearly - the
+rgba premultiplied, as a filter must (the render writes it straight, its colour black where
+nothing is: interpolated straight, an edge blends the product's colour with that black and
+composites as a dark fringe round the product); depth and position, whose values jump at the product's silhouette, take the
 nearest sample (a blend of the product's depth and the background's 1e10 is no depth).
 Outside the render's frame rgba is empty and the rest repeats the border.
 A plate that was undistorted when the shot was set up (``plate.undistorted``) is already
@@ -49,8 +51,22 @@ def to_plate_lens(rgba: np.ndarray | None, passes: dict[str, np.ndarray], cam: F
     h, w = any_img.shape[:2]
     mu, mv = maps_for(cam, d, (w, h))
     out = {name: _remap(img, mu, mv, name in NEAREST_PASSES, cv2.BORDER_REPLICATE) for name, img in passes.items()}
-    warped = _remap(rgba, mu, mv, False, cv2.BORDER_CONSTANT) if rgba is not None else None
+    warped = _remap_straight(rgba, mu, mv) if rgba is not None else None
     return warped, out
+
+
+def _remap_straight(rgba: np.ndarray, mu: np.ndarray, mv: np.ndarray) -> np.ndarray:
+    """Straight-alpha RGBA resampled premultiplied, and straight again: a pixel's colour is
+    the product's own however little of it the pixel covers."""
+    a = np.clip(rgba[..., 3:4], 0.0, 1.0)
+    pre = _remap(np.concatenate([rgba[..., :3] * a, a], axis=-1), mu, mv, False, cv2.BORDER_CONSTANT)
+    alpha = pre[..., 3:4]
+    rgb = np.where(alpha > ALPHA_EPS, pre[..., :3] / np.maximum(alpha, ALPHA_EPS), 0.0)
+    return np.concatenate([rgb, alpha], axis=-1).astype(np.float32)
+
+
+ALPHA_EPS = 1e-6
+"""Coverage under which a resampled pixel has no colour of its own (straight alpha: 0)."""
 
 
 def _remap(img: np.ndarray, mu: np.ndarray, mv: np.ndarray, nearest: bool, border: int) -> np.ndarray:

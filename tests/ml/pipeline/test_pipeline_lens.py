@@ -58,3 +58,25 @@ def test_stmap_file_reads_back_in_nukes_convention(tmp_path):
     assert r.shape == (H, W)
     assert np.allclose(r * W - 0.5, mu, atol=2e-3) and np.allclose((1.0 - g) * H - 0.5, mv, atol=2e-3)
     assert g[0, W // 2] > 0.95 and g[-1, W // 2] < 0.05  # y up: the top row reads near 1
+
+
+def test_the_lens_leaves_no_dark_fringe_round_the_product():
+    """The render's rgba is straight alpha, black where nothing is; resampled through the lens,
+    an edge pixel keeps the product's own colour at partial cover, so the product over a plate
+    has no rim darker than both."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    disc = np.clip(12.0 - np.hypot(xx - 250.0, yy - 130.0), 0.0, 1.0).astype(np.float32)  # soft-edged
+    yellow = np.array([0.9, 0.7, 0.05], np.float32)
+    rgba = np.zeros((H, W, 4), np.float32)
+    rgba[..., :3] = np.where(disc[..., None] > 0, yellow, 0.0)
+    rgba[..., 3] = disc
+    warped, _ = to_plate_lens(rgba, {}, CAM, LENS)
+    a = warped[..., 3:4]
+    edge = (a[..., 0] > 0.05) & (a[..., 0] < 0.95)
+    assert edge.sum() > 20
+    assert np.allclose(warped[..., :3][edge], yellow, atol=1e-3)       # straight: the product's own colour
+    green = np.array([0.1, 0.4, 0.1], np.float32)
+    over = warped[..., :3] * a + green * (1.0 - a)
+    lum = over @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    assert lum[edge].min() >= min(float(green @ [0.2126, 0.7152, 0.0722]), float(yellow @ [0.2126, 0.7152, 0.0722])) - 1e-3
+    assert np.isclose(a.sum(), disc.sum(), rtol=0.1)                    # coverage kept
