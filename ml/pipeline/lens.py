@@ -6,8 +6,9 @@ the product, its shadow and every G-buffer pass sit where the plate's own lens p
 Colour-like passes (rgba; shadow catcher; albedo; normal) are interpolated bilinearly - the
 rgba premultiplied, as a filter must (the render writes it straight, its colour black where
 nothing is: interpolated straight, an edge blends the product's colour with that black and
-composites as a dark fringe round the product); depth and position, whose values jump at the product's silhouette, take the
-nearest sample (a blend of the product's depth and the background's 1e10 is no depth).
+composites as a dark fringe round the product); depth and position, whose values jump at the
+product's silhouette, take the nearest sample (a blend of the product's depth and the
+background's 1e10 is no depth).
 Outside the render's frame rgba is empty and the rest repeats the border.
 A plate that was undistorted when the shot was set up (``plate.undistorted``) is already
 pinhole: nothing to do.
