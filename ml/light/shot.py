@@ -30,7 +30,7 @@ from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
-                  soft_edges, sun_disagrees, take_given_direction)
+                  soft_edges, sun_disagrees, take_given_direction, without_lamp_shadows)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -176,6 +176,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
     key = estimate_key(grid, horizon_lum=horizon, sky_rgb=above_rgb)
     night_low = night_below(horizon, far, key)  # a night in the far view of cameras that see no sky
+    sun_without_lamp_shadows(grid, key, foot, night_seen(horizon, key) or night_low)
     if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
@@ -323,6 +324,17 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+def sun_without_lamp_shadows(grid: GroundGrid, key: KeyEstimate, foot: np.ndarray, night: bool) -> None:
+    """The sun's direction re-read without the shadows of a lamp fitted beside it (a practical
+    in daylight: ``local_source.fit_beside_key``, ``key.without_lamp_shadows``), before anything
+    else builds on that direction."""
+    if not lamp_beside_readable(key, night) or key.banded:
+        return
+    beside = local_source.fit_beside_key(grid, key.classes, foot)
+    if beside is not None and beside.weight > 0.0:
+        without_lamp_shadows(grid, key, np.asarray(beside.source.position, np.float64))
 
 
 def lamp_beside_readable(key: KeyEstimate, night: bool) -> bool:
