@@ -176,7 +176,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
     key = estimate_key(grid, horizon_lum=horizon, sky_rgb=above_rgb)
     night_low = night_below(horizon, far, key)  # a night in the far view of cameras that see no sky
-    sun_without_lamp_shadows(grid, key, foot, night_seen(horizon, key) or night_low)
+    beside_sun = sun_without_lamp_shadows(grid, key, foot, night_seen(horizon, key) or night_low)
     if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
@@ -204,7 +204,10 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         key.hard = False  # the room's window or lamps, soft: find_window below may place one
         key.why += "; " + ROOM_NOTE
     night = night_seen(horizon, key) or night_low
-    beside = local_source.fit_beside_key(grid, key.classes, foot) if lamp_beside_readable(key, night) else None
+    if not lamp_beside_readable(key, night):
+        beside = None
+    else:  # the lit ground it is fitted on is as it was: the fit made for the sun's shadows stands
+        beside = beside_sun if beside_sun is not None else local_source.fit_beside_key(grid, key.classes, foot)
     placed_beside = beside if beside is not None and beside.weight > 0.0 else None
     if placed_beside is not None:
         leave_out_pool(key, placed_beside)
@@ -326,15 +329,16 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     return env_map, key, lighting
 
 
-def sun_without_lamp_shadows(grid: GroundGrid, key: KeyEstimate, foot: np.ndarray, night: bool) -> None:
+def sun_without_lamp_shadows(grid: GroundGrid, key: KeyEstimate, foot: np.ndarray, night: bool) -> local_source.LampBesideKey | None:
     """The sun's direction re-read without the shadows of a lamp fitted beside it (a practical
     in daylight: ``local_source.fit_beside_key``, ``key.without_lamp_shadows``), before anything
-    else builds on that direction."""
+    else builds on that direction. Returns the lamp it fitted (None where it fitted none)."""
     if not lamp_beside_readable(key, night) or key.banded:
-        return
+        return None
     beside = local_source.fit_beside_key(grid, key.classes, foot)
     if beside is not None and beside.weight > 0.0:
         without_lamp_shadows(grid, key, np.asarray(beside.source.position, np.float64))
+    return beside
 
 
 def lamp_beside_readable(key: KeyEstimate, night: bool) -> bool:
