@@ -920,12 +920,19 @@ def sun_disagrees(est: KeyEstimate, sun: np.ndarray, normal: np.ndarray) -> str:
     camera, 167 degrees from the sun the frames show ahead of it, and the duck was lit from
     the front against a backlit plate). Stop 34's blob on the environment map needed the
     bases' side to refuse park-market-sun's clipped tent roofs (175 degrees off); find_sun
-    refuses them itself (38-41 degrees apart from frame to frame)."""
+    refuses them itself (38-41 degrees apart from frame to frame). Nor can a sun lower than the
+    shadows' lit/shadow ratio allows (``least_elevation_deg``) cast them: held-out mixed seed 233
+    took a glint 3 degrees up for the sun of shadows at 3.33, so the key lit the glass duck from
+    the horizon, 150 degrees round from the truth's sun 31 degrees up."""
     if est.direction is None:
         return ""
     off = azimuth_between_deg(est.direction, sun, normal)  # 0 for a sun overhead: no azimuth to disagree with
     if min(off, 180.0 - off) > SUN_AXIS_DEG:
         return f"a clipped patch of sky {off:.0f} deg off the shadows' azimuth is not their sun"
+    up, least = elevation_of_deg(sun, normal), least_elevation_deg(est.ratio)
+    if up < least:
+        return (f"a clipped patch {up:.0f} deg up is too low for the sun of shadows at lit/shadow {est.ratio:.2f} "
+                f"(at least {least:.0f} deg up: MAX_SUN_SKY)")
     return ""
 
 

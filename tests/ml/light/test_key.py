@@ -584,7 +584,7 @@ def test_a_clipped_patch_of_sky_across_the_shadows_is_not_taken_for_the_sun():
     assert "not their sun" in lighting.notes
 
 
-def test_a_sun_in_view_must_lie_on_the_shadows_axis_and_then_tells_their_side():
+def test_a_sun_in_view_must_lie_on_the_shadows_axis_high_enough_to_cast_them_and_then_tells_their_side():
     n = np.array([0.0, 0.0, 1.0])
     est = KeyEstimate(True, 3.0, direction=[0.7, 0.0, 0.7], side_source="occluder")
     low = lambda az: np.array([math.cos(math.radians(az)) * 0.96, math.sin(math.radians(az)) * 0.96, 0.28])
@@ -593,6 +593,10 @@ def test_a_sun_in_view_must_lie_on_the_shadows_axis_and_then_tells_their_side():
     assert sun_disagrees(est, low(185), n) == ""  # on the axis the sun in view tells the side, against the bases too
     est.side_source = "assumed"
     assert sun_disagrees(est, low(185), n) == ""  # the side was a guess: the sun tells it
+    grazing = np.array([0.999, 0.0, 0.05])  # 3 deg up, on the shadows' axis
+    assert "too low" in sun_disagrees(est, grazing, n)  # lit/shadow 3.0 needs a sun at least 13 deg up
+    est.ratio = 1.3
+    assert sun_disagrees(est, grazing, n) == ""  # a sunset's faint shadows: it may be theirs
 
 
 def sky_plate(cam, ground=(0.5, 0.4, 0.3), sky=(0.55, 0.65, 0.9)):
