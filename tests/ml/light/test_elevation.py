@@ -9,8 +9,8 @@ import pytest
 from ml.light.elevation import Occluder, combine, upper_bound
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.envmap import direction_to_pixel, sky_from_ground, sky_from_shadow
-from ml.light.key import KeyEstimate
-from ml.light.shot import elevation_readable, estimate_light
+from ml.light.key import GroundGrid, KeyEstimate, estimate_key
+from ml.light.shot import elevation_readable, estimate_light, measure_elevation
 
 from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
 
@@ -320,3 +320,26 @@ def test_short_shadows_bound_a_high_sun_from_below_and_say_nothing_of_a_low_one(
     bound = short_shadows_bound(views, shadows, up, light)
     assert (bound is not None) == bounded, bound
     assert bound is None or (45.0 < bound[0] <= elev + 2.0 and "at least" in bound[1]), bound
+
+
+@pytest.mark.parametrize("reverse", [True, False])
+def test_a_key_whose_occluders_show_their_shadows_on_its_own_side_is_turned_round(reverse):
+    """A shadow runs from its occluder's foot away from the light. A key whose sides were read
+    backwards (one base's pull: held-out sun_high 226, mixed 228; an assumed side: sun_low_concrete
+    216) finds no occluder with a shadow away from it, where its reverse finds the boxes' shadows:
+    it is turned round, and its elevation then read off them. A key read the right way stays."""
+    light = light_at(30.0)
+    views = [(sky_plate(cam, light, BOXES), cam, 1.0) for cam in cameras()]
+    grid = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    for img, cam, scale in views:
+        grid.add(img, cam, scale)
+    key = estimate_key(grid)
+    assert key.hard and np.asarray(key.direction)[:2] @ light[:2] > 0, key.why
+    if reverse:
+        d = np.asarray(key.direction)
+        key.direction = [-d[0], -d[1], d[2]]
+    measure_elevation(views, grid, key)
+    horiz = np.asarray(key.direction)[:2]
+    assert horiz @ light[:2] / (np.linalg.norm(horiz) * np.linalg.norm(light[:2])) > 0.9, key.why
+    assert ("turned round" in key.why) == reverse, key.why
+    assert key.elevation_source == "shadow length" and abs(key.elevation_deg - 30.0) < 8.0, (key.elevation_deg, key.why)
