@@ -163,7 +163,8 @@ class KeyEstimate:
     elevation_source: str = "assumed"
     """How the elevation was found: "assumed" (DEFAULT_ELEVATION_DEG, no evidence) or the evidence."""
     side_source: str = "assumed"
-    """Which side of its shadows the key is on: "occluder" (the shadows start at occluders' feet)
+    """Which side of its shadows the key is on: "occluder" (the shadows start at occluders' feet),
+    "shadow length" (more occluders show a shadow away from it that way: shot.measure_elevation)
     or "assumed" (behind the camera)."""
     product_in_shadow: bool = False
     """The ground under the product is in the key's shadow (an occluder of the plate blocks it)."""

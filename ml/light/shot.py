@@ -418,7 +418,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     """The key's elevation from its occluders' heights over their shadows' lengths
     (elevation.py), kept at its azimuth, when an occluder shows both; else it stays assumed.
     ``turn``: the key may be turned round where its occluders' shadows say so (REVERSED_NOTE):
-    under a daylight sky the frames saw, where one sun casts every shadow."""
+    where one sun casts every shadow (``one_sun_seen``)."""
     assert key.classes is not None and key.direction is not None
     objects = key.classes.objects
     standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
