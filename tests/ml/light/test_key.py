@@ -1093,3 +1093,24 @@ def test_a_low_key_under_walls_darker_than_the_floor_is_no_rooms_light():
     assert ceiling_walls_below(None, far_view(0.63 * floor), high) is None
     assert ceiling_walls_below(None, far_view(1.0 * floor), low) is None  # sunlit far ground: a low sun stays
     assert ceiling_walls_below(0.3, far_view(0.63 * floor), low) is None  # the horizon seen: ceiling_lit's to judge
+
+
+def test_a_key_is_turned_round_by_its_occluders_shadows_only_under_one_sun():
+    """Where the cameras see nothing above the horizon, the far view says whether one sun casts
+    the shadows (``one_sun_seen``): ground as bright as the floor, as sunlit ground reads, lets a
+    key be turned round by its occluders' shadows; walls darker than the floor (0.63x, a room
+    lit from its ceiling, each shadow its own lamp's) do not. ceiling seed 237 turned so lit
+    the duck from the wrong side, -3.7 dB."""
+    from ml.light.shot import one_sun_seen
+    from ml.light.walls import FarView
+    floor = 0.4
+
+    def far_view(lum: float) -> FarView:
+        far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+        cam = look_at(np.array([-2.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.6]), 160, 90)  # looking level: far ground at the top
+        far.add(np.full((90, 160, 3), lum, np.float32), cam)
+        return far
+
+    key = KeyEstimate(True, 2.0, classes=_classes_of(floor))
+    assert one_sun_seen(None, far_view(1.0 * floor), key)
+    assert not one_sun_seen(None, far_view(0.63 * floor), key)
