@@ -1071,28 +1071,30 @@ def test_a_clear_sky_over_a_bright_floor_is_no_rooms_ceiling_light():
     assert not ceiling_lit(None, room)  # nothing seen above the horizon says nothing
 
 
+def _far_view(lum: float) -> "FarView":
+    """The far view of a camera looking level over ground of luminance ``lum`` (it at the frame's top)."""
+    from ml.light.walls import FarView
+    far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    cam = look_at(np.array([-2.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.6]), 160, 90)
+    far.add(np.full((90, 160, 3), lum, np.float32), cam)
+    return far
+
+
 def test_a_low_key_under_walls_darker_than_the_floor_is_no_rooms_light():
     """Cameras that see nothing above the horizon: their far view darker than the floor (0.63x,
     as a ceiling-lit room's walls read) judges a hard key lower than a ceiling's lamps stand
     (a room's "sun" 11 degrees up), not one higher, nor a low sun over far ground as bright as
     the floor."""
     from ml.light.shot import CEILING_LAMP_MIN_DEG, ceiling_walls_below, low_key
-    from ml.light.walls import FarView
     floor = 0.4
-
-    def far_view(lum: float) -> FarView:
-        far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
-        cam = look_at(np.array([-2.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.6]), 160, 90)  # looking level: far ground at the top
-        far.add(np.full((90, 160, 3), lum, np.float32), cam)
-        return far
 
     low = KeyEstimate(True, 1.74, elevation_deg=11.0, classes=_classes_of(floor))
     high = KeyEstimate(True, 1.74, elevation_deg=45.0, classes=_classes_of(floor))
     assert low_key(low) and not low_key(high) and CEILING_LAMP_MIN_DEG > 11.0
-    assert ceiling_walls_below(None, far_view(0.63 * floor), low) is not None
-    assert ceiling_walls_below(None, far_view(0.63 * floor), high) is None
-    assert ceiling_walls_below(None, far_view(1.0 * floor), low) is None  # sunlit far ground: a low sun stays
-    assert ceiling_walls_below(0.3, far_view(0.63 * floor), low) is None  # the horizon seen: ceiling_lit's to judge
+    assert ceiling_walls_below(None, _far_view(0.63 * floor), low) is not None
+    assert ceiling_walls_below(None, _far_view(0.63 * floor), high) is None
+    assert ceiling_walls_below(None, _far_view(1.0 * floor), low) is None  # sunlit far ground: a low sun stays
+    assert ceiling_walls_below(0.3, _far_view(0.63 * floor), low) is None  # the horizon seen: ceiling_lit's to judge
 
 
 def test_a_key_is_turned_round_by_its_occluders_shadows_only_under_one_sun():
@@ -1102,15 +1104,8 @@ def test_a_key_is_turned_round_by_its_occluders_shadows_only_under_one_sun():
     lit from its ceiling, each shadow its own lamp's) do not. ceiling seed 237 turned so lit
     the duck from the wrong side, -3.7 dB."""
     from ml.light.shot import one_sun_seen
-    from ml.light.walls import FarView
     floor = 0.4
 
-    def far_view(lum: float) -> FarView:
-        far = FarView(foot=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
-        cam = look_at(np.array([-2.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.6]), 160, 90)  # looking level: far ground at the top
-        far.add(np.full((90, 160, 3), lum, np.float32), cam)
-        return far
-
     key = KeyEstimate(True, 2.0, classes=_classes_of(floor))
-    assert one_sun_seen(None, far_view(1.0 * floor), key)
-    assert not one_sun_seen(None, far_view(0.63 * floor), key)
+    assert one_sun_seen(None, _far_view(1.0 * floor), key)
+    assert not one_sun_seen(None, _far_view(0.63 * floor), key)
