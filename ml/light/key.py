@@ -1452,8 +1452,8 @@ def direction_from_wider_ground(wide: GroundGrid, grid: GroundGrid, est: KeyEsti
     trial = replace(est)
     if isinstance(c, str) or not _direction(wide, trial, _cast_shadows(c, trial, wide), c.objects) or trial.side_source != "occluder":
         return False  # the side assumed: held-out seed 233's far shadows read axes 121 and 135 degrees off that way
-    est.direction, est.elevation_deg, est.side_source, est.why = trial.direction, trial.elevation_deg, trial.side_source, trial.why
-    est.elongated, est.angle_deg, est.shapeless, est.far = trial.elongated, trial.angle_deg, False, True
+    vars(est).update(vars(trial))  # the trial's reading, whole
+    est.shapeless, est.far = False, True
     est.why += f" on the ground {WIDE_GRID_M:g} m round (none nearer)"
     _finish_hard(grid, est.classes, est)
     return est.hard

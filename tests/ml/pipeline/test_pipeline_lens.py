@@ -2,6 +2,7 @@
 lens images it, depth keeps real values at the silhouette, a pinhole shot is untouched."""
 import numpy as np
 
+from ml.io.colour import REC709_LUMA as LUMA
 from ml.pipeline.lens import needs_lens, to_plate_lens
 from shotcache.lens import project
 from shotcache.schema import Distortion, FrameCamera
@@ -77,6 +78,6 @@ def test_the_lens_leaves_no_dark_fringe_round_the_product():
     assert np.allclose(warped[..., :3][edge], yellow, atol=1e-3)       # straight: the product's own colour
     green = np.array([0.1, 0.4, 0.1], np.float32)
     over = warped[..., :3] * a + green * (1.0 - a)
-    lum = over @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    assert lum[edge].min() >= min(float(green @ [0.2126, 0.7152, 0.0722]), float(yellow @ [0.2126, 0.7152, 0.0722])) - 1e-3
+    lum = over @ LUMA
+    assert lum[edge].min() >= min(float(green @ LUMA), float(yellow @ LUMA)) - 1e-3
     assert np.isclose(a.sum(), disc.sum(), rtol=0.1)                    # coverage kept
