@@ -1048,6 +1048,22 @@ def test_a_key_read_at_one_scale_only_is_dropped():
     assert given.hard and lit.lights[0].type == "sun", lit.notes
 
 
+def test_a_dropped_key_leaves_no_soft_key_on_a_product_standing_in_its_shadow():
+    """An unsteady key (dropped, ``read_light(drop_key=...)``) becomes a soft key from its side,
+    unless the product stands in its shadow: the shade leans nowhere, and a soft key there lit a
+    pillar-shadowed duck at 2.6x the truth (held-out sun_high seed 232)."""
+    from ml.light.shot import IN_SHADE_NOTE, read_light
+    band = lambda x, y: (x > 1.2) & (x < 2.4) & (np.abs(y - 0.6) < 0.08)  # noqa: E731
+    under = lambda x, y: band(x, y) | (x ** 2 + y ** 2 < 0.16)  # noqa: E731  the same, and a shadow the product stands in
+    n, z = np.array([0.0, 0.0, 1.0]), np.zeros(3)
+    for fn, in_shade in ((band, False), (under, True)):
+        imgs = [(plate(cam, fn), cam) for cam in cameras()]
+        _env, key, lighting = read_light(imgs, z, z, n, drop_key="dropped for the test")
+        assert not key.hard and key.product_in_shadow == in_shade, lighting.notes
+        assert len(lighting.lights) == (0 if in_shade else 1), lighting.notes
+        assert (IN_SHADE_NOTE in lighting.notes) == in_shade
+
+
 def _classes_of(floor_lum: float) -> "GroundClasses":
     """Ground classes of a uniform, steady flat floor at this luminance (its lit cells as bright)."""
     from ml.light.key import GroundClasses
