@@ -195,6 +195,9 @@ class KeyEstimate:
     banded: bool = False
     """The direction was read off the shadows below a darker material's bands (``_below_bands``):
     kept only where an occluder's height over its shadow's length confirms it (shot.py)."""
+    unread_bands: bool = False
+    """On ground banded with a darker material, no shadow's shape gave the direction
+    (``_no_banded_direction``): the occluders' shadow lengths may (shot.direction_from_occluders)."""
     canopy: bool = False
     """The ground reads as a canopy of blades (envmap.canopy_albedo, set by shot.estimate_light):
     a product put down there stands among them (``vanelia run --ground-cover``)."""
@@ -767,6 +770,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     if band_ratio is not None:
         if not _banded_direction(grid, c, est, band_ratio):
             _no_banded_direction(est)
+            est.unread_bands = True
             return
     elif not _direction(grid, est, _cast_shadows(c, est, grid), c.objects):
         est.why = (f"no elongated cast shadow (lit/shadow {est.ratio:.2f} over {pairs} edge pairs): nothing gives a hard key's "
@@ -885,14 +889,30 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
     return True
 
 
+UNREAD_BANDS_WAIT = "; environment only until a direction is given"
+
+
 def _no_banded_direction(est: KeyEstimate, why: str = "") -> None:
     """No key of the plate's on banded ground: its measured ratio and edges wait for a given direction."""
     mode = est.why[est.why.find(MODE_NOTE):] if MODE_NOTE in est.why else ""  # which ratio was taken, said by estimate_key
     est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told from them by their shade or "
-               f"their occluders' feet) mix with its bands, so their shapes give no direction{why}; environment only until a "
-               f"direction is given{mode}")
+               f"their occluders' feet) mix with its bands, so their shapes give no direction{why}{UNREAD_BANDS_WAIT}{mode}")
     est.direction = est.elevation_deg = est.shadow_map = None
     est.hard = est.banded = est.product_in_shadow = est.product_partly_in_shadow = False
+
+
+def take_occluders_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray, why: str) -> None:
+    """A key from banded ground whose shadows' shapes gave no direction (``unread_bands``) along
+    the way its occluders' shadows run (shot.direction_from_occluders), at the assumed elevation:
+    as a key read off the bands (``banded``), it stays only where a shadow's length then measures
+    its elevation (``confirm_banded``)."""
+    assert est.classes is not None
+    est.direction = at_elevation(np.asarray(direction, np.float64), grid.n, DEFAULT_ELEVATION_DEG).tolist()
+    est.elevation_deg, est.elevation_source, est.side_source = DEFAULT_ELEVATION_DEG, "assumed", "shadow length"
+    est.angle_deg = measured_angle_deg(est)
+    est.banded, est.unread_bands = True, False
+    est.why = est.why.replace(UNREAD_BANDS_WAIT, "") + "; " + why
+    _make_hard(grid, est.classes, est)
 
 
 def confirm_banded(est: KeyEstimate) -> None:

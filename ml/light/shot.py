@@ -30,7 +30,7 @@ from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
-                  soft_edges, sun_disagrees, take_given_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow)
+                  soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -199,6 +199,13 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         take_given_direction(grid, key, np.asarray(given_direction, np.float64))
     elif elevation_readable(horizon, key) and not night_low:  # lamps' shadows measure no sun
         measure_elevation(views, grid, key, turn=one_sun_seen(horizon, far, key))
+    if given_direction is None and sun is None and banded_unconfirmed(key) and one_sun_seen(horizon, far, key) and not night_low:
+        found = direction_from_occluders(views, grid, key)
+        if found is not None:  # a key along it, its elevation measured or dropped below as any banded key's
+            take_occluders_direction(grid, key, *found)
+            measure_elevation(views, grid, key)
+            if key.elevation_source == "assumed":
+                elevation_at_least(views, grid, key)
     confirm_banded(key)
     soft_key = None
     if drop_key and key.hard:
@@ -494,6 +501,76 @@ def _read_elevation(views: list[elevation.View], standing: list[elevation.Standi
     occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
     bound = elevation.upper_bound(occluders)
     return occluders, bound, elevation.combine(occluders, bound)
+
+
+def banded_unconfirmed(key: KeyEstimate) -> bool:
+    """Whether a key on ground banded with a darker material has no direction a shadow's length
+    confirms yet: none read off its shadows' shapes (``unread_bands``), or one read there whose
+    elevation stayed assumed (``confirm_banded`` would drop it)."""
+    return key.unread_bands or (key.hard and key.banded and key.elevation_source == "assumed")
+
+
+SCAN_STEP_DEG = 15.0
+"""The azimuths ``direction_from_occluders`` reads every occluder's shadow along, this far apart."""
+SCAN_MIN_SHADOW_M = 0.3
+"""The least shadow ``direction_from_occluders`` takes a direction from: twice elevation.MIN_SHADOW_M
+(a high sun's 0.8 m box throws 0.4-0.5 m)."""
+
+
+def direction_from_occluders(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> tuple[np.ndarray, str] | None:
+    """(direction towards the light, note): on banded ground whose shadows' shapes gave no
+    direction (``key.unread_bands``), the azimuth along which an occluder throws its longest
+    shadow (SCAN_MIN_SHADOW_M or more, read every SCAN_STEP_DEG), held by a shadow read at a
+    neighbouring azimuth too (elevation.MIN_SHADOW_M: a box's shadow is as wide as the box; a
+    darker band crossing the line reads at one azimuth only). A shadow runs away from the light.
+    On the held-out sun_high sets banded that way (seeds 215-237), six of twelve gave one, 2-26
+    degrees off the truth's sun (seed 237: 9), and no other set read off its shadows; under no
+    single sun (a room's lamps, a night street) every shadow has its own light, and this is not
+    asked. None where no occluder throws such a shadow."""
+    assert key.classes is not None
+    objects = key.classes.objects
+    standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
+                for foot, band in occluder_feet(grid, objects)]
+    steps = round(360.0 / SCAN_STEP_DEG)
+    e1, e2 = grid.e1, grid.e2
+    towards = [math.cos(a) * e1 + math.sin(a) * e2 for a in np.radians(np.arange(steps) * SCAN_STEP_DEG)]
+    shadow, lit = np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb)
+    lengths = np.zeros((len(standing), steps))
+    for i, obj in enumerate(standing):
+        for j, d in enumerate(towards):
+            read = elevation.read_occluders(views, [obj], grid.n, d + grid.n, shadow, lit)
+            lengths[i, j] = read[0].length if read else 0.0
+    best: tuple[float, int] | None = None
+    for i, j in zip(*np.nonzero(lengths >= SCAN_MIN_SHADOW_M)):
+        held = max(lengths[i, j - 1], lengths[i, (j + 1) % steps]) >= elevation.MIN_SHADOW_M
+        if held and (best is None or lengths[i, j] > best[0]):
+            best = (float(lengths[i, j]), int(j))
+    if best is None:
+        return None
+    return towards[best[1]], (f"the key's azimuth from the way an occluder's shadow runs longest ({best[0]:.2f} m, "
+                              f"read every {SCAN_STEP_DEG:g} deg)")
+
+
+def elevation_at_least(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:
+    """The elevation of a key along its occluders' longest shadows (``direction_from_occluders``)
+    where no exact height measured it: the median of what each occluder's height, read or cut by
+    the frame (then a lower bound), over its shadow's exact length allows. An elevation from the
+    whole shadow, not a dark patch at the foot: it is the longest shadow read. Held-out sun_high
+    seeds 216, 218, 221, 224, 236 read 63, 58, 53, 65, 60 deg against the truth's 65, 61, 64,
+    65, 65. Unchanged where no occluder's shadow ends in view."""
+    assert key.direction is not None
+    objects = key.classes.objects if key.classes is not None else None
+    if objects is None:
+        return
+    standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
+                for foot, band in occluder_feet(grid, objects)]
+    occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    lows = [o.elevation_deg() for o in occluders if o.length_exact and o.length >= elevation.MIN_SHADOW_M]
+    if not lows:
+        return
+    e = float(np.clip(np.median(lows), elevation.MIN_ELEVATION_DEG, elevation.MAX_ELEVATION_DEG))
+    take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, e), source="shadow length")
+    key.why += f"; elevation {e:.0f} deg: {len(lows)} occluder(s)' height (or what the frames show of it) over shadow length"
 
 
 def short_shadows_readable(key: KeyEstimate) -> bool:

@@ -1025,6 +1025,31 @@ def test_on_banded_ground_the_reading_a_shadows_length_confirms_directs_the_key(
     assert azimuth_between_deg(key.direction, light, up) < 25.0 and [lt.type for lt in lighting.lights] == ["sun"], key.why
 
 
+def test_on_banded_ground_an_occluders_longest_shadow_directs_a_key_its_shapes_do_not():
+    """One box on the banded plaza, a high sun from the far side: the shadows' shapes give the
+    banded reading no direction a shadow's length confirms, so the box's shadow is read along
+    every azimuth (``direction_from_occluders``), and the way it runs longest directs the key,
+    its elevation from the box's height over that length. Without the box the plaza's bands
+    alone direct nothing (held-out sun_high seeds 216-237 of stop 64: six keys 2-26 degrees off
+    where there was none)."""
+    from ground_plates import high_sun_paving
+    from ml.light.key import GroundGrid, estimate_key
+    from ml.light.shot import direction_from_occluders, read_light
+
+    e, a = math.radians(62.0), math.radians(60.0)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    up, z = np.array([0.0, 0.0, 1.0]), np.zeros(3)
+    _env, key, lighting = read_light(high_sun_paving(light, [(1.2, 0.6, 0.3, 0.8)]), z, z, up)
+    assert "runs longest" in key.why and key.hard and key.elevation_source == "shadow length", key.why
+    assert azimuth_between_deg(key.direction, light, up) < 20.0 and abs(key.elevation_deg - 62.0) < 10.0, key.why
+    assert [lt.type for lt in lighting.lights] == ["sun"], lighting.notes
+    grid, views = GroundGrid(centre=z, normal=up), []
+    for img, cam in high_sun_paving(light, [(-9.0, 0.0, 0.3, 0.8)]):  # a box behind the cameras: none in view
+        grid.add(img, cam, 1.0)
+        views.append((img, cam, 1.0))
+    assert direction_from_occluders(views, grid, estimate_key(grid)) is None
+
+
 def test_a_key_read_at_one_scale_only_is_dropped():
     """A 16 cm shadow band 1.2-2.4 m behind the product reads as a hard key at the solve's scale,
     but not with the world read 0.71x (the band under the smallest blob) or 1.41x (past the
