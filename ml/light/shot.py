@@ -257,7 +257,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         lamp, refused_low = None, not ceiling
     partial = lamp is not None and local_source.weight(lamp, min_r2) < 1.0
     walls = walls_seen(horizon, far, key)
-    window = find_window(grid, key, walls, foot, above_rgb) if (lamp is None or partial) and not refused_low else None
+    window = find_window(grid, key, walls, foot, above_rgb, walls_below=horizon is None) if (lamp is None or partial) and not refused_low else None
     if window is None and lamp is None and soft_key is not None:  # nothing else lights it: the shadows' side, softly
         window = soft_key
     if window is not None and horizon is None:

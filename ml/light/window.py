@@ -45,6 +45,13 @@ from ml.io.colour import REC709_LUMA as LUMA
 from .key import MAX_SUN_SKY, at_elevation
 from .local_source import CLIPPED
 
+SKY_SHADE_INDOORS = ("a room's cool fill makes its shade as blue as a sky's: where the frames see nothing above the "
+                     "horizon and the walls are read below it, that shade does not rule out a window")
+"""Held-out interiors 232 and 236 (a warm window and a cool fill light; cameras looking down at the
+floor) read their shade sky-blue and got no window: 236's pool of burnt-out floor then made a
+window's key, +1.18 / -1.27 -> +4.30 / +0.41 dB against the paste, and 232's floor slope one,
++3.64 / +4.38 -> +8.16 / +12.42. Where a pale sky is seen above the horizon, it still rules the
+window out: sunlit paving under it reads like walls lit like the floor (sun_high seed 116)."""
 WINDOW_SLOPE_PER_M = 0.10
 """Least slope of the floor's log-luminance towards the light, per metre: the interiors of
 seeds 7 and 14-16 read 0.20-0.29, overcast lawns 0.03-0.06 and sunlit grounds 0.01-0.02. Set
@@ -244,21 +251,32 @@ def walls_above(horizon_lum: float | None, classes: Any) -> bool:
     return horizon_lum is not None and floor > 0 and horizon_lum <= WALLS_OVER_FLOOR_MAX * floor
 
 
-def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray, above_rgb: np.ndarray | None = None) -> Window | None:
+def find_window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray, above_rgb: np.ndarray | None = None,
+                walls_below: bool = False) -> Window | None:
     """The window a soft-lit room's floor points to, or None where the plate does not say one
     lights it (see the module docstring). ``key``: the soft estimate (key.KeyEstimate, not hard).
     A pool of burnt-out floor near the product (``burnt_pool``) says the side first; else the
     floor's slope, where the walls are lit like the floor. ``above_rgb``: the colour the frames
-    saw above the horizon (None: unread); a sky's blue there is a view outdoors (``sky_above``)."""
+    saw above the horizon (None: unread); a sky's blue there is a view outdoors (``sky_above``).
+    ``walls_below``: ``horizon_lum`` is the walls' far view below the horizon (the frames saw
+    nothing above it), where shade as blue as a sky's does not say outdoors (SKY_SHADE_INDOORS)."""
     c = key.classes
-    if key.hard or c is None or key.sky_shade:  # shadows lit by an open sky: outdoors (sun_high seed 116's tiles)
+    if key.hard or c is None or (key.sky_shade and not walls_below):  # shadows lit by an open sky: outdoors (sun_high seed 116's tiles)
         return None
     if (c.ground & c.steady).sum() < 100:
         return None
     floor_lum = floor_luminance(c)
     if (horizon_lum is not None and not walls_above(horizon_lum, c)) or sky_above(above_rgb):
         return None  # a view outdoors: an open sky far brighter than the floor, or a clear sky's blue
-    pool = burnt_pool(grid, c, foot)
+    window = _window(grid, key, horizon_lum, foot, floor_lum)
+    if window is not None and key.sky_shade:
+        window.why += "; " + SKY_SHADE_INDOORS
+    return window
+
+
+def _window(grid: Any, key: Any, horizon_lum: float | None, foot: np.ndarray, floor_lum: float) -> Window | None:
+    """``find_window`` once the view is a room's: a burnt-out pool's side first, else the floor's slope."""
+    pool = burnt_pool(grid, key.classes, foot)
     if pool is not None:
         return _pool_window(grid, key, foot, *pool)
     if not key.measured or key.ratio < MIN_RATIO:

@@ -11,7 +11,7 @@ from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.local_source import CLIPPED
 from ml.light.key import KeyEstimate
 from ml.light.shot import estimate_light, walls_seen
-from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, WINDOW_RATIO_MAX, _plane, burnt_pool, find_window, floor_luminance,
+from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, SKY_SHADE_INDOORS, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, WINDOW_RATIO_MAX, _plane, burnt_pool, find_window, floor_luminance,
                              floor_slope, full_ratio)
 
 from ml.light.walls import FarView
@@ -209,6 +209,10 @@ def test_shadows_lit_by_an_open_sky_make_no_window():
     assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3)) is not None
     key.sky_shade = True
     assert find_window(grid, key, 1.2 * floor_lum, np.zeros(3)) is None
+    # the same walls read below the horizon (nothing above it in view): a room's cool fill
+    # makes shade that blue too (held-out interiors 232, 236), and the window stands
+    indoors = find_window(grid, key, 1.2 * floor_lum, np.zeros(3), walls_below=True)
+    assert indoors is not None and SKY_SHADE_INDOORS in indoors.why
 
 
 def test_a_gentle_window_slope_under_walls_makes_a_window_but_not_under_a_clear_sky():
