@@ -94,13 +94,15 @@ def high_sun_paving(light, boxes, bands: bool = True, w: int = 320, h: int = 180
     return out
 
 
-def canopy_plates(shade_ratio: np.ndarray, brightness=None) -> list:
+def canopy_plates(shade_ratio: np.ndarray, brightness=None, sky=None) -> list:
     """Frames of cameras looking down at grass (no sky in frame) with soft blotches of shade
     whose lit/shade ratio per channel is ``shade_ratio`` at their deepest; ``brightness(hit)``
-    (ground points H x W x 3 -> H x W) scales the light over the ground (a pool, a gradient)."""
+    (ground points H x W x 3 -> H x W) scales the light over the ground (a pool, a gradient).
+    ``sky`` (an RGB): the cameras look out level instead, over the grass to a sky of that colour."""
     grass, out = np.array([0.05, 0.08, 0.023]), []
     for a in np.linspace(-0.25, 0.25, 5):
-        cam = look_at(np.array([-1.6 * np.cos(a), -1.6 * np.sin(a), 1.6]), np.zeros(3), 200, 120, 110.0)
+        target = np.array([0.0, 0.0, 1.4 if sky is not None else 0.0])
+        cam = look_at(np.array([-1.6 * np.cos(a), -1.6 * np.sin(a), 1.6]), target, 200, 120, 110.0)
         hit, down = ground_hits(cam, 200, 120)
         x, y = hit[..., 0], hit[..., 1]
         z = np.sin(x * 2.1 + 0.5) + np.sin(y * 1.7 + 1.3 * np.sin(x * 0.9)) + 0.6 * np.sin((x + y) * 3.1)
@@ -108,6 +110,6 @@ def canopy_plates(shade_ratio: np.ndarray, brightness=None) -> list:
         img = grass * (1.0 / shade_ratio) ** (1.6 * shade[..., None])
         if brightness is not None:
             img = img * brightness(hit)[..., None]
-        img[~down] = 0.0
+        img[~down] = 0.0 if sky is None else np.asarray(sky, np.float64)
         out.append((np.minimum(img, 0.9).astype(np.float32), cam))
     return out

@@ -232,6 +232,23 @@ def test_the_sky_over_a_canopy_no_frame_shows_is_read_at_the_canopys_albedo():
     assert 2.5 < lit["canopy"] / lit["lawn"] < 4.5, lit
 
 
+def test_the_sky_over_a_canopy_is_no_brighter_than_the_sky_the_frames_show():
+    """Read at a canopy's albedo, the unseen sky is about 1.0 here, several times a grey sky the
+    frames show at 0.3 (held-out overcast_grass seed 244: 3.0x, the duck burnt out): it is dimmed
+    to what they show, and says so. Under a brighter sky in view (0.8) nothing is dimmed."""
+    from ground_plates import canopy_plates
+    from ml.light.shot import estimate_light
+
+    ratio, up = np.array([1.93, 1.79, 2.27]), np.array([0.0, 0.0, 1.0])
+    lit = {}
+    for sky in (0.3, 0.8):
+        _env, key, lighting = estimate_light(canopy_plates(ratio, sky=(sky, sky, sky * 1.03)), np.zeros(3), np.zeros(3), up)
+        assert key.canopy and not lighting.lights, lighting.notes
+        assert ("dimmed" in lighting.notes) == (sky == 0.3), lighting.notes
+        lit[sky] = float(np.asarray(lighting.world_color) @ LUMA)
+    assert lit[0.3] < 0.6 * lit[0.8], lit
+
+
 def _room_map(walls: float, unseen: float, seen_up_deg: float = 20.0):
     """A 256 x 128 map of a room seen by low cameras: floor below the horizon, walls seen up to
     ``seen_up_deg``, the rest of the upper hemisphere unseen and filled at ``unseen``."""
