@@ -195,6 +195,8 @@ class KeyEstimate:
     banded: bool = False
     """The direction was read off the shadows below a darker material's bands (``_below_bands``):
     kept only where an occluder's height over its shadow's length confirms it (shot.py)."""
+    from_occluders: bool = False
+    """The direction is the way an occluder's shadow runs longest (``take_occluders_direction``)."""
     unread_bands: bool = False
     """On ground banded with a darker material, no shadow's shape gave the direction
     (``_no_banded_direction``): the occluders' shadow lengths may (shot.direction_from_occluders)."""
@@ -910,7 +912,7 @@ def take_occluders_direction(grid: GroundGrid, est: KeyEstimate, direction: np.n
     est.direction = at_elevation(np.asarray(direction, np.float64), grid.n, DEFAULT_ELEVATION_DEG).tolist()
     est.elevation_deg, est.elevation_source, est.side_source = DEFAULT_ELEVATION_DEG, "assumed", "shadow length"
     est.angle_deg = measured_angle_deg(est)
-    est.banded, est.unread_bands = True, False
+    est.banded, est.unread_bands, est.from_occluders = True, False, True
     est.why = est.why.replace(UNREAD_BANDS_WAIT, "") + "; " + why
     _make_hard(grid, est.classes, est)
 

@@ -1043,6 +1043,9 @@ def test_on_banded_ground_an_occluders_longest_shadow_directs_a_key_its_shapes_d
     assert "runs longest" in key.why and key.hard and key.elevation_source == "shadow length", key.why
     assert azimuth_between_deg(key.direction, light, up) < 20.0 and abs(key.elevation_deg - 62.0) < 10.0, key.why
     assert [lt.type for lt in lighting.lights] == ["sun"], lighting.notes
+    # one occluder's shadow directs it whatever the scene's scale: it is not read again at other scales
+    _env, steady, _lighting = estimate_light(high_sun_paving(light, [(1.2, 0.6, 0.3, 0.8)]), z, z, up)
+    assert steady.hard and steady.from_occluders and "one scale only" not in steady.why, steady.why
     grid, views = GroundGrid(centre=z, normal=up), []
     for img, cam in high_sun_paving(light, [(-9.0, 0.0, 0.3, 0.8)]):  # a box behind the cameras: none in view
         grid.add(img, cam, 1.0)
