@@ -449,6 +449,13 @@ def elevation_readable(horizon: float | None, key: KeyEstimate) -> bool:
     return daylight_seen(horizon, key) or (horizon is None and key.elongated > 0)
 
 
+def standing_objects(grid: GroundGrid, objects: np.ndarray) -> list[elevation.Standing]:
+    """Each object standing on the rectified ground (``occluder_feet``) as the elevation reader
+    takes it: its foot, its own footprint and the ground any object hides."""
+    return [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
+            for foot, band in occluder_feet(grid, objects)]
+
+
 def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate, turn: bool = True) -> None:
     """The key's elevation from its occluders' heights over their shadows' lengths
     (elevation.py), kept at its azimuth, when an occluder shows both; else it stays assumed.
@@ -456,8 +463,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     where one sun casts every shadow (``one_sun_seen``)."""
     assert key.classes is not None and key.direction is not None
     objects = key.classes.objects
-    standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
-                for foot, band in occluder_feet(grid, objects)]
+    standing = standing_objects(grid, objects)
     occluders, bound, found = _read_elevation(views, standing, grid, key, key.direction)
     if found is None and key.banded_alternative is not None:
         other = _read_elevation(views, standing, grid, key, key.banded_alternative)
@@ -545,9 +551,7 @@ def direction_from_occluders(views: list[elevation.View], grid: GroundGrid, key:
     single sun (a room's lamps, a night street) every shadow has its own light, and this is not
     asked. None where no occluder throws such a shadow."""
     assert key.classes is not None
-    objects = key.classes.objects
-    standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
-                for foot, band in occluder_feet(grid, objects)]
+    standing = standing_objects(grid, key.classes.objects)
     steps = round(360.0 / SCAN_STEP_DEG)
     e1, e2 = grid.e1, grid.e2
     towards = [math.cos(a) * e1 + math.sin(a) * e2 for a in np.radians(np.arange(steps) * SCAN_STEP_DEG)]
@@ -575,13 +579,8 @@ def elevation_at_least(views: list[elevation.View], grid: GroundGrid, key: KeyEs
     whole shadow, not a dark patch at the foot: it is the longest shadow read. Held-out sun_high
     seeds 216, 218, 221, 224, 236 read 63, 58, 53, 65, 60 deg against the truth's 65, 61, 64,
     65, 65. Unchanged where no occluder's shadow ends in view."""
-    assert key.direction is not None
-    objects = key.classes.objects if key.classes is not None else None
-    if objects is None:
-        return
-    standing = [elevation.Standing(foot, own=partial(on_cells, grid, band), hidden=partial(on_cells, grid, objects))
-                for foot, band in occluder_feet(grid, objects)]
-    occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    assert key.classes is not None and key.direction is not None
+    occluders = elevation.read_occluders(views, standing_objects(grid, key.classes.objects), grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
     lows = [o.elevation_deg() for o in occluders if o.length_exact and o.length >= elevation.MIN_SHADOW_M]
     if not lows:
         return
