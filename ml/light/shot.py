@@ -208,9 +208,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         found = direction_from_occluders(views, grid, key)
         if found is not None:  # a key along it, its elevation measured or dropped below as any banded key's
             take_occluders_direction(grid, key, *found)
-            measure_elevation(views, grid, key)
+            read = measure_elevation(views, grid, key)
             if key.elevation_source == "assumed":
-                elevation_at_least(views, grid, key)
+                elevation_at_least(grid, key, read)
     confirm_banded(key)
     soft_key = None
     if drop_key and key.hard:
@@ -456,11 +456,12 @@ def standing_objects(grid: GroundGrid, objects: np.ndarray) -> list[elevation.St
             for foot, band in occluder_feet(grid, objects)]
 
 
-def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate, turn: bool = True) -> None:
+def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate, turn: bool = True) -> list[elevation.Occluder]:
     """The key's elevation from its occluders' heights over their shadows' lengths
     (elevation.py), kept at its azimuth, when an occluder shows both; else it stays assumed.
     ``turn``: the key may be turned round where its occluders' shadows say so (REVERSED_NOTE):
-    where one sun casts every shadow (``one_sun_seen``)."""
+    where one sun casts every shadow (``one_sun_seen``). Returns what the occluders said along
+    the key's final azimuth (``elevation_at_least`` reads on from it)."""
     assert key.classes is not None and key.direction is not None
     objects = key.classes.objects
     standing = standing_objects(grid, objects)
@@ -491,9 +492,10 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         if bound is not None and bound[0] < float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
             lower_assumed_elevation(grid, key, bound[0])
             key.why += f"; {bound[1]}"
-        return
+        return occluders
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
     key.why += f"; {found[1]}"
+    return occluders
 
 
 REVERSED_NOTE = ("the key turned round: {them} occluder(s) show a shadow away from it that way, {ours} the way the "
@@ -555,12 +557,14 @@ def direction_from_occluders(views: list[elevation.View], grid: GroundGrid, key:
     steps = round(360.0 / SCAN_STEP_DEG)
     e1, e2 = grid.e1, grid.e2
     towards = [math.cos(a) * e1 + math.sin(a) * e2 for a in np.radians(np.arange(steps) * SCAN_STEP_DEG)]
-    shadow, lit = np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb)
+    shadow, lit = np.asarray(key.shadow_rgb, np.float64), np.asarray(key.lit_rgb, np.float64)
     lengths = np.zeros((len(standing), steps))
     for i, obj in enumerate(standing):
+        if elevation.occluder_height(views, obj.foot, grid.n) is None:
+            continue  # as elevation.read_occluders: an occluder of unread height says nothing (its height read once)
         for j, d in enumerate(towards):
-            read = elevation.read_occluders(views, [obj], grid.n, d + grid.n, shadow, lit)
-            lengths[i, j] = read[0].length if read else 0.0
+            found = elevation.shadow_length(views, obj, -d, shadow, lit)  # a shadow runs away from the light
+            lengths[i, j] = found[0] if found else 0.0
     best: tuple[float, int] | None = None
     for i, j in zip(*np.nonzero(lengths >= SCAN_MIN_SHADOW_M)):
         held = max(lengths[i, j - 1], lengths[i, (j + 1) % steps]) >= elevation.MIN_SHADOW_M
@@ -572,15 +576,15 @@ def direction_from_occluders(views: list[elevation.View], grid: GroundGrid, key:
                               f"read every {SCAN_STEP_DEG:g} deg)")
 
 
-def elevation_at_least(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:
+def elevation_at_least(grid: GroundGrid, key: KeyEstimate, occluders: list[elevation.Occluder]) -> None:
     """The elevation of a key along its occluders' longest shadows (``direction_from_occluders``)
     where no exact height measured it: the median of what each occluder's height, read or cut by
     the frame (then a lower bound), over its shadow's exact length allows. An elevation from the
     whole shadow, not a dark patch at the foot: it is the longest shadow read. Held-out sun_high
     seeds 216, 218, 221, 224, 236 read 63, 58, 53, 65, 60 deg against the truth's 65, 61, 64,
-    65, 65. Unchanged where no occluder's shadow ends in view."""
-    assert key.classes is not None and key.direction is not None
-    occluders = elevation.read_occluders(views, standing_objects(grid, key.classes.objects), grid.n, np.asarray(key.direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
+    65, 65. Unchanged where no occluder's shadow ends in view. ``occluders``: what they said
+    along the key's azimuth (``measure_elevation``'s reading)."""
+    assert key.direction is not None
     lows = [o.elevation_deg() for o in occluders if o.length_exact and o.length >= elevation.MIN_SHADOW_M]
     if not lows:
         return
