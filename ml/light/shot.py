@@ -764,7 +764,15 @@ composite; insert +1.48 and +4.20). Fitting on a ground smoothed over 25 cm (the
 out) placed a lamp on eight more night sets (R2 0.71-0.94), and on the four measured (seeds 190,
 191, 208, 209) the product lost 1.3-3.5 dB to the environment alone: a better fit of one lamp is
 not the cure; the environment (the lit ground round the product) is nearer the truth. The same
-reason as NIGHT_NOTE's for a hard key."""
+reason as NIGHT_NOTE's for a hard key.
+
+Stop 65 measured what the lamps are worth and how exactly they must stand: the truth's three
+lamps added to the estimate, its sky above the horizon at a tenth, lifted night seeds 245 and 247
+from +3.35 / +4.78 dB (insert, learned composite) to +11.22 / +13.10; the same lamps turned 20
+degrees round the product (about 0.6 m) scored +3.44 / +5.32, turned 60 degrees +0.13 / +0.90,
+and 1.5x as high +4.50 / +5.07. Lamps must be placed within a few tenths of a metre, and nothing
+read here does that (docs/NUMBERS.md, stop 65): the asphalt's look is the lamps' glossy lobes,
+not their pools, and the cameras move too little to triangulate a highlight."""
 
 
 def walls_seen(horizon: float | None, far: FarView, key: KeyEstimate) -> float | None:
