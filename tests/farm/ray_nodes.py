@@ -84,38 +84,64 @@ def start_node(tmp: Path, name: str, *, head_address: str | None = None, port: i
     return Node(proc, name, log)
 
 
-def start_cluster(tmp: Path, port: int, *, resources: dict | None = None, attempts: int = 3) -> tuple[Node, Node, dict]:
-    """A head, then one worker that has joined it: (head, worker, the ``nodes`` answer).
+def start_cluster(tmp: Path, *, resources: dict | None = None, attempts: int = 3,
+                  head_attempts: int = 2) -> tuple[str, Node, Node, dict]:
+    """A head, then one worker that has joined it: (address, head, worker, the ``nodes`` answer).
 
     The worker dials the head only once the head answers, and a worker that has not joined in
     two minutes is stopped and started again: on a loaded 2-core machine (CI runs Blender and
     torch in the other pytest worker) a worker started beside a head still coming up can give
-    up on it and leave a one-node cluster behind."""
-    address = f"127.0.0.1:{port}"
-    head = start_node(tmp, "head", port=port, resources=resources)
-    try:
-        drive("nodes", address=address, want=1)
-        failures = []
-        for attempt in range(attempts):
-            worker = start_node(tmp, f"worker{attempt}", head_address=address, resources=resources)
-            try:
-                return head, worker, drive("nodes", address=address, want=2, wait_s=120)
-            except AssertionError as exc:
-                worker.stop()
-                tail = worker.log.read_text(errors="replace")[-1500:] if worker.log.exists() else "(no log)"
-                failures.append(f"attempt {attempt + 1}: {str(exc)[-1500:]}\nworker log: {tail}")
-        raise AssertionError(f"no worker joined the head at {address}:\n" + "\n".join(failures))
-    except BaseException:
-        head.stop()
-        raise
+    up on it and leave a one-node cluster behind. A head that no driver can join in about three
+    minutes is stopped and a fresh one started on fresh ports: once in CI the first driver's
+    ``ray.init`` against a new head never returned, and the whole module waited out its timeout."""
+    failures = []
+    for h in range(head_attempts):
+        port = free_ports(1)[0]
+        address = f"127.0.0.1:{port}"
+        head = start_node(tmp, f"head{h}", port=port, resources=resources)
+        try:
+            drive("nodes", timeout=200, address=address, want=1)
+        except AssertionError as exc:
+            head.stop()
+            failures.append(f"head attempt {h + 1} at {address}: {str(exc)[-1500:]}\nhead log: {_tail(head.log)}")
+            continue
+        try:
+            return (address, head, *_join_worker(tmp, address, resources, attempts))
+        except BaseException:
+            head.stop()
+            raise
+    raise AssertionError("no Ray head answered:\n" + "\n".join(failures))
+
+
+def _join_worker(tmp: Path, address: str, resources: dict | None, attempts: int) -> tuple[Node, dict]:
+    """One worker node joined to the head at ``address``, retried ``attempts`` times."""
+    failures = []
+    for attempt in range(attempts):
+        worker = start_node(tmp, f"worker{attempt}", head_address=address, resources=resources)
+        try:
+            return worker, drive("nodes", timeout=300, address=address, want=2, wait_s=120)
+        except AssertionError as exc:
+            worker.stop()
+            failures.append(f"attempt {attempt + 1}: {str(exc)[-1500:]}\nworker log: {_tail(worker.log)}")
+    raise AssertionError(f"no worker joined the head at {address}:\n" + "\n".join(failures))
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
 
 
 def drive(scenario: str, timeout: float = 600, **args: object) -> dict:
     """Run one scenario of ray_driver.py in its own process (the Ray driver never lives in the
-    pytest worker); its JSON answer, or a failure that carries the driver's own output."""
+    pytest worker); its JSON answer, or a failure that carries the driver's own output. A driver
+    still running after ``timeout`` seconds is killed and counts as a failure, not a hang."""
     cmd = [sys.executable, str(Path(__file__).with_name("ray_driver.py")), scenario, json.dumps(args)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", RAY_AUTH_MODE="disabled")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise AssertionError(f"ray_driver {scenario} still running after {timeout:.0f} s:\n{out[-2000:]}\n{err[-4000:]}") from None
     lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
     if r.returncode != 0 or not lines:
         raise AssertionError(f"ray_driver {scenario} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
