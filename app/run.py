@@ -198,10 +198,10 @@ def _check_ray(opts: RunOptions) -> None:
     if opts.server:
         raise UsageError("--ray and --server both say where the stages run; give one")
     try:
-        from farm.ray.cluster import check_address
+        from farm.ray.cluster import check_address, check_reachable
     except ImportError:
         raise UsageError("--ray: the farm package (Ray) is not installed here; install requirements/sidecar.lock") from None
-    check_address(str(opts.ray))
+    check_reachable(check_address(str(opts.ray)))
 
 
 def _check_params(opts: RunOptions) -> None:

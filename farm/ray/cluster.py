@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import socket
 from typing import Any
 
 from shotcache.errors import UsageError
@@ -33,6 +34,25 @@ def check_address(address: str) -> str:
     return address
 
 
+REACH_TIMEOUT_S = 5.0
+"""How long the head's port may take to accept a connection before the address is refused."""
+
+
+def check_reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Refuse a HOST:PORT where nothing accepts a connection, before ``ray.init``: Ray's own
+    client retries a dead address for minutes (over five against 127.0.0.1:1 with Ray 2.5x),
+    and a driver started while the head was still coming up once waited there for ten
+    (CI, tests/farm): a user sees one clear message instead, and a caller can retry."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterError(f"--ray {address}: nothing answers at that address ({exc}); is `ray start --head` "
+                           "running there and reachable from here?") from exc
+
+
 def connect(address: str, num_cpus: int | None = None) -> dict[str, Any]:
     """Connect once per process (later calls reuse the connection); returns the cluster's resources."""
     import ray
@@ -51,6 +71,7 @@ def connect(address: str, num_cpus: int | None = None) -> dict[str, Any]:
             ray.init(num_cpus=cpus, resources=resources, object_store_memory=store * 2**20,
                      runtime_env={"env_vars": _worker_env()}, **common)
         else:
+            check_reachable(address)
             try:
                 ray.init(address=address, runtime_env={"env_vars": _worker_env()}, **common)
             except (ConnectionError, RuntimeError, ValueError) as exc:

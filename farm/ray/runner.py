@@ -82,7 +82,9 @@ class RayPipelineRunner:
 
     @classmethod
     def configure(cls, address: str) -> None:
+        """Refuse a malformed address or one where nothing answers (the sidecar's start)."""
         cls.default_address = cluster.check_address(address)
+        cluster.check_reachable(cls.default_address)
 
     # ---- the PipelineRunner API ------------------------------------------------
     def prepare(self, spec: JobSpec, shot_dir: Path, *, reuse: bool = True) -> str:

@@ -39,6 +39,29 @@ def test_bad_ray_address_is_refused_before_any_work(tmp_path: Path, capsys):
     assert not list(tmp_path.glob("*.mp4"))
 
 
+def test_a_ray_address_where_nothing_answers_is_refused_at_once(tmp_path: Path, capsys):
+    """Ray's own client retries a dead address for minutes; run and serve refuse it first."""
+    import time
+
+    from cli.main import main
+    from ray_nodes import free_ports
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    glb = tmp_path / "x.glb"
+    glb.write_bytes(b"glTF")
+    dead = f"127.0.0.1:{free_ports(1)[0]}"
+    t0 = time.monotonic()
+    assert main(["run", "--input", str(plate), "--model", str(glb), "--output", str(tmp_path / "o.mp4"), "--ray", dead]) == 2
+    err = capsys.readouterr().err
+    assert f"--ray {dead}: nothing answers" in err and "Traceback" not in err, err
+    assert main(["serve", "--ray", dead, "--port", str(free_ports(1)[0])]) == 2
+    err = capsys.readouterr().err
+    assert f"--ray {dead}: nothing answers" in err and "Traceback" not in err, err
+    assert time.monotonic() - t0 < 30
+    assert not list(tmp_path.glob("*.mp4"))
+
+
 @pytest.mark.slow
 def test_ray_local_matches_a_plain_run(tmp_path: Path):
     from cli.render import run_batch
