@@ -10,7 +10,9 @@ the panel's Light box, method ``user``): the set-up step's own estimate is repla
 
 The camera's motion blur goes the same way: a shutter the artist gives (``--motion-blur``) is
 passed to the set-up step; by default ("auto") it is measured from the plate's own motion blur
-(ml.camera.shutter) between the set-up and the render, and recorded in shot.json.
+(ml.camera.shutter) between the set-up and the render, and recorded in shot.json. So is how
+much softer each plate frame is than the sharpest where the product stands (a handheld
+camera's blur comes and goes: ml.camera.frame_blur), which the compositor adds.
 """
 from __future__ import annotations
 
@@ -102,6 +104,11 @@ def render_shot_lit(render_args: list[str], shot_dir: Path, light: str = "plate"
         log(f"{PREFIX} motion blur from the plate in {shutter['seconds']:.1f}s: {shutter['why']}")
     elif motion_blur is not None:
         _note_given_shutter(shot_dir, motion_blur)
+    if light != "legacy":
+        from ml.camera.frame_blur import estimate_shot as estimate_frame_blur
+
+        fb = estimate_frame_blur(shot_dir)
+        log(f"{PREFIX} per-frame blur at the product in {fb['seconds']:.1f}s: {fb['note']}")
     if before_render is not None:
         before_render()
     if ray:

@@ -163,6 +163,20 @@ class Plate:
     native_size: list[int] = field(default_factory=list)
     """(w, h) of the source footage before any --resolution: the QC judges the lock at this
     resolution (up to 720p), the one an artist watches, not at a smaller working size."""
+    blur: dict[int, list[float]] = field(default_factory=dict)
+    """Per frame, how much softer the plate is where the product stands than in the shot's
+    sharpest frame: [a, b, c] of the covariance [[a, b], [b, c]] in px^2 (ml/camera/frame_blur.py).
+    The compositor blurs the product and its shadow by it; frames not listed get nothing extra."""
+    blur_note: str = ""
+    """How ``blur`` was measured, or why not."""
+
+
+def _blur_entry(value: Any, what: str) -> list[float]:
+    """[a, b, c] of a blur covariance: three finite numbers, a and c not negative."""
+    _check(isinstance(value, (list, tuple)) and len(value) == 3, f"{what}: give [a, b, c], the blur's covariance in px^2")
+    a, b, c = (float(v) for v in value)
+    _check(all(math.isfinite(v) for v in (a, b, c)) and a >= 0 and c >= 0, f"{what}: {list(value)} is no blur covariance")
+    return [a, b, c]
 
 
 @dataclass
@@ -325,6 +339,7 @@ class Shot:
         # JSON object keys are strings; frame numbers go back to int in from_dict.
         d["camera"]["frames"] = {str(k): v for k, v in d["camera"]["frames"].items()}
         d["render"]["frame_hashes"] = {str(k): v for k, v in d["render"]["frame_hashes"].items()}
+        d["plate"]["blur"] = {str(k): v for k, v in d["plate"]["blur"].items()}
         return d
 
     @classmethod
@@ -362,7 +377,9 @@ class Shot:
             frames[int(key)] = f
         cam["frames"] = frames
         kw["camera"] = CameraTrack(**cam)
-        kw["plate"] = Plate(**_from_fields(Plate, data.get("plate", {}), f"{where}: plate"))
+        plate = _from_fields(Plate, data.get("plate", {}), f"{where}: plate")
+        plate["blur"] = {int(k): _blur_entry(v, f"{where}: plate.blur[{k}]") for k, v in (plate.get("blur") or {}).items()}
+        kw["plate"] = Plate(**plate)
         prod = _from_fields(Product, data.get("product", {}), f"{where}: product")
         if "matrix_world" in prod:
             prod["matrix_world"] = _matrix(prod["matrix_world"], 4, 4, f"{where}: product.matrix_world")

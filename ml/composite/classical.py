@@ -6,8 +6,9 @@ All maths in linear light (float32), as the renders and the engine contract are:
 2. harmonize  the product's colour statistics moved part of the way towards the plate's in a
               ring around the product, in Oklab (perceptual: lightness separate from hue);
 3. blur       product blurred as soft as the plate around it ("auto", the default: the
-              plate's defocus and motion blur measured at edges, blur_match.py), or an
-              explicit sigma, or depth-matched defocus (focus_m + defocus_px);
+              plate's defocus and motion blur measured at edges, blur_match.py, plus how much
+              softer this frame is than the shot's sharpest, ml/camera/frame_blur.py, on the
+              shadow too), or an explicit sigma, or depth-matched defocus (focus_m + defocus_px);
 4. light wrap background light bleeding over the product's edges;
 5. over       product over the shadowed plate with straight alpha;
 6. grain      the plate's own noise level (estimated) added to the product where the render is
@@ -284,6 +285,25 @@ def plate_blur(plate: np.ndarray, box: tuple[slice, slice], product: np.ndarray,
     return np.eye(2) * min(float(np.linalg.eigvalsh(cov).min()), AUTO_BLUR_MARGIN_PX**2)
 
 
+def blur_shadow(mult: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """The shadow multiplier (HxW or HxWx1/3, 1 = unshadowed) blurred by ``cov`` where it
+    shadows: it lies on the ground beside the product, as soft as the product there."""
+    k = blur_match.kernel(np.asarray(cov, np.float64))
+    if k is None:
+        return mult
+    under = np.nonzero((mult.min(axis=-1) if mult.ndim == 3 else mult) < 1.0 - 1e-6)
+    if not len(under[0]):
+        return mult
+    r = k.shape[0]
+    h, w = mult.shape[:2]
+    y0, y1 = max(int(under[0].min()) - r, 0), min(int(under[0].max()) + r + 1, h)
+    x0, x1 = max(int(under[1].min()) - r, 0), min(int(under[1].max()) + r + 1, w)
+    out = mult.copy()
+    crop = cv2.filter2D(mult[y0:y1, x0:x1].astype(np.float32), -1, k, borderType=cv2.BORDER_REPLICATE)
+    out[y0:y1, x0:x1] = crop.reshape(out[y0:y1, x0:x1].shape)
+    return out
+
+
 def _crop_box(alpha: np.ndarray, margin: int) -> tuple[slice, slice]:
     ys, xs = np.nonzero(alpha > 0)
     h, w = alpha.shape
@@ -299,6 +319,7 @@ def composite_classical(
     frame_index: int = 0,
     blur_tracker: blur_match.BlurTracker | None = None,
     info: dict[str, Any] | None = None,
+    frame_blur: np.ndarray | None = None,
 ) -> np.ndarray:
     """Linear float32 plate (HxWx3) + straight-alpha RGBA (HxWx4) -> linear HxWx3.
 
@@ -316,6 +337,8 @@ def composite_classical(
         mult = np.clip(np.asarray(shadow, np.float32), 0.0, 1.0)
         if p["shadow_match"]:
             mult = match_shadow_density(mult, p["shadow_match"])
+        if frame_blur is not None and p["defocus"] == "auto":
+            mult = blur_shadow(mult, frame_blur)
         if mult.ndim == 2:
             mult = mult[..., None]
         bg = bg * (1.0 + (mult - 1.0) * float(p["shadow"]))
@@ -324,6 +347,8 @@ def composite_classical(
     ring_px = int(p["ring_px"] or max(6, round(diag * 0.04)))
     wrap_px = float(p["wrap_px"] or max(2.0, diag * 0.006))
     blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else AUTO_BLUR_MARGIN_PX)
+    if frame_blur is not None and p["defocus"] == "auto":
+        blur_px += 3.0 * float(np.sqrt(max(float(np.linalg.eigvalsh(frame_blur)[-1]), 0.0)))
     box = _crop_box(rgba[..., 3], int(ring_px + 3 * wrap_px + blur_px + 2))
     plate_c, bg_c = plate[box], bg[box]
     alpha = np.clip(rgba[box][..., 3].astype(np.float32), 0.0, 1.0)
@@ -336,8 +361,12 @@ def composite_classical(
     defocus = p["defocus"]
     if defocus == "auto":
         cov = plate_blur(plate, box, prod, alpha)
+        if cov is not None and frame_blur is not None:  # the frame's own softness, added whole below
+            cov = np.eye(2) * max(float(cov[0, 0]) - float(np.linalg.eigvalsh(frame_blur)[0]), 0.0)
         if blur_tracker is not None:
             cov = blur_tracker.update(cov)
+        if frame_blur is not None:
+            cov = frame_blur.astype(np.float64) if cov is None else cov + frame_blur
         if cov is not None:
             prod, alpha = blur_match.blur_premultiplied(prod, alpha, cov)
         if info is not None:
@@ -426,6 +455,7 @@ class ClassicalCompositor(Engine):
             frame_index=frame.index,
             blur_tracker=self.blur,
             info=info,
+            frame_blur=frame.plate_blur,
         )
         frame.meta[self.stage] = info
         return out

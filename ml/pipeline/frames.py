@@ -105,7 +105,17 @@ def load_frame(paths: ShotPaths, shot: Shot, frame: int, need_render: bool = Tru
         mask=mask,
         camera=cam,
         lighting=shot.lighting,
+        plate_blur=plate_blur(shot, frame),
     )
+
+
+def plate_blur(shot: Shot, frame: int) -> np.ndarray | None:
+    """The frame's recorded blur beyond the shot's sharpest (shot.json plate.blur) as a 2x2
+    covariance; None where it was not measured."""
+    v = shot.plate.blur.get(frame)
+    if v is None:
+        return None
+    return np.array([[v[0], v[1]], [v[1], v[2]]], np.float32)
 
 
 def cover_base(shot: Shot, frame: int, rgba: np.ndarray, passes: dict[str, np.ndarray]) -> np.ndarray:

@@ -60,12 +60,15 @@ class FrameState:
     camera: Any = None  # shotcache.schema.FrameCamera
     lighting: Any = None  # shotcache.schema.Lighting
     composite: np.ndarray | None = None
+    plate_blur: np.ndarray | None = None
+    """2x2 covariance (px^2): how much softer this plate frame is where the product stands than
+    the shot's sharpest frame (shot.json plate.blur, ml/camera/frame_blur.py); None: not measured."""
     meta: dict[str, Any] = field(default_factory=dict)
     """What an engine measured on this frame, under its stage's name ({"composite": {"blur":
     ...}}): the runner adds it to the frame's record in params.json."""
 
     def get(self, name: str) -> Any:
-        if name in ("plate", "rgba", "mask", "composite", "camera", "lighting"):
+        if name in ("plate", "rgba", "mask", "composite", "camera", "lighting", "plate_blur"):
             return getattr(self, name)
         return self.passes.get(name)
 

@@ -158,3 +158,31 @@ def test_texture_and_halos_do_not_read_as_a_sharp_plate(scene):
     grain = sharpened * (1 + 0.04 * np.random.default_rng(2).standard_normal(sharpened.shape[:2]))[..., None]
     _, minor, _ = _sigmas(bm.extra_blur(grain.astype(np.float32), outside, prod, alpha))
     assert minor > 0.9, minor
+
+
+def test_a_frame_softer_than_the_shots_sharpest_softens_the_product_and_its_shadow(scene):
+    """The frame's own blur (FrameState.plate_blur, ml/camera/frame_blur.py) is added to what
+    the plate round the product shows, on the product and on the shadow beside it."""
+    plate, prod, alpha, _ = scene
+    rgba = np.dstack([prod, alpha]).astype(np.float32)
+    shadow = np.ones((H, W), np.float32)
+    shadow[120:150, 60:180] = 0.4  # a hard-edged shadow on the ground
+    core = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    params = {"grain": 0.0, "light_wrap": 0.0, "harmonize": 0.0, "defocus": "auto", "chroma": "off"}
+
+    def edge_energy(img):
+        return float(np.abs(cv2.Laplacian(img.mean(axis=-1), cv2.CV_32F))[core].mean())
+
+    sharp = composite_classical(plate, rgba, shadow=shadow, params=params)
+    none = composite_classical(plate, rgba, shadow=shadow, params=params, frame_blur=np.zeros((2, 2), np.float32))
+    assert np.array_equal(sharp, none)
+    soft = composite_classical(plate, rgba, shadow=shadow, params=params, frame_blur=np.eye(2, dtype=np.float32) * 4.0)
+    assert edge_energy(soft) < 0.6 * edge_energy(sharp)
+    # the shadow's edge is a ramp now: a row across its top edge, away from the product
+    col = 70
+    assert np.allclose(sharp[118:123, col], plate[118:123, col] * np.array([1, 1, 0.4, 0.4, 0.4])[:, None], atol=1e-5)
+    ramp = soft[116:125, col, 0] / plate[116:125, col, 0]
+    assert 0.45 < ramp[4] < 0.95 and ramp[0] > 0.9 and ramp[-1] < 0.5
+    explicit = {**params, "defocus": 0.0}  # an artist's explicit blur: the frame's is not added
+    assert np.array_equal(composite_classical(plate, rgba, shadow=shadow, params=explicit, frame_blur=np.eye(2, dtype=np.float32) * 4.0),
+                          composite_classical(plate, rgba, shadow=shadow, params=explicit))
