@@ -119,3 +119,17 @@ def test_shot_json_keeps_the_blur_and_refuses_a_bad_entry():
     d["plate"]["blur"] = {"2": [-1.0, 0.0, 1.0]}
     with pytest.raises(SchemaError, match=r"plate.blur\[2\]"):
         Shot.from_dict(d)
+
+
+def test_a_contrast_change_between_frames_reads_as_little_blur(tmp_path):
+    """A phone's exposure drifts: frames at 80-85 % of their neighbours' contrast (no clipping)
+    are not read as blurred more than a third of a pixel (the fit has no constant term: with
+    one, the low-frequency loss of a real streak was taken for a contrast change too, and
+    dog-lawn's soft frames read 0.7 px instead of 2)."""
+    paths = _shot(tmp_path, {})
+    for f, gain in ((4, 0.8), (5, 0.8), (8, 0.85)):
+        p = paths.plate_frame(f)
+        img = cv2.imread(str(p)).astype(np.float32)
+        cv2.imwrite(str(p), np.clip(np.rint((img - 128.0) * gain + 128.0), 0, 255).astype(np.uint8))
+    fb.estimate_shot(paths.root)
+    assert max(_axes(v)[0] for v in paths.load_shot().plate.blur.values()) < 0.4
