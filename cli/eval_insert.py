@@ -118,6 +118,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--film-soft", type=float, default=None, metavar="SIGMA",
                    help="film every set through a lens this soft first (a Gaussian of SIGMA px at the set's size, in linear "
                         "light, on plate and truth alike, before --film-crf): scores how the product is matched to a soft plate")
+    p.add_argument("--film-shake", type=float, default=None, metavar="SIGMA",
+                   help="film every set as a handheld camera: every other frame blurred by its own kernel (a streak or a round "
+                        "blur up to SIGMA px, drawn per frame from the seed), plate and truth alike, after --film-soft: scores "
+                        "how the product follows a blur that comes and goes")
     p.add_argument("--composite-checkpoint", type=Path, default=None,
                    help="the learned compositor of the 'learned' variants (default: the repository's checkpoints/composite)")
     p.add_argument("--pairs-out", type=Path, default=None,
@@ -173,12 +177,14 @@ def validate(a: argparse.Namespace) -> list[str]:
         raise CLIError(f"--film-crf {a.film_crf}: H.264's CRF runs from 0 (lossless) to 51; cameras record at about 18-28")
     if a.film_soft is not None and not 0 < a.film_soft <= 8:
         raise CLIError(f"--film-soft {a.film_soft}: a lens softness is a Gaussian of 0-8 px (soft phone footage: about 0.7-2)")
+    if a.film_shake is not None and not 0 < a.film_shake <= 6:
+        raise CLIError(f"--film-shake {a.film_shake}: a handheld frame's blur is 0-6 px (a phone walking: about 1-3)")
     if a.baseline is not None:
         load_baseline(a)
     return sets
 
 
-PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples", "film_crf", "film_soft")
+PROTOCOL = ("seed", "frames", "resolution", "truth_samples", "render_samples", "film_crf", "film_soft", "film_shake")
 """What two reports must share for their numbers to be compared set by set."""
 
 
@@ -191,7 +197,7 @@ def load_baseline(a: argparse.Namespace) -> dict[str, Any]:
     except (OSError, ValueError, AssertionError):
         raise CLIError(f"--baseline {a.baseline}: not a readable `vanelia eval insert` report (its --json output)") from None
     ours = {"seed": a.seed, "frames": a.frames, "resolution": a.resolution, "truth_samples": a.samples, "render_samples": a.render_samples,
-            "film_crf": a.film_crf, "film_soft": a.film_soft}
+            "film_crf": a.film_crf, "film_soft": a.film_soft, "film_shake": a.film_shake}
     differ = [f"{k} {base.get(k)!r} here {ours[k]!r}" for k in PROTOCOL if base.get(k) != ours[k]]
     if differ:
         raise CLIError(f"--baseline {a.baseline}: another protocol ({'; '.join(differ)}); compare reports of the same seed, size and samples")
@@ -238,6 +244,35 @@ def _lens(rgb8: np.ndarray, soft: float | None) -> np.ndarray:
     return linear_to_uint8(cv2.GaussianBlur(uint8_to_linear(rgb8), (0, 0), soft))
 
 
+def shake_kernel(frame: int, sigma: float) -> np.ndarray | None:
+    """A handheld frame's blur (2x2 covariance, px^2), drawn from the frame number: even frames
+    sharp, odd ones a streak (major SIGMA/2..SIGMA, minor a fifth of it, any direction) or, one
+    in three, a round blur; None for a sharp frame."""
+    import math
+
+    if frame % 2 == 0:
+        return None
+    rng = np.random.default_rng([7, int(frame)])
+    major = float(rng.uniform(0.5, 1.0)) * sigma
+    minor = major if rng.random() < 1 / 3 else major / 5
+    t = float(rng.uniform(0.0, math.pi))
+    v = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    return v @ np.diag([major**2, minor**2]) @ v.T
+
+
+def _shake(rgb8: np.ndarray, frame: int, sigma: float | None) -> np.ndarray:
+    """A frame blurred by its ``shake_kernel`` in linear light (as it is for a sharp one)."""
+    cov = shake_kernel(frame, sigma) if sigma else None
+    if cov is None:
+        return rgb8
+    import cv2
+
+    from ml.composite.blur_match import kernel
+    from ml.io.colour import linear_to_uint8, uint8_to_linear
+
+    return linear_to_uint8(cv2.filter2D(uint8_to_linear(rgb8), -1, kernel(cov), borderType=cv2.BORDER_REFLECT))
+
+
 def _film_codec(tmp: Path, part: str, frames: dict[str, np.ndarray], crf: int | None) -> dict[str, Any] | None:
     """Write ``frames`` (by file name) into ``tmp/part``, through H.264 4:2:0 at ``crf`` first
     when one is given; the plate's codec facts a run would probe (None without a codec)."""
@@ -267,9 +302,10 @@ FILMED_FILE = "filmed.json"
 """In a filmed set: the source set.json's hash and the CRF, so a changed source is filmed again."""
 
 
-def filmed_set(set_dir: Path, crf: int | None, soft: float | None = None) -> Path:
+def filmed_set(set_dir: Path, crf: int | None, soft: float | None = None, shake: float | None = None) -> Path:
     """The set filmed as a camera records it: through a lens ``soft`` px soft (a Gaussian in
-    linear light) and then H.264 4:2:0 at ``crf``, either or both; its plate and its truth alike,
+    linear light), shaken by hand (``shake``: each odd frame's own blur, shake_kernel) and then
+    H.264 4:2:0 at ``crf``, any of them; its plate and its truth alike,
     each encoded as a video and decoded back as `vanelia run` decodes a plate (ml.io.video),
     beside the original (``<set>-softS``, ``<set>-h264crfN``, ``<set>-softS-h264crfN``); the mask,
     camera and product are the original's. Made once per source."""
@@ -279,10 +315,12 @@ def filmed_set(set_dir: Path, crf: int | None, soft: float | None = None) -> Pat
 
     from ml.io.images import read_rgb8
 
-    suffix = (f"-soft{soft:g}" if soft else "") + (f"-h264crf{crf}" if crf is not None else "")
+    suffix = (f"-soft{soft:g}" if soft else "") + (f"-shake{shake:g}" if shake else "") + (f"-h264crf{crf}" if crf is not None else "")
     out = set_dir.with_name(f"{set_dir.name}{suffix}")
     stamp: dict[str, Any] = {"source": hashlib.sha256((set_dir / "set.json").read_bytes()).hexdigest()[:16], "crf": crf, "soft": soft,
                              "from": set_dir.name}
+    if shake:
+        stamp["shake"] = shake
     try:
         rec = json.loads((out / FILMED_FILE).read_text(encoding="utf-8"))
         if all(rec.get(k) == v for k, v in stamp.items()) and ("plate_codec" in rec or crf is None):
@@ -296,7 +334,7 @@ def filmed_set(set_dir: Path, crf: int | None, soft: float | None = None) -> Pat
         shutil.copytree(set_dir / "mask", tmp / "mask")
         for part in ("plate", "truth"):
             names = sorted(p.name for p in (set_dir / part).glob("*.png"))
-            frames = [_lens(read_rgb8(set_dir / part / n), soft) for n in names]
+            frames = [_shake(_lens(read_rgb8(set_dir / part / n), soft), int(Path(n).stem), shake) for n in names]
             codec = _film_codec(tmp, part, dict(zip(names, frames)), crf)
             if part == "plate" and codec is not None:  # what a run learns of a video plate without decoding it
                 stamp["plate_codec"] = codec
@@ -553,10 +591,11 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     modes = sorted(needed, key=LIGHT_MODES.index)  # "plate" before "given-key" and "truth-light"
     t0 = time.perf_counter()
     set_dirs = generate(a, sets, log)
-    if a.film_crf is not None or a.film_soft:
+    if a.film_crf is not None or a.film_soft or a.film_shake:
         log(f"[vanelia] eval insert: filming the sets through a lens {a.film_soft or 0:g} px soft, "
+            + (f"shaken by hand up to {a.film_shake:g} px, " if a.film_shake else "")
             + (f"H.264 4:2:0 at CRF {a.film_crf}" if a.film_crf is not None else "no codec"))
-        set_dirs = [filmed_set(sd, a.film_crf, a.film_soft) for sd in set_dirs]
+        set_dirs = [filmed_set(sd, a.film_crf, a.film_soft, a.film_shake) for sd in set_dirs]
     t_gen = time.perf_counter() - t0
     if "truth-light" in modes:
         check_truth_world(set_dirs)
@@ -603,7 +642,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
             r["gain_insert_db"] = r["psnr_insert"] - base["psnr_insert"]
             r["gain_product_db"] = r["psnr_product"] - base["psnr_product"]
     report: dict[str, Any] = {"sets": per_set, "mean": mean, "seed": a.seed, "frames": a.frames, "resolution": a.resolution,
-              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur, "film_crf": a.film_crf, "film_soft": a.film_soft,
+              "truth_samples": a.samples, "render_samples": a.render_samples, "motion_blur": a.motion_blur, "film_crf": a.film_crf, "film_soft": a.film_soft, "film_shake": a.film_shake,
               "timings_s": {"generate": t_gen, "vanelia_render": t_render, "composite_and_score": t_score},
               "perceptual_metric": "skipped: no local weights for a learned perceptual metric (LPIPS/DISTS)"}
     if a.baseline is not None:

@@ -256,6 +256,30 @@ def test_a_set_is_filmed_through_a_soft_lens(tmp_path: Path):
     assert filmed_set(src, 23, 1.5).name == "sun_high_tiles_diffuse-s9-soft1.5-h264crf23"
 
 
+def test_a_set_is_filmed_by_a_shaking_hand(tmp_path: Path):
+    """``--film-shake``: odd frames blurred by their own kernel, the same on plate and truth,
+    even frames as they were; the kernel is the frame number's, so two runs film alike."""
+    from cli.eval_insert import filmed_set, shake_kernel
+    from ml.io.images import read_rgb8, write_rgb8
+
+    src = _fake_set(tmp_path)
+    rng = np.random.default_rng(0)
+    tex = (rng.random((64, 96, 3)) * 255).astype(np.uint8)
+    for part in ("plate", "truth"):
+        for f in (1, 2, 3):
+            write_rgb8(src / part / f"{f:06d}.png", tex)
+    out = filmed_set(src, None, None, 2.0)
+    assert out.name == "sun_high_tiles_diffuse-s9-shake2"
+    assert shake_kernel(2, 2.0) is None and shake_kernel(1, 2.0) is not None
+    assert np.allclose(shake_kernel(3, 2.0), shake_kernel(3, 2.0)) and 1.0 <= np.sqrt(np.linalg.eigvalsh(shake_kernel(3, 2.0))[-1]) <= 2.0
+    for part in ("plate", "truth"):
+        assert np.array_equal(read_rgb8(out / part / "000002.png"), tex)
+        for f in (1, 3):
+            blurred = read_rgb8(out / part / f"{f:06d}.png").astype(np.float32)
+            assert np.abs(np.diff(blurred, axis=1)).mean() < 0.7 * np.abs(np.diff(tex.astype(np.float32), axis=1)).mean()
+    assert np.array_equal(read_rgb8(out / "plate" / "000003.png"), read_rgb8(out / "truth" / "000003.png"))
+
+
 def test_default_variants_hold_the_learned_ones_only_with_a_checkpoint(tmp_path: Path):
     from cli.eval_insert import VARIANTS, default_variants, variant_engine
 
