@@ -343,6 +343,11 @@ def _describe(cov: dict[int, np.ndarray], pairs: int) -> str:
             f"most {major_px(cov[worst]):.1f} px (frame {worst})")
 
 
+def as_recorded(cov: dict[int, np.ndarray]) -> dict[int, list[float]]:
+    """shot.json's form of the per-frame covariances: frame -> [a, b, c]."""
+    return {f: [float(v) for v in _flat(c)] for f, c in cov.items()}
+
+
 def read_views(paths: ShotPaths, shot: Shot) -> dict[int, tuple[np.ndarray, tuple[int, int]]]:
     """Each plate frame's display luma round the product's contact point (crop_radius), with
     the crop's corner: a 100-frame 4K shot in a few hundred MB, not its whole frames."""
@@ -375,7 +380,7 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     shot = paths.load_shot()
     views = read_views(paths, shot)
     result = measure(shot, views)
-    shot.plate.blur = {f: [float(v) for v in _flat(c)] for f, c in result.cov.items()}
+    shot.plate.blur = as_recorded(result.cov)
     shot.plate.blur_note = result.note
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "pairs": result.pairs, "note": result.note, "frames": len(result.cov)}

@@ -15,7 +15,21 @@ from ml.pipeline.frames import load_frame
 from ml.pipeline.synthetic import make_shot
 from shotcache.schema import SchemaError, Shot
 
-from conftest import dolly_solve, floor_texture, render_floor
+
+def _camera_fixtures():
+    """This folder's conftest by its path: under pytest's rootdir imports another folder's
+    conftest may already hold the name."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("camera_conftest", Path(__file__).with_name("conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_fx = _camera_fixtures()
+dolly_solve, floor_texture, render_floor = _fx.dolly_solve, _fx.floor_texture, _fx.render_floor
 
 N = 10
 W, H = 640, 360
@@ -133,3 +147,27 @@ def test_a_contrast_change_between_frames_reads_as_little_blur(tmp_path):
         cv2.imwrite(str(p), np.clip(np.rint((img - 128.0) * gain + 128.0), 0, 255).astype(np.uint8))
     fb.estimate_shot(paths.root)
     assert max(_axes(v)[0] for v in paths.load_shot().plate.blur.values()) < 0.4
+
+
+def test_the_sidecar_measures_a_shot_never_measured_before_it_composites(tmp_path):
+    """A shot set up and rendered in Blender has no per-frame blur (the CLI measures it before
+    the render): the composite job measures it, records it, and the soft frames are blurred."""
+    from ml.pipeline.runner import PipelineRunner
+    from shotcache.schema import JobSpec
+
+    paths = _shot(tmp_path, BLURRED)
+    assert paths.load_shot().plate.blur_note == ""
+    spec = JobSpec(shot=str(paths.root), stages=["composite"], engines={"composite": "classical"}, frames=[2, 5])
+    runner = PipelineRunner(device="cpu")
+    version = runner.prepare(spec, paths.root)
+    res = runner.run(spec, paths.root, version=version)
+    assert res.frames_done == [2, 5]
+    shot = paths.load_shot()
+    assert "softer than the sharpest" in shot.plate.blur_note and _axes(shot.plate.blur[5])[0] > 1.2
+    import json
+
+    frames = json.loads((paths.version_dir(version) / "params.json").read_text())["frames"]
+    assert frames["2"]["composite"]["blur"].startswith("none") and frames["5"]["composite"]["blur"].startswith("1.")
+    before = paths.shot_json.stat().st_mtime_ns
+    runner.run(spec, paths.root, version=runner.prepare(spec, paths.root))  # measured once
+    assert paths.shot_json.stat().st_mtime_ns == before
