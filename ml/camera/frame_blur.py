@@ -2,9 +2,9 @@
 
 A handheld phone's blur changes from frame to frame: the hand shakes, the autofocus hunts,
 the exposure lengthens as the camera turns to the shade. On dog-lawn the ground round the
-duck is 1.3 x 1.0 px softer in frames 15-24 than in frames 1-5 (the plate's high frequencies
-fall to a fifth), and a product rendered equally crisp in all of them reads as pasted on at
-the first look in the soft ones. The single-frame estimate (ml/composite/blur_match.py) reads
+duck is about 2 x 1.3 px softer in frames 15-24 than in frames 1-9 (the plate's Laplacian
+variance falls to a fifth), and a product rendered equally crisp in all of them reads as
+pasted on at the first look in the soft ones. The single-frame estimate (ml/composite/blur_match.py) reads
 grass as a thicket of edges of every width and cannot see it (the same 1.0-1.2 px on both).
 
 How, by comparing the plate with itself: the ground round the product is seen by
@@ -18,9 +18,11 @@ linear in the three entries of C_j - C_i and blind to where the texture is: a sh
 parallax of blades above the plane, a wobble of the solve change the phase, not the power.
 Each pair is fitted both ways (j onto i's view and i onto j's) and the two halved: resampling
 softens whichever view is warped, and that cancels. The differences over neighbours one to
-three frames apart are solved for one covariance per frame (least squares), relative to the
-sharpest frame. On dog-lawn blurred by known kernels, 2 x 0.5 px at 30 deg read 1.93 x 0.53
-at 30 and a round 1.5 px 1.5 over the frame's own.
+three frames apart are solved for one covariance per frame (least absolute residuals),
+relative to the sharpest frame; frequencies where the softer view has lost more than MAX_LOSS
+of its power are left out (there it is down to noise and the codec). On dog-lawn blurred by
+known kernels, 2 x 0.5 px at 30 deg read 1.9 x 0.0-0.3 at 30 (after the 0.5 px dead zone), a
+round 1.5 px 1.7 x 1.4 with the frame's own; the numbers are in docs/NUMBERS.md (stop 67).
 
 What the render does itself is taken off: Cycles' motion blur at the shutter shot.json
 records streaks the product by s |v| along its image velocity v (a box, variance s^2 |v|^2 / 12
@@ -67,7 +69,7 @@ BAND = (0.06, 0.3)
 dominate; above, noise and the codec's quantisation, the same in both views, pull the ratio
 to nothing."""
 MAX_LOSS = 1.5
-"""Largest log power ratio (natural log: a twelfth of the power) a frequency is fitted at."""
+"""Largest log power ratio a frequency is fitted at (natural log: 1.5 is a 4.5-fold loss)."""
 FIT_ROUNDS = 4
 FLOOR_FREQ = 0.4
 """Frequencies (cycles/px) above this give a tile's noise floor."""
@@ -262,10 +264,24 @@ def measure(shot: Shot, views: dict[int, tuple[np.ndarray, tuple[int, int]]]) ->
     frames = [f for f in shot.frames if f in views and f in shot.camera.frames]
     if len(frames) < 2:
         return FrameBlur(note="not measured: fewer than two solved frames")
+    solve = shot_solve(shot)
+    pairs = pair_differences(shot, solve, frames, views)
+    if not pairs:
+        return FrameBlur(note="not measured: the ground round the product is in view in too few tiles of neighbouring frames")
+    raw = solve_per_frame(frames, pairs)
+    if float(shot.render.motion_blur) > 0:  # the render streaks the product itself
+        raw = _without_render_streak(raw, solve, frames, product_contact(shot)[0], float(shot.render.motion_blur))
+    cov = {f: clean(_matrix(v)) for f, v in raw.items()}
+    return FrameBlur(cov=cov, pairs=len(pairs), note=_describe(cov, len(pairs)))
+
+
+def pair_differences(shot: Shot, solve, frames: list[int],
+                     views: dict[int, tuple[np.ndarray, tuple[int, int]]]) -> dict[tuple[int, int], np.ndarray]:
+    """C_j - C_i as (a, b, c) for each frame j and its NEIGHBOURS i that see enough of the
+    ground round the product's contact point."""
     w, h = (int(v) for v in shot.resolution)
     t = tile_size(w)
     spectra = _Spectra(t)
-    solve = shot_solve(shot)
     contact, normal = product_contact(shot)
     pairs: dict[tuple[int, int], np.ndarray] = {}
     for k, fj in enumerate(frames):
@@ -275,29 +291,26 @@ def measure(shot: Shot, views: dict[int, tuple[np.ndarray, tuple[int, int]]]) ->
         gray_j, (xj, yj) = views[fj]
         centre = uv[0] - 0.5 - (xj, yj)  # corner convention -> OpenCV centres, in the crop
         spread = 2.0 * t * float(depth[0]) / max(solve.cameras[fj].fx, 1e-6)
-        for gap in NEIGHBOURS:
-            if k + gap >= len(frames):
-                break
-            fi = frames[k + gap]
+        for fi in frames[k + 1:k + 1 + max(NEIGHBOURS)]:
+            if frames.index(fi) - k not in NEIGHBOURS:
+                continue
             gray_i, (xi, yi) = views[fi]
             H = camera_ground_homography(solve, fj, fi, contact, normal, (w, h), spread)
             if H is None or not np.isfinite(H).all():
                 continue
-            H = _shift(-xi, -yi) @ H @ _shift(xj, yj)  # crop j -> crop i
-            d = relative_blur(gray_j, gray_i, H, centre, spectra, t)
+            d = relative_blur(gray_j, gray_i, _shift(-xi, -yi) @ H @ _shift(xj, yj), centre, spectra, t)  # crop j -> crop i
             if d is not None:
                 pairs[(fj, fi)] = d
-    if not pairs:
-        return FrameBlur(note="not measured: the ground round the product is in view in too few tiles of neighbouring frames")
-    raw = solve_per_frame(frames, pairs)
-    shutter = float(shot.render.motion_blur)
-    if shutter > 0:  # the render streaks the product itself: take that part off
-        vel = _velocities(solve, frames, contact)
-        ref = min(raw, key=lambda f: raw[f][0] + raw[f][2])
-        s_ref = streak(vel.get(ref, np.zeros(2)), shutter)
-        raw = {f: v - _flat(streak(vel.get(f, np.zeros(2)), shutter) - s_ref) for f, v in raw.items()}
-    cov = {f: clean(_matrix(v)) for f, v in raw.items()}
-    return FrameBlur(cov=cov, pairs=len(pairs), note=_describe(cov, len(pairs)))
+    return pairs
+
+
+def _without_render_streak(raw: dict[int, np.ndarray], solve, frames: list[int], contact: np.ndarray,
+                           shutter: float) -> dict[int, np.ndarray]:
+    """``raw`` less the streak the render gives the product beyond the reference frame's."""
+    vel = _velocities(solve, frames, contact)
+    ref = min(raw, key=lambda f: raw[f][0] + raw[f][2])
+    s_ref = streak(vel.get(ref, np.zeros(2)), shutter)
+    return {f: v - _flat(streak(vel.get(f, np.zeros(2)), shutter) - s_ref) for f, v in raw.items()}
 
 
 def product_contact(shot: Shot) -> tuple[np.ndarray, np.ndarray]:
