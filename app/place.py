@@ -62,8 +62,9 @@ def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: 
     ground z = 0, as `vanelia track` leaves it). ``footprint``: the product's (radius, height)
     in metres (``product_footprint``); without it a 0.3 m product's. ``required`` (the user
     asked with --place): a placement that can't be made is an error; otherwise the best spot
-    anywhere in view is taken with a warning, and only where there is none the render's
-    default placement (on the ground at the view centre, blind to what stands there).
+    anywhere in view is taken with a warning, and where there is none the product is too big
+    for the shot: an error naming --product-size. A camera without a levelled ground gets the
+    render's default placement (on the ground at the view centre, blind to what stands there).
     """
     from ml.camera.placement import DEFAULT_HEIGHT_M, DEFAULT_RADIUS_M, choose_placement
     from ml.camera.solve import read_solve
@@ -94,8 +95,14 @@ def place_product(camera: Path, qc: dict[str, Any], area: str | None, required: 
         try:
             chosen = choose_placement(solve, "full", radius=radius, height=height, moving=moving)
         except PlacementError:
-            log(f"[vanelia] run: WARNING: {exc}; the product stands at the centre of the view instead")
-            return None
+            # nowhere in view keeps it in frame: not a spot to fall back to, a product too big for
+            # the shot (a model in other units, a life-size one): the centre of the view cut it
+            # off in every frame of dog-lawn (a 1.65 m duck, exit 0)
+            raise PlacementError(
+                f"{exc}; no spot anywhere in the view keeps the product ({2 * radius:.2g} m across, {height:.2g} m tall as "
+                "it will be rendered) wholly in frame for a quarter of the shot: it is too big for this shot (glTF units "
+                "are metres: a model made in other units?) or the camera turns too far. Give --product-size (its largest "
+                "side in metres, e.g. 0.3), --frames for a shorter part, or --product-matrix to stand it by hand") from None
         log(f"[vanelia] run: WARNING: {exc}; the product stands at the best spot in the whole view instead")
         area = "full"
     log(f"[vanelia] run: product placed at {_fmt(chosen['point'])} on the ground, pixel {_fmt(chosen['pixel'])} "

@@ -115,3 +115,20 @@ def test_a_small_product_gets_a_spot_for_its_own_size_clear_of_what_stands_there
     opts.place = "center"  # asked for: the nearest clear spot to the centre, not the apple
     spot = np.asarray(_product_matrix(opts, camera, lines.append))[:3, 3]
     assert occupied(solve, spot, 0.05, 0.08) == 0 and np.hypot(spot[0], spot[1]) > 0.09, spot
+
+
+def test_a_product_too_big_for_the_view_is_refused_not_stood_at_the_centre(tmp_path):
+    """dog-lawn with the Khronos duck as modelled (1.65 m): no spot kept it in frame, the run
+    stood it at the view's centre, cut off by the frame in every frame, and exited 0. Now the
+    placement is refused before the render, naming --product-size; at its size it is placed."""
+    import pytest
+
+    from shotcache.errors import PlacementError
+
+    camera, _solve = _counter(tmp_path)
+    opts = _opts(tmp_path, camera)
+    opts.model = box_glb(tmp_path / "product.glb", (1.65, 1.54, 1.15))
+    with pytest.raises(PlacementError, match=r"too big for this shot.*--product-size"):
+        _product_matrix(opts, camera, lambda _m: None)
+    opts.render_extra = ["--product-size=0.08"]
+    assert _product_matrix(opts, camera, lambda _m: None) is not None
