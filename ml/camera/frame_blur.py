@@ -51,7 +51,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ml.io.colour import linear_to_srgb, luminance
+from ml.composite.blur_match import display_luma
 from ml.pipeline.fastio import read_linear
 from shotcache.layout import ShotPaths
 from shotcache.schema import Shot
@@ -98,10 +98,6 @@ class FrameBlur:
     cov: dict[int, np.ndarray] = field(default_factory=dict)
     pairs: int = 0
     note: str = ""
-
-
-def _gray(rgb_linear: np.ndarray) -> np.ndarray:
-    return linear_to_srgb(np.clip(luminance(rgb_linear), 0.0, 1.0)).astype(np.float32)
 
 
 class _Spectra:
@@ -162,8 +158,7 @@ def _tile_corners(centre: np.ndarray, t: int, size: tuple[int, int]) -> list[tup
 def _warped(src: np.ndarray, H_dst_to_src: np.ndarray, x: int, y: int, t: int) -> np.ndarray | None:
     """Tile (x, y) of the destination view as the source image shows it; None when it falls
     outside the source."""
-    shift = np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]])
-    M = H_dst_to_src @ shift
+    M = H_dst_to_src @ _shift(x, y)
     c = np.array([[0, 0, 1], [t, 0, 1], [0, t, 1], [t, t, 1]], np.float64) @ M.T
     if (c[:, 2] <= 0).any():
         return None
@@ -291,9 +286,7 @@ def pair_differences(shot: Shot, solve, frames: list[int],
         gray_j, (xj, yj) = views[fj]
         centre = uv[0] - 0.5 - (xj, yj)  # corner convention -> OpenCV centres, in the crop
         spread = 2.0 * t * float(depth[0]) / max(solve.cameras[fj].fx, 1e-6)
-        for fi in frames[k + 1:k + 1 + max(NEIGHBOURS)]:
-            if frames.index(fi) - k not in NEIGHBOURS:
-                continue
+        for fi in [frames[k + gap] for gap in NEIGHBOURS if k + gap < len(frames)]:
             gray_i, (xi, yi) = views[fi]
             H = camera_ground_homography(solve, fj, fi, contact, normal, (w, h), spread)
             if H is None or not np.isfinite(H).all():
@@ -381,8 +374,17 @@ def read_views(paths: ShotPaths, shot: Shot) -> dict[int, tuple[np.ndarray, tupl
         x1, y1 = max(min(cx + r, w), x0), max(min(cy + r, h), y0)
         if x1 - x0 < tile_size(w) or y1 - y0 < tile_size(w):
             continue
-        views[f] = (_gray(read_linear(p)[y0:y1, x0:x1]), (x0, y0))
+        views[f] = (display_luma(read_linear(p)[y0:y1, x0:x1]), (x0, y0))
     return views
+
+
+def measure_into(paths: ShotPaths, shot: Shot) -> FrameBlur:
+    """Measure ``shot``'s per-frame blur from its plate frames and set it on ``shot``
+    (``plate.blur``, ``plate.blur_note``); saving it is the caller's."""
+    result = measure(shot, read_views(paths, shot))
+    shot.plate.blur = as_recorded(result.cov)
+    shot.plate.blur_note = result.note
+    return result
 
 
 def estimate_shot(shot_dir: str | Path) -> dict:
@@ -391,9 +393,6 @@ def estimate_shot(shot_dir: str | Path) -> dict:
     t0 = time.perf_counter()
     paths = ShotPaths(shot_dir)
     shot = paths.load_shot()
-    views = read_views(paths, shot)
-    result = measure(shot, views)
-    shot.plate.blur = as_recorded(result.cov)
-    shot.plate.blur_note = result.note
+    result = measure_into(paths, shot)
     paths.save_shot(shot)
     return {"seconds": time.perf_counter() - t0, "pairs": result.pairs, "note": result.note, "frames": len(result.cov)}

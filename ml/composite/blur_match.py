@@ -106,7 +106,7 @@ class EdgeBlur:
         return len(self.sigma2)
 
 
-def _luma(rgb_linear: np.ndarray) -> np.ndarray:
+def display_luma(rgb_linear: np.ndarray) -> np.ndarray:
     """Display-encoded luminance (one sRGB curve on the linear luminance: a third of the cost
     of encoding every channel, and edges are where they were)."""
     return linear_to_srgb(np.clip(luminance(rgb_linear), 0.0, 1.0)).astype(np.float32)
@@ -114,7 +114,7 @@ def _luma(rgb_linear: np.ndarray) -> np.ndarray:
 
 def edge_blur(rgb_linear: np.ndarray, region: np.ndarray | None = None) -> EdgeBlur:
     """Blur samples at the edges of ``rgb_linear`` (linear HxWx3) inside ``region`` (bool)."""
-    y = _luma(rgb_linear)
+    y = display_luma(rgb_linear)
     gx, gy = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3)
     mag = np.hypot(gx, gy)
     # Sobel's gain on a unit step is 4; its noise gain sqrt(12)

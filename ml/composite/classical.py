@@ -328,6 +328,8 @@ def composite_classical(
     matched blur steady over a sequence; ``info`` (a dict) receives what was measured.
     """
     p = {**DEFAULTS, **(params or {})}
+    if p["defocus"] != "auto":
+        frame_blur = None  # an explicit blur is the artist's, whole
     strength = float(p["strength"])
     h, w = plate.shape[:2]
     diag = float(np.hypot(h, w))
@@ -337,7 +339,7 @@ def composite_classical(
         mult = np.clip(np.asarray(shadow, np.float32), 0.0, 1.0)
         if p["shadow_match"]:
             mult = match_shadow_density(mult, p["shadow_match"])
-        if frame_blur is not None and p["defocus"] == "auto":
+        if frame_blur is not None:
             mult = blur_shadow(mult, frame_blur)
         if mult.ndim == 2:
             mult = mult[..., None]
@@ -347,7 +349,7 @@ def composite_classical(
     ring_px = int(p["ring_px"] or max(6, round(diag * 0.04)))
     wrap_px = float(p["wrap_px"] or max(2.0, diag * 0.006))
     blur_px = 3.0 * max(3.0, float(p["defocus_px"] or 0), float(p["defocus"]) if p["defocus"] not in ("auto", None) else AUTO_BLUR_MARGIN_PX)
-    if frame_blur is not None and p["defocus"] == "auto":
+    if frame_blur is not None:
         blur_px += 3.0 * float(np.sqrt(max(float(np.linalg.eigvalsh(frame_blur)[-1]), 0.0)))
     box = _crop_box(rgba[..., 3], int(ring_px + 3 * wrap_px + blur_px + 2))
     plate_c, bg_c = plate[box], bg[box]

@@ -203,21 +203,17 @@ class PipelineRunner:
 
     # ---- running -------------------------------------------------------------
     @staticmethod
-    def _measure_frame_blur(paths: ShotPaths) -> Shot:
+    def _measure_frame_blur(paths: ShotPaths, shot: Shot) -> None:
         """Each frame's softness beyond the sharpest (ml/camera/frame_blur.py) for a shot that
         was never measured: one set up and rendered in Blender, whose render step does not run
         the sidecar's measurements (a `vanelia run` / `render` measures it before the render)."""
-        from ml.camera import frame_blur
+        from ml.camera.frame_blur import measure_into
 
-        shot = paths.load_shot()
-        found = frame_blur.measure(shot, frame_blur.read_views(paths, shot))
-        shot.plate.blur = frame_blur.as_recorded(found.cov)
-        shot.plate.blur_note = found.note
+        measure_into(paths, shot)
         try:
             paths.save_shot(shot)  # the panel shows it; a read-only shot folder keeps it for this run only
         except OSError as exc:
             log.warning("could not record the per-frame blur in %s: %s", paths.shot_json, exc)
-        return shot
 
     def run(
         self,
@@ -237,7 +233,7 @@ class PipelineRunner:
             raise SchemaError(f"frames {unknown[:10]} are not in shot {paths.root} (frames {_span(shot.frames)})")
         plans = self._plan(spec, shot)
         if any(p.stage == "composite" for p in plans) and not shot.plate.blur_note:
-            shot = self._measure_frame_blur(paths)
+            self._measure_frame_blur(paths, shot)
         vdir = paths.version_dir(version)
         (vdir / "frames").mkdir(parents=True, exist_ok=True)
         record = self._initial_record(spec, paths, shot, plans, version)
