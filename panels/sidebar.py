@@ -358,7 +358,7 @@ def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         plate = _doc(os.path.join(shot_dir, "shot.json")).get("plate")
         blur_note = str(plate.get("blur_note", "")) if isinstance(plate, dict) else ""
         if blur_note:  # the per-frame softness the compositor adds (ml/camera/frame_blur.py)
-            for line in _wrap(f"Plate softness: {blur_note}", _chars(context))[:2]:
+            for line in _wrap(f"Plate softness: {blur_note}", _chars(context))[:3]:
                 layout.label(text=line)
     layout.operator("vanelia.render_shot", icon="RENDER_ANIMATION")
     layout.label(text="Unchanged frames are skipped", icon="INFO")
