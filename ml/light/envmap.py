@@ -128,7 +128,7 @@ zenith. In degrees, not rows: counted in rows (3), the finer map (256 x 128) too
 a room's curtains for its sky."""
 
 
-def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: float) -> np.ndarray:
+def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: float, clear: bool = False) -> np.ndarray:
     """``prior`` (the unseen sky's radiance, read from a sunlit ground's shadow over an albedo
     prior) dimmed, keeping its tint, to the luminance of what the frames saw above the horizon,
     when that is daylight: brighter than the sunlit ground. A clear sky is darkest at the zenith
@@ -136,9 +136,12 @@ def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: floa
     skies 0.9-2.7 times too bright (their tiles, concrete and sand are brighter than 0.35).
     Not under lamps, a window or a gym's ceiling lights: there what the frames show above the
     horizon (a night sky, walls) is darker than the lit ground, and it bounds nothing (the real
-    judo clip, a gym lit from its unseen ceiling, turned muddy brown when it was applied there)."""
+    judo clip, a gym lit from its unseen ceiling, turned muddy brown when it was applied there).
+    ``clear``: the frames saw a clear blue daylight sky (key.is_clear_sky): it bounds the unseen
+    sky even where a bright sunlit ground outshines it (sun_high's pale tiles: 0.56 against a
+    horizon of 0.50-0.60), which the blue already tells from walls or a night."""
     p = np.asarray(prior, np.float64)
-    if horizon_lum is None or horizon_lum < lit_lum:
+    if horizon_lum is None or (horizon_lum < lit_lum and not clear):
         return p
     lum = float(p @ LUMA)
     return p * min(1.0, horizon_lum / lum) if lum > 0 else p

@@ -893,6 +893,32 @@ def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarr
 
 UNREAD_BANDS_WAIT = "; environment only until a direction is given"
 
+HIGH_SUN_ELEVATION_DEG = 90.0
+"""Where a sun whose shadows gave no direction is put (``take_overhead_sun``): straight up, the
+one direction that needs no azimuth."""
+HIGH_SUN_NOTE = ("a sun high overhead: hard shadows under a clear sky, none long enough to give a direction (a low sun's "
+                 "are), so the sun straight up (assumed)")
+
+
+def take_overhead_sun(grid: GroundGrid, est: KeyEstimate) -> None:
+    """A key straight overhead for a sun the plate measured (lit/shadow, edges) but whose shadows
+    gave no direction: none elongated on the near or the wider ground. Under a clear sky such
+    shadows are short, so the sun stands high; from the zenith its unknown azimuth matters
+    least. Left as environment only, the sun's light was missing or read into the sky: the sky
+    off the whole sunlit ground lit a product 1.4-1.9x the truth (held-out sun_high 254, sun_low
+    233), the sky off the shadows alone one 0.7-0.9x (sun_high 223, 239). Its elevation stays assumed, so the plate's
+    shadow map is not used; nor is the ground under the product asked whether it is in shadow:
+    with the sun overhead that is the foot itself, and a darker band there read as shadow
+    (stop 66: three of seven sets lost their key that way, 3-5 dB)."""
+    assert est.classes is not None
+    est.direction, est.elevation_deg, est.elevation_source = grid.n.tolist(), HIGH_SUN_ELEVATION_DEG, "assumed"
+    est.angle_deg = measured_angle_deg(est)
+    est.promoted = True
+    est.why = est.why.replace(UNREAD_BANDS_WAIT, "").replace(ENV_ONLY, "") + "; " + HIGH_SUN_NOTE
+    _make_hard(grid, est.classes, est)
+    est.product_in_shadow = est.product_partly_in_shadow = False
+    est.why = est.why.replace(IN_SHADOW_NOTE, "").replace(PARTLY_NOTE, "")
+
 
 def _no_banded_direction(est: KeyEstimate, why: str = "") -> None:
     """No key of the plate's on banded ground: its measured ratio and edges wait for a given direction."""

@@ -30,7 +30,7 @@ from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
-                  soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow)
+                  soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow, take_overhead_sun)
 
 MAX_FRAMES = 16
 """Frames sampled over the shot: the light is one estimate for the whole shot."""
@@ -212,6 +212,8 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
             if key.elevation_source == "assumed":
                 elevation_at_least(grid, key, read)
     confirm_banded(key)
+    if given_direction is None and sun is None and not night_low and high_sun_unread(horizon, key):
+        take_overhead_sun(grid, key)
     soft_key = None
     if drop_key and key.hard:
         key.hard = False  # as the room's rules below: soft-lit from here on
@@ -279,7 +281,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         prior = sky_from_ground(np.asarray(key.shadow_rgb))
     elif key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-        capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA))
+        capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA), clear=key.clear_sky)
         if float(capped.sum()) < 0.99 * float(prior.sum()):
             daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the shadow's reading: "
                              "no brighter than the daylight the frames show above the horizon")
@@ -299,6 +301,12 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                 prior = capped
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, above_rgb)
+        if window is None and key.clear_sky and not banded_ground(key):  # the ground read as if soft-lit, though a sun lights it
+            capped = daylight_ceiling(prior, horizon, ground_lum, clear=True)
+            if float(capped.sum()) < 0.99 * float(prior.sum()):
+                daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the ground's reading: "
+                                 "no brighter than the clear sky the frames show above the horizon")
+            prior = capped
         # read off the ground near the product, a canopy of blades reads too dark; a canopy is
         # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
         # windows read 8-25x darker than what the frames show above, and no sky is behind that
@@ -526,6 +534,22 @@ def _read_elevation(views: list[elevation.View], standing: list[elevation.Standi
     occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
     bound = elevation.upper_bound(occluders)
     return occluders, bound, elevation.combine(occluders, bound)
+
+
+def high_sun_unread(horizon: float | None, key: KeyEstimate) -> bool:
+    """Whether the plate shows a sun whose direction nothing read (key.take_overhead_sun): its
+    lit/shadow and edges measured under a clear daylight sky the frames see, and none of its
+    shadows elongated, near or further out (``shapeless``). Not on ground banded with a darker
+    material (``banded_ground``): there the levels mix its shadows with the bands, and a key
+    from them read the sun and its sky too dim (held-out sun_high 233, 245, 249: -1 to -7 dB)."""
+    return (key.shapeless and not banded_ground(key) and not key.hard and key.direction is None and key.measured
+            and key.classes is not None and key.clear_sky and daylight_seen(horizon, key))
+
+
+def banded_ground(key: KeyEstimate) -> bool:
+    """Whether the ground was read as banded with a darker material (key._banded_direction and
+    what follows it): its levels mix the sun's shadows with the bands."""
+    return key.sky_shade or key.unread_bands or key.from_occluders or key.banded
 
 
 def banded_unconfirmed(key: KeyEstimate) -> bool:

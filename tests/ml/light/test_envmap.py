@@ -181,6 +181,17 @@ def test_a_daylight_horizon_bounds_the_unseen_sky_and_a_dark_one_does_not():
     assert np.allclose(daylight_ceiling(prior, horizon_lum=3.0, lit_lum=0.35), prior)  # a bright horizon never brightens it
 
 
+def test_a_clear_blue_sky_bounds_the_unseen_sky_over_a_brighter_sunlit_ground():
+    """A pale sunlit ground can outshine the horizon's sky (sun_high's tiles: 0.56 against 0.50):
+    by luminance alone that sky would read as a night's or a room's walls. Seen clear and blue
+    (``clear``), it still bounds the sky read off the ground; not seen so, it does not."""
+    prior = np.array([0.8, 0.9, 1.1])
+    assert np.allclose(daylight_ceiling(prior, horizon_lum=0.5, lit_lum=0.56), prior)
+    clear = daylight_ceiling(prior, horizon_lum=0.5, lit_lum=0.56, clear=True)
+    assert abs(float(clear @ LUMA) - 0.5) < 1e-9
+    assert np.allclose(daylight_ceiling(prior, horizon_lum=None, lit_lum=0.56, clear=True), prior)
+
+
 def test_a_sky_far_brighter_than_a_canopy_raises_the_sky_read_off_it():
     """A meadow's blades shade each other: the ground reads 0.06 under a sky the frames see at
     0.95 (the meadow truth set), and the lawn's albedo prior makes a sky of 0.24 of it. Seen 16x

@@ -1,0 +1,55 @@
+"""The shot's light (ml/light/shot.py) where the plate's shadows give a sun no direction: round
+patches of shade under a clear sky (a high sun's short shadows, a canopy's) on plain paving."""
+from __future__ import annotations
+
+import numpy as np
+
+from ground_plates import SKY_LIT, ground_hits, look_at
+from ml.io.colour import REC709_LUMA as LUMA
+from ml.light.key import HIGH_SUN_NOTE
+from ml.light.shot import estimate_light
+
+CLEAR_SKY = (0.9, 1.0, 1.25)
+GREY_SKY = (1.0, 1.0, 1.02)
+SPOTS = [(1.0, 0.8, 0.35), (-0.6, -1.0, 0.3), (1.6, -0.6, 0.4), (0.3, -1.7, 0.3)]
+"""Round patches of shade (x, y, radius in metres) round the product's foot at the origin."""
+UP = np.array([0.0, 0.0, 1.0])
+
+
+def dappled_paving(sky, shade=SKY_LIT, w: int = 320, h: int = 180) -> list:
+    """Frames of plain pale paving with round patches of shade (SPOTS) and ``sky`` above the
+    horizon; cameras 3 m off, 1.4 m up, on a slow arc looking along +x."""
+    out = []
+    for a in np.linspace(-0.2, 0.2, 5):
+        cam = look_at(np.array([-3.0 * np.cos(a), -3.0 * np.sin(a), 1.4]), np.array([0.0, 0.0, 0.5]), w, h, 220.0)
+        hit, down = ground_hits(cam, w, h)
+        img = np.where(down[..., None], np.array([0.5, 0.47, 0.45]), np.asarray(sky))
+        for x, y, r in SPOTS:
+            spot = down & (np.hypot(hit[..., 0] - x, hit[..., 1] - y) < r)
+            img = np.where(spot[..., None], img * np.asarray(shade), img)
+        out.append((img.astype(np.float32), cam))
+    return out
+
+
+def test_hard_round_shadows_under_a_clear_sky_put_a_sun_straight_overhead():
+    """Hard shadows under a clear blue sky, none elongated: a sun shines, high (a low one's
+    shadows are long), from a direction nothing says. It is placed straight up at the plate's
+    lit/shadow strength, not left out (environment only, the sun's light read into the sky
+    or missing), and the unseen sky is no brighter than the clear sky the frames show."""
+    env, key, lighting = estimate_light(dappled_paving(CLEAR_SKY), np.zeros(3), np.zeros(3), UP)
+    assert key.shapeless and key.clear_sky, key.why
+    assert len(lighting.lights) == 1 and lighting.lights[0].type == "sun", lighting.notes
+    assert np.allclose(lighting.lights[0].direction, UP, atol=1e-6)
+    assert HIGH_SUN_NOTE in lighting.notes
+    assert lighting.lights[0].intensity > 1.0  # lit/shadow 2.4 over the sky's ambient
+    sky_rows = env[: env.shape[0] // 2 - 2].reshape(-1, 3) @ LUMA
+    assert float(np.median(sky_rows)) <= float(np.asarray(CLEAR_SKY) @ LUMA) * 1.01
+
+
+def test_the_same_shadows_under_a_grey_sky_get_no_sun():
+    """Under an overcast sky no sun shines: the same patches give no key (the environment, or
+    a soft light, carries the light)."""
+    _env, key, lighting = estimate_light(dappled_paving(GREY_SKY, shade=(0.4, 0.4, 0.42)), np.zeros(3), np.zeros(3), UP)
+    assert not key.clear_sky
+    assert not any(lt.type == "sun" for lt in lighting.lights), lighting.notes
+    assert HIGH_SUN_NOTE not in lighting.notes
