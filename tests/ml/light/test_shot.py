@@ -7,26 +7,36 @@ import numpy as np
 from ground_plates import SKY_LIT, ground_hits, look_at
 from ml.io.colour import REC709_LUMA as LUMA
 from ml.light.key import HIGH_SUN_NOTE
-from ml.light.shot import estimate_light
+from ml.light.shot import UNSTEADY_KEY_ANGLE_DEG, estimate_light
 
 CLEAR_SKY = (0.9, 1.0, 1.25)
 GREY_SKY = (1.0, 1.0, 1.02)
+WALLS = (0.8, 0.7, 0.6)
 SPOTS = [(1.0, 0.8, 0.35), (-0.6, -1.0, 0.3), (1.6, -0.6, 0.4), (0.3, -1.7, 0.3)]
 """Round patches of shade (x, y, radius in metres) round the product's foot at the origin."""
 UP = np.array([0.0, 0.0, 1.0])
 
 
-def dappled_paving(sky, shade=SKY_LIT, w: int = 320, h: int = 180) -> list:
-    """Frames of plain pale paving with round patches of shade (SPOTS) and ``sky`` above the
-    horizon; cameras 3 m off, 1.4 m up, on a slow arc looking along +x."""
+def spots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether ground points lie in one of SPOTS."""
+    return np.any([np.hypot(x - sx, y - sy) < r for sx, sy, r in SPOTS], axis=0)
+
+
+def strip(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """An elongated shadow beside the product that starts at no occluder's foot."""
+    return (x > 0.6) & (x < 2.2) & (np.abs(y - 0.7) < 0.12)
+
+
+def dappled_paving(sky, shade=SKY_LIT, shadow=spots, w: int = 320, h: int = 180) -> list:
+    """Frames of plain pale paving shaded by ``shade`` where ``shadow`` says (round patches by
+    default) and ``sky`` above the horizon; cameras 3 m off, 1.4 m up, on a slow arc looking
+    along +x."""
     out = []
     for a in np.linspace(-0.2, 0.2, 5):
         cam = look_at(np.array([-3.0 * np.cos(a), -3.0 * np.sin(a), 1.4]), np.array([0.0, 0.0, 0.5]), w, h, 220.0)
         hit, down = ground_hits(cam, w, h)
         img = np.where(down[..., None], np.array([0.5, 0.47, 0.45]), np.asarray(sky))
-        for x, y, r in SPOTS:
-            spot = down & (np.hypot(hit[..., 0] - x, hit[..., 1] - y) < r)
-            img = np.where(spot[..., None], img * np.asarray(shade), img)
+        img = np.where((down & shadow(hit[..., 0], hit[..., 1]))[..., None], img * np.asarray(shade), img)
         out.append((img.astype(np.float32), cam))
     return out
 
@@ -53,3 +63,21 @@ def test_the_same_shadows_under_a_grey_sky_get_no_sun():
     assert not key.clear_sky
     assert not any(lt.type == "sun" for lt in lighting.lights), lighting.notes
     assert HIGH_SUN_NOTE not in lighting.notes
+
+
+def test_an_unsteady_key_of_assumed_side_under_a_clear_sky_becomes_the_sun_overhead():
+    """A hard key dropped as unsteady (its shadows' direction does not hold across scales)
+    whose side was only assumed says nothing of where the sun is: under a clear sky the sun is
+    put straight up, not a soft key from the guessed side at the assumed 30 degrees (held-out
+    sun_high 260: lit from behind the camera, 2.5x the truth). Where the frames show no clear
+    sky above the horizon (warm walls) the soft key from the shadows' side stays."""
+    from ml.light.shot import read_light
+    z = np.zeros(3)
+    _env, key, lighting = read_light(dappled_paving(CLEAR_SKY, shadow=strip), z, z, UP, drop_key="dropped for the test")
+    assert key.side_source == "assumed" and key.clear_sky, key.why
+    assert len(lighting.lights) == 1 and np.allclose(lighting.lights[0].direction, UP, atol=1e-6), lighting.notes
+    assert HIGH_SUN_NOTE in lighting.notes
+    _env, walls, soft = read_light(dappled_paving(WALLS, shadow=strip), z, z, UP, drop_key="dropped for the test")
+    assert not walls.clear_sky and HIGH_SUN_NOTE not in soft.notes
+    [key] = soft.lights
+    assert key.angle_deg == UNSTEADY_KEY_ANGLE_DEG and not np.allclose(key.direction, UP, atol=1e-3), soft.notes
