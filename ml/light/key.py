@@ -905,11 +905,11 @@ def take_overhead_sun(grid: GroundGrid, est: KeyEstimate) -> None:
     gave no direction: none elongated on the near or the wider ground. Under a clear sky such
     shadows are short, so the sun stands high; from the zenith its unknown azimuth matters
     least. Left as environment only, the sun's light was missing or read into the sky: the sky
-    off the whole sunlit ground lit a product 1.4-1.9x the truth (held-out sun_high 254, sun_low
-    233), the sky off the shadows alone one 0.7-0.9x (sun_high 223, 239). Its elevation stays assumed, so the plate's
-    shadow map is not used; nor is the ground under the product asked whether it is in shadow:
-    with the sun overhead that is the foot itself, and a darker band there read as shadow
-    (stop 66: three of seven sets lost their key that way, 3-5 dB)."""
+    off the whole sunlit ground lit a product 1.4-1.9x the truth (eval insert sun_high 254,
+    sun_low 233), the sky off the shadows alone one 0.7-0.9x (sun_high 223, 239). Its elevation
+    stays assumed, so the plate's shadow map is not used; nor is the ground under the product
+    asked whether it is in shadow: with the sun overhead that is the foot itself, and a darker
+    band there read as shadow (stop 66: three of seven sets lost their key that way, 3-5 dB)."""
     assert est.classes is not None
     est.direction, est.elevation_deg, est.elevation_source = grid.n.tolist(), HIGH_SUN_ELEVATION_DEG, "assumed"
     est.angle_deg = measured_angle_deg(est)
