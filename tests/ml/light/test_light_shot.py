@@ -1,5 +1,6 @@
-"""The shot's light (ml/light/shot.py) where the plate's shadows give a sun no direction: round
-patches of shade under a clear sky (a high sun's short shadows, a canopy's) on plain paving."""
+"""The shot's light (ml/light/shot.py; the name kept apart from tests/addon/test_shot.py) where
+the plate's shadows give a sun no direction: round patches of shade under a clear sky (a high
+sun's short shadows, a canopy's) on plain paving."""
 from __future__ import annotations
 
 import numpy as np
