@@ -286,9 +286,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     elif key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
         capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA), clear=key.clear_sky)
-        if float(capped.sum()) < 0.99 * float(prior.sum()):
-            daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the shadow's reading: "
-                             "no brighter than the daylight the frames show above the horizon")
+        daylight_note = dimmed_note(prior, capped, "shadow's", "daylight")
         prior = zenith_sky = capped  # the shadows' sky overhead too, above the rows the frames saw (envmap._row_fill)
     elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
         prior = sky_from_ground(lamp.ambient_rgb)
@@ -307,9 +305,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         prior = sky_with_seen_tint(prior, above_rgb)
         if window is None and key.clear_sky and not banded_ground(key):  # the ground read as if soft-lit, though a sun lights it
             capped = daylight_ceiling(prior, horizon, ground_lum, clear=True)
-            if float(capped.sum()) < 0.99 * float(prior.sum()):
-                daylight_note = (f"unseen sky dimmed to {float(capped.sum()) / float(prior.sum()):.0%} of the ground's reading: "
-                                 "no brighter than the clear sky the frames show above the horizon")
+            daylight_note = dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note
             prior = capped
         # read off the ground near the product, a canopy of blades reads too dark; a canopy is
         # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
@@ -540,14 +536,23 @@ def _read_elevation(views: list[elevation.View], standing: list[elevation.Standi
     return occluders, bound, elevation.combine(occluders, bound)
 
 
+def dimmed_note(prior: np.ndarray, capped: np.ndarray, reading: str, seen: str) -> str:
+    """What ``daylight_ceiling`` did to the unseen sky ``prior`` read off the ``reading`` ground,
+    bounded by the ``seen`` sky: "" where it left it (within 1 %)."""
+    total = float(np.asarray(prior).sum())
+    share = float(np.asarray(capped).sum()) / total if total > 0 else 1.0
+    if share >= 0.99:
+        return ""
+    return f"unseen sky dimmed to {share:.0%} of the {reading} reading: no brighter than the {seen} the frames show above the horizon"
+
+
 def high_sun_unread(horizon: float | None, key: KeyEstimate) -> bool:
     """Whether the plate shows a sun whose direction nothing read (key.take_overhead_sun): its
     lit/shadow and edges measured under a clear daylight sky the frames see, and none of its
     shadows elongated, near or further out (``shapeless``). Not on ground banded with a darker
     material (``banded_ground``): there the levels mix its shadows with the bands, and a key
     from them read the sun and its sky too dim (held-out sun_high 233, 245, 249: -1 to -7 dB)."""
-    return (key.shapeless and not banded_ground(key) and not key.hard and key.direction is None and key.measured
-            and key.classes is not None and key.clear_sky and daylight_seen(horizon, key))
+    return key.shapeless and not key.hard and key.direction is None and measured_under_clear_sky(horizon, key)
 
 
 def unsteady_sun_unread(horizon: float | None, key: KeyEstimate, night: bool) -> bool:
@@ -557,8 +562,13 @@ def unsteady_sun_unread(horizon: float | None, key: KeyEstimate, night: bool) ->
     guessed side at the assumed 30 degrees, twice as strong as overhead for the same lit/shadow:
     held-out sun_high 260, the truth's sun 62 degrees up on the far side, lit the duck flat and
     2.5x too bright (-9.3 dB on the product against the paste); overhead -2.6 (classical)."""
-    return (key.side_source == "assumed" and not key.far and key.measured and key.classes is not None and not night
-            and key.clear_sky and daylight_seen(horizon, key) and not banded_ground(key))
+    return key.side_source == "assumed" and not key.far and not night and measured_under_clear_sky(horizon, key)
+
+
+def measured_under_clear_sky(horizon: float | None, key: KeyEstimate) -> bool:
+    """Whether the plate's shadows were measured (lit/shadow, edges) on unbanded ground under a
+    clear daylight sky the frames see: a sun's, whatever their shapes say of its direction."""
+    return key.measured and key.classes is not None and key.clear_sky and daylight_seen(horizon, key) and not banded_ground(key)
 
 
 def banded_ground(key: KeyEstimate) -> bool:
