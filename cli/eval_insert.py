@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -248,8 +249,6 @@ def shake_kernel(frame: int, sigma: float) -> np.ndarray | None:
     """A handheld frame's blur (2x2 covariance, px^2), drawn from the frame number: even frames
     sharp, odd ones a streak (major SIGMA/2..SIGMA, minor a fifth of it, any direction) or, one
     in three, a round blur; None for a sharp frame."""
-    import math
-
     if frame % 2 == 0:
         return None
     rng = np.random.default_rng([7, int(frame)])
