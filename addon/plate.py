@@ -259,21 +259,29 @@ def undistort(shot_dir: str | os.PathLike[str], frames: list[int], cam: FrameCam
         write_pixels(paths.plate_frame(f), out.astype(np.float32))
 
 
+def plate_sequence(shot_dir: str | os.PathLike[str], frames: list[int]) -> Any:
+    """The decoded plate as one Blender image sequence (``frame_locked`` shows frame F at F)."""
+    img = bpy.data.images.load(str(ShotPaths(shot_dir).plate_frame(frames[0])), check_existing=True)
+    img.source = "SEQUENCE"
+    return img
+
+
+def frame_locked(image_user: Any, frames: list[int]) -> None:
+    """Make an image user of ``plate_sequence`` show plate frame F at scene frame F (the
+    shot's frames are the plate's numbers: ``plate/NNNNNN.png``)."""
+    image_user.frame_start = frames[0]
+    image_user.frame_offset = frames[0] - 1
+    image_user.frame_duration = frames[-1] - frames[0] + 1
+    image_user.use_auto_refresh = True
+
+
 def set_camera_background(cam_obj: Any, shot_dir: str | os.PathLike[str], frames: list[int]) -> None:
     """Show the decoded plate behind the camera in the viewport (image sequence, frame-locked)."""
-    paths = ShotPaths(shot_dir)
-    first = paths.plate_frame(frames[0])
-    img = bpy.data.images.load(str(first), check_existing=True)
-    img.source = "SEQUENCE"
     data = cam_obj.data
     data.show_background_images = True
     data.background_images.clear()
     bg = data.background_images.new()
-    bg.image = img
+    bg.image = plate_sequence(shot_dir, frames)
     bg.alpha = 1.0
     bg.frame_method = "STRETCH"
-    iu = bg.image_user
-    iu.frame_start = frames[0]
-    iu.frame_offset = frames[0] - 1
-    iu.frame_duration = frames[-1] - frames[0] + 1
-    iu.use_auto_refresh = True
+    frame_locked(bg.image_user, frames)

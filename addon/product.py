@@ -242,6 +242,66 @@ def _matte(mat: Any, albedo: list[float] | None) -> None:
         inp["Specular IOR Level" if "Specular IOR Level" in inp else "Specular"].default_value = 0.5
 
 
+PLATE_NODE = "Vanelia Plate Projection"
+"""The catcher material's node that holds the plate projected through the camera."""
+
+
+def reflect_plate(catcher: Any, plate_image: Any, frames: list[int]) -> None:
+    """Let what a glossy or glass product reflects and refracts of the ground be the plate.
+
+    The catcher's matte colour is one colour, where the plate shows the ground's texture and
+    its own light and shade: a metal duck mirrored a grey floor, a glass one refracted it.
+    Rays that reach the catcher by a glossy or transmission bounce now see the plate frame
+    projected through the render camera (the Window coordinate projects any hit point through
+    it), as emission at the plate's own radiance (the environment map's units); off the frame
+    they keep the matte. Camera rays (the shadow catcher) and diffuse bounces (the ground's
+    light on the product, tuned with the matte) are unchanged, and the material is no light
+    source (emission sampling off), so only rays that hit it see it."""
+    from . import plate
+
+    mat = catcher.active_material
+    tree = compat.material_nodes(mat)
+    nodes, links = tree.nodes, tree.links
+    for n in [n for n in nodes if n.name.startswith(PLATE_NODE)]:
+        nodes.remove(n)
+    bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    out = next(n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+
+    def node(kind: str, tag: str) -> Any:
+        n = nodes.new(kind)
+        n.name = f"{PLATE_NODE} {tag}".strip()
+        return n
+
+    tex = node("ShaderNodeTexImage", "")
+    tex.name = PLATE_NODE
+    tex.image = plate_image
+    tex.extension = "CLIP"
+    tex.interpolation = "Linear"
+    plate.frame_locked(tex.image_user, frames)
+    coords, rays = node("ShaderNodeTexCoord", "coords"), node("ShaderNodeLightPath", "rays")
+    bounced, inside = node("ShaderNodeMath", "bounced"), node("ShaderNodeMath", "inside")
+    bounced.operation, inside.operation = "MAXIMUM", "MULTIPLY"
+    glow, mix = node("ShaderNodeEmission", "glow"), node("ShaderNodeMixShader", "mix")
+    links.new(coords.outputs["Window"], tex.inputs["Vector"])
+    links.new(rays.outputs["Is Glossy Ray"], bounced.inputs[0])
+    links.new(rays.outputs["Is Transmission Ray"], bounced.inputs[1])
+    links.new(bounced.outputs[0], inside.inputs[0])
+    links.new(tex.outputs["Alpha"], inside.inputs[1])
+    links.new(tex.outputs["Color"], glow.inputs["Color"])
+    glow.inputs["Strength"].default_value = 1.0
+    links.new(inside.outputs[0], mix.inputs["Fac"])
+    links.new(bsdf.outputs["BSDF"], mix.inputs[1])
+    links.new(glow.outputs["Emission"], mix.inputs[2])
+    links.new(mix.outputs["Shader"], out.inputs["Surface"])
+    mat.cycles.emission_sampling = "NONE"
+
+
+def plate_reflected(catcher: Any) -> bool:
+    """Whether ``reflect_plate`` set up this catcher."""
+    mat = catcher.active_material
+    return mat is not None and mat.node_tree is not None and PLATE_NODE in mat.node_tree.nodes
+
+
 def make_shadow_catcher(scene: Any, ground: Ground, albedo: list[float] | None = None) -> Any:
     """A plane on the ground that only catches shadows (transparent in Combined).
 
@@ -250,12 +310,15 @@ def make_shadow_catcher(scene: Any, ground: Ground, albedo: list[float] | None =
     or glass product shows the plate's ground, not a white floor."""
     old = shot_scene.find(scene, GROUND_NAME)
     if old is not None:
+        old_mat = old.active_material
         shot_scene.remove_objects([old])
+        if old_mat is not None and old_mat.users == 0:  # a fresh material each time: no plate of an earlier set-up
+            bpy.data.materials.remove(old_mat)
     s = ground.size_m / 2.0
     mesh = bpy.data.meshes.new(GROUND_NAME)
     mesh.from_pydata([(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [], [(0, 1, 2, 3)])
     mesh.update()
-    mat: Any = bpy.data.materials.get("Vanelia Ground") or bpy.data.materials.new("Vanelia Ground")
+    mat: Any = bpy.data.materials.new(GROUND_NAME)
     mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
     _matte(mat, albedo)
     mesh.materials.append(mat)

@@ -349,14 +349,17 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     scene.frame_start, scene.frame_end = shot.frames[0], shot.frames[-1]
     cam_obj = cam_mod.build_camera(scene, shot.camera.frames)
     paths = ShotPaths(shot_dir)
-    if paths.plate_frame(shot.frames[0]).is_file():
+    has_plate = paths.plate_frame(shot.frames[0]).is_file()
+    if has_plate:
         plate.set_camera_background(cam_obj, shot_dir, shot.frames)
     root = shot_scene.find(scene, product.PRODUCT_ROOT)
     if root is None or root.get(SETUP_PROP + "_glb") != shot.product.sha256:
         root = product.import_glb(scene, shot.product.source)
         root[SETUP_PROP + "_glb"] = shot.product.sha256
     product.place_explicit(root, shot.product.matrix_world)
-    product.make_shadow_catcher(scene, shot.ground, shot.lighting.ground_albedo)
+    catcher = product.make_shadow_catcher(scene, shot.ground, shot.lighting.ground_albedo)
+    if has_plate:
+        product.reflect_plate(catcher, plate.plate_sequence(shot_dir, shot.frames), shot.frames)
     lighting.apply(scene, shot.lighting, shot_dir)
     render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur,
                      refraction=product.refracts(root))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from test_shot import make_inputs
 
@@ -38,6 +39,9 @@ def test_environment_world_sun_angle_and_motion_blur(ext, tmp_path):
     assert abs(tex.image.pixels[0] - 0.3) < 1e-3  # Blender's row 0 is the image's bottom row: ground
     sun = next(o for o in scene.objects if o.name.startswith(lighting.SUN_NAME))  # this scene's (setup_shot built its own)
     assert abs(sun.data.angle - math.radians(7.0)) < 1e-6
+    from vanelia_addon.addon import product
+
+    assert product.plate_reflected(shot_scene_catcher(scene))  # a glossy product mirrors the plate, not a grey floor
     assert scene.render.use_motion_blur and abs(scene.render.motion_blur_shutter - 0.5) < 1e-6
     cam = scene.camera
     assert {kp.interpolation for fc in compat.action_fcurves(cam) for kp in fc.keyframe_points} == {"LINEAR"}
@@ -141,3 +145,68 @@ def test_an_artists_motion_blur_edit_is_kept_and_sets_the_camera_up_for_it(ext, 
     scene.render.use_motion_blur = False
     assert shot.sync_motion_blur(scene, shot_dir) and paths.load_shot().render.motion_blur == 0.0
     assert paths.load_shot().render.motion_blur_note == "edited in Blender: off"
+
+
+def shot_scene_catcher(scene):
+    from vanelia_addon.addon import product
+
+    return next(o for o in scene.objects if o.name.startswith(product.GROUND_NAME))
+
+
+def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, empty_scene, tmp_path):
+    """What a metal or glass product reflects of the ground is the plate frame of the frame it
+    is rendered on (projected through the camera); ground the camera does not frame keeps the
+    matte, and without the projection the reflection is the matte's one colour. The catcher
+    stays transparent to the camera."""
+    import bpy
+
+    from vanelia_addon.addon import compat, plate, product
+    from vanelia_addon.shotcache.layout import ShotPaths
+    from vanelia_addon.shotcache.schema import Ground
+
+    scene = empty_scene
+    w, h = 64, 48
+    paths = ShotPaths(tmp_path)
+    paths.plate_dir.mkdir(parents=True)
+    colours = {1: (0.9, 0.1, 0.1), 2: (0.1, 0.1, 0.9)}
+    for f, rgb in colours.items():  # one colour a frame, so a reflection says which frame it saw
+        img = np.zeros((h, w, 3), np.uint8)
+        img[:] = np.round(255 * np.asarray(rgb)).astype(np.uint8)[::-1]
+        cv2.imwrite(str(paths.plate_frame(f)), img)
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 8
+    scene.render.resolution_x, scene.render.resolution_y = w, h
+    scene.render.film_transparent = True
+    world = bpy.data.worlds.new("grey")
+    scene.world = world
+    compat.world_background(world, (0.3, 0.3, 0.3), 1.0)
+    catcher = product.make_shadow_catcher(scene, Ground(size_m=20.0), [0.5, 0.5, 0.5])
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.5, location=(0.0, 0.0, 0.6))
+    sphere = bpy.context.active_object
+    mirror = bpy.data.materials.new("mirror")
+    bsdf = next(n for n in compat.material_nodes(mirror).nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    bsdf.inputs["Metallic"].default_value, bsdf.inputs["Roughness"].default_value = 1.0, 0.0
+    sphere.data.materials.append(mirror)
+    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    cam.location, cam.rotation_euler = (0.0, -4.0, 1.2), (math.radians(85), 0.0, 0.0)
+
+    def render(frame: int) -> np.ndarray:
+        scene.frame_set(frame)
+        scene.render.filepath = str(tmp_path / f"r{frame}.png")
+        scene.render.image_settings.file_format = "PNG"
+        bpy.ops.render.render(write_still=True)
+        return cv2.imread(scene.render.filepath, cv2.IMREAD_UNCHANGED)[..., [2, 1, 0, 3]].astype(np.float64) / 255
+
+    def rim(img: np.ndarray) -> np.ndarray:  # the sphere's underside mirrors the ground round its foot: in frame
+        return img[37:40, w // 2 - 4 : w // 2 + 4, :3].reshape(-1, 3).mean(axis=0)
+
+    matte = render(1)
+    assert abs(rim(matte)[0] - rim(matte)[2]) < 0.05  # the matte's grey
+    product.reflect_plate(catcher, plate.plate_sequence(tmp_path, [1, 2]), [1, 2])
+    first, second = render(1), render(2)
+    assert rim(first)[0] > rim(first)[2] + 0.2 and rim(second)[2] > rim(second)[0] + 0.2, (rim(first), rim(second))
+    behind = first[33:35, w // 2 - 2 : w // 2 + 2, :3].reshape(-1, 3).mean(axis=0)
+    assert abs(behind[0] - behind[2]) < 0.05, behind  # below its middle it mirrors the ground behind the camera: the matte
+    assert first[2:6, 2:6, 3].max() < 0.05  # the catcher itself is still transparent to the camera
