@@ -17,6 +17,7 @@ from mathutils import Vector
 
 from pathlib import Path
 
+from ..shotcache import latlong
 from ..shotcache.colour import REC709_LUMA
 from ..shotcache.layout import ShotPaths
 from ..shotcache.schema import FrameCamera, Light, Lighting
@@ -125,6 +126,32 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
         obj.visible_camera = False  # a lamp or window panel inside the frame must not show as a shape
         if i == 0:
             obj.lightgroup = KEY_GROUP  # its share of the product is the "key" pass
+
+
+def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[float]) -> np.ndarray | None:
+    """Irradiance (linear RGB, Cycles' units) the shot's light gives open ground facing
+    ``normal``: the world (its environment map, else its uniform colour) and the suns. None
+    where a lamp or a window lights the ground too: their light changes along it, so no one
+    value is the ground's (``product.reflect_plate`` then shows the plate unshadowed)."""
+    if any(light.type != "sun" for light in lighting.lights):
+        return None
+    n = np.asarray(normal, np.float64) / max(float(np.linalg.norm(normal)), 1e-12)
+    env = Path(shot_dir) / lighting.environment if shot_dir and lighting.environment else None
+    if env is not None and env.is_file():
+        img = bpy.data.images.load(str(env), check_existing=True)
+        w, h = img.size
+        px = np.empty(w * h * img.channels, np.float32)
+        img.pixels.foreach_get(px)
+        sky = px.reshape(h, w, img.channels)[::-1, :, :3]  # Blender's row 0 is the bottom: the layout's is the zenith
+        e = latlong.irradiance(sky, n)
+    else:
+        e = math.pi * np.asarray(lighting.world_color[:3], np.float64)  # a uniform sky over the hemisphere
+    e = e * float(lighting.world_strength)
+    for light in lighting.lights:
+        d = np.asarray(light.direction, np.float64)
+        cos = max(0.0, float(d @ n) / max(float(np.linalg.norm(d)), 1e-12))
+        e = e + float(light.intensity) * cos * np.asarray(light.color[:3], np.float64)
+    return e
 
 
 def point_at(obj: Any, direction: Any) -> None:

@@ -8,6 +8,7 @@ view centre hits it, upright along the plane normal.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -246,17 +247,21 @@ PLATE_NODE = "Vanelia Plate Projection"
 """The catcher material's node that holds the plate projected through the camera."""
 
 
-def reflect_plate(catcher: Any, plate_image: Any, frames: list[int]) -> None:
+def reflect_plate(catcher: Any, plate_image: Any, frames: list[int], irradiance: Any = None) -> None:
     """Let what a glossy or glass product reflects and refracts of the ground be the plate.
 
     The catcher's matte colour is one colour, where the plate shows the ground's texture and
     its own light and shade: a metal duck mirrored a grey floor, a glass one refracted it.
     Rays that reach the catcher by a glossy or transmission bounce now see the plate frame
     projected through the render camera (the Window coordinate projects any hit point through
-    it), as emission at the plate's own radiance (the environment map's units); off the frame
-    they keep the matte. Camera rays (the shadow catcher) and diffuse bounces (the ground's
-    light on the product, tuned with the matte) are unchanged, and the material is no light
-    source (emission sampling off), so only rays that hit it see it."""
+    it); off the frame they keep the matte. With ``irradiance`` (RGB: what the render's light
+    gives open ground, ``lighting.ground_irradiance``) the plate is a diffuse ground of albedo
+    pi x plate / irradiance, so it sends the plate's own radiance where the render's light
+    reaches it and less in the product's shadow: the ground under a glass duck, seen through
+    it, is in the duck's shadow as in a photograph. Without (lamps or windows light the ground
+    unevenly) it is the plate's radiance as emission, unshadowed. Camera rays (the shadow
+    catcher) and diffuse bounces (the ground's light on the product, tuned with the matte) are
+    unchanged, and the material is no light source (emission sampling off)."""
     from . import plate
 
     mat = catcher.active_material
@@ -273,7 +278,6 @@ def reflect_plate(catcher: Any, plate_image: Any, frames: list[int]) -> None:
         return n
 
     tex = node("ShaderNodeTexImage", "")
-    tex.name = PLATE_NODE
     tex.image = plate_image
     tex.extension = "CLIP"
     tex.interpolation = "Linear"
@@ -281,17 +285,26 @@ def reflect_plate(catcher: Any, plate_image: Any, frames: list[int]) -> None:
     coords, rays = node("ShaderNodeTexCoord", "coords"), node("ShaderNodeLightPath", "rays")
     bounced, inside = node("ShaderNodeMath", "bounced"), node("ShaderNodeMath", "inside")
     bounced.operation, inside.operation = "MAXIMUM", "MULTIPLY"
-    glow, mix = node("ShaderNodeEmission", "glow"), node("ShaderNodeMixShader", "mix")
+    mix = node("ShaderNodeMixShader", "mix")
     links.new(coords.outputs["Window"], tex.inputs["Vector"])
     links.new(rays.outputs["Is Glossy Ray"], bounced.inputs[0])
     links.new(rays.outputs["Is Transmission Ray"], bounced.inputs[1])
     links.new(bounced.outputs[0], inside.inputs[0])
     links.new(tex.outputs["Alpha"], inside.inputs[1])
-    links.new(tex.outputs["Color"], glow.inputs["Color"])
-    glow.inputs["Strength"].default_value = 1.0
+    if irradiance is None:
+        ground = node("ShaderNodeEmission", "glow")
+        links.new(tex.outputs["Color"], ground.inputs["Color"])
+        ground.inputs["Strength"].default_value = 1.0
+    else:
+        albedo = node("ShaderNodeVectorMath", "albedo")
+        albedo.operation = "MULTIPLY"
+        albedo.inputs[1].default_value = [math.pi / max(float(e), 1e-6) for e in irradiance[:3]]
+        links.new(tex.outputs["Color"], albedo.inputs[0])
+        ground = node("ShaderNodeBsdfDiffuse", "lit")
+        links.new(albedo.outputs["Vector"], ground.inputs["Color"])
     links.new(inside.outputs[0], mix.inputs["Fac"])
     links.new(bsdf.outputs["BSDF"], mix.inputs[1])
-    links.new(glow.outputs["Emission"], mix.inputs[2])
+    links.new(ground.outputs[0], mix.inputs[2])
     links.new(mix.outputs["Shader"], out.inputs["Surface"])
     mat.cycles.emission_sampling = "NONE"
 

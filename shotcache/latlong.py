@@ -31,3 +31,13 @@ def solid_angles(width: int, height: int) -> np.ndarray:
     """H x 1 solid angle (sr) of a pixel in each row: rows near the poles cover less of the sphere."""
     theta = np.pi * (np.arange(height) + 0.5) / height
     return (np.sin(theta) * (np.pi / height) * (2 * np.pi / width))[:, None]
+
+
+def irradiance(env: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """Irradiance (RGB) an environment map (HxWx3, this layout, linear) gives a surface facing
+    ``normal``: the cosine-weighted sum of its radiance over the hemisphere above that surface,
+    as a path tracer integrates it (a Lambertian surface of albedo a then sends a E / pi)."""
+    h, w = env.shape[:2]
+    n = np.asarray(normal, np.float64)
+    cos = np.clip(directions(w, h) @ (n / np.linalg.norm(n)), 0.0, None)
+    return np.einsum("hw,hwc->c", cos * solid_angles(w, h), np.asarray(env, np.float64)[..., :3])

@@ -157,7 +157,8 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
     """What a metal or glass product reflects of the ground is the plate frame of the frame it
     is rendered on (projected through the camera); ground the camera does not frame keeps the
     matte, and without the projection the reflection is the matte's one colour. The catcher
-    stays transparent to the camera."""
+    stays transparent to the camera. Given the ground's irradiance, the reflected plate is lit
+    by the render's light: its own level in the open, darker in the product's shadow."""
     import bpy
 
     from vanelia_addon.addon import compat, plate, product
@@ -210,3 +211,34 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
     behind = first[33:35, w // 2 - 2 : w // 2 + 2, :3].reshape(-1, 3).mean(axis=0)
     assert abs(behind[0] - behind[2]) < 0.05, behind  # below its middle it mirrors the ground behind the camera: the matte
     assert first[2:6, 2:6, 3].max() < 0.05  # the catcher itself is still transparent to the camera
+    sun = bpy.data.objects.new("sun", bpy.data.lights.new("sun", "SUN"))
+    sun.data.energy = 3.0
+    scene.collection.objects.link(sun)  # straight down: the sphere's shadow round its foot
+    product.reflect_plate(catcher, plate.plate_sequence(tmp_path, [1, 2]), [1, 2], [math.pi * 0.3 + 3.0] * 3)  # world + sun
+    lit = render(1)
+    mid = slice(w // 2 - 4, w // 2 + 4)
+    # lit by the render's light, the plate keeps its own level on open ground and darkens in the sphere's shadow
+    assert abs(lit[36, mid, 0].mean() - first[36, mid, 0].mean()) < 0.08, (lit[36, mid, 0], first[36, mid, 0])
+    assert lit[39:41, mid, 0].mean() < 0.6 * first[39:41, mid, 0].mean(), (lit[39:41, mid, 0], first[39:41, mid, 0])
+
+
+def test_ground_irradiance_sums_the_environment_and_the_suns_and_none_under_a_lamp(ext, empty_scene, tmp_path):
+    """The irradiance the reflected plate is lit against: the environment map's over the ground's
+    hemisphere (times the world strength) plus each sun's by its cosine; a lamp's changes along
+    the ground, so a shot lit by one has no single value."""
+    from ml.io.exr import write_rgb
+    from vanelia_addon.addon import lighting
+    from vanelia_addon.shotcache.schema import Light, Lighting
+
+    env = np.zeros((32, 64, 3), np.float32)
+    env[:16] = (0.4, 0.5, 0.6)  # sky; black ground below
+    write_rgb(tmp_path / "light" / "env.exr", env)
+    sun = Light(type="sun", direction=[0.0, -math.sqrt(0.75), 0.5], intensity=2.0, color=[1.0, 0.9, 0.8])  # 30 degrees up
+    rec = Lighting(environment="light/env.exr", world_strength=1.5, lights=[sun])
+    e = lighting.ground_irradiance(rec, str(tmp_path), [0.0, 0.0, 1.0])
+    want = 1.5 * math.pi * np.array([0.4, 0.5, 0.6]) + 2.0 * 0.5 * np.array([1.0, 0.9, 0.8])
+    assert np.allclose(e, want, rtol=0.02), (e, want)
+    uniform = lighting.ground_irradiance(Lighting(world_color=[0.2, 0.2, 0.2], lights=[]), None, [0.0, 0.0, 1.0])
+    assert np.allclose(uniform, math.pi * 0.2)
+    lamp = Light(type="point", position=[1.0, 0.0, 2.0], intensity=90.0)
+    assert lighting.ground_irradiance(Lighting(environment="light/env.exr", lights=[sun, lamp]), str(tmp_path), [0.0, 0.0, 1.0]) is None
