@@ -138,11 +138,7 @@ def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[flo
     n = np.asarray(normal, np.float64) / max(float(np.linalg.norm(normal)), 1e-12)
     env = Path(shot_dir) / lighting.environment if shot_dir and lighting.environment else None
     if env is not None and env.is_file():
-        img = bpy.data.images.load(str(env), check_existing=True)
-        w, h = img.size
-        px = np.empty(w * h * img.channels, np.float32)
-        img.pixels.foreach_get(px)
-        sky = px.reshape(h, w, img.channels)[::-1, :, :3]  # Blender's row 0 is the bottom: the layout's is the zenith
+        sky = plate.read_pixels(env)[..., :3]  # rows top-down: the layout's row 0 is the zenith
         e = latlong.irradiance(sky, n)
     else:
         e = math.pi * np.asarray(lighting.world_color[:3], np.float64)  # a uniform sky over the hemisphere

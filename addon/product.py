@@ -262,51 +262,69 @@ def reflect_plate(catcher: Any, plate_image: Any, frames: list[int], irradiance:
     unevenly) it is the plate's radiance as emission, unshadowed. Camera rays (the shadow
     catcher) and diffuse bounces (the ground's light on the product, tuned with the matte) are
     unchanged, and the material is no light source (emission sampling off)."""
-    from . import plate
-
     mat = catcher.active_material
     tree = compat.material_nodes(mat)
-    nodes, links = tree.nodes, tree.links
-    for n in [n for n in nodes if n.name.startswith(PLATE_NODE)]:
-        nodes.remove(n)
-    bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
-    out = next(n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial")
-
-    def node(kind: str, tag: str) -> Any:
-        n = nodes.new(kind)
-        n.name = f"{PLATE_NODE} {tag}".strip()
-        return n
-
-    tex = node("ShaderNodeTexImage", "")
-    tex.image = plate_image
-    tex.extension = "CLIP"
-    tex.interpolation = "Linear"
-    plate.frame_locked(tex.image_user, frames)
-    coords, rays = node("ShaderNodeTexCoord", "coords"), node("ShaderNodeLightPath", "rays")
-    bounced, inside = node("ShaderNodeMath", "bounced"), node("ShaderNodeMath", "inside")
-    bounced.operation, inside.operation = "MAXIMUM", "MULTIPLY"
-    mix = node("ShaderNodeMixShader", "mix")
-    links.new(coords.outputs["Window"], tex.inputs["Vector"])
-    links.new(rays.outputs["Is Glossy Ray"], bounced.inputs[0])
-    links.new(rays.outputs["Is Transmission Ray"], bounced.inputs[1])
-    links.new(bounced.outputs[0], inside.inputs[0])
-    links.new(tex.outputs["Alpha"], inside.inputs[1])
-    if irradiance is None:
-        ground = node("ShaderNodeEmission", "glow")
-        links.new(tex.outputs["Color"], ground.inputs["Color"])
-        ground.inputs["Strength"].default_value = 1.0
-    else:
-        albedo = node("ShaderNodeVectorMath", "albedo")
-        albedo.operation = "MULTIPLY"
-        albedo.inputs[1].default_value = [math.pi / max(float(e), 1e-6) for e in irradiance[:3]]
-        links.new(tex.outputs["Color"], albedo.inputs[0])
-        ground = node("ShaderNodeBsdfDiffuse", "lit")
-        links.new(albedo.outputs["Vector"], ground.inputs["Color"])
-    links.new(inside.outputs[0], mix.inputs["Fac"])
-    links.new(bsdf.outputs["BSDF"], mix.inputs[1])
-    links.new(ground.outputs[0], mix.inputs[2])
-    links.new(mix.outputs["Shader"], out.inputs["Surface"])
+    for n in [n for n in tree.nodes if n.name.startswith(PLATE_NODE)]:
+        tree.nodes.remove(n)
+    bsdf = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    out = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+    tex = _plate_texture(tree, plate_image, frames)
+    mix = _node(tree, "ShaderNodeMixShader", "mix")
+    tree.links.new(_bounced_in_frame(tree, tex), mix.inputs["Fac"])
+    tree.links.new(bsdf.outputs["BSDF"], mix.inputs[1])
+    tree.links.new(_plate_ground(tree, tex, irradiance), mix.inputs[2])
+    tree.links.new(mix.outputs["Shader"], out.inputs["Surface"])
     mat.cycles.emission_sampling = "NONE"
+
+
+def _node(tree: Any, kind: str, tag: str = "") -> Any:
+    """A node of ``reflect_plate``'s, named so that it finds and replaces its own."""
+    n = tree.nodes.new(kind)
+    n.name = f"{PLATE_NODE} {tag}".strip()
+    return n
+
+
+def _plate_texture(tree: Any, plate_image: Any, frames: list[int]) -> Any:
+    """The plate frame of the frame rendered, at the Window coordinate (any hit point projected
+    through the render camera); off the frame its alpha is 0 (CLIP)."""
+    from . import plate
+
+    tex = _node(tree, "ShaderNodeTexImage")
+    tex.image = plate_image
+    tex.extension, tex.interpolation = "CLIP", "Linear"
+    plate.frame_locked(tex.image_user, frames)
+    tree.links.new(_node(tree, "ShaderNodeTexCoord", "coords").outputs["Window"], tex.inputs["Vector"])
+    return tex
+
+
+def _bounced_in_frame(tree: Any, tex: Any) -> Any:
+    """1 for a glossy or transmission ray that hits the ground the plate frames, else 0."""
+    rays = _node(tree, "ShaderNodeLightPath", "rays")
+    bounced, inside = _node(tree, "ShaderNodeMath", "bounced"), _node(tree, "ShaderNodeMath", "inside")
+    bounced.operation, inside.operation = "MAXIMUM", "MULTIPLY"
+    tree.links.new(rays.outputs["Is Glossy Ray"], bounced.inputs[0])
+    tree.links.new(rays.outputs["Is Transmission Ray"], bounced.inputs[1])
+    tree.links.new(bounced.outputs[0], inside.inputs[0])
+    tree.links.new(tex.outputs["Alpha"], inside.inputs[1])
+    return inside.outputs[0]
+
+
+def _plate_ground(tree: Any, tex: Any, irradiance: Any) -> Any:
+    """The plate as ground: diffuse of albedo pi x plate / irradiance (lit by the render's light
+    it sends the plate's radiance, less in the product's shadow), or, with no irradiance, its
+    radiance as emission."""
+    if irradiance is None:
+        glow = _node(tree, "ShaderNodeEmission", "glow")
+        tree.links.new(tex.outputs["Color"], glow.inputs["Color"])
+        glow.inputs["Strength"].default_value = 1.0
+        return glow.outputs["Emission"]
+    albedo = _node(tree, "ShaderNodeVectorMath", "albedo")
+    albedo.operation = "MULTIPLY"
+    albedo.inputs[1].default_value = [math.pi / max(float(e), 1e-6) for e in irradiance[:3]]
+    tree.links.new(tex.outputs["Color"], albedo.inputs[0])
+    lit = _node(tree, "ShaderNodeBsdfDiffuse", "lit")
+    tree.links.new(albedo.outputs["Vector"], lit.inputs["Color"])
+    return lit.outputs["BSDF"]
 
 
 def plate_reflected(catcher: Any) -> bool:

@@ -191,11 +191,17 @@ def rename_value_channels(path: Path, letters: dict[bytes, bytes]) -> int:
 # ---------------------------------------------------------------------------
 
 
+RENDER_RECIPE = 2
+"""Bumped when the scene Vanelia builds from a shot renders differently, so frames cached by an
+earlier build render again. 2: glossy and glass products reflect the plate (product.reflect_plate)."""
+
+
 def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
     """Everything a frame's pixels depend on; unchanged hash = the EXR on disk is still right."""
     d = shot.to_dict()
     return stable_hash(
         {
+            "recipe": RENDER_RECIPE,
             "camera": d["camera"]["frames"].get(str(frame)),
             "resolution": shot.resolution,
             "product": {k: v for k, v in d["product"].items() if k != "source"},
