@@ -128,13 +128,12 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
             obj.lightgroup = KEY_GROUP  # its share of the product is the "key" pass
 
 
-def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[float]) -> np.ndarray | None:
+def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[float], at: list[float] | None = None) -> np.ndarray | None:
     """Irradiance (linear RGB, Cycles' units) the shot's light gives open ground facing
-    ``normal``: the world (its environment map, else its uniform colour) and the suns. None
-    where a lamp or a window lights the ground too: their light changes along it, so no one
-    value is the ground's (``product.reflect_plate`` then shows the plate unshadowed)."""
-    if any(light.type != "sun" for light in lighting.lights):
-        return None
+    ``normal``: the world (its environment map, else its uniform colour), the suns, and lamps
+    and windows at the ground point ``at`` (the product's foot). A lamp's light changes along
+    the ground, so this is the foot's, the ground a product mirrors and refracts most; without
+    ``at`` a shot lit by one has none (None)."""
     n = np.asarray(normal, np.float64) / max(float(np.linalg.norm(normal)), 1e-12)
     env = Path(shot_dir) / lighting.environment if shot_dir and lighting.environment else None
     if env is not None and env.is_file():
@@ -144,10 +143,28 @@ def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[flo
         e = math.pi * np.asarray(lighting.world_color[:3], np.float64)  # a uniform sky over the hemisphere
     e = e * float(lighting.world_strength)
     for light in lighting.lights:
-        d = np.asarray(light.direction, np.float64)
-        cos = max(0.0, float(d @ n) / max(float(np.linalg.norm(d)), 1e-12))
-        e = e + float(light.intensity) * cos * np.asarray(light.color[:3], np.float64)
+        if light.type != "sun" and at is None:
+            return None
+        e = e + _light_irradiance(light, n, None if at is None else np.asarray(at, np.float64)) * np.asarray(light.color[:3], np.float64)
     return e
+
+
+def _light_irradiance(light: Light, n: np.ndarray, at: np.ndarray | None) -> float:
+    """One light's irradiance on ground facing ``n`` (at ``at`` for a lamp or a window), as
+    Cycles gives it (checked by rendering a white plane): a sun its strength by the cosine; a
+    point of P watts P / (4 pi d^2) by the cosine; a small area light P / (pi d^2) by the
+    cosines at both ends (it shines down its -Z, away from ``direction``)."""
+    d = np.asarray(light.direction, np.float64)
+    if light.type == "sun":
+        return float(light.intensity) * max(0.0, float(d @ n) / max(float(np.linalg.norm(d)), 1e-12))
+    assert at is not None
+    to = np.asarray(light.position, np.float64) - at
+    dist2 = max(float(to @ to), 1e-6)
+    cos = max(0.0, float(to @ n) / math.sqrt(dist2))
+    if light.type == "area":
+        cos_emit = max(0.0, float(to @ d) / (math.sqrt(dist2) * max(float(np.linalg.norm(d)), 1e-12)))
+        return float(light.intensity) / (math.pi * dist2) * cos * cos_emit
+    return float(light.intensity) / (4 * math.pi * dist2) * cos
 
 
 def point_at(obj: Any, direction: Any) -> None:

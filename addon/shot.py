@@ -360,7 +360,8 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     catcher = product.make_shadow_catcher(scene, shot.ground, shot.lighting.ground_albedo)
     if has_plate:
         product.reflect_plate(catcher, plate.plate_sequence(shot_dir, shot.frames), shot.frames,
-                              lighting.ground_irradiance(shot.lighting, shot_dir, shot.ground.normal))
+                              lighting.ground_irradiance(shot.lighting, shot_dir, shot.ground.normal,
+                                                       at=shot.ground.point))  # the catcher is centred under the product
     lighting.apply(scene, shot.lighting, shot_dir)
     render.configure(scene, shot.render.samples, shot.render.passes, shot.render.device, motion_blur=shot.render.motion_blur,
                      refraction=product.refracts(root))

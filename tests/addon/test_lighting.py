@@ -224,8 +224,9 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
 
 def test_ground_irradiance_sums_the_environment_and_the_suns_and_none_under_a_lamp(ext, empty_scene, tmp_path):
     """The irradiance the reflected plate is lit against: the environment map's over the ground's
-    hemisphere (times the world strength) plus each sun's by its cosine; a lamp's changes along
-    the ground, so a shot lit by one has no single value."""
+    hemisphere (times the world strength) plus each sun's by its cosine; a lamp's or a window's
+    changes along the ground, so it is the product's foot's (none without one), in Cycles' units
+    (a point light of P watts: P / (4 pi d^2), an area light P / (pi d^2), by the cosines)."""
     from ml.io.exr import write_rgb
     from vanelia_addon.addon import lighting
     from vanelia_addon.shotcache.schema import Light, Lighting
@@ -240,5 +241,13 @@ def test_ground_irradiance_sums_the_environment_and_the_suns_and_none_under_a_la
     assert np.allclose(e, want, rtol=0.02), (e, want)
     uniform = lighting.ground_irradiance(Lighting(world_color=[0.2, 0.2, 0.2], lights=[]), None, [0.0, 0.0, 1.0])
     assert np.allclose(uniform, math.pi * 0.2)
-    lamp = Light(type="point", position=[1.0, 0.0, 2.0], intensity=90.0)
-    assert lighting.ground_irradiance(Lighting(environment="light/env.exr", lights=[sun, lamp]), str(tmp_path), [0.0, 0.0, 1.0]) is None
+    lamp = Light(type="point", position=[1.0, 0.0, 2.0], intensity=90.0, color=[1.0, 0.5, 0.25])
+    lit = Lighting(environment="light/env.exr", lights=[sun, lamp])
+    assert lighting.ground_irradiance(lit, str(tmp_path), [0.0, 0.0, 1.0]) is None  # a lamp's light is some point's
+    at_foot = lighting.ground_irradiance(lit, str(tmp_path), [0.0, 0.0, 1.0], at=[0.0, 0.0, 0.0])
+    lamp_share = 90.0 / (4 * math.pi * 5.0) * (2.0 / math.sqrt(5.0)) * np.array([1.0, 0.5, 0.25])  # P / (4 pi d^2) by the cosine
+    assert np.allclose(at_foot - lighting.ground_irradiance(Lighting(environment="light/env.exr", lights=[sun]), str(tmp_path), [0.0, 0.0, 1.0]),
+                       lamp_share, rtol=1e-6)
+    window = Light(type="area", position=[0.0, 2.0, 2.0], direction=[0.0, 1.0, 1.0], intensity=200.0, angle_deg=1.0)  # shining at the foot
+    e = lighting.ground_irradiance(Lighting(world_color=[0.0, 0.0, 0.0], lights=[window]), None, [0.0, 0.0, 1.0], at=[0.0, 0.0, 0.0])
+    assert np.allclose(e, 200.0 / (math.pi * 8.0) * math.sqrt(0.5))
