@@ -131,9 +131,9 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
 def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[float], at: list[float] | None = None) -> np.ndarray | None:
     """Irradiance (linear RGB, Cycles' units) the shot's light gives open ground facing
     ``normal``: the world (its environment map, else its uniform colour), the suns, and lamps
-    and windows at the ground point ``at`` (the product's foot). A lamp's light changes along
-    the ground, so this is the foot's, the ground a product mirrors and refracts most; without
-    ``at`` a shot lit by one has none (None)."""
+    and windows at the ground point ``at`` (the product's foot): a lamp's light changes along
+    the ground, and the foot's is the ground a product mirrors and refracts most. Without
+    ``at`` a shot lit by a lamp has none (None)."""
     n = np.asarray(normal, np.float64) / max(float(np.linalg.norm(normal)), 1e-12)
     env = Path(shot_dir) / lighting.environment if shot_dir and lighting.environment else None
     if env is not None and env.is_file():

@@ -247,21 +247,20 @@ PLATE_NODE = "Vanelia Plate Projection"
 """The catcher material's node that holds the plate projected through the camera."""
 
 
-def reflect_plate(catcher: Any, plate_image: Any, frames: list[int], irradiance: Any = None) -> None:
+def reflect_plate(catcher: Any, plate_image: Any, frames: list[int], irradiance: Any) -> None:
     """Let what a glossy or glass product reflects and refracts of the ground be the plate.
 
     The catcher's matte colour is one colour, where the plate shows the ground's texture and
     its own light and shade: a metal duck mirrored a grey floor, a glass one refracted it.
     Rays that reach the catcher by a glossy or transmission bounce now see the plate frame
     projected through the render camera (the Window coordinate projects any hit point through
-    it); off the frame they keep the matte. With ``irradiance`` (RGB: what the render's light
-    gives open ground, ``lighting.ground_irradiance``) the plate is a diffuse ground of albedo
-    pi x plate / irradiance, so it sends the plate's own radiance where the render's light
-    reaches it and less in the product's shadow: the ground under a glass duck, seen through
-    it, is in the duck's shadow as in a photograph. Without (lamps or windows light the ground
-    unevenly) it is the plate's radiance as emission, unshadowed. Camera rays (the shadow
-    catcher) and diffuse bounces (the ground's light on the product, tuned with the matte) are
-    unchanged, and the material is no light source (emission sampling off)."""
+    it); off the frame they keep the matte. The plate is a diffuse ground of albedo pi x plate /
+    ``irradiance`` (RGB: what the render's light gives open ground at the product's foot,
+    ``lighting.ground_irradiance``), so it sends the plate's own radiance where the render's
+    light reaches it and less in the product's shadow: the ground under a glass duck, seen
+    through it, is in the duck's shadow as in a photograph. Camera rays (the shadow catcher)
+    and diffuse bounces (the ground's light on the product, tuned with the matte) are
+    unchanged."""
     mat = catcher.active_material
     tree = compat.material_nodes(mat)
     for n in [n for n in tree.nodes if n.name.startswith(PLATE_NODE)]:
@@ -274,7 +273,6 @@ def reflect_plate(catcher: Any, plate_image: Any, frames: list[int], irradiance:
     tree.links.new(bsdf.outputs["BSDF"], mix.inputs[1])
     tree.links.new(_plate_ground(tree, tex, irradiance), mix.inputs[2])
     tree.links.new(mix.outputs["Shader"], out.inputs["Surface"])
-    mat.cycles.emission_sampling = "NONE"
 
 
 def _node(tree: Any, kind: str, tag: str = "") -> Any:
@@ -310,14 +308,8 @@ def _bounced_in_frame(tree: Any, tex: Any) -> Any:
 
 
 def _plate_ground(tree: Any, tex: Any, irradiance: Any) -> Any:
-    """The plate as ground: diffuse of albedo pi x plate / irradiance (lit by the render's light
-    it sends the plate's radiance, less in the product's shadow), or, with no irradiance, its
-    radiance as emission."""
-    if irradiance is None:
-        glow = _node(tree, "ShaderNodeEmission", "glow")
-        tree.links.new(tex.outputs["Color"], glow.inputs["Color"])
-        glow.inputs["Strength"].default_value = 1.0
-        return glow.outputs["Emission"]
+    """The plate as a diffuse ground of albedo pi x plate / irradiance: lit by the render's
+    light it sends the plate's radiance, less in the product's shadow."""
     albedo = _node(tree, "ShaderNodeVectorMath", "albedo")
     albedo.operation = "MULTIPLY"
     albedo.inputs[1].default_value = [math.pi / max(float(e), 1e-6) for e in irradiance[:3]]

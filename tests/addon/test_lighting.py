@@ -157,8 +157,9 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
     """What a metal or glass product reflects of the ground is the plate frame of the frame it
     is rendered on (projected through the camera); ground the camera does not frame keeps the
     matte, and without the projection the reflection is the matte's one colour. The catcher
-    stays transparent to the camera. Given the ground's irradiance, the reflected plate is lit
-    by the render's light: its own level in the open, darker in the product's shadow."""
+    stays transparent to the camera. Lit by the render's light against the ground's
+    irradiance, the reflected plate keeps its own level in the open and darkens in the
+    product's shadow."""
     import bpy
 
     from vanelia_addon.addon import compat, plate, product
@@ -187,6 +188,7 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
     mirror = bpy.data.materials.new("mirror")
     bsdf = next(n for n in compat.material_nodes(mirror).nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
     bsdf.inputs["Metallic"].default_value, bsdf.inputs["Roughness"].default_value = 1.0, 0.0
+    bsdf.inputs["Base Color"].default_value = (1.0, 1.0, 1.0, 1.0)  # a perfect mirror: it shows what it sees
     sphere.data.materials.append(mirror)
     cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
     scene.collection.objects.link(cam)
@@ -205,9 +207,10 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
 
     matte = render(1)
     assert abs(rim(matte)[0] - rim(matte)[2]) < 0.05  # the matte's grey
-    product.reflect_plate(catcher, plate.plate_sequence(tmp_path, [1, 2]), [1, 2])
+    product.reflect_plate(catcher, plate.plate_sequence(tmp_path, [1, 2]), [1, 2], [math.pi * 0.3] * 3)  # the grey world's irradiance
     first, second = render(1), render(2)
     assert rim(first)[0] > rim(first)[2] + 0.2 and rim(second)[2] > rim(second)[0] + 0.2, (rim(first), rim(second))
+    assert abs(rim(first)[0] - 0.9) < 0.05, rim(first)  # the plate's own level (sRGB 0.9) where the world lights it in the open
     behind = first[33:35, w // 2 - 2 : w // 2 + 2, :3].reshape(-1, 3).mean(axis=0)
     assert abs(behind[0] - behind[2]) < 0.05, behind  # below its middle it mirrors the ground behind the camera: the matte
     assert first[2:6, 2:6, 3].max() < 0.05  # the catcher itself is still transparent to the camera
@@ -217,7 +220,7 @@ def test_a_mirror_product_reflects_each_frames_plate_and_the_matte_off_it(ext, e
     product.reflect_plate(catcher, plate.plate_sequence(tmp_path, [1, 2]), [1, 2], [math.pi * 0.3 + 3.0] * 3)  # world + sun
     lit = render(1)
     mid = slice(w // 2 - 4, w // 2 + 4)
-    # lit by the render's light, the plate keeps its own level on open ground and darkens in the sphere's shadow
+    # the plate keeps its own level on open ground and darkens in the sphere's shadow
     assert abs(lit[36, mid, 0].mean() - first[36, mid, 0].mean()) < 0.08, (lit[36, mid, 0], first[36, mid, 0])
     assert lit[39:41, mid, 0].mean() < 0.6 * first[39:41, mid, 0].mean(), (lit[39:41, mid, 0], first[39:41, mid, 0])
 
