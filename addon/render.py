@@ -70,7 +70,7 @@ def configure(scene: Any, samples: int, passes: list[str], device: str = "AUTO",
     cyc.use_light_tree = False  # one sun + a uniform world: the tree only adds overhead
     cyc.max_bounces = 8  # diffuse and glossy paths stop at 2; glass needs 4+ interfaces (in, out, back in, out) or it renders black
     cyc.diffuse_bounces = 2
-    cyc.glossy_bounces = 2
+    cyc.glossy_bounces = GLASS_GLOSSY_BOUNCES if refraction else 2  # a glass product's inner reflections are glossy bounces
     cyc.transmission_bounces = 8
     cyc.transparent_max_bounces = 8
     scene.render.film_transparent = True
@@ -191,9 +191,15 @@ def rename_value_channels(path: Path, letters: dict[bytes, bytes]) -> int:
 # ---------------------------------------------------------------------------
 
 
+GLASS_GLOSSY_BOUNCES = 8
+"""Glossy bounces when the product has glass: light inside it reflects off its faces (a glossy
+bounce each) before it leaves, and at 2 the lower half of a glass duck, which sees the ground
+through its bottom after a reflection or two, rendered black where the truth shows the sand
+(eval insert mixed 301)."""
 RENDER_RECIPE = 2
 """Bumped when the scene Vanelia builds from a shot renders differently, so frames cached by an
-earlier build render again. 2: glossy and glass products reflect the plate (product.reflect_plate)."""
+earlier build render again. 2: glossy and glass products reflect the plate (product.reflect_plate), glass
+products get GLASS_GLOSSY_BOUNCES."""
 
 
 def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
