@@ -261,8 +261,11 @@ def undistort(shot_dir: str | os.PathLike[str], frames: list[int], cam: FrameCam
 
 
 def plate_sequence(shot_dir: str | os.PathLike[str], frames: list[int]) -> Any:
-    """The decoded plate as one Blender image sequence (``frame_locked`` shows frame F at F)."""
-    img = bpy.data.images.load(str(ShotPaths(shot_dir).plate_frame(frames[0])), check_existing=True)
+    """The decoded plate as one Blender image sequence (``frame_locked`` shows frame F at F),
+    named by the first of ``frames`` the folder holds: a farm chunk's folder holds its own."""
+    paths = ShotPaths(shot_dir)
+    first = next((paths.plate_frame(f) for f in frames if paths.plate_frame(f).is_file()), paths.plate_frame(frames[0]))
+    img = bpy.data.images.load(str(first), check_existing=True)
     img.source = "SEQUENCE"
     return img
 

@@ -349,7 +349,7 @@ def build_scene(scene: Any, shot: Shot, shot_dir: str) -> None:
     scene.frame_start, scene.frame_end = shot.frames[0], shot.frames[-1]
     cam_obj = cam_mod.build_camera(scene, shot.camera.frames)
     paths = ShotPaths(shot_dir)
-    has_plate = paths.plate_frame(shot.frames[0]).is_file()
+    has_plate = any(paths.plate_frame(f).is_file() for f in shot.frames)  # a farm chunk's folder holds its own frames
     if has_plate:
         plate.set_camera_background(cam_obj, shot_dir, shot.frames)
     root = shot_scene.find(scene, product.PRODUCT_ROOT)

@@ -52,17 +52,28 @@ def frame_spec(frames: list[int] | tuple[int, ...]) -> str:
     return ",".join(out)
 
 
+def render_inputs(paths: ShotPaths, frames: list[int] | tuple[int, ...]) -> list[Path]:
+    """The files a render of ``frames`` reads besides shot.json and the GLB: the plate-light
+    environment map (shot-relative), and each frame's plate, which glossy and glass products
+    mirror (addon/product.reflect_plate). A render without them is not the shot's render: its
+    reflections fall back to the matte, and its frames differ from one machine's."""
+    env = paths.load_shot().lighting.environment
+    out = [paths.root / env] if env and (paths.root / env).is_file() else []
+    return out + [paths.plate_frame(f) for f in frames if paths.plate_frame(f).is_file()]
+
+
 def _render_scratch(scratch: Path, shot_dir: str, frames: tuple[int, ...], packed: Packed | None) -> None:
-    """A shot folder for render-shot: shot.json, and the frames already rendered (links, or
-    empty stand-ins when the folder is not shared) so that unchanged frames are skipped."""
+    """A shot folder for render-shot: shot.json, what the render reads (``render_inputs``), and
+    the frames already rendered (links, or empty stand-ins when the folder is not shared) so
+    that unchanged frames are skipped."""
     (scratch / "render").mkdir(parents=True)
     if packed is None:
         shutil.copyfile(Path(shot_dir) / SHOT_FILE, scratch / SHOT_FILE)
         main = ShotPaths(shot_dir)
-        env = main.load_shot().lighting.environment  # the plate-light environment map, shot-relative
-        if env:
-            (scratch / env).parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(main.root / env, scratch / env)
+        for src in render_inputs(main, frames):
+            link = scratch / src.relative_to(main.root)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(src, link)
         for f in frames:
             if main.render_frame(f).is_file():
                 os.symlink(main.render_frame(f), ShotPaths(scratch).render_frame(f))
@@ -72,10 +83,10 @@ def _render_scratch(scratch: Path, shot_dir: str, frames: tuple[int, ...], packe
     glb.write_bytes(packed["product.glb"])
     doc["product"]["source"] = str(glb)  # not part of any frame's hash
     (scratch / SHOT_FILE).write_text(json.dumps(doc))
-    packed_env = (doc.get("lighting") or {}).get("environment")
-    if packed_env:
-        (scratch / packed_env).parent.mkdir(parents=True, exist_ok=True)
-        (scratch / packed_env).write_bytes(packed[packed_env])
+    for rel, data in packed.items():
+        if rel not in (SHOT_FILE, "product.glb", "existing.json"):  # the render's inputs
+            (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / rel).write_bytes(data)
     for f in json.loads(packed["existing.json"]):
         ShotPaths(scratch).render_frame(int(f)).touch()
 

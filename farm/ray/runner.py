@@ -271,7 +271,7 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
     raised."""
     from farm.chunks import Overlap
     from farm.ray.dispatch import Dispatch, Slot
-    from farm.ray.remote import render_chunk
+    from farm.ray.remote import render_chunk, render_inputs
 
     shot_dir = Path(shot_dir).resolve()
     paths = ShotPaths(shot_dir)
@@ -316,8 +316,7 @@ def render_shot(address: str, shot_dir: Path, *, blender: str | None = None, wor
             existing = [f for f in c.keep if paths.render_frame(f).is_file()]
             packed = {SHOT_FILE: paths.shot_json.read_bytes(), "product.glb": Path(shot.product.source).read_bytes(),
                       "existing.json": json.dumps(existing).encode()}
-            if shot.lighting.environment:  # the plate-light environment map the render reads
-                packed[shot.lighting.environment] = (paths.root / shot.lighting.environment).read_bytes()
+            packed.update({str(p.relative_to(paths.root)): p.read_bytes() for p in render_inputs(paths, c.keep)})
         return render_chunk.options(num_returns="streaming").remote(str(shot_dir), c.keep, packed, blender)
 
     disp = Dispatch(chunks, replan, sink, should_stop)
