@@ -202,12 +202,15 @@ earlier build render again. 2: glossy and glass products reflect the plate (prod
 products get GLASS_GLOSSY_BOUNCES."""
 
 
-def frame_hash(shot: Shot, frame: int, glb_sha256: str) -> str:
-    """Everything a frame's pixels depend on; unchanged hash = the EXR on disk is still right."""
+def frame_hash(shot: Shot, frame: int, glb_sha256: str, plate_sha256: str = "") -> str:
+    """Everything a frame's pixels depend on; unchanged hash = the EXR on disk is still right.
+    ``plate_sha256``: the frame's plate file's, which glossy and glass products mirror (a plate
+    decoded again in place, from other footage, renders them again)."""
     d = shot.to_dict()
     return stable_hash(
         {
             "recipe": RENDER_RECIPE,
+            "plate_frame": plate_sha256,
             "camera": d["camera"]["frames"].get(str(frame)),
             "resolution": shot.resolution,
             "product": {k: v for k, v in d["product"].items() if k != "source"},

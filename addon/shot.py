@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 
 from ..shotcache.camera_ground import ground_from_cameras, world_ground_plausible
-from ..shotcache.layout import ShotPaths, check_writable, file_sha256
+from ..shotcache.layout import ShotPaths, check_writable, file_sha256, image_sha256
 from ..shotcache.schema import (
     CameraTrack,
     FrameCamera,
@@ -397,7 +397,8 @@ class ShotRenderer:
         bad = [f for f in wanted if f not in self.shot.camera.frames]
         if bad:
             raise InputError(f"{self.paths.shot_json}: frames {bad[:8]} are not in this shot")
-        self.hashes = {f: render.frame_hash(self.shot, f, self.glb_sha) for f in wanted}
+        plate_sha = {f: image_sha256(self.paths.plate_frame(f)) if self.paths.plate_frame(f).is_file() else "" for f in wanted}
+        self.hashes = {f: render.frame_hash(self.shot, f, self.glb_sha, plate_sha[f]) for f in wanted}
         self.pending = [f for f in wanted if force or not self.is_current(f)]
         self.skipped = [f for f in wanted if f not in self.pending]
         self.timings: list[dict[str, float]] = []

@@ -220,6 +220,28 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_IMAGE_CHUNKS = (b"IHDR", b"PLTE", b"IDAT")
+"""The chunks of a PNG that hold its image; the rest is metadata."""
+
+
+def image_sha256(path: str | os.PathLike[str]) -> str:
+    """Hash of an image's content: a PNG's image chunks only, any other file whole. Blender
+    stamps the PNGs it writes with the date (a tEXt chunk), so two decodes of the same footage
+    differ in their bytes and not in their pixels; the render's frame hashes must not."""
+    data = Path(path).read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        return hashlib.sha256(data).hexdigest()
+    h, i = hashlib.sha256(), len(PNG_SIGNATURE)
+    while i + 8 <= len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        if kind in PNG_IMAGE_CHUNKS:
+            h.update(kind + data[i + 8 : i + 8 + n])
+        i += 12 + n
+    return h.hexdigest()
+
+
 def stable_hash(obj: Any) -> str:
     """Hash of a JSON-able value, independent of dict order: the cache key of params."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")).hexdigest()[:16]

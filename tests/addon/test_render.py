@@ -139,6 +139,12 @@ def test_rerun_skips_unchanged_frames(ext, rendered):
     assert paths.render_frame(1).stat().st_mtime_ns == before[1]
     saved = paths.load_shot()
     assert set(saved.render.frame_hashes) == {1, 2}
+    # frame 1's plate decoded again with other pixels (a glossy product mirrors it): only frame 1 again
+    import cv2
+
+    img = cv2.imread(str(paths.plate_frame(1)))
+    cv2.imwrite(str(paths.plate_frame(1)), 255 - img)
+    assert shot.render_shot(rendered["dir"]) == [1]
 
 
 def test_unknown_pass_name(ext, rendered):
