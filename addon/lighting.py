@@ -128,6 +128,20 @@ def apply(scene: Any, lighting: Lighting, shot_dir: str | None = None) -> None:
             obj.lightgroup = KEY_GROUP  # its share of the product is the "key" pass
 
 
+def load_env(path: Path) -> np.ndarray | None:
+    """The lat-long environment map as H x W x 3 (row 0 the zenith), or None when unreadable."""
+    try:
+        img: Any = bpy.data.images.load(str(path), check_existing=True)
+    except RuntimeError:
+        return None
+    w, h = int(img.size[0]), int(img.size[1])
+    if w == 0 or h == 0:
+        return None
+    buf = np.empty(w * h * img.channels, np.float32)
+    img.pixels.foreach_get(buf)
+    return buf.reshape(h, w, img.channels)[::-1, :, :3]  # Blender stores rows bottom-up
+
+
 def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[float], at: list[float] | None = None) -> np.ndarray | None:
     """Irradiance (linear RGB, Cycles' units) the shot's light gives open ground facing
     ``normal``: the world (its environment map, else its uniform colour), the suns, and lamps
@@ -135,9 +149,8 @@ def ground_irradiance(lighting: Lighting, shot_dir: str | None, normal: list[flo
     the ground, and the foot's is the ground a product mirrors and refracts most. Without
     ``at`` a shot lit by a lamp has none (None)."""
     n = np.asarray(normal, np.float64) / max(float(np.linalg.norm(normal)), 1e-12)
-    env = Path(shot_dir) / lighting.environment if shot_dir and lighting.environment else None
-    if env is not None and env.is_file():
-        sky = plate.read_pixels(env)[..., :3]  # rows top-down: the layout's row 0 is the zenith
+    sky = load_env(Path(shot_dir) / lighting.environment) if shot_dir and lighting.environment else None
+    if sky is not None:
         e = latlong.irradiance(sky, n)
     else:
         e = math.pi * np.asarray(lighting.world_color[:3], np.float64)  # a uniform sky over the hemisphere

@@ -206,15 +206,14 @@ def _decode_images(info: PlateInfo, width: int, height: int, out: Path, progress
 
 
 def read_pixels(path: str | os.PathLike[str]) -> np.ndarray:
-    """HxWxC float32 of an image as stored, rows top-down: a plate PNG's 4 sRGB-encoded
-    channels, an EXR's linear ones (the environment map)."""
+    """HxWx4 float32 of a plate PNG as stored (sRGB-encoded), rows top-down."""
     img = _load_image(Path(path))
     try:
-        w, h, ch = img.size[0], img.size[1], img.channels
-        buf = np.empty(w * h * ch, dtype=np.float32)
+        w, h = img.size
+        buf = np.empty(w * h * 4, dtype=np.float32)
         pixels: Any = img.pixels
         pixels.foreach_get(buf)
-        return buf.reshape(h, w, ch)[::-1]
+        return buf.reshape(h, w, 4)[::-1]
     finally:
         bpy.data.images.remove(img)
 

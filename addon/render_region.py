@@ -20,23 +20,9 @@ from mathutils import Vector
 
 from ..shotcache import render_region as rule
 from ..shotcache.schema import Shot
-from . import product, shot_scene
+from . import lighting, product, shot_scene
 
 Box = tuple[float, float, float, float]
-
-
-def load_env(path: Path) -> np.ndarray | None:
-    """The lat-long environment map as H x W x 3 (row 0 the zenith), or None when unreadable."""
-    try:
-        img: Any = bpy.data.images.load(str(path), check_existing=True)
-    except RuntimeError:
-        return None
-    w, h = int(img.size[0]), int(img.size[1])
-    if w == 0 or h == 0:
-        return None
-    buf = np.empty(w * h * img.channels, np.float32)
-    img.pixels.foreach_get(buf)
-    return buf.reshape(h, w, img.channels)[::-1, :, :3]  # Blender stores rows bottom-up
 
 
 def scene_lights(scene: Any) -> tuple[list[Any], list[Any]]:
@@ -69,7 +55,7 @@ class RegionPlanner:
         g, n = shot.ground.point, shot.ground.normal
         suns, lamps = scene_lights(scene)
         if shot.lighting.environment:
-            env = load_env(Path(shot_dir) / shot.lighting.environment)
+            env = lighting.load_env(Path(shot_dir) / shot.lighting.environment)
             if env is None:  # where its light comes from is unknown
                 return
             suns += rule.env_casters(env, n)

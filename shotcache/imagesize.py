@@ -11,7 +11,7 @@ import struct
 
 from .schema import MAX_PIXELS, SchemaError
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
 
 
@@ -19,7 +19,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) of a PNG or EXR file; None for other formats or an unreadable header."""
     with open(path, "rb") as fh:
         head = fh.read(8)
-        if head == _PNG_MAGIC:
+        if head == PNG_MAGIC:
             chunk = fh.read(16)  # length, "IHDR", width, height
             if len(chunk) == 16 and chunk[4:8] == b"IHDR":
                 return struct.unpack(">II", chunk[8:16])

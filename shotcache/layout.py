@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .frames import frame_name  # noqa: F401  (re-exported: the shot's file-name rule)
+from .imagesize import PNG_MAGIC
 from .schema import SchemaError, Shot
 
 SHOT_FILE = "shot.json"
@@ -220,7 +221,6 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_IMAGE_CHUNKS = (b"IHDR", b"PLTE", b"IDAT")
 """The chunks of a PNG that hold its image; the rest is metadata."""
 
@@ -230,9 +230,9 @@ def image_sha256(path: str | os.PathLike[str]) -> str:
     stamps the PNGs it writes with the date (a tEXt chunk), so two decodes of the same footage
     differ in their bytes and not in their pixels; the render's frame hashes must not."""
     data = Path(path).read_bytes()
-    if not data.startswith(PNG_SIGNATURE):
+    if not data.startswith(PNG_MAGIC):
         return hashlib.sha256(data).hexdigest()
-    h, i = hashlib.sha256(), len(PNG_SIGNATURE)
+    h, i = hashlib.sha256(), len(PNG_MAGIC)
     while i + 8 <= len(data):
         n = int.from_bytes(data[i : i + 4], "big")
         kind = data[i + 4 : i + 8]
