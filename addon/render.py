@@ -202,15 +202,19 @@ earlier build render again. 2: glossy and glass products reflect the plate (prod
 products get GLASS_GLOSSY_BOUNCES."""
 
 
-def frame_hash(shot: Shot, frame: int, glb_sha256: str, plate_sha256: str = "") -> str:
+def frame_hash(shot: Shot, frame: int, glb_sha256: str, plate_sha256: str = "", environment_sha256: str = "") -> str:
     """Everything a frame's pixels depend on; unchanged hash = the EXR on disk is still right.
     ``plate_sha256``: the frame's plate file's, which glossy and glass products mirror (a plate
-    decoded again in place, from other footage, renders them again)."""
+    decoded again in place, from other footage, renders them again). ``environment_sha256``: the
+    environment map's file's; shot.json names it by path only, so a light estimated again that
+    rewrites it in place with the same record (its notes and strengths unchanged) would
+    otherwise keep frames lit by the old map."""
     d = shot.to_dict()
     return stable_hash(
         {
             "recipe": RENDER_RECIPE,
             "plate_frame": plate_sha256,
+            "environment": environment_sha256,
             "camera": d["camera"]["frames"].get(str(frame)),
             "resolution": shot.resolution,
             "product": {k: v for k, v in d["product"].items() if k != "source"},

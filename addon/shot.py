@@ -327,13 +327,25 @@ def _plate_is_current(paths: ShotPaths, source: Any, frames: list[int], size: tu
     return newest < paths.shot_json.stat().st_mtime
 
 
+def environment_sha256(shot: Shot, shot_dir: str | os.PathLike[str]) -> str:
+    """The content hash of the shot's environment map ("" without one). shot.json names the map
+    by path only; a light estimated again rewrites it in place."""
+    if not shot.lighting.environment:
+        return ""
+    env = Path(shot_dir) / shot.lighting.environment
+    return file_sha256(env) if env.is_file() else ""
+
+
 def _setup_key(shot: Shot, shot_dir: str) -> str:
+    """What the built scene shows: the shot's record and the environment map's content (a map
+    rewritten in place is loaded again)."""
     d = shot.to_dict()
     d.pop("render")
     d["samples"] = shot.render.samples
     d["motion_blur"] = shot.render.motion_blur
     d["passes"] = shot.render.passes
     d["dir"] = shot_dir
+    d["environment_sha256"] = environment_sha256(shot, shot_dir)
     from ..shotcache.layout import stable_hash
 
     return stable_hash(d)
@@ -398,7 +410,8 @@ class ShotRenderer:
         if bad:
             raise InputError(f"{self.paths.shot_json}: frames {bad[:8]} are not in this shot")
         plate_sha = {f: image_sha256(self.paths.plate_frame(f)) if self.paths.plate_frame(f).is_file() else "" for f in wanted}
-        self.hashes = {f: render.frame_hash(self.shot, f, self.glb_sha, plate_sha[f]) for f in wanted}
+        env_sha = environment_sha256(self.shot, self.paths.root)
+        self.hashes = {f: render.frame_hash(self.shot, f, self.glb_sha, plate_sha[f], env_sha) for f in wanted}
         self.pending = [f for f in wanted if force or not self.is_current(f)]
         self.skipped = [f for f in wanted if f not in self.pending]
         self.timings: list[dict[str, float]] = []

@@ -147,6 +147,34 @@ def test_rerun_skips_unchanged_frames(ext, rendered):
     assert shot.render_shot(rendered["dir"]) == [1]
 
 
+def test_an_environment_map_rewritten_in_place_renders_again_with_its_new_light(ext, rendered):
+    """shot.json names the environment map by path only: a light estimated again writes the same
+    record over a new map. Every frame renders again, lit by the new map, not the loaded one."""
+    from ml.io.exr import write_rgb
+    from vanelia_addon.addon import shot
+    from vanelia_addon.shotcache.layout import ShotPaths
+
+    paths = ShotPaths(rendered["dir"])
+    record = paths.shot_json.read_text()
+    s = paths.load_shot()
+    s.lighting.environment, s.lighting.lights = "light/env.exr", []
+    env = np.full((16, 32, 3), 0.2, np.float32)
+    write_rgb(paths.root / "light" / "env.exr", env)
+    paths.save_shot(s)
+    assert shot.render_shot(rendered["dir"]) == [1, 2]
+    assert shot.render_shot(rendered["dir"]) == []
+    dim = _load(rendered)["rgba"]
+    write_rgb(paths.root / "light" / "env.exr", env * 4.0)  # same path, same shot.json
+    assert shot.render_shot(rendered["dir"]) == [1, 2]
+    bright = _load(rendered)["rgba"]
+    prod = dim[..., 3] > 0.99
+    assert prod.sum() > 20
+    ratio = np.median(bright[..., 0][prod]) / max(float(np.median(dim[..., 0][prod])), 1e-6)
+    assert 3.0 < ratio < 5.0, ratio  # lit by the new map (4x), not by the image Blender had loaded
+    paths.shot_json.write_text(record)  # the module's shot as it was, for the tests after this one
+    assert shot.render_shot(rendered["dir"], force=True) == [1, 2]
+
+
 def test_unknown_pass_name(ext, rendered):
     from ml.io.exr import PassError, read_passes
     from vanelia_addon.addon import render
