@@ -350,6 +350,11 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         lights.append(local_source.as_light(lamp, foot, n, size))
         seen_ground = lamp.ambient_rgb
     k = exposure_from_ground(seen_ground, ambient)
+    if k > 1.0 and sun_unseen_under_clear_sky(horizon, key, lights, window, lamp):
+        lights.append(overhead_sun_for(k, ambient, n, key))
+        notes.append(OVERHEAD_FOR_RAISE_NOTE.format(strength=lights[-1].intensity, albedo=implied_albedo(seen_ground, ambient)))
+        shadow_ratio = shadow_density(np.full(3, k))
+        k = 1.0
     if k > 1.0:  # the seen sky cannot light the ground as bright as the plate shows it
         implied = implied_albedo(seen_ground, ambient)
         notes.append(f"light raised {k:.1f}x: the sky the frames show would light the ground they show only at an albedo of "
@@ -943,6 +948,40 @@ def uses_shadow_map(key: KeyEstimate, sun: Light) -> bool:
 GROUND_ALBEDO_MAX = 0.9
 """Most albedo a ground may be read at (fresh snow); beyond it the estimate's light, not the
 ground, is wrong."""
+
+
+OVERHEAD_FOR_RAISE_NOTE = ("a sun overhead of {strength:.2f}: the clear sky the frames show lights the ground they show only at "
+                           "an albedo of {albedo:.2f}; the rest is a sun's whose shadows gave no direction (straight up, assumed), "
+                           "not a brighter sky")
+
+
+def sun_unseen_under_clear_sky(horizon: float | None, key: KeyEstimate, lights: list[Light], window: Window | None,
+                               lamp: local_source.LocalSource | None) -> bool:
+    """Whether the light the ground shows beyond what the sky gives (``exposure_from_ground``)
+    is a sun's: read as soft light (nothing placed: no key, window or lamp) under a clear blue
+    daylight sky the frames show, which bounds the unseen sky (``daylight_ceiling``). No sky
+    is brighter than the one in view, and the ground is too bright for any albedo under it, so
+    a sun lights it whose shadows were too faint for a key (a lamp's pool filling them: mixed
+    light, lit/shadow 1.48-1.49). Raised as a whole instead, the sky came out twice the truth's,
+    and a glass product, which shows the sky itself, refracted it white (eval insert
+    mixed_sand_glass 302 and 311: product -4.7 and -6.7 dB against the naive paste)."""
+    return not lights and window is None and lamp is None and not key.hard and key.clear_sky and daylight_seen(horizon, key)
+
+
+def overhead_sun_for(k: float, ambient: np.ndarray, n: np.ndarray, key: KeyEstimate) -> Light:
+    """A sun straight up (``n``) adding (k - 1) x the sky's irradiance ``ambient`` on the ground,
+    so sky and sun light it k times the sky alone: the raise ``exposure_from_ground`` asks for.
+    Straight up because nothing gave its azimuth (as ``key.take_overhead_sun``); as wide as
+    the plate's measured shadow edges say; white, as daylight's sun is near enough, where the
+    sky's blue tint times k would make a blue sun."""
+    strength = (k - 1.0) * float(np.asarray(ambient, np.float64) @ LUMA)
+    angle = measured_angle_deg(key) if key.measured else OVERHEAD_ANGLE_DEG
+    return Light(type="sun", direction=[float(v) for v in np.asarray(n, np.float64)], color=[1.0, 1.0, 1.0], intensity=strength,
+                 angle_deg=float(angle), shadow=True)
+
+
+OVERHEAD_ANGLE_DEG = 3.0
+"""The overhead sun's size where no shadow edge was measured: a sun's with a little haze."""
 
 
 def implied_albedo(radiance: np.ndarray, ambient: np.ndarray) -> float:

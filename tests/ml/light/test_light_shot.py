@@ -82,3 +82,31 @@ def test_an_unsteady_key_of_assumed_side_under_a_clear_sky_becomes_the_sun_overh
     assert not walls.clear_sky and HIGH_SUN_NOTE not in soft.notes
     [key] = soft.lights
     assert key.angle_deg == UNSTEADY_KEY_ANGLE_DEG and not np.allclose(key.direction, UP, atol=1e-3), soft.notes
+
+
+def test_ground_too_bright_for_the_clear_sky_in_view_gets_a_sun_overhead_not_a_brighter_sky():
+    """Faint shade (lit/shadow 1.39: soft light as read, no key) on paving brighter than the clear
+    sky in view can light: no sky is brighter than the one the frames show, so the missing light
+    is a sun's, put straight up, and the sky stays at the seen level (raised as a whole, the sky
+    came out twice the truth's and a glass duck refracted it white: mixed 302, 311). Sky plus sun
+    light the ground as the raise would have. Under a sky that explains the ground, or walls
+    darker than the floor (a room), no sun is added."""
+    from ml.light.envmap import upper_irradiance
+    from ml.light.shot import OVERHEAD_FOR_RAISE_NOTE
+
+    faint = (1 / 1.4, 1 / 1.4, 1.1 / 1.4)
+    dim_clear = (0.25, 0.3, 0.4)
+    env, key, lighting = estimate_light(dappled_paving(dim_clear, shade=faint), np.zeros(3), np.zeros(3), UP)
+    assert not key.hard and key.clear_sky, key.why
+    assert len(lighting.lights) == 1, lighting.notes
+    sun = lighting.lights[0]
+    assert sun.type == "sun" and np.allclose(sun.direction, UP) and sun.color == [1.0, 1.0, 1.0], sun
+    assert OVERHEAD_FOR_RAISE_NOTE.split("{")[0] in lighting.notes and "light raised" not in lighting.notes
+    sky_lum = float(np.median(env[: env.shape[0] // 2 - 2].reshape(-1, 3) @ LUMA))
+    assert sky_lum <= float(np.asarray(dim_clear) @ LUMA) * 1.01  # the sky as seen, not raised
+    ambient = float(upper_irradiance(env, UP) @ LUMA)
+    ground = 0.5 * 0.2126 + 0.47 * 0.7152 + 0.45 * 0.0722  # the lit paving, read at its albedo prior under sky and sun
+    assert 0.3 < np.pi * ground / (ambient + sun.intensity) < 0.4, (ambient, sun.intensity)
+    for sky in ((0.6, 0.75, 0.95), (0.3, 0.3, 0.31)):  # a sky that explains the ground; a room's walls
+        _env, _key, lit = estimate_light(dappled_paving(sky, shade=faint), np.zeros(3), np.zeros(3), UP)
+        assert not lit.lights and OVERHEAD_FOR_RAISE_NOTE.split("{")[0] not in lit.notes, (sky, lit.notes)
