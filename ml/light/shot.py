@@ -303,7 +303,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                 prior = capped
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, above_rgb)
-        if window is None and key.clear_sky and not banded_ground(key):  # the ground read as if soft-lit, though a sun lights it
+        # the ground read as if soft-lit, though a sun lights it; banded ground too: there the key waits for a direction,
+        # and its sky read off the paving over the albedo prior lit a glass duck white (mixed 316: 3x the truth's sky)
+        if window is None and key.clear_sky:
             capped = daylight_ceiling(prior, horizon, ground_lum, clear=True)
             daylight_note = dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note
             prior = capped

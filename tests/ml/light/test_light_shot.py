@@ -4,6 +4,7 @@ sun's short shadows, a canopy's) on plain paving."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ground_plates import SKY_LIT, ground_hits, look_at
 from ml.io.colour import REC709_LUMA as LUMA
@@ -110,3 +111,37 @@ def test_ground_too_bright_for_the_clear_sky_in_view_gets_a_sun_overhead_not_a_b
     for sky in ((0.6, 0.75, 0.95), (0.3, 0.3, 0.31)):  # a sky that explains the ground; a room's walls
         _env, _key, lit = estimate_light(dappled_paving(sky, shade=faint), np.zeros(3), np.zeros(3), UP)
         assert not lit.lights and OVERHEAD_FOR_RAISE_NOTE.split("{")[0] not in lit.notes, (sky, lit.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [311, 316])
+def test_a_lamp_filled_suns_truth_set_keeps_the_clear_sky_it_shows_and_gets_its_sun_overhead(seed, shared_data, tmp_path):
+    """Generated truth sets of mixed light (a 33-degree sun, a lamp's pool beside the product,
+    a clear sky over the horizon; `vanelia eval insert`'s generator, as rendered there). The
+    lamp fills the sun's shadows (lit/shadow 1.48: no key), or the sand's bands hide their
+    direction (316): read off the bright sand, the unseen sky came out 3-4x the truth's and the
+    glass duck refracted it white (product -6 dB against the naive paste). The unseen sky now
+    stays at the clear sky the frames show, and the light the sand asks for beyond it is a sun
+    straight up."""
+    import json as _json
+
+    from cli.eval_insert import generate, parse_args
+    from ml.light.envmap import upper_irradiance
+    from ml.light.shot import OVERHEAD_FOR_RAISE_NOTE, sample_frames
+    from ml.pipeline.fastio import read_linear
+    from shotcache.tracks import load_transforms
+
+    a = parse_args(["--cache", str(tmp_path), "--seed", str(seed), "--sets", "mixed_sand_glass", "--model", str(shared_data / "models" / "Duck.glb")])
+    [set_dir] = generate(a, ["mixed_sand_glass"], lambda _m: None)
+    meta = _json.loads((set_dir / "set.json").read_text())
+    track = load_transforms(set_dir / "transforms.json")
+    images = [(read_linear(set_dir / track.files[f]), track.frames[f]) for f in sample_frames(sorted(track.frames))]
+    env, key, lighting = estimate_light(images, np.asarray(meta["product_matrix"])[:3, 3], np.zeros(3), UP)
+    assert key.clear_sky and not key.hard, key.why
+    assert OVERHEAD_FOR_RAISE_NOTE.split("{")[0] in lighting.notes, lighting.notes
+    [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
+    assert np.allclose(sun.direction, UP) and 0.5 < sun.intensity < 4.0, sun
+    world = meta["light"]["world"]  # the truth's sky: horizon and zenith colours
+    overhead = env[: env.shape[0] // 4].reshape(-1, 3) @ LUMA  # 45 degrees up and more: unseen by the frames
+    assert float(np.median(overhead)) <= 1.05 * float(np.asarray(world["horizon"]) @ LUMA), float(np.median(overhead))
+    assert float(upper_irradiance(env, UP) @ LUMA) < 2.5  # the sky's light (it was 4.1 and 6.2)
