@@ -278,6 +278,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         lamp = None
     prior: np.ndarray | None = None
     zenith_sky: np.ndarray | None = None  # the sky overhead, where the frames saw only its lower part
+    banded_sky: tuple[np.ndarray, np.ndarray, str] | None = None  # on banded ground: (as read, capped, note)
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
         prior = sky_from_ground(window.unlit_rgb)
@@ -303,12 +304,13 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                 prior = capped
     if prior is not None and not key.hard and lamp is None and daylight_seen(horizon, key):
         prior = sky_with_seen_tint(prior, above_rgb)
-        # the ground read as if soft-lit, though a sun lights it; banded ground too: there the key waits for a direction,
-        # and its sky read off the paving over the albedo prior lit a glass duck white (mixed 316: 3x the truth's sky)
-        if window is None and key.clear_sky:
+        if window is None and key.clear_sky:  # the ground read as if soft-lit, though a sun lights it
             capped = daylight_ceiling(prior, horizon, ground_lum, clear=True)
-            daylight_note = dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note
-            prior = capped
+            if banded_ground(key):  # kept only where the sun overhead then takes what it leaves (capped_on_banded_ground)
+                banded_sky = (prior, capped, dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note)
+            else:
+                daylight_note = dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note
+                prior = capped
         # read off the ground near the product, a canopy of blades reads too dark; a canopy is
         # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
         # windows read 8-25x darker than what the frames show above, and no sky is behind that
@@ -322,6 +324,10 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
     env_map = env.result(sky_prior=prior, sun=sun, zenith_sky=zenith_sky)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
+    if banded_sky is not None:
+        capped_env = env.result(sky_prior=banded_sky[1], sun=sun, zenith_sky=zenith_sky)
+        if capped_on_banded_ground(capped_env, key, n):
+            env_map, ambient, notes[3] = capped_env, upper_irradiance(capped_env, n), banded_sky[2]
     light, shadow_ratio, note = key_light(key, ambient, night) if window is None else window_light(window, ambient, n)
     if note == NIGHT_NOTE and horizon is None:
         note = note.replace(NIGHT_SEEN, "the frames show a night beyond the ground (nothing above the horizon in view)")
@@ -950,6 +956,17 @@ def uses_shadow_map(key: KeyEstimate, sun: Light) -> bool:
 GROUND_ALBEDO_MAX = 0.9
 """Most albedo a ground may be read at (fresh snow); beyond it the estimate's light, not the
 ground, is wrong."""
+
+
+def capped_on_banded_ground(capped_env: np.ndarray, key: KeyEstimate, n: np.ndarray) -> bool:
+    """Whether the clear sky in view bounds the unseen sky (``capped_env``) on ground banded with a
+    darker material, where the key waits for a direction: only where the ground then asks for
+    more light than that sky gives, which the sun overhead takes (``sun_unseen_under_clear_sky``).
+    Read off the sand over the albedo prior, mixed 316's sky lit its glass duck white (upper
+    irradiance 6.2 where the truth's sky gives 1.3; capped: +2.76 / +6.58 dB, insert / product);
+    where the capped sky explains the ground, held-out sun_high 335 lost 2.9 / 3.4 dB with it:
+    the sun's light is then in the sky as read, and nowhere else."""
+    return exposure_from_ground(np.asarray(key.ground_rgb), upper_irradiance(capped_env, n)) > 1.0
 
 
 OVERHEAD_FOR_RAISE_NOTE = ("a sun overhead of {strength:.2f}: the clear sky the frames show lights the ground they show only at "
