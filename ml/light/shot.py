@@ -278,7 +278,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         lamp = None
     prior: np.ndarray | None = None
     zenith_sky: np.ndarray | None = None  # the sky overhead, where the frames saw only its lower part
-    banded_sky: tuple[np.ndarray, np.ndarray, str] | None = None  # on banded ground: (as read, capped, note)
+    banded_sky: tuple[np.ndarray, str] | None = None  # on banded ground: the capped sky and its note, kept or not below
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
         prior = sky_from_ground(window.unlit_rgb)
@@ -307,7 +307,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         if window is None and key.clear_sky:  # the ground read as if soft-lit, though a sun lights it
             capped = daylight_ceiling(prior, horizon, ground_lum, clear=True)
             if banded_ground(key):  # kept only where the sun overhead then takes what it leaves (capped_on_banded_ground)
-                banded_sky = (prior, capped, dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note)
+                banded_sky = (capped, dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note)
             else:
                 daylight_note = dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note
                 prior = capped
@@ -325,9 +325,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     env_map = env.result(sky_prior=prior, sun=sun, zenith_sky=zenith_sky)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
     if banded_sky is not None:
-        capped_env = env.result(sky_prior=banded_sky[1], sun=sun, zenith_sky=zenith_sky)
+        capped_env = env.result(sky_prior=banded_sky[0], sun=sun, zenith_sky=zenith_sky)
         if capped_on_banded_ground(capped_env, key, n):
-            env_map, ambient, notes[3] = capped_env, upper_irradiance(capped_env, n), banded_sky[2]
+            env_map, ambient, notes[3] = capped_env, upper_irradiance(capped_env, n), banded_sky[1]
     light, shadow_ratio, note = key_light(key, ambient, night) if window is None else window_light(window, ambient, n)
     if note == NIGHT_NOTE and horizon is None:
         note = note.replace(NIGHT_SEEN, "the frames show a night beyond the ground (nothing above the horizon in view)")
