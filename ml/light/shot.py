@@ -504,7 +504,8 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         found = elevation.combine(occluders, None)
     source = "shadow length"
     if found is None and bound is None and short_shadows_readable(key):
-        short = elevation.short_shadows_bound(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction))
+        short = elevation.short_shadows_elevation(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n,
+                                                 np.asarray(key.direction), grid.metres_per_px)
         if short is not None and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
             found, source = short, "short shadows"
     if found is None:
@@ -657,7 +658,7 @@ def elevation_at_least(grid: GroundGrid, key: KeyEstimate, occluders: list[eleva
 
 def short_shadows_readable(key: KeyEstimate) -> bool:
     """Whether the short shadows at the occluders' feet may bound the key's elevation from below
-    (``elevation.short_shadows_bound``): under a clear sky, where they are sky-lit
+    (``elevation.short_shadows_elevation``): under a clear sky, where they are sky-lit
     (``key.sky_shadow_cells``), and the key's shadows are the sky's (its shade sky-blue) or leave
     the product in the sun. Read off a darker material's bands, a key that put the product "in
     a cast shadow" kept it once its elevation was known, and the bands' shadow map darkened it."""
