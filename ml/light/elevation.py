@@ -281,8 +281,8 @@ def read_occluders(views: list[View], standing: list[Standing], up: np.ndarray, 
 
 
 def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, np.ndarray]], up: np.ndarray,
-                            towards: np.ndarray, cell_m: float) -> tuple[float, str] | None:
-    """(elevation, note) from the occluders' short shadows, or None: a sun of elevation e throws
+                            towards: np.ndarray, cell_m: float) -> tuple[float, str, bool] | None:
+    """(elevation, note, measured) from the occluders' short shadows, or None: a sun of elevation e throws
     an occluder of height H a shadow H / tan(e) long beyond its footprint. ``shadows``: (foot,
     the ground points of the sky-lit blobs touching its base: ``key.foot_shadows``), each point
     a grid cell ``cell_m`` wide.
@@ -302,6 +302,16 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
     (the low suns' truth sets: 1.1-3.3 m) or a blob of several shadows, and then no reading. A
     blob reaching over BEHIND_M towards the light from the foot or wider than WIDE_M across it
     is not that occluder's alone (another's long shadow crossing its foot) and is passed over.
+    An occluder whose top the frames do not show (a pillar running out of view) bounds the sun
+    from below with the height they show over the shadow's reach: a taller one needs a higher
+    sun for as short a shadow. Its area is not used: a blob seen in part reads short, and over a
+    height that is itself a bound it read held-out sun_high 332 and 362 of stop 71 13-14 degrees
+    high. With no exact height the result is the bounds' median, not measured (sun_high 361:
+    45-50 degrees, its sun 60, where it stayed assumed at 30): it raises an elevation only once
+    the other readings left it assumed (``key.raise_assumed_elevation``); taken first, it kept
+    362's key off the azimuth its occluders' longest shadow gives (143 degrees for 120, the
+    truth's 108).
+
     A blob that fills under MIN_FILL of its bounding box is a shadow seen in part (its shade
     on a darker band is not sky-lit), and its area says too little: its reach reads it. The
     elevation is the readings' median."""
@@ -312,7 +322,7 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
         return None
     away /= np.linalg.norm(away)
     side = np.cross(n, away)
-    readings = []
+    readings, bounds = [], []
     for foot, pts in shadows:
         t, across = (pts - foot) @ away, (pts - foot) @ side
         if t.min() < -BEHIND_M or float(np.ptp(across)) > WIDE_M:
@@ -321,13 +331,19 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
         if reach > SHORT_REACH_M:
             return None
         h = occluder_height(views, foot, n) if reach >= MIN_SHADOW_M else None
-        if h is not None and h[1]:
+        if h is None:
+            continue
+        bounds.append(math.degrees(math.atan2(h[0], reach)))  # no shadow is longer than it reaches
+        if h[1]:
             swept = swept_length(across, cell_m) if blob_fill(t, across, cell_m) >= MIN_FILL else reach
             readings.append(math.degrees(math.atan2(h[0], max(min(swept, reach), 1e-3))))
-    if not readings:
+    if not bounds:
         return None
-    e = float(np.clip(np.median(readings), MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
-    return e, f"elevation {e:.0f} deg: {len(readings)} occluder(s)' height over a short shadow's length (its area over its width)"
+    least = float(np.median(bounds))
+    e = float(np.clip(max(np.median(readings), least) if readings else least, MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
+    if readings:
+        return e, f"elevation {e:.0f} deg: {len(readings)} occluder(s)' height over a short shadow's length (its area over its width)", True
+    return e, f"elevation at least {e:.0f} deg: {len(bounds)} occluder(s)' height the frames show over how far a short shadow reaches", False
 
 
 def swept_length(across: np.ndarray, cell_m: float) -> float:

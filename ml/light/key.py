@@ -208,6 +208,10 @@ class KeyEstimate:
     shapeless: bool = False
     """The levels made a hard key, but no shadow on the near grid gave it a direction (none
     elongated, none at an occluder's foot): the wider ground may (``direction_from_wider_ground``)."""
+    least_elevation: tuple[float, str] | None = None
+    """(degrees, note): how high the occluders' heights in view over their short shadows' reach
+    put the sun at least (``elevation.short_shadows_elevation``, no exact height): raises an
+    elevation still assumed once every measurement was tried (``raise_assumed_elevation``)."""
     classes: GroundClasses | None = field(default=None, repr=False)
     """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""
@@ -954,6 +958,16 @@ def confirm_banded(est: KeyEstimate) -> None:
     under the paste. Called once the elevation was measured or not."""
     if est.banded and est.elevation_source == "assumed":
         _no_banded_direction(est, " (no occluder's shadow length confirms it)")
+
+
+def raise_assumed_elevation(grid: GroundGrid, est: KeyEstimate) -> None:
+    """A hard key whose elevation stayed assumed, raised to what its short shadows put it at
+    least (``least_elevation``); still assumed, as a bound is no measurement
+    (``lower_assumed_elevation``)."""
+    if est.hard and est.direction is not None and est.elevation_source == "assumed" and est.least_elevation is not None \
+            and est.least_elevation[0] > float(est.elevation_deg or DEFAULT_ELEVATION_DEG):
+        lower_assumed_elevation(grid, est, est.least_elevation[0])
+        est.why += f"; {est.least_elevation[1]}"
 
 
 def lower_assumed_elevation(grid: GroundGrid, est: KeyEstimate, elevation_deg: float) -> None:

@@ -29,7 +29,7 @@ from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
-                  foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
+                  foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow, take_overhead_sun)
 
 MAX_FRAMES = 16
@@ -212,6 +212,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
             if key.elevation_source == "assumed":
                 elevation_at_least(grid, key, read)
     confirm_banded(key)
+    raise_assumed_elevation(grid, key)
     if given_direction is None and sun is None and not night_low and high_sun_unread(horizon, key):
         take_overhead_sun(grid, key)
     soft_key = None
@@ -506,8 +507,10 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     if found is None and bound is None and short_shadows_readable(key):
         short = elevation.short_shadows_elevation(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n,
                                                  np.asarray(key.direction), grid.metres_per_px)
-        if short is not None and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
-            found, source = short, "short shadows"
+        if short is not None and short[2] and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
+            found, source = short[:2], "short shadows"
+        elif short is not None and not short[2]:
+            key.least_elevation = short[:2]
     if found is None:
         if bound is not None and (over := elevation.over_bound(occluders, bound)):
             key.why += f"; {elevation.dropped_note(over, bound)}"

@@ -322,7 +322,52 @@ def test_short_shadows_read_a_high_sun_and_say_nothing_of_a_low_one(elev, az, re
     found = short_shadows_elevation(views, shadows, up, light, grid.metres_per_px)
     assert (found is not None) == read, found
     # high by up to 12 degrees: the cameras miss the shade right behind each box (less area)
-    assert found is None or (elev - 6.0 <= found[0] <= elev + 12.0 and "area over its width" in found[1]), found
+    assert found is None or (elev - 6.0 <= found[0] <= elev + 12.0 and "area over its width" in found[1] and found[2]), found
+
+
+@pytest.mark.parametrize("elev,az", [(84.0, 160.0), (80.0, -90.0)])
+def test_pillars_running_out_of_view_bound_a_high_sun_from_below(elev, az):
+    """3 m pillars whose tops the frames do not show, under a sun nearly overhead: their short
+    shadows say the sun is at least as high as the height in view over how far each reaches -
+    a bound under the truth, not a measurement, and far over the assumed 30 degrees."""
+    from ground_plates import high_sun_paving
+    from ml.light.elevation import short_shadows_elevation
+    from ml.light.key import GroundGrid, classify, foot_shadows
+
+    e, a = math.radians(elev), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    up = np.array([0.0, 0.0, 1.0])
+    pillars = [(x, y, half, 3.0) for x, y, half, _top in SUN_HIGH_BOXES]
+    grid, views = GroundGrid(centre=np.zeros(3), normal=up), []
+    for img, cam in high_sun_paving(light, pillars, bands=False):
+        grid.add(img, cam)
+        views.append((img, cam, 1.0))
+    found = short_shadows_elevation(views, foot_shadows(grid, classify(grid), np.array([0.5, 0.47, 0.45])), up, light, grid.metres_per_px)
+    assert found is not None and not found[2] and "at least" in found[1], found
+    assert 60.0 < found[0] <= elev, found
+
+
+def test_an_assumed_elevation_is_raised_to_the_short_shadows_bound_only_where_nothing_measured_it():
+    """``raise_assumed_elevation``: a hard key left at the assumed 30 degrees goes up to its
+    short shadows' bound, its azimuth kept and its elevation still assumed; a measured key, or a
+    bound under its elevation, stays."""
+    from ml.light.key import GroundGrid, KeyEstimate, azimuth_between_deg, elevation_of_deg, raise_assumed_elevation
+
+    grid = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    start = light_at(30.0)
+
+    def key(source="assumed", bound=55.0):
+        return KeyEstimate(True, 3.0, direction=start.tolist(), elevation_deg=30.0, elevation_source=source,
+                           least_elevation=(bound, f"elevation at least {bound:.0f} deg"))
+
+    raised = key()
+    raise_assumed_elevation(grid, raised)
+    assert abs(elevation_of_deg(np.asarray(raised.direction), grid.n) - 55.0) < 0.5 and raised.elevation_deg == 55.0
+    assert azimuth_between_deg(np.asarray(raised.direction), start, grid.n) < 0.5 and raised.elevation_source == "assumed"
+    assert "at least 55 deg" in raised.why
+    for kept in (key(source="shadow length"), key(bound=25.0)):
+        raise_assumed_elevation(grid, kept)
+        assert kept.direction == start.tolist() and kept.elevation_deg == 30.0, kept.why
 
 
 def test_a_shadows_length_is_its_area_over_its_width():
