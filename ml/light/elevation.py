@@ -340,7 +340,8 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
     if not bounds:
         return None
     least = float(np.median(bounds))
-    e = float(np.clip(max(np.median(readings), least) if readings else least, MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
+    read = max(float(np.median(readings)), least) if readings else least
+    e = float(np.clip(read, MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
     if readings:
         return e, f"elevation {e:.0f} deg: {len(readings)} occluder(s)' height over a short shadow's length (its area over its width)", True
     return e, f"elevation at least {e:.0f} deg: {len(bounds)} occluder(s)' height the frames show over how far a short shadow reaches", False
