@@ -963,16 +963,17 @@ def confirm_banded(est: KeyEstimate) -> None:
 def raise_assumed_elevation(grid: GroundGrid, est: KeyEstimate) -> None:
     """A hard key whose elevation stayed assumed, raised to what its short shadows put it at
     least (``least_elevation``); still assumed, as a bound is no measurement
-    (``lower_assumed_elevation``)."""
+    (``move_assumed_elevation``)."""
     if est.hard and est.direction is not None and est.elevation_source == "assumed" and est.least_elevation is not None \
             and est.least_elevation[0] > float(est.elevation_deg or DEFAULT_ELEVATION_DEG):
-        lower_assumed_elevation(grid, est, est.least_elevation[0])
+        move_assumed_elevation(grid, est, est.least_elevation[0])
         est.why += f"; {est.least_elevation[1]}"
 
 
-def lower_assumed_elevation(grid: GroundGrid, est: KeyEstimate, elevation_deg: float) -> None:
-    """The key brought down to ``elevation_deg`` at its azimuth (an upper bound on it: elevation.py),
-    its elevation still assumed: a bound is no measurement, so the shadow map is not trusted with
+def move_assumed_elevation(grid: GroundGrid, est: KeyEstimate, elevation_deg: float) -> None:
+    """The key moved to ``elevation_deg`` at its azimuth (a bound on it: down to an upper bound,
+    ``elevation.upper_bound``, or up to a lower one, ``raise_assumed_elevation``), its elevation
+    still assumed: a bound is no measurement, so the shadow map is not trusted with
     it and a product in the plate's shadow keeps no key. Its ratio clamp and the ground its body's
     rays land on follow the new elevation."""
     est.direction = at_elevation(np.asarray(est.direction), grid.n, elevation_deg).tolist()

@@ -29,7 +29,7 @@ from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
-                  foot_shadows, is_daylight, is_grey_sky, is_night, lower_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
+                  foot_shadows, is_daylight, is_grey_sky, is_night, move_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow, take_overhead_sun)
 
 MAX_FRAMES = 16
@@ -515,7 +515,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         if bound is not None and (over := elevation.over_bound(occluders, bound)):
             key.why += f"; {elevation.dropped_note(over, bound)}"
         if bound is not None and bound[0] < float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
-            lower_assumed_elevation(grid, key, bound[0])
+            move_assumed_elevation(grid, key, bound[0])
             key.why += f"; {bound[1]}"
         return occluders
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
