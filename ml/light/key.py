@@ -857,13 +857,31 @@ PARTLY_NOTE = "; part of the product is in a cast shadow"
 def judge_in_shadow(grid: GroundGrid, est: KeyEstimate) -> None:
     """Whether the product stands in the plate's cast shadow, for the key's present direction
     (again when a given or seen direction replaces the estimate's: the ground that says it lies
-    away from the light)."""
-    est.why = est.why.replace(IN_SHADOW_NOTE, "").replace(PARTLY_NOTE, "")
-    if est.classes is None or est.direction is None:
+    away from the light). Not where the shade taken for the shadows' is no sky's (``unlit_by_sky``)."""
+    est.why = est.why.replace(IN_SHADOW_NOTE, "").replace(PARTLY_NOTE, "").replace(NO_SKY_SHADE_NOTE, "")
+    if est.classes is None or est.direction is None or unlit_by_sky(est):
         est.product_in_shadow = est.product_partly_in_shadow = False
+        est.why += NO_SKY_SHADE_NOTE if est.direction is not None and unlit_by_sky(est) else ""
         return
     est.product_in_shadow, est.product_partly_in_shadow = _in_shadow(est.classes, grid, est)
     est.why += IN_SHADOW_NOTE if est.product_in_shadow else PARTLY_NOTE if est.product_partly_in_shadow else ""
+
+
+NO_SKY_SHADE_NOTE = "; its shade is no clear sky's (a darker material's): nothing says the product stands in a cast shadow"
+
+
+def unlit_by_sky(est: KeyEstimate) -> bool:
+    """Whether the shade taken for the shadows' is a material's, not a cast shadow's: under the
+    clear daylight sky the frames see (``clear_sky``) a cast shadow keeps the sky's light, so
+    the ambient its shade implies is sky-blue (SKY_BLUE_MIN); a darker paving's band is dark in
+    every channel alike. Where the sky-lit shadows were too few to win over the bands
+    (``_sky_blue_shadows``: a high sun's short shadows), the bands' ratio stands for the
+    shadows', and the ground under a product standing on a band matched it: "in a cast shadow"
+    at the assumed elevation, its key was dropped (eval insert sun_high 336, 365, 378: the
+    truth's ducks sunlit, their short shadows dark at their feet; no key: the duck lit flat).
+    Where no sky is seen this cannot be told (sun_high 367, 368 stay keyless): a room's lamps
+    shade its tiles no bluer than its bands."""
+    return est.clear_sky and 0.0 < est.shade_blue < SKY_BLUE_MIN
 
 
 def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray, source: str = "given") -> bool:

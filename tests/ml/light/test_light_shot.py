@@ -145,3 +145,32 @@ def test_a_lamp_filled_suns_truth_set_keeps_the_clear_sky_it_shows_and_gets_its_
     overhead = env[: env.shape[0] // 4].reshape(-1, 3) @ LUMA  # 45 degrees up and more: unseen by the frames
     assert float(np.median(overhead)) <= 1.05 * float(np.asarray(world["horizon"]) @ LUMA), float(np.median(overhead))
     assert float(upper_irradiance(env, UP) @ LUMA) < 2.5  # the sky's light (it was 4.1 and 6.2)
+
+
+def test_a_product_on_a_band_no_sky_shades_stands_in_the_sun():
+    """A plaza at noon (a 72-degree sun): the boxes' short, sky-lit shadows are too few to win
+    over the bands of darker, neutral paving, so the bands' ratio is read as the shadows', and
+    the product standing on a band was "in a cast shadow", its key dropped at the assumed
+    elevation (eval insert sun_high 336, 365, 378: the truth's ducks sunlit). Under the clear
+    sky the frames show, a shade no sky lights (its ambient not sky-blue) is a material: the
+    product stands in the sun, and the key stays, its elevation read off the boxes' short
+    shadows. (Its azimuth, read off the bands' shapes, is not asserted: it runs along them.)
+    Where the frames show no clear sky (warm walls: a room's lamps shade its tiles no bluer
+    than its bands) the product stays in the shade, without a key."""
+    import math
+
+    from ground_plates import high_sun_paving
+    from ml.light.key import NO_SKY_SHADE_NOTE
+
+    e, a = math.radians(72.0), math.radians(160.0)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    boxes = [(0.9, 0.8, 0.2, 0.7), (0.8, -0.9, 0.2, 0.6), (1.5, 0.1, 0.2, 0.8)]
+    z = np.zeros(3)
+    _env, key, lighting = estimate_light(high_sun_paving(light, boxes), z, z, UP)
+    assert key.clear_sky and 0.0 < key.shade_blue < 1.8 and not key.product_in_shadow, key.why
+    assert NO_SKY_SHADE_NOTE in lighting.notes and "no key light" not in lighting.notes, lighting.notes
+    [sun] = lighting.lights
+    assert sun.type == "sun" and key.elevation_source != "assumed" and 60.0 < key.elevation_deg < 80.0, lighting.notes
+    _env, walls, indoors = estimate_light(high_sun_paving(light, boxes, above=WALLS), z, z, UP)
+    assert not walls.clear_sky and walls.product_in_shadow and not indoors.lights, indoors.notes
+    assert NO_SKY_SHADE_NOTE not in indoors.notes
