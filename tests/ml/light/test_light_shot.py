@@ -174,3 +174,33 @@ def test_a_product_on_a_band_no_sky_shades_stands_in_the_sun():
     _env, walls, indoors = estimate_light(high_sun_paving(light, boxes, above=WALLS), z, z, UP)
     assert not walls.clear_sky and walls.product_in_shadow and not indoors.lights, indoors.notes
     assert NO_SKY_SHADE_NOTE not in indoors.notes
+
+
+@pytest.mark.slow
+def test_a_high_suns_truth_set_with_the_duck_on_a_band_keeps_its_key(shared_data, tmp_path):
+    """Generated truth set sun_high seed 378 (`vanelia eval insert`'s generator: a 60-degree
+    sun from azimuth 174, tiles banded with a darker paving, the duck standing on a band and
+    sunlit in the truth). The bands' ratio (1.67, its shade no sky's) was taken for the
+    shadows', so the band under the duck read as a cast shadow and the key was dropped (the
+    duck lit flat, -0.9 dB on the product against the paste, learned). Now the key stays, its
+    elevation read off the short shadows at the occluders' feet."""
+    import json as _json
+
+    from cli.eval_insert import generate, parse_args
+    from ml.light.key import NO_SKY_SHADE_NOTE, azimuth_between_deg
+    from ml.light.shot import sample_frames
+    from ml.pipeline.fastio import read_linear
+    from shotcache.tracks import load_transforms
+
+    a = parse_args(["--cache", str(tmp_path), "--seed", "378", "--sets", "sun_high_tiles_diffuse", "--model", str(shared_data / "models" / "Duck.glb")])
+    [set_dir] = generate(a, ["sun_high_tiles_diffuse"], lambda _m: None)
+    meta = _json.loads((set_dir / "set.json").read_text())
+    track = load_transforms(set_dir / "transforms.json")
+    images = [(read_linear(set_dir / track.files[f]), track.frames[f]) for f in sample_frames(sorted(track.frames))]
+    _env, key, lighting = estimate_light(images, np.asarray(meta["product_matrix"])[:3, 3], np.zeros(3), UP)
+    assert key.clear_sky and key.shade_blue < 1.8 and not key.product_in_shadow, key.why
+    assert NO_SKY_SHADE_NOTE in lighting.notes, lighting.notes
+    [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
+    [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
+    assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 40.0, (sun.direction, truth["direction"])
+    assert key.elevation_source != "assumed" and 48.0 < key.elevation_deg < 72.0, key.why
