@@ -880,8 +880,20 @@ def unlit_by_sky(est: KeyEstimate) -> bool:
     at the assumed elevation, its key was dropped (eval insert sun_high 336, 365, 378: the
     truth's ducks sunlit, their short shadows dark at their feet; no key: the duck lit flat).
     Where no sky is seen this cannot be told (sun_high 367, 368 stay keyless): a room's lamps
-    shade its tiles no bluer than its bands."""
-    return est.clear_sky and 0.0 < est.shade_blue < SKY_BLUE_MIN
+    shade its tiles no bluer than its bands. Nor where the plate shows too little sky-lit ground
+    (MIN_SKY_LIT_CELLS of ``sky_shadow_cells``): light bounced off walls and street can fill real
+    cast shadows until they are about as neutral as a band (car-shadow-street's sunlit street:
+    implied blue/red 1.11, no sky-lit cell), and a product standing in one must stay in it."""
+    if not (est.clear_sky and 0.0 < est.shade_blue < SKY_BLUE_MIN) or est.classes is None:
+        return False
+    return int(sky_shadow_cells(est.classes, np.asarray(est.lit_rgb)).sum()) >= MIN_SKY_LIT_CELLS
+
+
+MIN_SKY_LIT_CELLS = 25
+"""Ground cells (3 cm) a plate must show sky-lit (``sky_shadow_cells``: darker and bluer than the
+ground's own colour) for a neutral shade to be a material rather than its shadows: a short
+shadow's visible part (the sun_high sets whose product stood on a band: 29, 34 and 709). The
+blue boxes of tests/ml/light's plaza, their feet smeared onto neutral shadows, make 21-22."""
 
 
 def take_given_direction(grid: GroundGrid, est: KeyEstimate, direction: np.ndarray, source: str = "given") -> bool:

@@ -78,15 +78,16 @@ SKY_LIT = (1 / 2.6, 1.08 / 2.6, 1.4 / 2.6)
 CLEAR_SKY_ABOVE = (0.9, 1.0, 1.25)
 
 
-def high_sun_paving(light, boxes, bands: bool = True, w: int = 320, h: int = 180, above=CLEAR_SKY_ABOVE) -> list:
+def high_sun_paving(light, boxes, bands: bool = True, w: int = 320, h: int = 180, above=CLEAR_SKY_ABOVE, shade=SKY_LIT) -> list:
     """Frames of boxes on pale paving under a sun along ``light`` and a clear sky (seen above the
-    horizon; ``above`` another colour there), their shadows sky-lit (SKY_LIT); with ``bands``,
+    horizon; ``above`` another colour there), their shadows sky-lit (SKY_LIT; ``shade`` another
+    per-channel darkening, as bounce light may leave them); with ``bands``,
     crossed by bands of a darker, neutral paving (1.7x darker in every channel) every 0.8 m one
     way and 1 m the other, as a plaza's. Cameras 3 m off, 1.4 m up, on a slow arc looking along +x."""
     out = []
     for a in np.linspace(-0.2, 0.2, 5):
         cam = look_at(np.array([-3.0 * np.cos(a), -3.0 * np.sin(a), 1.4]), np.array([0.0, 0.0, 0.5]), w, h, 220.0)
-        img = plate_with_boxes(cam, light, boxes, ground=(0.5, 0.47, 0.45), w=w, h=h, above=above, shade=SKY_LIT)
+        img = plate_with_boxes(cam, light, boxes, ground=(0.5, 0.47, 0.45), w=w, h=h, above=above, shade=shade)
         hit, down = ground_hits(cam, w, h)
         x, y = hit[..., 0], hit[..., 1]
         band = (np.abs(((y + 0.1) % 0.8) - 0.1) < 0.1) | (np.abs(((x + 0.1) % 1.0) - 0.1) < 0.1)

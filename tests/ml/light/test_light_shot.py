@@ -156,7 +156,8 @@ def test_a_product_on_a_band_no_sky_shades_stands_in_the_sun():
     product stands in the sun, and the key stays, its elevation read off the boxes' short
     shadows. (Its azimuth, read off the bands' shapes, is not asserted: it runs along them.)
     Where the frames show no clear sky (warm walls: a room's lamps shade its tiles no bluer
-    than its bands) the product stays in the shade, without a key."""
+    than its bands), or the plate no sky-lit ground (its shadows as neutral as the bands, as light bounced
+    off walls may leave them), the product stays in the shade."""
     import math
 
     from ground_plates import high_sun_paving
@@ -174,6 +175,9 @@ def test_a_product_on_a_band_no_sky_shades_stands_in_the_sun():
     _env, walls, indoors = estimate_light(high_sun_paving(light, boxes, above=WALLS), z, z, UP)
     assert not walls.clear_sky and walls.product_in_shadow and not indoors.lights, indoors.notes
     assert NO_SKY_SHADE_NOTE not in indoors.notes
+    neutral = (1 / 1.7, 1 / 1.7, 1 / 1.7)  # shadows as neutral as the bands: nothing tells them apart
+    _env, grey, greyed = estimate_light(high_sun_paving(light, boxes, shade=neutral), z, z, UP)
+    assert grey.clear_sky and grey.product_in_shadow and NO_SKY_SHADE_NOTE not in greyed.notes, greyed.notes
 
 
 @pytest.mark.slow
