@@ -859,9 +859,10 @@ def judge_in_shadow(grid: GroundGrid, est: KeyEstimate) -> None:
     (again when a given or seen direction replaces the estimate's: the ground that says it lies
     away from the light). Not where the shade taken for the shadows' is no sky's (``unlit_by_sky``)."""
     est.why = est.why.replace(IN_SHADOW_NOTE, "").replace(PARTLY_NOTE, "").replace(NO_SKY_SHADE_NOTE, "")
-    if est.classes is None or est.direction is None or unlit_by_sky(est):
+    material = est.direction is not None and unlit_by_sky(est)
+    if est.classes is None or est.direction is None or material:
         est.product_in_shadow = est.product_partly_in_shadow = False
-        est.why += NO_SKY_SHADE_NOTE if est.direction is not None and unlit_by_sky(est) else ""
+        est.why += NO_SKY_SHADE_NOTE if material else ""
         return
     est.product_in_shadow, est.product_partly_in_shadow = _in_shadow(est.classes, grid, est)
     est.why += IN_SHADOW_NOTE if est.product_in_shadow else PARTLY_NOTE if est.product_partly_in_shadow else ""
