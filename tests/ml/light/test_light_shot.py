@@ -113,6 +113,25 @@ def test_ground_too_bright_for_the_clear_sky_in_view_gets_a_sun_overhead_not_a_b
         assert not lit.lights and OVERHEAD_FOR_RAISE_NOTE.split("{")[0] not in lit.notes, (sky, lit.notes)
 
 
+def truth_set_light(recipe: str, seed: int, shared_data, tmp_path) -> tuple:
+    """(set.json, environment map, key, Lighting) of one truth set `vanelia eval insert`'s
+    generator renders (the Duck) into ``tmp_path``, estimated from its sampled plate frames."""
+    import json
+
+    from cli.eval_insert import generate, parse_args
+    from ml.light.shot import sample_frames
+    from ml.pipeline.fastio import read_linear
+    from shotcache.tracks import load_transforms
+
+    a = parse_args(["--cache", str(tmp_path), "--seed", str(seed), "--sets", recipe, "--model", str(shared_data / "models" / "Duck.glb")])
+    [set_dir] = generate(a, [recipe], lambda _m: None)
+    meta = json.loads((set_dir / "set.json").read_text())
+    track = load_transforms(set_dir / "transforms.json")
+    images = [(read_linear(set_dir / track.files[f]), track.frames[f]) for f in sample_frames(sorted(track.frames))]
+    env, key, lighting = estimate_light(images, np.asarray(meta["product_matrix"])[:3, 3], np.zeros(3), UP)
+    return meta, env, key, lighting
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [311, 316])
 def test_a_lamp_filled_suns_truth_set_keeps_the_clear_sky_it_shows_and_gets_its_sun_overhead(seed, shared_data, tmp_path):
@@ -123,20 +142,10 @@ def test_a_lamp_filled_suns_truth_set_keeps_the_clear_sky_it_shows_and_gets_its_
     glass duck refracted it white (product -6 dB against the naive paste). The unseen sky now
     stays at the clear sky the frames show, and the light the sand asks for beyond it is a sun
     straight up."""
-    import json as _json
-
-    from cli.eval_insert import generate, parse_args
     from ml.light.envmap import upper_irradiance
-    from ml.light.shot import OVERHEAD_FOR_RAISE_NOTE, sample_frames
-    from ml.pipeline.fastio import read_linear
-    from shotcache.tracks import load_transforms
+    from ml.light.shot import OVERHEAD_FOR_RAISE_NOTE
 
-    a = parse_args(["--cache", str(tmp_path), "--seed", str(seed), "--sets", "mixed_sand_glass", "--model", str(shared_data / "models" / "Duck.glb")])
-    [set_dir] = generate(a, ["mixed_sand_glass"], lambda _m: None)
-    meta = _json.loads((set_dir / "set.json").read_text())
-    track = load_transforms(set_dir / "transforms.json")
-    images = [(read_linear(set_dir / track.files[f]), track.frames[f]) for f in sample_frames(sorted(track.frames))]
-    env, key, lighting = estimate_light(images, np.asarray(meta["product_matrix"])[:3, 3], np.zeros(3), UP)
+    meta, env, key, lighting = truth_set_light("mixed_sand_glass", seed, shared_data, tmp_path)
     assert key.clear_sky and not key.hard, key.why
     assert OVERHEAD_FOR_RAISE_NOTE.split("{")[0] in lighting.notes, lighting.notes
     [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
@@ -188,20 +197,9 @@ def test_a_high_suns_truth_set_with_the_duck_on_a_band_keeps_its_key(shared_data
     shadows', so the band under the duck read as a cast shadow and the key was dropped (the
     duck lit flat, -0.9 dB on the product against the paste, learned). Now the key stays, its
     elevation read off the short shadows at the occluders' feet."""
-    import json as _json
-
-    from cli.eval_insert import generate, parse_args
     from ml.light.key import NO_SKY_SHADE_NOTE, azimuth_between_deg
-    from ml.light.shot import sample_frames
-    from ml.pipeline.fastio import read_linear
-    from shotcache.tracks import load_transforms
 
-    a = parse_args(["--cache", str(tmp_path), "--seed", "378", "--sets", "sun_high_tiles_diffuse", "--model", str(shared_data / "models" / "Duck.glb")])
-    [set_dir] = generate(a, ["sun_high_tiles_diffuse"], lambda _m: None)
-    meta = _json.loads((set_dir / "set.json").read_text())
-    track = load_transforms(set_dir / "transforms.json")
-    images = [(read_linear(set_dir / track.files[f]), track.frames[f]) for f in sample_frames(sorted(track.frames))]
-    _env, key, lighting = estimate_light(images, np.asarray(meta["product_matrix"])[:3, 3], np.zeros(3), UP)
+    meta, _env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 378, shared_data, tmp_path)
     assert key.clear_sky and key.shade_blue < 1.8 and not key.product_in_shadow, key.why
     assert NO_SKY_SHADE_NOTE in lighting.notes, lighting.notes
     [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
