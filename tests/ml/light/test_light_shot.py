@@ -29,16 +29,30 @@ def strip(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x > 0.6) & (x < 2.2) & (np.abs(y - 0.7) < 0.12)
 
 
-def dappled_paving(sky, shade=SKY_LIT, shadow=spots, w: int = 320, h: int = 180) -> list:
+LAMP = np.array([0.8, 1.0, 1.9])
+"""A lamp 1.9 m up beside the product (``dappled_paving(lamp=True)``)."""
+
+
+def pool(hit: np.ndarray) -> np.ndarray:
+    """How many times brighter LAMP's pool makes the ground than what else lights it (a point
+    light's falloff, 2.5x that light at the product's foot)."""
+    d = np.linalg.norm(hit - LAMP, axis=-1)
+    return 1.0 + 2.5 * (d / np.linalg.norm(LAMP)) ** -3
+
+
+def dappled_paving(sky, shade=SKY_LIT, shadow=spots, w: int = 320, h: int = 180, lamp: bool = False) -> list:
     """Frames of plain pale paving shaded by ``shade`` where ``shadow`` says (round patches by
     default) and ``sky`` above the horizon; cameras 3 m off, 1.4 m up, on a slow arc looking
-    along +x."""
+    along +x. ``lamp``: LAMP's pool on it as well, on paving 0.4x as bright (clipped at 1, as a
+    plate is: under the lamp only)."""
     out = []
     for a in np.linspace(-0.2, 0.2, 5):
         cam = look_at(np.array([-3.0 * np.cos(a), -3.0 * np.sin(a), 1.4]), np.array([0.0, 0.0, 0.5]), w, h, 220.0)
         hit, down = ground_hits(cam, w, h)
         img = np.where(down[..., None], np.array([0.5, 0.47, 0.45]), np.asarray(sky))
         img = np.where((down & shadow(hit[..., 0], hit[..., 1]))[..., None], img * np.asarray(shade), img)
+        if lamp:
+            img = np.where(down[..., None], np.minimum(0.4 * img * pool(hit)[..., None], 1.0), img)
         out.append((img.astype(np.float32), cam))
     return out
 
@@ -111,6 +125,28 @@ def test_ground_too_bright_for_the_clear_sky_in_view_gets_a_sun_overhead_not_a_b
     for sky in ((0.6, 0.75, 0.95), (0.3, 0.3, 0.31)):  # a sky that explains the ground; a room's walls
         _env, _key, lit = estimate_light(dappled_paving(sky, shade=faint), np.zeros(3), np.zeros(3), UP)
         assert not lit.lights and OVERHEAD_FOR_RAISE_NOTE.split("{")[0] not in lit.notes, (sky, lit.notes)
+
+
+@pytest.mark.parametrize("sky", ["clear", "grey"])
+def test_a_lamps_pool_under_a_clear_sky_leaves_the_unseen_sky_as_blue_and_no_brighter_than_the_seen_one(sky):
+    """A lamp's pool on paving that a clear blue sky in view lights too, its faint shade (lit/shadow
+    1.4) no key (mixed light, the lamp filling a sun's shadows): the ground beyond the pool is
+    lit by that sky and an unseen sun, so the unseen sky keeps the seen sky's blue and level.
+    Read off the paving as if the sky alone lit it, it came out 2.3-2.9x the truth's and grey,
+    and a glass duck refracted it white (eval insert mixed_sand_glass 374 and 392). Under a grey
+    sky (no sun to leave out) the sky is read off the paving as before, in its warm tint."""
+    seen = (0.5, 0.6, 0.8) if sky == "clear" else (0.6, 0.6, 0.62)
+    faint = (1 / 1.4, 1 / 1.4, 1.1 / 1.4)
+    env, key, lighting = estimate_light(dappled_paving(seen, shade=faint, lamp=True), np.zeros(3), np.zeros(3), UP)
+    assert not key.hard and key.clear_sky == (sky == "clear"), key.why
+    assert "point" in [lt.type for lt in lighting.lights], lighting.notes
+    overhead = np.median(env[: env.shape[0] // 4].reshape(-1, 3), axis=0)  # 45 degrees up and more: unseen by the frames
+    seen_lum = float(np.asarray(seen) @ LUMA)
+    if sky == "clear":
+        assert overhead[2] / overhead[0] == pytest.approx(seen[2] / seen[0], rel=0.05), overhead
+        assert float(overhead @ LUMA) <= 1.05 * seen_lum, (overhead, seen_lum)
+    else:
+        assert overhead[0] > 1.03 * overhead[2], overhead  # the paving's (0.5, 0.47, 0.45), not the sky's
 
 
 def truth_set_light(recipe: str, seed: int, shared_data, tmp_path) -> tuple:
