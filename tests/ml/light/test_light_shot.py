@@ -192,6 +192,25 @@ def test_a_lamp_filled_suns_truth_set_keeps_the_clear_sky_it_shows_and_gets_its_
     assert float(upper_irradiance(env, UP) @ LUMA) < 2.5  # the sky's light (it was 4.1 and 6.2)
 
 
+@pytest.mark.slow
+def test_a_lamps_truth_set_under_a_clear_sky_keeps_its_lamp_and_the_blue_sky_it_shows(shared_data, tmp_path):
+    """Generated truth set mixed_sand_glass 374 (a 32-degree sun whose shadows the lamp's pool
+    fills: no key; a clear sky over the horizon). The lamp is placed off its pool, and the unseen
+    sky stays the clear sky's blue at its level: read off the sand as if the sky alone lit it,
+    it was 2.3x the truth's and grey, and the glass duck refracted it white (eval insert: product
+    -2.53 -> -0.78 dB against the naive paste, learned)."""
+    from ml.light.envmap import upper_irradiance
+
+    meta, env, key, lighting = truth_set_light("mixed_sand_glass", 374, shared_data, tmp_path)
+    assert key.clear_sky and not key.hard, key.why
+    assert [lt.type for lt in lighting.lights][:1] == ["point"], lighting.notes
+    world = meta["light"]["world"]
+    overhead = np.median(env[: env.shape[0] // 4].reshape(-1, 3), axis=0)  # 45 degrees up and more: unseen by the frames
+    assert float(overhead @ LUMA) <= 1.05 * float(np.asarray(world["horizon"]) @ LUMA), overhead
+    assert overhead[2] > 1.2 * overhead[0], overhead  # blue, as the sky in view (the truth's horizon 0.55 / 0.62 / 0.72)
+    assert float(upper_irradiance(env, UP) @ LUMA) < 2.2  # the sky's light (it was 3.15; the truth's sky 1.36)
+
+
 def test_a_product_on_a_band_no_sky_shades_stands_in_the_sun():
     """A plaza at noon (a 72-degree sun): the boxes' short, sky-lit shadows are too few to win
     over the bands of darker, neutral paving, so the bands' ratio is read as the shadows', and
