@@ -360,7 +360,8 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         lights.append(local_source.as_light(lamp, foot, n, size))
         seen_ground = lamp.ambient_rgb
     k = exposure_from_ground(seen_ground, ambient)
-    if k > 1.0 and sun_unseen_under_clear_sky(horizon, key, lights[:-1] if lamp is not None else lights, window):
+    placed = lights[:-1] if lamp is not None else lights  # the lamp's light, appended last, is no sun's
+    if k > 1.0 and sun_unseen_under_clear_sky(horizon, key, placed, window):
         lights.append(overhead_sun_for(k, ambient, n, key))
         notes.append(OVERHEAD_FOR_RAISE_NOTE.format(strength=lights[-1].intensity, albedo=implied_albedo(seen_ground, ambient)))
         shadow_ratio = shadow_density(np.full(3, k))
