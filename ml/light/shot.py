@@ -389,7 +389,8 @@ def sun_without_lamp_shadows(grid: GroundGrid, key: KeyEstimate, foot: np.ndarra
         return None
     beside = local_source.fit_beside_key(grid, key.classes, foot)
     if beside is not None and beside.weight > 0.0:
-        without_lamp_shadows(grid, key, np.asarray(beside.source.position, np.float64))
+        without_lamp_shadows(grid, key, np.asarray(beside.source.position, np.float64), local_source.pool_on_grid(grid, beside),
+                             float(np.asarray(beside.source.ambient_rgb) @ LUMA))
     return beside
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from ml.light.envmap import ENV_SIZE
-from ml.light.key import (DEFAULT_ELEVATION_DEG, WIDE_GRID_M, GroundGrid, KeyEstimate, _direction, _judge_hard, azimuth_between_deg, classify,
-                          direction_from_wider_ground, estimate_key, lamp_shadows, sun_disagrees)
+from ml.light.key import (DEFAULT_ELEVATION_DEG, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, _direction, _judge_hard, _otsu, _shadow_cells,
+                          azimuth_between_deg, classify, direction_from_wider_ground, estimate_key, lamp_shadows, shadows_without_pool, sun_disagrees,
+                          without_lamp_shadows)
 from ml.light.shot import estimate_light, uses_shadow_map
 
 from ground_plates import camera_rays, ground_hits, look_at, plate_with_boxes
@@ -1156,3 +1157,42 @@ def test_a_key_is_turned_round_by_its_occluders_shadows_only_under_one_sun():
     key = KeyEstimate(True, 2.0, classes=_classes_of(floor))
     assert one_sun_seen(None, _far_view(1.0 * floor), key)
     assert not one_sun_seen(None, _far_view(0.63 * floor), key)
+
+
+def _sand_with_a_pool_beside_a_shadow():
+    """Sunlit sand (0.45) with one sun shadow (0.2) running 2.7 m from its occluder's foot along
+    -x (the sun on +x), and a lamp's pool on all of it (1/d^3, 1.1 m up, 0.3 of the sunlit
+    ground's light at the product). The key's levels are read by the shadow's edges nearest the
+    lamp, where the pool adds 0.2 to both sides. Returns the grid, its classes, the lamp, its pool."""
+    g = GroundGrid(centre=np.zeros(3), normal=np.array([0.0, 0.0, 1.0]))
+    g.cam_xy = [np.array([80.0, 220.0])]
+    pts = g.points
+    lamp = np.array([-0.5, 0.45, 1.1])
+    pool = 0.4 * lamp[2] / np.linalg.norm(pts - lamp, axis=-1) ** 3
+    strip = (pts[..., 0] > -2.2) & (pts[..., 0] < 0.5) & (np.abs(pts[..., 1] + 0.6) < 0.08)
+    occluder = (pts[..., 0] >= 0.5) & (pts[..., 0] < 0.65) & (np.abs(pts[..., 1] + 0.6) < 0.1)
+    lum = (np.where(strip, 0.2, 0.45) + pool) * np.exp(0.03 * np.random.default_rng(0).standard_normal(pool.shape))
+    ground = ~occluder
+    smooth = np.log(lum)
+    t = _otsu(smooth[ground])
+    classes = GroundClasses(np.repeat(lum[..., None], 3, -1), smooth, ground, occluder, ground & (smooth < t), ground & (smooth >= t), t, ground.copy())
+    return g, classes, lamp, pool, strip
+
+
+def test_a_lamps_pool_is_taken_out_before_the_suns_shadows_are_read():
+    """A lamp beside the sun lights the sand by 1/d^3. Read at the levels by the lamp, the sunlit
+    sand a metre beyond its pool is as dark as the shadow there, and that ring's shape gave the
+    sun's azimuth (mixed seeds 326 and 393: 47 and 163 degrees off). With the fitted pool taken
+    out of the ground's light, the shadow alone is dark, and it directs the key from its
+    occluder's foot."""
+    g, c, lamp, pool, strip = _sand_with_a_pool_beside_a_shadow()
+    by_lamp = 0.2  # the pool's radiance on both sides of the edges the levels are read at
+    est = KeyEstimate(True, (0.45 + by_lamp) / (0.2 + by_lamp), lit_rgb=[0.45 + by_lamp] * 3, shadow_rgb=[0.2 + by_lamp] * 3,
+                      direction=[0.0, 1.0, 0.0], classes=c, penumbra_m=0.05)
+    ring = _shadow_cells(c, est)
+    assert ring[10, 10] and ring.mean() > 0.4  # the far sand reads as shadow
+    free = shadows_without_pool(c, pool, lit_free=0.45)
+    assert free[strip].mean() > 0.95 and not free[10, 10] and free.mean() < 0.03
+    assert without_lamp_shadows(g, est, lamp, pool, lit_free=0.45), est.why
+    assert azimuth_between_deg(np.asarray(est.direction), g.e1, g.n) < 10.0 and est.side_source == "occluder", (est.direction, est.why)
+    assert "pool taken out" in est.why

@@ -323,3 +323,28 @@ def test_a_lamp_beside_the_sun_is_read_off_its_pool_on_the_sunlit_ground(case):
     assert suns[0].intensity == pytest.approx(plain.lights[0].intensity, rel=0.35)
     sky = slice(0, env.shape[0] * 2 // 5)  # the lat-long map's upper rows: the sky, not the ground the pool lights
     assert np.mean(env[sky]) == pytest.approx(np.mean(env_plain[sky]), rel=0.15)
+
+
+def test_the_pool_fitted_beside_a_sun_is_the_light_its_lamp_adds_to_the_ground():
+    """``pool_on_grid`` gives, on every cell, the radiance the fitted lamp adds (what the sun's
+    shadows are read without: key.shadows_without_pool): the pool a 120 W lamp 1.2 m up makes
+    on sunlit sand of albedo 0.5 (Blender's point-light law), within a tenth where it is over a
+    tenth of the sand's light, whatever albedo the fit's prior takes for the ground."""
+    from ml.light.key import GroundClasses, GroundGrid
+    from ml.light.local_source import fit_beside_key, pool_on_grid
+
+    grid = GroundGrid(centre=np.zeros(3), normal=N.copy())
+    lamp, power, albedo, sunlit = np.array([0.9, -0.9, 1.2]), 120.0, 0.5, 0.45
+    d = np.linalg.norm(grid.points - lamp, axis=-1)
+    pool = albedo / math.pi * power / (4 * math.pi) * lamp[2] / d**3
+    lum = sunlit + pool
+    ground = lum < 0.9  # the pool's burnt centre left out, as the plate's clip would
+    med = np.repeat(lum[..., None], 3, -1)
+    classes = GroundClasses(med, np.log(lum), ground, np.zeros_like(ground), np.zeros_like(ground), ground.copy(), 0.0, ground.copy())
+    beside = fit_beside_key(grid, classes, FOOT)
+    assert beside is not None and beside.weight > 0.9, None if beside is None else beside.source.why
+    assert np.linalg.norm(beside.source.position - lamp) < 0.3, beside.source.position
+    fitted = pool_on_grid(grid, beside)
+    big = ground & (pool > 0.1 * sunlit)
+    assert big.sum() > 500
+    assert np.abs(fitted[big] / pool[big] - 1.0).max() < 0.1
