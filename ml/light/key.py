@@ -1353,9 +1353,10 @@ shadows read without it: nearer the lamp the fit's error is most of what is left
 over-subtracted under the lamp, read as a dark crescent, mixed seed 317: the sun 60 degrees off at
 another scale). The share is the sunlit ground's, not the cell's own, so a shadow and the lit
 ground beside it are kept or left out together, its foot at its occluder with them. Over the 70
-cached mixed sets, 0.18, 0.25 and 0.35 all bring the sun's azimuth nearer (median error 21.5
-degrees before; 13.5, 18 and 9 after), each turning other sets; against the cell's own light
-0.25 did as well, 0.15, 0.3 and 0.4 not."""
+cached mixed sets (the lamp fitted once, before local_source.fit_beside_key's refit), 0.18, 0.25
+and 0.35 all brought the sun's azimuth nearer (median error 21.5 degrees before; 13.5, 18 and 9
+after), each turning other sets; bounded by the cell's own light, 0.25 did as well, 0.15, 0.3
+and 0.4 not."""
 BURNT = 0.95
 """A cell whose brightest channel reaches this (linear) may be clipped: its light is unknown."""
 
