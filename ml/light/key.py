@@ -1366,9 +1366,10 @@ def shadows_without_pool(c: GroundClasses, pool: np.ndarray, lit_free: float, do
     of its light: the dark class (Otsu) of what the sun and the sky give, where the pool is not
     most of the light (``dominant`` of ``lit_free`` plus itself, the sunlit ground's) and the
     plate is not burnt out (BURNT), and darker than the sunlit ground by half a hard key's least
-    ratio at least (HARD_RATIO: Otsu splits ground with no shadow too). A lamp beside the sun lights the ground by 1/d^3: with it in,
-    the sunlit ground a metre beyond its pool reads as dark as the sun's shadows by it (mixed
-    seeds 326 and 393: a ring round the pool gave the sun's azimuth 47 and 163 degrees off)."""
+    ratio at least (HARD_RATIO: Otsu splits ground with no shadow too). A lamp beside the sun
+    lights the ground by 1/d^3: with it in, the sunlit ground a metre beyond its pool reads as
+    dark as the sun's shadows by it (mixed seeds 326 and 393: a ring round the pool gave the
+    sun's azimuth 47 and 163 degrees off)."""
     lum = np.exp(c.smooth)
     free = np.log(np.maximum(lum - pool, 1e-4))
     use = c.ground & (pool < dominant * (pool + lit_free)) & (c.med.max(axis=-1) < BURNT)

@@ -300,7 +300,7 @@ def fit_beside_key(grid: Any, classes: Any, foot: np.ndarray) -> LampBesideKey |
     Fitted twice: the ground's lit class splits its light in two, and beside a bright pool
     that split falls inside the sunlit ground (the sand a metre beyond the pool reads "dark"),
     so the first fit sees only the pool's rim round its burnt centre and fits it poorly (the
-    mixed truth sets' lamp at R2 -1.8 to 0.5 on 19 of 70). The second is fitted on the ground
+    mixed truth sets' lamp at R2 -1.8 to 0.5 on 21 of the 56 with a hard key). The second is fitted on the ground
     the sun lights once the first pool is taken out (key.shadows_without_pool): all of the
     sunlit sand, the pool's falloff on it, and the pool's share at the product read off both.
     The shade is read under the pool as well (no POOL_DOMINANT bound: a sun's shadow there, the
