@@ -1357,22 +1357,23 @@ cached mixed sets (the lamp fitted once, before local_source.fit_beside_key's re
 and 0.35 all brought the sun's azimuth nearer (median error 21.5 degrees before; 13.5, 18 and 9
 after), each turning other sets; bounded by the cell's own light, 0.25 did as well, 0.15, 0.3
 and 0.4 not."""
-BURNT = 0.95
-"""A cell whose brightest channel reaches this (linear) may be clipped: its light is unknown."""
+CLIPPED = 0.95
+"""A cell whose brightest channel reaches this (linear) may be clipped in the plate: its light is
+unknown (the shadows read without a pool, local_source's fits, window.py's burnt-out floor)."""
 
 
 def shadows_without_pool(c: GroundClasses, pool: np.ndarray, lit_free: float, dominant: float = POOL_DOMINANT) -> np.ndarray:
     """The flat ground in shadow once a lamp's pool (``pool``, its radiance per cell) is taken out
     of its light: the dark class (Otsu) of what the sun and the sky give, where the pool is not
     most of the light (``dominant`` of ``lit_free`` plus itself, the sunlit ground's) and the
-    plate is not burnt out (BURNT), and darker than the sunlit ground by half a hard key's least
+    plate is not burnt out (CLIPPED), and darker than the sunlit ground by half a hard key's least
     ratio at least (HARD_RATIO: Otsu splits ground with no shadow too). A lamp beside the sun
     lights the ground by 1/d^3: with it in, the sunlit ground a metre beyond its pool reads as
     dark as the sun's shadows by it (mixed seeds 326 and 393: a ring round the pool gave the
     sun's azimuth 47 and 163 degrees off)."""
     lum = np.exp(c.smooth)
     free = np.log(np.maximum(lum - pool, 1e-4))
-    use = c.ground & (pool < dominant * (pool + lit_free)) & (c.med.max(axis=-1) < BURNT)
+    use = c.ground & (pool < dominant * (pool + lit_free)) & (c.med.max(axis=-1) < CLIPPED)
     if use.sum() < 200:
         return np.zeros_like(use)
     return use & (free < min(_otsu(free[use]), math.log(max(lit_free, 1e-4)) - 0.5 * math.log(HARD_RATIO)))

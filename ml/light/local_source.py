@@ -32,7 +32,7 @@ from shotcache.ground import plane_axes
 from shotcache.schema import Light
 
 from .envmap import albedo_prior
-from .key import cells_near, shadows_without_pool
+from .key import CLIPPED, cells_near, shadows_without_pool
 
 REACH_M = 4.0
 """Candidate positions: within this of the product on the ground plane."""
@@ -45,8 +45,6 @@ Lower sources graze the ground: fitted on the ground's cosine they come out brig
 burn a product's upright faces (seen on eval insert, interior seed 2: 0.7 m up, 3.3 m off)."""
 MAX_CELLS = 1500
 """Ground cells the fit uses (evenly subsampled): plenty for four unknowns."""
-CLIPPED = 0.95
-"""A cell whose brightest channel reaches this (linear) may be clipped in the plate."""
 MIN_R2 = 0.6
 """The fit must explain this share of the ground's luminance variance for the whole source; from
 MIN_R2 - R2_RAMP up to it, the source's weight rises from nothing (``weight``)."""

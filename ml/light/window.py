@@ -42,8 +42,7 @@ import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
 
-from .key import MAX_SUN_SKY, at_elevation
-from .local_source import CLIPPED
+from .key import CLIPPED, MAX_SUN_SKY, at_elevation
 
 SKY_SHADE_INDOORS = ("a room's cool fill makes its shade as blue as a sky's: where the frames see nothing above the "
                      "horizon and the walls are read below it, that shade does not rule out a window")

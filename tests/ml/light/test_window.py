@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from ml.io.colour import REC709_LUMA as LUMA
-from ml.light.local_source import CLIPPED
-from ml.light.key import KeyEstimate
+from ml.light.key import CLIPPED, KeyEstimate
 from ml.light.shot import estimate_light, walls_seen
 from ml.light.window import (KEY_ANGLE_DEG, PENUMBRA_SHARE, SKY_SHADE_INDOORS, POOL_KEY_ANGLE_DEG, WINDOW_ELEVATION_DEG, WINDOW_RATIO_MAX, _plane, burnt_pool, find_window, floor_luminance,
                              floor_slope, full_ratio)
