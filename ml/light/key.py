@@ -1357,6 +1357,13 @@ cached mixed sets (the lamp fitted once, before local_source.fit_beside_key's re
 and 0.35 all brought the sun's azimuth nearer (median error 21.5 degrees before; 13.5, 18 and 9
 after), each turning other sets; bounded by the cell's own light, 0.25 did as well, 0.15, 0.3
 and 0.4 not."""
+OVERSHOT_RATIO = 4.0
+"""Where the fitted pool leaves the ground over this many times darker than the sunlit ground, the
+fit overshot the plate (a lamp fitted a little off, a shade it does not reach); such cells are
+counted at that level when the shadows' threshold is chosen (``shadows_without_pool``), or their
+long tail drew Otsu's split far below the sun's shadows (mixed seed 403: 0.14 for shadows at
+0.30-0.37 and sunlit sand at 0.41-0.67), no shadow was left out of the lamp's refit, and the lamp
+fitted at R2 0.18. A daylight shadow is rarely deeper (a hard sun's lit/shadow on sand is 1.5-3)."""
 CLIPPED = 0.95
 """A cell whose brightest channel reaches this (linear) may be clipped in the plate: its light is
 unknown (the shadows read without a pool, local_source's fits, window.py's burnt-out floor)."""
@@ -1367,16 +1374,21 @@ def shadows_without_pool(c: GroundClasses, pool: np.ndarray, lit_free: float, do
     of its light: the dark class (Otsu) of what the sun and the sky give, where the pool is not
     most of the light (``dominant`` of ``lit_free`` plus itself, the sunlit ground's) and the
     plate is not burnt out (CLIPPED), and darker than the sunlit ground by half a hard key's least
-    ratio at least (HARD_RATIO: Otsu splits ground with no shadow too). A lamp beside the sun
+    ratio at least (HARD_RATIO: Otsu splits ground with no shadow too). The threshold is chosen
+    where the pool is under POOL_DOMINANT of the light whatever ``dominant`` is (nearer the lamp the
+    fit's error is most of what is left), with overshot cells at OVERSHOT_RATIO. A lamp beside the sun
     lights the ground by 1/d^3: with it in, the sunlit ground a metre beyond its pool reads as
     dark as the sun's shadows by it (mixed seeds 326 and 393: a ring round the pool gave the
     sun's azimuth 47 and 163 degrees off)."""
     lum = np.exp(c.smooth)
     free = np.log(np.maximum(lum - pool, 1e-4))
-    use = c.ground & (pool < dominant * (pool + lit_free)) & (c.med.max(axis=-1) < CLIPPED)
-    if use.sum() < 200:
-        return np.zeros_like(use)
-    return use & (free < min(_otsu(free[use]), math.log(max(lit_free, 1e-4)) - 0.5 * math.log(HARD_RATIO)))
+    flat = c.ground & (c.med.max(axis=-1) < CLIPPED)
+    read = flat & (pool < POOL_DOMINANT * (pool + lit_free))
+    if read.sum() < 200:
+        return np.zeros_like(read)
+    sunlit = math.log(max(lit_free, 1e-4))
+    level = min(_otsu(np.maximum(free[read], sunlit - math.log(OVERSHOT_RATIO))), sunlit - 0.5 * math.log(HARD_RATIO))
+    return flat & (pool < dominant * (pool + lit_free)) & (free < level)
 
 
 LAMP_SHADOWS_NOTE = "the shadows along the way from the lamp beside the key left out (they may be its own)"
