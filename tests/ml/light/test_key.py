@@ -1196,3 +1196,19 @@ def test_a_lamps_pool_is_taken_out_before_the_suns_shadows_are_read():
     assert without_lamp_shadows(g, est, lamp, pool, lit_free=0.45), est.why
     assert azimuth_between_deg(np.asarray(est.direction), g.e1, g.n) < 10.0 and est.side_source == "occluder", (est.direction, est.why)
     assert "pool taken out" in est.why
+
+
+def test_a_pool_fitted_too_bright_still_leaves_the_suns_whole_shadow():
+    """A lamp's refit (local_source.fit_beside_key) leaves out the shadows the previous fit's pool
+    leaves. A poor fit overshoots the plate under its lamp; there the ground less the pool reads
+    far darker than any shadow, and that tail drew Otsu's threshold under the sun's shadows (mixed
+    seed 403: 0.14 for shadows at 0.30-0.37), so half the shadow was fitted as sunlit sand. Counted
+    at OVERSHOT_RATIO below the sunlit ground, the tail leaves the threshold between the two."""
+    from ml.light.key import OVERSHOT_RATIO
+
+    g, c, lamp, pool, strip = _sand_with_a_pool_beside_a_shadow()
+    overshot = 3.0 * pool  # the fitted pool three times the plate's
+    assert (c.ground & (np.exp(c.smooth) - overshot < 0.45 / OVERSHOT_RATIO)).sum() > 200  # a tail as long as 403's
+    shade = shadows_without_pool(c, overshot, lit_free=0.45, dominant=1.0)
+    assert shade[strip].mean() > 0.95, shade[strip].mean()
+    assert shade[c.ground & ~strip].mean() < 0.12
