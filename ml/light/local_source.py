@@ -22,6 +22,7 @@ lit the duck from behind at a fifth of the truth's power, and left it dark).
 from __future__ import annotations
 
 import math
+import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from shotcache.ground import plane_axes
 from shotcache.schema import Light
 
 from .envmap import albedo_prior
-from .key import CLIPPED, cells_near, shadows_without_pool
+from .key import CLIPPED, POOL_DOMINANT, cells_near, shadows_without_pool
 
 REACH_M = 4.0
 """Candidate positions: within this of the product on the ground plane."""
@@ -342,6 +343,25 @@ def _fit_beside(grid: Any, classes: Any, foot: np.ndarray, lit: np.ndarray) -> L
     x = _design(grid.points[read].reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0] if read.any() else np.zeros(1)
     gain = np.asarray(src.power_rgb, np.float64) * albedo / (4.0 * math.pi**2)  # the pool's radiance per unit of H / d^3
     return LampBesideKey(src, gain * float(np.median(x)), w, gain)
+
+
+def without_pool(grid: Any, beside: LampBesideKey) -> Any:
+    """A copy of ``grid`` (key.GroundGrid) whose frames show the ground as the daylight alone lights
+    it: the fitted lamp's pool, in its colour, taken out of every frame. Where the pool is most of
+    the light (key.POOL_DOMINANT of it and the sunlit ground's, as ``shadows_without_pool``) or a
+    frame is burnt out (CLIPPED), the ground is left unseen: there the fit's error, not the sun,
+    is what would be left. The key read off that copy is the sun's: with the pool in, the sunlit
+    sand beyond it reads as its shade, and the edges' lit/shadow ratio came out under a hard key's
+    (mixed sets 300, 302 and 409: 1.48-1.49 for the sun's 1.6-1.7, read as soft light)."""
+    src = beside.source
+    x = _design(grid.points.reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0]
+    pool = (np.asarray(beside.gain_rgb, np.float64)[None, :] * x[:, None]).reshape(grid.points.shape).astype(np.float32)
+    lum = pool @ LUMA
+    lit_free = float(np.asarray(src.ambient_rgb) @ LUMA)
+    read = (lum < POOL_DOMINANT * (lum + lit_free))[..., None]
+    out = copy.copy(grid)
+    out.frames = [np.where(read & (f.max(axis=-1, keepdims=True) < CLIPPED), np.maximum(f - pool, 1e-4), np.nan).astype(f.dtype) for f in grid.frames]
+    return out
 
 
 def pool_on_grid(grid: Any, beside: LampBesideKey) -> np.ndarray:

@@ -28,7 +28,7 @@ from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albed
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
+from .key import (DEFAULT_ELEVATION_DEG, HARD_RATIO, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   foot_shadows, is_daylight, is_grey_sky, is_night, move_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow, take_overhead_sun)
 
@@ -190,7 +190,13 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     above_rgb = env.seen_sky_rgb()  # and its colour (None: too little of it)
     key = estimate_key(grid, horizon_lum=horizon, sky_rgb=above_rgb)
     night_low = night_below(horizon, far, key)  # a night in the far view of cameras that see no sky
-    beside_sun = sun_without_lamp_shadows(grid, key, foot, night_seen(horizon, key) or night_low)
+    by_night = night_seen(horizon, key) or night_low
+    pooled = daylight_beside_pool(grid, key, foot, horizon, above_rgb, by_night)
+    beside_sun: local_source.LampBesideKey | None
+    if pooled is not None:  # the sun's key, read off the ground with a lamp's pool taken out: on from that ground
+        grid, key, beside_sun = pooled
+    else:
+        beside_sun = sun_without_lamp_shadows(grid, key, foot, by_night)
     if key.shapeless or (key.hard and key.side_source == "assumed" and key.direction is not None):  # shadows beyond the near grid
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
@@ -216,9 +222,14 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     if given_direction is None and sun is None and not night_low and high_sun_unread(horizon, key):
         take_overhead_sun(grid, key)
     soft_key = None
+    kept_beside = None  # a lamp beside a key dropped below: its pool stands whatever the sun's shadows say
     if drop_key and key.hard:
         key.hard = False  # as the room's rules below: soft-lit from here on
         key.why += "; " + drop_key
+        if beside_sun is not None and beside_sun.weight > 0.0:
+            kept_beside = beside_sun
+            if pooled is None:  # its pool out of the readings the soft key and the sky are made of
+                leave_out_pool(key, beside_sun)
         if unsteady_sun_unread(horizon, key, night_low):
             key.direction, key.shapeless = None, True  # its shadows hold no direction: as if none were elongated
             take_overhead_sun(grid, key)
@@ -236,13 +247,13 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         key.why += "; " + ROOM_NOTE
     night = night_seen(horizon, key) or night_low
     if not lamp_beside_readable(key, night):
-        beside = None
+        beside = kept_beside
     else:  # the lit ground it is fitted on is as it was: the fit made for the sun's shadows stands
         beside = beside_sun if beside_sun is not None else local_source.fit_beside_key(grid, key.classes, foot)
     placed_beside = beside if beside is not None and beside.weight > 0.0 else None
-    if placed_beside is not None:
+    if placed_beside is not None and pooled is None and kept_beside is None:  # a key read off the pool-free ground has none to leave out
         leave_out_pool(key, placed_beside)
-    source = None if key.hard or key.classes is None else local_source.fit_from_grid(grid, key.classes, foot)
+    source = None if key.hard or key.classes is None or kept_beside is not None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = None
     min_r2 = local_source.CEILING_MIN_R2 if ceiling else local_source.MIN_R2  # a ceiling's panels overlap: one lamp fits them partly
     if source is not None and local_source.accepted(source, min_r2):  # the lamp is the source at its weight: refusals below note on it
@@ -379,6 +390,39 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                         method="plate", notes="; ".join(n for n in notes if n), shadow_ratio=shadow_ratio if lights else [],
                         ground_albedo=ground_albedo(seen_ground, ambient), unplaced_key=unplaced_key(key, ambient, lights))
     return env_map, key, lighting
+
+
+POOL_TAKEN_OUT_NOTE = "the key read with the lamp's pool taken out of the ground's light (with it in, {why})"
+
+
+def daylight_beside_pool(grid: GroundGrid, key: KeyEstimate, foot: np.ndarray, horizon: float | None, above_rgb: np.ndarray | None,
+                         night: bool) -> tuple[GroundGrid, KeyEstimate, local_source.LampBesideKey] | None:
+    """A sun's hard key where a lamp's pool beside it made the ground read as soft-lit: (the ground
+    with the pool taken out, ``local_source.without_pool``; the key read off it; the lamp), or None.
+
+    Under a clear sky by day only, where the ground read soft and a lamp's pool fits on it
+    (``local_source.fit_beside_key``, placed at its weight): the pool lights both sides of the sun's
+    shadow edges by it, and its falloff makes edges of its own across the sunlit sand, so the
+    edges' lit/shadow ratio came out just under a hard key's (HARD_RATIO): 11 of the 75 cached mixed
+    sets at 1.42-1.49 for the sun's 1.6-1.7, lit by the environment and the lamp alone (learned
+    composite -0.1 to +1.7 dB over the paste on 300, 373, 391 and 409). The pool-free ground keeps
+    its soft reading where it still reads soft (wide edges: a window's pool, not a lamp's). Ground
+    soft for another reason is left so: read without the pool, unread bands (mixed 316 and 341,
+    lit/shadow 1.8-1.9) gave the sun 157 and 52 degrees off.
+    The frames must show a clear sky above the horizon, or nothing above it (cameras looking
+    down at the sand: mixed 300 and 409)."""
+    if key.hard or not key.measured or key.ratio >= HARD_RATIO or night or key.classes is None or not (horizon is None or key.clear_sky):
+        return None
+    beside = local_source.fit_beside_key(grid, key.classes, foot)
+    if beside is None or beside.weight <= 0.0:
+        return None
+    free = local_source.without_pool(grid, beside)
+    again = estimate_key(free, horizon_lum=horizon, sky_rgb=above_rgb)
+    if not again.hard or again.direction is None:
+        return None
+    without_lamp_shadows(free, again, np.asarray(beside.source.position, np.float64))
+    again.why += "; " + POOL_TAKEN_OUT_NOTE.format(why=key.why)
+    return free, again, beside
 
 
 def sun_without_lamp_shadows(grid: GroundGrid, key: KeyEstimate, foot: np.ndarray, night: bool) -> local_source.LampBesideKey | None:

@@ -277,15 +277,15 @@ SUN = np.array([-0.6, 0.45, 0.66])  # towards a sun 41 degrees up, behind the ca
 BOXES = [(0.3, 1.4, 0.2, 0.7), (1.6, 0.2, 0.2, 0.9), (-0.9, -1.4, 0.15, 0.6)]
 
 
-def _sunlit_plates(extra):
-    """Boxes on sunlit ground under a clear sky (``ground_plates.plate_with_boxes``) seen by level
-    cameras 2.2 m off, plus ``extra(hit)`` (H x W, linear luminance) on the ground: a lamp's pool,
-    a sheen."""
+def _sunlit_plates(extra, ratio=2.6):
+    """Boxes on sunlit ground under a clear sky (``ground_plates.plate_with_boxes``, the sun's
+    lit/shadow ``ratio``) seen by level cameras 2.2 m off, plus ``extra(hit)`` (H x W, linear
+    luminance) on the ground: a lamp's pool, a sheen."""
     from ground_plates import ground_hits, plate_with_boxes, room_cameras
 
     out = []
     for cam in room_cameras():
-        img = plate_with_boxes(cam, SUN, BOXES, ground=(0.45, 0.42, 0.38), ratio=2.6, above=(0.9, 1.0, 1.25))
+        img = plate_with_boxes(cam, SUN, BOXES, ground=(0.45, 0.42, 0.38), ratio=ratio, above=(0.9, 1.0, 1.25))
         hit, down = ground_hits(cam, 200, 120)
         ground = down & (np.abs(img - np.array([0.15, 0.2, 0.45], np.float32)).max(axis=-1) > 1e-6)
         img = img + np.where(ground, extra(hit), 0.0)[..., None] * np.array([0.85, 0.95, 1.1], np.float32)
@@ -323,6 +323,66 @@ def test_a_lamp_beside_the_sun_is_read_off_its_pool_on_the_sunlit_ground(case):
     assert suns[0].intensity == pytest.approx(plain.lights[0].intensity, rel=0.35)
     sky = slice(0, env.shape[0] * 2 // 5)  # the lat-long map's upper rows: the sky, not the ground the pool lights
     assert np.mean(env[sky]) == pytest.approx(np.mean(env_plain[sky]), rel=0.15)
+
+
+def test_a_sun_a_lamps_pool_made_read_soft_is_read_off_the_ground_without_the_pool():
+    """A sun of lit/shadow 1.7 beside a bright lamp (mixed truth sets: 11 of 75 read soft, the
+    edges' ratio 1.42-1.49 with the pool lighting both sides of them and making edges of its
+    own). With the pool in, the ground reads soft; the key is read again off the ground with the
+    fitted pool taken out (``local_source.without_pool``): the sun is placed from its side, the
+    lamp beside it at its power, and the pool's core, where the fit's error is most of what is
+    left, is left unseen. (The shadows by the lamp go with its core: one box's shadow directs the
+    sun here, 31 degrees off.)"""
+    from ml.light.key import GroundGrid, estimate_key
+    from ml.light.local_source import fit_beside_key, without_pool
+    from ml.light.shot import estimate_light
+
+    def bright_pool(hit):
+        return 1.5 * LAMP[2] / np.linalg.norm(hit - LAMP, axis=-1) ** 3
+
+    plates = _sunlit_plates(bright_pool, ratio=1.7)
+    grid = GroundGrid(centre=FOOT, normal=N)
+    for img, cam in plates:
+        grid.add(img, cam)
+    key = estimate_key(grid, horizon_lum=None)
+    assert not key.hard and "soft light" in key.why, key.why  # what the pool makes of the sun
+    beside = fit_beside_key(grid, key.classes, FOOT)
+    assert beside is not None and beside.weight > 0.0, None if beside is None else beside.source.why
+    free = without_pool(grid, beside)
+    near = np.linalg.norm(grid.points[..., :2] - LAMP[:2], axis=-1) < 0.3
+    seen = np.isfinite(np.stack(free.frames)[..., 0])
+    assert not seen[:, near].any() and seen[:, ~near].mean() > 0.3 * np.isfinite(np.stack(grid.frames)[..., 0]).mean()
+
+    env, key, lighting = estimate_light(plates, FOOT, FOOT, N)
+    suns = [l for l in lighting.lights if l.type == "sun"]
+    points = [l for l in lighting.lights if l.type == "point"]
+    assert len(suns) == 1 and "the key read with the lamp's pool taken out" in lighting.notes, lighting.notes
+    az = math.degrees(math.atan2(suns[0].direction[1], suns[0].direction[0]) - math.atan2(SUN[1], SUN[0]))
+    assert abs((az + 180) % 360 - 180) < 45, (suns[0].direction, lighting.notes)  # its side: one shadow's length left by the pool's core
+    assert len(points) == 1 and np.linalg.norm(np.asarray(points[0].position)[:2] - LAMP[:2]) < 0.4, lighting.notes
+    plain = estimate_light(_sunlit_plates(_pool, ratio=1.7), FOOT, FOOT, N)[2]  # the same lamp at 0.8 of the light: ~100 W
+    power = [l.intensity for l in plain.lights if l.type == "point"]
+    assert power and points[0].intensity == pytest.approx(1.5 / 0.8 * power[0], rel=0.25), (points[0].intensity, power)
+
+
+def test_a_lamp_beside_a_key_dropped_as_unsteady_stays_and_its_pool_is_left_out_of_the_soft_key():
+    """A key dropped as unsteady across scales (``read_light``'s ``drop_key``: shot.unsteady_key)
+    leaves a soft key from its shadows' side. The lamp fitted beside it stood on its pool, not on
+    the sun's shadows, yet was dropped with the key, and its pool went into the soft key and the
+    sky (mixed seed 359: a soft key of 3.96 and ambient 3.72 for the truth's sun of 2.0 and 1.9;
+    351: a window read off the pool, learned -3.48 dB on the product). The lamp stays, and the soft
+    key is as strong as where no lamp lights the ground."""
+    from ml.light.shot import read_light
+
+    drop = "unsteady (test)"
+    _env, _key, lit = read_light(_sunlit_plates(_pool), FOOT, FOOT, N, drop_key=drop)
+    _env, _key, plain = read_light(_sunlit_plates(lambda hit: np.zeros(hit.shape[:2])), FOOT, FOOT, N, drop_key=drop)
+    points = [l for l in lit.lights if l.type == "point"]
+    assert len(points) == 1 and np.linalg.norm(np.asarray(points[0].position)[:2] - LAMP[:2]) < 0.4, lit.notes
+    soft = [l for l in lit.lights if l.type == "sun"]
+    alone = [l for l in plain.lights if l.type == "sun"]
+    assert len(soft) == 1 and len(alone) == 1 and soft[0].angle_deg > 10.0, lit.notes
+    assert soft[0].intensity == pytest.approx(alone[0].intensity, rel=0.35), (soft[0].intensity, alone[0].intensity)
 
 
 def test_the_pool_fitted_beside_a_sun_is_the_light_its_lamp_adds_to_the_ground():
