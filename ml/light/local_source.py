@@ -21,8 +21,8 @@ lit the duck from behind at a fifth of the truth's power, and left it dark).
 """
 from __future__ import annotations
 
-import math
 import copy
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 

@@ -400,17 +400,16 @@ def daylight_beside_pool(grid: GroundGrid, key: KeyEstimate, foot: np.ndarray, h
     """A sun's hard key where a lamp's pool beside it made the ground read as soft-lit: (the ground
     with the pool taken out, ``local_source.without_pool``; the key read off it; the lamp), or None.
 
-    Under a clear sky by day only, where the ground read soft and a lamp's pool fits on it
-    (``local_source.fit_beside_key``, placed at its weight): the pool lights both sides of the sun's
-    shadow edges by it, and its falloff makes edges of its own across the sunlit sand, so the
-    edges' lit/shadow ratio came out just under a hard key's (HARD_RATIO): 11 of the 75 cached mixed
-    sets at 1.42-1.49 for the sun's 1.6-1.7, lit by the environment and the lamp alone (learned
-    composite -0.1 to +1.7 dB over the paste on 300, 373, 391 and 409). The pool-free ground keeps
-    its soft reading where it still reads soft (wide edges: a window's pool, not a lamp's). Ground
-    soft for another reason is left so: read without the pool, unread bands (mixed 316 and 341,
-    lit/shadow 1.8-1.9) gave the sun 157 and 52 degrees off.
-    The frames must show a clear sky above the horizon, or nothing above it (cameras looking
-    down at the sand: mixed 300 and 409)."""
+    The pool lights both sides of the sun's shadow edges by it, and its falloff makes edges of its
+    own across the sunlit sand, so the edges' lit/shadow ratio came out just under a hard key's
+    (HARD_RATIO): 11 of the 75 cached mixed sets at 1.42-1.49 for the sun's 1.6-1.7, lit by the
+    environment and the lamp alone (learned composite -0.1 to +1.7 dB over the paste on 300, 373,
+    391 and 409). Read only by day, where the frames show a clear sky above the horizon or nothing
+    above it (cameras looking down at the sand: mixed 300 and 409), the ground read soft by its
+    ratio, and a lamp's pool fits on it (``local_source.fit_beside_key``, placed at its weight).
+    The pool-free ground keeps its soft reading where it still reads soft (wide edges: a window's
+    pool, not a lamp's). Ground soft for another reason is left so: read without the pool, unread
+    bands (mixed 316 and 341, lit/shadow 1.8-1.9) gave the sun 157 and 52 degrees off."""
     if key.hard or not key.measured or key.ratio >= HARD_RATIO or night or key.classes is None or not (horizon is None or key.clear_sky):
         return None
     beside = local_source.fit_beside_key(grid, key.classes, foot)
