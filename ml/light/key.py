@@ -1383,12 +1383,19 @@ def shadows_without_pool(c: GroundClasses, pool: np.ndarray, lit_free: float, do
     lum = np.exp(c.smooth)
     free = np.log(np.maximum(lum - pool, 1e-4))
     flat = c.ground & (c.med.max(axis=-1) < CLIPPED)
-    read = flat & (pool < POOL_DOMINANT * (pool + lit_free))
+    read = flat & ~pool_core(pool, lit_free)
     if read.sum() < 200:
         return np.zeros_like(read)
     sunlit = math.log(max(lit_free, 1e-4))
     level = min(_otsu(np.maximum(free[read], sunlit - math.log(OVERSHOT_RATIO))), sunlit - 0.5 * math.log(HARD_RATIO))
-    return flat & (pool < dominant * (pool + lit_free)) & (free < level)
+    return flat & ~pool_core(pool, lit_free, dominant) & (free < level)
+
+
+def pool_core(pool: np.ndarray, lit_free: float, share: float = POOL_DOMINANT) -> np.ndarray:
+    """The ground where a fitted lamp's pool (``pool``, its radiance per cell) is ``share`` or more
+    of the light there with the sunlit ground's (``lit_free``): where the fit's error, not the sun,
+    is most of what is left once the pool is taken out (POOL_DOMINANT)."""
+    return pool >= share * (pool + lit_free)
 
 
 LAMP_SHADOWS_NOTE = "the shadows along the way from the lamp beside the key left out (they may be its own)"

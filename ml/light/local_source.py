@@ -33,7 +33,7 @@ from shotcache.ground import plane_axes
 from shotcache.schema import Light
 
 from .envmap import albedo_prior
-from .key import CLIPPED, POOL_DOMINANT, cells_near, shadows_without_pool
+from .key import CLIPPED, cells_near, pool_core, shadows_without_pool
 
 REACH_M = 4.0
 """Candidate positions: within this of the product on the ground plane."""
@@ -293,6 +293,11 @@ class LampBesideKey:
     weight: float  # how much of it to trust (``weight`` at the BESIDE_ thresholds)
     gain_rgb: np.ndarray  # the pool's radiance per unit of H / d^3 (``_design``)
 
+    @property
+    def lit_free(self) -> float:
+        """The sunlit ground's luminance without the pool (the fit's ambient)."""
+        return float(np.asarray(self.source.ambient_rgb) @ LUMA)
+
 
 def fit_beside_key(grid: Any, classes: Any, foot: np.ndarray) -> LampBesideKey | None:
     """A lamp lighting the ground beside a hard key (a practical, a street lamp in daylight):
@@ -302,22 +307,21 @@ def fit_beside_key(grid: Any, classes: Any, foot: np.ndarray) -> LampBesideKey |
     key's readings (and the sky read off its shadows) must leave out, or the lamp's light is
     counted twice (shot.leave_out_pool).
 
-    Fitted twice: the ground's lit class splits its light in two, and beside a bright pool
-    that split falls inside the sunlit ground (the sand a metre beyond the pool reads "dark"),
-    so the first fit sees only the pool's rim round its burnt centre and fits it poorly (the
-    mixed truth sets' lamp at R2 -1.8 to 0.5 on 21 of the 56 with a hard key). The second is fitted on the ground
-    the sun lights once the first pool is taken out (key.shadows_without_pool): all of the
-    sunlit sand, the pool's falloff on it, and the pool's share at the product read off both.
-    The shade is read under the pool as well (no POOL_DOMINANT bound: a sun's shadow there, the
-    lamp filling it, is no sunlit ground; mixed seed 356 fitted at R2 -0.6 with it in). It is
-    refitted BESIDE_REFITS times, each on the ground its predecessor's pool leaves, and the last
-    of the fits trusted most (``weight``) is kept."""
+    Refitted: the ground's lit class splits its light in two, and beside a bright pool that
+    split falls inside the sunlit ground (the sand a metre beyond the pool reads "dark"), so the
+    first fit sees only the pool's rim round its burnt centre and fits it poorly (the mixed truth
+    sets' lamp at R2 -1.8 to 0.5 on 21 of the 56 with a hard key). Each of BESIDE_REFITS refits is
+    on the ground the sun lights once its predecessor's pool is taken out
+    (key.shadows_without_pool): all of the sunlit sand, the pool's falloff on it, and the pool's
+    share at the product read off both. The shade is read under the pool as well (no
+    POOL_DOMINANT bound: a sun's shadow there, the lamp filling it, is no sunlit ground; mixed
+    seed 356 fitted at R2 -0.6 with it in). The last of the fits trusted most (``weight``) is kept."""
     fits = [_fit_beside(grid, classes, foot, classes.lit & classes.ground & classes.steady)]
     for _ in range(BESIDE_REFITS):
         last = fits[-1]
         if last is None:
             break
-        shade = shadows_without_pool(classes, pool_on_grid(grid, last), float(np.asarray(last.source.ambient_rgb) @ LUMA), dominant=1.0)
+        shade = shadows_without_pool(classes, pool_on_grid(grid, last), last.lit_free, dominant=1.0)
         fits.append(_fit_beside(grid, classes, foot, classes.ground & classes.steady & ~shade))
     kept = [(f.weight, i, f) for i, f in enumerate(fits) if f is not None]
     return max(kept, key=lambda t: t[:2])[2] if kept else None
@@ -353,12 +357,9 @@ def without_pool(grid: Any, beside: LampBesideKey) -> Any:
     is what would be left. The key read off that copy is the sun's: with the pool in, the sunlit
     sand beyond it reads as its shade, and the edges' lit/shadow ratio came out under a hard key's
     (mixed sets 300, 302 and 409: 1.48-1.49 for the sun's 1.6-1.7, read as soft light)."""
-    src = beside.source
-    x = _design(grid.points.reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0]
-    pool = (np.asarray(beside.gain_rgb, np.float64)[None, :] * x[:, None]).reshape(grid.points.shape).astype(np.float32)
-    lum = pool @ LUMA
-    lit_free = float(np.asarray(src.ambient_rgb) @ LUMA)
-    read = (lum < POOL_DOMINANT * (lum + lit_free))[..., None]
+    pool = _pool_rgb(grid, beside)
+    read = ~pool_core(pool @ LUMA, beside.lit_free)[..., None]
+    pool = pool.astype(np.float32)
     out = copy.copy(grid)
     out.frames = [np.where(read & (f.max(axis=-1, keepdims=True) < CLIPPED), np.maximum(f - pool, 1e-4), np.nan).astype(f.dtype) for f in grid.frames]
     return out
@@ -367,9 +368,13 @@ def without_pool(grid: Any, beside: LampBesideKey) -> Any:
 def pool_on_grid(grid: Any, beside: LampBesideKey) -> np.ndarray:
     """The fitted lamp's radiance (luminance) on every cell of ``grid`` (S x S): the light its
     pool adds to the ground, to be taken out where the sun's shadows are read (key.shadows_without_pool)."""
-    src = beside.source
-    x = _design(grid.points.reshape(-1, 3), np.asarray(src.position, np.float64)[None], grid.n)[0]
-    return (float(beside.gain_rgb @ LUMA) * x).reshape(grid.points.shape[:2])
+    return _pool_rgb(grid, beside) @ LUMA
+
+
+def _pool_rgb(grid: Any, beside: LampBesideKey) -> np.ndarray:
+    """The fitted lamp's radiance (S x S x 3, linear) on every cell of ``grid``."""
+    x = _design(grid.points.reshape(-1, 3), np.asarray(beside.source.position, np.float64)[None], grid.n)[0]
+    return (np.asarray(beside.gain_rgb, np.float64)[None, :] * x[:, None]).reshape(grid.points.shape)
 
 
 def size_for_soft_edges(src: LocalSource, foot: np.ndarray, soft: bool) -> float:

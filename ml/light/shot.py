@@ -223,13 +223,15 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         take_overhead_sun(grid, key)
     soft_key = None
     kept_beside = None  # a lamp beside a key dropped below: its pool stands whatever the sun's shadows say
+    pool_out = pooled is not None  # the key's readings are the daylight's alone (read off the pool-free ground)
     if drop_key and key.hard:
         key.hard = False  # as the room's rules below: soft-lit from here on
         key.why += "; " + drop_key
         if beside_sun is not None and beside_sun.weight > 0.0:
             kept_beside = beside_sun
-            if pooled is None:  # its pool out of the readings the soft key and the sky are made of
+            if not pool_out:  # its pool out of the readings the soft key and the sky are made of
                 leave_out_pool(key, beside_sun)
+                pool_out = True
         if unsteady_sun_unread(horizon, key, night_low):
             key.direction, key.shapeless = None, True  # its shadows hold no direction: as if none were elongated
             take_overhead_sun(grid, key)
@@ -251,7 +253,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     else:  # the lit ground it is fitted on is as it was: the fit made for the sun's shadows stands
         beside = beside_sun if beside_sun is not None else local_source.fit_beside_key(grid, key.classes, foot)
     placed_beside = beside if beside is not None and beside.weight > 0.0 else None
-    if placed_beside is not None and pooled is None and kept_beside is None:  # a key read off the pool-free ground has none to leave out
+    if placed_beside is not None and not pool_out:
         leave_out_pool(key, placed_beside)
     source = None if key.hard or key.classes is None or kept_beside is not None else local_source.fit_from_grid(grid, key.classes, foot)
     lamp = None
@@ -432,8 +434,7 @@ def sun_without_lamp_shadows(grid: GroundGrid, key: KeyEstimate, foot: np.ndarra
         return None
     beside = local_source.fit_beside_key(grid, key.classes, foot)
     if beside is not None and beside.weight > 0.0:
-        without_lamp_shadows(grid, key, np.asarray(beside.source.position, np.float64), local_source.pool_on_grid(grid, beside),
-                             float(np.asarray(beside.source.ambient_rgb) @ LUMA))
+        without_lamp_shadows(grid, key, np.asarray(beside.source.position, np.float64), local_source.pool_on_grid(grid, beside), beside.lit_free)
     return beside
 
 
