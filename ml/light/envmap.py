@@ -102,15 +102,17 @@ class EnvAccumulator:
             return None
         return np.median(self.sum[up] / self.count[up][:, None], axis=0)
 
-    def result(self, sky_prior: np.ndarray | None = None, sun: np.ndarray | None = None, zenith_sky: np.ndarray | None = None) -> np.ndarray:
+    def result(self, sky_prior: np.ndarray | None = None, sun: np.ndarray | None = None, zenith_sky: np.ndarray | None = None,
+               clear: bool = False) -> np.ndarray:
         """The averaged, filled, feathered map (HxWx3 float32, linear); ``sky_prior`` is the
         sky's radiance where no frame saw enough of it (see ``sky_from_ground``). ``sun``: the
         direction of a sun the frames show; the sky is then filled round it as a clear sky
         (clear_sky.py) and its glare left to the key light. ``zenith_sky``: the radiance of
-        the sky above the highest row the frames saw, in place of that row's own (``_row_fill``)."""
+        the sky above the highest row the frames saw, in place of that row's own (``_row_fill``).
+        ``clear``: those two are a clear sky's at the horizon, darker towards the zenith."""
         seen = self.count > 0
         mean = np.where(seen[..., None], self.sum / np.maximum(self.count, 1)[..., None], 0.0)
-        fill = _row_fill(mean, seen, self.below, sky_prior, zenith_sky)
+        fill = _row_fill(mean, seen, self.below, sky_prior, zenith_sky, clear)
         round_sun = None if sun is None else clear_sky.fill_round_sun(mean, seen, self.below, self.dirs, self.up, sun)
         if round_sun is not None:
             fill = np.where(self.below[..., None], fill, round_sun[0])
@@ -126,6 +128,37 @@ MIN_SKY_SEEN_DEG = 8.0
 sliver at the horizon (a room's walls, a street's far end), not a sky to extrapolate to the
 zenith. In degrees, not rows: counted in rows (3), the finer map (256 x 128) took 4 degrees of
 a room's curtains for its sky."""
+
+
+ZENITH_OVER_HORIZON = 0.6
+"""A clear daylight sky's luminance at the zenith over its luminance at the horizon, on a
+profile linear in the sine of the elevation (``clear_fall``). From the CIE clear sky
+(clear_sky.py): averaged over suns 15-75 degrees up and over which 60 degrees of the horizon the
+frames see, its upward irradiance is 0.73 times pi times the horizon's luminance (quartiles
+0.62-0.90; tests/ml/light/test_envmap.py computes it); this profile gives 1 - 2 (1 - 0.6) / 3 =
+0.73. Filled at the horizon's level up to the zenith, the sun sets' unseen skies lit the ground
+1.2-1.45 times the truth's, and their suns (the shadows' ratio times that sky) as much too bright
+(stop 76)."""
+CLEAR_SKY_MEAN = 1.0 - 2.0 * (1.0 - ZENITH_OVER_HORIZON) / 3.0
+"""A ``clear_fall`` sky's upward irradiance over pi times its horizon's luminance."""
+
+
+def clear_fall(sin_elevation: np.ndarray | float) -> np.ndarray:
+    """A clear sky's luminance at ``sin_elevation`` over its horizon's (1 at the horizon,
+    ZENITH_OVER_HORIZON at the zenith): the unseen part of a clear sky is darker overhead than the
+    horizon the frames show. Not the CIE model itself: without the sun in view its aureole cannot be
+    placed or scaled (clear_sky.py), and a wrong one moves the light more than the mean profile."""
+    return 1.0 - (1.0 - ZENITH_OVER_HORIZON) * np.clip(sin_elevation, 0.0, 1.0)
+
+
+def clear_sky_horizon(prior: np.ndarray, horizon_lum: float) -> np.ndarray:
+    """The horizon radiance of an unseen clear sky (``clear_fall`` up to the zenith) that lights an
+    upward surface as the uniform ``prior`` does, but no brighter at the horizon than what the
+    frames show there (``horizon_lum``): the horizon bounds a clear sky (``daylight_ceiling``), and
+    its zenith is darker still."""
+    p = np.asarray(prior, np.float64)
+    lum = float(p @ LUMA)
+    return p * min(1.0 / CLEAR_SKY_MEAN, horizon_lum / lum) if lum > 0 else p
 
 
 def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: float, clear: bool = False) -> np.ndarray:
@@ -148,7 +181,7 @@ def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: floa
 
 
 def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: np.ndarray | None = None,
-              zenith_sky: np.ndarray | None = None) -> np.ndarray:
+              zenith_sky: np.ndarray | None = None, clear: bool = False) -> np.ndarray:
     """Per elevation row: the mean of its seen pixels; unseen rows from their neighbours
     (sky rows from ``sky_prior`` when no sky was seen at all, and those above the highest seen
     sky row from ``zenith_sky`` where it is given).
@@ -161,7 +194,10 @@ def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: 
     1.0 / 0.82 / 0.69 for the truth's 1.0 / 0.97 / 0.92; red 1.6x the truth's sky irradiance).
     With the shadows' sky overhead: +1.38 / +2.07 dB there, sun_low_concrete 219 +0.81 / +1.04,
     mixed 218 +0.02 / 0.00 (eval insert, insert / product; the only three of 55 sun and mixed
-    sets of 214-226 whose frames see 8 degrees of sky under a key read off shadows)."""
+    sets of 214-226 whose frames see 8 degrees of sky under a key read off shadows).
+
+    ``clear``: ``sky_prior`` and ``zenith_sky`` are a clear sky's radiance at the horizon; the
+    rows they fill fall off towards the zenith (``clear_fall``)."""
     h, w = seen.shape
     rows = np.full((h, 3), np.nan)
     for r in range(h):
@@ -186,10 +222,16 @@ def _row_fill(mean: np.ndarray, seen: np.ndarray, below: np.ndarray, sky_prior: 
         else:
             near = min(sky, key=lambda s: abs(s - r)) if sky else None
             rows[r] = rows[near] if near is not None else sky_mean
-    if sky_prior is not None and not sky:
+    filled_from_prior = sky_prior is not None and not sky
+    if filled_from_prior:
         for r in range(h):
             if not below[r].any():
                 rows[r] = sky_mean
+    if clear and (filled_from_prior or zenith_sky is not None):
+        top = h if filled_from_prior else (min(sky) if sky else 0)  # rows above the seen sky (row 0 the zenith)
+        for r in range(top):
+            if not below[r].any():
+                rows[r] = rows[r] * clear_fall(math.cos(math.pi * (r + 0.5) / h))
     return np.broadcast_to(rows[:, None, :], (h, w, 3)).copy()
 
 

@@ -23,8 +23,9 @@ from shotcache.key_strength import shadow_ratio as shadow_density, sun_for_ratio
 from shotcache.layout import ShotPaths
 from shotcache.schema import FrameCamera, Light, Lighting
 
-from .envmap import (CEILING_CAP_DEG, EnvAccumulator, albedo_prior, canopy_albedo, daylight_ceiling, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy, sky_with_seen_tint,
-                     is_vegetation, upper_irradiance)
+from .envmap import (CEILING_CAP_DEG, CLEAR_SKY_MEAN, ZENITH_OVER_HORIZON, EnvAccumulator, albedo_prior, canopy_albedo, clear_sky_horizon,
+                     daylight_ceiling, is_vegetation, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy,
+                     sky_with_seen_tint, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
@@ -293,6 +294,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     prior: np.ndarray | None = None
     zenith_sky: np.ndarray | None = None  # the sky overhead, where the frames saw only its lower part
     banded_sky: tuple[np.ndarray, str] | None = None  # on banded ground: the capped sky and its note, kept or not below
+    clear_fill = False  # the unseen sky filled as a clear one, falling off towards the zenith (envmap.clear_fall)
     daylight_note = ""
     if window is not None:  # the unseen room from the ground the window does not light
         prior = sky_from_ground(window.unlit_rgb)
@@ -300,8 +302,12 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         prior = sky_from_ground(np.asarray(key.shadow_rgb))
     elif key.hard:
         prior = sky_from_shadow(np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
-        capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA), clear=key.clear_sky)
-        daylight_note = dimmed_note(prior, capped, "shadow's", "daylight")
+        if key.clear_sky and horizon is not None:  # a clear sky in view: the unseen sky a clear one's, darkest overhead
+            capped, clear_fill = clear_sky_horizon(prior, horizon), True
+            daylight_note = clear_sky_note(prior, capped)
+        else:
+            capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA))
+            daylight_note = dimmed_note(prior, capped, "shadow's", "daylight")
         prior = zenith_sky = capped  # the shadows' sky overhead too, above the rows the frames saw (envmap._row_fill)
     elif lamp is not None:  # the unseen sky from the ground the pool's source does not light
         prior = sky_from_ground(lamp.ambient_rgb)
@@ -337,7 +343,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
             prior = raised
     key_note = key.why.replace(ENV_ONLY, "") if window is not None else key.why
     notes = [f"environment coverage {env.coverage():.0%}", key_note, not_sun, daylight_note]
-    env_map = env.result(sky_prior=prior, sun=sun, zenith_sky=zenith_sky)  # round a sun in view: a clear sky (clear_sky.py)
+    env_map = env.result(sky_prior=prior, sun=sun, zenith_sky=zenith_sky, clear=clear_fill)  # round a sun in view: a clear sky (clear_sky.py)
     ambient = upper_irradiance(env_map, n)
     if banded_sky is not None:
         capped_env = env.result(sky_prior=banded_sky[0], sun=sun, zenith_sky=zenith_sky)
@@ -608,6 +614,16 @@ def dimmed_note(prior: np.ndarray, capped: np.ndarray, reading: str, seen: str) 
     if share >= 0.99:
         return ""
     return f"unseen sky dimmed to {share:.0%} of the {reading} reading: no brighter than the {seen} the frames show above the horizon"
+
+
+def clear_sky_note(prior: np.ndarray, horizon_rgb: np.ndarray) -> str:
+    """What ``clear_sky_horizon`` did to the unseen sky ``prior`` read off the shadows: its
+    irradiance overhead, as a share of the shadows' reading."""
+    total = float(np.asarray(prior).sum())
+    share = CLEAR_SKY_MEAN * float(np.asarray(horizon_rgb).sum()) / total if total > 0 else 1.0
+    note = (f"unseen sky a clear one's: no brighter than the horizon the frames show, {ZENITH_OVER_HORIZON:g} of it at the "
+            "zenith")
+    return note if share >= 0.99 else f"{note} ({share:.0%} of the shadow's reading overhead)"
 
 
 def high_sun_unread(horizon: float | None, key: KeyEstimate) -> bool:
