@@ -6,9 +6,12 @@ import math
 import numpy as np
 
 from ml.io.colour import REC709_LUMA as LUMA
-from ml.light.envmap import EnvAccumulator, daylight_ceiling, direction_to_pixel, directions, sky_from_ground, sky_over_canopy, upper_irradiance
+from ml.light.envmap import (CLEAR_SKY_MEAN, ZENITH_OVER_HORIZON, EnvAccumulator, clear_sky_horizon, daylight_ceiling, direction_to_pixel, directions,
+                             sky_from_ground, sky_over_canopy, upper_irradiance)
 
 from ground_plates import look_at
+
+UP = np.array([0.0, 0.0, 1.0])
 
 
 def render_plane(cam, w: int, h: int, ground_rgb, sky_rgb) -> np.ndarray:
@@ -190,6 +193,63 @@ def test_a_clear_blue_sky_bounds_the_unseen_sky_over_a_brighter_sunlit_ground():
     clear = daylight_ceiling(prior, horizon_lum=0.5, lit_lum=0.56, clear=True)
     assert abs(float(clear @ LUMA) - 0.5) < 1e-9
     assert np.allclose(daylight_ceiling(prior, horizon_lum=None, lit_lum=0.56, clear=True), prior)
+
+
+def test_the_clear_skys_fall_to_the_zenith_lights_the_ground_as_the_cie_clear_sky_does_on_average():
+    """ZENITH_OVER_HORIZON's derivation. The CIE clear sky (clear_sky.relative_luminance), over
+    suns 15-75 degrees up and whichever 60 degrees of the horizon a camera sees, lights an
+    upward surface at a mean 0.73 times pi times that horizon's luminance; ``clear_fall``'s
+    profile does too, and a sky as bright overhead as at the horizon would at 1.0."""
+    from ml.light.clear_sky import relative_luminance
+
+    w, h = 128, 64
+    d = directions(w, h)
+    solid = (math.pi / h) * (2 * math.pi / w) * np.sqrt(np.clip(1.0 - d[..., 2] ** 2, 0.0, 1.0))
+    azimuth = np.degrees(np.arctan2(d[..., 1], d[..., 0]))
+    low = (d[..., 2] > 0) & (d[..., 2] < math.sin(math.radians(8.0)))  # the sky the frames see
+    ratios = []
+    for elev in range(15, 80, 5):
+        sun = np.array([math.cos(math.radians(elev)), 0.0, math.sin(math.radians(elev))])
+        lum = relative_luminance(d, UP, sun, min_chi_deg=6.0)
+        irradiance = float((lum * np.clip(d[..., 2], 0.0, None) * solid).sum())
+        for phi in range(0, 360, 15):
+            seen = low & (np.abs((azimuth - phi + 180.0) % 360.0 - 180.0) < 30.0)
+            ratios.append(irradiance / (math.pi * float(np.median(lum[seen]))))
+    assert abs(float(np.mean(ratios)) - CLEAR_SKY_MEAN) < 0.03, (np.mean(ratios), CLEAR_SKY_MEAN)
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=UP, width=w, height=h)
+    horizon = np.array([0.5, 0.6, 0.8])
+    fell = acc.result(sky_prior=horizon, clear=True)  # nothing seen: the whole sky from the prior
+    flat = acc.result(sky_prior=horizon)
+    assert abs(float(upper_irradiance(fell) @ LUMA) / float(upper_irradiance(flat) @ LUMA) - CLEAR_SKY_MEAN) < 0.02
+    assert np.allclose(fell[0].mean(axis=0), ZENITH_OVER_HORIZON * horizon, rtol=0.01)
+    assert np.allclose(fell[h // 2 - 1].mean(axis=0), horizon, rtol=0.03)  # just above the horizon
+    assert np.allclose(fell[h // 2:], flat[h // 2:])  # the ground is untouched
+
+
+def test_the_unseen_clear_sky_is_no_brighter_than_the_horizon_and_darker_above_the_rows_seen():
+    """A clear sky read off the shadows (``prior``), brighter than the horizon the frames show:
+    the unseen sky takes the horizon's level there and falls off above it, the rows the frames
+    saw keep their own. One no brighter than a clear sky with that horizon lights the ground as
+    it did uniform."""
+    bright, dim = np.array([1.2, 1.4, 2.0]), np.array([0.2, 0.25, 0.35])
+    assert abs(float(clear_sky_horizon(bright, 0.6) @ LUMA) - 0.6) < 1e-9
+    assert np.allclose(clear_sky_horizon(dim, 0.6) * CLEAR_SKY_MEAN, dim)  # same irradiance overhead
+    w, h = 160, 90
+    horizon_sky = np.array([0.6, 0.62, 0.66])
+    acc = EnvAccumulator(centre=np.array([0.0, 0.0, 0.15]), ground_point=np.zeros(3), ground_normal=UP)
+    for a in np.linspace(-0.3, 0.3, 4):
+        eye = np.array([-2.0 * math.cos(a), -2.0 * math.sin(a), 0.8])
+        cam = look_at(eye, np.array([0.0, 0.0, 0.9]), w, h)  # level: the lowest 10-20 degrees of sky in view
+        acc.add(render_plane(cam, w, h, (0.3, 0.3, 0.28), horizon_sky), cam)
+    top = clear_sky_horizon(bright, float(horizon_sky @ LUMA))
+    flat = acc.result(sky_prior=top, zenith_sky=top)
+    fell = acc.result(sky_prior=top, zenith_sky=top, clear=True)
+    rows = fell.shape[0]
+    assert np.allclose(fell[0].mean(axis=0), ZENITH_OVER_HORIZON * top, rtol=0.01)
+    c, r = direction_to_pixel(np.array([1.0, 0.0, 0.05]), fell.shape[1], rows)  # 3 degrees up, in view
+    assert np.allclose(fell[int(r), int(c)], horizon_sky, atol=0.02)
+    assert np.allclose(fell[rows // 2:], flat[rows // 2:])
+    assert 0.75 < float(upper_irradiance(fell) @ LUMA) / float(upper_irradiance(flat) @ LUMA) < 0.9
 
 
 def test_a_sky_far_brighter_than_a_canopy_raises_the_sky_read_off_it():

@@ -295,7 +295,8 @@ def test_a_high_suns_truth_set_with_the_duck_on_a_band_keeps_its_key(shared_data
     sunlit in the truth). The bands' ratio (1.67, its shade no sky's) was taken for the
     shadows', so the band under the duck read as a cast shadow and the key was dropped (the
     duck lit flat, -0.9 dB on the product against the paste, learned). Now the key stays, its
-    elevation read off the short shadows at the occluders' feet."""
+    elevation read off the short shadows at the occluders' feet. The unseen sky lights the
+    ground as the truth's does (within 15 %): a clear sky's, darker overhead than the horizon."""
     from ml.light.key import NO_SKY_SHADE_NOTE, azimuth_between_deg
 
     meta, _env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 378, shared_data, tmp_path)
@@ -305,3 +306,9 @@ def test_a_high_suns_truth_set_with_the_duck_on_a_band_keeps_its_key(shared_data
     [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
     assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 40.0, (sun.direction, truth["direction"])
     assert key.elevation_source != "assumed" and 48.0 < key.elevation_deg < 72.0, key.why
+    from cli.eval_insert import truth_lighting
+    from ml.light.envmap import upper_irradiance
+
+    _truth, truth_env = truth_lighting(lighting, meta["light"], env)  # the set's sky gradient above the horizon
+    sky = float(upper_irradiance(env, UP) @ LUMA) / float(upper_irradiance(truth_env, UP) @ LUMA)
+    assert 0.85 < sky < 1.15, sky  # filled at the horizon's level up to the zenith: 1.38
