@@ -6,7 +6,9 @@ plane (so the ground the product stands on is placed with its parallax), one abo
 far away. The frames are averaged over the shot, so the map is stable, and what no frame saw
 is filled plausibly: each elevation row takes the mean of what was seen in it, rows never
 seen take the nearest seen row above the horizon (sky) or the mean seen ground below it
-(a mirrored ground), and the seam is feathered.
+(a mirrored ground), and the seam is feathered. Under a clear daylight sky the frames show, the
+unseen sky is a clear one's: no brighter than the horizon in view, darker towards the zenith
+(``clear_fall``).
 
 Lat-long layout is Blender's (Cycles ``direction_to_equirectangular``): row 0 is the zenith,
 column u maps to azimuth phi = pi - 2 pi u (u = 0.5 looks along +x); world z is up. Values are

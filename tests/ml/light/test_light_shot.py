@@ -321,7 +321,7 @@ def test_a_high_suns_truth_set_with_the_duck_on_a_band_keeps_its_key(shared_data
     ground as the truth's does (within 15 %): a clear sky's, darker overhead than the horizon."""
     from ml.light.key import NO_SKY_SHADE_NOTE, azimuth_between_deg
 
-    meta, _env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 378, shared_data, tmp_path)
+    meta, env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 378, shared_data, tmp_path)
     assert key.clear_sky and key.shade_blue < 1.8 and not key.product_in_shadow, key.why
     assert NO_SKY_SHADE_NOTE in lighting.notes, lighting.notes
     [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
