@@ -220,7 +220,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                 elevation_at_least(grid, key, read)
     confirm_banded(key)
     raise_assumed_elevation(grid, key)
-    if given_direction is None and sun is None and not night_low and (high_sun_unread(horizon, key) or sky_shaded_sun_unread(horizon, key)):
+    if given_direction is None and sun is None and not night_low and high_sun_unread(horizon, key):
         take_overhead_sun(grid, key)
     soft_key = None
     kept_beside = None  # a lamp beside a key dropped below: its pool stands whatever the sun's shadows say
@@ -633,20 +633,6 @@ def high_sun_unread(horizon: float | None, key: KeyEstimate) -> bool:
     material (``banded_ground``): there the levels mix its shadows with the bands, and a key
     from them read the sun and its sky too dim (held-out sun_high 233, 245, 249: -1 to -7 dB)."""
     return key.shapeless and not key.hard and key.direction is None and measured_under_clear_sky(horizon, key)
-
-
-def sky_shaded_sun_unread(horizon: float | None, key: KeyEstimate) -> bool:
-    """Whether ground banded with a darker material shows a sun whose direction nothing read: its
-    shadows told from the bands by their sky-blue shade (``key.sky_shade``: the ratio is theirs,
-    not the bands'), under a clear daylight sky the frames see, but their shapes mixed with the
-    bands give no direction. The sun is then put overhead (key.take_overhead_sun) at that ratio,
-    and the unseen sky is a clear one's, bounded by the horizon in view. Left as environment
-    only, the sky was read off the whole sunlit ground: 1.9-2.3x the truth's sky irradiance and
-    0.7-0.85x its sun and sky together, in the sky's colour, on 8 of 47 held-out sun_high sets
-    (stop 76). ``high_sun_unread`` keeps banded ground out for the bands' ratio, which this one
-    is not."""
-    return (not key.hard and key.direction is None and key.sky_shade and key.measured and key.classes is not None
-            and key.clear_sky and daylight_seen(horizon, key))
 
 
 def unsteady_sun_unread(horizon: float | None, key: KeyEstimate, night: bool) -> bool:
