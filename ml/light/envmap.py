@@ -157,10 +157,9 @@ def clear_sky_horizon(prior: np.ndarray, horizon_lum: float) -> np.ndarray:
     """The horizon radiance of an unseen clear sky (``clear_fall`` up to the zenith) that lights an
     upward surface as the uniform ``prior`` does, but no brighter at the horizon than what the
     frames show there (``horizon_lum``): the horizon bounds a clear sky (``daylight_ceiling``), and
-    its zenith is darker still."""
-    p = np.asarray(prior, np.float64)
-    lum = float(p @ LUMA)
-    return p * min(1.0 / CLEAR_SKY_MEAN, horizon_lum / lum) if lum > 0 else p
+    its zenith is darker still: the prior's horizon, CLEAR_SKY_MEAN of it overhead on average,
+    capped as any clear daylight sky is (``daylight_ceiling``)."""
+    return daylight_ceiling(np.asarray(prior, np.float64) / CLEAR_SKY_MEAN, horizon_lum, lit_lum=0.0, clear=True)
 
 
 def daylight_ceiling(prior: np.ndarray, horizon_lum: float | None, lit_lum: float, clear: bool = False) -> np.ndarray:
