@@ -132,7 +132,7 @@ def occluder_height(views: list[View], foot: np.ndarray, up: np.ndarray) -> tupl
     return float(ts[last]), False
 
 
-def _like(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
+def like_colour(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Samples of the reference's colour: its level within LEVEL_TOLERANCE and its chromaticity
     within CHROMA_TOLERANCE (log). The occluder itself, seen over the ground behind it, is
     mostly of another colour; a texture's darker and lighter spots are gaps, not the end of a
@@ -178,8 +178,8 @@ def shadow_length(views: list[View], standing: Standing, away: np.ndarray, shado
     med, count = profile(views, points)
     hidden = standing.hidden(points)
     seen = _seen(count, len(views)) & ~hidden
-    shadow = seen & _like(med, shadow_rgb)
-    lit = seen & (_like(med, lit_rgb) | _brighter(med, shadow_rgb))
+    shadow = seen & like_colour(med, shadow_rgb)
+    lit = seen & (like_colour(med, lit_rgb) | _brighter(med, shadow_rgb))
     start = np.nonzero(shadow[: int(SHADOW_START_M / SHADOW_STEP_M)])[0]
     if len(start) == 0 or lit[: start[0]].any():  # lit ground between the foot and the shadow: not its shadow
         return None

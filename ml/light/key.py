@@ -66,6 +66,7 @@ from ml.composite.blur_match import lens_blur_px
 from ml.io.colour import REC709_LUMA as LUMA
 from shotcache.schema import FrameCamera
 
+from .elevation import like_colour
 from .key_shadow import KeyShadowMap, visibility_from_ground
 from .masked import masked_blur
 
@@ -210,6 +211,9 @@ class KeyEstimate:
     shapeless: bool = False
     """The levels made a hard key, but no shadow on the near grid gave it a direction (none
     elongated, none at an occluder's foot): the wider ground may (``direction_from_wider_ground``)."""
+    shapes_direction: list[float] | None = None
+    """The direction the shadows' shapes gave, where the feet's shadows turned the key away from it
+    (shot.turn_to_feet_shadows): what the readings at other scales are checked against."""
     least_elevation: tuple[float, str] | None = None
     """(degrees, note): how high the occluders' heights in view over their short shadows' reach
     put the sun at least (``elevation.short_shadows_elevation``, no exact height): raises an
@@ -1518,11 +1522,16 @@ def occluder_feet(grid: GroundGrid, objects: np.ndarray) -> list[tuple[np.ndarra
     return feet
 
 
-def foot_shadows(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def foot_shadows(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray, shade_rgb: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(foot, the ground points of the sky-lit blobs touching its base) for each object standing
     on the rectified ground (``occluder_feet``, ``sky_shadow_cells``): the shadows that start at
-    it, whole however far they run. Objects no such blob touches are left out."""
-    n_lab, lab = cv2.connectedComponents(sky_shadow_cells(c, lit_rgb).astype(np.uint8))
+    it, whole however far they run. Objects no such blob touches are left out. ``shade_rgb``:
+    only the cells of the shadows' own colour (``elevation.like_colour``) count, not a bluish
+    object's smear."""
+    cells = sky_shadow_cells(c, lit_rgb)
+    if shade_rgb is not None:
+        cells &= like_colour(c.med.reshape(-1, 3), shade_rgb).reshape(cells.shape)
+    n_lab, lab = cv2.connectedComponents(cells.astype(np.uint8))
     out = []
     for foot, band in occluder_feet(grid, c.objects):
         ids = [i for i in np.unique(lab[cells_near(grid, band, OCCLUDER_TOUCH_M)]) if i]
@@ -1530,6 +1539,41 @@ def foot_shadows(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray) -> lis
             rows, cols = np.nonzero(np.isin(lab, ids))
             out.append((foot, grid.points[rows, cols]))
     return out
+
+
+@dataclass
+class FeetShadows:
+    """Which way the sky-lit shadows at the occluders' feet lie (``feet_shadow_direction``)."""
+
+    towards: np.ndarray
+    """Unit world vector on the ground towards the light: against the way they lie from their feet."""
+    cells: int
+    """Grid cells of those shadows, all together."""
+    agreement: float
+    """Length of their cell-weighted mean direction (1: every shadow lies the same way)."""
+
+
+def feet_shadow_direction(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray, shade_rgb: np.ndarray) -> FeetShadows | None:
+    """The light's azimuth from the sky-lit shadows touching the occluders' bases (``foot_shadows``):
+    a shadow lies on its occluder's far side from the light, so the light is the other way from
+    its centre. Each occluder's shadow weighs by its cells. It needs no shadow's shape: a high
+    sun's short blob, or one the occluder half hides, gives it where no elongated shadow does,
+    and a darker material's bands are not sky-lit, so they do not pull it; nor, counted only where
+    of the shadows' colour (``shade_rgb``), does a bluish object's smear. The foot lies on the
+    cameras' side of the footprint, so a shadow to the side reads a little away from them. None
+    without such a shadow."""
+    total, cells = np.zeros(3), 0
+    for foot, pts in foot_shadows(grid, c, lit_rgb, shade_rgb):
+        v = pts.mean(axis=0) - foot
+        v -= grid.n * (v @ grid.n)
+        length = float(np.linalg.norm(v))
+        if length > 1e-6:
+            total -= len(pts) * v / length
+            cells += len(pts)
+    length = float(np.linalg.norm(total))
+    if cells == 0 or length < 1e-9:
+        return None
+    return FeetShadows(total / length, cells, length / cells)
 
 
 def _pull_to_base(shadow: np.ndarray, pts: np.ndarray, bases: np.ndarray, grid: GroundGrid,

@@ -30,7 +30,7 @@ from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (DEFAULT_ELEVATION_DEG, HARD_RATIO, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
-                  foot_shadows, is_daylight, is_grey_sky, is_night, move_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
+                  feet_shadow_direction, FeetShadows, foot_shadows, is_daylight, is_grey_sky, is_night, move_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow, take_overhead_sun)
 
 MAX_FRAMES = 16
@@ -107,7 +107,7 @@ def neighbour_keys(views: list[tuple[np.ndarray, FrameCamera]], product_point: n
     """(scale, key) read again with the world scaled READING_SCALES about the product's foot
     (cameras and product; the same frames)."""
     n, p, foot = foot_on_ground(product_point, ground_point, ground_normal)
-    return [(s, read_light(scaled_views(views, foot, s), foot + s * (p - foot), foot, n, None)[1]) for s in READING_SCALES]
+    return [(s, read_light(scaled_views(views, foot, s), foot + s * (p - foot), foot, n, None, feet_turn=False)[1]) for s in READING_SCALES]
 
 
 def axis_off_deg(a: list[float] | np.ndarray, b: list[float] | np.ndarray, normal: np.ndarray) -> float:
@@ -123,10 +123,11 @@ def unsteady_key(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], grou
     if key.direction is None:
         return ""
     n = np.asarray(ground_normal, np.float64)
+    read = key.shapes_direction or key.direction  # the shapes' reading, before the feet's shadows turned it
     seen = []
     for s, other in others:
         if other.hard and other.direction is not None:
-            off = axis_off_deg(other.direction, key.direction, n)
+            off = axis_off_deg(other.direction, read, n)
             if off <= STEADY_AZIMUTH_DEG:
                 return ""
             seen.append(f"{s:.2f}x: {off:.0f} deg off")
@@ -173,9 +174,12 @@ def scaled_views(views: list[tuple[np.ndarray, FrameCamera]], foot: np.ndarray, 
 
 
 def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
-               given_direction: list[float] | None = None, drop_key: str = "") -> tuple[np.ndarray, KeyEstimate, Lighting]:
+               given_direction: list[float] | None = None, drop_key: str = "", feet_turn: bool = True) -> tuple[np.ndarray, KeyEstimate, Lighting]:
     """One reading of ``estimate_light`` at the cameras' own scale. ``drop_key``: a reason the
-    plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit."""
+    plate's hard key is not kept (``unsteady_key``): the shot then reads as soft-lit.
+    ``feet_turn``: a key read off the shadows' shapes may turn to the feet's shadows
+    (``turn_to_feet_shadows``); not in the readings at other scales, which check the shapes'
+    reading alone (``unsteady_key``)."""
     n, p, foot = foot_on_ground(product_point, ground_point, ground_normal)
     env = EnvAccumulator(centre=foot + n * CENTRE_HEIGHT_M, ground_point=foot, ground_normal=n)
     grid = GroundGrid(centre=foot, normal=n)
@@ -212,13 +216,15 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     elif elevation_readable(horizon, key) and not night_low:  # lamps' shadows measure no sun
         measure_elevation(views, grid, key, turn=one_sun_seen(horizon, far, key))
     if given_direction is None and sun is None and banded_unconfirmed(key) and one_sun_seen(horizon, far, key) and not night_low:
-        found = direction_from_occluders(views, grid, key)
+        found = direction_from_occluders(views, grid, key) or direction_from_feet_shadows(grid, key)
         if found is not None:  # a key along it, its elevation measured or dropped below as any banded key's
             take_occluders_direction(grid, key, *found)
             read = measure_elevation(views, grid, key)
             if key.elevation_source == "assumed":
                 elevation_at_least(grid, key, read)
     confirm_banded(key)
+    if feet_turn and given_direction is None and sun is None and not night_low and one_sun_seen(horizon, far, key):
+        turn_to_feet_shadows(grid, key)
     raise_assumed_elevation(grid, key)
     if given_direction is None and sun is None and not night_low and high_sun_unread(horizon, key):
         take_overhead_sun(grid, key)
@@ -703,6 +709,60 @@ def direction_from_occluders(views: list[elevation.View], grid: GroundGrid, key:
         return None
     return towards[best[1]], (f"the key's azimuth from the way an occluder's shadow runs longest ({best[0]:.2f} m, "
                               f"read every {SCAN_STEP_DEG:g} deg)")
+
+
+FEET_MIN_CELLS = 30
+"""The least sky-lit shadow, in near-grid cells (3.1 cm square), at the occluders' feet that directs
+a key (``feet_shadow_direction``): fewer is a dark seam at a base. On the cached sets (seeds
+300-392) the shadows of under 30 cells read 25-145 degrees off the truth's sun, as often as not."""
+FEET_MIN_AGREEMENT = 0.9
+"""How alike the feet's shadows must lie (``FeetShadows.agreement``): under it, shadows thrown
+every way (a lamp's beside the sun's, bands taken for shadows) read 90-178 degrees off (cached
+mixed 300 and 312, sun_low 302)."""
+FEET_TURN_DEG = 30.0
+"""A key read off the shadows' shapes turns to the feet's shadows (``turn_to_feet_shadows``) where
+they disagree by more than this."""
+
+
+def feet_direction(grid: GroundGrid, key: KeyEstimate) -> FeetShadows | None:
+    """The feet's shadows' reading (``key.feet_shadow_direction``) where it is large and alike enough
+    to direct a key (FEET_MIN_CELLS, FEET_MIN_AGREEMENT); None elsewhere."""
+    if key.classes is None or not key.measured:
+        return None
+    feet = feet_shadow_direction(grid, key.classes, np.asarray(key.lit_rgb, np.float64), np.asarray(key.shadow_rgb, np.float64))
+    return feet if feet is not None and feet.cells >= FEET_MIN_CELLS and feet.agreement >= FEET_MIN_AGREEMENT else None
+
+
+def direction_from_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> tuple[np.ndarray, str] | None:
+    """(direction towards the light, note) on banded ground where no occluder's shadow runs long
+    enough to scan (``direction_from_occluders``): against the way the sky-lit shadows at the
+    occluders' feet lie. As any banded key, it stays only where a shadow's length then measures
+    its elevation (``confirm_banded``)."""
+    feet = feet_direction(grid, key)
+    if feet is None:
+        return None
+    return feet.towards, f"the key's azimuth from the way the sky-lit shadows at the occluders' feet lie ({feet.cells} cells)"
+
+
+def turn_to_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> None:
+    """Turn a hard key read off the plate's shadows to the feet's shadows' azimuth
+    (``feet_direction``) where they disagree by more than FEET_TURN_DEG, its elevation kept. The
+    shadows' shapes give an axis that a band's edge, a second shadow or a long blob's own sides can
+    tilt, and a side one base can flip; the sky-lit blob an occluder throws lies away from the sun
+    whatever its shape. Not a sun straight overhead (no azimuth), nor one seen or given."""
+    if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or (key.elevation_deg or 0.0) >= 89.0:
+        return
+    feet = feet_direction(grid, key)
+    if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:
+        return
+    key.shapes_direction = key.direction
+    key.direction = at_elevation(feet.towards, grid.n, float(key.elevation_deg or DEFAULT_ELEVATION_DEG)).tolist()
+    key.side_source = "occluder"
+    key.why += f"; {FEET_TURN_NOTE.format(off=off, cells=feet.cells)}"
+    judge_in_shadow(grid, key)
+
+
+FEET_TURN_NOTE = "the key turned {off:.0f} deg to face away from the sky-lit shadows at the occluders' feet ({cells} cells)"
 
 
 def elevation_at_least(grid: GroundGrid, key: KeyEstimate, occluders: list[elevation.Occluder]) -> None:

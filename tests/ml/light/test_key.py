@@ -1057,6 +1057,34 @@ def test_on_banded_ground_an_occluders_longest_shadow_directs_a_key_its_shapes_d
     assert direction_from_occluders(views, grid, estimate_key(grid)) is None
 
 
+@pytest.mark.parametrize("elev,az,reads", [(62.0, 90.0, True), (62.0, 20.0, True), (55.0, 60.0, True), (62.0, -90.0, True),
+                                            (62.0, 180.0, False), (62.0, -60.0, False)])
+def test_the_sky_lit_shadows_at_the_occluders_feet_lie_away_from_the_sun(elev, az, reads):
+    """The banded plaza under a clear sky: whatever their shapes, the sky-lit blobs at the boxes'
+    feet lie on the far side of each box from the sun, so their cell-weighted mean way from the
+    feet, reversed, is the sun's azimuth (``feet_shadow_direction``); a darker band touching a
+    foot is not sky-lit and does not pull it. With the sun behind the cameras (180 degrees) each
+    box hides its own shadow, and from -60 degrees the boxes' shadows half hidden lie every way:
+    neither is enough to direct a key (``shot.FEET_MIN_CELLS``, ``shot.FEET_MIN_AGREEMENT``)."""
+    from ground_plates import CLEAR_SKY_ABOVE, high_sun_paving
+    from ml.io.colour import REC709_LUMA
+    from ml.light.key import GroundGrid, estimate_key, feet_shadow_direction
+    from ml.light.shot import FEET_MIN_AGREEMENT, FEET_MIN_CELLS
+
+    e, a = math.radians(elev), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    up, sky = np.array([0.0, 0.0, 1.0]), np.asarray(CLEAR_SKY_ABOVE)
+    grid = GroundGrid(centre=np.zeros(3), normal=up)
+    for img, cam in high_sun_paving(light, [(0.9, 0.8, 0.2, 0.7), (0.8, -0.9, 0.2, 0.6), (1.5, 0.1, 0.2, 0.8)]):
+        grid.add(img, cam)
+    key = estimate_key(grid, horizon_lum=float(sky @ REC709_LUMA), sky_rgb=sky)
+    feet = feet_shadow_direction(grid, key.classes, np.asarray(key.lit_rgb), np.asarray(key.shadow_rgb))
+    directs = feet is not None and feet.cells >= FEET_MIN_CELLS and feet.agreement >= FEET_MIN_AGREEMENT
+    assert directs == reads, feet
+    if reads:
+        assert abs(float(feet.towards @ up)) < 1e-9 and azimuth_between_deg(feet.towards, light, up) < 15.0, feet
+
+
 def test_a_key_read_at_one_scale_only_is_dropped():
     """A 16 cm shadow band 1.2-2.4 m behind the product reads as a hard key at the solve's scale,
     but not with the world read 0.71x (the band under the smallest blob) or 1.41x (past the
