@@ -749,8 +749,13 @@ def turn_to_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> None:
     (``feet_direction``) where they disagree by more than FEET_TURN_DEG, its elevation kept. The
     shadows' shapes give an axis that a band's edge, a second shadow or a long blob's own sides can
     tilt, and a side one base can flip; the sky-lit blob an occluder throws lies away from the sun
-    whatever its shape. Not a sun straight overhead (no azimuth), nor one seen or given."""
+    whatever its shape. Not a sun straight overhead (no azimuth), nor one seen or given, nor a key
+    that several elongated shadows on unbanded ground agree on: there a long shadow crossing
+    another occluder's foot is the blob that disagrees (cached sun_low 316: three shadows 3
+    degrees off the truth, the feet's blob 61)."""
     if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or (key.elevation_deg or 0.0) >= 89.0:
+        return
+    if key.elongated >= 2 and not banded_ground(key):
         return
     feet = feet_direction(grid, key)
     if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:

@@ -312,3 +312,22 @@ def test_a_high_suns_truth_set_with_the_duck_on_a_band_keeps_its_key(shared_data
     _truth, truth_env = truth_lighting(lighting, meta["light"], env)  # the set's sky gradient above the horizon
     sky = float(upper_irradiance(env, UP) @ LUMA) / float(upper_irradiance(truth_env, UP) @ LUMA)
     assert 0.85 < sky < 1.15, sky  # filled at the horizon's level up to the zenith: 1.38
+
+
+@pytest.mark.slow
+def test_a_high_suns_truth_set_turns_its_key_to_the_shadows_at_the_occluders_feet(shared_data, tmp_path):
+    """Generated truth set sun_high seed 369 (a 58-degree sun, tiles banded with a darker paving).
+    One elongated shadow gave the key's axis and no base its side: assumed behind the camera, it
+    came out 116 degrees off the truth's sun, and the duck was lit from the wrong side. The
+    sky-lit shadows at the occluders' feet lie away from the sun whatever their shapes: the key
+    turns to them (``turn_to_feet_shadows``), within 20 degrees of the truth's azimuth."""
+    from ml.light.key import azimuth_between_deg
+    from ml.light.shot import FEET_TURN_NOTE
+
+    meta, _env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 369, shared_data, tmp_path)
+    assert FEET_TURN_NOTE.split("{")[0] in lighting.notes, lighting.notes
+    [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
+    [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
+    assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 20.0, (sun.direction, truth["direction"])
+    assert key.shapes_direction is not None and azimuth_between_deg(key.shapes_direction, truth["direction"], UP) > 90.0, key.why
+
