@@ -719,6 +719,9 @@ FEET_MIN_AGREEMENT = 0.9
 """How alike the feet's shadows must lie (``FeetShadows.agreement``): under it, shadows thrown
 every way (a lamp's beside the sun's, bands taken for shadows) read 90-178 degrees off (cached
 mixed 300 and 312, sun_low 302)."""
+FEET_HIGH_DEG = 45.0
+"""A key this high or higher has short shadows: the feet's blobs are what its shadows' shapes were
+read from (``turn_to_feet_shadows``)."""
 FEET_TURN_DEG = 30.0
 """A key read off the shadows' shapes turns to the feet's shadows (``turn_to_feet_shadows``) where
 they disagree by more than this."""
@@ -749,13 +752,15 @@ def turn_to_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> None:
     (``feet_direction``) where they disagree by more than FEET_TURN_DEG, its elevation kept. The
     shadows' shapes give an axis that a band's edge, a second shadow or a long blob's own sides can
     tilt, and a side one base can flip; the sky-lit blob an occluder throws lies away from the sun
-    whatever its shape. Not a sun straight overhead (no azimuth), nor one seen or given, nor a key
-    that several elongated shadows on unbanded ground agree on: there a long shadow crossing
-    another occluder's foot is the blob that disagrees (cached sun_low 316: three shadows 3
-    degrees off the truth, the feet's blob 61)."""
+    whatever its shape. Not a sun straight overhead (no azimuth), nor one seen or given, nor a low
+    key (under FEET_HIGH_DEG) that several elongated shadows on unbanded ground agree on: a low
+    sun's long shadows give their axis well, and one crossing another occluder's foot is the blob
+    that disagrees (cached sun_low 316: three shadows 3 degrees off the truth, the feet's blob 61).
+    A high sun's short ones are the feet's blobs themselves, and a band's edge beside them reads
+    as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet 4)."""
     if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or (key.elevation_deg or 0.0) >= 89.0:
         return
-    if key.elongated >= 2 and not banded_ground(key):
+    if key.elongated >= 2 and not banded_ground(key) and float(key.elevation_deg or DEFAULT_ELEVATION_DEG) < FEET_HIGH_DEG:
         return
     feet = feet_direction(grid, key)
     if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:
