@@ -224,7 +224,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
                 elevation_at_least(grid, key, read)
     confirm_banded(key)
     if feet_turn and given_direction is None and sun is None and not night_low and one_sun_seen(horizon, far, key):
-        turn_to_feet_shadows(grid, key)
+        turn_to_feet_shadows(views, grid, key)
     raise_assumed_elevation(grid, key)
     if given_direction is None and sun is None and not night_low and high_sun_unread(horizon, key):
         take_overhead_sun(grid, key)
@@ -747,7 +747,7 @@ def direction_from_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> tuple[np.
     return feet.towards, f"the key's azimuth from the way the sky-lit shadows at the occluders' feet lie ({feet.cells} cells)"
 
 
-def turn_to_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> None:
+def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:
     """Turn a hard key read off the plate's shadows to the feet's shadows' azimuth
     (``feet_direction``) where they disagree by more than FEET_TURN_DEG, its elevation kept. The
     shadows' shapes give an axis that a band's edge, a second shadow or a long blob's own sides can
@@ -770,6 +770,8 @@ def turn_to_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> None:
     key.side_source = "occluder"
     key.why += f"; {FEET_TURN_NOTE.format(off=off, cells=feet.cells)}"
     judge_in_shadow(grid, key)
+    if key.elevation_source == "assumed":  # its occluders' shadows along the new azimuth may measure it
+        measure_elevation(views, grid, key, turn=False)
 
 
 FEET_TURN_NOTE = "the key turned {off:.0f} deg to face away from the sky-lit shadows at the occluders' feet ({cells} cells)"
