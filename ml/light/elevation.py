@@ -132,14 +132,24 @@ def occluder_height(views: list[View], foot: np.ndarray, up: np.ndarray) -> tupl
     return float(ts[last]), False
 
 
-def like_colour(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
+def _like(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Samples of the reference's colour: its level within LEVEL_TOLERANCE and its chromaticity
     within CHROMA_TOLERANCE (log). The occluder itself, seen over the ground behind it, is
     mostly of another colour; a texture's darker and lighter spots are gaps, not the end of a
     shadow."""
-    dev = np.log(np.maximum(rgb, 1e-4)) - np.log(np.maximum(np.asarray(ref, np.float64), 1e-4))
-    level = dev @ LUMA
-    return (np.abs(level) < LEVEL_TOLERANCE) & (np.abs(dev - level[:, None]).max(axis=1) < CHROMA_TOLERANCE)
+    level = _log_dev(rgb, ref) @ LUMA
+    return (np.abs(level) < LEVEL_TOLERANCE) & same_chroma(rgb, ref)
+
+
+def same_chroma(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Samples (N x 3) of the reference's chromaticity, within CHROMA_TOLERANCE (log), at any
+    level: a shadow on a darker band of the same neutral paving keeps its shade's hue."""
+    dev = _log_dev(rgb, ref)
+    return np.abs(dev - (dev @ LUMA)[:, None]).max(axis=1) < CHROMA_TOLERANCE
+
+
+def _log_dev(rgb: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(rgb, 1e-4)) - np.log(np.maximum(np.asarray(ref, np.float64), 1e-4))
 
 
 def _brighter(rgb: np.ndarray, shadow_rgb: np.ndarray) -> np.ndarray:
@@ -178,8 +188,8 @@ def shadow_length(views: list[View], standing: Standing, away: np.ndarray, shado
     med, count = profile(views, points)
     hidden = standing.hidden(points)
     seen = _seen(count, len(views)) & ~hidden
-    shadow = seen & like_colour(med, shadow_rgb)
-    lit = seen & (like_colour(med, lit_rgb) | _brighter(med, shadow_rgb))
+    shadow = seen & _like(med, shadow_rgb)
+    lit = seen & (_like(med, lit_rgb) | _brighter(med, shadow_rgb))
     start = np.nonzero(shadow[: int(SHADOW_START_M / SHADOW_STEP_M)])[0]
     if len(start) == 0 or lit[: start[0]].any():  # lit ground between the foot and the shadow: not its shadow
         return None

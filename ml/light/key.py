@@ -66,7 +66,7 @@ from ml.composite.blur_match import lens_blur_px
 from ml.io.colour import REC709_LUMA as LUMA
 from shotcache.schema import FrameCamera
 
-from .elevation import like_colour
+from .elevation import same_chroma
 from .key_shadow import KeyShadowMap, visibility_from_ground
 from .masked import masked_blur
 
@@ -1526,11 +1526,11 @@ def foot_shadows(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarray, shade_
     """(foot, the ground points of the sky-lit blobs touching its base) for each object standing
     on the rectified ground (``occluder_feet``, ``sky_shadow_cells``): the shadows that start at
     it, whole however far they run. Objects no such blob touches are left out. ``shade_rgb``:
-    only the cells of the shadows' own colour (``elevation.like_colour``) count, not a bluish
-    object's smear."""
+    only the cells of the shadows' own hue (``elevation.same_chroma``, on a darker band as on the
+    ground) count, not a bluish object's smear (cached sun_high 378: a purple pillar's)."""
     cells = sky_shadow_cells(c, lit_rgb)
     if shade_rgb is not None:
-        cells &= like_colour(c.med.reshape(-1, 3), shade_rgb).reshape(cells.shape)
+        cells &= same_chroma(c.med.reshape(-1, 3), shade_rgb).reshape(cells.shape)
     n_lab, lab = cv2.connectedComponents(cells.astype(np.uint8))
     out = []
     for foot, band in occluder_feet(grid, c.objects):
@@ -1559,7 +1559,7 @@ def feet_shadow_direction(grid: GroundGrid, c: GroundClasses, lit_rgb: np.ndarra
     its centre. Each occluder's shadow weighs by its cells. It needs no shadow's shape: a high
     sun's short blob, or one the occluder half hides, gives it where no elongated shadow does,
     and a darker material's bands are not sky-lit, so they do not pull it; nor, counted only where
-    of the shadows' colour (``shade_rgb``), does a bluish object's smear. The foot lies on the
+    of the shadows' hue (``shade_rgb``), does a bluish object's smear. The foot lies on the
     cameras' side of the footprint, so a shadow to the side reads a little away from them. None
     without such a shadow."""
     total, cells = np.zeros(3), 0
