@@ -753,14 +753,16 @@ def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: Key
     shadows' shapes give an axis that a band's edge, a second shadow or a long blob's own sides can
     tilt, and a side one base can flip; the sky-lit blob an occluder throws lies away from the sun
     whatever its shape. Not a sun straight overhead (no azimuth), nor one seen or given, nor a low
-    key (under FEET_HIGH_DEG) that several elongated shadows on unbanded ground agree on: a low
+    key (under FEET_HIGH_DEG, measured or bounded from below by its short shadows:
+    ``key.least_elevation``) that several elongated shadows on unbanded ground agree on: a low
     sun's long shadows give their axis well, and one crossing another occluder's foot is the blob
     that disagrees (cached sun_low 316: three shadows 3 degrees off the truth, the feet's blob 61).
     A high sun's short ones are the feet's blobs themselves, and a band's edge beside them reads
     as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet 4)."""
     if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or (key.elevation_deg or 0.0) >= 89.0:
         return
-    if key.elongated >= 2 and not banded_ground(key) and float(key.elevation_deg or DEFAULT_ELEVATION_DEG) < FEET_HIGH_DEG:
+    high = max(float(key.elevation_deg or DEFAULT_ELEVATION_DEG), key.least_elevation[0] if key.least_elevation else 0.0)
+    if key.elongated >= 2 and not banded_ground(key) and high < FEET_HIGH_DEG:
         return
     feet = feet_direction(grid, key)
     if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:
