@@ -36,7 +36,9 @@ solved camera onto a top-down grid on the ground plane. On that grid:
   elongated shadow, no direction evidence: no key (soft or unknown light stays in the
   environment map); beside a lamp fitted to its pool (a practical by day), the shadows are read
   again with that pool taken out of the ground's light (``shadows_without_pool``), and less the
-  lamp's own (``lamp_shadows``);
+  lamp's own (``lamp_shadows``); the sky-lit shadows at the occluders' feet, whatever their
+  shapes, lie away from the light (``feet_shadow_direction``): shot.py turns a key the shapes
+  misread to them, or directs one the bands left without a direction;
 * strength and colour (ml/light/shot.py): lit = ambient + key*sin(elevation), shadow =
   ambient, per channel, with the ambient irradiance measured on the environment map;
 * size (angular diameter) from the edges' width beyond the plate's own blur over the
