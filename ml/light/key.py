@@ -963,9 +963,15 @@ def take_overhead_sun(grid: GroundGrid, est: KeyEstimate) -> None:
     est.why = est.why.replace(IN_SHADOW_NOTE, "").replace(PARTLY_NOTE, "")
 
 
+AZIMUTH_FROM = "the key's azimuth from the way"
+"""How the note of a direction read off the occluders on banded ground begins (shot.py's
+``direction_from_occluders``, ``direction_from_feet_shadows``): dropped with the key."""
+
+
 def _no_banded_direction(est: KeyEstimate, why: str = "") -> None:
     """No key of the plate's on banded ground: its measured ratio and edges wait for a given direction."""
     mode = est.why[est.why.find(MODE_NOTE):] if MODE_NOTE in est.why else ""  # which ratio was taken, said by estimate_key
+    mode = mode.split("; " + AZIMUTH_FROM)[0]  # not the direction dropped with it
     est.why = (f"ground banded with a darker material: the shadows (lit/shadow {est.ratio:.2f}, told from them by their shade or "
                f"their occluders' feet) mix with its bands, so their shapes give no direction{why}{UNREAD_BANDS_WAIT}{mode}")
     est.direction = est.elevation_deg = est.shadow_map = None

@@ -29,7 +29,7 @@ from .envmap import (CEILING_CAP_DEG, CLEAR_SKY_MEAN, ZENITH_OVER_HORIZON, EnvAc
 from . import elevation, key_shadow, local_source, sun_disc
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
-from .key import (DEFAULT_ELEVATION_DEG, HARD_RATIO, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
+from .key import (AZIMUTH_FROM, DEFAULT_ELEVATION_DEG, HARD_RATIO, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
                   feet_shadow_direction, FeetShadows, foot_shadows, is_daylight, is_grey_sky, is_night, move_assumed_elevation, raise_assumed_elevation, measured_angle_deg, occluder_feet, on_cells, side_from_wider_ground,
                   soft_edges, sun_disagrees, take_given_direction, take_occluders_direction, without_lamp_shadows, direction_from_wider_ground, judge_in_shadow, take_overhead_sun)
 
@@ -707,7 +707,7 @@ def direction_from_occluders(views: list[elevation.View], grid: GroundGrid, key:
             best = (float(lengths[i, j]), int(j))
     if best is None:
         return None
-    return towards[best[1]], (f"the key's azimuth from the way an occluder's shadow runs longest ({best[0]:.2f} m, "
+    return towards[best[1]], (f"{AZIMUTH_FROM} an occluder's shadow runs longest ({best[0]:.2f} m, "
                               f"read every {SCAN_STEP_DEG:g} deg)")
 
 
@@ -745,7 +745,7 @@ def direction_from_feet_shadows(grid: GroundGrid, key: KeyEstimate) -> tuple[np.
     feet = feet_direction(grid, key)
     if feet is None:
         return None
-    return feet.towards, f"the key's azimuth from the way the sky-lit shadows at the occluders' feet lie ({feet.cells} cells)"
+    return feet.towards, f"{AZIMUTH_FROM} the sky-lit shadows at the occluders' feet lie ({feet.cells} cells)"
 
 
 def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate) -> None:
