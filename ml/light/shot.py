@@ -759,7 +759,7 @@ def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: Key
     sun's long shadows give their axis well, and one crossing another occluder's foot is the blob
     that disagrees (cached sun_low 316: three shadows 3 degrees off the truth, the feet's blob 61).
     A high sun's short ones are the feet's blobs themselves, and a band's edge beside them reads
-    as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet 4)."""
+    as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet's 7)."""
     if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or (key.elevation_deg or 0.0) >= 89.0:
         return
     high = max(float(key.elevation_deg or DEFAULT_ELEVATION_DEG), key.least_elevation[0] if key.least_elevation else 0.0)
