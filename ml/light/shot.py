@@ -760,16 +760,16 @@ def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: Key
     that disagrees (cached sun_low 316: three shadows 3 degrees off the truth, the feet's blob 61).
     A high sun's short ones are the feet's blobs themselves, and a band's edge beside them reads
     as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet's 7)."""
-    if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or (key.elevation_deg or 0.0) >= 89.0:
+    elev = float(key.elevation_deg or DEFAULT_ELEVATION_DEG)
+    if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or elev >= 89.0:
         return
-    high = max(float(key.elevation_deg or DEFAULT_ELEVATION_DEG), key.least_elevation[0] if key.least_elevation else 0.0)
-    if key.elongated >= 2 and not banded_ground(key) and high < FEET_HIGH_DEG:
+    if key.elongated >= 2 and not banded_ground(key) and max(elev, key.least_elevation[0] if key.least_elevation else 0.0) < FEET_HIGH_DEG:
         return
     feet = feet_direction(grid, key)
     if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:
         return
     key.shapes_direction = key.direction
-    key.direction = at_elevation(feet.towards, grid.n, float(key.elevation_deg or DEFAULT_ELEVATION_DEG)).tolist()
+    key.direction = at_elevation(feet.towards, grid.n, elev).tolist()
     key.side_source = "occluder"
     key.why += f"; {FEET_TURN_NOTE.format(off=off, cells=feet.cells)}"
     judge_in_shadow(grid, key)
