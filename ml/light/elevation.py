@@ -255,10 +255,11 @@ def upper_bound(occluders: list[Occluder]) -> tuple[float, str] | None:
     of view (its length a lower bound, at least MIN_SHADOW_M): the sun is no higher than the
     elevation that throws a shadow that long, and the lowest such bound holds. None without one.
 
-    Only an upper bound is used: a lower bound comes of a height cut by the frame over an exact
-    length, and a short dark patch read as the whole shadow made lower bounds of 33-60 degrees
-    for suns of 23-37 (eval insert seeds 14-24); the upper bounds held on every set where the
-    sun was lit, from 2 to 13 degrees over the truth. It replaces an assumed elevation only
+    A bound from above replaces the elevation; one from below (a height cut by the frame over an
+    exact length, ``lower_bound``) only raises an assumed one: a short dark patch read as the
+    whole shadow made lower bounds of 33-60 degrees for suns of 23-37 (eval insert seeds 14-24,
+    stop 31); the upper bounds held on every set where the sun was lit, from 2 to 13 degrees
+    over the truth. It replaces an assumed elevation only
     where it is lower (shot.py): a low sun's long shadows are the ones that leave the frames,
     and assumed at 45 degrees the low-sun sets lost 6-15 dB to their truth's light."""
     bounds = [o.elevation_deg() for o in occluders if o.height_exact and not o.length_exact and o.length >= MIN_SHADOW_M]
@@ -266,6 +267,26 @@ def upper_bound(occluders: list[Occluder]) -> tuple[float, str] | None:
         return None
     e = float(np.clip(min(bounds), MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
     return e, f"elevation at most {e:.0f} deg: {len(bounds)} occluder(s)' height over a shadow running out of view"
+
+
+def lower_bound(occluders: list[Occluder]) -> tuple[float, str] | None:
+    """(elevation, note) at least what the occluders whose shadow ends in view allow, their
+    height a lower bound (the frames cut its top): a taller occluder needs a higher sun for so
+    short a shadow. The median over them; None without one. Not a measurement: it raises an
+    elevation still assumed once every reading left it so (``key.raise_assumed_elevation``).
+
+    Where the key had no other elevation, on the truth sets of stop 78 (320x180, 6 frames):
+    sun_high 361, 382, 383, 388, their keys within 23 degrees in azimuth, read 63, 60, 70 and
+    65 degrees against the truth's 60, 65, 63 and 64 (they stood at 46, 49, 42 and 30), and it
+    fired on no sun_low or mixed set (seeds 14-24, 417-428: a low sun's shadows run out of view,
+    its occluders' tops are in it). Stop 31 kept it out of ``combine`` (a short dark patch at the
+    foot read as the whole shadow bounded suns of 23-37 degrees to 33-60): since then a shadow
+    is read only from MIN_SHADOW_M long."""
+    lows = [o.elevation_deg() for o in occluders if not o.height_exact and o.length_exact and o.length >= MIN_SHADOW_M]
+    if not lows:
+        return None
+    e = float(np.clip(np.median(lows), MIN_ELEVATION_DEG, MAX_ELEVATION_DEG))
+    return e, f"elevation at least {e:.0f} deg: {len(lows)} occluder(s)' height in view over a shadow ending in view"
 
 
 def read_occluders(views: list[View], standing: list[Standing], up: np.ndarray, towards: np.ndarray,
@@ -332,14 +353,14 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
         return None
     away /= np.linalg.norm(away)
     side = np.cross(n, away)
+    if long_shadow_at_feet(shadows, n, d):
+        return None
     readings, bounds = [], []
     for foot, pts in shadows:
         t, across = (pts - foot) @ away, (pts - foot) @ side
         if t.min() < -BEHIND_M or float(np.ptp(across)) > WIDE_M:
             continue
         reach = float(t.max())
-        if reach > SHORT_REACH_M:
-            return None
         h = occluder_height(views, foot, n) if reach >= MIN_SHADOW_M else None
         if h is None:
             continue
@@ -355,6 +376,26 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
     if readings:
         return e, f"elevation {e:.0f} deg: {len(readings)} occluder(s)' height over a short shadow's length (its area over its width)", True
     return e, f"elevation at least {e:.0f} deg: {len(bounds)} occluder(s)' height the frames show over how far a short shadow reaches", False
+
+
+def long_shadow_at_feet(shadows: list[tuple[np.ndarray, np.ndarray]], up: np.ndarray, towards: np.ndarray) -> bool:
+    """Whether an occluder's own sky-lit shadow (``key.foot_shadows``: its foot and the blob
+    touching it; not one reaching over BEHIND_M towards the light nor wider than WIDE_M across
+    it, another's crossing it) runs past SHORT_REACH_M from its foot, away from the light
+    ``towards``: a low sun's. Then no short shadow or shadow ending near a foot bounds the sun
+    from below: the shadow read as ending there is a dark patch or a band inside the long one."""
+    n = np.asarray(up, np.float64) / np.linalg.norm(up)
+    d = np.asarray(towards, np.float64)
+    away = -(d - n * (d @ n))
+    if np.linalg.norm(away) < 1e-6:
+        return False
+    away /= np.linalg.norm(away)
+    side = np.cross(n, away)
+    for foot, pts in shadows:
+        t, across = (pts - foot) @ away, (pts - foot) @ side
+        if t.min() >= -BEHIND_M and float(np.ptp(across)) <= WIDE_M and float(t.max()) > SHORT_REACH_M:
+            return True
+    return False
 
 
 def swept_length(across: np.ndarray, cell_m: float) -> float:

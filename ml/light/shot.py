@@ -68,8 +68,8 @@ def estimate_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_poi
     views = list(images)
     found = read_light(views, product_point, ground_point, ground_normal, given_direction)
     key = found[1]
-    if given_direction is not None or not read_off_shadows(key) or key.from_occluders:
-        return found  # an occluder's own shadow directs it: see above
+    if given_direction is not None or not read_off_shadows(key) or key.from_occluders or measured_along(key):
+        return found  # an occluder's own shadow directs or measures it: see above
     others = neighbour_keys(views, product_point, ground_point, ground_normal)
     if why := unsteady_key(key, others, ground_normal):
         return read_light(views, product_point, ground_point, ground_normal, None, drop_key=why)
@@ -93,6 +93,17 @@ UNSTEADY_NOTE = ("no hard key: read at {scales} the scene's scale, the plate's s
 def read_off_shadows(key: KeyEstimate) -> bool:
     """Whether the hard key came from the plate's shadows alone: no sun in view, no given direction."""
     return key.hard and key.direction is not None and key.elevation_source not in ("sun in view", "given")
+
+
+MEASURED_ALONG = ("shadow length", "short shadows")
+"""Elevation sources that an occluder's shadow along the key's azimuth measured (``measure_elevation``)."""
+
+
+def measured_along(key: KeyEstimate) -> bool:
+    """Whether an occluder's height over its shadow's length along the key's azimuth measured the
+    key's elevation: a shadow runs from that occluder's foot that way, as for a key its longest
+    shadow directs (``key.from_occluders``), and the key is not read again at other scales."""
+    return key.elevation_source in MEASURED_ALONG
 
 
 def foot_on_ground(product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -571,6 +582,10 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         elif short is not None and not short[2]:
             key.least_elevation = short[:2]
     if found is None:
+        low = elevation.lower_bound(occluders) if bound is None else None  # a bound from above stands alone
+        if low is not None and (key.least_elevation is None or low[0] > key.least_elevation[0]) \
+                and not elevation.long_shadow_at_feet(foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction)):
+            key.least_elevation = low
         if bound is not None and (over := elevation.over_bound(occluders, bound)):
             key.why += f"; {elevation.dropped_note(over, bound)}"
         if bound is not None and bound[0] < float(key.elevation_deg or DEFAULT_ELEVATION_DEG):

@@ -60,13 +60,33 @@ def test_boxes_shadows_give_the_suns_elevation(elev):
     assert horiz @ true / (np.linalg.norm(horiz) * np.linalg.norm(true)) > 0.95  # the azimuth is kept
 
 
-def test_boxes_cut_by_the_frame_leave_the_elevation_assumed():
+@pytest.mark.parametrize("elev", [40.0, 60.0, 75.0])
+def test_boxes_cut_by_the_frame_leave_the_elevation_assumed_and_bound_a_high_sun_from_below(elev):
     """Boxes taller than the frames show (their tops out of every frame): no height, so no
-    measurement; the elevation stays assumed rather than read off a bound."""
+    measurement; the elevation stays assumed rather than read off a bound. Where their shadows
+    end in view (a high sun's), the height in view over that length bounds it from below: the
+    assumed elevation rises to that bound, never past the sun; a low sun's run out of view and
+    leave the assumed 30 degrees."""
     tall = [(x, y, half, 4.0) for x, y, half, _ in BOXES]
-    key = estimate(light_at(60.0), tall)
+    key = estimate(light_at(elev), tall)
     assert key.hard, key.why
     assert key.elevation_source == "assumed", key.why
+    if elev < 45.0:
+        assert key.elevation_deg == 30.0 and key.least_elevation is None, key.why
+    else:
+        assert 35.0 < key.elevation_deg <= elev + 1.0 and "at least" in key.why, (key.elevation_deg, key.why)
+
+
+def test_a_lower_bound_needs_a_cut_height_over_a_shadow_ending_in_view():
+    """``lower_bound``: only occluders whose top the frames cut (height a lower bound) and whose
+    shadow ends in view, at least MIN_SHADOW_M long; their median."""
+    from ml.light.elevation import lower_bound
+
+    assert lower_bound([Occluder(0.5, True, 0.5, True)]) is None  # both read: combine's, a measurement
+    assert lower_bound([Occluder(0.8, False, 0.5, False)]) is None  # the shadow runs out of view too: nothing
+    assert lower_bound([Occluder(0.8, False, 0.1, True)]) is None  # a dark rim at the foot
+    e, why = lower_bound([Occluder(0.8, False, 0.4, True), Occluder(0.6, False, 0.6, True), Occluder(0.9, False, 0.3, True)])
+    assert abs(e - math.degrees(math.atan(2.0))) < 1e-6 and "at least 63 deg" in why, (e, why)
 
 
 def test_occluders_lower_than_a_hand_measure_nothing():
