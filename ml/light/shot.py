@@ -774,25 +774,36 @@ def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: Key
     sun's long shadows give their axis well, and one crossing another occluder's foot is the blob
     that disagrees (cached sun_low 316: three shadows 3 degrees off the truth, the feet's blob 61).
     A high sun's short ones are the feet's blobs themselves, and a band's edge beside them reads
-    as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet's 7)."""
+    as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet's 7).
+    Such a low key is turned round along its axis, though, where the feet's shadows lie on its
+    own side (within FEET_TURN_DEG of its reverse): the long shadows give the axis, one occluder's
+    base the side, and that is what they misread (fresh sun_low_concrete 417 of stop 78: 170
+    degrees off, the feet's 10); its elevation is kept as it was read."""
     elev = float(key.elevation_deg or DEFAULT_ELEVATION_DEG)
     if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or elev >= 89.0:
         return
-    if key.elongated >= 2 and not banded_ground(key) and max(elev, key.least_elevation[0] if key.least_elevation else 0.0) < FEET_HIGH_DEG:
-        return
+    long_axis = key.elongated >= 2 and not banded_ground(key) and max(elev, key.least_elevation[0] if key.least_elevation else 0.0) < FEET_HIGH_DEG
     feet = feet_direction(grid, key)
     if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:
         return
+    if long_axis and off < 180.0 - FEET_TURN_DEG:
+        return  # the long shadows' axis stands; only a side they read backwards turns (FEET_SIDE_NOTE)
     key.shapes_direction = key.direction
-    key.direction = at_elevation(feet.towards, grid.n, elev).tolist()
+    if long_axis:
+        key.direction = _reversed_azimuth(key.direction, grid.n)
+        key.why += f"; {FEET_SIDE_NOTE.format(cells=feet.cells)}"
+    else:
+        key.direction = at_elevation(feet.towards, grid.n, elev).tolist()
+        key.why += f"; {FEET_TURN_NOTE.format(off=off, cells=feet.cells)}"
     key.side_source = "occluder"
-    key.why += f"; {FEET_TURN_NOTE.format(off=off, cells=feet.cells)}"
     judge_in_shadow(grid, key)
-    if key.elevation_source == "assumed":  # its occluders' shadows along the new azimuth may measure it
+    if key.elevation_source == "assumed" and not long_axis:  # its occluders' shadows along the new azimuth may measure it
         measure_elevation(views, grid, key, turn=False)
 
 
 FEET_TURN_NOTE = "the key turned {off:.0f} deg to face away from the sky-lit shadows at the occluders' feet ({cells} cells)"
+FEET_SIDE_NOTE = ("the key turned round along its long shadows' axis: the sky-lit shadows at the occluders' feet ({cells} cells) "
+                  "lie on its own side")
 
 
 def elevation_at_least(grid: GroundGrid, key: KeyEstimate, occluders: list[elevation.Occluder]) -> None:

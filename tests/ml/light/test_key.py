@@ -1085,6 +1085,44 @@ def test_the_sky_lit_shadows_at_the_occluders_feet_lie_away_from_the_sun(elev, a
         assert abs(float(feet.towards @ up)) < 1e-9 and azimuth_between_deg(feet.towards, light, up) < 15.0, feet
 
 
+@pytest.mark.parametrize("elev,az", [(25.0, -20.0), (28.0, -60.0), (25.0, 90.0)])
+def test_a_low_keys_side_read_backwards_turns_round_along_its_axis_to_the_feets_shadows(elev, az):
+    """Boxes on plain paving under a low sun and a clear sky: their long shadows give the key's
+    axis. Read from the wrong side (one base's pull: fresh sun_low_concrete 417, 170 degrees
+    off), the sky-lit shadows at the feet lie on the key's own side: ``turn_to_feet_shadows``
+    turns it round along the long shadows' axis (not to the feet's, 5-28 degrees off here), its
+    elevation kept. A key 60 degrees off the axis is the long shadows' to give: it stays."""
+    from ground_plates import CLEAR_SKY_ABOVE, high_sun_paving
+    from ml.io.colour import REC709_LUMA
+    from ml.light.key import GroundGrid, estimate_key
+    from ml.light.shot import turn_to_feet_shadows
+
+    e, a = math.radians(elev), math.radians(az)
+    light = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+    up, sky = np.array([0.0, 0.0, 1.0]), np.asarray(CLEAR_SKY_ABOVE)
+    grid, views = GroundGrid(centre=np.zeros(3), normal=up), []
+    for img, cam in high_sun_paving(light, [(0.9, 0.8, 0.12, 0.45), (0.8, -0.9, 0.12, 0.35), (1.5, 0.1, 0.12, 0.5)], bands=False):
+        grid.add(img, cam)
+        views.append((img, cam, 1.0))
+
+    def key_at(turn_deg):
+        key = estimate_key(grid, horizon_lum=float(sky @ REC709_LUMA), sky_rgb=sky)
+        assert key.hard and key.elongated >= 2 and azimuth_between_deg(key.direction, light, up) < 5.0, key.why
+        c, s_ = math.cos(math.radians(turn_deg)), math.sin(math.radians(turn_deg))
+        d = np.asarray(key.direction)
+        key.direction = [c * d[0] - s_ * d[1], s_ * d[0] + c * d[1], d[2]]
+        return key
+
+    backwards = key_at(180.0)
+    turn_to_feet_shadows(views, grid, backwards)
+    assert azimuth_between_deg(backwards.direction, light, up) < 5.0 and backwards.elevation_deg == 30.0, backwards.why
+    assert "turned round along its long shadows' axis" in backwards.why and backwards.side_source == "occluder"
+    aside = key_at(60.0)
+    before = list(aside.direction)
+    turn_to_feet_shadows(views, grid, aside)
+    assert aside.direction == before, aside.why
+
+
 def test_a_key_read_at_one_scale_only_is_dropped():
     """A 16 cm shadow band 1.2-2.4 m behind the product reads as a hard key at the solve's scale,
     but not with the world read 0.71x (the band under the smallest blob) or 1.41x (past the
