@@ -278,10 +278,12 @@ def lower_bound(occluders: list[Occluder]) -> tuple[float, str] | None:
     Where the key had no other elevation, on the truth sets of stop 78 (320x180, 6 frames):
     sun_high 361, 382, 383, 388, their keys within 23 degrees in azimuth, read 63, 60, 70 and
     65 degrees against the truth's 60, 65, 63 and 64 (they stood at 46, 49, 42 and 30), and it
-    fired on no sun_low or mixed set (seeds 14-24, 417-428: a low sun's shadows run out of view,
-    its occluders' tops are in it). Stop 31 kept it out of ``combine`` (a short dark patch at the
-    foot read as the whole shadow bounded suns of 23-37 degrees to 33-60): since then a shadow
-    is read only from MIN_SHADOW_M long."""
+    raised no sun_low or mixed set's: a low sun's shadows run out of view, and where a long one
+    starts at a foot (``long_shadow_at_feet``: fresh sun_low_concrete 427 read at least 77
+    degrees for 22) or a lamp lights the ground beside the sun (``key.lamp_beside``: its light
+    ended fresh mixed 423's shadow short, at least 47 for 32) it is not read. Stop 31 kept it
+    out of ``combine`` (a short dark patch at the foot read as the whole shadow bounded suns of
+    23-37 degrees to 33-60): since then a shadow is read only from MIN_SHADOW_M long."""
     lows = [o.elevation_deg() for o in occluders if not o.height_exact and o.length_exact and o.length >= MIN_SHADOW_M]
     if not lows:
         return None

@@ -220,6 +220,9 @@ class KeyEstimate:
     """(degrees, note): how high the occluders' heights in view over their short shadows' reach
     put the sun at least (``elevation.short_shadows_elevation``, no exact height): raises an
     elevation still assumed once every measurement was tried (``raise_assumed_elevation``)."""
+    lamp_beside: bool = False
+    """A lamp's pool lights the ground beside the key's (shot.daylight_beside_pool,
+    shot.sun_without_lamp_shadows): its light may end a sun's shadow short of its tip."""
     classes: GroundClasses | None = field(default=None, repr=False)
     """The rectified ground's classes it was read from (for the local-source fit)."""
     why: str = ""

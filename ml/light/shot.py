@@ -213,6 +213,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         grid, key, beside_sun = pooled
     else:
         beside_sun = sun_without_lamp_shadows(grid, key, foot, by_night)
+    key.lamp_beside = pooled is not None or (beside_sun is not None and beside_sun.weight > 0.0)
     if key.shapeless or (key.hard and key.side_source == "assumed" and key.direction is not None):  # shadows beyond the near grid
         wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
         for img, cam, scale in views:
@@ -582,7 +583,7 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         elif short is not None and not short[2]:
             key.least_elevation = short[:2]
     if found is None:
-        low = elevation.lower_bound(occluders) if bound is None else None  # a bound from above stands alone
+        low = elevation.lower_bound(occluders) if bound is None and not key.lamp_beside else None  # a bound from above stands alone
         if low is not None and (key.least_elevation is None or low[0] > key.least_elevation[0]) \
                 and not elevation.long_shadow_at_feet(foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction)):
             key.least_elevation = low
