@@ -421,3 +421,21 @@ def test_a_key_whose_occluders_show_their_shadows_on_its_own_side_is_turned_roun
     assert horiz @ light[:2] / (np.linalg.norm(horiz) * np.linalg.norm(light[:2])) > 0.9, key.why
     assert ("turned round" in key.why) == reverse, key.why
     assert key.elevation_source == "shadow length" and abs(key.elevation_deg - 30.0) < 8.0, (key.elevation_deg, key.why)
+
+
+def test_a_long_shadow_at_an_occluders_foot_says_a_low_sun():
+    """``long_shadow_at_feet``: a blob at a foot running 1.5 m away from the light is a low sun's
+    (no short shadow then bounds it from below); one of 0.4 m is not, nor one that also reaches
+    back past the foot towards the light (another occluder's shadow crossing it)."""
+    from ml.light.elevation import long_shadow_at_feet
+
+    up, towards = np.array([0.0, 0.0, 1.0]), light_at(30.0, 0.0)  # the light towards +x: shadows run to -x
+    foot = np.array([1.0, 0.5, 0.0])
+
+    def blob(start, end, width=0.3):
+        xs, ys = np.meshgrid(np.arange(start, end, 0.03), np.arange(-width / 2, width / 2, 0.03))
+        return np.stack([foot[0] - xs.ravel(), foot[1] + ys.ravel(), np.zeros(xs.size)], axis=1)
+
+    assert not long_shadow_at_feet([(foot, blob(0.0, 0.4))], up, towards)
+    assert long_shadow_at_feet([(foot, blob(0.0, 0.4)), (foot, blob(0.0, 1.5))], up, towards)
+    assert not long_shadow_at_feet([(foot, blob(-0.8, 1.5))], up, towards)
