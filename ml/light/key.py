@@ -186,6 +186,9 @@ class KeyEstimate:
     key's strength and size (``take_given_direction``)."""
     elongated: int = 0
     """Elongated shadows the azimuth was read from (0: from the sides of short ones alone, or given)."""
+    side_bases: int = 0
+    """Occluder bases whose shadows' pull gave the key's side (``_direction``,
+    ``side_from_wider_ground``; 0 where the side was assumed)."""
     sky_shade: bool = False
     """The shadows were told from bands of darker material by their shade, lit by an open sky
     (``_mode_cluster``): daylight outdoors, no window's (window.find_window)."""
@@ -1286,7 +1289,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
         pull_sum, n_pulls = _side_votes(pulls, axis)
     if abs(float(pull_sum @ axis)) > 1e-9:
         towards = axis if pull_sum @ axis > 0 else -axis  # from the shadows to their occluders: towards the light
-        est.side_source = "occluder"
+        est.side_source, est.side_bases = "occluder", n_pulls
         est.why = f"{len(lengths)} elongated shadow(s): azimuth from their orientation, side from {n_pulls} occluder base(s)"
         if from_feet and axis_sum.any():
             est.why += " (their length runs across the way to their feet: the azimuth is that way)"
@@ -1707,7 +1710,7 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     if abs(vote) < 1e-9:
         return False
     _set_direction(wide, est, axis if vote > 0 else -axis)
-    est.side_source = "occluder"
+    est.side_source, est.side_bases = "occluder", n_pulls
     est.why = est.why.replace(SIDE_ASSUMED, f"side from {n_pulls} occluder base(s) on the ground up to {WIDE_GRID_M:g} m out")
     return True
 

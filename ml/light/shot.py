@@ -780,9 +780,11 @@ def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: Key
     A high sun's short ones are the feet's blobs themselves, and a band's edge beside them reads
     as elongated too (fresh sun_high 427: two "elongated" shadows 72 degrees off, the feet's 7).
     Such a low key is turned round along its axis, though, where the feet's shadows lie on its
-    own side (within FEET_TURN_DEG of its reverse): the long shadows give the axis, one occluder's
-    base the side, and that is what they misread (fresh sun_low_concrete 417 of stop 78: 170
-    degrees off, the feet's 10); its elevation is kept as it was read."""
+    own side (within FEET_TURN_DEG of its reverse) and its side rests on one occluder's base or
+    none: the long shadows give the axis, that base the side, and that is what they misread
+    (fresh sun_low_concrete 417 of stop 78: 170 degrees off, the feet's 10); its elevation is
+    kept as it was read. Two bases that agree stand: another occluder's long shadow touching a
+    foot turned cached sun_low_concrete 310 from 1 degree off to 179."""
     elev = float(key.elevation_deg or DEFAULT_ELEVATION_DEG)
     if not key.hard or key.direction is None or key.elevation_source in ("sun in view", "given") or elev >= 89.0:
         return
@@ -790,8 +792,8 @@ def turn_to_feet_shadows(views: list[elevation.View], grid: GroundGrid, key: Key
     feet = feet_direction(grid, key)
     if feet is None or (off := azimuth_between_deg(key.direction, feet.towards, grid.n)) <= FEET_TURN_DEG:
         return
-    if long_axis and off < 180.0 - FEET_TURN_DEG:
-        return  # the long shadows' axis stands; only a side they read backwards turns (FEET_SIDE_NOTE)
+    if long_axis and (off < 180.0 - FEET_TURN_DEG or key.side_bases > 1):
+        return  # the long shadows' axis stands; only a side one base read backwards turns (FEET_SIDE_NOTE)
     key.shapes_direction = key.direction
     if long_axis:
         key.direction = _reversed_azimuth(key.direction, grid.n)

@@ -1091,7 +1091,8 @@ def test_a_low_keys_side_read_backwards_turns_round_along_its_axis_to_the_feets_
     axis. Read from the wrong side (one base's pull: fresh sun_low_concrete 417, 170 degrees
     off), the sky-lit shadows at the feet lie on the key's own side: ``turn_to_feet_shadows``
     turns it round along the long shadows' axis (not to the feet's, 5-28 degrees off here), its
-    elevation kept. A key 60 degrees off the axis is the long shadows' to give: it stays."""
+    elevation kept. A key 60 degrees off the axis is the long shadows' to give, and a side two
+    bases agree on is theirs: those stay."""
     from ground_plates import CLEAR_SKY_ABOVE, high_sun_paving
     from ml.io.colour import REC709_LUMA
     from ml.light.key import GroundGrid, estimate_key
@@ -1105,22 +1106,24 @@ def test_a_low_keys_side_read_backwards_turns_round_along_its_axis_to_the_feets_
         grid.add(img, cam)
         views.append((img, cam, 1.0))
 
-    def key_at(turn_deg):
+    def key_at(turn_deg, bases=1):
         key = estimate_key(grid, horizon_lum=float(sky @ REC709_LUMA), sky_rgb=sky)
         assert key.hard and key.elongated >= 2 and azimuth_between_deg(key.direction, light, up) < 5.0, key.why
+        assert key.side_bases >= 2, key.why  # every box's shadow starts at its base here
         c, s_ = math.cos(math.radians(turn_deg)), math.sin(math.radians(turn_deg))
         d = np.asarray(key.direction)
         key.direction = [c * d[0] - s_ * d[1], s_ * d[0] + c * d[1], d[2]]
+        key.side_bases = bases  # as read off one base's pull
         return key
 
     backwards = key_at(180.0)
     turn_to_feet_shadows(views, grid, backwards)
     assert azimuth_between_deg(backwards.direction, light, up) < 5.0 and backwards.elevation_deg == 30.0, backwards.why
     assert "turned round along its long shadows' axis" in backwards.why and backwards.side_source == "occluder"
-    aside = key_at(60.0)
-    before = list(aside.direction)
-    turn_to_feet_shadows(views, grid, aside)
-    assert aside.direction == before, aside.why
+    for kept in (key_at(60.0), key_at(180.0, bases=2)):  # off the axis; a side two bases agree on
+        before = list(kept.direction)
+        turn_to_feet_shadows(views, grid, kept)
+        assert kept.direction == before, kept.why
 
 
 def test_a_key_read_at_one_scale_only_is_dropped():
