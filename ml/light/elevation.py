@@ -295,12 +295,10 @@ def read_occluders(views: list[View], standing: list[Standing], up: np.ndarray, 
                    shadow_rgb: np.ndarray, lit_rgb: np.ndarray) -> list[Occluder]:
     """What each object standing on the ground says (its height and its shadow's length);
     those whose height or shadow cannot be read are left out. ``towards``: the key's direction."""
-    n = np.asarray(up, np.float64) / np.linalg.norm(up)
-    d = np.asarray(towards, np.float64)
-    away = -(d - n * (d @ n))
-    if np.linalg.norm(away) < 1e-6:
+    axes = _ground_axes(up, towards)
+    if axes is None:
         return []
-    away /= np.linalg.norm(away)
+    n, away, _side = axes
     out = []
     for obj in standing:
         h = occluder_height(views, obj.foot, n)
@@ -349,19 +347,11 @@ def short_shadows_elevation(views: list[View], shadows: list[tuple[np.ndarray, n
     on a darker band is not sky-lit), and its area says too little: its reach reads it. The
     elevation is the readings' median."""
     n = np.asarray(up, np.float64) / np.linalg.norm(up)
-    d = np.asarray(towards, np.float64)
-    away = -(d - n * (d @ n))
-    if np.linalg.norm(away) < 1e-6:
-        return None
-    away /= np.linalg.norm(away)
-    side = np.cross(n, away)
-    if long_shadow_at_feet(shadows, n, d):
+    own = _own_shadows(shadows, up, towards)
+    if _runs_long(own):
         return None
     readings, bounds = [], []
-    for foot, pts in shadows:
-        t, across = (pts - foot) @ away, (pts - foot) @ side
-        if t.min() < -BEHIND_M or float(np.ptp(across)) > WIDE_M:
-            continue
+    for foot, t, across in own:
         reach = float(t.max())
         h = occluder_height(views, foot, n) if reach >= MIN_SHADOW_M else None
         if h is None:
@@ -386,18 +376,42 @@ def long_shadow_at_feet(shadows: list[tuple[np.ndarray, np.ndarray]], up: np.nda
     it, another's crossing it) runs past SHORT_REACH_M from its foot, away from the light
     ``towards``: a low sun's. Then no short shadow or shadow ending near a foot bounds the sun
     from below: the shadow read as ending there is a dark patch or a band inside the long one."""
+    return _runs_long(_own_shadows(shadows, up, towards))
+
+
+def _runs_long(own: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bool:
+    """Whether one of the occluders' own shadows (``_own_shadows``) runs past SHORT_REACH_M."""
+    return any(float(t.max()) > SHORT_REACH_M for _foot, t, _across in own)
+
+
+def _own_shadows(shadows: list[tuple[np.ndarray, np.ndarray]], up: np.ndarray,
+                 towards: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(foot, metres of each cell away from the light, metres across it) of each blob at a foot
+    that is that occluder's own shadow: reaching no more than BEHIND_M towards the light and no
+    wider than WIDE_M across it (else another's shadow crosses its foot). Empty for a light
+    straight overhead."""
+    axes = _ground_axes(up, towards)
+    if axes is None:
+        return []
+    _n, away, side = axes
+    out = []
+    for foot, pts in shadows:
+        t, across = (pts - foot) @ away, (pts - foot) @ side
+        if t.min() >= -BEHIND_M and float(np.ptp(across)) <= WIDE_M:
+            out.append((foot, t, across))
+    return out
+
+
+def _ground_axes(up: np.ndarray, towards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(up, away from the light along the ground, across it), unit vectors, for a light
+    ``towards``; None for a light straight overhead (no way along the ground)."""
     n = np.asarray(up, np.float64) / np.linalg.norm(up)
     d = np.asarray(towards, np.float64)
     away = -(d - n * (d @ n))
     if np.linalg.norm(away) < 1e-6:
-        return False
+        return None
     away /= np.linalg.norm(away)
-    side = np.cross(n, away)
-    for foot, pts in shadows:
-        t, across = (pts - foot) @ away, (pts - foot) @ side
-        if t.min() >= -BEHIND_M and float(np.ptp(across)) <= WIDE_M and float(t.max()) > SHORT_REACH_M:
-            return True
-    return False
+    return n, away, np.cross(n, away)
 
 
 def swept_length(across: np.ndarray, cell_m: float) -> float:

@@ -578,17 +578,19 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         bound = None
         found = elevation.combine(occluders, None)
     source = "shadow length"
-    if found is None and bound is None and short_shadows_readable(key):
-        short = elevation.short_shadows_elevation(views, foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n,
-                                                 np.asarray(key.direction), grid.metres_per_px)
+    unbounded = found is None and bound is None
+    readable = unbounded and short_shadows_readable(key)
+    low = elevation.lower_bound(occluders) if unbounded and not key.lamp_beside else None  # a bound from above stands alone
+    feet = foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)) if readable or low is not None else []
+    if readable:
+        short = elevation.short_shadows_elevation(views, feet, grid.n, np.asarray(key.direction), grid.metres_per_px)
         if short is not None and short[2] and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
             found, source = short[:2], "short shadows"
         elif short is not None and not short[2]:
             key.least_elevation = short[:2]
     if found is None:
-        low = elevation.lower_bound(occluders) if bound is None and not key.lamp_beside else None  # a bound from above stands alone
         if low is not None and (key.least_elevation is None or low[0] > key.least_elevation[0]) \
-                and not elevation.long_shadow_at_feet(foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)), grid.n, np.asarray(key.direction)):
+                and not elevation.long_shadow_at_feet(feet, grid.n, np.asarray(key.direction)):
             key.least_elevation = low
         if bound is not None and (over := elevation.over_bound(occluders, bound)):
             key.why += f"; {elevation.dropped_note(over, bound)}"
