@@ -998,16 +998,32 @@ def take_occluders_direction(grid: GroundGrid, est: KeyEstimate, direction: np.n
     _make_hard(grid, est.classes, est)
 
 
-def confirm_banded(est: KeyEstimate) -> None:
+BANDED_LEAST_DEG = 40.0
+"""A key on banded ground whose elevation nothing measured stays where its short shadows put the
+sun at least this high (``KeyEstimate.least_elevation``: an occluder's height, or what the frames
+show of it, over how far its shadow reaches), raised to that bound (``raise_assumed_elevation``).
+Stop 79: the bound is what ``confirm_banded`` asked of a banded key, a sun too high for the
+assumed 30 degrees, and it holds the key at the height the shadows allow. Cached sun_high 384,
+439, 440 (bounds 46-57 for suns of 62-65 degrees, azimuths 1-12 degrees off) were dropped:
+classical +4.1 to +5.3 dB over the paste, kept +8.7 to +8.8."""
+
+
+def confirm_banded(est: KeyEstimate, bound_holds: bool = True) -> None:
     """Keep a key read off the shadows on a darker material's bands (``_banded_direction``) only
     where an occluder's height over its shadow's length, or over how near its foot its short
-    shadow ends (elevation.py), confirms it; else no key,
-    as before it was read. A band's end or an occluder's dark foot still passes for a shadow
-    there, and a high sun keyed at the assumed elevation lights the product's sides, not its top:
-    on sun_high seeds 124 (held out) and 116, two occluders' feet gave azimuths 17 and 4 degrees
-    off, and at the assumed 30 degrees against the truth's 65 seed 124 fell from 21.53 to 17.23 dB,
-    under the paste. Called once the elevation was measured or not."""
-    if est.banded and est.elevation_source == "assumed":
+    shadow ends (elevation.py), confirms it, or where its short shadows bound it from below at
+    BANDED_LEAST_DEG or more (``bound_holds``); else no key, as before it was read. A band's
+    end or an occluder's dark foot still passes for a shadow there, and a high sun keyed at the
+    assumed elevation lights the product's sides, not its top: on sun_high seeds 124 (held out)
+    and 116, two occluders' feet gave azimuths 17 and 4 degrees off, and at the assumed 30
+    degrees against the truth's 65 seed 124 fell from 21.53 to 17.23 dB, under the paste.
+    ``bound_holds`` False: the key is read again as unsteady at other scales (shot.estimate_light),
+    and a bound alone does not keep it; it is dropped as before, not softened into a soft key
+    from its side (cached mixed 422: kept by a bound of 71 degrees, 57 degrees off in azimuth and
+    unsteady, its soft key cost 1.5 / 4.5 dB against the overhead sun it had). Called once the
+    elevation was measured or not."""
+    bounded = bound_holds and est.least_elevation is not None and est.least_elevation[0] >= BANDED_LEAST_DEG
+    if est.banded and est.elevation_source == "assumed" and not bounded:
         _no_banded_direction(est, " (no occluder's shadow length confirms it)")
 
 

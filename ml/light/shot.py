@@ -237,7 +237,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
             read = measure_elevation(views, grid, key)
             if key.elevation_source == "assumed":
                 elevation_at_least(grid, key, read)
-    confirm_banded(key)
+    confirm_banded(key, bound_holds=not drop_key)  # an unsteady key a bound kept is dropped, as before the bound
     if feet_turn and given_direction is None and sun is None and not night_low and one_sun_seen(horizon, far, key):
         turn_to_feet_shadows(views, grid, key)
     raise_assumed_elevation(grid, key)

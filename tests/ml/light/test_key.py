@@ -857,17 +857,20 @@ def test_a_clipped_patch_above_walls_lit_like_the_floor_is_no_sun(above, sun_see
     assert ("no sun in view under walls lit like the floor" in lighting.notes) == (not sun_seen), lighting.notes
 
 
-@pytest.mark.parametrize("source,kept", [("assumed", False), ("shadow length", True), ("sun in view", True)])
-def test_a_key_read_below_the_bands_needs_its_shadows_length(source, kept):
+@pytest.mark.parametrize("source,least,holds,kept", [("assumed", None, True, False), ("shadow length", None, True, True), ("sun in view", None, True, True),
+                                                     ("assumed", 50.0, True, True), ("assumed", 35.0, True, False), ("assumed", 50.0, False, False)])
+def test_a_key_read_below_the_bands_needs_its_shadows_length_or_a_high_bound(source, least, holds, kept):
     """On banded ground a band's end or an occluder's dark foot still passes for a shadow, and a
     high sun at the assumed elevation lights the product's sides: a key read there with its
     elevation unmeasured is dropped, its ratio kept for a given direction (sun_high seed 124,
-    held out: 21.53 -> 17.23 dB with it)."""
+    held out: 21.53 -> 17.23 dB with it). Short shadows that bound the sun from below at 40
+    degrees or more keep it (raised there later), unless the key is read again as unsteady."""
     from ml.light.key import confirm_banded
 
     est = KeyEstimate(True, 2.6, direction=[0.5, 0.0, 0.866], elevation_deg=60.0, banded=True, elevation_source=source, measured=True,
-                      why="ground banded with a darker material (lit/1.70), shadows read below its level: ...; shadow ratio 2.60 taken over the commoner 1.70")
-    confirm_banded(est)
+                      why="ground banded with a darker material (lit/1.70), shadows read below its level: ...; shadow ratio 2.60 taken over the commoner 1.70",
+                      least_elevation=None if least is None else (least, "elevation at least ..."))
+    confirm_banded(est, bound_holds=holds)
     assert est.hard == kept and (est.direction is not None) == kept, est.why
     assert kept or ("no direction" in est.why and "taken over the commoner 1.70" in est.why and est.ratio == 2.6)
 

@@ -331,3 +331,21 @@ def test_a_high_suns_truth_set_turns_its_key_to_the_shadows_at_the_occluders_fee
     assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 20.0, (sun.direction, truth["direction"])
     assert key.shapes_direction is not None and azimuth_between_deg(key.shapes_direction, truth["direction"], UP) > 90.0, key.why
 
+
+@pytest.mark.slow
+def test_a_high_suns_truth_set_on_banded_tiles_keeps_the_key_its_short_shadows_bound_from_below(shared_data, tmp_path):
+    """Generated truth set sun_high seed 440 (a 62-degree sun, tiles banded with a darker paving,
+    two pillars, one cut by the frame's top). The sky-lit shadows at the pillars' feet give the
+    key's azimuth, and no shadow's length measures its elevation; a pillar's height in view over
+    how far its short shadow reaches puts the sun at least 46 degrees up. The key was dropped
+    (classical +5.1 dB over the paste); kept at that bound it lights the duck as the truth's sun
+    does (+8.8)."""
+    from ml.light.key import BANDED_LEAST_DEG, azimuth_between_deg
+
+    meta, _env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 440, shared_data, tmp_path)
+    [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
+    [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
+    assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 20.0, (sun.direction, truth["direction"])
+    assert key.elevation_source == "assumed" and key.least_elevation is not None, key.why
+    assert key.elevation_deg == pytest.approx(key.least_elevation[0]) and BANDED_LEAST_DEG <= key.elevation_deg <= 65.0, key.why
+
