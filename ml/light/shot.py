@@ -579,9 +579,12 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
         found = elevation.combine(occluders, None)
     source = "shadow length"
     unbounded = found is None and bound is None
-    readable = unbounded and short_shadows_readable(key)
+    readable = found is None and short_shadows_readable(key)
     low = elevation.lower_bound(occluders) if unbounded and not key.lamp_beside else None  # a bound from above stands alone
     feet = foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)) if readable or low is not None else []
+    if readable and bound is not None:
+        short_over_bound(views, grid, key, feet, bound)
+        readable = False
     if readable:
         short = elevation.short_shadows_elevation(views, feet, grid.n, np.asarray(key.direction), grid.metres_per_px)
         if short is not None and short[2] and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
@@ -601,6 +604,17 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     take_given_direction(grid, key, at_elevation(np.asarray(key.direction), grid.n, found[0]), source=source)
     key.why += f"; {found[1]}"
     return occluders
+
+
+def short_over_bound(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate, feet: list[tuple[np.ndarray, np.ndarray]],
+                     bound: tuple[float, str]) -> None:
+    """Where an occluder's shadow running out of view bounds the key from above (``bound``) and
+    the short shadows at the occluders' feet read it higher still (``elevation.short_shadows_elevation``),
+    the sun stands at least at that bound: both say it is that high, and the bound is the nearer."""
+    short = elevation.short_shadows_elevation(views, feet, grid.n, np.asarray(key.direction), grid.metres_per_px)
+    if short is not None and short[2] and short[0] > bound[0]:
+        key.least_elevation = (bound[0], f"elevation at least {bound[0]:.0f} deg: the short shadows at the occluders' feet read "
+                                         f"{short[0]:.0f}, over the bound from above")
 
 
 REVERSED_NOTE = ("the key turned round: {them} occluder(s) show a shadow away from it that way, {ours} the way the "

@@ -349,3 +349,20 @@ def test_a_high_suns_truth_set_on_banded_tiles_keeps_the_key_its_short_shadows_b
     assert key.elevation_source == "assumed" and key.least_elevation is not None, key.why
     assert key.elevation_deg == pytest.approx(key.least_elevation[0]) and BANDED_LEAST_DEG <= key.elevation_deg <= 65.0, key.why
 
+
+
+@pytest.mark.slow
+def test_a_high_sun_its_short_shadows_read_over_the_bound_from_above_stands_at_that_bound(shared_data, tmp_path):
+    """Generated truth set sun_high seed 454 (a 64-degree sun, banded tiles, a pillar and a box).
+    The pillar's shadow runs out of view: the sun is at most 70 degrees up. The box's short
+    shadow at its foot reads 76. Each reading alone left the elevation assumed, and the banded
+    key was dropped (classical +5.5 dB over the paste); together they put the sun at least at
+    the bound, and the key stays there (+12.4)."""
+    from ml.light.key import azimuth_between_deg
+
+    meta, _env, key, lighting = truth_set_light("sun_high_tiles_diffuse", 454, shared_data, tmp_path)
+    assert "over the bound from above" in lighting.notes, lighting.notes
+    [sun] = [lt for lt in lighting.lights if lt.type == "sun"]
+    [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
+    assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 20.0, (sun.direction, truth["direction"])
+    assert key.elevation_source == "assumed" and 60.0 <= key.elevation_deg <= 75.0, key.why
