@@ -580,16 +580,15 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     source = "shadow length"
     unbounded = found is None and bound is None
     readable = found is None and short_shadows_readable(key)
-    low = elevation.lower_bound(occluders) if unbounded and not key.lamp_beside else None  # a bound from above stands alone
+    low = elevation.lower_bound(occluders) if unbounded and not key.lamp_beside else None  # only where nothing bounds it from above
     feet = foot_shadows(grid, key.classes, np.asarray(key.lit_rgb)) if readable or low is not None else []
-    if readable and bound is not None:  # the short shadows may only put the sun at the bound from above
-        short_over_bound(views, grid, key, feet, bound)
-    elif readable:
-        short = elevation.short_shadows_elevation(views, feet, grid.n, np.asarray(key.direction), grid.metres_per_px)
-        if short is not None and short[2] and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
-            found, source = short[:2], "short shadows"
-        elif short is not None and not short[2]:
-            key.least_elevation = short[:2]
+    short = elevation.short_shadows_elevation(views, feet, grid.n, np.asarray(key.direction), grid.metres_per_px) if readable else None
+    if short is not None and bound is not None:  # the short shadows may only put the sun at the bound from above
+        short_over_bound(key, short, bound)
+    elif short is not None and short[2] and short[0] > float(key.elevation_deg or DEFAULT_ELEVATION_DEG):
+        found, source = short[:2], "short shadows"
+    elif short is not None and not short[2]:
+        key.least_elevation = short[:2]
     if found is None:
         if low is not None and (key.least_elevation is None or low[0] > key.least_elevation[0]) \
                 and not elevation.long_shadow_at_feet(feet, grid.n, np.asarray(key.direction)):
@@ -605,16 +604,15 @@ def measure_elevation(views: list[elevation.View], grid: GroundGrid, key: KeyEst
     return occluders
 
 
-def short_over_bound(views: list[elevation.View], grid: GroundGrid, key: KeyEstimate, feet: list[tuple[np.ndarray, np.ndarray]],
-                     bound: tuple[float, str]) -> None:
+def short_over_bound(key: KeyEstimate, short: tuple[float, str, bool], bound: tuple[float, str]) -> None:
     """Where an occluder's shadow running out of view bounds the key from above (``bound``) and
-    the short shadows at the occluders' feet read it higher still (``elevation.short_shadows_elevation``),
+    the short shadows at the occluders' feet read it higher still (``short``, from
+    ``elevation.short_shadows_elevation``),
     the sun stands at least at that bound (``key.least_elevation``): both say it is that high, and
     the bound is the nearer. Fresh sun_high 454 of stop 79: at most 70, the short shadows 76, the
     truth 64; its banded key, dropped at the assumed 30, stands at 70 (classical +5.5 -> +12.4 dB
     over the paste). Before, a bound from above kept the short shadows unread."""
-    short = elevation.short_shadows_elevation(views, feet, grid.n, np.asarray(key.direction), grid.metres_per_px)
-    if short is not None and short[2] and short[0] > bound[0]:
+    if short[2] and short[0] > bound[0]:
         key.least_elevation = (bound[0], f"elevation at least {bound[0]:.0f} deg: the short shadows at the occluders' feet read "
                                          f"{short[0]:.0f}, over the bound from above")
 
