@@ -34,7 +34,7 @@ from . import compat, demo_scene, product
 
 Progress = Callable[[str], None]
 
-LIGHTINGS = ("sun_high", "sun_low", "overcast", "interior", "ceiling", "night", "mixed")
+LIGHTINGS = ("sun_high", "sun_low", "overcast", "interior", "ceiling", "night", "mixed", "hazy")
 GROUNDS = ("tiles", "concrete", "grass", "wood", "asphalt", "sand")
 MATERIALS = ("diffuse", "glossy", "metal", "glass")
 
@@ -49,6 +49,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "sun_low_grass_diffuse_blur": {"light": "sun_low", "ground": "grass", "material": "diffuse", "shape": "duck", "shutter": 0.5,
                                    "drift_m": 0.5},
     "overcast_meadow_diffuse": {"light": "overcast", "ground": "grass", "material": "diffuse", "shape": "duck", "cover_m": 0.08},
+    "hazy_concrete_diffuse": {"light": "hazy", "ground": "concrete", "material": "diffuse", "shape": "duck"},
 }
 """The standard sets: every light setup, ground and product material at least once. A recipe's
 ``shutter`` (frames) films it with camera motion blur, as a 180-degree video camera does: the
@@ -56,6 +57,10 @@ plate is streaked, and a product rendered without the same blur reads as pasted 
 ``drift_m`` pans the aim past the product, so that the product streaks too. Its ``cover_m``
 grows blades of grass that tall round the product (``grow_grass``): they hide its base in the
 truth, as `vanelia run --ground-cover` is to."""
+HAZY_SUN_DEG = 25.0
+"""The angular size of a hazy day's sun (``build_lights`` "hazy"): thin cloud spreads it into a
+bright patch of sky, so the shadows are soft - edges wider than a sun's - yet all lean away
+from one side, as under a large window across a room (real clip apple-countertop)."""
 GRASS_HALF_M = 1.5
 """Half-size of the patch of grass round the product (its lines of sight from the cameras)."""
 GRASS_PER_M2 = 20000
@@ -237,6 +242,11 @@ def build_lights(scene: Any, kind: str, rng: np.random.Generator) -> dict:
             p = (1.3 * math.cos(math.radians(az + 150)), 1.3 * math.sin(math.radians(az + 150)), 1.2)
             lights.append(_light(scene, "POINT", "Truth Practical", 120.0, (0.7, 0.8, 1.0), location=p, size=0.1))
         hard = True
+    elif kind == "hazy":
+        elev = 40.0 + float(rng.uniform(-10, 10))
+        world = gradient_world(scene, (0.72, 0.74, 0.78), (0.55, 0.58, 0.64), 1.0)
+        lights.append(_light(scene, "SUN", "Truth Hazy Sun", 2.2, (1.0, 0.95, 0.88), towards=_sun_dir(elev, az), angle_deg=HAZY_SUN_DEG))
+        hard = False
     elif kind == "overcast":
         world = gradient_world(scene, (0.8, 0.8, 0.82), (0.62, 0.64, 0.68), 1.2)
         hard = False

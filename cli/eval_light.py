@@ -14,8 +14,9 @@ as a shot's would, and what it says is compared with the light the set was rende
 * the key's azimuth and elevation error, in degrees, against the truth's sun; also where the
   estimate read a direction and then dropped the key (``dropped_direction``: the product judged
   in a cast shadow), since a wrong direction there is a wrong call waiting;
-* where the truth's key is a window (an area light from the side, no sun) and the estimate
-  placed a window's wide soft key, that key's azimuth error (``window_azimuth_error_deg``);
+* where the estimate placed a window's wide soft key, that key's azimuth error
+  (``window_azimuth_error_deg``) against the truth's window (an area light from the side) or,
+  where the truth has a sun (a hazy sun's soft shadows, a key read as unsteady), its sun;
 * the estimate's own reason (its notes), so a wrong call can be read without rerunning it.
 
 No Blender, no rendering: a regression in the estimate shows here before a 16-minute eval.
@@ -149,6 +150,8 @@ def evaluate_set(set_dir: Path) -> dict[str, Any]:
     key_dir = None if read is None else np.asarray(read, np.float64)
     out = score(key_dir, sun is not None, truth_sun(meta), normal)
     truth_win = truth_window(meta, normal)
+    if truth_win is None:  # a soft key where the truth has a sun (a hazy one, or a key read as unsteady): its side against the sun's
+        truth_win = truth_sun(meta)
     if window is not None and truth_win is not None:
         out["window_azimuth_error_deg"] = round(azimuth_between_deg(window.direction, truth_win, normal), 1)
     if key_dir is not None:

@@ -184,6 +184,9 @@ class KeyEstimate:
     """The lit/shadow ratio and the edges' width were read off enough shadow-edge pairs (even
     where they did not make a hard key): with a direction given by the artist they are the
     key's strength and size (``take_given_direction``)."""
+    wide_edges: bool = False
+    """Read as soft light for its shadow edges' width (``soft_edges``): a large source, whose side
+    its soft shadows may still give (soft_side.py)."""
     elongated: int = 0
     """Elongated shadows the azimuth was read from (0: from the sides of short ones alone, or given)."""
     side_bases: int = 0
@@ -778,6 +781,7 @@ def _judge_hard(grid: GroundGrid, c: GroundClasses, est: KeyEstimate, pairs: int
     if soft_edges(est, night):
         lens = f", {est.lens_m * 100:.0f} of them the plate's own blur" if est.lens_m >= LENS_NOTE_M else ""
         est.why = f"soft light: shadow edges {pen * 100:.0f} cm wide{lens} (lit/shadow {est.ratio:.2f}): a large source, not a sun{ENV_ONLY}"
+        est.wide_edges = True
         return
     least = MIN_SKY_LIT_SHADOWED if est.clear_sky and est.shade_blue >= SKY_BLUE_MIN else MIN_SHADOWED
     if est.ratio < HARD_RATIO or not least <= frac <= MAX_SHADOWED:

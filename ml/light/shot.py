@@ -27,6 +27,7 @@ from .envmap import (CEILING_CAP_DEG, CLEAR_SKY_MEAN, ZENITH_OVER_HORIZON, EnvAc
                      daylight_ceiling, is_vegetation, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy,
                      sky_with_seen_tint, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
+from .soft_side import SoftSide, soft_side
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (AZIMUTH_FROM, DEFAULT_ELEVATION_DEG, HARD_RATIO, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
@@ -153,6 +154,17 @@ def unsteady_key(key: KeyEstimate, others: list[tuple[float, KeyEstimate]], grou
 UNSTEADY_KEY_ANGLE_DEG = WINDOW_ANGLE_DEG
 """How wide the soft key an unsteady key leaves is (``unsteady_soft_key``): a window's, which
 ``eval light`` counts as no hard key."""
+
+
+def soft_side_key(key: KeyEstimate, side: SoftSide) -> Window:
+    """A soft light's key from the side its soft shadows give (soft_side.py), as wide as a
+    window's (UNSTEADY_KEY_ANGLE_DEG), at the lit/shadow ratio its edges read, over their shade.
+    Environment alone left a duck on a hazy day's concrete and beside the real apple-countertop
+    clip's apple with no shadow but its contact's, where everything round it leans one way."""
+    lit, shade = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
+    why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the side of the {side.why}, {DEFAULT_ELEVATION_DEG:.0f} deg up "
+           f"(assumed), lit/shadow {key.ratio:.2f}")
+    return Window(side.direction, lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
 
 
 def unsteady_soft_key(key: KeyEstimate) -> Window:
@@ -305,6 +317,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     partial = lamp is not None and local_source.weight(lamp, min_r2) < 1.0
     walls = walls_seen(horizon, far, key)
     window = find_window(grid, key, walls, foot, above_rgb, walls_below=horizon is None) if (lamp is None or partial) and not refused_low else None
+    if window is None and lamp is None and soft_key is None and key.wide_edges and not key.product_in_shadow:
+        side = soft_side(grid, key)  # a large source's soft shadows still lean away from it
+        soft_key = None if side is None else soft_side_key(key, side)
     if window is None and lamp is None and soft_key is not None:  # nothing else lights it: the shadows' side, softly
         window = soft_key
     if window is not None and horizon is None:

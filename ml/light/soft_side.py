@@ -1,0 +1,81 @@
+"""Which side a soft light comes from: its shadows have no edges, but they still start at their occluders.
+
+A large source (a hazy sun, a window across a room, a softbox) casts shadows too wide to have
+the edges ``key.py`` reads a sun's direction off: it calls the light soft and places no key. But
+a soft light still has a side. An apple on a counter lit from a window behind it throws a soft
+shadow towards the camera; a duck rendered beside it with environment light only throws none and
+reads as pasted on (real clip apple-countertop, stop 79).
+
+Here the soft shadows are the ground darker than the ground's own trend (``soft_shadow_cells``:
+the plane of best fit of its log luminance, which a window's pool falling off across a room or
+the light's falloff does not lean), and ``key._direction`` reads them as it reads a sun's:
+their orientation, and the occluders they start at for the side. Only a side an occluder gives
+is kept (``soft_side``): a direction whose side is assumed was wrong by 42-177 degrees on the
+hazy sets it fired on (seeds 443 and 445).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .key import LUMA, GroundClasses, GroundGrid, KeyEstimate, _direction
+
+SOFT_SHADOW_LOG = 0.12
+"""Ground this much darker (log luminance, about 11 %) than the ground's trend reads as soft
+shadow: under it a concrete's own mottling."""
+TREND_CLEAR_M = 0.45
+"""The trend is fitted on ground at least this far from anything standing on it: nearer, the
+soft shadows and the occluders' own occlusion of the sky darken it."""
+SMOOTH_CELLS = 1.5
+"""Gaussian sigma (grid cells) of the darkening before the threshold: a soft shadow is wide, the
+ground's grain is not."""
+
+
+@dataclass
+class SoftSide:
+    """The soft light's side: ``direction`` (towards it, unit, world, at the key's assumed
+    elevation) and what read it (``bases``: the occluders whose shadows side it; ``why``)."""
+
+    direction: np.ndarray
+    bases: int
+    why: str
+
+
+def ground_trend(c: GroundClasses, keep: np.ndarray) -> np.ndarray:
+    """The ground's log luminance less its plane of best fit over ``keep``."""
+    log_lum = np.log(np.maximum(c.med @ LUMA, 1e-4))
+    rows, cols = np.nonzero(keep)
+    if len(rows) < 3:
+        return log_lum - (float(np.median(log_lum[c.ground])) if c.ground.any() else 0.0)
+    a = np.stack([np.ones(len(rows)), cols, rows], 1).astype(np.float64)
+    coef = np.linalg.lstsq(a, log_lum[rows, cols], rcond=None)[0]
+    yy, xx = np.mgrid[0 : log_lum.shape[0], 0 : log_lum.shape[1]]
+    return log_lum - (coef[0] + coef[1] * xx + coef[2] * yy)
+
+
+def soft_shadow_cells(grid: GroundGrid, c: GroundClasses) -> np.ndarray:
+    """Ground darker than its trend (``ground_trend``) by SOFT_SHADOW_LOG once smoothed: the soft
+    shadows, whatever their edges."""
+    near = cv2.dilate(c.objects.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    clear = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px > TREND_CLEAR_M
+    resid = np.where(c.ground, ground_trend(c, c.ground & c.steady & ~near & clear), 0.0).astype(np.float32)
+    weight = cv2.GaussianBlur(c.ground.astype(np.float32), (0, 0), SMOOTH_CELLS)
+    smooth = cv2.GaussianBlur(resid, (0, 0), SMOOTH_CELLS) / np.maximum(weight, 1e-3)
+    return c.ground & (smooth < -SOFT_SHADOW_LOG)
+
+
+def soft_side(grid: GroundGrid, key: KeyEstimate) -> SoftSide | None:
+    """The side of the soft light ``key`` read (its classes), from its soft shadows' orientation
+    and occluders (``key._direction`` on ``soft_shadow_cells``); None where no occluder sides
+    them. ``key`` is left as it is."""
+    if key.classes is None:
+        return None
+    probe = copy.copy(key)
+    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes), key.classes.objects) or probe.side_source != "occluder":
+        return None
+    return SoftSide(np.asarray(probe.direction, np.float64), probe.side_bases,
+                    f"soft shadows darker than the ground's trend: {probe.elongated} elongated, sided by {probe.side_bases} occluder base(s)")

@@ -1,0 +1,82 @@
+"""A soft light's side from its soft shadows (ml/light/soft_side.py): boxes lit by a large source."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ml.light.key import GroundGrid, azimuth_between_deg, estimate_key
+from ml.light.shot import estimate_light
+from ml.light.soft_side import soft_side, soft_shadow_cells
+from ml.light.window import WINDOW_ANGLE_DEG
+
+from ground_plates import look_at, plate_with_boxes
+
+UP = np.array([0.0, 0.0, 1.0])
+W, H = 200, 120
+BOXES = [(0.9, 0.7, 0.15, 0.6), (-0.8, 0.9, 0.15, 0.5), (0.7, -0.9, 0.15, 0.7)]
+GREY_ABOVE = (0.75, 0.76, 0.8)  # a hazy day's grey sky over the horizon
+
+
+def towards(elevation_deg: float, azimuth_deg: float) -> np.ndarray:
+    e, a = math.radians(elevation_deg), math.radians(azimuth_deg)
+    return np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+
+
+def soft_frames(azimuth_deg: float, spread_deg: float = 26.0, n: int = 5, ratio: float = 1.8) -> list:
+    """Frames of BOXES lit by a source ``spread_deg`` across from ``azimuth_deg``, 38 degrees up:
+    each frame the mean of ray-cast plates lit from points over the source (soft shadows)."""
+    offsets = [(de, da) for de in np.linspace(-0.5, 0.5, 3) for da in np.linspace(-0.5, 0.5, 5)]
+    frames = []
+    for a in np.linspace(-0.3, 0.3, n):
+        cam = look_at(np.array([-2.6 * math.cos(a), -2.6 * math.sin(a), 1.3]), np.zeros(3), W, H, 150.0)
+        img = np.mean([plate_with_boxes(cam, towards(38.0 + de * spread_deg, azimuth_deg + da * spread_deg / math.cos(math.radians(38))),
+                                        BOXES, ratio=ratio, above=GREY_ABOVE, w=W, h=H) for de, da in offsets], axis=0)
+        frames.append((img.astype(np.float32), cam))
+    return frames
+
+
+def grid_of(frames) -> GroundGrid:
+    g = GroundGrid(centre=np.zeros(3), normal=UP)
+    for img, cam in frames:
+        g.add(img, cam)
+    return g
+
+
+@pytest.mark.parametrize("azimuth", [60.0, -150.0])
+def test_soft_shadows_give_the_side_their_edges_do_not(azimuth):
+    """Shadow edges as wide as a large source makes read as soft light with no key
+    (``wide_edges``); the ground darker than its trend still starts at the boxes, and its shapes
+    and bases give the source's azimuth within 30 degrees, from either side."""
+    grid = grid_of(soft_frames(azimuth))
+    key = estimate_key(grid)
+    assert not key.hard and key.wide_edges and key.direction is None, key.why
+    assert soft_shadow_cells(grid, key.classes).sum() > 50
+    side = soft_side(grid, key)
+    assert side is not None and side.bases >= 1, key.why
+    assert azimuth_between_deg(side.direction, towards(38.0, azimuth), UP) < 30.0, side.direction
+    assert key.direction is None  # read on a copy: the soft estimate stands as it was
+
+
+def test_a_lit_ground_with_no_shadows_has_no_side():
+    """Boxes far outside the grid leave its ground evenly lit: no soft shadow, no side."""
+    frames = []
+    for a in np.linspace(-0.3, 0.3, 5):
+        cam = look_at(np.array([-2.6 * math.cos(a), -2.6 * math.sin(a), 1.3]), np.zeros(3), W, H, 150.0)
+        frames.append((plate_with_boxes(cam, towards(38.0, 60.0), [(9.0, 9.0, 0.1, 0.2)], above=GREY_ABOVE, w=W, h=H), cam))
+    grid = grid_of(frames)
+    key = estimate_key(grid)
+    assert not key.hard and key.classes is not None
+    assert soft_side(grid, key) is None
+
+
+def test_estimate_light_places_a_soft_key_from_the_soft_shadows_side():
+    """The whole estimate: no hard key, but a soft key as wide as a window's, from the side the
+    soft shadows give, where before only the environment lit the product."""
+    _env, key, lighting = estimate_light(soft_frames(60.0), np.zeros(3), np.zeros(3), UP)
+    assert not key.hard and key.wide_edges, key.why
+    assert "soft shadows darker than the ground's trend" in lighting.notes, lighting.notes
+    [light] = lighting.lights
+    assert light.type == "sun" and light.angle_deg >= WINDOW_ANGLE_DEG
+    assert azimuth_between_deg(light.direction, towards(38.0, 60.0), UP) < 30.0, light.direction
