@@ -27,7 +27,7 @@ from .envmap import (CEILING_CAP_DEG, CLEAR_SKY_MEAN, ZENITH_OVER_HORIZON, EnvAc
                      daylight_ceiling, is_vegetation, open_sky, overhead_cap, sky_from_ground, sky_from_shadow, sky_over_canopy,
                      sky_with_seen_tint, upper_irradiance)
 from . import elevation, key_shadow, local_source, sun_disc
-from .soft_side import SoftSide, soft_side
+from .soft_side import SOFT_KEY_ELEVATION_DEG, SoftSide, soft_side
 from .walls import FarView
 from .window import WALLS_LIT, WALLS_OVER_FLOOR, WINDOW_ANGLE_DEG, Window, find_window, floor_luminance, sky_above, walls_above
 from .key import (AZIMUTH_FROM, DEFAULT_ELEVATION_DEG, HARD_RATIO, azimuth_between_deg, ENV_ONLY, SKY_BLUE_MIN, WIDE_GRID_M, GroundClasses, GroundGrid, KeyEstimate, at_elevation, confirm_banded, elevation_of_deg, estimate_key, least_elevation_deg,
@@ -162,7 +162,7 @@ def soft_side_key(key: KeyEstimate, side: SoftSide) -> Window:
     Environment alone left a duck on a hazy day's concrete and beside the real apple-countertop
     clip's apple with no shadow but its contact's, where everything round it leans one way."""
     lit, shade = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
-    why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the side of the {side.why}, {DEFAULT_ELEVATION_DEG:.0f} deg up "
+    why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the side of the {side.why}, {SOFT_KEY_ELEVATION_DEG:.0f} deg up "
            f"(assumed), lit/shadow {key.ratio:.2f}")
     return Window(side.direction, lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
 

@@ -366,3 +366,21 @@ def test_a_high_sun_its_short_shadows_read_over_the_bound_from_above_stands_at_t
     [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
     assert azimuth_between_deg(sun.direction, truth["direction"], UP) < 20.0, (sun.direction, truth["direction"])
     assert key.elevation_source == "assumed" and 60.0 <= key.elevation_deg <= 75.0, key.why
+
+
+@pytest.mark.slow
+def test_a_hazy_suns_truth_set_gets_a_soft_key_from_its_soft_shadows_side(shared_data, tmp_path):
+    """Generated truth set hazy seed 441 (a sun 25 degrees across behind thin cloud, grey sky,
+    concrete). Its shadows' edges are a large source's: no hard key, and the duck was lit by the
+    environment alone (classical +9.8 dB over the paste, no shadow of its own beside the boxes'
+    soft ones). The soft shadows, darker than the ground's trend and starting at the boxes, give
+    the side: a soft key from there, within 20 degrees of the truth's sun (+13.3)."""
+    from ml.light.key import azimuth_between_deg
+    from ml.light.window import WINDOW_ANGLE_DEG
+
+    meta, _env, key, lighting = truth_set_light("hazy_concrete_diffuse", 441, shared_data, tmp_path)
+    assert not key.hard and key.wide_edges, key.why
+    assert "soft shadows darker than the ground's trend" in lighting.notes, lighting.notes
+    [soft] = lighting.lights
+    [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
+    assert soft.angle_deg >= WINDOW_ANGLE_DEG and azimuth_between_deg(soft.direction, truth["direction"], UP) < 20.0, soft.direction

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from ml.light.key import GroundGrid, azimuth_between_deg, estimate_key
+from ml.light.key import GroundGrid, azimuth_between_deg, elevation_of_deg, estimate_key
 from ml.light.shot import estimate_light
-from ml.light.soft_side import soft_side, soft_shadow_cells
+from ml.light.soft_side import SOFT_KEY_ELEVATION_DEG, soft_side, soft_shadow_cells
 from ml.light.window import WINDOW_ANGLE_DEG
 
 from ground_plates import look_at, plate_with_boxes
@@ -56,6 +56,7 @@ def test_soft_shadows_give_the_side_their_edges_do_not(azimuth):
     side = soft_side(grid, key)
     assert side is not None and side.bases >= 1, key.why
     assert azimuth_between_deg(side.direction, towards(38.0, azimuth), UP) < 30.0, side.direction
+    assert elevation_of_deg(side.direction, UP) == pytest.approx(SOFT_KEY_ELEVATION_DEG)
     assert key.direction is None  # read on a copy: the soft estimate stands as it was
 
 
