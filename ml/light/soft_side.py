@@ -37,6 +37,12 @@ either way, and a large source reaches well above its centre. On the tuning hazy
 441-449, truth 35-46 degrees) the key at 30 degrees (key.DEFAULT_ELEVATION_DEG, a sun's)
 lit the duck's faces towards it too strongly: +8.0 / +7.5 dB over the paste (classical), at 45
 +9.6 / +9.6, against +6.1 / +6.3 with no key."""
+SOFT_MIN_BASES = 1
+"""Occluder bases enough for soft shadows none of which is elongated (``key._direction``'s
+``min_bases``; a sun's short shadows need key.MIN_BASES_ALONE, 2). A large source's shadow
+widens as fast as it lengthens, so one box's soft shadow is seldom elongated, and it is already
+told from the ground by its darkness against the trend, not by edges. Hazy seed 459: one box,
+its shadow 9 degrees from the truth's sun, read only so."""
 SMOOTH_CELLS = 1.5
 """Gaussian sigma (grid cells) of the darkening before the threshold: a soft shadow is wide, the
 ground's grain is not."""
@@ -82,7 +88,7 @@ def soft_side(grid: GroundGrid, key: KeyEstimate) -> SoftSide | None:
     if key.classes is None:
         return None
     probe = copy.copy(key)
-    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes), key.classes.objects) or probe.side_source != "occluder":
+    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes), key.classes.objects, min_bases=SOFT_MIN_BASES) or probe.side_source != "occluder":
         return None
     return SoftSide(at_elevation(np.asarray(probe.direction, np.float64), grid.n, SOFT_KEY_ELEVATION_DEG), probe.side_bases,
                     f"soft shadows darker than the ground's trend: {probe.elongated} elongated, sided by {probe.side_bases} occluder base(s)")
