@@ -374,7 +374,7 @@ def test_a_hazy_suns_truth_set_gets_a_soft_key_from_its_soft_shadows_side(shared
     concrete). Its shadows' edges are a large source's: no hard key, and the duck was lit by the
     environment alone (classical +9.8 dB over the paste, no shadow of its own beside the boxes'
     soft ones). The soft shadows, darker than the ground's trend and starting at the boxes, give
-    the side: a soft key from there, within 20 degrees of the truth's sun (+13.3)."""
+    the side: a soft key from there, within 20 degrees of the truth's sun (+14.0)."""
     from ml.light.key import azimuth_between_deg
     from ml.light.window import WINDOW_ANGLE_DEG
 
