@@ -10,8 +10,8 @@ Here the soft shadows are the ground darker than the ground's own trend (``soft_
 the plane of best fit of its log luminance, which a window's pool falling off across a room or
 the light's falloff does not lean), and ``key._direction`` reads them as it reads a sun's:
 their orientation, and the occluders they start at for the side. Only a side an occluder gives
-is kept (``soft_side``): a direction whose side is assumed was wrong by 42-177 degrees on the
-hazy sets it fired on (seeds 443 and 445).
+is kept (``soft_side``): directions whose side was assumed were 177, 42 and 179 degrees off on
+hazy seeds 443, 445 and 452.
 """
 
 from __future__ import annotations
