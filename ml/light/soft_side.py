@@ -17,12 +17,13 @@ hazy seeds 443, 445 and 452.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .key import LUMA, GroundClasses, GroundGrid, KeyEstimate, _direction, at_elevation
+from .key import LUMA, GroundClasses, GroundGrid, KeyEstimate, _base_bands, _direction, at_elevation
 
 SOFT_SHADOW_LOG = 0.12
 """Ground this much darker (log luminance, about 11 %) than the ground's trend reads as soft
@@ -43,6 +44,16 @@ SOFT_MIN_BASES = 1
 widens as fast as it lengthens, so one box's soft shadow is seldom elongated, and it is already
 told from the ground by its darkness against the trend, not by edges. Hazy seed 459: one box,
 its shadow 9 degrees from the truth's sun, read only so."""
+BESIDE_BASE_LOG = 0.1
+"""How much darker than the ground's trend (log luminance, mean) the ground beside at least one
+occluder's base must be on the side away from the light read (BESIDE_BASE_SECTOR_DEG either way,
+BESIDE_BASE_M out): a soft shadow starts at its occluder, darkest there. Where no base has it,
+the dark patch that sided the light is not a shadow of the base it touches: the ground in front
+of a pillar darkened by the pillar's own hiding of a bright sky (hazy 470: 0.07, its key 173
+degrees off; 471: 0.02, 157 off). The right readings' ground there was 0.16-0.59 darker, but
+hazy 448 and 461 (0.06 and 0.07, 3 and 6 degrees off), dropped with them."""
+BESIDE_BASE_SECTOR_DEG = 35.0
+BESIDE_BASE_M = (0.05, 0.5)
 SMOOTH_CELLS = 1.5
 """Gaussian sigma (grid cells) of the darkening before the threshold: a soft shadow is wide, the
 ground's grain is not."""
@@ -70,15 +81,42 @@ def ground_trend(c: GroundClasses, keep: np.ndarray) -> np.ndarray:
     return log_lum - (coef[0] + coef[1] * xx + coef[2] * yy)
 
 
-def soft_shadow_cells(grid: GroundGrid, c: GroundClasses) -> np.ndarray:
-    """Ground darker than its trend (``ground_trend``) by SOFT_SHADOW_LOG once smoothed: the soft
-    shadows, whatever their edges."""
+def trend_residual(grid: GroundGrid, c: GroundClasses) -> np.ndarray:
+    """The ground's log luminance less its trend (``ground_trend``, fitted on ground at least
+    TREND_CLEAR_M from anything standing on it); 0 off the ground."""
     near = cv2.dilate(c.objects.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     clear = cv2.distanceTransform((~c.objects).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px > TREND_CLEAR_M
-    resid = np.where(c.ground, ground_trend(c, c.ground & c.steady & ~near & clear), 0.0).astype(np.float32)
+    return np.where(c.ground, ground_trend(c, c.ground & c.steady & ~near & clear), 0.0).astype(np.float32)
+
+
+def soft_shadow_cells(grid: GroundGrid, c: GroundClasses, resid: np.ndarray | None = None) -> np.ndarray:
+    """Ground darker than its trend (``trend_residual``, or ``resid``) by SOFT_SHADOW_LOG once
+    smoothed: the soft shadows, whatever their edges."""
+    resid = trend_residual(grid, c) if resid is None else resid
     weight = cv2.GaussianBlur(c.ground.astype(np.float32), (0, 0), SMOOTH_CELLS)
     smooth = cv2.GaussianBlur(resid, (0, 0), SMOOTH_CELLS) / np.maximum(weight, 1e-3)
     return c.ground & (smooth < -SOFT_SHADOW_LOG)
+
+
+def darkest_beside_base(grid: GroundGrid, c: GroundClasses, resid: np.ndarray, towards: np.ndarray) -> float | None:
+    """The most negative mean of ``resid`` over the ground beside an occluder's base on the side
+    away from ``towards`` (world, towards the light): within BESIDE_BASE_SECTOR_DEG of that way
+    and BESIDE_BASE_M from the base; None where no base has enough ground seen there."""
+    away = -np.asarray(towards, np.float64)
+    shadow_angle = math.atan2(-float(away @ grid.e2), float(away @ grid.e1))  # grid: col = e1, row = -e2
+    near = cv2.dilate(c.objects.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    darkest = None
+    for band in _base_bands(grid, c.objects):
+        rows, cols = np.nonzero(band)
+        dist = cv2.distanceTransform((~band).astype(np.uint8), cv2.DIST_L2, 5) * grid.metres_per_px
+        yy, xx = np.nonzero(c.ground & ~near & (dist > BESIDE_BASE_M[0]) & (dist < BESIDE_BASE_M[1]))
+        off = np.abs((np.arctan2(yy - rows.mean(), xx - cols.mean()) - shadow_angle + math.pi) % (2 * math.pi) - math.pi)
+        inside = off < math.radians(BESIDE_BASE_SECTOR_DEG)
+        if inside.sum() < 10:
+            continue
+        mean = float(np.mean(resid[yy[inside], xx[inside]]))
+        darkest = mean if darkest is None else min(darkest, mean)
+    return darkest
 
 
 def soft_side(grid: GroundGrid, key: KeyEstimate) -> SoftSide | None:
@@ -88,7 +126,11 @@ def soft_side(grid: GroundGrid, key: KeyEstimate) -> SoftSide | None:
     if key.classes is None:
         return None
     probe = copy.copy(key)
-    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes), key.classes.objects, min_bases=SOFT_MIN_BASES) or probe.side_source != "occluder":
+    resid = trend_residual(grid, key.classes)
+    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes, resid), key.classes.objects, min_bases=SOFT_MIN_BASES) or probe.side_source != "occluder":
+        return None
+    beside = darkest_beside_base(grid, key.classes, resid, np.asarray(probe.direction, np.float64))
+    if beside is None or beside > -BESIDE_BASE_LOG:
         return None
     return SoftSide(at_elevation(np.asarray(probe.direction, np.float64), grid.n, SOFT_KEY_ELEVATION_DEG), probe.side_bases,
                     f"soft shadows darker than the ground's trend: {probe.elongated} elongated, sided by {probe.side_bases} occluder base(s)")

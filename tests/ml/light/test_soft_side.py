@@ -8,7 +8,7 @@ import pytest
 
 from ml.light.key import GroundGrid, azimuth_between_deg, elevation_of_deg, estimate_key
 from ml.light.shot import estimate_light
-from ml.light.soft_side import SOFT_KEY_ELEVATION_DEG, soft_side, soft_shadow_cells
+from ml.light.soft_side import BESIDE_BASE_LOG, SOFT_KEY_ELEVATION_DEG, darkest_beside_base, soft_side, soft_shadow_cells, trend_residual
 from ml.light.window import WINDOW_ANGLE_DEG
 
 from ground_plates import look_at, plate_with_boxes
@@ -58,6 +58,19 @@ def test_soft_shadows_give_the_side_their_edges_do_not(azimuth):
     assert azimuth_between_deg(side.direction, towards(38.0, azimuth), UP) < 30.0, side.direction
     assert elevation_of_deg(side.direction, UP) == pytest.approx(SOFT_KEY_ELEVATION_DEG)
     assert key.direction is None  # read on a copy: the soft estimate stands as it was
+
+
+def test_the_ground_beside_a_base_is_darker_on_the_shadows_side_only():
+    """A soft shadow starts at its occluder: beside the boxes' bases the ground is darker than
+    its trend on the side away from the light, not on the side towards it. A reading whose
+    shadows' side has no such darkening is refused (soft_side: BESIDE_BASE_LOG)."""
+    grid = grid_of(soft_frames(60.0))
+    key = estimate_key(grid)
+    resid = trend_residual(grid, key.classes)
+    right = darkest_beside_base(grid, key.classes, resid, towards(38.0, 60.0))
+    wrong = darkest_beside_base(grid, key.classes, resid, towards(38.0, 240.0))
+    assert right is not None and right < -BESIDE_BASE_LOG, right
+    assert wrong is None or wrong > -BESIDE_BASE_LOG, wrong
 
 
 def test_a_lit_ground_with_no_shadows_has_no_side():
