@@ -161,10 +161,16 @@ def soft_side_key(key: KeyEstimate, side: SoftSide) -> Window:
     window's (UNSTEADY_KEY_ANGLE_DEG), at the lit/shadow ratio its edges read, over their shade.
     Environment alone left a duck on a hazy day's concrete and beside the real apple-countertop
     clip's apple with no shadow but its contact's, where everything round it leans one way."""
-    lit, shade = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
     why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the side of the {side.why}, {SOFT_KEY_ELEVATION_DEG:.0f} deg up "
            f"(assumed), lit/shadow {key.ratio:.2f}")
-    return Window(side.direction, lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
+    return soft_window(key, side.direction, why)
+
+
+def soft_window(key: KeyEstimate, direction: np.ndarray | list[float], why: str) -> Window:
+    """A soft key UNSTEADY_KEY_ANGLE_DEG wide towards ``direction``, at the lit/shadow ratio
+    ``key``'s shadow edges read, over their shade (``soft_side_key``, ``unsteady_soft_key``)."""
+    lit, shade = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
+    return Window(np.asarray(direction, np.float64), lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
 
 
 def unsteady_soft_key(key: KeyEstimate) -> Window:
@@ -173,10 +179,9 @@ def unsteady_soft_key(key: KeyEstimate) -> Window:
     its shadows read. The plate's shadows do lean that way; only their hard edges and their
     exact direction are in doubt. Environment alone left the real apple-countertop clip's duck,
     beside an apple casting a soft shadow down and right, with a contact shadow only."""
-    lit, shade = np.asarray(key.lit_rgb, np.float64), np.maximum(np.asarray(key.shadow_rgb, np.float64), 1e-4)
     why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the unsteady shadows' side, {key.elevation_deg or DEFAULT_ELEVATION_DEG:.0f} deg "
            f"up ({key.elevation_source}), lit/shadow {key.ratio:.2f}")
-    return Window(np.asarray(key.direction, np.float64), lit / shade, shade, why, UNSTEADY_KEY_ANGLE_DEG)
+    return soft_window(key, key.direction, why)
 
 
 IN_SHADE_NOTE = "no soft key either: the product stands in the shadows' shade (sky and bounce light only)"

@@ -350,7 +350,6 @@ def test_a_high_suns_truth_set_on_banded_tiles_keeps_the_key_its_short_shadows_b
     assert key.elevation_deg == pytest.approx(key.least_elevation[0]) and BANDED_LEAST_DEG <= key.elevation_deg <= 65.0, key.why
 
 
-
 @pytest.mark.slow
 def test_a_high_sun_its_short_shadows_read_over_the_bound_from_above_stands_at_that_bound(shared_data, tmp_path):
     """Generated truth set sun_high seed 454 (a 64-degree sun, banded tiles, a pillar and a box).
