@@ -181,7 +181,7 @@ def unsteady_soft_key(key: KeyEstimate) -> Window:
     beside an apple casting a soft shadow down and right, with a contact shadow only."""
     why = (f"a soft key {UNSTEADY_KEY_ANGLE_DEG:.0f} deg wide from the unsteady shadows' side, {key.elevation_deg or DEFAULT_ELEVATION_DEG:.0f} deg "
            f"up ({key.elevation_source}), lit/shadow {key.ratio:.2f}")
-    return soft_window(key, key.direction, why)
+    return soft_window(key, np.asarray(key.direction, np.float64), why)
 
 
 IN_SHADE_NOTE = "no soft key either: the product stands in the shadows' shade (sky and bounce light only)"
