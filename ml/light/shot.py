@@ -166,6 +166,17 @@ def soft_side_key(key: KeyEstimate, side: SoftSide) -> Window:
     return soft_window(key, side.direction, why)
 
 
+def soft_side_readable(key: KeyEstimate, night: bool, ceiling: bool) -> bool:
+    """Whether a soft reading of the day may read its light's side (``soft_side``): every soft
+    reading with measured shadow edges, not only those whose edges were wide (where the
+    environment alone lit the duck: hazy 450, its soft shadows too faint for a sun's, lit/shadow
+    under key.HARD_RATIO, now a soft key 7 degrees off; 462, a key whose side was read on the
+    wider ground and dropped, 10 off; 463, no elongated shadow, 53 off). Not by night (lamps, each from its own side), under a ceiling's panels (no
+    side), over a canopy of blades (its own shade is no shadow; overcast meadow 442 read one),
+    nor where the product stands in the shadows' shade."""
+    return key.measured and not (key.hard or night or ceiling or key.product_in_shadow) and _canopy(key) is None
+
+
 def soft_window(key: KeyEstimate, direction: np.ndarray | list[float], why: str) -> Window:
     """A soft key UNSTEADY_KEY_ANGLE_DEG wide towards ``direction``, at the lit/shadow ratio
     ``key``'s shadow edges read, over their shade (``soft_side_key``, ``unsteady_soft_key``)."""
@@ -204,6 +215,15 @@ def scaled_views(views: list[tuple[np.ndarray, FrameCamera]], foot: np.ndarray, 
     return out
 
 
+def wider_ground(views: list[elevation.View], foot: np.ndarray, n: np.ndarray) -> GroundGrid:
+    """The ground WIDE_GRID_M round the product's foot, at the near grid's cell count: for
+    shadows and occluders beyond the near grid (their shapes and sides only: no lens)."""
+    wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)
+    for img, cam, scale in views:
+        wide.add(img, cam, scale)
+    return wide
+
+
 def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
                given_direction: list[float] | None = None, drop_key: str = "", feet_turn: bool = True) -> tuple[np.ndarray, KeyEstimate, Lighting]:
     """One reading of ``estimate_light`` at the cameras' own scale. ``drop_key``: a reason the
@@ -235,9 +255,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         beside_sun = sun_without_lamp_shadows(grid, key, foot, by_night)
     key.lamp_beside = pooled is not None or (beside_sun is not None and beside_sun.weight > 0.0)
     if key.shapeless or (key.hard and key.side_source == "assumed" and key.direction is not None):  # shadows beyond the near grid
-        wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
-        for img, cam, scale in views:
-            wide.add(img, cam, scale)
+        wide = wider_ground(views, foot, n)
         if not direction_from_wider_ground(wide, grid, key):
             side_from_wider_ground(wide, key)
     sun, not_sun = sun_in_view(views, n, key, horizon, above_rgb)
@@ -322,7 +340,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     partial = lamp is not None and local_source.weight(lamp, min_r2) < 1.0
     walls = walls_seen(horizon, far, key)
     window = find_window(grid, key, walls, foot, above_rgb, walls_below=horizon is None) if (lamp is None or partial) and not refused_low else None
-    if window is None and lamp is None and soft_key is None and key.wide_edges and not key.product_in_shadow:
+    if window is None and lamp is None and soft_key is None and soft_side_readable(key, night, ceiling):
         side = soft_side(grid, key)  # a large source's soft shadows still lean away from it
         soft_key = None if side is None else soft_side_key(key, side)
     if window is None and lamp is None and soft_key is not None:  # nothing else lights it: the shadows' side, softly
