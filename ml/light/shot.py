@@ -171,7 +171,7 @@ def soft_side_readable(key: KeyEstimate, night: bool, ceiling: bool) -> bool:
     reading with measured shadow edges, not only those whose edges were wide (where the
     environment alone lit the duck: hazy 450, its soft shadows too faint for a sun's, lit/shadow
     under key.HARD_RATIO, now a soft key 7 degrees off; 462, a key whose side was read on the
-    wider ground and dropped, 10 off; 463, no elongated shadow, 53 off). Not by night (lamps, each from its own side), under a ceiling's panels (no
+    wider ground and dropped, 9 off). Not by night (lamps, each from its own side), under a ceiling's panels (no
     side), over a canopy of blades (its own shade is no shadow; overcast meadow 442 read one),
     nor where the product stands in the shadows' shade."""
     return key.measured and not (key.hard or night or ceiling or key.product_in_shadow) and _canopy(key) is None

@@ -15,9 +15,10 @@ side alike). Where no base has a side that much darker, ``key._direction`` reads
 shadows as it reads a sun's, their orientation sided by the occluders they start at, and keeps
 it only where the ground beside a base is darker on that side (``darkest_beside_base``).
 
-On the tuning hazy sets (seeds 441-471), with the soft reading run on every soft reading of the
-day (``shot.read_light``), 21 of 31 got a soft key, 16 of them within 30 degrees of the sun and
-2 reversed; before (the shadows' orientation alone, on wide edges only), 15, 11 and 2.
+On hazy seeds 441-471 and 496-507, with the soft reading run on every soft reading of the day
+(``shot.read_light``), 31 of 43 got a soft key, 23 of them within 30 degrees of the sun and 3
+reversed; the shadows' orientation alone, on wide edges only, had given 22, 18 and 2. Read
+first, the orientation fired as often but reversed 5 (hazy 450, 498).
 """
 
 from __future__ import annotations
@@ -121,11 +122,11 @@ def soft_shadow_cells(grid: GroundGrid, c: GroundClasses, resid: np.ndarray | No
     return c.ground & (smooth < -SOFT_SHADOW_LOG)
 
 
-def _base_rings(grid: GroundGrid, c: GroundClasses, ring_m: tuple[float, float]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _base_rings(grid: GroundGrid, c: GroundClasses, ring_m: tuple[float, float], clear_m: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """For each occluder's base (``key._base_bands``): the ground cells seen round it, ``ring_m``
-    (metres) from it and off anything standing, as (rows, cols), and their angles round the
-    base's centre (grid: col = e1, row = -e2)."""
-    k = 2 * round(RING_CLEAR_M / grid.metres_per_px) + 1
+    (metres) from it and ``clear_m`` (at least a cell) off anything standing, as (rows, cols),
+    and their angles round the base's centre (grid: col = e1, row = -e2)."""
+    k = 2 * max(round(clear_m / grid.metres_per_px), 1) + 1
     near = cv2.dilate(c.objects.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
     for band in _base_bands(grid, c.objects):
         rows, cols = np.nonzero(band)
@@ -181,7 +182,7 @@ def darkest_side(grid: GroundGrid, c: GroundClasses, resid: np.ndarray) -> tuple
     beside its occluder's foot on the side away from the light more than on any other; the
     occluder's own hiding of the sky darkens it on every side alike."""
     total, bases, deepest = np.zeros(2), 0, 0.0
-    for (yy, xx), ang in _base_rings(grid, c, SECTOR_RING_M):
+    for (yy, xx), ang in _base_rings(grid, c, SECTOR_RING_M, RING_CLEAR_M):
         read = _darkest_sector(ang, resid[yy, xx])
         if read is None:
             continue
@@ -202,12 +203,27 @@ def soft_side(grid: GroundGrid, key: KeyEstimate) -> SoftSide | None:
     if key.classes is None:
         return None
     resid = trend_residual(grid, key.classes)
+    return bases_side(grid, key, resid) or shadows_side(grid, key, resid)
+
+
+def bases_side(grid: GroundGrid, key: KeyEstimate, resid: np.ndarray) -> SoftSide | None:
+    """The soft side from the side the ground round the occluders' bases is darkest on
+    (``darkest_side``, ``resid`` the ground's trend residual)."""
+    assert key.classes is not None
     side = darkest_side(grid, key.classes, resid)
-    if side is not None:
-        return SoftSide(at_elevation(side[0], grid.n, SOFT_KEY_ELEVATION_DEG), side[1],
-                        f"ground round {side[1]} occluder base(s) darkest away from it (under its trend)")
+    if side is None:
+        return None
+    return SoftSide(at_elevation(side[0], grid.n, SOFT_KEY_ELEVATION_DEG), side[1],
+                    f"ground round {side[1]} occluder base(s) darkest away from it (under its trend)")
+
+
+def shadows_side(grid: GroundGrid, key: KeyEstimate, resid: np.ndarray) -> SoftSide | None:
+    """The soft side from the soft shadows' orientation, sided by the occluders they start at
+    (``key._direction`` on ``soft_shadow_cells``), kept only where the ground beside a base is
+    darker on that side (``darkest_beside_base``)."""
+    assert key.classes is not None
     probe = copy.copy(key)
-    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes, resid), key.classes.objects, min_bases=SOFT_MIN_BASES, attached_only=True) or probe.side_source != "occluder":
+    if not _direction(grid, probe, soft_shadow_cells(grid, key.classes, resid), key.classes.objects, min_bases=SOFT_MIN_BASES) or probe.side_source != "occluder":
         return None
     beside = darkest_beside_base(grid, key.classes, resid, np.asarray(probe.direction, np.float64))
     if beside is None or beside > -BESIDE_BASE_LOG:
