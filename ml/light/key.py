@@ -1260,8 +1260,7 @@ of window light: on the eval's rooms (seeds 20-95) every key made so (s66, s75, 
 spurious, 170 degrees from the window on s66, and no outdoor set was keyed so."""
 
 
-def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray, min_bases: int = MIN_BASES_ALONE,
-               attached_only: bool = False) -> bool:
+def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np.ndarray, min_bases: int = MIN_BASES_ALONE) -> bool:
     """Azimuth from the shadows' orientation, signed by the occluders they start at; size from
     the penumbra. False when no shadow gives a direction: a window's pool of light or a dark
     patch, where a key of assumed direction and size would cast a hard shadow the plate does not
@@ -1292,7 +1291,7 @@ def _direction(grid: GroundGrid, est: KeyEstimate, dark: np.ndarray, objects: np
             pull_sum += pull
             n_pulls += 1
             pulls.append((pull, long_axis))
-        if long_axis is None or (attached_only and pull is None):
+        if long_axis is None:
             continue
         w = len(pts) * (elong - 1.0)
         ang = 2 * math.atan2(ax[1], ax[0])
