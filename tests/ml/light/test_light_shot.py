@@ -383,3 +383,22 @@ def test_a_hazy_suns_truth_set_gets_a_soft_key_from_its_soft_shadows_side(shared
     [soft] = lighting.lights
     [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
     assert soft.angle_deg >= WINDOW_ANGLE_DEG and azimuth_between_deg(soft.direction, truth["direction"], UP) < 20.0, soft.direction
+
+
+
+@pytest.mark.slow
+def test_a_hazy_set_whose_shadows_are_too_faint_for_a_sun_gets_its_soft_key_from_the_bases(shared_data, tmp_path):
+    """Generated truth set hazy seed 450: its soft shadows are too faint to read as a sun's
+    (lit/shadow under key.HARD_RATIO) and their edges not wide, so the soft reading did not run
+    and the environment alone lit the duck. Run on every soft reading of the day, the ground
+    round the pillar's base is darkest away from the light: a soft key within 20 degrees of the
+    truth's sun (7 off; the shadows' orientation alone read 136 off)."""
+    from ml.light.key import azimuth_between_deg
+    from ml.light.window import WINDOW_ANGLE_DEG
+
+    meta, _env, key, lighting = truth_set_light("hazy_concrete_diffuse", 450, shared_data, tmp_path)
+    assert not key.hard and not key.wide_edges and "lit/shadow ratio" in key.why, key.why
+    assert "darkest away from it" in lighting.notes, lighting.notes
+    [soft] = lighting.lights
+    [truth] = [lt for lt in meta["light"]["lights"] if lt["type"] == "sun"]
+    assert soft.angle_deg >= WINDOW_ANGLE_DEG and azimuth_between_deg(soft.direction, truth["direction"], UP) < 20.0, soft.direction
