@@ -173,7 +173,8 @@ def soft_side_readable(key: KeyEstimate, night: bool, ceiling: bool) -> bool:
     under key.HARD_RATIO, now a soft key 7 degrees off; 462, a key whose side was read on the
     wider ground and dropped, 9 off). Not by night (lamps, each from its own side), under a ceiling's panels (no
     side), over a canopy of blades (its own shade is no shadow; overcast meadow 442 read one),
-    nor where the product stands in the shadows' shade."""
+    nor where the product stands in the shadows' shade. (Nor, in ``read_light``, where a lamp's
+    pool was refused as too low a lamp: its shadows lean from the lamp's foot, not one side.)"""
     return key.measured and not (key.hard or night or ceiling or key.product_in_shadow) and _canopy(key) is None
 
 
@@ -340,7 +341,7 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
     partial = lamp is not None and local_source.weight(lamp, min_r2) < 1.0
     walls = walls_seen(horizon, far, key)
     window = find_window(grid, key, walls, foot, above_rgb, walls_below=horizon is None) if (lamp is None or partial) and not refused_low else None
-    if window is None and lamp is None and soft_key is None and soft_side_readable(key, night, ceiling):
+    if window is None and lamp is None and soft_key is None and not refused_low and soft_side_readable(key, night, ceiling):
         side = soft_side(grid, key)  # a large source's soft shadows still lean away from it
         soft_key = None if side is None else soft_side_key(key, side)
     if window is None and lamp is None and soft_key is not None:  # nothing else lights it: the shadows' side, softly
