@@ -132,3 +132,26 @@ def test_soft_light_read_off_low_contrast_shadows_gets_its_soft_key_too():
     [light] = lighting.lights
     assert light.angle_deg >= WINDOW_ANGLE_DEG, lighting.notes
     assert azimuth_between_deg(light.direction, towards(38.0, 60.0), UP) < 20.0, light.direction
+
+
+def test_the_soft_reading_is_refused_where_the_ground_says_sun_pool_or_bands():
+    """``shot.soft_side_readable``: a soft reading of the day with measured edges may read a side;
+    not shadows denser than a soft light's (SOFT_MAX_RATIO: a sun's or a pool of light's; sun_low
+    444 at 7.5 read one 139 degrees off), nor ground read as banded (sun_high 445: 156 off), nor
+    a hard key's, nor by night."""
+    from ml.light.key import KeyEstimate
+    from ml.light.shot import SOFT_MAX_RATIO, soft_side_readable
+
+    def soft(**kw) -> KeyEstimate:
+        k = KeyEstimate(False, 1.6, ground_rgb=[0.4, 0.38, 0.36], lit_rgb=[0.5, 0.48, 0.45], shadow_rgb=[0.31, 0.3, 0.29])
+        k.measured = True
+        for name, value in kw.items():
+            setattr(k, name, value)
+        return k
+
+    assert soft_side_readable(soft(), night=False, ceiling=False)
+    assert not soft_side_readable(soft(ratio=SOFT_MAX_RATIO + 0.5), night=False, ceiling=False)
+    assert not soft_side_readable(soft(unread_bands=True), night=False, ceiling=False)
+    assert not soft_side_readable(soft(hard=True), night=False, ceiling=False)
+    assert not soft_side_readable(soft(), night=True, ceiling=False)
+    assert not soft_side_readable(soft(measured=False), night=False, ceiling=False)
