@@ -171,9 +171,9 @@ def soft_side_readable(key: KeyEstimate, night: bool, ceiling: bool) -> bool:
     reading with measured shadow edges, not only those whose edges were wide (where the
     environment alone lit the duck: hazy 450, its soft shadows too faint for a sun's, lit/shadow
     under key.HARD_RATIO, now a soft key 7 degrees off; 462, a key whose side was read on the
-    wider ground and dropped, 9 off). Not by night (lamps, each from its own side), under a ceiling's panels (no
-    side), over a canopy of blades (its own shade is no shadow; overcast meadow 442 read one),
-    nor where the product stands in the shadows' shade. Nor on ground read as banded with a
+    wider ground and dropped, 9 off). Not by night (lamps, each from its own side), under a
+    ceiling's panels (no side), over a canopy of blades (its own shade is no shadow; overcast
+    meadow 442 read one), nor where the product stands in the shadows' shade. Nor on ground read as banded with a
     darker material (the bands darken a base's side as a shadow does; sun_high 445, a soft key
     156 degrees off), nor where the shadows are denser than a soft light's
     (SOFT_MAX_RATIO: a sun's, or a pool of light; sun_low 444 at lit/shadow 7.5, 139 off).
@@ -226,15 +226,6 @@ def scaled_views(views: list[tuple[np.ndarray, FrameCamera]], foot: np.ndarray, 
     return out
 
 
-def wider_ground(views: list[elevation.View], foot: np.ndarray, n: np.ndarray) -> GroundGrid:
-    """The ground WIDE_GRID_M round the product's foot, at the near grid's cell count: for
-    shadows and occluders beyond the near grid (their shapes and sides only: no lens)."""
-    wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)
-    for img, cam, scale in views:
-        wide.add(img, cam, scale)
-    return wide
-
-
 def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: np.ndarray, ground_point: np.ndarray, ground_normal: np.ndarray,
                given_direction: list[float] | None = None, drop_key: str = "", feet_turn: bool = True) -> tuple[np.ndarray, KeyEstimate, Lighting]:
     """One reading of ``estimate_light`` at the cameras' own scale. ``drop_key``: a reason the
@@ -266,7 +257,9 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
         beside_sun = sun_without_lamp_shadows(grid, key, foot, by_night)
     key.lamp_beside = pooled is not None or (beside_sun is not None and beside_sun.weight > 0.0)
     if key.shapeless or (key.hard and key.side_source == "assumed" and key.direction is not None):  # shadows beyond the near grid
-        wide = wider_ground(views, foot, n)
+        wide = GroundGrid(centre=foot, normal=n, half_m=WIDE_GRID_M, lens=False)  # its shadows' shapes only
+        for img, cam, scale in views:
+            wide.add(img, cam, scale)
         if not direction_from_wider_ground(wide, grid, key):
             side_from_wider_ground(wide, key)
     sun, not_sun = sun_in_view(views, n, key, horizon, above_rgb)
