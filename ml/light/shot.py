@@ -395,6 +395,8 @@ def read_light(images: Iterable[tuple[np.ndarray, FrameCamera]], product_point: 
             else:
                 daylight_note = dimmed_note(prior, capped, "ground's", "clear sky") or daylight_note
                 prior = capped
+        elif soft_key is not None and window is soft_key:
+            prior, daylight_note = soft_key_sky(prior, horizon, key, daylight_note)
         # read off the ground near the product, a canopy of blades reads too dark; a canopy is
         # green: night-street's wet asphalt under lit facades, tea-table's wood under bright
         # windows read 8-25x darker than what the frames show above, and no sky is behind that
@@ -687,6 +689,17 @@ def _read_elevation(views: list[elevation.View], standing: list[elevation.Standi
     occluders = elevation.read_occluders(views, standing, grid.n, np.asarray(direction), np.asarray(key.shadow_rgb), np.asarray(key.lit_rgb))
     bound = elevation.upper_bound(occluders)
     return occluders, bound, elevation.combine(occluders, bound)
+
+
+def soft_key_sky(prior: np.ndarray, horizon: float | None, key: KeyEstimate, note: str) -> tuple[np.ndarray, str]:
+    """The unseen sky under a soft key read off the shadows' side (``soft_side_key``,
+    ``unsteady_soft_key``), and its note: read off their shade over the albedo prior, then
+    bounded by the daylight the frames show above the horizon, as a sun's shadows' sky is
+    (``daylight_ceiling``). The prior's 0.35 reads a pale ground's shade (hazy concrete at
+    0.45) as a sky up to 1.4x too bright, and the soft key, its lit/shadow ratio over that sky,
+    then lit the duck as much too bright: the product 1.1-1.3x the truth's on hazy 509-517."""
+    capped = daylight_ceiling(prior, horizon, float(np.asarray(key.lit_rgb) @ LUMA))
+    return capped, dimmed_note(prior, capped, "shade's", "daylight") or note
 
 
 def dimmed_note(prior: np.ndarray, capped: np.ndarray, reading: str, seen: str) -> str:

@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from ml.io.colour import REC709_LUMA as LUMA
+from ml.light.envmap import upper_irradiance
 from ml.light.key import GroundGrid, azimuth_between_deg, elevation_of_deg, estimate_key
 from ml.light.shot import estimate_light
 from ml.light.soft_side import (BESIDE_BASE_LOG, SECTOR_MIN_DEPTH_LOG, SOFT_KEY_ELEVATION_DEG, darkest_beside_base, darkest_side, soft_side,
@@ -25,15 +27,19 @@ def towards(elevation_deg: float, azimuth_deg: float) -> np.ndarray:
     return np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
 
 
-def soft_frames(azimuth_deg: float, spread_deg: float = 26.0, n: int = 5, ratio: float = 1.8) -> list:
-    """Frames of BOXES lit by a source ``spread_deg`` across from ``azimuth_deg``, 38 degrees up:
-    each frame the mean of ray-cast plates lit from points over the source (soft shadows)."""
+def soft_frames(azimuth_deg: float, spread_deg: float = 26.0, n: int = 5, ratio: float = 1.8, ground=(0.5, 0.45, 0.35),
+                aim_z: float = 0.0) -> list:
+    """Frames of BOXES lit by a source ``spread_deg`` across from ``azimuth_deg``, 38 degrees up,
+    on ``ground``: each frame the mean of ray-cast plates lit from points over the source (soft
+    shadows). The cameras look at ``aim_z`` over the ground's centre (0.6: the frames' top
+    rows see GREY_ABOVE over the horizon)."""
     offsets = [(de, da) for de in np.linspace(-0.5, 0.5, 3) for da in np.linspace(-0.5, 0.5, 5)]
     frames = []
     for a in np.linspace(-0.3, 0.3, n):
-        cam = look_at(np.array([-2.6 * math.cos(a), -2.6 * math.sin(a), 1.3]), np.zeros(3), W, H, 150.0)
+        cam = look_at(np.array([-2.6 * math.cos(a), -2.6 * math.sin(a), 1.3]), np.array([0.0, 0.0, aim_z]), W, H, 150.0)
         img = np.mean([plate_with_boxes(cam, towards(38.0 + de * spread_deg, azimuth_deg + da * spread_deg / math.cos(math.radians(38))),
-                                        BOXES, ratio=ratio, above=GREY_ABOVE, w=W, h=H) for de, da in offsets], axis=0)
+                                        BOXES, ground=ground, ratio=ratio, above=GREY_ABOVE, w=W, h=H)
+                       for de, da in offsets], axis=0)
         frames.append((img.astype(np.float32), cam))
     return frames
 
@@ -95,6 +101,25 @@ def test_estimate_light_places_a_soft_key_from_the_soft_shadows_side():
     [light] = lighting.lights
     assert light.type == "sun" and light.angle_deg >= WINDOW_ANGLE_DEG
     assert azimuth_between_deg(light.direction, towards(38.0, 60.0), UP) < 30.0, light.direction
+
+
+def test_a_pale_ground_under_a_soft_key_reads_no_brighter_sky_than_the_frames_show():
+    """``shot.soft_key_sky``: the same soft light over a ground 1.3x paler. Read off its shade
+    over the albedo prior alone, the unseen sky would come out 1.3x brighter, and the soft key
+    with it; the grey daylight over the horizon bounds it, so the two grounds read the same
+    light within 10 %, as the frames show it above the horizon."""
+    sky_lum = float(np.asarray(GREY_ABOVE) @ LUMA)
+    lit = {}
+    for name, ground in (("mid", (0.5, 0.45, 0.35)), ("pale", (0.66, 0.6, 0.48))):
+        env, key, lighting = estimate_light(soft_frames(60.0, ground=ground, aim_z=0.6), np.zeros(3), np.zeros(3), UP)
+        [light] = lighting.lights
+        assert light.angle_deg >= WINDOW_ANGLE_DEG, lighting.notes
+        sky = float(upper_irradiance(env, UP) @ LUMA) / math.pi
+        lit[name] = (sky, light.intensity, lighting.notes)
+        assert sky <= 1.1 * sky_lum, (name, sky, lighting.notes)
+    assert "unseen sky dimmed" in lit["pale"][2] and "shade's" in lit["pale"][2], lit["pale"][2]
+    assert abs(lit["pale"][0] / lit["mid"][0] - 1) < 0.1, lit
+    assert abs(lit["pale"][1] / lit["mid"][1] - 1) < 0.1, lit
 
 
 @pytest.mark.parametrize("azimuth", [60.0, -150.0, 170.0])
