@@ -269,6 +269,17 @@ class GroundGrid:
         d = np.asarray(p, np.float64) - self.centre
         return np.array([(d @ self.e1 + self.half_m) / self.metres_per_px - 0.5, (self.half_m - d @ self.e2) / self.metres_per_px - 0.5])
 
+    def along_grid(self, v: np.ndarray) -> np.ndarray:
+        """A world vector's horizontal part as a grid direction (col right = e1, row down = -e2):
+        the one place the map's row axis is turned round for directions, as ``to_grid`` does
+        for points."""
+        d = np.asarray(v, np.float64)
+        return np.array([float(d @ self.e1), -float(d @ self.e2)])
+
+    def along_world(self, g: np.ndarray) -> np.ndarray:
+        """A grid direction (col, row) as a horizontal world vector: ``along_grid`` undone."""
+        return float(g[0]) * self.e1 - float(g[1]) * self.e2
+
     def add(self, image: np.ndarray, cam: FrameCamera, scale: float = 1.0) -> None:
         c2w = np.asarray(cam.c2w, np.float64)
         h, w = image.shape[:2]
@@ -1713,7 +1724,7 @@ def side_from_wider_ground(wide: GroundGrid, est: KeyEstimate) -> bool:
     if isinstance(c, str):
         return False
     d = np.asarray(est.direction, np.float64)
-    axis = np.array([d @ wide.e1, -(d @ wide.e2)])  # grid (col right = e1, row down = -e2)
+    axis = wide.along_grid(d)
     if np.linalg.norm(axis) < 1e-6:
         return False
     axis /= np.linalg.norm(axis)
@@ -1767,7 +1778,7 @@ def elevation_of_deg(direction: np.ndarray | list[float], normal: np.ndarray) ->
 def _set_direction(grid: GroundGrid, est: KeyEstimate, towards_grid: np.ndarray) -> None:
     """Grid direction (col right = e1, row down = -e2) towards the light -> world unit vector."""
     est.elevation_deg = DEFAULT_ELEVATION_DEG
-    est.direction = at_elevation(towards_grid[0] * grid.e1 - towards_grid[1] * grid.e2, grid.n, DEFAULT_ELEVATION_DEG).tolist()
+    est.direction = at_elevation(grid.along_world(towards_grid), grid.n, DEFAULT_ELEVATION_DEG).tolist()
 
 
 def _penumbra_angle(penumbra_m: float, occluder_dist_m: float, lens_m: float = 0.0) -> float:

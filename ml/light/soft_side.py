@@ -136,8 +136,9 @@ def _base_rings(grid: GroundGrid, c: GroundClasses, ring_m: tuple[float, float],
 
 
 def _grid_angle(v: np.ndarray, grid: GroundGrid) -> float:
-    """A world vector's angle on the grid (col = e1, row = -e2)."""
-    return math.atan2(-float(v @ grid.e2), float(v @ grid.e1))
+    """A world vector's angle on the grid (``GroundGrid.along_grid``)."""
+    g = grid.along_grid(v)
+    return math.atan2(g[1], g[0])
 
 
 def darkest_beside_base(grid: GroundGrid, c: GroundClasses, resid: np.ndarray, towards: np.ndarray) -> float | None:
@@ -191,7 +192,7 @@ def darkest_side(grid: GroundGrid, c: GroundClasses, resid: np.ndarray) -> tuple
         bases, deepest = bases + 1, max(deepest, depth)
     if deepest < SECTOR_MIN_DEPTH_LOG or not total.any():
         return None
-    shadow = total[0] * grid.e1 - total[1] * grid.e2  # grid (col, row) -> world
+    shadow = grid.along_world(total)
     return -shadow / np.linalg.norm(shadow), bases
 
 
