@@ -173,12 +173,12 @@ def soft_side_readable(key: KeyEstimate, night: bool, ceiling: bool) -> bool:
     under key.HARD_RATIO, now a soft key 7 degrees off; 462, a key whose side was read on the
     wider ground and dropped, 9 off). Not by night (lamps, each from its own side), under a
     ceiling's panels (no side), over a canopy of blades (its own shade is no shadow; overcast
-    meadow 442 read one), nor where the product stands in the shadows' shade. Nor on ground read as banded with a
-    darker material (the bands darken a base's side as a shadow does; sun_high 445, a soft key
-    156 degrees off), nor where the shadows are denser than a soft light's
-    (SOFT_MAX_RATIO: a sun's, or a pool of light; sun_low 444 at lit/shadow 7.5, 139 off).
-    (Nor, in ``read_light``, where a lamp's pool was refused as too low a lamp: its shadows lean
-    from the lamp's foot, not one side.)"""
+    meadow 442 read one), nor where the product stands in the shadows' shade. Nor on ground
+    read as banded with a darker material (the bands darken a base's side as a shadow does;
+    sun_high 445, a soft key 156 degrees off), nor where the shadows are denser than a soft
+    light's (SOFT_MAX_RATIO: a sun's, or a pool of light; sun_low 444 at lit/shadow 7.5, 139
+    off). (Nor, in ``read_light``, where a lamp's pool was refused as too low a lamp: its
+    shadows lean from the lamp's foot, not one side.)"""
     return (key.measured and not (key.hard or night or ceiling or key.product_in_shadow or key.unread_bands or key.banded)
             and key.ratio <= SOFT_MAX_RATIO and _canopy(key) is None)
 

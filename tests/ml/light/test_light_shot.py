@@ -385,7 +385,6 @@ def test_a_hazy_suns_truth_set_gets_a_soft_key_from_its_soft_shadows_side(shared
     assert soft.angle_deg >= WINDOW_ANGLE_DEG and azimuth_between_deg(soft.direction, truth["direction"], UP) < 20.0, soft.direction
 
 
-
 @pytest.mark.slow
 def test_a_hazy_set_whose_shadows_are_too_faint_for_a_sun_gets_its_soft_key_from_the_bases(shared_data, tmp_path):
     """Generated truth set hazy seed 450: its soft shadows are too faint to read as a sun's
