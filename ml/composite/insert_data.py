@@ -112,18 +112,6 @@ errors corrects colours that are right: stop 31, seed 20, 3.4 dB under the class
 under the truth's light)."""
 
 
-def export_pairs(cache: str | Path, work: str | Path, modes: tuple[str, ...] = PAIR_MODES, base: str = "classical") -> list[InsertPair]:
-    """Every set of ``cache`` that `vanelia eval insert --work WORK` rendered, in each light
-    mode it rendered (a set with no sun has no given-key shot)."""
-    pairs: list[InsertPair] = []
-    for sd in set_dirs(cache):
-        for mode in modes:
-            shot_dir = Path(work) / sd.name / mode
-            if (shot_dir / "shot.json").is_file():
-                pairs += composite_pairs(sd, shot_dir, base)
-    return pairs
-
-
 def save_pairs(path: str | Path, pairs: list[InsertPair]) -> Path:
     """One .npz of PNG-encoded crops (a tenth of the raw size; what travels to a GPU machine)."""
     from shotcache.layout import atomic_write
